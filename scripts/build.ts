@@ -1,0 +1,56 @@
+// Bundles every JS action (actions/<name>/src/main.ts) and the CLI (cli/src/main.ts) with @vercel/ncc into
+// <out>/<name>/index.js, with the licenses of what each bundle includes. Usage: tsx scripts/build.ts [--out DIR]
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export interface BundleEntry {
+  name: string;
+  entry: string;
+}
+
+const root = resolve(import.meta.dirname, '..');
+
+export function bundleEntries(): BundleEntry[] {
+  const entries: BundleEntry[] = [];
+  for (const name of readdirSync(join(root, 'actions')).sort()) {
+    const entry = join('actions', name, 'src', 'main.ts');
+    if (existsSync(join(root, entry))) entries.push({ name, entry });
+  }
+  if (existsSync(join(root, 'cli/src/main.ts'))) entries.push({ name: 'cli', entry: 'cli/src/main.ts' });
+  return entries;
+}
+
+export function build(outDir: string, only: string[] = []): void {
+  const ncc = join(root, 'node_modules', '.bin', 'ncc');
+  const entries = bundleEntries().filter((e) => only.length === 0 || only.includes(e.name));
+  for (const { name, entry } of entries) {
+    const out = join(outDir, name);
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
+    execFileSync(
+      ncc,
+      ['build', entry, '--out', out, '--license', 'licenses.txt', '--quiet', '--target', 'es2022'],
+      {
+        cwd: root,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    if (name === 'cli') {
+      const file = join(out, 'index.js');
+      const code = readFileSync(file, 'utf8');
+      if (!code.startsWith('#!')) writeFileSync(file, `#!/usr/bin/env node\n${code}`);
+      chmodSync(file, 0o755);
+    }
+    console.log(`built ${out}/index.js`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  // tsx scripts/build.ts [--out DIR] [NAME...]: NAME limits the build to those bundles (e.g. `cli`).
+  const args = process.argv.slice(2);
+  const i = args.indexOf('--out');
+  const out = i >= 0 ? (args[i + 1] ?? 'dist') : 'dist';
+  const names = args.filter((a, j) => a !== '--out' && j !== i + 1);
+  build(resolve(root, out), names);
+}

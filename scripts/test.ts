@@ -1,0 +1,52 @@
+// `npm test`: the dist check, the unit tests, then the engine (scripts/engine.sh up installs and starts what is
+// missing) and the tests that run against it. Each vitest run writes a JSON report to .tmp/reports/; the last
+// line printed is `N passed, N failed` over all of them, so a run that executed no test is visible.
+// Flags: --unit (unit tests only), --e2e (engine tests only).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { summarize } from './report';
+
+const root = resolve(import.meta.dirname, '..');
+const reports = join(root, '.tmp', 'reports');
+const only = new Set(process.argv.slice(2));
+
+function run(cmd: string, args: string[]): number {
+  console.log(`\n> ${[cmd, ...args].join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
+function vitest(config: string, report: string): number {
+  return run(join(root, 'node_modules', '.bin', 'vitest'), [
+    'run',
+    '--config',
+    config,
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${join(reports, report)}`,
+  ]);
+}
+
+rmSync(reports, { recursive: true, force: true });
+mkdirSync(reports, { recursive: true });
+let failed = false;
+const unit = !only.has('--e2e');
+const e2e = !only.has('--unit');
+if (unit) {
+  failed = run('npm', ['run', '--silent', 'check-dist']) !== 0 || failed;
+  failed = vitest('vitest.config.ts', 'unit.json') !== 0 || failed;
+}
+if (e2e) {
+  if (run('bash', [join(root, 'scripts', 'engine.sh'), 'up']) !== 0) {
+    console.error(
+      'The engine could not be started (scripts/engine.sh up failed): the engine tests did not run.',
+    );
+    failed = true;
+  } else {
+    failed = vitest('vitest.e2e.config.ts', 'e2e.json') !== 0 || failed;
+  }
+}
+const total = summarize(reports);
+console.log(`${total.passed} passed, ${total.failed} failed`);
+process.exit(failed || total.failed > 0 ? 1 : 0);

@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+// Unit tests: fast, in-process, beside the code. End-to-end tests live in test/e2e (vitest.e2e.config.ts).
+export default defineConfig({
+  test: {
+    include: ['{actions,shared,cli,oidc-broker,scripts,test}/**/*.test.ts'],
+    exclude: ['**/node_modules/**', 'test/e2e/**', '**/*.e2e.test.ts', '**/*.engine.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
+});
