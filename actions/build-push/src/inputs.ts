@@ -1,0 +1,290 @@
+// actions/build-push inputs: docker/build-push-action v6's, with the same meaning and defaults, plus ours.
+import { existsSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
+import * as core from '@actions/core';
+import { requireBuildx, satisfies } from '../../../shared/buildx';
+import type { BuildxVersion } from '../../../shared/buildx';
+import { getDepotInputs } from '../../../shared/depot-inputs';
+import type { DepotInputs } from '../../../shared/depot-inputs';
+import { UserError } from '../../../shared/errors';
+import { gitContext, workflowRunUrl } from '../../../shared/github';
+import type { GithubContext } from '../../../shared/github';
+import { getBoolean, getList, getString, parseBoolean } from '../../../shared/inputs';
+
+export interface DockerInputs {
+  'add-hosts': string[];
+  allow: string[];
+  annotations: string[];
+  attests: string[];
+  'build-args': string[];
+  'build-contexts': string[];
+  builder: string;
+  'cache-from': string[];
+  'cache-to': string[];
+  call: string;
+  'cgroup-parent': string;
+  context: string;
+  file: string;
+  labels: string[];
+  load: boolean;
+  network: string;
+  'no-cache': boolean;
+  'no-cache-filters': string[];
+  outputs: string[];
+  platforms: string[];
+  provenance: string;
+  pull: boolean;
+  push: boolean;
+  sbom: string;
+  secrets: string[];
+  'secret-envs': string[];
+  'secret-files': string[];
+  'shm-size': string;
+  ssh: string[];
+  tags: string[];
+  target: string;
+  ulimit: string[];
+  'github-token': string;
+}
+
+export type Inputs = DockerInputs & DepotInputs;
+
+export function getInputs(): Inputs {
+  return {
+    'add-hosts': getList('add-hosts'),
+    allow: getList('allow'),
+    annotations: getList('annotations', { ignoreComma: true }),
+    attests: getList('attests', { ignoreComma: true }),
+    'build-args': getList('build-args', { ignoreComma: true }),
+    'build-contexts': getList('build-contexts', { ignoreComma: true }),
+    builder: getString('builder'),
+    'cache-from': getList('cache-from', { ignoreComma: true }),
+    'cache-to': getList('cache-to', { ignoreComma: true }),
+    call: getString('call'),
+    'cgroup-parent': getString('cgroup-parent'),
+    context: getString('context'),
+    file: getString('file'),
+    labels: getList('labels', { ignoreComma: true }),
+    load: getBoolean('load'),
+    network: getString('network'),
+    'no-cache': getBoolean('no-cache'),
+    'no-cache-filters': getList('no-cache-filters'),
+    outputs: getList('outputs', { ignoreComma: true, quote: false }),
+    platforms: getList('platforms'),
+    provenance: getString('provenance'),
+    pull: getBoolean('pull'),
+    push: getBoolean('push'),
+    sbom: getString('sbom'),
+    secrets: getList('secrets', { ignoreComma: true, trimWhitespace: false }),
+    'secret-envs': getList('secret-envs'),
+    'secret-files': getList('secret-files', { ignoreComma: true }),
+    'shm-size': getString('shm-size'),
+    ssh: getList('ssh'),
+    tags: getList('tags'),
+    target: getString('target'),
+    ulimit: getList('ulimit', { ignoreComma: true }),
+    'github-token': getString('github-token'),
+    ...getDepotInputs(),
+  };
+}
+
+export interface ArgsContext {
+  github: GithubContext;
+  buildx: BuildxVersion;
+  env: NodeJS.ProcessEnv;
+  /** Writes a secret value to a 0600 file in the step's temp dir and returns its path. */
+  writeSecret: (value: string) => string;
+  iidFile: string;
+  metadataFile: string;
+}
+
+export interface BuildArgs {
+  /** Flags plain `docker buildx build` understands, in docker/build-push-action's order. */
+  buildxArgs: string[];
+  /** The context, last on the command line. */
+  context: string;
+}
+
+/** Turns the inputs into `docker buildx build` flags exactly as docker/build-push-action v6 does. */
+export function toArgs(inputs: Inputs, ctx: ArgsContext): BuildArgs {
+  const defaultContext = gitContext(ctx.github);
+  const withDefault = (s: string): string => s.replace(/\{\{\s*defaultContext\s*\}\}/g, defaultContext);
+  const context = withDefault(inputs.context) || defaultContext;
+  const args: string[] = [];
+  const push = (flag: string, values: string[]): void => {
+    for (const v of values) args.push(flag, v);
+  };
+  push('--add-host', inputs['add-hosts']);
+  push('--allow', inputs.allow);
+  if (inputs.annotations.length > 0) requireBuildx(ctx.buildx, 'annotations', '0.12.0');
+  push('--annotation', inputs.annotations);
+  push('--build-arg', inputs['build-args']);
+  if (inputs['build-contexts'].length > 0) requireBuildx(ctx.buildx, 'build-contexts', '0.8.0');
+  push('--build-context', inputs['build-contexts'].map(withDefault));
+  push('--cache-from', inputs['cache-from']);
+  push('--cache-to', inputs['cache-to']);
+  if (inputs.call) {
+    requireBuildx(ctx.buildx, 'call', '0.15.0');
+    args.push('--call', inputs.call);
+  }
+  if (inputs['cgroup-parent']) args.push('--cgroup-parent', inputs['cgroup-parent']);
+  for (const entry of inputs['secret-envs']) {
+    const [key, value] = secretPair('secret-envs', entry);
+    args.push('--secret', `id=${key},env=${value}`);
+  }
+  if (inputs.file) args.push('--file', inputs.file);
+  if (!hasExporter('local', inputs.outputs) && !hasExporter('tar', inputs.outputs)) {
+    args.push('--iidfile', ctx.iidFile);
+  }
+  push('--label', inputs.labels);
+  push('--no-cache-filter', inputs['no-cache-filters']);
+  push('--output', inputs.outputs);
+  if (inputs.platforms.length > 0) args.push('--platform', inputs.platforms.join(','));
+  args.push(...attestArgs(inputs, ctx));
+  for (const entry of inputs.secrets) {
+    const [key, value] = secretPair('secrets', entry);
+    core.setSecret(value);
+    args.push('--secret', `id=${key},src=${ctx.writeSecret(value)}`);
+  }
+  for (const entry of inputs['secret-files']) {
+    const [key, path] = secretPair('secret-files', entry);
+    if (!existsSync(path)) {
+      throw new UserError(`Input \`secret-files\`: the file for secret ${key} does not exist: ${path}`);
+    }
+    args.push('--secret', `id=${key},src=${path}`);
+  }
+  const token = inputs['github-token'];
+  if (
+    token &&
+    !inputs.secrets.some((s) => s.startsWith('GIT_AUTH_TOKEN=')) &&
+    context.startsWith(defaultContext)
+  ) {
+    // Only for this repository's own git context, scoped to its host: the token never goes to another server.
+    core.setSecret(token);
+    args.push(
+      '--secret',
+      `id=GIT_AUTH_TOKEN.${new URL(ctx.github.serverUrl).host},src=${ctx.writeSecret(token)}`,
+    );
+  }
+  if (inputs['shm-size']) args.push('--shm-size', inputs['shm-size']);
+  push('--ssh', inputs.ssh);
+  push('--tag', inputs.tags);
+  if (inputs.target) args.push('--target', inputs.target);
+  push('--ulimit', inputs.ulimit);
+  // Common flags.
+  if (inputs.builder) args.push('--builder', inputs.builder);
+  if (inputs.load) args.push('--load');
+  args.push('--metadata-file', ctx.metadataFile);
+  if (inputs.network) args.push('--network', inputs.network);
+  if (inputs['no-cache']) args.push('--no-cache');
+  if (inputs.pull) args.push('--pull');
+  if (inputs.push) args.push('--push');
+  return { buildxArgs: args, context };
+}
+
+/** `KEY=value`; the message never repeats the value (it may be a secret). */
+function secretPair(input: string, entry: string): [string, string] {
+  const i = entry.indexOf('=');
+  const key = i > 0 ? entry.slice(0, i) : '';
+  const value = i > 0 ? entry.slice(i + 1) : '';
+  if (key === '' || value === '') {
+    const shown = key ? `the entry for ${key}` : 'an entry';
+    throw new UserError(`Input \`${input}\`: ${shown} is not KEY=value (one per line).`);
+  }
+  return [key, value];
+}
+
+function csvRecords(text: string): string[][] {
+  return parse(text, { delimiter: ',', trim: true, columns: false, relaxColumnCount: true }) as string[][];
+}
+
+/** Whether an exporter of `type` is among the outputs (an output with no type= is a local one, as in buildx). */
+export function hasExporter(type: string, outputs: string[], load = false): boolean {
+  if (type === 'docker' && load) return true;
+  for (const record of csvRecords(outputs.join('\n'))) {
+    if (record.length === 1 && !record[0]?.startsWith('type=')) return type === 'local';
+    if (record.some((field) => field.replace(/\s/g, '') === `type=${type}`)) return true;
+  }
+  return false;
+}
+
+function hasAttestType(type: string, attest: string): boolean {
+  return csvRecords(attest).some((record) =>
+    record.some((field) => field.replace(/\s/g, '') === `type=${type}`),
+  );
+}
+
+/** Go's strconv.ParseBool, which buildx applies to attestation attributes. */
+function goBool(value: string): boolean | undefined {
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(value)) return false;
+  return undefined;
+}
+
+/** `true` -> `disabled=false`, `false` -> `disabled=true`, other attributes kept. */
+function resolveAttestAttrs(attrs: string): string {
+  return csvRecords(attrs)
+    .flat()
+    .map((attr) => {
+      const b = goBool(attr);
+      return b === undefined ? attr : `disabled=${!b}`;
+    })
+    .join(',');
+}
+
+function withBuilderId(attrs: string, runUrl: string): string {
+  if (!attrs) return `builder-id=${runUrl}`;
+  const fields = csvRecords(attrs)[0] ?? [];
+  return fields.some((f) => f.split('=')[0]?.trim() === 'builder-id')
+    ? attrs
+    : `${attrs},builder-id=${runUrl}`;
+}
+
+function attestArgs(inputs: Inputs, ctx: ArgsContext): string[] {
+  if (inputs.attests.length > 0 || inputs.provenance || inputs.sbom) {
+    requireBuildx(
+      ctx.buildx,
+      inputs.attests.length > 0 ? 'attests' : inputs.provenance ? 'provenance' : 'sbom',
+      '0.10.0',
+    );
+  }
+  const runUrl = workflowRunUrl(ctx.github);
+  const args: string[] = [];
+  let provenanceSet = false;
+  let sbomSet = false;
+  if (inputs.provenance) {
+    let value: string;
+    try {
+      value = parseBoolean('provenance', inputs.provenance) ? `builder-id=${runUrl}` : 'false';
+    } catch {
+      value = withBuilderId(inputs.provenance, runUrl);
+    }
+    args.push('--attest', resolveAttestAttrs(`type=provenance,${value}`));
+    provenanceSet = true;
+  } else if (
+    !inputs.attests.some((a) => hasAttestType('provenance', a)) &&
+    !noDefaultAttestations(ctx.env) &&
+    satisfies(ctx.buildx, '>=0.10.0') &&
+    !hasExporter('docker', inputs.outputs, inputs.load)
+  ) {
+    const mode = ctx.github.privateRepository ? 'mode=min,inline-only=true' : 'mode=max';
+    args.push('--attest', `type=provenance,${withBuilderId(mode, runUrl)}`);
+  }
+  if (inputs.sbom) {
+    args.push('--attest', resolveAttestAttrs(`type=sbom,${inputs.sbom}`));
+    sbomSet = true;
+  }
+  for (const attest of inputs.attests) {
+    const isProvenance = hasAttestType('provenance', attest);
+    const isSbom = hasAttestType('sbom', attest);
+    if (!isProvenance && !isSbom) args.push('--attest', resolveAttestAttrs(attest));
+    else if (isProvenance && !provenanceSet) args.push('--attest', withBuilderId(attest, runUrl));
+    else if (isSbom && !sbomSet) args.push('--attest', attest);
+  }
+  return args;
+}
+
+function noDefaultAttestations(env: NodeJS.ProcessEnv): boolean {
+  const v = env.BUILDX_NO_DEFAULT_ATTESTATIONS;
+  return v !== undefined && v !== '' && goBool(v) !== false;
+}

@@ -1,0 +1,116 @@
+// Running `depot build|bake`, and plain `docker buildx` when `buildx-fallback` allows it: the CLI is missing,
+// the broker cannot be used, or the CLI exits 69 (it could not reach the broker or cache registry). Never after
+// a failed build.
+import * as core from '@actions/core';
+import { UserError } from './errors';
+import { CommandNotFound, exec as defaultExec } from './exec';
+import type { ExecOptions, ExecResult } from './exec';
+import { actionRef } from './identity';
+import type { TokenResolution } from './types/token';
+
+/** EX_UNAVAILABLE: the CLI could not reach the broker or the cache registry before the build started. */
+export const EXIT_UNAVAILABLE = 69;
+
+export interface DepotRun {
+  command: 'build' | 'bake';
+  /** Flags plain buildx understands too. */
+  buildxArgs: string[];
+  /** Flags only depot understands (dropped in a fallback, with a warning naming them). */
+  depotArgs: string[];
+  /** The context (build) or source and targets (bake), last on the command line. */
+  positional: string[];
+  resolution: TokenResolution;
+  /** `--project` for the CLI when a project is known. */
+  project?: string;
+  buildxFallback: boolean;
+}
+
+export interface DepotResult {
+  via: 'depot' | 'buildx';
+  exitCode: number;
+}
+
+export type Exec = (command: string, args: readonly string[], opts?: ExecOptions) => Promise<ExecResult>;
+
+export class DepotCli {
+  constructor(
+    private readonly deps: { exec?: Exec; env?: NodeJS.ProcessEnv; depot?: string; docker?: string } = {},
+  ) {}
+
+  async run(req: DepotRun): Promise<DepotResult> {
+    if (req.resolution.kind === 'fallback') {
+      core.warning(`Building with plain docker buildx (buildx-fallback): ${req.resolution.reason}.`);
+      return this.buildx(req);
+    }
+    const args = [req.command, ...req.buildxArgs, ...req.depotArgs];
+    if (req.project) args.push('--project', req.project);
+    args.push(...req.positional);
+    const env: NodeJS.ProcessEnv = { ...(this.deps.env ?? process.env) };
+    delete env.DEPOT_TOKEN;
+    if (req.resolution.kind === 'token') env.DEPOT_TOKEN = req.resolution.token;
+    else core.warning(`No project cache for this build: ${req.resolution.reason}.`);
+    core.info(`depot ${redactArgs(args).join(' ')}`);
+    let res: ExecResult;
+    try {
+      res = await this.exec(this.deps.depot ?? 'depot', args, { env });
+    } catch (err: unknown) {
+      if (!(err instanceof CommandNotFound)) throw err;
+      if (req.buildxFallback) {
+        core.warning('The depot CLI is not installed: building with plain docker buildx (buildx-fallback).');
+        return this.buildx(req);
+      }
+      throw new UserError(
+        `depot CLI not found. Add \`uses: ${actionRef('setup')}\` before this step, or set \`buildx-fallback: true\`.`,
+      );
+    }
+    if (res.exitCode === EXIT_UNAVAILABLE && req.buildxFallback) {
+      core.warning(
+        `depot could not reach the broker or the cache registry (exit ${EXIT_UNAVAILABLE}): building with plain docker buildx (buildx-fallback).`,
+      );
+      return this.buildx(req);
+    }
+    if (res.exitCode !== 0) {
+      throw new UserError(
+        `depot ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`,
+      );
+    }
+    return { via: 'depot', exitCode: 0 };
+  }
+
+  private async buildx(req: DepotRun): Promise<DepotResult> {
+    if (req.depotArgs.length > 0) {
+      const dropped = req.depotArgs.filter((a) => a.startsWith('--'));
+      core.warning(`Plain buildx does not know ${dropped.join(', ')}: they are left out of this build.`);
+    }
+    const args = ['buildx', req.command, ...req.buildxArgs, ...req.positional];
+    const env: NodeJS.ProcessEnv = { ...(this.deps.env ?? process.env) };
+    delete env.DEPOT_TOKEN;
+    core.info(`docker ${redactArgs(args).join(' ')}`);
+    let res: ExecResult;
+    try {
+      res = await this.exec(this.deps.docker ?? 'docker', args, { env });
+    } catch (err: unknown) {
+      if (err instanceof CommandNotFound) {
+        throw new UserError(
+          'Neither the depot CLI nor docker is installed: add the setup action before this step.',
+        );
+      }
+      throw err;
+    }
+    if (res.exitCode !== 0) {
+      throw new UserError(
+        `docker buildx ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`,
+      );
+    }
+    return { via: 'buildx', exitCode: 0 };
+  }
+
+  private exec(command: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+    return (this.deps.exec ?? defaultExec)(command, args, opts);
+  }
+}
+
+/** The command line for logs: secret values only ever reach the CLI through files and env, never argv. */
+export function redactArgs(args: readonly string[]): string[] {
+  return args.map((a) => (/^(--token|--password)=/.test(a) ? a.replace(/=.*/, '=***') : a));
+}
