@@ -30,7 +30,18 @@ export function build(outDir: string, only: string[] = []): void {
     mkdirSync(out, { recursive: true });
     execFileSync(
       ncc,
-      ['build', entry, '--out', out, '--license', 'licenses.txt', '--quiet', '--target', 'es2022'],
+      [
+        'build',
+        entry,
+        '--out',
+        out,
+        '--license',
+        'licenses.txt',
+        '--quiet',
+        '--transpile-only',
+        '--target',
+        'es2022',
+      ],
       {
         cwd: root,
         stdio: ['ignore', 'inherit', 'inherit'],

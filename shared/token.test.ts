@@ -264,7 +264,7 @@ describe('the OIDC exchange', () => {
         );
       }),
     );
-    const err = await resolveToken(req({ brokerUrl: BROKER }), deps()).catch((e: unknown) => e as Error);
+    const err = (await resolveToken(req({ brokerUrl: BROKER }), deps()).catch((e: unknown) => e)) as Error;
     expect(err.message).toContain('malformed_token');
     expect(err.message).not.toContain(issued[0]);
   });

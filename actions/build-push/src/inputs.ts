@@ -195,7 +195,13 @@ function secretPair(input: string, entry: string): [string, string] {
 }
 
 function csvRecords(text: string): string[][] {
-  return parse(text, { delimiter: ',', trim: true, columns: false, relaxColumnCount: true }) as string[][];
+  return parse(text, {
+    delimiter: ',',
+    trim: true,
+    columns: false,
+    relaxColumnCount: true,
+    relaxQuotes: true,
+  }) as string[][];
 }
 
 /** Whether an exporter of `type` is among the outputs (an output with no type= is a local one, as in buildx). */
