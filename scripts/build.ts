@@ -62,6 +62,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   const i = args.indexOf('--out');
   const out = i >= 0 ? (args[i + 1] ?? 'dist') : 'dist';
-  const names = args.filter((a, j) => a !== '--out' && j !== i + 1);
+  const names = args.filter((_, j) => i < 0 || (j !== i && j !== i + 1));
   build(resolve(root, out), names);
 }

@@ -23,6 +23,10 @@ export interface DepotRun {
   /** `--project` for the CLI when a project is known. */
   project?: string;
   buildxFallback: boolean;
+  /** Where the command runs (bake's `workdir`). */
+  cwd?: string;
+  /** Extra env for the child (e.g. BUILDX_BAKE_GIT_AUTH_TOKEN). */
+  env?: Record<string, string>;
 }
 
 export interface DepotResult {
@@ -45,14 +49,13 @@ export class DepotCli {
     const args = [req.command, ...req.buildxArgs, ...req.depotArgs];
     if (req.project) args.push('--project', req.project);
     args.push(...req.positional);
-    const env: NodeJS.ProcessEnv = { ...(this.deps.env ?? process.env) };
-    delete env.DEPOT_TOKEN;
+    const env = this.childEnv(req);
     if (req.resolution.kind === 'token') env.DEPOT_TOKEN = req.resolution.token;
     else core.warning(`No project cache for this build: ${req.resolution.reason}.`);
     core.info(`depot ${redactArgs(args).join(' ')}`);
     let res: ExecResult;
     try {
-      res = await this.exec(this.deps.depot ?? 'depot', args, { env });
+      res = await this.exec(this.deps.depot ?? 'depot', args, { env, ...(req.cwd ? { cwd: req.cwd } : {}) });
     } catch (err: unknown) {
       if (!(err instanceof CommandNotFound)) throw err;
       if (req.buildxFallback) {
@@ -83,12 +86,14 @@ export class DepotCli {
       core.warning(`Plain buildx does not know ${dropped.join(', ')}: they are left out of this build.`);
     }
     const args = ['buildx', req.command, ...req.buildxArgs, ...req.positional];
-    const env: NodeJS.ProcessEnv = { ...(this.deps.env ?? process.env) };
-    delete env.DEPOT_TOKEN;
+    const env = this.childEnv(req);
     core.info(`docker ${redactArgs(args).join(' ')}`);
     let res: ExecResult;
     try {
-      res = await this.exec(this.deps.docker ?? 'docker', args, { env });
+      res = await this.exec(this.deps.docker ?? 'docker', args, {
+        env,
+        ...(req.cwd ? { cwd: req.cwd } : {}),
+      });
     } catch (err: unknown) {
       if (err instanceof CommandNotFound) {
         throw new UserError(
@@ -103,6 +108,13 @@ export class DepotCli {
       );
     }
     return { via: 'buildx', exitCode: 0 };
+  }
+
+  /** The child's env: ours plus the run's extras, with no DEPOT_TOKEN but the one resolved for this build. */
+  private childEnv(req: DepotRun): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...(this.deps.env ?? process.env), ...(req.env ?? {}) };
+    delete env.DEPOT_TOKEN;
+    return env;
   }
 
   private exec(command: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {

@@ -34863,239 +34863,6 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-// EXTERNAL MODULE: ./node_modules/semver/index.js
-var semver = __nccwpck_require__(2088);
-var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
-;// CONCATENATED MODULE: ./shared/errors.ts
-/**
- * An error the user can fix: its message is one line that says what was wrong and what to do. The action runner
- * prints it as is (no stack trace); anything else is reported as an unexpected failure.
- */
-class UserError extends Error {
-    name = 'UserError';
-}
-/** The message of any thrown value, on one line. */
-function errorMessage(err) {
-    const text = err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
-    return (text ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./shared/exec.ts
-// Running a process: argv array, output streamed live, SIGINT/SIGTERM forwarded, the tail kept for messages.
-
-/** The command is not installed (ENOENT): callers turn it into a message saying how to install it. */
-class CommandNotFound extends Error {
-    command;
-    constructor(command) {
-        super(`${command}: command not found`);
-        this.command = command;
-    }
-}
-const TAIL_BYTES = 64 * 1024;
-function shared_exec_exec(command, args, opts = {}) {
-    return new Promise((resolve, reject) => {
-        const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, {
-            cwd: opts.cwd,
-            env: opts.env ?? process.env,
-            stdio: ['inherit', 'pipe', 'pipe'],
-        });
-        let stdout = '';
-        let stderrTail = '';
-        const out = opts.stdout ?? process.stdout;
-        const err = opts.stderr ?? process.stderr;
-        child.stdout.setEncoding('utf8');
-        child.stderr.setEncoding('utf8');
-        child.stdout.on('data', (chunk) => {
-            if (!opts.silent)
-                out.write(chunk);
-            stdout = opts.captureStdout ? stdout + chunk : (stdout + chunk).slice(-TAIL_BYTES);
-        });
-        child.stderr.on('data', (chunk) => {
-            if (!opts.silent)
-                err.write(chunk);
-            stderrTail = (stderrTail + chunk).slice(-TAIL_BYTES);
-        });
-        const forward = (signal) => () => {
-            child.kill(signal);
-        };
-        const onInt = forward('SIGINT');
-        const onTerm = forward('SIGTERM');
-        process.on('SIGINT', onInt);
-        process.on('SIGTERM', onTerm);
-        const detach = () => {
-            process.off('SIGINT', onInt);
-            process.off('SIGTERM', onTerm);
-        };
-        child.on('error', (e) => {
-            detach();
-            reject(e.code === 'ENOENT' ? new CommandNotFound(command) : e);
-        });
-        child.on('close', (code, signal) => {
-            detach();
-            const result = {
-                exitCode: code ?? (signal ? 128 + signalNumber(signal) : 1),
-                stdout,
-                lastStderrLine: lastLine(stderrTail),
-            };
-            if (signal)
-                result.signal = signal;
-            resolve(result);
-        });
-    });
-}
-function lastLine(text) {
-    const lines = text
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter((l) => l !== '');
-    return lines[lines.length - 1] ?? '';
-}
-function signalNumber(signal) {
-    return signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : signal === 'SIGKILL' ? 9 : 1;
-}
-
-;// CONCATENATED MODULE: ./shared/buildx.ts
-// The installed buildx's version, and gating inputs on it as docker's actions do.
-
-
-
-/** `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `v0.17.1 abc` -> 0.17.1. */
-function parseBuildxVersion(output) {
-    const line = output.split('\n').find((l) => l.trim() !== '') ?? '';
-    const fields = line.trim().split(/\s+/);
-    const candidate = fields.length > 1 ? fields[1] : fields[0];
-    return semver_default().coerce(candidate ?? '')?.version;
-}
-async function buildxVersion(docker = 'docker') {
-    try {
-        const res = await shared_exec_exec(docker, ['buildx', 'version'], { silent: true, captureStdout: true });
-        if (res.exitCode !== 0)
-            return { raw: '' };
-        const version = parseBuildxVersion(res.stdout);
-        return version ? { version, raw: res.stdout.trim() } : { raw: res.stdout.trim() };
-    }
-    catch {
-        return { raw: '' };
-    }
-}
-/**
- * Whether the installed buildx satisfies `range`. An unknown version is treated as current: users of a build we
- * cannot read (Debian's `+ds1` builds, dev builds) are not refused a feature.
- */
-function satisfies(v, range) {
-    return v.version === undefined || semver_default().satisfies(v.version, range);
-}
-/** Fails with the input's name and the version it needs, as docker/build-push-action does. */
-function requireBuildx(v, input, minimum) {
-    if (!satisfies(v, `>=${minimum}`)) {
-        throw new UserError(`Input \`${input}\` needs buildx >= ${minimum}; this runner has buildx ${v.version}.`);
-    }
-}
-
-;// CONCATENATED MODULE: ./package.json
-const package_namespaceObject = /*#__PURE__*/JSON.parse('{"Jk":{"type":"git","url":"https://github.com/depot-suite/depot-ci"}}');
-;// CONCATENATED MODULE: ./shared/identity.ts
-// The repository's identity (<owner>/<repo>), read from package.json `repository` when the bundle is built, so a
-// fork publishes under its own name by changing one field.
-
-function repositoryName() {
-    const url = typeof package_namespaceObject.Jk === 'string' ? package_namespaceObject.Jk : package_namespaceObject.Jk.url;
-    const match = /github\.com[/:]([^/]+\/[^/.]+)/.exec(url) ?? /^([^/:]+\/[^/]+)$/.exec(url);
-    return match?.[1] ?? 'depot-suite/depot-ci';
-}
-/** How docs and messages name one of our actions, e.g. `owner/repo/actions/setup@v1`. */
-function actionRef(name) {
-    return `${repositoryName()}/actions/${name}@v1`;
-}
-
-;// CONCATENATED MODULE: ./shared/depot.ts
-// Running `depot build|bake`, and plain `docker buildx` when `buildx-fallback` allows it: the CLI is missing,
-// the broker cannot be used, or the CLI exits 69 (it could not reach the broker or cache registry). Never after
-// a failed build.
-
-
-
-
-/** EX_UNAVAILABLE: the CLI could not reach the broker or the cache registry before the build started. */
-const EXIT_UNAVAILABLE = 69;
-class DepotCli {
-    deps;
-    constructor(deps = {}) {
-        this.deps = deps;
-    }
-    async run(req) {
-        if (req.resolution.kind === 'fallback') {
-            warning(`Building with plain docker buildx (buildx-fallback): ${req.resolution.reason}.`);
-            return this.buildx(req);
-        }
-        const args = [req.command, ...req.buildxArgs, ...req.depotArgs];
-        if (req.project)
-            args.push('--project', req.project);
-        args.push(...req.positional);
-        const env = { ...(this.deps.env ?? process.env) };
-        delete env.DEPOT_TOKEN;
-        if (req.resolution.kind === 'token')
-            env.DEPOT_TOKEN = req.resolution.token;
-        else
-            warning(`No project cache for this build: ${req.resolution.reason}.`);
-        info(`depot ${redactArgs(args).join(' ')}`);
-        let res;
-        try {
-            res = await this.exec(this.deps.depot ?? 'depot', args, { env });
-        }
-        catch (err) {
-            if (!(err instanceof CommandNotFound))
-                throw err;
-            if (req.buildxFallback) {
-                warning('The depot CLI is not installed: building with plain docker buildx (buildx-fallback).');
-                return this.buildx(req);
-            }
-            throw new UserError(`depot CLI not found. Add \`uses: ${actionRef('setup')}\` before this step, or set \`buildx-fallback: true\`.`);
-        }
-        if (res.exitCode === EXIT_UNAVAILABLE && req.buildxFallback) {
-            warning(`depot could not reach the broker or the cache registry (exit ${EXIT_UNAVAILABLE}): building with plain docker buildx (buildx-fallback).`);
-            return this.buildx(req);
-        }
-        if (res.exitCode !== 0) {
-            throw new UserError(`depot ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
-        }
-        return { via: 'depot', exitCode: 0 };
-    }
-    async buildx(req) {
-        if (req.depotArgs.length > 0) {
-            const dropped = req.depotArgs.filter((a) => a.startsWith('--'));
-            warning(`Plain buildx does not know ${dropped.join(', ')}: they are left out of this build.`);
-        }
-        const args = ['buildx', req.command, ...req.buildxArgs, ...req.positional];
-        const env = { ...(this.deps.env ?? process.env) };
-        delete env.DEPOT_TOKEN;
-        info(`docker ${redactArgs(args).join(' ')}`);
-        let res;
-        try {
-            res = await this.exec(this.deps.docker ?? 'docker', args, { env });
-        }
-        catch (err) {
-            if (err instanceof CommandNotFound) {
-                throw new UserError('Neither the depot CLI nor docker is installed: add the setup action before this step.');
-            }
-            throw err;
-        }
-        if (res.exitCode !== 0) {
-            throw new UserError(`docker buildx ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
-        }
-        return { via: 'buildx', exitCode: 0 };
-    }
-    exec(command, args, opts) {
-        return (this.deps.exec ?? shared_exec_exec)(command, args, opts);
-    }
-}
-/** The command line for logs: secret values only ever reach the CLI through files and env, never argv. */
-function redactArgs(args) {
-    return args.map((a) => (/^(--token|--password)=/.test(a) ? a.replace(/=.*/, '=***') : a));
-}
-
 ;// CONCATENATED MODULE: ./node_modules/csv-parse/lib/api/CsvError.js
 class CsvError extends Error {
   constructor(code, message, options, ...contexts) {
@@ -37176,6 +36943,20 @@ const parse = function (data, opts = {}) {
 
 
 
+;// CONCATENATED MODULE: ./shared/errors.ts
+/**
+ * An error the user can fix: its message is one line that says what was wrong and what to do. The action runner
+ * prints it as is (no stack trace); anything else is reported as an unexpected failure.
+ */
+class UserError extends Error {
+    name = 'UserError';
+}
+/** The message of any thrown value, on one line. */
+function errorMessage(err) {
+    const text = err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
+    return (text ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
+}
+
 ;// CONCATENATED MODULE: ./shared/inputs.ts
 // Reading action inputs once, the way the runner passes them (INPUT_<NAME>) and docker's actions split them.
 
@@ -37314,92 +37095,11 @@ function tokenRequest(inputs) {
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: ./shared/github.ts
-// The run's GitHub context: the runner's GITHUB_* variables and the event payload at GITHUB_EVENT_PATH.
-
-function obj(value) {
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
-}
-function str(value) {
-    return typeof value === 'string' ? value : undefined;
-}
-function readPayload(path) {
-    if (!path || !(0,external_node_fs_namespaceObject.existsSync)(path))
-        return {};
-    try {
-        return obj(JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8'))) ?? {};
-    }
-    catch {
-        return {};
-    }
-}
-function getGithubContext(env = process.env) {
-    const payload = readPayload(env.GITHUB_EVENT_PATH);
-    const eventName = env.GITHUB_EVENT_NAME ?? '';
-    const repo = obj(payload.repository);
-    const pr = obj(payload.pull_request);
-    const headRepo = obj(obj(pr?.head)?.repo);
-    const baseRepo = obj(obj(pr?.base)?.repo);
-    const isPrEvent = eventName === 'pull_request' || eventName === 'pull_request_target';
-    const headName = str(headRepo?.full_name);
-    const baseName = str(baseRepo?.full_name) ?? str(repo?.full_name) ?? env.GITHUB_REPOSITORY ?? '';
-    // A deleted fork has head.repo null: still a fork, never the base repository.
-    const fromFork = isPrEvent &&
-        pr !== undefined &&
-        (headRepo === undefined || headName?.toLowerCase() !== baseName.toLowerCase());
-    const visibility = str(repo?.visibility) ?? (repo?.private === true ? 'private' : repo ? 'public' : '');
-    const number = typeof pr?.number === 'number'
-        ? pr.number
-        : typeof payload.number === 'number'
-            ? payload.number
-            : undefined;
-    const context = {
-        eventName,
-        repository: env.GITHUB_REPOSITORY ?? str(repo?.full_name) ?? '',
-        serverUrl: (env.GITHUB_SERVER_URL ?? 'https://github.com').replace(/\/+$/, ''),
-        apiUrl: (env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/+$/, ''),
-        sha: env.GITHUB_SHA ?? '',
-        ref: env.GITHUB_REF ?? '',
-        runId: env.GITHUB_RUN_ID ?? '',
-        runAttempt: env.GITHUB_RUN_ATTEMPT ?? '1',
-        visibility,
-        privateRepository: repo?.private === true || visibility === 'private' || visibility === 'internal',
-        fromFork,
-        untrustedForkPullRequest: fromFork && eventName === 'pull_request',
-        payload,
-    };
-    if (number !== undefined && isPrEvent)
-        context.pullRequestNumber = number;
-    if (headName)
-        context.headRepository = headName;
-    const headSha = str(obj(pr?.head)?.sha);
-    if (headSha)
-        context.headSha = headSha;
-    return context;
-}
-/** The run's URL with its attempt, as docker/build-push-action uses for provenance `builder-id`. */
-function workflowRunUrl(ctx) {
-    return `${ctx.serverUrl}/${ctx.repository}/actions/runs/${ctx.runId}/attempts/${ctx.runAttempt}`;
-}
-/**
- * The default build context: the repository at the event's commit as a git URL, as docker/build-push-action v6
- * builds it (`<server>/<owner>/<repo>.git#<sha>`; a PR head ref pins the PR's head commit).
- */
-function gitContext(ctx) {
-    let ref = ctx.ref;
-    if (ref !== '' && !ref.startsWith('refs/'))
-        ref = `refs/heads/${ref}`;
-    let pinned = ctx.sha || ref;
-    if (ref.startsWith('refs/pull/') && ref.endsWith('/head') && ctx.headSha)
-        pinned = ctx.headSha;
-    return `${ctx.serverUrl}/${ctx.repository}.git#${pinned}`;
-}
-
 ;// CONCATENATED MODULE: ./shared/metadata.ts
 // What buildx and depot wrote to the metadata file, read into the actions' outputs.
 
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-const metadata_str = (v) => (typeof v === 'string' && v !== '' ? v : undefined);
+const str = (v) => (typeof v === 'string' && v !== '' ? v : undefined);
 function readMetadata(file) {
     if (!(0,external_node_fs_namespaceObject.existsSync)(file))
         return undefined;
@@ -37416,19 +37116,19 @@ function readMetadata(file) {
     if (!isObj(json))
         return { raw, targets: {} };
     const meta = { raw, targets: {} };
-    const digest = metadata_str(json['containerimage.digest']);
+    const digest = str(json['containerimage.digest']);
     if (digest)
         meta.digest = digest;
-    const name = metadata_str(json['image.name']);
+    const name = str(json['image.name']);
     if (name)
         meta.imageName = name;
     const depot = json['depot.build'];
     if (isObj(depot)) {
         meta.depot = {};
-        if (metadata_str(depot.buildID))
-            meta.depot.buildID = metadata_str(depot.buildID);
-        if (metadata_str(depot.projectID))
-            meta.depot.projectID = metadata_str(depot.projectID);
+        if (str(depot.buildID))
+            meta.depot.buildID = str(depot.buildID);
+        if (str(depot.projectID))
+            meta.depot.projectID = str(depot.projectID);
         if (typeof depot.isolated === 'boolean')
             meta.depot.isolated = depot.isolated;
     }
@@ -37436,10 +37136,10 @@ function readMetadata(file) {
         if (!isObj(value) || key.includes('.'))
             continue;
         const target = {};
-        const d = metadata_str(value['containerimage.digest']);
+        const d = str(value['containerimage.digest']);
         if (d)
             target.digest = d;
-        const n = metadata_str(value['image.name']);
+        const n = str(value['image.name']);
         if (n)
             target.imageName = n;
         meta.targets[key] = target;
@@ -37475,36 +37175,311 @@ async function run(main, post) {
     }
 }
 
-;// CONCATENATED MODULE: ./shared/summary.ts
-// Job summaries: a heading and a two-column table. Best effort: a failure to write is a warning, never a failure.
+// EXTERNAL MODULE: ./node_modules/semver/index.js
+var semver = __nccwpck_require__(2088);
+var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./shared/exec.ts
+// Running a process: argv array, output streamed live, SIGINT/SIGTERM forwarded, the tail kept for messages.
+
+/** The command is not installed (ENOENT): callers turn it into a message saying how to install it. */
+class CommandNotFound extends Error {
+    command;
+    constructor(command) {
+        super(`${command}: command not found`);
+        this.command = command;
+    }
+}
+const TAIL_BYTES = 64 * 1024;
+function shared_exec_exec(command, args, opts = {}) {
+    return new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, {
+            cwd: opts.cwd,
+            env: opts.env ?? process.env,
+            stdio: ['inherit', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderrTail = '';
+        const out = opts.stdout ?? process.stdout;
+        const err = opts.stderr ?? process.stderr;
+        child.stdout.setEncoding('utf8');
+        child.stderr.setEncoding('utf8');
+        child.stdout.on('data', (chunk) => {
+            if (!opts.silent)
+                out.write(chunk);
+            stdout = opts.captureStdout ? stdout + chunk : (stdout + chunk).slice(-TAIL_BYTES);
+        });
+        child.stderr.on('data', (chunk) => {
+            if (!opts.silent)
+                err.write(chunk);
+            stderrTail = (stderrTail + chunk).slice(-TAIL_BYTES);
+        });
+        const forward = (signal) => () => {
+            child.kill(signal);
+        };
+        const onInt = forward('SIGINT');
+        const onTerm = forward('SIGTERM');
+        process.on('SIGINT', onInt);
+        process.on('SIGTERM', onTerm);
+        const detach = () => {
+            process.off('SIGINT', onInt);
+            process.off('SIGTERM', onTerm);
+        };
+        child.on('error', (e) => {
+            detach();
+            reject(e.code === 'ENOENT' ? new CommandNotFound(command) : e);
+        });
+        child.on('close', (code, signal) => {
+            detach();
+            const result = {
+                exitCode: code ?? (signal ? 128 + signalNumber(signal) : 1),
+                stdout,
+                lastStderrLine: lastLine(stderrTail),
+            };
+            if (signal)
+                result.signal = signal;
+            resolve(result);
+        });
+    });
+}
+function lastLine(text) {
+    const lines = text
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
+    return lines[lines.length - 1] ?? '';
+}
+function signalNumber(signal) {
+    return signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : signal === 'SIGKILL' ? 9 : 1;
+}
+
+;// CONCATENATED MODULE: ./shared/buildx.ts
+// The installed buildx's version, and gating inputs on it as docker's actions do.
 
 
-function cell(text) {
-    return text.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+
+/** `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `v0.17.1 abc` -> 0.17.1. */
+function parseBuildxVersion(output) {
+    const line = output.split('\n').find((l) => l.trim() !== '') ?? '';
+    const fields = line.trim().split(/\s+/);
+    const candidate = fields.length > 1 ? fields[1] : fields[0];
+    return semver_default().coerce(candidate ?? '')?.version;
 }
-/** The summary as Markdown. Values are shown as given: callers pass no secret (keys of secrets at most). */
-function renderSummary(s) {
-    const lines = [`## ${s.heading}`, '', '| | |', '| --- | --- |'];
-    for (const [key, value] of s.rows)
-        lines.push(`| ${cell(key)} | ${cell(value)} |`);
-    for (const table of s.tables ?? []) {
-        lines.push('', `| ${table.header.map(cell).join(' | ')} |`, `|${table.header.map(() => ' --- |').join('')}`);
-        for (const row of table.rows)
-            lines.push(`| ${row.map(cell).join(' | ')} |`);
-    }
-    return `${lines.join('\n')}\n`;
-}
-async function writeSummary(s, env = process.env) {
-    if (!env.GITHUB_STEP_SUMMARY) {
-        debug('summary.write: GITHUB_STEP_SUMMARY is not set, no job summary');
-        return;
-    }
+async function buildxVersion(docker = 'docker') {
     try {
-        await summary.addRaw(renderSummary(s)).write();
+        const res = await shared_exec_exec(docker, ['buildx', 'version'], { silent: true, captureStdout: true });
+        if (res.exitCode !== 0)
+            return { raw: '' };
+        const version = parseBuildxVersion(res.stdout);
+        return version ? { version, raw: res.stdout.trim() } : { raw: res.stdout.trim() };
     }
-    catch (err) {
-        warning(`Could not write the job summary: ${errorMessage(err)}`);
+    catch {
+        return { raw: '' };
     }
+}
+/**
+ * Whether the installed buildx satisfies `range`. An unknown version is treated as current: users of a build we
+ * cannot read (Debian's `+ds1` builds, dev builds) are not refused a feature.
+ */
+function satisfies(v, range) {
+    return v.version === undefined || semver_default().satisfies(v.version, range);
+}
+/** Fails with the input's name and the version it needs, as docker/build-push-action does. */
+function requireBuildx(v, input, minimum) {
+    if (!satisfies(v, `>=${minimum}`)) {
+        throw new UserError(`Input \`${input}\` needs buildx >= ${minimum}; this runner has buildx ${v.version}.`);
+    }
+}
+
+;// CONCATENATED MODULE: ./package.json
+const package_namespaceObject = /*#__PURE__*/JSON.parse('{"Jk":{"type":"git","url":"https://github.com/depot-suite/depot-ci"}}');
+;// CONCATENATED MODULE: ./shared/identity.ts
+// The repository's identity (<owner>/<repo>), read from package.json `repository` when the bundle is built, so a
+// fork publishes under its own name by changing one field.
+
+function repositoryName() {
+    const url = typeof package_namespaceObject.Jk === 'string' ? package_namespaceObject.Jk : package_namespaceObject.Jk.url;
+    const match = /github\.com[/:]([^/]+\/[^/.]+)/.exec(url) ?? /^([^/:]+\/[^/]+)$/.exec(url);
+    return match?.[1] ?? 'depot-suite/depot-ci';
+}
+/** How docs and messages name one of our actions, e.g. `owner/repo/actions/setup@v1`. */
+function actionRef(name) {
+    return `${repositoryName()}/actions/${name}@v1`;
+}
+
+;// CONCATENATED MODULE: ./shared/depot.ts
+// Running `depot build|bake`, and plain `docker buildx` when `buildx-fallback` allows it: the CLI is missing,
+// the broker cannot be used, or the CLI exits 69 (it could not reach the broker or cache registry). Never after
+// a failed build.
+
+
+
+
+/** EX_UNAVAILABLE: the CLI could not reach the broker or the cache registry before the build started. */
+const EXIT_UNAVAILABLE = 69;
+class DepotCli {
+    deps;
+    constructor(deps = {}) {
+        this.deps = deps;
+    }
+    async run(req) {
+        if (req.resolution.kind === 'fallback') {
+            warning(`Building with plain docker buildx (buildx-fallback): ${req.resolution.reason}.`);
+            return this.buildx(req);
+        }
+        const args = [req.command, ...req.buildxArgs, ...req.depotArgs];
+        if (req.project)
+            args.push('--project', req.project);
+        args.push(...req.positional);
+        const env = this.childEnv(req);
+        if (req.resolution.kind === 'token')
+            env.DEPOT_TOKEN = req.resolution.token;
+        else
+            warning(`No project cache for this build: ${req.resolution.reason}.`);
+        info(`depot ${redactArgs(args).join(' ')}`);
+        let res;
+        try {
+            res = await this.exec(this.deps.depot ?? 'depot', args, { env, ...(req.cwd ? { cwd: req.cwd } : {}) });
+        }
+        catch (err) {
+            if (!(err instanceof CommandNotFound))
+                throw err;
+            if (req.buildxFallback) {
+                warning('The depot CLI is not installed: building with plain docker buildx (buildx-fallback).');
+                return this.buildx(req);
+            }
+            throw new UserError(`depot CLI not found. Add \`uses: ${actionRef('setup')}\` before this step, or set \`buildx-fallback: true\`.`);
+        }
+        if (res.exitCode === EXIT_UNAVAILABLE && req.buildxFallback) {
+            warning(`depot could not reach the broker or the cache registry (exit ${EXIT_UNAVAILABLE}): building with plain docker buildx (buildx-fallback).`);
+            return this.buildx(req);
+        }
+        if (res.exitCode !== 0) {
+            throw new UserError(`depot ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
+        }
+        return { via: 'depot', exitCode: 0 };
+    }
+    async buildx(req) {
+        if (req.depotArgs.length > 0) {
+            const dropped = req.depotArgs.filter((a) => a.startsWith('--'));
+            warning(`Plain buildx does not know ${dropped.join(', ')}: they are left out of this build.`);
+        }
+        const args = ['buildx', req.command, ...req.buildxArgs, ...req.positional];
+        const env = this.childEnv(req);
+        info(`docker ${redactArgs(args).join(' ')}`);
+        let res;
+        try {
+            res = await this.exec(this.deps.docker ?? 'docker', args, {
+                env,
+                ...(req.cwd ? { cwd: req.cwd } : {}),
+            });
+        }
+        catch (err) {
+            if (err instanceof CommandNotFound) {
+                throw new UserError('Neither the depot CLI nor docker is installed: add the setup action before this step.');
+            }
+            throw err;
+        }
+        if (res.exitCode !== 0) {
+            throw new UserError(`docker buildx ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
+        }
+        return { via: 'buildx', exitCode: 0 };
+    }
+    /** The child's env: ours plus the run's extras, with no DEPOT_TOKEN but the one resolved for this build. */
+    childEnv(req) {
+        const env = { ...(this.deps.env ?? process.env), ...(req.env ?? {}) };
+        delete env.DEPOT_TOKEN;
+        return env;
+    }
+    exec(command, args, opts) {
+        return (this.deps.exec ?? shared_exec_exec)(command, args, opts);
+    }
+}
+/** The command line for logs: secret values only ever reach the CLI through files and env, never argv. */
+function redactArgs(args) {
+    return args.map((a) => (/^(--token|--password)=/.test(a) ? a.replace(/=.*/, '=***') : a));
+}
+
+;// CONCATENATED MODULE: ./shared/github.ts
+// The run's GitHub context: the runner's GITHUB_* variables and the event payload at GITHUB_EVENT_PATH.
+
+function obj(value) {
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
+}
+function github_str(value) {
+    return typeof value === 'string' ? value : undefined;
+}
+function readPayload(path) {
+    if (!path || !(0,external_node_fs_namespaceObject.existsSync)(path))
+        return {};
+    try {
+        return obj(JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8'))) ?? {};
+    }
+    catch {
+        return {};
+    }
+}
+function getGithubContext(env = process.env) {
+    const payload = readPayload(env.GITHUB_EVENT_PATH);
+    const eventName = env.GITHUB_EVENT_NAME ?? '';
+    const repo = obj(payload.repository);
+    const pr = obj(payload.pull_request);
+    const headRepo = obj(obj(pr?.head)?.repo);
+    const baseRepo = obj(obj(pr?.base)?.repo);
+    const isPrEvent = eventName === 'pull_request' || eventName === 'pull_request_target';
+    const headName = github_str(headRepo?.full_name);
+    const baseName = github_str(baseRepo?.full_name) ?? github_str(repo?.full_name) ?? env.GITHUB_REPOSITORY ?? '';
+    // A deleted fork has head.repo null: still a fork, never the base repository.
+    const fromFork = isPrEvent &&
+        pr !== undefined &&
+        (headRepo === undefined || headName?.toLowerCase() !== baseName.toLowerCase());
+    const visibility = github_str(repo?.visibility) ?? (repo?.private === true ? 'private' : repo ? 'public' : '');
+    const number = typeof pr?.number === 'number'
+        ? pr.number
+        : typeof payload.number === 'number'
+            ? payload.number
+            : undefined;
+    const context = {
+        eventName,
+        repository: env.GITHUB_REPOSITORY ?? github_str(repo?.full_name) ?? '',
+        serverUrl: (env.GITHUB_SERVER_URL ?? 'https://github.com').replace(/\/+$/, ''),
+        apiUrl: (env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/+$/, ''),
+        sha: env.GITHUB_SHA ?? '',
+        ref: env.GITHUB_REF ?? '',
+        runId: env.GITHUB_RUN_ID ?? '',
+        runAttempt: env.GITHUB_RUN_ATTEMPT ?? '1',
+        visibility,
+        privateRepository: repo?.private === true || visibility === 'private' || visibility === 'internal',
+        fromFork,
+        untrustedForkPullRequest: fromFork && eventName === 'pull_request',
+        payload,
+    };
+    if (number !== undefined && isPrEvent)
+        context.pullRequestNumber = number;
+    if (headName)
+        context.headRepository = headName;
+    const headSha = github_str(obj(pr?.head)?.sha);
+    if (headSha)
+        context.headSha = headSha;
+    return context;
+}
+/** The run's URL with its attempt, as docker/build-push-action uses for provenance `builder-id`. */
+function workflowRunUrl(ctx) {
+    return `${ctx.serverUrl}/${ctx.repository}/actions/runs/${ctx.runId}/attempts/${ctx.runAttempt}`;
+}
+/**
+ * The default build context: the repository at the event's commit as a git URL, as docker/build-push-action v6
+ * builds it (`<server>/<owner>/<repo>.git#<sha>`; a PR head ref pins the PR's head commit).
+ */
+function gitContext(ctx) {
+    let ref = ctx.ref;
+    if (ref !== '' && !ref.startsWith('refs/'))
+        ref = `refs/heads/${ref}`;
+    let pinned = ctx.sha || ref;
+    if (ref.startsWith('refs/pull/') && ref.endsWith('/head') && ctx.headSha)
+        pinned = ctx.headSha;
+    return `${ctx.serverUrl}/${ctx.repository}.git#${pinned}`;
 }
 
 ;// CONCATENATED MODULE: external "node:os"
@@ -37722,6 +37697,167 @@ function retryAfterMs(header, now = Date.now()) {
     return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+;// CONCATENATED MODULE: ./shared/step.ts
+// The phases every build action shares: the run's context and temp dir, the buildx version, the project token,
+// the depot run, and the outputs read back from the metadata file.
+
+
+
+
+
+
+
+async function prepareStep(saveTmpDir) {
+    const github = getGithubContext();
+    const tmp = createTempDir();
+    saveTmpDir(tmp);
+    const buildx = await group('Buildx version', async () => {
+        const v = await buildxVersion();
+        info(v.raw || 'docker buildx not found: inputs are not gated on its version');
+        return v;
+    });
+    return { github, tmp, buildx };
+}
+/** Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows). */
+async function resolveAndRun(inputs, ctx, run) {
+    const resolution = await group('Project token', () => resolveToken(tokenRequest(inputs), defaultTokenDeps(ctx.github)));
+    const project = resolution.kind === 'token' ? inputs.project || process.env.DEPOT_PROJECT_ID || '' : '';
+    const result = await new DepotCli().run({
+        ...run,
+        resolution,
+        ...(project ? { project } : {}),
+        buildxFallback: inputs['buildx-fallback'],
+    });
+    return { resolution, result };
+}
+/** Prints each output in one group, then sets it; undefined values are left unset. */
+async function setOutputs(outputs) {
+    await group('Outputs', async () => {
+        for (const [name, value] of Object.entries(outputs)) {
+            if (value === undefined)
+                continue;
+            info(`${name}: ${value}`);
+            setOutput(name, value);
+        }
+    });
+}
+/** The post step: remove the step's temp dir (it may hold secrets). */
+async function cleanupStep(tmp) {
+    if (!tmp)
+        return;
+    removeTempDir(tmp);
+    info(`Removed ${tmp}`);
+}
+
+;// CONCATENATED MODULE: ./shared/summary.ts
+// Job summaries: a heading and a two-column table. Best effort: a failure to write is a warning, never a failure.
+
+
+function cell(text) {
+    return text.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+}
+/** The summary as Markdown. Values are shown as given: callers pass no secret (keys of secrets at most). */
+function renderSummary(s) {
+    const lines = [`## ${s.heading}`, '', '| | |', '| --- | --- |'];
+    for (const [key, value] of s.rows)
+        lines.push(`| ${cell(key)} | ${cell(value)} |`);
+    for (const table of s.tables ?? []) {
+        lines.push('', `| ${table.header.map(cell).join(' | ')} |`, `|${table.header.map(() => ' --- |').join('')}`);
+        for (const row of table.rows)
+            lines.push(`| ${row.map(cell).join(' | ')} |`);
+    }
+    return `${lines.join('\n')}\n`;
+}
+async function writeSummary(s, env = process.env) {
+    if (!env.GITHUB_STEP_SUMMARY) {
+        debug('summary.write: GITHUB_STEP_SUMMARY is not set, no job summary');
+        return;
+    }
+    try {
+        await summary.addRaw(renderSummary(s)).write();
+    }
+    catch (err) {
+        warning(`Could not write the job summary: ${errorMessage(err)}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./shared/attest.ts
+// Attestations and exporters, read as docker's actions read them (provenance defaults, `builder-id`, exporters).
+
+
+
+function csvRecords(text) {
+    return parse(text, {
+        delimiter: ',',
+        trim: true,
+        columns: false,
+        relaxColumnCount: true,
+        relaxQuotes: true,
+    });
+}
+/** Whether an exporter of `type` is among the outputs (an output with no type= is a local one, as in buildx). */
+function hasExporter(type, outputs, load = false) {
+    if (type === 'docker' && load)
+        return true;
+    for (const record of csvRecords(outputs.join('\n'))) {
+        if (record.length === 1 && !record[0]?.startsWith('type='))
+            return type === 'local';
+        if (record.some((field) => field.replace(/\s/g, '') === `type=${type}`))
+            return true;
+    }
+    return false;
+}
+function hasAttestType(type, attest) {
+    return csvRecords(attest).some((record) => record.some((field) => field.replace(/\s/g, '') === `type=${type}`));
+}
+/** Go's strconv.ParseBool, which buildx applies to attestation attributes. */
+function goBool(value) {
+    if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value))
+        return true;
+    if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(value))
+        return false;
+    return undefined;
+}
+/** `true` -> `disabled=false`, `false` -> `disabled=true`, other attributes kept. */
+function resolveAttestAttrs(attrs) {
+    return csvRecords(attrs)
+        .flat()
+        .map((attr) => {
+        const b = goBool(attr);
+        return b === undefined ? attr : `disabled=${!b}`;
+    })
+        .join(',');
+}
+/** Adds `builder-id=<run URL>` unless the attributes name one. */
+function withBuilderId(attrs, ctx) {
+    const runUrl = workflowRunUrl(ctx);
+    if (!attrs)
+        return `builder-id=${runUrl}`;
+    const fields = csvRecords(attrs)[0] ?? [];
+    return fields.some((f) => f.split('=')[0]?.trim() === 'builder-id')
+        ? attrs
+        : `${attrs},builder-id=${runUrl}`;
+}
+/** The `provenance` input: a boolean becomes `builder-id=…` or `false`, attributes get a builder-id. */
+function provenanceValue(input, ctx) {
+    if (!input)
+        return '';
+    try {
+        return parseBoolean('provenance', input) ? withBuilderId('', ctx) : 'false';
+    }
+    catch {
+        return withBuilderId(input, ctx);
+    }
+}
+/** The provenance docker's actions add when the user set none: max for public repositories, min for private. */
+function defaultProvenance(ctx) {
+    return withBuilderId(ctx.privateRepository ? 'mode=min,inline-only=true' : 'mode=max', ctx);
+}
+function noDefaultAttestations(env) {
+    const v = env.BUILDX_NO_DEFAULT_ATTESTATIONS;
+    return v !== undefined && v !== '' && goBool(v) !== false;
+}
+
 ;// CONCATENATED MODULE: ./actions/build-push/src/inputs.ts
 // actions/build-push inputs: docker/build-push-action v6's, with the same meaning and defaults, plus ours.
 
@@ -37866,81 +38002,22 @@ function secretPair(input, entry) {
     }
     return [key, value];
 }
-function csvRecords(text) {
-    return parse(text, {
-        delimiter: ',',
-        trim: true,
-        columns: false,
-        relaxColumnCount: true,
-        relaxQuotes: true,
-    });
-}
-/** Whether an exporter of `type` is among the outputs (an output with no type= is a local one, as in buildx). */
-function hasExporter(type, outputs, load = false) {
-    if (type === 'docker' && load)
-        return true;
-    for (const record of csvRecords(outputs.join('\n'))) {
-        if (record.length === 1 && !record[0]?.startsWith('type='))
-            return type === 'local';
-        if (record.some((field) => field.replace(/\s/g, '') === `type=${type}`))
-            return true;
-    }
-    return false;
-}
-function hasAttestType(type, attest) {
-    return csvRecords(attest).some((record) => record.some((field) => field.replace(/\s/g, '') === `type=${type}`));
-}
-/** Go's strconv.ParseBool, which buildx applies to attestation attributes. */
-function goBool(value) {
-    if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value))
-        return true;
-    if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(value))
-        return false;
-    return undefined;
-}
-/** `true` -> `disabled=false`, `false` -> `disabled=true`, other attributes kept. */
-function resolveAttestAttrs(attrs) {
-    return csvRecords(attrs)
-        .flat()
-        .map((attr) => {
-        const b = goBool(attr);
-        return b === undefined ? attr : `disabled=${!b}`;
-    })
-        .join(',');
-}
-function withBuilderId(attrs, runUrl) {
-    if (!attrs)
-        return `builder-id=${runUrl}`;
-    const fields = csvRecords(attrs)[0] ?? [];
-    return fields.some((f) => f.split('=')[0]?.trim() === 'builder-id')
-        ? attrs
-        : `${attrs},builder-id=${runUrl}`;
-}
 function attestArgs(inputs, ctx) {
     if (inputs.attests.length > 0 || inputs.provenance || inputs.sbom) {
         requireBuildx(ctx.buildx, inputs.attests.length > 0 ? 'attests' : inputs.provenance ? 'provenance' : 'sbom', '0.10.0');
     }
-    const runUrl = workflowRunUrl(ctx.github);
     const args = [];
     let provenanceSet = false;
     let sbomSet = false;
     if (inputs.provenance) {
-        let value;
-        try {
-            value = parseBoolean('provenance', inputs.provenance) ? `builder-id=${runUrl}` : 'false';
-        }
-        catch {
-            value = withBuilderId(inputs.provenance, runUrl);
-        }
-        args.push('--attest', resolveAttestAttrs(`type=provenance,${value}`));
+        args.push('--attest', resolveAttestAttrs(`type=provenance,${provenanceValue(inputs.provenance, ctx.github)}`));
         provenanceSet = true;
     }
     else if (!inputs.attests.some((a) => hasAttestType('provenance', a)) &&
         !noDefaultAttestations(ctx.env) &&
         satisfies(ctx.buildx, '>=0.10.0') &&
         !hasExporter('docker', inputs.outputs, inputs.load)) {
-        const mode = ctx.github.privateRepository ? 'mode=min,inline-only=true' : 'mode=max';
-        args.push('--attest', `type=provenance,${withBuilderId(mode, runUrl)}`);
+        args.push('--attest', `type=provenance,${defaultProvenance(ctx.github)}`);
     }
     if (inputs.sbom) {
         args.push('--attest', resolveAttestAttrs(`type=sbom,${inputs.sbom}`));
@@ -37952,15 +38029,11 @@ function attestArgs(inputs, ctx) {
         if (!isProvenance && !isSbom)
             args.push('--attest', resolveAttestAttrs(attest));
         else if (isProvenance && !provenanceSet)
-            args.push('--attest', withBuilderId(attest, runUrl));
+            args.push('--attest', withBuilderId(attest, ctx.github));
         else if (isSbom && !sbomSet)
             args.push('--attest', attest);
     }
     return args;
-}
-function noDefaultAttestations(env) {
-    const v = env.BUILDX_NO_DEFAULT_ATTESTATIONS;
-    return v !== undefined && v !== '' && goBool(v) !== false;
 }
 
 ;// CONCATENATED MODULE: ./actions/build-push/src/state.ts
@@ -37981,58 +38054,34 @@ const setTmpDir = (dir) => saveState('tmpDir', dir);
 
 
 
-
-
-
 async function main() {
     const started = Date.now();
     const inputs = getInputs();
-    const github = getGithubContext();
-    const tmp = createTempDir();
-    setTmpDir(tmp);
-    const buildx = await group('Buildx version', async () => {
-        const v = await buildxVersion();
-        info(v.raw || 'docker buildx not found: inputs are not gated on its version');
-        return v;
-    });
-    const iidFile = (0,external_node_path_namespaceObject.join)(tmp, 'iidfile');
-    const metadataFile = (0,external_node_path_namespaceObject.join)(tmp, 'metadata.json');
+    const ctx = await prepareStep(setTmpDir);
+    const iidFile = (0,external_node_path_namespaceObject.join)(ctx.tmp, 'iidfile');
+    const metadataFile = (0,external_node_path_namespaceObject.join)(ctx.tmp, 'metadata.json');
     const { buildxArgs, context } = toArgs(inputs, {
-        github,
-        buildx,
+        github: ctx.github,
+        buildx: ctx.buildx,
         env: process.env,
-        writeSecret: (value) => writeSecretFile(tmp, value),
+        writeSecret: (value) => writeSecretFile(ctx.tmp, value),
         iidFile,
         metadataFile,
     });
     debug(`toArgs: ${JSON.stringify(buildxArgs)}`);
-    const resolution = await group('Project token', () => resolveToken(tokenRequest(inputs), defaultTokenDeps(github)));
-    const project = resolution.kind === 'token' ? inputs.project || process.env.DEPOT_PROJECT_ID || '' : '';
-    const result = await new DepotCli().run({
+    const { resolution, result } = await resolveAndRun(inputs, ctx, {
         command: 'build',
         buildxArgs,
         depotArgs: depotArgs(inputs),
         positional: [context],
-        resolution,
-        ...(project ? { project } : {}),
-        buildxFallback: inputs['buildx-fallback'],
     });
     const metadata = readMetadata(metadataFile);
-    const imageid = readImageId(iidFile);
-    const outputs = {
-        imageid,
+    await setOutputs({
+        imageid: readImageId(iidFile),
         digest: metadata?.digest,
         metadata: metadata?.raw,
         'build-id': metadata?.depot?.buildID,
         'project-id': metadata?.depot?.projectID,
-    };
-    await group('Outputs', async () => {
-        for (const [name, value] of Object.entries(outputs)) {
-            if (value === undefined)
-                continue;
-            info(`${name}: ${value}`);
-            setOutput(name, value);
-        }
     });
     const isolated = metadata?.depot?.isolated ?? (resolution.kind === 'token' ? resolution.isolated : undefined);
     await writeSummary({
@@ -38049,12 +38098,5 @@ async function main() {
         ],
     });
 }
-async function post() {
-    const tmp = getTmpDir();
-    if (tmp) {
-        removeTempDir(tmp);
-        info(`Removed ${tmp}`);
-    }
-}
-void run(main, post);
+void run(main, () => cleanupStep(getTmpDir()));
 

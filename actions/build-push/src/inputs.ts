@@ -1,15 +1,23 @@
 // actions/build-push inputs: docker/build-push-action v6's, with the same meaning and defaults, plus ours.
 import { existsSync } from 'node:fs';
-import { parse } from 'csv-parse/sync';
 import * as core from '@actions/core';
 import { requireBuildx, satisfies } from '../../../shared/buildx';
 import type { BuildxVersion } from '../../../shared/buildx';
 import { getDepotInputs } from '../../../shared/depot-inputs';
 import type { DepotInputs } from '../../../shared/depot-inputs';
 import { UserError } from '../../../shared/errors';
-import { gitContext, workflowRunUrl } from '../../../shared/github';
+import { gitContext } from '../../../shared/github';
 import type { GithubContext } from '../../../shared/github';
-import { getBoolean, getList, getString, parseBoolean } from '../../../shared/inputs';
+import {
+  defaultProvenance,
+  hasAttestType,
+  hasExporter,
+  noDefaultAttestations,
+  provenanceValue,
+  resolveAttestAttrs,
+  withBuilderId,
+} from '../../../shared/attest';
+import { getBoolean, getList, getString } from '../../../shared/inputs';
 
 export interface DockerInputs {
   'add-hosts': string[];
@@ -194,58 +202,6 @@ function secretPair(input: string, entry: string): [string, string] {
   return [key, value];
 }
 
-function csvRecords(text: string): string[][] {
-  return parse(text, {
-    delimiter: ',',
-    trim: true,
-    columns: false,
-    relaxColumnCount: true,
-    relaxQuotes: true,
-  }) as string[][];
-}
-
-/** Whether an exporter of `type` is among the outputs (an output with no type= is a local one, as in buildx). */
-export function hasExporter(type: string, outputs: string[], load = false): boolean {
-  if (type === 'docker' && load) return true;
-  for (const record of csvRecords(outputs.join('\n'))) {
-    if (record.length === 1 && !record[0]?.startsWith('type=')) return type === 'local';
-    if (record.some((field) => field.replace(/\s/g, '') === `type=${type}`)) return true;
-  }
-  return false;
-}
-
-function hasAttestType(type: string, attest: string): boolean {
-  return csvRecords(attest).some((record) =>
-    record.some((field) => field.replace(/\s/g, '') === `type=${type}`),
-  );
-}
-
-/** Go's strconv.ParseBool, which buildx applies to attestation attributes. */
-function goBool(value: string): boolean | undefined {
-  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value)) return true;
-  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(value)) return false;
-  return undefined;
-}
-
-/** `true` -> `disabled=false`, `false` -> `disabled=true`, other attributes kept. */
-function resolveAttestAttrs(attrs: string): string {
-  return csvRecords(attrs)
-    .flat()
-    .map((attr) => {
-      const b = goBool(attr);
-      return b === undefined ? attr : `disabled=${!b}`;
-    })
-    .join(',');
-}
-
-function withBuilderId(attrs: string, runUrl: string): string {
-  if (!attrs) return `builder-id=${runUrl}`;
-  const fields = csvRecords(attrs)[0] ?? [];
-  return fields.some((f) => f.split('=')[0]?.trim() === 'builder-id')
-    ? attrs
-    : `${attrs},builder-id=${runUrl}`;
-}
-
 function attestArgs(inputs: Inputs, ctx: ArgsContext): string[] {
   if (inputs.attests.length > 0 || inputs.provenance || inputs.sbom) {
     requireBuildx(
@@ -254,18 +210,14 @@ function attestArgs(inputs: Inputs, ctx: ArgsContext): string[] {
       '0.10.0',
     );
   }
-  const runUrl = workflowRunUrl(ctx.github);
   const args: string[] = [];
   let provenanceSet = false;
   let sbomSet = false;
   if (inputs.provenance) {
-    let value: string;
-    try {
-      value = parseBoolean('provenance', inputs.provenance) ? `builder-id=${runUrl}` : 'false';
-    } catch {
-      value = withBuilderId(inputs.provenance, runUrl);
-    }
-    args.push('--attest', resolveAttestAttrs(`type=provenance,${value}`));
+    args.push(
+      '--attest',
+      resolveAttestAttrs(`type=provenance,${provenanceValue(inputs.provenance, ctx.github)}`),
+    );
     provenanceSet = true;
   } else if (
     !inputs.attests.some((a) => hasAttestType('provenance', a)) &&
@@ -273,8 +225,7 @@ function attestArgs(inputs: Inputs, ctx: ArgsContext): string[] {
     satisfies(ctx.buildx, '>=0.10.0') &&
     !hasExporter('docker', inputs.outputs, inputs.load)
   ) {
-    const mode = ctx.github.privateRepository ? 'mode=min,inline-only=true' : 'mode=max';
-    args.push('--attest', `type=provenance,${withBuilderId(mode, runUrl)}`);
+    args.push('--attest', `type=provenance,${defaultProvenance(ctx.github)}`);
   }
   if (inputs.sbom) {
     args.push('--attest', resolveAttestAttrs(`type=sbom,${inputs.sbom}`));
@@ -284,13 +235,8 @@ function attestArgs(inputs: Inputs, ctx: ArgsContext): string[] {
     const isProvenance = hasAttestType('provenance', attest);
     const isSbom = hasAttestType('sbom', attest);
     if (!isProvenance && !isSbom) args.push('--attest', resolveAttestAttrs(attest));
-    else if (isProvenance && !provenanceSet) args.push('--attest', withBuilderId(attest, runUrl));
+    else if (isProvenance && !provenanceSet) args.push('--attest', withBuilderId(attest, ctx.github));
     else if (isSbom && !sbomSet) args.push('--attest', attest);
   }
   return args;
-}
-
-function noDefaultAttestations(env: NodeJS.ProcessEnv): boolean {
-  const v = env.BUILDX_NO_DEFAULT_ATTESTATIONS;
-  return v !== undefined && v !== '' && goBool(v) !== false;
 }

@@ -1,0 +1,75 @@
+// The phases every build action shares: the run's context and temp dir, the buildx version, the project token,
+// the depot run, and the outputs read back from the metadata file.
+import * as core from '@actions/core';
+import { buildxVersion } from './buildx';
+import type { BuildxVersion } from './buildx';
+import { DepotCli } from './depot';
+import type { DepotResult, DepotRun } from './depot';
+import { tokenRequest } from './depot-inputs';
+import type { DepotInputs } from './depot-inputs';
+import { getGithubContext } from './github';
+import type { GithubContext } from './github';
+import { createTempDir, removeTempDir } from './tempdir';
+import { defaultTokenDeps, resolveToken } from './token';
+import type { TokenResolution } from './token';
+
+export interface StepContext {
+  github: GithubContext;
+  /** The step's private temp dir (0700); the post step removes it. */
+  tmp: string;
+  buildx: BuildxVersion;
+}
+
+export async function prepareStep(saveTmpDir: (dir: string) => void): Promise<StepContext> {
+  const github = getGithubContext();
+  const tmp = createTempDir();
+  saveTmpDir(tmp);
+  const buildx = await core.group('Buildx version', async () => {
+    const v = await buildxVersion();
+    core.info(v.raw || 'docker buildx not found: inputs are not gated on its version');
+    return v;
+  });
+  return { github, tmp, buildx };
+}
+
+export interface BuildRun {
+  resolution: TokenResolution;
+  result: DepotResult;
+}
+
+/** Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows). */
+export async function resolveAndRun(
+  inputs: DepotInputs,
+  ctx: StepContext,
+  run: Omit<DepotRun, 'resolution' | 'project' | 'buildxFallback'>,
+): Promise<BuildRun> {
+  const resolution = await core.group('Project token', () =>
+    resolveToken(tokenRequest(inputs), defaultTokenDeps(ctx.github)),
+  );
+  const project = resolution.kind === 'token' ? inputs.project || process.env.DEPOT_PROJECT_ID || '' : '';
+  const result = await new DepotCli().run({
+    ...run,
+    resolution,
+    ...(project ? { project } : {}),
+    buildxFallback: inputs['buildx-fallback'],
+  });
+  return { resolution, result };
+}
+
+/** Prints each output in one group, then sets it; undefined values are left unset. */
+export async function setOutputs(outputs: Record<string, string | undefined>): Promise<void> {
+  await core.group('Outputs', async () => {
+    for (const [name, value] of Object.entries(outputs)) {
+      if (value === undefined) continue;
+      core.info(`${name}: ${value}`);
+      core.setOutput(name, value);
+    }
+  });
+}
+
+/** The post step: remove the step's temp dir (it may hold secrets). */
+export async function cleanupStep(tmp: string): Promise<void> {
+  if (!tmp) return;
+  removeTempDir(tmp);
+  core.info(`Removed ${tmp}`);
+}
