@@ -35,6 +35,9 @@ const unit = !only.has('--e2e');
 const e2e = !only.has('--unit');
 if (unit) {
   failed = run('npm', ['run', '--silent', 'check-dist']) !== 0 || failed;
+  failed =
+    run(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'scripts', 'readme.ts'), '--check']) !== 0 ||
+    failed;
   failed = vitest('vitest.config.ts', 'unit.json') !== 0 || failed;
 }
 if (e2e) {
