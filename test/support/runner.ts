@@ -45,9 +45,20 @@ export interface StepResult {
   summary: string;
 }
 
+interface CompositeStep {
+  id?: string;
+  name?: string;
+  shell?: string;
+  run?: string;
+  uses?: string;
+  env?: Record<string, string>;
+  'working-directory'?: string;
+}
+
 interface ActionYaml {
   inputs?: Record<string, { default?: unknown }>;
-  runs: { using: string; main?: string; post?: string; 'post-if'?: string };
+  outputs?: Record<string, { value?: string }>;
+  runs: { using: string; main?: string; post?: string; 'post-if'?: string; steps?: CompositeStep[] };
 }
 
 interface PendingPost {
@@ -123,6 +134,7 @@ export class Job {
   /** Runs the main of the action in `actionDir` (a folder with action.yml) and queues its post. */
   async step(actionDir: string, opts: StepOptions = {}): Promise<StepResult> {
     const yml = parseYaml(readFileSync(join(actionDir, 'action.yml'), 'utf8')) as ActionYaml;
+    if (yml.runs.using === 'composite') return this.composite(actionDir, yml, opts);
     if (!yml.runs.using.startsWith('node') || !yml.runs.main) {
       throw new Error(`${actionDir}: runs.using ${yml.runs.using} is not a JavaScript action`);
     }
@@ -144,6 +156,70 @@ export class Job {
       this.posts.push(post);
     }
     return result.step;
+  }
+
+  /**
+   * A composite action: each `run` step goes through `bash -e {file}` as the runner runs `shell: bash`, with
+   * `${{ inputs.* }}`, `${{ github.* }}`, `${{ runner.* }}`, `${{ env.* }}` and `${{ steps.<id>.outputs.* }}`
+   * substituted, GITHUB_ACTION_PATH set, and GITHUB_ENV / GITHUB_PATH applied between steps. Stops at the first
+   * failing step; the action's outputs come from its `outputs.*.value` expressions.
+   */
+  private async composite(actionDir: string, yml: ActionYaml, opts: StepOptions): Promise<StepResult> {
+    const inputs = this.inputsWithDefaults(yml, opts.inputs ?? {});
+    const stepOutputs: Record<string, Record<string, string>> = {};
+    const combined: StepResult = {
+      action: actionDir,
+      phase: 'main',
+      exitCode: 0,
+      stdout: '',
+      stderr: '',
+      outputs: {},
+      summary: '',
+    };
+    const expand = (text: string): string =>
+      text.replace(/\$\{\{\s*([^}]+?)\s*\}\}/g, (_m, expr: string) => {
+        const env = this.baseEnv();
+        const [scope, a, b, c] = expr.split('.');
+        if (scope === 'inputs' && a !== undefined) return inputs[a] ?? '';
+        if (expr === 'github.action_path') return actionDir;
+        if (expr === 'github.token') return this.githubToken;
+        if (expr === 'runner.temp') return this.temp;
+        if (scope === 'env' && a !== undefined) return env[a] ?? '';
+        if (scope === 'steps' && a !== undefined && b === 'outputs' && c !== undefined)
+          return stepOutputs[a]?.[c] ?? '';
+        throw new Error(`runner harness: unsupported expression \${{ ${expr} }} in ${actionDir}`);
+      });
+    for (const [i, step] of (yml.runs.steps ?? []).entries()) {
+      if (step.uses)
+        throw new Error(`runner harness: composite \`uses:\` steps are not supported (${actionDir})`);
+      if (!step.run || step.shell !== 'bash') {
+        throw new Error(`runner harness: composite step ${i} needs \`run\` and \`shell: bash\``);
+      }
+      const script = join(this.root, `composite-${++stepCounter}.sh`);
+      writeFileSync(script, expand(step.run));
+      const env: Record<string, string> = { ...(opts.env ?? {}), GITHUB_ACTION_PATH: actionDir };
+      for (const [k, v] of Object.entries(step.env ?? {})) env[k] = expand(v);
+      const cwd = step['working-directory']
+        ? resolve(this.workspace, expand(step['working-directory']))
+        : opts.cwd;
+      const { step: result } = await this.exec(actionDir, 'main', script, '/bin/bash', {}, env, {}, cwd, [
+        '--noprofile',
+        '--norc',
+        '-eo',
+        'pipefail',
+      ]);
+      combined.stdout += result.stdout;
+      combined.stderr += result.stderr;
+      combined.summary += result.summary;
+      if (step.id) stepOutputs[step.id] = result.outputs;
+      if (result.exitCode !== 0) {
+        combined.exitCode = result.exitCode;
+        return combined;
+      }
+    }
+    for (const [name, spec] of Object.entries(yml.outputs ?? {}))
+      combined.outputs[name] = expand(spec.value ?? '');
+    return combined;
   }
 
   /** Runs the queued post steps, last first, as the runner does at the end of a job. */
@@ -194,6 +270,7 @@ export class Job {
     stepEnv: Record<string, string>,
     state: Record<string, string>,
     cwd?: string,
+    interpreterArgs: string[] = [],
   ): Promise<{ step: StepResult; state: Record<string, string> }> {
     const n = ++stepCounter;
     const files = {
