@@ -286,7 +286,7 @@ export class Job {
       env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
     for (const [name, value] of Object.entries(state)) env[`STATE_${name}`] = value;
     return new Promise((resolvePromise, reject) => {
-      const child = spawn(node, [entry], {
+      const child = spawn(node, [...interpreterArgs, entry], {
         cwd: cwd ?? this.workspace,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
