@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# The real build engine for the tests and the demo, on Debian bookworm (../shared/ENGINE.md):
+# Docker Engine 28 + buildx 0.29 from sid (trixie's as the fallback; every dependency from bookworm, never a
+# partial upgrade), the containerd image store, QEMU binfmt for arm64, a plain registry on 127.0.0.1:5000 and a
+# multi-arch busybox base image in it.
+#
+#   scripts/engine.sh up       install what is missing and start what is stopped (idempotent; fast when all runs)
+#   scripts/engine.sh status   what is installed and running
+#   scripts/engine.sh down     stop the registry and dockerd
+set -euo pipefail
+
+STATE=${DEPOT_ENGINE_STATE:-/var/lib/depot-engine}
+REGISTRY_ADDR=127.0.0.1:5000
+BASE_IMAGE=$REGISTRY_ADDR/busybox:latest
+APT_OPTS=(-o Acquire::Check-Valid-Until=false -o Dpkg::Options::=--force-confold -o DPkg::Lock::Timeout=300)
+export DEBIAN_FRONTEND=noninteractive
+
+log() { echo "engine: $*"; }
+die() {
+  echo "engine: error: $*" >&2
+  exit 1
+}
+
+need_root() { [ "$(id -u)" = 0 ] || die "run as root (it installs Debian packages and starts dockerd)"; }
+
+docker_ok() { docker info >/dev/null 2>&1; }
+registry_ok() { curl -fsS -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
+buildx_version() { docker buildx version 2>/dev/null | awk '{print $2}'; }
+
+# The docker CLI on PATH may be a newer client (/usr/local/bin/docker); buildx must be 0.29 from the suite.
+engine_installed() {
+  command -v dockerd >/dev/null && [ -x /usr/libexec/docker/cli-plugins/docker-buildx ] &&
+    dpkg -s docker.io containerd >/dev/null 2>&1
+}
+
+add_suite() { # $1 = sid|trixie, $2 = pin priority
+  local suite=$1 prio=$2
+  local src=/etc/apt/sources.list.d/depot-$suite.sources
+  if [ ! -f "$src" ]; then
+    cat >"$src" <<EOF
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: $suite
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+    cat >/etc/apt/preferences.d/depot-$suite <<EOF
+Package: *
+Pin: release n=$suite
+Pin-Priority: $prio
+EOF
+    log "added the $suite suite at pin priority $prio (never a default: only packages named /$suite come from it)"
+  fi
+}
+
+# Refuses an install that would upgrade or remove an installed package (a partial upgrade of the base system).
+safe_install() { # args: packages
+  local sim
+  sim=$(apt-get -s install -y --no-install-recommends "${APT_OPTS[@]}" "$@" 2>&1) || {
+    echo "$sim" | tail -5 >&2
+    return 1
+  }
+  if echo "$sim" | grep -E '^(Inst \S+ \[|Remv )' >/dev/null; then
+    echo "$sim" | grep -E '^(Inst \S+ \[|Remv )' | head -20 >&2
+    die "installing $* would upgrade or remove installed packages; refusing (the base system stays as it is)"
+  fi
+  apt-get install -y --no-install-recommends "${APT_OPTS[@]}" "$@"
+}
+
+install_engine() {
+  if engine_installed; then return 0; fi
+  need_root
+  command -v curl >/dev/null || { apt-get update "${APT_OPTS[@]}" && safe_install curl ca-certificates; }
+  add_suite sid 50
+  log "apt-get update (sid's Release file is past its Valid-Until on this mirror)"
+  apt-get update "${APT_OPTS[@]}" >/dev/null
+  if safe_install docker.io/sid docker-cli/sid docker-buildx/sid containerd/sid tini-static/sid runc; then
+    log "installed Docker Engine from sid"
+  else
+    log "sid's Docker packages could not be installed: trying trixie's (docker.io 26.1, buildx 0.13: no --call, no bake --allow)"
+    add_suite trixie 100
+    apt-get update "${APT_OPTS[@]}" >/dev/null
+    safe_install docker.io/trixie docker-cli/trixie docker-buildx/trixie containerd/trixie tini/trixie runc ||
+      die "neither sid's nor trixie's Docker packages could be installed"
+    log "installed Docker Engine from trixie"
+  fi
+}
+
+install_tools() {
+  local missing=()
+  command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static)
+  command -v update-binfmts >/dev/null || missing+=(binfmt-support)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v htpasswd >/dev/null || missing+=(apache2-utils)
+  command -v openssl >/dev/null || missing+=(openssl)
+  if [ ${#missing[@]} -gt 0 ]; then
+    need_root
+    log "installing from bookworm: ${missing[*]}"
+    apt-get update "${APT_OPTS[@]}" >/dev/null
+    safe_install "${missing[@]}"
+  fi
+}
+
+start_dockerd() {
+  if docker_ok; then return 0; fi
+  need_root
+  mkdir -p /etc/docker
+  if [ ! -f /etc/docker/daemon.json ] || ! grep -q containerd-snapshotter /etc/docker/daemon.json; then
+    echo '{"features":{"containerd-snapshotter":true}}' >/etc/docker/daemon.json
+  fi
+  mkdir -p "$STATE"
+  log "starting dockerd (log: $STATE/dockerd.log)"
+  nohup dockerd >"$STATE/dockerd.log" 2>&1 &
+  for _ in $(seq 1 60); do
+    docker_ok && return 0
+    sleep 1
+  done
+  tail -20 "$STATE/dockerd.log" >&2
+  die "dockerd did not start within 60 s (see $STATE/dockerd.log)"
+}
+
+enable_qemu() {
+  if [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then return 0; fi
+  need_root
+  mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || update-binfmts --enable >/dev/null 2>&1 || true
+  [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || die "QEMU binfmt for arm64 could not be enabled"
+  log "QEMU binfmt for arm64 enabled"
+}
+
+start_registry() {
+  if registry_ok; then return 0; fi
+  mkdir -p "$STATE/registry"
+  cat >"$STATE/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $STATE/registry
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+EOF
+  log "starting the plain registry on $REGISTRY_ADDR (log: $STATE/registry.log)"
+  nohup docker-registry serve "$STATE/registry.yml" >"$STATE/registry.log" 2>&1 &
+  for _ in $(seq 1 30); do
+    registry_ok && return 0
+    sleep 0.5
+  done
+  tail -20 "$STATE/registry.log" >&2
+  die "the registry on $REGISTRY_ADDR did not start"
+}
+
+base_image_ok() {
+  curl -fsS -o /dev/null -H 'Accept: application/vnd.oci.image.index.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+    "http://$REGISTRY_ADDR/v2/busybox/manifests/latest" 2>/dev/null
+}
+
+build_base_image() {
+  if base_image_ok; then return 0; fi
+  need_root
+  local dir=$STATE/busybox
+  rm -rf "$dir" && mkdir -p "$dir"
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+    apt-get update "${APT_OPTS[@]}" >/dev/null
+  fi
+  (cd "$dir" && apt-get download busybox-static:amd64 busybox-static:arm64 >/dev/null)
+  for arch in amd64 arm64; do
+    dpkg-deb -x "$dir"/busybox-static_*_"$arch".deb "$dir/x-$arch"
+    cp "$dir/x-$arch/bin/busybox" "$dir/busybox-$arch"
+  done
+  cat >"$dir/Dockerfile" <<'EOF'
+FROM scratch
+ARG TARGETARCH
+COPY busybox-${TARGETARCH} /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+EOF
+  log "building the multi-arch busybox base image $BASE_IMAGE"
+  docker buildx build --provenance=false --platform linux/amd64,linux/arm64 -t "$BASE_IMAGE" --push "$dir" >"$STATE/base-image.log" 2>&1 ||
+    {
+      tail -20 "$STATE/base-image.log" >&2
+      die "the base image could not be built (see $STATE/base-image.log)"
+    }
+  base_image_ok || die "the base image was built but $BASE_IMAGE is not in the registry"
+}
+
+status() {
+  local ok=0
+  if engine_installed; then
+    log "Docker Engine $(dpkg-query -W -f='${Version}' docker.io 2>/dev/null), buildx $(buildx_version || echo '?')"
+  else
+    log "Docker Engine: not installed"
+    ok=1
+  fi
+  if docker_ok; then log "dockerd: running"; else
+    log "dockerd: stopped"
+    ok=1
+  fi
+  if [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then log "QEMU arm64: enabled"; else
+    log "QEMU arm64: not enabled"
+    ok=1
+  fi
+  if registry_ok; then log "registry: http://$REGISTRY_ADDR"; else
+    log "registry: stopped"
+    ok=1
+  fi
+  if base_image_ok; then log "base image: $BASE_IMAGE"; else
+    log "base image: missing"
+    ok=1
+  fi
+  return $ok
+}
+
+up() {
+  if status >/dev/null 2>&1; then
+    log "up: all running (Docker Engine $(dpkg-query -W -f='${Version}' docker.io), buildx $(buildx_version), registry $REGISTRY_ADDR, $BASE_IMAGE)"
+    return 0
+  fi
+  install_engine
+  install_tools
+  start_dockerd
+  enable_qemu
+  start_registry
+  build_base_image
+  status
+}
+
+down() {
+  pkill -f "docker-registry serve $STATE/registry.yml" 2>/dev/null || true
+  if pgrep -x dockerd >/dev/null; then
+    pkill -x dockerd || true
+    for _ in $(seq 1 30); do
+      pgrep -x dockerd >/dev/null || break
+      sleep 0.5
+    done
+  fi
+  log "down: registry and dockerd stopped"
+}
+
+case "${1:-}" in
+  up) up ;;
+  status) status ;;
+  down) down ;;
+  *)
+    echo "usage: scripts/engine.sh up|status|down" >&2
+    exit 2
+    ;;
+esac
