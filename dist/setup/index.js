@@ -37544,6 +37544,10 @@ function manifestUrl(input, env) {
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
         throw new errors_UserError(`${from} must be an http(s) URL of a release manifest.json, got "${value}".`);
     }
+    // Credentials in the URL (a private mirror) are masked before any log line can carry them.
+    for (const part of [url.username, url.password])
+        if (part)
+            setSecret(decodeURIComponent(part));
     return url.href;
 }
 

@@ -12,7 +12,10 @@ function withInputs(inputs: Record<string, string>): void {
   }
 }
 
-afterEach(() => vi.unstubAllEnvs());
+afterEach(() => {
+  vi.unstubAllEnvs();
+  vi.restoreAllMocks();
+});
 
 describe('parseVersionSpec', () => {
   it.each([
@@ -92,6 +95,18 @@ describe('getInputs', () => {
     for (const [k, v] of Object.entries(env)) vi.stubEnv(k, v);
     expect(() => getInputs()).toThrow(UserError);
     expect(() => getInputs()).toThrow(message);
+  });
+
+  it('credentials in manifest-url are masked at once', () => {
+    const masked: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      const m = /^::add-mask::(.*)$/m.exec(String(chunk));
+      if (m?.[1]) masked.push(m[1]);
+      return true;
+    });
+    withInputs({ 'manifest-url': 'https://ci-bot:p%40ss-w0rd@mirror.test/depot/manifest.json' });
+    expect(getInputs()['manifest-url']).toBe('https://ci-bot:p%40ss-w0rd@mirror.test/depot/manifest.json');
+    expect(masked).toEqual(['ci-bot', 'p@ss-w0rd']);
   });
 
   it('broker-url loses its trailing slash', () => {

@@ -67,5 +67,7 @@ export function manifestUrl(input: string, env: NodeJS.ProcessEnv): string {
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
     throw new UserError(`${from} must be an http(s) URL of a release manifest.json, got "${value}".`);
   }
+  // Credentials in the URL (a private mirror) are masked before any log line can carry them.
+  for (const part of [url.username, url.password]) if (part) core.setSecret(decodeURIComponent(part));
   return url.href;
 }
