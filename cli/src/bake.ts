@@ -1,0 +1,186 @@
+// `depot bake`: docker buildx bake with the user's flags, files and targets unchanged, plus the project cache per
+// target (key = target name), --save per target, --lint, and depot.build in the metadata file.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import semver from 'semver';
+import { checkFlagVersions } from './buildx';
+import { cacheFlags, cacheKey, describeCache } from './cache';
+import { UserError } from './errors';
+import type { DepotOptions } from './flags';
+import { has, parseArgs, toWords, values } from './flags';
+import { log, setDebug } from './log';
+import { onCleanup, run } from './process';
+import { Session } from './session';
+
+export const BAKE_HELP = `Usage: depot bake [OPTIONS] [SOURCE] [TARGET...]
+
+Build bake targets with docker buildx and the project's cache (one cache key per target). Every
+\`docker buildx bake\` flag works unchanged; SOURCE may be a git or https URL of a remote bake definition.
+
+depot options:
+      --project ID          project id (default: DEPOT_PROJECT_ID, depot.json, the token's project)
+      --token TOKEN         project token (default: DEPOT_TOKEN)
+      --save                push each target to the project's saved builds as <build id>-<target>
+      --save-tag TAG        also save each target as <TAG>-<target> (repeatable)
+      --build-platform P    where to build each platform: dynamic, amd64 or arm64
+      --lint                run buildx's build checks before the build
+      --lint-fail-on L      error (default), warn, info or none: which findings stop the build
+      --sbom-dir DIR        generate SBOMs (attached to the images; see depot build for files)
+      --debug               print the commands depot runs (secrets redacted)
+  -h, --help                this help
+`;
+
+export function isRemoteSource(word: string): boolean {
+  return /^(https?:\/\/|git:\/\/|ssh:\/\/|git@)/.test(word);
+}
+
+export interface BakeTarget {
+  name: string;
+  tags: string[];
+  outputs: unknown[];
+}
+
+export function parsePrint(stdout: string): BakeTarget[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    throw new UserError('`docker buildx bake --print` did not print JSON: check the bake file.');
+  }
+  const targets =
+    json !== null && typeof json === 'object' ? (json as Record<string, unknown>).target : undefined;
+  if (targets === null || typeof targets !== 'object') return [];
+  return Object.entries(targets as Record<string, unknown>).map(([name, t]) => {
+    const rec = t !== null && typeof t === 'object' ? (t as Record<string, unknown>) : {};
+    return {
+      name,
+      tags: Array.isArray(rec.tags) ? rec.tags.filter((x): x is string => typeof x === 'string') : [],
+      outputs: Array.isArray(rec.output) ? (rec.output as unknown[]) : [],
+    };
+  });
+}
+
+/** The `--set` flags that add the project cache (and --save) to each target. */
+export function bakeSets(opts: {
+  targets: readonly BakeTarget[];
+  session: Pick<Session, 'token' | 'buildID'> & { savedRepository(): string };
+  depot: DepotOptions;
+  append: boolean;
+}): string[] {
+  const op = opts.append ? '+=' : '=';
+  const out: string[] = [];
+  for (const t of opts.targets) {
+    const cache = cacheFlags(opts.session.token, cacheKey(t.name));
+    if (cache.cacheFrom) out.push('--set', `${t.name}.cache-from${op}${cache.cacheFrom}`);
+    if (cache.cacheTo) out.push('--set', `${t.name}.cache-to${op}${cache.cacheTo}`);
+    if (opts.depot.save) {
+      if (t.tags.length > 0 || t.outputs.length > 0) {
+        throw new UserError(
+          `depot bake --save cannot save target "${t.name}", which has its own tags or outputs: save targets without them, or use depot build --save.`,
+        );
+      }
+      const repo = opts.session.savedRepository();
+      const names = [opts.session.buildID, ...opts.depot.saveTags].map((tag) => `${repo}:${tag}-${t.name}`);
+      out.push('--set', `${t.name}.output=type=image,"name=${names.join(',')}",push=true`);
+    }
+  }
+  return out;
+}
+
+export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { depot, buildx: flags, positional } = parseArgs('bake', argv);
+  setDebug(depot.debug);
+  if (depot.help) {
+    process.stdout.write(BAKE_HELP);
+    return 0;
+  }
+  const firstFile = values(flags, 'file')[0];
+  const remote = positional[0] !== undefined && isRemoteSource(positional[0]);
+  const session = await Session.open({
+    env,
+    probe: true,
+    ...(depot.token !== undefined ? { tokenFlag: depot.token } : {}),
+    ...(depot.project !== undefined ? { projectFlag: depot.project } : {}),
+    ...(!remote ? { searchFrom: firstFile ? dirname(resolve(firstFile)) : process.cwd() } : {}),
+  });
+  if (depot.save && session.token?.isolated) {
+    throw new UserError(
+      'This build is isolated (its project token is isolated): isolated builds cannot --save.',
+    );
+  }
+  if (depot.save && !session.token?.scopes.has('cache:write')) {
+    throw new UserError(
+      '--save needs a project token with cache:write (this token cannot push to the project).',
+    );
+  }
+  const version = await session.buildxVersion();
+  checkFlagVersions('bake', version, flags, depot.lint ? [{ name: '--lint', since: '0.16.0' }] : []);
+  if (has(flags, 'print') || has(flags, 'list') || values(flags, 'call').some((c) => c !== 'build')) {
+    const res = await run('docker', ['buildx', 'bake', ...toWords(flags), ...positional], {
+      env: session.env,
+    });
+    return res.code;
+  }
+  log.info(describeCache(session.token));
+  log.info(`build ID ${session.buildID}${session.project ? `, project ${session.project}` : ''}`);
+  if (depot.buildPlatform) {
+    log.info(
+      `--build-platform ${depot.buildPlatform}: this builder is a single local BuildKit, so every platform is built on this machine (${process.arch}; others under QEMU emulation).`,
+    );
+  }
+  const definition = flags.filter((f) => ['file', 'set', 'var', 'allow'].includes(f.name));
+  const printed = await run('docker', ['buildx', 'bake', ...toWords(definition), '--print', ...positional], {
+    env: session.env,
+    capture: true,
+  });
+  if (printed.code !== 0) return printed.code;
+  const targets = parsePrint(printed.stdout);
+  const append = !version || semver.gte(version, '0.17.0');
+  if (!append && session.token?.cache) {
+    log.warn(
+      `buildx ${version} cannot append to a target's cache settings: the project cache replaces the bake file's cache-from/cache-to.`,
+    );
+  }
+  const sets = bakeSets({ targets, session, depot, append });
+
+  if (depot.lint) {
+    const check = await run(
+      'docker',
+      ['buildx', 'bake', ...toWords(definition), '--call', 'check', ...positional],
+      {
+        env: session.env,
+      },
+    );
+    if (check.code !== 0) {
+      const stops = depot.lintFailOn !== 'none' && depot.lintFailOn !== 'error';
+      log.info(
+        `lint: the build checks found problems (see above)${stops ? '' : `; --lint-fail-on ${depot.lintFailOn} lets the build go on`}`,
+      );
+      if (stops) {
+        log.error(
+          `lint found warnings at or above --lint-fail-on ${depot.lintFailOn}: fix them, or set --lint-fail-on to a higher level.`,
+        );
+        return 1;
+      }
+    } else log.info('lint: no findings');
+  }
+
+  const tmp = mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), 'depot-bake-'));
+  onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
+  const metadataFile = values(flags, 'metadata-file').at(-1) ?? join(tmp, 'metadata.json');
+  const extra = [...sets];
+  if (!has(flags, 'metadata-file')) extra.push('--metadata-file', metadataFile);
+  if (depot.sbomDir && !has(flags, 'sbom')) extra.push('--sbom=true');
+  const res = await run('docker', ['buildx', 'bake', ...toWords(flags), ...extra, ...positional], {
+    env: session.env,
+  });
+  if (res.code !== 0) return res.code;
+  session.addBuildInfo(metadataFile);
+  if (depot.save)
+    for (const t of targets)
+      log.info(`saved ${t.name} as ${session.savedRepository()}:${session.buildID}-${t.name}`);
+  if (depot.sbomDir)
+    log.warn('depot bake attaches SBOMs to the images; --sbom-dir files are written by depot build only.');
+  return 0;
+}

@@ -1,0 +1,173 @@
+// Build once, deploy later: `depot pull` loads a saved build into the local image store, `depot push` copies it
+// (every platform, with its attestations) to another registry through `docker buildx imagetools create`, whose
+// credentials for the target are the user's own. BUILD_ID is the id, or the JSON object of metadata's depot.build.
+import { UserError } from './errors';
+import { log, setDebug } from './log';
+import { run } from './process';
+import { Session } from './session';
+
+export const PULL_HELP = `Usage: depot pull [OPTIONS] BUILD_ID
+
+Load a saved build (depot build --save) into the local image store.
+BUILD_ID is the build id, or the JSON object the metadata file holds under depot.build.
+
+Options:
+      --project ID      project id (default: from BUILD_ID's JSON, DEPOT_PROJECT_ID, depot.json, the token)
+      --token TOKEN     project token (default: DEPOT_TOKEN)
+      --platform P      the platform to load (default: this machine's)
+      --target T        for a bake build: the target to load
+  -t, --tag TAG         also tag the image as TAG (repeatable)
+      --debug           print the commands depot runs
+  -h, --help            this help
+`;
+
+export const PUSH_HELP = `Usage: depot push [OPTIONS] -t TAG [-t TAG...] BUILD_ID
+
+Copy a saved build, every platform and its attestations, to another registry without rebuilding.
+
+Options:
+      --project ID      project id (default: from BUILD_ID's JSON, DEPOT_PROJECT_ID, depot.json, the token)
+      --token TOKEN     project token (default: DEPOT_TOKEN)
+      --target T        for a bake build: the target to push
+  -t, --tag TAG         where to push (repeatable; required)
+      --debug           print the commands depot runs
+  -h, --help            this help
+`;
+
+export interface BuildRef {
+  buildID: string;
+  projectID?: string;
+}
+
+export function parseBuildRef(word: string): BuildRef {
+  const text = word.trim();
+  if (text.startsWith('{')) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new UserError(
+        'BUILD_ID looks like JSON but is not valid JSON: pass the build id or the depot.build object.',
+      );
+    }
+    const rec = json !== null && typeof json === 'object' ? (json as Record<string, unknown>) : {};
+    if (typeof rec.buildID !== 'string' || rec.buildID === '') {
+      throw new UserError('BUILD_ID JSON has no "buildID": pass the metadata file\'s depot.build object.');
+    }
+    const ref: BuildRef = { buildID: rec.buildID };
+    if (typeof rec.projectID === 'string' && rec.projectID !== '') ref.projectID = rec.projectID;
+    return checkId(ref);
+  }
+  return checkId({ buildID: text });
+}
+
+function checkId(ref: BuildRef): BuildRef {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(ref.buildID)) {
+    throw new UserError(
+      `"${ref.buildID}" is not a build id: pass the id depot build printed, or its depot.build JSON.`,
+    );
+  }
+  return ref;
+}
+
+interface SavedArgs {
+  project?: string;
+  token?: string;
+  platform?: string;
+  target?: string;
+  tags: string[];
+  debug: boolean;
+  help: boolean;
+  positional: string[];
+}
+
+function parseSavedArgs(command: 'pull' | 'push', argv: readonly string[]): SavedArgs {
+  const out: SavedArgs = { tags: [], debug: false, help: false, positional: [] };
+  const valued: Record<string, (v: string) => void> = {
+    '--project': (v) => (out.project = v),
+    '--token': (v) => (out.token = v),
+    '--target': (v) => (out.target = v),
+    '--tag': (v) => out.tags.push(v),
+    '-t': (v) => out.tags.push(v),
+  };
+  if (command === 'pull') valued['--platform'] = (v) => (out.platform = v);
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] as string;
+    const eq = word.indexOf('=');
+    const key = word.startsWith('-') && eq > 0 ? word.slice(0, eq) : word;
+    const setter = valued[key];
+    if (setter) {
+      const v = eq > 0 && key !== word ? word.slice(eq + 1) : argv[++i];
+      if (v === undefined) throw new UserError(`Flag ${key} needs a value.`);
+      setter(v);
+    } else if (word === '--debug') out.debug = true;
+    else if (word === '--help' || word === '-h') out.help = true;
+    else if (word.startsWith('-') && word !== '-') {
+      throw new UserError(`Unknown flag ${key} for depot ${command}. See \`depot ${command} --help\`.`);
+    } else out.positional.push(word);
+  }
+  return out;
+}
+
+async function open(command: 'pull' | 'push', argv: readonly string[], env: NodeJS.ProcessEnv) {
+  const a = parseSavedArgs(command, argv);
+  setDebug(a.debug);
+  if (a.help) return { a, help: true as const };
+  if (a.positional.length !== 1) {
+    throw new UserError(
+      `depot ${command} takes one BUILD_ID (the id depot build printed, or its depot.build JSON).`,
+    );
+  }
+  const ref = parseBuildRef(a.positional[0] as string);
+  const project = a.project ?? ref.projectID;
+  const session = await Session.open({
+    env,
+    ...(a.token !== undefined ? { tokenFlag: a.token } : {}),
+    ...(project !== undefined ? { projectFlag: project } : {}),
+    searchFrom: process.cwd(),
+  });
+  if (!session.token)
+    throw new UserError(`depot ${command} needs a project token: set DEPOT_TOKEN (or --token).`);
+  if (session.token.isolated) throw new UserError('An isolated project token cannot read saved builds.');
+  const tag = a.target ? `${ref.buildID}-${a.target}` : ref.buildID;
+  return { a, help: false as const, session, image: `${session.savedRepository()}:${tag}` };
+}
+
+export async function pull(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const o = await open('pull', argv, env);
+  if (o.help) {
+    process.stdout.write(PULL_HELP);
+    return 0;
+  }
+  const { a, session, image } = o;
+  const res = await run('docker', ['pull', ...(a.platform ? ['--platform', a.platform] : []), image], {
+    env: session.env,
+  });
+  if (res.code !== 0) return res.code;
+  for (const tag of a.tags) {
+    const t = await run('docker', ['tag', image, tag], { env: session.env });
+    if (t.code !== 0) return t.code;
+    log.info(`tagged ${tag}`);
+  }
+  return 0;
+}
+
+export async function push(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const o = await open('push', argv, env);
+  if (o.help) {
+    process.stdout.write(PUSH_HELP);
+    return 0;
+  }
+  const { a, session, image } = o;
+  if (a.tags.length === 0)
+    throw new UserError('depot push needs at least one -t TAG: where to push the build.');
+  const res = await run(
+    'docker',
+    ['buildx', 'imagetools', 'create', ...a.tags.flatMap((t) => ['-t', t]), image],
+    {
+      env: session.env,
+    },
+  );
+  if (res.code === 0) log.info(`pushed ${image} to ${a.tags.join(', ')}`);
+  return res.code;
+}

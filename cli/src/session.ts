@@ -1,0 +1,106 @@
+// What every build-like command sets up before buildx runs: the token's claims, the project, the build id, the
+// cache probe and the temporary DOCKER_CONFIG, in that order, so every refusal comes before anything starts.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { buildxVersion } from './buildx';
+import { probeCache } from './cache';
+import { readShimState, TempDockerConfig, userConfigDir } from './docker-config';
+import { UserError } from './errors';
+import { addSecret, log } from './log';
+import { onCleanup } from './process';
+import { resolveProject } from './project';
+import type { ProjectToken } from './token';
+import { readProjectToken } from './token';
+
+/** Set in buildx's env by depot: a depot shim reached again from inside a depot build is a loop. */
+export const SHIM_GUARD = 'DEPOT_INSIDE_BUILD';
+
+export interface SessionOptions {
+  env: NodeJS.ProcessEnv;
+  tokenFlag?: string;
+  projectFlag?: string;
+  searchFrom?: string;
+  /** Probe the cache registry (build, bake); pull and push only need credentials. */
+  probe?: boolean;
+}
+
+export class Session {
+  readonly buildID = newBuildID();
+  private version: string | undefined | null = null;
+
+  private constructor(
+    readonly token: ProjectToken | undefined,
+    readonly project: string | undefined,
+    /** buildx's env: the temp DOCKER_CONFIG and the loop guard; no DEPOT_TOKEN. */
+    readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  static async open(opts: SessionOptions): Promise<Session> {
+    const raw = opts.tokenFlag ?? opts.env.DEPOT_TOKEN;
+    let token: ProjectToken | undefined;
+    if (raw !== undefined && raw.trim() !== '') {
+      addSecret(raw.trim());
+      token = readProjectToken(raw);
+    }
+    const project = resolveProject({
+      ...(opts.projectFlag !== undefined ? { flag: opts.projectFlag } : {}),
+      env: opts.env,
+      ...(opts.searchFrom !== undefined ? { searchFrom: opts.searchFrom } : {}),
+      ...(token ? { token } : {}),
+    });
+    if (opts.probe && token?.cache) await probeCache(token);
+    const env: NodeJS.ProcessEnv = { ...opts.env, [SHIM_GUARD]: '1' };
+    delete env.DEPOT_TOKEN;
+    const creds =
+      token?.cache && !token.isolated
+        ? [{ host: token.cache.host, username: 'depot', password: token.raw }]
+        : [];
+    if (creds.length > 0 || readShimState(userConfigDir(opts.env))) {
+      const tmp = TempDockerConfig.create({ env: opts.env, creds });
+      onCleanup(() => tmp.remove());
+      env.DOCKER_CONFIG = tmp.dir;
+    }
+    return new Session(token, project.id, env);
+  }
+
+  async buildxVersion(): Promise<string | undefined> {
+    if (this.version === null) this.version = await buildxVersion(this.env);
+    return this.version;
+  }
+
+  /** The saved-builds repository of this project in the cache registry. */
+  savedRepository(): string {
+    if (!this.token?.cache || !this.project) {
+      throw new UserError(
+        'Saved builds need a project token with a cache registry: set DEPOT_TOKEN (or --token).',
+      );
+    }
+    return `${this.token.cache.host}/builds/${this.project}`;
+  }
+
+  /** `depot.build` added to the metadata file buildx wrote (or a new file when buildx wrote none). */
+  addBuildInfo(file: string): void {
+    let json: Record<string, unknown> = {};
+    if (existsSync(file)) {
+      try {
+        const parsed: unknown = JSON.parse(readFileSync(file, 'utf8') || '{}');
+        if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed))
+          json = parsed as Record<string, unknown>;
+      } catch {
+        log.warn(`${file} is not JSON: writing depot.build into a fresh metadata file.`);
+      }
+    }
+    json['depot.build'] = {
+      buildID: this.buildID,
+      projectID: this.project ?? '',
+      isolated: this.token?.isolated ?? false,
+    };
+    writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
+  }
+}
+
+/** 20 lowercase base-32 characters: a valid image tag, unguessable. */
+export function newBuildID(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  return [...randomBytes(20)].map((b) => alphabet[b % 32]).join('');
+}
