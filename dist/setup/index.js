@@ -34760,7 +34760,7 @@ function error(message, properties = {}) {
  * @param message warning issue message. Errors will be converted to string via toString()
  * @param properties optional properties to add to the annotation.
  */
-function warning(message, properties = {}) {
+function core_warning(message, properties = {}) {
     command_issueCommand('warning', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
@@ -37264,7 +37264,7 @@ function token_defaultTokenDeps(github) {
         getIDToken: (audience) => getIDToken(audience),
         fetch: globalThis.fetch,
         sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-        log: { info: info, warning: warning, debug: core_debug },
+        log: { info: info, warning: core_warning, debug: core_debug },
     };
 }
 const EXCHANGE_PATH = '/auth/oidc/github-actions';
@@ -37512,6 +37512,13 @@ function getInputs(env = process.env) {
         'oidc-audience': inputs_getString('oidc-audience'),
         'configure-docker': inputs_getBoolean('configure-docker'),
     };
+}
+/** Inputs that do nothing as set: each gets one warning line rather than being ignored silently. */
+function unusedInputs(inputs) {
+    if (inputs.oidc)
+        return [];
+    const set = ['project', 'broker-url', 'oidc-audience'].filter((name) => inputs[name] !== '');
+    return set.map((name) => `Input \`${name}\` is only used with \`oidc: true\`: it is ignored.`);
 }
 function parseVersionSpec(raw) {
     const value = raw.trim();
@@ -38684,6 +38691,8 @@ async function exportProjectToken(inputs, deps) {
 
 async function main() {
     const inputs = getInputs();
+    for (const warning of unusedInputs(inputs))
+        core_warning(warning);
     const installed = await group('Install depot', () => new Installer().install(inputs.version, inputs['manifest-url']));
     addPath(installed.bin);
     await setOutputs({ version: installed.version, path: installed.dir });

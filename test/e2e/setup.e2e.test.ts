@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Job, ROOT } from '../support/runner';
+import { Job, NODE24, ROOT } from '../support/runner';
 import { serveFolder } from '../support/static-server';
 import type { StubServer } from '../support/stub-server';
 
@@ -60,25 +60,34 @@ function depotVersion(job: Job): string {
 const requested = () => release.requests.map((r) => `${r.method} ${r.path}`);
 
 describe('setup bundle: install from a release server', () => {
-  it('cold: downloads the latest release, caches it as depot/<version>/<arch>, adds bin to PATH, sets outputs', async () => {
-    expect(tarballName).toMatch(/\.tar\.gz$/);
-    const job = newJob();
-    const r = await job.step(ACTION, { inputs: { 'manifest-url': manifestUrl } });
-    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+  // node24 as action.yml says; Node 20 because actions/use runs the bundle with the runner's `node`.
+  it.each([
+    ['Node 24', NODE24],
+    ['Node 20', process.execPath],
+  ])(
+    'cold under %s: downloads the latest release, caches it as depot/<version>/<arch>, adds bin to PATH, sets outputs',
+    async (_name, node) => {
+      expect(tarballName).toMatch(/\.tar\.gz$/);
+      const job = newJob();
+      const r = await job.step(ACTION, { node, inputs: { 'manifest-url': manifestUrl } });
+      expect(r.exitCode, r.stdout + r.stderr).toBe(0);
 
-    const dir = join(job.toolCache, 'depot', manifest.latest, process.arch);
-    expect(r.outputs).toEqual({ version: manifest.latest, path: dir });
-    expect(existsSync(`${dir}.complete`)).toBe(true);
-    expect(existsSync(join(dir, 'bin', 'depot'))).toBe(true);
-    expect(job.paths).toEqual([join(dir, 'bin')]);
-    expect(requested()).toEqual(['GET /manifest.json', `GET /${tarballName}`]);
-    expect(r.stdout).toContain(`SHA-256 verified: ${manifest.versions[manifest.latest]?.[PLATFORM]?.sha256}`);
+      const dir = join(job.toolCache, 'depot', manifest.latest, process.arch);
+      expect(r.outputs).toEqual({ version: manifest.latest, path: dir });
+      expect(existsSync(`${dir}.complete`)).toBe(true);
+      expect(existsSync(join(dir, 'bin', 'depot'))).toBe(true);
+      expect(job.paths).toEqual([join(dir, 'bin')]);
+      expect(requested()).toEqual(['GET /manifest.json', `GET /${tarballName}`]);
+      expect(r.stdout).toContain(
+        `SHA-256 verified: ${manifest.versions[manifest.latest]?.[PLATFORM]?.sha256}`,
+      );
 
-    // A later step runs the installed CLI by name.
-    expect(depotVersion(job)).toContain(manifest.latest);
-    // RUNNER_TEMP keeps nothing of the download.
-    expect(readdirSync(job.temp)).toEqual([]);
-  });
+      // A later step runs the installed CLI by name.
+      expect(depotVersion(job)).toContain(manifest.latest);
+      // RUNNER_TEMP keeps nothing of the download.
+      expect(readdirSync(job.temp)).toEqual([]);
+    },
+  );
 
   it('warm: a second job with the same tool cache and an exact version makes no request at all', async () => {
     const first = newJob();

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../../shared/errors';
-import { getInputs, parseVersionSpec } from './inputs';
+import { getInputs, parseVersionSpec, unusedInputs } from './inputs';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -107,6 +107,16 @@ describe('getInputs', () => {
     withInputs({ 'manifest-url': 'https://ci-bot:p%40ss-w0rd@mirror.test/depot/manifest.json' });
     expect(getInputs()['manifest-url']).toBe('https://ci-bot:p%40ss-w0rd@mirror.test/depot/manifest.json');
     expect(masked).toEqual(['ci-bot', 'p@ss-w0rd']);
+  });
+
+  it('project, broker-url and oidc-audience without oidc: true are named as ignored', () => {
+    withInputs({ project: 'web', 'broker-url': 'https://broker.test' });
+    expect(unusedInputs(getInputs())).toEqual([
+      'Input `project` is only used with `oidc: true`: it is ignored.',
+      'Input `broker-url` is only used with `oidc: true`: it is ignored.',
+    ]);
+    withInputs({ oidc: 'true' });
+    expect(unusedInputs(getInputs())).toEqual([]);
   });
 
   it('broker-url loses its trailing slash', () => {

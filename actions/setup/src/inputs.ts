@@ -36,6 +36,13 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
   };
 }
 
+/** Inputs that do nothing as set: each gets one warning line rather than being ignored silently. */
+export function unusedInputs(inputs: Inputs): string[] {
+  if (inputs.oidc) return [];
+  const set = (['project', 'broker-url', 'oidc-audience'] as const).filter((name) => inputs[name] !== '');
+  return set.map((name) => `Input \`${name}\` is only used with \`oidc: true\`: it is ignored.`);
+}
+
 export function parseVersionSpec(raw: string): VersionSpec {
   const value = raw.trim();
   if (value === '' || value.toLowerCase() === 'latest') return { kind: 'latest' };

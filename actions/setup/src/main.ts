@@ -8,12 +8,13 @@ import { getGithubContext } from '../../../shared/github';
 import { run } from '../../../shared/runner';
 import { setOutputs } from '../../../shared/step';
 import { defaultTokenDeps } from '../../../shared/token';
-import { getInputs } from './inputs';
+import { getInputs, unusedInputs } from './inputs';
 import { Installer } from './installer';
 import { exportProjectToken } from './project-token';
 
 async function main(): Promise<void> {
   const inputs = getInputs();
+  for (const warning of unusedInputs(inputs)) core.warning(warning);
   const installed = await core.group('Install depot', () =>
     new Installer().install(inputs.version, inputs['manifest-url']),
   );
