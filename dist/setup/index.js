@@ -31914,8 +31914,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /************************************************************************/
 var __webpack_exports__ = {};
 
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
@@ -34863,96 +34861,6 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: ./shared/errors.ts
-/**
- * An error the user can fix: its message is one line that says what was wrong and what to do. The action runner
- * prints it as is (no stack trace); anything else is reported as an unexpected failure.
- */
-class errors_UserError extends Error {
-    name = 'UserError';
-}
-/** The message of any thrown value, on one line. */
-function errorMessage(err) {
-    const text = err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
-    return (text ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./shared/exec.ts
-// Running a process: argv array, output streamed live, SIGINT/SIGTERM forwarded, the tail kept for messages.
-
-/** The command is not installed (ENOENT): callers turn it into a message saying how to install it. */
-class exec_CommandNotFound extends Error {
-    command;
-    constructor(command) {
-        super(`${command}: command not found`);
-        this.command = command;
-    }
-}
-const TAIL_BYTES = 64 * 1024;
-function shared_exec_exec(command, args, opts = {}) {
-    return new Promise((resolve, reject) => {
-        const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, {
-            cwd: opts.cwd,
-            env: opts.env ?? process.env,
-            stdio: ['inherit', 'pipe', 'pipe'],
-        });
-        let stdout = '';
-        let stderrTail = '';
-        const out = opts.stdout ?? process.stdout;
-        const err = opts.stderr ?? process.stderr;
-        child.stdout.setEncoding('utf8');
-        child.stderr.setEncoding('utf8');
-        child.stdout.on('data', (chunk) => {
-            if (!opts.silent)
-                out.write(chunk);
-            stdout = opts.captureStdout ? stdout + chunk : (stdout + chunk).slice(-TAIL_BYTES);
-        });
-        child.stderr.on('data', (chunk) => {
-            if (!opts.silent)
-                err.write(chunk);
-            stderrTail = (stderrTail + chunk).slice(-TAIL_BYTES);
-        });
-        const forward = (signal) => () => {
-            child.kill(signal);
-        };
-        const onInt = forward('SIGINT');
-        const onTerm = forward('SIGTERM');
-        process.on('SIGINT', onInt);
-        process.on('SIGTERM', onTerm);
-        const detach = () => {
-            process.off('SIGINT', onInt);
-            process.off('SIGTERM', onTerm);
-        };
-        child.on('error', (e) => {
-            detach();
-            reject(e.code === 'ENOENT' ? new exec_CommandNotFound(command) : e);
-        });
-        child.on('close', (code, signal) => {
-            detach();
-            const result = {
-                exitCode: code ?? (signal ? 128 + signalNumber(signal) : 1),
-                stdout,
-                lastStderrLine: lastLine(stderrTail),
-            };
-            if (signal)
-                result.signal = signal;
-            resolve(result);
-        });
-    });
-}
-function lastLine(text) {
-    const lines = text
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter((l) => l !== '');
-    return lines[lines.length - 1] ?? '';
-}
-function signalNumber(signal) {
-    return signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : signal === 'SIGKILL' ? 9 : 1;
-}
-
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./shared/github.ts
@@ -35036,6 +34944,20 @@ function gitContext(ctx) {
     return `${ctx.serverUrl}/${ctx.repository}.git#${pinned}`;
 }
 
+;// CONCATENATED MODULE: ./shared/errors.ts
+/**
+ * An error the user can fix: its message is one line that says what was wrong and what to do. The action runner
+ * prints it as is (no stack trace); anything else is reported as an unexpected failure.
+ */
+class errors_UserError extends Error {
+    name = 'UserError';
+}
+/** The message of any thrown value, on one line. */
+function errorMessage(err) {
+    const text = err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
+    return (text ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
+}
+
 ;// CONCATENATED MODULE: ./shared/runner.ts
 // One bundle serves main and post: the first run saves a flag, the post run finds it.
 
@@ -35062,6 +34984,82 @@ async function run(main, post) {
 // EXTERNAL MODULE: ./node_modules/semver/index.js
 var node_modules_semver = __nccwpck_require__(2088);
 var semver_default = /*#__PURE__*/__nccwpck_require__.n(node_modules_semver);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./shared/exec.ts
+// Running a process: argv array, output streamed live, SIGINT/SIGTERM forwarded, the tail kept for messages.
+
+/** The command is not installed (ENOENT): callers turn it into a message saying how to install it. */
+class exec_CommandNotFound extends Error {
+    command;
+    constructor(command) {
+        super(`${command}: command not found`);
+        this.command = command;
+    }
+}
+const TAIL_BYTES = 64 * 1024;
+function shared_exec_exec(command, args, opts = {}) {
+    return new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, {
+            cwd: opts.cwd,
+            env: opts.env ?? process.env,
+            stdio: ['inherit', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderrTail = '';
+        const out = opts.stdout ?? process.stdout;
+        const err = opts.stderr ?? process.stderr;
+        child.stdout.setEncoding('utf8');
+        child.stderr.setEncoding('utf8');
+        child.stdout.on('data', (chunk) => {
+            if (!opts.silent)
+                out.write(chunk);
+            stdout = opts.captureStdout ? stdout + chunk : (stdout + chunk).slice(-TAIL_BYTES);
+        });
+        child.stderr.on('data', (chunk) => {
+            if (!opts.silent)
+                err.write(chunk);
+            stderrTail = (stderrTail + chunk).slice(-TAIL_BYTES);
+        });
+        const forward = (signal) => () => {
+            child.kill(signal);
+        };
+        const onInt = forward('SIGINT');
+        const onTerm = forward('SIGTERM');
+        process.on('SIGINT', onInt);
+        process.on('SIGTERM', onTerm);
+        const detach = () => {
+            process.off('SIGINT', onInt);
+            process.off('SIGTERM', onTerm);
+        };
+        child.on('error', (e) => {
+            detach();
+            reject(e.code === 'ENOENT' ? new exec_CommandNotFound(command) : e);
+        });
+        child.on('close', (code, signal) => {
+            detach();
+            const result = {
+                exitCode: code ?? (signal ? 128 + signalNumber(signal) : 1),
+                stdout,
+                lastStderrLine: lastLine(stderrTail),
+            };
+            if (signal)
+                result.signal = signal;
+            resolve(result);
+        });
+    });
+}
+function lastLine(text) {
+    const lines = text
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
+    return lines[lines.length - 1] ?? '';
+}
+function signalNumber(signal) {
+    return signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : signal === 'SIGKILL' ? 9 : 1;
+}
+
 ;// CONCATENATED MODULE: ./shared/buildx.ts
 // The installed buildx's version, and gating inputs on it as docker's actions do.
 
@@ -37230,6 +37228,8 @@ function depot_inputs_tokenRequest(inputs) {
 
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./shared/tempdir.ts
 // One private temp dir per step for files that may hold secrets; the post step removes it.
 
@@ -37493,6 +37493,28 @@ async function cleanupStep(tmp) {
         return;
     removeTempDir(tmp);
     core.info(`Removed ${tmp}`);
+}
+
+;// CONCATENATED MODULE: ./actions/setup/src/configure-docker.ts
+// `configure-docker: true`: the installed CLI routes the job's later plain `docker build` steps through depot.
+
+
+
+async function configureDocker(installed, opts = {}) {
+    const depot = (0,external_node_path_namespaceObject.join)(installed.bin, 'depot');
+    let result;
+    try {
+        result = await shared_exec_exec(depot, ['configure-docker'], opts);
+    }
+    catch (err) {
+        if (err instanceof exec_CommandNotFound) {
+            throw new errors_UserError(`${depot} cannot be run: the installed depot ${installed.version} is broken.`);
+        }
+        throw err;
+    }
+    if (result.exitCode !== 0) {
+        throw new errors_UserError(`depot configure-docker failed with: ${result.lastStderrLine || `exit code ${result.exitCode}`}`);
+    }
 }
 
 ;// CONCATENATED MODULE: ./actions/setup/src/inputs.ts
@@ -38677,9 +38699,7 @@ async function exportProjectToken(inputs, deps) {
 
 ;// CONCATENATED MODULE: ./actions/setup/src/main.ts
 // actions/setup: install the depot CLI into the tool cache and PATH, then optionally export a project token and
-// run `depot configure-docker`. Each phase in its own log group; the work is in installer.ts and project-token.ts.
-
-
+// run `depot configure-docker`. Each phase in its own log group; the work is in the modules beside this one.
 
 
 
@@ -38700,22 +38720,7 @@ async function main() {
         await group('Project token', () => exportProjectToken(inputs, token_defaultTokenDeps(github_getGithubContext())));
     }
     if (inputs['configure-docker']) {
-        await group('depot configure-docker', async () => {
-            const depot = (0,external_node_path_namespaceObject.join)(installed.bin, 'depot');
-            let result;
-            try {
-                result = await shared_exec_exec(depot, ['configure-docker']);
-            }
-            catch (err) {
-                if (err instanceof exec_CommandNotFound) {
-                    throw new errors_UserError(`${depot} cannot be run: the installed depot ${installed.version} is broken.`);
-                }
-                throw err;
-            }
-            if (result.exitCode !== 0) {
-                throw new errors_UserError(`depot configure-docker failed with: ${result.lastStderrLine || `exit code ${result.exitCode}`}`);
-            }
-        });
+        await group('depot configure-docker', () => configureDocker(installed));
     }
 }
 void run(main);
