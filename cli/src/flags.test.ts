@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { parseArgs, toWords } from './flags';
+
+describe('parseArgs', () => {
+  it('keeps every buildx flag as written and takes depot flags out', () => {
+    const argv = [
+      '-t',
+      'a:1',
+      '--platform=linux/amd64,linux/arm64',
+      '--save',
+      '--project',
+      'web',
+      '--push',
+      '-f',
+      'x/Dockerfile',
+      '.',
+    ];
+    const p = parseArgs('build', argv);
+    expect(toWords(p.buildx)).toEqual([
+      '-t',
+      'a:1',
+      '--platform=linux/amd64,linux/arm64',
+      '--push',
+      '-f',
+      'x/Dockerfile',
+    ]);
+    expect(p.depot.save).toBe(true);
+    expect(p.depot.project).toBe('web');
+    expect(p.positional).toEqual(['.']);
+  });
+
+  it('does not take a flag value for the context', () => {
+    expect(parseArgs('build', ['--build-arg', 'A=1', '--target', 'prod', 'ctx']).positional).toEqual(['ctx']);
+  });
+
+  it('accepts depot spellings of --lint-fail-on, warning included', () => {
+    expect(parseArgs('build', ['--lint', '--lint-fail-on', 'warning', '.']).depot.lintFailOn).toBe('warn');
+    expect(parseArgs('build', ['.']).depot.lintFailOn).toBe('error');
+  });
+
+  it.each([
+    [['--bogus', '.'], 'Unknown flag --bogus for depot build'],
+    [['--lint-fail-on', 'loud', '.'], '--lint-fail-on must be one of error, warn, info, none (got "loud")'],
+    [['--build-platform', 'riscv', '.'], '--build-platform must be one of dynamic, amd64, arm64'],
+    [['-t'], 'Flag -t needs a value'],
+    [['--push=maybe', '.'], 'Flag --push takes no value'],
+  ])('refuses %j with one line', (argv, message) => {
+    expect(() => parseArgs('build', argv)).toThrow(message);
+  });
+
+  it('knows bake flags apart from build flags', () => {
+    const p = parseArgs('bake', ['--set', 'a.tags=x', '--allow', 'fs.read=..', 'a', 'b']);
+    expect(p.positional).toEqual(['a', 'b']);
+    expect(() => parseArgs('bake', ['--build-arg', 'A=1'])).toThrow(
+      'Unknown flag --build-arg for depot bake',
+    );
+  });
+});
