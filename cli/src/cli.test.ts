@@ -1,0 +1,191 @@
+// The bundled CLI (dist/cli/index.js, kept current by check-dist) as a user runs it, with a stand-in `docker` on
+// PATH that records what depot runs: refusals come before anything runs, and no secret reaches the output.
+import { spawn } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import pkg from '../../package.json';
+import { projectToken } from '../test/tokens';
+
+const bundle = resolve(import.meta.dirname, '../../dist/cli/index.js');
+
+interface Call {
+  args: string[];
+  dockerConfig?: string;
+  depotToken: string | null;
+  config: { auths?: Record<string, { auth: string }> } | null;
+  signal?: string;
+}
+
+function sandbox() {
+  const dir = mkdtempSync(join(tmpdir(), 'depot-cli-'));
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  copyFileSync(resolve(import.meta.dirname, '../test/docker-stub.cjs'), join(bin, 'docker'));
+  chmodSync(join(bin, 'docker'), 0o755);
+  const ctx = join(dir, 'ctx');
+  mkdirSync(ctx);
+  writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\n');
+  const log = join(dir, 'calls.jsonl');
+  const env: NodeJS.ProcessEnv = {
+    PATH: `${bin}:${process.env.PATH ?? ''}`,
+    HOME: dir,
+    STUB_LOG: log,
+    TMPDIR: join(dir, 'tmp'),
+  };
+  mkdirSync(join(dir, 'tmp'));
+  const calls = (): Call[] =>
+    existsSync(log)
+      ? readFileSync(log, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Call)
+      : [];
+  return { dir, ctx, env, calls };
+}
+
+/** Async: the test's own servers must keep answering while depot runs. */
+function depot(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [bundle, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('close', (code) => done({ code, out: `${stdout}${stderr}`, stderr }));
+  });
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+async function registry(): Promise<number> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200);
+    res.end('{}');
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as AddressInfo).port;
+}
+
+describe('depot (bundle)', () => {
+  it('prints its version', async () => {
+    const s = sandbox();
+    expect((await depot(['version'], s.env)).out.trim()).toBe(`depot ${pkg.version}`);
+  });
+
+  it('refuses an expired token in one line, before running anything, without printing it', async () => {
+    const s = sandbox();
+    const token = await projectToken({ expiresIn: -5 });
+    const r = await depot(['build', s.ctx], { ...s.env, DEPOT_TOKEN: token });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^depot: error: DEPOT_TOKEN \(or --token\) expired at /);
+    expect(r.out).not.toContain(token);
+    expect(s.calls()).toEqual([]);
+  });
+
+  it('exits 69 when the cache registry cannot be reached, before running buildx', async () => {
+    const s = sandbox();
+    const token = await projectToken({ cache: '127.0.0.1:1/cache/web' });
+    const r = await depot(['build', '--debug', s.ctx], { ...s.env, DEPOT_TOKEN: token });
+    expect(r.code).toBe(69);
+    expect(r.stderr).toContain('The cache registry 127.0.0.1:1 cannot be reached');
+    expect(r.out).not.toContain(token);
+    expect(s.calls()).toEqual([]);
+  });
+
+  it('builds with no token: no cache flags, a warning, depot.build in the metadata file', async () => {
+    const s = sandbox();
+    const meta = join(s.dir, 'meta.json');
+    const r = await depot(['build', '--metadata-file', meta, '-t', 'x', s.ctx], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('no project token: building locally with no project cache');
+    expect(s.calls()[0]?.args).toEqual(['buildx', 'build', '--metadata-file', meta, '-t', 'x', s.ctx]);
+    const json = JSON.parse(readFileSync(meta, 'utf8')) as Record<string, unknown>;
+    expect(json['containerimage.digest']).toBe('sha256:abc');
+    expect(json['depot.build']).toMatchObject({ projectID: '', isolated: false });
+    expect(r.stderr).toContain(`build ID ${(json['depot.build'] as { buildID: string }).buildID}`);
+  });
+
+  it('gives buildx the cache credentials in a temporary DOCKER_CONFIG only, and removes it afterwards', async () => {
+    const s = sandbox();
+    const port = await registry();
+    const host = `127.0.0.1:${port}`;
+    const token = await projectToken({ cache: `${host}/cache/web` });
+    mkdirSync(join(s.dir, '.docker'));
+    const userConfig = JSON.stringify({ auths: { 'ghcr.io': { auth: 'dTpw' } } });
+    writeFileSync(join(s.dir, '.docker', 'config.json'), userConfig);
+    const r = await depot(['build', '--debug', '--project', 'web', s.ctx], { ...s.env, DEPOT_TOKEN: token });
+    expect(r.code).toBe(0);
+    const call = s.calls()[0] as Call;
+    expect(call.depotToken).toBeNull();
+    expect(call.args).toContain(`type=registry,ref=${host}/cache/web:default,mode=max,ignore-error=true`);
+    expect(call.config?.auths?.[host]?.auth).toBe(Buffer.from(`depot:${token}`).toString('base64'));
+    expect(call.config?.auths?.['ghcr.io']?.auth).toBe('dTpw');
+    expect(existsSync(call.dockerConfig ?? '/')).toBe(false);
+    expect(readFileSync(join(s.dir, '.docker', 'config.json'), 'utf8')).toBe(userConfig);
+    expect(r.out).not.toContain(token);
+  });
+
+  it('refuses --save for an isolated token', async () => {
+    const s = sandbox();
+    const token = await projectToken({ isolated: true, scope: 'build' });
+    const r = await depot(['build', '--save', s.ctx], { ...s.env, DEPOT_TOKEN: token });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('isolated builds cannot --save');
+    expect(s.calls()).toEqual([]);
+  });
+
+  it('forwards SIGTERM to buildx, returns its status and removes the temporary DOCKER_CONFIG', async () => {
+    const s = sandbox();
+    const port = await registry();
+    const token = await projectToken({ cache: `127.0.0.1:${port}/cache/web` });
+    const started = join(s.dir, 'started');
+    const child = spawn(process.execPath, [bundle, 'build', s.ctx], {
+      env: { ...s.env, DEPOT_TOKEN: token, STUB_SLEEP: started },
+      stdio: 'ignore',
+    });
+    const code = await new Promise<number | null>((done) => {
+      const poll = setInterval(() => {
+        if (existsSync(started)) {
+          clearInterval(poll);
+          child.kill('SIGTERM');
+        }
+      }, 50);
+      child.on('close', (c) => done(c));
+    });
+    expect(code).toBe(130);
+    const calls = s.calls();
+    expect(calls.at(-1)?.signal).toBe('SIGTERM');
+    expect(existsSync(calls[0]?.dockerConfig ?? '/')).toBe(false);
+  });
+
+  it('gives a clear line for an unknown command and an unknown depot flag', async () => {
+    const s = sandbox();
+    expect((await depot(['frobnicate'], s.env)).stderr.trim()).toBe(
+      'depot: error: Unknown command "frobnicate": run `depot --help` for the list.',
+    );
+    expect((await depot(['build', '--sav', '.'], s.env)).stderr).toContain(
+      'Unknown flag --sav for depot build',
+    );
+  });
+});
