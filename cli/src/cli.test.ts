@@ -33,7 +33,7 @@ function sandbox() {
   const dir = mkdtempSync(join(tmpdir(), 'depot-cli-'));
   const bin = join(dir, 'bin');
   mkdirSync(bin);
-  copyFileSync(resolve(import.meta.dirname, '../test/docker-stub.cjs'), join(bin, 'docker'));
+  copyFileSync(resolve(import.meta.dirname, '../test/standins/docker'), join(bin, 'docker'));
   chmodSync(join(bin, 'docker'), 0o755);
   const ctx = join(dir, 'ctx');
   mkdirSync(ctx);
