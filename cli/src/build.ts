@@ -177,7 +177,7 @@ async function lint(
   const file = values(flags, 'file').at(-1) ?? 'Dockerfile';
   const res = await run(
     'docker',
-    ['buildx', 'build', ...toWords(kept), '--call', 'check,format=json', context],
+    ['buildx', 'build', ...toWords(kept), '--progress', 'quiet', '--call', 'check,format=json', context],
     {
       env: session.env,
       capture: true,

@@ -4825,7 +4825,7 @@ function buildPlatformNote(p) {
 async function lint(flags, context, session, depot) {
     const kept = flags.filter((f) => !OUTPUT_FLAGS.has(f.name) && f.name !== 'cache-from' && f.name !== 'progress');
     const file = values(flags, 'file').at(-1) ?? 'Dockerfile';
-    const res = await run('docker', ['buildx', 'build', ...toWords(kept), '--call', 'check,format=json', context], {
+    const res = await run('docker', ['buildx', 'build', ...toWords(kept), '--progress', 'quiet', '--call', 'check,format=json', context], {
         env: session.env,
         capture: true,
     });
