@@ -4,8 +4,8 @@ import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BrokerRefusal, resolveToken, retryAfterMs } from './token';
 import type { TokenDeps, TokenRequest } from './token';
-import type { GithubContext } from './types/github';
 import * as core from '@actions/core';
+import { githubContext } from '../test/support/github-context';
 
 const RUNTIME = 'http://runtime.test/idtoken?api-version=2.0';
 const BROKER = 'https://broker.test';
@@ -54,22 +54,7 @@ beforeEach(() => {
 });
 afterEach(() => vi.restoreAllMocks());
 
-const github = (over: Partial<GithubContext> = {}): GithubContext => ({
-  eventName: 'push',
-  repository: 'acme/web',
-  serverUrl: 'https://github.com',
-  apiUrl: 'https://api.github.com',
-  sha: 'abc',
-  ref: 'refs/heads/main',
-  runId: '1',
-  runAttempt: '1',
-  visibility: 'public',
-  privateRepository: false,
-  fromFork: false,
-  untrustedForkPullRequest: false,
-  payload: {},
-  ...over,
-});
+const github = githubContext;
 
 function deps(env: Record<string, string> = {}, over: Partial<TokenDeps> = {}): TokenDeps {
   return {

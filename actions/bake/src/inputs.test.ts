@@ -6,26 +6,13 @@ import { depotArgs } from '../../../shared/depot-inputs';
 import type { GithubContext } from '../../../shared/github';
 import { getInputs, toArgs } from './inputs';
 import type { BakeDefinition } from './inputs';
+import { githubContext } from '../../../test/support/github-context';
 
 afterEach(() => vi.unstubAllEnvs());
 
 const RUN = 'https://github.com/acme/web/actions/runs/42/attempts/1';
 const GIT = 'https://github.com/acme/web.git#abc123';
-const github: GithubContext = {
-  eventName: 'push',
-  repository: 'acme/web',
-  serverUrl: 'https://github.com',
-  apiUrl: 'https://api.github.com',
-  sha: 'abc123',
-  ref: 'refs/heads/main',
-  runId: '42',
-  runAttempt: '1',
-  visibility: 'public',
-  privateRepository: false,
-  fromFork: false,
-  untrustedForkPullRequest: false,
-  payload: {},
-};
+const github = githubContext();
 
 interface Opts {
   version?: string;

@@ -7,6 +7,7 @@ import { depotArgs } from '../../../shared/depot-inputs';
 import type { GithubContext } from '../../../shared/github';
 import { writeSecretFile } from '../../../shared/tempdir';
 import { getInputs, toArgs } from './inputs';
+import { githubContext } from '../../../test/support/github-context';
 
 afterEach(() => vi.unstubAllEnvs());
 
@@ -14,22 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), 'bp-'));
 const RUN = 'https://github.com/acme/web/actions/runs/42/attempts/1';
 const GIT = 'https://github.com/acme/web.git#abc123';
 
-const github = (over: Partial<GithubContext> = {}): GithubContext => ({
-  eventName: 'push',
-  repository: 'acme/web',
-  serverUrl: 'https://github.com',
-  apiUrl: 'https://api.github.com',
-  sha: 'abc123',
-  ref: 'refs/heads/main',
-  runId: '42',
-  runAttempt: '1',
-  visibility: 'public',
-  privateRepository: false,
-  fromFork: false,
-  untrustedForkPullRequest: false,
-  payload: {},
-  ...over,
-});
+const github = githubContext;
 
 function argsFor(
   inputs: Record<string, string>,
