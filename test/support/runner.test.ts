@@ -28,3 +28,13 @@ describe('composite actions', () => {
     expect(job.exported.FROM_ONE).toBe('hi');
   });
 });
+
+describe('workflow run steps', () => {
+  it('see what earlier steps exported', async () => {
+    job = new Job({});
+    await job.step(join(ROOT, 'test', 'support', 'fixtures', 'composite'), { inputs: { greeting: 'yo' } });
+    const r = await job.run('echo "run sees $FROM_ONE and $(mytool)"; false');
+    expect(r.stdout).toContain('run sees yo and tool-on-path');
+    expect(r.exitCode).toBe(1);
+  });
+});

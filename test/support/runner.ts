@@ -158,6 +158,19 @@ export class Job {
     return result.step;
   }
 
+  /** A workflow `run:` step (`shell: bash`): the job's env, GITHUB_ENV and GITHUB_PATH applied after it. */
+  async run(script: string, opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<StepResult> {
+    const file = join(this.root, `run-${++stepCounter}.sh`);
+    writeFileSync(file, script);
+    const { step } = await this.exec('run', 'main', file, '/bin/bash', {}, opts.env ?? {}, {}, opts.cwd, [
+      '--noprofile',
+      '--norc',
+      '-eo',
+      'pipefail',
+    ]);
+    return step;
+  }
+
   /**
    * A composite action: each `run` step goes through `bash -e {file}` as the runner runs `shell: bash`, with
    * `${{ inputs.* }}`, `${{ github.* }}`, `${{ runner.* }}`, `${{ env.* }}` and `${{ steps.<id>.outputs.* }}`
