@@ -197,13 +197,19 @@ describe('setup bundle: configure-docker', () => {
   it('runs `depot configure-docker` with the installed CLI, writing only into DOCKER_CONFIG', async () => {
     const job = newJob();
     const dockerConfig = join(job.temp, 'docker-config');
+    const home = join(job.root, 'home');
     mkdirSync(dockerConfig);
+    mkdirSync(home);
     const r = await job.step(ACTION, {
       inputs: { 'manifest-url': manifestUrl, 'configure-docker': 'true' },
-      env: { DOCKER_CONFIG: dockerConfig },
+      env: { DOCKER_CONFIG: dockerConfig, HOME: home },
     });
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('::group::depot configure-docker');
-    expect(readdirSync(dockerConfig).length).toBeGreaterThan(0);
+    // docker's buildx plugin in this DOCKER_CONFIG is now depot's shim, running the CLI this step installed.
+    const shim = readFileSync(join(dockerConfig, 'cli-plugins', 'docker-buildx'), 'utf8');
+    expect(shim).toContain('depot configure-docker shim');
+    expect(shim).toContain(join(job.toolCache, 'depot', manifest.latest, process.arch));
+    expect(readdirSync(home)).toEqual([]);
   });
 });
