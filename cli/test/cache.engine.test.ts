@@ -1,0 +1,171 @@
+// The project cache, isolation, the user's own registry login and saved builds, against the real engine and a
+// token-auth cache registry (distribution 2.8) whose token service grants by the project token's claims.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { depot, digestOf, exec, PLAIN_REGISTRY, platformsOf, projects, unique } from './engine';
+import type { Result } from './engine';
+import { startCacheRegistry, startLoginRegistry } from './registries';
+import type { CacheRegistry, Registry } from './registries';
+
+const app = join(projects, 'app');
+let cache: CacheRegistry;
+let login: Registry;
+
+beforeAll(async () => {
+  cache = await startCacheRegistry();
+  login = await startLoginRegistry('alice', 'alice-registry-password');
+});
+afterAll(async () => {
+  await cache?.stop();
+  await login?.stop();
+});
+
+/** The build steps (`[2/5] RUN ...`) that plain progress reported as CACHED. */
+function cachedSteps(out: string): string[] {
+  const names = new Map<string, string>();
+  const cached: string[] = [];
+  for (const line of out.split('\n')) {
+    const named = /^#(\d+) (\[.*)$/.exec(line);
+    if (named?.[1] && named[2] && !names.has(named[1])) names.set(named[1], named[2]);
+    const hit = /^#(\d+) CACHED$/.exec(line);
+    if (hit?.[1] && names.get(hit[1])) cached.push(names.get(hit[1]) as string);
+  }
+  return cached.filter((s) => /\] RUN /.test(s));
+}
+
+function all(r: Result): string {
+  return `${r.stdout}${r.stderr}`;
+}
+
+async function prune(): Promise<void> {
+  const r = await exec('docker', ['buildx', 'prune', '-af']);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+describe('saved builds (real engine)', () => {
+  it('saves a two-platform build, pulls it, and pushes it to another registry with the same digest', async () => {
+    const token = await cache.token();
+    const meta = join(mkdtempSync(join(tmpdir(), 'depot-save-')), 'metadata.json');
+    const saved = await depot(
+      ['build', '--save', '--platform', 'linux/amd64,linux/arm64', '--metadata-file', meta, app],
+      { DEPOT_TOKEN: token },
+    );
+    expect(saved.code, saved.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(meta, 'utf8')) as Record<string, unknown>;
+    const build = json['depot.build'] as { buildID: string; projectID: string };
+    expect(build.projectID).toBe('web');
+    expect(saved.stderr).toContain(`saved as ${cache.host}/builds/web:${build.buildID}`);
+    const digest = json['containerimage.digest'] as string;
+
+    const local = `depot-test/${unique('pulled')}:1`;
+    const pulled = await depot(['pull', '-t', local, JSON.stringify(build)], { DEPOT_TOKEN: token });
+    expect(pulled.code, pulled.stderr).toBe(0);
+    const inspect = await exec('docker', ['image', 'inspect', local, '--format', '{{.Architecture}}']);
+    expect(inspect.stdout.trim()).toBe('amd64');
+
+    const target = `${PLAIN_REGISTRY}/examples/${unique('pushed')}:1`;
+    const pushed = await depot(['push', '-t', target, build.buildID], { DEPOT_TOKEN: token });
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(await digestOf(target)).toBe(digest);
+    expect(await platformsOf(target)).toEqual(['linux/amd64', 'linux/arm64']);
+    for (const r of [saved, pulled, pushed]) expect(all(r)).not.toContain(token);
+  });
+
+  it('lets a second project save the same layers', async () => {
+    const token = await cache.token({ project: 'api' });
+    const r = await depot(['build', '--save', app], { DEPOT_TOKEN: token });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`saved as ${cache.host}/builds/api:`);
+  });
+
+  it('refuses to pull a build of another project with this token', async () => {
+    const token = await cache.token({ project: 'api' });
+    const r = await depot(['pull', '--project', 'web', 'abc'], { DEPOT_TOKEN: token });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('The project token is for project "api", but --project names "web"');
+  });
+});
+
+describe('the project cache (real engine)', () => {
+  it('imports the project cache after the builder was pruned; with no token it does not', async () => {
+    const token = await cache.token();
+    const first = await depot(['build', app], { DEPOT_TOKEN: token });
+    expect(first.code, first.stderr).toBe(0);
+    await prune();
+    const warm = await depot(['build', app], { DEPOT_TOKEN: token });
+    expect(warm.code, warm.stderr).toBe(0);
+    expect(all(warm)).toContain(`importing cache manifest from ${cache.host}/cache/web:default`);
+    expect(cachedSteps(all(warm))).toHaveLength(3);
+    await prune();
+    const control = await depot(['build', app]);
+    expect(control.code, control.stderr).toBe(0);
+    expect(cachedSteps(all(control))).toEqual([]);
+    for (const r of [first, warm]) expect(all(r)).not.toContain(token);
+  });
+
+  it('builds an isolated token with no cache import or export, and says why', async () => {
+    const token = await cache.token({ isolated: true, scope: 'build' });
+    const before = cache.grants().length;
+    const r = await depot(['build', '--debug', app], { DEPOT_TOKEN: token });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('this build is isolated');
+    expect(all(r)).not.toMatch(/importing cache|exporting cache|--cache-(from|to)/);
+    expect(cache.grants().slice(before)).toEqual([]);
+    const save = await depot(['build', '--save', app], { DEPOT_TOKEN: token });
+    expect(save.code).toBe(1);
+    expect(save.stderr).toContain('isolated builds cannot --save');
+  });
+
+  it('imports and never exports with a cache:read token', async () => {
+    await prune();
+    const token = await cache.token({ scope: 'build cache:read' });
+    const before = cache.grants().length;
+    const r = await depot(['build', app], { DEPOT_TOKEN: token });
+    expect(r.code, r.stderr).toBe(0);
+    expect(all(r)).toContain(`importing cache manifest from ${cache.host}/cache/web:default`);
+    expect(cachedSteps(all(r))).toHaveLength(3);
+    expect(all(r)).not.toContain('exporting cache');
+    const grants = cache
+      .grants()
+      .slice(before)
+      .filter((g) => g.startsWith('cache/web:'));
+    expect(grants.length).toBeGreaterThan(0);
+    expect(grants.every((g) => g === 'cache/web:pull')).toBe(true);
+  });
+
+  it("keeps the user's own docker login for the image push while the project cache is on", async () => {
+    const home = mkdtempSync(join(tmpdir(), 'depot-user-'));
+    const env = { ...process.env, DOCKER_CONFIG: home };
+    const loggedIn = await exec('docker', ['login', login.host, '-u', 'alice', '--password-stdin'], {
+      env,
+      input: 'alice-registry-password',
+    });
+    expect(loggedIn.code, loggedIn.stderr).toBe(0);
+    const userConfig = readFileSync(join(home, 'config.json'), 'utf8');
+    const token = await cache.token();
+    const ref = `${login.host}/team/app:1`;
+    const r = await depot(['build', '-t', ref, '--push', app], { DEPOT_TOKEN: token, DOCKER_CONFIG: home });
+    expect(r.code, r.stderr).toBe(0);
+    expect(all(r)).toContain('exporting cache');
+    expect(await platformsOf(ref, env)).toEqual(['linux/amd64']);
+    expect(readFileSync(join(home, 'config.json'), 'utf8')).toBe(userConfig);
+    expect(all(r)).not.toContain(token);
+    writeFileSync(join(home, 'config.json'), '{}');
+    const anonymous = await exec('docker', ['buildx', 'imagetools', 'inspect', ref], { env });
+    expect(anonymous.code).not.toBe(0);
+  });
+
+  it('exits 69 when the cache registry is down, before any build', async () => {
+    const token = await cache.token();
+    const down = await startCacheRegistry();
+    const downToken = await down.token();
+    await down.stop();
+    const r = await depot(['build', app], { DEPOT_TOKEN: downToken });
+    expect(r.code).toBe(69);
+    expect(r.stderr).toContain(`The cache registry ${down.host} cannot be reached`);
+    expect(r.stderr).not.toContain('#1 ');
+    expect(all(r)).not.toContain(token);
+  });
+});
