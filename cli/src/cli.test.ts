@@ -60,9 +60,14 @@ function sandbox() {
 function depot(
   args: string[],
   env: NodeJS.ProcessEnv,
+  cwd?: string,
 ): Promise<{ code: number | null; out: string; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [bundle, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bundle, ...args], {
+      env,
+      cwd: cwd ?? env.HOME,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -187,5 +192,31 @@ describe('depot (bundle)', () => {
     expect((await depot(['build', '--sav', '.'], s.env)).stderr).toContain(
       'Unknown flag --sav for depot build',
     );
+  });
+});
+
+describe('depot init and the configure-docker shim (bundle)', () => {
+  it('init writes depot.json that a later build finds', async () => {
+    const s = sandbox();
+    const r = await depot(['init', '--project', 'web'], s.env, s.dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(s.dir, 'depot.json'), 'utf8'))).toEqual({ id: 'web' });
+    const meta = join(s.dir, 'meta.json');
+    const b = await depot(['build', '--metadata-file', meta, s.ctx], s.env, tmpdir());
+    expect(b.code, b.stderr).toBe(0);
+    expect((JSON.parse(readFileSync(meta, 'utf8')) as Record<string, unknown>)['depot.build']).toMatchObject({
+      projectID: 'web',
+    });
+  });
+
+  it('turns a re-entry into the shim from inside a depot build into a clear error', async () => {
+    const s = sandbox();
+    const config = join(s.dir, '.docker');
+    mkdirSync(config);
+    writeFileSync(join(config, 'depot-configure-docker.json'), JSON.stringify({ buildx: '/bin/false' }));
+    const r = await depot(['__buildx-shim', 'buildx', 'build', s.ctx], { ...s.env, DEPOT_INSIDE_BUILD: '1' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('was reached from inside a depot build (a loop)');
+    expect(s.calls()).toEqual([]);
   });
 });

@@ -88,6 +88,27 @@ describe('saved builds (real engine)', () => {
   });
 });
 
+describe('depot bake with a project token (real engine)', () => {
+  it('exports one cache per target and saves each target', async () => {
+    const token = await cache.token();
+    const meta = join(mkdtempSync(join(tmpdir(), 'depot-bake-')), 'metadata.json');
+    const r = await depot(
+      ['bake', '--save', '--metadata-file', meta],
+      { DEPOT_TOKEN: token },
+      join(projects, 'bake'),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    for (const target of ['app', 'worker']) {
+      expect(cache.log()).toMatch(new RegExp(`"PUT /v2/cache/web/manifests/${target} HTTP/1.1" 201`));
+    }
+    const build = (JSON.parse(readFileSync(meta, 'utf8')) as Record<string, { buildID: string }>)[
+      'depot.build'
+    ];
+    expect(cache.log()).toContain(`"PUT /v2/builds/web/manifests/${build?.buildID}-worker HTTP/1.1" 201`);
+    expect(all(r)).not.toContain(token);
+  });
+});
+
 describe('the project cache (real engine)', () => {
   it('imports the project cache after the builder was pruned; with no token it does not', async () => {
     const token = await cache.token();
