@@ -27,6 +27,20 @@ docker_ok() { docker info >/dev/null 2>&1; }
 registry_ok() { curl -fsS -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
 buildx_version() { docker buildx version 2>/dev/null | awk '{print $2}'; }
 
+# Which suite the engine came from: recorded at install; for an older install, read from apt's policy.
+engine_suite() {
+  if [ -s "$STATE/suite" ]; then
+    cat "$STATE/suite"
+    return
+  fi
+  case "$(dpkg-query -W -f='${Version}' docker.io 2>/dev/null)" in
+    28.*) echo sid ;;
+    26.*) echo trixie ;;
+    '') echo none ;;
+    *) echo "another suite" ;;
+  esac
+}
+
 # The docker CLI on PATH may be a newer client (/usr/local/bin/docker); buildx must be 0.29 from the suite.
 engine_installed() {
   command -v dockerd >/dev/null && [ -x /usr/libexec/docker/cli-plugins/docker-buildx ] &&
@@ -76,6 +90,7 @@ install_engine() {
   apt-get update "${APT_OPTS[@]}" >/dev/null
   if safe_install docker.io/sid docker-cli/sid docker-buildx/sid containerd/sid tini-static/sid runc; then
     log "installed Docker Engine from sid"
+    mkdir -p "$STATE" && echo sid >"$STATE/suite"
   else
     log "sid's Docker packages could not be installed: trying trixie's (docker.io 26.1, buildx 0.13: no --call, no bake --allow)"
     add_suite trixie 100
@@ -83,6 +98,7 @@ install_engine() {
     safe_install docker.io/trixie docker-cli/trixie docker-buildx/trixie containerd/trixie tini/trixie runc ||
       die "neither sid's nor trixie's Docker packages could be installed"
     log "installed Docker Engine from trixie"
+    mkdir -p "$STATE" && echo trixie >"$STATE/suite"
   fi
 }
 
@@ -111,7 +127,9 @@ start_dockerd() {
   fi
   mkdir -p "$STATE"
   log "starting dockerd (log: $STATE/dockerd.log)"
-  nohup dockerd >"$STATE/dockerd.log" 2>&1 &
+  # Its own session: an interrupted `npm test` does not take dockerd down with it. dockerd writes
+  # /var/run/docker.pid itself.
+  setsid nohup dockerd >"$STATE/dockerd.log" 2>&1 </dev/null &
   for _ in $(seq 1 60); do
     docker_ok && return 0
     sleep 1
@@ -145,7 +163,8 @@ http:
   addr: $REGISTRY_ADDR
 EOF
   log "starting the plain registry on $REGISTRY_ADDR (log: $STATE/registry.log)"
-  nohup docker-registry serve "$STATE/registry.yml" >"$STATE/registry.log" 2>&1 &
+  setsid nohup docker-registry serve "$STATE/registry.yml" >"$STATE/registry.log" 2>&1 </dev/null &
+  echo $! >"$STATE/registry.pid"
   for _ in $(seq 1 30); do
     registry_ok && return 0
     sleep 0.5
@@ -192,7 +211,7 @@ EOF
 status() {
   local ok=0
   if engine_installed; then
-    log "Docker Engine $(dpkg-query -W -f='${Version}' docker.io 2>/dev/null), buildx $(buildx_version || echo '?')"
+    log "Docker Engine $(dpkg-query -W -f='${Version}' docker.io 2>/dev/null) from $(engine_suite), buildx $(buildx_version || echo '?')"
   else
     log "Docker Engine: not installed"
     ok=1
@@ -218,7 +237,7 @@ status() {
 
 up() {
   if status >/dev/null 2>&1; then
-    log "up: all running (Docker Engine $(dpkg-query -W -f='${Version}' docker.io), buildx $(buildx_version), registry $REGISTRY_ADDR, $BASE_IMAGE)"
+    log "up: all running (Docker Engine $(dpkg-query -W -f='${Version}' docker.io) from $(engine_suite), buildx $(buildx_version), registry $REGISTRY_ADDR, $BASE_IMAGE)"
     return 0
   fi
   install_engine
@@ -230,15 +249,29 @@ up() {
   status
 }
 
-down() {
-  pkill -f "docker-registry serve $STATE/registry.yml" 2>/dev/null || true
-  if pgrep -x dockerd >/dev/null; then
-    pkill -x dockerd || true
+# Stops one process by the pid it recorded, waiting up to 15 s for it to exit.
+stop_pid() { # $1 = pid file, $2 = what
+  local pid
+  [ -s "$1" ] || return 0
+  pid=$(cat "$1")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 30); do
-      pgrep -x dockerd >/dev/null || break
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.5
     done
+    log "stopped $2 (pid $pid)"
   fi
+  rm -f "$1"
+}
+
+down() {
+  # A registry started before pid files were recorded: found by its exact command line.
+  if [ ! -s "$STATE/registry.pid" ]; then
+    pgrep -f "^docker-registry serve $STATE/registry.yml\$" >"$STATE/registry.pid" 2>/dev/null || true
+  fi
+  stop_pid "$STATE/registry.pid" "the registry"
+  stop_pid /var/run/docker.pid dockerd
   log "down: registry and dockerd stopped"
 }
 
