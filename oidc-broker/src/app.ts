@@ -1,0 +1,171 @@
+// The HTTP layer: routes, size limits, rate limits and one error renderer. Handlers throw BrokerError; onError
+// renders `{ok:false, error:{code, message}}` (never a token, never a stack).
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { BrokerError } from './errors';
+import type { BrokerDeps } from './exchange';
+import { exchange } from './exchange';
+import { PROVIDERS } from './providers';
+import { RateLimiter } from './ratelimit';
+import { basicPassword, registryToken, splitScopes } from './registry-token';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+function clientAddress(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'in-process';
+  }
+}
+
+export function createApp(deps: BrokerDeps): Hono {
+  const app = new Hono();
+  const limiter = new RateLimiter();
+  const failures = new RateLimiter();
+
+  app.onError((err, c) => {
+    const e =
+      err instanceof BrokerError
+        ? err
+        : new BrokerError('internal', 'the broker failed to answer this request');
+    if (e.code === 'internal') deps.log.error({ err }, 'request failed');
+    if (e.retryAfter !== undefined) c.header('Retry-After', String(e.retryAfter));
+    c.header('Cache-Control', 'no-store');
+    const body: Record<string, unknown> = { ok: false, error: { code: e.code, message: e.message } };
+    // Docker clients print `errors[0].message` from a token service.
+    if (c.req.path === '/v2/token') body.errors = [{ code: e.code.toUpperCase(), message: e.message }];
+    return c.json(body, e.status);
+  });
+  app.notFound(() => {
+    throw new BrokerError('not_found', 'no such endpoint (see /.well-known/openid-configuration)');
+  });
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', deps.metrics.registry.contentType);
+    return c.body(await deps.metrics.registry.metrics());
+  });
+
+  app.get('/.well-known/jwks.json', (c) => {
+    c.header('Cache-Control', 'public, max-age=300');
+    return c.json(deps.keys.jwks());
+  });
+
+  app.get('/.well-known/openid-configuration', (c) => {
+    const config = deps.config();
+    c.header('Cache-Control', 'public, max-age=300');
+    return c.json({
+      issuer: config.publicUrl,
+      jwks_uri: `${config.publicUrl}/.well-known/jwks.json`,
+      id_token_signing_alg_values_supported: ['ES256'],
+      response_types_supported: ['id_token'],
+      subject_types_supported: ['public'],
+      claims_supported: ['project', 'isolated', 'scope', 'cache', 'rule', 'repository', 'ref', 'event_name'],
+      token_endpoint: `${config.publicUrl}/v2/token`,
+      exchange_endpoints: Object.keys(PROVIDERS).map((p) => `${config.publicUrl}/auth/oidc/${p}`),
+    });
+  });
+
+  app.post(
+    '/auth/oidc/:provider',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new BrokerError('token_too_large', `the request body is over ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+    async (c) => {
+      const provider = c.req.param('provider');
+      if (!Object.hasOwn(PROVIDERS, provider)) {
+        throw new BrokerError(
+          'not_found',
+          `no exchange for ${JSON.stringify(provider.slice(0, 40))} on this broker (available: ${Object.keys(PROVIDERS).join(', ')})`,
+        );
+      }
+      const config = deps.config();
+      const client = clientAddress(c);
+      const wait =
+        limiter.check(client, config.rateLimit.perAddress) ??
+        failures.check(client, config.rateLimit.failuresPerAddress);
+      if (wait !== undefined) {
+        deps.metrics.exchanges.inc({ provider, outcome: 'rate_limited' });
+        throw new BrokerError(
+          'rate_limited',
+          `too many exchange requests from this address: retry in ${wait}s`,
+          {
+            retryAfter: wait,
+          },
+        );
+      }
+      limiter.add(client);
+      const end = deps.metrics.exchangeSeconds.startTimer({ provider });
+      try {
+        const result = await exchange(deps, provider, await c.req.text());
+        deps.metrics.exchanges.inc({ provider, outcome: 'ok' });
+        c.header('Cache-Control', 'no-store');
+        return c.json(result);
+      } catch (err: unknown) {
+        const code = err instanceof BrokerError ? err.code : 'internal';
+        deps.metrics.exchanges.inc({ provider, outcome: code });
+        if (code !== 'jwks_unavailable' && code !== 'internal') failures.add(client);
+        throw err;
+      } finally {
+        end();
+      }
+    },
+  );
+
+  const tokenService = async (c: Context, form: URLSearchParams | undefined) => {
+    const query = new URL(c.req.url).searchParams;
+    let password = basicPassword(c.req.header('authorization'));
+    let scopes = splitScopes(query.getAll('scope'));
+    let service = query.get('service') ?? undefined;
+    if (form) {
+      const grant = form.get('grant_type');
+      if (grant !== 'password') {
+        throw new BrokerError(
+          'malformed_request',
+          `grant_type ${JSON.stringify(grant ?? '')} is not supported: use password`,
+        );
+      }
+      password = form.get('password') ?? undefined;
+      scopes = splitScopes(form.getAll('scope'));
+      service = form.get('service') ?? service;
+    }
+    const result = await registryToken(deps, { password, service, scopes });
+    c.header('Cache-Control', 'no-store');
+    if (form) {
+      return c.json({
+        access_token: result.token,
+        token_type: 'Bearer',
+        expires_in: result.expiresIn,
+        issued_at: result.issuedAt,
+        scope: scopes.join(' '),
+      });
+    }
+    return c.json({
+      token: result.token,
+      access_token: result.token,
+      expires_in: result.expiresIn,
+      issued_at: result.issuedAt,
+    });
+  };
+
+  app.get('/v2/token', (c) => tokenService(c, undefined));
+  app.post(
+    '/v2/token',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new BrokerError('token_too_large', `the request body is over ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+    async (c) => tokenService(c, new URLSearchParams(await c.req.text())),
+  );
+
+  return app;
+}

@@ -1,0 +1,191 @@
+// Assembles a running broker: config, keys, state, issuer key sets, metrics, the HTTP app; reloads the config on
+// SIGHUP and on file change (a bad new file keeps the old one), rotates keys on SIGUSR2.
+import { serve } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import { createApp } from './app';
+import type { BrokerConfig } from './config';
+import { ConfigProblems, loadConfig } from './config';
+import type { BrokerDeps } from './exchange';
+import { KeyStore } from './keys';
+import { Metrics } from './metrics';
+import { StateStore } from './state';
+import type { JwksOptions } from './verify';
+import { CLOCK_SKEW, DEFAULT_JWKS_OPTIONS, IssuerKeys } from './verify';
+
+export interface BrokerOptions {
+  configPath: string;
+  dataDir: string;
+  log?: Logger;
+  jwks?: Partial<JwksOptions>;
+}
+
+export interface Broker {
+  deps: BrokerDeps;
+  app: ReturnType<typeof createApp>;
+  /** Reloads the config file; false (and the old config stays) when the new one is bad. */
+  reload(): boolean;
+  rotate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createBroker(opts: BrokerOptions): Promise<Broker> {
+  const log = opts.log ?? pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+  let config: BrokerConfig = loadConfig(opts.configPath);
+  const keys = await KeyStore.open(opts.dataDir);
+  const state = new StateStore(opts.dataDir);
+  const metrics = new Metrics();
+  const issuerKeys = new IssuerKeys(
+    { ...DEFAULT_JWKS_OPTIONS, ...opts.jwks },
+    {
+      onFetch: (issuer, ok) => {
+        metrics.jwksFetches.inc({ issuer });
+        if (!ok) metrics.jwksErrors.inc({ issuer });
+      },
+    },
+  );
+  const deps: BrokerDeps = { config: () => config, keys, issuerKeys, state, metrics, log };
+  const app = createApp(deps);
+
+  const housekeeping = setInterval(() => {
+    try {
+      state.purgeExpired(Math.floor(Date.now() / 1000), CLOCK_SKEW);
+      keys.prune();
+    } catch (err: unknown) {
+      log.warn({ err }, 'housekeeping failed');
+    }
+  }, 60_000);
+  housekeeping.unref();
+
+  return {
+    deps,
+    app,
+    reload() {
+      try {
+        const next = loadConfig(opts.configPath);
+        config = next;
+        issuerKeys.retain(next);
+        for (const w of next.warnings) log.warn({ event: 'config_warning' }, w);
+        log.info(
+          { event: 'config_reloaded', config: opts.configPath, projects: next.projects.length },
+          'config reloaded',
+        );
+        return true;
+      } catch (err: unknown) {
+        const problems = err instanceof ConfigProblems ? err.problems : [String(err)];
+        log.error(
+          { event: 'config_rejected', problems },
+          `config not reloaded, keeping the previous one: ${problems[0] ?? ''}`,
+        );
+        return false;
+      }
+    },
+    async rotate() {
+      const r = await keys.rotate();
+      log.info({ event: 'keys_rotated', ...r }, 'signing keys rotated');
+    },
+    async close() {
+      clearInterval(housekeeping);
+      state.close();
+    },
+  };
+}
+
+export interface RunningBroker {
+  broker: Broker;
+  server: ServerType;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the broker on host:port with reload on SIGHUP/file change and rotation on SIGUSR2. */
+export async function runBroker(
+  opts: BrokerOptions & { host: string; port: number; signals?: boolean },
+): Promise<RunningBroker> {
+  const log = opts.log ?? pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+  const broker = await createBroker({ ...opts, log });
+  const config = broker.deps.config();
+  for (const w of config.warnings) log.warn({ event: 'config_warning' }, w);
+
+  const server = await new Promise<ServerType>((resolveServer, reject) => {
+    const s = serve({ fetch: broker.app.fetch, hostname: opts.host, port: opts.port }, () =>
+      resolveServer(s),
+    );
+    s.once('error', reject);
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `http://${host}:${port}`;
+  const pidFile = join(opts.dataDir, 'broker.pid');
+  writeFileSync(pidFile, `${process.pid}\n`);
+  log.info(
+    {
+      event: 'listening',
+      url,
+      config: opts.configPath,
+      dataDir: opts.dataDir,
+      projects: config.projects.length,
+    },
+    `broker listening on ${url} with config ${opts.configPath}`,
+  );
+
+  // Reload on change of the file (editors and `mv` replace it, so watch its directory).
+  let lastText = readFileSync(opts.configPath, 'utf8');
+  let timer: NodeJS.Timeout | undefined;
+  const maybeReload = (why: string) => {
+    let text: string;
+    try {
+      text = readFileSync(opts.configPath, 'utf8');
+    } catch {
+      log.error(
+        { event: 'config_rejected' },
+        `config file ${opts.configPath} is unreadable, keeping the previous one`,
+      );
+      return;
+    }
+    if (why === 'change' && text === lastText) return;
+    if (broker.reload()) lastText = text;
+  };
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dirname(opts.configPath), (_event, file) => {
+      if (file !== null && file !== basename(opts.configPath)) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => maybeReload('change'), 150);
+    });
+  } catch (err: unknown) {
+    log.warn({ err }, 'cannot watch the config file: reload with SIGHUP');
+  }
+  const onHup = () => maybeReload('signal');
+  const onUsr2 = () => {
+    broker.rotate().catch((err: unknown) => log.error({ err }, 'key rotation failed'));
+  };
+  if (opts.signals !== false) {
+    process.on('SIGHUP', onHup);
+    process.on('SIGUSR2', onUsr2);
+  }
+
+  return {
+    broker,
+    server,
+    url,
+    async stop() {
+      process.off('SIGHUP', onHup);
+      process.off('SIGUSR2', onUsr2);
+      watcher?.close();
+      clearTimeout(timer);
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+      await broker.close();
+      rmSync(pidFile, { force: true });
+    },
+  };
+}

@@ -1,0 +1,168 @@
+// exchange: one POST /auth/oidc/<provider>, top to bottom: read the request, verify the CI token against its
+// configured issuer, spend its jti, decide by the trust relationships, mint, and record the decision (with the
+// SHA-256 of the minted token, never the token).
+import type { Logger } from 'pino';
+import type { BrokerConfig } from './config';
+import { BrokerError } from './errors';
+import type { KeyStore } from './keys';
+import type { Metrics } from './metrics';
+import { mintProjectToken } from './mint';
+import { decide } from './policy';
+import type { SourceIdentity } from './providers/types';
+import type { AuditRecord, StateStore } from './state';
+import type { IssuerKeys } from './verify';
+import { CLOCK_SKEW, MAX_TOKEN_BYTES, verifyCiToken } from './verify';
+
+export interface BrokerDeps {
+  /** The config in force; read once per request, so a reload never splits one. */
+  config(): BrokerConfig;
+  keys: KeyStore;
+  issuerKeys: IssuerKeys;
+  state: StateStore;
+  metrics: Metrics;
+  log: Logger;
+}
+
+export interface ExchangeRequest {
+  token: string;
+  project?: string;
+}
+
+export interface ExchangeResult {
+  ok: true;
+  token: string;
+  project: string;
+  isolated: boolean;
+  expiresAt: string;
+}
+
+const REQUEST_FIELDS = new Set(['token', 'project']);
+
+export function parseExchangeRequest(body: string): ExchangeRequest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new BrokerError(
+      'malformed_request',
+      'the body must be JSON: {"token": "<CI OIDC token>", "project": "<id>"}',
+    );
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new BrokerError('malformed_request', 'the body must be a JSON object {"token", "project"?}');
+  }
+  const obj = parsed as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    if (!REQUEST_FIELDS.has(k)) {
+      throw new BrokerError(
+        'malformed_request',
+        `unknown field ${JSON.stringify(k.slice(0, 40))}: the request has only "token" and "project" (scope, isolation and lifetime come from the broker's config)`,
+        { field: k.slice(0, 40) },
+      );
+    }
+  }
+  if (typeof obj.token !== 'string' || obj.token === '') {
+    throw new BrokerError('malformed_request', '"token" must be the CI OIDC token, a non-empty string', {
+      field: 'token',
+    });
+  }
+  if (obj.token.length > MAX_TOKEN_BYTES) {
+    throw new BrokerError('token_too_large', `the token is over ${MAX_TOKEN_BYTES} bytes`, {
+      field: 'token',
+    });
+  }
+  if (obj.project !== undefined && (typeof obj.project !== 'string' || obj.project === '')) {
+    throw new BrokerError('malformed_request', '"project" must be a project id string when present', {
+      field: 'project',
+    });
+  }
+  return obj.project === undefined ? { token: obj.token } : { token: obj.token, project: obj.project };
+}
+
+export async function exchange(deps: BrokerDeps, provider: string, body: string): Promise<ExchangeResult> {
+  const config = deps.config();
+  const record: AuditRecord = { at: Math.floor(Date.now() / 1000), provider, issuer: '', outcome: 'ok' };
+  try {
+    const request = parseExchangeRequest(body);
+    const { entry, claims } = await verifyCiToken(request.token, provider, config, deps.issuerKeys);
+    const identity: SourceIdentity = entry.provider.identity(claims);
+    Object.assign(record, {
+      issuer: entry.key,
+      repository: identity.repository,
+      ref: identity.ref,
+      event: identity.event_name,
+      runId: identity.run_id,
+      jti: typeof claims.jti === 'string' ? claims.jti : undefined,
+      project: request.project,
+    });
+    if (entry.singleUse) spendJti(deps.state, entry.issuer, claims.jti, claims.exp);
+    const decision = decide(config, entry, claims, request.project);
+    const minted = await mintProjectToken(config, deps.keys, decision, identity);
+    Object.assign(record, {
+      project: decision.project.id,
+      rule: decision.rule.id,
+      tokenSha256: minted.sha256,
+    });
+    deps.state.audit(record);
+    deps.log.info(
+      {
+        event: 'exchange',
+        outcome: 'ok',
+        ...auditFields(record),
+        scope: minted.scope,
+        isolated: decision.isolated,
+      },
+      'project token minted',
+    );
+    return {
+      ok: true,
+      token: minted.token,
+      project: decision.project.id,
+      isolated: decision.isolated,
+      expiresAt: minted.expiresAt.toISOString(),
+    };
+  } catch (err: unknown) {
+    const e =
+      err instanceof BrokerError ? err : new BrokerError('internal', 'the exchange failed inside the broker');
+    Object.assign(record, { outcome: e.code, field: e.field, message: e.message });
+    try {
+      deps.state.audit(record);
+    } catch (auditErr: unknown) {
+      deps.log.error({ err: auditErr }, 'audit record not written');
+    }
+    const level = e.code === 'internal' ? 'error' : 'info';
+    deps.log[level](
+      {
+        event: 'exchange',
+        outcome: e.code,
+        ...auditFields(record),
+        ...(e.code === 'internal' ? { err } : {}),
+      },
+      e.message,
+    );
+    throw e;
+  }
+}
+
+function auditFields(r: AuditRecord): Record<string, unknown> {
+  const { at: _at, outcome: _o, message: _m, ...rest } = r;
+  return rest;
+}
+
+function spendJti(state: StateStore, issuer: string, jti: unknown, exp: unknown): void {
+  if (typeof jti !== 'string' || jti === '') {
+    throw new BrokerError('missing_claim', 'the token has no jti claim, which this issuer requires', {
+      field: 'jti',
+    });
+  }
+  const expiresAt = (typeof exp === 'number' ? exp : Math.floor(Date.now() / 1000)) + CLOCK_SKEW;
+  if (!state.useJti(issuer, jti, expiresAt)) {
+    throw new BrokerError(
+      'replayed',
+      'this token was already exchanged: request a fresh token for each exchange',
+      {
+        field: 'jti',
+      },
+    );
+  }
+}

@@ -1,0 +1,144 @@
+// `npm run broker [-- COMMAND] [flags]`: serve (default), validate-config F, audit, rotate-keys, registry-config.
+// Every user error is one line naming what was wrong and what to do, and a non-zero exit; never a stack trace.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { runBroker } from './broker';
+import { ConfigProblems, loadConfig } from './config';
+import { parseDuration } from './duration';
+import { ConfigError, errorMessage } from './errors';
+import { KeyStore } from './keys';
+import { registryConfig } from './registry-config';
+import type { Settings } from './settings';
+import { parseSettings } from './settings';
+import { StateStore } from './state';
+
+function fail(message: string): never {
+  process.stderr.write(`broker: ${message}\n`);
+  process.exit(1);
+}
+
+function load(file: string) {
+  try {
+    return loadConfig(file);
+  } catch (err: unknown) {
+    if (err instanceof ConfigProblems) fail(err.problems[0] ?? 'invalid config');
+    throw err;
+  }
+}
+
+async function serveCommand(s: Settings): Promise<void> {
+  const config = load(s.config);
+  void config;
+  const running = await runBroker({
+    configPath: s.config,
+    dataDir: s.dataDir,
+    host: s.listen.host,
+    port: s.listen.port,
+  });
+  const shutdown = () => {
+    running.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+function validateCommand(s: Settings): void {
+  const file = resolve(s.args[0] ?? s.flags.get('config') ?? s.config);
+  try {
+    const config = loadConfig(file);
+    for (const w of config.warnings) process.stdout.write(`warning: ${w}\n`);
+    const rules = config.projects.reduce((n, p) => n + p.rules.length, 0);
+    process.stdout.write(
+      `${file}: ok (${config.issuers.length} issuer(s), ${config.projects.length} project(s), ${rules} rule(s))\n`,
+    );
+  } catch (err: unknown) {
+    if (err instanceof ConfigProblems) {
+      for (const p of err.problems) process.stderr.write(`${p}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+function parseSince(value: string): number {
+  const ago = parseDuration(value);
+  if (ago !== undefined && !/^\d+$/.test(value)) return Math.floor(Date.now() / 1000) - ago;
+  const t = Date.parse(value);
+  if (Number.isNaN(t))
+    fail(`--since "${value}" is neither a time (2026-11-23T10:00:00Z) nor a duration ago (1h)`);
+  return Math.floor(t / 1000);
+}
+
+function auditCommand(s: Settings): void {
+  if (!existsSync(join(s.dataDir, 'state.db'))) {
+    fail(`no broker state in ${s.dataDir}: pass the broker's --data-dir (or BROKER_DATA_DIR)`);
+  }
+  const state = new StateStore(s.dataDir);
+  const since = s.flags.get('since');
+  const repository = s.flags.get('repository');
+  const rows = state.queryAudit({
+    ...(since !== undefined ? { since: parseSince(since) } : {}),
+    ...(repository !== undefined ? { repository } : {}),
+  });
+  for (const r of rows)
+    process.stdout.write(`${JSON.stringify({ ...r, at: new Date(r.at * 1000).toISOString() })}\n`);
+  state.close();
+}
+
+async function rotateCommand(s: Settings): Promise<void> {
+  const pidFile = join(s.dataDir, 'broker.pid');
+  if (existsSync(pidFile)) {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    try {
+      process.kill(pid, 'SIGUSR2');
+      process.stdout.write(`asked the running broker (pid ${pid}) to rotate its signing keys\n`);
+      return;
+    } catch {
+      // Not running any more: rotate the files ourselves.
+    }
+  }
+  if (!existsSync(join(s.dataDir, 'keys.json')))
+    fail(`no broker keys in ${s.dataDir}: pass the broker's --data-dir`);
+  const keys = await KeyStore.open(s.dataDir);
+  const r = await keys.rotate();
+  process.stdout.write(
+    `rotated: ${r.current} signs now, ${r.next} is published as next, ${r.retired} retired\n`,
+  );
+}
+
+async function registryConfigCommand(s: Settings): Promise<void> {
+  const config = load(s.config);
+  const keys = await KeyStore.open(s.dataDir);
+  const storage = resolve(s.flags.get('storage') ?? join(s.dataDir, 'registry'));
+  const listen = s.flags.get('listen');
+  process.stdout.write(
+    registryConfig(config, { caCertPath: keys.caCertPath(), storage, ...(listen ? { listen } : {}) }),
+  );
+}
+
+async function main(): Promise<void> {
+  let s: Settings;
+  try {
+    s = parseSettings(process.argv.slice(2), process.env);
+  } catch (err: unknown) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  switch (s.command) {
+    case 'validate-config':
+      return validateCommand(s);
+    case 'audit':
+      return auditCommand(s);
+    case 'rotate-keys':
+      return rotateCommand(s);
+    case 'registry-config':
+      return registryConfigCommand(s);
+    default:
+      return serveCommand(s);
+  }
+}
+
+main().catch((err: unknown) => fail(errorMessage(err)));

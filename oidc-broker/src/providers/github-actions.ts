@@ -1,0 +1,125 @@
+// GitHub Actions: tokens from https://token.actions.githubusercontent.com (or a local stand-in in tests).
+import type { Claims, Grant, Provider, SourceIdentity } from './types';
+import { ALL_GRANTS } from './types';
+
+/** The events a rule accepts when it lists none. `pull_request_target`, `workflow_run` and `issue_comment` run
+ * with the base repository's secrets on behalf of other people's code: only a rule that lists them accepts them. */
+export const DEFAULT_EVENTS = [
+  'push',
+  'workflow_dispatch',
+  'schedule',
+  'release',
+  'merge_group',
+  'pull_request',
+] as const;
+
+// Every claim GitHub sets is a JSON string.
+const STRING_CLAIMS = [
+  'sub',
+  'jti',
+  'repository',
+  'repository_id',
+  'repository_owner',
+  'repository_owner_id',
+  'repository_visibility',
+  'ref',
+  'ref_type',
+  'ref_protected',
+  'sha',
+  'event_name',
+  'workflow',
+  'workflow_ref',
+  'workflow_sha',
+  'job_workflow_ref',
+  'job_workflow_sha',
+  'run_id',
+  'run_number',
+  'run_attempt',
+  'actor',
+  'actor_id',
+  'environment',
+  'environment_node_id',
+  'head_ref',
+  'base_ref',
+  'runner_environment',
+  'enterprise',
+  'enterprise_id',
+] as const;
+
+function str(claims: Claims, name: string): string | undefined {
+  const v = claims[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export const githubActions: Provider = {
+  name: 'github-actions',
+  issuerDefaults: {
+    singleUse: true,
+    algorithms: ['RS256'],
+    requiredClaims: ['iss', 'aud', 'exp', 'iat', 'jti', 'sub'],
+    // GitHub's tokens live 5 minutes (10 with the runner's margin); the action requests one per exchange.
+    maxTokenAge: 15 * 60,
+  },
+  stringClaims: STRING_CLAIMS,
+  fields: [
+    {
+      name: 'repository',
+      match: { kind: 'exact-ascii-ci', pattern: /^[A-Za-z0-9-]+\/[A-Za-z0-9_.-]+$/, hint: 'owner/name' },
+    },
+    { name: 'repository_id', match: { kind: 'id' } },
+    {
+      name: 'repository_owner',
+      match: { kind: 'exact-ascii-ci', pattern: /^[A-Za-z0-9-]+$/, hint: 'an owner name' },
+    },
+    { name: 'repository_owner_id', match: { kind: 'id' } },
+    { name: 'ref', match: { kind: 'glob' } },
+    { name: 'environment', match: { kind: 'exact' } },
+    { name: 'workflow_ref', match: { kind: 'glob' } },
+    { name: 'job_workflow_ref', match: { kind: 'glob' } },
+    { name: 'event_name', match: { kind: 'list', pattern: /^[a-z_]+$/ } },
+  ],
+  defaultLists: { event_name: DEFAULT_EVENTS },
+  ruleProblem(fields) {
+    if (fields.repository === undefined && fields.repository_owner === undefined) {
+      return 'names neither repository nor repository_owner: it would trust every GitHub repository';
+    }
+    return undefined;
+  },
+  ruleWarning(fields) {
+    if (fields.repository !== undefined && fields.repository_id === undefined) {
+      return 'names a repository without its repository_id: it never grants cache:write (a deleted and re-created repository of the same name would match)';
+    }
+    if (fields.repository === undefined && fields.repository_id === undefined) {
+      return 'has no repository_id: it never grants cache:write';
+    }
+    return undefined;
+  },
+  capGrants(claims, fields, explicit) {
+    let grants: Grant[] = [...(explicit ?? ALL_GRANTS)];
+    const listsWrite = explicit?.includes('cache:write') ?? false;
+    if (str(claims, 'event_name') === 'pull_request' && !listsWrite) {
+      grants = grants.filter((g) => g !== 'cache:write');
+    }
+    if (fields.repository_id === undefined) grants = grants.filter((g) => g !== 'cache:write');
+    return grants;
+  },
+  identity(claims): SourceIdentity {
+    const id: SourceIdentity = { provider: 'github-actions' };
+    const copy = [
+      'repository',
+      'repository_id',
+      'ref',
+      'sha',
+      'run_id',
+      'run_attempt',
+      'workflow_ref',
+      'event_name',
+      'environment',
+    ] as const;
+    for (const k of copy) {
+      const v = str(claims, k);
+      if (v !== undefined) id[k] = v;
+    }
+    return id;
+  },
+};

@@ -1,0 +1,58 @@
+// What a CI provider contributes to the broker: the claims its tokens carry, the rule fields that match them, and the
+// source identity copied into project tokens and audit records. The issuer registry names one provider per entry;
+// a provider without an implementation here is refused at config load (no stub pretends to work).
+
+export type ProviderName = 'github-actions' | 'circleci' | 'gitlab' | 'buildkite';
+export const PROVIDER_NAMES: readonly ProviderName[] = ['github-actions', 'circleci', 'gitlab', 'buildkite'];
+
+export type Grant = 'build' | 'cache:read' | 'cache:write';
+export const ALL_GRANTS: readonly Grant[] = ['build', 'cache:read', 'cache:write'];
+
+/** How a rule field matches its claim. */
+export type FieldKind =
+  | { kind: 'exact' } // byte-for-byte
+  | { kind: 'exact-ascii-ci'; pattern: RegExp; hint: string } // GitHub names: case-insensitive ASCII only
+  | { kind: 'id' } // a decimal id, compared as a string
+  | { kind: 'glob' } // anchored glob (glob.ts)
+  | { kind: 'list'; pattern: RegExp }; // the claim must equal one element
+
+export interface FieldSpec {
+  /** The rule key, also the claim it reads. */
+  name: string;
+  match: FieldKind;
+}
+
+export type Claims = Record<string, unknown>;
+
+/** The identity a decision is about: shown in messages, audit records and project tokens. */
+export interface SourceIdentity {
+  provider: ProviderName;
+  repository?: string;
+  repository_id?: string;
+  ref?: string;
+  sha?: string;
+  run_id?: string;
+  run_attempt?: string;
+  workflow_ref?: string;
+  event_name?: string;
+  environment?: string;
+}
+
+export interface Provider {
+  name: ProviderName;
+  /** Defaults for an issuer entry of this provider. */
+  issuerDefaults: { singleUse: boolean; algorithms: string[]; requiredClaims: string[]; maxTokenAge: number };
+  /** Claims that must be JSON strings when present (no coercion of numbers, arrays, objects or null). */
+  stringClaims: readonly string[];
+  /** Rule fields, in the order they are checked. */
+  fields: readonly FieldSpec[];
+  /** Checked for list fields when the rule does not name them: the default list. */
+  defaultLists: Record<string, readonly string[]>;
+  /** Why a rule cannot load (e.g. it names no repository), or undefined. */
+  ruleProblem(fields: Record<string, unknown>): string | undefined;
+  /** A load warning for a rule, or undefined (e.g. a repository without its id). */
+  ruleWarning(fields: Record<string, unknown>): string | undefined;
+  /** Grants after the provider's caps, given the rule's explicit grants (undefined: the default, all). */
+  capGrants(claims: Claims, fields: Record<string, unknown>, explicit: readonly Grant[] | undefined): Grant[];
+  identity(claims: Claims): SourceIdentity;
+}

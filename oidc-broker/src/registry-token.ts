@@ -1,0 +1,173 @@
+// The cache registry's token service (Docker token spec): a project token as the password, verified with the
+// broker's own keys only, becomes a short registry token granting exactly the pull/push actions DESIGN.md's
+// "Registry grants" allow. Registry tokens are ES256, signed by the registry signer whose certificate (issued by
+// the broker's registry CA) rides in x5c.
+import { randomUUID } from 'node:crypto';
+import { jwtVerify, SignJWT } from 'jose';
+import type { JWTPayload } from 'jose';
+import type { BrokerConfig, ProjectConfig } from './config';
+import { BrokerError } from './errors';
+import type { BrokerDeps } from './exchange';
+import { projectAudience } from './mint';
+import { PROJECT_TOKEN_TYP } from './verify';
+
+export const REGISTRY_TOKEN_TTL = 300;
+
+export interface TokenRequest {
+  /** The project token (Basic auth password, or the form's password). */
+  password: string | undefined;
+  service: string | undefined;
+  /** Every scope asked for (repeated `scope` parameters, each possibly space-separated). */
+  scopes: string[];
+}
+
+export interface Access {
+  type: 'repository';
+  name: string;
+  actions: string[];
+}
+
+export interface RegistryTokenResult {
+  token: string;
+  expiresIn: number;
+  issuedAt: string;
+  access: Access[];
+}
+
+/** Reads the Authorization header of a GET (Basic user:password). */
+export function basicPassword(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!m?.[1]) return undefined;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : decoded.slice(colon + 1);
+}
+
+export function splitScopes(values: string[]): string[] {
+  return values.flatMap((v) => v.split(' ')).filter((s) => s !== '');
+}
+
+interface ParsedScope {
+  type: string;
+  name: string;
+  actions: string[];
+}
+
+function parseScope(scope: string): ParsedScope | undefined {
+  const first = scope.indexOf(':');
+  const last = scope.lastIndexOf(':');
+  if (first <= 0 || last === first) return undefined;
+  return {
+    type: scope.slice(0, first),
+    name: scope.slice(first + 1, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter((a) => a !== ''),
+  };
+}
+
+/** The actions a project token may have on one repository: "Registry grants" in DESIGN.md. */
+export function allowedActions(project: ProjectConfig, claims: JWTPayload, repository: string): Set<string> {
+  const allowed = new Set<string>();
+  if (claims.isolated !== false) return allowed;
+  const scope = new Set(typeof claims.scope === 'string' ? claims.scope.split(' ') : []);
+  if (repository === project.cacheRepository) {
+    if (scope.has('cache:read')) allowed.add('pull');
+    if (scope.has('cache:write')) allowed.add('push');
+  } else if (repository === `builds/${project.id}`) {
+    allowed.add('pull');
+    if (scope.has('cache:write')) allowed.add('push');
+  }
+  return allowed;
+}
+
+async function verifyProjectToken(
+  config: BrokerConfig,
+  deps: BrokerDeps,
+  password: string,
+): Promise<JWTPayload> {
+  try {
+    const { payload } = await jwtVerify(password, deps.keys.localKeySet(), {
+      issuer: config.publicUrl,
+      audience: projectAudience(config),
+      algorithms: ['ES256'],
+      typ: PROJECT_TOKEN_TYP,
+      clockTolerance: 5,
+      requiredClaims: ['exp', 'iat', 'sub', 'project', 'scope'],
+    });
+    return payload;
+  } catch {
+    throw new BrokerError(
+      'unauthorized',
+      'the password is not a valid project token of this broker (expired, or not minted here): exchange a fresh CI OIDC token',
+    );
+  }
+}
+
+export async function registryToken(deps: BrokerDeps, req: TokenRequest): Promise<RegistryTokenResult> {
+  const config = deps.config();
+  if (req.service !== undefined && req.service !== config.registry.service) {
+    throw new BrokerError(
+      'malformed_request',
+      `service ${JSON.stringify(req.service.slice(0, 80))} is not this broker's registry service (${config.registry.service})`,
+    );
+  }
+  if (!req.password) {
+    deps.metrics.registryTokens.inc({ outcome: 'unauthorized' });
+    throw new BrokerError(
+      'unauthorized',
+      'registry login needs a project token as the password (user: depot)',
+    );
+  }
+  let claims: JWTPayload;
+  try {
+    claims = await verifyProjectToken(config, deps, req.password);
+  } catch (err: unknown) {
+    deps.metrics.registryTokens.inc({ outcome: 'unauthorized' });
+    throw err;
+  }
+  const project = config.projects.find((p) => p.id === claims.project);
+  const access: Access[] = [];
+  for (const s of req.scopes) {
+    const parsed = parseScope(s);
+    if (!parsed || parsed.type !== 'repository') continue; // registry:catalog and friends: never granted
+    const allowed = project ? allowedActions(project, claims, parsed.name) : new Set<string>();
+    const kind = parsed.name.startsWith('builds/')
+      ? 'builds'
+      : project?.cacheRepository === parsed.name
+        ? 'cache'
+        : 'other';
+    const granted = parsed.actions.filter((a) => allowed.has(a));
+    for (const a of parsed.actions) {
+      deps.metrics.registryGrants.inc({
+        repository: kind,
+        action: a === 'pull' || a === 'push' ? a : 'other',
+        granted: String(allowed.has(a)),
+      });
+    }
+    const existing = access.find((x) => x.name === parsed.name);
+    if (existing) existing.actions = [...new Set([...existing.actions, ...granted])];
+    else access.push({ type: 'repository', name: parsed.name, actions: granted });
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const exp = Math.min(now + REGISTRY_TOKEN_TTL, typeof claims.exp === 'number' ? claims.exp : now);
+  const signer = deps.keys.registrySigner();
+  const token = await new SignJWT({ access })
+    .setProtectedHeader({ alg: 'ES256', typ: 'JWT', x5c: signer.x5c })
+    .setIssuer(config.publicUrl)
+    .setSubject(typeof claims.sub === 'string' ? claims.sub : 'project')
+    .setAudience(config.registry.service)
+    .setJti(randomUUID())
+    .setIssuedAt(now)
+    .setNotBefore(now - 5)
+    .setExpirationTime(exp)
+    .sign(signer.key);
+  deps.metrics.registryTokens.inc({ outcome: 'ok' });
+  deps.log.info(
+    { event: 'registry_token', project: claims.project, rule: claims.rule, access },
+    'registry token issued',
+  );
+  return { token, expiresIn: exp - now, issuedAt: new Date(now * 1000).toISOString(), access };
+}

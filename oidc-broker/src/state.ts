@@ -1,0 +1,115 @@
+// State that outlives a restart, in one embedded SQLite file in the data directory: used jtis (until their token
+// expires) and the audit trail. better-sqlite3 is synchronous, so "insert unless present" is atomic within the
+// process: of two concurrent exchanges of one token exactly one wins.
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+
+export interface AuditRecord {
+  at: number;
+  provider: string;
+  issuer: string;
+  outcome: string;
+  project?: string | undefined;
+  rule?: string | undefined;
+  field?: string | undefined;
+  repository?: string | undefined;
+  ref?: string | undefined;
+  event?: string | undefined;
+  runId?: string | undefined;
+  jti?: string | undefined;
+  /** SHA-256 (hex) of the minted token; never the token. */
+  tokenSha256?: string | undefined;
+  message?: string | undefined;
+}
+
+export interface AuditQuery {
+  since?: number;
+  repository?: string;
+  limit?: number;
+}
+
+export class StateStore {
+  private readonly db: Database.Database;
+  private readonly insertJti: Database.Statement;
+  private readonly insertAudit: Database.Statement;
+  private readonly purgeJti: Database.Statement;
+
+  constructor(dataDir: string) {
+    this.db = new Database(join(dataDir, 'state.db'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS used_jti (
+        issuer TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (issuer, jti)
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, provider TEXT NOT NULL, issuer TEXT NOT NULL,
+        outcome TEXT NOT NULL, project TEXT, rule TEXT, field TEXT, repository TEXT, ref TEXT, event TEXT,
+        run_id TEXT, jti TEXT, token_sha256 TEXT, message TEXT
+      );
+      CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+      CREATE INDEX IF NOT EXISTS audit_repository ON audit (repository, at);
+    `);
+    this.insertJti = this.db.prepare(
+      'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    );
+    this.purgeJti = this.db.prepare('DELETE FROM used_jti WHERE expires_at < ?');
+    this.insertAudit = this.db.prepare(`INSERT INTO audit
+      (at, provider, issuer, outcome, project, rule, field, repository, ref, event, run_id, jti, token_sha256, message)
+      VALUES (@at, @provider, @issuer, @outcome, @project, @rule, @field, @repository, @ref, @event, @runId, @jti,
+              @tokenSha256, @message)`);
+  }
+
+  /** Records a jti as used; false when it was used before (a replay). */
+  useJti(issuer: string, jti: string, expiresAt: number): boolean {
+    return this.insertJti.run(issuer, jti, expiresAt).changes === 1;
+  }
+
+  /** Forgets jtis whose tokens have expired (with the skew): they can no longer verify anyway. */
+  purgeExpired(nowSeconds: number, skew: number): number {
+    return this.purgeJti.run(nowSeconds - skew).changes;
+  }
+
+  audit(rec: AuditRecord): void {
+    const row = {
+      project: null,
+      rule: null,
+      field: null,
+      repository: null,
+      ref: null,
+      event: null,
+      runId: null,
+      jti: null,
+      tokenSha256: null,
+      message: null,
+      ...Object.fromEntries(Object.entries(rec).filter(([, v]) => v !== undefined)),
+    };
+    this.insertAudit.run(row);
+  }
+
+  queryAudit(q: AuditQuery): AuditRecord[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (q.since !== undefined) {
+      where.push('at >= ?');
+      args.push(q.since);
+    }
+    if (q.repository !== undefined) {
+      where.push('lower(repository) = lower(?)');
+      args.push(q.repository);
+    }
+    const sql = `SELECT at, provider, issuer, outcome, project, rule, field, repository, ref, event,
+      run_id AS runId, jti, token_sha256 AS tokenSha256, message FROM audit
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
+    args.push(q.limit ?? 10_000);
+    const rows = this.db.prepare(sql).all(...args) as Record<string, unknown>[];
+    return rows.map(
+      (r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== null)) as unknown as AuditRecord,
+    );
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,300 @@
+// verify: a CI OIDC token -> its verified claims and the issuer entry it belongs to. The issuer is looked up by the
+// token's exact `iss` in the configured registry before anything is fetched (never discovered from the token), then
+// jose checks signature, algorithm, audience, times, age and required claims, with every option spelled out.
+import { createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
+import type { BrokerConfig, IssuerEntry } from './config';
+import { BrokerError } from './errors';
+import type { Claims } from './providers/types';
+
+export const MAX_TOKEN_BYTES = 8 * 1024;
+export const CLOCK_SKEW = 60;
+export const PROJECT_TOKEN_TYP = 'depot-project+jwt';
+
+export interface JwksOptions {
+  /** Abort a JWKS request after this long (jose's timeoutDuration). */
+  timeoutMs: number;
+  /** After a successful fetch, an unknown kid triggers no new fetch for this long. */
+  cooldownMs: number;
+  /** A fetched key set is used without refetching for this long. */
+  cacheMaxAgeMs: number;
+  /** A JWKS response larger than this is refused. */
+  maxBytes: number;
+  /** After a failed fetch, no new attempt (and an immediate 503) for this long. */
+  failureBackoffMs: number;
+}
+
+export const DEFAULT_JWKS_OPTIONS: JwksOptions = {
+  timeoutMs: 3000,
+  cooldownMs: 30_000,
+  cacheMaxAgeMs: 10 * 60_000,
+  maxBytes: 256 * 1024,
+  failureBackoffMs: 5000,
+};
+
+export interface JwksEvents {
+  onFetch(issuerKey: string, ok: boolean): void;
+}
+
+class JwksFetchError extends Error {}
+
+interface RemoteKeys {
+  uri: string;
+  getKey: JWTVerifyGetKey;
+}
+
+/** The remote key sets of the configured issuers, one per jwks_uri, kept across config reloads. */
+export class IssuerKeys {
+  private readonly sets = new Map<string, RemoteKeys>();
+
+  constructor(
+    private readonly opts: JwksOptions = DEFAULT_JWKS_OPTIONS,
+    private readonly events: JwksEvents = { onFetch: () => undefined },
+  ) {}
+
+  /** Drops key sets no entry of the new config uses. */
+  retain(config: BrokerConfig): void {
+    const uris = new Set(config.issuers.map((i) => i.jwksUri));
+    for (const uri of this.sets.keys()) if (!uris.has(uri)) this.sets.delete(uri);
+  }
+
+  keysFor(entry: IssuerEntry): JWTVerifyGetKey {
+    let set = this.sets.get(entry.jwksUri);
+    if (!set) {
+      set = { uri: entry.jwksUri, getKey: this.create(entry) };
+      this.sets.set(entry.jwksUri, set);
+    }
+    return set.getKey;
+  }
+
+  private create(entry: IssuerEntry): JWTVerifyGetKey {
+    const { opts, events } = this;
+    let failedUntil = 0;
+    const cappedFetch = async (
+      url: string,
+      init: { headers: Headers; method: 'GET'; redirect: 'manual'; signal: AbortSignal },
+    ): Promise<Response> => {
+      if (Date.now() < failedUntil) throw new JwksFetchError('backing off after a failed fetch');
+      try {
+        const res = await fetch(url, init);
+        if (res.status !== 200) {
+          await res.body?.cancel();
+          throw new JwksFetchError(`HTTP ${res.status}`);
+        }
+        const declared = Number(res.headers.get('content-length') ?? '0');
+        if (declared > opts.maxBytes) {
+          await res.body?.cancel();
+          throw new JwksFetchError(`response of ${declared} bytes is over the ${opts.maxBytes}-byte cap`);
+        }
+        const body = await readCapped(res, opts.maxBytes);
+        events.onFetch(entry.key, true);
+        return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+      } catch (err: unknown) {
+        failedUntil = Date.now() + opts.failureBackoffMs;
+        events.onFetch(entry.key, false);
+        throw err;
+      }
+    };
+    const remote = createRemoteJWKSet(new URL(entry.jwksUri), {
+      timeoutDuration: opts.timeoutMs,
+      cooldownDuration: opts.cooldownMs,
+      cacheMaxAge: opts.cacheMaxAgeMs,
+      headers: { accept: 'application/json' },
+      [customFetch]: cappedFetch,
+    });
+    const retryAfter = Math.max(1, Math.ceil(opts.failureBackoffMs / 1000));
+    return async (header, token) => {
+      try {
+        return await remote(header, token);
+      } catch (err: unknown) {
+        const code = (err as { code?: unknown } | null)?.code;
+        if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
+        throw new BrokerError(
+          'jwks_unavailable',
+          `the signing keys of issuer ${entry.key} cannot be fetched right now: retry in ${retryAfter}s`,
+          { retryAfter },
+        );
+      }
+    };
+  }
+}
+
+async function readCapped(res: Response, max: number): Promise<Uint8Array> {
+  const reader = res.body?.getReader();
+  if (!reader) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      throw new JwksFetchError(`response is over the ${max}-byte cap`);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+export interface Verified {
+  entry: IssuerEntry;
+  claims: Claims & JWTPayload;
+}
+
+function shown(value: string): string {
+  return JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}...` : value);
+}
+
+/** Verifies a CI OIDC token posted to /auth/oidc/<provider>. */
+export async function verifyCiToken(
+  token: string,
+  provider: string,
+  config: BrokerConfig,
+  keys: IssuerKeys,
+): Promise<Verified> {
+  if (token.length > MAX_TOKEN_BYTES) {
+    throw new BrokerError('token_too_large', `the token is over ${MAX_TOKEN_BYTES} bytes`);
+  }
+  // Read iss (unverified) only to pick the issuer entry; nothing is trusted before jwtVerify below.
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  let unverified: JWTPayload;
+  try {
+    if (token.split('.').length !== 3) throw new Error('not three parts');
+    header = decodeProtectedHeader(token);
+    unverified = decodeJwt(token);
+  } catch {
+    throw new BrokerError(
+      'malformed_token',
+      'the token is not a JWT (header.payload.signature, base64url JSON)',
+    );
+  }
+  if (header.typ === PROJECT_TOKEN_TYP) {
+    throw new BrokerError(
+      'bad_issuer',
+      'this is a depot project token, not a CI OIDC token: post the OIDC token your CI issued',
+      { field: 'typ' },
+    );
+  }
+  const iss: unknown = unverified.iss;
+  if (iss === undefined)
+    throw new BrokerError('missing_claim', 'the token has no iss claim', { field: 'iss' });
+  if (typeof iss !== 'string') {
+    throw new BrokerError('bad_claim_type', 'the iss claim must be a string', { field: 'iss' });
+  }
+  const entry = config.issuers.find((i) => i.issuer === iss);
+  if (!entry) {
+    throw new BrokerError(
+      'bad_issuer',
+      `issuer ${shown(iss)} is not trusted by this broker (trusted: ${config.issuers.map((i) => i.issuer).join(', ')})`,
+      { field: 'iss' },
+    );
+  }
+  if (entry.provider.name !== provider) {
+    throw new BrokerError(
+      'bad_issuer',
+      `issuer ${entry.key} is a ${entry.provider.name} issuer: post its tokens to /auth/oidc/${entry.provider.name}`,
+      { field: 'iss' },
+    );
+  }
+
+  let claims: JWTPayload;
+  try {
+    ({ payload: claims } = await jwtVerify(token, keys.keysFor(entry), {
+      issuer: entry.issuer,
+      audience: entry.audience,
+      algorithms: entry.algorithms,
+      clockTolerance: CLOCK_SKEW,
+      maxTokenAge: entry.maxTokenAge,
+      requiredClaims: entry.requiredClaims,
+    }));
+  } catch (err: unknown) {
+    throw toBrokerError(err, entry);
+  }
+  for (const name of entry.provider.stringClaims) {
+    const v = claims[name];
+    if (v !== undefined && typeof v !== 'string') {
+      throw new BrokerError('bad_claim_type', `the ${name} claim must be a string, not ${kind(v)}`, {
+        field: name,
+      });
+    }
+  }
+  return { entry, claims };
+}
+
+function kind(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+function toBrokerError(err: unknown, entry: IssuerEntry): BrokerError {
+  if (err instanceof BrokerError) return err;
+  const e = err as { code?: unknown; claim?: unknown; reason?: unknown } | null;
+  const claim = typeof e?.claim === 'string' ? e.claim : undefined;
+  switch (e?.code) {
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+    case 'ERR_JOSE_NOT_SUPPORTED':
+      return new BrokerError(
+        'bad_alg',
+        `the token's algorithm is not accepted for issuer ${entry.key} (accepted: ${entry.algorithms.join(', ')})`,
+        { field: 'alg' },
+      );
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return new BrokerError(
+        'bad_signature',
+        `the token's signature does not verify with issuer ${entry.key}'s key`,
+      );
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+      return new BrokerError('unknown_key', `issuer ${entry.key} publishes no key matching the token's kid`, {
+        field: 'kid',
+      });
+    case 'ERR_JWT_EXPIRED':
+      if (claim === 'iat') {
+        return new BrokerError(
+          'token_too_old',
+          `the token was issued more than ${entry.maxTokenAge}s ago: request a fresh one for each exchange`,
+          { field: 'iat' },
+        );
+      }
+      return new BrokerError('expired', 'the token has expired: request a fresh one', { field: 'exp' });
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
+      const field = claim ?? 'claims';
+      if (e.reason === 'missing') {
+        return new BrokerError('missing_claim', `the token has no ${field} claim`, { field });
+      }
+      if (e.reason === 'invalid') {
+        return new BrokerError('bad_claim_type', `the ${field} claim has the wrong type`, { field });
+      }
+      if (field === 'aud') {
+        return new BrokerError(
+          'bad_audience',
+          `the token's audience is not ${JSON.stringify(entry.audience)}: request the token with that audience`,
+          { field },
+        );
+      }
+      if (field === 'iss') return new BrokerError('bad_issuer', 'the token issuer does not match', { field });
+      if (field === 'nbf' || field === 'iat') {
+        return new BrokerError('not_yet_valid', `the token's ${field} is in the future (check the clocks)`, {
+          field,
+        });
+      }
+      return new BrokerError('malformed_token', `the token's ${field} claim is invalid`, { field });
+    }
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+    case 'ERR_JOSE_GENERIC':
+      return new BrokerError('malformed_token', 'the token is not a well-formed signed JWT');
+    default:
+      if (err instanceof TypeError)
+        return new BrokerError('malformed_token', 'the token is not a well-formed JWT');
+      return new BrokerError('internal', 'the token could not be verified');
+  }
+}
