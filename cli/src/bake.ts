@@ -122,7 +122,8 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     });
     return res.code;
   }
-  log.info(describeCache(session.token));
+  if (session.token) log.info(describeCache(session.token));
+  else log.warn(describeCache(undefined));
   log.info(`build ID ${session.buildID}${session.project ? `, project ${session.project}` : ''}`);
   if (depot.buildPlatform) {
     log.info(

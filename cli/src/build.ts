@@ -128,7 +128,8 @@ export async function build(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   if (gated || features.length > 0)
     checkFlagVersions('build', await session.buildxVersion(), flags, features);
 
-  log.info(describeCache(session.token));
+  if (session.token) log.info(describeCache(session.token));
+  else log.warn(describeCache(undefined));
   log.info(`build ID ${session.buildID}${session.project ? `, project ${session.project}` : ''}`);
   if (depot.buildPlatform) buildPlatformNote(depot.buildPlatform);
 

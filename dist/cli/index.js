@@ -4561,7 +4561,10 @@ async function bake(argv, env) {
         });
         return res.code;
     }
-    log.info(describeCache(session.token));
+    if (session.token)
+        log.info(describeCache(session.token));
+    else
+        log.warn(describeCache(undefined));
     log.info(`build ID ${session.buildID}${session.project ? `, project ${session.project}` : ''}`);
     if (depot.buildPlatform) {
         log.info(`--build-platform ${depot.buildPlatform}: this builder is a single local BuildKit, so every platform is built on this machine (${process.arch}; others under QEMU emulation).`);
@@ -4788,7 +4791,10 @@ async function build(argv, env) {
     const gated = flags.some((f) => ['annotation', 'attest', 'build-context', 'call', 'check', 'provenance', 'sbom'].includes(f.name));
     if (gated || features.length > 0)
         checkFlagVersions('build', await session.buildxVersion(), flags, features);
-    log.info(describeCache(session.token));
+    if (session.token)
+        log.info(describeCache(session.token));
+    else
+        log.warn(describeCache(undefined));
     log.info(`build ID ${session.buildID}${session.project ? `, project ${session.project}` : ''}`);
     if (depot.buildPlatform)
         buildPlatformNote(depot.buildPlatform);
