@@ -145,8 +145,8 @@ export async function exchange(deps: BrokerDeps, provider: string, body: string)
 }
 
 function auditFields(r: AuditRecord): Record<string, unknown> {
-  const { at: _at, outcome: _o, message: _m, ...rest } = r;
-  return rest;
+  const { at: _at, outcome: _o, message: _m, event, ...rest } = r;
+  return { ...rest, event_name: event };
 }
 
 function spendJti(state: StateStore, issuer: string, jti: unknown, exp: unknown): void {

@@ -1,0 +1,199 @@
+// A local OIDC issuer standing in for GitHub's (https://token.actions.githubusercontent.com): a real node:http
+// server on a free loopback port that serves discovery and JWKS, mints GitHub-shaped tokens (RS256, every claim
+// GitHub sets) and answers the runner's ACTIONS_ID_TOKEN_REQUEST_URL the way the Actions runtime does.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import type { CryptoKey, JWK } from 'jose';
+
+/** The claims GitHub puts in an Actions OIDC token (all strings except the times and aud). */
+export interface GithubClaims {
+  iss: string;
+  aud: string | string[];
+  sub: string;
+  exp: number;
+  iat: number;
+  nbf: number;
+  jti: string;
+  repository: string;
+  repository_id: string;
+  repository_owner: string;
+  repository_owner_id: string;
+  repository_visibility: string;
+  ref: string;
+  ref_type: string;
+  ref_protected: string;
+  sha: string;
+  event_name: string;
+  workflow: string;
+  workflow_ref: string;
+  workflow_sha: string;
+  job_workflow_ref: string;
+  job_workflow_sha: string;
+  run_id: string;
+  run_number: string;
+  run_attempt: string;
+  actor: string;
+  actor_id: string;
+  environment?: string;
+  environment_node_id?: string;
+  head_ref: string;
+  base_ref: string;
+  runner_environment: string;
+  check_run_id?: string;
+  enterprise?: string;
+  enterprise_id?: string;
+}
+
+export interface LocalIssuer {
+  /** http://127.0.0.1:PORT, the `iss`; serves /.well-known/openid-configuration and /.well-known/jwks. */
+  url: string;
+  /** A fresh token (fresh jti, iat now) with the defaults, overridden by `claims`; an `undefined` value drops the claim. */
+  mint(claims?: Partial<GithubClaims> & Record<string, unknown>): Promise<string>;
+  /** Claims used by mint() and the runtime endpoint (tests mutate them per scenario). */
+  defaults: Partial<GithubClaims>;
+  /** The runner's ACTIONS_ID_TOKEN_REQUEST_URL: GET ?api-version=2.0&audience=A with the runtime token. */
+  runtimeUrl: string;
+  /** The runner's ACTIONS_ID_TOKEN_REQUEST_TOKEN. */
+  runtimeToken: string;
+  /** How many tokens the runtime endpoint handed out. */
+  runtimeRequests: number;
+  /** How many times the JWKS was served. */
+  jwksRequests: number;
+  /** The key id of the signing key. */
+  kid: string;
+  stop(): Promise<void>;
+}
+
+let keyPair: Promise<{ privateKey: CryptoKey; publicKey: CryptoKey }> | undefined;
+
+function sharedKeys() {
+  // RSA key generation is slow: one key per process serves every issuer started in it.
+  keyPair ??= generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
+  return keyPair;
+}
+
+export async function startIssuer(): Promise<LocalIssuer> {
+  const { privateKey, publicKey } = await sharedKeys();
+  const jwk: JWK = { ...(await exportJWK(publicKey)), alg: 'RS256', use: 'sig' };
+  const kid = `local-${randomBytes(6).toString('hex')}`;
+  jwk.kid = kid;
+  const runtimeToken = randomBytes(24).toString('base64url');
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://issuer');
+    const json = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method === 'GET' && url.pathname === '/.well-known/openid-configuration') {
+      return json(200, {
+        issuer: issuer.url,
+        jwks_uri: `${issuer.url}/.well-known/jwks`,
+        subject_types_supported: ['public', 'pairwise'],
+        response_types_supported: ['id_token'],
+        claims_supported: [
+          'sub',
+          'aud',
+          'exp',
+          'iat',
+          'iss',
+          'jti',
+          'nbf',
+          'ref',
+          'repository',
+          'repository_id',
+        ],
+        id_token_signing_alg_values_supported: ['RS256'],
+        scopes_supported: ['openid'],
+      });
+    }
+    if (req.method === 'GET' && url.pathname === '/.well-known/jwks') {
+      issuer.jwksRequests++;
+      return json(200, { keys: [jwk] });
+    }
+    if (req.method === 'GET' && url.pathname === '/_apis/token') {
+      if (req.headers.authorization !== `Bearer ${runtimeToken}`) {
+        return json(401, { message: 'bad runtime token' });
+      }
+      const audience = url.searchParams.get('audience');
+      issuer.runtimeRequests++;
+      const claims = audience ? { aud: audience } : {};
+      issuer.mint(claims).then(
+        (value) => json(200, { value }),
+        () => json(500, { message: 'mint failed' }),
+      );
+      return;
+    }
+    json(404, { message: 'not found' });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+
+  const issuer: LocalIssuer = {
+    url,
+    kid,
+    runtimeUrl: `${url}/_apis/token?api-version=2.0`,
+    runtimeToken,
+    runtimeRequests: 0,
+    jwksRequests: 0,
+    defaults: {
+      aud: 'http://127.0.0.1:8080',
+      repository: 'acme/web',
+      repository_id: '123456',
+      repository_owner: 'acme',
+      repository_owner_id: '1000',
+      repository_visibility: 'public',
+      ref: 'refs/heads/main',
+      ref_type: 'branch',
+      ref_protected: 'true',
+      sha: 'a'.repeat(40),
+      event_name: 'push',
+      workflow: 'CI',
+      workflow_ref: 'acme/web/.github/workflows/ci.yml@refs/heads/main',
+      workflow_sha: 'a'.repeat(40),
+      job_workflow_ref: 'acme/web/.github/workflows/ci.yml@refs/heads/main',
+      job_workflow_sha: 'a'.repeat(40),
+      run_id: '4242',
+      run_number: '7',
+      run_attempt: '1',
+      actor: 'octocat',
+      actor_id: '583231',
+      head_ref: '',
+      base_ref: '',
+      runner_environment: 'github-hosted',
+    },
+    async mint(claims = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      const merged: Record<string, unknown> = {
+        iss: url,
+        jti: randomUUID(),
+        iat: now,
+        nbf: now - 5,
+        exp: now + 300,
+        ...issuer.defaults,
+        ...claims,
+      };
+      if (!('sub' in claims)) {
+        const repo = String(merged.repository ?? '');
+        const env = merged.environment;
+        merged.sub =
+          typeof env === 'string'
+            ? `repo:${repo}:environment:${env}`
+            : merged.event_name === 'pull_request'
+              ? `repo:${repo}:pull_request`
+              : `repo:${repo}:ref:${String(merged.ref ?? '')}`;
+      }
+      for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
+      return new SignJWT(merged).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(privateKey);
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+  return issuer;
+}

@@ -1,0 +1,230 @@
+// Issuer + the real broker (a child process: `npm run broker`'s entry with its own config file and temp data dir)
+// + a token-auth cache registry (`npm run broker -- registry-config`, then `docker-registry serve`), all on free
+// loopback ports. stop() stops them all and removes the temp dirs.
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { GithubClaims, LocalIssuer } from './issuer';
+import { startIssuer } from './issuer';
+import { freePort } from './ports';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+const BROKER_MAIN = join(ROOT, 'oidc-broker', 'src', 'main.ts');
+
+export interface StackOptions {
+  /** YAML of the `projects:` list (its items), may use ${ISSUER} for the local issuer's URL. */
+  projects: string;
+  tokenTtl?: string;
+}
+
+export interface Stack {
+  issuer: LocalIssuer;
+  /** http://127.0.0.1:PORT */
+  brokerUrl: string;
+  /** localhost:PORT (never 127.0.0.1: ENGINE.md) */
+  registryHost: string;
+  configPath: string;
+  dataDir: string;
+  /** Exchanges a freshly minted CI token; throws an Error with `code` (the broker's) on refusal. */
+  projectToken(claims?: Partial<GithubClaims>, project?: string): Promise<string>;
+  brokerLog(): string;
+  registryLog(): string;
+  /** Stops the broker and starts it again on the same port, config and data dir. */
+  restartBroker(): Promise<void>;
+  /** Runs `npm run broker -- ARGS` (the broker's own CLI) and returns its output. */
+  brokerCli(args: string[]): { status: number; stdout: string; stderr: string };
+  stop(): Promise<void>;
+}
+
+export class BrokerRefusal extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+  ) {
+    super(`broker refused (${status} ${code}): ${message}`);
+  }
+}
+
+interface Child {
+  proc: ChildProcess;
+  log: string[];
+}
+
+function startChild(cmd: string, args: string[]): Child {
+  const proc = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const child: Child = { proc, log: [] };
+  proc.stdout?.on('data', (d: Buffer) => child.log.push(d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => child.log.push(d.toString()));
+  return child;
+}
+
+async function stopChild(child: Child | undefined): Promise<void> {
+  if (!child || child.proc.exitCode !== null || child.proc.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.proc.once('exit', () => r()));
+  child.proc.kill('SIGTERM');
+  const timer = setTimeout(() => child.proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitFor(
+  what: string,
+  child: Child,
+  probe: () => Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (child.proc.exitCode !== null) {
+      throw new Error(
+        `${what} exited with ${child.proc.exitCode} before it was ready:\n${child.log.join('').slice(-2000)}`,
+      );
+    }
+    try {
+      if (await probe()) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} was not ready within ${timeoutMs / 1000}s:\n${child.log.join('').slice(-2000)}`);
+}
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  const which = spawnSync('sh', ['-c', 'command -v docker-registry'], { encoding: 'utf8' });
+  if (which.status !== 0) {
+    throw new Error(
+      'docker-registry is not on PATH: run `scripts/engine.sh up` (or `apt-get install -y --no-install-recommends docker-registry`) first',
+    );
+  }
+  const issuer = await startIssuer();
+  const dir = mkdtempSync(join(tmpdir(), 'depot-stack-'));
+  const dataDir = join(dir, 'broker-data');
+  const configPath = join(dir, 'broker.yml');
+  const brokerPort = await freePort();
+  const registryPort = await freePort();
+  const brokerUrl = `http://127.0.0.1:${brokerPort}`;
+  const registryHost = `localhost:${registryPort}`;
+  issuer.defaults.aud = brokerUrl;
+
+  const config = [
+    `public_url: ${brokerUrl}`,
+    `token_ttl: ${opts.tokenTtl ?? '15m'}`,
+    'issuers:',
+    '  github-actions:',
+    '    provider: github-actions',
+    `    issuer: ${issuer.url}`,
+    `    jwks_uri: ${issuer.url}/.well-known/jwks`,
+    '    algorithms: [RS256]',
+    `registry: { host: "${registryHost}", service: depot-cache }`,
+    'github: { api_url: "https://api.github.com", token_env: BROKER_GITHUB_TOKEN }',
+    'rate_limit: { per_address: 0, failures_per_address: 0 }',
+    'projects:',
+    opts.projects.replaceAll('${ISSUER}', issuer.url),
+    '',
+  ].join('\n');
+  writeFileSync(configPath, config);
+
+  const cli = (args: string[]) => {
+    const r = spawnSync(TSX, [BROKER_MAIN, ...args], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env },
+    });
+    return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+  };
+  let broker: Child | undefined;
+  let registry: Child | undefined;
+  const brokerLogs: string[] = [];
+
+  const startBroker = async () => {
+    broker = startChild(TSX, [
+      BROKER_MAIN,
+      '--config',
+      configPath,
+      '--data-dir',
+      dataDir,
+      '--listen',
+      `127.0.0.1:${brokerPort}`,
+    ]);
+    const b = broker;
+    b.log = brokerLogs;
+    await waitFor('the broker', b, async () => (await fetch(`${brokerUrl}/healthz`)).ok);
+  };
+
+  const stop = async () => {
+    await stopChild(registry);
+    await stopChild(broker);
+    await issuer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const rc = cli([
+      'registry-config',
+      '--config',
+      configPath,
+      '--data-dir',
+      dataDir,
+      '--listen',
+      `127.0.0.1:${registryPort}`,
+      '--storage',
+      join(dir, 'registry'),
+    ]);
+    if (rc.status !== 0) throw new Error(`registry-config failed: ${rc.stderr.trim()}`);
+    const registryConfigPath = join(dir, 'registry.yml');
+    writeFileSync(registryConfigPath, rc.stdout);
+    await startBroker();
+    registry = startChild('docker-registry', ['serve', registryConfigPath]);
+    const r = registry;
+    await waitFor(
+      'docker-registry',
+      r,
+      async () => (await fetch(`http://${registryHost}/v2/`)).status === 401,
+    );
+  } catch (err: unknown) {
+    await stop();
+    throw err;
+  }
+
+  return {
+    issuer,
+    brokerUrl,
+    registryHost,
+    configPath,
+    dataDir,
+    async projectToken(claims = {}, project) {
+      const token = await issuer.mint(claims);
+      const res = await fetch(`${brokerUrl}/auth/oidc/github-actions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(project === undefined ? { token } : { token, project }),
+      });
+      const body = (await res.json()) as {
+        ok: boolean;
+        token?: string;
+        error?: { code: string; message: string };
+      };
+      if (!body.ok || !body.token) {
+        throw new BrokerRefusal(
+          body.error?.code ?? `http_${res.status}`,
+          body.error?.message ?? '',
+          res.status,
+        );
+      }
+      return body.token;
+    },
+    brokerLog: () => brokerLogs.join(''),
+    registryLog: () => registry?.log.join('') ?? '',
+    async restartBroker() {
+      await stopChild(broker);
+      await startBroker();
+    },
+    brokerCli: cli,
+    stop,
+  };
+}
