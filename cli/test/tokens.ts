@@ -3,11 +3,6 @@ import { generateKeyPair, SignJWT } from 'jose';
 
 const keys = generateKeyPair('ES256');
 
-/** The key that verifies every token `projectToken` signs (the stand-in token service uses it). */
-export async function projectTokenKey(): Promise<Awaited<ReturnType<typeof generateKeyPair>>['publicKey']> {
-  return (await keys).publicKey;
-}
-
 export interface TokenOptions {
   project?: string;
   scope?: string;
