@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -36,7 +37,7 @@ describe('mergeConfig', () => {
       {
         auths: { 'ghcr.io': { auth: 'x' } },
         credHelpers: { 'localhost:5001': 'h', 'gcr.io': 'g' },
-        credsStore: 'pass',
+        currentContext: 'c',
       },
       creds,
     );
@@ -45,11 +46,36 @@ describe('mergeConfig', () => {
       'localhost:5001': { auth: Buffer.from('depot:project-token-value').toString('base64') },
     });
     expect(merged.credHelpers).toEqual({ 'gcr.io': 'g' });
-    expect(merged.credsStore).toBe('pass');
+    expect(merged.currentContext).toBe('c');
+  });
+});
+
+describe('mergeConfig with a credsStore', () => {
+  it("gives the cache host depot's own helper, since docker ignores auths when a credsStore is set", () => {
+    const merged = mergeConfig({ credsStore: 'desktop', credHelpers: { 'gcr.io': 'gcloud' } }, creds);
+    expect(merged.credHelpers).toEqual({ 'gcr.io': 'gcloud', 'localhost:5001': 'depot-cache' });
+    expect(merged.credsStore).toBe('desktop');
   });
 });
 
 describe('TempDockerConfig', () => {
+  it('puts a working credential helper for the cache host on PATH when the user has a credsStore', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'depot-user-docker-'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ credsStore: 'desktop' }));
+    const tmp = TempDockerConfig.create({ env: { DOCKER_CONFIG: dir }, creds });
+    expect(tmp.pathPrefix).toBe(join(tmp.dir, 'bin'));
+    const out = execFileSync(join(tmp.dir, 'bin', 'docker-credential-depot-cache'), ['get'], {
+      input: 'localhost:5001',
+    });
+    expect(JSON.parse(out.toString())).toEqual({
+      ServerURL: 'localhost:5001',
+      Username: 'depot',
+      Secret: 'project-token-value',
+    });
+    expect(statSync(join(tmp.dir, 'cache-credentials.json')).mode & 0o777).toBe(0o600);
+    tmp.remove();
+  });
+
   it("keeps the user's config dir untouched and links contexts, builders and plugins", () => {
     const dir = userDir();
     const before = readFileSync(join(dir, 'config.json'), 'utf8');

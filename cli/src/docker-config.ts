@@ -43,18 +43,38 @@ export interface Credentials {
   password: string;
 }
 
-/** The user's config with `creds` added for one host (and any credential helper for that host removed). */
+/** The credential helper depot writes for the cache host when the user's config has a `credsStore`. */
+export const CACHE_HELPER = 'depot-cache';
+
+/**
+ * The user's config with `creds` added for their hosts (and any credential helper of the user's for those hosts
+ * removed). docker reads `auths` only when no `credsStore` is set; with one, each host gets depot's own helper
+ * (`credHelpers[host] = "depot-cache"`), which TempDockerConfig puts on buildx's PATH.
+ */
 export function mergeConfig(user: DockerConfigJson, creds: readonly Credentials[]): DockerConfigJson {
   const out: DockerConfigJson = { ...user };
   const auths = { ...(isObj(user.auths) ? user.auths : {}) };
-  const helpers = isObj(user.credHelpers) ? { ...user.credHelpers } : undefined;
+  const helpers: Record<string, unknown> | undefined = isObj(user.credHelpers)
+    ? { ...user.credHelpers }
+    : undefined;
+  const store = typeof user.credsStore === 'string' && user.credsStore !== '';
   for (const c of creds) {
     auths[c.host] = { auth: Buffer.from(`${c.username}:${c.password}`).toString('base64') };
     if (helpers) delete helpers[c.host];
   }
   out.auths = auths;
-  if (helpers) out.credHelpers = helpers;
+  if (store && creds.length > 0) {
+    const withOurs: Record<string, unknown> = { ...(helpers ?? {}) };
+    for (const c of creds) withOurs[c.host] = CACHE_HELPER;
+    out.credHelpers = withOurs;
+  } else if (helpers) out.credHelpers = helpers;
   return out;
+}
+
+/** A docker credential helper (`get` only) answering from a 0600 file next to it. */
+function helperScript(file: string): string {
+  const q = `'${file.replace(/'/g, `'\\''`)}'`;
+  return `#!/bin/sh\n# depot: the cache registry's credentials for one build (removed with this directory).\ncase "$1" in\n  get) cat ${q} ;;\n  list) echo '{}' ;;\n  *) exit 0 ;;\nesac\n`;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -91,6 +111,8 @@ export function readShimState(configDir: string): ShimState | undefined {
 
 export class TempDockerConfig {
   readonly dir: string;
+  /** A folder to put first on buildx's PATH (depot's credential helper), when one was needed. */
+  pathPrefix: string | undefined;
   private removed = false;
 
   private constructor(dir: string) {
@@ -104,6 +126,20 @@ export class TempDockerConfig {
     const tmp = new TempDockerConfig(dir);
     try {
       writeFileSync(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+      const helped = isObj(config.credHelpers)
+        ? opts.creds.filter((c) => (config.credHelpers as Record<string, unknown>)[c.host] === CACHE_HELPER)
+        : [];
+      const first = helped[0];
+      if (first) {
+        mkdirSync(join(dir, 'bin'));
+        const secret = join(dir, 'cache-credentials.json');
+        const answer = { ServerURL: first.host, Username: first.username, Secret: first.password };
+        writeFileSync(secret, JSON.stringify(answer), { mode: 0o600 });
+        writeFileSync(join(dir, 'bin', `docker-credential-${CACHE_HELPER}`), helperScript(secret), {
+          mode: 0o700,
+        });
+        tmp.pathPrefix = join(dir, 'bin');
+      }
       for (const sub of ['contexts', 'buildx']) {
         if (existsSync(join(userDir, sub))) symlinkSync(join(userDir, sub), join(dir, sub));
       }

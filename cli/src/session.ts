@@ -59,6 +59,7 @@ export class Session {
       const tmp = TempDockerConfig.create({ env: opts.env, creds });
       onCleanup(() => tmp.remove());
       env.DOCKER_CONFIG = tmp.dir;
+      if (tmp.pathPrefix) env.PATH = `${tmp.pathPrefix}:${env.PATH ?? ''}`;
     }
     return new Session(token, project.id, env);
   }

@@ -204,6 +204,17 @@ describe('the project cache (real engine)', () => {
     expect(anonymous.code).not.toBe(0);
   });
 
+  it("reaches the cache when the user's docker config has a credsStore (docker then ignores auths)", async () => {
+    const home = mkdtempSync(join(tmpdir(), 'depot-user-'));
+    writeFileSync(join(home, 'config.json'), JSON.stringify({ credsStore: 'depot-test-none' }));
+    const token = await cache.token('full', 'api');
+    const before = cache.log().length;
+    const r = await depot(['build', app], { DEPOT_TOKEN: token, DOCKER_CONFIG: home });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/ERROR: .*failed to authorize/);
+    expect(writesTo(cache.log().slice(before), 'cache/api').length).toBeGreaterThan(0);
+  });
+
   it('exits 69 when the cache registry is down, before any build', async () => {
     const token = await cache.token();
     const host = `localhost:${await freePort()}`;

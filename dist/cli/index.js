@@ -3834,20 +3834,40 @@ function readConfigJson(dir) {
     }
     return json;
 }
-/** The user's config with `creds` added for one host (and any credential helper for that host removed). */
+/** The credential helper depot writes for the cache host when the user's config has a `credsStore`. */
+const CACHE_HELPER = 'depot-cache';
+/**
+ * The user's config with `creds` added for their hosts (and any credential helper of the user's for those hosts
+ * removed). docker reads `auths` only when no `credsStore` is set; with one, each host gets depot's own helper
+ * (`credHelpers[host] = "depot-cache"`), which TempDockerConfig puts on buildx's PATH.
+ */
 function mergeConfig(user, creds) {
     const out = { ...user };
     const auths = { ...(isObj(user.auths) ? user.auths : {}) };
-    const helpers = isObj(user.credHelpers) ? { ...user.credHelpers } : undefined;
+    const helpers = isObj(user.credHelpers)
+        ? { ...user.credHelpers }
+        : undefined;
+    const store = typeof user.credsStore === 'string' && user.credsStore !== '';
     for (const c of creds) {
         auths[c.host] = { auth: Buffer.from(`${c.username}:${c.password}`).toString('base64') };
         if (helpers)
             delete helpers[c.host];
     }
     out.auths = auths;
-    if (helpers)
+    if (store && creds.length > 0) {
+        const withOurs = { ...(helpers ?? {}) };
+        for (const c of creds)
+            withOurs[c.host] = CACHE_HELPER;
+        out.credHelpers = withOurs;
+    }
+    else if (helpers)
         out.credHelpers = helpers;
     return out;
+}
+/** A docker credential helper (`get` only) answering from a 0600 file next to it. */
+function helperScript(file) {
+    const q = `'${file.replace(/'/g, `'\\''`)}'`;
+    return `#!/bin/sh\n# depot: the cache registry's credentials for one build (removed with this directory).\ncase "$1" in\n  get) cat ${q} ;;\n  list) echo '{}' ;;\n  *) exit 0 ;;\nesac\n`;
 }
 function isObj(v) {
     return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -3874,6 +3894,8 @@ function readShimState(configDir) {
 }
 class TempDockerConfig {
     dir;
+    /** A folder to put first on buildx's PATH (depot's credential helper), when one was needed. */
+    pathPrefix;
     removed = false;
     constructor(dir) {
         this.dir = dir;
@@ -3885,6 +3907,20 @@ class TempDockerConfig {
         const tmp = new TempDockerConfig(dir);
         try {
             (0,external_node_fs_namespaceObject.writeFileSync)((0,external_node_path_namespaceObject.join)(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+            const helped = isObj(config.credHelpers)
+                ? opts.creds.filter((c) => config.credHelpers[c.host] === CACHE_HELPER)
+                : [];
+            const first = helped[0];
+            if (first) {
+                (0,external_node_fs_namespaceObject.mkdirSync)((0,external_node_path_namespaceObject.join)(dir, 'bin'));
+                const secret = (0,external_node_path_namespaceObject.join)(dir, 'cache-credentials.json');
+                const answer = { ServerURL: first.host, Username: first.username, Secret: first.password };
+                (0,external_node_fs_namespaceObject.writeFileSync)(secret, JSON.stringify(answer), { mode: 0o600 });
+                (0,external_node_fs_namespaceObject.writeFileSync)((0,external_node_path_namespaceObject.join)(dir, 'bin', `docker-credential-${CACHE_HELPER}`), helperScript(secret), {
+                    mode: 0o700,
+                });
+                tmp.pathPrefix = (0,external_node_path_namespaceObject.join)(dir, 'bin');
+            }
             for (const sub of ['contexts', 'buildx']) {
                 if ((0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(userDir, sub)))
                     (0,external_node_fs_namespaceObject.symlinkSync)((0,external_node_path_namespaceObject.join)(userDir, sub), (0,external_node_path_namespaceObject.join)(dir, sub));
@@ -4414,6 +4450,8 @@ class Session {
             const tmp = TempDockerConfig.create({ env: opts.env, creds });
             onCleanup(() => tmp.remove());
             env.DOCKER_CONFIG = tmp.dir;
+            if (tmp.pathPrefix)
+                env.PATH = `${tmp.pathPrefix}:${env.PATH ?? ''}`;
         }
         return new Session(token, project.id, env);
     }
