@@ -57,9 +57,11 @@ export function decide(config: BrokerConfig, entry: IssuerEntry, claims: Claims,
         matches.push({ project: p, rule });
         break;
       }
-      const depth = rule.matchers.findIndex((m) => m.field === r.field);
+      // The closest rule: one naming this repository first, then the one that matched the most fields.
+      const index = rule.matchers.findIndex((m) => m.field === r.field);
+      const depth = index + (rule.fields.repository !== undefined && r.field !== 'repository' ? 1000 : 0);
       if (!closest || depth > closest.depth) {
-        const m = rule.matchers[depth];
+        const m = rule.matchers[index];
         closest = { rule, depth, ...r, isDefault: m?.isDefault ?? false };
       }
     }

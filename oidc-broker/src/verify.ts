@@ -78,12 +78,12 @@ export class IssuerKeys {
       try {
         const res = await fetch(url, init);
         if (res.status !== 200) {
-          await res.body?.cancel();
+          discard(res);
           throw new JwksFetchError(`HTTP ${res.status}`);
         }
         const declared = Number(res.headers.get('content-length') ?? '0');
         if (declared > opts.maxBytes) {
-          await res.body?.cancel();
+          discard(res);
           throw new JwksFetchError(`response of ${declared} bytes is over the ${opts.maxBytes}-byte cap`);
         }
         const body = await readCapped(res, opts.maxBytes);
@@ -119,6 +119,11 @@ export class IssuerKeys {
   }
 }
 
+/** Drops a response body without waiting for the peer (a stalled peer must not hold the request). */
+function discard(res: Response): void {
+  res.body?.cancel().catch(() => undefined);
+}
+
 async function readCapped(res: Response, max: number): Promise<Uint8Array> {
   const reader = res.body?.getReader();
   if (!reader) return new Uint8Array();
@@ -129,7 +134,7 @@ async function readCapped(res: Response, max: number): Promise<Uint8Array> {
     if (done) break;
     size += value.byteLength;
     if (size > max) {
-      await reader.cancel();
+      reader.cancel().catch(() => undefined);
       throw new JwksFetchError(`response is over the ${max}-byte cap`);
     }
     chunks.push(value);

@@ -1,0 +1,814 @@
+// The exchange, in-process through app.request(): msw serves the issuer's JWKS (and fails on any other request,
+// which proves nothing unlisted was fetched); tokens are real JWTs signed with real keys.
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
+import type { JWK } from 'jose';
+import { delay, http, HttpResponse } from 'msw';
+import { setupServer } from 'msw/node';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Broker } from './broker';
+import { createBroker } from './broker';
+import type { JwksOptions } from './verify';
+
+const ISSUER = 'https://token.actions.example.test';
+const JWKS_URI = `${ISSUER}/.well-known/jwks`;
+const BROKER = 'http://broker.example.test';
+const KID = 'issuer-key-1';
+
+let rsa: { privateKey: KeyObject; publicKey: KeyObject };
+let otherRsa: { privateKey: KeyObject; publicKey: KeyObject };
+let ec: { privateKey: KeyObject; publicKey: KeyObject };
+let jwk: JWK;
+let jwksFetches = 0;
+let evilFetches = 0;
+let dir: string;
+const logs: string[] = [];
+const brokers: Broker[] = [];
+const tokensSeen: string[] = [];
+
+const server = setupServer(
+  http.get(JWKS_URI, () => {
+    jwksFetches++;
+    return HttpResponse.json({ keys: [jwk] });
+  }),
+  http.all('https://evil.example.test/*', () => {
+    evilFetches++;
+    return HttpResponse.json({ keys: [] });
+  }),
+);
+
+const PROJECTS = `
+projects:
+  - id: web
+    rules:
+      - { id: web-main, provider: github-actions, repository: acme/web, repository_id: "123456", ref: refs/heads/main }
+      - { id: web-prs, provider: github-actions, repository: acme/web, repository_id: "123456", event_name: [pull_request] }
+      - { id: web-deploy, provider: github-actions, repository: acme/web, repository_id: "123456", ref: "refs/heads/release/*", environment: production }
+      - { id: web-nopin, provider: github-actions, repository: acme/web, ref: "refs/heads/nopin" }
+      - { id: web-reusable, provider: github-actions, repository_owner: acme, repository_owner_id: "1000", job_workflow_ref: "acme/central/.github/workflows/build.yml@refs/heads/main", ref: "refs/heads/**", grants: [build, "cache:read"] }
+  - id: kit
+    rules:
+      - { id: kit-main, provider: github-actions, repository: acme/kit, repository_id: "777", ref: "refs/heads/*" }
+  - id: sandbox
+    rules:
+      - { id: sandbox-all, provider: github-actions, repository: acme/sandbox, repository_id: "555", ref: "refs/heads/**", isolated: true }
+  - id: shared-a
+    rules:
+      - { id: shared-a, provider: github-actions, repository: acme/shared, repository_id: "900", ref: refs/heads/main }
+  - id: shared-b
+    rules:
+      - { id: shared-b, provider: github-actions, repository: acme/shared, repository_id: "900", ref: refs/heads/main }
+`;
+
+function configText(extra = ''): string {
+  return `public_url: ${BROKER}
+token_ttl: 10m
+issuers:
+  github-actions:
+    issuer: ${ISSUER}
+    jwks_uri: ${JWKS_URI}
+    algorithms: [RS256]
+registry: { host: "localhost:5001", service: depot-cache }
+rate_limit: { per_address: 0, failures_per_address: 0 }
+${extra}${PROJECTS}`;
+}
+
+async function broker(opts: { jwks?: Partial<JwksOptions>; config?: string } = {}): Promise<Broker> {
+  const file = join(dir, `broker-${randomUUID()}.yml`);
+  writeFileSync(file, opts.config ?? configText());
+  const log = pino(
+    { base: undefined },
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        logs.push(chunk.toString());
+        cb();
+      },
+    }),
+  );
+  const b = await createBroker({
+    configPath: file,
+    dataDir: join(dir, 'data'),
+    log,
+    ...(opts.jwks ? { jwks: opts.jwks } : {}),
+  });
+  brokers.push(b);
+  return b;
+}
+
+function now(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+function baseClaims(): Record<string, unknown> {
+  const t = now();
+  return {
+    iss: ISSUER,
+    aud: BROKER,
+    sub: 'repo:acme/web:ref:refs/heads/main',
+    jti: randomUUID(),
+    iat: t,
+    nbf: t - 5,
+    exp: t + 300,
+    repository: 'acme/web',
+    repository_id: '123456',
+    repository_owner: 'acme',
+    repository_owner_id: '1000',
+    ref: 'refs/heads/main',
+    sha: 'b'.repeat(40),
+    event_name: 'push',
+    workflow_ref: 'acme/web/.github/workflows/ci.yml@refs/heads/main',
+    job_workflow_ref: 'acme/web/.github/workflows/ci.yml@refs/heads/main',
+    run_id: '99',
+    run_attempt: '1',
+  };
+}
+
+interface MintOptions {
+  alg?: string;
+  key?: KeyObject | Uint8Array;
+  header?: Record<string, unknown>;
+}
+
+async function mint(over: Record<string, unknown> = {}, opts: MintOptions = {}): Promise<string> {
+  const claims = { ...baseClaims(), ...over };
+  for (const [k, v] of Object.entries(claims)) if (v === undefined) delete claims[k];
+  const alg = opts.alg ?? 'RS256';
+  const token = await new SignJWT(claims)
+    .setProtectedHeader({ alg, kid: KID, typ: 'JWT', ...opts.header })
+    .sign(opts.key ?? rsa.privateKey);
+  tokensSeen.push(token);
+  return token;
+}
+
+function b64(v: unknown): string {
+  return Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+}
+
+interface Reply {
+  status: number;
+  body: {
+    ok: boolean;
+    token?: string;
+    project?: string;
+    isolated?: boolean;
+    error?: { code: string; message: string };
+  };
+  text: string;
+  headers: Headers;
+}
+
+async function post(b: Broker, body: unknown, provider = 'github-actions'): Promise<Reply> {
+  const res = await b.app.request(`/auth/oidc/${provider}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: JSON.parse(text) as Reply['body'], text, headers: res.headers };
+}
+
+async function exchangeToken(b: Broker, token: string, project?: string): Promise<Reply> {
+  return post(b, project === undefined ? { token } : { token, project });
+}
+
+beforeAll(async () => {
+  rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  otherRsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  jwk = { ...(rsa.publicKey.export({ format: 'jwk' }) as JWK), kid: KID, alg: 'RS256', use: 'sig' };
+  dir = mkdtempSync(join(tmpdir(), 'broker-exchange-'));
+  server.listen({ onUnhandledRequest: 'error' });
+});
+
+afterEach(() => server.resetHandlers());
+
+afterAll(async () => {
+  server.close();
+  for (const b of brokers) await b.close();
+  rmSync(dir, { recursive: true, force: true });
+  // No token, CI or minted, ever reached a log line.
+  const all = logs.join('');
+  expect(all.length).toBeGreaterThan(0);
+  for (const t of tokensSeen) {
+    expect(all).not.toContain(t);
+    const sig = t.split('.')[2];
+    if (sig && sig.length > 16) expect(all).not.toContain(sig);
+  }
+});
+
+type Case = {
+  name: string;
+  token: () => Promise<string>;
+  status: number;
+  code: string;
+  message?: RegExp;
+};
+
+const cases: Case[] = [
+  // Algorithms and signatures
+  {
+    name: 'alg none',
+    token: async () => `${b64({ alg: 'none', kid: KID })}.${b64(baseClaims())}.`,
+    status: 401,
+    code: 'bad_alg',
+  },
+  {
+    name: 'alg NONE (upper case)',
+    token: async () => `${b64({ alg: 'NONE', kid: KID })}.${b64(baseClaims())}.`,
+    status: 401,
+    code: 'bad_alg',
+  },
+  {
+    name: 'alg nOnE (mixed case) with a signature',
+    token: async () => `${b64({ alg: 'nOnE', kid: KID })}.${b64(baseClaims())}.c2ln`,
+    status: 401,
+    code: 'bad_alg',
+  },
+  {
+    name: 'RS256 header with an empty signature',
+    token: async () => `${b64({ alg: 'RS256', kid: KID })}.${b64(baseClaims())}.`,
+    status: 401,
+    code: 'bad_signature',
+  },
+  {
+    name: 'HS256 signed with the issuer public key',
+    token: () =>
+      mint(
+        {},
+        {
+          alg: 'HS256',
+          key: new TextEncoder().encode(rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString()),
+        },
+      ),
+    status: 401,
+    code: 'bad_alg',
+  },
+  {
+    name: 'RS512 where RS256 is configured',
+    token: () => mint({}, { alg: 'RS512' }),
+    status: 401,
+    code: 'bad_alg',
+  },
+  {
+    name: 'PS256 where RS256 is configured',
+    token: () => mint({}, { alg: 'PS256' }),
+    status: 401,
+    code: 'bad_alg',
+  },
+  {
+    name: 'ES256 where RS256 is configured',
+    token: () => mint({}, { alg: 'ES256', key: ec.privateKey }),
+    status: 401,
+    code: 'bad_alg',
+  },
+  {
+    name: 'right kid, wrong key',
+    token: () => mint({}, { key: otherRsa.privateKey }),
+    status: 401,
+    code: 'bad_signature',
+  },
+  {
+    name: 'a flipped payload bit',
+    token: async () => {
+      const [h, , s] = (await mint()).split('.');
+      return `${h}.${b64({ ...baseClaims(), repository: 'acme/wec' })}.${s}`;
+    },
+    status: 401,
+    code: 'bad_signature',
+  },
+  {
+    name: 'jku, x5u and embedded jwk headers are ignored (signed by an attacker key)',
+    token: () =>
+      mint(
+        {},
+        {
+          key: otherRsa.privateKey,
+          header: {
+            jku: 'https://evil.example.test/jwks',
+            x5u: 'https://evil.example.test/cert.pem',
+            jwk: otherRsa.publicKey.export({ format: 'jwk' }),
+          },
+        },
+      ),
+    status: 401,
+    code: 'bad_signature',
+  },
+  // Issuer
+  {
+    name: 'an unlisted iss',
+    token: () => mint({ iss: 'https://evil.example.test' }),
+    status: 401,
+    code: 'bad_issuer',
+  },
+  {
+    name: 'the listed iss with a trailing slash',
+    token: () => mint({ iss: `${ISSUER}/` }),
+    status: 401,
+    code: 'bad_issuer',
+  },
+  {
+    name: 'the listed iss with an upper-case host',
+    token: () => mint({ iss: 'https://TOKEN.actions.example.test' }),
+    status: 401,
+    code: 'bad_issuer',
+  },
+  {
+    name: 'the listed iss over http',
+    token: () => mint({ iss: 'http://token.actions.example.test' }),
+    status: 401,
+    code: 'bad_issuer',
+  },
+  {
+    name: 'a suffix domain of the listed iss',
+    token: () => mint({ iss: 'https://token.actions.example.test.evil.example.test' }),
+    status: 401,
+    code: 'bad_issuer',
+  },
+  { name: 'iss as an array', token: () => mint({ iss: [ISSUER] }), status: 401, code: 'bad_claim_type' },
+  // Audience
+  { name: 'aud missing', token: () => mint({ aud: undefined }), status: 401, code: 'missing_claim' },
+  {
+    name: 'aud wrong',
+    token: () => mint({ aud: 'https://other.example.test' }),
+    status: 401,
+    code: 'bad_audience',
+  },
+  {
+    name: 'aud an array without ours',
+    token: () => mint({ aud: ['https://a.example.test', `${BROKER}/`] }),
+    status: 401,
+    code: 'bad_audience',
+  },
+  // Times
+  { name: 'expired', token: () => mint({ exp: now() - 120 }), status: 401, code: 'expired' },
+  { name: 'nbf in the future', token: () => mint({ nbf: now() + 300 }), status: 401, code: 'not_yet_valid' },
+  { name: 'iat in the future', token: () => mint({ iat: now() + 300 }), status: 401, code: 'not_yet_valid' },
+  {
+    name: 'issued too long ago',
+    token: () => mint({ iat: now() - 3600, exp: now() + 60 }),
+    status: 401,
+    code: 'token_too_old',
+  },
+  { name: 'exp missing', token: () => mint({ exp: undefined }), status: 401, code: 'missing_claim' },
+  { name: 'jti missing', token: () => mint({ jti: undefined }), status: 401, code: 'missing_claim' },
+  {
+    name: 'exp as a string',
+    token: () => mint({ exp: String(now() + 300) }),
+    status: 401,
+    code: 'bad_claim_type',
+  },
+  // Claim types: no coercion
+  {
+    name: 'repository as an array',
+    token: () => mint({ repository: ['acme/web'] }),
+    status: 401,
+    code: 'bad_claim_type',
+  },
+  {
+    name: 'repository_id as a number',
+    token: () => mint({ repository_id: 123456 }),
+    status: 401,
+    code: 'bad_claim_type',
+  },
+  {
+    name: 'ref as an object',
+    token: () => mint({ ref: { v: 'refs/heads/main' } }),
+    status: 401,
+    code: 'bad_claim_type',
+  },
+  { name: 'event_name null', token: () => mint({ event_name: null }), status: 401, code: 'bad_claim_type' },
+  { name: 'jti as a number', token: () => mint({ jti: 42 }), status: 401, code: 'bad_claim_type' },
+  // Garbage
+  { name: 'garbage', token: async () => 'this is not a token', status: 401, code: 'malformed_token' },
+  {
+    name: 'two parts',
+    token: async () => (await mint()).split('.').slice(0, 2).join('.'),
+    status: 401,
+    code: 'malformed_token',
+  },
+  {
+    name: 'truncated in the signature',
+    token: async () => (await mint()).slice(0, -20),
+    status: 401,
+    code: 'bad_signature',
+  },
+  {
+    name: 'payload not JSON',
+    token: async () => `${b64({ alg: 'RS256', kid: KID })}.${b64('{nope')}.c2ln`,
+    status: 401,
+    code: 'malformed_token',
+  },
+  // Trust relationships
+  {
+    name: 'repository matching but repository_id not (a re-created repository)',
+    token: () => mint({ repository_id: '999999' }),
+    status: 403,
+    code: 'no_trust_relationship',
+    message: /repository_id "123456".*"999999"/,
+  },
+  {
+    name: 'a unicode look-alike owner (Cyrillic a)',
+    token: () => mint({ repository: '\u0430cme/web' }),
+    status: 403,
+    code: 'no_trust_relationship',
+  },
+  {
+    name: 'a trailing space in the name',
+    token: () => mint({ repository: 'acme/web ' }),
+    status: 403,
+    code: 'no_trust_relationship',
+  },
+  {
+    name: 'the Kelvin sign, which lower-cases to k',
+    token: () => mint({ repository: 'acme/\u212Ait', repository_id: '777' }),
+    status: 403,
+    code: 'no_trust_relationship',
+  },
+  {
+    name: 'refs/heads/main-evil',
+    token: () => mint({ ref: 'refs/heads/main-evil' }),
+    status: 403,
+    code: 'no_trust_relationship',
+  },
+  {
+    name: 'refs/heads/main/x',
+    token: () => mint({ ref: 'refs/heads/main/x' }),
+    status: 403,
+    code: 'no_trust_relationship',
+  },
+  {
+    name: 'refs/heads/* does not cover refs/pull/12/merge',
+    token: () => mint({ repository: 'acme/kit', repository_id: '777', ref: 'refs/pull/12/merge' }),
+    status: 403,
+    code: 'no_trust_relationship',
+    message: /wants ref "refs\/heads\/\*" but the token has "refs\/pull\/12\/merge"/,
+  },
+  {
+    name: 'refs/heads/* does not cross a slash',
+    token: () => mint({ repository: 'acme/kit', repository_id: '777', ref: 'refs/heads/feature/x' }),
+    status: 403,
+    code: 'no_trust_relationship',
+  },
+  {
+    name: 'environment in another case',
+    token: () => mint({ ref: 'refs/heads/release/1', environment: 'Production' }),
+    status: 403,
+    code: 'no_trust_relationship',
+    message: /environment/,
+  },
+  {
+    name: 'environment with a trailing space',
+    token: () => mint({ ref: 'refs/heads/release/1', environment: 'production ' }),
+    status: 403,
+    code: 'no_trust_relationship',
+  },
+  {
+    name: 'pull_request_target on the main ref, no rule listing it',
+    token: () => mint({ event_name: 'pull_request_target' }),
+    status: 403,
+    code: 'event_not_allowed',
+    message: /pull_request_target/,
+  },
+  {
+    name: 'workflow_run on the main ref, no rule listing it',
+    token: () => mint({ event_name: 'workflow_run' }),
+    status: 403,
+    code: 'event_not_allowed',
+  },
+  {
+    name: 'two matching projects and none named',
+    token: () => mint({ repository: 'acme/shared', repository_id: '900' }),
+    status: 409,
+    code: 'ambiguous_project',
+    message: /shared-a, shared-b/,
+  },
+  {
+    name: 'a reusable workflow rule with another central workflow',
+    token: () =>
+      mint({
+        repository: 'acme/api',
+        repository_id: '31',
+        job_workflow_ref: 'acme/central/.github/workflows/evil.yml@refs/heads/main',
+      }),
+    status: 403,
+    code: 'no_trust_relationship',
+  },
+];
+
+describe('POST /auth/oidc/github-actions refuses', () => {
+  let b: Broker;
+  beforeAll(async () => {
+    b = await broker();
+  });
+
+  it.each(cases)('$name -> $status $code', async (c) => {
+    const token = await c.token();
+    const fetchesBefore = jwksFetches;
+    const r = await exchangeToken(b, token);
+    expect(r.status).toBe(c.status);
+    expect(r.body.ok).toBe(false);
+    expect(r.body.error?.code).toBe(c.code);
+    if (c.message) expect(r.body.error?.message).toMatch(c.message);
+    expect(r.text).not.toContain(token);
+    if (c.code === 'bad_issuer') expect(jwksFetches).toBe(fetchesBefore);
+    expect(evilFetches).toBe(0);
+  });
+
+  it('names the repository, ref and event it saw, and how to add a trust relationship', async () => {
+    const r = await exchangeToken(b, await mint({ ref: 'refs/heads/dev' }));
+    expect(r.status).toBe(403);
+    expect(r.body.error?.message).toMatch(/repository "acme\/web", ref "refs\/heads\/dev", event "push"/);
+    expect(r.body.error?.message).toMatch(/add or fix a rule/);
+  });
+
+  it('a project the rules do not cover, named in the request', async () => {
+    const r = await exchangeToken(b, await mint(), 'kit');
+    expect([r.status, r.body.error?.code]).toEqual([403, 'no_trust_relationship']);
+    const unknown = await exchangeToken(b, await mint(), 'nope');
+    expect([unknown.status, unknown.body.error?.code]).toEqual([403, 'no_trust_relationship']);
+  });
+
+  it('extra body fields trying to set isolation, scope or lifetime', async () => {
+    for (const extra of [
+      { isolated: false },
+      { scope: 'build cache:read cache:write' },
+      { ttl: '24h' },
+      { expiresAt: 'x' },
+    ]) {
+      const token = await mint({ repository: 'acme/sandbox', repository_id: '555' });
+      const r = await post(b, { token, ...extra });
+      expect([r.status, r.body.error?.code]).toEqual([400, 'malformed_request']);
+      expect(r.text).not.toContain(token);
+    }
+  });
+
+  it('a token over 8 KiB, and a body over 64 KiB', async () => {
+    const big = await mint({ padding: 'x'.repeat(9000) });
+    expect((await exchangeToken(b, big)).body.error?.code).toBe('token_too_large');
+    expect((await exchangeToken(b, big)).status).toBe(413);
+    const huge = await post(b, { token: 'x', pad: 'y'.repeat(70 * 1024) });
+    expect([huge.status, huge.body.error?.code]).toEqual([413, 'token_too_large']);
+  });
+
+  it('malformed requests', async () => {
+    for (const body of ['not json', '[]', '{}', '{"token": 5}', '{"token": "a.b.c", "project": 3}']) {
+      const r = await post(b, body);
+      expect([r.status, r.body.error?.code]).toEqual([400, 'malformed_request']);
+    }
+  });
+
+  it('the same token twice, and twice concurrently: exactly one succeeds', async () => {
+    const once = await mint();
+    expect((await exchangeToken(b, once)).status).toBe(200);
+    const again = await exchangeToken(b, once);
+    expect([again.status, again.body.error?.code]).toEqual([401, 'replayed']);
+
+    const twice = await mint();
+    const results = await Promise.all([
+      exchangeToken(b, twice),
+      exchangeToken(b, twice),
+      exchangeToken(b, twice),
+    ]);
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(results.filter((r) => r.body.error?.code === 'replayed')).toHaveLength(2);
+  });
+
+  it('a project token posted where a CI token is expected', async () => {
+    const ok = await exchangeToken(b, await mint());
+    expect(ok.status).toBe(200);
+    const r = await exchangeToken(b, ok.body.token ?? '');
+    expect([r.status, r.body.error?.code]).toEqual([401, 'bad_issuer']);
+  });
+
+  it('a provider this broker does not implement, and the fork-PR paths', async () => {
+    for (const p of ['circleci', 'gitlab', 'public', 'nope']) {
+      const r = await post(b, { token: await mint() }, p);
+      expect([r.status, r.body.error?.code]).toEqual([404, 'not_found']);
+    }
+  });
+});
+
+describe('POST /auth/oidc/github-actions accepts and mints', () => {
+  let b: Broker;
+  beforeAll(async () => {
+    b = await broker();
+  });
+
+  async function minted(over: Record<string, unknown>, project?: string) {
+    const r = await exchangeToken(b, await mint(over), project);
+    expect(r.status, r.text).toBe(200);
+    tokensSeen.push(r.body.token ?? '');
+    const jwks = await (await b.app.request('/.well-known/jwks.json')).json();
+    const { payload, protectedHeader } = await jwtVerify(
+      r.body.token ?? '',
+      createLocalJWKSet(jwks as { keys: JWK[] }),
+      {
+        issuer: BROKER,
+        audience: `${BROKER}/project`,
+        algorithms: ['ES256'],
+        typ: 'depot-project+jwt',
+      },
+    );
+    return { reply: r, payload, protectedHeader };
+  }
+
+  it('a push to main: full scope, the cache claim, the rule and the source identity', async () => {
+    const { reply, payload, protectedHeader } = await minted({});
+    expect(reply.body).toMatchObject({ ok: true, project: 'web', isolated: false });
+    expect(protectedHeader.kid).toBeTruthy();
+    expect(payload).toMatchObject({
+      sub: 'project:web',
+      project: 'web',
+      isolated: false,
+      scope: 'build cache:read cache:write',
+      cache: 'localhost:5001/cache/web',
+      rule: 'web-main',
+      provider: 'github-actions',
+      repository: 'acme/web',
+      repository_id: '123456',
+      ref: 'refs/heads/main',
+      run_id: '99',
+      event_name: 'push',
+    });
+    expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(600);
+    expect(typeof payload.jti).toBe('string');
+  });
+
+  it('expired by less than the 60 s skew is still accepted', async () => {
+    await minted({ exp: now() - 59 });
+  });
+
+  it('ASCII case differences in the repository name match', async () => {
+    const { payload } = await minted({ repository: 'ACME/Web' });
+    expect(payload.project).toBe('web');
+  });
+
+  it('a pull_request token gets build and cache:read only', async () => {
+    const { payload } = await minted({ event_name: 'pull_request', ref: 'refs/pull/3/merge' });
+    expect(payload.scope).toBe('build cache:read');
+    expect(payload.rule).toBe('web-prs');
+  });
+
+  it('a rule without repository_id never grants cache:write', async () => {
+    const { payload } = await minted({ ref: 'refs/heads/nopin' });
+    expect(payload.scope).toBe('build cache:read');
+  });
+
+  it('an isolated rule: scope build, no cache claim', async () => {
+    const { reply, payload } = await minted({ repository: 'acme/sandbox', repository_id: '555' });
+    expect(reply.body.isolated).toBe(true);
+    expect(payload.scope).toBe('build');
+    expect(payload.cache).toBeUndefined();
+  });
+
+  it('environment, reusable workflow globs and a named project', async () => {
+    expect((await minted({ ref: 'refs/heads/release/2', environment: 'production' })).payload.rule).toBe(
+      'web-deploy',
+    );
+    const reusable = await minted({
+      repository: 'acme/api',
+      repository_id: '31',
+      ref: 'refs/heads/feature/deep/x',
+      job_workflow_ref: 'acme/central/.github/workflows/build.yml@refs/heads/main',
+    });
+    expect(reusable.payload.rule).toBe('web-reusable');
+    expect(reusable.payload.scope).toBe('build cache:read');
+    const named = await minted({ repository: 'acme/shared', repository_id: '900' }, 'shared-b');
+    expect(named.payload.project).toBe('shared-b');
+  });
+
+  it('records one audit decision per exchange with the token hash, never the token', async () => {
+    const { reply } = await minted({ run_id: 'audit-run' });
+    const rows = b.deps.state.queryAudit({ repository: 'acme/web' }).filter((r) => r.runId === 'audit-run');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ outcome: 'ok', rule: 'web-main', project: 'web' });
+    expect(rows[0]?.tokenSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(rows)).not.toContain(reply.body.token);
+    const refused = await exchangeToken(b, await mint({ run_id: 'audit-refused', ref: 'refs/heads/x' }));
+    expect(refused.status).toBe(403);
+    const r2 = b.deps.state.queryAudit({}).filter((r) => r.runId === 'audit-refused');
+    expect(r2).toMatchObject([{ outcome: 'no_trust_relationship', field: 'ref' }]);
+  });
+
+  it('counts exchanges by outcome in /metrics', async () => {
+    const text = await (await b.app.request('/metrics')).text();
+    expect(text).toMatch(/broker_exchanges_total\{provider="github-actions",outcome="ok"\} [1-9]/);
+    expect(text).toMatch(/broker_jwks_fetches_total\{issuer="github-actions"\} 1\b/);
+  });
+});
+
+describe('the issuer JWKS', () => {
+  it('an unknown kid refetches once; a flood of random kids fetches at most once per cooldown', async () => {
+    const b = await broker({ jwks: { cooldownMs: 0 } });
+    const before = jwksFetches;
+    expect((await exchangeToken(b, await mint())).status).toBe(200);
+    expect(jwksFetches).toBe(before + 1);
+    const r = await exchangeToken(
+      b,
+      await mint({}, { header: { kid: 'unknown-kid' }, key: otherRsa.privateKey }),
+    );
+    expect([r.status, r.body.error?.code]).toEqual([401, 'unknown_key']);
+    expect(jwksFetches).toBe(before + 2);
+
+    const cooled = await broker();
+    const start = jwksFetches;
+    expect((await exchangeToken(cooled, await mint())).status).toBe(200);
+    const flood = await Promise.all(
+      Array.from({ length: 50 }, async () =>
+        exchangeToken(cooled, await mint({}, { header: { kid: randomUUID() }, key: otherRsa.privateKey })),
+      ),
+    );
+    expect(flood.every((f) => f.body.error?.code === 'unknown_key')).toBe(true);
+    expect(jwksFetches - start).toBe(1);
+  });
+
+  const outages: { name: string; handler: () => Promise<Response> | Response }[] = [
+    { name: 'down', handler: () => HttpResponse.error() },
+    { name: 'a 500', handler: () => new HttpResponse('oops', { status: 500 }) },
+    {
+      name: 'never answering',
+      handler: async () => {
+        await delay('infinite');
+        return HttpResponse.json({});
+      },
+    },
+    { name: 'HTML', handler: () => HttpResponse.html('<html><body>login</body></html>') },
+    {
+      name: '5 MB',
+      handler: () => HttpResponse.json({ keys: [jwk], pad: 'x'.repeat(5 * 1024 * 1024) }),
+    },
+    { name: 'a redirect', handler: () => HttpResponse.redirect('https://evil.example.test/jwks', 302) },
+  ];
+
+  it.each(outages)('an endpoint that is $name: 503 jwks_unavailable with Retry-After, no hang', async (o) => {
+    server.use(http.get(JWKS_URI, o.handler));
+    const b = await broker({ jwks: { timeoutMs: 300 } });
+    const r = await exchangeToken(b, await mint());
+    expect([r.status, r.body.error?.code]).toEqual([503, 'jwks_unavailable']);
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(evilFetches).toBe(0);
+  });
+
+  it('a still-fresh cached key set keeps serving while the endpoint is down', async () => {
+    const b = await broker();
+    expect((await exchangeToken(b, await mint())).status).toBe(200);
+    server.use(http.get(JWKS_URI, () => HttpResponse.error()));
+    expect((await exchangeToken(b, await mint())).status).toBe(200);
+  });
+});
+
+describe('rate limits', () => {
+  it('a client over its failure budget gets 429 with Retry-After', async () => {
+    const b = await broker({
+      config: configText().replace('failures_per_address: 0', 'failures_per_address: 3'),
+    });
+    for (let i = 0; i < 3; i++) expect((await post(b, { token: 'garbage' })).status).toBe(401);
+    const r = await exchangeToken(b, await mint());
+    expect([r.status, r.body.error?.code]).toEqual([429, 'rate_limited']);
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+});
+
+describe('issuer entries of another provider', () => {
+  it('a token from an issuer entry of another provider posted to the github-actions path', async () => {
+    const { PROVIDERS } = await import('./providers');
+    const { githubActions } = await import('./providers/github-actions');
+    // A test-only provider under another name, to exercise the issuer/provider check.
+    PROVIDERS.gitlab = { ...githubActions, name: 'gitlab' };
+    try {
+      const other = 'https://gitlab.example.test';
+      server.use(http.get(`${other}/jwks`, () => HttpResponse.json({ keys: [jwk] })));
+      const b = await broker({
+        config: configText().replace(
+          'registry:',
+          `  gitlab-acme:\n    provider: gitlab\n    issuer: ${other}\n    jwks_uri: ${other}/jwks\nregistry:`,
+        ),
+      });
+      const r = await exchangeToken(b, await mint({ iss: other }));
+      expect([r.status, r.body.error?.code]).toEqual([401, 'bad_issuer']);
+      expect(r.body.error?.message).toMatch(/\/auth\/oidc\/gitlab/);
+    } finally {
+      delete PROVIDERS.gitlab;
+    }
+  });
+});
+
+describe('project tokens', () => {
+  it('carry typ depot-project+jwt and a published kid', async () => {
+    const b = await broker();
+    const r = await exchangeToken(b, await mint());
+    const token = r.body.token ?? '';
+    tokensSeen.push(token);
+    const header = decodeProtectedHeader(token);
+    expect(header).toMatchObject({ alg: 'ES256', typ: 'depot-project+jwt' });
+    const jwks = (await (await b.app.request('/.well-known/jwks.json')).json()) as { keys: JWK[] };
+    expect(jwks.keys.map((k) => k.kid)).toContain(header.kid);
+    expect(decodeJwt(token).aud).toBe(`${BROKER}/project`);
+  });
+});
