@@ -131,12 +131,21 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     );
   }
   const definition = flags.filter((f) => ['file', 'set', 'var', 'allow'].includes(f.name));
-  const printed = await run('docker', ['buildx', 'bake', ...toWords(definition), '--print', ...positional], {
-    env: session.env,
-    capture: true,
-  });
-  if (printed.code !== 0) return printed.code;
-  const targets = parsePrint(printed.stdout);
+  // The targets (from `bake --print`) are needed only to add per-target cache or save settings.
+  let targets: BakeTarget[] = [];
+  const cached = session.token?.cache && !session.token.isolated;
+  if (cached || depot.save) {
+    const printed = await run(
+      'docker',
+      ['buildx', 'bake', ...toWords(definition), '--print', ...positional],
+      {
+        env: session.env,
+        capture: true,
+      },
+    );
+    if (printed.code !== 0) return printed.code;
+    targets = parsePrint(printed.stdout);
+  }
   const append = !version || semver.gte(version, '0.17.0');
   if (!append && session.token?.cache) {
     log.warn(

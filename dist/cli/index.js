@@ -4608,13 +4608,18 @@ async function bake(argv, env) {
         log.info(`--build-platform ${depot.buildPlatform}: this builder is a single local BuildKit, so every platform is built on this machine (${process.arch}; others under QEMU emulation).`);
     }
     const definition = flags.filter((f) => ['file', 'set', 'var', 'allow'].includes(f.name));
-    const printed = await run('docker', ['buildx', 'bake', ...toWords(definition), '--print', ...positional], {
-        env: session.env,
-        capture: true,
-    });
-    if (printed.code !== 0)
-        return printed.code;
-    const targets = parsePrint(printed.stdout);
+    // The targets (from `bake --print`) are needed only to add per-target cache or save settings.
+    let targets = [];
+    const cached = session.token?.cache && !session.token.isolated;
+    if (cached || depot.save) {
+        const printed = await run('docker', ['buildx', 'bake', ...toWords(definition), '--print', ...positional], {
+            env: session.env,
+            capture: true,
+        });
+        if (printed.code !== 0)
+            return printed.code;
+        targets = parsePrint(printed.stdout);
+    }
     const append = !version || semver_default().gte(version, '0.17.0');
     if (!append && session.token?.cache) {
         log.warn(`buildx ${version} cannot append to a target's cache settings: the project cache replaces the bake file's cache-from/cache-to.`);
