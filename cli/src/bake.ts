@@ -23,7 +23,7 @@ depot options:
       --token TOKEN         project token (default: DEPOT_TOKEN)
       --save                push each target to the project's saved builds as <build id>-<target>
       --save-tag TAG        also save each target as <TAG>-<target> (repeatable)
-      --build-platform P    where to build each platform: dynamic, amd64 or arm64
+      --build-platform P    where to build each platform: dynamic, linux/amd64 or linux/arm64
       --lint                run buildx's build checks before the build
       --lint-fail-on L      error (default), warn, info or none: which findings stop the build
       --sbom-dir DIR        generate SBOMs (attached to the images; see depot build for files)

@@ -22,7 +22,7 @@ depot options:
       --token TOKEN         project token (default: DEPOT_TOKEN)
       --save                push the result to the project's saved builds (for depot pull / depot push)
       --save-tag TAG        also save under TAG (repeatable)
-      --build-platform P    where to build each platform: dynamic, amd64 or arm64
+      --build-platform P    where to build each platform: dynamic, linux/amd64 or linux/arm64
       --lint                run buildx's build checks before the build
       --lint-fail-on L      error (default), warn, info or none: which findings stop the build
       --sbom-dir DIR        write each platform's SBOM to DIR

@@ -41,11 +41,18 @@ describe('parseArgs', () => {
   it.each([
     [['--bogus', '.'], 'Unknown flag --bogus for depot build'],
     [['--lint-fail-on', 'loud', '.'], '--lint-fail-on must be one of error, warn, info, none (got "loud")'],
-    [['--build-platform', 'riscv', '.'], '--build-platform must be one of dynamic, amd64, arm64'],
+    [['--build-platform', 'riscv', '.'], '--build-platform must be one of dynamic, linux/amd64, linux/arm64'],
     [['-t'], 'Flag -t needs a value'],
     [['--push=maybe', '.'], 'Flag --push takes no value'],
   ])('refuses %j with one line', (argv, message) => {
     expect(() => parseArgs('build', argv)).toThrow(message);
+  });
+
+  it("takes depot's --build-platform values, and bare architectures", () => {
+    expect(parseArgs('build', ['--build-platform', 'linux/arm64', '.']).depot.buildPlatform).toBe(
+      'linux/arm64',
+    );
+    expect(parseArgs('build', ['--build-platform=amd64', '.']).depot.buildPlatform).toBe('linux/amd64');
   });
 
   it('knows bake flags apart from build flags', () => {

@@ -86,7 +86,7 @@ const DEPOT_FLAGS: Record<string, FlagSpec> = {
 
 export const LINT_LEVELS = ['error', 'warn', 'info', 'none'] as const;
 export type LintFailOn = (typeof LINT_LEVELS)[number];
-export const BUILD_PLATFORMS = ['dynamic', 'amd64', 'arm64'] as const;
+export const BUILD_PLATFORMS = ['dynamic', 'linux/amd64', 'linux/arm64'] as const;
 export type BuildPlatform = (typeof BUILD_PLATFORMS)[number];
 
 export interface DepotOptions {
@@ -197,12 +197,14 @@ function applyDepotFlag(o: DepotOptions, name: string, value: string | undefined
     case 'save-tag':
       o.saveTags.push(v);
       break;
-    case 'build-platform':
-      if (!(BUILD_PLATFORMS as readonly string[]).includes(v)) {
+    case 'build-platform': {
+      const platform = v === 'amd64' || v === 'arm64' ? `linux/${v}` : v;
+      if (!(BUILD_PLATFORMS as readonly string[]).includes(platform)) {
         throw new UserError(`--build-platform must be one of ${BUILD_PLATFORMS.join(', ')} (got "${v}").`);
       }
-      o.buildPlatform = v as BuildPlatform;
+      o.buildPlatform = platform as BuildPlatform;
       break;
+    }
     case 'lint':
       o.lint = true;
       break;

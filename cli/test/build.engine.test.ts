@@ -68,9 +68,9 @@ describe('depot build (real engine)', () => {
   });
 
   it('says in one line where --build-platform builds on a single local builder', async () => {
-    const r = await depot(['build', '--build-platform', 'arm64', join(projects, 'app')]);
+    const r = await depot(['build', '--build-platform', 'linux/arm64', join(projects, 'app')]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain('--build-platform arm64: this builder is a single local BuildKit');
+    expect(r.stderr).toContain('--build-platform linux/arm64: this builder is a single local BuildKit');
   });
 });
 

@@ -3427,7 +3427,7 @@ const DEPOT_FLAGS = {
     help: { value: false, short: 'h' },
 };
 const LINT_LEVELS = ['error', 'warn', 'info', 'none'];
-const BUILD_PLATFORMS = ['dynamic', 'amd64', 'arm64'];
+const BUILD_PLATFORMS = ['dynamic', 'linux/amd64', 'linux/arm64'];
 function lookup(table, word) {
     if (word.startsWith('--')) {
         const name = word.slice(2);
@@ -3513,12 +3513,14 @@ function applyDepotFlag(o, name, value) {
         case 'save-tag':
             o.saveTags.push(v);
             break;
-        case 'build-platform':
-            if (!BUILD_PLATFORMS.includes(v)) {
+        case 'build-platform': {
+            const platform = v === 'amd64' || v === 'arm64' ? `linux/${v}` : v;
+            if (!BUILD_PLATFORMS.includes(platform)) {
                 throw new UserError(`--build-platform must be one of ${BUILD_PLATFORMS.join(', ')} (got "${v}").`);
             }
-            o.buildPlatform = v;
+            o.buildPlatform = platform;
             break;
+        }
         case 'lint':
             o.lint = true;
             break;
@@ -4518,7 +4520,7 @@ depot options:
       --token TOKEN         project token (default: DEPOT_TOKEN)
       --save                push each target to the project's saved builds as <build id>-<target>
       --save-tag TAG        also save each target as <TAG>-<target> (repeatable)
-      --build-platform P    where to build each platform: dynamic, amd64 or arm64
+      --build-platform P    where to build each platform: dynamic, linux/amd64 or linux/arm64
       --lint                run buildx's build checks before the build
       --lint-fail-on L      error (default), warn, info or none: which findings stop the build
       --sbom-dir DIR        generate SBOMs (attached to the images; see depot build for files)
@@ -4749,7 +4751,7 @@ depot options:
       --token TOKEN         project token (default: DEPOT_TOKEN)
       --save                push the result to the project's saved builds (for depot pull / depot push)
       --save-tag TAG        also save under TAG (repeatable)
-      --build-platform P    where to build each platform: dynamic, amd64 or arm64
+      --build-platform P    where to build each platform: dynamic, linux/amd64 or linux/arm64
       --lint                run buildx's build checks before the build
       --lint-fail-on L      error (default), warn, info or none: which findings stop the build
       --sbom-dir DIR        write each platform's SBOM to DIR
