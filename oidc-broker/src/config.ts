@@ -121,7 +121,7 @@ export function parseConfig(text: string, file: string): BrokerConfig {
   const errors: string[] = [];
   const warnings: string[] = [];
   for (const e of doc.errors) {
-    const line = e.linePos?.[0]?.line ?? 0;
+    const line = e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line;
     const what = e.code === 'DUPLICATE_KEY' ? 'duplicate key' : e.message.split('\n')[0];
     errors.push(`${file}:${line}: ${what}`);
   }

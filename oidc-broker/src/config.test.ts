@@ -1,0 +1,212 @@
+// Config validation: every refusal names the file, the line and the field; the example configs load.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigProblems, loadConfig, matchRule, parseConfig } from './config';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const HEAD = `public_url: http://127.0.0.1:8080
+issuers:
+  github-actions:
+    issuer: https://token.actions.githubusercontent.com
+`;
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, 'b.yml');
+  } catch (err: unknown) {
+    if (err instanceof ConfigProblems) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+function rule(fields: string, extra = ''): string {
+  return `${HEAD}${extra}projects:\n  - id: web\n    rules:\n      - { provider: github-actions, ${fields} }\n`;
+}
+
+const refusals: { name: string; text: string; want: RegExp }[] = [
+  {
+    name: 'an unknown top-level key',
+    text: `${HEAD}projectz: []\n`,
+    want: /^b\.yml:5: projectz: unknown key/,
+  },
+  {
+    name: 'a duplicate key',
+    text: `${HEAD}projects:\n  - id: web\n    id: api\n    rules: []\n`,
+    want: /^b\.yml:7: duplicate key/,
+  },
+  {
+    name: 'an unknown rule key (a typo)',
+    text: rule('repository: acme/web, repository_id: "1", refs: refs/heads/main'),
+    want: /^b\.yml:8: projects\[0\]\.rules\[0\]\.refs: unknown key/,
+  },
+  {
+    name: 'a bare * ref',
+    text: rule('repository: acme/web, repository_id: "1", ref: "*"'),
+    want: /rules\[0\]\.ref: pattern is a bare "\*"/,
+  },
+  {
+    name: 'a bare ** workflow_ref',
+    text: rule('repository: acme/web, workflow_ref: "**"'),
+    want: /workflow_ref: pattern is a bare "\*\*"/,
+  },
+  {
+    name: 'a bad element in the middle of event_name',
+    text: rule('repository: acme/web, event_name: [push, "Pull Request", schedule]'),
+    want: /event_name\[1\]: "Pull Request" is not a valid value/,
+  },
+  {
+    name: 'a bad element in grants',
+    text: rule('repository: acme/web, grants: [build, "cache:admin"]'),
+    want: /grants\[1\]: "cache:admin" is not a grant/,
+  },
+  {
+    name: 'a rule with no repository or owner',
+    text: rule('ref: refs/heads/main'),
+    want: /would trust every GitHub repository/,
+  },
+  {
+    name: 'a repository glob',
+    text: rule('repository: "acme/*"'),
+    want: /repository: "acme\/\*" is not owner\/name/,
+  },
+  {
+    name: 'a non-numeric repository_id',
+    text: rule('repository: acme/web, repository_id: "12a"'),
+    want: /repository_id: "12a" is not a numeric id/,
+  },
+  {
+    name: 'a project id outside the pattern',
+    text: `${HEAD}projects:\n  - id: Web_\n    rules: [{ provider: github-actions, repository: a/b }]\n`,
+    want: /projects\[0\]\.id: "Web_" is not a project id/,
+  },
+  {
+    name: 'a cache repository under builds/',
+    text: `${HEAD}projects:\n  - id: web\n    cache_repository: builds/web\n    rules: [{ provider: github-actions, repository: a/b }]\n`,
+    want: /cache_repository: "builds\/web" is under builds\//,
+  },
+  {
+    name: 'one repository used by two projects',
+    text: `${HEAD}projects:\n  - id: web\n    rules: [{ provider: github-actions, repository: a/b }]\n  - id: api\n    cache_repository: cache/web\n    rules: [{ provider: github-actions, repository: a/c }]\n`,
+    want: /^b\.yml:9: projects\[1\]\.cache_repository: "cache\/web" is already the cache of project web/,
+  },
+  {
+    name: 'an http issuer on a non-loopback host',
+    text: `public_url: http://127.0.0.1:8080\nissuers:\n  github-actions:\n    issuer: http://token.example.com\n`,
+    want: /issuers\.github-actions\.issuer: "http:\/\/token\.example\.com" is http:\/\/ on a non-loopback host/,
+  },
+  {
+    name: 'a provider without an implementation',
+    text: `${HEAD}  circleci-acme:\n    provider: circleci\n    issuer: https://oidc.circleci.com/org/x\n    jwks_uri: https://oidc.circleci.com/org/x/.well-known/jwks-pub.json\n`,
+    want: /provider circleci is not implemented by this broker yet/,
+  },
+  {
+    name: 'a symmetric algorithm',
+    text: `public_url: http://127.0.0.1:8080\nissuers:\n  github-actions:\n    issuer: https://t.example.com\n    algorithms: [RS256, HS256]\n`,
+    want: /algorithms\[1\]: "HS256" is not an asymmetric JWS algorithm/,
+  },
+  {
+    name: 'a token_ttl over 1h',
+    text: `${HEAD}token_ttl: 2h\n`,
+    want: /token_ttl: 2h is longer than the cap of 1h/,
+  },
+  {
+    name: 'the broker itself as an issuer',
+    text: `public_url: http://127.0.0.1:8080\nissuers:\n  github-actions:\n    issuer: http://127.0.0.1:8080\n`,
+    want: /is the broker itself/,
+  },
+  {
+    name: 'fork_policy isolated without the github section',
+    text: `${HEAD}projects:\n  - id: web\n    fork_policy: isolated\n    rules: [{ provider: github-actions, repository: a/b }]\n`,
+    want: /github: is required when a project has fork_policy: isolated/,
+  },
+  {
+    name: 'a duplicate rule id',
+    text: `${HEAD}projects:\n  - id: web\n    rules:\n      - { id: r, provider: github-actions, repository: a/b }\n      - { id: r, provider: github-actions, repository: a/c }\n`,
+    want: /^b\.yml:9: projects\[0\]\.rules\[1\]\.id: rule id r is already used/,
+  },
+  { name: 'a missing public_url', text: 'issuers: {}\n', want: /public_url: is required/ },
+];
+
+describe('validate-config refuses', () => {
+  it.each(refusals)('$name', ({ text, want }) => {
+    const p = problems(text);
+    expect(
+      p.some((line) => want.test(line)),
+      p.join('\n'),
+    ).toBe(true);
+  });
+});
+
+describe('config warnings and compiled rules', () => {
+  it('warns about a repository without its id, and about a shadowed rule', () => {
+    const c = parseConfig(
+      `${HEAD}projects:\n  - id: web\n    rules:\n      - { id: a, provider: github-actions, repository: acme/web, repository_id: "1" }\n      - { id: b, provider: github-actions, repository: acme/web, repository_id: "1", ref: refs/heads/main }\n      - { id: c, provider: github-actions, repository: acme/api }\n`,
+      'b.yml',
+    );
+    expect(c.warnings.join('\n')).toMatch(/b\.yml:9: .*rule b is shadowed by the earlier rule a/);
+    expect(c.warnings.join('\n')).toMatch(/b\.yml:10: .*rule c names a repository without its repository_id/);
+  });
+
+  it('defaults: audience = public_url, cache/<id>, deny, <project>#<index>, the GitHub JWKS URI', () => {
+    const c = parseConfig(rule('repository: acme/web, repository_id: 123'), 'b.yml');
+    expect(c.audience).toBe('http://127.0.0.1:8080');
+    expect(c.issuers[0]).toMatchObject({
+      jwksUri: 'https://token.actions.githubusercontent.com/.well-known/jwks',
+      algorithms: ['RS256'],
+      singleUse: true,
+    });
+    expect(c.projects[0]).toMatchObject({ cacheRepository: 'cache/web', forkPolicy: 'deny' });
+    expect(c.projects[0]?.rules[0]?.id).toBe('web#0');
+  });
+
+  it('globs: * stays in one segment, ** crosses them, everything is anchored', () => {
+    const c = parseConfig(
+      rule('repository: a/b, ref: "refs/heads/*", workflow_ref: "a/b/.github/workflows/**"'),
+      'b.yml',
+    );
+    const r = c.projects[0]?.rules[0];
+    if (!r) throw new Error('no rule');
+    const base = {
+      repository: 'a/b',
+      event_name: 'push',
+      workflow_ref: 'a/b/.github/workflows/x/y.yml@refs/heads/main',
+    };
+    expect(matchRule(r, { ...base, ref: 'refs/heads/main' }).ok).toBe(true);
+    expect(matchRule(r, { ...base, ref: 'refs/heads/a/b' }).ok).toBe(false);
+    expect(matchRule(r, { ...base, ref: 'xrefs/heads/main' }).ok).toBe(false);
+    expect(
+      matchRule(r, { ...base, ref: 'refs/heads/main', workflow_ref: 'evil/a/b/.github/workflows/x' }).ok,
+    ).toBe(false);
+  });
+});
+
+describe('the example configs and the validate-config command', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'broker-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('examples/broker.yml and examples/demo/broker.yml load', () => {
+    expect(loadConfig(join(ROOT, 'examples', 'broker.yml')).projects.length).toBeGreaterThan(0);
+    expect(loadConfig(join(ROOT, 'examples', 'demo', 'broker.yml')).projects.length).toBeGreaterThan(0);
+  });
+
+  it('prints every problem with file and line, one per line, and exits 1 without a stack trace', () => {
+    const file = join(dir, 'bad.yml');
+    writeFileSync(file, rule('repository: acme/web, ref: "**", colour: blue'));
+    const r = spawnSync(
+      join(ROOT, 'node_modules', '.bin', 'tsx'),
+      [join(ROOT, 'oidc-broker', 'src', 'main.ts'), 'validate-config', file],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines.every((l) => l.startsWith(`${file}:8: projects[0].rules[0].`))).toBe(true);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
