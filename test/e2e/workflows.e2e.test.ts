@@ -1,0 +1,201 @@
+// The action bundles run as the GitHub runner runs them, against the real broker (over HTTP), the real CLI
+// installed by actions/setup from a release server, BuildKit (Docker Engine 28 + buildx 0.29) and real registries.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../support/runner';
+import { bakeWorkflow, buildWorkflow, runSteps } from './scenarios';
+import type { WorkflowRun } from './scenarios';
+import {
+  DEMO,
+  layerDigests,
+  pruneBuilder,
+  pushClaims,
+  registryDigest,
+  registryLogMark,
+  registryPlatforms,
+  startWorld,
+  uploadedBlobs,
+} from './world';
+import type { World } from './world';
+
+let world: World;
+const run = `${Date.now().toString(36)}`;
+const CLI = join(ROOT, 'dist', 'cli', 'index.js');
+
+beforeAll(async () => {
+  world = await startWorld();
+});
+afterAll(async () => {
+  await world?.close();
+});
+
+function expectNoLeaks(r: WorkflowRun, extra: string[] = []): void {
+  expect(r.job.leakedSecrets(extra)).toEqual([]);
+}
+
+function log(r: WorkflowRun): string {
+  return r.job.output();
+}
+
+describe('scenario 1 and 2: setup then build-push, cold then warm on a pruned builder', () => {
+  let cold: WorkflowRun;
+
+  it('builds linux/amd64 + linux/arm64, pushes the manifest list, and sets every output', async () => {
+    pruneBuilder();
+    cold = await buildWorkflow(world, { tag: `s1-${run}`, inputs: { 'build-args': `BUST=${run}` } });
+    expect(cold.setup.exitCode, log(cold)).toBe(0);
+    expect(cold.setup.outputs.version).toBe(world.version);
+    expect(cold.build.exitCode, log(cold)).toBe(0);
+    const digest = await registryDigest('demo/app', `s1-${run}`);
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(cold.build.outputs.digest).toBe(digest);
+    expect(await registryPlatforms('demo/app', `s1-${run}`)).toEqual(['linux/amd64', 'linux/arm64']);
+    const metadata = JSON.parse(cold.build.outputs.metadata ?? '{}') as Record<string, unknown>;
+    expect(metadata['containerimage.digest']).toBe(digest);
+    expect(cold.build.outputs['project-id']).toBe('demo');
+    expect(cold.build.outputs['build-id']).toMatch(/\S/);
+    expect(cold.build.summary).toContain('| Project | demo |');
+    expect(cold.build.summary).toContain(`| Digest | ${digest} |`);
+    expect(cold.post.every((p) => p.exitCode === 0)).toBe(true);
+    expectNoLeaks(cold);
+  });
+
+  it('imports the project cache from the registry after a prune: every RUN step cached, no layer uploaded again', async () => {
+    pruneBuilder();
+    const mark = registryLogMark();
+    const warm = await buildWorkflow(world, { tag: `s2-${run}`, inputs: { 'build-args': `BUST=${run}` } });
+    expect(warm.build.exitCode, log(warm)).toBe(0);
+    const steps = runSteps(log(warm));
+    expect(steps.cached).toBeGreaterThan(0);
+    expect(steps.run).toBe(0);
+    // The image's layers are the cold run's, and none of them was uploaded again (only the new provenance was).
+    const layers = await layerDigests('demo/app', `s2-${run}`);
+    expect(layers.length).toBeGreaterThan(0);
+    expect(layers).toEqual(await layerDigests('demo/app', `s1-${run}`));
+    expect(uploadedBlobs('demo/app', mark).filter((d) => layers.includes(d))).toEqual([]);
+    console.log(`cold build ${cold.durationMs} ms, warm build on a pruned builder ${warm.durationMs} ms`);
+    expectNoLeaks(warm);
+  });
+});
+
+describe('scenario 3: bake with two targets', () => {
+  it('pushes both and outputs each target digest', async () => {
+    const r = await bakeWorkflow(world, { tag: `s3-${run}` });
+    expect(r.build.exitCode, log(r)).toBe(0);
+    const digests = JSON.parse(r.build.outputs.digests ?? '{}') as Record<string, string>;
+    expect(digests.app).toBe(await registryDigest('demo/app', `s3-${run}`));
+    expect(digests.worker).toBe(await registryDigest('demo/worker', `s3-${run}`));
+    expect(r.build.summary).toContain('| app |');
+    expectNoLeaks(r);
+  });
+});
+
+describe('scenario 4: a repository with no trust relationship', () => {
+  it('fails with the broker message and pushes nothing', async () => {
+    const r = await buildWorkflow(world, {
+      tag: `s4-${run}`,
+      repository: 'mallory/web',
+      repositoryId: '666',
+    });
+    expect(r.build.exitCode).toBe(1);
+    expect(r.build.stdout).toMatch(
+      /::error::The broker refused the token exchange \(403 no_trust_relationship\): .*mallory\/web/,
+    );
+    expect(await registryDigest('demo/app', `s4-${run}`)).toBeUndefined();
+    expectNoLeaks(r);
+  });
+});
+
+describe('scenario 5: buildx-fallback when the broker is down', () => {
+  it('still builds through plain buildx, with a warning', async () => {
+    const r = await buildWorkflow(world, {
+      tag: `s5-${run}`,
+      platforms: 'linux/amd64',
+      env: { DEPOT_BROKER_URL: 'http://127.0.0.1:9' },
+      inputs: { 'buildx-fallback': 'true' },
+    });
+    expect(r.build.exitCode, log(r)).toBe(0);
+    expect(r.build.stdout).toContain('::warning::Building with plain docker buildx (buildx-fallback)');
+    expect(await registryDigest('demo/app', `s5-${run}`)).toBe(r.build.outputs.digest);
+    expectNoLeaks(r);
+  });
+});
+
+describe('scenario 6: projects are separate; a saved build comes back by its id', () => {
+  it("a second project's token cannot read the first project's cache, even when it names it", async () => {
+    const demoCache = `type=registry,ref=${world.stack.registryHost}/cache/demo:default`;
+    const build = (token: string) => {
+      pruneBuilder();
+      const args = [
+        'build',
+        '--platform',
+        'linux/amd64',
+        '--build-arg',
+        `BUST=${run}`,
+        '--cache-from',
+        demoCache,
+      ];
+      const res = spawnSync('node', [CLI, ...args, join(DEMO, 'app')], {
+        env: { ...process.env, DEPOT_TOKEN: token },
+        encoding: 'utf8',
+      });
+      const out = `${res.stdout}${res.stderr}`;
+      expect(res.status, out).toBe(0);
+      expect(out).not.toContain(token);
+      return runSteps(out);
+    };
+    // Control: demo's own token imports demo's cache (scenario 2 wrote it) on a pruned builder.
+    expect(build(await world.stack.projectToken(pushClaims(), 'demo')).run).toBe(0);
+    // The other project's token names the same cache: the registry refuses it, every step runs.
+    const other = build(await world.stack.projectToken(pushClaims('acme/other', '777'), 'other'));
+    expect(other.cached).toBe(0);
+    expect(other.run).toBeGreaterThan(0);
+  });
+
+  it('save: true pushes to builds/<project>; depot pull brings it back by the build id', async () => {
+    const r = await buildWorkflow(world, {
+      tag: `s6-${run}`,
+      platforms: 'linux/amd64',
+      inputs: { save: 'true' },
+    });
+    expect(r.build.exitCode, log(r)).toBe(0);
+    const buildId = r.build.outputs['build-id'] as string;
+    expect(buildId).toMatch(/\S/);
+    const token = await world.stack.projectToken(undefined, 'demo');
+    execFileSync('node', [CLI, 'pull', '--project', 'demo', '-t', `pulled:${run}`, buildId], {
+      env: { ...process.env, DEPOT_TOKEN: token },
+      stdio: 'pipe',
+    });
+    const images = execFileSync('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'], {
+      encoding: 'utf8',
+    });
+    expect(images).toContain(`pulled:${run}`);
+  });
+});
+
+describe('scenario 7: the standalone tree of release:actions runs like the monorepo action', () => {
+  it('builds and pushes with uses: <owner>/build-push-action@v1 layout', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'actions-'));
+    execFileSync('npm', ['run', '--silent', 'release:actions', '--', '--out', out], {
+      cwd: ROOT,
+      stdio: 'pipe',
+    });
+    const r = await buildWorkflow(world, {
+      tag: `s7-${run}`,
+      actions: {
+        setup: join(out, 'setup-action'),
+        buildPush: join(out, 'build-push-action'),
+        bake: join(out, 'bake-action'),
+      },
+    });
+    expect(readFileSync(join(out, 'build-push-action', 'action.yml'), 'utf8')).toContain(
+      'main: dist/index.js',
+    );
+    expect(r.build.exitCode, log(r)).toBe(0);
+    expect(r.build.outputs.digest).toBe(await registryDigest('demo/app', `s7-${run}`));
+    expectNoLeaks(r);
+  });
+});
