@@ -25,25 +25,30 @@ describe('bake', () => {
       depot: parseArgs('bake', []).depot,
       append: true,
     });
-    expect(sets).toEqual([
+    expect(sets.cache).toEqual([
       '--set',
       'app.cache-from+=type=registry,ref=localhost:5001/cache/web:app',
       '--set',
       'worker.cache-from+=type=registry,ref=localhost:5001/cache/web:worker',
     ]);
+    expect(sets.save).toEqual([]);
   });
 
-  it('saves targets without their own outputs, and refuses one that has tags', async () => {
+  it('saves targets inline when nothing else is exported, else in a second pass without their own tags', async () => {
     const token = readProjectToken(await projectToken({ scope: 'build cache:write' }));
     const session = { token, buildID: 'b1', savedRepository: () => 'localhost:5001/builds/web' };
     const depot = parseArgs('bake', ['--save']).depot;
     const worker = parsePrint(PRINT).filter((t) => t.name === 'worker');
-    expect(bakeSets({ targets: worker, session, depot, append: true })).toContain(
+    const inline = bakeSets({ targets: worker, session, depot, append: true });
+    expect(inline.savePass).toBe(false);
+    expect(inline.save).toEqual([
+      '--set',
       'worker.output=type=image,"name=localhost:5001/builds/web:b1-worker",push=true',
-    );
-    expect(() => bakeSets({ targets: parsePrint(PRINT), session, depot, append: true })).toThrow(
-      'cannot save target "app", which has its own tags or outputs',
-    );
+    ]);
+    expect(bakeSets({ targets: worker, session, depot, append: true, routed: true }).savePass).toBe(true);
+    const both = bakeSets({ targets: parsePrint(PRINT), session, depot, append: true });
+    expect(both.savePass).toBe(true);
+    expect(both.save.slice(0, 2)).toEqual(['--set', 'app.tags=']);
   });
 
   it('recognizes remote bake definitions', () => {

@@ -114,6 +114,39 @@ describe('depot bake with a project token (real engine)', () => {
   });
 });
 
+describe('depot bake --save with tagged targets (real engine)', () => {
+  it('pushes the targets to their own tags and saves them under the build id', async () => {
+    const token = await cache.token();
+    const meta = join(mkdtempSync(join(tmpdir(), 'depot-bake-')), 'metadata.json');
+    const repo = `${PLAIN_REGISTRY}/examples/${unique('bake-save')}`;
+    const r = await depot(
+      [
+        'bake',
+        '--save',
+        '--push',
+        '--metadata-file',
+        meta,
+        '--set',
+        `app.tags=${repo}:app`,
+        '--set',
+        `worker.tags=${repo}:worker`,
+      ],
+      { DEPOT_TOKEN: token },
+      join(projects, 'bake'),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(meta, 'utf8')) as Record<string, Record<string, string>>;
+    const id = json['depot.build']?.buildID;
+    expect(await platformsOf(`${repo}:app`)).toEqual(['linux/amd64']);
+    expect(await platformsOf(`${repo}:worker`)).toEqual(['linux/amd64']);
+    const log = writesTo(cache.log(), 'builds/web');
+    for (const t of ['app', 'worker'])
+      expect(log.some((l) => l.includes(`/manifests/${id}-${t} `))).toBe(true);
+    // The user's own tags went to the user's registry only, not into the saved builds.
+    expect(log.some((l) => /\/manifests\/(app|worker) /.test(l))).toBe(false);
+  });
+});
+
 describe('the project cache (real engine)', () => {
   it('imports the project cache after the builder was pruned; with no token it does not', async () => {
     const token = await cache.token();
@@ -209,10 +242,13 @@ describe('the project cache (real engine)', () => {
     writeFileSync(join(home, 'config.json'), JSON.stringify({ credsStore: 'depot-test-none' }));
     const token = await cache.token('full', 'api');
     const before = cache.log().length;
-    const r = await depot(['build', app], { DEPOT_TOKEN: token, DOCKER_CONFIG: home });
+    // A cache key of its own (--target app): this export writes a new cache manifest whatever ran before.
+    const r = await depot(['build', '--target', 'app', app], { DEPOT_TOKEN: token, DOCKER_CONFIG: home });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/ERROR: .*failed to authorize/);
-    expect(writesTo(cache.log().slice(before), 'cache/api').length).toBeGreaterThan(0);
+    expect(writesTo(cache.log().slice(before), 'cache/api').some((l) => l.includes('/manifests/app '))).toBe(
+      true,
+    );
   });
 
   it('exits 69 when the cache registry is down, before any build', async () => {

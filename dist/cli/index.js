@@ -4550,23 +4550,26 @@ function parsePrint(stdout) {
         };
     });
 }
-/** The `--set` flags that add the project cache (and --save) to each target. */
+/** The `--set` flags that add the project cache and --save to each target. */
 function bakeSets(opts) {
     const op = opts.append ? '+=' : '=';
-    const out = [];
+    const out = { cache: [], cacheFrom: [], save: [], savePass: opts.routed ?? false };
     for (const t of opts.targets) {
         const cache = cacheFlags(opts.session.token, cacheKey(t.name));
-        if (cache.cacheFrom)
-            out.push('--set', `${t.name}.cache-from${op}${cache.cacheFrom}`);
+        if (cache.cacheFrom) {
+            out.cache.push('--set', `${t.name}.cache-from${op}${cache.cacheFrom}`);
+            out.cacheFrom.push('--set', `${t.name}.cache-from${op}${cache.cacheFrom}`);
+        }
         if (cache.cacheTo)
-            out.push('--set', `${t.name}.cache-to${op}${cache.cacheTo}`);
+            out.cache.push('--set', `${t.name}.cache-to${op}${cache.cacheTo}`);
         if (opts.depot.save) {
-            if (t.tags.length > 0 || t.outputs.length > 0) {
-                throw new UserError(`depot bake --save cannot save target "${t.name}", which has its own tags or outputs: save targets without them, or use depot build --save.`);
-            }
+            if (t.tags.length > 0 || t.outputs.length > 0)
+                out.savePass = true;
+            if (t.tags.length > 0)
+                out.save.push('--set', `${t.name}.tags=`);
             const repo = opts.session.savedRepository();
             const names = [opts.session.buildID, ...opts.depot.saveTags].map((tag) => `${repo}:${tag}-${t.name}`);
-            out.push('--set', `${t.name}.output=type=image,"name=${names.join(',')}",push=true`);
+            out.save.push('--set', `${t.name}.output=type=image,"name=${names.join(',')}",push=true`);
         }
     }
     return out;
@@ -4626,7 +4629,13 @@ async function bake(argv, env) {
     if (!append && session.token?.cache) {
         log.warn(`buildx ${version} cannot append to a target's cache settings: the project cache replaces the bake file's cache-from/cache-to.`);
     }
-    const sets = bakeSets({ targets, session, depot, append });
+    const sets = bakeSets({
+        targets,
+        session,
+        depot,
+        append,
+        routed: has(flags, 'push') || has(flags, 'load'),
+    });
     if (depot.lint) {
         const check = await run('docker', ['buildx', 'bake', ...toWords(definition), '--call', 'check', ...positional], {
             env: session.env,
@@ -4645,7 +4654,7 @@ async function bake(argv, env) {
     const tmp = (0,external_node_fs_namespaceObject.mkdtempSync)((0,external_node_path_namespaceObject.join)(env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'depot-bake-'));
     onCleanup(() => (0,external_node_fs_namespaceObject.rmSync)(tmp, { recursive: true, force: true }));
     const metadataFile = values(flags, 'metadata-file').at(-1) ?? (0,external_node_path_namespaceObject.join)(tmp, 'metadata.json');
-    const extra = [...sets];
+    const extra = [...sets.cache, ...(sets.savePass ? [] : sets.save)];
     if (!has(flags, 'metadata-file'))
         extra.push('--metadata-file', metadataFile);
     if (depot.sbomDir && !has(flags, 'sbom'))
@@ -4655,6 +4664,19 @@ async function bake(argv, env) {
     });
     if (res.code !== 0)
         return res.code;
+    if (depot.save && sets.savePass) {
+        log.info(`saving the targets to ${session.savedRepository()} (a second pass, from the cache just built)`);
+        // The user's own tags and outputs stay out of this pass: it pushes to the saved-builds repository only.
+        const kept = flags.filter((f) => ['file', 'set', 'var', 'allow', 'builder', 'progress', 'provenance', 'sbom'].includes(f.name) &&
+            !(f.name === 'set' && /^[^=]*\.(tags|output)\+?=/.test(f.value ?? '')));
+        const saved = await run('docker', ['buildx', 'bake', ...toWords(kept), ...sets.cacheFrom, ...sets.save, ...positional], {
+            env: session.env,
+        });
+        if (saved.code !== 0) {
+            log.error(`the bake succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.code}).`);
+            return saved.code;
+        }
+    }
     session.addBuildInfo(metadataFile);
     if (depot.save)
         for (const t of targets)
