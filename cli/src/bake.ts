@@ -124,7 +124,9 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   }
   if (depot.save && !session.token?.scopes.has('cache:write')) {
     throw new UserError(
-      '--save needs a project token with cache:write (this token cannot push to the project).',
+      session.token
+        ? '--save needs a project token with cache:write (this token cannot push to the project).'
+        : '--save needs a project token: set DEPOT_TOKEN (or --token).',
     );
   }
   const version = await session.buildxVersion();

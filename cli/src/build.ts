@@ -118,7 +118,9 @@ export async function build(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   }
   if (depot.save && !session.token?.scopes.has('cache:write')) {
     throw new UserError(
-      '--save needs a project token with cache:write (this token cannot push to the project).',
+      session.token
+        ? '--save needs a project token with cache:write (this token cannot push to the project).'
+        : '--save needs a project token: set DEPOT_TOKEN (or --token).',
     );
   }
   const features = depot.lint ? [{ name: '--lint', since: '0.15.0' }] : [];

@@ -151,6 +151,14 @@ describe('depot (bundle)', () => {
     expect(r.out).not.toContain(token);
   });
 
+  it('refuses --save with no token, before running anything', async () => {
+    const s = sandbox();
+    const r = await depot(['build', '--save', s.ctx], s.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('--save needs a project token: set DEPOT_TOKEN (or --token).');
+    expect(s.calls()).toEqual([]);
+  });
+
   it('refuses --save for an isolated token', async () => {
     const s = sandbox();
     const token = await projectToken({ isolated: true, scope: 'build' });

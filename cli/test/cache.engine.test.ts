@@ -13,6 +13,8 @@ import { projectToken } from './tokens';
 import type { Registry } from './registries';
 
 const app = join(projects, 'app');
+/** Build steps of this run only: a concurrent run on the same BuildKit (another `npm test`) shares no vertex. */
+const RUN = ['--build-arg', `RUN_ID=${unique('-run')}`];
 let cache: CacheFixture;
 let login: Registry;
 
@@ -150,15 +152,15 @@ describe('depot bake --save with tagged targets (real engine)', () => {
 describe('the project cache (real engine)', () => {
   it('imports the project cache after the builder was pruned; with no token it does not', async () => {
     const token = await cache.token();
-    const first = await depot(['build', app], { DEPOT_TOKEN: token });
+    const first = await depot(['build', ...RUN, app], { DEPOT_TOKEN: token });
     expect(first.code, first.stderr).toBe(0);
     await prune();
-    const warm = await depot(['build', app], { DEPOT_TOKEN: token });
+    const warm = await depot(['build', ...RUN, app], { DEPOT_TOKEN: token });
     expect(warm.code, warm.stderr).toBe(0);
     expect(all(warm)).toContain(`importing cache manifest from ${cache.host}/cache/web:default`);
     expect(cachedSteps(all(warm))).toHaveLength(3);
     await prune();
-    const control = await depot(['build', app]);
+    const control = await depot(['build', ...RUN, app]);
     expect(control.code, control.stderr).toBe(0);
     expect(cachedSteps(all(control))).toEqual([]);
     for (const r of [first, warm]) expect(all(r)).not.toContain(token);
@@ -167,7 +169,7 @@ describe('the project cache (real engine)', () => {
   it('builds an isolated token with no cache import or export, and says why', async () => {
     const token = await cache.token('isolated');
     const before = cache.log().length;
-    const r = await depot(['build', '--debug', app], { DEPOT_TOKEN: token });
+    const r = await depot(['build', '--debug', ...RUN, app], { DEPOT_TOKEN: token });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('this build is isolated');
     expect(all(r)).not.toMatch(/importing cache|exporting cache|--cache-(from|to)/);
@@ -205,7 +207,7 @@ describe('the project cache (real engine)', () => {
     await prune();
     const token = await cache.token('read');
     const before = cache.log().length;
-    const r = await depot(['build', app], { DEPOT_TOKEN: token });
+    const r = await depot(['build', ...RUN, app], { DEPOT_TOKEN: token });
     expect(r.code, r.stderr).toBe(0);
     expect(all(r)).toContain(`importing cache manifest from ${cache.host}/cache/web:default`);
     expect(cachedSteps(all(r))).toHaveLength(3);
@@ -255,7 +257,7 @@ describe('the project cache (real engine)', () => {
     const token = await cache.token();
     const host = `localhost:${await freePort()}`;
     const downToken = await projectToken({ project: 'web', cache: `${host}/cache/web` });
-    const r = await depot(['build', app], { DEPOT_TOKEN: downToken });
+    const r = await depot(['build', ...RUN, app], { DEPOT_TOKEN: downToken });
     expect(r.code).toBe(69);
     expect(r.stderr).toContain(`The cache registry ${host} cannot be reached`);
     expect(r.stderr).not.toContain('#1 ');

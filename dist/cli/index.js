@@ -4594,7 +4594,9 @@ async function bake(argv, env) {
         throw new UserError('This build is isolated (its project token is isolated): isolated builds cannot --save.');
     }
     if (depot.save && !session.token?.scopes.has('cache:write')) {
-        throw new UserError('--save needs a project token with cache:write (this token cannot push to the project).');
+        throw new UserError(session.token
+            ? '--save needs a project token with cache:write (this token cannot push to the project).'
+            : '--save needs a project token: set DEPOT_TOKEN (or --token).');
     }
     const version = await session.buildxVersion();
     checkFlagVersions('bake', version, flags, depot.lint ? [{ name: '--lint', since: '0.16.0' }] : []);
@@ -4852,7 +4854,9 @@ async function build(argv, env) {
         throw new UserError('This build is isolated (its project token is isolated): isolated builds cannot --save.');
     }
     if (depot.save && !session.token?.scopes.has('cache:write')) {
-        throw new UserError('--save needs a project token with cache:write (this token cannot push to the project).');
+        throw new UserError(session.token
+            ? '--save needs a project token with cache:write (this token cannot push to the project).'
+            : '--save needs a project token: set DEPOT_TOKEN (or --token).');
     }
     const features = depot.lint ? [{ name: '--lint', since: '0.15.0' }] : [];
     const gated = flags.some((f) => ['annotation', 'attest', 'build-context', 'call', 'check', 'provenance', 'sbom'].includes(f.name));
