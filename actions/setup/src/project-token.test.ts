@@ -11,6 +11,7 @@ import { defaultTokenDeps } from '../../../shared/token';
 import type { GithubContext } from '../../../shared/github';
 import { parseFileCommand } from '../../../test/support/runner';
 import { exportProjectToken } from './project-token';
+import { githubContext } from '../../../test/support/github-context';
 
 const RUNTIME = 'http://runtime.test/idtoken';
 const BROKER = 'https://broker.test';
@@ -79,22 +80,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const github = (over: Partial<GithubContext> = {}): GithubContext => ({
-  eventName: 'push',
-  repository: 'acme/web',
-  serverUrl: 'https://github.com',
-  apiUrl: 'https://api.github.com',
-  sha: 'abc',
-  ref: 'refs/heads/main',
-  runId: '1',
-  runAttempt: '1',
-  visibility: 'public',
-  privateRepository: false,
-  fromFork: false,
-  untrustedForkPullRequest: false,
-  payload: {},
-  ...over,
-});
+const github = (over: Partial<GithubContext> = {}): GithubContext =>
+  githubContext({ sha: 'abc', runId: '1', ...over });
 
 const deps = (over: Partial<GithubContext> = {}) => ({
   ...defaultTokenDeps(github(over)),
