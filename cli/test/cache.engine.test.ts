@@ -49,6 +49,8 @@ async function prune(): Promise<void> {
   expect(r.code, r.stderr).toBe(0);
 }
 
+let saved1: { buildID: string; digest: string } | undefined;
+
 describe('saved builds (real engine)', () => {
   it('saves a two-platform build, pulls it, and pushes it to another registry with the same digest', async () => {
     const token = await cache.token();
@@ -63,6 +65,7 @@ describe('saved builds (real engine)', () => {
     expect(build.projectID).toBe('web');
     expect(saved.stderr).toContain(`saved as ${cache.host}/builds/web:${build.buildID}`);
     const digest = json['containerimage.digest'] as string;
+    saved1 = { buildID: build.buildID, digest };
 
     const local = `depot-test/${unique('pulled')}:1`;
     const pulled = await depot(['pull', '-t', local, JSON.stringify(build)], { DEPOT_TOKEN: token });
@@ -76,6 +79,26 @@ describe('saved builds (real engine)', () => {
     expect(await digestOf(target)).toBe(digest);
     expect(await platformsOf(target)).toEqual(['linux/amd64', 'linux/arm64']);
     for (const r of [saved, pulled, pushed]) expect(all(r)).not.toContain(token);
+  });
+
+  it("pushes a saved build with the user's own login for the target registry", async () => {
+    expect(saved1).toBeDefined();
+    const { buildID, digest } = saved1 as { buildID: string; digest: string };
+    const home = mkdtempSync(join(tmpdir(), 'depot-user-'));
+    const env = { ...process.env, DOCKER_CONFIG: home };
+    const token = await cache.token();
+    const target = `${login.host}/team/${unique('pushed')}:1`;
+    const refused = await depot(['push', '-t', target, buildID], { DEPOT_TOKEN: token, DOCKER_CONFIG: home });
+    expect(refused.code).not.toBe(0);
+    const loggedIn = await exec('docker', ['login', login.host, '-u', 'alice', '--password-stdin'], {
+      env,
+      input: 'alice-registry-password',
+    });
+    expect(loggedIn.code, loggedIn.stderr).toBe(0);
+    const pushed = await depot(['push', '-t', target, buildID], { DEPOT_TOKEN: token, DOCKER_CONFIG: home });
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(await digestOf(target, env)).toBe(digest);
+    expect(`${all(refused)}${all(pushed)}`).not.toMatch(new RegExp(`${token}|alice-registry-password`));
   });
 
   it('lets a second project save the same layers', async () => {

@@ -5233,9 +5233,15 @@ async function push(argv, env) {
     const { a, session, image } = o;
     if (a.tags.length === 0)
         throw new UserError('depot push needs at least one -t TAG: where to push the build.');
-    const res = await run('docker', ['buildx', 'imagetools', 'create', ...a.tags.flatMap((t) => ['-t', t]), image], {
-        env: session.env,
-    });
+    // imagetools create is idempotent; buildx 0.29 sometimes sends a manifest body that does not match its digest
+    // when several manifests go up at once (the registry answers 400 "digest invalid"), so a failed copy is tried
+    // again, up to 3 times in all.
+    const args = ['buildx', 'imagetools', 'create', ...a.tags.flatMap((t) => ['-t', t]), image];
+    let res = await run('docker', args, { env: session.env });
+    for (let attempt = 2; res.code !== 0 && attempt <= 3 && !wasInterrupted(); attempt++) {
+        log.warn(`copying ${image} failed (exit ${res.code}): trying again (attempt ${attempt} of 3)`);
+        res = await run('docker', args, { env: session.env });
+    }
     if (res.code === 0)
         log.info(`pushed ${image} to ${a.tags.join(', ')}`);
     return res.code;
