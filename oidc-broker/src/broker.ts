@@ -107,7 +107,13 @@ export interface RunningBroker {
 export async function runBroker(
   opts: BrokerOptions & { host: string; port: number; signals?: boolean },
 ): Promise<RunningBroker> {
-  const log = opts.log ?? pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+  // Asynchronous writes: under load, log lines written while one write is in flight go out together.
+  const log =
+    opts.log ??
+    pino(
+      { base: undefined, timestamp: pino.stdTimeFunctions.isoTime },
+      pino.destination({ dest: 1, sync: false }),
+    );
   const broker = await createBroker({ ...opts, log });
   const config = broker.deps.config();
   for (const w of config.warnings) log.warn({ event: 'config_warning' }, w);
@@ -186,6 +192,7 @@ export async function runBroker(
       });
       await broker.close();
       rmSync(pidFile, { force: true });
+      log.flush();
     },
   };
 }

@@ -9,8 +9,8 @@ import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } f
 import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { calculateJwkThumbprint, createLocalJWKSet } from 'jose';
-import type { JSONWebKeySet, JWK } from 'jose';
+import { calculateJwkThumbprint, createLocalJWKSet, importJWK } from 'jose';
+import type { CryptoKey, JSONWebKeySet, JWK } from 'jose';
 import { MAX_TOKEN_TTL } from './config';
 
 export interface StoredKey {
@@ -82,7 +82,7 @@ export interface RegistrySigner {
 
 export class KeyStore {
   private keys: StoredKey[] = [];
-  private signing: { kid: string; key: KeyObject } | undefined;
+  private signing: { kid: string; key: KeyObject | CryptoKey } | undefined;
   private localSet: ReturnType<typeof createLocalJWKSet> | undefined;
   private published: JSONWebKeySet = { keys: [] };
   private signer: RegistrySigner | undefined;
@@ -138,7 +138,7 @@ export class KeyStore {
     return { retired: current.kid, current: next.kid, next: fresh.kid };
   }
 
-  signingKey(): { kid: string; key: KeyObject } {
+  signingKey(): { kid: string; key: KeyObject | CryptoKey } {
     if (!this.signing) throw new Error('no signing key');
     return this.signing;
   }
@@ -182,7 +182,16 @@ export class KeyStore {
     if (this.keys.length !== before) this.save();
     const current = this.keys.find((k) => k.state === 'current');
     if (!current) throw new Error('no current key');
-    this.signing = { kid: current.kid, key: createPrivateKey({ key: current.privateJwk, format: 'jwk' }) };
+    const signing = { kid: current.kid, key: createPrivateKey({ key: current.privateJwk, format: 'jwk' }) };
+    this.signing = signing;
+    // jose signs with a WebCrypto key; converting the KeyObject on every signature is measurable, so swap in an
+    // imported CryptoKey as soon as it is ready (the KeyObject signs meanwhile).
+    importJWK(current.privateJwk, 'ES256').then(
+      (k) => {
+        if (this.signing === signing) this.signing = { kid: signing.kid, key: k as CryptoKey };
+      },
+      () => undefined,
+    );
     const order = { next: 0, current: 1, retired: 2 } as const;
     this.published = {
       keys: [...this.keys].sort((a, b) => order[a.state] - order[b.state]).map((k) => k.publicJwk),
