@@ -92,13 +92,21 @@ async function rotateCommand(s: Settings): Promise<void> {
   const pidFile = join(s.dataDir, 'broker.pid');
   if (existsSync(pidFile)) {
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    let cmdline = '';
     try {
-      process.kill(pid, 'SIGUSR2');
-      process.stdout.write(`asked the running broker (pid ${pid}) to rotate its signing keys\n`);
-      return;
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     } catch {
-      // Not running any more: rotate the files ourselves.
+      // no such process
     }
+    // A stale pid file may name an unrelated process now: signal only a broker.
+    if (cmdline.includes('oidc-broker'))
+      try {
+        process.kill(pid, 'SIGUSR2');
+        process.stdout.write(`asked the running broker (pid ${pid}) to rotate its signing keys\n`);
+        return;
+      } catch {
+        // Not running any more: rotate the files ourselves.
+      }
   }
   if (!existsSync(join(s.dataDir, 'keys.json')))
     fail(`no broker keys in ${s.dataDir}: pass the broker's --data-dir`);
