@@ -128,6 +128,39 @@ describe('the cache registry asks the broker', () => {
   });
 });
 
+describe('request size limits over real HTTP', () => {
+  it('a body over 64 KiB gets 413 with a Content-Length and when chunked', async () => {
+    const body = JSON.stringify({ token: 'x', pad: 'y'.repeat(70 * 1024) });
+    const sized = await fetch(`${stack.brokerUrl}/auth/oidc/github-actions`, { method: 'POST', body });
+    expect(sized.status).toBe(413);
+    expect(((await sized.json()) as { error: { code: string } }).error.code).toBe('token_too_large');
+    const bytes = new TextEncoder().encode(body);
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i += 8192) controller.enqueue(bytes.subarray(i, i + 8192));
+        controller.close();
+      },
+    });
+    const chunked = await fetch(`${stack.brokerUrl}/auth/oidc/github-actions`, {
+      method: 'POST',
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    const small = await fetch(`${stack.brokerUrl}/auth/oidc/github-actions`, {
+      method: 'POST',
+      body: new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"token":"a.b.c"}'));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(small.status).toBe(401);
+  });
+});
+
 describe('the runner token endpoint of the local issuer', () => {
   it('hands out a token for the audience asked, which the broker exchanges', async () => {
     const res = await fetch(`${stack.issuer.runtimeUrl}&audience=${encodeURIComponent(stack.brokerUrl)}`, {
