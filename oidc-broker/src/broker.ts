@@ -38,7 +38,9 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const log = opts.log ?? pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
   let config: BrokerConfig = loadConfig(opts.configPath);
   const keys = await KeyStore.open(opts.dataDir);
-  const state = new StateStore(opts.dataDir);
+  const state = new StateStore(opts.dataDir, (err) =>
+    log.error({ err }, 'state write failed (used jtis and audit rows of the last few ms)'),
+  );
   const metrics = new Metrics();
   const issuerKeys = new IssuerKeys(
     { ...DEFAULT_JWKS_OPTIONS, ...opts.jwks },

@@ -44,7 +44,11 @@ export class StateStore {
   private timer: NodeJS.Timeout | undefined;
   private readonly writeBatch: () => void;
 
-  constructor(dataDir: string) {
+  /** `onError` hears about a failed batched write (the broker logs it); a timer must never throw. */
+  constructor(
+    dataDir: string,
+    private readonly onError: (err: unknown) => void = () => undefined,
+  ) {
     this.db = new Database(join(dataDir, 'state.db'));
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -91,7 +95,14 @@ export class StateStore {
 
   private schedule(): void {
     if (this.pendingJti.size + this.pendingAudit.length >= FLUSH_MAX) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    else
+      this.timer ??= setTimeout(() => {
+        try {
+          this.flush();
+        } catch (err: unknown) {
+          this.onError(err);
+        }
+      }, FLUSH_MS);
   }
 
   /** Records a jti as used; false when it was used before (a replay). */
