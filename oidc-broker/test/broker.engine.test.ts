@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../../test/support/registry-client';
+import { digestOf, RegistryClient } from '../../test/support/registry-client';
 import type { RegistryResult } from '../../test/support/registry-client';
 import type { Stack } from '../../test/support/stack';
 import { BrokerRefusal, startStack } from '../../test/support/stack';
@@ -125,6 +125,23 @@ describe('the cache registry asks the broker', () => {
     refused(await c.pullManifest('builds/web', 'build-1'));
     refused(await c.pushImage('builds/web', 'api', 'api-layer'));
     expect((await c.pushImage('cache/api', 'main', 'api-own')).status).toBe(201);
+  });
+});
+
+describe('the same layers in two projects', () => {
+  it("a cross-repository mount from another project's cache is refused; a plain upload of the same layers succeeds", async () => {
+    const web = new RegistryClient(stack.registryHost, await token());
+    const layer = Buffer.from('a layer both projects build');
+    expect((await web.pushBlob('cache/web', layer)).status).toBe(201);
+    const api = new RegistryClient(
+      stack.registryHost,
+      await token({ repository: 'acme/api', repository_id: '222' }),
+    );
+    const mount = await api.mountBlob('cache/api', digestOf(layer), 'cache/web');
+    refused(mount);
+    expect((await api.pushBlob('cache/api', layer)).status).toBe(201);
+    refused(await api.pullBlob('cache/web', digestOf(layer)));
+    expect((await api.pullBlob('cache/api', digestOf(layer))).status).toBe(200);
   });
 });
 

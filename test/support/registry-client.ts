@@ -98,6 +98,12 @@ export class RegistryClient {
     return this.result(put);
   }
 
+  /** A cross-repository blob mount (what dockerd and BuildKit try first when they pushed the layer elsewhere). */
+  async mountBlob(repo: string, digest: string, from: string): Promise<RegistryResult> {
+    const q = new URLSearchParams({ mount: digest, from });
+    return this.result(await this.call('POST', `/v2/${repo}/blobs/uploads/?${q}`));
+  }
+
   async pullBlob(repo: string, digest: string): Promise<RegistryResult> {
     return this.result(await this.call('GET', `/v2/${repo}/blobs/${digest}`));
   }
