@@ -552,11 +552,13 @@ describe('POST /auth/oidc/github-actions refuses', () => {
     const big = await mint({ padding: 'x'.repeat(9000) });
     expect((await exchangeToken(b, big)).body.error?.code).toBe('token_too_large');
     expect((await exchangeToken(b, big)).status).toBe(413);
-    const decisions = b.deps.state.queryAudit({}).length;
-    const huge = await post(b, { token: 'x', pad: 'y'.repeat(70 * 1024) });
+    const huge = await post(b, {
+      token: await mint({ run_id: 'oversized-run' }),
+      pad: 'y'.repeat(70 * 1024),
+    });
     expect([huge.status, huge.body.error?.code]).toEqual([413, 'token_too_large']);
     // Refused before exchange() ran: no decision was recorded.
-    expect(b.deps.state.queryAudit({}).length).toBe(decisions);
+    expect(b.deps.state.queryAudit({}).filter((row) => row.runId === 'oversized-run')).toEqual([]);
   });
 
   it('malformed requests', async () => {
@@ -772,11 +774,11 @@ describe('rate limits', () => {
       config: configText().replace('failures_per_address: 0', 'failures_per_address: 3'),
     });
     for (let i = 0; i < 3; i++) expect((await post(b, { token: 'garbage' })).status).toBe(401);
-    const decisions = b.deps.state.queryAudit({}).length;
-    const r = await exchangeToken(b, await mint());
+    const r = await exchangeToken(b, await mint({ run_id: 'rate-limited-run' }));
     expect([r.status, r.body.error?.code]).toEqual([429, 'rate_limited']);
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(b.deps.state.queryAudit({}).length).toBe(decisions);
+    // Refused before exchange() ran: no decision was recorded.
+    expect(b.deps.state.queryAudit({}).filter((row) => row.runId === 'rate-limited-run')).toEqual([]);
   });
 });
 
