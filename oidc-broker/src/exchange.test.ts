@@ -552,13 +552,13 @@ describe('POST /auth/oidc/github-actions refuses', () => {
     const big = await mint({ padding: 'x'.repeat(9000) });
     expect((await exchangeToken(b, big)).body.error?.code).toBe('token_too_large');
     expect((await exchangeToken(b, big)).status).toBe(413);
-    const huge = await post(b, {
-      token: await mint({ run_id: 'oversized-run' }),
-      pad: 'y'.repeat(70 * 1024),
-    });
+    const huge = await post(b, { token: 'x', oversizedMarker: 'y'.repeat(70 * 1024) });
     expect([huge.status, huge.body.error?.code]).toEqual([413, 'token_too_large']);
-    // Refused before exchange() ran: no decision was recorded.
-    expect(b.deps.state.queryAudit({}).filter((row) => row.runId === 'oversized-run')).toEqual([]);
+    // Refused before exchange() ran (which would record malformed_request for the unknown field).
+    expect(b.deps.state.queryAudit({}).filter((row) => row.field === 'oversizedMarker')).toEqual([]);
+    const small = await post(b, { token: 'x', oversizedMarker: 'y' });
+    expect(small.body.error?.code).toBe('malformed_request');
+    expect(b.deps.state.queryAudit({}).filter((row) => row.field === 'oversizedMarker')).toHaveLength(1);
   });
 
   it('malformed requests', async () => {
