@@ -117,18 +117,7 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     ...(depot.project !== undefined ? { projectFlag: depot.project } : {}),
     ...(!remote ? { searchFrom: firstFile ? dirname(resolve(firstFile)) : process.cwd() } : {}),
   });
-  if (depot.save && session.token?.isolated) {
-    throw new UserError(
-      'This build is isolated (its project token is isolated): isolated builds cannot --save.',
-    );
-  }
-  if (depot.save && !session.token?.scopes.has('cache:write')) {
-    throw new UserError(
-      session.token
-        ? '--save needs a project token with cache:write (this token cannot push to the project).'
-        : '--save needs a project token: set DEPOT_TOKEN (or --token).',
-    );
-  }
+  if (depot.save) session.requireSave();
   const version = await session.buildxVersion();
   checkFlagVersions('bake', version, flags, depot.lint ? [{ name: '--lint', since: '0.16.0' }] : []);
   if (has(flags, 'print') || has(flags, 'list') || values(flags, 'call').some((c) => c !== 'build')) {

@@ -111,18 +111,7 @@ export async function build(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     ...(depot.project !== undefined ? { projectFlag: depot.project } : {}),
     ...(local ? { searchFrom: resolve(context) } : {}),
   });
-  if (depot.save && session.token?.isolated) {
-    throw new UserError(
-      'This build is isolated (its project token is isolated): isolated builds cannot --save.',
-    );
-  }
-  if (depot.save && !session.token?.scopes.has('cache:write')) {
-    throw new UserError(
-      session.token
-        ? '--save needs a project token with cache:write (this token cannot push to the project).'
-        : '--save needs a project token: set DEPOT_TOKEN (or --token).',
-    );
-  }
+  if (depot.save) session.requireSave();
   const features = depot.lint ? [{ name: '--lint', since: '0.15.0' }] : [];
   const gated = flags.some((f) =>
     ['annotation', 'attest', 'build-context', 'call', 'check', 'provenance', 'sbom'].includes(f.name),

@@ -69,6 +69,22 @@ export class Session {
     return this.version;
   }
 
+  /** Refuses `--save` before anything runs when this token cannot push a saved build. */
+  requireSave(): void {
+    if (this.token?.isolated) {
+      throw new UserError(
+        'This build is isolated (its project token is isolated): isolated builds cannot --save.',
+      );
+    }
+    if (!this.token?.scopes.has('cache:write')) {
+      throw new UserError(
+        this.token
+          ? '--save needs a project token with cache:write (this token cannot push to the project).'
+          : '--save needs a project token: set DEPOT_TOKEN (or --token).',
+      );
+    }
+  }
+
   /** The saved-builds repository of this project in the cache registry. */
   savedRepository(): string {
     if (!this.token?.cache || !this.project) {

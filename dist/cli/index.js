@@ -4462,6 +4462,17 @@ class Session {
             this.version = await buildxVersion(this.env);
         return this.version;
     }
+    /** Refuses `--save` before anything runs when this token cannot push a saved build. */
+    requireSave() {
+        if (this.token?.isolated) {
+            throw new UserError('This build is isolated (its project token is isolated): isolated builds cannot --save.');
+        }
+        if (!this.token?.scopes.has('cache:write')) {
+            throw new UserError(this.token
+                ? '--save needs a project token with cache:write (this token cannot push to the project).'
+                : '--save needs a project token: set DEPOT_TOKEN (or --token).');
+        }
+    }
     /** The saved-builds repository of this project in the cache registry. */
     savedRepository() {
         if (!this.token?.cache || !this.project) {
@@ -4590,14 +4601,8 @@ async function bake(argv, env) {
         ...(depot.project !== undefined ? { projectFlag: depot.project } : {}),
         ...(!remote ? { searchFrom: firstFile ? (0,external_node_path_namespaceObject.dirname)((0,external_node_path_namespaceObject.resolve)(firstFile)) : process.cwd() } : {}),
     });
-    if (depot.save && session.token?.isolated) {
-        throw new UserError('This build is isolated (its project token is isolated): isolated builds cannot --save.');
-    }
-    if (depot.save && !session.token?.scopes.has('cache:write')) {
-        throw new UserError(session.token
-            ? '--save needs a project token with cache:write (this token cannot push to the project).'
-            : '--save needs a project token: set DEPOT_TOKEN (or --token).');
-    }
+    if (depot.save)
+        session.requireSave();
     const version = await session.buildxVersion();
     checkFlagVersions('bake', version, flags, depot.lint ? [{ name: '--lint', since: '0.16.0' }] : []);
     if (has(flags, 'print') || has(flags, 'list') || values(flags, 'call').some((c) => c !== 'build')) {
@@ -4850,14 +4855,8 @@ async function build(argv, env) {
         ...(depot.project !== undefined ? { projectFlag: depot.project } : {}),
         ...(local ? { searchFrom: (0,external_node_path_namespaceObject.resolve)(context) } : {}),
     });
-    if (depot.save && session.token?.isolated) {
-        throw new UserError('This build is isolated (its project token is isolated): isolated builds cannot --save.');
-    }
-    if (depot.save && !session.token?.scopes.has('cache:write')) {
-        throw new UserError(session.token
-            ? '--save needs a project token with cache:write (this token cannot push to the project).'
-            : '--save needs a project token: set DEPOT_TOKEN (or --token).');
-    }
+    if (depot.save)
+        session.requireSave();
     const features = depot.lint ? [{ name: '--lint', since: '0.15.0' }] : [];
     const gated = flags.some((f) => ['annotation', 'attest', 'build-context', 'call', 'check', 'provenance', 'sbom'].includes(f.name));
     if (gated || features.length > 0)
