@@ -1,7 +1,7 @@
 // The workflows the end-to-end tests and the demo run: each is a Job of the runner harness that runs the real
 // action bundles (setup, then build-push or bake) against the world's broker, registry and release server.
 import { join } from 'node:path';
-import { Job, ROOT } from '../support/runner';
+import { examplePayload, Job, ROOT } from '../support/runner';
 import type { StepResult } from '../support/runner';
 import { DEMO, pushClaims, REPOSITORY } from './world';
 import type { World } from './world';
@@ -41,13 +41,7 @@ export function newJob(world: World, opts: Omit<WorkflowOptions, 'tag'> = {}): J
   Object.assign(world.stack.issuer.defaults, pushClaims(repository, opts.repositoryId));
   return new Job({
     repository,
-    event: {
-      name: 'push',
-      payload: {
-        ref: 'refs/heads/main',
-        repository: { full_name: repository, private: false, visibility: 'public' },
-      },
-    },
+    event: { name: 'push', payload: pushPayload(repository) },
     env: {
       ACTIONS_ID_TOKEN_REQUEST_URL: world.stack.issuer.runtimeUrl,
       ACTIONS_ID_TOKEN_REQUEST_TOKEN: world.stack.issuer.runtimeToken,
@@ -56,6 +50,22 @@ export function newJob(world: World, opts: Omit<WorkflowOptions, 'tag'> = {}): J
     },
     ...(opts.toolCache ? { toolCache: opts.toolCache } : {}),
   });
+}
+
+/** A real push payload (@octokit/webhooks-examples) moved to `repository`'s main branch, public. */
+function pushPayload(repository: string): Record<string, unknown> {
+  const payload = examplePayload('push') as { ref: string; repository: Record<string, unknown> };
+  const [owner = '', name = ''] = repository.split('/');
+  payload.ref = 'refs/heads/main';
+  payload.repository = {
+    ...payload.repository,
+    full_name: repository,
+    name,
+    owner: { ...(payload.repository.owner as Record<string, unknown>), login: owner, name: owner },
+    private: false,
+    visibility: 'public',
+  };
+  return payload as unknown as Record<string, unknown>;
 }
 
 async function setupStep(world: World, job: Job, actions: WorkflowOptions['actions']): Promise<StepResult> {
