@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { repositoryName } from '../shared/identity';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -30,7 +31,9 @@ export function actionTable(name: string): string {
 }
 
 export function renderReadme(text: string): string {
-  let out = text;
+  // The `uses:` lines follow package.json `repository`, so a fork renames them by changing one field.
+  const repo = repositoryName();
+  let out = text.replace(/[\w.-]+\/[\w.-]+\/actions\/([a-z-]+)@v1/g, `${repo}/actions/$1@v1`);
   for (const name of readdirSync(join(root, 'actions'))) {
     if (!existsSync(join(root, 'actions', name, 'action.yml'))) continue;
     const open = `<!-- inputs:${name} -->`;
@@ -49,7 +52,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const fresh = renderReadme(text);
   if (process.argv.includes('--check')) {
     if (fresh !== text) {
-      console.error('README.md tables are stale: run `npx tsx scripts/readme.ts` and commit README.md.');
+      console.error(
+        'README.md is stale (its tables or `uses:` lines): run `npx tsx scripts/readme.ts` and commit README.md.',
+      );
       process.exit(1);
     }
   } else {

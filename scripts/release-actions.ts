@@ -3,21 +3,10 @@
 // pointing at its own bundle, the bundle (and, for the composite `use`, the setup bundle it runs), README, LICENSE.
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { repositoryName } from '../shared/identity';
 import { actionTable } from './readme';
 
 const root = resolve(import.meta.dirname, '..');
-
-interface Pkg {
-  repository: string | { url: string };
-}
-
-export function repositoryName(): string {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Pkg;
-  const url = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository.url;
-  const m = /github\.com[/:]([^/]+\/[^/.]+)/.exec(url);
-  if (!m?.[1]) throw new Error(`package.json repository "${url}" does not name a GitHub repository`);
-  return m[1];
-}
 
 export function releaseActions(outDir: string): string[] {
   const repo = repositoryName();
