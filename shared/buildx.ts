@@ -9,12 +9,14 @@ export interface BuildxVersion {
   raw: string;
 }
 
-/** `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `v0.17.1 abc` -> 0.17.1. */
+/**
+ * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
+ * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current. The CLI reads it too.
+ */
 export function parseBuildxVersion(output: string): string | undefined {
-  const line = output.split('\n').find((l) => l.trim() !== '') ?? '';
-  const fields = line.trim().split(/\s+/);
-  const candidate = fields.length > 1 ? fields[1] : fields[0];
-  return semver.coerce(candidate ?? '')?.version;
+  const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
+  const v = semver.coerce(m?.[1] ?? output);
+  return v && v.version !== '0.0.0' ? v.version : undefined;
 }
 
 export async function buildxVersion(docker = 'docker'): Promise<BuildxVersion> {

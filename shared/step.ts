@@ -20,10 +20,13 @@ export interface StepContext {
   buildx: BuildxVersion;
 }
 
-export async function prepareStep(saveTmpDir: (dir: string) => void): Promise<StepContext> {
+/** The post step finds the temp dir under this state name. */
+const TMP_DIR_STATE = 'tmpDir';
+
+export async function prepareStep(): Promise<StepContext> {
   const github = getGithubContext();
   const tmp = createTempDir();
-  saveTmpDir(tmp);
+  core.saveState(TMP_DIR_STATE, tmp);
   const buildx = await core.group('Buildx version', async () => {
     const v = await buildxVersion();
     core.info(v.raw || 'docker buildx not found: inputs are not gated on its version');
@@ -46,7 +49,8 @@ export async function resolveAndRun(
   const resolution = await core.group('Project token', () =>
     resolveToken(tokenRequest(inputs), defaultTokenDeps(ctx.github)),
   );
-  const project = resolution.kind === 'token' ? inputs.project || process.env.DEPOT_PROJECT_ID || '' : '';
+  // The CLI reads DEPOT_PROJECT_ID itself; only the input needs passing, and only with a token to build for it.
+  const project = resolution.kind === 'token' ? inputs.project : '';
   const result = await new DepotCli().run({
     ...run,
     resolution,
@@ -68,7 +72,8 @@ export async function setOutputs(outputs: Record<string, string | undefined>): P
 }
 
 /** The post step: remove the step's temp dir (it may hold secrets). */
-export async function cleanupStep(tmp: string): Promise<void> {
+export async function cleanupStep(): Promise<void> {
+  const tmp = core.getState(TMP_DIR_STATE);
   if (!tmp) return;
   removeTempDir(tmp);
   core.info(`Removed ${tmp}`);

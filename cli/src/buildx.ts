@@ -1,17 +1,13 @@
 // What we need to know about the installed buildx: its version (to refuse a flag it is too old for, with the
-// version that flag needs). Debian's build prints `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4`; semver.coerce
-// reads that, and a version we cannot read is treated as current rather than refusing a feature.
+// version that flag needs), read by shared/'s parser: a version we cannot read is treated as current.
 import semver from 'semver';
 import { UserError } from './errors';
 import type { BuildxFlag, Command } from './flags';
 import { minimumVersion } from './flags';
+import { parseBuildxVersion } from '../../shared/buildx';
 import { run } from './process';
 
-export function parseBuildxVersion(output: string): string | undefined {
-  const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
-  const v = semver.coerce(m?.[1] ?? output);
-  return v && v.version !== '0.0.0' ? v.version : undefined;
-}
+export { parseBuildxVersion };
 
 export async function buildxVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const res = await run('docker', ['buildx', 'version'], { env, capture: true });

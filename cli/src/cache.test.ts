@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../test/support/ports';
 import { projectToken } from '../test/tokens';
 import { EXIT_UNAVAILABLE, UserError } from './errors';
 import { cacheFlags, cacheKey, probeCache } from './cache';
@@ -17,12 +18,6 @@ async function listen(handler: Parameters<typeof createServer>[1]): Promise<numb
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return (server.address() as AddressInfo).port;
-}
-
-async function freePort(): Promise<number> {
-  const port = await listen(() => undefined);
-  await new Promise((r) => servers.pop()?.close(r));
-  return port;
 }
 
 describe('cacheFlags', () => {

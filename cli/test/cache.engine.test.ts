@@ -8,7 +8,8 @@ import { depot, digestOf, exec, PLAIN_REGISTRY, platformsOf, projects, unique } 
 import type { Result } from './engine';
 import { startCacheFixture, touches, writesTo } from './cache-fixture';
 import type { CacheFixture } from './cache-fixture';
-import { freePort, startLoginRegistry } from './registries';
+import { freePort } from '../../test/support/ports';
+import { startLoginRegistry } from './registries';
 import { projectToken } from './tokens';
 import type { Registry } from './registries';
 

@@ -37259,12 +37259,14 @@ function signalNumber(signal) {
 
 
 
-/** `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `v0.17.1 abc` -> 0.17.1. */
+/**
+ * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
+ * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current. The CLI reads it too.
+ */
 function parseBuildxVersion(output) {
-    const line = output.split('\n').find((l) => l.trim() !== '') ?? '';
-    const fields = line.trim().split(/\s+/);
-    const candidate = fields.length > 1 ? fields[1] : fields[0];
-    return semver_default().coerce(candidate ?? '')?.version;
+    const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
+    const v = semver_default().coerce(m?.[1] ?? output);
+    return v && v.version !== '0.0.0' ? v.version : undefined;
 }
 async function buildxVersion(docker = 'docker') {
     try {
@@ -37707,10 +37709,12 @@ function retryAfterMs(header, now = Date.now()) {
 
 
 
-async function prepareStep(saveTmpDir) {
+/** The post step finds the temp dir under this state name. */
+const TMP_DIR_STATE = 'tmpDir';
+async function prepareStep() {
     const github = getGithubContext();
     const tmp = createTempDir();
-    saveTmpDir(tmp);
+    saveState(TMP_DIR_STATE, tmp);
     const buildx = await group('Buildx version', async () => {
         const v = await buildxVersion();
         info(v.raw || 'docker buildx not found: inputs are not gated on its version');
@@ -37721,7 +37725,8 @@ async function prepareStep(saveTmpDir) {
 /** Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows). */
 async function resolveAndRun(inputs, ctx, run) {
     const resolution = await group('Project token', () => resolveToken(tokenRequest(inputs), defaultTokenDeps(ctx.github)));
-    const project = resolution.kind === 'token' ? inputs.project || process.env.DEPOT_PROJECT_ID || '' : '';
+    // The CLI reads DEPOT_PROJECT_ID itself; only the input needs passing, and only with a token to build for it.
+    const project = resolution.kind === 'token' ? inputs.project : '';
     const result = await new DepotCli().run({
         ...run,
         resolution,
@@ -37742,7 +37747,8 @@ async function setOutputs(outputs) {
     });
 }
 /** The post step: remove the step's temp dir (it may hold secrets). */
-async function cleanupStep(tmp) {
+async function cleanupStep() {
+    const tmp = getState(TMP_DIR_STATE);
     if (!tmp)
         return;
     removeTempDir(tmp);
@@ -38036,15 +38042,8 @@ function attestArgs(inputs, ctx) {
     return args;
 }
 
-;// CONCATENATED MODULE: ./actions/build-push/src/state.ts
-// What main leaves for post (STATE_* through core.saveState).
-
-const getTmpDir = () => getState('tmpDir');
-const setTmpDir = (dir) => saveState('tmpDir', dir);
-
 ;// CONCATENATED MODULE: ./actions/build-push/src/main.ts
 // actions/build-push: parse inputs, resolve a project token, run `depot build`, report. Post: remove temp files.
-
 
 
 
@@ -38057,7 +38056,7 @@ const setTmpDir = (dir) => saveState('tmpDir', dir);
 async function main() {
     const started = Date.now();
     const inputs = getInputs();
-    const ctx = await prepareStep(setTmpDir);
+    const ctx = await prepareStep();
     const iidFile = (0,external_node_path_namespaceObject.join)(ctx.tmp, 'iidfile');
     const metadataFile = (0,external_node_path_namespaceObject.join)(ctx.tmp, 'metadata.json');
     const { buildxArgs, context } = toArgs(inputs, {
@@ -38098,5 +38097,5 @@ async function main() {
         ],
     });
 }
-void run(main, () => cleanupStep(getTmpDir()));
+void run(main, cleanupStep);
 

@@ -3324,15 +3324,15 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: ./node_modules/semver/index.js
-var semver = __nccwpck_require__(88);
-var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
+var node_modules_semver = __nccwpck_require__(88);
+var semver_default = /*#__PURE__*/__nccwpck_require__.n(node_modules_semver);
 ;// CONCATENATED MODULE: ./cli/src/errors.ts
 // The two ways a depot command fails on purpose: a user error (one line, exit 1 unless told otherwise) and
 // "unavailable" (exit 69, EX_UNAVAILABLE): the broker or the cache registry could not be reached before the build
 // started, the one status the actions' buildx-fallback keys on.
 /** EX_UNAVAILABLE from sysexits.h. */
 const EXIT_UNAVAILABLE = 69;
-class UserError extends Error {
+class errors_UserError extends Error {
     exitCode;
     constructor(message, exitCode = 1) {
         super(message);
@@ -3340,7 +3340,7 @@ class UserError extends Error {
         this.name = 'UserError';
     }
 }
-class UnavailableError extends UserError {
+class UnavailableError extends errors_UserError {
     constructor(message) {
         super(message, EXIT_UNAVAILABLE);
         this.name = 'UnavailableError';
@@ -3468,7 +3468,7 @@ function parseArgs(command, argv) {
         const theirs = own ? undefined : lookup(buildxTable, key);
         const found = own ?? theirs;
         if (!found) {
-            throw new UserError(`Unknown flag ${key} for depot ${command}: it is neither a depot flag nor a docker buildx ${command} flag. See \`depot ${command} --help\`.`);
+            throw new errors_UserError(`Unknown flag ${key} for depot ${command}: it is neither a depot flag nor a docker buildx ${command} flag. See \`depot ${command} --help\`.`);
         }
         const [name, spec] = found;
         let value;
@@ -3479,7 +3479,7 @@ function parseArgs(command, argv) {
             else {
                 const next = argv[i + 1];
                 if (next === undefined)
-                    throw new UserError(`Flag ${key} needs a value, e.g. \`${key} VALUE\`.`);
+                    throw new errors_UserError(`Flag ${key} needs a value, e.g. \`${key} VALUE\`.`);
                 value = next;
                 words.push(next);
                 i++;
@@ -3487,7 +3487,7 @@ function parseArgs(command, argv) {
         }
         else if (inline !== undefined) {
             if (!/^(true|false)$/.test(inline))
-                throw new UserError(`Flag ${key} takes no value (got "${inline}").`);
+                throw new errors_UserError(`Flag ${key} takes no value (got "${inline}").`);
             if (inline === 'false')
                 continue;
         }
@@ -3516,7 +3516,7 @@ function applyDepotFlag(o, name, value) {
         case 'build-platform': {
             const platform = v === 'amd64' || v === 'arm64' ? `linux/${v}` : v;
             if (!BUILD_PLATFORMS.includes(platform)) {
-                throw new UserError(`--build-platform must be one of ${BUILD_PLATFORMS.join(', ')} (got "${v}").`);
+                throw new errors_UserError(`--build-platform must be one of ${BUILD_PLATFORMS.join(', ')} (got "${v}").`);
             }
             o.buildPlatform = platform;
             break;
@@ -3527,7 +3527,7 @@ function applyDepotFlag(o, name, value) {
         case 'lint-fail-on': {
             const level = v === 'warning' ? 'warn' : v;
             if (!LINT_LEVELS.includes(level)) {
-                throw new UserError(`--lint-fail-on must be one of ${LINT_LEVELS.join(', ')} (got "${v}").`);
+                throw new errors_UserError(`--lint-fail-on must be one of ${LINT_LEVELS.join(', ')} (got "${v}").`);
             }
             o.lintFailOn = level;
             break;
@@ -3542,7 +3542,7 @@ function applyDepotFlag(o, name, value) {
             o.help = true;
             break;
         default:
-            throw new UserError(`Internal error: depot flag --${name} has no handler.`);
+            throw new errors_UserError(`Internal error: depot flag --${name} has no handler.`);
     }
 }
 /** The flags of `parsed` that this buildx is too old for, as one error naming the flag and the version it needs. */
@@ -3557,6 +3557,120 @@ function has(flags, name) {
 }
 function toWords(flags) {
     return flags.flatMap((f) => f.words);
+}
+
+;// CONCATENATED MODULE: ./shared/exec.ts
+// Running a process: argv array, output streamed live, SIGINT/SIGTERM forwarded, the tail kept for messages.
+
+/** The command is not installed (ENOENT): callers turn it into a message saying how to install it. */
+class CommandNotFound extends Error {
+    command;
+    constructor(command) {
+        super(`${command}: command not found`);
+        this.command = command;
+    }
+}
+const TAIL_BYTES = (/* unused pure expression or super */ null && (64 * 1024));
+function exec_exec(command, args, opts = {}) {
+    return new Promise((resolve, reject) => {
+        const child = spawn(command, args, {
+            cwd: opts.cwd,
+            env: opts.env ?? process.env,
+            stdio: ['inherit', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderrTail = '';
+        const out = opts.stdout ?? process.stdout;
+        const err = opts.stderr ?? process.stderr;
+        child.stdout.setEncoding('utf8');
+        child.stderr.setEncoding('utf8');
+        child.stdout.on('data', (chunk) => {
+            if (!opts.silent)
+                out.write(chunk);
+            stdout = opts.captureStdout ? stdout + chunk : (stdout + chunk).slice(-TAIL_BYTES);
+        });
+        child.stderr.on('data', (chunk) => {
+            if (!opts.silent)
+                err.write(chunk);
+            stderrTail = (stderrTail + chunk).slice(-TAIL_BYTES);
+        });
+        const forward = (signal) => () => {
+            child.kill(signal);
+        };
+        const onInt = forward('SIGINT');
+        const onTerm = forward('SIGTERM');
+        process.on('SIGINT', onInt);
+        process.on('SIGTERM', onTerm);
+        const detach = () => {
+            process.off('SIGINT', onInt);
+            process.off('SIGTERM', onTerm);
+        };
+        child.on('error', (e) => {
+            detach();
+            reject(e.code === 'ENOENT' ? new CommandNotFound(command) : e);
+        });
+        child.on('close', (code, signal) => {
+            detach();
+            const result = {
+                exitCode: code ?? (signal ? 128 + signalNumber(signal) : 1),
+                stdout,
+                lastStderrLine: lastLine(stderrTail),
+            };
+            if (signal)
+                result.signal = signal;
+            resolve(result);
+        });
+    });
+}
+function lastLine(text) {
+    const lines = text
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
+    return lines[lines.length - 1] ?? '';
+}
+function signalNumber(signal) {
+    return signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : signal === 'SIGKILL' ? 9 : 1;
+}
+
+;// CONCATENATED MODULE: ./shared/buildx.ts
+// The installed buildx's version, and gating inputs on it as docker's actions do.
+
+
+
+/**
+ * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
+ * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current. The CLI reads it too.
+ */
+function parseBuildxVersion(output) {
+    const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
+    const v = semver_default().coerce(m?.[1] ?? output);
+    return v && v.version !== '0.0.0' ? v.version : undefined;
+}
+async function buildxVersion(docker = 'docker') {
+    try {
+        const res = await exec(docker, ['buildx', 'version'], { silent: true, captureStdout: true });
+        if (res.exitCode !== 0)
+            return { raw: '' };
+        const version = parseBuildxVersion(res.stdout);
+        return version ? { version, raw: res.stdout.trim() } : { raw: res.stdout.trim() };
+    }
+    catch {
+        return { raw: '' };
+    }
+}
+/**
+ * Whether the installed buildx satisfies `range`. An unknown version is treated as current: users of a build we
+ * cannot read (Debian's `+ds1` builds, dev builds) are not refused a feature.
+ */
+function satisfies(v, range) {
+    return v.version === undefined || semver.satisfies(v.version, range);
+}
+/** Fails with the input's name and the version it needs, as docker/build-push-action does. */
+function requireBuildx(v, input, minimum) {
+    if (!satisfies(v, `>=${minimum}`)) {
+        throw new UserError(`Input \`${input}\` needs buildx >= ${minimum}; this runner has buildx ${v.version}.`);
+    }
 }
 
 ;// CONCATENATED MODULE: ./cli/src/log.ts
@@ -3659,10 +3773,10 @@ function run(cmd, args, opts = {}) {
             children.delete(child);
             active--;
             if (err.code === 'ENOENT') {
-                reject(new UserError(`${cmd} is not installed or not on PATH: install Docker with buildx (scripts/engine.sh up does it on Debian).`));
+                reject(new errors_UserError(`${cmd} is not installed or not on PATH: install Docker with buildx (scripts/engine.sh up does it on Debian).`));
             }
             else
-                reject(new UserError(`Cannot run ${cmd}: ${err.message}`));
+                reject(new errors_UserError(`Cannot run ${cmd}: ${err.message}`));
         });
         child.on('close', (code, signal) => {
             children.delete(child);
@@ -3678,21 +3792,17 @@ function activeChildren() {
 
 ;// CONCATENATED MODULE: ./cli/src/buildx.ts
 // What we need to know about the installed buildx: its version (to refuse a flag it is too old for, with the
-// version that flag needs). Debian's build prints `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4`; semver.coerce
-// reads that, and a version we cannot read is treated as current rather than refusing a feature.
+// version that flag needs), read by shared/'s parser: a version we cannot read is treated as current.
 
 
 
 
-function parseBuildxVersion(output) {
-    const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
-    const v = semver_default().coerce(m?.[1] ?? output);
-    return v && v.version !== '0.0.0' ? v.version : undefined;
-}
-async function buildxVersion(env) {
+
+
+async function buildx_buildxVersion(env) {
     const res = await run('docker', ['buildx', 'version'], { env, capture: true });
     if (res.code !== 0) {
-        throw new UserError('`docker buildx version` failed: install the buildx plugin (scripts/engine.sh up does it on Debian).');
+        throw new errors_UserError('`docker buildx version` failed: install the buildx plugin (scripts/engine.sh up does it on Debian).');
     }
     return parseBuildxVersion(res.stdout);
 }
@@ -3706,7 +3816,7 @@ function checkFlagVersions(command, version, flags, features = []) {
     ];
     for (const { name, since } of needs) {
         if (since && semver_default().lt(version, since)) {
-            throw new UserError(`${name} needs docker buildx ${since} or newer, but buildx ${version} is installed: upgrade buildx or drop ${name}.`);
+            throw new errors_UserError(`${name} needs docker buildx ${since} or newer, but buildx ${version} is installed: upgrade buildx or drop ${name}.`);
         }
     }
 }
@@ -3802,7 +3912,7 @@ async function probeCache(token, fetchImpl = fetch) {
         throw new UnavailableError(`The broker's token service at ${url.origin} answered HTTP ${answer.status}: no build was started.`);
     }
     if (answer.status === 401 || answer.status === 403) {
-        throw new UserError(`The broker at ${url.origin} refused the project token for the cache registry (HTTP ${answer.status}): get a fresh project token.`);
+        throw new errors_UserError(`The broker at ${url.origin} refused the project token for the cache registry (HTTP ${answer.status}): get a fresh project token.`);
     }
 }
 
@@ -3829,10 +3939,10 @@ function readConfigJson(dir) {
         json = JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8'));
     }
     catch {
-        throw new UserError(`${file} is not valid JSON: fix or remove it (docker itself cannot read it either).`);
+        throw new errors_UserError(`${file} is not valid JSON: fix or remove it (docker itself cannot read it either).`);
     }
     if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-        throw new UserError(`${file} is not a JSON object: fix or remove it.`);
+        throw new errors_UserError(`${file} is not a JSON object: fix or remove it.`);
     }
     return json;
 }
@@ -3892,7 +4002,7 @@ function readShimState(configDir) {
     catch {
         // fall through: a broken state file is reported below
     }
-    throw new UserError(`${file} is unreadable: run \`depot configure-docker --uninstall\` and then install again.`);
+    throw new errors_UserError(`${file} is unreadable: run \`depot configure-docker --uninstall\` and then install again.`);
 }
 class TempDockerConfig {
     dir;
@@ -3982,11 +4092,11 @@ function readDepotJson(file) {
         json = JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8'));
     }
     catch {
-        throw new UserError(`${file} is not valid JSON: write {"id": "<project id>"} or run \`depot init --project ID\`.`);
+        throw new errors_UserError(`${file} is not valid JSON: write {"id": "<project id>"} or run \`depot init --project ID\`.`);
     }
     const id = json !== null && typeof json === 'object' ? json.id : undefined;
     if (typeof id !== 'string' || id === '') {
-        throw new UserError(`${file} has no "id": write {"id": "<project id>"} or run \`depot init --project ID\`.`);
+        throw new errors_UserError(`${file} has no "id": write {"id": "<project id>"} or run \`depot init --project ID\`.`);
     }
     return id;
 }
@@ -4002,11 +4112,11 @@ function resolveProject(opts) {
             choice = { id: readDepotJson(file), source: file };
     }
     if (choice.id !== undefined && !PROJECT_ID.test(choice.id)) {
-        throw new UserError(`Project "${choice.id}" (from ${choice.source}) is not a valid project id: use lowercase letters, digits and . _ -.`);
+        throw new errors_UserError(`Project "${choice.id}" (from ${choice.source}) is not a valid project id: use lowercase letters, digits and . _ -.`);
     }
     if (opts.token) {
         if (choice.id !== undefined && choice.id !== opts.token.project) {
-            throw new UserError(`The project token is for project "${opts.token.project}", but ${choice.source} names "${choice.id}": use a token for "${choice.id}" or drop the project setting.`);
+            throw new errors_UserError(`The project token is for project "${opts.token.project}", but ${choice.source} names "${choice.id}": use a token for "${choice.id}" or drop the project setting.`);
         }
         return { id: opts.token.project, source: choice.source ?? 'the token' };
     }
@@ -4366,20 +4476,20 @@ function readProjectToken(raw, now = new Date()) {
         claims = decodeJwt(token);
     }
     catch {
-        throw new UserError(`${WHERE} is not a JWT: pass the project token the broker minted (or the setup action exported).`);
+        throw new errors_UserError(`${WHERE} is not a JWT: pass the project token the broker minted (or the setup action exported).`);
     }
     if (header.typ !== PROJECT_TOKEN_TYP) {
-        throw new UserError(`${WHERE} is not a depot project token (its header typ is "${header.typ ?? ''}", expected "${PROJECT_TOKEN_TYP}"): exchange your CI's OIDC token at the broker for a project token.`);
+        throw new errors_UserError(`${WHERE} is not a depot project token (its header typ is "${header.typ ?? ''}", expected "${PROJECT_TOKEN_TYP}"): exchange your CI's OIDC token at the broker for a project token.`);
     }
     if (typeof claims.exp !== 'number')
-        throw new UserError(`${WHERE} has no exp claim: it is not a depot project token.`);
+        throw new errors_UserError(`${WHERE} has no exp claim: it is not a depot project token.`);
     const expiresAt = new Date(claims.exp * 1000);
     if (expiresAt.getTime() <= now.getTime()) {
-        throw new UserError(`${WHERE} expired at ${expiresAt.toISOString()}: get a fresh project token (project tokens live minutes to an hour).`);
+        throw new errors_UserError(`${WHERE} expired at ${expiresAt.toISOString()}: get a fresh project token (project tokens live minutes to an hour).`);
     }
     const project = typeof claims.project === 'string' ? claims.project : '';
     if (!project)
-        throw new UserError(`${WHERE} has no project claim: it is not a depot project token.`);
+        throw new errors_UserError(`${WHERE} has no project claim: it is not a depot project token.`);
     const isolated = claims.isolated === true;
     const scopes = new Set();
     if (typeof claims.scope === 'string') {
@@ -4393,7 +4503,7 @@ function readProjectToken(raw, now = new Date()) {
     if (!isolated && typeof claims.cache === 'string' && claims.cache !== '') {
         const slash = claims.cache.indexOf('/');
         if (slash <= 0 || slash === claims.cache.length - 1) {
-            throw new UserError(`${WHERE} has a malformed cache claim (expected <registry host>/<repository>).`);
+            throw new errors_UserError(`${WHERE} has a malformed cache claim (expected <registry host>/<repository>).`);
         }
         out.cache = { host: claims.cache.slice(0, slash), repository: claims.cache.slice(slash + 1) };
     }
@@ -4459,16 +4569,16 @@ class Session {
     }
     async buildxVersion() {
         if (this.version === null)
-            this.version = await buildxVersion(this.env);
+            this.version = await buildx_buildxVersion(this.env);
         return this.version;
     }
     /** Refuses `--save` before anything runs when this token cannot push a saved build. */
     requireSave() {
         if (this.token?.isolated) {
-            throw new UserError('This build is isolated (its project token is isolated): isolated builds cannot --save.');
+            throw new errors_UserError('This build is isolated (its project token is isolated): isolated builds cannot --save.');
         }
         if (!this.token?.scopes.has('cache:write')) {
-            throw new UserError(this.token
+            throw new errors_UserError(this.token
                 ? '--save needs a project token with cache:write (this token cannot push to the project).'
                 : '--save needs a project token: set DEPOT_TOKEN (or --token).');
         }
@@ -4476,7 +4586,7 @@ class Session {
     /** The saved-builds repository of this project in the cache registry. */
     savedRepository() {
         if (!this.token?.cache || !this.project) {
-            throw new UserError('Saved builds need a project token with a cache registry: set DEPOT_TOKEN (or --token).');
+            throw new errors_UserError('Saved builds need a project token with a cache registry: set DEPOT_TOKEN (or --token).');
         }
         return `${this.token.cache.host}/builds/${this.project}`;
     }
@@ -4547,7 +4657,7 @@ function parsePrint(stdout) {
         json = JSON.parse(stdout);
     }
     catch {
-        throw new UserError('`docker buildx bake --print` did not print JSON: check the bake file.');
+        throw new errors_UserError('`docker buildx bake --print` did not print JSON: check the bake file.');
     }
     const targets = json !== null && typeof json === 'object' ? json.target : undefined;
     if (targets === null || typeof targets !== 'object')
@@ -4842,7 +4952,7 @@ async function build(argv, env) {
         return 0;
     }
     if (positional.length !== 1) {
-        throw new UserError(positional.length === 0
+        throw new errors_UserError(positional.length === 0
             ? 'depot build needs a build context, e.g. `depot build .`.'
             : `depot build takes one build context, got ${positional.length}: ${positional.join(' ')}.`);
     }
@@ -4996,7 +5106,7 @@ function shimScript(node, script) {
 function configureDocker(argv, env) {
     const unknown = argv.find((a) => !['--uninstall', '--help', '-h'].includes(a));
     if (unknown)
-        throw new UserError(`Unknown argument ${unknown} for depot configure-docker. See \`depot configure-docker --help\`.`);
+        throw new errors_UserError(`Unknown argument ${unknown} for depot configure-docker. See \`depot configure-docker --help\`.`);
     if (argv.includes('--help') || argv.includes('-h')) {
         process.stdout.write(CONFIGURE_HELP);
         return 0;
@@ -5031,7 +5141,7 @@ function configureDocker(argv, env) {
             real = SYSTEM_PLUGIN_DIRS.map((d) => (0,external_node_path_namespaceObject.join)(d, 'docker-buildx')).find((f) => (0,external_node_fs_namespaceObject.existsSync)(f));
         }
         if (!real) {
-            throw new UserError('No docker buildx plugin was found: install buildx first (depot runs builds through it).');
+            throw new errors_UserError('No docker buildx plugin was found: install buildx first (depot runs builds through it).');
         }
     }
     (0,external_node_fs_namespaceObject.mkdirSync)(plugins, { recursive: true });
@@ -5070,14 +5180,14 @@ function init(argv, env, cwd = process.cwd()) {
         else if (a.startsWith('--project='))
             project = a.slice('--project='.length);
         else
-            throw new UserError(`Unknown argument ${a} for depot init. See \`depot init --help\`.`);
+            throw new errors_UserError(`Unknown argument ${a} for depot init. See \`depot init --help\`.`);
     }
     project ??=
         env.DEPOT_PROJECT_ID || (env.DEPOT_TOKEN ? readProjectToken(env.DEPOT_TOKEN).project : undefined);
     if (!project)
-        throw new UserError('depot init needs a project: pass --project ID (or set DEPOT_PROJECT_ID).');
+        throw new errors_UserError('depot init needs a project: pass --project ID (or set DEPOT_PROJECT_ID).');
     if (!PROJECT_ID.test(project)) {
-        throw new UserError(`"${project}" is not a valid project id: use lowercase letters, digits and . _ -.`);
+        throw new errors_UserError(`"${project}" is not a valid project id: use lowercase letters, digits and . _ -.`);
     }
     const file = (0,external_node_path_namespaceObject.join)(cwd, 'depot.json');
     (0,external_node_fs_namespaceObject.writeFileSync)(file, `${JSON.stringify({ id: project }, null, 2)}\n`);
@@ -5127,11 +5237,11 @@ function parseBuildRef(word) {
             json = JSON.parse(text);
         }
         catch {
-            throw new UserError('BUILD_ID looks like JSON but is not valid JSON: pass the build id or the depot.build object.');
+            throw new errors_UserError('BUILD_ID looks like JSON but is not valid JSON: pass the build id or the depot.build object.');
         }
         const rec = json !== null && typeof json === 'object' ? json : {};
         if (typeof rec.buildID !== 'string' || rec.buildID === '') {
-            throw new UserError('BUILD_ID JSON has no "buildID": pass the metadata file\'s depot.build object.');
+            throw new errors_UserError('BUILD_ID JSON has no "buildID": pass the metadata file\'s depot.build object.');
         }
         const ref = { buildID: rec.buildID };
         if (typeof rec.projectID === 'string' && rec.projectID !== '')
@@ -5142,7 +5252,7 @@ function parseBuildRef(word) {
 }
 function checkId(ref) {
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(ref.buildID)) {
-        throw new UserError(`"${ref.buildID}" is not a build id: pass the id depot build printed, or its depot.build JSON.`);
+        throw new errors_UserError(`"${ref.buildID}" is not a build id: pass the id depot build printed, or its depot.build JSON.`);
     }
     return ref;
 }
@@ -5165,7 +5275,7 @@ function parseSavedArgs(command, argv) {
         if (setter) {
             const v = eq > 0 && key !== word ? word.slice(eq + 1) : argv[++i];
             if (v === undefined)
-                throw new UserError(`Flag ${key} needs a value.`);
+                throw new errors_UserError(`Flag ${key} needs a value.`);
             setter(v);
         }
         else if (word === '--debug')
@@ -5173,7 +5283,7 @@ function parseSavedArgs(command, argv) {
         else if (word === '--help' || word === '-h')
             out.help = true;
         else if (word.startsWith('-') && word !== '-') {
-            throw new UserError(`Unknown flag ${key} for depot ${command}. See \`depot ${command} --help\`.`);
+            throw new errors_UserError(`Unknown flag ${key} for depot ${command}. See \`depot ${command} --help\`.`);
         }
         else
             out.positional.push(word);
@@ -5186,7 +5296,7 @@ async function saved_open(command, argv, env) {
     if (a.help)
         return { a, help: true };
     if (a.positional.length !== 1) {
-        throw new UserError(`depot ${command} takes one BUILD_ID (the id depot build printed, or its depot.build JSON).`);
+        throw new errors_UserError(`depot ${command} takes one BUILD_ID (the id depot build printed, or its depot.build JSON).`);
     }
     const ref = parseBuildRef(a.positional[0]);
     const project = a.project ?? ref.projectID;
@@ -5197,9 +5307,9 @@ async function saved_open(command, argv, env) {
         searchFrom: process.cwd(),
     });
     if (!session.token)
-        throw new UserError(`depot ${command} needs a project token: set DEPOT_TOKEN (or --token).`);
+        throw new errors_UserError(`depot ${command} needs a project token: set DEPOT_TOKEN (or --token).`);
     if (session.token.isolated)
-        throw new UserError('An isolated project token cannot read saved builds.');
+        throw new errors_UserError('An isolated project token cannot read saved builds.');
     const tag = a.target ? `${ref.buildID}-${a.target}` : ref.buildID;
     return { a, help: false, session, image: `${session.savedRepository()}:${tag}` };
 }
@@ -5231,7 +5341,7 @@ async function push(argv, env) {
     }
     const { a, session, image } = o;
     if (a.tags.length === 0)
-        throw new UserError('depot push needs at least one -t TAG: where to push the build.');
+        throw new errors_UserError('depot push needs at least one -t TAG: where to push the build.');
     // imagetools create is idempotent; buildx 0.29 sometimes sends a manifest body that does not match its digest
     // when several manifests go up at once (the registry answers 400 "digest invalid"), so a failed copy is tried
     // again, up to 3 times in all.
@@ -5289,12 +5399,12 @@ Run \`depot COMMAND --help\` for a command's options.
 async function shim(argv, env) {
     const state = readShimState(userConfigDir(env));
     if (!state)
-        throw new UserError('depot configure-docker state is missing: run `depot configure-docker` again.');
+        throw new errors_UserError('depot configure-docker state is missing: run `depot configure-docker` again.');
     const passThrough = () => (0,external_node_child_process_namespaceObject.spawnSync)(state.buildx, argv, { stdio: 'inherit', env }).status ?? 1;
     if (argv[0] === 'docker-cli-plugin-metadata')
         return passThrough();
     if (env[SHIM_GUARD]) {
-        throw new UserError("depot's docker-buildx shim was reached from inside a depot build (a loop): run `depot configure-docker --uninstall` and install again.");
+        throw new errors_UserError("depot's docker-buildx shim was reached from inside a depot build (a loop): run `depot configure-docker --uninstall` and install again.");
     }
     const rest = argv[0] === 'buildx' ? argv.slice(1) : argv;
     const sub = rest[0];
@@ -5332,7 +5442,7 @@ async function main(argv, env) {
             process.stdout.write(HELP);
             return command === undefined ? 1 : 0;
         default:
-            throw new UserError(`Unknown command "${command}": run \`depot --help\` for the list.`);
+            throw new errors_UserError(`Unknown command "${command}": run \`depot --help\` for the list.`);
     }
 }
 installSignalHandlers();
@@ -5341,7 +5451,7 @@ main(process.argv.slice(2), process.env).then((code) => {
     process.exitCode = code;
 }, (err) => {
     runCleanups();
-    if (err instanceof UserError) {
+    if (err instanceof errors_UserError) {
         log.error(err.message);
         process.exitCode = err.exitCode;
     }

@@ -12,11 +12,10 @@ import type { StepContext } from '../../../shared/step';
 import { writeSummary } from '../../../shared/summary';
 import { getInputs, toArgs } from './inputs';
 import type { BakeDefinition, Inputs } from './inputs';
-import * as state from './state';
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const ctx = await prepareStep(state.setTmpDir);
+  const ctx = await prepareStep();
   const inputs = getInputs(ctx.github);
   const definition = await core.group('Bake definition', () => readDefinition(inputs, ctx));
   const metadataFile = join(ctx.tmp, 'metadata.json');
@@ -104,4 +103,4 @@ async function readDefinition(inputs: Inputs, ctx: StepContext): Promise<BakeDef
   }
 }
 
-void run(main, () => cleanupStep(state.getTmpDir()));
+void run(main, cleanupStep);

@@ -8,12 +8,11 @@ import { cleanupStep, prepareStep, resolveAndRun, setOutputs } from '../../../sh
 import { writeSummary } from '../../../shared/summary';
 import { writeSecretFile } from '../../../shared/tempdir';
 import { getInputs, toArgs } from './inputs';
-import * as state from './state';
 
 async function main(): Promise<void> {
   const started = Date.now();
   const inputs = getInputs();
-  const ctx = await prepareStep(state.setTmpDir);
+  const ctx = await prepareStep();
   const iidFile = join(ctx.tmp, 'iidfile');
   const metadataFile = join(ctx.tmp, 'metadata.json');
   const { buildxArgs, context } = toArgs(inputs, {
@@ -57,4 +56,4 @@ async function main(): Promise<void> {
   });
 }
 
-void run(main, () => cleanupStep(state.getTmpDir()));
+void run(main, cleanupStep);
