@@ -52,7 +52,8 @@ export class DepotCli {
     const env = this.childEnv(req);
     if (req.resolution.kind === 'token') env.DEPOT_TOKEN = req.resolution.token;
     else core.warning(`No project cache for this build: ${req.resolution.reason}.`);
-    core.info(`depot ${redactArgs(args).join(' ')}`);
+    // Secrets reach the CLI through files and env only, never argv, so the command line can be shown as is.
+    core.info(`depot ${args.join(' ')}`);
     let res: ExecResult;
     try {
       res = await this.exec(this.deps.depot ?? 'depot', args, { env, ...(req.cwd ? { cwd: req.cwd } : {}) });
@@ -87,7 +88,7 @@ export class DepotCli {
     }
     const args = ['buildx', req.command, ...req.buildxArgs, ...req.positional];
     const env = this.childEnv(req);
-    core.info(`docker ${redactArgs(args).join(' ')}`);
+    core.info(`docker ${args.join(' ')}`);
     let res: ExecResult;
     try {
       res = await this.exec(this.deps.docker ?? 'docker', args, {
@@ -122,7 +123,3 @@ export class DepotCli {
   }
 }
 
-/** The command line for logs: secret values only ever reach the CLI through files and env, never argv. */
-export function redactArgs(args: readonly string[]): string[] {
-  return args.map((a) => (/^(--token|--password)=/.test(a) ? a.replace(/=.*/, '=***') : a));
-}

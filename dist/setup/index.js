@@ -35145,7 +35145,8 @@ class depot_DepotCli {
             env.DEPOT_TOKEN = req.resolution.token;
         else
             core.warning(`No project cache for this build: ${req.resolution.reason}.`);
-        core.info(`depot ${redactArgs(args).join(' ')}`);
+        // Secrets reach the CLI through files and env only, never argv, so the command line can be shown as is.
+        core.info(`depot ${args.join(' ')}`);
         let res;
         try {
             res = await this.exec(this.deps.depot ?? 'depot', args, { env, ...(req.cwd ? { cwd: req.cwd } : {}) });
@@ -35175,7 +35176,7 @@ class depot_DepotCli {
         }
         const args = ['buildx', req.command, ...req.buildxArgs, ...req.positional];
         const env = this.childEnv(req);
-        core.info(`docker ${redactArgs(args).join(' ')}`);
+        core.info(`docker ${args.join(' ')}`);
         let res;
         try {
             res = await this.exec(this.deps.docker ?? 'docker', args, {
@@ -35203,10 +35204,6 @@ class depot_DepotCli {
     exec(command, args, opts) {
         return (this.deps.exec ?? defaultExec)(command, args, opts);
     }
-}
-/** The command line for logs: secret values only ever reach the CLI through files and env, never argv. */
-function redactArgs(args) {
-    return args.map((a) => (/^(--token|--password)=/.test(a) ? a.replace(/=.*/, '=***') : a));
 }
 
 ;// CONCATENATED MODULE: ./node_modules/csv-parse/lib/api/CsvError.js

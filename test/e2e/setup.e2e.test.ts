@@ -1,6 +1,7 @@
 // actions/setup's committed bundle, run as the GitHub runner runs it (node24, INPUT_*, GITHUB_* files,
 // RUNNER_TEMP, RUNNER_TOOL_CACHE), installing the CLI release `npm run release:cli` builds from a real local HTTP
 // server that serves the release folder and records every request.
+import { releaseInto } from '../support/release';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,10 +28,7 @@ const jobs: Job[] = [];
 
 beforeAll(async () => {
   releaseDir = mkdtempSync(join(tmpdir(), 'setup-release-'));
-  execFileSync('npm', ['run', '--silent', 'release:cli', '--', '--out', releaseDir], {
-    cwd: ROOT,
-    stdio: 'pipe',
-  });
+  releaseInto(releaseDir);
   manifest = JSON.parse(readFileSync(join(releaseDir, 'manifest.json'), 'utf8')) as Manifest;
   tarballName = manifest.versions[manifest.latest]?.[PLATFORM]?.url.split('/').pop() ?? '';
   release = await serveFolder(releaseDir);

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { releaseInto } from '../support/release';
 import { ROOT } from '../support/runner';
 import { startStack } from '../support/stack';
 import type { Stack } from '../support/stack';
@@ -46,10 +47,7 @@ export interface World {
 
 export async function startWorld(projects = PROJECTS_YAML): Promise<World> {
   const releaseDir = mkdtempSync(join(tmpdir(), 'depot-release-'));
-  execFileSync('npm', ['run', '--silent', 'release:cli', '--', '--out', releaseDir], {
-    cwd: ROOT,
-    stdio: 'pipe',
-  });
+  releaseInto(releaseDir);
   const manifest = JSON.parse(readFileSync(join(releaseDir, 'manifest.json'), 'utf8')) as { latest: string };
   const release = await serveFolder(releaseDir);
   const stack = await startStack({ projects });
