@@ -355,6 +355,18 @@ export function parseConfig(text: string, file: string): BrokerConfig {
 
 type Fail = (path: Path, msg: string) => void;
 
+/** The provider's implementation, or a refusal naming what is implemented. */
+function implementedProvider(name: string, at: Path, fail: Fail) {
+  const provider = PROVIDERS[name as ProviderName];
+  if (!provider) {
+    fail(
+      [...at, 'provider'],
+      `provider ${name} is not implemented by this broker yet (available: ${implementedProviders().join(', ')})`,
+    );
+  }
+  return provider;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -435,14 +447,8 @@ function readIssuer(
     );
     return undefined;
   }
-  const provider = PROVIDERS[providerName as ProviderName];
-  if (!provider) {
-    fail(
-      [...at, 'provider'],
-      `provider ${providerName} is not implemented by this broker yet (available: ${implementedProviders().join(', ')})`,
-    );
-    return undefined;
-  }
+  const provider = implementedProvider(providerName, at, fail);
+  if (!provider) return undefined;
   const issuer = typeof raw.issuer === 'string' ? raw.issuer : undefined;
   if (issuer === undefined || issuer === '') {
     fail(
@@ -603,14 +609,8 @@ function readRule(
     fail(at, 'names no provider: add provider: github-actions (or issuer: <an issuers key>)');
     return undefined;
   }
-  const provider = PROVIDERS[providerName as ProviderName];
-  if (!provider) {
-    fail(
-      [...at, 'provider'],
-      `provider ${providerName} is not implemented by this broker yet (available: ${implementedProviders().join(', ')})`,
-    );
-    return undefined;
-  }
+  const provider = implementedProvider(providerName, at, fail);
+  if (!provider) return undefined;
   if (!issuers.some((i) => i.provider.name === provider.name)) {
     fail(
       [...at, 'provider'],
