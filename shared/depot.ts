@@ -122,4 +122,3 @@ export class DepotCli {
     return (this.deps.exec ?? defaultExec)(command, args, opts);
   }
 }
-
