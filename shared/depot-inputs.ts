@@ -1,12 +1,11 @@
 // The inputs our build actions add to docker's, parsed once, and the depot flags they become.
+import { BUILD_PLATFORMS, LINT_LEVELS } from './contract/cli';
 import { getBoolean, getChoice, getList, getString, parseUrl } from './inputs';
 import type { DepotInputs } from './types/depot-inputs';
 import type { TokenRequest } from './types/token';
 
 export type { DepotInputs } from './types/depot-inputs';
 
-const BUILD_PLATFORMS = ['linux/amd64', 'linux/arm64', 'dynamic'] as const;
-const LINT_LEVELS = ['error', 'warn', 'info', 'none'] as const;
 
 export function getDepotInputs(): DepotInputs {
   return {

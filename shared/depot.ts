@@ -2,14 +2,12 @@
 // the broker cannot be used, or the CLI exits 69 (it could not reach the broker or cache registry). Never after
 // a failed build.
 import * as core from '@actions/core';
+import { EXIT_UNAVAILABLE } from './contract/cli';
 import { UserError } from './errors';
 import { CommandNotFound, exec as defaultExec } from './exec';
 import type { ExecOptions, ExecResult } from './exec';
 import { actionRef } from './identity';
 import type { TokenResolution } from './types/token';
-
-/** EX_UNAVAILABLE: the CLI could not reach the broker or the cache registry before the build started. */
-export const EXIT_UNAVAILABLE = 69;
 
 export interface DepotRun {
   command: 'build' | 'bake';

@@ -102,7 +102,7 @@ const granted = () =>
     token: 'project-token-xyz',
     project: 'web',
     isolated: false,
-    expiresAt: 'soon',
+    expiresAt: '2026-11-30T12:00:00.000Z',
   });
 const refused = (status: number, code: string, message: string) => () =>
   HttpResponse.json({ ok: false, error: { code, message } }, { status });
@@ -151,7 +151,7 @@ describe('the OIDC exchange', () => {
       source: 'oidc',
       project: 'web',
       isolated: false,
-      expiresAt: 'soon',
+      expiresAt: '2026-11-30T12:00:00.000Z',
     });
     expect(audiences).toEqual([BROKER]);
     expect(posted).toEqual([{ token: issued[0], project: 'web' }]);

@@ -1,6 +1,8 @@
 // Token resolution and failure semantics, the same in every action (DESIGN.md):
 // `token` input > DEPOT_TOKEN > OIDC exchange at the broker > fork-PR claim flow > none.
 import * as core from '@actions/core';
+import { exchangePath, parseExchangeResponse } from './contract/exchange';
+import type { ExchangeResponse } from './contract/exchange';
 import { errorMessage, UserError } from './errors';
 import type { GithubContext } from './types/github';
 import type { TokenRequest, TokenResolution } from './types/token';
@@ -32,7 +34,6 @@ export function defaultTokenDeps(github: GithubContext): TokenDeps {
   };
 }
 
-export const EXCHANGE_PATH = '/auth/oidc/github-actions';
 const MAX_BACKOFF_MS = 10_000;
 const MAX_RETRY_AFTER_MS = 60_000;
 
@@ -112,15 +113,6 @@ function forkPath(github: GithubContext): TokenResolution {
   };
 }
 
-interface BrokerBody {
-  ok?: boolean;
-  token?: unknown;
-  project?: unknown;
-  isolated?: unknown;
-  expiresAt?: unknown;
-  error?: { code?: unknown; message?: unknown };
-}
-
 async function exchange(
   brokerUrl: string,
   audience: string,
@@ -130,7 +122,7 @@ async function exchange(
 ): Promise<TokenResolution> {
   const { log } = deps;
   const attempts = Math.max(1, deps.attempts ?? 4);
-  const url = `${brokerUrl}${EXCHANGE_PATH}`;
+  const url = `${brokerUrl}${exchangePath('github-actions')}`;
   let lastProblem = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
     let waitMs = Math.min(1000 * 2 ** (attempt - 1), MAX_BACKOFF_MS);
@@ -160,23 +152,24 @@ async function exchange(
       continue;
     }
     const body = await readBody(res);
-    if (res.ok && body?.ok === true && typeof body.token === 'string' && body.token !== '') {
+    if (res.ok && body?.ok === true) {
       core.setSecret(body.token);
-      const result: TokenResolution = { kind: 'token', token: body.token, source: 'oidc' };
-      if (typeof body.project === 'string') result.project = body.project;
-      if (typeof body.isolated === 'boolean') result.isolated = body.isolated;
-      if (typeof body.expiresAt === 'string') result.expiresAt = body.expiresAt;
       log.info(
         `Exchanged the job's OIDC token at ${brokerUrl} for a project token` +
-          `${result.project ? ` (project ${result.project}${result.isolated ? ', isolated' : ''})` : ''}.`,
+          ` (project ${body.project}${body.isolated ? ', isolated' : ''}).`,
       );
-      return result;
+      return {
+        kind: 'token',
+        token: body.token,
+        source: 'oidc',
+        project: body.project,
+        isolated: body.isolated,
+        expiresAt: body.expiresAt,
+      };
     }
-    const code = typeof body?.error?.code === 'string' ? body.error.code : `http_${res.status}`;
-    const message = clean(
-      typeof body?.error?.message === 'string' ? body.error.message : res.statusText,
-      idToken,
-    );
+    const error = body?.ok === false ? body.error : undefined;
+    const code = error?.code ?? `http_${res.status}`;
+    const message = clean(error?.message || res.statusText, idToken);
     if (res.status === 429 || res.status >= 500) {
       lastProblem = `the broker answered ${res.status} ${code}${message ? `: ${message}` : ''}`;
       const retryAfter = retryAfterMs(res.headers.get('retry-after'));
@@ -202,11 +195,9 @@ async function exchange(
   );
 }
 
-async function readBody(res: Response): Promise<BrokerBody | undefined> {
+async function readBody(res: Response): Promise<ExchangeResponse | undefined> {
   try {
-    const text = await res.text();
-    const parsed: unknown = JSON.parse(text);
-    return parsed !== null && typeof parsed === 'object' ? (parsed as BrokerBody) : undefined;
+    return parseExchangeResponse(JSON.parse(await res.text()));
   } catch {
     return undefined;
   }

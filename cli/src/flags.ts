@@ -1,6 +1,8 @@
 // What `depot build` and `depot bake` accept: depot's own flags, and the docker buildx flags that pass through
 // unchanged. A flag in neither table is refused with one line, so a typo never reaches buildx as a context path.
 import { UserError } from './errors';
+import { BUILD_PLATFORMS, LINT_LEVELS } from '../../shared/contract/cli';
+import type { BuildPlatform, LintFailOn } from '../../shared/contract/cli';
 
 export type Command = 'build' | 'bake';
 
@@ -84,10 +86,6 @@ const DEPOT_FLAGS: Record<string, FlagSpec> = {
   help: { value: false, short: 'h' },
 };
 
-export const LINT_LEVELS = ['error', 'warn', 'info', 'none'] as const;
-export type LintFailOn = (typeof LINT_LEVELS)[number];
-export const BUILD_PLATFORMS = ['dynamic', 'linux/amd64', 'linux/arm64'] as const;
-export type BuildPlatform = (typeof BUILD_PLATFORMS)[number];
 
 export interface DepotOptions {
   project?: string;

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from './errors';
 import { log } from './log';
-import { PROJECT_ID } from './project';
+import { PROJECT_ID } from '../../shared/contract/project';
 import { readProjectToken } from './token';
 
 export const INIT_HELP = `Usage: depot init [--project ID]

@@ -1,6 +1,6 @@
 // `--lint`: buildx's build checks (`--call check,format=json`) before the build. Check findings are warnings; a
 // Dockerfile that cannot even be checked is an error. `--lint-fail-on` (depot's values) decides what stops the build.
-import type { LintFailOn } from './flags';
+import type { LintFailOn } from '../../shared/contract/cli';
 
 export type LintLevel = 'error' | 'warn' | 'info';
 

@@ -3,10 +3,10 @@
 // runs: the token would not open that project's cache anyway.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { PROJECT_ID, PROJECT_ID_HINT } from '../../shared/contract/project';
 import { UserError } from './errors';
 import type { ProjectToken } from './token';
 
-export const PROJECT_ID = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
 
 export interface ProjectChoice {
   id?: string;
@@ -58,7 +58,7 @@ export function resolveProject(opts: {
   }
   if (choice.id !== undefined && !PROJECT_ID.test(choice.id)) {
     throw new UserError(
-      `Project "${choice.id}" (from ${choice.source}) is not a valid project id: use lowercase letters, digits and . _ -.`,
+      `Project "${choice.id}" (from ${choice.source}) is not a valid project id: use ${PROJECT_ID_HINT}.`,
     );
   }
   if (opts.token) {

@@ -11,6 +11,7 @@ import { onCleanup } from './process';
 import { resolveProject } from './project';
 import type { ProjectToken } from './token';
 import { readProjectToken } from './token';
+import { savedBuildsRepository } from '../../shared/contract/project';
 
 /** Set in buildx's env by depot: a depot shim reached again from inside a depot build is a loop. */
 export const SHIM_GUARD = 'DEPOT_INSIDE_BUILD';
@@ -92,7 +93,7 @@ export class Session {
         'Saved builds need a project token with a cache registry: set DEPOT_TOKEN (or --token).',
       );
     }
-    return `${this.token.cache.host}/builds/${this.project}`;
+    return `${this.token.cache.host}/${savedBuildsRepository(this.project)}`;
   }
 
   /** `depot.build` added to the metadata file buildx wrote (or a new file when buildx wrote none). */

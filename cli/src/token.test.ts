@@ -21,9 +21,9 @@ describe('readProjectToken', () => {
 
   it.each([
     [{ expiresIn: -60 }, 'expired at'],
-    [{ typ: 'JWT' }, 'is not a depot project token (its header typ is "JWT"'],
-    [{ project: '' }, 'has no project claim'],
-    [{ cache: 'nohost' }, 'malformed cache claim'],
+    [{ typ: 'JWT' }, 'is not a depot project token (its header typ is "JWT", expected'],
+    [{ project: '' }, 'its project claim is missing or not a project id'],
+    [{ cache: 'nohost' }, 'its cache claim is not <registry host>/<repository>'],
   ])('refuses %j before anything runs, without echoing the token', async (opts, message) => {
     const raw = await projectToken(opts);
     let msg = '';

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Node } from 'yaml';
+import { PROJECT_ID, savedBuildsRepository } from '../../shared/contract/project';
 import { parseDuration } from './duration';
 import { compileGlob, globProblem } from './glob';
 import { implementedProviders, PROVIDERS } from './providers';
@@ -85,7 +86,6 @@ export class ConfigProblems extends Error {
 }
 
 export const MAX_TOKEN_TTL = 3600;
-const PROJECT_ID = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
 const REPO_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const REPOSITORY_NAME = new RegExp(`^${REPO_COMPONENT}(?:/${REPO_COMPONENT})*$`);
 const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9._#-]*$/;
@@ -339,7 +339,7 @@ export function parseConfig(text: string, file: string): BrokerConfig {
     });
   }
   for (const p of projects) {
-    const saved = `builds/${p.id}`;
+    const saved = savedBuildsRepository(p.id);
     if (repositories.has(saved)) fail(['projects'], `${saved} is project ${p.id}'s saved-builds repository`);
   }
   if (projects.some((p) => p.forkPolicy === 'isolated') && github === undefined) {

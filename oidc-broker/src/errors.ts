@@ -2,36 +2,15 @@
 // renders `{ok:false, error:{code, message}}`. Callers branch on `code`, never on message text. A message never
 // carries a token.
 
-export const ERROR_STATUS = {
-  malformed_request: 400,
-  token_too_large: 413,
-  malformed_token: 401,
-  bad_alg: 401,
-  bad_signature: 401,
-  unknown_key: 401,
-  bad_issuer: 401,
-  bad_audience: 401,
-  expired: 401,
-  not_yet_valid: 401,
-  missing_claim: 401,
-  bad_claim_type: 401,
-  token_too_old: 401,
-  replayed: 401,
-  unauthorized: 401,
-  no_trust_relationship: 403,
-  event_not_allowed: 403,
-  not_found: 404,
-  ambiguous_project: 409,
-  rate_limited: 429,
-  internal: 500,
-  jwks_unavailable: 503,
-} as const;
+import { BROKER_ERROR_STATUS } from '../../shared/contract/broker-errors';
+import type { BrokerErrorCode as ErrorCode } from '../../shared/contract/broker-errors';
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
+export type { BrokerErrorCode as ErrorCode } from '../../shared/contract/broker-errors';
+export { errorMessage } from '../../shared/errors';
 
 export class BrokerError extends Error {
   readonly code: ErrorCode;
-  readonly status: (typeof ERROR_STATUS)[ErrorCode];
+  readonly status: (typeof BROKER_ERROR_STATUS)[ErrorCode];
   /** Seconds, for 429 and 503. */
   readonly retryAfter: number | undefined;
   /** The claim or config field that decided the refusal, for the audit record. */
@@ -41,7 +20,7 @@ export class BrokerError extends Error {
     super(message);
     this.name = 'BrokerError';
     this.code = code;
-    this.status = ERROR_STATUS[code];
+    this.status = BROKER_ERROR_STATUS[code];
     this.retryAfter = opts.retryAfter;
     this.field = opts.field;
   }
@@ -53,9 +32,4 @@ export class ConfigError extends Error {
     super(message);
     this.name = 'ConfigError';
   }
-}
-
-export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
 }

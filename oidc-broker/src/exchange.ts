@@ -2,13 +2,15 @@
 // configured issuer, spend its jti, decide by the trust relationships, mint, and record the decision (with the
 // SHA-256 of the minted token, never the token).
 import type { Logger } from 'pino';
+import { EXCHANGE_REQUEST_FIELDS } from '../../shared/contract/exchange';
+import type { ExchangeRequest, ExchangeSuccess } from '../../shared/contract/exchange';
+import type { SourceIdentity } from '../../shared/contract/project-token';
 import type { BrokerConfig } from './config';
 import { BrokerError } from './errors';
 import type { KeyStore } from './keys';
 import type { Metrics } from './metrics';
 import { mintProjectToken } from './mint';
 import { decide } from './policy';
-import type { SourceIdentity } from './providers/types';
 import type { AuditRecord, StateStore } from './state';
 import type { IssuerKeys } from './verify';
 import { CLOCK_SKEW, MAX_TOKEN_BYTES, verifyCiToken } from './verify';
@@ -23,20 +25,7 @@ export interface BrokerDeps {
   log: Logger;
 }
 
-export interface ExchangeRequest {
-  token: string;
-  project?: string;
-}
-
-export interface ExchangeResult {
-  ok: true;
-  token: string;
-  project: string;
-  isolated: boolean;
-  expiresAt: string;
-}
-
-const REQUEST_FIELDS = new Set(['token', 'project']);
+export type { ExchangeRequest } from '../../shared/contract/exchange';
 
 export function parseExchangeRequest(body: string): ExchangeRequest {
   let parsed: unknown;
@@ -53,7 +42,7 @@ export function parseExchangeRequest(body: string): ExchangeRequest {
   }
   const obj = parsed as Record<string, unknown>;
   for (const k of Object.keys(obj)) {
-    if (!REQUEST_FIELDS.has(k)) {
+    if (!(EXCHANGE_REQUEST_FIELDS as readonly string[]).includes(k)) {
       throw new BrokerError(
         'malformed_request',
         `unknown field ${JSON.stringify(k.slice(0, 40))}: the request has only "token" and "project" (scope, isolation and lifetime come from the broker's config)`,
@@ -79,7 +68,7 @@ export function parseExchangeRequest(body: string): ExchangeRequest {
   return obj.project === undefined ? { token: obj.token } : { token: obj.token, project: obj.project };
 }
 
-export async function exchange(deps: BrokerDeps, provider: string, body: string): Promise<ExchangeResult> {
+export async function exchange(deps: BrokerDeps, provider: string, body: string): Promise<ExchangeSuccess> {
   const config = deps.config();
   const record: AuditRecord = { at: Math.floor(Date.now() / 1000), provider, issuer: '', outcome: 'ok' };
   try {

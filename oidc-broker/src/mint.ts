@@ -1,11 +1,11 @@
 // mint: a decision -> a project token (ES256, kid, typ depot-project+jwt) signed with the current key.
 import { createHash, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { PROJECT_TOKEN_TYP, projectAudience, projectSubject } from '../../shared/contract/project-token';
+import type { ProjectTokenClaims, SourceIdentity } from '../../shared/contract/project-token';
 import type { BrokerConfig } from './config';
 import type { KeyStore } from './keys';
 import type { Decision } from './policy';
-import type { SourceIdentity } from './providers/types';
-import { PROJECT_TOKEN_TYP } from './verify';
 
 export interface Minted {
   token: string;
@@ -13,10 +13,6 @@ export interface Minted {
   scope: string;
   expiresAt: Date;
   sha256: string;
-}
-
-export function projectAudience(config: BrokerConfig): string {
-  return `${config.publicUrl}/project`;
 }
 
 export async function mintProjectToken(
@@ -30,19 +26,19 @@ export async function mintProjectToken(
   const jti = randomUUID();
   const exp = nowSeconds + config.tokenTtl;
   const scope = decision.grants.join(' ');
-  const claims: Record<string, unknown> = {
+  const claims: ProjectTokenClaims = {
+    ...identity,
     project: decision.project.id,
     isolated: decision.isolated,
     scope,
     rule: decision.rule.id,
-    ...identity,
   };
   if (!decision.isolated) claims.cache = `${config.registry.host}/${decision.project.cacheRepository}`;
-  const token = await new SignJWT(claims)
+  const token = await new SignJWT({ ...claims })
     .setProtectedHeader({ alg: 'ES256', kid, typ: PROJECT_TOKEN_TYP })
     .setIssuer(config.publicUrl)
-    .setSubject(`project:${decision.project.id}`)
-    .setAudience(projectAudience(config))
+    .setSubject(projectSubject(decision.project.id))
+    .setAudience(projectAudience(config.publicUrl))
     .setJti(jti)
     .setIssuedAt(nowSeconds)
     .setNotBefore(nowSeconds)

@@ -4,12 +4,17 @@
 // the broker's registry CA) rides in x5c.
 import { randomUUID } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
-import type { JWTPayload } from 'jose';
+import {
+  PROJECT_TOKEN_TYP,
+  projectAudience,
+  ProjectTokenError,
+  readProjectToken,
+} from '../../shared/contract/project-token';
+import type { ProjectToken } from '../../shared/contract/project-token';
+import { savedBuildsRepository } from '../../shared/contract/project';
 import type { BrokerConfig, ProjectConfig } from './config';
 import { BrokerError } from './errors';
 import type { BrokerDeps } from './exchange';
-import { projectAudience } from './mint';
-import { PROJECT_TOKEN_TYP } from './verify';
 
 export const REGISTRY_TOKEN_TTL = 300;
 
@@ -69,16 +74,15 @@ function parseScope(scope: string): ParsedScope | undefined {
 }
 
 /** The actions a project token may have on one repository: "Registry grants" in DESIGN.md. */
-export function allowedActions(project: ProjectConfig, claims: JWTPayload, repository: string): Set<string> {
+export function allowedActions(project: ProjectConfig, token: ProjectToken, repository: string): Set<string> {
   const allowed = new Set<string>();
-  if (claims.isolated !== false) return allowed;
-  const scope = new Set(typeof claims.scope === 'string' ? claims.scope.split(' ') : []);
+  if (token.isolated || token.project !== project.id) return allowed;
   if (repository === project.cacheRepository) {
-    if (scope.has('cache:read')) allowed.add('pull');
-    if (scope.has('cache:write')) allowed.add('push');
-  } else if (repository === `builds/${project.id}`) {
+    if (token.scopes.has('cache:read')) allowed.add('pull');
+    if (token.scopes.has('cache:write')) allowed.add('push');
+  } else if (repository === savedBuildsRepository(project.id)) {
     allowed.add('pull');
-    if (scope.has('cache:write')) allowed.add('push');
+    if (token.scopes.has('cache:write')) allowed.add('push');
   }
   return allowed;
 }
@@ -87,18 +91,21 @@ async function verifyProjectToken(
   config: BrokerConfig,
   deps: BrokerDeps,
   password: string,
-): Promise<JWTPayload> {
+): Promise<ProjectToken> {
   try {
-    const { payload } = await jwtVerify(password, deps.keys.localKeySet(), {
+    const { payload, protectedHeader } = await jwtVerify(password, deps.keys.localKeySet(), {
       issuer: config.publicUrl,
-      audience: projectAudience(config),
+      audience: projectAudience(config.publicUrl),
       algorithms: ['ES256'],
       typ: PROJECT_TOKEN_TYP,
       clockTolerance: 5,
       requiredClaims: ['exp', 'iat', 'sub', 'project', 'scope'],
     });
-    return payload;
-  } catch {
+    return readProjectToken(protectedHeader, payload);
+  } catch (err: unknown) {
+    if (err instanceof ProjectTokenError) {
+      deps.log.warn({ field: err.field }, `a project token signed by this broker breaks the contract: ${err.message}`);
+    }
     throw new BrokerError(
       'unauthorized',
       'the password is not a valid project token of this broker (expired, or not minted here): exchange a fresh CI OIDC token',
@@ -121,7 +128,7 @@ export async function registryToken(deps: BrokerDeps, req: TokenRequest): Promis
       'registry login needs a project token as the password (user: depot)',
     );
   }
-  let claims: JWTPayload;
+  let claims: ProjectToken;
   try {
     claims = await verifyProjectToken(config, deps, req.password);
   } catch (err: unknown) {
@@ -152,12 +159,12 @@ export async function registryToken(deps: BrokerDeps, req: TokenRequest): Promis
     else access.push({ type: 'repository', name: parsed.name, actions: granted });
   }
   const now = Math.floor(Date.now() / 1000);
-  const exp = Math.min(now + REGISTRY_TOKEN_TTL, typeof claims.exp === 'number' ? claims.exp : now);
+  const exp = Math.min(now + REGISTRY_TOKEN_TTL, Math.floor(claims.expiresAt.getTime() / 1000));
   const signer = deps.keys.registrySigner();
   const token = await new SignJWT({ access })
     .setProtectedHeader({ alg: 'ES256', typ: 'JWT', x5c: signer.x5c })
     .setIssuer(config.publicUrl)
-    .setSubject(typeof claims.sub === 'string' ? claims.sub : 'project')
+    .setSubject(claims.subject ?? 'project')
     .setAudience(config.registry.service)
     .setJti(randomUUID())
     .setIssuedAt(now)

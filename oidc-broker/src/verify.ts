@@ -3,13 +3,13 @@
 // jose checks signature, algorithm, audience, times, age and required claims, with every option spelled out.
 import { createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
+import { PROJECT_TOKEN_TYP } from '../../shared/contract/project-token';
 import type { BrokerConfig, IssuerEntry } from './config';
 import { BrokerError } from './errors';
 import type { Claims } from './providers/types';
 
 export const MAX_TOKEN_BYTES = 8 * 1024;
 export const CLOCK_SKEW = 60;
-export const PROJECT_TOKEN_TYP = 'depot-project+jwt';
 
 export interface JwksOptions {
   /** Abort a JWKS request after this long (jose's timeoutDuration). */

@@ -1,3 +1,5 @@
+import type { BuildPlatform, LintFailOn } from '../contract/cli';
+
 /** The inputs every build action of ours takes beyond docker's, keyed by their action.yml names. */
 export interface DepotInputs {
   project: string;
@@ -5,10 +7,10 @@ export interface DepotInputs {
   save: boolean;
   'save-tag': string[];
   'save-tags': string[];
-  'build-platform': '' | 'linux/amd64' | 'linux/arm64' | 'dynamic';
+  'build-platform': '' | BuildPlatform;
   'buildx-fallback': boolean;
   lint: boolean;
-  'lint-fail-on': '' | 'error' | 'warn' | 'info' | 'none';
+  'lint-fail-on': '' | LintFailOn;
   'sbom-dir': string;
   'broker-url': string;
   'oidc-audience': string;

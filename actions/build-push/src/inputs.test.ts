@@ -299,7 +299,7 @@ describe('our inputs become depot flags', () => {
   it.each<[Record<string, string>, string]>([
     [
       { 'build-platform': 'windows/amd64' },
-      'Input `build-platform` must be one of linux/amd64, linux/arm64, dynamic',
+      'Input `build-platform` must be one of dynamic, linux/amd64, linux/arm64',
     ],
     [{ 'lint-fail-on': 'fatal' }, 'Input `lint-fail-on` must be one of error, warn, info, none'],
     [{ save: 'yes' }, 'Input `save` must be true or false, got "yes".'],

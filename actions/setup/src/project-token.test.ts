@@ -68,7 +68,7 @@ beforeEach(() => {
         token: PROJECT_TOKEN,
         project: 'web',
         isolated: false,
-        expiresAt: 'x',
+        expiresAt: '2026-11-30T12:00:00.000Z',
       });
     }),
   );

@@ -2,11 +2,16 @@
 // source identity copied into project tokens and audit records. The issuer registry names one provider per entry;
 // a provider without an implementation here is refused at config load (no stub pretends to work).
 
-export type ProviderName = 'github-actions' | 'circleci' | 'gitlab' | 'buildkite';
-export const PROVIDER_NAMES: readonly ProviderName[] = ['github-actions', 'circleci', 'gitlab', 'buildkite'];
+import type { Scope, SourceIdentity } from '../../../shared/contract/project-token';
+import type { CiProvider } from '../../../shared/contract/exchange';
 
-export type Grant = 'build' | 'cache:read' | 'cache:write';
-export const ALL_GRANTS: readonly Grant[] = ['build', 'cache:read', 'cache:write'];
+export { CI_PROVIDERS as PROVIDER_NAMES } from '../../../shared/contract/exchange';
+export { SCOPES as ALL_GRANTS } from '../../../shared/contract/project-token';
+export type { CiProvider as ProviderName } from '../../../shared/contract/exchange';
+export type { Scope as Grant, SourceIdentity } from '../../../shared/contract/project-token';
+
+type ProviderName = CiProvider;
+type Grant = Scope;
 
 /** How a rule field matches its claim. */
 export type FieldKind =
@@ -23,20 +28,6 @@ export interface FieldSpec {
 }
 
 export type Claims = Record<string, unknown>;
-
-/** The identity a decision is about: shown in messages, audit records and project tokens. */
-export interface SourceIdentity {
-  provider: ProviderName;
-  repository?: string;
-  repository_id?: string;
-  ref?: string;
-  sha?: string;
-  run_id?: string;
-  run_attempt?: string;
-  workflow_ref?: string;
-  event_name?: string;
-  environment?: string;
-}
 
 export interface Provider {
   name: ProviderName;

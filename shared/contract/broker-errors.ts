@@ -1,0 +1,33 @@
+// The broker's refusal codes, a closed set, each with its HTTP status. Callers (the actions, the CLI) branch on the
+// code, never on message text.
+
+export const BROKER_ERROR_STATUS = {
+  malformed_request: 400,
+  token_too_large: 413,
+  malformed_token: 401,
+  bad_alg: 401,
+  bad_signature: 401,
+  unknown_key: 401,
+  bad_issuer: 401,
+  bad_audience: 401,
+  expired: 401,
+  not_yet_valid: 401,
+  missing_claim: 401,
+  bad_claim_type: 401,
+  token_too_old: 401,
+  replayed: 401,
+  unauthorized: 401,
+  no_trust_relationship: 403,
+  event_not_allowed: 403,
+  not_found: 404,
+  ambiguous_project: 409,
+  rate_limited: 429,
+  internal: 500,
+  jwks_unavailable: 503,
+} as const;
+
+export type BrokerErrorCode = keyof typeof BROKER_ERROR_STATUS;
+
+export function isBrokerErrorCode(code: unknown): code is BrokerErrorCode {
+  return typeof code === 'string' && Object.hasOwn(BROKER_ERROR_STATUS, code);
+}
