@@ -12,6 +12,8 @@ import { delay, http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseExchangeResponse } from '../../shared/contract/exchange';
+import { readProjectToken } from '../../shared/contract/project-token';
 import type { Broker } from './broker';
 import { createBroker } from './broker';
 import type { JwksOptions } from './verify';
@@ -817,5 +819,17 @@ describe('project tokens', () => {
     const jwks = (await (await b.app.request('/.well-known/jwks.json')).json()) as { keys: JWK[] };
     expect(jwks.keys.map((k) => k.kid)).toContain(header.kid);
     expect(decodeJwt(token).aud).toBe(`${BROKER}/project`);
+  });
+
+  it('are what the actions and the CLI read: the answer and the token pass the shared contract', async () => {
+    const b = await broker();
+    const r = await exchangeToken(b, await mint());
+    tokensSeen.push(r.body.token ?? '');
+    const answer = parseExchangeResponse(r.body);
+    if (answer?.ok !== true) throw new Error(`not a contract answer: ${JSON.stringify(r.body.error)}`);
+    const t = readProjectToken(decodeProtectedHeader(answer.token), decodeJwt(answer.token));
+    expect(t).toMatchObject({ project: answer.project, isolated: answer.isolated, rule: 'web-main' });
+    expect(t.expiresAt.toISOString()).toBe(answer.expiresAt);
+    expect(t.cache).toEqual({ host: 'localhost:5001', repository: 'cache/web' });
   });
 });
