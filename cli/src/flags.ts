@@ -86,7 +86,6 @@ const DEPOT_FLAGS: Record<string, FlagSpec> = {
   help: { value: false, short: 'h' },
 };
 
-
 export interface DepotOptions {
   project?: string;
   token?: string;

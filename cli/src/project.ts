@@ -7,7 +7,6 @@ import { PROJECT_ID, PROJECT_ID_HINT } from '../../shared/contract/project';
 import { UserError } from './errors';
 import type { ProjectToken } from './token';
 
-
 export interface ProjectChoice {
   id?: string;
   source?: string;

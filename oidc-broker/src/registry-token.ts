@@ -104,7 +104,10 @@ async function verifyProjectToken(
     return readProjectToken(protectedHeader, payload);
   } catch (err: unknown) {
     if (err instanceof ProjectTokenError) {
-      deps.log.warn({ field: err.field }, `a project token signed by this broker breaks the contract: ${err.message}`);
+      deps.log.warn(
+        { field: err.field },
+        `a project token signed by this broker breaks the contract: ${err.message}`,
+      );
     }
     throw new BrokerError(
       'unauthorized',
