@@ -6,7 +6,6 @@ import type { TokenRequest } from './types/token';
 
 export type { DepotInputs } from './types/depot-inputs';
 
-
 export function getDepotInputs(): DepotInputs {
   return {
     project: getString('project'),

@@ -83,14 +83,19 @@ export function getChoice<T extends string>(
 /** A URL input: http(s) only, a trailing slash removed. */
 export function parseUrl(name: string, value: string): string {
   if (value === '') return '';
-  let url: URL;
+  let url: URL | undefined;
   try {
     url = new URL(value);
   } catch {
-    throw new UserError(`Input \`${name}\` must be an http(s) URL, got "${value}".`);
+    url = undefined;
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new UserError(`Input \`${name}\` must be an http(s) URL, got "${value}".`);
+  if (url?.protocol !== 'https:' && url?.protocol !== 'http:') {
+    throw new UserError(`Input \`${name}\` must be an http(s) URL, got "${withoutCredentials(value)}".`);
   }
   return value.replace(/\/+$/, '');
+}
+
+/** A URL as it may be shown: any `user:pass@` replaced by `***@`. */
+export function withoutCredentials(raw: string): string {
+  return raw.replace(/^([^/@]*\/\/)?[^/@]*@/, '$1***@');
 }

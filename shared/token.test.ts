@@ -278,7 +278,7 @@ describe('preconditions', () => {
 
   it('a broker URL that is not http(s) is refused by name', async () => {
     await expect(resolveToken(req(), deps({ DEPOT_BROKER_URL: 'broker.test' }))).rejects.toThrow(
-      'DEPOT_BROKER_URL must be an http(s) URL, got "broker.test".',
+      'DEPOT_BROKER_URL must be an https URL, got "broker.test".',
     );
   });
 });

@@ -1,9 +1,11 @@
 // Token resolution and failure semantics, the same in every action (DESIGN.md):
 // `token` input > DEPOT_TOKEN > OIDC exchange at the broker > fork-PR claim flow > none.
 import * as core from '@actions/core';
+import { HttpClient } from '@actions/http-client';
 import { exchangePath, parseExchangeResponse } from './contract/exchange';
 import type { ExchangeResponse } from './contract/exchange';
 import { errorMessage, UserError } from './errors';
+import { withoutCredentials } from './inputs';
 import type { GithubContext } from './types/github';
 import type { TokenRequest, TokenResolution } from './types/token';
 
@@ -14,6 +16,7 @@ export interface TokenDeps {
   github: GithubContext;
   /** Asks the runner for a fresh OIDC token (core.getIDToken). */
   getIDToken: (audience: string) => Promise<string>;
+  /** Called with a proxy dispatcher (HTTPS_PROXY/NO_PROXY, as @actions/http-client reads them) when one applies. */
   fetch: typeof fetch;
   sleep: (ms: number) => Promise<void>;
   log: { info(message: string): void; warning(message: string): void; debug(message: string): void };
@@ -48,18 +51,40 @@ export class BrokerRefusal extends UserError {
   }
 }
 
-/** The broker URL: input, else DEPOT_BROKER_URL; a trailing slash is stripped. */
+/**
+ * The broker URL: input, else DEPOT_BROKER_URL; a trailing slash is stripped. The job's OIDC token travels to it,
+ * so it must be https (http only on a loopback host) and carry no credentials (never echoed back).
+ */
 export function brokerUrlOf(req: TokenRequest, env: NodeJS.ProcessEnv): string {
   const raw = req.brokerUrl || env.DEPOT_BROKER_URL || '';
   if (raw === '') return '';
+  const from = req.brokerUrl ? 'Input `broker-url`' : 'DEPOT_BROKER_URL';
+  let url: URL;
   try {
-    const url = new URL(raw);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
+    url = new URL(raw);
   } catch {
-    const from = req.brokerUrl ? 'Input `broker-url`' : 'DEPOT_BROKER_URL';
-    throw new UserError(`${from} must be an http(s) URL, got "${raw}".`);
+    throw new UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
+  }
+  if (url.username || url.password) {
+    throw new UserError(
+      `${from} carries a user name or password (user:pass@): the broker needs none, the OIDC token is the credential; remove them.`,
+    );
+  }
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    throw new UserError(
+      `${from} is http:// on ${url.hostname}, which would send the job's OIDC token unencrypted: use https:// (http is accepted only on a loopback host).`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
   }
   return raw.replace(/\/+$/, '');
+}
+
+/** 127.0.0.0/8, ::1 and localhost. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
 }
 
 export async function resolveToken(req: TokenRequest, deps: TokenDeps): Promise<TokenResolution> {
@@ -139,13 +164,9 @@ async function exchange(
     core.setSecret(idToken);
     let res: Response;
     try {
-      res = await deps.fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify(project ? { token: idToken, project } : { token: idToken }),
-        signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000),
-      });
+      res = await post(url, JSON.stringify(project ? { token: idToken, project } : { token: idToken }), deps);
     } catch (err) {
+      if (err instanceof UserError) throw err;
       lastProblem = `cannot reach the broker at ${brokerUrl} (${errorMessage(err)})`;
       log.debug(`token.exchange: attempt ${attempt}: ${lastProblem}`);
       if (attempt < attempts) await deps.sleep(waitMs);
@@ -170,8 +191,10 @@ async function exchange(
     const error = body?.ok === false ? body.error : undefined;
     const code = error?.code ?? `http_${res.status}`;
     const message = clean(error?.message || res.statusText, idToken);
+    const requestId = error?.requestId ?? res.headers.get('x-request-id') ?? '';
+    const ref = requestId ? `, request id ${clean(requestId, idToken).slice(0, 80)}` : '';
     if (res.status === 429 || res.status >= 500) {
-      lastProblem = `the broker answered ${res.status} ${code}${message ? `: ${message}` : ''}`;
+      lastProblem = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
       const retryAfter = retryAfterMs(res.headers.get('retry-after'));
       if (retryAfter !== undefined) waitMs = Math.min(retryAfter, MAX_RETRY_AFTER_MS);
       log.debug(`token.exchange: attempt ${attempt}: ${lastProblem}`);
@@ -185,7 +208,7 @@ async function exchange(
     throw new BrokerRefusal(
       res.status,
       code,
-      `The broker refused the token exchange (${res.status} ${code}): ${message || 'no message'}`,
+      `The broker refused the token exchange (${res.status} ${code}${ref}): ${message || 'no message'}`,
     );
   }
   const reason = `${lastProblem} after ${attempts} tries`;
@@ -193,6 +216,40 @@ async function exchange(
   throw new UserError(
     `Token exchange failed: ${reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`,
   );
+}
+
+/**
+ * POSTs to the broker through the proxy the runner is configured with, following a redirect only within the
+ * broker's own origin (307/308, at most 3): a redirect elsewhere would hand the OIDC token to another host.
+ */
+async function post(url: string, body: string, deps: TokenDeps): Promise<Response> {
+  let target = url;
+  for (let hop = 0; ; hop++) {
+    const dispatcher = new HttpClient().getAgentDispatcher(target);
+    const init: RequestInit & { dispatcher?: unknown } = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000),
+    };
+    if (dispatcher) init.dispatcher = dispatcher;
+    const res = await deps.fetch(target, init);
+    if (res.status < 300 || res.status > 399) return res;
+    const location = res.headers.get('location');
+    const next = location ? new URL(location, target) : undefined;
+    if (!next || next.origin !== new URL(target).origin) {
+      throw new UserError(
+        `The broker at ${new URL(url).origin} redirected the token exchange (${res.status}) to ${next ? next.host : 'nowhere'}: the OIDC token is never sent to another host; set \`broker-url\` to the broker's own URL.`,
+      );
+    }
+    if ((res.status !== 307 && res.status !== 308) || hop >= 2) {
+      throw new UserError(
+        `The broker at ${new URL(url).origin} answered ${res.status} with a redirect to ${next.pathname}: set \`broker-url\` to the broker's own URL.`,
+      );
+    }
+    target = next.href;
+  }
 }
 
 async function readBody(res: Response): Promise<ExchangeResponse | undefined> {
