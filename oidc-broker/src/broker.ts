@@ -13,10 +13,15 @@ import type { BrokerConfig } from './config';
 import { ConfigProblems, loadConfig } from './config';
 import type { BrokerDeps } from './exchange';
 import { KeyStore } from './keys';
+import type { KeyPolicy } from './keys';
 import { Metrics } from './metrics';
 import { StateStore } from './state';
 import type { JwksOptions } from './verify';
 import { CLOCK_SKEW, DEFAULT_JWKS_OPTIONS, IssuerKeys } from './verify';
+
+function keyPolicy(config: BrokerConfig): KeyPolicy {
+  return { signerTtl: config.registrySignerTtl, keyRotation: config.keyRotation };
+}
 
 export interface BrokerOptions {
   configPath: string;
@@ -37,7 +42,7 @@ export interface Broker {
 export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const log = opts.log ?? pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
   let config: BrokerConfig = loadConfig(opts.configPath);
-  const keys = await KeyStore.open(opts.dataDir);
+  const keys = await KeyStore.open(opts.dataDir, keyPolicy(config));
   const state = new StateStore(opts.dataDir, (err) =>
     log.error({ err }, 'state write failed (used jtis and audit rows of the last few ms)'),
   );
@@ -55,12 +60,13 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const app = createApp(deps);
 
   const housekeeping = setInterval(() => {
-    try {
+    void (async () => {
       state.purgeExpired(Math.floor(Date.now() / 1000), CLOCK_SKEW);
-      keys.prune();
-    } catch (err: unknown) {
-      log.warn({ err }, 'housekeeping failed');
-    }
+      const done = await keys.maintain(keyPolicy(config));
+      if (done.rotated)
+        log.info({ event: 'keys_rotated', reason: 'key_rotation' }, 'signing keys rotated on schedule');
+      if (done.renewedSigner) log.info({ event: 'registry_signer_renewed' }, 'registry signer renewed');
+    })().catch((err: unknown) => log.warn({ err }, 'housekeeping failed'));
   }, 60_000);
   housekeeping.unref();
 
@@ -88,7 +94,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
       }
     },
     async rotate() {
-      const r = await keys.rotate();
+      const r = await keys.rotate(keyPolicy(config));
       log.info({ event: 'keys_rotated', ...r }, 'signing keys rotated');
     },
     async close() {

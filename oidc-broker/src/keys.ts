@@ -1,17 +1,20 @@
 // The broker's keys, kept in its data directory:
 // - project-token signing keys (ES256): `next` is published before it signs, `current` signs, `retired` keys stay
-//   published until every token they signed has expired. keys.json, mode 0600, replaced atomically.
+//   published until every token they signed has expired. keys.json, mode 0600, replaced atomically. The current
+//   key is retired on a schedule (`key_rotation`) and on `rotate-keys`.
 // - the registry CA (long-lived, its certificate is the registry's rootcertbundle) and the registry token signer, a
-//   leaf certificate the CA issues; registry tokens carry the leaf in x5c and are signed only by its key. Rotation
-//   issues a new leaf from the same CA, so the registry needs no restart.
-import { execFileSync } from 'node:child_process';
-import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+//   short-lived leaf certificate the CA issues (`registry_signer_ttl`); registry tokens carry the leaf in x5c and
+//   are signed only by its key. The registry checks the leaf's validity period itself, so a leaf stops working when
+//   it expires; it is renewed well before that, from the same CA, so the registry needs no restart.
+// The certificates are made in-process (x509.ts): no `openssl` program.
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, createLocalJWKSet, importJWK } from 'jose';
 import type { CryptoKey, JSONWebKeySet, JWK } from 'jose';
 import { MAX_TOKEN_TTL } from './config';
+import { createRegistryCa, issueRegistryLeaf } from './x509';
 
 export interface StoredKey {
   kid: string;
@@ -19,6 +22,8 @@ export interface StoredKey {
   privateJwk: JWK;
   publicJwk: JWK;
   createdAt: number;
+  /** When it became the current key (seconds since the epoch); createdAt for keys stored before this existed. */
+  currentSince?: number;
   /** Seconds since the epoch; set for retired keys. */
   publishUntil?: number;
 }
@@ -28,6 +33,20 @@ interface KeysFile {
   keys: StoredKey[];
 }
 
+/** How long keys live: the config's `registry_signer_ttl` and `key_rotation`, in seconds. */
+export interface KeyPolicy {
+  signerTtl: number;
+  keyRotation: number;
+}
+
+export const DEFAULT_KEY_POLICY: KeyPolicy = { signerTtl: 24 * 3600, keyRotation: 30 * 86_400 };
+/** A leaf's NotBefore is backdated this much (registries whose clock runs behind). */
+export const LEAF_BACKDATE = 5 * 60;
+/** Registry tokens live at most this long (registry-token.ts). */
+export const REGISTRY_TOKEN_TTL = 300;
+/** A leaf is renewed when less than this is left: every registry token it signed expires before it does. */
+export const LEAF_RENEW_MARGIN = REGISTRY_TOKEN_TTL + 60;
+
 export const CA_CERT_FILE = 'registry-ca.pem';
 const CA_KEY_FILE = 'registry-ca-key.pem';
 const SIGNER_CERT_FILE = 'registry-signer.pem';
@@ -35,21 +54,6 @@ const SIGNER_KEY_FILE = 'registry-signer-key.pem';
 const KEYS_FILE = 'keys.json';
 /** How long past a retired key's last token it stays published (clock skew of verifiers). */
 const PUBLISH_MARGIN = 120;
-
-const OPENSSL_CNF = `[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = depot broker
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[leaf]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-authorityKeyIdentifier = keyid
-`;
 
 function now(): number {
   return Math.floor(Date.now() / 1000);
@@ -78,6 +82,8 @@ export interface RegistrySigner {
   key: KeyObject;
   /** base64 DER of the leaf certificate, for the x5c header. */
   x5c: string[];
+  /** The leaf's NotAfter, in seconds since the epoch. */
+  notAfter: number;
 }
 
 export class KeyStore {
@@ -89,8 +95,8 @@ export class KeyStore {
 
   private constructor(readonly dataDir: string) {}
 
-  /** Opens the data directory's keys, creating what is missing (first start). */
-  static async open(dataDir: string): Promise<KeyStore> {
+  /** Opens the data directory's keys, creating what is missing (first start) and renewing what is due. */
+  static async open(dataDir: string, policy: KeyPolicy = DEFAULT_KEY_POLICY): Promise<KeyStore> {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const store = new KeyStore(dataDir);
     const file = join(dataDir, KEYS_FILE);
@@ -99,7 +105,7 @@ export class KeyStore {
     }
     let changed = false;
     if (!store.keys.some((k) => k.state === 'current')) {
-      store.keys.push(await newKey('current'));
+      store.keys.push({ ...(await newKey('current')), currentSince: now() });
       changed = true;
     }
     if (!store.keys.some((k) => k.state === 'next')) {
@@ -107,8 +113,9 @@ export class KeyStore {
       changed = true;
     }
     if (changed) store.save();
-    store.ensureRegistryCa();
+    await store.ensureRegistryCa(policy);
     store.refresh();
+    await store.maintain(policy);
     return store;
   }
 
@@ -121,7 +128,9 @@ export class KeyStore {
 
   /** Retires the current key, promotes the (already published) next key, publishes a new next key, and issues
    * a new registry signer from the CA. */
-  async rotate(): Promise<{ retired: string; current: string; next: string }> {
+  async rotate(
+    policy: KeyPolicy = DEFAULT_KEY_POLICY,
+  ): Promise<{ retired: string; current: string; next: string }> {
     const t = now();
     const current = this.keys.find((k) => k.state === 'current');
     const next = this.keys.find((k) => k.state === 'next');
@@ -129,13 +138,41 @@ export class KeyStore {
     current.state = 'retired';
     current.publishUntil = t + MAX_TOKEN_TTL + PUBLISH_MARGIN;
     next.state = 'current';
+    next.currentSince = t;
     const fresh = await newKey('next');
     this.keys.push(fresh);
     this.save();
-    this.issueSigner();
+    await this.issueSigner(policy.signerTtl);
     this.signer = undefined;
     this.refresh();
     return { retired: current.kid, current: next.kid, next: fresh.kid };
+  }
+
+  /**
+   * Housekeeping: rotates the signing keys when the current one has served `keyRotation`, renews the registry
+   * signer when less than LEAF_RENEW_MARGIN is left of it (or it would outlive a shortened `signerTtl`), and stops
+   * publishing retired keys whose tokens have all expired. Says what it did.
+   */
+  async maintain(
+    policy: KeyPolicy,
+    t: number = now(),
+  ): Promise<{ rotated: boolean; renewedSigner: boolean }> {
+    const current = this.keys.find((k) => k.state === 'current');
+    let rotated = false;
+    if (current && t - (current.currentSince ?? current.createdAt) >= policy.keyRotation) {
+      await this.rotate(policy);
+      rotated = true;
+    }
+    let renewedSigner = false;
+    const notAfter = this.registrySigner().notAfter;
+    if (!rotated && (notAfter - t < LEAF_RENEW_MARGIN || notAfter - t > policy.signerTtl + LEAF_BACKDATE)) {
+      await this.issueSigner(policy.signerTtl);
+      this.signer = undefined;
+      this.registrySigner();
+      renewedSigner = true;
+    }
+    this.refresh();
+    return { rotated, renewedSigner };
   }
 
   signingKey(): { kid: string; key: KeyObject | CryptoKey } {
@@ -161,6 +198,7 @@ export class KeyStore {
       this.signer = {
         key: createPrivateKey(readFileSync(join(this.dataDir, SIGNER_KEY_FILE), 'utf8')),
         x5c: [cert.raw.toString('base64')],
+        notAfter: Math.floor(Date.parse(cert.validTo) / 1000),
       };
     }
     return this.signer;
@@ -168,11 +206,6 @@ export class KeyStore {
 
   caCertPath(): string {
     return join(this.dataDir, CA_CERT_FILE);
-  }
-
-  /** Stops publishing retired keys whose tokens have all expired. */
-  prune(): void {
-    this.refresh();
   }
 
   private refresh(): void {
@@ -205,100 +238,32 @@ export class KeyStore {
     writeAtomic(join(this.dataDir, KEYS_FILE), `${JSON.stringify(file, null, 2)}\n`);
   }
 
-  private ensureRegistryCa(): void {
+  private async ensureRegistryCa(policy: KeyPolicy): Promise<void> {
     if (!existsSync(join(this.dataDir, CA_CERT_FILE))) {
-      const dir = join(this.dataDir, `.ca-${process.pid}`);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      try {
-        writeFileSync(join(dir, 'openssl.cnf'), OPENSSL_CNF);
-        openssl(dir, [
-          'req',
-          '-x509',
-          '-config',
-          'openssl.cnf',
-          '-extensions',
-          'ca',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-keyout',
-          'ca-key.pem',
-          '-out',
-          'ca.pem',
-          '-days',
-          '3650',
-          '-subj',
-          '/CN=depot broker registry CA',
-        ]);
-        writeAtomic(join(this.dataDir, CA_KEY_FILE), readFileSync(join(dir, 'ca-key.pem'), 'utf8'));
-        writeAtomic(join(this.dataDir, CA_CERT_FILE), readFileSync(join(dir, 'ca.pem'), 'utf8'));
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      const ca = await createRegistryCa();
+      writeAtomic(join(this.dataDir, CA_KEY_FILE), ca.keyPem);
+      writeAtomic(join(this.dataDir, CA_CERT_FILE), ca.certPem);
     }
-    if (!existsSync(join(this.dataDir, SIGNER_CERT_FILE))) this.issueSigner();
+    if (!existsSync(join(this.dataDir, SIGNER_CERT_FILE))) await this.issueSigner(policy.signerTtl);
   }
 
-  private issueSigner(): void {
-    const dir = join(this.dataDir, `.signer-${process.pid}`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    try {
-      writeFileSync(join(dir, 'openssl.cnf'), OPENSSL_CNF);
-      openssl(dir, [
-        'req',
-        '-new',
-        '-config',
-        'openssl.cnf',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        'key.pem',
-        '-out',
-        'leaf.csr',
-        '-subj',
-        '/CN=depot broker registry token signer',
-      ]);
-      openssl(dir, [
-        'x509',
-        '-req',
-        '-in',
-        'leaf.csr',
-        '-CA',
-        join(this.dataDir, CA_CERT_FILE),
-        '-CAkey',
-        join(this.dataDir, CA_KEY_FILE),
-        '-set_serial',
-        `0x${randomBytes(16).toString('hex')}`,
-        '-days',
-        '825',
-        '-extfile',
-        'openssl.cnf',
-        '-extensions',
-        'leaf',
-        '-out',
-        'leaf.pem',
-      ]);
-      // Key first: a reader that sees the new certificate always finds its key.
-      writeAtomic(join(this.dataDir, SIGNER_KEY_FILE), readFileSync(join(dir, 'key.pem'), 'utf8'));
-      writeAtomic(join(this.dataDir, SIGNER_CERT_FILE), readFileSync(join(dir, 'leaf.pem'), 'utf8'));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  /** A new leaf valid from LEAF_BACKDATE ago for `ttl` seconds from now. */
+  private async issueSigner(ttl: number): Promise<void> {
+    const t = Date.now();
+    const leaf = await issueRegistryLeaf(this.registryCa(), {
+      notBefore: new Date(t - LEAF_BACKDATE * 1000),
+      notAfter: new Date(t + ttl * 1000),
+    });
+    // Key first: a reader that sees the new certificate always finds its key.
+    writeAtomic(join(this.dataDir, SIGNER_KEY_FILE), leaf.keyPem);
+    writeAtomic(join(this.dataDir, SIGNER_CERT_FILE), leaf.certPem);
   }
-}
 
-function openssl(cwd: string, args: string[]): void {
-  try {
-    execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (err: unknown) {
-    const stderr = (err as { stderr?: Buffer } | null)?.stderr?.toString().trim().split('\n').pop() ?? '';
-    throw new Error(
-      `openssl ${args[0] ?? ''} failed while creating the registry CA (${stderr || 'is openssl installed?'})`,
-    );
+  /** The CA's certificate and key as PEM (tests use it to issue a leaf of their own). */
+  registryCa(): { certPem: string; keyPem: string } {
+    return {
+      certPem: readFileSync(join(this.dataDir, CA_CERT_FILE), 'utf8'),
+      keyPem: readFileSync(join(this.dataDir, CA_KEY_FILE), 'utf8'),
+    };
   }
 }

@@ -14,9 +14,10 @@ import type { ProjectToken } from '../../shared/contract/project-token';
 import { savedBuildsRepository } from '../../shared/contract/project';
 import type { BrokerConfig, ProjectConfig } from './config';
 import { BrokerError } from './errors';
+import { REGISTRY_TOKEN_TTL } from './keys';
 import type { BrokerDeps } from './exchange';
 
-export const REGISTRY_TOKEN_TTL = 300;
+export { REGISTRY_TOKEN_TTL } from './keys';
 
 export interface TokenRequest {
   /** The project token (Basic auth password, or the form's password). */
@@ -162,8 +163,13 @@ export async function registryToken(deps: BrokerDeps, req: TokenRequest): Promis
     else access.push({ type: 'repository', name: parsed.name, actions: granted });
   }
   const now = Math.floor(Date.now() / 1000);
-  const exp = Math.min(now + REGISTRY_TOKEN_TTL, Math.floor(claims.expiresAt.getTime() / 1000));
   const signer = deps.keys.registrySigner();
+  // Never past the project token, nor past the leaf that vouches for the signature.
+  const exp = Math.min(
+    now + REGISTRY_TOKEN_TTL,
+    Math.floor(claims.expiresAt.getTime() / 1000),
+    signer.notAfter,
+  );
   const token = await new SignJWT({ access })
     .setProtectedHeader({ alg: 'ES256', typ: 'JWT', x5c: signer.x5c })
     .setIssuer(config.publicUrl)

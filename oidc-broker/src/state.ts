@@ -1,8 +1,10 @@
 // State that outlives a restart, in one embedded SQLite file in the data directory: used jtis (until their token
-// expires) and the audit trail. A jti is checked against the pending set and the table synchronously (one
-// process, one thread: of two concurrent exchanges of one token exactly one wins); writes are batched into one
+// expires), the audit trail and revocations. A jti is checked against the pending set and the table synchronously
+// (one process, one thread: of two concurrent exchanges of one token exactly one wins); writes are batched into one
 // transaction every few milliseconds (a commit per exchange costed half of its time), and flushed on close, so a
-// restart loses nothing. A crash can lose the last FLUSH_MS of writes.
+// restart loses nothing. A crash can lose the last FLUSH_MS of writes. Revocations are written at once, by any
+// process (`broker revoke`), and a running broker reads new ones at most REVOCATION_POLL_MS after they land.
+// The schema is versioned (PRAGMA user_version): MIGRATIONS bring a file of any earlier version up to date.
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 
@@ -11,22 +13,133 @@ export interface AuditRecord {
   provider: string;
   issuer: string;
   outcome: string;
+  /** `exchange` or `registry_token`. */
+  kind?: string | undefined;
+  requestId?: string | undefined;
+  /** The client address (through trusted_proxies). */
+  client?: string | undefined;
   project?: string | undefined;
   rule?: string | undefined;
   field?: string | undefined;
+  sub?: string | undefined;
   repository?: string | undefined;
+  repositoryId?: string | undefined;
   ref?: string | undefined;
+  sha?: string | undefined;
   event?: string | undefined;
   runId?: string | undefined;
+  workflowRef?: string | undefined;
+  jobWorkflowRef?: string | undefined;
+  environment?: string | undefined;
+  actor?: string | undefined;
+  /** The CI token's jti. */
   jti?: string | undefined;
+  /** The minted project token's jti (what `revoke --jti` takes). */
+  tokenJti?: string | undefined;
   /** SHA-256 (hex) of the minted token; never the token. */
   tokenSha256?: string | undefined;
+  /** /v2/token: the scopes asked for and those granted, space-separated. */
+  requested?: string | undefined;
+  granted?: string | undefined;
   message?: string | undefined;
 }
+
+/** The audit table's columns, in AuditRecord's names (the SQL names are their snake_case). */
+const AUDIT_FIELDS = [
+  'at',
+  'provider',
+  'issuer',
+  'outcome',
+  'kind',
+  'requestId',
+  'client',
+  'project',
+  'rule',
+  'field',
+  'sub',
+  'repository',
+  'repositoryId',
+  'ref',
+  'sha',
+  'event',
+  'runId',
+  'workflowRef',
+  'jobWorkflowRef',
+  'environment',
+  'actor',
+  'jti',
+  'tokenJti',
+  'tokenSha256',
+  'requested',
+  'granted',
+  'message',
+] as const satisfies readonly (keyof AuditRecord)[];
+
+const column = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+export type RevocationKind = 'jti' | 'rule' | 'project';
+
+export interface Revocation {
+  id: number;
+  at: number;
+  kind: RevocationKind;
+  value: string;
+  /** Tokens issued before this time (seconds) are revoked; undefined: every token, whenever issued. */
+  before?: number;
+}
+
+/** What a revocation is checked against: a project token's claims. */
+export interface RevocationSubject {
+  jti?: string | undefined;
+  rule?: string | undefined;
+  project: string;
+  /** `iat`, seconds. */
+  issuedAt: number;
+}
+
+/** Schema versions: index i brings version i to i + 1. Never edit one that has shipped; add another. */
+const MIGRATIONS: readonly string[] = [
+  // 1: used jtis and the audit trail (data dirs made before versioning have these tables and version 0).
+  `CREATE TABLE IF NOT EXISTS used_jti (
+     issuer TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (issuer, jti)
+   ) WITHOUT ROWID;
+   CREATE TABLE IF NOT EXISTS audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, provider TEXT NOT NULL, issuer TEXT NOT NULL,
+     outcome TEXT NOT NULL, project TEXT, rule TEXT, field TEXT, repository TEXT, ref TEXT, event TEXT,
+     run_id TEXT, jti TEXT, token_sha256 TEXT, message TEXT
+   );
+   CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+   CREATE INDEX IF NOT EXISTS audit_repository ON audit (repository, at);`,
+  // 2: who asked and what for (request ids, client addresses, more of the source identity, registry scopes), the
+  // minted token's jti, and revocations.
+  `ALTER TABLE audit ADD COLUMN kind TEXT;
+   ALTER TABLE audit ADD COLUMN request_id TEXT;
+   ALTER TABLE audit ADD COLUMN client TEXT;
+   ALTER TABLE audit ADD COLUMN sub TEXT;
+   ALTER TABLE audit ADD COLUMN repository_id TEXT;
+   ALTER TABLE audit ADD COLUMN sha TEXT;
+   ALTER TABLE audit ADD COLUMN workflow_ref TEXT;
+   ALTER TABLE audit ADD COLUMN job_workflow_ref TEXT;
+   ALTER TABLE audit ADD COLUMN environment TEXT;
+   ALTER TABLE audit ADD COLUMN actor TEXT;
+   ALTER TABLE audit ADD COLUMN token_jti TEXT;
+   ALTER TABLE audit ADD COLUMN requested TEXT;
+   ALTER TABLE audit ADD COLUMN granted TEXT;
+   CREATE INDEX audit_request ON audit (request_id);
+   CREATE TABLE revocation (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('jti', 'rule', 'project')), value TEXT NOT NULL, before INTEGER
+   );`,
+];
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** A running broker reads revocations other processes wrote at most this long after they land. */
+export const REVOCATION_POLL_MS = 2_000;
 
 export interface AuditQuery {
   since?: number;
   repository?: string;
+  requestId?: string;
   limit?: number;
 }
 
@@ -39,10 +152,15 @@ export class StateStore {
   private readonly selectJti: Database.Statement;
   private readonly insertAudit: Database.Statement;
   private readonly purgeJti: Database.Statement;
+  private readonly insertRevocation: Database.Statement;
+  private readonly selectRevocations: Database.Statement;
   private readonly pendingJti = new Map<string, [string, string, number]>();
   private pendingAudit: Record<string, unknown>[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly writeBatch: () => void;
+  private revoked: Revocation[] = [];
+  private revokedUpTo = 0;
+  private revocationsReadAt = 0;
 
   /** `onError` hears about a failed batched write (the broker logs it); a timer must never throw. */
   constructor(
@@ -53,31 +171,30 @@ export class StateStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS used_jti (
-        issuer TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (issuer, jti)
-      ) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, provider TEXT NOT NULL, issuer TEXT NOT NULL,
-        outcome TEXT NOT NULL, project TEXT, rule TEXT, field TEXT, repository TEXT, ref TEXT, event TEXT,
-        run_id TEXT, jti TEXT, token_sha256 TEXT, message TEXT
-      );
-      CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
-      CREATE INDEX IF NOT EXISTS audit_repository ON audit (repository, at);
-    `);
+    migrate(this.db);
     this.insertJti = this.db.prepare(
       'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
     );
     this.selectJti = this.db.prepare('SELECT 1 FROM used_jti WHERE issuer = ? AND jti = ?');
     this.purgeJti = this.db.prepare('DELETE FROM used_jti WHERE expires_at < ?');
-    this.insertAudit = this.db.prepare(`INSERT INTO audit
-      (at, provider, issuer, outcome, project, rule, field, repository, ref, event, run_id, jti, token_sha256, message)
-      VALUES (@at, @provider, @issuer, @outcome, @project, @rule, @field, @repository, @ref, @event, @runId, @jti,
-              @tokenSha256, @message)`);
+    this.insertAudit = this.db.prepare(
+      `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')}) VALUES (${AUDIT_FIELDS.map((f) => `@${f}`).join(', ')})`,
+    );
+    this.insertRevocation = this.db.prepare(
+      'INSERT INTO revocation (at, kind, value, before) VALUES (?, ?, ?, ?) RETURNING id',
+    );
+    this.selectRevocations = this.db.prepare(
+      'SELECT id, at, kind, value, before FROM revocation WHERE id > ? ORDER BY id',
+    );
     this.writeBatch = this.db.transaction(() => {
       for (const row of this.pendingJti.values()) this.insertJti.run(...row);
       for (const row of this.pendingAudit) this.insertAudit.run(row);
     });
+  }
+
+  /** The schema version of the open file. */
+  version(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
   }
 
   /** Writes what is pending in one transaction. */
@@ -121,19 +238,8 @@ export class StateStore {
   }
 
   audit(rec: AuditRecord): void {
-    const row = {
-      project: null,
-      rule: null,
-      field: null,
-      repository: null,
-      ref: null,
-      event: null,
-      runId: null,
-      jti: null,
-      tokenSha256: null,
-      message: null,
-      ...Object.fromEntries(Object.entries(rec).filter(([, v]) => v !== undefined)),
-    };
+    const row: Record<string, unknown> = {};
+    for (const f of AUDIT_FIELDS) row[f] = rec[f] ?? null;
     this.pendingAudit.push(row);
     this.schedule();
   }
@@ -150,8 +256,11 @@ export class StateStore {
       where.push('lower(repository) = lower(?)');
       args.push(q.repository);
     }
-    const sql = `SELECT at, provider, issuer, outcome, project, rule, field, repository, ref, event,
-      run_id AS runId, jti, token_sha256 AS tokenSha256, message FROM audit
+    if (q.requestId !== undefined) {
+      where.push('request_id = ?');
+      args.push(q.requestId);
+    }
+    const sql = `SELECT ${AUDIT_FIELDS.map((f) => `${column(f)} AS ${f}`).join(', ')} FROM audit
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
     args.push(q.limit ?? 10_000);
     const rows = this.db.prepare(sql).all(...args) as Record<string, unknown>[];
@@ -160,9 +269,70 @@ export class StateStore {
     );
   }
 
+  /** Records a revocation at once (durable before this returns). */
+  revoke(kind: RevocationKind, value: string, before: number | undefined, at = nowSeconds()): Revocation {
+    const row = this.insertRevocation.get(at, kind, value, before ?? null) as { id: number };
+    const r: Revocation = { id: row.id, at, kind, value };
+    if (before !== undefined) r.before = before;
+    return r;
+  }
+
+  /** Every revocation, oldest first. */
+  revocations(): Revocation[] {
+    return readRevocations(this.selectRevocations, 0);
+  }
+
+  /**
+   * Whether a project token is revoked. New revocations (written by this process or by `broker revoke`) are read
+   * at most every REVOCATION_POLL_MS.
+   */
+  isRevoked(t: RevocationSubject, nowMs = Date.now()): Revocation | undefined {
+    if (nowMs - this.revocationsReadAt >= REVOCATION_POLL_MS) {
+      const fresh = readRevocations(this.selectRevocations, this.revokedUpTo);
+      this.revoked.push(...fresh);
+      this.revokedUpTo = this.revoked.at(-1)?.id ?? this.revokedUpTo;
+      this.revocationsReadAt = nowMs;
+    }
+    return this.revoked.find(
+      (r) =>
+        (r.before === undefined || t.issuedAt < r.before) &&
+        ((r.kind === 'jti' && r.value === t.jti) ||
+          (r.kind === 'rule' && r.value === t.rule) ||
+          (r.kind === 'project' && r.value === t.project)),
+    );
+  }
+
   close(): void {
     this.flush();
     this.db.close();
+  }
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+function readRevocations(stmt: Database.Statement, after: number): Revocation[] {
+  return (stmt.all(after) as Array<Revocation & { before: number | null }>).map((r) => {
+    const out: Revocation = { id: r.id, at: r.at, kind: r.kind, value: r.value };
+    if (r.before !== null) out.before = r.before;
+    return out;
+  });
+}
+
+/** Brings the file's schema to SCHEMA_VERSION, one version a transaction; refuses a file from a newer broker. */
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new Error(
+      `the broker state (schema version ${version}) was written by a newer broker than this one (version ${MIGRATIONS.length}): run the newer broker, or restore a backup`,
+    );
+  }
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v] ?? '');
+      db.pragma(`user_version = ${v + 1}`);
+    })();
   }
 }
 
