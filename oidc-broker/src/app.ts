@@ -1,9 +1,12 @@
 // The HTTP layer: routes, size limits, rate limits and one error renderer. Handlers throw BrokerError; onError
-// renders `{ok:false, error:{code, message}}` (never a token, never a stack).
+// renders `{ok:false, error:{code, message, requestId}}` (never a token, never a stack). Every response carries
+// X-Request-Id, the key of the audit rows and log lines about it (`broker audit --request <id>`).
+import { randomBytes } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono } from 'hono';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { clientAddress, isLoopbackAddress } from './address';
 import { BrokerError } from './errors';
 import type { BrokerDeps } from './exchange';
 import { exchange } from './exchange';
@@ -13,11 +16,22 @@ import { basicPassword, registryToken, splitScopes } from './registry-token';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-function clientAddress(c: Context): string {
+/** What a request is known by: its id (random, never the caller's) and its client address. */
+export interface RequestContext {
+  requestId: string;
+  client: string;
+}
+
+type Env = { Variables: RequestContext };
+
+/** Requests made in-process (app.request() in tests, no socket): they never crossed a network. */
+export const IN_PROCESS = 'in-process';
+
+function socketPeer(c: Context): string {
   try {
-    return getConnInfo(c).remote.address ?? 'unknown';
+    return getConnInfo(c).remote.address ?? IN_PROCESS;
   } catch {
-    return 'in-process';
+    return IN_PROCESS;
   }
 }
 
@@ -42,10 +56,24 @@ function limitBody(max: number): MiddlewareHandler {
   };
 }
 
-export function createApp(deps: BrokerDeps): Hono {
-  const app = new Hono();
+export function createApp(deps: BrokerDeps): Hono<Env> {
+  const app = new Hono<Env>();
   const limiter = new RateLimiter();
   const failures = new RateLimiter();
+  const registryFailures = new RateLimiter();
+
+  app.use(async (c, next) => {
+    const requestId = randomBytes(12).toString('base64url');
+    const peer = socketPeer(c);
+    const client =
+      peer === IN_PROCESS
+        ? peer
+        : clientAddress(peer, c.req.header('x-forwarded-for'), deps.config().trustedProxies);
+    c.set('requestId', requestId);
+    c.set('client', client);
+    c.header('X-Request-Id', requestId);
+    await next();
+  });
 
   app.onError((err, c) => {
     const e =
@@ -55,7 +83,12 @@ export function createApp(deps: BrokerDeps): Hono {
     if (e.code === 'internal') deps.log.error({ err }, 'request failed');
     if (e.retryAfter !== undefined) c.header('Retry-After', String(e.retryAfter));
     c.header('Cache-Control', 'no-store');
-    const body: Record<string, unknown> = { ok: false, error: { code: e.code, message: e.message } };
+    const requestId = c.get('requestId');
+    c.header('X-Request-Id', requestId);
+    const body: Record<string, unknown> = {
+      ok: false,
+      error: { code: e.code, message: e.message, requestId },
+    };
     // Docker clients print `errors[0].message` from a token service.
     if (c.req.path === '/v2/token') body.errors = [{ code: e.code.toUpperCase(), message: e.message }];
     return c.json(body, e.status);
@@ -67,6 +100,13 @@ export function createApp(deps: BrokerDeps): Hono {
   app.get('/healthz', (c) => c.json({ ok: true }));
 
   app.get('/metrics', async (c) => {
+    // Loopback and metrics_allow only, judged on the address behind trusted proxies (behind a proxy on the same
+    // host every socket peer is loopback); anyone else is told there is no such endpoint.
+    const client = c.get('client');
+    const allowed =
+      client === IN_PROCESS || isLoopbackAddress(client) || deps.config().metricsAllow.has(client);
+    if (!allowed)
+      throw new BrokerError('not_found', 'no such endpoint (see /.well-known/openid-configuration)');
     c.header('Content-Type', deps.metrics.registry.contentType);
     return c.body(await deps.metrics.registry.metrics());
   });
@@ -100,7 +140,7 @@ export function createApp(deps: BrokerDeps): Hono {
       );
     }
     const config = deps.config();
-    const client = clientAddress(c);
+    const client = c.get('client');
     const wait =
       limiter.check(client, config.rateLimit.perAddress) ??
       failures.check(client, config.rateLimit.failuresPerAddress);
@@ -117,7 +157,10 @@ export function createApp(deps: BrokerDeps): Hono {
     limiter.add(client);
     const end = deps.metrics.exchangeSeconds.startTimer({ provider });
     try {
-      const result = await exchange(deps, provider, await c.req.text());
+      const result = await exchange(deps, provider, await c.req.text(), {
+        requestId: c.get('requestId'),
+        client,
+      });
       deps.metrics.exchanges.inc({ provider, outcome: 'ok' });
       c.header('Cache-Control', 'no-store');
       return c.json(result);
@@ -131,7 +174,27 @@ export function createApp(deps: BrokerDeps): Hono {
     }
   });
 
-  const tokenService = async (c: Context, form: URLSearchParams | undefined) => {
+  const tokenService = async (c: Context<Env>, form: URLSearchParams | undefined) => {
+    const client = c.get('client');
+    const limit = deps.config().rateLimit.registryFailuresPerAddress;
+    const wait = registryFailures.check(client, limit);
+    if (wait !== undefined) {
+      deps.metrics.registryTokens.inc({ outcome: 'rate_limited' });
+      throw new BrokerError(
+        'rate_limited',
+        `too many refused registry logins from this address: retry in ${wait}s`,
+        { retryAfter: wait },
+      );
+    }
+    try {
+      return await issueRegistryToken(c, form);
+    } catch (err: unknown) {
+      if (err instanceof BrokerError && err.status < 500) registryFailures.add(client);
+      throw err;
+    }
+  };
+
+  const issueRegistryToken = async (c: Context<Env>, form: URLSearchParams | undefined) => {
     const query = new URL(c.req.url).searchParams;
     let password = basicPassword(c.req.header('authorization'));
     let scopes = splitScopes(query.getAll('scope'));
@@ -148,7 +211,11 @@ export function createApp(deps: BrokerDeps): Hono {
       scopes = splitScopes(form.getAll('scope'));
       service = form.get('service') ?? service;
     }
-    const result = await registryToken(deps, { password, service, scopes });
+    const result = await registryToken(
+      deps,
+      { password, service, scopes },
+      { requestId: c.get('requestId'), client: c.get('client') },
+    );
     c.header('Cache-Control', 'no-store');
     if (form) {
       return c.json({

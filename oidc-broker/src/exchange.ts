@@ -68,20 +68,47 @@ export function parseExchangeRequest(body: string): ExchangeRequest {
   return obj.project === undefined ? { token: obj.token } : { token: obj.token, project: obj.project };
 }
 
-export async function exchange(deps: BrokerDeps, provider: string, body: string): Promise<ExchangeSuccess> {
+/** Where a request came from, for the audit row and the log. */
+export interface RequestContext {
+  requestId: string;
+  client: string;
+}
+
+export async function exchange(
+  deps: BrokerDeps,
+  provider: string,
+  body: string,
+  ctx: RequestContext = { requestId: '', client: '' },
+): Promise<ExchangeSuccess> {
   const config = deps.config();
-  const record: AuditRecord = { at: Math.floor(Date.now() / 1000), provider, issuer: '', outcome: 'ok' };
+  const record: AuditRecord = {
+    at: Math.floor(Date.now() / 1000),
+    kind: 'exchange',
+    provider,
+    issuer: '',
+    outcome: 'ok',
+    requestId: ctx.requestId || undefined,
+    client: ctx.client || undefined,
+  };
   try {
     const request = parseExchangeRequest(body);
     const { entry, claims } = await verifyCiToken(request.token, provider, config, deps.issuerKeys);
     const identity: SourceIdentity = entry.provider.identity(claims);
+    const str = (name: string) => (typeof claims[name] === 'string' ? claims[name] : undefined);
     Object.assign(record, {
       issuer: entry.key,
+      sub: str('sub'),
       repository: identity.repository,
+      repositoryId: identity.repository_id,
       ref: identity.ref,
+      sha: identity.sha,
       event: identity.event_name,
       runId: identity.run_id,
-      jti: typeof claims.jti === 'string' ? claims.jti : undefined,
+      workflowRef: identity.workflow_ref,
+      jobWorkflowRef: str('job_workflow_ref'),
+      environment: identity.environment,
+      actor: str('actor'),
+      jti: str('jti'),
       project: request.project,
     });
     if (entry.singleUse) spendJti(deps.state, entry.issuer, claims.jti, claims.exp);
@@ -90,6 +117,7 @@ export async function exchange(deps: BrokerDeps, provider: string, body: string)
     Object.assign(record, {
       project: decision.project.id,
       rule: decision.rule.id,
+      tokenJti: minted.jti,
       tokenSha256: minted.sha256,
     });
     deps.state.audit(record);

@@ -15,7 +15,9 @@ import { savedBuildsRepository } from '../../shared/contract/project';
 import type { BrokerConfig, ProjectConfig } from './config';
 import { BrokerError } from './errors';
 import { REGISTRY_TOKEN_TTL } from './keys';
-import type { BrokerDeps } from './exchange';
+import type { BrokerDeps, RequestContext } from './exchange';
+import { PROVIDERS } from './providers';
+import type { AuditRecord } from './state';
 
 export { REGISTRY_TOKEN_TTL } from './keys';
 
@@ -88,11 +90,17 @@ export function allowedActions(project: ProjectConfig, token: ProjectToken, repo
   return allowed;
 }
 
+interface VerifiedProjectToken {
+  token: ProjectToken;
+  /** Every claim, for the provider's grant caps (event_name, ...). */
+  claims: Record<string, unknown>;
+}
+
 async function verifyProjectToken(
   config: BrokerConfig,
   deps: BrokerDeps,
   password: string,
-): Promise<ProjectToken> {
+): Promise<VerifiedProjectToken> {
   try {
     const { payload, protectedHeader } = await jwtVerify(password, deps.keys.localKeySet(), {
       issuer: config.publicUrl,
@@ -102,7 +110,7 @@ async function verifyProjectToken(
       clockTolerance: 5,
       requiredClaims: ['exp', 'iat', 'sub', 'project', 'scope'],
     });
-    return readProjectToken(protectedHeader, payload);
+    return { token: readProjectToken(protectedHeader, payload), claims: payload };
   } catch (err: unknown) {
     if (err instanceof ProjectTokenError) {
       deps.log.warn(
@@ -117,8 +125,93 @@ async function verifyProjectToken(
   }
 }
 
-export async function registryToken(deps: BrokerDeps, req: TokenRequest): Promise<RegistryTokenResult> {
+/**
+ * What a project token may do now: its scope, cut to what its rule grants in the config in force. A rule that was
+ * removed, or a project that was, grants nothing; a rule made `isolated` grants no cache.
+ */
+export function currentGrants(config: BrokerConfig, v: VerifiedProjectToken): ProjectToken {
+  const project = config.projects.find((p) => p.id === v.token.project);
+  const rule = project?.rules.find((r) => r.id === v.token.rule);
+  const provider = rule ? PROVIDERS[rule.provider] : undefined;
+  if (!project || !rule || !provider) {
+    throw new BrokerError(
+      'unauthorized',
+      'the trust rule this project token was minted under is no longer in the broker config: exchange a fresh CI OIDC token',
+      { field: 'rule' },
+    );
+  }
+  if (rule.isolated) return { ...v.token, isolated: true, scopes: new Set(['build']) };
+  const now = new Set(provider.capGrants(v.claims, rule.fields, rule.grants));
+  return { ...v.token, scopes: new Set([...v.token.scopes].filter((s) => now.has(s))) };
+}
+
+export async function registryToken(
+  deps: BrokerDeps,
+  req: TokenRequest,
+  ctx: RequestContext = { requestId: '', client: '' },
+): Promise<RegistryTokenResult> {
   const config = deps.config();
+  const record: AuditRecord = {
+    at: Math.floor(Date.now() / 1000),
+    kind: 'registry_token',
+    provider: '',
+    issuer: config.publicUrl,
+    outcome: 'ok',
+    requestId: ctx.requestId || undefined,
+    client: ctx.client || undefined,
+    requested: req.scopes.join(' ') || undefined,
+  };
+  try {
+    const result = await grant(deps, config, req, record);
+    deps.metrics.registryTokens.inc({ outcome: 'ok' });
+    record.granted = result.access.map((a) => `repository:${a.name}:${a.actions.join(',')}`).join(' ');
+    deps.state.audit(record);
+    deps.log.info(
+      {
+        event: 'registry_token',
+        requestId: record.requestId,
+        client: record.client,
+        project: record.project,
+        rule: record.rule,
+        access: result.access,
+      },
+      'registry token issued',
+    );
+    return result;
+  } catch (err: unknown) {
+    const e =
+      err instanceof BrokerError
+        ? err
+        : new BrokerError('internal', 'the registry token failed inside the broker');
+    deps.metrics.registryTokens.inc({ outcome: e.code });
+    Object.assign(record, { outcome: e.code, field: e.field, message: e.message });
+    try {
+      deps.state.audit(record);
+    } catch (auditErr: unknown) {
+      deps.log.error({ err: auditErr }, 'audit record not written');
+    }
+    deps.log[e.code === 'internal' ? 'error' : 'info'](
+      {
+        event: 'registry_token',
+        outcome: e.code,
+        requestId: record.requestId,
+        client: record.client,
+        project: record.project,
+        rule: record.rule,
+        ...(e.code === 'internal' ? { err } : {}),
+      },
+      e.message,
+    );
+    throw e;
+  }
+}
+
+async function grant(
+  deps: BrokerDeps,
+  config: BrokerConfig,
+  req: TokenRequest,
+  record: AuditRecord,
+): Promise<RegistryTokenResult> {
   if (req.service !== undefined && req.service !== config.registry.service) {
     throw new BrokerError(
       'malformed_request',
@@ -126,19 +219,35 @@ export async function registryToken(deps: BrokerDeps, req: TokenRequest): Promis
     );
   }
   if (!req.password) {
-    deps.metrics.registryTokens.inc({ outcome: 'unauthorized' });
     throw new BrokerError(
       'unauthorized',
       'registry login needs a project token as the password (user: depot)',
     );
   }
-  let claims: ProjectToken;
-  try {
-    claims = await verifyProjectToken(config, deps, req.password);
-  } catch (err: unknown) {
-    deps.metrics.registryTokens.inc({ outcome: 'unauthorized' });
-    throw err;
+  const verified = await verifyProjectToken(config, deps, req.password);
+  const minted = verified.token;
+  Object.assign(record, {
+    provider: typeof verified.claims.provider === 'string' ? verified.claims.provider : '',
+    project: minted.project,
+    rule: minted.rule,
+    sub: minted.subject,
+    repository: typeof verified.claims.repository === 'string' ? verified.claims.repository : undefined,
+    tokenJti: minted.id,
+  });
+  const revoked = deps.state.isRevoked({
+    jti: minted.id,
+    rule: minted.rule,
+    project: minted.project,
+    issuedAt: Math.floor((minted.issuedAt?.getTime() ?? 0) / 1000),
+  });
+  if (revoked) {
+    throw new BrokerError(
+      'token_revoked',
+      'this project token was revoked by the broker operator: exchange a fresh CI OIDC token',
+      { field: revoked.kind },
+    );
   }
+  const claims = currentGrants(config, verified);
   const project = config.projects.find((p) => p.id === claims.project);
   const access: Access[] = [];
   for (const s of req.scopes) {
@@ -180,10 +289,5 @@ export async function registryToken(deps: BrokerDeps, req: TokenRequest): Promis
     .setNotBefore(now - 5)
     .setExpirationTime(exp)
     .sign(signer.key);
-  deps.metrics.registryTokens.inc({ outcome: 'ok' });
-  deps.log.info(
-    { event: 'registry_token', project: claims.project, rule: claims.rule, access },
-    'registry token issued',
-  );
   return { token, expiresIn: exp - now, issuedAt: new Date(now * 1000).toISOString(), access };
 }

@@ -17,6 +17,7 @@ export const BROKER_ERROR_STATUS = {
   token_too_old: 401,
   replayed: 401,
   unauthorized: 401,
+  token_revoked: 401,
   no_trust_relationship: 403,
   event_not_allowed: 403,
   not_found: 404,

@@ -57,6 +57,10 @@ export interface ProjectToken {
   issuer?: string;
   subject?: string;
   rule?: string;
+  /** `jti`: what `broker revoke --jti` names. */
+  id?: string;
+  /** `iat`. */
+  issuedAt?: Date;
   expiresAt: Date;
 }
 
@@ -104,6 +108,9 @@ export function readProjectToken(header: { typ?: unknown }, claims: Record<strin
   if (typeof claims.iss === 'string') token.issuer = claims.iss;
   if (typeof claims.sub === 'string') token.subject = claims.sub;
   if (typeof claims.rule === 'string') token.rule = claims.rule;
+  if (typeof claims.jti === 'string') token.id = claims.jti;
+  if (typeof claims.iat === 'number' && Number.isFinite(claims.iat))
+    token.issuedAt = new Date(claims.iat * 1000);
   // An isolated token opens no cache, whatever else it says: the registry refuses it every repository too.
   if (claims.cache !== undefined && !token.isolated) {
     const cache = typeof claims.cache === 'string' ? claims.cache : '';
