@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigProblems, loadConfig, matchRule, parseConfig } from './config';
+import { ConfigProblems, loadConfig, parseConfig } from './config';
+import { matchRule } from './policy';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const HEAD = `public_url: http://127.0.0.1:8080
@@ -119,11 +120,6 @@ const refusals: { name: string; text: string; want: RegExp }[] = [
     want: /is the broker itself/,
   },
   {
-    name: 'fork_policy isolated without the github section',
-    text: `${HEAD}projects:\n  - id: web\n    fork_policy: isolated\n    rules: [{ provider: github-actions, repository: a/b }]\n`,
-    want: /github: is required when a project has fork_policy: isolated/,
-  },
-  {
     name: 'a duplicate rule id',
     text: `${HEAD}projects:\n  - id: web\n    rules:\n      - { id: r, provider: github-actions, repository: a/b }\n      - { id: r, provider: github-actions, repository: a/c }\n`,
     want: /^b\.yml:9: projects\[0\]\.rules\[1\]\.id: rule id r is already used/,
@@ -138,6 +134,126 @@ describe('validate-config refuses', () => {
       p.some((line) => want.test(line)),
       p.join('\n'),
     ).toBe(true);
+  });
+});
+
+// Problems the schema (config-schema.ts) finds, each exactly as printed: file, line, path, what was wrong and what to do.
+const exact: { name: string; text: string; want: string }[] = [
+  {
+    name: 'an unknown top-level key',
+    text: `${HEAD}token_tll: 1h\n`,
+    want: 'b.yml:5: token_tll: unknown key (allowed here: public_url, audience, token_ttl, issuers, registry, github, projects, rate_limit)',
+  },
+  {
+    name: 'an unknown key in an issuer entry',
+    text: `${HEAD}    jwks: https://token.actions.githubusercontent.com/.well-known/jwks\n`,
+    want: 'b.yml:5: issuers.github-actions.jwks: unknown key (allowed here: provider, issuer, jwks_uri, algorithms, audience, single_use, max_token_age, required_claims)',
+  },
+  {
+    name: 'an unknown key in a rule',
+    text: rule('repository: acme/web, repository_id: "1", branch: main'),
+    want: 'b.yml:8: projects[0].rules[0].branch: unknown key (allowed here: id, provider, issuer, grants, isolated, repository, repository_id, repository_owner, repository_owner_id, ref, environment, workflow_ref, job_workflow_ref, event_name)',
+  },
+  {
+    name: 'a list where a boolean belongs',
+    text: rule('repository: acme/web, repository_id: "1", isolated: [true]'),
+    want: 'b.yml:8: projects[0].rules[0].isolated: must be true or false',
+  },
+  {
+    name: 'a number where a URL belongs',
+    text: `public_url: 8080\nissuers:\n  github-actions:\n    issuer: https://token.actions.githubusercontent.com\n`,
+    want: 'b.yml:1: public_url: must be a non-empty string',
+  },
+  {
+    name: 'a mapping where the rules list belongs',
+    text: `${HEAD}projects:\n  - id: web\n    rules: { provider: github-actions }\n`,
+    want: 'b.yml:7: projects[0].rules: is required: a list of trust rules (e.g. {provider: github-actions, repository: acme/web, repository_id: "123"})',
+  },
+  {
+    name: 'a bad duration',
+    text: `${HEAD}token_ttl: 5x\n`,
+    want: 'b.yml:5: token_ttl: "5x" is not a duration (e.g. 15m, 1h)',
+  },
+  {
+    name: 'a bad max_token_age',
+    text: `${HEAD}    max_token_age: soon\n`,
+    want: 'b.yml:5: issuers.github-actions.max_token_age: "soon" is not a duration (e.g. 10m)',
+  },
+  {
+    name: 'a project id outside PROJECT_ID',
+    text: `${HEAD}projects:\n  - id: Web_\n    rules: [{ provider: github-actions, repository: a/b }]\n`,
+    want: 'b.yml:6: projects[0].id: "Web_" is not a project id: use lowercase letters and digits, separated by single . _ or - (e.g. web)',
+  },
+  {
+    name: 'an issuer key outside the pattern',
+    text: `${HEAD}  GitHub:\n    provider: github-actions\n    issuer: https://example.com\n`,
+    want: 'b.yml:5: issuers.GitHub: "GitHub" is not an issuer key: use lower case letters, digits, - and _',
+  },
+  {
+    name: 'a provider outside the contract',
+    text: rule('repository: acme/web', '').replace('provider: github-actions', 'provider: jenkins'),
+    want: 'b.yml:8: projects[0].rules[0].provider: "jenkins" is not a provider: use one of github-actions, circleci, gitlab, buildkite',
+  },
+];
+
+describe('validate-config refuses, word for word', () => {
+  it.each(exact)('$name', ({ text, want }) => {
+    expect(problems(text)).toEqual([want]);
+  });
+
+  it('reports every problem of a file, in line order, not just the first', () => {
+    const p = problems(
+      `${HEAD}    single_use: maybe\ntoken_ttl: 2h\nprojects:\n  - id: web\n    rules:\n      - { provider: github-actions, repository: acme/web, ref: "**" }\n      - { provider: github-actions, ref: refs/heads/main }\n`,
+    );
+    expect(p).toEqual([
+      'b.yml:5: issuers.github-actions.single_use: must be true or false',
+      'b.yml:6: token_ttl: 2h is longer than the cap of 1h',
+      'b.yml:10: projects[0].rules[0].ref: pattern is a bare "**", which matches everything: name the refs or workflows',
+      'b.yml:11: projects[0].rules[1]: rule web#1 names neither repository nor repository_owner: it would trust every GitHub repository',
+    ]);
+  });
+});
+
+describe('settings nothing reads yet', () => {
+  const unused = 'is read by nothing yet (the fork-PR claim flow is not built): this setting has no effect';
+
+  it('warns about fork_policy and github, and refuses neither (github is no longer required)', () => {
+    const c = parseConfig(
+      `${HEAD}projects:\n  - id: web\n    fork_policy: isolated\n    rules: [{ provider: github-actions, repository: a/b, repository_id: "1" }]\n`,
+      'b.yml',
+    );
+    expect(c.warnings).toEqual([`b.yml:7: projects[0].fork_policy: ${unused}`]);
+    expect(c.github).toBeUndefined();
+    const g = parseConfig(
+      `${HEAD}github: { token_env: GH_TOKEN }\nprojects:\n  - id: web\n    rules: [{ provider: github-actions, repository: a/b, repository_id: "1" }]\n`,
+      'b.yml',
+    );
+    expect(g.warnings).toEqual([`b.yml:5: github: ${unused}`]);
+    expect(g.github).toEqual({ apiUrl: 'https://api.github.com', tokenEnv: 'GH_TOKEN' });
+  });
+
+  it('still refuses their wrong shapes', () => {
+    expect(
+      problems(
+        `${HEAD}github: { api_url: ftp://x, token: y }\nprojects:\n  - id: web\n    fork_policy: open\n    rules: [{ provider: github-actions, repository: a/b }]\n`,
+      ),
+    ).toEqual([
+      'b.yml:5: github.api_url: "ftp://x" must be an http(s) URL',
+      'b.yml:5: github.token: unknown key (allowed here: api_url, token_env)',
+      'b.yml:8: projects[0].fork_policy: "open" is not a fork policy: use isolated or deny',
+    ]);
+  });
+
+  it('examples/demo/broker.yml, which sets both, loads with a warning for each', () => {
+    const file = join(ROOT, 'examples', 'demo', 'broker.yml');
+    const c = loadConfig(file);
+    expect(c.projects[0]?.forkPolicy).toBe('isolated');
+    expect(c.warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`^${file}:\\d+: github: ${unused.replace(/[()]/g, '\\$&')}$`)),
+        expect.stringMatching(/^.*:\d+: projects\[0\]\.fork_policy: is read by nothing yet/),
+      ]),
+    );
   });
 });
 

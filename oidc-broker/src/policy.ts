@@ -1,9 +1,148 @@
-// policy: verified claims -> the project, the rule that matched, the grants and the isolation. Rules are tried in
-// file order and the first match in a project decides; with no project named, exactly one project may match.
-import type { BrokerConfig, CompiledRule, IssuerEntry, ProjectConfig } from './config';
-import { matchRule } from './config';
+// policy: verified claims -> the project, the rule that matched, the grants and the isolation. Rules are compiled once
+// at load (compileRule: one matcher per field the rule names, every glob anchored, the provider's default lists) and
+// matched here only (matchRule). They are tried in file order and the first match in a project decides; with no
+// project named, exactly one project may match.
+import type { BrokerConfig, IssuerEntry, ProjectConfig } from './config';
+import type { FieldValue } from './config-schema';
 import { BrokerError } from './errors';
-import type { Claims, Grant } from './providers/types';
+import { compileGlob } from './glob';
+import type { Claims, FieldSpec, Grant, Provider, ProviderName } from './providers/types';
+
+export type FieldResult = { ok: true } | { ok: false; field: string; expected: string; actual: string };
+
+export interface FieldMatcher {
+  field: string;
+  /** The pattern or list, as shown in refusal messages. */
+  expected: string;
+  /** True when the rule did not name the field (a default, e.g. the default events). */
+  isDefault: boolean;
+  test(value: string): boolean;
+}
+
+export interface CompiledRule {
+  id: string;
+  projectId: string;
+  provider: ProviderName;
+  /** Set when the rule pins one issuer entry (`issuer: <key>`). */
+  issuerKey: string | undefined;
+  fields: Record<string, FieldValue>;
+  matchers: FieldMatcher[];
+  grants: Grant[] | undefined;
+  isolated: boolean;
+  line: number;
+}
+
+/** A rule as config.ts checked it: the schema passed, its provider is implemented and names these fields. */
+export interface RuleSource {
+  id: string;
+  projectId: string;
+  provider: Provider;
+  issuerKey: string | undefined;
+  fields: Record<string, FieldValue>;
+  grants: Grant[] | undefined;
+  isolated: boolean;
+  line: number;
+}
+
+/** One matcher per provider field, in the provider's order: the fields the rule names, and default lists. */
+export function compileRule(source: RuleSource): CompiledRule {
+  const { provider } = source;
+  const matchers: FieldMatcher[] = [];
+  for (const spec of provider.fields) {
+    const value = source.fields[spec.name];
+    if (value !== undefined) matchers.push(fieldMatcher(spec, value));
+    else {
+      const dflt = provider.defaultLists[spec.name];
+      if (dflt) matchers.push(listMatcher(spec.name, dflt, true));
+    }
+  }
+  return {
+    id: source.id,
+    projectId: source.projectId,
+    provider: provider.name,
+    issuerKey: source.issuerKey,
+    fields: source.fields,
+    matchers,
+    grants: source.grants,
+    isolated: source.isolated,
+    line: source.line,
+  };
+}
+
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+function listMatcher(field: string, list: readonly string[], isDefault: boolean): FieldMatcher {
+  const set = new Set(list);
+  return { field, expected: `one of [${list.join(', ')}]`, isDefault, test: (v) => set.has(v) };
+}
+
+function fieldMatcher(spec: FieldSpec, value: FieldValue): FieldMatcher {
+  const m = spec.match;
+  const one = (): string => {
+    if (typeof value === 'string') return value;
+    throw new Error(`rule field ${spec.name} (${m.kind}) holds a list: the config schema lets none through`);
+  };
+  switch (m.kind) {
+    case 'exact':
+    case 'id': {
+      const v = one();
+      return { field: spec.name, expected: `"${v}"`, isDefault: false, test: (x) => x === v };
+    }
+    case 'exact-ascii-ci': {
+      const v = one();
+      const want = asciiLower(v);
+      return { field: spec.name, expected: `"${v}"`, isDefault: false, test: (x) => asciiLower(x) === want };
+    }
+    case 'glob': {
+      const g = compileGlob(one());
+      return { field: spec.name, expected: `"${g.source}"`, isDefault: false, test: (x) => g.test(x) };
+    }
+    case 'list': {
+      if (typeof value === 'string') {
+        throw new Error(`rule field ${spec.name} (list) holds a string: the config schema lets none through`);
+      }
+      return listMatcher(spec.name, value, false);
+    }
+    default: {
+      const never: never = m;
+      throw new Error(`unknown rule field kind ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** True when every token `later` could match, `earlier` (tried first) matches too. Conservative: equal values only. */
+export function shadows(earlier: CompiledRule, later: CompiledRule): boolean {
+  if (earlier.provider !== later.provider) return false;
+  if (earlier.issuerKey !== undefined && earlier.issuerKey !== later.issuerKey) return false;
+  for (const m of earlier.matchers) {
+    const lm = later.matchers.find((x) => x.field === m.field);
+    if (!lm) return false;
+    if (m.field === 'event_name') {
+      const events = lm.expected.replace(/^one of \[|\]$/g, '').split(', ');
+      if (!events.every((e) => m.test(e))) return false;
+    } else if (m.expected.toLowerCase() !== lm.expected.toLowerCase()) return false;
+  }
+  return true;
+}
+
+/** Applies one rule to verified claims: the first field that fails, or ok. */
+export function matchRule(rule: CompiledRule, claims: Claims): FieldResult {
+  for (const m of rule.matchers) {
+    const v = claims[m.field];
+    if (typeof v !== 'string') {
+      return {
+        ok: false,
+        field: m.field,
+        expected: m.expected,
+        actual: v === undefined ? '(absent)' : typeof v,
+      };
+    }
+    if (!m.test(v)) return { ok: false, field: m.field, expected: m.expected, actual: JSON.stringify(v) };
+  }
+  return { ok: true };
+}
 
 export interface Decision {
   project: ProjectConfig;

@@ -65,18 +65,51 @@ export const githubActions: Provider = {
     {
       name: 'repository',
       match: { kind: 'exact-ascii-ci', pattern: /^[A-Za-z0-9-]+\/[A-Za-z0-9_.-]+$/, hint: 'owner/name' },
+      description: 'The repository, owner/name, exact (ASCII case-insensitive, no globs), e.g. acme/web.',
     },
-    { name: 'repository_id', match: { kind: 'id' } },
+    {
+      name: 'repository_id',
+      match: { kind: 'id' },
+      description:
+        'The numeric id of the repository (`gh api repos/OWNER/NAME --jq .id`), quoted. Without it a rule never grants cache:write.',
+    },
     {
       name: 'repository_owner',
       match: { kind: 'exact-ascii-ci', pattern: /^[A-Za-z0-9-]+$/, hint: 'an owner name' },
+      description: 'The owner (user or organization) of the repository, exact (ASCII case-insensitive).',
     },
-    { name: 'repository_owner_id', match: { kind: 'id' } },
-    { name: 'ref', match: { kind: 'glob' } },
-    { name: 'environment', match: { kind: 'exact' } },
-    { name: 'workflow_ref', match: { kind: 'glob' } },
-    { name: 'job_workflow_ref', match: { kind: 'glob' } },
-    { name: 'event_name', match: { kind: 'list', pattern: /^[a-z_]+$/ } },
+    {
+      name: 'repository_owner_id',
+      match: { kind: 'id' },
+      description: 'The numeric id of the repository owner, quoted.',
+    },
+    {
+      name: 'ref',
+      match: { kind: 'glob' },
+      description:
+        'The git ref, an anchored glob: * within one segment, ** across segments (e.g. refs/heads/main, refs/tags/v*).',
+    },
+    {
+      name: 'environment',
+      match: { kind: 'exact' },
+      description: 'The deployment environment of the job, exact.',
+    },
+    {
+      name: 'workflow_ref',
+      match: { kind: 'glob' },
+      description:
+        'The workflow file and ref (owner/name/.github/workflows/ci.yml@refs/heads/main), an anchored glob.',
+    },
+    {
+      name: 'job_workflow_ref',
+      match: { kind: 'glob' },
+      description: 'The reusable workflow running the job (owner/name/path@ref), an anchored glob.',
+    },
+    {
+      name: 'event_name',
+      match: { kind: 'list', pattern: /^[a-z_]+$/ },
+      description: `The events accepted (default: ${DEFAULT_EVENTS.join(', ')}); pull_request_target, workflow_run and issue_comment only when listed.`,
+    },
   ],
   defaultLists: { event_name: DEFAULT_EVENTS },
   ruleProblem(fields) {

@@ -25,6 +25,8 @@ export interface FieldSpec {
   /** The rule key, also the claim it reads. */
   name: string;
   match: FieldKind;
+  /** What the field matches, for the published JSON Schema (shown by editors). */
+  description: string;
 }
 
 export type Claims = Record<string, unknown>;
