@@ -6,6 +6,7 @@
 // repository used twice, the broker as its own issuer) is checked in config.ts; policy.ts compiles the rules.
 import { z } from 'zod';
 import { PROJECT_ID, PROJECT_ID_HINT } from '../../shared/contract/project';
+import { parseCidr } from './address';
 import { parseDuration } from './duration';
 import { globProblem } from './glob';
 import { PROVIDERS } from './providers';
@@ -30,6 +31,8 @@ const REPOSITORY_NAME = new RegExp(`^${REPO_COMPONENT}(?:/${REPO_COMPONENT})*$`)
 const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9._#-]*$/;
 const ISSUER_KEY = /^[a-z0-9][a-z0-9_-]*$/;
 const CLAIM_NAME = /^[A-Za-z0-9_]+$/;
+/** Claim names a rule's `claims:` may pin: GitHub's (`ref_type`), and namespaced ones (`oidc.circleci.com/project-id`). */
+const PINNED_CLAIM = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$/;
 const REGISTRY_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
 const DURATION = /^\s*(\d+|(\d+[smhd])+)\s*$/;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -108,6 +111,8 @@ function duration(example: string, bounds: { max?: number; min?: number } = {}) 
     bounds.max === undefined ? '' : bounds.max % 3600 === 0 ? `${bounds.max / 3600}h` : `${bounds.max}s`;
   const notDuration = (iss: { input?: unknown }) =>
     `"${shown(iss.input)}" is not a duration (e.g. ${example})`;
+  const shortest =
+    bounds.min === undefined ? '' : bounds.min % 60 === 0 ? `${bounds.min / 60}m` : `${bounds.min}s`;
   return z
     .union(
       [
@@ -127,9 +132,21 @@ function duration(example: string, bounds: { max?: number; min?: number } = {}) 
           input: v,
         });
       else if (bounds.min !== undefined && seconds < bounds.min)
-        ctx.addIssue({ code: 'custom', message: `${shown(v)} is shorter than ${bounds.min}s`, input: v });
+        ctx.addIssue({ code: 'custom', message: `${shown(v)} is shorter than ${shortest}`, input: v });
     })
     .transform((v) => parseDuration(v) ?? 0);
+}
+
+/** A list of addresses or CIDR ranges. */
+function addressList() {
+  return z.array(
+    z
+      .string({ error: 'must be an address or CIDR range (e.g. 10.0.0.0/8)' })
+      .refine((s) => parseCidr(s) !== undefined, {
+        error: (iss) => `"${shown(iss.input)}" is not an address or CIDR range (e.g. 10.0.0.0/8, fd00::/8)`,
+      }),
+    { error: 'must be a list of addresses or CIDR ranges (e.g. [10.0.0.0/8])' },
+  );
 }
 
 /** The refusal of a provider name outside the contract's list; `hint` ends it. */
@@ -255,6 +272,23 @@ const RuleBase = {
   isolated: bool()
     .optional()
     .describe('Every token this rule mints is isolated: scope build only, no cache claim (default false).'),
+  claims: z
+    .record(
+      z.string().regex(PINNED_CLAIM, {
+        error: (iss) => `"${shown(iss.input)}" is not a claim name`,
+      }),
+      z
+        .string({ error: 'must be a string: the exact value or a glob (* within a path segment, ** across)' })
+        .superRefine((v, ctx) => {
+          const problem = globProblem(v);
+          if (problem) ctx.addIssue({ code: 'custom', message: `pattern ${problem}`, input: v });
+        }),
+      { error: 'must be a mapping of claim name to its exact value or glob (e.g. {ref_type: branch})' },
+    )
+    .optional()
+    .describe(
+      "Claims the broker does not model, pinned to an exact value or a glob with ref's semantics: `{runner_environment: github-hosted, ref_type: branch}`. An absent or non-string claim never matches; a field the provider models is named as a rule key instead.",
+    ),
 };
 
 const RuleObject = mapping(
@@ -266,13 +300,15 @@ const RuleObject = mapping(
 
 /** A trust rule: `provider` or `issuer` (config.ts checks the pair), grants, isolation, and the claim fields it
  * matches, gathered under `fields` (which of them the rule's provider matches is checked in config.ts). */
-export const RuleSchema = RuleObject.transform(({ id, provider, issuer, grants, isolated, ...rest }) => {
-  const fields: Record<string, FieldValue> = {};
-  for (const [name, value] of Object.entries(rest as Record<string, FieldValue | undefined>)) {
-    if (value !== undefined) fields[name] = value;
-  }
-  return { id, provider, issuer, grants, isolated, fields };
-});
+export const RuleSchema = RuleObject.transform(
+  ({ id, provider, issuer, grants, isolated, claims, ...rest }) => {
+    const fields: Record<string, FieldValue> = {};
+    for (const [name, value] of Object.entries(rest as Record<string, FieldValue | undefined>)) {
+      if (value !== undefined) fields[name] = value;
+    }
+    return { id, provider, issuer, grants, isolated, fields, claims: claims ?? {} };
+  },
+);
 export type RuleFile = z.output<typeof RuleSchema>;
 
 export const ProjectSchema = mapping(
@@ -390,8 +426,8 @@ const ISSUERS_REQUIRED = 'is required: a mapping of issuer entries (e.g. github-
 
 export const BrokerFileSchema = mapping(
   {
-    public_url: httpUrl().describe(
-      'The broker URL: the iss of project tokens; the registry realm is <public_url>/v2/token.',
+    public_url: httpUrl({ loopbackOnlyHttp: true }).describe(
+      'The broker URL: the iss of project tokens; the registry realm is <public_url>/v2/token. https:// (http:// only on a loopback host: CI jobs send their OIDC tokens here).',
     ),
     audience: text()
       .optional()
@@ -441,6 +477,26 @@ export const BrokerFileSchema = mapping(
       .nullable()
       .optional()
       .describe('The projects and their trust rules; with none, every exchange is refused.'),
+    trusted_proxies: addressList()
+      .default([])
+      .describe(
+        'Proxies in front of the broker (CIDR): when the socket peer is one, the client is the right-most X-Forwarded-For address that is not. Rate limits, audit rows, logs and metrics_allow use that address.',
+      ),
+    metrics_allow: addressList()
+      .default([])
+      .describe(
+        'Who besides loopback may read /metrics (CIDR), judged on the client address; others get 404.',
+      ),
+    registry_signer_ttl: duration('24h', { min: 15 * 60, max: 30 * 86_400 })
+      .prefault('24h')
+      .describe(
+        'How long a registry token signer certificate lives (15m to 30d). It is renewed well before it runs out; the registry refuses tokens signed by an expired one.',
+      ),
+    key_rotation: duration('30d', { min: 3600 })
+      .prefault('30d')
+      .describe(
+        'How often the project-token signing key is replaced (at least 1h); old keys stay published until their tokens have expired.',
+      ),
     rate_limit: mapping(
       {
         per_address: z
@@ -455,11 +511,18 @@ export const BrokerFileSchema = mapping(
           .describe(
             'Refused exchanges per minute per client address before further requests get 429; 0: off.',
           ),
+        registry_failures_per_address: z
+          .int({ error: 'must be a whole number of requests per minute (0 turns the limit off)' })
+          .min(0, { error: 'must be a whole number of requests per minute (0 turns the limit off)' })
+          .default(300)
+          .describe(
+            'Refused /v2/token logins per minute per client address before further ones get 429 (BuildKit behind a NAT shares one address); 0: off.',
+          ),
       },
-      '{per_address, failures_per_address}',
+      '{per_address, failures_per_address, registry_failures_per_address}',
     )
-      .default({ per_address: 1200, failures_per_address: 120 })
-      .describe('Per-address limits on the exchange endpoint.'),
+      .default({ per_address: 1200, failures_per_address: 120, registry_failures_per_address: 300 })
+      .describe('Per-address limits on the exchange endpoint and the registry token service.'),
   },
   '{public_url, issuers, projects, ...}',
 ).meta({

@@ -142,7 +142,7 @@ const exact: { name: string; text: string; want: string }[] = [
   {
     name: 'an unknown top-level key',
     text: `${HEAD}token_tll: 1h\n`,
-    want: 'b.yml:5: token_tll: unknown key (allowed here: public_url, audience, token_ttl, issuers, registry, github, projects, rate_limit)',
+    want: 'b.yml:5: token_tll: unknown key (allowed here: public_url, audience, token_ttl, issuers, registry, github, projects, trusted_proxies, metrics_allow, registry_signer_ttl, key_rotation, rate_limit)',
   },
   {
     name: 'an unknown key in an issuer entry',
@@ -152,7 +152,7 @@ const exact: { name: string; text: string; want: string }[] = [
   {
     name: 'an unknown key in a rule',
     text: rule('repository: acme/web, repository_id: "1", branch: main'),
-    want: 'b.yml:8: projects[0].rules[0].branch: unknown key (allowed here: id, provider, issuer, grants, isolated, repository, repository_id, repository_owner, repository_owner_id, ref, environment, workflow_ref, job_workflow_ref, event_name)',
+    want: 'b.yml:8: projects[0].rules[0].branch: unknown key (allowed here: id, provider, issuer, grants, isolated, claims, repository, repository_id, repository_owner, repository_owner_id, ref, environment, workflow_ref, job_workflow_ref, event_name)',
   },
   {
     name: 'a list where a boolean belongs',
@@ -219,13 +219,13 @@ describe('settings nothing reads yet', () => {
 
   it('warns about fork_policy and github, and refuses neither (github is no longer required)', () => {
     const c = parseConfig(
-      `${HEAD}projects:\n  - id: web\n    fork_policy: isolated\n    rules: [{ provider: github-actions, repository: a/b, repository_id: "1" }]\n`,
+      `${HEAD}projects:\n  - id: web\n    fork_policy: isolated\n    rules: [{ id: main, provider: github-actions, repository: a/b, repository_id: "1" }]\n`,
       'b.yml',
     );
     expect(c.warnings).toEqual([`b.yml:7: projects[0].fork_policy: ${unused}`]);
     expect(c.github).toBeUndefined();
     const g = parseConfig(
-      `${HEAD}github: { token_env: GH_TOKEN }\nprojects:\n  - id: web\n    rules: [{ provider: github-actions, repository: a/b, repository_id: "1" }]\n`,
+      `${HEAD}github: { token_env: GH_TOKEN }\nprojects:\n  - id: web\n    rules: [{ id: main, provider: github-actions, repository: a/b, repository_id: "1" }]\n`,
       'b.yml',
     );
     expect(g.warnings).toEqual([`b.yml:5: github: ${unused}`]);

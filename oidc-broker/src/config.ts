@@ -7,6 +7,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml
 import type { Node } from 'yaml';
 import type { z } from 'zod';
 import { savedBuildsRepository } from '../../shared/contract/project';
+import { AddressList } from './address';
 import type { IssuerEntryFile, RuleFile } from './config-schema';
 import {
   BrokerFileSchema,
@@ -51,6 +52,8 @@ export interface RateLimit {
   perAddress: number;
   /** Refused exchanges per minute per client address before further requests get 429; 0: off. */
   failuresPerAddress: number;
+  /** Refused /v2/token logins per minute per client address before further ones get 429; 0: off. */
+  registryFailuresPerAddress: number;
 }
 
 export interface BrokerConfig {
@@ -65,6 +68,14 @@ export interface BrokerConfig {
   github: { apiUrl: string; tokenEnv: string } | undefined;
   projects: ProjectConfig[];
   rateLimit: RateLimit;
+  /** Proxies whose X-Forwarded-For is believed (address.ts). */
+  trustedProxies: AddressList;
+  /** Who besides loopback may read /metrics. */
+  metricsAllow: AddressList;
+  /** Seconds a registry signer leaf lives. */
+  registrySignerTtl: number;
+  /** Seconds the current signing key serves before it is rotated. */
+  keyRotation: number;
   warnings: string[];
 }
 
@@ -170,7 +181,12 @@ export function parseConfig(text: string, file: string): BrokerConfig {
     rateLimit: {
       perAddress: top.rate_limit.per_address,
       failuresPerAddress: top.rate_limit.failures_per_address,
+      registryFailuresPerAddress: top.rate_limit.registry_failures_per_address,
     },
+    trustedProxies: new AddressList(top.trusted_proxies),
+    metricsAllow: new AddressList(top.metrics_allow),
+    registrySignerTtl: top.registry_signer_ttl,
+    keyRotation: top.key_rotation,
     warnings: report.warningLines(),
   };
 }
@@ -401,6 +417,12 @@ function readRule(
   report: Report,
 ): CompiledRule | undefined {
   const id = raw.id ?? `${projectId}#${index}`;
+  if (raw.id === undefined) {
+    report.warn(
+      at,
+      `rule ${id} has no id: give it one (id: <name>), since default ids shift when rules move and revocations and registry tokens name rules by id`,
+    );
+  }
   // The provider: named, or taken from a pinned issuer entry.
   let issuerKey: string | undefined;
   let providerName: ProviderName | undefined;
@@ -443,13 +465,31 @@ function readRule(
     );
   }
   if (foreign.length) return undefined;
+  const modelled = Object.keys(raw.claims).filter((k) => own.includes(k));
+  for (const k of modelled) {
+    report.fail(
+      [...at, 'claims', k],
+      `is a field provider ${provider.name} models: write it as the rule key ${k} (its own matching), not under claims`,
+    );
+  }
+  if (modelled.length) return undefined;
+  // Several issuers of one provider (github.com and a GitHub Enterprise Server, say) have ids of their own: a rule
+  // that pins none would trust them all.
+  const entriesOfProvider = issuers.entries.filter((i) => i.provider.name === provider.name);
+  if (issuerKey === undefined && entriesOfProvider.length > 1) {
+    report.fail(
+      at,
+      `rule ${id} pins no issuer, but ${provider.name} has ${entriesOfProvider.length} issuer entries (${entriesOfProvider.map((i) => i.key).join(', ')}): add issuer: <one of them>`,
+    );
+    return undefined;
+  }
   const problem = provider.ruleProblem(raw.fields);
   if (problem) {
     report.fail(at, `rule ${id} ${problem}`);
     return undefined;
   }
-  const warning = provider.ruleWarning(raw.fields);
-  if (warning) report.warn(at, `rule ${id} ${warning}`);
+  for (const warning of provider.ruleWarnings(raw.fields, raw.grants))
+    report.warn(at, `rule ${id} ${warning}`);
   // Say so only when no entry was refused: the refused one may be this provider's. The rule still takes part in
   // the checks across rules (ids, shadowing); the file is refused either way.
   const noEntry = !issuers.entries.some((i) => i.provider.name === provider.name);
@@ -465,6 +505,7 @@ function readRule(
     provider,
     issuerKey,
     fields: raw.fields,
+    claims: raw.claims,
     grants: raw.grants,
     isolated: raw.isolated ?? false,
     line: report.lineOf(at),

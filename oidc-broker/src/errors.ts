@@ -15,14 +15,21 @@ export class BrokerError extends Error {
   readonly retryAfter: number | undefined;
   /** The claim or config field that decided the refusal, for the audit record. */
   readonly field: string | undefined;
+  /** What the operator sees in the audit row and the log when the caller is told less (`message`). */
+  readonly detail: string | undefined;
 
-  constructor(code: ErrorCode, message: string, opts: { retryAfter?: number; field?: string } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { retryAfter?: number; field?: string; detail?: string } = {},
+  ) {
     super(message);
     this.name = 'BrokerError';
     this.code = code;
     this.status = BROKER_ERROR_STATUS[code];
     this.retryAfter = opts.retryAfter;
     this.field = opts.field;
+    this.detail = opts.detail;
   }
 }
 

@@ -20,7 +20,7 @@ import type { JwksOptions } from './verify';
 
 const ISSUER = 'https://token.actions.example.test';
 const JWKS_URI = `${ISSUER}/.well-known/jwks`;
-const BROKER = 'http://broker.example.test';
+const BROKER = 'https://broker.example.test';
 const KID = 'issuer-key-1';
 
 let rsa: { privateKey: KeyObject; publicKey: KeyObject };
@@ -412,7 +412,7 @@ const cases: Case[] = [
     token: () => mint({ repository_id: '999999' }),
     status: 403,
     code: 'no_trust_relationship',
-    message: /repository_id "123456".*"999999"/,
+    message: /^no trust relationship accepts this token/,
   },
   {
     name: 'a unicode look-alike owner (Cyrillic a)',
@@ -522,11 +522,50 @@ describe('POST /auth/oidc/github-actions refuses', () => {
     expect(evilFetches).toBe(0);
   });
 
-  it('names the repository, ref and event it saw, and how to add a trust relationship', async () => {
+  it('tells an outsider the same thing whatever was wrong, with a request id, and the operator everything', async () => {
+    const outsider = {
+      repository: 'evil/web',
+      repository_id: '666',
+      sub: 'repo:evil/web:ref:refs/heads/main',
+    };
+    const answers = [
+      await exchangeToken(b, await mint(outsider), 'nope'), // an unknown project
+      await exchangeToken(b, await mint(outsider)), // a wrong repository
+      await exchangeToken(b, await mint({ ...outsider, event_name: 'pull_request_target' })), // an event
+      await exchangeToken(b, await mint({ ...outsider, ref: 'refs/heads/dev' })), // a wrong ref
+      await exchangeToken(b, await mint({ repository_id: '666' })), // the right name, another repository id
+      await exchangeToken(b, await mint(), 'nope'), // an owner of web, naming a project that does not exist
+      await exchangeToken(b, await mint(), 'kit'), // an owner of web, naming a project it does not own
+    ];
+    for (const r of answers) {
+      expect([r.status, r.body.error?.code, r.body.error?.message]).toEqual([
+        403,
+        'no_trust_relationship',
+        'no trust relationship accepts this token: give the broker operator the request id of this answer',
+      ]);
+      const id = (r.body.error as { requestId?: string } | undefined)?.requestId ?? '';
+      expect(id).toMatch(/^[A-Za-z0-9_-]{16}$/);
+      expect(r.headers.get('x-request-id')).toBe(id);
+    }
+    const ids = answers.map((r) => (r.body.error as { requestId?: string }).requestId);
+    expect(new Set(ids).size).toBe(answers.length);
+    // The operator finds the reason under the request id.
+    const [row] = b.deps.state.queryAudit({ requestId: ids[3] ?? '' });
+    expect(row).toMatchObject({ outcome: 'no_trust_relationship', kind: 'exchange', repository: 'evil/web' });
+    expect(row?.message).toMatch(
+      /for repository "evil\/web", ref "refs\/heads\/dev", event "push": the closest rule, \S+ \(project \S+, .*\.yml:\d+\), wants/,
+    );
+    const [unknown] = b.deps.state.queryAudit({ requestId: ids[0] ?? '' });
+    expect(unknown?.message).toMatch(/project "nope" is not configured in .*\.yml/);
+  });
+
+  it("tells an owner which field of which rule failed, never the config file's path", async () => {
     const r = await exchangeToken(b, await mint({ ref: 'refs/heads/dev' }));
-    expect(r.status).toBe(403);
-    expect(r.body.error?.message).toMatch(/repository "acme\/web", ref "refs\/heads\/dev", event "push"/);
-    expect(r.body.error?.message).toMatch(/add or fix a rule/);
+    expect([r.status, r.body.error?.code]).toEqual([403, 'no_trust_relationship']);
+    expect(r.body.error?.message).toBe(
+      'rule web-main (project web) wants ref "refs/heads/main" but the token has "refs/heads/dev"',
+    );
+    expect(r.text).not.toMatch(/\.yml|\/tmp\//);
   });
 
   it('a project the rules do not cover, named in the request', async () => {

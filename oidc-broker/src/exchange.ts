@@ -141,7 +141,7 @@ export async function exchange(
   } catch (err: unknown) {
     const e =
       err instanceof BrokerError ? err : new BrokerError('internal', 'the exchange failed inside the broker');
-    Object.assign(record, { outcome: e.code, field: e.field, message: e.message });
+    Object.assign(record, { outcome: e.code, field: e.field, message: e.detail ?? e.message });
     try {
       deps.state.audit(record);
     } catch (auditErr: unknown) {
@@ -155,7 +155,7 @@ export async function exchange(
         ...auditFields(record),
         ...(e.code === 'internal' ? { err } : {}),
       },
-      e.message,
+      e.detail ?? e.message,
     );
     throw e;
   }

@@ -39,6 +39,8 @@ export interface RuleSource {
   provider: Provider;
   issuerKey: string | undefined;
   fields: Record<string, FieldValue>;
+  /** `claims:` pins of claims the provider does not model: exact values or globs. */
+  claims: Record<string, string>;
   grants: Grant[] | undefined;
   isolated: boolean;
   line: number;
@@ -55,6 +57,10 @@ export function compileRule(source: RuleSource): CompiledRule {
       const dflt = provider.defaultLists[spec.name];
       if (dflt) matchers.push(listMatcher(spec.name, dflt, true));
     }
+  }
+  for (const [name, pattern] of Object.entries(source.claims)) {
+    const g = compileGlob(pattern);
+    matchers.push({ field: name, expected: `"${pattern}"`, isDefault: false, test: (x) => g.test(x) });
   }
   return {
     id: source.id,
@@ -177,11 +183,10 @@ export function decide(config: BrokerConfig, entry: IssuerEntry, claims: Claims,
   if (project !== undefined) {
     const named = config.projects.find((p) => p.id === project);
     if (!named) {
-      throw new BrokerError(
-        'no_trust_relationship',
-        `project ${JSON.stringify(project)} is not configured on this broker: check the project id (or omit it)`,
-        { field: 'project' },
-      );
+      throw new BrokerError('no_trust_relationship', GENERIC_REFUSAL, {
+        field: 'project',
+        detail: `project ${JSON.stringify(project)} is not configured in ${config.file}`,
+      });
     }
     candidates = [named];
   }
@@ -223,6 +228,31 @@ export function decide(config: BrokerConfig, entry: IssuerEntry, claims: Claims,
   return { project: p, rule, grants, isolated };
 }
 
+/** What every caller that cannot prove it owns the project is told, whatever the reason: nothing to enumerate. */
+export const GENERIC_REFUSAL =
+  'no trust relationship accepts this token: give the broker operator the request id of this answer';
+
+/**
+ * Whether the token provably belongs to the project it asks for (or, with none named, to any project): its
+ * provider's owner claim (GitHub: repository_id) equals the value a rule of that project pins. Only an owner is
+ * told why it was refused; a `claims:` pin never counts.
+ */
+export function ownsProject(
+  config: BrokerConfig,
+  entry: IssuerEntry,
+  claims: Claims,
+  project?: string,
+): boolean {
+  const field = entry.provider.ownerField;
+  const value = claims[field];
+  if (typeof value !== 'string' || value === '') return false;
+  return config.projects.some(
+    (p) =>
+      (project === undefined || p.id === project) &&
+      p.rules.some((r) => applies(r, entry) && r.fields[field] === value),
+  );
+}
+
 function refusal(
   config: BrokerConfig,
   entry: IssuerEntry,
@@ -232,23 +262,32 @@ function refusal(
 ): BrokerError {
   const seen = `repository ${claim(claims, 'repository')}, ref ${claim(claims, 'ref')}, event ${claim(claims, 'event_name')}`;
   const scope = project === undefined ? 'any project' : `project ${project}`;
+  // The operator's view, for the audit row and the log: everything, with the file to fix.
+  const detail = !closest
+    ? `no trust relationship in ${scope} for ${seen}: no rule accepts ${entry.provider.name} tokens there; add one under the project's rules in ${config.file}`
+    : `no trust relationship in ${scope} for ${seen}: the closest rule, ${closest.rule.id} (project ${closest.rule.projectId}, ${config.file}:${closest.rule.line}), wants ${closest.field} ${closest.expected} but the token has ${closest.actual}`;
+  const field = closest?.field ?? 'provider';
+  if (!ownsProject(config, entry, claims, project)) {
+    return new BrokerError('no_trust_relationship', GENERIC_REFUSAL, { field, detail });
+  }
+  // An owner: which field of which rule failed, never the file.
   if (!closest) {
     return new BrokerError(
       'no_trust_relationship',
-      `no trust relationship in ${scope} for ${seen}: no rule accepts ${entry.provider.name} tokens there; add one under the project's rules in ${config.file}`,
-      { field: 'provider' },
+      `no rule of ${scope} accepts ${entry.provider.name} tokens from this issuer`,
+      { field, detail },
     );
   }
   if (closest.field === 'event_name' && closest.isDefault) {
     return new BrokerError(
       'event_not_allowed',
-      `event ${claim(claims, 'event_name')} is not accepted by default (${seen}): rule ${closest.rule.id} must list it in event_name to trust it`,
-      { field: 'event_name' },
+      `event ${claim(claims, 'event_name')} is not accepted by default: rule ${closest.rule.id} must list it in event_name to trust it`,
+      { field, detail },
     );
   }
   return new BrokerError(
     'no_trust_relationship',
-    `no trust relationship in ${scope} for ${seen}: the closest rule, ${closest.rule.id} (project ${closest.rule.projectId}), wants ${closest.field} ${closest.expected} but the token has ${closest.actual}; add or fix a rule under the project's rules in ${config.file}`,
-    { field: closest.field },
+    `rule ${closest.rule.id} (project ${closest.rule.projectId}) wants ${closest.field} ${closest.expected} but the token has ${closest.actual}`,
+    { field, detail },
   );
 }

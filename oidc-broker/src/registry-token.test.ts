@@ -13,7 +13,7 @@ import { createBroker } from './broker';
 import type { Grant } from './providers/types';
 import { mintProjectToken } from './mint';
 
-const BROKER = 'http://broker.example.test';
+const BROKER = 'https://broker.example.test';
 let dir: string;
 let b: Broker;
 const logs: string[] = [];

@@ -184,7 +184,7 @@ export async function registryToken(
         ? err
         : new BrokerError('internal', 'the registry token failed inside the broker');
     deps.metrics.registryTokens.inc({ outcome: e.code });
-    Object.assign(record, { outcome: e.code, field: e.field, message: e.message });
+    Object.assign(record, { outcome: e.code, field: e.field, message: e.detail ?? e.message });
     try {
       deps.state.audit(record);
     } catch (auditErr: unknown) {
@@ -200,7 +200,7 @@ export async function registryToken(
         rule: record.rule,
         ...(e.code === 'internal' ? { err } : {}),
       },
-      e.message,
+      e.detail ?? e.message,
     );
     throw e;
   }

@@ -40,6 +40,7 @@ describe('oidc-broker/broker.schema.json', () => {
       'issuer',
       'grants',
       'isolated',
+      'claims',
       ...githubActions.fields.map((f) => f.name),
     ]);
   });

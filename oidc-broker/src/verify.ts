@@ -195,17 +195,16 @@ export async function verifyCiToken(
   }
   const entry = config.issuers.find((i) => i.issuer === iss);
   if (!entry) {
-    throw new BrokerError(
-      'bad_issuer',
-      `issuer ${shown(iss)} is not trusted by this broker (trusted: ${config.issuers.map((i) => i.issuer).join(', ')})`,
-      { field: 'iss' },
-    );
+    throw new BrokerError('bad_issuer', `issuer ${shown(iss)} is not trusted by this broker`, {
+      field: 'iss',
+      detail: `issuer ${shown(iss)} is not under issuers in ${config.file}`,
+    });
   }
   if (entry.provider.name !== provider) {
     throw new BrokerError(
       'bad_issuer',
-      `issuer ${entry.key} is a ${entry.provider.name} issuer: post its tokens to /auth/oidc/${entry.provider.name}`,
-      { field: 'iss' },
+      `this issuer's tokens are exchanged at /auth/oidc/${entry.provider.name}, not /auth/oidc/${provider}`,
+      { field: 'iss', detail: `issuer entry ${entry.key} is a ${entry.provider.name} issuer` },
     );
   }
 

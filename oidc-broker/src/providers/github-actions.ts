@@ -13,6 +13,17 @@ export const DEFAULT_EVENTS = [
   'pull_request',
 ] as const;
 
+/** Events that run code or text from people other than the repository's writers: they never write the cache unless
+ * their rule names the event and lists cache:write. */
+export const UNTRUSTED_EVENTS = [
+  'pull_request',
+  'pull_request_target',
+  'pull_request_review',
+  'pull_request_review_comment',
+  'workflow_run',
+  'issue_comment',
+] as const;
+
 // Every claim GitHub sets is a JSON string.
 const STRING_CLAIMS = [
   'sub',
@@ -118,20 +129,34 @@ export const githubActions: Provider = {
     }
     return undefined;
   },
-  ruleWarning(fields) {
+  ownerField: 'repository_id',
+  ruleWarnings(fields, grants) {
+    const warnings: string[] = [];
     if (fields.repository !== undefined && fields.repository_id === undefined) {
-      return 'names a repository without its repository_id: it never grants cache:write (a deleted and re-created repository of the same name would match)';
+      warnings.push(
+        'names a repository without its repository_id: it never grants cache:write (a deleted and re-created repository of the same name would match)',
+      );
+    } else if (fields.repository === undefined && fields.repository_id === undefined) {
+      warnings.push('has no repository_id: it never grants cache:write');
     }
-    if (fields.repository === undefined && fields.repository_id === undefined) {
-      return 'has no repository_id: it never grants cache:write';
+    const named = Array.isArray(fields.event_name) ? fields.event_name : [];
+    const untrusted = named.filter((e) => (UNTRUSTED_EVENTS as readonly unknown[]).includes(e));
+    if (untrusted.length > 0 && grants?.includes('cache:write')) {
+      warnings.push(
+        `lets ${untrusted.join(', ')} runs write the project cache and saved builds: code from a pull request or another person's trigger can poison what later builds reuse; grant [build, "cache:read"] unless you mean it`,
+      );
     }
-    return undefined;
+    return warnings;
   },
   capGrants(claims, fields, explicit) {
     let grants: Grant[] = [...(explicit ?? ALL_GRANTS)];
-    const listsWrite = explicit?.includes('cache:write') ?? false;
-    if (str(claims, 'event_name') === 'pull_request' && !listsWrite) {
-      grants = grants.filter((g) => g !== 'cache:write');
+    // Runs on behalf of other people's code write only when the rule says so twice: it names the event and lists
+    // cache:write. A rule that names neither (or only one) gives them build and cache:read at most.
+    const event = str(claims, 'event_name');
+    if (event !== undefined && (UNTRUSTED_EVENTS as readonly string[]).includes(event)) {
+      const namesEvent = Array.isArray(fields.event_name) && fields.event_name.includes(event);
+      const listsWrite = explicit?.includes('cache:write') ?? false;
+      if (!(namesEvent && listsWrite)) grants = grants.filter((g) => g !== 'cache:write');
     }
     if (fields.repository_id === undefined) grants = grants.filter((g) => g !== 'cache:write');
     return grants;

@@ -43,8 +43,10 @@ export interface Provider {
   defaultLists: Record<string, readonly string[]>;
   /** Why a rule cannot load (e.g. it names no repository), or undefined. */
   ruleProblem(fields: Record<string, unknown>): string | undefined;
-  /** A load warning for a rule, or undefined (e.g. a repository without its id). */
-  ruleWarning(fields: Record<string, unknown>): string | undefined;
+  /** The claim whose value, pinned by a rule, proves a token belongs to the rule's project (refusal detail). */
+  ownerField: string;
+  /** Load warnings for a rule (e.g. a repository without its id), given its explicit grants. */
+  ruleWarnings(fields: Record<string, unknown>, grants: readonly Grant[] | undefined): string[];
   /** Grants after the provider's caps, given the rule's explicit grants (undefined: the default, all). */
   capGrants(claims: Claims, fields: Record<string, unknown>, explicit: readonly Grant[] | undefined): Grant[];
   identity(claims: Claims): SourceIdentity;
