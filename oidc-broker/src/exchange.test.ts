@@ -872,3 +872,105 @@ describe('project tokens', () => {
     expect(t.cache).toEqual({ host: 'localhost:5001', repository: 'cache/web' });
   });
 });
+
+describe('grants for runs on behalf of other people, and claims the broker does not model', () => {
+  const RULES = `
+projects:
+  - id: web
+    rules:
+      - { id: writes, provider: github-actions, repository: acme/web, repository_id: "123456", ref: "refs/**", grants: [build, "cache:read", "cache:write"] }
+  - id: ops
+    rules:
+      - { id: ops-prs, provider: github-actions, repository: acme/ops, repository_id: "321", event_name: [pull_request, push], grants: [build, "cache:read", "cache:write"] }
+  - id: hosted
+    rules:
+      - { id: hosted-branches, provider: github-actions, repository: acme/hosted, repository_id: "55", claims: { runner_environment: github-hosted, ref_type: branch, base_ref: "release/*" } }
+`;
+  const head = configText().slice(0, configText().indexOf('\nprojects:'));
+  let b: Broker;
+  beforeAll(async () => {
+    b = await broker({ config: `${head}\n${RULES}` });
+  });
+
+  async function scope(over: Record<string, unknown>): Promise<string | number> {
+    const r = await exchangeToken(b, await mint(over));
+    if (r.status !== 200) return r.status;
+    tokensSeen.push(r.body.token ?? '');
+    return String(decodeJwt(r.body.token ?? '').scope);
+  }
+
+  it.each([
+    'pull_request',
+    'pull_request_target',
+    'pull_request_review',
+    'pull_request_review_comment',
+    'workflow_run',
+    'issue_comment',
+  ])(
+    'a %s token never writes under a rule that lists cache:write but does not name the event',
+    async (event) => {
+      // The rule names no event_name, so only the default events match; the rest are refused outright.
+      const got = await scope({ event_name: event, ref: 'refs/pull/3/merge' });
+      expect(['build cache:read', 403]).toContain(got);
+    },
+  );
+
+  it('writes only when its rule names the event and lists cache:write', async () => {
+    expect(await scope({ event_name: 'pull_request', ref: 'refs/pull/3/merge' })).toBe('build cache:read');
+    expect(
+      await scope({
+        repository: 'acme/ops',
+        repository_id: '321',
+        event_name: 'pull_request',
+        ref: 'refs/pull/3/merge',
+      }),
+    ).toBe('build cache:read cache:write');
+    expect(await scope({ event_name: 'push' })).toBe('build cache:read cache:write');
+  });
+
+  it('claims: pins exact values and globs; an absent or non-string claim never matches', async () => {
+    const hosted = { repository: 'acme/hosted', repository_id: '55', base_ref: 'release/1' };
+    expect(await scope({ ...hosted, runner_environment: 'github-hosted', ref_type: 'branch' })).toBe(
+      'build cache:read cache:write',
+    );
+    expect(await scope({ ...hosted, runner_environment: 'self-hosted', ref_type: 'branch' })).toBe(403);
+    expect(await scope({ ...hosted, ref_type: 'branch' })).toBe(403);
+    // GitHub's claims are strings: an array is refused before policy (401 bad_claim_type), never matched.
+    expect(await scope({ ...hosted, runner_environment: ['github-hosted'], ref_type: 'branch' })).toBe(401);
+    expect(await scope({ ...hosted, runner_environment: 'github-hosted', ref_type: 'tag' })).toBe(403);
+    expect(
+      await scope({
+        ...hosted,
+        runner_environment: 'github-hosted',
+        ref_type: 'branch',
+        base_ref: 'release/1/x',
+      }),
+    ).toBe(403);
+  });
+
+  it('audit rows carry who asked: client, request id, sub, repository id, sha, workflow refs, actor, the minted jti', async () => {
+    const res = await b.app.request('/auth/oidc/github-actions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: await mint({ actor: 'octocat', environment: 'prod' }) }),
+    });
+    const body = (await res.json()) as { token: string };
+    tokensSeen.push(body.token);
+    const id = res.headers.get('x-request-id') ?? '';
+    const [row] = b.deps.state.queryAudit({ requestId: id });
+    expect(row).toMatchObject({
+      kind: 'exchange',
+      outcome: 'ok',
+      requestId: id,
+      client: 'in-process',
+      sub: 'repo:acme/web:ref:refs/heads/main',
+      repositoryId: '123456',
+      sha: 'b'.repeat(40),
+      workflowRef: 'acme/web/.github/workflows/ci.yml@refs/heads/main',
+      jobWorkflowRef: 'acme/web/.github/workflows/ci.yml@refs/heads/main',
+      environment: 'prod',
+      actor: 'octocat',
+      tokenJti: String(decodeJwt(body.token).jti),
+    });
+  });
+});

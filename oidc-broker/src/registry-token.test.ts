@@ -5,13 +5,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from './broker';
 import { createBroker } from './broker';
 import type { Grant } from './providers/types';
 import { mintProjectToken } from './mint';
+import { REVOCATION_POLL_MS } from './state';
 
 const BROKER = 'https://broker.example.test';
 let dir: string;
@@ -308,5 +309,99 @@ describe('registry tokens and keys', () => {
     >;
     expect(conf).toMatchObject({ issuer: BROKER, jwks_uri: `${BROKER}/.well-known/jwks.json` });
     expect((await b.app.request('/healthz')).status).toBe(200);
+  });
+});
+
+describe('registry tokens follow the config in force', () => {
+  const CACHE = ['repository:cache/web:pull,push', 'repository:builds/web:pull,push'];
+
+  async function withConfig(text: string, fn: () => Promise<void>): Promise<void> {
+    writeFileSync(join(dir, 'broker.yml'), text);
+    expect(b.reload()).toBe(true);
+    try {
+      await fn();
+    } finally {
+      writeFileSync(join(dir, 'broker.yml'), CONFIG);
+      expect(b.reload()).toBe(true);
+    }
+  }
+
+  it('a rule made isolated grants no cache to the tokens it already minted', async () => {
+    const token = await projectToken('web', ['build', 'cache:read', 'cache:write']);
+    expect(await access(token, CACHE)).toEqual({
+      'cache/web': ['pull', 'push'],
+      'builds/web': ['pull', 'push'],
+    });
+    await withConfig(
+      CONFIG.replace('repository_id: "1" }', 'repository_id: "1", isolated: true }'),
+      async () => {
+        expect(await access(token, CACHE)).toEqual({ 'cache/web': [], 'builds/web': [] });
+      },
+    );
+  });
+
+  it('a rule cut to cache:read stops the pushes of tokens minted with cache:write', async () => {
+    const token = await projectToken('web', ['build', 'cache:read', 'cache:write']);
+    await withConfig(
+      CONFIG.replace('repository_id: "1" }', 'repository_id: "1", grants: [build, "cache:read"] }'),
+      async () => {
+        expect(await access(token, CACHE)).toEqual({ 'cache/web': ['pull'], 'builds/web': ['pull'] });
+      },
+    );
+  });
+
+  it('a removed rule or project grants nothing: 401 naming why', async () => {
+    const token = await projectToken('web', ['build', 'cache:read']);
+    await withConfig(CONFIG.replace('id: web-main', 'id: web-renamed'), async () => {
+      const r = await ask(token, CACHE);
+      expect([r.status, r.body.error?.code]).toEqual([401, 'unauthorized']);
+      expect(r.text).toContain('no longer in the broker config');
+    });
+  });
+});
+
+describe('revocation', () => {
+  it('by jti, rule or project: /v2/token answers 401 token_revoked; later tokens of a rule are spared', async () => {
+    const first = await projectToken('api', ['build', 'cache:read']);
+    const { jti } = decodeJwt(first);
+    b.deps.state.revoke('jti', String(jti), undefined);
+    await new Promise((r) => setTimeout(r, REVOCATION_POLL_MS + 50));
+    const r = await ask(first, ['repository:cache/api-layers:pull']);
+    expect([r.status, r.body.error?.code]).toEqual([401, 'token_revoked']);
+
+    const before = await projectToken('web', ['build', 'cache:read']);
+    const cut = Math.floor(Date.now() / 1000) + 1;
+    b.deps.state.revoke('rule', 'web-main', cut);
+    await new Promise((r) => setTimeout(r, Math.max(REVOCATION_POLL_MS, 1100) + 50));
+    const after = await projectToken('web', ['build', 'cache:read']);
+    expect((await ask(before, ['repository:cache/web:pull'])).body.error?.code).toBe('token_revoked');
+    expect((await ask(after, ['repository:cache/web:pull'])).status).toBe(200);
+  });
+});
+
+describe('the audit of /v2/token', () => {
+  it('records grants and refusals with the request id, client, scopes asked and granted, and the token jti', async () => {
+    const token = await projectToken('web', ['build', 'cache:read']);
+    const res = await b.app.request(
+      `/v2/token?service=depot-cache&scope=${encodeURIComponent('repository:cache/web:pull,push')}`,
+      { headers: { authorization: basic(token) } },
+    );
+    expect(res.status).toBe(200);
+    const id = res.headers.get('x-request-id') ?? '';
+    const [row] = b.deps.state.queryAudit({ requestId: id });
+    expect(row).toMatchObject({
+      kind: 'registry_token',
+      outcome: 'ok',
+      project: 'web',
+      rule: 'web-main',
+      requested: 'repository:cache/web:pull,push',
+      granted: 'repository:cache/web:pull',
+      tokenJti: String(decodeJwt(token).jti),
+    });
+    const refused = await b.app.request('/v2/token?service=depot-cache', {
+      headers: { authorization: basic('not-a-token') },
+    });
+    const [bad] = b.deps.state.queryAudit({ requestId: refused.headers.get('x-request-id') ?? '' });
+    expect(bad).toMatchObject({ kind: 'registry_token', outcome: 'unauthorized' });
   });
 });
