@@ -1,5 +1,7 @@
-// The installed buildx's version, and gating inputs on it as docker's actions do.
+// The installed buildx's version, and gating inputs on it as docker's actions do (action-side: it runs docker
+// through shared/exec; the CLI uses only the parser, from shared/buildx-version.ts).
 import semver from 'semver';
+import { parseBuildxVersion } from './buildx-version';
 import { UserError } from './errors';
 import { exec } from './exec';
 
@@ -7,16 +9,6 @@ export interface BuildxVersion {
   /** As parsed with semver.coerce; undefined when buildx is missing or says nothing usable. */
   version?: string;
   raw: string;
-}
-
-/**
- * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
- * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current. The CLI reads it too.
- */
-export function parseBuildxVersion(output: string): string | undefined {
-  const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
-  const v = semver.coerce(m?.[1] ?? output);
-  return v && v.version !== '0.0.0' ? v.version : undefined;
 }
 
 export async function buildxVersion(docker = 'docker'): Promise<BuildxVersion> {

@@ -29,6 +29,14 @@ depot options:
       --sbom-dir DIR        generate SBOMs (attached to the images; see depot build for files)
       --debug               print the commands depot runs (secrets redacted)
   -h, --help                this help
+
+Environment:
+  DEPOT_TOKEN               the project token (when --token is not given)
+  DEPOT_PROJECT_ID          the project (when --project is not given; before depot.json and the token)
+  DOCKER_CONFIG             your Docker config folder (default: $HOME/.docker), copied into a temporary one
+                            that adds the cache registry's credentials
+  RUNNER_TEMP               where temporary files go (default: the system's temp folder)
+Other variables (BUILDX_BUILDER, BUILDKIT_PROGRESS, ...) reach docker buildx unchanged.
 `;
 
 export function isRemoteSource(word: string): boolean {
@@ -124,7 +132,7 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     const res = await run('docker', ['buildx', 'bake', ...toWords(flags), ...positional], {
       env: session.env,
     });
-    return res.code;
+    return res.exitCode;
   }
   if (session.token) log.info(describeCache(session.token));
   else log.warn(describeCache(undefined));
@@ -147,7 +155,7 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         capture: true,
       },
     );
-    if (printed.code !== 0) return printed.code;
+    if (printed.exitCode !== 0) return printed.exitCode;
     targets = parsePrint(printed.stdout);
   }
   const append = !version || semver.gte(version, '0.17.0');
@@ -172,7 +180,7 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         env: session.env,
       },
     );
-    if (check.code !== 0) {
+    if (check.exitCode !== 0) {
       const stops = depot.lintFailOn !== 'none' && depot.lintFailOn !== 'error';
       log.info(
         `lint: the build checks found problems (see above)${stops ? '' : `; --lint-fail-on ${depot.lintFailOn} lets the build go on`}`,
@@ -195,7 +203,7 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const res = await run('docker', ['buildx', 'bake', ...toWords(flags), ...extra, ...positional], {
     env: session.env,
   });
-  if (res.code !== 0) return res.code;
+  if (res.exitCode !== 0) return res.exitCode;
   if (depot.save && sets.savePass) {
     log.info(`saving the targets to ${session.savedRepository()} (a second pass, from the cache just built)`);
     // The user's own tags and outputs stay out of this pass: it pushes to the saved-builds repository only.
@@ -211,11 +219,11 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         env: session.env,
       },
     );
-    if (saved.code !== 0) {
+    if (saved.exitCode !== 0) {
       log.error(
-        `the bake succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.code}).`,
+        `the bake succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.exitCode}).`,
       );
-      return saved.code;
+      return saved.exitCode;
     }
   }
   session.addBuildInfo(metadataFile);

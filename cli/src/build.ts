@@ -28,6 +28,14 @@ depot options:
       --sbom-dir DIR        write each platform's SBOM to DIR
       --debug               print the commands depot runs (secrets redacted)
   -h, --help                this help
+
+Environment:
+  DEPOT_TOKEN               the project token (when --token is not given)
+  DEPOT_PROJECT_ID          the project (when --project is not given; before depot.json and the token)
+  DOCKER_CONFIG             your Docker config folder (default: $HOME/.docker), copied into a temporary one
+                            that adds the cache registry's credentials
+  RUNNER_TEMP               where temporary files go (default: the system's temp folder)
+Other variables (BUILDX_BUILDER, BUILDKIT_PROGRESS, ...) reach docker buildx unchanged.
 `;
 
 /** Flags that describe where the result goes; a second, save-only pass leaves them out. */
@@ -134,15 +142,15 @@ export async function build(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   const metadataFile = values(flags, 'metadata-file').at(-1) ?? join(tmp, 'metadata.json');
   const plan = planBuild({ flags, depot, context, session, metadataFile });
   const res = await run('docker', plan.args, { env: session.env, stdin: context === '-' });
-  if (res.code !== 0) return res.code;
+  if (res.exitCode !== 0) return res.exitCode;
   if (plan.savePass) {
     log.info(`saving the build to ${session.savedRepository()}:${session.buildID}`);
     const saved = await run('docker', plan.savePass, { env: session.env });
-    if (saved.code !== 0) {
+    if (saved.exitCode !== 0) {
       log.error(
-        `the build succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.code}).`,
+        `the build succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.exitCode}).`,
       );
-      return saved.code;
+      return saved.exitCode;
     }
   }
   session.addBuildInfo(plan.metadataFile);
@@ -175,7 +183,7 @@ async function lint(
       capture: true,
     },
   );
-  const findings = parseCheckOutput(res.stdout, res.code, file);
+  const findings = parseCheckOutput(res.stdout, res.exitCode, file);
   for (const f of findings) log.info(formatFinding(f));
   const stops = blocking(findings, depot.lintFailOn);
   if (findings.length === 0) log.info('lint: no findings');
@@ -208,8 +216,8 @@ async function writeSboms(
     env: session.env,
     capture: true,
   });
-  if (res.code !== 0) {
-    log.warn(`could not read the SBOM of ${ref} (exit ${res.code}): no SBOM was written.`);
+  if (res.exitCode !== 0) {
+    log.warn(`could not read the SBOM of ${ref} (exit ${res.exitCode}): no SBOM was written.`);
     return;
   }
   mkdirSync(dir, { recursive: true });

@@ -4,18 +4,14 @@ import semver from 'semver';
 import { UserError } from './errors';
 import type { BuildxFlag, Command } from './flags';
 import { minimumVersion } from './flags';
-import { parseBuildxVersion } from '../../shared/buildx';
-import { run } from './process';
+import { parseBuildxVersion } from '../../shared/buildx-version';
+import { INSTALL_DOCKER, run } from './process';
 
 export { parseBuildxVersion };
 
 export async function buildxVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const res = await run('docker', ['buildx', 'version'], { env, capture: true });
-  if (res.code !== 0) {
-    throw new UserError(
-      '`docker buildx version` failed: install the buildx plugin (scripts/engine.sh up does it on Debian).',
-    );
-  }
+  if (res.exitCode !== 0) throw new UserError(`\`docker buildx version\` failed: ${INSTALL_DOCKER}.`);
   return parseBuildxVersion(res.stdout);
 }
 

@@ -13,6 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseFlags } from '../../shared/args';
 import { UserError } from './errors';
 import type { ShimState } from './docker-config';
 import { readShimState, SHIM_STATE, userConfigDir } from './docker-config';
@@ -21,12 +22,22 @@ import { log } from './log';
 export const CONFIGURE_HELP = `Usage: depot configure-docker [--uninstall]
 
 Route \`docker build\` and \`docker buildx build\` (and bake) through depot by installing a docker-buildx shim
-into your Docker config's cli-plugins. Other buildx commands still reach the real buildx.
+into your Docker config's cli-plugins. Other buildx commands still reach the real buildx. The shim refuses to run
+inside a depot build (depot sets DEPOT_INSIDE_BUILD in buildx's environment): a loop is an error, not a hang.
 
 Options:
       --uninstall   remove the shim and restore the real buildx plugin
   -h, --help        this help
+
+Environment:
+  DOCKER_CONFIG     your Docker config folder, where the shim goes (default: $HOME/.docker)
+  HOME              your home folder, when DOCKER_CONFIG is not set
 `;
+
+const CONFIGURE_FLAGS = {
+  uninstall: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 const MARKER = '# depot configure-docker shim';
 const SYSTEM_PLUGIN_DIRS = [
@@ -53,12 +64,8 @@ export function shimScript(node: string, script: string): string {
 }
 
 export function configureDocker(argv: readonly string[], env: NodeJS.ProcessEnv): number {
-  const unknown = argv.find((a) => !['--uninstall', '--help', '-h'].includes(a));
-  if (unknown)
-    throw new UserError(
-      `Unknown argument ${unknown} for depot configure-docker. See \`depot configure-docker --help\`.`,
-    );
-  if (argv.includes('--help') || argv.includes('-h')) {
+  const { values } = parseFlags(argv, { command: 'depot configure-docker', options: CONFIGURE_FLAGS });
+  if (values.help) {
     process.stdout.write(CONFIGURE_HELP);
     return 0;
   }
@@ -67,7 +74,7 @@ export function configureDocker(argv: readonly string[], env: NodeJS.ProcessEnv)
   const target = join(plugins, 'docker-buildx');
   const stateFile = join(dir, SHIM_STATE);
   const state = readShimState(dir);
-  if (argv.includes('--uninstall')) {
+  if (values.uninstall) {
     if (!state) {
       log.info(`depot is not configured in ${dir}: nothing to undo.`);
       return 0;

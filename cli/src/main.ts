@@ -1,89 +1,13 @@
-// The `depot` command: build, bake, pull, push, version, init, configure-docker. Every failure ends with one plain
-// line on stderr (never a stack trace, never a secret) and the exit status: buildx's, 69 when the cache registry
-// or the broker could not be reached before the build, 1 for a user error.
-import { spawnSync } from 'node:child_process';
-import { bake } from './bake';
-import { build } from './build';
-import { configureDocker } from './configure-docker';
-import { readShimState, userConfigDir } from './docker-config';
+// The `depot` executable. Every failure ends with one plain line on stderr (never a stack trace, never a secret)
+// and the exit status: buildx's, 69 when the cache registry or the broker could not be reached before the build,
+// 1 for a user error, 128 + N when stopped by signal N. Cleanups (temporary Docker configs) run however it ends.
+import { depot } from './depot';
 import { errorMessage, UserError } from './errors';
-import { init } from './init';
 import { log } from './log';
 import { installSignalHandlers, runCleanups } from './process';
-import { pull, push } from './saved';
-import { SHIM_GUARD } from './session';
-import { VERSION } from './version';
-
-export const HELP = `Usage: depot COMMAND [OPTIONS]
-
-Fast, cached container builds through docker buildx with a per-project cache.
-
-Commands:
-  build             build an image (a drop-in for docker buildx build)
-  bake              build bake targets (a drop-in for docker buildx bake)
-  pull              load a saved build into the local image store
-  push              copy a saved build to another registry
-  init              write depot.json for this folder's project
-  configure-docker  route docker build / docker buildx build through depot (--uninstall undoes it)
-  version           print the version
-
-Environment: DEPOT_TOKEN (project token), DEPOT_PROJECT_ID.
-Run \`depot COMMAND --help\` for a command's options.
-`;
-
-/** docker-buildx shim entry: docker runs `docker-buildx buildx <subcommand> ...` (or the metadata query). */
-async function shim(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const state = readShimState(userConfigDir(env));
-  if (!state)
-    throw new UserError('depot configure-docker state is missing: run `depot configure-docker` again.');
-  const passThrough = (): number => spawnSync(state.buildx, argv, { stdio: 'inherit', env }).status ?? 1;
-  if (argv[0] === 'docker-cli-plugin-metadata') return passThrough();
-  if (env[SHIM_GUARD]) {
-    throw new UserError(
-      "depot's docker-buildx shim was reached from inside a depot build (a loop): run `depot configure-docker --uninstall` and install again.",
-    );
-  }
-  const rest = argv[0] === 'buildx' ? argv.slice(1) : argv;
-  const sub = rest[0];
-  if (sub === 'build' || sub === 'b') return build(rest.slice(1), env);
-  if (sub === 'bake') return bake(rest.slice(1), env);
-  return passThrough();
-}
-
-export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'build':
-      return build(rest, env);
-    case 'bake':
-      return bake(rest, env);
-    case 'pull':
-      return pull(rest, env);
-    case 'push':
-      return push(rest, env);
-    case 'init':
-      return init(rest, env);
-    case 'configure-docker':
-      return configureDocker(rest, env);
-    case 'version':
-    case '--version':
-      process.stdout.write(`depot ${VERSION}\n`);
-      return 0;
-    case '__buildx-shim':
-      return shim(rest, env);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(HELP);
-      return command === undefined ? 1 : 0;
-    default:
-      throw new UserError(`Unknown command "${command}": run \`depot --help\` for the list.`);
-  }
-}
 
 installSignalHandlers();
-main(process.argv.slice(2), process.env).then(
+depot(process.argv.slice(2), process.env).then(
   (code) => {
     runCleanups();
     process.exitCode = code;

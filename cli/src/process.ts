@@ -1,10 +1,12 @@
-// Child processes as argv arrays: streamed to our stdio, SIGINT/SIGTERM forwarded, the exit status returned
-// (128 + signal number when the child was killed). Cleanups registered here also run when we are interrupted.
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { constants } from 'node:os';
-import { UserError } from './errors';
+// The CLI's layer over shared/exec (which spawns, forwards SIGINT/SIGTERM and computes 128 + signal): children
+// write straight to the user's terminal, a missing command is one line saying what to install, and cleanups
+// registered here run however the command ends, also when a signal arrives while no child is running.
+import { CommandNotFound, exec, liveChildren, signalExitStatus } from '../../shared/exec';
+import type { ExecResult } from '../../shared/exec';
+import { errorMessage, UserError } from './errors';
 import { log, showCommand } from './log';
+
+export const INSTALL_DOCKER = 'install Docker Engine with the buildx plugin (docker-buildx)';
 
 const cleanups: Array<() => void> = [];
 
@@ -23,66 +25,50 @@ export function runCleanups(): void {
   }
 }
 
-export interface RunOptions {
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  /** Capture stdout instead of streaming it. */
-  capture?: boolean;
-  /** Pass stdin through (default: ignore). */
-  stdin?: boolean;
-}
-
-export interface RunResult {
-  code: number;
-  stdout: string;
-}
-
-const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-const children = new Set<ChildProcess>();
 let interrupted: NodeJS.Signals | undefined;
 
+/** A signal while a child runs reaches the child (shared/exec forwards it); with none, clean up and exit. */
 function onSignal(signal: NodeJS.Signals): void {
   interrupted = signal;
-  for (const child of children) child.kill(signal);
-  if (children.size === 0) {
+  if (liveChildren() === 0) {
     runCleanups();
-    process.exit(128 + (constants.signals[signal] ?? 0));
+    process.exit(signalExitStatus(signal));
   }
 }
 
 export function installSignalHandlers(): void {
-  for (const s of forwarded) process.on(s, onSignal);
+  for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, onSignal);
 }
 
 export function wasInterrupted(): NodeJS.Signals | undefined {
   return interrupted;
 }
 
-export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Capture stdout for parsing instead of showing it (stderr still reaches the terminal). */
+  capture?: boolean;
+  /** Pass stdin through (default: none). */
+  stdin?: boolean;
+  /** The one line for a command that is not installed (default: install Docker Engine with buildx). */
+  notFound?: string;
+}
+
+export async function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
   log.debug(`running ${showCommand(cmd, args)}`);
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, {
-      env: opts.env ?? process.env,
-      cwd: opts.cwd,
-      stdio: [opts.stdin ? 'inherit' : 'ignore', opts.capture ? 'pipe' : 'inherit', 'inherit'],
+  try {
+    return await exec(cmd, args, {
+      output: 'inherit',
+      stdin: opts.stdin ? 'inherit' : 'ignore',
+      ...(opts.capture ? { captureStdout: true, silent: true } : {}),
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
     });
-    children.add(child);
-    let stdout = '';
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      children.delete(child);
-      if (err.code === 'ENOENT') {
-        reject(
-          new UserError(
-            `${cmd} is not installed or not on PATH: install Docker with buildx (scripts/engine.sh up does it on Debian).`,
-          ),
-        );
-      } else reject(new UserError(`Cannot run ${cmd}: ${err.message}`));
-    });
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      const status = code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1);
-      resolvePromise({ code: status, stdout });
-    });
-  });
+  } catch (err: unknown) {
+    if (err instanceof CommandNotFound) {
+      throw new UserError(opts.notFound ?? `${cmd} is not installed or not on PATH: ${INSTALL_DOCKER}.`);
+    }
+    throw new UserError(`Cannot run ${cmd}: ${errorMessage(err)}`);
+  }
 }

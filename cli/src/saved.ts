@@ -1,6 +1,8 @@
 // Build once, deploy later: `depot pull` loads a saved build into the local image store, `depot push` copies it
 // (every platform, with its attestations) to another registry through `docker buildx imagetools create`, whose
 // credentials for the target are the user's own. BUILD_ID is the id, or the JSON object of metadata's depot.build.
+import { parseFlags } from '../../shared/args';
+import type { ParsedFlags } from '../../shared/args';
 import { UserError } from './errors';
 import { log, setDebug } from './log';
 import { run, wasInterrupted } from './process';
@@ -19,6 +21,12 @@ Options:
   -t, --tag TAG         also tag the image as TAG (repeatable)
       --debug           print the commands depot runs
   -h, --help            this help
+
+Environment:
+  DEPOT_TOKEN           the project token (when --token is not given)
+  DEPOT_PROJECT_ID      the project (when --project and BUILD_ID's JSON give none)
+  DOCKER_CONFIG         your Docker config folder (default: $HOME/.docker), copied into a temporary one for docker
+  RUNNER_TEMP           where that temporary Docker config goes (default: the system's temp folder)
 `;
 
 export const PUSH_HELP = `Usage: depot push [OPTIONS] -t TAG [-t TAG...] BUILD_ID
@@ -32,6 +40,13 @@ Options:
   -t, --tag TAG         where to push (repeatable; required)
       --debug           print the commands depot runs
   -h, --help            this help
+
+Environment:
+  DEPOT_TOKEN           the project token (when --token is not given)
+  DEPOT_PROJECT_ID      the project (when --project and BUILD_ID's JSON give none)
+  DOCKER_CONFIG         your Docker config folder (default: $HOME/.docker), copied into a temporary one for docker;
+                        its credentials for the target registry are the ones used
+  RUNNER_TEMP           where that temporary Docker config goes (default: the system's temp folder)
 `;
 
 export interface BuildRef {
@@ -70,6 +85,16 @@ function checkId(ref: BuildRef): BuildRef {
   return ref;
 }
 
+const SAVED_FLAGS = {
+  project: { type: 'string' },
+  token: { type: 'string' },
+  target: { type: 'string' },
+  tag: { type: 'string', short: 't', multiple: true },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+const PULL_FLAGS = { ...SAVED_FLAGS, platform: { type: 'string' } } as const;
+
 interface SavedArgs {
   project?: string;
   token?: string;
@@ -81,32 +106,24 @@ interface SavedArgs {
   positional: string[];
 }
 
-function parseSavedArgs(command: 'pull' | 'push', argv: readonly string[]): SavedArgs {
-  const out: SavedArgs = { tags: [], debug: false, help: false, positional: [] };
-  const valued: Record<string, (v: string) => void> = {
-    '--project': (v) => (out.project = v),
-    '--token': (v) => (out.token = v),
-    '--target': (v) => (out.target = v),
-    '--tag': (v) => out.tags.push(v),
-    '-t': (v) => out.tags.push(v),
+export function parseSavedArgs(command: 'pull' | 'push', argv: readonly string[]): SavedArgs {
+  // BUILD_ID is checked after --help, with a message of its own.
+  const spec = { command: `depot ${command}`, positionals: Infinity };
+  const parsed =
+    command === 'pull'
+      ? parseFlags(argv, { ...spec, options: PULL_FLAGS })
+      : parseFlags(argv, { ...spec, options: SAVED_FLAGS });
+  const v: ParsedFlags<typeof PULL_FLAGS>['values'] = parsed.values;
+  return {
+    project: v.project,
+    token: v.token,
+    platform: v.platform,
+    target: v.target,
+    tags: v.tag ?? [],
+    debug: v.debug ?? false,
+    help: v.help ?? false,
+    positional: parsed.positionals,
   };
-  if (command === 'pull') valued['--platform'] = (v) => (out.platform = v);
-  for (let i = 0; i < argv.length; i++) {
-    const word = argv[i] as string;
-    const eq = word.indexOf('=');
-    const key = word.startsWith('-') && eq > 0 ? word.slice(0, eq) : word;
-    const setter = valued[key];
-    if (setter) {
-      const v = eq > 0 && key !== word ? word.slice(eq + 1) : argv[++i];
-      if (v === undefined) throw new UserError(`Flag ${key} needs a value.`);
-      setter(v);
-    } else if (word === '--debug') out.debug = true;
-    else if (word === '--help' || word === '-h') out.help = true;
-    else if (word.startsWith('-') && word !== '-') {
-      throw new UserError(`Unknown flag ${key} for depot ${command}. See \`depot ${command} --help\`.`);
-    } else out.positional.push(word);
-  }
-  return out;
 }
 
 async function open(command: 'pull' | 'push', argv: readonly string[], env: NodeJS.ProcessEnv) {
@@ -143,10 +160,10 @@ export async function pull(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const res = await run('docker', ['pull', ...(a.platform ? ['--platform', a.platform] : []), image], {
     env: session.env,
   });
-  if (res.code !== 0) return res.code;
+  if (res.exitCode !== 0) return res.exitCode;
   for (const tag of a.tags) {
     const t = await run('docker', ['tag', image, tag], { env: session.env });
-    if (t.code !== 0) return t.code;
+    if (t.exitCode !== 0) return t.exitCode;
     log.info(`tagged ${tag}`);
   }
   return 0;
@@ -166,10 +183,10 @@ export async function push(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   // again, up to 3 times in all.
   const args = ['buildx', 'imagetools', 'create', ...a.tags.flatMap((t) => ['-t', t]), image];
   let res = await run('docker', args, { env: session.env });
-  for (let attempt = 2; res.code !== 0 && attempt <= 3 && !wasInterrupted(); attempt++) {
-    log.warn(`copying ${image} failed (exit ${res.code}): trying again (attempt ${attempt} of 3)`);
+  for (let attempt = 2; res.exitCode !== 0 && attempt <= 3 && !wasInterrupted(); attempt++) {
+    log.warn(`copying ${image} failed (exit ${res.exitCode}): trying again (attempt ${attempt} of 3)`);
     res = await run('docker', args, { env: session.env });
   }
-  if (res.code === 0) log.info(`pushed ${image} to ${a.tags.join(', ')}`);
-  return res.code;
+  if (res.exitCode === 0) log.info(`pushed ${image} to ${a.tags.join(', ')}`);
+  return res.exitCode;
 }

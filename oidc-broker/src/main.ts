@@ -1,5 +1,5 @@
-// `npm run broker [-- COMMAND] [flags]`: serve (default), validate-config F, audit, rotate-keys, registry-config.
-// Every user error is one line naming what was wrong and what to do, and a non-zero exit; never a stack trace.
+// `npm run broker [-- COMMAND] [flags]`: serve (default), validate-config F, audit, rotate-keys, registry-config;
+// `--help` for the broker or any command prints its help on stdout (settings.ts). Every user error is one line naming what was wrong and what to do, and a non-zero exit; never a stack trace.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runBroker } from './broker';
@@ -8,7 +8,7 @@ import { parseDuration } from './duration';
 import { ConfigError, errorMessage } from './errors';
 import { KeyStore } from './keys';
 import { registryConfig } from './registry-config';
-import type { Settings } from './settings';
+import type { Help, Settings } from './settings';
 import { parseSettings } from './settings';
 import { StateStore } from './state';
 
@@ -128,12 +128,16 @@ async function registryConfigCommand(s: Settings): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let s: Settings;
+  let s: Settings | Help;
   try {
     s = parseSettings(process.argv.slice(2), process.env);
   } catch (err: unknown) {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
+  }
+  if ('help' in s) {
+    process.stdout.write(s.help);
+    return;
   }
   switch (s.command) {
     case 'validate-config':

@@ -1,6 +1,10 @@
-// Flags and env variables, read once into one typed object. Flags win over env; a bad value is one ConfigError
-// line naming the flag or variable.
+// Flags and env variables, read once into one typed object. Flags win over env; each command reads only the env
+// variables its help lists; a bad value is one ConfigError line naming the flag or variable. `--help` (or `-h`),
+// for the broker or one of its commands, is a Help to print instead.
 import { resolve } from 'node:path';
+import { parseFlags } from '../../shared/args';
+import type { FlagOptions } from '../../shared/args';
+import { UserError } from '../../shared/errors';
 import { ConfigError } from './errors';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
@@ -9,7 +13,7 @@ export const DEFAULT_DATA_DIR = resolve(REPO_ROOT, '.tmp', 'broker');
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 
 export interface Settings {
-  command: string;
+  command: Command;
   /** Positional arguments after the command. */
   args: string[];
   config: string;
@@ -18,14 +22,120 @@ export interface Settings {
   flags: Map<string, string>;
 }
 
-const COMMANDS = ['serve', 'validate-config', 'audit', 'rotate-keys', 'registry-config'];
-const FLAGS: Record<string, string[]> = {
-  serve: ['config', 'data-dir', 'listen'],
-  'validate-config': ['config'],
-  audit: ['data-dir', 'since', 'repository', 'config'],
-  'rotate-keys': ['data-dir', 'config'],
-  'registry-config': ['config', 'data-dir', 'listen', 'storage'],
+/** `--help`: the text to print on stdout, exit 0. */
+export interface Help {
+  command: Command | undefined;
+  help: string;
+}
+
+type Flag = 'config' | 'data-dir' | 'listen' | 'since' | 'repository' | 'storage';
+type Env = 'BROKER_CONFIG' | 'BROKER_DATA_DIR' | 'BROKER_LISTEN';
+
+interface CommandSpec {
+  summary: string;
+  usage: string;
+  /** Each flag's value placeholder and what it sets. */
+  flags: Partial<Record<Flag, [string, string]>>;
+  env: Env[];
+  /** Positional arguments it takes at most. */
+  positionals?: number;
+}
+
+const ENV_HELP: Record<Env, string> = {
+  BROKER_CONFIG: 'the config file, when --config is not given (default: examples/broker.yml)',
+  BROKER_DATA_DIR: 'keys, state and audit, when --data-dir is not given (default: .tmp/broker)',
+  BROKER_LISTEN: `HOST:PORT to serve on, when --listen is not given (default: ${DEFAULT_LISTEN})`,
 };
+
+const COMMANDS = {
+  serve: {
+    summary: 'run the broker (the default command); SIGHUP reloads the config, SIGUSR2 rotates the keys',
+    usage: 'serve [--config FILE] [--data-dir DIR] [--listen HOST:PORT]',
+    flags: {
+      config: ['FILE', 'the config file'],
+      'data-dir': ['DIR', 'where keys, state and the audit live'],
+      listen: ['HOST:PORT', 'where to serve'],
+    },
+    env: ['BROKER_CONFIG', 'BROKER_DATA_DIR', 'BROKER_LISTEN'],
+  },
+  'validate-config': {
+    summary: 'check a config file and print what it holds',
+    usage: 'validate-config [FILE] [--config FILE]',
+    flags: { config: ['FILE', 'the config file (a FILE argument wins)'] },
+    env: ['BROKER_CONFIG'],
+    positionals: 1,
+  },
+  audit: {
+    summary: 'print the audit records as JSON lines',
+    usage: 'audit [--data-dir DIR] [--since WHEN] [--repository OWNER/NAME]',
+    flags: {
+      'data-dir': ['DIR', "the broker's data folder"],
+      since: ['WHEN', 'only records since a time (2026-11-23T10:00:00Z) or a duration ago (1h)'],
+      repository: ['OWNER/NAME', 'only records of this repository'],
+    },
+    env: ['BROKER_DATA_DIR'],
+  },
+  'rotate-keys': {
+    summary: 'rotate the signing keys (a running broker is asked to do it)',
+    usage: 'rotate-keys [--data-dir DIR]',
+    flags: { 'data-dir': ['DIR', "the broker's data folder"] },
+    env: ['BROKER_DATA_DIR'],
+  },
+  'registry-config': {
+    summary:
+      "print a distribution registry config that uses the broker as the cache registry's token service",
+    usage: 'registry-config [--config FILE] [--data-dir DIR] [--listen HOST:PORT] [--storage DIR]',
+    flags: {
+      config: ['FILE', 'the config file'],
+      'data-dir': ['DIR', "the broker's data folder (its CA certificate)"],
+      listen: ['HOST:PORT', "where the registry listens (default: the port of the config's registry.host)"],
+      storage: ['DIR', "the registry's storage folder (default: DATA_DIR/registry)"],
+    },
+    env: ['BROKER_CONFIG', 'BROKER_DATA_DIR'],
+  },
+} satisfies Record<string, CommandSpec>;
+
+export type Command = keyof typeof COMMANDS;
+const NAMES = Object.keys(COMMANDS) as Command[];
+
+function isCommand(word: string): word is Command {
+  return Object.hasOwn(COMMANDS, word);
+}
+
+function columns(rows: Array<[string, string]>): string {
+  const width = Math.max(...rows.map(([k]) => k.length)) + 2;
+  return rows.map(([k, v]) => `  ${k.padEnd(width)}${v}\n`).join('');
+}
+
+export const BROKER_HELP = `Usage: npm run broker -- [COMMAND] [OPTIONS]
+
+The OIDC broker: swaps a CI job's OIDC token for a short-lived project token, and is the cache registry's token
+service.
+
+Commands:
+${columns(NAMES.map((n) => [n, COMMANDS[n].summary]))}
+Options:
+${columns([['-h, --help', 'this help']])}
+Environment:
+${columns(Object.entries(ENV_HELP))}
+Run \`npm run broker -- COMMAND --help\` for a command's options and the variables it reads.
+`;
+
+export function commandHelp(command: Command): string {
+  const spec: CommandSpec = COMMANDS[command];
+  const flags = Object.entries(spec.flags).map(([f, [value, text]]): [string, string] => [
+    `--${f} ${value}`,
+    text,
+  ]);
+  return `Usage: npm run broker -- ${spec.usage}
+
+${spec.summary[0]?.toUpperCase()}${spec.summary.slice(1)}.
+
+Options:
+${columns([...flags, ['-h, --help', 'this help']])}
+Environment:
+${columns(spec.env.map((e) => [e, ENV_HELP[e]]))}`;
+}
 
 export function parseListen(value: string, what: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
@@ -36,45 +146,56 @@ export function parseListen(value: string, what: string): { host: string; port: 
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }
 
-export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings {
-  let command = 'serve';
-  const rest = [...argv];
-  if (rest[0] !== undefined && !rest[0].startsWith('-')) {
-    command = rest.shift() ?? 'serve';
-    if (!COMMANDS.includes(command)) {
-      throw new ConfigError(`unknown command "${command}": use one of ${COMMANDS.join(', ')}`);
-    }
+function readFlags(command: Command, argv: string[]) {
+  const spec: CommandSpec = COMMANDS[command];
+  const options: FlagOptions = { help: { type: 'boolean', short: 'h' } };
+  for (const f of Object.keys(spec.flags)) options[f] = { type: 'string' };
+  try {
+    return parseFlags(argv, {
+      command,
+      options,
+      help: `npm run broker -- ${command} --help`,
+      positionals: spec.positionals ?? 0,
+    });
+  } catch (err: unknown) {
+    if (err instanceof UserError) throw new ConfigError(err.message);
+    throw err;
   }
-  const flags = new Map<string, string>();
-  const args: string[] = [];
-  const allowed = FLAGS[command] ?? [];
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i] ?? '';
-    if (!a.startsWith('--')) {
-      args.push(a);
-      continue;
-    }
-    const eq = a.indexOf('=');
-    const name = a.slice(2, eq < 0 ? undefined : eq);
-    if (!allowed.includes(name)) {
+}
+
+export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings | Help {
+  const first = argv[0];
+  if (first === '--help' || first === '-h') return { command: undefined, help: BROKER_HELP };
+  let command: Command = 'serve';
+  let rest = argv;
+  if (first !== undefined && !first.startsWith('-')) {
+    if (!isCommand(first)) {
       throw new ConfigError(
-        `unknown flag --${name} for ${command} (allowed: ${allowed.map((f) => `--${f}`).join(', ')})`,
+        `unknown command "${first}": use one of ${NAMES.join(', ')} (see npm run broker -- --help)`,
       );
     }
-    const value = eq < 0 ? rest[++i] : a.slice(eq + 1);
-    if (value === undefined || value === '') throw new ConfigError(`--${name} needs a value`);
-    flags.set(name, value);
+    command = first;
+    rest = argv.slice(1);
   }
-  const config = flags.get('config') ?? env.BROKER_CONFIG ?? DEFAULT_CONFIG;
-  const dataDir = flags.get('data-dir') ?? env.BROKER_DATA_DIR ?? DEFAULT_DATA_DIR;
-  const listenText = flags.get('listen') ?? env.BROKER_LISTEN ?? DEFAULT_LISTEN;
+  const { values, positionals } = readFlags(command, rest);
+  if (values.help) return { command, help: commandHelp(command) };
+  const flags = new Map<string, string>();
+  for (const [name, value] of Object.entries(values)) if (typeof value === 'string') flags.set(name, value);
+
+  const reads = new Set<Env>(COMMANDS[command].env);
+  const fromEnv = (name: Env): string | undefined => {
+    if (!reads.has(name)) return undefined;
+    if (env[name] === '') throw new ConfigError(`${name} is set but empty`);
+    return env[name];
+  };
+  const config = flags.get('config') ?? fromEnv('BROKER_CONFIG') ?? DEFAULT_CONFIG;
+  const dataDir = flags.get('data-dir') ?? fromEnv('BROKER_DATA_DIR') ?? DEFAULT_DATA_DIR;
+  // --listen is the broker's address for serve and the registry's for registry-config: HOST:PORT either way.
+  const listenFlag = flags.get('listen');
+  const listenEnv = listenFlag === undefined ? fromEnv('BROKER_LISTEN') : undefined;
   const listen = parseListen(
-    listenText,
-    flags.has('listen') ? '--listen' : env.BROKER_LISTEN ? 'BROKER_LISTEN' : 'listen',
+    listenFlag ?? listenEnv ?? DEFAULT_LISTEN,
+    listenFlag !== undefined ? '--listen' : listenEnv !== undefined ? 'BROKER_LISTEN' : 'listen',
   );
-  if (env.BROKER_CONFIG === '' && !flags.has('config'))
-    throw new ConfigError('BROKER_CONFIG is set but empty');
-  if (env.BROKER_DATA_DIR === '' && !flags.has('data-dir'))
-    throw new ConfigError('BROKER_DATA_DIR is set but empty');
-  return { command, args, config: resolve(config), dataDir: resolve(dataDir), listen, flags };
+  return { command, args: positionals, config: resolve(config), dataDir: resolve(dataDir), listen, flags };
 }
