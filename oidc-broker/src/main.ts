@@ -63,29 +63,78 @@ function validateCommand(s: Settings): void {
   }
 }
 
-function parseSince(value: string): number {
+function parseSince(value: string, flag = '--since'): number {
   const ago = parseDuration(value);
   if (ago !== undefined && !/^\d+$/.test(value)) return Math.floor(Date.now() / 1000) - ago;
   const t = Date.parse(value);
   if (Number.isNaN(t))
-    fail(`--since "${value}" is neither a time (2026-11-23T10:00:00Z) nor a duration ago (1h)`);
+    fail(`${flag} "${value}" is neither a time (2026-11-23T10:00:00Z) nor a duration ago (1h)`);
   return Math.floor(t / 1000);
 }
 
-function auditCommand(s: Settings): void {
+function openState(s: Settings): StateStore {
   if (!existsSync(join(s.dataDir, 'state.db'))) {
     fail(`no broker state in ${s.dataDir}: pass the broker's --data-dir (or BROKER_DATA_DIR)`);
   }
-  const state = new StateStore(s.dataDir);
-  const since = s.flags.get('since');
+  return new StateStore(s.dataDir);
+}
+
+const iso = (seconds: number): string => new Date(seconds * 1000).toISOString();
+
+function auditCommand(s: Settings): void {
+  const state = openState(s);
+  const sinceText = s.flags.get('since');
+  const since = sinceText === undefined ? undefined : parseSince(sinceText);
   const repository = s.flags.get('repository');
-  const rows = state.queryAudit({
-    ...(since !== undefined ? { since: parseSince(since) } : {}),
-    ...(repository !== undefined ? { repository } : {}),
-  });
-  for (const r of rows)
-    process.stdout.write(`${JSON.stringify({ ...r, at: new Date(r.at * 1000).toISOString() })}\n`);
+  const requestId = s.flags.get('request');
+  const rows: Array<{ at: number; line: Record<string, unknown> }> = state
+    .queryAudit({
+      ...(since !== undefined ? { since } : {}),
+      ...(repository !== undefined ? { repository } : {}),
+      ...(requestId !== undefined ? { requestId } : {}),
+    })
+    .map((r) => ({ at: r.at, line: { ...r, at: iso(r.at) } }));
+  // Revocations are no one repository's nor request's: listed unless the records are narrowed to one.
+  if (repository === undefined && requestId === undefined) {
+    for (const r of state.revocations()) {
+      if (since !== undefined && r.at < since) continue;
+      rows.push({
+        at: r.at,
+        line: {
+          at: iso(r.at),
+          kind: 'revocation',
+          revoked: r.kind,
+          value: r.value,
+          ...(r.before !== undefined ? { before: iso(r.before) } : {}),
+        },
+      });
+    }
+  }
+  rows.sort((a, b) => a.at - b.at);
+  for (const r of rows) process.stdout.write(`${JSON.stringify(r.line)}\n`);
   state.close();
+}
+
+function revokeCommand(s: Settings): void {
+  const named = (['jti', 'rule', 'project'] as const).filter((k) => s.flags.has(k));
+  const kind = named[0];
+  if (kind === undefined || named.length > 1) {
+    fail(
+      'revoke takes exactly one of --jti ID, --rule ID or --project ID (see npm run broker -- revoke --help)',
+    );
+  }
+  const value = s.flags.get(kind) ?? '';
+  const beforeText = s.flags.get('before');
+  const now = Math.floor(Date.now() / 1000);
+  const before =
+    beforeText !== undefined ? parseSince(beforeText, '--before') : kind === 'jti' ? undefined : now + 1;
+  const state = openState(s);
+  const r = state.revoke(kind, value, before);
+  state.close();
+  const which = kind === 'jti' ? `project token ${value}` : `every project token of ${kind} ${value}`;
+  process.stdout.write(
+    `revoked ${which}${r.before !== undefined ? ` issued before ${iso(r.before)}` : ''}: the registry token service refuses it (a running broker within 5 s)\n`,
+  );
 }
 
 async function rotateCommand(s: Settings): Promise<void> {
@@ -144,6 +193,8 @@ async function main(): Promise<void> {
       return validateCommand(s);
     case 'audit':
       return auditCommand(s);
+    case 'revoke':
+      return revokeCommand(s);
     case 'rotate-keys':
       return rotateCommand(s);
     case 'registry-config':

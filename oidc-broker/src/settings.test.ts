@@ -81,7 +81,7 @@ describe('parseSettings', () => {
     [
       ['launch'],
       {},
-      'unknown command "launch": use one of serve, validate-config, audit, rotate-keys, registry-config (see npm run broker -- --help)',
+      'unknown command "launch": use one of serve, validate-config, audit, revoke, rotate-keys, registry-config (see npm run broker -- --help)',
     ],
     [
       ['audit', '--listen', '1:2'],

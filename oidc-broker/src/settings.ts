@@ -28,7 +28,18 @@ export interface Help {
   help: string;
 }
 
-type Flag = 'config' | 'data-dir' | 'listen' | 'since' | 'repository' | 'storage';
+type Flag =
+  | 'config'
+  | 'data-dir'
+  | 'listen'
+  | 'since'
+  | 'repository'
+  | 'request'
+  | 'storage'
+  | 'jti'
+  | 'rule'
+  | 'project'
+  | 'before';
 type Env = 'BROKER_CONFIG' | 'BROKER_DATA_DIR' | 'BROKER_LISTEN';
 
 interface CommandSpec {
@@ -66,12 +77,29 @@ const COMMANDS = {
     positionals: 1,
   },
   audit: {
-    summary: 'print the audit records as JSON lines',
-    usage: 'audit [--data-dir DIR] [--since WHEN] [--repository OWNER/NAME]',
+    summary: 'print the audit records (exchanges, registry logins, revocations) as JSON lines',
+    usage: 'audit [--data-dir DIR] [--since WHEN] [--repository OWNER/NAME] [--request ID]',
     flags: {
       'data-dir': ['DIR', "the broker's data folder"],
       since: ['WHEN', 'only records since a time (2026-11-23T10:00:00Z) or a duration ago (1h)'],
       repository: ['OWNER/NAME', 'only records of this repository'],
+      request: ['ID', 'only the records of one request (the request id a refusal names)'],
+    },
+    env: ['BROKER_DATA_DIR'],
+  },
+  revoke: {
+    summary:
+      'revoke project tokens: the registry token service refuses them (a running broker within 5 s); survives restarts',
+    usage: 'revoke (--jti ID | --rule ID | --project ID) [--before WHEN] [--data-dir DIR]',
+    flags: {
+      jti: ['ID', 'one project token (its jti, as the audit records it in tokenJti)'],
+      rule: ['ID', 'every token minted under this rule id'],
+      project: ['ID', 'every token of this project'],
+      before: [
+        'WHEN',
+        'only tokens issued before a time (2026-11-23T10:00:00Z) or a duration ago (1h) (default with --rule/--project: now)',
+      ],
+      'data-dir': ['DIR', "the broker's data folder"],
     },
     env: ['BROKER_DATA_DIR'],
   },
