@@ -326,3 +326,79 @@ describe('the example configs and the validate-config command', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('hardening', () => {
+  const GHES = `  ghes:
+    provider: github-actions
+    issuer: https://ghe.acme.example/_services/token
+    jwks_uri: https://ghe.acme.example/_services/token/.well-known/jwks
+`;
+
+  it('refuses a rule that pins no issuer when its provider has several issuer entries', () => {
+    expect(
+      problems(
+        `${HEAD}${GHES}projects:\n  - id: web\n    rules:\n      - { id: gh, issuer: github-actions, repository: acme/web, repository_id: "1" }\n      - { id: loose, provider: github-actions, repository: acme/web, repository_id: "1" }\n`,
+      ),
+    ).toEqual([
+      'b.yml:13: projects[0].rules[1]: rule loose pins no issuer, but github-actions has 2 issuer entries (github-actions, ghes): add issuer: <one of them>',
+    ]);
+  });
+
+  it('refuses claims: pins of fields the provider models, and bare wildcards', () => {
+    const rule = (claims: string) =>
+      `${HEAD}projects:\n  - id: web\n    rules:\n      - id: r\n        provider: github-actions\n        repository: acme/web\n        claims: ${claims}\n`;
+    expect(problems(rule('{ repository_id: "1", ref_type: branch }'))).toEqual([
+      'b.yml:11: projects[0].rules[0].claims.repository_id: is a field provider github-actions models: write it as the rule key repository_id (its own matching), not under claims',
+    ]);
+    expect(problems(rule('{ ref_type: "*" }'))).toEqual([
+      'b.yml:11: projects[0].rules[0].claims.ref_type: pattern is a bare "*", which matches everything: name the refs or workflows',
+    ]);
+    expect(problems(rule('{ "bad name!": x }'))).toEqual([
+      'b.yml:11: projects[0].rules[0].claims.bad name!: "bad name!" is not a claim name',
+    ]);
+  });
+
+  it('refuses a public_url that is http:// on a non-loopback host, and addresses that are not CIDR', () => {
+    expect(
+      problems(
+        `${HEAD.replace('http://127.0.0.1:8080', 'http://broker.acme.example')}trusted_proxies: [10.0.0.0/8, proxy.internal]\nmetrics_allow: 10.0.0.1\n`,
+      ),
+    ).toEqual([
+      'b.yml:1: public_url: "http://broker.acme.example" is http:// on a non-loopback host: use https',
+      'b.yml:5: trusted_proxies[1]: "proxy.internal" is not an address or CIDR range (e.g. 10.0.0.0/8, fd00::/8)',
+      'b.yml:6: metrics_allow: must be a list of addresses or CIDR ranges (e.g. [10.0.0.0/8])',
+    ]);
+  });
+
+  it('warns on rules without an id and on rules that let pull requests write', () => {
+    const c = parseConfig(
+      `${HEAD}projects:\n  - id: web\n    rules:\n      - { provider: github-actions, repository: acme/web, repository_id: "1" }\n      - { id: prs, provider: github-actions, repository: acme/web, repository_id: "1", event_name: [pull_request_target], grants: [build, "cache:read", "cache:write"] }\n`,
+      'b.yml',
+    );
+    expect(c.warnings).toEqual([
+      'b.yml:8: projects[0].rules[0]: rule web#0 has no id: give it one (id: <name>), since default ids shift when rules move and revocations and registry tokens name rules by id',
+      `b.yml:9: projects[0].rules[1]: rule prs lets pull_request_target runs write the project cache and saved builds: code from a pull request or another person's trigger can poison what later builds reuse; grant [build, "cache:read"] unless you mean it`,
+    ]);
+  });
+
+  it('reads the key lifetimes and the registry failure limit, with their defaults', () => {
+    const d = parseConfig(HEAD, 'b.yml');
+    expect([d.registrySignerTtl, d.keyRotation, d.rateLimit.registryFailuresPerAddress]).toEqual([
+      86_400,
+      30 * 86_400,
+      300,
+    ]);
+    const c = parseConfig(
+      `${HEAD}registry_signer_ttl: 6h\nkey_rotation: 7d\nrate_limit: { registry_failures_per_address: 50 }\n`,
+      'b.yml',
+    );
+    expect([c.registrySignerTtl, c.keyRotation, c.rateLimit.registryFailuresPerAddress]).toEqual([
+      6 * 3600,
+      7 * 86_400,
+      50,
+    ]);
+    expect(problems(`${HEAD}registry_signer_ttl: 5m\n`)).toEqual([
+      'b.yml:5: registry_signer_ttl: 5m is shorter than 15m',
+    ]);
+  });
+});

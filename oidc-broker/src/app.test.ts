@@ -1,0 +1,144 @@
+// Addresses as the broker sees them, through a real listener: clients bound to distinct loopback addresses
+// (app.request() has no socket peer), a trusted proxy at 127.0.0.2, an untrusted client at 127.0.0.3.
+import { request } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningBroker } from './broker';
+import { runBroker } from './broker';
+
+const PROXY = '127.0.0.2';
+const CLIENT = '127.0.0.3';
+let dir: string;
+let running: RunningBroker;
+
+const CONFIG = `public_url: http://127.0.0.1:8080
+issuers:
+  github-actions:
+    issuer: https://token.actions.example.test
+trusted_proxies: [${PROXY}]
+metrics_allow: [203.0.113.0/24]
+rate_limit: { per_address: 0, failures_per_address: 2, registry_failures_per_address: 3 }
+projects:
+  - id: web
+    rules:
+      - { id: web-main, provider: github-actions, repository: acme/web, repository_id: "1" }
+`;
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function call(
+  from: string,
+  method: string,
+  path: string,
+  opts: { forwardedFor?: string; body?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const url = new URL(path, running.url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        localAddress: from,
+        headers: {
+          ...(opts.forwardedFor ? { 'x-forwarded-for': opts.forwardedFor } : {}),
+          ...(opts.body ? { 'content-type': 'application/json' } : {}),
+          ...opts.headers,
+        },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'broker-app-'));
+  writeFileSync(join(dir, 'broker.yml'), CONFIG);
+  running = await runBroker({
+    configPath: join(dir, 'broker.yml'),
+    dataDir: join(dir, 'data'),
+    host: '127.0.0.1',
+    port: 0,
+    signals: false,
+    log: pino({ level: 'silent' }),
+  });
+});
+afterAll(async () => {
+  await running.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const garbage = { body: JSON.stringify({ token: 'not.a.jwt' }) };
+
+describe('the client address', () => {
+  it('is the socket peer for an untrusted client, whatever X-Forwarded-For it sends', async () => {
+    const r = await call(CLIENT, 'POST', '/auth/oidc/github-actions', {
+      ...garbage,
+      forwardedFor: '198.51.100.1',
+    });
+    const id = String(r.headers['x-request-id']);
+    const [row] = running.broker.deps.state.queryAudit({ requestId: id });
+    expect(row?.client).toBe(CLIENT);
+  });
+
+  it("is the trusted proxy's X-Forwarded-For client, and the rate limits count per that address", async () => {
+    // 127.0.0.3 used one failure above: one more, then 429.
+    expect((await call(CLIENT, 'POST', '/auth/oidc/github-actions', garbage)).status).toBe(401);
+    const limited = await call(CLIENT, 'POST', '/auth/oidc/github-actions', garbage);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    // Behind the proxy, two other clients have budgets of their own.
+    for (const client of ['198.51.100.7', '198.51.100.8']) {
+      const a = await call(PROXY, 'POST', '/auth/oidc/github-actions', { ...garbage, forwardedFor: client });
+      expect(a.status).toBe(401);
+      const [row] = running.broker.deps.state.queryAudit({ requestId: String(a.headers['x-request-id']) });
+      expect(row?.client).toBe(client);
+    }
+  });
+});
+
+describe('/metrics', () => {
+  it('answers loopback clients and metrics_allow, and 404 to anyone else behind the proxy', async () => {
+    expect((await call(CLIENT, 'GET', '/metrics')).status).toBe(200);
+    expect((await call(PROXY, 'GET', '/metrics', { forwardedFor: '203.0.113.9' })).status).toBe(200);
+    const outsider = await call(PROXY, 'GET', '/metrics', { forwardedFor: '198.51.100.7' });
+    expect(outsider.status).toBe(404);
+    expect(outsider.body).not.toContain('broker_');
+  });
+});
+
+describe('/v2/token refusals', () => {
+  it('are limited per client address: 429 with Retry-After, while another client is still answered', async () => {
+    const bad = { headers: { authorization: `Basic ${Buffer.from('depot:forged').toString('base64')}` } };
+    const from = (client: string) =>
+      call(PROXY, 'GET', '/v2/token?service=depot-cache', { ...bad, forwardedFor: client });
+    for (let i = 0; i < 3; i++) expect((await from('198.51.100.20')).status).toBe(401);
+    const limited = await from('198.51.100.20');
+    expect(limited.status).toBe(429);
+    expect(JSON.parse(limited.body)).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await from('198.51.100.21')).status).toBe(401);
+  });
+});
+
+describe('every response', () => {
+  it('carries a fresh X-Request-Id', async () => {
+    const a = await call(CLIENT, 'GET', '/healthz');
+    const b = await call(CLIENT, 'GET', '/.well-known/jwks.json');
+    expect(a.headers['x-request-id']).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(b.headers['x-request-id']).not.toBe(a.headers['x-request-id']);
+  });
+});
