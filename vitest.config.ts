@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 // Unit tests: fast, in-process, beside the code. End-to-end tests live in test/e2e (vitest.e2e.config.ts).
 export default defineConfig({
   test: {
+    // A fresh build of the bundles the tests run, unless `npm test` has just checked dist/ (test/support/bundles.ts).
+    globalSetup: ['test/support/bundles-setup.ts'],
     include: ['{actions,shared,cli,oidc-broker,scripts,test}/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'test/e2e/**', '**/*.e2e.test.ts', '**/*.engine.test.ts'],
     testTimeout: 30_000,

@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // as the GitHub runner runs them. One worker: they share one dockerd and one set of registries.
 export default defineConfig({
   test: {
+    // A fresh build of the bundles the tests run, unless `npm test` has just checked dist/ (test/support/bundles.ts).
+    globalSetup: ['test/support/bundles-setup.ts'],
     include: ['**/*.engine.test.ts', 'test/e2e/**/*.e2e.test.ts'],
     exclude: ['**/node_modules/**'],
     fileParallelism: false,

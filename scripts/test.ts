@@ -1,6 +1,9 @@
 // `npm test`: the dist check, the unit tests, then the engine (scripts/engine.sh up installs and starts what is
 // missing) and the tests that run against it. Each vitest run writes a JSON report to .tmp/reports/; the last
 // line printed is `N passed, N failed` over all of them, so a run that executed no test is visible.
+// When check-dist passed, the vitest runs get DEPOT_TEST_DIST_CHECKED=1 and the tests that run bundles run dist/
+// as it is; otherwise (a failed check, or --e2e alone) they build the bundles from the sources
+// (test/support/bundles.ts).
 // Flags: --unit (unit tests only), --e2e (engine tests only).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -11,21 +14,29 @@ const root = resolve(import.meta.dirname, '..');
 const reports = join(root, '.tmp', 'reports');
 const only = new Set(process.argv.slice(2));
 
-function run(cmd: string, args: string[]): number {
+/** Env for the vitest runs: DEPOT_TEST_DIST_CHECKED=1 once check-dist has passed in this run. */
+const testEnv: NodeJS.ProcessEnv = { ...process.env };
+delete testEnv.DEPOT_TEST_DIST_CHECKED;
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
   console.log(`\n> ${[cmd, ...args].join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env });
   return r.status ?? 1;
 }
 
 function vitest(config: string, report: string): number {
-  return run(join(root, 'node_modules', '.bin', 'vitest'), [
-    'run',
-    '--config',
-    config,
-    '--reporter=default',
-    '--reporter=json',
-    `--outputFile.json=${join(reports, report)}`,
-  ]);
+  return run(
+    join(root, 'node_modules', '.bin', 'vitest'),
+    [
+      'run',
+      '--config',
+      config,
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${join(reports, report)}`,
+    ],
+    testEnv,
+  );
 }
 
 rmSync(reports, { recursive: true, force: true });
@@ -34,7 +45,8 @@ let failed = false;
 const unit = !only.has('--e2e');
 const e2e = !only.has('--unit');
 if (unit) {
-  failed = run('npm', ['run', '--silent', 'check-dist']) !== 0 || failed;
+  if (run('npm', ['run', '--silent', 'check-dist']) === 0) testEnv.DEPOT_TEST_DIST_CHECKED = '1';
+  else failed = true;
   failed =
     run(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'scripts', 'readme.ts'), '--check']) !== 0 ||
     failed;

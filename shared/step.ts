@@ -11,7 +11,7 @@ import { getGithubContext } from './github';
 import type { GithubContext } from './github';
 import { createTempDir, removeTempDir } from './tempdir';
 import { defaultTokenDeps, resolveToken } from './token';
-import type { TokenResolution } from './token';
+import type { TokenDeps, TokenResolution } from './token';
 
 export interface StepContext {
   github: GithubContext;
@@ -40,18 +40,27 @@ export interface BuildRun {
   result: DepotResult;
 }
 
+/** resolveAndRun's collaborators; the defaults are the runner's and the machine's. */
+export interface RunDeps {
+  /** Token resolution's: the env, the OIDC token source, fetch, sleep, retries (default: defaultTokenDeps). */
+  token?: TokenDeps;
+  /** Runs depot or plain buildx (default: a DepotCli over the real exec). */
+  cli?: DepotCli;
+}
+
 /** Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows). */
 export async function resolveAndRun(
   inputs: DepotInputs,
   ctx: StepContext,
   run: Omit<DepotRun, 'resolution' | 'project' | 'buildxFallback'>,
+  deps: RunDeps = {},
 ): Promise<BuildRun> {
   const resolution = await core.group('Project token', () =>
-    resolveToken(tokenRequest(inputs), defaultTokenDeps(ctx.github)),
+    resolveToken(tokenRequest(inputs), deps.token ?? defaultTokenDeps(ctx.github)),
   );
   // The CLI reads DEPOT_PROJECT_ID itself; only the input needs passing, and only with a token to build for it.
   const project = resolution.kind === 'token' ? inputs.project : '';
-  const result = await new DepotCli().run({
+  const result = await (deps.cli ?? new DepotCli()).run({
     ...run,
     resolution,
     ...(project ? { project } : {}),

@@ -1,8 +1,10 @@
-// The committed bake bundle, run as the GitHub runner runs it (main, then post), with recording stand-ins for
-// depot and docker on PATH. The real CLI and BuildKit run it in the end-to-end tests.
+// The bake bundle, run as the GitHub runner runs it (main, then post), with the recording stand-ins for depot and
+// docker on PATH (test/support/standins). The bundle is dist/bake when `npm test` has just checked dist/, else a
+// fresh build of the sources (test/support/bundles.ts). The real CLI and BuildKit run it in the end-to-end tests.
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { prepareBundles } from '../../test/support/bundles';
 import { Job, ROOT } from '../../test/support/runner';
 
 const ACTION = join(ROOT, 'actions', 'bake');
@@ -10,14 +12,22 @@ const STANDINS = join(ROOT, 'test', 'support', 'standins');
 const TOKEN = 'depot-project-token-bake-987654';
 
 let job: Job | undefined;
+beforeAll(() => prepareBundles(['bake']));
 afterEach(() => job?.cleanup());
 
-function calls(record: string): Array<{ tool: string; args: string[]; token: string | null }> {
+interface Call {
+  tool: 'depot' | 'docker';
+  args: string[];
+  depotToken: string | null;
+}
+
+/** The builds the stand-ins recorded (docker's probes, `buildx version` and `bake --print`, are not recorded). */
+function calls(record: string): Call[] {
   if (!existsSync(record)) return [];
   return readFileSync(record, 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as { tool: string; args: string[]; token: string | null });
+    .map((l) => JSON.parse(l) as Call);
 }
 
 describe('bake bundle', () => {
@@ -44,7 +54,7 @@ describe('bake bundle', () => {
     expect(main.exitCode, main.stdout + main.stderr).toBe(0);
     const [depot] = calls(record);
     expect(depot?.tool).toBe('depot');
-    expect(depot?.token).toBe(TOKEN);
+    expect(depot?.depotToken).toBe(TOKEN);
     expect(depot?.args[0]).toBe('bake');
     expect(depot?.args.slice(-4)).toEqual(['--project', 'web', 'app', 'worker']);
     expect(depot?.args).toEqual(expect.arrayContaining(['--set', '*.platform=linux/amd64', '--push']));

@@ -33,7 +33,7 @@ function sandbox() {
   const dir = mkdtempSync(join(tmpdir(), 'depot-cli-'));
   const bin = join(dir, 'bin');
   mkdirSync(bin);
-  copyFileSync(resolve(import.meta.dirname, '../test/standins/docker'), join(bin, 'docker'));
+  copyFileSync(resolve(import.meta.dirname, '../../test/support/standins/docker'), join(bin, 'docker'));
   chmodSync(join(bin, 'docker'), 0o755);
   const ctx = join(dir, 'ctx');
   mkdirSync(ctx);
@@ -42,7 +42,7 @@ function sandbox() {
   const env: NodeJS.ProcessEnv = {
     PATH: `${bin}:${process.env.PATH ?? ''}`,
     HOME: dir,
-    STUB_LOG: log,
+    STANDIN_RECORD: log,
     TMPDIR: join(dir, 'tmp'),
   };
   mkdirSync(join(dir, 'tmp'));
@@ -174,7 +174,7 @@ describe('depot (bundle)', () => {
     const token = await projectToken({ cache: `127.0.0.1:${port}/cache/web` });
     const started = join(s.dir, 'started');
     const child = spawn(process.execPath, [bundle, 'build', s.ctx], {
-      env: { ...s.env, DEPOT_TOKEN: token, STUB_SLEEP: started },
+      env: { ...s.env, DEPOT_TOKEN: token, STANDIN_SLEEP: started },
       stdio: 'ignore',
     });
     const code = await new Promise<number | null>((done) => {

@@ -1,11 +1,13 @@
 // A local OIDC issuer standing in for GitHub's (https://token.actions.githubusercontent.com): a real node:http
 // server on a free loopback port that serves discovery and JWKS, mints GitHub-shaped tokens (RS256, every claim
-// GitHub sets) and answers the runner's ACTIONS_ID_TOKEN_REQUEST_URL the way the Actions runtime does.
+// GitHub sets) and answers the runner's ACTIONS_ID_TOKEN_REQUEST_URL the way the Actions runtime does. Every token
+// it mints is recorded for the runner harness's leak check (secrets.ts).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { CryptoKey, JWK } from 'jose';
+import { mintedSecret } from './secrets';
 
 /** The claims GitHub puts in an Actions OIDC token (all strings except the times and aud). */
 export interface GithubClaims {
@@ -187,7 +189,11 @@ export async function startIssuer(): Promise<LocalIssuer> {
               : `repo:${repo}:ref:${String(merged.ref ?? '')}`;
       }
       for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
-      return new SignJWT(merged).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(privateKey);
+      const token = await new SignJWT(merged)
+        .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
+        .sign(privateKey);
+      mintedSecret(token); // the runner harness's leak check looks for it (secrets.ts)
+      return token;
     },
     stop: () =>
       new Promise<void>((resolve) => {

@@ -1,6 +1,10 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startIssuer } from './issuer';
 import { Job, parseFileCommand, ROOT } from './runner';
+import { mintedTokenHashes } from './secrets';
+import { startStubServer } from './stub-server';
 
 let job: Job | undefined;
 afterEach(() => job?.cleanup());
@@ -36,5 +40,49 @@ describe('workflow run steps', () => {
     const r = await job.run('echo "run sees $FROM_ONE and $(mytool)"; false');
     expect(r.stdout).toContain('run sees yo and tool-on-path');
     expect(r.exitCode).toBe(1);
+  });
+});
+
+describe('the leak check', () => {
+  it('reports a token a stub server minted and a step printed, though no step masked it', async () => {
+    const server = await startStubServer();
+    const minted = `oidc.${randomBytes(12).toString('hex')}.sig`;
+    server.on('GET', '/idtoken', () => ({ json: { value: minted } }));
+    try {
+      job = new Job({});
+      const r = await job.run(
+        `node -e 'fetch(process.argv[1]).then((r) => r.json()).then((j) => console.log("got", j.value))' ${server.url}/idtoken`,
+      );
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`got ${minted}`);
+      expect(job.masks.has(minted)).toBe(false);
+      expect(job.leakedSecrets()).toEqual([minted]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('reports an OIDC token the local issuer minted, and nothing that was only minted, never printed', async () => {
+    const issuer = await startIssuer();
+    try {
+      const printed = await issuer.mint();
+      const unprinted = await issuer.mint();
+      job = new Job({});
+      await job.run(`echo "token=${printed}"`);
+      expect(job.leakedSecrets()).toEqual([printed]);
+      expect(job.leakedSecrets()).not.toContain(unprinted);
+    } finally {
+      await issuer.stop();
+    }
+  });
+
+  it('reports a token known only by its SHA-256 (the real broker logs that), as is or as a registry password', async () => {
+    const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const token = `${part({ alg: 'ES256' })}.${part({ sub: randomBytes(8).toString('hex') })}.${randomBytes(16).toString('base64url')}`;
+    mintedTokenHashes(() => [createHash('sha256').update(token).digest('hex')]);
+    const auth = Buffer.from(`depot:${token}`).toString('base64');
+    job = new Job({});
+    await job.run(`echo "bearer ${token}"; echo '{"auths":{"cache":{"auth":"${auth}"}}}'`);
+    expect(job.leakedSecrets().sort()).toEqual([token, auth].sort());
   });
 });

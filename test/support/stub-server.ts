@@ -1,8 +1,11 @@
 // A real local HTTP server for tests whose code under test runs in a child process (msw cannot reach it): routes
-// are plain handlers, every request is recorded.
+// are plain handlers, every request is recorded. The tokens its JSON answers hand out (`token`, `access_token`,
+// `value`: a stub broker's project token, a stub runtime's OIDC token) are recorded for the runner harness's leak
+// check (secrets.ts).
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mintedProjectToken, mintedSecret } from './secrets';
 
 export interface RecordedRequest {
   method: string;
@@ -48,6 +51,7 @@ export async function startStubServer(): Promise<StubServer> {
       const handler = routes.get(`${recorded.method} ${recorded.path}`);
       Promise.resolve(handler ? handler(recorded) : { status: 404, json: { error: 'no route' } })
         .then((reply) => {
+          recordTokens(reply.json);
           const body = reply.json !== undefined ? JSON.stringify(reply.json) : (reply.body ?? '');
           res.writeHead(reply.status ?? 200, {
             ...(reply.json !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -73,4 +77,11 @@ export async function startStubServer(): Promise<StubServer> {
         server.close(() => resolve());
       }),
   };
+}
+
+function recordTokens(json: unknown): void {
+  if (json === null || typeof json !== 'object') return;
+  const { token, access_token: accessToken, value } = json as Record<string, unknown>;
+  if (typeof token === 'string') mintedProjectToken(token);
+  for (const v of [accessToken, value]) if (typeof v === 'string') mintedSecret(v);
 }

@@ -1,0 +1,269 @@
+// resolveAndRun end to end in-process: the real token resolution and the real DepotCli, with only the network
+// (msw: the runner's OIDC endpoint and the broker) and the child processes (a fake exec) faked. For each broker
+// answer and buildx-fallback setting: what ran, the result or the one-line failure, and the warnings.
+import { syncBuiltinESMExports } from 'node:module';
+import * as core from '@actions/core';
+import { http, HttpResponse } from 'msw';
+import { setupServer } from 'msw/node';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { githubContext } from '../test/support/github-context';
+import { DepotCli } from './depot';
+import type { Exec } from './depot';
+import { UserError } from './errors';
+import type { ExecOptions } from './exec';
+import { resolveAndRun } from './step';
+import type { StepContext } from './step';
+import type { TokenDeps } from './token';
+import type { DepotInputs } from './types/depot-inputs';
+
+const RUNTIME = 'http://runtime.test/idtoken?api-version=2.0';
+const BROKER = 'https://broker.test';
+const PROJECT_TOKEN = 'depot-project-token-step-8e21';
+const ATTEMPTS = 3;
+
+const server = setupServer();
+beforeAll(() => {
+  server.listen({ onUnhandledRequest: 'error' });
+  // @actions/http-client imports node:http as an ES module: let its namespace see msw's patched request().
+  syncBuiltinESMExports();
+});
+afterEach(() => server.resetHandlers());
+afterAll(() => server.close());
+
+let issued: string[];
+let posted: unknown[];
+let sleeps: number[];
+let printed: string[];
+let ran: Array<{ command: string; args: string[]; env: NodeJS.ProcessEnv }>;
+
+beforeEach(() => {
+  issued = [];
+  posted = [];
+  sleeps = [];
+  printed = [];
+  ran = [];
+  // What the runner reads: workflow commands and log lines on stdout.
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    printed.push(...String(chunk).split('\n').filter(Boolean));
+    return true;
+  });
+  server.use(
+    http.get('http://runtime.test/idtoken', ({ request }) => {
+      expect(request.headers.get('authorization')).toBe('Bearer runtime-secret');
+      const token = `oidc-${issued.length + 1}-${Math.random().toString(36).slice(2)}`;
+      issued.push(token);
+      return HttpResponse.json({ value: token });
+    }),
+  );
+});
+afterEach(() => vi.restoreAllMocks());
+
+/** The broker answers every exchange with `answer`. */
+function broker(answer: () => Response) {
+  server.use(
+    http.post(`${BROKER}/auth/oidc/github-actions`, async ({ request }) => {
+      posted.push(await request.json());
+      return answer();
+    }),
+  );
+}
+
+const granted = () =>
+  HttpResponse.json({
+    ok: true,
+    token: PROJECT_TOKEN,
+    project: 'web',
+    isolated: false,
+    expiresAt: '2026-11-30T12:00:00.000Z',
+  });
+const refused = (status: number, code: string, message: string) => () =>
+  HttpResponse.json({ ok: false, error: { code, message, requestId: 'req-1' } }, { status });
+
+function tokenDeps(): TokenDeps {
+  return {
+    env: { ACTIONS_ID_TOKEN_REQUEST_URL: RUNTIME, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'runtime-secret' },
+    github: githubContext(),
+    getIDToken: async (audience) => {
+      vi.stubEnv('ACTIONS_ID_TOKEN_REQUEST_URL', RUNTIME);
+      vi.stubEnv('ACTIONS_ID_TOKEN_REQUEST_TOKEN', 'runtime-secret');
+      return core.getIDToken(audience);
+    },
+    fetch: globalThis.fetch,
+    sleep: async (ms) => void sleeps.push(ms),
+    log: { info: core.info, warning: core.warning, debug: core.debug },
+    attempts: ATTEMPTS,
+  };
+}
+
+const DEPOT_STDERR: Record<number, string> = {
+  1: 'ERROR: failed to solve: process "/bin/sh -c false" did not complete successfully: exit code: 1',
+  69: 'depot: error: The cache registry cache.example:5000 cannot be reached',
+};
+
+/** depot and docker, both installed: depot exits `depotExit`, docker 0. */
+function cli(depotExit = 0): DepotCli {
+  const exec: Exec = async (command: string, args: readonly string[], opts: ExecOptions = {}) => {
+    ran.push({ command, args: [...args], env: opts.env ?? {} });
+    const exitCode = command === 'depot' ? depotExit : 0;
+    return { exitCode, stdout: '', lastStderrLine: exitCode === 0 ? '' : (DEPOT_STDERR[exitCode] ?? '') };
+  };
+  return new DepotCli({ exec, env: { PATH: '/usr/bin' } });
+}
+
+function inputs(fallback: boolean): DepotInputs {
+  return {
+    project: 'web',
+    token: '',
+    save: false,
+    'save-tag': [],
+    'save-tags': [],
+    'build-platform': '',
+    'buildx-fallback': fallback,
+    lint: false,
+    'lint-fail-on': '',
+    'sbom-dir': '',
+    'broker-url': BROKER,
+    'oidc-audience': '',
+  };
+}
+
+const ctx: StepContext = {
+  github: githubContext(),
+  tmp: '/tmp/step',
+  buildx: { version: '0.29.1', raw: '' },
+};
+const run = {
+  command: 'build' as const,
+  buildxArgs: ['--tag', 'localhost:5000/app:1'],
+  depotArgs: [],
+  positional: ['.'],
+};
+
+const warnings = () => printed.filter((l) => l.startsWith('::warning::')).map((l) => l.slice(11));
+const DEPOT = ['depot', 'build', '--tag', 'localhost:5000/app:1', '--project', 'web', '.'];
+const BUILDX = ['docker', 'buildx', 'build', '--tag', 'localhost:5000/app:1', '.'];
+
+async function attempt(fallback: boolean, depotExit = 0) {
+  const settled = await resolveAndRun(inputs(fallback), ctx, run, {
+    token: tokenDeps(),
+    cli: cli(depotExit),
+  }).catch((e: unknown) => e);
+  return { settled, ran: ran.map((r) => [r.command, ...r.args]) };
+}
+
+describe('resolveAndRun: the broker grants a project token', () => {
+  it.each([false, true])(
+    'buildx-fallback %s: depot builds for the project, the token in its env only',
+    async (fb) => {
+      broker(granted);
+      const { settled, ran: argv } = await attempt(fb);
+      expect(settled).toMatchObject({
+        resolution: { kind: 'token', source: 'oidc' },
+        result: { via: 'depot' },
+      });
+      expect(argv).toEqual([DEPOT]);
+      expect(ran[0]?.env.DEPOT_TOKEN).toBe(PROJECT_TOKEN);
+      expect(posted).toEqual([{ token: issued[0], project: 'web' }]);
+      expect(warnings()).toEqual([]);
+      expect(printed).toContain(`::add-mask::${PROJECT_TOKEN}`);
+    },
+  );
+
+  it('depot exits 69 with buildx-fallback: plain buildx without the token', async () => {
+    broker(granted);
+    const { settled, ran: argv } = await attempt(true, 69);
+    expect(settled).toMatchObject({ result: { via: 'buildx' } });
+    expect(argv).toEqual([DEPOT, BUILDX]);
+    expect(ran[1]?.env.DEPOT_TOKEN).toBeUndefined();
+    expect(warnings()).toEqual([
+      'depot could not reach the broker or the cache registry (exit 69): building with plain docker buildx (buildx-fallback).',
+    ]);
+  });
+
+  it.each([
+    [69, false],
+    [1, false],
+    [1, true],
+  ])(
+    'depot exits %i with buildx-fallback %s: the step fails naming the error, no buildx',
+    async (code, fb) => {
+      broker(granted);
+      const { settled, ran: argv } = await attempt(fb, code);
+      expect(settled).toBeInstanceOf(UserError);
+      expect((settled as Error).message).toBe(`depot build failed with: ${DEPOT_STDERR[code]}`);
+      expect(argv).toEqual([DEPOT]);
+      expect(warnings()).toEqual([]);
+    },
+  );
+});
+
+describe('resolveAndRun: a broker refusal (4xx) fails the step whatever buildx-fallback says; nothing runs', () => {
+  const refusals: Array<[number, string, string]> = [
+    [401, 'invalid_token', 'the token signature does not verify'],
+    [403, 'no_trust_relationship', 'no rule of project web matches repository acme/web'],
+    [409, 'ambiguous_project', 'several projects trust this repository: name one (web, api)'],
+  ];
+  it.each(refusals.flatMap(([s, c, m]) => [false, true].map((fb) => [s, c, m, fb] as const)))(
+    '%i %s, buildx-fallback %s',
+    async (status, code, message, fb) => {
+      broker(refused(status, code, message));
+      const { settled, ran: argv } = await attempt(fb);
+      expect(settled).toBeInstanceOf(UserError);
+      expect((settled as Error).message).toBe(
+        `The broker refused the token exchange (${status} ${code}, request id req-1): ${message}`,
+      );
+      expect(argv).toEqual([]);
+      expect(posted).toHaveLength(1);
+      expect(sleeps).toEqual([]);
+      expect(warnings()).toEqual([]);
+    },
+  );
+});
+
+describe('resolveAndRun: the broker fails (5xx) or cannot be reached, after the retries', () => {
+  const failures: Array<[string, () => Response, string]> = [
+    [
+      '503',
+      refused(503, 'unavailable', 'the store is not reachable'),
+      'the broker answered 503 unavailable, request id req-1: the store is not reachable',
+    ],
+    [
+      '500 with no JSON',
+      () => new HttpResponse('oops', { status: 500 }),
+      'the broker answered 500 http_500: Internal Server Error',
+    ],
+    ['unreachable', () => HttpResponse.error(), `cannot reach the broker at ${BROKER} (Failed to fetch)`],
+  ];
+
+  it.each(failures)(
+    '%s with buildx-fallback: plain docker buildx, with a warning',
+    async (_n, answer, problem) => {
+      broker(answer);
+      const { settled, ran: argv } = await attempt(true);
+      expect(settled).toMatchObject({ resolution: { kind: 'fallback' }, result: { via: 'buildx' } });
+      expect(argv).toEqual([BUILDX]);
+      expect(ran[0]?.env.DEPOT_TOKEN).toBeUndefined();
+      expect(warnings()).toEqual([
+        `Building with plain docker buildx (buildx-fallback): ${problem} after ${ATTEMPTS} tries.`,
+      ]);
+      expect(posted).toHaveLength(ATTEMPTS);
+      expect(issued).toHaveLength(ATTEMPTS); // a fresh OIDC token for every try
+      expect(sleeps).toEqual([1000, 2000]);
+    },
+  );
+
+  it.each(failures)(
+    '%s without buildx-fallback: one-line failure, nothing runs',
+    async (_n, answer, problem) => {
+      broker(answer);
+      const { settled, ran: argv } = await attempt(false);
+      expect(settled).toBeInstanceOf(UserError);
+      expect((settled as Error).message).toBe(
+        `Token exchange failed: ${problem} after ${ATTEMPTS} tries. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`,
+      );
+      expect(argv).toEqual([]);
+      expect(posted).toHaveLength(ATTEMPTS);
+      expect(warnings()).toEqual([]);
+    },
+  );
+});
