@@ -3309,14 +3309,6 @@ module.exports = validRange
 /************************************************************************/
 var __webpack_exports__ = {};
 
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  _: () => (/* binding */ HELP),
-  i: () => (/* binding */ main)
-});
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:os"
@@ -3324,38 +3316,60 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: ./node_modules/semver/index.js
-var node_modules_semver = __nccwpck_require__(88);
-var semver_default = /*#__PURE__*/__nccwpck_require__.n(node_modules_semver);
+var semver = __nccwpck_require__(88);
+var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
+;// CONCATENATED MODULE: ./shared/contract/cli.ts
+// What the actions and the depot CLI agree on: the exit status the actions' buildx-fallback keys on, and the values
+// of the depot-only flags the actions pass (`--build-platform`, `--lint-fail-on`).
+/** EX_UNAVAILABLE (sysexits.h): the CLI could not reach the broker or the cache registry before the build started. */
+const EXIT_UNAVAILABLE = 69;
+/** `--lint-fail-on` / input `lint-fail-on`: the lowest lint level that fails the build. */
+const LINT_LEVELS = ['error', 'warn', 'info', 'none'];
+/** `--build-platform` / input `build-platform`: where the builder runs (dynamic: per target platform). */
+const BUILD_PLATFORMS = ['dynamic', 'linux/amd64', 'linux/arm64'];
+
+;// CONCATENATED MODULE: ./shared/errors.ts
+// The two error helpers every part uses: the actions, the CLI and the broker.
+/**
+ * An error the user can fix: its message is one line that says what was wrong and what to do. It is printed as is
+ * (no stack trace): by the action runner as the step's failure, by the CLI before it exits with `exitCode`.
+ * Anything else is reported as an unexpected failure.
+ */
+class UserError extends Error {
+    exitCode;
+    name = 'UserError';
+    constructor(message, 
+    /** The CLI's exit status for it. */
+    exitCode = 1) {
+        super(message);
+        this.exitCode = exitCode;
+    }
+}
+/** The message of any thrown value, on one line. */
+function errorMessage(err) {
+    const text = err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
+    return (text ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
+}
+
 ;// CONCATENATED MODULE: ./cli/src/errors.ts
 // The two ways a depot command fails on purpose: a user error (one line, exit 1 unless told otherwise) and
 // "unavailable" (exit 69, EX_UNAVAILABLE): the broker or the cache registry could not be reached before the build
 // started, the one status the actions' buildx-fallback keys on.
-/** EX_UNAVAILABLE from sysexits.h. */
-const EXIT_UNAVAILABLE = 69;
-class errors_UserError extends Error {
-    exitCode;
-    constructor(message, exitCode = 1) {
-        super(message);
-        this.exitCode = exitCode;
-        this.name = 'UserError';
-    }
-}
-class UnavailableError extends errors_UserError {
+
+
+
+
+class UnavailableError extends UserError {
+    name = 'UnavailableError';
     constructor(message) {
         super(message, EXIT_UNAVAILABLE);
-        this.name = 'UnavailableError';
     }
-}
-/** The message of anything thrown, for one-line reports. */
-function errorMessage(err) {
-    if (err instanceof Error)
-        return err.message;
-    return String(err);
 }
 
 ;// CONCATENATED MODULE: ./cli/src/flags.ts
 // What `depot build` and `depot bake` accept: depot's own flags, and the docker buildx flags that pass through
 // unchanged. A flag in neither table is refused with one line, so a typo never reaches buildx as a context path.
+
 
 const BUILD_FLAGS = {
     'add-host': { value: true },
@@ -3426,8 +3440,6 @@ const DEPOT_FLAGS = {
     debug: { value: false },
     help: { value: false, short: 'h' },
 };
-const LINT_LEVELS = ['error', 'warn', 'info', 'none'];
-const BUILD_PLATFORMS = ['dynamic', 'linux/amd64', 'linux/arm64'];
 function lookup(table, word) {
     if (word.startsWith('--')) {
         const name = word.slice(2);
@@ -3468,7 +3480,7 @@ function parseArgs(command, argv) {
         const theirs = own ? undefined : lookup(buildxTable, key);
         const found = own ?? theirs;
         if (!found) {
-            throw new errors_UserError(`Unknown flag ${key} for depot ${command}: it is neither a depot flag nor a docker buildx ${command} flag. See \`depot ${command} --help\`.`);
+            throw new UserError(`Unknown flag ${key} for depot ${command}: it is neither a depot flag nor a docker buildx ${command} flag. See \`depot ${command} --help\`.`);
         }
         const [name, spec] = found;
         let value;
@@ -3479,7 +3491,7 @@ function parseArgs(command, argv) {
             else {
                 const next = argv[i + 1];
                 if (next === undefined)
-                    throw new errors_UserError(`Flag ${key} needs a value, e.g. \`${key} VALUE\`.`);
+                    throw new UserError(`Flag ${key} needs a value, e.g. \`${key} VALUE\`.`);
                 value = next;
                 words.push(next);
                 i++;
@@ -3487,7 +3499,7 @@ function parseArgs(command, argv) {
         }
         else if (inline !== undefined) {
             if (!/^(true|false)$/.test(inline))
-                throw new errors_UserError(`Flag ${key} takes no value (got "${inline}").`);
+                throw new UserError(`Flag ${key} takes no value (got "${inline}").`);
             if (inline === 'false')
                 continue;
         }
@@ -3516,7 +3528,7 @@ function applyDepotFlag(o, name, value) {
         case 'build-platform': {
             const platform = v === 'amd64' || v === 'arm64' ? `linux/${v}` : v;
             if (!BUILD_PLATFORMS.includes(platform)) {
-                throw new errors_UserError(`--build-platform must be one of ${BUILD_PLATFORMS.join(', ')} (got "${v}").`);
+                throw new UserError(`--build-platform must be one of ${BUILD_PLATFORMS.join(', ')} (got "${v}").`);
             }
             o.buildPlatform = platform;
             break;
@@ -3527,7 +3539,7 @@ function applyDepotFlag(o, name, value) {
         case 'lint-fail-on': {
             const level = v === 'warning' ? 'warn' : v;
             if (!LINT_LEVELS.includes(level)) {
-                throw new errors_UserError(`--lint-fail-on must be one of ${LINT_LEVELS.join(', ')} (got "${v}").`);
+                throw new UserError(`--lint-fail-on must be one of ${LINT_LEVELS.join(', ')} (got "${v}").`);
             }
             o.lintFailOn = level;
             break;
@@ -3542,7 +3554,7 @@ function applyDepotFlag(o, name, value) {
             o.help = true;
             break;
         default:
-            throw new errors_UserError(`Internal error: depot flag --${name} has no handler.`);
+            throw new UserError(`Internal error: depot flag --${name} has no handler.`);
     }
 }
 /** The flags of `parsed` that this buildx is too old for, as one error naming the flag and the version it needs. */
@@ -3559,60 +3571,100 @@ function toWords(flags) {
     return flags.flatMap((f) => f.words);
 }
 
+;// CONCATENATED MODULE: ./shared/buildx-version.ts
+// Reading the version `docker buildx version` prints. Only the parser lives here (semver, nothing else), so the CLI
+// can share it without bundling shared/buildx.ts's action-side probe and gates.
+
+/**
+ * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
+ * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current.
+ */
+function parseBuildxVersion(output) {
+    const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
+    const v = semver_default().coerce(m?.[1] ?? output);
+    return v && v.version !== '0.0.0' ? v.version : undefined;
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./shared/exec.ts
-// Running a process: argv array, output streamed live, SIGINT/SIGTERM forwarded, the tail kept for messages.
+// Running a process, for the actions and the CLI alike: an argv array (never a shell), SIGINT/SIGTERM forwarded to
+// every live child, and the exit status (128 + N when the child was killed by signal N). Output either reaches our
+// terminal untouched (`output: 'inherit'`, so BuildKit's progress stays a TTY's) or passes through us (`'pipe'`):
+// streamed to our stdout/stderr unless `silent`, stdout kept for parsing, stderr's last line kept for a one-line
+// failure. A command that is not installed is a CommandNotFound, which each caller turns into its own message.
+
 
 /** The command is not installed (ENOENT): callers turn it into a message saying how to install it. */
 class CommandNotFound extends Error {
     command;
+    name = 'CommandNotFound';
     constructor(command) {
         super(`${command}: command not found`);
         this.command = command;
     }
 }
-const TAIL_BYTES = (/* unused pure expression or super */ null && (64 * 1024));
-function exec_exec(command, args, opts = {}) {
+const TAIL_BYTES = 64 * 1024;
+const FORWARDED = ['SIGINT', 'SIGTERM'];
+const live = new Set();
+function forward(signal) {
+    for (const child of live)
+        child.kill(signal);
+}
+/** Our SIGINT/SIGTERM listeners exist only while a child runs, so with none the default (or the caller's) applies. */
+function track(child) {
+    if (live.size === 0)
+        for (const s of FORWARDED)
+            process.on(s, forward);
+    live.add(child);
+}
+function untrack(child) {
+    if (!live.delete(child))
+        return;
+    if (live.size === 0)
+        for (const s of FORWARDED)
+            process.off(s, forward);
+}
+/** How many children started by `exec` are still running (a signal now reaches them). */
+function liveChildren() {
+    return live.size;
+}
+/** The shell's exit status for a process ended by `signal`: 128 + its number. */
+function signalExitStatus(signal) {
+    return 128 + (external_node_os_namespaceObject.constants.signals[signal] ?? 0);
+}
+function exec(command, args, opts = {}) {
     return new Promise((resolve, reject) => {
-        const child = spawn(command, args, {
-            cwd: opts.cwd,
-            env: opts.env ?? process.env,
-            stdio: ['inherit', 'pipe', 'pipe'],
-        });
+        const inherit = opts.output === 'inherit';
+        const stdio = [
+            opts.stdin ?? 'inherit',
+            inherit && !opts.captureStdout ? 'inherit' : 'pipe',
+            inherit ? 'inherit' : 'pipe',
+        ];
+        const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio });
+        track(child);
         let stdout = '';
         let stderrTail = '';
         const out = opts.stdout ?? process.stdout;
         const err = opts.stderr ?? process.stderr;
-        child.stdout.setEncoding('utf8');
-        child.stderr.setEncoding('utf8');
-        child.stdout.on('data', (chunk) => {
+        child.stdout?.setEncoding('utf8').on('data', (chunk) => {
             if (!opts.silent)
                 out.write(chunk);
             stdout = opts.captureStdout ? stdout + chunk : (stdout + chunk).slice(-TAIL_BYTES);
         });
-        child.stderr.on('data', (chunk) => {
+        child.stderr?.setEncoding('utf8').on('data', (chunk) => {
             if (!opts.silent)
                 err.write(chunk);
             stderrTail = (stderrTail + chunk).slice(-TAIL_BYTES);
         });
-        const forward = (signal) => () => {
-            child.kill(signal);
-        };
-        const onInt = forward('SIGINT');
-        const onTerm = forward('SIGTERM');
-        process.on('SIGINT', onInt);
-        process.on('SIGTERM', onTerm);
-        const detach = () => {
-            process.off('SIGINT', onInt);
-            process.off('SIGTERM', onTerm);
-        };
         child.on('error', (e) => {
-            detach();
+            untrack(child);
             reject(e.code === 'ENOENT' ? new CommandNotFound(command) : e);
         });
         child.on('close', (code, signal) => {
-            detach();
+            untrack(child);
             const result = {
-                exitCode: code ?? (signal ? 128 + signalNumber(signal) : 1),
+                exitCode: code ?? (signal ? signalExitStatus(signal) : 1),
                 stdout,
                 lastStderrLine: lastLine(stderrTail),
             };
@@ -3628,49 +3680,6 @@ function lastLine(text) {
         .map((l) => l.trim())
         .filter((l) => l !== '');
     return lines[lines.length - 1] ?? '';
-}
-function signalNumber(signal) {
-    return signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : signal === 'SIGKILL' ? 9 : 1;
-}
-
-;// CONCATENATED MODULE: ./shared/buildx.ts
-// The installed buildx's version, and gating inputs on it as docker's actions do.
-
-
-
-/**
- * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
- * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current. The CLI reads it too.
- */
-function parseBuildxVersion(output) {
-    const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
-    const v = semver_default().coerce(m?.[1] ?? output);
-    return v && v.version !== '0.0.0' ? v.version : undefined;
-}
-async function buildxVersion(docker = 'docker') {
-    try {
-        const res = await exec(docker, ['buildx', 'version'], { silent: true, captureStdout: true });
-        if (res.exitCode !== 0)
-            return { raw: '' };
-        const version = parseBuildxVersion(res.stdout);
-        return version ? { version, raw: res.stdout.trim() } : { raw: res.stdout.trim() };
-    }
-    catch {
-        return { raw: '' };
-    }
-}
-/**
- * Whether the installed buildx satisfies `range`. An unknown version is treated as current: users of a build we
- * cannot read (Debian's `+ds1` builds, dev builds) are not refused a feature.
- */
-function satisfies(v, range) {
-    return v.version === undefined || semver.satisfies(v.version, range);
-}
-/** Fails with the input's name and the version it needs, as docker/build-push-action does. */
-function requireBuildx(v, input, minimum) {
-    if (!satisfies(v, `>=${minimum}`)) {
-        throw new UserError(`Input \`${input}\` needs buildx >= ${minimum}; this runner has buildx ${v.version}.`);
-    }
 }
 
 ;// CONCATENATED MODULE: ./cli/src/log.ts
@@ -3716,12 +3725,13 @@ function showCommand(cmd, args) {
 }
 
 ;// CONCATENATED MODULE: ./cli/src/process.ts
-// Child processes as argv arrays: streamed to our stdio, SIGINT/SIGTERM forwarded, the exit status returned
-// (128 + signal number when the child was killed). Cleanups registered here also run when we are interrupted.
+// The CLI's layer over shared/exec (which spawns, forwards SIGINT/SIGTERM and computes 128 + signal): children
+// write straight to the user's terminal, a missing command is one line saying what to install, and cleanups
+// registered here run however the command ends, also when a signal arrives while no child is running.
 
 
 
-
+const INSTALL_DOCKER = 'install Docker Engine with the buildx plugin (docker-buildx)';
 const cleanups = [];
 function onCleanup(fn) {
     cleanups.push(fn);
@@ -3737,50 +3747,39 @@ function runCleanups() {
         }
     }
 }
-const forwarded = ['SIGINT', 'SIGTERM'];
-const children = new Set();
 let interrupted;
+/** A signal while a child runs reaches the child (shared/exec forwards it); with none, clean up and exit. */
 function onSignal(signal) {
     interrupted = signal;
-    for (const child of children)
-        child.kill(signal);
-    if (children.size === 0) {
+    if (liveChildren() === 0) {
         runCleanups();
-        process.exit(128 + (external_node_os_namespaceObject.constants.signals[signal] ?? 0));
+        process.exit(signalExitStatus(signal));
     }
 }
 function installSignalHandlers() {
-    for (const s of forwarded)
+    for (const s of ['SIGINT', 'SIGTERM'])
         process.on(s, onSignal);
 }
 function wasInterrupted() {
     return interrupted;
 }
-function run(cmd, args, opts = {}) {
+async function run(cmd, args, opts = {}) {
     log.debug(`running ${showCommand(cmd, args)}`);
-    return new Promise((resolvePromise, reject) => {
-        const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, {
-            env: opts.env ?? process.env,
-            cwd: opts.cwd,
-            stdio: [opts.stdin ? 'inherit' : 'ignore', opts.capture ? 'pipe' : 'inherit', 'inherit'],
+    try {
+        return await exec(cmd, args, {
+            output: 'inherit',
+            stdin: opts.stdin ? 'inherit' : 'ignore',
+            ...(opts.capture ? { captureStdout: true, silent: true } : {}),
+            ...(opts.env ? { env: opts.env } : {}),
+            ...(opts.cwd ? { cwd: opts.cwd } : {}),
         });
-        children.add(child);
-        let stdout = '';
-        child.stdout?.setEncoding('utf8').on('data', (d) => (stdout += d));
-        child.on('error', (err) => {
-            children.delete(child);
-            if (err.code === 'ENOENT') {
-                reject(new errors_UserError(`${cmd} is not installed or not on PATH: install Docker with buildx (scripts/engine.sh up does it on Debian).`));
-            }
-            else
-                reject(new errors_UserError(`Cannot run ${cmd}: ${err.message}`));
-        });
-        child.on('close', (code, signal) => {
-            children.delete(child);
-            const status = code ?? (signal ? 128 + (external_node_os_namespaceObject.constants.signals[signal] ?? 0) : 1);
-            resolvePromise({ code: status, stdout });
-        });
-    });
+    }
+    catch (err) {
+        if (err instanceof CommandNotFound) {
+            throw new UserError(opts.notFound ?? `${cmd} is not installed or not on PATH: ${INSTALL_DOCKER}.`);
+        }
+        throw new UserError(`Cannot run ${cmd}: ${errorMessage(err)}`);
+    }
 }
 
 ;// CONCATENATED MODULE: ./cli/src/buildx.ts
@@ -3792,11 +3791,10 @@ function run(cmd, args, opts = {}) {
 
 
 
-async function buildx_buildxVersion(env) {
+async function buildxVersion(env) {
     const res = await run('docker', ['buildx', 'version'], { env, capture: true });
-    if (res.code !== 0) {
-        throw new errors_UserError('`docker buildx version` failed: install the buildx plugin (scripts/engine.sh up does it on Debian).');
-    }
+    if (res.exitCode !== 0)
+        throw new UserError(`\`docker buildx version\` failed: ${INSTALL_DOCKER}.`);
     return parseBuildxVersion(res.stdout);
 }
 /** Refuses the first flag (or depot feature) that needs a newer buildx than `version`. */
@@ -3809,7 +3807,7 @@ function checkFlagVersions(command, version, flags, features = []) {
     ];
     for (const { name, since } of needs) {
         if (since && semver_default().lt(version, since)) {
-            throw new errors_UserError(`${name} needs docker buildx ${since} or newer, but buildx ${version} is installed: upgrade buildx or drop ${name}.`);
+            throw new UserError(`${name} needs docker buildx ${since} or newer, but buildx ${version} is installed: upgrade buildx or drop ${name}.`);
         }
     }
 }
@@ -3905,7 +3903,7 @@ async function probeCache(token, fetchImpl = fetch) {
         throw new UnavailableError(`The broker's token service at ${url.origin} answered HTTP ${answer.status}: no build was started.`);
     }
     if (answer.status === 401 || answer.status === 403) {
-        throw new errors_UserError(`The broker at ${url.origin} refused the project token for the cache registry (HTTP ${answer.status}): get a fresh project token.`);
+        throw new UserError(`The broker at ${url.origin} refused the project token for the cache registry (HTTP ${answer.status}): get a fresh project token.`);
     }
 }
 
@@ -3932,10 +3930,10 @@ function readConfigJson(dir) {
         json = JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8'));
     }
     catch {
-        throw new errors_UserError(`${file} is not valid JSON: fix or remove it (docker itself cannot read it either).`);
+        throw new UserError(`${file} is not valid JSON: fix or remove it (docker itself cannot read it either).`);
     }
     if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-        throw new errors_UserError(`${file} is not a JSON object: fix or remove it.`);
+        throw new UserError(`${file} is not a JSON object: fix or remove it.`);
     }
     return json;
 }
@@ -3995,7 +3993,7 @@ function readShimState(configDir) {
     catch {
         // fall through: a broken state file is reported below
     }
-    throw new errors_UserError(`${file} is unreadable: run \`depot configure-docker --uninstall\` and then install again.`);
+    throw new UserError(`${file} is unreadable: run \`depot configure-docker --uninstall\` and then install again.`);
 }
 class TempDockerConfig {
     dir;
@@ -4059,6 +4057,16 @@ class TempDockerConfig {
     }
 }
 
+;// CONCATENATED MODULE: ./shared/contract/project.ts
+// A project: the cache namespace a token is for. Its id is also a path segment of registry repositories
+// (`cache/<id>`, `builds/<id>`), hence the registry's own component grammar, lower case only.
+const PROJECT_ID = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
+const PROJECT_ID_HINT = 'lowercase letters and digits, separated by single . _ or -';
+/** The registry repository that holds a project's saved builds (`depot build --save`). */
+function savedBuildsRepository(project) {
+    return `builds/${project}`;
+}
+
 ;// CONCATENATED MODULE: ./cli/src/project.ts
 // Which project a build belongs to: --project > DEPOT_PROJECT_ID > depot.json (searched upward from the context)
 // > the token's project claim. A project named anywhere that differs from the token's is refused before anything
@@ -4066,7 +4074,7 @@ class TempDockerConfig {
 
 
 
-const PROJECT_ID = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
+
 function findDepotJson(from) {
     let dir = (0,external_node_path_namespaceObject.resolve)(from);
     for (;;) {
@@ -4085,11 +4093,11 @@ function readDepotJson(file) {
         json = JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8'));
     }
     catch {
-        throw new errors_UserError(`${file} is not valid JSON: write {"id": "<project id>"} or run \`depot init --project ID\`.`);
+        throw new UserError(`${file} is not valid JSON: write {"id": "<project id>"} or run \`depot init --project ID\`.`);
     }
     const id = json !== null && typeof json === 'object' ? json.id : undefined;
     if (typeof id !== 'string' || id === '') {
-        throw new errors_UserError(`${file} has no "id": write {"id": "<project id>"} or run \`depot init --project ID\`.`);
+        throw new UserError(`${file} has no "id": write {"id": "<project id>"} or run \`depot init --project ID\`.`);
     }
     return id;
 }
@@ -4105,11 +4113,11 @@ function resolveProject(opts) {
             choice = { id: readDepotJson(file), source: file };
     }
     if (choice.id !== undefined && !PROJECT_ID.test(choice.id)) {
-        throw new errors_UserError(`Project "${choice.id}" (from ${choice.source}) is not a valid project id: use lowercase letters, digits and . _ -.`);
+        throw new UserError(`Project "${choice.id}" (from ${choice.source}) is not a valid project id: use ${PROJECT_ID_HINT}.`);
     }
     if (opts.token) {
         if (choice.id !== undefined && choice.id !== opts.token.project) {
-            throw new errors_UserError(`The project token is for project "${opts.token.project}", but ${choice.source} names "${choice.id}": use a token for "${choice.id}" or drop the project setting.`);
+            throw new UserError(`The project token is for project "${opts.token.project}", but ${choice.source} names "${choice.id}": use a token for "${choice.id}" or drop the project setting.`);
         }
         return { id: opts.token.project, source: choice.source ?? 'the token' };
     }
@@ -4452,60 +4460,117 @@ function decodeJwt(jwt) {
 }
 
 
-;// CONCATENATED MODULE: ./cli/src/token.ts
-// The project token's claims, read without verifying the signature: the cache registry's token service and the
-// broker verify it; the CLI only needs to know the project, the scope and where the cache is. It still refuses,
-// before anything runs, a token that is not a project token or that has expired.
+;// CONCATENATED MODULE: ./shared/contract/project-token.ts
 
-
+/** The header `typ` that tells a project token from a CI's OIDC token, both ways. */
 const PROJECT_TOKEN_TYP = 'depot-project+jwt';
+const SCOPES = ['build', 'cache:read', 'cache:write'];
+/** `aud` of project tokens minted by the broker at `brokerUrl` (its public URL). */
+function projectAudience(brokerUrl) {
+    return `${brokerUrl}/project`;
+}
+function projectSubject(project) {
+    return `project:${project}`;
+}
+/** A claim or header field that breaks the contract; `field` names it, the message says what was expected. */
+class ProjectTokenError extends Error {
+    field;
+    constructor(field, message) {
+        super(message);
+        this.field = field;
+        this.name = 'ProjectTokenError';
+    }
+}
+/** Checks the header and claims of a (decoded) project token and returns what its readers use. */
+function readProjectToken(header, claims) {
+    if (header.typ !== PROJECT_TOKEN_TYP) {
+        throw new ProjectTokenError('typ', `its header typ is ${JSON.stringify(header.typ ?? '')}, expected "${PROJECT_TOKEN_TYP}"`);
+    }
+    if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) {
+        throw new ProjectTokenError('exp', 'it has no numeric exp claim');
+    }
+    const project = claims.project;
+    if (typeof project !== 'string' || !PROJECT_ID.test(project)) {
+        throw new ProjectTokenError('project', 'its project claim is missing or not a project id');
+    }
+    if (typeof claims.isolated !== 'boolean') {
+        throw new ProjectTokenError('isolated', 'its isolated claim is missing or not true/false');
+    }
+    if (typeof claims.scope !== 'string')
+        throw new ProjectTokenError('scope', 'it has no scope claim');
+    const scopes = new Set();
+    for (const s of claims.scope.split(/\s+/)) {
+        // A scope this reader does not know (a newer broker's) grants nothing here; it is not an error.
+        if (SCOPES.includes(s))
+            scopes.add(s);
+    }
+    const token = {
+        project,
+        isolated: claims.isolated,
+        scopes,
+        expiresAt: new Date(claims.exp * 1000),
+    };
+    if (typeof claims.iss === 'string')
+        token.issuer = claims.iss;
+    if (typeof claims.sub === 'string')
+        token.subject = claims.sub;
+    if (typeof claims.rule === 'string')
+        token.rule = claims.rule;
+    if (typeof claims.jti === 'string')
+        token.id = claims.jti;
+    if (typeof claims.iat === 'number' && Number.isFinite(claims.iat))
+        token.issuedAt = new Date(claims.iat * 1000);
+    // An isolated token opens no cache, whatever else it says: the registry refuses it every repository too.
+    if (claims.cache !== undefined && !token.isolated) {
+        const cache = typeof claims.cache === 'string' ? claims.cache : '';
+        const slash = cache.indexOf('/');
+        if (slash <= 0 || slash === cache.length - 1) {
+            throw new ProjectTokenError('cache', 'its cache claim is not <registry host>/<repository>');
+        }
+        token.cache = { host: cache.slice(0, slash), repository: cache.slice(slash + 1) };
+    }
+    return token;
+}
+
+;// CONCATENATED MODULE: ./cli/src/token.ts
+// The project token the CLI was handed, read without verifying the signature: the cache registry's token service
+// and the broker verify it; the CLI only needs to know the project, the scope and where the cache is. It still
+// refuses, before anything runs, a token that is not a project token or that has expired. The claims are checked
+// by the contract's reader, the same one the broker's registry token service uses.
+
+
+
 const WHERE = 'DEPOT_TOKEN (or --token)';
-function readProjectToken(raw, now = new Date()) {
+function token_readProjectToken(raw, now = new Date()) {
     const token = raw.trim();
     let header;
-    let claims;
+    let payload;
     try {
         header = decodeProtectedHeader(token);
-        claims = decodeJwt(token);
+        payload = decodeJwt(token);
     }
     catch {
-        throw new errors_UserError(`${WHERE} is not a JWT: pass the project token the broker minted (or the setup action exported).`);
+        throw new UserError(`${WHERE} is not a JWT: pass the project token the broker minted (or the setup action exported).`);
     }
-    if (header.typ !== PROJECT_TOKEN_TYP) {
-        throw new errors_UserError(`${WHERE} is not a depot project token (its header typ is "${header.typ ?? ''}", expected "${PROJECT_TOKEN_TYP}"): exchange your CI's OIDC token at the broker for a project token.`);
+    let claims;
+    try {
+        claims = readProjectToken(header, payload);
     }
-    if (typeof claims.exp !== 'number')
-        throw new errors_UserError(`${WHERE} has no exp claim: it is not a depot project token.`);
-    const expiresAt = new Date(claims.exp * 1000);
-    if (expiresAt.getTime() <= now.getTime()) {
-        throw new errors_UserError(`${WHERE} expired at ${expiresAt.toISOString()}: get a fresh project token (project tokens live minutes to an hour).`);
+    catch (err) {
+        if (!(err instanceof ProjectTokenError))
+            throw err;
+        throw new UserError(`${WHERE} is not a depot project token (${err.message}): exchange your CI's OIDC token at the broker for a project token.`);
     }
-    const project = typeof claims.project === 'string' ? claims.project : '';
-    if (!project)
-        throw new errors_UserError(`${WHERE} has no project claim: it is not a depot project token.`);
-    const isolated = claims.isolated === true;
-    const scopes = new Set();
-    if (typeof claims.scope === 'string') {
-        for (const s of claims.scope.split(/\s+/))
-            if (s === 'build' || s === 'cache:read' || s === 'cache:write')
-                scopes.add(s);
+    if (claims.expiresAt.getTime() <= now.getTime()) {
+        throw new UserError(`${WHERE} expired at ${claims.expiresAt.toISOString()}: get a fresh project token (project tokens live minutes to an hour).`);
     }
-    const out = { raw: token, project, isolated, scopes, expiresAt };
-    if (typeof claims.iss === 'string')
-        out.issuer = claims.iss;
-    if (!isolated && typeof claims.cache === 'string' && claims.cache !== '') {
-        const slash = claims.cache.indexOf('/');
-        if (slash <= 0 || slash === claims.cache.length - 1) {
-            throw new errors_UserError(`${WHERE} has a malformed cache claim (expected <registry host>/<repository>).`);
-        }
-        out.cache = { host: claims.cache.slice(0, slash), repository: claims.cache.slice(slash + 1) };
-    }
-    return out;
+    return { ...claims, raw: token };
 }
 
 ;// CONCATENATED MODULE: ./cli/src/session.ts
 // What every build-like command sets up before buildx runs: the token's claims, the project, the build id, the
 // cache probe and the temporary DOCKER_CONFIG, in that order, so every refusal comes before anything starts.
+
 
 
 
@@ -4536,7 +4601,7 @@ class Session {
         let token;
         if (raw !== undefined && raw.trim() !== '') {
             addSecret(raw.trim());
-            token = readProjectToken(raw);
+            token = token_readProjectToken(raw);
         }
         const project = resolveProject({
             ...(opts.projectFlag !== undefined ? { flag: opts.projectFlag } : {}),
@@ -4562,16 +4627,16 @@ class Session {
     }
     async buildxVersion() {
         if (this.version === null)
-            this.version = await buildx_buildxVersion(this.env);
+            this.version = await buildxVersion(this.env);
         return this.version;
     }
     /** Refuses `--save` before anything runs when this token cannot push a saved build. */
     requireSave() {
         if (this.token?.isolated) {
-            throw new errors_UserError('This build is isolated (its project token is isolated): isolated builds cannot --save.');
+            throw new UserError('This build is isolated (its project token is isolated): isolated builds cannot --save.');
         }
         if (!this.token?.scopes.has('cache:write')) {
-            throw new errors_UserError(this.token
+            throw new UserError(this.token
                 ? '--save needs a project token with cache:write (this token cannot push to the project).'
                 : '--save needs a project token: set DEPOT_TOKEN (or --token).');
         }
@@ -4579,9 +4644,9 @@ class Session {
     /** The saved-builds repository of this project in the cache registry. */
     savedRepository() {
         if (!this.token?.cache || !this.project) {
-            throw new errors_UserError('Saved builds need a project token with a cache registry: set DEPOT_TOKEN (or --token).');
+            throw new UserError('Saved builds need a project token with a cache registry: set DEPOT_TOKEN (or --token).');
         }
-        return `${this.token.cache.host}/builds/${this.project}`;
+        return `${this.token.cache.host}/${savedBuildsRepository(this.project)}`;
     }
     /** `depot.build` added to the metadata file buildx wrote (or a new file when buildx wrote none). */
     addBuildInfo(file) {
@@ -4640,6 +4705,14 @@ depot options:
       --sbom-dir DIR        generate SBOMs (attached to the images; see depot build for files)
       --debug               print the commands depot runs (secrets redacted)
   -h, --help                this help
+
+Environment:
+  DEPOT_TOKEN               the project token (when --token is not given)
+  DEPOT_PROJECT_ID          the project (when --project is not given; before depot.json and the token)
+  DOCKER_CONFIG             your Docker config folder (default: $HOME/.docker), copied into a temporary one
+                            that adds the cache registry's credentials
+  RUNNER_TEMP               where temporary files go (default: the system's temp folder)
+Other variables (BUILDX_BUILDER, BUILDKIT_PROGRESS, ...) reach docker buildx unchanged.
 `;
 function isRemoteSource(word) {
     return /^(https?:\/\/|git:\/\/|ssh:\/\/|git@)/.test(word);
@@ -4650,7 +4723,7 @@ function parsePrint(stdout) {
         json = JSON.parse(stdout);
     }
     catch {
-        throw new errors_UserError('`docker buildx bake --print` did not print JSON: check the bake file.');
+        throw new UserError('`docker buildx bake --print` did not print JSON: check the bake file.');
     }
     const targets = json !== null && typeof json === 'object' ? json.target : undefined;
     if (targets === null || typeof targets !== 'object')
@@ -4712,7 +4785,7 @@ async function bake(argv, env) {
         const res = await run('docker', ['buildx', 'bake', ...toWords(flags), ...positional], {
             env: session.env,
         });
-        return res.code;
+        return res.exitCode;
     }
     if (session.token)
         log.info(describeCache(session.token));
@@ -4731,8 +4804,8 @@ async function bake(argv, env) {
             env: session.env,
             capture: true,
         });
-        if (printed.code !== 0)
-            return printed.code;
+        if (printed.exitCode !== 0)
+            return printed.exitCode;
         targets = parsePrint(printed.stdout);
     }
     const append = !version || semver_default().gte(version, '0.17.0');
@@ -4750,7 +4823,7 @@ async function bake(argv, env) {
         const check = await run('docker', ['buildx', 'bake', ...toWords(definition), '--call', 'check', ...positional], {
             env: session.env,
         });
-        if (check.code !== 0) {
+        if (check.exitCode !== 0) {
             const stops = depot.lintFailOn !== 'none' && depot.lintFailOn !== 'error';
             log.info(`lint: the build checks found problems (see above)${stops ? '' : `; --lint-fail-on ${depot.lintFailOn} lets the build go on`}`);
             if (stops) {
@@ -4772,8 +4845,8 @@ async function bake(argv, env) {
     const res = await run('docker', ['buildx', 'bake', ...toWords(flags), ...extra, ...positional], {
         env: session.env,
     });
-    if (res.code !== 0)
-        return res.code;
+    if (res.exitCode !== 0)
+        return res.exitCode;
     if (depot.save && sets.savePass) {
         log.info(`saving the targets to ${session.savedRepository()} (a second pass, from the cache just built)`);
         // The user's own tags and outputs stay out of this pass: it pushes to the saved-builds repository only.
@@ -4782,9 +4855,9 @@ async function bake(argv, env) {
         const saved = await run('docker', ['buildx', 'bake', ...toWords(kept), ...sets.cacheFrom, ...sets.save, ...positional], {
             env: session.env,
         });
-        if (saved.code !== 0) {
-            log.error(`the bake succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.code}).`);
-            return saved.code;
+        if (saved.exitCode !== 0) {
+            log.error(`the bake succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.exitCode}).`);
+            return saved.exitCode;
         }
     }
     session.addBuildInfo(metadataFile);
@@ -4889,6 +4962,14 @@ depot options:
       --sbom-dir DIR        write each platform's SBOM to DIR
       --debug               print the commands depot runs (secrets redacted)
   -h, --help                this help
+
+Environment:
+  DEPOT_TOKEN               the project token (when --token is not given)
+  DEPOT_PROJECT_ID          the project (when --project is not given; before depot.json and the token)
+  DOCKER_CONFIG             your Docker config folder (default: $HOME/.docker), copied into a temporary one
+                            that adds the cache registry's credentials
+  RUNNER_TEMP               where temporary files go (default: the system's temp folder)
+Other variables (BUILDX_BUILDER, BUILDKIT_PROGRESS, ...) reach docker buildx unchanged.
 `;
 /** Flags that describe where the result goes; a second, save-only pass leaves them out. */
 const OUTPUT_FLAGS = new Set([
@@ -4945,7 +5026,7 @@ async function build(argv, env) {
         return 0;
     }
     if (positional.length !== 1) {
-        throw new errors_UserError(positional.length === 0
+        throw new UserError(positional.length === 0
             ? 'depot build needs a build context, e.g. `depot build .`.'
             : `depot build takes one build context, got ${positional.length}: ${positional.join(' ')}.`);
     }
@@ -4981,14 +5062,14 @@ async function build(argv, env) {
     const metadataFile = values(flags, 'metadata-file').at(-1) ?? (0,external_node_path_namespaceObject.join)(tmp, 'metadata.json');
     const plan = planBuild({ flags, depot, context, session, metadataFile });
     const res = await run('docker', plan.args, { env: session.env, stdin: context === '-' });
-    if (res.code !== 0)
-        return res.code;
+    if (res.exitCode !== 0)
+        return res.exitCode;
     if (plan.savePass) {
         log.info(`saving the build to ${session.savedRepository()}:${session.buildID}`);
         const saved = await run('docker', plan.savePass, { env: session.env });
-        if (saved.code !== 0) {
-            log.error(`the build succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.code}).`);
-            return saved.code;
+        if (saved.exitCode !== 0) {
+            log.error(`the build succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.exitCode}).`);
+            return saved.exitCode;
         }
     }
     session.addBuildInfo(plan.metadataFile);
@@ -5008,7 +5089,7 @@ async function lint(flags, context, session, depot) {
         env: session.env,
         capture: true,
     });
-    const findings = parseCheckOutput(res.stdout, res.code, file);
+    const findings = parseCheckOutput(res.stdout, res.exitCode, file);
     for (const f of findings)
         log.info(formatFinding(f));
     const stops = blocking(findings, depot.lintFailOn);
@@ -5035,8 +5116,8 @@ async function writeSboms(dir, flags, depot, session) {
         env: session.env,
         capture: true,
     });
-    if (res.code !== 0) {
-        log.warn(`could not read the SBOM of ${ref} (exit ${res.code}): no SBOM was written.`);
+    if (res.exitCode !== 0) {
+        log.warn(`could not read the SBOM of ${ref} (exit ${res.exitCode}): no SBOM was written.`);
         return;
     }
     (0,external_node_fs_namespaceObject.mkdirSync)(dir, { recursive: true });
@@ -5056,6 +5137,55 @@ async function writeSboms(dir, flags, depot, session) {
     }
 }
 
+;// CONCATENATED MODULE: external "node:util"
+const external_node_util_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
+;// CONCATENATED MODULE: ./shared/args.ts
+// The flags of the small commands (depot pull, push, init, configure-docker, version; the broker's commands) through
+// node:util parseArgs, strictly. A bad command line is one UserError line naming the flag and where the help is,
+// never parseArgs' own TypeError text: "unknown flag --x for depot init (see depot init --help)".
+
+
+function parseFlags(argv, spec) {
+    const see = `(see ${spec.help ?? `${spec.command} --help`})`;
+    const max = spec.positionals ?? 0;
+    // A lenient pass first, for tokens to check one by one; then the strict parse, which can no longer fail.
+    const { tokens } = (0,external_node_util_namespaceObject.parseArgs)({
+        args: [...argv],
+        options: spec.options,
+        strict: false,
+        allowPositionals: true,
+        tokens: true,
+    });
+    let positionals = 0;
+    for (const t of tokens) {
+        if (t.kind === 'positional' && ++positionals > max) {
+            throw new UserError(max === 0
+                ? `${spec.command} takes no arguments, got "${t.value}" ${see}`
+                : `${spec.command} takes at most ${max} argument(s), got "${t.value}" too ${see}`);
+        }
+        if (t.kind !== 'option')
+            continue;
+        const option = Object.hasOwn(spec.options, t.name) ? spec.options[t.name] : undefined;
+        if (!option)
+            throw new UserError(`unknown flag ${t.rawName} for ${spec.command} ${see}`);
+        if (option.type === 'boolean' && t.value !== undefined) {
+            throw new UserError(`${t.rawName} takes no value for ${spec.command} ${see}`);
+        }
+        // `--project --debug` is a missing value (as strict parseArgs has it), not a project named --debug.
+        const missing = t.value === undefined || t.value === '' || (!t.inlineValue && /^-./.test(t.value));
+        if (option.type === 'string' && missing) {
+            throw new UserError(`${t.rawName} needs a value for ${spec.command} ${see}`);
+        }
+    }
+    try {
+        return (0,external_node_util_namespaceObject.parseArgs)({ args: [...argv], options: spec.options, strict: true, allowPositionals: true });
+    }
+    catch (err) {
+        const code = err !== null && typeof err === 'object' && 'code' in err ? String(err.code) : 'error';
+        throw new UserError(`cannot read the arguments of ${spec.command} (${code}) ${see}`);
+    }
+}
+
 ;// CONCATENATED MODULE: ./cli/src/configure-docker.ts
 // `depot configure-docker`: makes `docker build` and `docker buildx build` go through depot, by putting a
 // docker-buildx shim first in the user's cli-plugins. The real plugin's path is recorded first; depot always runs
@@ -5066,15 +5196,25 @@ async function writeSboms(dir, flags, depot, session) {
 
 
 
+
 const CONFIGURE_HELP = `Usage: depot configure-docker [--uninstall]
 
 Route \`docker build\` and \`docker buildx build\` (and bake) through depot by installing a docker-buildx shim
-into your Docker config's cli-plugins. Other buildx commands still reach the real buildx.
+into your Docker config's cli-plugins. Other buildx commands still reach the real buildx. The shim refuses to run
+inside a depot build (depot sets DEPOT_INSIDE_BUILD in buildx's environment): a loop is an error, not a hang.
 
 Options:
       --uninstall   remove the shim and restore the real buildx plugin
   -h, --help        this help
+
+Environment:
+  DOCKER_CONFIG     your Docker config folder, where the shim goes (default: $HOME/.docker)
+  HOME              your home folder, when DOCKER_CONFIG is not set
 `;
+const CONFIGURE_FLAGS = {
+    uninstall: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+};
 const MARKER = '# depot configure-docker shim';
 const SYSTEM_PLUGIN_DIRS = [
     '/usr/local/lib/docker/cli-plugins',
@@ -5097,10 +5237,8 @@ function shimScript(node, script) {
     return `#!/bin/sh\n${MARKER}: \`depot configure-docker --uninstall\` removes it.\nexec ${shell(node)} ${shell(script)} __buildx-shim "$@"\n`;
 }
 function configureDocker(argv, env) {
-    const unknown = argv.find((a) => !['--uninstall', '--help', '-h'].includes(a));
-    if (unknown)
-        throw new errors_UserError(`Unknown argument ${unknown} for depot configure-docker. See \`depot configure-docker --help\`.`);
-    if (argv.includes('--help') || argv.includes('-h')) {
+    const { values } = parseFlags(argv, { command: 'depot configure-docker', options: CONFIGURE_FLAGS });
+    if (values.help) {
         process.stdout.write(CONFIGURE_HELP);
         return 0;
     }
@@ -5109,7 +5247,7 @@ function configureDocker(argv, env) {
     const target = (0,external_node_path_namespaceObject.join)(plugins, 'docker-buildx');
     const stateFile = (0,external_node_path_namespaceObject.join)(dir, SHIM_STATE);
     const state = readShimState(dir);
-    if (argv.includes('--uninstall')) {
+    if (values.uninstall) {
         if (!state) {
             log.info(`depot is not configured in ${dir}: nothing to undo.`);
             return 0;
@@ -5134,7 +5272,7 @@ function configureDocker(argv, env) {
             real = SYSTEM_PLUGIN_DIRS.map((d) => (0,external_node_path_namespaceObject.join)(d, 'docker-buildx')).find((f) => (0,external_node_fs_namespaceObject.existsSync)(f));
         }
         if (!real) {
-            throw new errors_UserError('No docker buildx plugin was found: install buildx first (depot runs builds through it).');
+            throw new UserError('No docker buildx plugin was found: install buildx first (depot runs builds through it).');
         }
     }
     (0,external_node_fs_namespaceObject.mkdirSync)(plugins, { recursive: true });
@@ -5155,32 +5293,35 @@ function configureDocker(argv, env) {
 
 
 
+
 const INIT_HELP = `Usage: depot init [--project ID]
 
-Write depot.json in the current folder so builds under it use project ID
-(default: DEPOT_PROJECT_ID, else the project of DEPOT_TOKEN).
+Write depot.json in the current folder so builds under it use project ID.
+
+Options:
+      --project ID      the project (default: DEPOT_PROJECT_ID, else the project of DEPOT_TOKEN)
+  -h, --help            this help
+
+Environment:
+  DEPOT_PROJECT_ID      the project, when --project is not given
+  DEPOT_TOKEN           a project token: its project, when neither --project nor DEPOT_PROJECT_ID is given
 `;
+const INIT_FLAGS = {
+    project: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+};
 function init(argv, env, cwd = process.cwd()) {
-    let project;
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        if (a === '--help' || a === '-h') {
-            process.stdout.write(INIT_HELP);
-            return 0;
-        }
-        if (a === '--project')
-            project = argv[++i];
-        else if (a.startsWith('--project='))
-            project = a.slice('--project='.length);
-        else
-            throw new errors_UserError(`Unknown argument ${a} for depot init. See \`depot init --help\`.`);
+    const { values } = parseFlags(argv, { command: 'depot init', options: INIT_FLAGS });
+    if (values.help) {
+        process.stdout.write(INIT_HELP);
+        return 0;
     }
-    project ??=
-        env.DEPOT_PROJECT_ID || (env.DEPOT_TOKEN ? readProjectToken(env.DEPOT_TOKEN).project : undefined);
+    const fromToken = () => (env.DEPOT_TOKEN ? token_readProjectToken(env.DEPOT_TOKEN).project : undefined);
+    const project = values.project ?? (env.DEPOT_PROJECT_ID || fromToken());
     if (!project)
-        throw new errors_UserError('depot init needs a project: pass --project ID (or set DEPOT_PROJECT_ID).');
+        throw new UserError('depot init needs a project: pass --project ID (or set DEPOT_PROJECT_ID).');
     if (!PROJECT_ID.test(project)) {
-        throw new errors_UserError(`"${project}" is not a valid project id: use lowercase letters, digits and . _ -.`);
+        throw new UserError(`"${project}" is not a valid project id: use lowercase letters, digits and . _ -.`);
     }
     const file = (0,external_node_path_namespaceObject.join)(cwd, 'depot.json');
     (0,external_node_fs_namespaceObject.writeFileSync)(file, `${JSON.stringify({ id: project }, null, 2)}\n`);
@@ -5192,6 +5333,7 @@ function init(argv, env, cwd = process.cwd()) {
 // Build once, deploy later: `depot pull` loads a saved build into the local image store, `depot push` copies it
 // (every platform, with its attestations) to another registry through `docker buildx imagetools create`, whose
 // credentials for the target are the user's own. BUILD_ID is the id, or the JSON object of metadata's depot.build.
+
 
 
 
@@ -5209,6 +5351,12 @@ Options:
   -t, --tag TAG         also tag the image as TAG (repeatable)
       --debug           print the commands depot runs
   -h, --help            this help
+
+Environment:
+  DEPOT_TOKEN           the project token (when --token is not given)
+  DEPOT_PROJECT_ID      the project (when --project and BUILD_ID's JSON give none)
+  DOCKER_CONFIG         your Docker config folder (default: $HOME/.docker), copied into a temporary one for docker
+  RUNNER_TEMP           where that temporary Docker config goes (default: the system's temp folder)
 `;
 const PUSH_HELP = `Usage: depot push [OPTIONS] -t TAG [-t TAG...] BUILD_ID
 
@@ -5221,6 +5369,13 @@ Options:
   -t, --tag TAG         where to push (repeatable; required)
       --debug           print the commands depot runs
   -h, --help            this help
+
+Environment:
+  DEPOT_TOKEN           the project token (when --token is not given)
+  DEPOT_PROJECT_ID      the project (when --project and BUILD_ID's JSON give none)
+  DOCKER_CONFIG         your Docker config folder (default: $HOME/.docker), copied into a temporary one for docker;
+                        its credentials for the target registry are the ones used
+  RUNNER_TEMP           where that temporary Docker config goes (default: the system's temp folder)
 `;
 function parseBuildRef(word) {
     const text = word.trim();
@@ -5230,11 +5385,11 @@ function parseBuildRef(word) {
             json = JSON.parse(text);
         }
         catch {
-            throw new errors_UserError('BUILD_ID looks like JSON but is not valid JSON: pass the build id or the depot.build object.');
+            throw new UserError('BUILD_ID looks like JSON but is not valid JSON: pass the build id or the depot.build object.');
         }
         const rec = json !== null && typeof json === 'object' ? json : {};
         if (typeof rec.buildID !== 'string' || rec.buildID === '') {
-            throw new errors_UserError('BUILD_ID JSON has no "buildID": pass the metadata file\'s depot.build object.');
+            throw new UserError('BUILD_ID JSON has no "buildID": pass the metadata file\'s depot.build object.');
         }
         const ref = { buildID: rec.buildID };
         if (typeof rec.projectID === 'string' && rec.projectID !== '')
@@ -5245,43 +5400,36 @@ function parseBuildRef(word) {
 }
 function checkId(ref) {
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(ref.buildID)) {
-        throw new errors_UserError(`"${ref.buildID}" is not a build id: pass the id depot build printed, or its depot.build JSON.`);
+        throw new UserError(`"${ref.buildID}" is not a build id: pass the id depot build printed, or its depot.build JSON.`);
     }
     return ref;
 }
+const SAVED_FLAGS = {
+    project: { type: 'string' },
+    token: { type: 'string' },
+    target: { type: 'string' },
+    tag: { type: 'string', short: 't', multiple: true },
+    debug: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+};
+const PULL_FLAGS = { ...SAVED_FLAGS, platform: { type: 'string' } };
 function parseSavedArgs(command, argv) {
-    const out = { tags: [], debug: false, help: false, positional: [] };
-    const valued = {
-        '--project': (v) => (out.project = v),
-        '--token': (v) => (out.token = v),
-        '--target': (v) => (out.target = v),
-        '--tag': (v) => out.tags.push(v),
-        '-t': (v) => out.tags.push(v),
+    // BUILD_ID is checked after --help, with a message of its own.
+    const spec = { command: `depot ${command}`, positionals: Infinity };
+    const parsed = command === 'pull'
+        ? parseFlags(argv, { ...spec, options: PULL_FLAGS })
+        : parseFlags(argv, { ...spec, options: SAVED_FLAGS });
+    const v = parsed.values;
+    return {
+        project: v.project,
+        token: v.token,
+        platform: v.platform,
+        target: v.target,
+        tags: v.tag ?? [],
+        debug: v.debug ?? false,
+        help: v.help ?? false,
+        positional: parsed.positionals,
     };
-    if (command === 'pull')
-        valued['--platform'] = (v) => (out.platform = v);
-    for (let i = 0; i < argv.length; i++) {
-        const word = argv[i];
-        const eq = word.indexOf('=');
-        const key = word.startsWith('-') && eq > 0 ? word.slice(0, eq) : word;
-        const setter = valued[key];
-        if (setter) {
-            const v = eq > 0 && key !== word ? word.slice(eq + 1) : argv[++i];
-            if (v === undefined)
-                throw new errors_UserError(`Flag ${key} needs a value.`);
-            setter(v);
-        }
-        else if (word === '--debug')
-            out.debug = true;
-        else if (word === '--help' || word === '-h')
-            out.help = true;
-        else if (word.startsWith('-') && word !== '-') {
-            throw new errors_UserError(`Unknown flag ${key} for depot ${command}. See \`depot ${command} --help\`.`);
-        }
-        else
-            out.positional.push(word);
-    }
-    return out;
 }
 async function saved_open(command, argv, env) {
     const a = parseSavedArgs(command, argv);
@@ -5289,7 +5437,7 @@ async function saved_open(command, argv, env) {
     if (a.help)
         return { a, help: true };
     if (a.positional.length !== 1) {
-        throw new errors_UserError(`depot ${command} takes one BUILD_ID (the id depot build printed, or its depot.build JSON).`);
+        throw new UserError(`depot ${command} takes one BUILD_ID (the id depot build printed, or its depot.build JSON).`);
     }
     const ref = parseBuildRef(a.positional[0]);
     const project = a.project ?? ref.projectID;
@@ -5300,9 +5448,9 @@ async function saved_open(command, argv, env) {
         searchFrom: process.cwd(),
     });
     if (!session.token)
-        throw new errors_UserError(`depot ${command} needs a project token: set DEPOT_TOKEN (or --token).`);
+        throw new UserError(`depot ${command} needs a project token: set DEPOT_TOKEN (or --token).`);
     if (session.token.isolated)
-        throw new errors_UserError('An isolated project token cannot read saved builds.');
+        throw new UserError('An isolated project token cannot read saved builds.');
     const tag = a.target ? `${ref.buildID}-${a.target}` : ref.buildID;
     return { a, help: false, session, image: `${session.savedRepository()}:${tag}` };
 }
@@ -5316,12 +5464,12 @@ async function pull(argv, env) {
     const res = await run('docker', ['pull', ...(a.platform ? ['--platform', a.platform] : []), image], {
         env: session.env,
     });
-    if (res.code !== 0)
-        return res.code;
+    if (res.exitCode !== 0)
+        return res.exitCode;
     for (const tag of a.tags) {
         const t = await run('docker', ['tag', image, tag], { env: session.env });
-        if (t.code !== 0)
-            return t.code;
+        if (t.exitCode !== 0)
+            return t.exitCode;
         log.info(`tagged ${tag}`);
     }
     return 0;
@@ -5334,19 +5482,19 @@ async function push(argv, env) {
     }
     const { a, session, image } = o;
     if (a.tags.length === 0)
-        throw new errors_UserError('depot push needs at least one -t TAG: where to push the build.');
+        throw new UserError('depot push needs at least one -t TAG: where to push the build.');
     // imagetools create is idempotent; buildx 0.29 sometimes sends a manifest body that does not match its digest
     // when several manifests go up at once (the registry answers 400 "digest invalid"), so a failed copy is tried
     // again, up to 3 times in all.
     const args = ['buildx', 'imagetools', 'create', ...a.tags.flatMap((t) => ['-t', t]), image];
     let res = await run('docker', args, { env: session.env });
-    for (let attempt = 2; res.code !== 0 && attempt <= 3 && !wasInterrupted(); attempt++) {
-        log.warn(`copying ${image} failed (exit ${res.code}): trying again (attempt ${attempt} of 3)`);
+    for (let attempt = 2; res.exitCode !== 0 && attempt <= 3 && !wasInterrupted(); attempt++) {
+        log.warn(`copying ${image} failed (exit ${res.exitCode}): trying again (attempt ${attempt} of 3)`);
         res = await run('docker', args, { env: session.env });
     }
-    if (res.code === 0)
+    if (res.exitCode === 0)
         log.info(`pushed ${image} to ${a.tags.join(', ')}`);
-    return res.code;
+    return res.exitCode;
 }
 
 ;// CONCATENATED MODULE: ./package.json
@@ -5354,14 +5502,27 @@ const package_namespaceObject = {"rE":"0.1.0"};
 ;// CONCATENATED MODULE: ./cli/src/version.ts
 // The CLI's version: the repository's package.json version, inlined into the bundle at build time.
 
+
 const VERSION = package_namespaceObject.rE;
+const VERSION_HELP = `Usage: depot version
 
-;// CONCATENATED MODULE: ./cli/src/main.ts
-// The `depot` command: build, bake, pull, push, version, init, configure-docker. Every failure ends with one plain
-// line on stderr (never a stack trace, never a secret) and the exit status: buildx's, 69 when the cache registry
-// or the broker could not be reached before the build, 1 for a user error.
+Print depot's version (\`depot --version\` does the same).
 
+Options:
+  -h, --help        this help
+`;
+function version(argv) {
+    const { values } = parseFlags(argv, {
+        command: 'depot version',
+        options: { help: { type: 'boolean', short: 'h' } },
+    });
+    process.stdout.write(values.help ? VERSION_HELP : `depot ${VERSION}\n`);
+    return 0;
+}
 
+;// CONCATENATED MODULE: ./cli/src/depot.ts
+// The `depot` command: build, bake, pull, push, version, init, configure-docker, and the docker-buildx shim's entry.
+// Dispatch only: main.ts runs it, turns a thrown UserError into its one line and exit status.
 
 
 
@@ -5385,19 +5546,32 @@ Commands:
   configure-docker  route docker build / docker buildx build through depot (--uninstall undoes it)
   version           print the version
 
-Environment: DEPOT_TOKEN (project token), DEPOT_PROJECT_ID.
+Options:
+  -h, --help        this help
+      --version     print the version
+
+Environment:
+  DEPOT_TOKEN       the project token (build, bake, pull, push, init)
+  DEPOT_PROJECT_ID  the project (build, bake, pull, push, init)
+  DOCKER_CONFIG     your Docker config folder (default: $HOME/.docker)
+  RUNNER_TEMP       where temporary files go (default: the system's temp folder)
+Other variables (BUILDX_BUILDER, BUILDKIT_PROGRESS, ...) reach docker buildx unchanged.
+
 Run \`depot COMMAND --help\` for a command's options.
 `;
 /** docker-buildx shim entry: docker runs `docker-buildx buildx <subcommand> ...` (or the metadata query). */
 async function shim(argv, env) {
     const state = readShimState(userConfigDir(env));
     if (!state)
-        throw new errors_UserError('depot configure-docker state is missing: run `depot configure-docker` again.');
-    const passThrough = () => (0,external_node_child_process_namespaceObject.spawnSync)(state.buildx, argv, { stdio: 'inherit', env }).status ?? 1;
+        throw new UserError('depot configure-docker state is missing: run `depot configure-docker` again.');
+    const passThrough = async () => {
+        const notFound = `the buildx plugin depot configure-docker recorded, ${state.buildx}, is gone: run \`depot configure-docker\` again.`;
+        return (await run(state.buildx, argv, { env, stdin: true, notFound })).exitCode;
+    };
     if (argv[0] === 'docker-cli-plugin-metadata')
         return passThrough();
     if (env[SHIM_GUARD]) {
-        throw new errors_UserError("depot's docker-buildx shim was reached from inside a depot build (a loop): run `depot configure-docker --uninstall` and install again.");
+        throw new UserError("depot's docker-buildx shim was reached from inside a depot build (a loop): run `depot configure-docker --uninstall` and install again.");
     }
     const rest = argv[0] === 'buildx' ? argv.slice(1) : argv;
     const sub = rest[0];
@@ -5407,7 +5581,7 @@ async function shim(argv, env) {
         return bake(rest.slice(1), env);
     return passThrough();
 }
-async function main(argv, env) {
+async function depot(argv, env) {
     const [command, ...rest] = argv;
     switch (command) {
         case 'build':
@@ -5423,9 +5597,9 @@ async function main(argv, env) {
         case 'configure-docker':
             return configureDocker(rest, env);
         case 'version':
+            return version(rest);
         case '--version':
-            process.stdout.write(`depot ${VERSION}\n`);
-            return 0;
+            return version([]);
         case '__buildx-shim':
             return shim(rest, env);
         case undefined:
@@ -5435,16 +5609,25 @@ async function main(argv, env) {
             process.stdout.write(HELP);
             return command === undefined ? 1 : 0;
         default:
-            throw new errors_UserError(`Unknown command "${command}": run \`depot --help\` for the list.`);
+            throw new UserError(`Unknown command "${command}": run \`depot --help\` for the list.`);
     }
 }
+
+;// CONCATENATED MODULE: ./cli/src/main.ts
+// The `depot` executable. Every failure ends with one plain line on stderr (never a stack trace, never a secret)
+// and the exit status: buildx's, 69 when the cache registry or the broker could not be reached before the build,
+// 1 for a user error, 128 + N when stopped by signal N. Cleanups (temporary Docker configs) run however it ends.
+
+
+
+
 installSignalHandlers();
-main(process.argv.slice(2), process.env).then((code) => {
+depot(process.argv.slice(2), process.env).then((code) => {
     runCleanups();
     process.exitCode = code;
 }, (err) => {
     runCleanups();
-    if (err instanceof errors_UserError) {
+    if (err instanceof UserError) {
         log.error(err.message);
         process.exitCode = err.exitCode;
     }
@@ -5454,6 +5637,3 @@ main(process.argv.slice(2), process.env).then((code) => {
     }
 });
 
-var __webpack_exports__HELP = __webpack_exports__._;
-var __webpack_exports__main = __webpack_exports__.i;
-export { __webpack_exports__HELP as HELP, __webpack_exports__main as main };

@@ -34945,12 +34945,21 @@ function gitContext(ctx) {
 }
 
 ;// CONCATENATED MODULE: ./shared/errors.ts
+// The two error helpers every part uses: the actions, the CLI and the broker.
 /**
- * An error the user can fix: its message is one line that says what was wrong and what to do. The action runner
- * prints it as is (no stack trace); anything else is reported as an unexpected failure.
+ * An error the user can fix: its message is one line that says what was wrong and what to do. It is printed as is
+ * (no stack trace): by the action runner as the step's failure, by the CLI before it exits with `exitCode`.
+ * Anything else is reported as an unexpected failure.
  */
 class errors_UserError extends Error {
+    exitCode;
     name = 'UserError';
+    constructor(message, 
+    /** The CLI's exit status for it. */
+    exitCode = 1) {
+        super(message);
+        this.exitCode = exitCode;
+    }
 }
 /** The message of any thrown value, on one line. */
 function errorMessage(err) {
@@ -34984,62 +34993,102 @@ async function run(main, post) {
 // EXTERNAL MODULE: ./node_modules/semver/index.js
 var node_modules_semver = __nccwpck_require__(2088);
 var semver_default = /*#__PURE__*/__nccwpck_require__.n(node_modules_semver);
+;// CONCATENATED MODULE: ./shared/buildx-version.ts
+// Reading the version `docker buildx version` prints. Only the parser lives here (semver, nothing else), so the CLI
+// can share it without bundling shared/buildx.ts's action-side probe and gates.
+
+/**
+ * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
+ * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current.
+ */
+function buildx_version_parseBuildxVersion(output) {
+    const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
+    const v = semver.coerce(m?.[1] ?? output);
+    return v && v.version !== '0.0.0' ? v.version : undefined;
+}
+
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./shared/exec.ts
-// Running a process: argv array, output streamed live, SIGINT/SIGTERM forwarded, the tail kept for messages.
+// Running a process, for the actions and the CLI alike: an argv array (never a shell), SIGINT/SIGTERM forwarded to
+// every live child, and the exit status (128 + N when the child was killed by signal N). Output either reaches our
+// terminal untouched (`output: 'inherit'`, so BuildKit's progress stays a TTY's) or passes through us (`'pipe'`):
+// streamed to our stdout/stderr unless `silent`, stdout kept for parsing, stderr's last line kept for a one-line
+// failure. A command that is not installed is a CommandNotFound, which each caller turns into its own message.
+
 
 /** The command is not installed (ENOENT): callers turn it into a message saying how to install it. */
 class exec_CommandNotFound extends Error {
     command;
+    name = 'CommandNotFound';
     constructor(command) {
         super(`${command}: command not found`);
         this.command = command;
     }
 }
 const TAIL_BYTES = 64 * 1024;
+const FORWARDED = ['SIGINT', 'SIGTERM'];
+const live = new Set();
+function forward(signal) {
+    for (const child of live)
+        child.kill(signal);
+}
+/** Our SIGINT/SIGTERM listeners exist only while a child runs, so with none the default (or the caller's) applies. */
+function track(child) {
+    if (live.size === 0)
+        for (const s of FORWARDED)
+            process.on(s, forward);
+    live.add(child);
+}
+function untrack(child) {
+    if (!live.delete(child))
+        return;
+    if (live.size === 0)
+        for (const s of FORWARDED)
+            process.off(s, forward);
+}
+/** How many children started by `exec` are still running (a signal now reaches them). */
+function liveChildren() {
+    return live.size;
+}
+/** The shell's exit status for a process ended by `signal`: 128 + its number. */
+function signalExitStatus(signal) {
+    return 128 + (external_node_os_namespaceObject.constants.signals[signal] ?? 0);
+}
 function shared_exec_exec(command, args, opts = {}) {
     return new Promise((resolve, reject) => {
-        const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, {
-            cwd: opts.cwd,
-            env: opts.env ?? process.env,
-            stdio: ['inherit', 'pipe', 'pipe'],
-        });
+        const inherit = opts.output === 'inherit';
+        const stdio = [
+            opts.stdin ?? 'inherit',
+            inherit && !opts.captureStdout ? 'inherit' : 'pipe',
+            inherit ? 'inherit' : 'pipe',
+        ];
+        const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio });
+        track(child);
         let stdout = '';
         let stderrTail = '';
         const out = opts.stdout ?? process.stdout;
         const err = opts.stderr ?? process.stderr;
-        child.stdout.setEncoding('utf8');
-        child.stderr.setEncoding('utf8');
-        child.stdout.on('data', (chunk) => {
+        child.stdout?.setEncoding('utf8').on('data', (chunk) => {
             if (!opts.silent)
                 out.write(chunk);
             stdout = opts.captureStdout ? stdout + chunk : (stdout + chunk).slice(-TAIL_BYTES);
         });
-        child.stderr.on('data', (chunk) => {
+        child.stderr?.setEncoding('utf8').on('data', (chunk) => {
             if (!opts.silent)
                 err.write(chunk);
             stderrTail = (stderrTail + chunk).slice(-TAIL_BYTES);
         });
-        const forward = (signal) => () => {
-            child.kill(signal);
-        };
-        const onInt = forward('SIGINT');
-        const onTerm = forward('SIGTERM');
-        process.on('SIGINT', onInt);
-        process.on('SIGTERM', onTerm);
-        const detach = () => {
-            process.off('SIGINT', onInt);
-            process.off('SIGTERM', onTerm);
-        };
         child.on('error', (e) => {
-            detach();
+            untrack(child);
             reject(e.code === 'ENOENT' ? new exec_CommandNotFound(command) : e);
         });
         child.on('close', (code, signal) => {
-            detach();
+            untrack(child);
             const result = {
-                exitCode: code ?? (signal ? 128 + signalNumber(signal) : 1),
+                exitCode: code ?? (signal ? signalExitStatus(signal) : 1),
                 stdout,
                 lastStderrLine: lastLine(stderrTail),
             };
@@ -35056,24 +35105,14 @@ function lastLine(text) {
         .filter((l) => l !== '');
     return lines[lines.length - 1] ?? '';
 }
-function signalNumber(signal) {
-    return signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : signal === 'SIGKILL' ? 9 : 1;
-}
 
 ;// CONCATENATED MODULE: ./shared/buildx.ts
-// The installed buildx's version, and gating inputs on it as docker's actions do.
+// The installed buildx's version, and gating inputs on it as docker's actions do (action-side: it runs docker
+// through shared/exec; the CLI uses only the parser, from shared/buildx-version.ts).
 
 
 
-/**
- * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
- * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current. The CLI reads it too.
- */
-function parseBuildxVersion(output) {
-    const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
-    const v = semver.coerce(m?.[1] ?? output);
-    return v && v.version !== '0.0.0' ? v.version : undefined;
-}
+
 async function buildx_buildxVersion(docker = 'docker') {
     try {
         const res = await exec(docker, ['buildx', 'version'], { silent: true, captureStdout: true });
@@ -35124,8 +35163,7 @@ function identity_actionRef(name) {
 
 
 
-/** EX_UNAVAILABLE: the CLI could not reach the broker or the cache registry before the build started. */
-const EXIT_UNAVAILABLE = 69;
+
 class depot_DepotCli {
     deps;
     constructor(deps = {}) {
@@ -37169,19 +37207,22 @@ function inputs_parseUrl(name, value) {
         url = new URL(value);
     }
     catch {
-        throw new errors_UserError(`Input \`${name}\` must be an http(s) URL, got "${value}".`);
+        url = undefined;
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-        throw new errors_UserError(`Input \`${name}\` must be an http(s) URL, got "${value}".`);
+    if (url?.protocol !== 'https:' && url?.protocol !== 'http:') {
+        throw new errors_UserError(`Input \`${name}\` must be an http(s) URL, got "${withoutCredentials(value)}".`);
     }
     return value.replace(/\/+$/, '');
+}
+/** A URL as it may be shown: any `user:pass@` replaced by `***@`. */
+function withoutCredentials(raw) {
+    return raw.replace(/^([^/@]*\/\/)?[^/@]*@/, '$1***@');
 }
 
 ;// CONCATENATED MODULE: ./shared/depot-inputs.ts
 // The inputs our build actions add to docker's, parsed once, and the depot flags they become.
 
-const BUILD_PLATFORMS = (/* unused pure expression or super */ null && (['linux/amd64', 'linux/arm64', 'dynamic']));
-const LINT_LEVELS = (/* unused pure expression or super */ null && (['error', 'warn', 'info', 'none']));
+
 function getDepotInputs() {
     return {
         project: getString('project'),
@@ -37225,8 +37266,6 @@ function depot_inputs_tokenRequest(inputs) {
     };
 }
 
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./shared/tempdir.ts
@@ -37251,9 +37290,56 @@ function tempdir_removeTempDir(dir) {
         rmSync(dir, { recursive: true, force: true });
 }
 
+;// CONCATENATED MODULE: ./shared/contract/exchange.ts
+// The token exchange on the wire: `POST /auth/oidc/<provider>` with `{token, project?}`, answered by
+// `{ok:true, token, project, isolated, expiresAt}` or `{ok:false, error:{code, message, requestId?}}`. The broker
+// builds these shapes; the actions and the CLI read them with parseExchangeResponse.
+const CI_PROVIDERS = (/* unused pure expression or super */ null && (['github-actions', 'circleci', 'gitlab', 'buildkite']));
+function exchangePath(provider) {
+    return `/auth/oidc/${provider}`;
+}
+/** The request's fields: anything else is refused (scope, isolation and lifetime come from the broker's config). */
+const EXCHANGE_REQUEST_FIELDS = (/* unused pure expression or super */ null && (['token', 'project']));
+/**
+ * Reads a broker answer. Undefined when the body is not the contract's shape at all (an HTML error page from a
+ * proxy, a truncated body): callers then speak of the HTTP status alone.
+ */
+function parseExchangeResponse(body) {
+    if (!isObject(body))
+        return undefined;
+    if (body.ok === true) {
+        const { token, project, isolated, expiresAt } = body;
+        if (typeof token !== 'string' || token === '')
+            return undefined;
+        if (typeof project !== 'string' || project === '')
+            return undefined;
+        if (typeof isolated !== 'boolean')
+            return undefined;
+        if (typeof expiresAt !== 'string' || Number.isNaN(Date.parse(expiresAt)))
+            return undefined;
+        return { ok: true, token, project, isolated, expiresAt };
+    }
+    if (body.ok === false && isObject(body.error)) {
+        const { code, message, requestId } = body.error;
+        if (typeof code !== 'string' || code === '')
+            return undefined;
+        const error = { code, message: typeof message === 'string' ? message : '' };
+        if (typeof requestId === 'string')
+            error.requestId = requestId;
+        return { ok: false, error };
+    }
+    return undefined;
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 ;// CONCATENATED MODULE: ./shared/token.ts
 // Token resolution and failure semantics, the same in every action (DESIGN.md):
 // `token` input > DEPOT_TOKEN > OIDC exchange at the broker > fork-PR claim flow > none.
+
+
+
 
 
 function token_defaultTokenDeps(github) {
@@ -37266,7 +37352,6 @@ function token_defaultTokenDeps(github) {
         log: { info: info, warning: core_warning, debug: core_debug },
     };
 }
-const EXCHANGE_PATH = '/auth/oidc/github-actions';
 const MAX_BACKOFF_MS = 10_000;
 const MAX_RETRY_AFTER_MS = 60_000;
 /** A broker answer that must fail the step whatever `buildx-fallback` says (4xx: a refusal, never hidden). */
@@ -37279,21 +37364,37 @@ class BrokerRefusal extends errors_UserError {
         this.code = code;
     }
 }
-/** The broker URL: input, else DEPOT_BROKER_URL; a trailing slash is stripped. */
+/**
+ * The broker URL: input, else DEPOT_BROKER_URL; a trailing slash is stripped. The job's OIDC token travels to it,
+ * so it must be https (http only on a loopback host) and carry no credentials (never echoed back).
+ */
 function brokerUrlOf(req, env) {
     const raw = req.brokerUrl || env.DEPOT_BROKER_URL || '';
     if (raw === '')
         return '';
+    const from = req.brokerUrl ? 'Input `broker-url`' : 'DEPOT_BROKER_URL';
+    let url;
     try {
-        const url = new URL(raw);
-        if (url.protocol !== 'http:' && url.protocol !== 'https:')
-            throw new Error('scheme');
+        url = new URL(raw);
     }
     catch {
-        const from = req.brokerUrl ? 'Input `broker-url`' : 'DEPOT_BROKER_URL';
-        throw new errors_UserError(`${from} must be an http(s) URL, got "${raw}".`);
+        throw new errors_UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
+    }
+    if (url.username || url.password) {
+        throw new errors_UserError(`${from} carries a user name or password (user:pass@): the broker needs none, the OIDC token is the credential; remove them.`);
+    }
+    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+        throw new errors_UserError(`${from} is http:// on ${url.hostname}, which would send the job's OIDC token unencrypted: use https:// (http is accepted only on a loopback host).`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new errors_UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
     }
     return raw.replace(/\/+$/, '');
+}
+/** 127.0.0.0/8, ::1 and localhost. */
+function isLoopbackHost(hostname) {
+    const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+    return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
 }
 async function token_resolveToken(req, deps) {
     const { env, github, log } = deps;
@@ -37343,7 +37444,7 @@ function forkPath(github) {
 async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
     const { log } = deps;
     const attempts = Math.max(1, deps.attempts ?? 4);
-    const url = `${brokerUrl}${EXCHANGE_PATH}`;
+    const url = `${brokerUrl}${exchangePath('github-actions')}`;
     let lastProblem = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
         let waitMs = Math.min(1000 * 2 ** (attempt - 1), MAX_BACKOFF_MS);
@@ -37362,14 +37463,11 @@ async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
         setSecret(idToken);
         let res;
         try {
-            res = await deps.fetch(url, {
-                method: 'POST',
-                headers: { 'content-type': 'application/json', accept: 'application/json' },
-                body: JSON.stringify(project ? { token: idToken, project } : { token: idToken }),
-                signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000),
-            });
+            res = await post(url, JSON.stringify(project ? { token: idToken, project } : { token: idToken }), deps);
         }
         catch (err) {
+            if (err instanceof errors_UserError)
+                throw err;
             lastProblem = `cannot reach the broker at ${brokerUrl} (${errorMessage(err)})`;
             log.debug(`token.exchange: attempt ${attempt}: ${lastProblem}`);
             if (attempt < attempts)
@@ -37377,23 +37475,26 @@ async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
             continue;
         }
         const body = await readBody(res);
-        if (res.ok && body?.ok === true && typeof body.token === 'string' && body.token !== '') {
+        if (res.ok && body?.ok === true) {
             setSecret(body.token);
-            const result = { kind: 'token', token: body.token, source: 'oidc' };
-            if (typeof body.project === 'string')
-                result.project = body.project;
-            if (typeof body.isolated === 'boolean')
-                result.isolated = body.isolated;
-            if (typeof body.expiresAt === 'string')
-                result.expiresAt = body.expiresAt;
             log.info(`Exchanged the job's OIDC token at ${brokerUrl} for a project token` +
-                `${result.project ? ` (project ${result.project}${result.isolated ? ', isolated' : ''})` : ''}.`);
-            return result;
+                ` (project ${body.project}${body.isolated ? ', isolated' : ''}).`);
+            return {
+                kind: 'token',
+                token: body.token,
+                source: 'oidc',
+                project: body.project,
+                isolated: body.isolated,
+                expiresAt: body.expiresAt,
+            };
         }
-        const code = typeof body?.error?.code === 'string' ? body.error.code : `http_${res.status}`;
-        const message = clean(typeof body?.error?.message === 'string' ? body.error.message : res.statusText, idToken);
+        const error = body?.ok === false ? body.error : undefined;
+        const code = error?.code ?? `http_${res.status}`;
+        const message = clean(error?.message || res.statusText, idToken);
+        const requestId = error?.requestId ?? res.headers.get('x-request-id') ?? '';
+        const ref = requestId ? `, request id ${clean(requestId, idToken).slice(0, 80)}` : '';
         if (res.status === 429 || res.status >= 500) {
-            lastProblem = `the broker answered ${res.status} ${code}${message ? `: ${message}` : ''}`;
+            lastProblem = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
             const retryAfter = retryAfterMs(res.headers.get('retry-after'));
             if (retryAfter !== undefined)
                 waitMs = Math.min(retryAfter, MAX_RETRY_AFTER_MS);
@@ -37406,18 +37507,47 @@ async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
             throw new errors_UserError(`The broker at ${brokerUrl} answered ${res.status} without a project token.`);
         }
         // 4xx: a refusal. Never hidden by buildx-fallback.
-        throw new BrokerRefusal(res.status, code, `The broker refused the token exchange (${res.status} ${code}): ${message || 'no message'}`);
+        throw new BrokerRefusal(res.status, code, `The broker refused the token exchange (${res.status} ${code}${ref}): ${message || 'no message'}`);
     }
     const reason = `${lastProblem} after ${attempts} tries`;
     if (buildxFallback)
         return { kind: 'fallback', reason };
     throw new errors_UserError(`Token exchange failed: ${reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`);
 }
+/**
+ * POSTs to the broker through the proxy the runner is configured with, following a redirect only within the
+ * broker's own origin (307/308, at most 3): a redirect elsewhere would hand the OIDC token to another host.
+ */
+async function post(url, body, deps) {
+    let target = url;
+    for (let hop = 0;; hop++) {
+        const dispatcher = new HttpClient().getAgentDispatcher(target);
+        const init = {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', accept: 'application/json' },
+            body,
+            redirect: 'manual',
+            signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000),
+        };
+        if (dispatcher)
+            init.dispatcher = dispatcher;
+        const res = await deps.fetch(target, init);
+        if (res.status < 300 || res.status > 399)
+            return res;
+        const location = res.headers.get('location');
+        const next = location ? new URL(location, target) : undefined;
+        if (!next || next.origin !== new URL(target).origin) {
+            throw new errors_UserError(`The broker at ${new URL(url).origin} redirected the token exchange (${res.status}) to ${next ? next.host : 'nowhere'}: the OIDC token is never sent to another host; set \`broker-url\` to the broker's own URL.`);
+        }
+        if ((res.status !== 307 && res.status !== 308) || hop >= 2) {
+            throw new errors_UserError(`The broker at ${new URL(url).origin} answered ${res.status} with a redirect to ${next.pathname}: set \`broker-url\` to the broker's own URL.`);
+        }
+        target = next.href;
+    }
+}
 async function readBody(res) {
     try {
-        const text = await res.text();
-        const parsed = JSON.parse(text);
-        return parsed !== null && typeof parsed === 'object' ? parsed : undefined;
+        return parseExchangeResponse(JSON.parse(await res.text()));
     }
     catch {
         return undefined;
@@ -37466,11 +37596,11 @@ async function prepareStep() {
     return { github, tmp, buildx };
 }
 /** Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows). */
-async function resolveAndRun(inputs, ctx, run) {
-    const resolution = await core.group('Project token', () => resolveToken(tokenRequest(inputs), defaultTokenDeps(ctx.github)));
+async function resolveAndRun(inputs, ctx, run, deps = {}) {
+    const resolution = await core.group('Project token', () => resolveToken(tokenRequest(inputs), deps.token ?? defaultTokenDeps(ctx.github)));
     // The CLI reads DEPOT_PROJECT_ID itself; only the input needs passing, and only with a token to build for it.
     const project = resolution.kind === 'token' ? inputs.project : '';
-    const result = await new DepotCli().run({
+    const result = await (deps.cli ?? new DepotCli()).run({
         ...run,
         resolution,
         ...(project ? { project } : {}),
@@ -38388,7 +38518,7 @@ function _unique(values) {
 // and its SHA-256 per `<os>-<arch>`. Reading it strictly, and choosing the version and the build from it.
 
 
-const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const manifest_isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 /** Parses manifest JSON read from `source` (its URL); anything malformed fails in one line naming the field. */
 function parseManifest(text, source) {
     const bad = (what) => new errors_UserError(`The release manifest at ${redactUrl(source)} is not usable: ${what}.`);
@@ -38399,19 +38529,19 @@ function parseManifest(text, source) {
     catch {
         throw bad('it is not JSON');
     }
-    if (!isObject(raw) || !isObject(raw.versions))
+    if (!manifest_isObject(raw) || !manifest_isObject(raw.versions))
         throw bad('it has no `versions` object');
     const versions = {};
     for (const [key, builds] of Object.entries(raw.versions)) {
         const version = semver_default().valid(semver_default().clean(key));
         if (!version)
             throw bad(`\`versions\` has "${key}", which is not a semver version`);
-        if (!isObject(builds))
+        if (!manifest_isObject(builds))
             throw bad(`\`versions.${key}\` is not an object`);
         const entries = {};
         for (const [platform, build] of Object.entries(builds)) {
             const where = `\`versions.${key}.${platform}\``;
-            if (!isObject(build) || typeof build.url !== 'string' || build.url === '')
+            if (!manifest_isObject(build) || typeof build.url !== 'string' || build.url === '')
                 throw bad(`${where} has no url`);
             if (typeof build.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(build.sha256)) {
                 throw bad(`${where} has no valid sha256`);
