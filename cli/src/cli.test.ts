@@ -1,4 +1,5 @@
-// The bundled CLI (dist/cli/index.js, kept current by check-dist) as a user runs it, with a stand-in `docker` on
+// The bundled CLI (dist/cli/index.js after npm test's dist check, else a fresh build: test/support/bundles.ts) as a
+// user runs it, with a stand-in `docker` on
 // PATH that records what depot runs: refusals come before anything runs, and no secret reaches the output.
 import { spawn } from 'node:child_process';
 import {
@@ -15,11 +16,15 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pkg from '../../package.json';
+import { bundlePath } from '../../test/support/bundles';
 import { projectToken } from '../test/tokens';
 
-const bundle = resolve(import.meta.dirname, '../../dist/cli/index.js');
+let bundle = '';
+beforeAll(() => {
+  bundle = bundlePath('cli');
+});
 
 interface Call {
   args: string[];

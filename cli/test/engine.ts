@@ -1,11 +1,16 @@
-// Helpers for the CLI's tests against the real engine (scripts/engine.sh up): run the bundled CLI and docker as
-// a user would, read manifests from the plain registry on 127.0.0.1:5000.
+// Helpers for the CLI's tests against the real engine (scripts/engine.sh up): run the bundled CLI (dist/cli after
+// npm test's dist check, else a fresh build: test/support/bundles.ts) and docker as a user would, read manifests
+// from the plain registry on 127.0.0.1:5000.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
+import { bundlePath } from '../../test/support/bundles';
 
 export const root = resolve(import.meta.dirname, '../..');
-export const bundle = resolve(root, 'dist/cli/index.js');
+/** The CLI bundle to run, built on first use when dist is not the checked one. */
+export function bundle(): string {
+  return bundlePath('cli');
+}
 export const projects = resolve(root, 'examples/projects');
 export const PLAIN_REGISTRY = '127.0.0.1:5000';
 
@@ -41,7 +46,7 @@ export function depot(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?
   const base: NodeJS.ProcessEnv = { ...process.env, BUILDKIT_PROGRESS: 'plain' };
   delete base.DEPOT_TOKEN;
   delete base.DEPOT_PROJECT_ID;
-  return exec(process.execPath, [bundle, ...args], { env: { ...base, ...env }, ...(cwd ? { cwd } : {}) });
+  return exec(process.execPath, [bundle(), ...args], { env: { ...base, ...env }, ...(cwd ? { cwd } : {}) });
 }
 
 export function unique(prefix: string): string {
