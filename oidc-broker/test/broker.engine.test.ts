@@ -1,8 +1,11 @@
 // The real broker (child process) as the token realm of a real distribution registry (Debian's docker-registry),
 // with the local issuer standing in for GitHub's. Blobs and manifests go through the distribution HTTP API.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueRegistryLeaf } from '../src/x509';
 import { digestOf, RegistryClient } from '../../test/support/registry-client';
 import type { RegistryResult } from '../../test/support/registry-client';
 import type { Stack } from '../../test/support/stack';
@@ -320,6 +323,104 @@ describe('config reload', () => {
         return err instanceof BrokerRefusal && err.code === 'no_trust_relationship';
       }
     });
+  });
+});
+
+describe('registry tokens after the fact', () => {
+  async function registryToken(
+    leafValidity: { notBefore: Date; notAfter: Date },
+    repository: string,
+  ): Promise<string> {
+    const ca = {
+      certPem: readFileSync(join(stack.dataDir, 'registry-ca.pem'), 'utf8'),
+      keyPem: readFileSync(join(stack.dataDir, 'registry-ca-key.pem'), 'utf8'),
+    };
+    const leaf = await issueRegistryLeaf(ca, leafValidity);
+    const der = new X509Certificate(leaf.certPem).raw.toString('base64');
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ access: [{ type: 'repository', name: repository, actions: ['pull'] }] })
+      .setProtectedHeader({ alg: 'ES256', typ: 'JWT', x5c: [der] })
+      .setIssuer(stack.brokerUrl)
+      .setSubject('project:web')
+      .setAudience('depot-cache')
+      .setIssuedAt(now)
+      .setNotBefore(now - 5)
+      .setExpirationTime(now + 120)
+      .sign(createPrivateKey(leaf.keyPem));
+  }
+
+  it('the registry refuses a token whose signer leaf has expired, and accepts a current one, with no restart', async () => {
+    const c = new RegistryClient(stack.registryHost, await token());
+    expect((await c.pushImage('cache/web', 'leaf', 'leaf')).status).toBe(201);
+    const hour = 3600_000;
+    const expired = await registryToken(
+      { notBefore: new Date(Date.now() - 3 * hour), notAfter: new Date(Date.now() - hour) },
+      'cache/web',
+    );
+    const current = await registryToken(
+      { notBefore: new Date(Date.now() - 300_000), notAfter: new Date(Date.now() + hour) },
+      'cache/web',
+    );
+    const tags = (t: string) =>
+      fetch(`http://${stack.registryHost}/v2/cache/web/tags/list`, {
+        headers: { authorization: `Bearer ${t}` },
+      });
+    expect((await tags(expired)).status).toBe(401);
+    const ok = await tags(current);
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { tags: string[] }).tags).toContain('leaf');
+  });
+
+  it('a revoked project token is refused by the registry within 5 s, while a fresh one works', async () => {
+    const revoked = await token();
+    const before = new RegistryClient(stack.registryHost, revoked);
+    expect((await before.pullManifest('cache/web', 'leaf')).status).toBe(200);
+    const jti = String(
+      (JSON.parse(Buffer.from(revoked.split('.')[1] ?? '', 'base64url').toString()) as { jti: string }).jti,
+    );
+    const r = stack.brokerCli(['revoke', '--jti', jti, '--data-dir', stack.dataDir]);
+    expect(r.status, r.stderr).toBe(0);
+    await until(
+      'the revocation',
+      async () =>
+        (await new RegistryClient(stack.registryHost, revoked).pullManifest('cache/web', 'leaf')).status ===
+        401,
+      5_000,
+    );
+    expect(
+      (await new RegistryClient(stack.registryHost, await token()).pullManifest('cache/web', 'leaf')).status,
+    ).toBe(200);
+    const audit = stack.brokerCli(['audit', '--data-dir', stack.dataDir]).stdout;
+    expect(audit).toContain(`"revoked":"jti","value":"${jti}"`);
+    expect(audit).toMatch(/"kind":"registry_token","outcome":"token_revoked"/);
+  });
+
+  it('a reload that isolates a rule takes the cache from tokens it already minted, at once', async () => {
+    const original = readFileSync(stack.configPath, 'utf8');
+    const minted = await token();
+    expect(
+      (await new RegistryClient(stack.registryHost, minted).pullManifest('cache/web', 'leaf')).status,
+    ).toBe(200);
+    writeFileSync(
+      stack.configPath,
+      original.replace('ref: refs/heads/main }', 'ref: refs/heads/main, isolated: true }'),
+    );
+    try {
+      await until(
+        'the isolation',
+        async () => {
+          const r = await new RegistryClient(stack.registryHost, minted).pullManifest('cache/web', 'leaf');
+          return r.status === 401 || r.status === 403;
+        },
+        10_000,
+      );
+    } finally {
+      writeFileSync(stack.configPath, original);
+      await until('the revert', async () => {
+        const r = await new RegistryClient(stack.registryHost, minted).pullManifest('cache/web', 'leaf');
+        return r.status === 200;
+      });
+    }
   });
 });
 
