@@ -103,18 +103,32 @@ describe('scenario 3: bake with two targets', () => {
 });
 
 describe('scenario 4: a repository with no trust relationship', () => {
-  it('fails with the broker message and pushes nothing', async () => {
+  it('fails with the broker code and a request id, tells the stranger nothing more, and pushes nothing', async () => {
     const r = await buildWorkflow(world, {
       tag: `s4-${run}`,
       repository: 'mallory/web',
       repositoryId: '666',
     });
     expect(r.build.exitCode).toBe(1);
-    expect(r.build.stdout).toMatch(
-      /::error::The broker refused the token exchange \(403 no_trust_relationship\): .*mallory\/web/,
-    );
+    const m =
+      /::error::The broker refused the token exchange \(403 no_trust_relationship, request id ([A-Za-z0-9_-]+)\): no trust relationship accepts this token: give the broker operator the request id of this answer\n/.exec(
+        r.build.stdout,
+      );
+    expect(m, r.build.stdout).not.toBeNull();
     expect(await registryDigest('demo/app', `s4-${run}`)).toBeUndefined();
     expectNoLeaks(r);
+    // The operator reads the reason under that request id.
+    const audit = world.stack.brokerCli([
+      'audit',
+      '--request',
+      m?.[1] ?? '',
+      '--data-dir',
+      world.stack.dataDir,
+    ]);
+    expect(audit.status, audit.stderr).toBe(0);
+    expect(audit.stdout).toMatch(
+      /"repository":"mallory\/web".*"message":"no trust relationship in project demo for repository \\"mallory\/web\\"/,
+    );
   });
 });
 
