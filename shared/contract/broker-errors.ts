@@ -20,11 +20,23 @@ export const BROKER_ERROR_STATUS = {
   token_revoked: 401,
   no_trust_relationship: 403,
   event_not_allowed: 403,
+  // The fork-PR claim flow (fork-claim.ts): refusals at claim or exchange are final.
+  fork_denied: 403,
+  not_a_fork: 403,
+  run_not_in_progress: 403,
+  repository_not_public: 403,
+  no_project: 403,
+  run_not_found: 403,
+  pull_request_mismatch: 403,
   not_found: 404,
+  unknown_claim: 404,
   ambiguous_project: 409,
+  claim_used: 409,
+  claim_expired: 410,
   rate_limited: 429,
   internal: 500,
   jwks_unavailable: 503,
+  github_unavailable: 503,
 } as const;
 
 export type BrokerErrorCode = keyof typeof BROKER_ERROR_STATUS;
