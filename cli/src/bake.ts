@@ -8,7 +8,7 @@ import { checkFlagVersions } from './buildx';
 import { cacheFlags, cacheKey, describeCache } from './cache';
 import { UserError } from './errors';
 import type { DepotOptions } from './flags';
-import { has, parseArgs, toWords, values } from './flags';
+import { BUILDX_ENV_HELP, has, parseArgs, toWords, values } from './flags';
 import { log, setDebug } from './log';
 import { onCleanup, run } from './process';
 import { Session } from './session';
@@ -30,14 +30,7 @@ depot options:
       --debug               print the commands depot runs (secrets redacted)
   -h, --help                this help
 
-Environment:
-  DEPOT_TOKEN               the project token (when --token is not given)
-  DEPOT_PROJECT_ID          the project (when --project is not given; before depot.json and the token)
-  DOCKER_CONFIG             your Docker config folder (default: $HOME/.docker), copied into a temporary one
-                            that adds the cache registry's credentials
-  RUNNER_TEMP               where temporary files go (default: the system's temp folder)
-Other variables (BUILDX_BUILDER, BUILDKIT_PROGRESS, ...) reach docker buildx unchanged.
-`;
+${BUILDX_ENV_HELP}`;
 
 export function isRemoteSource(word: string): boolean {
   return /^(https?:\/\/|git:\/\/|ssh:\/\/|git@)/.test(word);

@@ -86,6 +86,16 @@ const DEPOT_FLAGS: Record<string, FlagSpec> = {
   help: { value: false, short: 'h' },
 };
 
+/** The environment part of `depot build --help` and `depot bake --help`: what both read. */
+export const BUILDX_ENV_HELP = `Environment:
+  DEPOT_TOKEN               the project token (when --token is not given)
+  DEPOT_PROJECT_ID          the project (when --project is not given; before depot.json and the token)
+  DOCKER_CONFIG             your Docker config folder (default: $HOME/.docker), copied into a temporary one
+                            that adds the cache registry's credentials
+  RUNNER_TEMP               where temporary files go (default: the system's temp folder)
+Other variables (BUILDX_BUILDER, BUILDKIT_PROGRESS, ...) reach docker buildx unchanged.
+`;
+
 export interface DepotOptions {
   project?: string;
   token?: string;
