@@ -29,6 +29,19 @@ export interface JobOptions {
   workspace?: string;
   /** Keep RUNNER_TOOL_CACHE across jobs (a warm tool cache). */
   toolCache?: string;
+  /**
+   * The Actions runtime a real runner gives every job, for artifacts: ACTIONS_RESULTS_URL and ACTIONS_RUNTIME_TOKEN
+   * (masked, as the runner masks it), with the run's id and attempt (github-api.ts `runnerEnv`, its artifact service).
+   */
+  actionsRuntime?: ActionsRuntime;
+}
+
+export interface ActionsRuntime {
+  resultsUrl: string;
+  /** A JWT whose `scp` names `Actions.Results:<workflowRunBackendId>:<workflowJobRunBackendId>`. */
+  runtimeToken: string;
+  runId?: number;
+  runAttempt?: number;
 }
 
 export interface StepOptions {
@@ -102,6 +115,7 @@ export class Job {
     this.eventPath = join(this.root, 'event.json');
     writeFileSync(this.eventPath, JSON.stringify(opts.event?.payload ?? {}));
     this.masks.add(this.githubToken);
+    if (opts.actionsRuntime) this.masks.add(opts.actionsRuntime.runtimeToken);
   }
 
   /** The env every step starts from: the machine's PATH and HOME, the runner's GITHUB_* and RUNNER_* variables. */
@@ -132,6 +146,15 @@ export class Job {
       RUNNER_TOOL_CACHE: this.toolCache,
       ...(process.env.DOCKER_CONFIG ? { DOCKER_CONFIG: process.env.DOCKER_CONFIG } : {}),
     };
+    const rt = this.opts.actionsRuntime;
+    if (rt) {
+      base.ACTIONS_RESULTS_URL = rt.resultsUrl;
+      base.ACTIONS_RUNTIME_TOKEN = rt.runtimeToken;
+      // @actions/artifact takes any other server URL (a loopback one too) for GHES, and refuses to upload.
+      base.GITHUB_SERVER_URL = 'https://github.com';
+      if (rt.runId !== undefined) base.GITHUB_RUN_ID = String(rt.runId);
+      if (rt.runAttempt !== undefined) base.GITHUB_RUN_ATTEMPT = String(rt.runAttempt);
+    }
     return { ...base, ...(this.opts.env ?? {}), ...this.exported };
   }
 
@@ -321,7 +344,8 @@ export class Job {
       child.on('close', (code) => {
         for (const line of stdout.split('\n')) {
           const m = /^::add-mask::(.*)$/.exec(line.trimEnd());
-          if (m?.[1]) this.masks.add(m[1]);
+          // The value as the runner reads it: @actions/core escapes %, CR and LF in command values.
+          if (m?.[1]) this.masks.add(unescapeCommandValue(m[1]));
         }
         Object.assign(this.exported, parseFileCommand(readFileSync(files.GITHUB_ENV, 'utf8')));
         const added = readFileSync(files.GITHUB_PATH, 'utf8').split('\n').filter(Boolean);
@@ -340,6 +364,11 @@ export class Job {
       });
     });
   }
+}
+
+/** A workflow command's value as the runner reads it (@actions/core's toCommandValue escaping undone). */
+export function unescapeCommandValue(value: string): string {
+  return value.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%');
 }
 
 /**
@@ -378,6 +407,73 @@ export function examplePayload(event: string, pick: (p: Record<string, unknown>)
   const found = all.find((e) => e.name === event)?.examples.find(pick);
   if (!found) throw new Error(`no ${event} example in @octokit/webhooks-examples`);
   return structuredClone(found);
+}
+
+export interface ForkPullRequest {
+  /** The base repository, owner/name. */
+  repository: string;
+  /** The fork, owner/name (another owner). */
+  fork: string;
+  number: number;
+  headSha: string;
+  headRef?: string;
+  repositoryId?: number;
+  forkId?: number;
+}
+
+/**
+ * A real `pull_request` (opened) payload from @octokit/webhooks-examples with its base moved to `repository`
+ * (public) and its head to `fork`: head.repo is another owner's repository with `fork: true`.
+ */
+export function forkPullRequestPayload(pr: ForkPullRequest): Record<string, unknown> {
+  const payload = examplePayload('pull_request', (p) => p.action === 'opened') as {
+    number: number;
+    pull_request: Record<string, unknown> & { head: Record<string, unknown>; base: Record<string, unknown> };
+    repository: Record<string, unknown>;
+  };
+  const moved = (repo: unknown, fullName: string, id: number, fork: boolean) => {
+    const [owner = '', name = ''] = fullName.split('/');
+    const r = repo as Record<string, unknown>;
+    return {
+      ...r,
+      id,
+      name,
+      full_name: fullName,
+      fork,
+      private: false,
+      visibility: 'public',
+      html_url: `https://github.com/${fullName}`,
+      url: `https://api.github.com/repos/${fullName}`,
+      owner: { ...(r.owner as Record<string, unknown>), login: owner },
+    };
+  };
+  const baseRepo = moved(payload.repository, pr.repository, pr.repositoryId ?? 123456, false);
+  const forkRepo = moved(payload.pull_request.head.repo, pr.fork, pr.forkId ?? 654321, true);
+  const headRef = pr.headRef ?? 'patch-1';
+  const forkOwner = pr.fork.split('/')[0] ?? '';
+  payload.number = pr.number;
+  payload.repository = baseRepo;
+  payload.pull_request = {
+    ...payload.pull_request,
+    number: pr.number,
+    url: `https://api.github.com/repos/${pr.repository}/pulls/${pr.number}`,
+    html_url: `https://github.com/${pr.repository}/pull/${pr.number}`,
+    head: {
+      ...payload.pull_request.head,
+      label: `${forkOwner}:${headRef}`,
+      ref: headRef,
+      sha: pr.headSha,
+      user: { ...(payload.pull_request.head.user as Record<string, unknown>), login: forkOwner },
+      repo: forkRepo,
+    },
+    base: {
+      ...payload.pull_request.base,
+      label: `${pr.repository.split('/')[0] ?? ''}:main`,
+      ref: 'main',
+      repo: baseRepo,
+    },
+  };
+  return payload as unknown as Record<string, unknown>;
 }
 
 export function ensureDir(file: string): string {

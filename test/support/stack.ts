@@ -19,6 +19,10 @@ export interface StackOptions {
   /** YAML of the `projects:` list (its items), may use ${ISSUER} for the local issuer's URL. */
   projects: string;
   tokenTtl?: string;
+  /** The broker's `github:` section (the fork-PR claim flow asks this API; default https://api.github.com). */
+  github?: { apiUrl: string; tokenEnv?: string };
+  /** Extra env for the broker process and its CLI (e.g. BROKER_GITHUB_TOKEN). */
+  brokerEnv?: Record<string, string>;
 }
 
 export interface Stack {
@@ -55,8 +59,12 @@ interface Child {
   log: string[];
 }
 
-function startChild(cmd: string, args: string[]): Child {
-  const proc = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+function startChild(cmd: string, args: string[], env: Record<string, string> = {}): Child {
+  const proc = spawn(cmd, args, {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   const child: Child = { proc, log: [] };
   proc.stdout?.on('data', (d: Buffer) => child.log.push(d.toString()));
   proc.stderr?.on('data', (d: Buffer) => child.log.push(d.toString()));
@@ -122,7 +130,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     `    jwks_uri: ${issuer.url}/.well-known/jwks`,
     '    algorithms: [RS256]',
     `registry: { host: "${registryHost}", service: depot-cache }`,
-    'github: { api_url: "https://api.github.com", token_env: BROKER_GITHUB_TOKEN }',
+    `github: { api_url: "${opts.github?.apiUrl ?? 'https://api.github.com'}", token_env: ${opts.github?.tokenEnv ?? 'BROKER_GITHUB_TOKEN'} }`,
     'rate_limit: { per_address: 0, failures_per_address: 0 }',
     'projects:',
     opts.projects.replaceAll('${ISSUER}', issuer.url),
@@ -134,7 +142,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const r = spawnSync(TSX, [BROKER_MAIN, ...args], {
       cwd: ROOT,
       encoding: 'utf8',
-      env: { ...process.env },
+      env: { ...process.env, ...opts.brokerEnv },
     });
     return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
   };
@@ -148,15 +156,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   );
 
   const startBroker = async () => {
-    broker = startChild(TSX, [
-      BROKER_MAIN,
-      '--config',
-      configPath,
-      '--data-dir',
-      dataDir,
-      '--listen',
-      `127.0.0.1:${brokerPort}`,
-    ]);
+    broker = startChild(
+      TSX,
+      [BROKER_MAIN, '--config', configPath, '--data-dir', dataDir, '--listen', `127.0.0.1:${brokerPort}`],
+      opts.brokerEnv,
+    );
     const b = broker;
     b.log = brokerLogs;
     await waitFor('the broker', b, async () => (await fetch(`${brokerUrl}/healthz`)).ok);
