@@ -1,6 +1,7 @@
 // The inputs our build actions add to docker's, parsed once, and the depot flags they become.
 import { BUILD_PLATFORMS, LINT_LEVELS } from './contract/cli';
-import { getBoolean, getChoice, getList, getString, parseUrl } from './inputs';
+import { DEFAULT_FORK_WAIT_SECONDS } from './fork-claim';
+import { getBoolean, getChoice, getList, getSeconds, getString, parseUrl } from './inputs';
 import type { DepotInputs } from './types/depot-inputs';
 import type { TokenRequest } from './types/token';
 
@@ -20,6 +21,7 @@ export function getDepotInputs(): DepotInputs {
     'sbom-dir': getString('sbom-dir'),
     'broker-url': parseUrl('broker-url', getString('broker-url')),
     'oidc-audience': getString('oidc-audience'),
+    'fork-wait': getSeconds('fork-wait', DEFAULT_FORK_WAIT_SECONDS),
   };
 }
 
@@ -42,5 +44,6 @@ export function tokenRequest(inputs: DepotInputs): TokenRequest {
     brokerUrl: inputs['broker-url'],
     audience: inputs['oidc-audience'],
     buildxFallback: inputs['buildx-fallback'],
+    forkWait: inputs['fork-wait'],
   };
 }

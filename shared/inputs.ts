@@ -64,6 +64,22 @@ export function getBoolean(name: string, fallback = false): boolean {
   return parseBoolean(name, core.getInput(name), fallback);
 }
 
+/** A whole number of seconds (0 or more); empty means `fallback`. */
+export function parseSeconds(name: string, value: string, fallback: number): number {
+  const v = value.trim();
+  if (v === '') return fallback;
+  if (!/^\d{1,9}$/.test(v)) {
+    throw new UserError(
+      `Input \`${name}\` must be a whole number of seconds such as ${fallback}, got "${value}".`,
+    );
+  }
+  return Number(v);
+}
+
+export function getSeconds(name: string, fallback: number): number {
+  return parseSeconds(name, core.getInput(name), fallback);
+}
+
 /** One of `allowed`, or an alias of one; empty means `fallback`. */
 export function getChoice<T extends string>(
   name: string,

@@ -124,6 +124,7 @@ function inputs(fallback: boolean): DepotInputs {
     'sbom-dir': '',
     'broker-url': BROKER,
     'oidc-audience': '',
+    'fork-wait': 60,
   };
 }
 

@@ -1,6 +1,7 @@
 // Job summaries: a heading and a two-column table. Best effort: a failure to write is a warning, never a failure.
 import * as core from '@actions/core';
 import { errorMessage } from './errors';
+import type { TokenResolution } from './types/token';
 
 export interface SummaryTable {
   heading: string;
@@ -38,4 +39,17 @@ export async function writeSummary(s: SummaryTable, env: NodeJS.ProcessEnv = pro
   } catch (err: unknown) {
     core.warning(`Could not write the job summary: ${errorMessage(err)}`);
   }
+}
+
+/**
+ * The summary's "Isolated" cell: from the build's metadata when the CLI wrote it, else from the token; for a fork
+ * pull request it says why (`yes: pull request #12 from fork mallory/web; the project cache is neither read nor
+ * written`).
+ */
+export function isolatedCell(resolution: TokenResolution, fromMetadata?: boolean): string {
+  const isolated = fromMetadata ?? (resolution.kind === 'token' ? resolution.isolated : undefined);
+  if (isolated === undefined) return '-';
+  if (!isolated) return 'no';
+  const why = resolution.kind === 'token' ? resolution.isolation : undefined;
+  return why ? `yes: ${why}; the project cache is neither read nor written` : 'yes';
 }

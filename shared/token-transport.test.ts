@@ -62,6 +62,7 @@ const req = (brokerUrl: string): TokenRequest => ({
   brokerUrl,
   audience: '',
   buildxFallback: false,
+  forkWait: 60,
 });
 
 async function failure(p: Promise<unknown>): Promise<string> {

@@ -82,6 +82,7 @@ const req = (over: Partial<TokenRequest> = {}): TokenRequest => ({
   brokerUrl: '',
   audience: '',
   buildxFallback: false,
+  forkWait: 60,
   ...over,
 });
 
@@ -129,16 +130,68 @@ describe('the order: token input > DEPOT_TOKEN > OIDC exchange > fork path > non
     expect(issued).toHaveLength(0);
   });
 
-  it('a fork pull request never takes the OIDC exchange', async () => {
+  const forkPr = () =>
+    github({
+      eventName: 'pull_request',
+      untrustedForkPullRequest: true,
+      fromFork: true,
+      pullRequestNumber: 12,
+      headRepository: 'mallory/web',
+    });
+
+  it('a fork pull request with a broker URL takes the claim flow, never the OIDC exchange', async () => {
+    const claimed: unknown[] = [];
+    server.use(
+      http.post(`${BROKER}/auth/oidc/public/claim`, async ({ request }) => {
+        claimed.push(await request.json());
+        return HttpResponse.json(
+          {
+            ok: true,
+            claimId: 'claimIdSecret_0123456A',
+            challenge: 'challengePublic_012345',
+            expiresAt: '2026-11-30T12:05:00.000Z',
+          },
+          { status: 201 },
+        );
+      }),
+      http.post(`${BROKER}/auth/oidc/public/exchange`, () =>
+        HttpResponse.json({
+          ok: true,
+          token: 'fork-token-1',
+          project: 'web',
+          isolated: true,
+          expiresAt: '2026-11-30T12:05:00.000Z',
+        }),
+      ),
+    );
+    const uploaded: string[] = [];
     const d = deps(
       { DEPOT_BROKER_URL: BROKER },
-      { github: github({ untrustedForkPullRequest: true, fromFork: true }) },
+      { github: forkPr(), uploadArtifact: async (name) => void uploaded.push(name), now: () => 0 },
     );
     const r = await resolveToken(req({ project: 'web' }), d);
-    expect(r).toMatchObject({ kind: 'no-project' });
-    expect(r.kind === 'no-project' && r.reason).toMatch(/fork/);
+    expect(r).toMatchObject({ kind: 'token', source: 'fork-claim', isolated: true, token: 'fork-token-1' });
+    expect(uploaded).toEqual(['depot-claim-challengePublic_012345']);
+    expect(claimed).toHaveLength(1);
+    expect(masked).toEqual(expect.arrayContaining(['claimIdSecret_0123456A', 'fork-token-1']));
     expect(issued).toHaveLength(0);
   });
+
+  it.each([false, true])(
+    'a fork pull request without a broker URL: no project cache, saying the URL must be written literally (buildx-fallback %s)',
+    async (fb) => {
+      const r = await resolveToken(
+        req({ project: 'web', buildxFallback: fb }),
+        deps({}, { github: forkPr() }),
+      );
+      expect(r).toEqual({
+        kind: 'no-project',
+        reason:
+          'pull request #12 from fork mallory/web gets no OIDC token and no broker URL is set, so no isolated project token: fork runs get no `vars`, so write the broker URL literally in the workflow (`env: DEPOT_BROKER_URL: https://...`)',
+      });
+      expect(issued).toHaveLength(0);
+    },
+  );
 });
 
 describe('the OIDC exchange', () => {

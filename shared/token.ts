@@ -1,15 +1,16 @@
 // Token resolution and failure semantics, the same in every action (DESIGN.md):
 // `token` input > DEPOT_TOKEN > OIDC exchange at the broker > fork-PR claim flow > none.
 import * as core from '@actions/core';
-import { HttpClient } from '@actions/http-client';
+import { BrokerRefusal, clean, postJson, readJson, requestIdOf, retryAfterMs } from './broker-http';
 import { exchangePath, parseExchangeResponse } from './contract/exchange';
-import type { ExchangeResponse } from './contract/exchange';
 import { errorMessage, UserError } from './errors';
+import { forkClaim, forkIsolation, uploadClaimArtifact } from './fork-claim';
 import { withoutCredentials } from './inputs';
 import type { GithubContext } from './types/github';
 import type { TokenRequest, TokenResolution } from './types/token';
 
 export type { TokenRequest, TokenResolution, TokenSource } from './types/token';
+export { BrokerRefusal, retryAfterMs } from './broker-http';
 
 export interface TokenDeps {
   env: NodeJS.ProcessEnv;
@@ -24,6 +25,10 @@ export interface TokenDeps {
   attempts?: number;
   /** Per-request timeout in ms. */
   timeoutMs?: number;
+  /** The clock the fork claim's wait is measured by, in ms (default Date.now). */
+  now?: () => number;
+  /** Uploads the fork claim's artifact by name (default: @actions/artifact, imported on that path only). */
+  uploadArtifact?: (name: string) => Promise<void>;
 }
 
 export function defaultTokenDeps(github: GithubContext): TokenDeps {
@@ -34,22 +39,13 @@ export function defaultTokenDeps(github: GithubContext): TokenDeps {
     fetch: globalThis.fetch,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     log: { info: core.info, warning: core.warning, debug: core.debug },
+    now: Date.now,
+    uploadArtifact: uploadClaimArtifact,
   };
 }
 
 const MAX_BACKOFF_MS = 10_000;
 const MAX_RETRY_AFTER_MS = 60_000;
-
-/** A broker answer that must fail the step whatever `buildx-fallback` says (4xx: a refusal, never hidden). */
-export class BrokerRefusal extends UserError {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * The broker URL: input, else DEPOT_BROKER_URL; a trailing slash is stripped. The job's OIDC token travels to it,
@@ -101,7 +97,7 @@ export async function resolveToken(req: TokenRequest, deps: TokenDeps): Promise<
   }
   const brokerUrl = brokerUrlOf(req, env);
   const project = req.project || env.DEPOT_PROJECT_ID || '';
-  if (github.untrustedForkPullRequest) return forkPath(github);
+  if (github.untrustedForkPullRequest) return forkPath(req, brokerUrl, project, deps);
   if (!brokerUrl && !project) {
     return { kind: 'no-project', reason: 'no token, broker URL or project is set' };
   }
@@ -126,16 +122,54 @@ export async function resolveToken(req: TokenRequest, deps: TokenDeps): Promise<
 }
 
 /**
- * Fork pull requests get no OIDC token from GitHub and are never sent to the exchange. Their isolated token comes
- * from the broker's fork-PR claim flow (DESIGN.md), which is not built yet: until it is, they build with no
+ * Fork pull requests get no OIDC token from GitHub and are never sent to the exchange. With a broker URL they claim
+ * an isolated project token by proving the run itself (shared/fork-claim.ts); without one they build with no
  * project cache, which is what isolation allows them anyway.
  */
-function forkPath(github: GithubContext): TokenResolution {
-  const from = github.headRepository ? ` from ${github.headRepository}` : '';
-  return {
-    kind: 'no-project',
-    reason: `this is a pull request${from}, a fork: it builds isolated, without the project cache`,
-  };
+async function forkPath(
+  req: TokenRequest,
+  brokerUrl: string,
+  project: string,
+  deps: TokenDeps,
+): Promise<TokenResolution> {
+  const { github, log } = deps;
+  const isolation = forkIsolation(github);
+  if (!brokerUrl) {
+    return {
+      kind: 'no-project',
+      reason:
+        `${isolation} gets no OIDC token and no broker URL is set, so no isolated project token: fork runs get no ` +
+        '`vars`, so write the broker URL literally in the workflow (`env: DEPOT_BROKER_URL: https://...`)',
+    };
+  }
+  const outcome = await forkClaim(
+    { brokerUrl, github, project, forkWait: req.forkWait },
+    {
+      fetch: deps.fetch,
+      sleep: deps.sleep,
+      now: deps.now ?? Date.now,
+      upload: deps.uploadArtifact ?? uploadClaimArtifact,
+      log,
+      ...(deps.attempts !== undefined ? { attempts: deps.attempts } : {}),
+      ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
+    },
+  );
+  if (outcome.kind === 'token') {
+    log.info(`Isolated: ${isolation}; the project cache is neither read nor written.`);
+    return {
+      kind: 'token',
+      token: outcome.token,
+      source: 'fork-claim',
+      project: outcome.project,
+      isolated: true,
+      expiresAt: outcome.expiresAt,
+      isolation,
+    };
+  }
+  if (req.buildxFallback) return { kind: 'fallback', reason: outcome.reason };
+  throw new UserError(
+    `Fork claim failed: ${outcome.reason}. Check \`broker-url\` and \`fork-wait\`, or set \`buildx-fallback: true\` to build without it.`,
+  );
 }
 
 async function exchange(
@@ -164,7 +198,13 @@ async function exchange(
     core.setSecret(idToken);
     let res: Response;
     try {
-      res = await post(url, JSON.stringify(project ? { token: idToken, project } : { token: idToken }), deps);
+      res = await postJson(
+        url,
+        JSON.stringify(project ? { token: idToken, project } : { token: idToken }),
+        deps,
+        'the token exchange',
+        'the OIDC token',
+      );
     } catch (err) {
       if (err instanceof UserError) throw err;
       lastProblem = `cannot reach the broker at ${brokerUrl} (${errorMessage(err)})`;
@@ -172,7 +212,7 @@ async function exchange(
       if (attempt < attempts) await deps.sleep(waitMs);
       continue;
     }
-    const body = await readBody(res);
+    const body = parseExchangeResponse(await readJson(res));
     if (res.ok && body?.ok === true) {
       core.setSecret(body.token);
       log.info(
@@ -191,8 +231,7 @@ async function exchange(
     const error = body?.ok === false ? body.error : undefined;
     const code = error?.code ?? `http_${res.status}`;
     const message = clean(error?.message || res.statusText, idToken);
-    const requestId = error?.requestId ?? res.headers.get('x-request-id') ?? '';
-    const ref = requestId ? `, request id ${clean(requestId, idToken).slice(0, 80)}` : '';
+    const { requestId, ref } = requestIdOf(res, error?.requestId, idToken);
     if (res.status === 429 || res.status >= 500) {
       lastProblem = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
       const retryAfter = retryAfterMs(res.headers.get('retry-after'));
@@ -209,6 +248,7 @@ async function exchange(
       res.status,
       code,
       `The broker refused the token exchange (${res.status} ${code}${ref}): ${message || 'no message'}`,
+      requestId || undefined,
     );
   }
   const reason = `${lastProblem} after ${attempts} tries`;
@@ -216,64 +256,4 @@ async function exchange(
   throw new UserError(
     `Token exchange failed: ${reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`,
   );
-}
-
-/**
- * POSTs to the broker through the proxy the runner is configured with, following a redirect only within the
- * broker's own origin (307/308, at most 3): a redirect elsewhere would hand the OIDC token to another host.
- */
-async function post(url: string, body: string, deps: TokenDeps): Promise<Response> {
-  let target = url;
-  for (let hop = 0; ; hop++) {
-    const dispatcher = new HttpClient().getAgentDispatcher(target);
-    const init: RequestInit & { dispatcher?: unknown } = {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000),
-    };
-    if (dispatcher) init.dispatcher = dispatcher;
-    const res = await deps.fetch(target, init);
-    if (res.status < 300 || res.status > 399) return res;
-    const location = res.headers.get('location');
-    const next = location ? new URL(location, target) : undefined;
-    if (!next || next.origin !== new URL(target).origin) {
-      throw new UserError(
-        `The broker at ${new URL(url).origin} redirected the token exchange (${res.status}) to ${next ? next.host : 'nowhere'}: the OIDC token is never sent to another host; set \`broker-url\` to the broker's own URL.`,
-      );
-    }
-    if ((res.status !== 307 && res.status !== 308) || hop >= 2) {
-      throw new UserError(
-        `The broker at ${new URL(url).origin} answered ${res.status} with a redirect to ${next.pathname}: set \`broker-url\` to the broker's own URL.`,
-      );
-    }
-    target = next.href;
-  }
-}
-
-async function readBody(res: Response): Promise<ExchangeResponse | undefined> {
-  try {
-    return parseExchangeResponse(JSON.parse(await res.text()));
-  } catch {
-    return undefined;
-  }
-}
-
-function clean(message: string, secret: string): string {
-  return message
-    .split(secret)
-    .join('***')
-    .replace(/\s*\n\s*/g, ' ')
-    .trim()
-    .slice(0, 500);
-}
-
-/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

@@ -14,4 +14,6 @@ export interface DepotInputs {
   'sbom-dir': string;
   'broker-url': string;
   'oidc-audience': string;
+  /** Seconds a fork pull request waits for its claimed isolated token. */
+  'fork-wait': number;
 }

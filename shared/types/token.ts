@@ -1,5 +1,5 @@
 /** Where a project token came from; logs name the source, never the value. */
-export type TokenSource = 'input' | 'env' | 'oidc';
+export type TokenSource = 'input' | 'env' | 'oidc' | 'fork-claim';
 
 export type TokenResolution =
   /** A project token for the CLI (DEPOT_TOKEN in the child's env only). */
@@ -10,6 +10,8 @@ export type TokenResolution =
       project?: string;
       isolated?: boolean;
       expiresAt?: string;
+      /** Why the build is isolated, for logs and summaries (e.g. `pull request #12 from fork mallory/web`). */
+      isolation?: string;
     }
   /** Build through the CLI with no project cache (one warning line says why). */
   | { kind: 'no-project'; reason: string }
@@ -26,4 +28,6 @@ export interface TokenRequest {
   /** The `oidc-audience` input. */
   audience: string;
   buildxFallback: boolean;
+  /** The `fork-wait` input: seconds a fork pull request waits for its claimed token (capped at the claim's life). */
+  forkWait: number;
 }

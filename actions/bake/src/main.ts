@@ -9,7 +9,7 @@ import { readMetadata } from '../../../shared/metadata';
 import { run } from '../../../shared/runner';
 import { cleanupStep, prepareStep, resolveAndRun, setOutputs } from '../../../shared/step';
 import type { StepContext } from '../../../shared/step';
-import { writeSummary } from '../../../shared/summary';
+import { isolatedCell, writeSummary } from '../../../shared/summary';
 import { getInputs, toArgs } from './inputs';
 import type { BakeDefinition, Inputs } from './inputs';
 
@@ -47,15 +47,13 @@ async function main(): Promise<void> {
     'build-id': metadata?.depot?.buildID,
     'project-id': metadata?.depot?.projectID,
   });
-  const isolated =
-    metadata?.depot?.isolated ?? (resolution.kind === 'token' ? resolution.isolated : undefined);
   const targets = Object.keys(definition?.target ?? digests);
   await writeSummary({
     heading: 'Depot bake',
     rows: [
       ['Project', metadata?.depot?.projectID ?? (result.via === 'buildx' ? 'none (plain buildx)' : 'none')],
       ['Build id', metadata?.depot?.buildID ?? '-'],
-      ['Isolated', isolated === undefined ? '-' : isolated ? 'yes' : 'no'],
+      ['Isolated', isolatedCell(resolution, metadata?.depot?.isolated)],
       ['Duration', `${((Date.now() - started) / 1000).toFixed(1)} s`],
       ['Built with', result.via === 'depot' ? 'depot' : 'docker buildx (fallback)'],
     ],

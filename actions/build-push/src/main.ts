@@ -5,7 +5,7 @@ import { depotArgs } from '../../../shared/depot-inputs';
 import { readImageId, readMetadata } from '../../../shared/metadata';
 import { run } from '../../../shared/runner';
 import { cleanupStep, prepareStep, resolveAndRun, setOutputs } from '../../../shared/step';
-import { writeSummary } from '../../../shared/summary';
+import { isolatedCell, writeSummary } from '../../../shared/summary';
 import { writeSecretFile } from '../../../shared/tempdir';
 import { getInputs, toArgs } from './inputs';
 
@@ -39,14 +39,12 @@ async function main(): Promise<void> {
     'build-id': metadata?.depot?.buildID,
     'project-id': metadata?.depot?.projectID,
   });
-  const isolated =
-    metadata?.depot?.isolated ?? (resolution.kind === 'token' ? resolution.isolated : undefined);
   await writeSummary({
     heading: 'Depot build',
     rows: [
       ['Project', metadata?.depot?.projectID ?? (result.via === 'buildx' ? 'none (plain buildx)' : 'none')],
       ['Build id', metadata?.depot?.buildID ?? '-'],
-      ['Isolated', isolated === undefined ? '-' : isolated ? 'yes' : 'no'],
+      ['Isolated', isolatedCell(resolution, metadata?.depot?.isolated)],
       ['Platforms', inputs.platforms.join(', ') || 'default'],
       ['Tags', inputs.tags.join(', ') || '-'],
       ['Digest', metadata?.digest ?? '-'],

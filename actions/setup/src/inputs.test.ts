@@ -54,6 +54,7 @@ describe('getInputs', () => {
       project: '',
       'broker-url': '',
       'oidc-audience': '',
+      'fork-wait': 60,
       'configure-docker': false,
     });
   });

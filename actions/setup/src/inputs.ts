@@ -3,7 +3,8 @@ import * as core from '@actions/core';
 import semver from 'semver';
 import { UserError } from '../../../shared/errors';
 import { repositoryName } from '../../../shared/identity';
-import { getBoolean, getString, parseUrl } from '../../../shared/inputs';
+import { DEFAULT_FORK_WAIT_SECONDS } from '../../../shared/fork-claim';
+import { getBoolean, getSeconds, getString, parseUrl } from '../../../shared/inputs';
 
 /** What the `version` input asks for. */
 export type VersionSpec =
@@ -21,6 +22,8 @@ export interface Inputs {
   project: string;
   'broker-url': string;
   'oidc-audience': string;
+  /** Seconds a fork pull request waits for its claimed isolated token. */
+  'fork-wait': number;
   'configure-docker': boolean;
 }
 
@@ -32,6 +35,7 @@ export function getInputs(env: NodeJS.ProcessEnv = process.env): Inputs {
     project: getString('project'),
     'broker-url': parseUrl('broker-url', getString('broker-url')),
     'oidc-audience': getString('oidc-audience'),
+    'fork-wait': getSeconds('fork-wait', DEFAULT_FORK_WAIT_SECONDS),
     'configure-docker': getBoolean('configure-docker'),
   };
 }

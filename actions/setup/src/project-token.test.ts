@@ -89,10 +89,11 @@ const deps = (over: Partial<GithubContext> = {}) => ({
   log: { info: () => undefined, debug: () => undefined, warning: (m: string) => warnings.push(m) },
 });
 
-const inputs = (over: Record<string, string> = {}) => ({
+const inputs = (over: Record<string, string | number> = {}) => ({
   project: '',
   'broker-url': '',
   'oidc-audience': '',
+  'fork-wait': 60,
   ...over,
 });
 
@@ -144,19 +145,124 @@ describe('exportProjectToken', () => {
     expect(exported()).toEqual({});
   });
 
-  it('a pull request from a fork never asks for an OIDC token', async () => {
-    const got = await exportProjectToken(
-      inputs({ project: 'web', 'broker-url': BROKER }),
-      deps({
-        eventName: 'pull_request',
-        fromFork: true,
-        untrustedForkPullRequest: true,
-        headRepository: 'evil/web',
-      }),
-    );
+  const fork = {
+    eventName: 'pull_request',
+    fromFork: true,
+    untrustedForkPullRequest: true,
+    pullRequestNumber: 12,
+    headRepository: 'evil/web',
+  };
+
+  it('a pull request from a fork without a broker URL: no OIDC token asked, a warning that the URL must be literal', async () => {
+    const got = await exportProjectToken(inputs({ project: 'web' }), deps(fork));
     expect(got.exported).toBe(false);
-    expect(warnings[0]).toContain('from evil/web, a fork');
+    expect(warnings).toEqual([
+      'DEPOT_TOKEN not exported: pull request #12 from fork evil/web gets no OIDC token and no broker URL is set, so no isolated project token: fork runs get no `vars`, so write the broker URL literally in the workflow (`env: DEPOT_BROKER_URL: https://...`); builds run without the project cache.',
+    ]);
     expect(requests).toEqual([]);
+    expect(exported()).toEqual({});
+  });
+
+  describe('a pull request from a fork with a broker URL: the claim flow', () => {
+    const CLAIM_ID = 'claimIdSecret_0123456A';
+    const FORK_TOKEN = 'eyJhbGciOiJFUzI1NiJ9.isolated-for-evil.sig';
+    let uploaded: string[];
+    let infos: string[];
+    const forkDeps = () => ({
+      ...deps(fork),
+      uploadArtifact: async (name: string) => void uploaded.push(name),
+      now: () => 0,
+      attempts: 2,
+      log: {
+        info: (m: string) => void infos.push(m),
+        debug: () => undefined,
+        warning: (m: string) => warnings.push(m),
+      },
+    });
+    const claim = () =>
+      http.post(`${BROKER}/auth/oidc/public/claim`, () =>
+        HttpResponse.json(
+          {
+            ok: true,
+            claimId: CLAIM_ID,
+            challenge: 'challengePublic_012345',
+            expiresAt: '2026-11-30T12:05:00.000Z',
+          },
+          { status: 201 },
+        ),
+      );
+    beforeEach(() => {
+      uploaded = [];
+      infos = [];
+    });
+
+    it('exports the isolated DEPOT_TOKEN like an OIDC one, masked, and says why it is isolated', async () => {
+      server.use(
+        claim(),
+        http.post(`${BROKER}/auth/oidc/public/exchange`, () =>
+          HttpResponse.json({
+            ok: true,
+            token: FORK_TOKEN,
+            project: 'web',
+            isolated: true,
+            expiresAt: '2026-11-30T12:05:00.000Z',
+          }),
+        ),
+      );
+      const got = await exportProjectToken(inputs({ 'broker-url': BROKER }), forkDeps());
+      expect(got).toEqual({ exported: true, source: 'fork-claim', project: 'web', isolated: true });
+      expect(exported()).toEqual({ DEPOT_TOKEN: FORK_TOKEN });
+      expect(uploaded).toEqual(['depot-claim-challengePublic_012345']);
+      expect(issued).toEqual([]);
+      expect(out).toContain(`::add-mask::${FORK_TOKEN}\n`);
+      expect(out).toContain(`::add-mask::${CLAIM_ID}\n`);
+      expect(infos).toContain(
+        'Exported an isolated DEPOT_TOKEN (masked) for the following steps: pull request #12 from fork evil/web; the project cache is neither read nor written.',
+      );
+      for (const line of [printed(), ...infos, ...warnings]) {
+        expect(line).not.toContain(FORK_TOKEN);
+        expect(line).not.toContain(CLAIM_ID);
+      }
+    });
+
+    it.each([
+      [
+        'fork-wait spent',
+        () => HttpResponse.json({ ok: false, status: 'pending', retryAfter: 5 }, { status: 202 }),
+        'Fork claim failed: the broker did not see the claim artifact depot-claim-challengePublic_012345 within fork-wait (0 s, 1 poll).',
+      ],
+      [
+        'the broker unreachable',
+        () => HttpResponse.error(),
+        `Fork claim failed: cannot reach the broker at ${BROKER} (Failed to fetch); fork-wait (0 s) is spent after 1 poll.`,
+      ],
+      [
+        'a refusal',
+        () =>
+          HttpResponse.json(
+            { ok: false, error: { code: 'claim_expired', message: 'too late' } },
+            { status: 410 },
+          ),
+        'The broker refused the fork claim exchange (410 claim_expired): too late',
+      ],
+    ])(
+      '%s fails the step in one line (setup has no fallback) and exports nothing',
+      async (_n, answer, message) => {
+        server.use(claim(), http.post(`${BROKER}/auth/oidc/public/exchange`, answer));
+        const err: unknown = await exportProjectToken(
+          inputs({ 'broker-url': BROKER, 'fork-wait': 0 }),
+          forkDeps(),
+        ).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(UserError);
+        expect((err as Error).message).toContain(message);
+        expect((err as Error).message).not.toContain('\n');
+        expect((err as Error).message).not.toContain(CLAIM_ID);
+        expect(exported()).toEqual({});
+      },
+    );
   });
 
   it.each([
