@@ -10,6 +10,8 @@ import { clientAddress, isLoopbackAddress } from './address';
 import { BrokerError } from './errors';
 import type { BrokerDeps } from './exchange';
 import { exchange } from './exchange';
+import { claim, claimExchange } from './fork-claim';
+import { CLAIM_EXCHANGE_PATH, CLAIM_PATH } from '../../shared/contract/fork-claim';
 import { PROVIDERS } from './providers';
 import { RateLimiter } from './ratelimit';
 import { basicPassword, registryToken, splitScopes } from './registry-token';
@@ -61,6 +63,8 @@ export function createApp(deps: BrokerDeps): Hono<Env> {
   const limiter = new RateLimiter();
   const failures = new RateLimiter();
   const registryFailures = new RateLimiter();
+  const claimsByAddress = new RateLimiter();
+  const claimsByRun = new RateLimiter();
 
   app.use(async (c, next) => {
     const requestId = randomBytes(12).toString('base64url');
@@ -128,7 +132,84 @@ export function createApp(deps: BrokerDeps): Hono<Env> {
       claims_supported: ['project', 'isolated', 'scope', 'cache', 'rule', 'repository', 'ref', 'event_name'],
       token_endpoint: `${config.publicUrl}/v2/token`,
       exchange_endpoints: Object.keys(PROVIDERS).map((p) => `${config.publicUrl}/auth/oidc/${p}`),
+      fork_claim_endpoints: [`${config.publicUrl}${CLAIM_PATH}`, `${config.publicUrl}${CLAIM_EXCHANGE_PATH}`],
     });
+  });
+
+  // Fork pull requests (fork-claim.ts). A refusal counts against the client's failure budget; a 503 (GitHub) and a
+  // 202 (pending) never do, and a 202 does not count as a request either.
+  const refused = (err: unknown): boolean =>
+    err instanceof BrokerError && err.status < 500 && err.code !== 'rate_limited';
+
+  app.post(CLAIM_PATH, limitBody(MAX_BODY_BYTES), async (c) => {
+    const config = deps.config();
+    const client = c.get('client');
+    const wait =
+      claimsByAddress.check(client, config.rateLimit.claimsPerAddress) ??
+      failures.check(client, config.rateLimit.failuresPerAddress);
+    if (wait !== undefined) {
+      deps.metrics.forkClaims.inc({ endpoint: 'claim', outcome: 'rate_limited' });
+      throw new BrokerError('rate_limited', `too many claims from this address: retry in ${wait}s`, {
+        retryAfter: wait,
+      });
+    }
+    claimsByAddress.add(client);
+    const admitRun = (run: string) => {
+      const w = claimsByRun.check(run, config.rateLimit.claimsPerRun);
+      if (w !== undefined) {
+        throw new BrokerError('rate_limited', `too many claims for this run: retry in ${w}s`, {
+          retryAfter: w,
+        });
+      }
+      claimsByRun.add(run);
+    };
+    try {
+      const result = await claim(
+        deps,
+        await c.req.text(),
+        { requestId: c.get('requestId'), client },
+        admitRun,
+      );
+      deps.metrics.forkClaims.inc({ endpoint: 'claim', outcome: 'ok' });
+      c.header('Cache-Control', 'no-store');
+      return c.json(result, 201);
+    } catch (err: unknown) {
+      if (refused(err)) failures.add(client);
+      throw err;
+    }
+  });
+
+  app.post(CLAIM_EXCHANGE_PATH, limitBody(MAX_BODY_BYTES), async (c) => {
+    const config = deps.config();
+    const client = c.get('client');
+    const wait =
+      limiter.check(client, config.rateLimit.perAddress) ??
+      failures.check(client, config.rateLimit.failuresPerAddress);
+    if (wait !== undefined) {
+      deps.metrics.forkClaims.inc({ endpoint: 'exchange', outcome: 'rate_limited' });
+      throw new BrokerError(
+        'rate_limited',
+        `too many exchange requests from this address: retry in ${wait}s`,
+        { retryAfter: wait },
+      );
+    }
+    c.header('Cache-Control', 'no-store');
+    try {
+      const result = await claimExchange(deps, await c.req.text(), {
+        requestId: c.get('requestId'),
+        client,
+      });
+      if (!result.ok) {
+        c.header('Retry-After', String(result.retryAfter));
+        return c.json(result, 202);
+      }
+      limiter.add(client);
+      return c.json(result);
+    } catch (err: unknown) {
+      limiter.add(client);
+      if (refused(err)) failures.add(client);
+      throw err;
+    }
   });
 
   app.post('/auth/oidc/:provider', limitBody(MAX_BODY_BYTES), async (c) => {

@@ -12,6 +12,9 @@ import { createApp } from './app';
 import type { BrokerConfig } from './config';
 import { ConfigProblems, loadConfig } from './config';
 import type { BrokerDeps } from './exchange';
+import { CLAIM_KEEP_MS, createForkDeps, forgetPacing } from './fork-claim';
+import type { GitHubOptions } from './github';
+import { DEFAULT_GITHUB_OPTIONS, githubTokenWarning } from './github';
 import { KeyStore } from './keys';
 import type { KeyPolicy } from './keys';
 import { Metrics } from './metrics';
@@ -28,6 +31,12 @@ export interface BrokerOptions {
   dataDir: string;
   log?: Logger;
   jwks?: Partial<JwksOptions>;
+  /** The fork-PR claim flow's GitHub requests (timeouts, retry delay). */
+  github?: Partial<GitHubOptions>;
+  /** Where the GitHub token variable is read (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Milliseconds since the epoch for claim lifetimes and pacing (default Date.now; tests inject one). */
+  now?: () => number;
 }
 
 export interface Broker {
@@ -56,12 +65,21 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
       },
     },
   );
-  const deps: BrokerDeps = { config: () => config, keys, issuerKeys, state, metrics, log };
+  const env = opts.env ?? process.env;
+  const fork = createForkDeps(env, { ...DEFAULT_GITHUB_OPTIONS, ...opts.github }, log, opts.now);
+  const deps: BrokerDeps = { config: () => config, keys, issuerKeys, state, metrics, log, fork };
+  const warnGitHub = (c: BrokerConfig) => {
+    const warning = githubTokenWarning(c, env);
+    if (warning) log.warn({ event: 'config_warning' }, warning);
+  };
+  warnGitHub(config);
   const app = createApp(deps);
 
   const housekeeping = setInterval(() => {
     void (async () => {
       state.purgeExpired(Math.floor(Date.now() / 1000), CLOCK_SKEW);
+      state.purgeClaims(fork.now() - CLAIM_KEEP_MS);
+      forgetPacing(fork, fork.now());
       const done = await keys.maintain(keyPolicy(config));
       if (done.rotated)
         log.info({ event: 'keys_rotated', reason: 'key_rotation' }, 'signing keys rotated on schedule');
@@ -79,6 +97,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
         config = next;
         issuerKeys.retain(next);
         for (const w of next.warnings) log.warn({ event: 'config_warning' }, w);
+        warnGitHub(next);
         log.info(
           { event: 'config_reloaded', config: opts.configPath, projects: next.projects.length },
           'config reloaded',

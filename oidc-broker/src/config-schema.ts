@@ -37,10 +37,6 @@ const REGISTRY_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
 const DURATION = /^\s*(\d+|(\d+[smhd])+)\s*$/;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
-/** The warning for settings the broker validates but nothing reads yet. */
-export const NOT_READ_YET =
-  'is read by nothing yet (the fork-PR claim flow is not built): this setting has no effect';
-
 /** A value as shown in a message: strings as they are, anything else as JSON. */
 function shown(v: unknown): string {
   if (typeof v === 'string') return v;
@@ -333,7 +329,7 @@ export const ProjectSchema = mapping(
       })
       .optional()
       .describe(
-        'isolated | deny (default deny). Read by nothing yet: the fork-PR claim flow is not built, so it has no effect.',
+        'isolated | deny (default deny). isolated: a pull_request run from a fork of a repository this project covers may claim an isolated token (scope build, no cache) through /auth/oidc/public/claim; needs a GitHub token (github.token_env).',
       ),
     rules: z
       .array(RuleSchema, {
@@ -464,13 +460,15 @@ export const BrokerFileSchema = mapping(
           .describe('The GitHub API URL (default: https://api.github.com).'),
         token_env: text()
           .default('BROKER_GITHUB_TOKEN')
-          .describe('The environment variable holding the GitHub token.'),
+          .describe(
+            'The environment variable holding the GitHub token the broker reads runs, pull requests and artifacts with (default: BROKER_GITHUB_TOKEN).',
+          ),
       },
       '{api_url, token_env}',
     )
       .optional()
       .describe(
-        'For the fork-PR claim flow. Read by nothing yet: that flow is not built, so this section has no effect.',
+        'The GitHub API the fork-PR claim flow asks (defaults apply when absent). Only rules of the github-actions issuer entry this API belongs to cover a repository for fork claims.',
       ),
     projects: z
       .array(ProjectSchema, { error: 'must be a list of projects' })
@@ -518,11 +516,29 @@ export const BrokerFileSchema = mapping(
           .describe(
             'Refused /v2/token logins per minute per client address before further ones get 429 (BuildKit behind a NAT shares one address); 0: off.',
           ),
+        claims_per_address: z
+          .int({ error: 'must be a whole number of requests per minute (0 turns the limit off)' })
+          .min(0, { error: 'must be a whole number of requests per minute (0 turns the limit off)' })
+          .default(30)
+          .describe('Fork-PR claims (POST /auth/oidc/public/claim) per minute per client address; 0: off.'),
+        claims_per_run: z
+          .int({ error: 'must be a whole number of requests per minute (0 turns the limit off)' })
+          .min(0, { error: 'must be a whole number of requests per minute (0 turns the limit off)' })
+          .default(30)
+          .describe('Fork-PR claims per minute naming one workflow run (repository and run id); 0: off.'),
       },
-      '{per_address, failures_per_address, registry_failures_per_address}',
+      '{per_address, failures_per_address, registry_failures_per_address, claims_per_address, claims_per_run}',
     )
-      .default({ per_address: 1200, failures_per_address: 120, registry_failures_per_address: 300 })
-      .describe('Per-address limits on the exchange endpoint and the registry token service.'),
+      .default({
+        per_address: 1200,
+        failures_per_address: 120,
+        registry_failures_per_address: 300,
+        claims_per_address: 30,
+        claims_per_run: 30,
+      })
+      .describe(
+        'Per-address limits on the exchange endpoints (fork-claim polls count under per_address, their refusals under failures_per_address; a pending answer never counts), the fork-PR claims and the registry token service.',
+      ),
   },
   '{public_url, issuers, projects, ...}',
 ).meta({

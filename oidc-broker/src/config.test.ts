@@ -214,22 +214,23 @@ describe('validate-config refuses, word for word', () => {
   });
 });
 
-describe('settings nothing reads yet', () => {
-  const unused = 'is read by nothing yet (the fork-PR claim flow is not built): this setting has no effect';
-
-  it('warns about fork_policy and github, and refuses neither (github is no longer required)', () => {
+describe('github and fork_policy (the fork-PR claim flow)', () => {
+  it('are read without warnings; github takes its defaults when absent', () => {
     const c = parseConfig(
       `${HEAD}projects:\n  - id: web\n    fork_policy: isolated\n    rules: [{ id: main, provider: github-actions, repository: a/b, repository_id: "1" }]\n`,
       'b.yml',
     );
-    expect(c.warnings).toEqual([`b.yml:7: projects[0].fork_policy: ${unused}`]);
-    expect(c.github).toBeUndefined();
+    expect(c.warnings).toEqual([]);
+    expect(c.github).toEqual({ apiUrl: 'https://api.github.com', tokenEnv: 'BROKER_GITHUB_TOKEN' });
+    expect(c.forkIssuer?.key).toBe('github-actions');
+    expect(c.rateLimit).toMatchObject({ claimsPerAddress: 30, claimsPerRun: 30 });
     const g = parseConfig(
-      `${HEAD}github: { token_env: GH_TOKEN }\nprojects:\n  - id: web\n    rules: [{ id: main, provider: github-actions, repository: a/b, repository_id: "1" }]\n`,
+      `${HEAD}github: { token_env: GH_TOKEN }\nrate_limit: { claims_per_address: 5, claims_per_run: 0 }\nprojects:\n  - id: web\n    rules: [{ id: main, provider: github-actions, repository: a/b, repository_id: "1" }]\n`,
       'b.yml',
     );
-    expect(g.warnings).toEqual([`b.yml:5: github: ${unused}`]);
+    expect(g.warnings).toEqual([]);
     expect(g.github).toEqual({ apiUrl: 'https://api.github.com', tokenEnv: 'GH_TOKEN' });
+    expect(g.rateLimit).toMatchObject({ claimsPerAddress: 5, claimsPerRun: 0 });
   });
 
   it('still refuses their wrong shapes', () => {
@@ -244,16 +245,40 @@ describe('settings nothing reads yet', () => {
     ]);
   });
 
-  it('examples/demo/broker.yml, which sets both, loads with a warning for each', () => {
-    const file = join(ROOT, 'examples', 'demo', 'broker.yml');
-    const c = loadConfig(file);
-    expect(c.projects[0]?.forkPolicy).toBe('isolated');
-    expect(c.warnings).toEqual(
-      expect.arrayContaining([
-        expect.stringMatching(new RegExp(`^${file}:\\d+: github: ${unused.replace(/[()]/g, '\\$&')}$`)),
-        expect.stringMatching(/^.*:\d+: projects\[0\]\.fork_policy: is read by nothing yet/),
-      ]),
+  const twoIssuers = (api: string, policy: string) =>
+    `public_url: http://127.0.0.1:8080
+issuers:
+  github-actions: { issuer: https://token.actions.githubusercontent.com }
+  ghes: { provider: github-actions, issuer: https://ghe.acme.test/_services/token }
+github: { api_url: ${api} }
+projects:
+  - id: web
+    fork_policy: ${policy}
+    rules: [{ id: main, issuer: github-actions, repository: a/b, repository_id: "1" }]
+`;
+
+  it('with several github-actions issuers, the fork issuer is the one whose host goes with github.api_url', () => {
+    expect(parseConfig(twoIssuers('https://api.github.com', 'isolated'), 'b.yml').forkIssuer?.key).toBe(
+      'github-actions',
     );
+    expect(parseConfig(twoIssuers('https://ghe.acme.test/api/v3', 'isolated'), 'b.yml').forkIssuer?.key).toBe(
+      'ghes',
+    );
+  });
+
+  it('refuses isolated projects when github.api_url belongs to none of several github-actions issuers', () => {
+    expect(problems(twoIssuers('https://api.other.test', 'isolated'))).toEqual([
+      'b.yml:5: github.api_url: https://api.other.test belongs to none of the github-actions issuer entries (github-actions, ghes), whose issuer host should be api.other.test: set github.api_url to the GitHub whose fork pull requests isolated projects build',
+    ]);
+    expect(parseConfig(twoIssuers('https://api.other.test', 'deny'), 'b.yml').forkIssuer).toBeUndefined();
+  });
+
+  it('examples/demo/broker.yml and examples/broker.yml load without warnings', () => {
+    for (const file of [join(ROOT, 'examples', 'demo', 'broker.yml'), join(ROOT, 'examples', 'broker.yml')]) {
+      const c = loadConfig(file);
+      expect(c.warnings).toEqual([]);
+    }
+    expect(loadConfig(join(ROOT, 'examples', 'demo', 'broker.yml')).projects[0]?.forkPolicy).toBe('isolated');
   });
 });
 

@@ -14,7 +14,6 @@ import {
   IssuerEntrySchema,
   IssuerKeySchema,
   notAProvider,
-  NOT_READ_YET,
   ProjectSchema,
   RuleSchema,
 } from './config-schema';
@@ -42,7 +41,7 @@ export interface IssuerEntry {
 export interface ProjectConfig {
   id: string;
   cacheRepository: string;
-  /** Read by nothing yet (the fork-PR claim flow is not built); a load warning says so. */
+  /** Whether pull_request runs from forks of a repository this project covers may claim isolated tokens. */
   forkPolicy: 'isolated' | 'deny';
   rules: CompiledRule[];
 }
@@ -54,7 +53,23 @@ export interface RateLimit {
   failuresPerAddress: number;
   /** Refused /v2/token logins per minute per client address before further ones get 429; 0: off. */
   registryFailuresPerAddress: number;
+  /** Fork-PR claims per minute per client address; 0: off. */
+  claimsPerAddress: number;
+  /** Fork-PR claims per minute naming one run (repository and run id); 0: off. */
+  claimsPerRun: number;
 }
+
+/** The GitHub API of the fork-PR claim flow (defaults when the file has no `github:`). */
+export interface GitHubConfig {
+  apiUrl: string;
+  /** The environment variable holding the broker's GitHub token. */
+  tokenEnv: string;
+}
+
+export const GITHUB_DEFAULTS: GitHubConfig = {
+  apiUrl: 'https://api.github.com',
+  tokenEnv: 'BROKER_GITHUB_TOKEN',
+};
 
 export interface BrokerConfig {
   file: string;
@@ -64,8 +79,12 @@ export interface BrokerConfig {
   tokenTtl: number;
   issuers: IssuerEntry[];
   registry: { host: string; service: string };
-  /** Read by nothing yet (the fork-PR claim flow is not built); a load warning says so. */
-  github: { apiUrl: string; tokenEnv: string } | undefined;
+  github: GitHubConfig;
+  /**
+   * The github-actions issuer entry that `github.api_url` belongs to: only its rules cover a repository for fork-PR
+   * claims. Undefined when there is no github-actions entry.
+   */
+  forkIssuer: IssuerEntry | undefined;
   projects: ProjectConfig[];
   rateLimit: RateLimit;
   /** Proxies whose X-Forwarded-For is believed (address.ts). */
@@ -165,7 +184,13 @@ export function parseConfig(text: string, file: string): BrokerConfig {
   const audience = valid(BrokerFileSchema.shape.audience, root.audience) ?? publicUrl ?? '';
   const issuers = readIssuers(root, { publicUrl, audience }, report);
   const projects = readProjects(root, issuers, report);
-  if (root.github !== undefined) report.warn(['github'], NOT_READ_YET);
+  const github = parsed.success
+    ? {
+        apiUrl: parsed.data.github?.api_url ?? GITHUB_DEFAULTS.apiUrl,
+        tokenEnv: parsed.data.github?.token_env ?? GITHUB_DEFAULTS.tokenEnv,
+      }
+    : GITHUB_DEFAULTS;
+  const forkIssuer = readForkIssuer(github, issuers.entries, projects, report);
 
   if (!parsed.success || report.failed) throw new ConfigProblems(report.problemLines());
   const top = parsed.data;
@@ -176,12 +201,15 @@ export function parseConfig(text: string, file: string): BrokerConfig {
     tokenTtl: top.token_ttl,
     issuers: issuers.entries,
     registry: top.registry,
-    github: top.github && { apiUrl: top.github.api_url, tokenEnv: top.github.token_env },
+    github,
+    forkIssuer,
     projects,
     rateLimit: {
       perAddress: top.rate_limit.per_address,
       failuresPerAddress: top.rate_limit.failures_per_address,
       registryFailuresPerAddress: top.rate_limit.registry_failures_per_address,
+      claimsPerAddress: top.rate_limit.claims_per_address,
+      claimsPerRun: top.rate_limit.claims_per_run,
     },
     trustedProxies: new AddressList(top.trusted_proxies),
     metricsAllow: new AddressList(top.metrics_allow),
@@ -336,6 +364,46 @@ function issuerEntry(
   };
 }
 
+/** The host of the OIDC issuer whose runs the GitHub API at `apiUrl` describes: github.com's API is
+ * api.github.com and its issuer token.actions.githubusercontent.com; GHE.com's api.<sub>.ghe.com goes with
+ * token.actions.<sub>.ghe.com; a GitHub Enterprise Server serves both on its own host. */
+export function issuerHostOf(apiUrl: string): string {
+  const host = new URL(apiUrl).hostname.toLowerCase();
+  if (host === 'api.github.com') return 'token.actions.githubusercontent.com';
+  if (host.startsWith('api.') && host.endsWith('.ghe.com')) return `token.actions.${host.slice(4)}`;
+  return host;
+}
+
+// The fork-PR claim flow asks `github.api_url` about runs: only the rules of the github-actions issuer of that same
+// GitHub may cover a repository. With one github-actions entry, that is the one (tests and the demo use a local
+// issuer); with several, the entry whose issuer host corresponds to the API's, and a file where none or several do
+// is refused when a project's fork_policy is isolated.
+function readForkIssuer(
+  github: GitHubConfig,
+  entries: IssuerEntry[],
+  projects: ProjectConfig[],
+  report: Report,
+): IssuerEntry | undefined {
+  const own = entries.filter((e) => e.provider.name === 'github-actions');
+  if (own.length <= 1) return own[0];
+  const host = issuerHostOf(github.apiUrl);
+  const matching = own.filter((e) => {
+    try {
+      return new URL(e.issuer).hostname.toLowerCase() === host;
+    } catch {
+      return false;
+    }
+  });
+  if (matching.length === 1) return matching[0];
+  if (projects.some((p) => p.forkPolicy === 'isolated')) {
+    report.fail(
+      ['github', 'api_url'],
+      `${github.apiUrl} belongs to ${matching.length ? 'several' : 'none'} of the github-actions issuer entries (${own.map((e) => e.key).join(', ')}), whose issuer host should be ${host}: set github.api_url to the GitHub whose fork pull requests isolated projects build`,
+    );
+  }
+  return undefined;
+}
+
 // Projects and their rules.
 function readProjects(root: Record<string, unknown>, issuers: Issuers, report: Report): ProjectConfig[] {
   const projects: ProjectConfig[] = [];
@@ -371,7 +439,6 @@ function readProjects(root: Record<string, unknown>, issuers: Issuers, report: R
     } else if (cacheRepository !== undefined) {
       repositories.set(cacheRepository, id);
     }
-    if (raw.fork_policy !== undefined) report.warn([...at, 'fork_policy'], NOT_READ_YET);
 
     const rules: CompiledRule[] = [];
     const rawRules: unknown[] = Array.isArray(raw.rules) ? raw.rules : [];

@@ -7,6 +7,7 @@ import type { ExchangeRequest, ExchangeSuccess } from '../../shared/contract/exc
 import type { SourceIdentity } from '../../shared/contract/project-token';
 import type { BrokerConfig } from './config';
 import { BrokerError } from './errors';
+import type { ForkDeps } from './fork-claim';
 import type { KeyStore } from './keys';
 import type { Metrics } from './metrics';
 import { mintProjectToken } from './mint';
@@ -23,6 +24,8 @@ export interface BrokerDeps {
   state: StateStore;
   metrics: Metrics;
   log: Logger;
+  /** The fork-PR claim flow's clock, GitHub client and pacing. */
+  fork: ForkDeps;
 }
 
 export type { ExchangeRequest } from '../../shared/contract/exchange';

@@ -40,4 +40,16 @@ export class Metrics {
     labelNames: ['repository', 'action', 'granted'] as const,
     registers: [this.registry],
   });
+  readonly forkClaims = new Counter({
+    name: 'broker_fork_claims_total',
+    help: 'Fork-PR claims and claim exchanges (polls) by endpoint and outcome (ok, pending, or the refusal code)',
+    labelNames: ['endpoint', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly githubRequests = new Counter({
+    name: 'broker_github_requests_total',
+    help: 'GitHub API requests of the fork-PR claim flow by request and outcome (ok, not_found, unavailable, unexpected)',
+    labelNames: ['request', 'outcome'] as const,
+    registers: [this.registry],
+  });
 }

@@ -1,9 +1,11 @@
 // State that outlives a restart, in one embedded SQLite file in the data directory: used jtis (until their token
-// expires), the audit trail and revocations. A jti is checked against the pending set and the table synchronously
+// expires), the audit trail, revocations and fork-PR claims. A jti is checked against the pending set and the table synchronously
 // (one process, one thread: of two concurrent exchanges of one token exactly one wins); writes are batched into one
 // transaction every few milliseconds (a commit per exchange costed half of its time), and flushed on close, so a
 // restart loses nothing. A crash can lose the last FLUSH_MS of writes. Revocations are written at once, by any
 // process (`broker revoke`), and a running broker reads new ones at most REVOCATION_POLL_MS after they land.
+// Fork-PR claims are written at once, outside the batch (their creation, the checked run, a final refusal and the
+// used mark), so a crash never lets one claim mint twice.
 // The schema is versioned (PRAGMA user_version): MIGRATIONS bring a file of any earlier version up to date.
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
@@ -28,7 +30,15 @@ export interface AuditRecord {
   sha?: string | undefined;
   event?: string | undefined;
   runId?: string | undefined;
+  runAttempt?: string | undefined;
   workflowRef?: string | undefined;
+  /** Fork-PR claims: the pull request number, the head (fork) repository and sha, the workflow file. */
+  pullRequest?: string | undefined;
+  headRepository?: string | undefined;
+  headSha?: string | undefined;
+  workflowPath?: string | undefined;
+  /** Fork-PR claims: the claim's challenge (the artifact is depot-claim-<challenge>); never the claim id. */
+  claim?: string | undefined;
   jobWorkflowRef?: string | undefined;
   environment?: string | undefined;
   actor?: string | undefined;
@@ -73,6 +83,12 @@ const AUDIT_FIELDS = [
   'requested',
   'granted',
   'message',
+  'runAttempt',
+  'pullRequest',
+  'headRepository',
+  'headSha',
+  'workflowPath',
+  'claim',
 ] as const satisfies readonly (keyof AuditRecord)[];
 
 const column = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -130,11 +146,70 @@ const MIGRATIONS: readonly string[] = [
      id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
      kind TEXT NOT NULL CHECK (kind IN ('jti', 'rule', 'project')), value TEXT NOT NULL, before INTEGER
    );`,
+  // 3: fork-PR claims, keyed by the SHA-256 of the claim id (the secret that redeems one is never stored), and the
+  // fork-PR source identity in the audit.
+  `CREATE TABLE claim (
+     id_sha256 TEXT PRIMARY KEY, challenge TEXT NOT NULL, repository TEXT NOT NULL, run_id INTEGER NOT NULL,
+     run_attempt INTEGER NOT NULL, pull_request INTEGER NOT NULL, project TEXT NOT NULL, rule TEXT NOT NULL,
+     client TEXT, request_id TEXT, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, checked TEXT,
+     refusal TEXT, refusal_message TEXT, used_at INTEGER
+   ) WITHOUT ROWID;
+   CREATE INDEX claim_expires ON claim (expires_at);
+   ALTER TABLE audit ADD COLUMN run_attempt TEXT;
+   ALTER TABLE audit ADD COLUMN pull_request TEXT;
+   ALTER TABLE audit ADD COLUMN head_repository TEXT;
+   ALTER TABLE audit ADD COLUMN head_sha TEXT;
+   ALTER TABLE audit ADD COLUMN workflow_path TEXT;
+   ALTER TABLE audit ADD COLUMN claim TEXT;`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** A running broker reads revocations other processes wrote at most this long after they land. */
 export const REVOCATION_POLL_MS = 2_000;
+
+/** A fork-PR claim as stored. Times are milliseconds. */
+export interface ClaimRow {
+  /** SHA-256 (hex) of the claim id. */
+  idSha256: string;
+  challenge: string;
+  /** The base repository, owner/name, as claimed. */
+  repository: string;
+  runId: number;
+  runAttempt: number;
+  pullRequest: number;
+  /** The project and the covering rule chosen at claim time (re-checked against the config at exchange). */
+  project: string;
+  rule: string;
+  client?: string | undefined;
+  requestId?: string | undefined;
+  createdAt: number;
+  expiresAt: number;
+  /** What GitHub showed of the run and the pull request once they passed (JSON), before the artifact was seen. */
+  checked?: string | undefined;
+  /** A final refusal: every later poll gets this code. */
+  refusal?: string | undefined;
+  refusalMessage?: string | undefined;
+  usedAt?: number | undefined;
+}
+
+const CLAIM_FIELDS = [
+  'idSha256',
+  'challenge',
+  'repository',
+  'runId',
+  'runAttempt',
+  'pullRequest',
+  'project',
+  'rule',
+  'client',
+  'requestId',
+  'createdAt',
+  'expiresAt',
+  'checked',
+  'refusal',
+  'refusalMessage',
+  'usedAt',
+] as const satisfies readonly (keyof ClaimRow)[];
 
 export interface AuditQuery {
   since?: number;
@@ -154,6 +229,12 @@ export class StateStore {
   private readonly purgeJti: Database.Statement;
   private readonly insertRevocation: Database.Statement;
   private readonly selectRevocations: Database.Statement;
+  private readonly insertClaim: Database.Statement;
+  private readonly selectClaim: Database.Statement;
+  private readonly checkClaim: Database.Statement;
+  private readonly refuseClaim: Database.Statement;
+  private readonly spendClaim: Database.Statement;
+  private readonly purgeClaim: Database.Statement;
   private readonly pendingJti = new Map<string, [string, string, number]>();
   private pendingAudit: Record<string, unknown>[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -186,6 +267,22 @@ export class StateStore {
     this.selectRevocations = this.db.prepare(
       'SELECT id, at, kind, value, before FROM revocation WHERE id > ? ORDER BY id',
     );
+    this.insertClaim = this.db.prepare(
+      `INSERT INTO claim (${CLAIM_FIELDS.map(column).join(', ')}) VALUES (${CLAIM_FIELDS.map((f) => `@${f}`).join(', ')})`,
+    );
+    this.selectClaim = this.db.prepare(
+      `SELECT ${CLAIM_FIELDS.map((f) => `${column(f)} AS ${f}`).join(', ')} FROM claim WHERE id_sha256 = ?`,
+    );
+    this.checkClaim = this.db.prepare(
+      'UPDATE claim SET checked = ? WHERE id_sha256 = ? AND refusal IS NULL AND used_at IS NULL',
+    );
+    this.refuseClaim = this.db.prepare(
+      'UPDATE claim SET refusal = ?, refusal_message = ? WHERE id_sha256 = ? AND refusal IS NULL AND used_at IS NULL',
+    );
+    this.spendClaim = this.db.prepare(
+      'UPDATE claim SET used_at = ? WHERE id_sha256 = ? AND refusal IS NULL AND used_at IS NULL AND expires_at > ?',
+    );
+    this.purgeClaim = this.db.prepare('DELETE FROM claim WHERE expires_at < ?');
     this.writeBatch = this.db.transaction(() => {
       for (const row of this.pendingJti.values()) this.insertJti.run(...row);
       for (const row of this.pendingAudit) this.insertAudit.run(row);
@@ -300,6 +397,42 @@ export class StateStore {
           (r.kind === 'rule' && r.value === t.rule) ||
           (r.kind === 'project' && r.value === t.project)),
     );
+  }
+
+  /** Stores a new fork-PR claim, committed before this returns. */
+  createClaim(row: ClaimRow): void {
+    const values: Record<string, unknown> = {};
+    for (const f of CLAIM_FIELDS) values[f] = row[f] ?? null;
+    this.insertClaim.run(values);
+  }
+
+  claim(idSha256: string): ClaimRow | undefined {
+    const row = this.selectClaim.get(idSha256) as Record<string, unknown> | undefined;
+    if (!row) return undefined;
+    return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as unknown as ClaimRow;
+  }
+
+  /** Records what GitHub showed of the claim's run and pull request (committed at once). */
+  claimChecked(idSha256: string, checked: string): void {
+    this.checkClaim.run(checked, idSha256);
+  }
+
+  /** Records a final refusal of a claim (committed at once); a used or already refused claim keeps its state. */
+  refuseClaimWith(idSha256: string, code: string, message: string): void {
+    this.refuseClaim.run(code, message, idSha256);
+  }
+
+  /**
+   * Marks a claim used, committed before this returns: true for exactly one caller, and only while the claim is
+   * unrefused and unexpired. Called before the token is minted, so a crash can burn a claim but never mint twice.
+   */
+  useClaim(idSha256: string, nowMs: number): boolean {
+    return this.spendClaim.run(nowMs, idSha256, nowMs).changes === 1;
+  }
+
+  /** Forgets claims that expired before `beforeMs`. */
+  purgeClaims(beforeMs: number): number {
+    return this.purgeClaim.run(beforeMs).changes;
   }
 
   close(): void {

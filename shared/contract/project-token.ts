@@ -20,7 +20,8 @@ export function projectSubject(project: string): string {
   return `project:${project}`;
 }
 
-/** Where a token came from, copied from the CI token into the project token and the audit. */
+/** Where a token came from, copied from the CI token (or, for a fork pull request, from what GitHub's API shows of
+ * the claimed run) into the project token and the audit. */
 export interface SourceIdentity {
   provider: CiProvider;
   repository?: string;
@@ -32,6 +33,14 @@ export interface SourceIdentity {
   workflow_ref?: string;
   event_name?: string;
   environment?: string;
+  /** Fork pull requests (the claim flow): the pull request number, as a decimal string. */
+  pull_request?: string;
+  /** Fork pull requests: the head repository (the fork), owner/name. */
+  head_repository?: string;
+  /** Fork pull requests: the head commit of the pull request that the run built. */
+  head_sha?: string;
+  /** Fork pull requests: the workflow file of the run (e.g. .github/workflows/ci.yml). */
+  workflow_path?: string;
 }
 
 /** The private claims of a project token (the registered ones, iss/sub/aud/jti/iat/nbf/exp, come from SignJWT). */
