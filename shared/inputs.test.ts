@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { getBoolean, getChoice, getList, parseList, parseUrl } from './inputs';
+import { getBoolean, getChoice, getList, getSeconds, parseList, parseSeconds, parseUrl } from './inputs';
 
 afterEach(() => vi.unstubAllEnvs());
 
@@ -69,5 +69,30 @@ describe('URLs', () => {
     expect(parseUrl('broker-url', 'https://broker.example.com/')).toBe('https://broker.example.com');
     expect(() => parseUrl('broker-url', 'ftp://x')).toThrow('Input `broker-url` must be an http(s) URL');
     expect(() => parseUrl('broker-url', 'not a url')).toThrow('Input `broker-url` must be an http(s) URL');
+  });
+});
+
+describe('seconds', () => {
+  it.each([
+    ['', 60],
+    ['0', 0],
+    ['90', 90],
+    [' 120 ', 120],
+  ])('%j is %i', (value, want) => {
+    expect(parseSeconds('fork-wait', value, 60)).toBe(want);
+  });
+
+  it.each(['1.5', '-1', '60s', 'one minute', '1e3', '0x10'])(
+    '%j is refused in one line naming the input',
+    (value) => {
+      expect(() => parseSeconds('fork-wait', value, 60)).toThrow(
+        `Input \`fork-wait\` must be a whole number of seconds such as 60, got "${value}".`,
+      );
+    },
+  );
+
+  it('reads the input the runner passes', () => {
+    vi.stubEnv('INPUT_FORK-WAIT', '45');
+    expect(getSeconds('fork-wait', 60)).toBe(45);
   });
 });

@@ -268,3 +268,174 @@ describe('resolveAndRun: the broker fails (5xx) or cannot be reached, after the 
     },
   );
 });
+
+describe('resolveAndRun: a pull request from a fork (the claim flow, never the OIDC exchange)', () => {
+  const CLAIM_ID = 'claimIdSecret_0123456A';
+  const FORK_TOKEN = 'depot-isolated-fork-token-77c1';
+  const ARTIFACT = 'depot-claim-challengePublic_012345';
+  let uploaded: string[];
+  let polls: number;
+
+  beforeEach(() => {
+    uploaded = [];
+    polls = 0;
+  });
+
+  function forkBroker(exchange: () => Response) {
+    server.use(
+      http.post(`${BROKER}/auth/oidc/public/claim`, () =>
+        HttpResponse.json(
+          {
+            ok: true,
+            claimId: CLAIM_ID,
+            challenge: 'challengePublic_012345',
+            expiresAt: '2026-11-30T12:05:00.000Z',
+          },
+          { status: 201 },
+        ),
+      ),
+      http.post(`${BROKER}/auth/oidc/public/exchange`, () => {
+        polls++;
+        return exchange();
+      }),
+    );
+  }
+
+  function forkDeps(upload?: (name: string) => Promise<void>): TokenDeps {
+    let clock = 0;
+    return {
+      ...tokenDeps(),
+      github: githubContext({
+        eventName: 'pull_request',
+        fromFork: true,
+        untrustedForkPullRequest: true,
+        pullRequestNumber: 12,
+        headRepository: 'mallory/web',
+      }),
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        clock += ms;
+      },
+      now: () => clock,
+      uploadArtifact: upload ?? (async (name) => void uploaded.push(name)),
+    };
+  }
+
+  async function forkAttempt(fallback: boolean, deps: TokenDeps, over: Partial<DepotInputs> = {}) {
+    const settled = await resolveAndRun({ ...inputs(fallback), ...over }, ctx, run, {
+      token: deps,
+      cli: cli(),
+    }).catch((e: unknown) => e);
+    // Neither the claimId nor the token reaches a printed line (only the runner's add-mask commands carry them).
+    for (const line of printed.filter((l) => !l.startsWith('::add-mask::'))) {
+      expect(line).not.toContain(CLAIM_ID);
+      expect(line).not.toContain(FORK_TOKEN);
+    }
+    return { settled, ran: ran.map((r) => [r.command, ...r.args]) };
+  }
+
+  const minted = () =>
+    HttpResponse.json({
+      ok: true,
+      token: FORK_TOKEN,
+      project: 'web',
+      isolated: true,
+      expiresAt: '2026-11-30T12:05:00.000Z',
+    });
+
+  it.each([false, true])(
+    'buildx-fallback %s: depot builds with the isolated token in its env only, and says why',
+    async (fb) => {
+      forkBroker(minted);
+      const { settled, ran: argv } = await forkAttempt(fb, forkDeps());
+      expect(settled).toMatchObject({
+        resolution: {
+          kind: 'token',
+          source: 'fork-claim',
+          isolated: true,
+          isolation: 'pull request #12 from fork mallory/web',
+        },
+        result: { via: 'depot' },
+      });
+      expect(argv).toEqual([DEPOT]);
+      expect(ran[0]?.env.DEPOT_TOKEN).toBe(FORK_TOKEN);
+      expect(uploaded).toEqual([ARTIFACT]);
+      expect(issued).toEqual([]);
+      expect(posted).toEqual([]);
+      expect(printed).toContain(`::add-mask::${CLAIM_ID}`);
+      expect(printed).toContain(`::add-mask::${FORK_TOKEN}`);
+      expect(printed).toContain(
+        'Isolated: pull request #12 from fork mallory/web; the project cache is neither read nor written.',
+      );
+      expect(warnings()).toEqual([]);
+    },
+  );
+
+  it('a failed upload with buildx-fallback: plain docker buildx, said so', async () => {
+    forkBroker(minted);
+    const { settled, ran: argv } = await forkAttempt(
+      true,
+      forkDeps(() => Promise.reject(new Error('artifact service said 500'))),
+    );
+    expect(settled).toMatchObject({ resolution: { kind: 'fallback' }, result: { via: 'buildx' } });
+    expect(argv).toEqual([BUILDX]);
+    expect(warnings()).toEqual([
+      `Building with plain docker buildx (buildx-fallback): the claim artifact ${ARTIFACT} could not be uploaded (artifact service said 500).`,
+    ]);
+    expect(polls).toBe(0);
+  });
+
+  it('a failed upload without buildx-fallback: one-line failure, nothing runs', async () => {
+    forkBroker(minted);
+    const { settled, ran: argv } = await forkAttempt(
+      false,
+      forkDeps(() => Promise.reject(new Error('artifact service said 500'))),
+    );
+    expect(settled).toBeInstanceOf(UserError);
+    expect((settled as Error).message).toBe(
+      `Fork claim failed: the claim artifact ${ARTIFACT} could not be uploaded (artifact service said 500). Check \`broker-url\` and \`fork-wait\`, or set \`buildx-fallback: true\` to build without it.`,
+    );
+    expect(argv).toEqual([]);
+  });
+
+  it.each([false, true])('fork-wait spent (buildx-fallback %s): buildx or a one-line failure', async (fb) => {
+    forkBroker(() => HttpResponse.json({ ok: false, status: 'pending', retryAfter: 5 }, { status: 202 }));
+    const { settled, ran: argv } = await forkAttempt(fb, forkDeps(), { 'fork-wait': 12 });
+    const reason = `the broker did not see the claim artifact ${ARTIFACT} within fork-wait (12 s, 3 polls)`;
+    if (fb) {
+      expect(argv).toEqual([BUILDX]);
+      expect(warnings()).toEqual([`Building with plain docker buildx (buildx-fallback): ${reason}.`]);
+    } else {
+      expect((settled as Error).message).toContain(`Fork claim failed: ${reason}.`);
+      expect(argv).toEqual([]);
+    }
+    expect(polls).toBe(3);
+    expect(printed.filter((l) => l.startsWith('Fork claim poll '))).toHaveLength(3);
+  });
+
+  it.each([false, true])('a refusal at the exchange fails whatever buildx-fallback (%s) says', async (fb) => {
+    forkBroker(() =>
+      HttpResponse.json(
+        {
+          ok: false,
+          error: { code: 'fork_denied', message: 'project web denies forks', requestId: 'req-3' },
+        },
+        { status: 403 },
+      ),
+    );
+    const { settled, ran: argv } = await forkAttempt(fb, forkDeps());
+    expect((settled as Error).message).toBe(
+      'The broker refused the fork claim exchange (403 fork_denied, request id req-3): project web denies forks',
+    );
+    expect(argv).toEqual([]);
+  });
+
+  it('no broker URL: depot builds with no project cache, and the warning says to write the URL literally', async () => {
+    const { settled, ran: argv } = await forkAttempt(false, forkDeps(), { 'broker-url': '' });
+    expect(settled).toMatchObject({ resolution: { kind: 'no-project' }, result: { via: 'depot' } });
+    expect(argv).toEqual([['depot', 'build', '--tag', 'localhost:5000/app:1', '.']]);
+    expect(warnings()).toEqual([
+      'No project cache for this build: pull request #12 from fork mallory/web gets no OIDC token and no broker URL is set, so no isolated project token: fork runs get no `vars`, so write the broker URL literally in the workflow (`env: DEPOT_BROKER_URL: https://...`).',
+    ]);
+  });
+});

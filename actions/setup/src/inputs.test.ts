@@ -59,6 +59,15 @@ describe('getInputs', () => {
     });
   });
 
+  it('fork-wait: whole seconds, parsed once; anything else fails in one line naming the input', () => {
+    withInputs({ 'fork-wait': '150' });
+    expect(getInputs()['fork-wait']).toBe(150);
+    withInputs({ 'fork-wait': '2m' });
+    expect(() => getInputs()).toThrow(
+      'Input `fork-wait` must be a whole number of seconds such as 60, got "2m".',
+    );
+  });
+
   it('manifest-url: the input wins over DEPOT_MANIFEST_URL', () => {
     withInputs({ 'manifest-url': 'https://mirror.test/depot/manifest.json' });
     vi.stubEnv('DEPOT_MANIFEST_URL', 'https://other.test/manifest.json');
