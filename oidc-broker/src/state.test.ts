@@ -83,6 +83,122 @@ describe('migrations', () => {
   });
 });
 
+/** A data dir as the release before fork-PR claims left it: schema version 2, with a revocation and audit rows. */
+function version2File(): void {
+  firstReleaseFile();
+  const db = new Database(join(dir, 'state.db'));
+  db.exec(`
+    ALTER TABLE audit ADD COLUMN kind TEXT;
+    ALTER TABLE audit ADD COLUMN request_id TEXT;
+    ALTER TABLE audit ADD COLUMN client TEXT;
+    ALTER TABLE audit ADD COLUMN sub TEXT;
+    ALTER TABLE audit ADD COLUMN repository_id TEXT;
+    ALTER TABLE audit ADD COLUMN sha TEXT;
+    ALTER TABLE audit ADD COLUMN workflow_ref TEXT;
+    ALTER TABLE audit ADD COLUMN job_workflow_ref TEXT;
+    ALTER TABLE audit ADD COLUMN environment TEXT;
+    ALTER TABLE audit ADD COLUMN actor TEXT;
+    ALTER TABLE audit ADD COLUMN token_jti TEXT;
+    ALTER TABLE audit ADD COLUMN requested TEXT;
+    ALTER TABLE audit ADD COLUMN granted TEXT;
+    CREATE INDEX audit_request ON audit (request_id);
+    CREATE TABLE revocation (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
+      kind TEXT NOT NULL CHECK (kind IN ('jti', 'rule', 'project')), value TEXT NOT NULL, before INTEGER
+    );
+    INSERT INTO revocation (at, kind, value) VALUES (1700000001, 'project', 'kit');
+    INSERT INTO audit (at, provider, issuer, outcome, kind, request_id, client)
+      VALUES (1700000002, 'github-actions', 'github-actions', 'replayed', 'exchange', 'r-2', '10.0.0.1');
+  `);
+  db.pragma('user_version = 2');
+  db.close();
+}
+
+const CLAIM = {
+  idSha256: 'a'.repeat(64),
+  challenge: 'challenge-0123456789ab',
+  repository: 'acme/web',
+  runId: 42,
+  runAttempt: 1,
+  pullRequest: 7,
+  project: 'web',
+  rule: 'web-main',
+  createdAt: 1_000,
+  expiresAt: 301_000,
+};
+
+describe('fork-PR claims', () => {
+  it('a version 2 data dir gains the claims table and the audit columns, keeping what it had', () => {
+    version2File();
+    const state = new StateStore(dir);
+    try {
+      expect(state.version()).toBe(SCHEMA_VERSION);
+      expect(SCHEMA_VERSION).toBe(3);
+      expect(state.revocations()).toMatchObject([{ kind: 'project', value: 'kit' }]);
+      expect(state.queryAudit({ requestId: 'r-2' })).toEqual([
+        {
+          at: 1700000002,
+          provider: 'github-actions',
+          issuer: 'github-actions',
+          outcome: 'replayed',
+          kind: 'exchange',
+          requestId: 'r-2',
+          client: '10.0.0.1',
+        },
+      ]);
+      state.createClaim(CLAIM);
+      expect(state.claim(CLAIM.idSha256)).toEqual(CLAIM);
+      state.audit({
+        at: 2,
+        provider: 'github-actions',
+        issuer: 'github-actions',
+        outcome: 'ok',
+        kind: 'claim',
+        requestId: 'r-3',
+        pullRequest: '7',
+        headRepository: 'stranger/web',
+        headSha: 'b'.repeat(40),
+        workflowPath: '.github/workflows/ci.yml',
+        runAttempt: '1',
+        claim: CLAIM.challenge,
+      });
+      expect(state.queryAudit({ requestId: 'r-3' })[0]).toMatchObject({
+        pullRequest: '7',
+        headRepository: 'stranger/web',
+        claim: CLAIM.challenge,
+      });
+    } finally {
+      state.close();
+    }
+  });
+
+  it('creation, refusal and the used mark are on disk at once (no flush, no close): one use, ever', () => {
+    const running = new StateStore(dir);
+    running.createClaim(CLAIM);
+    running.createClaim({ ...CLAIM, idSha256: 'b'.repeat(64) });
+    // Another process sees them while the first is still running (nothing waits for the 5 ms batch).
+    const other = new StateStore(dir);
+    try {
+      expect(other.claim(CLAIM.idSha256)?.usedAt).toBeUndefined();
+      expect(running.useClaim(CLAIM.idSha256, 2_000)).toBe(true);
+      expect(other.claim(CLAIM.idSha256)?.usedAt).toBe(2_000);
+      expect(other.useClaim(CLAIM.idSha256, 3_000)).toBe(false);
+      expect(running.useClaim(CLAIM.idSha256, 3_000)).toBe(false);
+      running.refuseClaimWith('b'.repeat(64), 'not_a_fork', 'the head is the base');
+      expect(other.claim('b'.repeat(64))).toMatchObject({ refusal: 'not_a_fork' });
+      // A refused claim is never used; an expired one neither.
+      expect(other.useClaim('b'.repeat(64), 3_000)).toBe(false);
+      other.createClaim({ ...CLAIM, idSha256: 'c'.repeat(64) });
+      expect(other.useClaim('c'.repeat(64), CLAIM.expiresAt)).toBe(false);
+      expect(other.purgeClaims(CLAIM.expiresAt + 1)).toBe(3);
+      expect(running.claim(CLAIM.idSha256)).toBeUndefined();
+    } finally {
+      other.close();
+      running.close();
+    }
+  });
+});
+
 describe('revocations', () => {
   const token = { jti: 'tok-1', rule: 'web-main', project: 'web', issuedAt: 1000 };
 
