@@ -397,6 +397,18 @@ describe('the broker is busy or unreachable: bounded retries, then fail or fall 
     },
   );
 
+  it('a Retry-After at the claim longer than fork-wait: no waiting past it', async () => {
+    broker([refused(429, 'rate_limited', 'slow down', { 'retry-after': '60' }), created]);
+    const r = await settle(req({ forkWait: 10, buildxFallback: true }));
+    expect(r).toEqual({
+      kind: 'fallback',
+      reason:
+        'the broker answered 429 rate_limited, request id req-9: slow down; fork-wait is spent after 1 try',
+    });
+    expect(claims).toHaveLength(1);
+    expect(sleeps).toEqual([]);
+  });
+
   it.each([false, true])('a failed upload: fails or falls back, no poll (buildx-fallback %s)', async (fb) => {
     broker([created], [minted]);
     const r = await settle(

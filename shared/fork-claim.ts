@@ -79,7 +79,7 @@ export async function forkClaim(req: ForkClaimRequest, deps: ForkClaimDeps): Pro
   log.info(
     `This is ${forkIsolation(req.github)}: claiming an isolated project token at ${req.brokerUrl} (fork-wait ${waitSeconds} s).`,
   );
-  const claimed = await claim(req.brokerUrl, body, deps);
+  const claimed = await claim(req.brokerUrl, body, deps, deps.now() + waitSeconds * 1000);
   if (claimed.kind === 'unavailable') return claimed;
   const { claimId, challenge } = claimed.created;
   const startedAt = deps.now();
@@ -123,8 +123,16 @@ function claimRequestOf(req: ForkClaimRequest): ClaimRequest | string {
 type Claimed =
   { kind: 'claimed'; created: ClaimCreated; lifetimeMs?: number } | { kind: 'unavailable'; reason: string };
 
-/** POST the claim, retrying network errors, 5xx and 429 (honouring Retry-After) a bounded number of times. */
-async function claim(brokerUrl: string, body: ClaimRequest, deps: ForkClaimDeps): Promise<Claimed> {
+/**
+ * POST the claim, retrying network errors, 5xx and 429 (honouring Retry-After) a bounded number of times, and never
+ * waiting past `giveUpAt` (fork-wait counted from the first try).
+ */
+async function claim(
+  brokerUrl: string,
+  body: ClaimRequest,
+  deps: ForkClaimDeps,
+  giveUpAt: number,
+): Promise<Claimed> {
   const { log } = deps;
   const attempts = Math.max(1, deps.attempts ?? 4);
   const url = `${brokerUrl}${CLAIM_PATH}`;
@@ -138,7 +146,11 @@ async function claim(brokerUrl: string, body: ClaimRequest, deps: ForkClaimDeps)
       if (err instanceof UserError) throw err;
       lastProblem = `cannot reach the broker at ${brokerUrl} (${errorMessage(err)})`;
       log.debug(`forkClaim.claim: attempt ${attempt}: ${lastProblem}`);
-      if (attempt < attempts) await deps.sleep(waitMs);
+      if (attempt >= attempts) break;
+      if (deps.now() + waitMs > giveUpAt) {
+        return { kind: 'unavailable', reason: `${lastProblem}; fork-wait is spent after ${tries(attempt)}` };
+      }
+      await deps.sleep(waitMs);
       continue;
     }
     const parsed = parseClaimCreated(await readJson(res));
@@ -161,7 +173,11 @@ async function claim(brokerUrl: string, body: ClaimRequest, deps: ForkClaimDeps)
       const retryAfter = retryAfterMs(res.headers.get('retry-after'), deps.now());
       if (retryAfter !== undefined) waitMs = Math.min(retryAfter, MAX_RETRY_AFTER_MS);
       log.debug(`forkClaim.claim: attempt ${attempt}: ${lastProblem}`);
-      if (attempt < attempts) await deps.sleep(waitMs);
+      if (attempt >= attempts) break;
+      if (deps.now() + waitMs > giveUpAt) {
+        return { kind: 'unavailable', reason: `${lastProblem}; fork-wait is spent after ${tries(attempt)}` };
+      }
+      await deps.sleep(waitMs);
       continue;
     }
     if (res.ok) {
@@ -278,6 +294,10 @@ async function poll(
     );
     await deps.sleep(waitMs);
   }
+}
+
+function tries(n: number): string {
+  return `${n} ${n === 1 ? 'try' : 'tries'}`;
 }
 
 function backoffMs(attempt: number): number {
