@@ -170,7 +170,6 @@ export function createApp(deps: BrokerDeps): Hono<Env> {
         { requestId: c.get('requestId'), client },
         admitRun,
       );
-      deps.metrics.forkClaims.inc({ endpoint: 'claim', outcome: 'ok' });
       c.header('Cache-Control', 'no-store');
       return c.json(result, 201);
     } catch (err: unknown) {

@@ -294,7 +294,6 @@ function claimFields(c: {
     runId: String(c.runId),
     runAttempt: String(c.runAttempt),
     pullRequest: String(c.pullRequest),
-    event: 'pull_request',
     project: c.project,
   };
 }
@@ -342,6 +341,7 @@ export async function claim(
     });
     record.claim = challenge;
     deps.state.audit(record);
+    deps.metrics.forkClaims.inc({ endpoint: 'claim', outcome: 'ok' });
     deps.log.info({ event: 'claim', outcome: 'ok', ...logFields(record) }, 'fork pull request claim made');
     return { ok: true, claimId, challenge, expiresAt: new Date(expiresAt).toISOString() };
   } catch (err: unknown) {
@@ -618,6 +618,7 @@ function identityFields(c: Checked): Partial<AuditRecord> {
     headRepository: c.headRepository,
     headSha: c.headSha,
     workflowPath: c.workflowPath,
+    event: 'pull_request',
   };
 }
 
