@@ -1,7 +1,17 @@
 // The workflows the end-to-end tests and the demo run: each is a Job of the runner harness that runs the real
 // action bundles (setup, then build-push or bake) against the world's broker, registry and release server.
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { examplePayload, Job, ROOT } from '../support/runner';
+import {
+  CLAIM_EXCHANGE_PATH,
+  CLAIM_PATH,
+  claimArtifactName,
+  parseClaimCreated,
+  parseClaimExchangeResponse,
+} from '../../shared/contract/fork-claim';
+import type { GithubStandIn, Run } from '../support/github-api';
+import { examplePayload, forkPullRequestPayload, Job, ROOT } from '../support/runner';
+import { mintedProjectToken } from '../support/secrets';
 import type { StepResult } from '../support/runner';
 import { DEMO, pushClaims, REPOSITORY } from './world';
 import type { World } from './world';
@@ -124,4 +134,150 @@ export function runSteps(log: string): { cached: number; run: number } {
   }
   const cached = [...runs.values()].filter(Boolean).length;
   return { cached, run: runs.size - cached };
+}
+
+export interface ForkWorkflowOptions extends Omit<
+  WorkflowOptions,
+  'repository' | 'repositoryId' | 'actions'
+> {
+  /** The fork the pull request comes from (default mallory/web). */
+  fork?: string;
+  pullRequest?: number;
+}
+
+export interface ForkWorkflowRun extends WorkflowRun {
+  run: Run;
+}
+
+let nextForkRun = 7_100_000_000 + Math.floor(Math.random() * 1_000_000);
+
+/** A fork pull request's run of acme/web, in progress, in the GitHub stand-in. */
+export function addForkRun(github: GithubStandIn, opts: { fork?: string; pullRequest?: number } = {}): Run {
+  return github.addRun({
+    repository: REPOSITORY,
+    runId: nextForkRun++,
+    attempt: 1,
+    event: 'pull_request',
+    status: 'in_progress',
+    headRepository: opts.fork ?? 'mallory/web',
+    headSha: randomBytes(20).toString('hex'),
+    private: false,
+    pullRequest: opts.pullRequest ?? 12,
+    repositoryId: 123456,
+  });
+}
+
+/**
+ * A `pull_request` job from a fork, as GitHub runs it: the event payload's head in another owner's repository, no
+ * ACTIONS_ID_TOKEN_REQUEST_URL (GitHub gives fork runs no OIDC token), no `vars` (DEPOT_BROKER_URL written literally
+ * in the workflow's env), and the runner's artifact env for its run in the GitHub stand-in.
+ */
+export function newForkJob(
+  world: World,
+  github: GithubStandIn,
+  run: Run,
+  env: Record<string, string> = {},
+): Job {
+  const number = run.pullRequest ?? 12;
+  return new Job({
+    repository: run.repository,
+    event: {
+      name: 'pull_request',
+      payload: forkPullRequestPayload({
+        repository: run.repository,
+        fork: run.headRepository,
+        number,
+        headSha: run.headSha,
+        headRef: run.headBranch,
+        repositoryId: run.repositoryId,
+        forkId: run.headRepositoryId,
+      }),
+    },
+    env: {
+      GITHUB_REF: `refs/pull/${number}/merge`,
+      GITHUB_SHA: randomBytes(20).toString('hex'),
+      GITHUB_HEAD_REF: run.headBranch,
+      GITHUB_BASE_REF: 'main',
+      DEPOT_BROKER_URL: world.stack.brokerUrl,
+      ...env,
+    },
+    actionsRuntime: {
+      resultsUrl: github.artifacts.url,
+      runtimeToken: run.runtimeToken,
+      runId: run.runId,
+      runAttempt: run.attempt,
+    },
+  });
+}
+
+/** setup, then build-push of examples/demo/app from a fork pull request; the run completes after its post steps. */
+export async function forkBuildWorkflow(
+  world: World,
+  github: GithubStandIn,
+  opts: ForkWorkflowOptions,
+): Promise<ForkWorkflowRun> {
+  const run = addForkRun(github, opts);
+  const job = newForkJob(world, github, run, opts.env);
+  const setup = await setupStep(world, job, MONOREPO_ACTIONS);
+  const started = Date.now();
+  const build =
+    setup.exitCode === 0
+      ? await job.step(MONOREPO_ACTIONS.buildPush, {
+          inputs: {
+            context: join(DEMO, 'app'),
+            platforms: opts.platforms ?? 'linux/amd64',
+            push: 'true',
+            tags: `127.0.0.1:5000/demo/app:${opts.tag}`,
+            project: opts.project ?? 'demo',
+            ...opts.inputs,
+          },
+        })
+      : setup;
+  const durationMs = Date.now() - started;
+  const post = await job.finish();
+  github.runs.complete(run);
+  return { job, setup, build, post, durationMs, run };
+}
+
+/**
+ * The fork-PR claim flow done by hand for `run` (claim, the artifact listed in the run, exchange): the isolated
+ * project token a fork build gets, for tests that use it directly against the registry.
+ */
+export async function claimForkToken(
+  world: World,
+  github: GithubStandIn,
+  run: Run,
+  project = 'demo',
+): Promise<string> {
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${world.stack.brokerUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as unknown };
+  };
+  const claimed = await post(CLAIM_PATH, {
+    repository: run.repository,
+    runId: run.runId,
+    runAttempt: run.attempt,
+    pullRequest: run.pullRequest,
+    project,
+  });
+  const created = parseClaimCreated(claimed.body);
+  if (created?.ok !== true) throw new Error(`the broker refused the claim: ${JSON.stringify(claimed)}`);
+  github.runs.storeArtifact(run, claimArtifactName(created.challenge), 'claim');
+  for (let i = 0; i < 30; i++) {
+    const answer = await post(CLAIM_EXCHANGE_PATH, { claimId: created.claimId });
+    const parsed = parseClaimExchangeResponse(answer.body);
+    if (parsed?.ok === true) {
+      mintedProjectToken(parsed.token);
+      return parsed.token;
+    }
+    if (!parsed || !('status' in parsed)) {
+      throw new Error(`the broker refused the claim exchange: ${JSON.stringify(answer)}`);
+    }
+    await new Promise((r) => setTimeout(r, Math.max(500, parsed.retryAfter * 1000)));
+  }
+  throw new Error('the broker never saw the claim artifact');
 }

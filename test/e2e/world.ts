@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { releaseInto } from '../support/release';
 import { ROOT } from '../support/runner';
 import { startStack } from '../support/stack';
-import type { Stack } from '../support/stack';
+import type { Stack, StackOptions } from '../support/stack';
 import { serveFolder } from '../support/static-server';
 import type { StubServer } from '../support/stub-server';
 
@@ -45,12 +45,21 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function startWorld(projects = PROJECTS_YAML): Promise<World> {
+/** The demo project as PROJECTS_YAML has it, with `fork_policy: isolated`: fork pull requests claim isolated tokens. */
+export const FORK_PROJECTS_YAML = PROJECTS_YAML.replace(
+  '- id: demo\n',
+  '- id: demo\n  fork_policy: isolated\n',
+);
+
+export async function startWorld(
+  projects = PROJECTS_YAML,
+  stackOptions: Omit<StackOptions, 'projects'> = {},
+): Promise<World> {
   const releaseDir = mkdtempSync(join(tmpdir(), 'depot-release-'));
   releaseInto(releaseDir);
   const manifest = JSON.parse(readFileSync(join(releaseDir, 'manifest.json'), 'utf8')) as { latest: string };
   const release = await serveFolder(releaseDir);
-  const stack = await startStack({ projects });
+  const stack = await startStack({ ...stackOptions, projects });
   return {
     stack,
     release,

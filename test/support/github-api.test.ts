@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGithub } from './github-api';
 import type { GithubStandIn, Run } from './github-api';
-import { Job, ROOT } from './runner';
+import { getGithubContext } from '../../shared/github';
+import { forkPullRequestPayload, Job, ROOT } from './runner';
 
 let github: GithubStandIn;
 let job: Job | undefined;
@@ -210,5 +211,44 @@ describe('the REST API the broker asks', () => {
     });
     expect((await api(path)).status).toBe(200);
     expect(github.api.requests.filter((r) => r === `GET ${path}`)).toHaveLength(4);
+  });
+});
+
+describe('a fork pull request job', () => {
+  it('reads as an untrusted fork pull request, with the runner’s artifact env and no OIDC request URL', () => {
+    const run = forkRun();
+    job = new Job({
+      repository: 'acme/web',
+      event: {
+        name: 'pull_request',
+        payload: forkPullRequestPayload({
+          repository: 'acme/web',
+          fork: 'mallory/web',
+          number: 12,
+          headSha: run.headSha,
+        }),
+      },
+      actionsRuntime: { resultsUrl: github.artifacts.url, runtimeToken: run.runtimeToken, runId: run.runId },
+    });
+    const env = job.baseEnv();
+    expect(env).toMatchObject({
+      ACTIONS_RESULTS_URL: github.artifacts.url,
+      ACTIONS_RUNTIME_TOKEN: run.runtimeToken,
+      GITHUB_SERVER_URL: 'https://github.com',
+      GITHUB_RUN_ID: String(run.runId),
+    });
+    expect(env.ACTIONS_ID_TOKEN_REQUEST_URL).toBeUndefined();
+    expect(job.masks.has(run.runtimeToken)).toBe(true);
+    const ctx = getGithubContext(env);
+    expect(ctx).toMatchObject({
+      eventName: 'pull_request',
+      repository: 'acme/web',
+      fromFork: true,
+      untrustedForkPullRequest: true,
+      pullRequestNumber: 12,
+      headRepository: 'mallory/web',
+      headSha: run.headSha,
+      privateRepository: false,
+    });
   });
 });

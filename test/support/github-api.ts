@@ -216,7 +216,9 @@ export async function startGithubApi(runs: GithubRuns): Promise<GithubApi> {
         ([owner, name, id, attempt]) => {
           const run = runs.run(`${owner}/${name}`, Number(id), Number(attempt));
           if (!run) return notFound(res, 'actions/workflow-runs#get-a-workflow-run-attempt');
-          send(res, 200, runJson(run, base));
+          const json = runJson(run, base);
+          if (url.searchParams.get('exclude_pull_requests') === 'true') json.pull_requests = [];
+          send(res, 200, json);
         },
       ],
       [

@@ -119,7 +119,7 @@ export class GithubRuns {
   readonly artifacts: StoredArtifact[] = [];
   private nextArtifactId = 1_100_000_000 + Math.floor(Math.random() * 1_000_000);
 
-  /** Adds a run attempt (and its pull request, when it names one that is not there yet). */
+  /** Adds a run attempt; when it names a pull request, that pull request (added if new) has the run's head. */
   addRun(spec: RunSpec): Run {
     const backendRunId = randomUUID();
     const backendJobId = randomUUID();
@@ -144,15 +144,17 @@ export class GithubRuns {
     if (spec.pullRequest !== undefined) run.pullRequest = spec.pullRequest;
     mintedSecret(run.runtimeToken);
     this.runs.push(run);
-    if (spec.pullRequest !== undefined && !this.pull(spec.repository, spec.pullRequest)) {
+    // The run is for the pull request's head as it is now: a run of a new push moves the pull request's head.
+    if (spec.pullRequest !== undefined) {
+      const pull = this.pull(spec.repository, spec.pullRequest);
       this.addPull({
         repository: spec.repository,
         number: spec.pullRequest,
         headRepository: run.headRepository,
         headSha: run.headSha,
         headRef: run.headBranch,
-        baseRef: 'main',
-        state: 'open',
+        baseRef: pull?.baseRef ?? 'main',
+        state: pull?.state ?? 'open',
       });
     }
     return run;
@@ -199,6 +201,16 @@ export class GithubRuns {
       expiresAt: expiresAt ?? new Date(now.getTime() + 90 * 86_400_000).toISOString(),
     };
     this.artifacts.push(artifact);
+    return artifact;
+  }
+
+  /** An artifact uploaded and finalized at once (for a test that needs one listed, not the upload itself). */
+  storeArtifact(run: Run, name: string, content: Buffer | string): StoredArtifact {
+    const artifact = this.createArtifact(run, name, undefined);
+    if (!artifact) throw new Error(`run ${run.runId} already has an artifact ${name}`);
+    artifact.content = Buffer.from(content);
+    artifact.size = artifact.content.length;
+    artifact.finalized = true;
     return artifact;
   }
 

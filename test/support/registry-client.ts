@@ -142,6 +142,17 @@ export class RegistryClient {
     );
   }
 
+  /** The digest the registry serves for `tag` (an index, a manifest list or a manifest), or the refusal. */
+  async manifestDigest(repo: string, tag: string): Promise<RegistryResult> {
+    const accept = [
+      'application/vnd.oci.image.index.v1+json',
+      'application/vnd.docker.distribution.manifest.list.v2+json',
+      MANIFEST_TYPE,
+      'application/vnd.docker.distribution.manifest.v2+json',
+    ].join(', ');
+    return this.result(await this.call('HEAD', `/v2/${repo}/manifests/${tag}`, { headers: { accept } }));
+  }
+
   /** Pushes config + layer blobs and a manifest under `tag`; the first refusal is returned. */
   async pushImage(repo: string, tag: string, seed: string): Promise<RegistryResult> {
     const config = JSON.stringify({ architecture: 'amd64', os: 'linux', seed });
