@@ -236,7 +236,9 @@ const server = setupServer(
       const key = `${String(params.owner)}/${String(params.repo)}`.toLowerCase();
       const run = gh.runs.get(`${key}#${String(params.id)}#${String(params.n)}`);
       if (run === undefined) return notFound();
-      return typeof run === 'number' ? new HttpResponse(null, { status: run }) : HttpResponse.json(run);
+      if (typeof run !== 'number') return HttpResponse.json(run);
+      const location = `${API}/repositories/42/actions/runs/${String(params.id)}/attempts/${String(params.n)}`;
+      return new HttpResponse(null, { status: run, headers: { location } });
     });
   }),
   http.get(`${API}/repos/:owner/:repo/pulls/:n`, ({ params }) =>
@@ -671,6 +673,15 @@ describe('GitHub refuses: final codes at exchange', () => {
       'run_not_found',
     ],
     [
+      'a renamed repository (GitHub answers 301: never followed)',
+      () => {
+        const f = fork();
+        return serve(f, { run: 301 });
+      },
+      403,
+      'run_not_found',
+    ],
+    [
       'a push run',
       () => {
         const f = fork();
@@ -845,13 +856,29 @@ describe('GitHub fails: 503 github_unavailable with Retry-After, the claim kept'
       40,
     ],
     [
-      '403 saying secondary rate limit',
+      '403 saying secondary rate limit, without Retry-After: a minute',
       [() => HttpResponse.json({ message: 'You have exceeded a secondary rate limit' }, { status: 403 })],
-      1,
+      60,
+    ],
+    [
+      '403 saying rate limit, with Retry-After',
+      [
+        () =>
+          HttpResponse.json(
+            { message: 'You have exceeded a secondary rate limit' },
+            { status: 403, headers: { 'retry-after': '12' } },
+          ),
+      ],
+      12,
     ],
     [
       "401: the broker's token is bad",
       [() => HttpResponse.json({ message: 'Bad credentials' }, { status: 401 })],
+      1,
+    ],
+    [
+      '403 that is no rate limit, an answer the broker does not expect',
+      [() => HttpResponse.json({ message: 'Resource not accessible by integration' }, { status: 403 })],
       1,
     ],
     [
@@ -909,6 +936,7 @@ describe('GitHub fails: 503 github_unavailable with Retry-After, the claim kept'
     expect(errors.some((l) => l.includes('401') && l.includes('TEST_BROKER_GITHUB_TOKEN'))).toBe(true);
     expect(errors.some((l) => l.includes('does not parse'))).toBe(true);
     expect(errors.some((l) => l.includes('422'))).toBe(true);
+    expect(errors.some((l) => l.includes('Resource not accessible by integration'))).toBe(true);
   });
 
   it('backs off 1 s, 2 s, 4 s ... up to 30 s while GitHub keeps failing', async () => {

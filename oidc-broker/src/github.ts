@@ -190,8 +190,15 @@ export function classify(err: unknown, what: string, tokenEnv: string, nowMs: nu
         (/rate limit/i.test(err.message) ||
           headers['retry-after'] !== undefined ||
           String(headers['x-ratelimit-remaining']) === '0'));
-    if (rateLimited)
-      return new GitHubError('unavailable', `${what}: GitHub's rate limit (${status}): ${said}`, opts);
+    if (rateLimited) {
+      // GitHub asks for at least a minute after a secondary rate limit that names no Retry-After.
+      const wait = retryAfter ?? (/secondary rate limit/i.test(err.message) ? 60 : undefined);
+      return new GitHubError(
+        'unavailable',
+        `${what}: GitHub's rate limit (${status}): ${said}`,
+        wait === undefined ? { status } : { status, retryAfter: wait },
+      );
+    }
     if (status >= 500 && err.response !== undefined) {
       return new GitHubError('unavailable', `${what}: GitHub answered ${status}`, opts);
     }
