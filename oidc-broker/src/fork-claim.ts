@@ -376,6 +376,7 @@ export async function claimExchange(
     client: ctx.client || undefined,
   };
   let id: string | undefined;
+  let decidedBefore = false;
   try {
     const request = parseClaimExchangeRequest(body);
     id = sha256(request.claimId);
@@ -383,6 +384,7 @@ export async function claimExchange(
     if (!row) throw refuse('unknown_claim', 'no claim has this id (or it was purged)', 'claimId');
     Object.assign(record, claimFields(row), { rule: row.rule, claim: row.challenge });
     if (row.refusal !== undefined) {
+      decidedBefore = true;
       throw new BrokerError(row.refusal as ErrorCode, MESSAGES[row.refusal as ErrorCode] ?? 'refused', {
         detail: `refused at an earlier poll: ${row.refusalMessage ?? row.refusal}`,
       });
@@ -453,7 +455,7 @@ export async function claimExchange(
     };
   } catch (err: unknown) {
     const e = settle(deps, 'exchange', record, err);
-    if (id !== undefined && FINAL.has(e.code) && !e.detail?.startsWith('refused at an earlier poll')) {
+    if (id !== undefined && FINAL.has(e.code) && !decidedBefore) {
       deps.fork.pacing.delete(id);
       try {
         deps.state.refuseClaimWith(id, e.code, e.detail ?? e.message);
