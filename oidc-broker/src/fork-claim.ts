@@ -582,7 +582,7 @@ async function checkRun(deps: BrokerDeps, github: GitHubApi, row: ClaimRow): Pro
   return {
     repository: run.repository.full_name,
     repositoryId: String(run.repository.id),
-    ownerId: String(run.repository.owner.id),
+    ownerId: run.repository.owner ? String(run.repository.owner.id) : '(unknown)',
     headRepository: head,
     headSha: run.head_sha,
     workflowPath: run.path ?? undefined,

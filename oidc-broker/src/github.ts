@@ -64,7 +64,8 @@ const WorkflowRunSchema = z.object({
     full_name: z.string(),
     private: z.boolean(),
     visibility: z.string().optional(),
-    owner: z.object({ id: z.number().int() }),
+    // Read only when a rule pins repository_owner_id (an unknown owner id then matches no pin).
+    owner: z.object({ id: z.number().int() }).optional(),
   }),
 });
 export type WorkflowRun = z.infer<typeof WorkflowRunSchema>;
