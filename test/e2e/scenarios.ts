@@ -143,6 +143,8 @@ export interface ForkWorkflowOptions extends Omit<
   /** The fork the pull request comes from (default mallory/web). */
   fork?: string;
   pullRequest?: number;
+  /** Called with the run once it is in the GitHub stand-in, before the job starts (e.g. to move the PR's head). */
+  prepare?: (run: Run) => void;
 }
 
 export interface ForkWorkflowRun extends WorkflowRun {
@@ -217,6 +219,7 @@ export async function forkBuildWorkflow(
   opts: ForkWorkflowOptions,
 ): Promise<ForkWorkflowRun> {
   const run = addForkRun(github, opts);
+  opts.prepare?.(run);
   const job = newForkJob(world, github, run, opts.env);
   const setup = await setupStep(world, job, MONOREPO_ACTIONS);
   const started = Date.now();
