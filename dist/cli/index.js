@@ -3440,6 +3440,15 @@ const DEPOT_FLAGS = {
     debug: { value: false },
     help: { value: false, short: 'h' },
 };
+/** The environment part of `depot build --help` and `depot bake --help`: what both read. */
+const BUILDX_ENV_HELP = `Environment:
+  DEPOT_TOKEN               the project token (when --token is not given)
+  DEPOT_PROJECT_ID          the project (when --project is not given; before depot.json and the token)
+  DOCKER_CONFIG             your Docker config folder (default: $HOME/.docker), copied into a temporary one
+                            that adds the cache registry's credentials
+  RUNNER_TEMP               where temporary files go (default: the system's temp folder)
+Other variables (BUILDX_BUILDER, BUILDKIT_PROGRESS, ...) reach docker buildx unchanged.
+`;
 function lookup(table, word) {
     if (word.startsWith('--')) {
         const name = word.slice(2);
@@ -4706,14 +4715,7 @@ depot options:
       --debug               print the commands depot runs (secrets redacted)
   -h, --help                this help
 
-Environment:
-  DEPOT_TOKEN               the project token (when --token is not given)
-  DEPOT_PROJECT_ID          the project (when --project is not given; before depot.json and the token)
-  DOCKER_CONFIG             your Docker config folder (default: $HOME/.docker), copied into a temporary one
-                            that adds the cache registry's credentials
-  RUNNER_TEMP               where temporary files go (default: the system's temp folder)
-Other variables (BUILDX_BUILDER, BUILDKIT_PROGRESS, ...) reach docker buildx unchanged.
-`;
+${BUILDX_ENV_HELP}`;
 function isRemoteSource(word) {
     return /^(https?:\/\/|git:\/\/|ssh:\/\/|git@)/.test(word);
 }
@@ -4963,14 +4965,7 @@ depot options:
       --debug               print the commands depot runs (secrets redacted)
   -h, --help                this help
 
-Environment:
-  DEPOT_TOKEN               the project token (when --token is not given)
-  DEPOT_PROJECT_ID          the project (when --project is not given; before depot.json and the token)
-  DOCKER_CONFIG             your Docker config folder (default: $HOME/.docker), copied into a temporary one
-                            that adds the cache registry's credentials
-  RUNNER_TEMP               where temporary files go (default: the system's temp folder)
-Other variables (BUILDX_BUILDER, BUILDKIT_PROGRESS, ...) reach docker buildx unchanged.
-`;
+${BUILDX_ENV_HELP}`;
 /** Flags that describe where the result goes; a second, save-only pass leaves them out. */
 const OUTPUT_FLAGS = new Set([
     'tag',
