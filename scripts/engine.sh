@@ -7,6 +7,7 @@
 #   scripts/engine.sh up       install what is missing and start what is stopped (idempotent; fast when all runs)
 #   scripts/engine.sh status   what is installed and running
 #   scripts/engine.sh down     stop the registry and dockerd
+#   scripts/engine.sh tools    shellcheck and yamllint from bookworm (npm test's lint of scripts/install.sh and YAML)
 set -euo pipefail
 
 STATE=${DEPOT_ENGINE_STATE:-/var/lib/depot-engine}
@@ -116,6 +117,18 @@ install_tools() {
     apt-get update "${APT_OPTS[@]}" >/dev/null
     safe_install "${missing[@]}"
   fi
+}
+
+# The linters npm test runs before its unit phase: bookworm's packages, nothing upgraded.
+install_lint_tools() {
+  local missing=()
+  command -v shellcheck >/dev/null || missing+=(shellcheck)
+  command -v yamllint >/dev/null || missing+=(yamllint)
+  [ ${#missing[@]} -gt 0 ] || return 0
+  need_root
+  log "installing from bookworm: ${missing[*]}"
+  apt-get update "${APT_OPTS[@]}" >/dev/null
+  safe_install "${missing[@]}"
 }
 
 start_dockerd() {
@@ -279,8 +292,9 @@ case "${1:-}" in
   up) up ;;
   status) status ;;
   down) down ;;
+  tools) install_lint_tools ;;
   *)
-    echo "usage: scripts/engine.sh up|status|down" >&2
+    echo "usage: scripts/engine.sh up|status|down|tools" >&2
     exit 2
     ;;
 esac

@@ -1,4 +1,5 @@
-// `npm test`: the dist check, the unit tests, then the engine (scripts/engine.sh up installs and starts what is
+// `npm test`: the dist check, the README check, shellcheck and yamllint (scripts/engine.sh tools), the unit tests,
+// then the engine (scripts/engine.sh up installs and starts what is
 // missing) and the tests that run against it. Each vitest run writes a JSON report to .tmp/reports/; the last
 // line printed is `N passed, N failed` over all of them, so a run that executed no test is visible.
 // When check-dist passed, the vitest runs get DEPOT_TEST_DIST_CHECKED=1 and the tests that run bundles run dist/
@@ -50,6 +51,11 @@ if (unit) {
   failed =
     run(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'scripts', 'readme.ts'), '--check']) !== 0 ||
     failed;
+  // shellcheck and yamllint, which scripts/lint.test.ts runs over scripts/install.sh and the repository's YAML.
+  if (run('bash', [join(root, 'scripts', 'engine.sh'), 'tools']) !== 0) {
+    console.error('shellcheck and yamllint could not be installed (scripts/engine.sh tools failed).');
+    failed = true;
+  }
   failed = vitest('vitest.config.ts', 'unit.json') !== 0 || failed;
 }
 if (e2e) {
