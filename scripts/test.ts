@@ -1,6 +1,6 @@
 // `npm test`: the dist check, the README check, shellcheck and yamllint (scripts/engine.sh tools), the unit tests,
-// then the engine (scripts/engine.sh up installs and starts what is
-// missing) and the tests that run against it. Each vitest run writes a JSON report to .tmp/reports/; the last
+// then the engine (scripts/engine.sh up installs and starts what is missing) and the tests that run against it.
+// Each vitest run writes a JSON report to .tmp/reports/; the last
 // line printed is `N passed, N failed` over all of them, so a run that executed no test is visible.
 // When check-dist passed, the vitest runs get DEPOT_TEST_DIST_CHECKED=1 and the tests that run bundles run dist/
 // as it is; otherwise (a failed check, or --e2e alone) they build the bundles from the sources
