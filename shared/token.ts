@@ -1,16 +1,16 @@
 // Token resolution and failure semantics, the same in every action (DESIGN.md):
 // `token` input > DEPOT_TOKEN > OIDC exchange at the broker > fork-PR claim flow > none.
 import * as core from '@actions/core';
-import { BrokerRefusal, clean, postJson, readJson, requestIdOf, retryAfterMs } from './broker-http';
-import { exchangePath, parseExchangeResponse } from './contract/exchange';
+import { BrokerRefusal } from './broker-http';
+import { checkBrokerUrl, exchangeToken } from './contract/exchange-client';
 import { errorMessage, UserError } from './errors';
 import { forkClaim, forkIsolation, uploadClaimArtifact } from './fork-claim';
-import { withoutCredentials } from './inputs';
 import type { GithubContext } from './types/github';
 import type { TokenRequest, TokenResolution } from './types/token';
 
 export type { TokenRequest, TokenResolution, TokenSource } from './types/token';
 export { BrokerRefusal, retryAfterMs } from './broker-http';
+export { isLoopbackHost } from './contract/exchange-client';
 
 export interface TokenDeps {
   env: NodeJS.ProcessEnv;
@@ -44,9 +44,6 @@ export function defaultTokenDeps(github: GithubContext): TokenDeps {
   };
 }
 
-const MAX_BACKOFF_MS = 10_000;
-const MAX_RETRY_AFTER_MS = 60_000;
-
 /**
  * The broker URL: input, else DEPOT_BROKER_URL; a trailing slash is stripped. The job's OIDC token travels to it,
  * so it must be https (http only on a loopback host) and carry no credentials (never echoed back).
@@ -54,33 +51,7 @@ const MAX_RETRY_AFTER_MS = 60_000;
 export function brokerUrlOf(req: TokenRequest, env: NodeJS.ProcessEnv): string {
   const raw = req.brokerUrl || env.DEPOT_BROKER_URL || '';
   if (raw === '') return '';
-  const from = req.brokerUrl ? 'Input `broker-url`' : 'DEPOT_BROKER_URL';
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
-  }
-  if (url.username || url.password) {
-    throw new UserError(
-      `${from} carries a user name or password (user:pass@): the broker needs none, the OIDC token is the credential; remove them.`,
-    );
-  }
-  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    throw new UserError(
-      `${from} is http:// on ${url.hostname}, which would send the job's OIDC token unencrypted: use https:// (http is accepted only on a loopback host).`,
-    );
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
-  }
-  return raw.replace(/\/+$/, '');
-}
-
-/** 127.0.0.0/8, ::1 and localhost. */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+  return checkBrokerUrl(raw, req.brokerUrl ? 'Input `broker-url`' : 'DEPOT_BROKER_URL');
 }
 
 export async function resolveToken(req: TokenRequest, deps: TokenDeps): Promise<TokenResolution> {
@@ -181,79 +152,59 @@ async function exchange(
 ): Promise<TokenResolution> {
   const { log } = deps;
   const attempts = Math.max(1, deps.attempts ?? 4);
-  const url = `${brokerUrl}${exchangePath('github-actions')}`;
-  let lastProblem = '';
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    let waitMs = Math.min(1000 * 2 ** (attempt - 1), MAX_BACKOFF_MS);
-    let idToken: string;
-    try {
+  const outcome = await exchangeToken(
+    {
+      brokerUrl,
+      provider: 'github-actions',
+      project,
       // A fresh OIDC token for every try: GitHub's issuer is single-use at the broker.
-      idToken = await deps.getIDToken(audience);
-    } catch (err) {
-      lastProblem = `the runner did not hand out an OIDC token (${errorMessage(err)})`;
-      log.debug(`token.exchange: attempt ${attempt}: ${lastProblem}`);
-      if (attempt < attempts) await deps.sleep(waitMs);
-      continue;
-    }
-    core.setSecret(idToken);
-    let res: Response;
-    try {
-      res = await postJson(
-        url,
-        JSON.stringify(project ? { token: idToken, project } : { token: idToken }),
-        deps,
-        'the token exchange',
-        'the OIDC token',
-      );
-    } catch (err) {
-      if (err instanceof UserError) throw err;
-      lastProblem = `cannot reach the broker at ${brokerUrl} (${errorMessage(err)})`;
-      log.debug(`token.exchange: attempt ${attempt}: ${lastProblem}`);
-      if (attempt < attempts) await deps.sleep(waitMs);
-      continue;
-    }
-    const body = parseExchangeResponse(await readJson(res));
-    if (res.ok && body?.ok === true) {
-      core.setSecret(body.token);
-      log.info(
-        `Exchanged the job's OIDC token at ${brokerUrl} for a project token` +
-          ` (project ${body.project}${body.isolated ? ', isolated' : ''}).`,
-      );
-      return {
-        kind: 'token',
-        token: body.token,
-        source: 'oidc',
-        project: body.project,
-        isolated: body.isolated,
-        expiresAt: body.expiresAt,
-      };
-    }
-    const error = body?.ok === false ? body.error : undefined;
-    const code = error?.code ?? `http_${res.status}`;
-    const message = clean(error?.message || res.statusText, idToken);
-    const { requestId, ref } = requestIdOf(res, error?.requestId, idToken);
-    if (res.status === 429 || res.status >= 500) {
-      lastProblem = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
-      const retryAfter = retryAfterMs(res.headers.get('retry-after'));
-      if (retryAfter !== undefined) waitMs = Math.min(retryAfter, MAX_RETRY_AFTER_MS);
-      log.debug(`token.exchange: attempt ${attempt}: ${lastProblem}`);
-      if (attempt < attempts) await deps.sleep(waitMs);
-      continue;
-    }
-    if (res.ok) {
-      throw new UserError(`The broker at ${brokerUrl} answered ${res.status} without a project token.`);
-    }
+      ciToken: async () => {
+        try {
+          return await deps.getIDToken(audience);
+        } catch (err: unknown) {
+          throw new Error(`the runner did not hand out an OIDC token (${errorMessage(err)})`);
+        }
+      },
+      setting: '`broker-url`',
+    },
+    {
+      fetch: deps.fetch,
+      sleep: deps.sleep,
+      secret: (value) => core.setSecret(value),
+      debug: (message) => log.debug(`token.exchange: ${message}`),
+      attempts,
+      ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
+    },
+  );
+  if (outcome.kind === 'granted') {
+    const { grant } = outcome;
+    log.info(
+      `Exchanged the job's OIDC token at ${brokerUrl} for a project token` +
+        ` (project ${grant.project}${grant.isolated ? ', isolated' : ''}).`,
+    );
+    return {
+      kind: 'token',
+      token: grant.token,
+      source: 'oidc',
+      project: grant.project,
+      isolated: grant.isolated,
+      expiresAt: grant.expiresAt,
+    };
+  }
+  if (outcome.kind === 'refused') {
     // 4xx: a refusal. Never hidden by buildx-fallback.
+    const { status, code, message, requestId } = outcome;
+    const ref = requestId ? `, request id ${requestId}` : '';
     throw new BrokerRefusal(
-      res.status,
+      status,
       code,
-      `The broker refused the token exchange (${res.status} ${code}${ref}): ${message || 'no message'}`,
+      `The broker refused the token exchange (${status} ${code}${ref}): ${message || 'no message'}`,
       requestId || undefined,
     );
   }
-  const reason = `${lastProblem} after ${attempts} tries`;
-  if (buildxFallback) return { kind: 'fallback', reason };
+  if (buildxFallback) return { kind: 'fallback', reason: outcome.reason };
   throw new UserError(
-    `Token exchange failed: ${reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`,
+    `Token exchange failed: ${outcome.reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`,
   );
 }
