@@ -1,12 +1,14 @@
 // Issuer + the real broker (a child process: `npm run broker`'s entry with its own config file and temp data dir)
 // + a token-auth cache registry (`npm run broker -- registry-config`, then `docker-registry serve`), all on free
-// loopback ports. stop() stops them all and removes the temp dirs.
+// loopback ports. Besides the GitHub issuer (entry github-actions) a stack may start more local issuers, one issuer
+// entry each (e.g. circleci at http://127.0.0.1:PORT/org/<uuid>: ci-providers.ts has their shapes). stop() stops
+// them all and removes the temp dirs.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { GithubClaims, LocalIssuer } from './issuer';
+import type { GithubClaims, IssuerOptions, LocalIssuer } from './issuer';
 import { startIssuer } from './issuer';
 import { freePort } from './ports';
 import { mintedProjectToken, mintedTokenHashes } from './secrets';
@@ -15,9 +17,26 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 const BROKER_MAIN = join(ROOT, 'oidc-broker', 'src', 'main.ts');
 
+/** One more issuer entry of the broker, served by a local issuer of its own. */
+export interface StackIssuer {
+  /** The entry's provider (default: its key). */
+  provider?: string;
+  /** The local issuer's path, claims and sub (ci-providers.ts). */
+  options: IssuerOptions;
+  /** The entry's `audience` (default: the broker's, its public URL). */
+  audience?: string;
+}
+
 export interface StackOptions {
-  /** YAML of the `projects:` list (its items), may use ${ISSUER} for the local issuer's URL. */
+  /**
+   * YAML of the `projects:` list (its items), may use ${ISSUER} for the GitHub issuer's URL and ${ISSUER:<key>} for
+   * that of the entry <key> of `issuers`.
+   */
   projects: string;
+  /** More `projects:` items, after `projects` (same placeholders). */
+  extraProjects?: string;
+  /** More issuer entries, by key (e.g. circleci, gitlab, buildkite), each with its own local issuer. */
+  issuers?: Record<string, StackIssuer>;
   tokenTtl?: string;
   /** The broker's `github:` section (the fork-PR claim flow asks this API; default https://api.github.com). */
   github?: { apiUrl: string; tokenEnv?: string };
@@ -27,6 +46,8 @@ export interface StackOptions {
 
 export interface Stack {
   issuer: LocalIssuer;
+  /** The local issuers of StackOptions.issuers, by entry key. */
+  issuers: Record<string, LocalIssuer>;
   /** http://127.0.0.1:PORT */
   brokerUrl: string;
   /** localhost:PORT (never 127.0.0.1: ENGINE.md) */
@@ -35,6 +56,11 @@ export interface Stack {
   dataDir: string;
   /** Exchanges a freshly minted CI token; throws an Error with `code` (the broker's) on refusal. */
   projectToken(claims?: Partial<GithubClaims>, project?: string): Promise<string>;
+  /**
+   * Exchanges a freshly minted token of the issuer entry `key` (of StackOptions.issuers) at its provider's
+   * /auth/oidc/<provider>; throws a BrokerRefusal on refusal.
+   */
+  exchange(key: string, claims?: Record<string, unknown>, project?: string): Promise<string>;
   brokerLog(): string;
   registryLog(): string;
   /** Stops the broker and starts it again on the same port, config and data dir. */
@@ -111,6 +137,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     );
   }
   const issuer = await startIssuer();
+  const issuers: Record<string, LocalIssuer> = {};
+  try {
+    for (const [key, entry] of Object.entries(opts.issuers ?? {}))
+      issuers[key] = await startIssuer(entry.options);
+  } catch (err: unknown) {
+    await Promise.all([issuer, ...Object.values(issuers)].map((i) => i.stop()));
+    throw err;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'depot-stack-'));
   const dataDir = join(dir, 'broker-data');
   const configPath = join(dir, 'broker.yml');
@@ -119,6 +153,28 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const brokerUrl = `http://127.0.0.1:${brokerPort}`;
   const registryHost = `localhost:${registryPort}`;
   issuer.defaults.aud = brokerUrl;
+  for (const [key, entry] of Object.entries(opts.issuers ?? {})) {
+    (issuers[key] as LocalIssuer).defaults.aud = entry.audience ?? brokerUrl;
+  }
+  const placeholders = (yaml: string) =>
+    yaml.replace(/\$\{ISSUER(?::([a-z0-9_-]+))?\}/g, (whole, key: string | undefined) => {
+      if (key === undefined) return issuer.url;
+      const named = issuers[key];
+      if (!named)
+        throw new Error(`the projects YAML names \${ISSUER:${key}}, but the stack has no issuer ${key}`);
+      return named.url;
+    });
+  const extraIssuers = Object.entries(opts.issuers ?? {}).flatMap(([key, entry]) => {
+    const url = (issuers[key] as LocalIssuer).url;
+    return [
+      `  ${key}:`,
+      `    provider: ${entry.provider ?? key}`,
+      `    issuer: "${url}"`,
+      `    jwks_uri: "${url}/.well-known/jwks"`,
+      '    algorithms: [RS256]',
+      ...(entry.audience !== undefined ? [`    audience: "${entry.audience}"`] : []),
+    ];
+  });
 
   const config = [
     `public_url: ${brokerUrl}`,
@@ -129,11 +185,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     `    issuer: ${issuer.url}`,
     `    jwks_uri: ${issuer.url}/.well-known/jwks`,
     '    algorithms: [RS256]',
+    ...extraIssuers,
     `registry: { host: "${registryHost}", service: depot-cache }`,
     `github: { api_url: "${opts.github?.apiUrl ?? 'https://api.github.com'}", token_env: ${opts.github?.tokenEnv ?? 'BROKER_GITHUB_TOKEN'} }`,
     'rate_limit: { per_address: 0, failures_per_address: 0 }',
     'projects:',
-    opts.projects.replaceAll('${ISSUER}', issuer.url),
+    placeholders(opts.projects),
+    ...(opts.extraProjects !== undefined ? [placeholders(opts.extraProjects)] : []),
     '',
   ].join('\n');
   writeFileSync(configPath, config);
@@ -170,6 +228,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await stopChild(registry);
     await stopChild(broker);
     await issuer.stop();
+    for (const i of Object.values(issuers)) await i.stop();
     rmSync(dir, { recursive: true, force: true });
   };
 
@@ -201,33 +260,46 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     throw err;
   }
 
+  const exchange = async (
+    provider: string,
+    from: LocalIssuer,
+    claims: Record<string, unknown>,
+    project: string | undefined,
+  ): Promise<string> => {
+    const token = await from.mint(claims);
+    const res = await fetch(`${brokerUrl}/auth/oidc/${provider}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(project === undefined ? { token } : { token, project }),
+    });
+    const body = (await res.json()) as {
+      ok: boolean;
+      token?: string;
+      error?: { code: string; message: string };
+    };
+    if (!body.ok || !body.token) {
+      throw new BrokerRefusal(
+        body.error?.code ?? `http_${res.status}`,
+        body.error?.message ?? '',
+        res.status,
+      );
+    }
+    mintedProjectToken(body.token);
+    return body.token;
+  };
+
   return {
     issuer,
+    issuers,
     brokerUrl,
     registryHost,
     configPath,
     dataDir,
-    async projectToken(claims = {}, project) {
-      const token = await issuer.mint(claims);
-      const res = await fetch(`${brokerUrl}/auth/oidc/github-actions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(project === undefined ? { token } : { token, project }),
-      });
-      const body = (await res.json()) as {
-        ok: boolean;
-        token?: string;
-        error?: { code: string; message: string };
-      };
-      if (!body.ok || !body.token) {
-        throw new BrokerRefusal(
-          body.error?.code ?? `http_${res.status}`,
-          body.error?.message ?? '',
-          res.status,
-        );
-      }
-      mintedProjectToken(body.token);
-      return body.token;
+    projectToken: (claims = {}, project) => exchange('github-actions', issuer, claims, project),
+    exchange(key, claims = {}, project) {
+      const named = issuers[key];
+      if (!named) throw new Error(`the stack has no issuer ${key}`);
+      return exchange(opts.issuers?.[key]?.provider ?? key, named, claims, project);
     },
     brokerLog: () => brokerLogs.join(''),
     registryLog: () => registry?.log.join('') ?? '',
