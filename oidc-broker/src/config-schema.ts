@@ -30,9 +30,10 @@ const REPO_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const REPOSITORY_NAME = new RegExp(`^${REPO_COMPONENT}(?:/${REPO_COMPONENT})*$`);
 const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9._#-]*$/;
 const ISSUER_KEY = /^[a-z0-9][a-z0-9_-]*$/;
-const CLAIM_NAME = /^[A-Za-z0-9_]+$/;
-/** Claim names a rule's `claims:` may pin: GitHub's (`ref_type`), and namespaced ones (`oidc.circleci.com/project-id`). */
-const PINNED_CLAIM = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$/;
+/** Claim names (required_claims, a rule's `claims:`): GitHub's (`ref_type`), and namespaced ones
+ * (`oidc.circleci.com/project-id`). */
+const CLAIM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$/;
+const PINNED_CLAIM = CLAIM_NAME;
 const REGISTRY_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
 const DURATION = /^\s*(\d+|(\d+[smhd])+)\s*$/;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -49,8 +50,8 @@ function isLoopback(url: URL): boolean {
 }
 
 /** A closed mapping: unknown keys are refused, naming the keys allowed there. */
-function mapping<T extends z.core.$ZodLooseShape>(shape: T, what: string) {
-  const allowed = Object.keys(shape).join(', ');
+function mapping<T extends z.core.$ZodLooseShape>(shape: T, what: string, keys?: string) {
+  const allowed = keys ?? Object.keys(shape).join(', ');
   return z.strictObject(shape, {
     error: (iss) =>
       iss.code === 'unrecognized_keys'
@@ -157,8 +158,8 @@ function providerName(hint: string) {
 /** A rule field's value once parsed: a string (ids too), or a list. */
 export type FieldValue = string | string[];
 
-/** The value of a rule field, by how it matches its claim. Ids become strings. */
-function fieldSchema(kind: FieldKind): z.ZodType<FieldValue, unknown> {
+/** The value of a rule field, by how it matches its claim. Ids and flags become strings. */
+export function fieldSchema(kind: FieldKind): z.ZodType<FieldValue, unknown> {
   switch (kind.kind) {
     case 'exact': {
       const error = 'must be a non-empty string without leading or trailing spaces';
@@ -168,6 +169,17 @@ function fieldSchema(kind: FieldKind): z.ZodType<FieldValue, unknown> {
       const error = (iss: { input?: unknown }) =>
         `"${shown(iss.input)}" is not ${kind.hint} (exact, no globs)`;
       return z.string({ error }).regex(kind.pattern, { error });
+    }
+    case 'exact-pattern':
+    case 'element': {
+      const error = (iss: { input?: unknown }) => `"${shown(iss.input)}" is not ${kind.hint}`;
+      return z.string({ error }).regex(kind.pattern, { error });
+    }
+    case 'flag': {
+      const error = (iss: { input?: unknown }) => `"${shown(iss.input)}" is not true or false`;
+      return z
+        .union([z.boolean({ error }), z.enum(['true', 'false'], { error })], { error })
+        .transform(String);
     }
     case 'id': {
       const error = (iss: { input?: unknown }) =>
@@ -203,22 +215,71 @@ function kindText(spec: FieldSpec): string {
   return JSON.stringify(spec.match, (_key, v: unknown) => (v instanceof RegExp ? String(v) : v));
 }
 
+/** What a rule field's value is, in a few words, for a value no provider accepts. */
+function kindHint(kind: FieldKind): string {
+  switch (kind.kind) {
+    case 'exact':
+      return 'an exact string';
+    case 'exact-ascii-ci':
+    case 'exact-pattern':
+    case 'element':
+      return kind.hint;
+    case 'id':
+      return 'a numeric id, quoted';
+    case 'flag':
+      return 'true or false';
+    case 'glob':
+      return 'a glob';
+    case 'list':
+      return 'a list';
+    default: {
+      const never: never = kind;
+      throw new Error(`unknown rule field kind ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** Rule fields two providers name alike but match differently (CircleCI's project_id is a UUID, GitLab's a
+ * number): the schema accepts what either accepts, and config.ts checks the value against the rule's own provider.
+ * Only scalar kinds may share a name this way; a list and a string under one name is refused. */
+export const SHARED_FIELDS = new Set<string>();
+
 /** The rule fields of every implemented provider; a rule's own provider's fields are checked in config.ts. */
 function ruleFields(): Record<string, z.ZodOptional<z.ZodType<FieldValue, unknown>>> {
-  const seen = new Map<string, FieldSpec>();
-  const shape: Record<string, z.ZodOptional<z.ZodType<FieldValue, unknown>>> = {};
+  const byName = new Map<string, { provider: string; spec: FieldSpec }[]>();
   for (const provider of Object.values(PROVIDERS)) {
     for (const spec of provider.fields) {
-      const prior = seen.get(spec.name);
-      if (prior && kindText(prior) !== kindText(spec)) {
-        throw new Error(
-          `two providers define the rule field ${spec.name} differently: give one another name`,
-        );
-      }
-      if (prior) continue;
-      seen.set(spec.name, spec);
-      shape[spec.name] = fieldSchema(spec.match).optional().describe(spec.description);
+      const list = byName.get(spec.name) ?? [];
+      list.push({ provider: provider.name, spec });
+      byName.set(spec.name, list);
     }
+  }
+  const shape: Record<string, z.ZodOptional<z.ZodType<FieldValue, unknown>>> = {};
+  for (const [name, specs] of byName) {
+    const first = specs[0];
+    if (!first) continue;
+    const description =
+      specs.length === 1 && first.provider === 'github-actions'
+        ? first.spec.description
+        : specs.map((s) => `${s.provider}: ${s.spec.description}`).join(' ');
+    const kinds = [...new Map(specs.map((s) => [kindText(s.spec), s.spec.match])).values()];
+    const [only] = kinds;
+    if (kinds.length === 1 && only) {
+      shape[name] = fieldSchema(only).optional().describe(description);
+      continue;
+    }
+    if (kinds.some((k) => k.kind === 'list')) {
+      throw new Error(`two providers define the rule field ${name} differently: give one another name`);
+    }
+    SHARED_FIELDS.add(name);
+    const error = (iss: { input?: unknown }) =>
+      `"${shown(iss.input)}" is not ${specs.map((s) => `${kindHint(s.spec.match)} (${s.provider})`).join(' or ')}`;
+    const [a, b, ...rest] = kinds.map((k) => fieldSchema(k));
+    if (!a || !b) continue;
+    shape[name] = z
+      .union([a, b, ...rest], { error })
+      .optional()
+      .describe(description);
   }
   return shape;
 }
@@ -287,9 +348,18 @@ const RuleBase = {
     ),
 };
 
+/** The keys a rule may have, per provider: what an unknown key's message lists. */
+function ruleKeys(): string {
+  const perProvider = Object.values(PROVIDERS).map(
+    (p) => `${p.name}: ${p.fields.map((f) => f.name).join(', ')}`,
+  );
+  return `${Object.keys(RuleBase).join(', ')}; ${perProvider.join('; ')}`;
+}
+
 const RuleObject = mapping(
   { ...RuleBase, ...RULE_FIELDS },
   '{provider, repository, repository_id, ...}',
+  ruleKeys(),
 ).describe(
   'A trust rule. Rules are tried in file order; the first match sets the grants, the isolation and the `rule` claim.',
 );
@@ -380,7 +450,7 @@ export const IssuerEntrySchema = mapping(
     jwks_uri: httpUrl({ loopbackOnlyHttp: true })
       .optional()
       .describe(
-        "The issuer's key set (default for github-actions: <issuer>/.well-known/jwks). http:// only on a loopback host.",
+        "The issuer's key set (default: github-actions and buildkite <issuer>/.well-known/jwks, circleci <issuer>/.well-known/jwks-pub.json, gitlab <issuer>/oauth/discovery/keys). http:// only on a loopback host.",
       ),
     algorithms: z
       .array(
@@ -392,7 +462,7 @@ export const IssuerEntrySchema = mapping(
       )
       .min(1, { error: 'must be a non-empty list (e.g. [RS256])' })
       .optional()
-      .describe("Accepted signing algorithms (default: the provider's, RS256 for github-actions)."),
+      .describe("Accepted signing algorithms (default: the provider's, RS256 for all four)."),
     audience: text()
       .optional()
       .describe('The `aud` the tokens must carry (default: the top-level audience).'),
@@ -403,7 +473,9 @@ export const IssuerEntrySchema = mapping(
       ),
     max_token_age: duration('10m')
       .optional()
-      .describe("The oldest `iat` accepted (default: the provider's, 15m for github-actions)."),
+      .describe(
+        "The oldest `iat` accepted (default: the provider's: 15m for github-actions, 1h for circleci and gitlab, 10m for buildkite).",
+      ),
     required_claims: z
       .array(
         z

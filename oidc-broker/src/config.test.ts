@@ -100,11 +100,6 @@ const refusals: { name: string; text: string; want: RegExp }[] = [
     want: /issuers\.github-actions\.issuer: "http:\/\/token\.example\.com" is http:\/\/ on a non-loopback host/,
   },
   {
-    name: 'a provider without an implementation',
-    text: `${HEAD}  circleci-acme:\n    provider: circleci\n    issuer: https://oidc.circleci.com/org/x\n    jwks_uri: https://oidc.circleci.com/org/x/.well-known/jwks-pub.json\n`,
-    want: /provider circleci is not implemented by this broker yet/,
-  },
-  {
     name: 'a symmetric algorithm',
     text: `public_url: http://127.0.0.1:8080\nissuers:\n  github-actions:\n    issuer: https://t.example.com\n    algorithms: [RS256, HS256]\n`,
     want: /algorithms\[1\]: "HS256" is not an asymmetric JWS algorithm/,
@@ -152,7 +147,7 @@ const exact: { name: string; text: string; want: string }[] = [
   {
     name: 'an unknown key in a rule',
     text: rule('repository: acme/web, repository_id: "1", branch: main'),
-    want: 'b.yml:8: projects[0].rules[0].branch: unknown key (allowed here: id, provider, issuer, grants, isolated, claims, repository, repository_id, repository_owner, repository_owner_id, ref, environment, workflow_ref, job_workflow_ref, event_name)',
+    want: 'b.yml:8: projects[0].rules[0].branch: unknown key (allowed here: id, provider, issuer, grants, isolated, claims; github-actions: repository, repository_id, repository_owner, repository_owner_id, ref, environment, workflow_ref, job_workflow_ref, event_name; circleci: project_id, vcs_origin, vcs_ref, context_ids; gitlab: project_path, project_id, namespace_path, namespace_id, ref, ref_type, ref_protected, pipeline_source, environment; buildkite: organization_slug, organization_id, pipeline_slug, pipeline_id, build_branch, build_tag, step_key, build_source)',
   },
   {
     name: 'a list where a boolean belongs',

@@ -11,11 +11,13 @@ import { AddressList } from './address';
 import type { IssuerEntryFile, RuleFile } from './config-schema';
 import {
   BrokerFileSchema,
+  fieldSchema,
   IssuerEntrySchema,
   IssuerKeySchema,
   notAProvider,
   ProjectSchema,
   RuleSchema,
+  SHARED_FIELDS,
 } from './config-schema';
 import type { CompiledRule } from './policy';
 import { compileRule, shadows } from './policy';
@@ -340,13 +342,7 @@ function issuerEntry(
     );
     return undefined;
   }
-  const jwksUri =
-    raw.jwks_uri ??
-    (provider.name === 'github-actions' ? `${issuer.replace(/\/+$/, '')}/.well-known/jwks` : undefined);
-  if (jwksUri === undefined) {
-    report.fail([...at, 'jwks_uri'], 'is required for this provider');
-    return undefined;
-  }
+  const jwksUri = raw.jwks_uri ?? provider.issuerDefaults.jwksUri(issuer);
   const singleUse = raw.single_use ?? provider.issuerDefaults.singleUse;
   const required = new Set(['iss', 'aud', 'exp', 'iat', ...provider.issuerDefaults.requiredClaims]);
   if (singleUse) required.add('jti');
@@ -445,7 +441,7 @@ function readProjects(root: Record<string, unknown>, issuers: Issuers, report: R
     rawRules.forEach((rr, ri) => {
       const parsed = valid(RuleSchema, rr);
       if (!parsed) return;
-      const rule = readRule(parsed, [...at, 'rules', ri], id, ri, issuers, report);
+      const rule = readRule(parsed, rr, [...at, 'rules', ri], id, ri, issuers, report);
       if (!rule) return;
       const prior = ruleIds.get(rule.id);
       if (prior) {
@@ -477,6 +473,7 @@ function readProjects(root: Record<string, unknown>, issuers: Issuers, report: R
 
 function readRule(
   raw: RuleFile,
+  written: unknown,
   at: Path,
   projectId: string,
   index: number,
@@ -532,6 +529,18 @@ function readRule(
     );
   }
   if (foreign.length) return undefined;
+  // A field two providers name alike (project_id) passed the schema as either's: check it as this provider's.
+  let wrong = false;
+  for (const spec of provider.fields) {
+    if (!SHARED_FIELDS.has(spec.name) || raw.fields[spec.name] === undefined) continue;
+    const r = fieldSchema(spec.match).safeParse(isObject(written) ? written[spec.name] : undefined);
+    if (r.success) raw.fields[spec.name] = r.data;
+    else {
+      wrong = true;
+      report.fail([...at, spec.name], r.error.issues[0]?.message ?? 'is not a valid value');
+    }
+  }
+  if (wrong) return undefined;
   const modelled = Object.keys(raw.claims).filter((k) => own.includes(k));
   for (const k of modelled) {
     report.fail(

@@ -633,9 +633,17 @@ describe('POST /auth/oidc/github-actions refuses', () => {
   });
 
   it('a provider this broker does not implement, and the fork-PR paths', async () => {
-    for (const p of ['circleci', 'gitlab', 'public', 'nope']) {
+    for (const p of ['jenkins', 'public', 'nope']) {
       const r = await post(b, { token: await mint() }, p);
       expect([r.status, r.body.error?.code]).toEqual([404, 'not_found']);
+    }
+  });
+
+  it("a GitHub token posted to another provider's path", async () => {
+    for (const p of ['circleci', 'gitlab', 'buildkite']) {
+      const r = await post(b, { token: await mint() }, p);
+      expect([r.status, r.body.error?.code]).toEqual([401, 'bad_issuer']);
+      expect(r.body.error?.message).toMatch(/\/auth\/oidc\/github-actions/);
     }
   });
 });
@@ -825,25 +833,16 @@ describe('rate limits', () => {
 
 describe('issuer entries of another provider', () => {
   it('a token from an issuer entry of another provider posted to the github-actions path', async () => {
-    const { PROVIDERS } = await import('./providers');
-    const { githubActions } = await import('./providers/github-actions');
-    // A test-only provider under another name, to exercise the issuer/provider check.
-    PROVIDERS.gitlab = { ...githubActions, name: 'gitlab' };
-    try {
-      const other = 'https://gitlab.example.test';
-      server.use(http.get(`${other}/jwks`, () => HttpResponse.json({ keys: [jwk] })));
-      const b = await broker({
-        config: configText().replace(
-          'registry:',
-          `  gitlab-acme:\n    provider: gitlab\n    issuer: ${other}\n    jwks_uri: ${other}/jwks\nregistry:`,
-        ),
-      });
-      const r = await exchangeToken(b, await mint({ iss: other }));
-      expect([r.status, r.body.error?.code]).toEqual([401, 'bad_issuer']);
-      expect(r.body.error?.message).toMatch(/\/auth\/oidc\/gitlab/);
-    } finally {
-      delete PROVIDERS.gitlab;
-    }
+    const other = 'https://gitlab.example.test';
+    const b = await broker({
+      config: configText().replace(
+        'registry:',
+        `  gitlab-acme:\n    provider: gitlab\n    issuer: ${other}\n    jwks_uri: ${other}/jwks\nregistry:`,
+      ),
+    });
+    const r = await exchangeToken(b, await mint({ iss: other }));
+    expect([r.status, r.body.error?.code]).toEqual([401, 'bad_issuer']);
+    expect(r.body.error?.message).toMatch(/\/auth\/oidc\/gitlab/);
   });
 });
 

@@ -7,16 +7,23 @@ import type { FieldValue } from './config-schema';
 import { BrokerError } from './errors';
 import { compileGlob } from './glob';
 import type { Claims, FieldSpec, Grant, Provider, ProviderName } from './providers/types';
+import { claimOf } from './providers/types';
 
 export type FieldResult = { ok: true } | { ok: false; field: string; expected: string; actual: string };
 
 export interface FieldMatcher {
+  /** The rule key (or, for a `claims:` pin, the claim). */
   field: string;
+  /** The claim it reads. */
+  claim: string;
   /** The pattern or list, as shown in refusal messages. */
   expected: string;
+  /** The accepted values of a list field (event_name, pipeline_source, ...): what shadowing compares. */
+  list?: readonly string[];
   /** True when the rule did not name the field (a default, e.g. the default events). */
   isDefault: boolean;
-  test(value: string): boolean;
+  /** The claim's value as the token has it (verify.ts checked the types the provider declares). */
+  test(value: unknown): boolean;
 }
 
 export interface CompiledRule {
@@ -55,12 +62,24 @@ export function compileRule(source: RuleSource): CompiledRule {
     if (value !== undefined) matchers.push(fieldMatcher(spec, value));
     else {
       const dflt = provider.defaultLists[spec.name];
-      if (dflt) matchers.push(listMatcher(spec.name, dflt, true));
+      if (dflt) matchers.push(listMatcher(spec, dflt, true));
     }
   }
   for (const [name, pattern] of Object.entries(source.claims)) {
     const g = compileGlob(pattern);
-    matchers.push({ field: name, expected: `"${pattern}"`, isDefault: false, test: (x) => g.test(x) });
+    // A string claim, or one the provider declares a boolean or a number, read as its JSON text ("true", "42").
+    const type = provider.claimTypes[name];
+    const scalar = type === 'boolean' || type === 'number';
+    matchers.push({
+      field: name,
+      claim: name,
+      expected: `"${pattern}"`,
+      isDefault: false,
+      test: (x) =>
+        typeof x === 'string'
+          ? g.test(x)
+          : scalar && (typeof x === 'boolean' || typeof x === 'number') && g.test(String(x)),
+    });
   }
   return {
     id: source.id,
@@ -79,9 +98,27 @@ function asciiLower(s: string): string {
   return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
 
-function listMatcher(field: string, list: readonly string[], isDefault: boolean): FieldMatcher {
+function listMatcher(spec: FieldSpec, list: readonly string[], isDefault: boolean): FieldMatcher {
   const set = new Set(list);
-  return { field, expected: `one of [${list.join(', ')}]`, isDefault, test: (v) => set.has(v) };
+  return {
+    field: spec.name,
+    claim: claimOf(spec),
+    expected: `one of [${list.join(', ')}]`,
+    list,
+    isDefault,
+    test: (v) => typeof v === 'string' && set.has(v),
+  };
+}
+
+/** A matcher of a string claim. */
+function stringMatcher(spec: FieldSpec, expected: string, test: (x: string) => boolean): FieldMatcher {
+  return {
+    field: spec.name,
+    claim: claimOf(spec),
+    expected,
+    isDefault: false,
+    test: (x) => typeof x === 'string' && test(x),
+  };
 }
 
 function fieldMatcher(spec: FieldSpec, value: FieldValue): FieldMatcher {
@@ -92,24 +129,36 @@ function fieldMatcher(spec: FieldSpec, value: FieldValue): FieldMatcher {
   };
   switch (m.kind) {
     case 'exact':
-    case 'id': {
+    case 'exact-pattern':
+    case 'id':
+    case 'flag': {
       const v = one();
-      return { field: spec.name, expected: `"${v}"`, isDefault: false, test: (x) => x === v };
+      return stringMatcher(spec, `"${v}"`, (x) => x === v);
     }
     case 'exact-ascii-ci': {
       const v = one();
       const want = asciiLower(v);
-      return { field: spec.name, expected: `"${v}"`, isDefault: false, test: (x) => asciiLower(x) === want };
+      return stringMatcher(spec, `"${v}"`, (x) => asciiLower(x) === want);
     }
     case 'glob': {
       const g = compileGlob(one());
-      return { field: spec.name, expected: `"${g.source}"`, isDefault: false, test: (x) => g.test(x) };
+      return stringMatcher(spec, `"${g.source}"`, (x) => g.test(x));
+    }
+    case 'element': {
+      const v = one();
+      return {
+        field: spec.name,
+        claim: claimOf(spec),
+        expected: `a list holding "${v}"`,
+        isDefault: false,
+        test: (x) => Array.isArray(x) && x.includes(v),
+      };
     }
     case 'list': {
       if (typeof value === 'string') {
         throw new Error(`rule field ${spec.name} (list) holds a string: the config schema lets none through`);
       }
-      return listMatcher(spec.name, value, false);
+      return listMatcher(spec, value, false);
     }
     default: {
       const never: never = m;
@@ -125,9 +174,9 @@ export function shadows(earlier: CompiledRule, later: CompiledRule): boolean {
   for (const m of earlier.matchers) {
     const lm = later.matchers.find((x) => x.field === m.field);
     if (!lm) return false;
-    if (m.field === 'event_name') {
-      const events = lm.expected.replace(/^one of \[|\]$/g, '').split(', ');
-      if (!events.every((e) => m.test(e))) return false;
+    if (m.list && lm.list) {
+      const values = lm.list;
+      if (!values.every((e) => m.test(e))) return false;
     } else if (m.expected.toLowerCase() !== lm.expected.toLowerCase()) return false;
   }
   return true;
@@ -136,18 +185,22 @@ export function shadows(earlier: CompiledRule, later: CompiledRule): boolean {
 /** Applies one rule to verified claims: the first field that fails, or ok. */
 export function matchRule(rule: CompiledRule, claims: Claims): FieldResult {
   for (const m of rule.matchers) {
-    const v = claims[m.field];
-    if (typeof v !== 'string') {
-      return {
-        ok: false,
-        field: m.field,
-        expected: m.expected,
-        actual: v === undefined ? '(absent)' : typeof v,
-      };
-    }
-    if (!m.test(v)) return { ok: false, field: m.field, expected: m.expected, actual: JSON.stringify(v) };
+    const v = claims[m.claim];
+    if (!m.test(v)) return { ok: false, field: m.field, expected: m.expected, actual: actualText(v) };
   }
   return { ok: true };
+}
+
+/** A claim's value as a refusal shows it. */
+function actualText(v: unknown): string {
+  if (v === undefined) return '(absent)';
+  if (typeof v === 'string') return JSON.stringify(v.length > 120 ? `${v.slice(0, 120)}...` : v);
+  if (v === null || typeof v === 'boolean' || typeof v === 'number') return JSON.stringify(v);
+  if (Array.isArray(v)) {
+    const text = JSON.stringify(v);
+    return text.length > 160 ? `${text.slice(0, 160)}...` : text;
+  }
+  return typeof v;
 }
 
 export interface Decision {
@@ -173,9 +226,8 @@ function applies(rule: CompiledRule, entry: IssuerEntry): boolean {
   );
 }
 
-function claim(claims: Claims, name: string): string {
-  const v = claims[name];
-  return typeof v === 'string' ? JSON.stringify(v.length > 120 ? `${v.slice(0, 120)}...` : v) : '(none)';
+function shownValue(v: string | undefined): string {
+  return v === undefined ? '(none)' : JSON.stringify(v.length > 120 ? `${v.slice(0, 120)}...` : v);
 }
 
 export function decide(config: BrokerConfig, entry: IssuerEntry, claims: Claims, project?: string): Decision {
@@ -201,9 +253,11 @@ export function decide(config: BrokerConfig, entry: IssuerEntry, claims: Claims,
         matches.push({ project: p, rule });
         break;
       }
-      // The closest rule: one naming this repository first, then the one that matched the most fields.
+      // The closest rule: one naming this repository (the provider's subject) first, then the one that matched the
+      // most fields.
       const index = rule.matchers.findIndex((m) => m.field === r.field);
-      const depth = index + (rule.fields.repository !== undefined && r.field !== 'repository' ? 1000 : 0);
+      const subject = entry.provider.subjectField;
+      const depth = index + (rule.fields[subject] !== undefined && r.field !== subject ? 1000 : 0);
       if (!closest || depth > closest.depth) {
         const m = rule.matchers[index];
         closest = { rule, depth, ...r, isDefault: m?.isDefault ?? false };
@@ -244,7 +298,8 @@ export function ownsProject(
   project?: string,
 ): boolean {
   const field = entry.provider.ownerField;
-  const value = claims[field];
+  const spec = entry.provider.fields.find((f) => f.name === field);
+  const value = claims[spec ? claimOf(spec) : field];
   if (typeof value !== 'string' || value === '') return false;
   return config.projects.some(
     (p) =>
@@ -260,7 +315,8 @@ function refusal(
   closest: Miss | undefined,
   project: string | undefined,
 ): BrokerError {
-  const seen = `repository ${claim(claims, 'repository')}, ref ${claim(claims, 'ref')}, event ${claim(claims, 'event_name')}`;
+  const id = entry.provider.identity(claims);
+  const seen = `repository ${shownValue(id.repository)}, ref ${shownValue(id.ref)}, event ${shownValue(id.event_name)}`;
   const scope = project === undefined ? 'any project' : `project ${project}`;
   // The operator's view, for the audit row and the log: everything, with the file to fix.
   const detail = !closest
@@ -278,10 +334,12 @@ function refusal(
       { field, detail },
     );
   }
-  if (closest.field === 'event_name' && closest.isDefault) {
+  if (closest.isDefault) {
+    // A list field the rule leaves to its default (GitHub's event_name, GitLab's pipeline_source).
+    const what = closest.field === 'event_name' ? 'event' : closest.field;
     return new BrokerError(
       'event_not_allowed',
-      `event ${claim(claims, 'event_name')} is not accepted by default: rule ${closest.rule.id} must list it in event_name to trust it`,
+      `${what} ${closest.actual} is not accepted by default: rule ${closest.rule.id} must list it in ${closest.field} to trust it`,
       { field, detail },
     );
   }

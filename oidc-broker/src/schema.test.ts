@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { brokerJsonSchema } from './config-schema';
-import { githubActions } from './providers/github-actions';
+import { PROVIDERS } from './providers';
 import { renderSchemaFile, SCHEMA_COMMAND, SCHEMA_FILE } from './write-schema';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -41,7 +41,7 @@ describe('oidc-broker/broker.schema.json', () => {
       'grants',
       'isolated',
       'claims',
-      ...githubActions.fields.map((f) => f.name),
+      ...new Set(Object.values(PROVIDERS).flatMap((p) => p.fields.map((f) => f.name))),
     ]);
   });
 

@@ -6,7 +6,7 @@ import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { PROJECT_TOKEN_TYP } from '../../shared/contract/project-token';
 import type { BrokerConfig, IssuerEntry } from './config';
 import { BrokerError } from './errors';
-import type { Claims } from './providers/types';
+import type { Claims, ClaimType } from './providers/types';
 
 export const MAX_TOKEN_BYTES = 8 * 1024;
 export const CLOCK_SKEW = 60;
@@ -221,15 +221,46 @@ export async function verifyCiToken(
   } catch (err: unknown) {
     throw toBrokerError(err, entry);
   }
-  for (const name of entry.provider.stringClaims) {
+  for (const [name, type] of Object.entries(entry.provider.claimTypes)) {
     const v = claims[name];
-    if (v !== undefined && typeof v !== 'string') {
-      throw new BrokerError('bad_claim_type', `the ${name} claim must be a string, not ${kind(v)}`, {
-        field: name,
-      });
+    if (v !== undefined && !hasType(v, type)) {
+      throw new BrokerError(
+        'bad_claim_type',
+        `the ${name} claim must be ${TYPE_TEXT[type]}, not ${kind(v)}`,
+        {
+          field: name,
+        },
+      );
     }
   }
   return { entry, claims };
+}
+
+const TYPE_TEXT: Record<ClaimType, string> = {
+  string: 'a string',
+  'string[]': 'a list of strings',
+  boolean: 'true or false',
+  number: 'a number',
+  'string|null': 'a string or null',
+};
+
+function hasType(v: unknown, type: ClaimType): boolean {
+  switch (type) {
+    case 'string':
+      return typeof v === 'string';
+    case 'string[]':
+      return Array.isArray(v) && v.every((e) => typeof e === 'string');
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'string|null':
+      return v === null || typeof v === 'string';
+    default: {
+      const never: never = type;
+      throw new Error(`unknown claim type ${String(never)}`);
+    }
+  }
 }
 
 function kind(v: unknown): string {

@@ -1,5 +1,5 @@
 // GitHub Actions: tokens from https://token.actions.githubusercontent.com (or a local stand-in in tests).
-import type { Claims, Grant, Provider, SourceIdentity } from './types';
+import type { Claims, ClaimType, Grant, Provider, SourceIdentity } from './types';
 import { ALL_GRANTS } from './types';
 
 /** The events a rule accepts when it lists none. `pull_request_target`, `workflow_run` and `issue_comment` run
@@ -70,8 +70,10 @@ export const githubActions: Provider = {
     requiredClaims: ['iss', 'aud', 'exp', 'iat', 'jti', 'sub'],
     // GitHub's tokens live 5 minutes (10 with the runner's margin); the action requests one per exchange.
     maxTokenAge: 15 * 60,
+    jwksUri: (issuer) => `${issuer.replace(/\/+$/, '')}/.well-known/jwks`,
   },
-  stringClaims: STRING_CLAIMS,
+  claimTypes: Object.fromEntries(STRING_CLAIMS.map((c): [string, ClaimType] => [c, 'string'])),
+  subjectField: 'repository',
   fields: [
     {
       name: 'repository',

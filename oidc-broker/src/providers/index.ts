@@ -1,10 +1,15 @@
-// The providers this broker implements. CircleCI, GitLab and Buildkite have names in the config contract but no
-// implementation yet: an issuer entry naming them is refused at load with a message saying so.
+// The providers this broker implements, one module each.
+import { buildkite } from './buildkite';
+import { circleci } from './circleci';
 import { githubActions } from './github-actions';
+import { gitlab } from './gitlab';
 import type { Provider, ProviderName } from './types';
 
 export const PROVIDERS: Partial<Record<ProviderName, Provider>> = {
   'github-actions': githubActions,
+  circleci,
+  gitlab,
+  buildkite,
 };
 
 export function implementedProviders(): string[] {
