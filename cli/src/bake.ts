@@ -128,7 +128,7 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     return res.exitCode;
   }
   if (session.token) log.info(describeCache(session.token));
-  else log.warn(describeCache(undefined));
+  else log.warn(session.note ?? describeCache(undefined));
   log.info(`build ID ${session.buildID}${session.project ? `, project ${session.project}` : ''}`);
   if (depot.buildPlatform) {
     log.info(

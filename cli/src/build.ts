@@ -121,7 +121,7 @@ export async function build(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     checkFlagVersions('build', await session.buildxVersion(), flags, features);
 
   if (session.token) log.info(describeCache(session.token));
-  else log.warn(describeCache(undefined));
+  else log.warn(session.note ?? describeCache(undefined));
   log.info(`build ID ${session.buildID}${session.project ? `, project ${session.project}` : ''}`);
   if (depot.buildPlatform) buildPlatformNote(depot.buildPlatform);
 

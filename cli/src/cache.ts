@@ -26,7 +26,7 @@ export function cacheFlags(token: ProjectToken | undefined, key: string): CacheF
 /** One line saying what the token gives this build, for the log. */
 export function describeCache(token: ProjectToken | undefined): string {
   if (!token)
-    return 'no project token: building locally with no project cache (set DEPOT_TOKEN or use the setup action for one).';
+    return 'no project token: building locally with no project cache (set DEPOT_TOKEN, or DEPOT_BROKER_URL in a CircleCI, GitLab CI or Buildkite job, or use the setup action).';
   if (token.isolated) {
     return `this build is isolated: the project token for "${token.project}" is isolated (an untrusted source such as a fork pull request, or a rule with isolated: true), so no project cache is read or written and nothing can be saved.`;
   }

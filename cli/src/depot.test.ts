@@ -33,8 +33,16 @@ afterEach(() => {
 });
 
 /** Every env variable the CLI's code reads (grep `env.` in cli/src): each help names exactly its own. */
-const ENV = ['DEPOT_TOKEN', 'DEPOT_PROJECT_ID', 'DOCKER_CONFIG', 'HOME', 'RUNNER_TEMP', 'DEPOT_BROKER_URL'];
-const SESSION_ENV = ['DEPOT_TOKEN', 'DEPOT_PROJECT_ID', 'DOCKER_CONFIG', 'HOME', 'RUNNER_TEMP'];
+const CI_ENV = [
+  'DEPOT_BROKER_URL',
+  'DEPOT_OIDC_AUDIENCE',
+  'DEPOT_OIDC_TOKEN',
+  'DEPOT_BUILDKITE_CLAIMS',
+  'DEPOT_CACHE_DIR',
+  'XDG_CACHE_HOME',
+];
+const ENV = ['DEPOT_TOKEN', 'DEPOT_PROJECT_ID', 'DOCKER_CONFIG', 'HOME', 'RUNNER_TEMP', ...CI_ENV];
+const SESSION_ENV = ['DEPOT_TOKEN', 'DEPOT_PROJECT_ID', 'DOCKER_CONFIG', 'HOME', 'RUNNER_TEMP', ...CI_ENV];
 const BUILD_FLAGS = [
   '--project ID',
   '--token TOKEN',
@@ -54,7 +62,7 @@ const helps: [string, string, string[], string[]][] = [
     '',
     HELP,
     ['build', 'bake', 'pull', 'push', 'init', 'configure-docker', 'version', '-h, --help', '--version'],
-    SESSION_ENV,
+    SESSION_ENV.filter((e) => e !== 'XDG_CACHE_HOME'),
   ],
   ['build', BUILD_HELP, BUILD_FLAGS, SESSION_ENV],
   ['bake', BAKE_HELP, BUILD_FLAGS, SESSION_ENV],

@@ -31,6 +31,8 @@ Options:
 Environment:
   DEPOT_TOKEN       the project token (build, bake, pull, push, init)
   DEPOT_PROJECT_ID  the project (build, bake, pull, push, init)
+  DEPOT_BROKER_URL, DEPOT_OIDC_AUDIENCE, DEPOT_OIDC_TOKEN, DEPOT_BUILDKITE_CLAIMS, DEPOT_CACHE_DIR
+                    a CI job's project token from its OIDC token (build, bake, pull, push; see their --help)
   DOCKER_CONFIG     your Docker config folder (default: $HOME/.docker)
   RUNNER_TEMP       where temporary files go (default: the system's temp folder)
 Other variables (BUILDX_BUILDER, BUILDKIT_PROGRESS, ...) reach docker buildx unchanged.

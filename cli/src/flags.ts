@@ -1,6 +1,7 @@
 // What `depot build` and `depot bake` accept: depot's own flags, and the docker buildx flags that pass through
 // unchanged. A flag in neither table is refused with one line, so a typo never reaches buildx as a context path.
 import { UserError } from './errors';
+import { ciTokenEnvHelp } from './ci-token';
 import { BUILD_PLATFORMS, LINT_LEVELS } from '../../shared/contract/cli';
 import type { BuildPlatform, LintFailOn } from '../../shared/contract/cli';
 
@@ -90,7 +91,7 @@ const DEPOT_FLAGS: Record<string, FlagSpec> = {
 export const BUILDX_ENV_HELP = `Environment:
   DEPOT_TOKEN               the project token (when --token is not given)
   DEPOT_PROJECT_ID          the project (when --project is not given; before depot.json and the token)
-  DOCKER_CONFIG             your Docker config folder (default: $HOME/.docker), copied into a temporary one
+${ciTokenEnvHelp(28)}  DOCKER_CONFIG             your Docker config folder (default: $HOME/.docker), copied into a temporary one
                             that adds the cache registry's credentials
   RUNNER_TEMP               where temporary files go (default: the system's temp folder)
 Other variables (BUILDX_BUILDER, BUILDKIT_PROGRESS, ...) reach docker buildx unchanged.

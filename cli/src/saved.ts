@@ -4,6 +4,7 @@
 import { parseFlags } from '../../shared/args';
 import type { ParsedFlags } from '../../shared/args';
 import { UserError } from './errors';
+import { ciTokenEnvHelp } from './ci-token';
 import { log, setDebug } from './log';
 import { run, wasInterrupted } from './process';
 import { Session } from './session';
@@ -25,7 +26,7 @@ Options:
 Environment:
   DEPOT_TOKEN           the project token (when --token is not given)
   DEPOT_PROJECT_ID      the project (when --project and BUILD_ID's JSON give none)
-  DOCKER_CONFIG         your Docker config folder (default: $HOME/.docker), copied into a temporary one for docker
+${ciTokenEnvHelp(24)}  DOCKER_CONFIG         your Docker config folder (default: $HOME/.docker), copied into a temporary one for docker
   RUNNER_TEMP           where that temporary Docker config goes (default: the system's temp folder)
 `;
 
@@ -44,7 +45,7 @@ Options:
 Environment:
   DEPOT_TOKEN           the project token (when --token is not given)
   DEPOT_PROJECT_ID      the project (when --project and BUILD_ID's JSON give none)
-  DOCKER_CONFIG         your Docker config folder (default: $HOME/.docker), copied into a temporary one for docker;
+${ciTokenEnvHelp(24)}  DOCKER_CONFIG         your Docker config folder (default: $HOME/.docker), copied into a temporary one for docker;
                         its credentials for the target registry are the ones used
   RUNNER_TEMP           where that temporary Docker config goes (default: the system's temp folder)
 `;

@@ -1,9 +1,13 @@
-// What every build-like command sets up before buildx runs: the token's claims, the project, the build id, the
-// cache probe and the temporary DOCKER_CONFIG, in that order, so every refusal comes before anything starts.
+// What every build-like command sets up before buildx runs: the project token (--token > DEPOT_TOKEN > the one
+// cached for this CI job > the CI's OIDC token exchanged at DEPOT_BROKER_URL > none), its claims, the project, the
+// build id, the cache probe and the temporary DOCKER_CONFIG, in that order, so every refusal comes before anything
+// starts.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { buildxVersion } from './buildx';
 import { probeCache } from './cache';
+import { tokenFromCi } from './ci-token';
+import type { CiTokenDeps } from './ci-token';
 import { readShimState, TempDockerConfig, userConfigDir } from './docker-config';
 import { UserError } from './errors';
 import { addSecret, log } from './log';
@@ -12,6 +16,7 @@ import { resolveProject } from './project';
 import type { ProjectToken } from './token';
 import { readProjectToken } from './token';
 import { savedBuildsRepository } from '../../shared/contract/project';
+import { exec } from '../../shared/exec';
 
 /** Set in buildx's env by depot: a depot shim reached again from inside a depot build is a loop. */
 export const SHIM_GUARD = 'DEPOT_INSIDE_BUILD';
@@ -23,6 +28,19 @@ export interface SessionOptions {
   searchFrom?: string;
   /** Probe the cache registry (build, bake); pull and push only need credentials. */
   probe?: boolean;
+  /** The seam tests replace: processes (circleci, buildkite-agent), the broker's HTTP, the clock. */
+  deps?: Partial<SessionDeps>;
+}
+
+export type SessionDeps = CiTokenDeps;
+
+export function defaultSessionDeps(): SessionDeps {
+  return {
+    exec,
+    fetch: globalThis.fetch,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    now: Date.now,
+  };
 }
 
 export class Session {
@@ -32,26 +50,38 @@ export class Session {
   private constructor(
     readonly token: ProjectToken | undefined,
     readonly project: string | undefined,
-    /** buildx's env: the temp DOCKER_CONFIG and the loop guard; no DEPOT_TOKEN. */
+    /** buildx's env: the temp DOCKER_CONFIG and the loop guard; no DEPOT_TOKEN, no DEPOT_OIDC_TOKEN. */
     readonly env: NodeJS.ProcessEnv,
+    /** With no token: the one line that says why, when it is more than "none was given". */
+    readonly note?: string,
   ) {}
 
   static async open(opts: SessionOptions): Promise<Session> {
     const raw = opts.tokenFlag ?? opts.env.DEPOT_TOKEN;
+    const choose = (token?: ProjectToken) =>
+      resolveProject({
+        ...(opts.projectFlag !== undefined ? { flag: opts.projectFlag } : {}),
+        env: opts.env,
+        ...(opts.searchFrom !== undefined ? { searchFrom: opts.searchFrom } : {}),
+        ...(token ? { token } : {}),
+      });
     let token: ProjectToken | undefined;
+    let note: string | undefined;
     if (raw !== undefined && raw.trim() !== '') {
       addSecret(raw.trim());
       token = readProjectToken(raw);
+    } else {
+      const deps = { ...defaultSessionDeps(), ...opts.deps };
+      const named = choose().id;
+      const found = await tokenFromCi({ env: opts.env, ...(named ? { project: named } : {}) }, deps);
+      if (found.kind === 'token') token = found.token;
+      else note = found.note;
     }
-    const project = resolveProject({
-      ...(opts.projectFlag !== undefined ? { flag: opts.projectFlag } : {}),
-      env: opts.env,
-      ...(opts.searchFrom !== undefined ? { searchFrom: opts.searchFrom } : {}),
-      ...(token ? { token } : {}),
-    });
+    const project = choose(token);
     if (opts.probe && token?.cache) await probeCache(token);
     const env: NodeJS.ProcessEnv = { ...opts.env, [SHIM_GUARD]: '1' };
     delete env.DEPOT_TOKEN;
+    delete env.DEPOT_OIDC_TOKEN;
     const creds =
       token?.cache && !token.isolated
         ? [{ host: token.cache.host, username: 'depot', password: token.raw }]
@@ -62,7 +92,7 @@ export class Session {
       env.DOCKER_CONFIG = tmp.dir;
       if (tmp.pathPrefix) env.PATH = `${tmp.pathPrefix}:${env.PATH ?? ''}`;
     }
-    return new Session(token, project.id, env);
+    return new Session(token, project.id, env, note);
   }
 
   async buildxVersion(): Promise<string | undefined> {

@@ -16,7 +16,12 @@ export interface ProjectToken extends Claims {
 
 const WHERE = 'DEPOT_TOKEN (or --token)';
 
-export function readProjectToken(raw: string, now: Date = new Date()): ProjectToken {
+export function readProjectToken(
+  raw: string,
+  now: Date = new Date(),
+  /** Where the token came from, for messages. */
+  where: string = WHERE,
+): ProjectToken {
   const token = raw.trim();
   let header: ReturnType<typeof decodeProtectedHeader>;
   let payload: ReturnType<typeof decodeJwt>;
@@ -25,7 +30,7 @@ export function readProjectToken(raw: string, now: Date = new Date()): ProjectTo
     payload = decodeJwt(token);
   } catch {
     throw new UserError(
-      `${WHERE} is not a JWT: pass the project token the broker minted (or the setup action exported).`,
+      `${where} is not a JWT: pass the project token the broker minted (or the setup action exported).`,
     );
   }
   let claims: Claims;
@@ -34,12 +39,12 @@ export function readProjectToken(raw: string, now: Date = new Date()): ProjectTo
   } catch (err: unknown) {
     if (!(err instanceof ProjectTokenError)) throw err;
     throw new UserError(
-      `${WHERE} is not a depot project token (${err.message}): exchange your CI's OIDC token at the broker for a project token.`,
+      `${where} is not a depot project token (${err.message}): exchange your CI's OIDC token at the broker for a project token.`,
     );
   }
   if (claims.expiresAt.getTime() <= now.getTime()) {
     throw new UserError(
-      `${WHERE} expired at ${claims.expiresAt.toISOString()}: get a fresh project token (project tokens live minutes to an hour).`,
+      `${where} expired at ${claims.expiresAt.toISOString()}: get a fresh project token (project tokens live minutes to an hour).`,
     );
   }
   return { ...claims, raw: token };
