@@ -233,3 +233,142 @@ describe('depot init and the configure-docker shim (bundle)', () => {
     expect(s.calls()).toEqual([]);
   });
 });
+
+describe("a CircleCI job's project token (bundle)", () => {
+  /** A `circleci` stand-in on PATH: each `circleci run oidc get` prints a fresh token and records its argv. */
+  function circleci(s: ReturnType<typeof sandbox>): { calls: () => string[][] } {
+    const file = join(s.dir, 'circleci-calls.jsonl');
+    const script = join(s.dir, 'bin', 'circleci');
+    writeFileSync(
+      script,
+      `#!${process.execPath}
+const fs = require('node:fs');
+fs.appendFileSync(${JSON.stringify(file)}, JSON.stringify(process.argv.slice(2)) + '\\n');
+const n = fs.readFileSync(${JSON.stringify(file)}, 'utf8').trim().split('\\n').length;
+process.stdout.write('circleci-oidc-secret-' + n + '-' + process.pid + '\\n');
+`,
+    );
+    chmodSync(script, 0o755);
+    return {
+      calls: () =>
+        existsSync(file)
+          ? readFileSync(file, 'utf8')
+              .trim()
+              .split('\n')
+              .map((l) => JSON.parse(l) as string[])
+          : [],
+    };
+  }
+
+  async function broker(
+    answer: (n: number) => { status: number; body: unknown; headers?: Record<string, string> },
+  ): Promise<{ url: string; bodies: Array<{ token: string; project?: string }> }> {
+    const bodies: Array<{ token: string; project?: string }> = [];
+    const server = createServer((req, res) => {
+      let raw = '';
+      req.setEncoding('utf8').on('data', (d: string) => (raw += d));
+      req.on('end', () => {
+        bodies.push(JSON.parse(raw) as { token: string; project?: string });
+        const a = answer(bodies.length);
+        res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers });
+        res.end(JSON.stringify(a.body));
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies };
+  }
+
+  const job = (s: ReturnType<typeof sandbox>, url: string): NodeJS.ProcessEnv => ({
+    ...s.env,
+    CIRCLECI: 'true',
+    CIRCLE_WORKFLOW_JOB_ID: 'wf-job-1',
+    CIRCLE_PROJECT_REPONAME: 'web',
+    DEPOT_BROKER_URL: url,
+    DEPOT_CACHE_DIR: join(s.dir, 'depot-cache'),
+  });
+
+  it('exchanges once per job, builds with the project cache, and prints no token', async () => {
+    const s = sandbox();
+    const c = circleci(s);
+    const port = await registry();
+    const token = await projectToken({ cache: `127.0.0.1:${port}/cache/web` });
+    const b = await broker(() => ({
+      status: 200,
+      body: {
+        ok: true,
+        token,
+        project: 'web',
+        isolated: false,
+        expiresAt: new Date(Date.now() + 6e5).toISOString(),
+      },
+    }));
+    const first = await depot(['build', '--debug', '--project', 'web', s.ctx], job(s, b.url));
+    expect(first.code, first.stderr).toBe(0);
+    const second = await depot(['build', '--project', 'web', s.ctx], job(s, b.url));
+    expect(second.code, second.stderr).toBe(0);
+    expect(c.calls()).toEqual([['run', 'oidc', 'get', '--claims', JSON.stringify({ aud: b.url })]]);
+    expect(b.bodies).toEqual([{ token: expect.stringMatching(/^circleci-oidc-secret-1-/), project: 'web' }]);
+    for (const call of s.calls()) {
+      expect(call.args).toContain(`type=registry,ref=127.0.0.1:${port}/cache/web:default`);
+      expect(call.depotToken).toBeNull();
+    }
+    expect(second.stderr).toContain('using the project token this CircleCI job got from');
+    for (const out of [first.out, second.out]) {
+      expect(out).not.toContain(token);
+      expect(out).not.toContain(b.bodies[0]?.token);
+    }
+  });
+
+  it('a refusal: exit 1, one line with the code and request id, nothing built', async () => {
+    const s = sandbox();
+    circleci(s);
+    const b = await broker(() => ({
+      status: 403,
+      body: {
+        ok: false,
+        error: { code: 'no_trust_relationship', message: 'no rule matches', requestId: 'req-42' },
+      },
+    }));
+    const r = await depot(['build', s.ctx], job(s, b.url));
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `depot: error: The broker at ${b.url} refused the token exchange (403 no_trust_relationship, request id req-42): no rule matches`,
+    ]);
+    expect(s.calls()).toEqual([]);
+    expect(r.out).not.toContain(b.bodies[0]?.token);
+  });
+
+  it('a broker that keeps answering 503: exit 69 after bounded retries, nothing built', async () => {
+    const s = sandbox();
+    const c = circleci(s);
+    const b = await broker(() => ({
+      status: 503,
+      body: { ok: false, error: { code: 'jwks_unavailable', message: 'keys down', requestId: 'req-43' } },
+      headers: { 'retry-after': '0' },
+    }));
+    const r = await depot(['build', s.ctx], job(s, b.url));
+    expect(r.code).toBe(69);
+    expect(r.stderr).toContain(
+      'Token exchange failed: the broker answered 503 jwks_unavailable, request id req-43',
+    );
+    expect(b.bodies).toHaveLength(4);
+    expect(c.calls()).toHaveLength(4);
+    expect(s.calls()).toEqual([]);
+  });
+
+  it('a pull request from a fork: never exchanges, builds with no project cache, one line says why', async () => {
+    const s = sandbox();
+    const c = circleci(s);
+    const b = await broker(() => ({ status: 500, body: {} }));
+    const r = await depot(['build', s.ctx], { ...job(s, b.url), CIRCLE_PR_NUMBER: '7' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      'depot: warning: this CircleCI job builds a pull request from a fork (#7): untrusted builds never exchange a CI token, so this build runs with no project cache.',
+    );
+    expect(r.stderr).not.toContain('no project token: building locally');
+    expect(c.calls()).toEqual([]);
+    expect(b.bodies).toEqual([]);
+    expect(s.calls()[0]?.args.join(' ')).not.toContain('cache');
+  });
+});
