@@ -21,7 +21,7 @@ import {
 } from './config-schema';
 import type { CompiledRule } from './policy';
 import { compileRule, shadows } from './policy';
-import { implementedProviders, PROVIDERS } from './providers';
+import { PROVIDERS } from './providers';
 import type { Provider, ProviderName } from './providers/types';
 import { PROVIDER_NAMES } from './providers/types';
 
@@ -280,18 +280,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The provider's implementation, or a refusal naming what is implemented. */
-function implementedProvider(name: ProviderName, at: Path, report: Report): Provider | undefined {
-  const provider = PROVIDERS[name];
-  if (!provider) {
-    report.fail(
-      [...at, 'provider'],
-      `provider ${name} is not implemented by this broker yet (available: ${implementedProviders().join(', ')})`,
-    );
-  }
-  return provider;
-}
-
 interface Issuers {
   entries: IssuerEntry[];
   /** Every key under `issuers`, loaded or refused: a rule pinning a refused entry adds no second problem. */
@@ -332,8 +320,7 @@ function issuerEntry(
     report.fail([...at, 'provider'], notAProvider(name, ' (or name the entry after one)'));
     return undefined;
   }
-  const provider = implementedProvider(name as ProviderName, at, report);
-  if (!provider) return undefined;
+  const provider = PROVIDERS[name as ProviderName];
   const issuer = raw.issuer;
   if (issuer.replace(/\/+$/, '') === top.publicUrl) {
     report.fail(
@@ -517,8 +504,7 @@ function readRule(
     report.fail(at, 'names no provider: add provider: github-actions (or issuer: <an issuers key>)');
     return undefined;
   }
-  const provider = implementedProvider(providerName, at, report);
-  if (!provider) return undefined;
+  const provider = PROVIDERS[providerName];
   // The schema knows every provider's fields; a rule names only its own provider's.
   const own = provider.fields.map((f) => f.name);
   const foreign = Object.keys(raw.fields).filter((k) => !own.includes(k));

@@ -5,15 +5,12 @@ import { githubActions } from './github-actions';
 import { gitlab } from './gitlab';
 import type { Provider, ProviderName } from './types';
 
-export const PROVIDERS: Partial<Record<ProviderName, Provider>> = {
+/** Every provider of the contract (shared/contract/exchange.ts CI_PROVIDERS) has its implementation here. */
+export const PROVIDERS: Record<ProviderName, Provider> = {
   'github-actions': githubActions,
   circleci,
   gitlab,
   buildkite,
 };
-
-export function implementedProviders(): string[] {
-  return Object.keys(PROVIDERS);
-}
 
 export type { Provider, ProviderName } from './types';

@@ -1,6 +1,7 @@
-// What a CI provider contributes to the broker: the claims its tokens carry, the rule fields that match them, and the
-// source identity copied into project tokens and audit records. The issuer registry names one provider per entry;
-// a provider without an implementation here is refused at config load (no stub pretends to work).
+// What a CI provider contributes to the broker: the claims it reads and their JSON types, the rule fields that match
+// them (a field may read a claim named unlike its key, e.g. CircleCI's oidc.circleci.com/project-id), its issuer
+// defaults, the checks that keep strangers out, and the source identity copied into project tokens and audit
+// records. The issuer registry names one provider per entry; providers/index.ts lists one implementation per name.
 
 import type { Scope, SourceIdentity } from '../../../shared/contract/project-token';
 import type { CiProvider } from '../../../shared/contract/exchange';
