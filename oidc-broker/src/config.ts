@@ -330,6 +330,10 @@ function issuerEntry(
     return undefined;
   }
   const jwksUri = raw.jwks_uri ?? provider.issuerDefaults.jwksUri(issuer);
+  const audience = raw.audience ?? top.audience;
+  const audienceWarning = provider.audienceProblem?.(issuer, audience);
+  if (audienceWarning)
+    report.warn([...at, raw.audience === undefined ? 'issuer' : 'audience'], audienceWarning);
   const singleUse = raw.single_use ?? provider.issuerDefaults.singleUse;
   const required = new Set(['iss', 'aud', 'exp', 'iat', ...provider.issuerDefaults.requiredClaims]);
   if (singleUse) required.add('jti');
@@ -340,7 +344,7 @@ function issuerEntry(
     issuer,
     jwksUri,
     algorithms: raw.algorithms ?? provider.issuerDefaults.algorithms,
-    audience: raw.audience ?? top.audience,
+    audience,
     singleUse,
     maxTokenAge: raw.max_token_age ?? provider.issuerDefaults.maxTokenAge,
     requiredClaims: [...required],

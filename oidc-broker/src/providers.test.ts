@@ -801,6 +801,19 @@ describe('their config', () => {
     ]);
   });
 
+  it("warns when a CircleCI issuer accepts the organization id, CircleCI's default audience", () => {
+    const c = parseConfig(
+      `${HEAD}      - { id: r, provider: gitlab, project_id: "1", ref_protected: "true" }\n`.replace(
+        `issuer: "${CIRCLE_ISSUER}" }`,
+        `issuer: "${CIRCLE_ISSUER}", audience: "${CIRCLE_ORG}" }`,
+      ),
+      'b.yml',
+    );
+    expect(c.warnings).toEqual([
+      `b.yml:3: issuers.circleci-acme.audience: the audience is the organization id, CircleCI's default: every relying party of the organization receives such tokens and could exchange them here; use the broker URL (the orb asks circleci run oidc get --claims '{"aud":"<broker url>"}')`,
+    ]);
+  });
+
   it("examples/broker.yml carries the README's GitLab rule, and loads without warnings", () => {
     const example = loadConfig(join(ROOT, 'examples', 'broker.yml'));
     expect(example.warnings).toEqual([]);

@@ -37,6 +37,11 @@ export const circleci: Provider = {
     maxTokenAge: 3600,
     jwksUri: (issuer) => `${issuer.replace(/\/+$/, '')}/.well-known/jwks-pub.json`,
   },
+  audienceProblem(issuer, audience) {
+    const org = /\/org\/([^/]+)\/*$/.exec(issuer)?.[1];
+    if (org === undefined || audience !== org) return undefined;
+    return `the audience is the organization id, CircleCI's default: every relying party of the organization receives such tokens and could exchange them here; use the broker URL (the orb asks circleci run oidc get --claims '{"aud":"<broker url>"}')`;
+  },
   claimTypes: {
     sub: 'string',
     [CIRCLECI_CLAIMS.projectId]: 'string',

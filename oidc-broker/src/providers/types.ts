@@ -57,6 +57,8 @@ export interface Provider {
     /** The key set of an issuer, when the entry names no jwks_uri. */
     jwksUri(issuer: string): string;
   };
+  /** Why an issuer entry's audience lets in tokens meant for others (a load warning), or undefined. */
+  audienceProblem?(issuer: string, audience: string): string | undefined;
   /** The claims the broker reads and their JSON types (no coercion: a number is no string, null no string). */
   claimTypes: Readonly<Record<string, ClaimType>>;
   /** The rule field that names what a token comes from (GitHub: repository): a refusal's closest rule is one whose
