@@ -649,6 +649,38 @@ describe('CircleCI, GitLab and Buildkite exchanges mint', () => {
   });
 });
 
+describe('claims: pins under every provider', () => {
+  const PINS = `${CONFIG.slice(0, CONFIG.indexOf('projects:'))}projects:
+  - id: pinned
+    rules:
+      - { id: c-pin, provider: circleci, project_id: "${CIRCLE_PROJECT}", vcs_origin: github.com/acme/web, vcs_ref: refs/heads/main, claims: { "oidc.circleci.com/ssh-rerun": "false" } }
+      - { id: g-pin, provider: gitlab, project_id: "4242", ref: main, ref_protected: "true", claims: { runner_environment: gitlab-hosted } }
+      - { id: g-runner, provider: gitlab, project_id: "4343", ref: main, ref_protected: "true", claims: { runner_id: "31" } }
+      - { id: b-pin, provider: buildkite, organization_slug: acme, pipeline_slug: web, pipeline_id: "${BK_PIPELINE_ID}", claims: { "agent_tag:queue": "deploy*", build_number: "4*" } }
+`;
+  let pinned: Broker;
+  beforeAll(async () => {
+    pinned = await broker(PINS);
+  });
+
+  async function status(ci: Ci, over: Record<string, unknown>): Promise<number> {
+    const r = await post(pinned, ci, await mint(ci, over));
+    if (r.body.token) tokensSeen.push(r.body.token);
+    return r.status;
+  }
+
+  it('match strings, and declared booleans and numbers by their text; never an undeclared number', async () => {
+    expect(await status('circleci', {})).toBe(200);
+    expect(await status('circleci', { 'oidc.circleci.com/ssh-rerun': true })).toBe(403);
+    expect(await status('gitlab', {})).toBe(200);
+    expect(await status('gitlab', { runner_environment: 'self-hosted' })).toBe(403);
+    // runner_id is a number the broker does not model: a pin on it never matches, and its type refuses nothing.
+    expect(await status('gitlab', { project_id: '4343' })).toBe(403);
+    expect(await status('buildkite', { 'agent_tag:queue': 'deploy-eu' })).toBe(200);
+    expect(await status('buildkite', { 'agent_tag:queue': 'default' })).toBe(403);
+  });
+});
+
 function problems(text: string): string[] {
   try {
     parseConfig(text, 'b.yml');
