@@ -35189,93 +35189,6 @@ function errorMessage(err) {
     return (text ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
 }
 
-;// CONCATENATED MODULE: ./shared/broker-http.ts
-// Talking to the broker over HTTP, the same way for the OIDC exchange and the fork-PR claim flow: POST JSON through
-// the runner's proxy, follow redirects only within the broker's origin, read Retry-After, and turn a 4xx into a
-// refusal that no fallback hides.
-
-
-/** A broker answer that must fail the step whatever `buildx-fallback` says (4xx: a refusal, never hidden). */
-class BrokerRefusal extends UserError {
-    status;
-    code;
-    requestId;
-    constructor(status, code, message, requestId) {
-        super(message);
-        this.status = status;
-        this.code = code;
-        this.requestId = requestId;
-    }
-}
-/**
- * POSTs JSON to the broker through the proxy the runner is configured with, following a redirect only within the
- * broker's own origin (307/308, at most 3): a redirect elsewhere would hand a credential to another host.
- * `what` names the request in errors ("the token exchange", "the fork claim").
- */
-async function postJson(url, body, deps, what, credential) {
-    let target = url;
-    for (let hop = 0;; hop++) {
-        const dispatcher = new lib/* HttpClient */.Qq().getAgentDispatcher(target);
-        const init = {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', accept: 'application/json' },
-            body,
-            redirect: 'manual',
-            signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000),
-        };
-        if (dispatcher)
-            init.dispatcher = dispatcher;
-        const res = await deps.fetch(target, init);
-        if (res.status < 300 || res.status > 399)
-            return res;
-        const location = res.headers.get('location');
-        const next = location ? new URL(location, target) : undefined;
-        if (!next || next.origin !== new URL(target).origin) {
-            throw new UserError(`The broker at ${new URL(url).origin} redirected ${what} (${res.status}) to ${next ? next.host : 'nowhere'}: ${credential} is never sent to another host; set \`broker-url\` to the broker's own URL.`);
-        }
-        if ((res.status !== 307 && res.status !== 308) || hop >= 2) {
-            throw new UserError(`The broker at ${new URL(url).origin} answered ${res.status} with a redirect to ${next.pathname}: set \`broker-url\` to the broker's own URL.`);
-        }
-        target = next.href;
-    }
-}
-/** The body as JSON, or undefined when it is not JSON at all (an HTML error page from a proxy). */
-async function readJson(res) {
-    try {
-        return JSON.parse(await res.text());
-    }
-    catch {
-        return undefined;
-    }
-}
-/** A broker-supplied text as it may be shown: every secret replaced, on one line, at most 500 characters. */
-function clean(message, ...secrets) {
-    let out = message;
-    for (const secret of secrets)
-        if (secret)
-            out = out.split(secret).join('***');
-    return out
-        .replace(/\s*\n\s*/g, ' ')
-        .trim()
-        .slice(0, 500);
-}
-/** `, request id X` when the broker gave one (in the body or the X-Request-Id header), else ''. */
-function requestIdOf(res, bodyRequestId, ...secrets) {
-    const raw = bodyRequestId ?? res.headers.get('x-request-id') ?? '';
-    const requestId = raw ? clean(raw, ...secrets).slice(0, 80) : '';
-    return { requestId, ref: requestId ? `, request id ${requestId}` : '' };
-}
-/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
-function retryAfterMs(header, now = Date.now()) {
-    if (!header)
-        return undefined;
-    const seconds = Number(header);
-    if (Number.isFinite(seconds) && seconds >= 0)
-        return seconds * 1000;
-    const date = Date.parse(header);
-    return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
 ;// CONCATENATED MODULE: ./shared/contract/exchange.ts
 // The token exchange on the wire: `POST /auth/oidc/<provider>` with `{token, project?}`, answered by
 // `{ok:true, token, project, isolated, expiresAt}` or `{ok:false, error:{code, message, requestId?}}`. The broker
@@ -35318,6 +35231,237 @@ function parseExchangeResponse(body) {
 }
 function isObject(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+;// CONCATENATED MODULE: ./shared/contract/exchange-client.ts
+// The one client of the token exchange (`POST <broker>/auth/oidc/<provider>`), for the actions and the depot CLI
+// alike: the broker URL's rules, the POST through the proxy the environment names (HTTPS_PROXY/NO_PROXY, as
+// @actions/http-client reads them), redirects followed only within the broker's origin, bounded retries on network
+// errors, 5xx and 429 (honouring Retry-After) with a fresh CI token for every try, and a typed outcome: granted,
+// refused (a 4xx: never hidden by a fallback) or unavailable. Callers decide what each outcome means for them
+// (the actions: fail or buildx-fallback; the CLI: exit 1 or exit 69). No secret ever reaches a message.
+
+
+
+/** A URL as it may be shown: any `user:pass@` replaced by `***@`. */
+function withoutCredentials(raw) {
+    return raw.replace(/^([^/@]*\/\/)?[^/@]*@/, '$1***@');
+}
+/** 127.0.0.0/8, ::1 and localhost. */
+function isLoopbackHost(hostname) {
+    const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+    return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+/**
+ * A broker URL as given (`from` names where it came from, e.g. "DEPOT_BROKER_URL"), checked and with its trailing
+ * slash stripped. The job's OIDC token travels to it, so it must be https (http only on a loopback host) and carry
+ * no credentials (never echoed back).
+ */
+function checkBrokerUrl(raw, from) {
+    let url;
+    try {
+        url = new URL(raw);
+    }
+    catch {
+        throw new UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
+    }
+    if (url.username || url.password) {
+        throw new UserError(`${from} carries a user name or password (user:pass@): the broker needs none, the OIDC token is the credential; remove them.`);
+    }
+    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+        throw new UserError(`${from} is http:// on ${url.hostname}, which would send the job's OIDC token unencrypted: use https:// (http is accepted only on a loopback host).`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
+    }
+    return raw.replace(/\/+$/, '');
+}
+/**
+ * POSTs JSON to the broker through the proxy the environment names, following a redirect only within the broker's
+ * own origin (307/308, at most 3): a redirect elsewhere would hand a credential to another host, and is a
+ * UserError (a misconfiguration, not retried). Network errors are thrown as they are.
+ */
+async function postJson(url, body, opts) {
+    const doFetch = opts.fetch ?? globalThis.fetch;
+    let target = url;
+    for (let hop = 0;; hop++) {
+        const dispatcher = new lib/* HttpClient */.Qq().getAgentDispatcher(target);
+        const init = {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', accept: 'application/json' },
+            body,
+            redirect: 'manual',
+            signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+        };
+        if (dispatcher)
+            init.dispatcher = dispatcher;
+        const res = await doFetch(target, init);
+        if (res.status < 300 || res.status > 399)
+            return res;
+        const location = res.headers.get('location');
+        const next = location ? new URL(location, target) : undefined;
+        if (!next || next.origin !== new URL(target).origin) {
+            throw new UserError(`The broker at ${new URL(url).origin} redirected ${opts.what} (${res.status}) to ${next ? next.host : 'nowhere'}: ${opts.credential} is never sent to another host; set ${opts.setting} to the broker's own URL.`);
+        }
+        if ((res.status !== 307 && res.status !== 308) || hop >= 2) {
+            throw new UserError(`The broker at ${new URL(url).origin} answered ${res.status} with a redirect to ${next.pathname}: set ${opts.setting} to the broker's own URL.`);
+        }
+        target = next.href;
+    }
+}
+/** The body as JSON, or undefined when it is not JSON at all (an HTML error page from a proxy). */
+async function readJson(res) {
+    try {
+        return JSON.parse(await res.text());
+    }
+    catch {
+        return undefined;
+    }
+}
+/** A broker-supplied text as it may be shown: every secret replaced, on one line, at most 500 characters. */
+function clean(message, ...secrets) {
+    let out = message;
+    for (const secret of secrets)
+        if (secret)
+            out = out.split(secret).join('***');
+    return out
+        .replace(/\s*\n\s*/g, ' ')
+        .trim()
+        .slice(0, 500);
+}
+/** `, request id X` when the broker gave one (in the body or the X-Request-Id header), else ''. */
+function requestIdOf(res, bodyRequestId, ...secrets) {
+    const raw = bodyRequestId ?? res.headers.get('x-request-id') ?? '';
+    const requestId = raw ? clean(raw, ...secrets).slice(0, 80) : '';
+    return { requestId, ref: requestId ? `, request id ${requestId}` : '' };
+}
+/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
+function retryAfterMs(header, now = Date.now()) {
+    if (!header)
+        return undefined;
+    const seconds = Number(header);
+    if (Number.isFinite(seconds) && seconds >= 0)
+        return seconds * 1000;
+    const date = Date.parse(header);
+    return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+const MAX_BACKOFF_MS = 10_000;
+const MAX_RETRY_AFTER_MS = 60_000;
+/** 1 s, 2 s, 4 s ... at most 10 s: the pause before try `attempt + 1`. */
+function backoffMs(attempt) {
+    return Math.min(1000 * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+}
+/** The exchange, with retries: see the header of this file. */
+async function exchangeToken(call, deps) {
+    const attempts = Math.max(1, deps.attempts ?? 4);
+    const debug = deps.debug ?? (() => { });
+    const url = `${call.brokerUrl}${exchangePath(call.provider)}`;
+    let lastProblem = '';
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+        let waitMs = backoffMs(attempt);
+        let ciToken;
+        try {
+            ciToken = (await call.ciToken()).trim();
+            if (ciToken === '')
+                throw new Error('the CI handed out an empty OIDC token');
+        }
+        catch (err) {
+            if (err instanceof UserError)
+                throw err;
+            lastProblem = errorMessage(err);
+            debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
+            if (attempt < attempts)
+                await deps.sleep(waitMs);
+            continue;
+        }
+        deps.secret(ciToken);
+        const body = call.project
+            ? { token: ciToken, project: call.project }
+            : { token: ciToken };
+        let res;
+        try {
+            res = await postJson(url, JSON.stringify(body), {
+                ...(deps.fetch ? { fetch: deps.fetch } : {}),
+                ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
+                what: 'the token exchange',
+                credential: 'the OIDC token',
+                setting: call.setting,
+            });
+        }
+        catch (err) {
+            if (err instanceof UserError)
+                throw err;
+            lastProblem = `cannot reach the broker at ${call.brokerUrl} (${clean(causeOf(err), ciToken)})`;
+            debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
+            if (attempt < attempts)
+                await deps.sleep(waitMs);
+            continue;
+        }
+        const parsed = parseExchangeResponse(await readJson(res));
+        if (res.ok && parsed?.ok === true) {
+            deps.secret(parsed.token);
+            return { kind: 'granted', grant: parsed };
+        }
+        const error = parsed?.ok === false ? parsed.error : undefined;
+        const code = error?.code ?? `http_${res.status}`;
+        const message = clean(error?.message || res.statusText, ciToken);
+        const { requestId, ref } = requestIdOf(res, error?.requestId, ciToken);
+        if (res.status === 429 || res.status >= 500) {
+            lastProblem = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
+            const retryAfter = retryAfterMs(res.headers.get('retry-after'), deps.now?.() ?? Date.now());
+            if (retryAfter !== undefined)
+                waitMs = Math.min(retryAfter, MAX_RETRY_AFTER_MS);
+            debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
+            if (attempt < attempts)
+                await deps.sleep(waitMs);
+            continue;
+        }
+        if (res.ok) {
+            throw new UserError(`The broker at ${call.brokerUrl} answered ${res.status} without a project token.`);
+        }
+        return { kind: 'refused', status: res.status, code, message, requestId };
+    }
+    return { kind: 'unavailable', reason: `${lastProblem} after ${attempts} tries` };
+}
+/** fetch's "fetch failed" says nothing: its cause (ECONNREFUSED ...) does. */
+function causeOf(err) {
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : '';
+    const own = errorMessage(err);
+    return cause && own === 'fetch failed' ? cause : own;
+}
+
+;// CONCATENATED MODULE: ./shared/broker-http.ts
+// Talking to the broker over HTTP from the actions, for the OIDC exchange and the fork-PR claim flow: a thin layer
+// over the one exchange client (shared/contract/exchange-client.ts), which POSTs JSON through the runner's proxy,
+// follows redirects only within the broker's origin and reads Retry-After. A 4xx becomes a BrokerRefusal, which no
+// fallback hides.
+
+
+
+/** A broker answer that must fail the step whatever `buildx-fallback` says (4xx: a refusal, never hidden). */
+class BrokerRefusal extends UserError {
+    status;
+    code;
+    requestId;
+    constructor(status, code, message, requestId) {
+        super(message);
+        this.status = status;
+        this.code = code;
+        this.requestId = requestId;
+    }
+}
+/**
+ * POSTs JSON to the broker (see the exchange client's postJson); `what` names the request in errors ("the fork
+ * claim"), `credential` what the body carries.
+ */
+function broker_http_postJson(url, body, deps, what, credential) {
+    return postJson(url, body, {
+        fetch: deps.fetch,
+        ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
+        what,
+        credential,
+        setting: '`broker-url`',
+    });
 }
 
 ;// CONCATENATED MODULE: ./shared/contract/fork-claim.ts
@@ -35382,8 +35526,8 @@ function fork_claim_isObject(v) {
 
 /** `fork-wait` when the input is empty, in seconds. */
 const DEFAULT_FORK_WAIT_SECONDS = 60;
-const MAX_BACKOFF_MS = 10_000;
-const MAX_RETRY_AFTER_MS = 60_000;
+const fork_claim_MAX_BACKOFF_MS = 10_000;
+const fork_claim_MAX_RETRY_AFTER_MS = 60_000;
 /** The shortest pause between two polls, whatever the broker says. */
 const MIN_POLL_MS = 1_000;
 /** Why a fork build is isolated, for logs and summaries: `pull request #12 from fork mallory/web`. */
@@ -35457,10 +35601,10 @@ async function claim(brokerUrl, body, deps, giveUpAt) {
     const url = `${brokerUrl}${CLAIM_PATH}`;
     let lastProblem = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
-        let waitMs = backoffMs(attempt);
+        let waitMs = fork_claim_backoffMs(attempt);
         let res;
         try {
-            res = await postJson(url, JSON.stringify(body), deps, 'the fork claim', 'a claim');
+            res = await broker_http_postJson(url, JSON.stringify(body), deps, 'the fork claim', 'a claim');
         }
         catch (err) {
             if (err instanceof UserError)
@@ -35494,7 +35638,7 @@ async function claim(brokerUrl, body, deps, giveUpAt) {
             lastProblem = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
             const retryAfter = retryAfterMs(res.headers.get('retry-after'), deps.now());
             if (retryAfter !== undefined)
-                waitMs = Math.min(retryAfter, MAX_RETRY_AFTER_MS);
+                waitMs = Math.min(retryAfter, fork_claim_MAX_RETRY_AFTER_MS);
             log.debug(`forkClaim.claim: attempt ${attempt}: ${lastProblem}`);
             if (attempt >= attempts)
                 break;
@@ -35522,7 +35666,7 @@ async function poll(brokerUrl, claimId, artifact, clock, deps) {
         let state = '';
         let res;
         try {
-            res = await postJson(url, JSON.stringify({ claimId }), deps, 'the fork claim exchange', 'the claim id');
+            res = await broker_http_postJson(url, JSON.stringify({ claimId }), deps, 'the fork claim exchange', 'the claim id');
         }
         catch (err) {
             if (err instanceof UserError)
@@ -35530,7 +35674,7 @@ async function poll(brokerUrl, claimId, artifact, clock, deps) {
             res = undefined;
             failures++;
             state = `cannot reach the broker at ${brokerUrl} (${clean(errorMessage(err), claimId)})`;
-            waitMs = backoffMs(failures);
+            waitMs = fork_claim_backoffMs(failures);
         }
         if (res) {
             const body = parseClaimExchangeResponse(await readJson(res));
@@ -35545,7 +35689,7 @@ async function poll(brokerUrl, claimId, artifact, clock, deps) {
             if (res.status === 202 && body?.ok === false && 'status' in body) {
                 failures = 0;
                 state = `pending, the broker does not see ${artifact} listed yet`;
-                waitMs = Math.max(MIN_POLL_MS, Math.min(body.retryAfter * 1000, MAX_RETRY_AFTER_MS));
+                waitMs = Math.max(MIN_POLL_MS, Math.min(body.retryAfter * 1000, fork_claim_MAX_RETRY_AFTER_MS));
             }
             else {
                 const error = body?.ok === false && 'error' in body ? body.error : undefined;
@@ -35564,8 +35708,8 @@ async function poll(brokerUrl, claimId, artifact, clock, deps) {
                 const retryAfter = retryAfterMs(res.headers.get('retry-after'), deps.now());
                 waitMs =
                     retryAfter !== undefined
-                        ? Math.max(MIN_POLL_MS, Math.min(retryAfter, MAX_RETRY_AFTER_MS))
-                        : backoffMs(failures);
+                        ? Math.max(MIN_POLL_MS, Math.min(retryAfter, fork_claim_MAX_RETRY_AFTER_MS))
+                        : fork_claim_backoffMs(failures);
             }
         }
         const now = deps.now();
@@ -35591,8 +35735,8 @@ async function poll(brokerUrl, claimId, artifact, clock, deps) {
 function tries(n) {
     return `${n} ${n === 1 ? 'try' : 'tries'}`;
 }
-function backoffMs(attempt) {
-    return Math.min(1000 * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+function fork_claim_backoffMs(attempt) {
+    return Math.min(1000 * 2 ** (attempt - 1), fork_claim_MAX_BACKOFF_MS);
 }
 /**
  * The default upload: one tiny file as artifact `name`, kept 1 day. @actions/artifact is imported here, on the
@@ -37787,12 +37931,12 @@ function parseUrl(name, value) {
         url = undefined;
     }
     if (url?.protocol !== 'https:' && url?.protocol !== 'http:') {
-        throw new UserError(`Input \`${name}\` must be an http(s) URL, got "${withoutCredentials(value)}".`);
+        throw new UserError(`Input \`${name}\` must be an http(s) URL, got "${inputs_withoutCredentials(value)}".`);
     }
     return value.replace(/\/+$/, '');
 }
 /** A URL as it may be shown: any `user:pass@` replaced by `***@`. */
-function withoutCredentials(raw) {
+function inputs_withoutCredentials(raw) {
     return raw.replace(/^([^/@]*\/\/)?[^/@]*@/, '$1***@');
 }
 
@@ -38303,8 +38447,6 @@ function defaultTokenDeps(github) {
         uploadArtifact: uploadClaimArtifact,
     };
 }
-const token_MAX_BACKOFF_MS = 10_000;
-const token_MAX_RETRY_AFTER_MS = 60_000;
 /**
  * The broker URL: input, else DEPOT_BROKER_URL; a trailing slash is stripped. The job's OIDC token travels to it,
  * so it must be https (http only on a loopback host) and carry no credentials (never echoed back).
@@ -38313,29 +38455,7 @@ function brokerUrlOf(req, env) {
     const raw = req.brokerUrl || env.DEPOT_BROKER_URL || '';
     if (raw === '')
         return '';
-    const from = req.brokerUrl ? 'Input `broker-url`' : 'DEPOT_BROKER_URL';
-    let url;
-    try {
-        url = new URL(raw);
-    }
-    catch {
-        throw new UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
-    }
-    if (url.username || url.password) {
-        throw new UserError(`${from} carries a user name or password (user:pass@): the broker needs none, the OIDC token is the credential; remove them.`);
-    }
-    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-        throw new UserError(`${from} is http:// on ${url.hostname}, which would send the job's OIDC token unencrypted: use https:// (http is accepted only on a loopback host).`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
-    }
-    return raw.replace(/\/+$/, '');
-}
-/** 127.0.0.0/8, ::1 and localhost. */
-function isLoopbackHost(hostname) {
-    const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
-    return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+    return checkBrokerUrl(raw, req.brokerUrl ? 'Input `broker-url`' : 'DEPOT_BROKER_URL');
 }
 async function resolveToken(req, deps) {
     const { env, github, log } = deps;
@@ -38413,74 +38533,51 @@ async function forkPath(req, brokerUrl, project, deps) {
 async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
     const { log } = deps;
     const attempts = Math.max(1, deps.attempts ?? 4);
-    const url = `${brokerUrl}${exchangePath('github-actions')}`;
-    let lastProblem = '';
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-        let waitMs = Math.min(1000 * 2 ** (attempt - 1), token_MAX_BACKOFF_MS);
-        let idToken;
-        try {
-            // A fresh OIDC token for every try: GitHub's issuer is single-use at the broker.
-            idToken = await deps.getIDToken(audience);
-        }
-        catch (err) {
-            lastProblem = `the runner did not hand out an OIDC token (${errorMessage(err)})`;
-            log.debug(`token.exchange: attempt ${attempt}: ${lastProblem}`);
-            if (attempt < attempts)
-                await deps.sleep(waitMs);
-            continue;
-        }
-        core/* setSecret */.Pq(idToken);
-        let res;
-        try {
-            res = await postJson(url, JSON.stringify(project ? { token: idToken, project } : { token: idToken }), deps, 'the token exchange', 'the OIDC token');
-        }
-        catch (err) {
-            if (err instanceof UserError)
-                throw err;
-            lastProblem = `cannot reach the broker at ${brokerUrl} (${errorMessage(err)})`;
-            log.debug(`token.exchange: attempt ${attempt}: ${lastProblem}`);
-            if (attempt < attempts)
-                await deps.sleep(waitMs);
-            continue;
-        }
-        const body = parseExchangeResponse(await readJson(res));
-        if (res.ok && body?.ok === true) {
-            core/* setSecret */.Pq(body.token);
-            log.info(`Exchanged the job's OIDC token at ${brokerUrl} for a project token` +
-                ` (project ${body.project}${body.isolated ? ', isolated' : ''}).`);
-            return {
-                kind: 'token',
-                token: body.token,
-                source: 'oidc',
-                project: body.project,
-                isolated: body.isolated,
-                expiresAt: body.expiresAt,
-            };
-        }
-        const error = body?.ok === false ? body.error : undefined;
-        const code = error?.code ?? `http_${res.status}`;
-        const message = clean(error?.message || res.statusText, idToken);
-        const { requestId, ref } = requestIdOf(res, error?.requestId, idToken);
-        if (res.status === 429 || res.status >= 500) {
-            lastProblem = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
-            const retryAfter = retryAfterMs(res.headers.get('retry-after'));
-            if (retryAfter !== undefined)
-                waitMs = Math.min(retryAfter, token_MAX_RETRY_AFTER_MS);
-            log.debug(`token.exchange: attempt ${attempt}: ${lastProblem}`);
-            if (attempt < attempts)
-                await deps.sleep(waitMs);
-            continue;
-        }
-        if (res.ok) {
-            throw new UserError(`The broker at ${brokerUrl} answered ${res.status} without a project token.`);
-        }
-        // 4xx: a refusal. Never hidden by buildx-fallback.
-        throw new BrokerRefusal(res.status, code, `The broker refused the token exchange (${res.status} ${code}${ref}): ${message || 'no message'}`, requestId || undefined);
+    const outcome = await exchangeToken({
+        brokerUrl,
+        provider: 'github-actions',
+        project,
+        // A fresh OIDC token for every try: GitHub's issuer is single-use at the broker.
+        ciToken: async () => {
+            try {
+                return await deps.getIDToken(audience);
+            }
+            catch (err) {
+                throw new Error(`the runner did not hand out an OIDC token (${errorMessage(err)})`);
+            }
+        },
+        setting: '`broker-url`',
+    }, {
+        fetch: deps.fetch,
+        sleep: deps.sleep,
+        secret: (value) => core/* setSecret */.Pq(value),
+        debug: (message) => log.debug(`token.exchange: ${message}`),
+        attempts,
+        ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
+        ...(deps.now ? { now: deps.now } : {}),
+    });
+    if (outcome.kind === 'granted') {
+        const { grant } = outcome;
+        log.info(`Exchanged the job's OIDC token at ${brokerUrl} for a project token` +
+            ` (project ${grant.project}${grant.isolated ? ', isolated' : ''}).`);
+        return {
+            kind: 'token',
+            token: grant.token,
+            source: 'oidc',
+            project: grant.project,
+            isolated: grant.isolated,
+            expiresAt: grant.expiresAt,
+        };
     }
-    const reason = `${lastProblem} after ${attempts} tries`;
+    if (outcome.kind === 'refused') {
+        // 4xx: a refusal. Never hidden by buildx-fallback.
+        const { status, code, message, requestId } = outcome;
+        const ref = requestId ? `, request id ${requestId}` : '';
+        throw new BrokerRefusal(status, code, `The broker refused the token exchange (${status} ${code}${ref}): ${message || 'no message'}`, requestId || undefined);
+    }
     if (buildxFallback)
-        return { kind: 'fallback', reason };
-    throw new UserError(`Token exchange failed: ${reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`);
+        return { kind: 'fallback', reason: outcome.reason };
+    throw new UserError(`Token exchange failed: ${outcome.reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`);
 }
 
 ;// CONCATENATED MODULE: ./shared/step.ts
