@@ -1,5 +1,8 @@
 // Bundles every JS action (actions/<name>/src/main.ts) and the CLI (cli/src/main.ts) with @vercel/ncc into
 // <out>/<name>/index.js, with the licenses of what each bundle includes. Usage: tsx scripts/build.ts [--out DIR]
+// No build cache: ncc's lives in ~/.cache/ncc, shared by every checkout and build on the machine, and one check-dist
+// run after concurrent builds produced a licenses.txt that a cold build does not; a cold build every time is the one
+// check-dist can trust (about 25 s for all bundles).
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -38,6 +41,7 @@ export function build(outDir: string, only: string[] = []): void {
         '--license',
         'licenses.txt',
         '--quiet',
+        '--no-cache',
         '--transpile-only',
         '--target',
         'es2022',
