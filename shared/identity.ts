@@ -12,3 +12,13 @@ export function repositoryName(): string {
 export function actionRef(name: string): string {
   return `${repositoryName()}/actions/${name}@v1`;
 }
+
+/** The CircleCI orb's name, `<namespace>/<orb>` (package.json `integrations.circleciOrb`). */
+export function orbName(): string {
+  return pkg.integrations.circleciOrb;
+}
+
+/** The GitLab CI/CD component project's path, `<host>/<group>/<project>` (package.json `integrations.gitlabComponent`). */
+export function gitlabComponentPath(): string {
+  return pkg.integrations.gitlabComponent;
+}
