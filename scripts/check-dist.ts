@@ -1,7 +1,9 @@
-// Fails when dist/ differs from a fresh build of the sources, and names the fix.
+// Fails when dist/ differs from a fresh build of the sources, or the packed CircleCI orb from its sources, and names
+// the fix.
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { build } from './build';
+import { packOrb } from './pack-orb';
 
 const root = resolve(import.meta.dirname, '..');
 const fresh = join(root, '.tmp', 'dist-check');
@@ -33,9 +35,29 @@ for (const [name, f] of want) {
   else if (!readFileSync(d).equals(readFileSync(f))) stale.push(`changed dist/${name}`);
 }
 for (const name of have.keys()) if (!want.has(name)) stale.push(`extra dist/${name}`);
+
+// The CircleCI orb: the packed orb.yml and the install script's copy, as `npm run pack:orb` writes them.
+const orbStale: string[] = [];
+for (const [path, text] of packOrb()) {
+  let committed: string | undefined;
+  try {
+    committed = readFileSync(path, 'utf8');
+  } catch {
+    committed = undefined;
+  }
+  if (committed === undefined) orbStale.push(`missing ${relative(root, path)}`);
+  else if (committed !== text) orbStale.push(`changed ${relative(root, path)}`);
+}
+if (orbStale.length > 0)
+  console.error(
+    `the CircleCI orb is stale (${orbStale.join(', ')}): run \`npm run pack:orb\` and commit it.`,
+  );
+else console.log('integrations/circleci/dist/orb.yml matches integrations/circleci/src.');
+
 rmSync(fresh, { recursive: true, force: true });
 if (stale.length > 0) {
   console.error(`dist/ is stale (${stale.join(', ')}): run \`npm run build\` and commit dist/.`);
   process.exit(1);
 }
+if (orbStale.length > 0) process.exit(1);
 console.log(`dist/ matches the sources (${want.size} files).`);
