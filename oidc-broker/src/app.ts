@@ -67,7 +67,8 @@ export function createApp(deps: BrokerDeps): Hono<Env> {
   const claimsByRun = new RateLimiter();
 
   app.use(async (c, next) => {
-    const requestId = randomBytes(12).toString('base64url');
+    // Hex, so an id never starts with '-' (`audit --request ID` would read it as a flag).
+    const requestId = randomBytes(8).toString('hex');
     const peer = socketPeer(c);
     const client =
       peer === IN_PROCESS

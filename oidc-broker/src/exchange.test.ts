@@ -544,7 +544,7 @@ describe('POST /auth/oidc/github-actions refuses', () => {
         'no trust relationship accepts this token: give the broker operator the request id of this answer',
       ]);
       const id = (r.body.error as { requestId?: string } | undefined)?.requestId ?? '';
-      expect(id).toMatch(/^[A-Za-z0-9_-]{16}$/);
+      expect(id).toMatch(/^[0-9a-f]{16}$/);
       expect(r.headers.get('x-request-id')).toBe(id);
     }
     const ids = answers.map((r) => (r.body.error as { requestId?: string }).requestId);
