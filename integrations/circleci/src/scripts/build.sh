@@ -19,6 +19,22 @@ lines() {
   printf '%s\n' "$1" | sed 's/^[[:space:]]*//;s/[[:space:]]*$//' | sed '/^$/d'
 }
 
+# $NAME and ${NAME} replaced by the variable's value, as CircleCI leaves them in `environment:` (no eval: nothing
+# else in the value runs).
+expand() {
+  local rest=$1 out='' name
+  while [[ $rest =~ ^([^$]*)\$(\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))(.*)$ ]]; do
+    out+=${BASH_REMATCH[1]}
+    name=${BASH_REMATCH[3]:-${BASH_REMATCH[4]}}
+    out+=${!name:-}
+    rest=${BASH_REMATCH[5]}
+  done
+  printf '%s' "$out$rest"
+}
+for var in PARAM_CONTEXT PARAM_FILE PARAM_TAGS PARAM_TARGET PARAM_BUILD_ARGS PARAM_LABELS PARAM_FILES PARAM_TARGETS PARAM_PROJECT PARAM_BROKER_URL PARAM_OIDC_AUDIENCE; do
+  if [ -n "${!var:-}" ]; then printf -v "$var" '%s' "$(expand "${!var}")"; fi
+done
+
 bool() {
   case $2 in
     true | 1) return 0 ;;
