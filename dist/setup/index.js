@@ -35511,6 +35511,14 @@ function repositoryName() {
 function identity_actionRef(name) {
     return `${repositoryName()}/actions/${name}@v1`;
 }
+/** The CircleCI orb's name, `<namespace>/<orb>` (package.json `integrations.circleciOrb`). */
+function orbName() {
+    return pkg.integrations.circleciOrb;
+}
+/** The GitLab CI/CD component project's path, `<host>/<group>/<project>` (package.json `integrations.gitlabComponent`). */
+function gitlabComponentPath() {
+    return pkg.integrations.gitlabComponent;
+}
 
 ;// CONCATENATED MODULE: ./shared/depot.ts
 // Running `depot build|bake`, and plain `docker buildx` when `buildx-fallback` allows it: the CLI is missing,
