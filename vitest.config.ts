@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     // A fresh build of the bundles the tests run, unless `npm test` has just checked dist/ (test/support/bundles.ts).
-    globalSetup: ['test/support/bundles-setup.ts'],
+    globalSetup: ['test/support/tmpdir-setup.ts', 'test/support/bundles-setup.ts'],
     include: ['{actions,shared,cli,oidc-broker,scripts,test}/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'test/e2e/**', '**/*.e2e.test.ts', '**/*.engine.test.ts'],
     testTimeout: 30_000,
