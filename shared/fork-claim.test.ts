@@ -2,10 +2,9 @@
 // upload, and a fake clock that the fake sleep moves. For each path and buildx-fallback setting: the resolution or
 // the one-line failure, the polls made, and that neither the claimId nor the token reaches any printed line.
 import { existsSync } from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { useMswServer } from '../test/support/msw';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { githubContext } from '../test/support/github-context';
 import { CLAIM_TTL_SECONDS } from './contract/fork-claim';
 import { UserError } from './errors';
@@ -28,14 +27,7 @@ const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.isolated-fork-token.sig';
 const EXPIRES = '2026-11-30T12:05:00.000Z';
 const ATTEMPTS = 3;
 
-const server = setupServer();
-beforeAll(() => {
-  server.listen({ onUnhandledRequest: 'error' });
-  // @actions/http-client imports node:http as an ES module: let its namespace see msw's patched request().
-  syncBuiltinESMExports();
-});
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
+const server = useMswServer();
 
 let clock: number;
 let sleeps: number[];

@@ -1,11 +1,10 @@
 // resolveAndRun end to end in-process: the real token resolution and the real DepotCli, with only the network
 // (msw: the runner's OIDC endpoint and the broker) and the child processes (a fake exec) faked. For each broker
 // answer and buildx-fallback setting: what ran, the result or the one-line failure, and the warnings.
-import { syncBuiltinESMExports } from 'node:module';
 import * as core from '@actions/core';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { useMswServer } from '../test/support/msw';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { githubContext } from '../test/support/github-context';
 import { DepotCli } from './depot';
 import type { Exec } from './depot';
@@ -21,14 +20,7 @@ const BROKER = 'https://broker.test';
 const PROJECT_TOKEN = 'depot-project-token-step-8e21';
 const ATTEMPTS = 3;
 
-const server = setupServer();
-beforeAll(() => {
-  server.listen({ onUnhandledRequest: 'error' });
-  // @actions/http-client imports node:http as an ES module: let its namespace see msw's patched request().
-  syncBuiltinESMExports();
-});
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
+const server = useMswServer();
 
 let issued: string[];
 let posted: unknown[];

@@ -8,6 +8,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { githubContext } from '../test/support/github-context';
 import { resolveToken } from './token';
 import type { TokenDeps, TokenRequest } from './token';
+import { startConnectProxy } from '../test/support/connect-proxy';
+import type { ConnectProxy } from '../test/support/connect-proxy';
 
 const OIDC = 'oidc-header.oidc-claims-very-secret.oidc-signature';
 const servers: Server[] = [];
@@ -153,16 +155,10 @@ describe('a refusal', () => {
 });
 
 describe("the runner's proxy", () => {
-  async function proxy(): Promise<{ url: string; connects: string[] }> {
-    const connects: string[] = [];
-    const server = createServer();
-    server.on('connect', (q: IncomingMessage, socket) => {
-      connects.push(q.url ?? '');
-      socket.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
-    });
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connects };
+  async function proxy(): Promise<ConnectProxy> {
+    const p = await startConnectProxy();
+    servers.push(p.server);
+    return p;
   }
 
   it('goes through HTTPS_PROXY', async () => {

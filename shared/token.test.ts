@@ -1,7 +1,6 @@
-import { syncBuiltinESMExports } from 'node:module';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { useMswServer } from '../test/support/msw';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BrokerRefusal, resolveToken, retryAfterMs } from './token';
 import type { TokenDeps, TokenRequest } from './token';
 import * as core from '@actions/core';
@@ -10,14 +9,7 @@ import { githubContext } from '../test/support/github-context';
 const RUNTIME = 'http://runtime.test/idtoken?api-version=2.0';
 const BROKER = 'https://broker.test';
 
-const server = setupServer();
-beforeAll(() => {
-  server.listen({ onUnhandledRequest: 'error' });
-  // @actions/http-client imports node:http as an ES module: let its namespace see msw's patched request().
-  syncBuiltinESMExports();
-});
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
+const server = useMswServer();
 
 let issued: string[];
 let audiences: string[];

@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { clientAddress, isLoopbackAddress } from './address';
+import type { BrokerConfig } from './config';
 import { BrokerError } from './errors';
 import type { BrokerDeps } from './exchange';
 import { exchange } from './exchange';
@@ -63,6 +64,26 @@ export function createApp(deps: BrokerDeps): Hono<Env> {
   const limiter = new RateLimiter();
   const failures = new RateLimiter();
   const registryFailures = new RateLimiter();
+
+  /** 429 with Retry-After when `key` is over any of `limits` (0: off), after `count` records it for /metrics. */
+  const refuseOver = (
+    key: string,
+    limits: Array<[RateLimiter, number]>,
+    what: string,
+    count: () => void = () => undefined,
+  ): void => {
+    for (const [limiter, limit] of limits) {
+      const wait = limiter.check(key, limit);
+      if (wait === undefined) continue;
+      count();
+      throw new BrokerError('rate_limited', `too many ${what}: retry in ${wait}s`, { retryAfter: wait });
+    }
+  };
+  /** Every request to an exchange counts per address; refusals count again against the failure budget. */
+  const exchangeLimits = (config: BrokerConfig): Array<[RateLimiter, number]> => [
+    [limiter, config.rateLimit.perAddress],
+    [failures, config.rateLimit.failuresPerAddress],
+  ];
   const claimsByAddress = new RateLimiter();
   const claimsByRun = new RateLimiter();
 
@@ -145,23 +166,18 @@ export function createApp(deps: BrokerDeps): Hono<Env> {
   app.post(CLAIM_PATH, limitBody(MAX_BODY_BYTES), async (c) => {
     const config = deps.config();
     const client = c.get('client');
-    const wait =
-      claimsByAddress.check(client, config.rateLimit.claimsPerAddress) ??
-      failures.check(client, config.rateLimit.failuresPerAddress);
-    if (wait !== undefined) {
-      deps.metrics.forkClaims.inc({ endpoint: 'claim', outcome: 'rate_limited' });
-      throw new BrokerError('rate_limited', `too many claims from this address: retry in ${wait}s`, {
-        retryAfter: wait,
-      });
-    }
+    refuseOver(
+      client,
+      [
+        [claimsByAddress, config.rateLimit.claimsPerAddress],
+        [failures, config.rateLimit.failuresPerAddress],
+      ],
+      'claims from this address',
+      () => deps.metrics.forkClaims.inc({ endpoint: 'claim', outcome: 'rate_limited' }),
+    );
     claimsByAddress.add(client);
     const admitRun = (run: string) => {
-      const w = claimsByRun.check(run, config.rateLimit.claimsPerRun);
-      if (w !== undefined) {
-        throw new BrokerError('rate_limited', `too many claims for this run: retry in ${w}s`, {
-          retryAfter: w,
-        });
-      }
+      refuseOver(run, [[claimsByRun, config.rateLimit.claimsPerRun]], 'claims for this run');
       claimsByRun.add(run);
     };
     try {
@@ -182,17 +198,9 @@ export function createApp(deps: BrokerDeps): Hono<Env> {
   app.post(CLAIM_EXCHANGE_PATH, limitBody(MAX_BODY_BYTES), async (c) => {
     const config = deps.config();
     const client = c.get('client');
-    const wait =
-      limiter.check(client, config.rateLimit.perAddress) ??
-      failures.check(client, config.rateLimit.failuresPerAddress);
-    if (wait !== undefined) {
-      deps.metrics.forkClaims.inc({ endpoint: 'exchange', outcome: 'rate_limited' });
-      throw new BrokerError(
-        'rate_limited',
-        `too many exchange requests from this address: retry in ${wait}s`,
-        { retryAfter: wait },
-      );
-    }
+    refuseOver(client, exchangeLimits(config), 'exchange requests from this address', () =>
+      deps.metrics.forkClaims.inc({ endpoint: 'exchange', outcome: 'rate_limited' }),
+    );
     c.header('Cache-Control', 'no-store');
     try {
       const result = await claimExchange(deps, await c.req.text(), {
@@ -222,19 +230,9 @@ export function createApp(deps: BrokerDeps): Hono<Env> {
     }
     const config = deps.config();
     const client = c.get('client');
-    const wait =
-      limiter.check(client, config.rateLimit.perAddress) ??
-      failures.check(client, config.rateLimit.failuresPerAddress);
-    if (wait !== undefined) {
-      deps.metrics.exchanges.inc({ provider, outcome: 'rate_limited' });
-      throw new BrokerError(
-        'rate_limited',
-        `too many exchange requests from this address: retry in ${wait}s`,
-        {
-          retryAfter: wait,
-        },
-      );
-    }
+    refuseOver(client, exchangeLimits(config), 'exchange requests from this address', () =>
+      deps.metrics.exchanges.inc({ provider, outcome: 'rate_limited' }),
+    );
     limiter.add(client);
     const end = deps.metrics.exchangeSeconds.startTimer({ provider });
     try {
@@ -258,15 +256,9 @@ export function createApp(deps: BrokerDeps): Hono<Env> {
   const tokenService = async (c: Context<Env>, form: URLSearchParams | undefined) => {
     const client = c.get('client');
     const limit = deps.config().rateLimit.registryFailuresPerAddress;
-    const wait = registryFailures.check(client, limit);
-    if (wait !== undefined) {
-      deps.metrics.registryTokens.inc({ outcome: 'rate_limited' });
-      throw new BrokerError(
-        'rate_limited',
-        `too many refused registry logins from this address: retry in ${wait}s`,
-        { retryAfter: wait },
-      );
-    }
+    refuseOver(client, [[registryFailures, limit]], 'refused registry logins from this address', () =>
+      deps.metrics.registryTokens.inc({ outcome: 'rate_limited' }),
+    );
     try {
       return await issueRegistryToken(c, form);
     } catch (err: unknown) {

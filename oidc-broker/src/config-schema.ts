@@ -134,6 +134,12 @@ function duration(example: string, bounds: { max?: number; min?: number } = {}) 
     .transform((v) => parseDuration(v) ?? 0);
 }
 
+/** A per-minute request limit with its default; 0 turns the limit off. */
+function perMinute(dflt: number) {
+  const error = 'must be a whole number of requests per minute (0 turns the limit off)';
+  return z.int({ error }).min(0, { error }).default(dflt);
+}
+
 /** A list of addresses or CIDR ranges. */
 function addressList() {
   return z.array(
@@ -568,35 +574,21 @@ export const BrokerFileSchema = mapping(
       ),
     rate_limit: mapping(
       {
-        per_address: z
-          .int({ error: 'must be a whole number of requests per minute (0 turns the limit off)' })
-          .min(0, { error: 'must be a whole number of requests per minute (0 turns the limit off)' })
-          .default(1200)
-          .describe('Exchange requests per minute per client address; 0 turns the limit off.'),
-        failures_per_address: z
-          .int({ error: 'must be a whole number of requests per minute (0 turns the limit off)' })
-          .min(0, { error: 'must be a whole number of requests per minute (0 turns the limit off)' })
-          .default(120)
-          .describe(
-            'Refused exchanges per minute per client address before further requests get 429; 0: off.',
-          ),
-        registry_failures_per_address: z
-          .int({ error: 'must be a whole number of requests per minute (0 turns the limit off)' })
-          .min(0, { error: 'must be a whole number of requests per minute (0 turns the limit off)' })
-          .default(300)
-          .describe(
-            'Refused /v2/token logins per minute per client address before further ones get 429 (BuildKit behind a NAT shares one address); 0: off.',
-          ),
-        claims_per_address: z
-          .int({ error: 'must be a whole number of requests per minute (0 turns the limit off)' })
-          .min(0, { error: 'must be a whole number of requests per minute (0 turns the limit off)' })
-          .default(30)
-          .describe('Fork-PR claims (POST /auth/oidc/public/claim) per minute per client address; 0: off.'),
-        claims_per_run: z
-          .int({ error: 'must be a whole number of requests per minute (0 turns the limit off)' })
-          .min(0, { error: 'must be a whole number of requests per minute (0 turns the limit off)' })
-          .default(30)
-          .describe('Fork-PR claims per minute naming one workflow run (repository and run id); 0: off.'),
+        per_address: perMinute(1200).describe(
+          'Exchange requests per minute per client address; 0 turns the limit off.',
+        ),
+        failures_per_address: perMinute(120).describe(
+          'Refused exchanges per minute per client address before further requests get 429; 0: off.',
+        ),
+        registry_failures_per_address: perMinute(300).describe(
+          'Refused /v2/token logins per minute per client address before further ones get 429 (BuildKit behind a NAT shares one address); 0: off.',
+        ),
+        claims_per_address: perMinute(30).describe(
+          'Fork-PR claims (POST /auth/oidc/public/claim) per minute per client address; 0: off.',
+        ),
+        claims_per_run: perMinute(30).describe(
+          'Fork-PR claims per minute naming one workflow run (repository and run id); 0: off.',
+        ),
       },
       '{per_address, failures_per_address, registry_failures_per_address, claims_per_address, claims_per_run}',
     )

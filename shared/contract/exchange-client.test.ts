@@ -8,6 +8,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../errors';
 import { checkBrokerUrl, exchangeToken, retryAfterMs } from './exchange-client';
 import type { ExchangeCall, ExchangeClientDeps } from './exchange-client';
+import { startConnectProxy } from '../../test/support/connect-proxy';
+import type { ConnectProxy } from '../../test/support/connect-proxy';
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -248,16 +250,10 @@ describe('redirects', () => {
 });
 
 describe('the proxy', () => {
-  async function proxy(): Promise<{ url: string; connects: string[] }> {
-    const connects: string[] = [];
-    const server = createServer();
-    server.on('connect', (q: IncomingMessage, socket) => {
-      connects.push(q.url ?? '');
-      socket.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
-    });
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connects };
+  async function proxy(): Promise<ConnectProxy> {
+    const p = await startConnectProxy();
+    servers.push(p.server);
+    return p;
   }
 
   it('goes through HTTPS_PROXY, and skips it for NO_PROXY hosts', async () => {

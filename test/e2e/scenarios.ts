@@ -88,6 +88,17 @@ async function setupStep(world: World, job: Job, actions: WorkflowOptions['actio
 export async function buildWorkflow(world: World, opts: WorkflowOptions): Promise<WorkflowRun> {
   const job = newJob(world, opts);
   const actions = opts.actions ?? MONOREPO_ACTIONS;
+  return { job, ...(await setupThenBuild(world, job, actions, opts, 'linux/amd64,linux/arm64')) };
+}
+
+/** setup, then build-push of examples/demo/app (pushed to the plain registry), then the post steps. */
+async function setupThenBuild(
+  world: World,
+  job: Job,
+  actions: typeof MONOREPO_ACTIONS,
+  opts: Pick<WorkflowOptions, 'platforms' | 'tag' | 'project' | 'inputs'>,
+  platforms: string,
+): Promise<Omit<WorkflowRun, 'job'>> {
   const setup = await setupStep(world, job, actions);
   const started = Date.now();
   const build =
@@ -95,7 +106,7 @@ export async function buildWorkflow(world: World, opts: WorkflowOptions): Promis
       ? await job.step(actions.buildPush, {
           inputs: {
             context: join(DEMO, 'app'),
-            platforms: opts.platforms ?? 'linux/amd64,linux/arm64',
+            platforms: opts.platforms ?? platforms,
             push: 'true',
             tags: `127.0.0.1:5000/demo/app:${opts.tag}`,
             project: opts.project ?? 'demo',
@@ -105,7 +116,7 @@ export async function buildWorkflow(world: World, opts: WorkflowOptions): Promis
       : setup;
   const durationMs = Date.now() - started;
   const post = await job.finish();
-  return { job, setup, build, post, durationMs };
+  return { setup, build, post, durationMs };
 }
 
 /** setup, then bake of examples/demo's two targets. */
@@ -221,25 +232,9 @@ export async function forkBuildWorkflow(
   const run = addForkRun(github, opts);
   opts.prepare?.(run);
   const job = newForkJob(world, github, run, opts.env);
-  const setup = await setupStep(world, job, MONOREPO_ACTIONS);
-  const started = Date.now();
-  const build =
-    setup.exitCode === 0
-      ? await job.step(MONOREPO_ACTIONS.buildPush, {
-          inputs: {
-            context: join(DEMO, 'app'),
-            platforms: opts.platforms ?? 'linux/amd64',
-            push: 'true',
-            tags: `127.0.0.1:5000/demo/app:${opts.tag}`,
-            project: opts.project ?? 'demo',
-            ...opts.inputs,
-          },
-        })
-      : setup;
-  const durationMs = Date.now() - started;
-  const post = await job.finish();
+  const result = await setupThenBuild(world, job, MONOREPO_ACTIONS, opts, 'linux/amd64');
   github.runs.complete(run);
-  return { job, setup, build, post, durationMs, run };
+  return { job, ...result, run };
 }
 
 /**
