@@ -1,0 +1,3 @@
+#!/bin/sh
+. /opt/shared/lib.sh
+log "web: serving"

@@ -1,0 +1,3 @@
+#!/bin/sh
+. /opt/shared/lib.sh
+log "worker: working"
