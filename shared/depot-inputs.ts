@@ -15,6 +15,7 @@ export function getDepotInputs(): DepotInputs {
     'save-tag': getList('save-tag'),
     'save-tags': getList('save-tags'),
     'build-platform': getChoice('build-platform', BUILD_PLATFORMS),
+    'cache-key': getString('cache-key'),
     'buildx-fallback': getBoolean('buildx-fallback'),
     lint: getBoolean('lint'),
     'lint-fail-on': getChoice('lint-fail-on', LINT_LEVELS, { aliases: { warning: 'warn' } }),
@@ -31,6 +32,7 @@ export function depotArgs(inputs: DepotInputs): string[] {
   if (inputs.save) args.push('--save');
   for (const tag of [...inputs['save-tag'], ...inputs['save-tags']]) args.push('--save-tag', tag);
   if (inputs['build-platform']) args.push('--build-platform', inputs['build-platform']);
+  if (inputs['cache-key']) args.push('--cache-key', inputs['cache-key']);
   if (inputs.lint) args.push('--lint');
   if (inputs.lint && inputs['lint-fail-on']) args.push('--lint-fail-on', inputs['lint-fail-on']);
   if (inputs['sbom-dir']) args.push('--sbom-dir', inputs['sbom-dir']);

@@ -110,6 +110,7 @@ function inputs(fallback: boolean): DepotInputs {
     'save-tag': [],
     'save-tags': [],
     'build-platform': '',
+    'cache-key': '',
     'buildx-fallback': fallback,
     lint: false,
     'lint-fail-on': '',

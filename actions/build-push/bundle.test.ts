@@ -191,17 +191,27 @@ describe('build-push bundle: failures a user can cause', () => {
     const j = newJob();
     j.exported.STANDIN_RECORD = record;
     const main = await j.step(ACTION, {
-      inputs: { ...baseInputs, 'broker-url': 'http://127.0.0.1:9', 'buildx-fallback': 'true', save: 'true' },
+      inputs: {
+        ...baseInputs,
+        'broker-url': 'http://127.0.0.1:9',
+        'buildx-fallback': 'true',
+        save: 'true',
+        'cache-key': 'images-api',
+      },
     });
     expect(main.exitCode, main.stdout).toBe(0);
     expect(main.stdout).toMatch(
       /::warning::Building with plain docker buildx \(buildx-fallback\): cannot reach the broker/,
+    );
+    expect(main.stdout).toContain(
+      '::warning::Plain buildx does not know --save, --cache-key: they are left out of this build.',
     );
     const [docker] = calls();
     expect(docker?.tool).toBe('docker');
     expect(docker?.args.slice(0, 2)).toEqual(['buildx', 'build']);
     expect(docker?.args).toContain('--push');
     expect(docker?.args).not.toContain('--save');
+    expect(docker?.args.join(' ')).not.toMatch(/cache-key|images-api/);
     expect(docker?.depotToken).toBeNull();
   }, 60_000);
 
@@ -231,10 +241,14 @@ describe('build-push bundle: failures a user can cause', () => {
     let j = newJob({ STANDIN_DEPOT_EXIT: '69' });
     j.exported.STANDIN_RECORD = record;
     let main = await j.step(ACTION, {
-      inputs: { context: '.', token: PROJECT_TOKEN, 'buildx-fallback': 'true' },
+      inputs: { context: '.', token: PROJECT_TOKEN, 'buildx-fallback': 'true', 'cache-key': 'images-api' },
     });
     expect(main.exitCode).toBe(0);
     expect(calls().map((c) => c.tool)).toEqual(['depot', 'docker']);
+    // The cache key goes to depot only: plain buildx has no project cache.
+    const [depot, docker] = calls();
+    expect(depot?.args.join(' ')).toContain('--cache-key images-api');
+    expect(docker?.args.join(' ')).not.toMatch(/cache-key|images-api/);
     j.cleanup();
 
     j = newJob({ STANDIN_DEPOT_EXIT: '1' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { projectToken } from '../test/tokens';
-import { bakeSets, isRemoteSource, parsePrint } from './bake';
+import { BAKE_HELP, bakeSets, isRemoteSource, parsePrint } from './bake';
 import { parseArgs } from './flags';
 import { readProjectToken } from './token';
 
@@ -32,6 +32,43 @@ describe('bake', () => {
       'worker.cache-from+=type=registry,ref=localhost:5001/cache/web:worker',
     ]);
     expect(sets.save).toEqual([]);
+  });
+
+  it.each<[string, string[], string[], string[]]>([
+    ['no --cache-key: each target its name', [], ['app', 'worker'], ['app', 'worker']],
+    ['--cache-key, one target: the key', ['--cache-key', 'web'], ['worker'], ['web']],
+    [
+      '--cache-key, several targets: <key>-<target>',
+      ['--cache-key', 'web'],
+      ['app', 'worker'],
+      ['web-app', 'web-worker'],
+    ],
+    ['--cache-key made tag-safe', ['--cache-key=images/web'], ['app'], ['images-web']],
+  ])('%s', async (_name, argv, names, keys) => {
+    const token = readProjectToken(await projectToken({ scope: 'build cache:read cache:write' }));
+    const sets = bakeSets({
+      targets: parsePrint(PRINT).filter((t) => names.includes(t.name)),
+      session: { token, buildID: 'b1', savedRepository: () => 'r' },
+      depot: parseArgs('bake', argv).depot,
+      append: true,
+    });
+    const ref = (key: string) => `type=registry,ref=localhost:5001/cache/web:${key}`;
+    expect(sets.cache).toEqual(
+      names.flatMap((name, i) => [
+        '--set',
+        `${name}.cache-from+=${ref(keys[i] as string)}`,
+        '--set',
+        `${name}.cache-to+=${ref(keys[i] as string)},mode=max,ignore-error=true`,
+      ]),
+    );
+    expect(sets.cacheFrom).toEqual(
+      names.flatMap((name, i) => ['--set', `${name}.cache-from+=${ref(keys[i] as string)}`]),
+    );
+  });
+
+  it('documents --cache-key in --help, and what it means for several targets', () => {
+    expect(BAKE_HELP).toMatch(/^ {6}--cache-key KEY {7}the project cache to read and write/m);
+    expect(BAKE_HELP).toContain("each target's is <KEY>-<target>");
   });
 
   it('saves targets inline when nothing else is exported, else in a second pass without their own tags', async () => {

@@ -24,6 +24,10 @@ depot options:
       --save                push each target to the project's saved builds as <build id>-<target>
       --save-tag TAG        also save each target as <TAG>-<target> (repeatable)
       --build-platform P    where to build each platform: dynamic, linux/amd64 or linux/arm64
+      --cache-key KEY       the project cache to read and write (default: each target's name). When the bake
+                            builds one target, KEY is its cache; with several, each target's is <KEY>-<target>,
+                            so they stay apart. Characters other than letters, digits, "_", "." and "-"
+                            become "-"; at most 128 are kept
       --lint                run buildx's build checks before the build
       --lint-fail-on L      error (default), warn, info or none: which findings stop the build
       --sbom-dir DIR        generate SBOMs (attached to the images; see depot build for files)
@@ -85,7 +89,8 @@ export function bakeSets(opts: {
   const op = opts.append ? '+=' : '=';
   const out: BakeSets = { cache: [], cacheFrom: [], save: [], savePass: opts.routed ?? false };
   for (const t of opts.targets) {
-    const cache = cacheFlags(opts.session.token, cacheKey(t.name));
+    const key = cacheKey(t.name, opts.depot.cacheKey, opts.targets.length > 1);
+    const cache = cacheFlags(opts.session.token, key);
     if (cache.cacheFrom) {
       out.cache.push('--set', `${t.name}.cache-from${op}${cache.cacheFrom}`);
       out.cacheFrom.push('--set', `${t.name}.cache-from${op}${cache.cacheFrom}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { projectToken } from '../test/tokens';
-import { planBuild } from './build';
+import { BUILD_HELP, planBuild } from './build';
 import { parseArgs } from './flags';
 import { readProjectToken } from './token';
 import type { ProjectToken } from './token';
@@ -41,6 +41,35 @@ describe('planBuild', () => {
       '/tmp/m.json',
       '.',
     ]);
+  });
+
+  it.each<[string, string[], string]>([
+    ['a plain build', ['.'], 'default'],
+    ['--target', ['--target', 'prod', '.'], 'prod'],
+    ['--cache-key', ['--cache-key', 'web', '.'], 'web'],
+    ['--cache-key over --target', ['--target', 'prod', '--cache-key', 'web', '.'], 'web'],
+    ['--cache-key made tag-safe', ['--cache-key=images/api v2', '.'], 'images-api-v2'],
+  ])('%s: reads and writes the project cache under that key', async (_name, argv, key) => {
+    const { args } = await plan(argv);
+    const ref = `localhost:5001/cache/web:${key}`;
+    expect(args.slice(args.indexOf('--metadata-file') - 4, args.indexOf('--metadata-file'))).toEqual([
+      '--cache-from',
+      `type=registry,ref=${ref}`,
+      '--cache-to',
+      `type=registry,ref=${ref},mode=max,ignore-error=true`,
+    ]);
+    expect(args).not.toContain('--cache-key');
+  });
+
+  it('documents --cache-key in --help', () => {
+    expect(BUILD_HELP).toMatch(
+      /^ {6}--cache-key KEY {7}the project cache to read and write \(default: the --target/m,
+    );
+  });
+
+  it('imports the --cache-key cache in the save-only second pass too', async () => {
+    const p = await plan(['--save', '--cache-key', 'web', '-t', 'x', '--push', '.']);
+    expect(p.savePass).toContain('type=registry,ref=localhost:5001/cache/web:web');
   });
 
   it("uses the user's metadata file instead of a temporary one", async () => {

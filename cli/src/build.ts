@@ -23,6 +23,9 @@ depot options:
       --save                push the result to the project's saved builds (for depot pull / depot push)
       --save-tag TAG        also save under TAG (repeatable)
       --build-platform P    where to build each platform: dynamic, linux/amd64 or linux/arm64
+      --cache-key KEY       the project cache to read and write (default: the --target, else "default"); give
+                            each image of a monorepo its own. Characters other than letters, digits, "_", "."
+                            and "-" become "-"; at most 128 are kept
       --lint                run buildx's build checks before the build
       --lint-fail-on L      error (default), warn, info or none: which findings stop the build
       --sbom-dir DIR        write each platform's SBOM to DIR
@@ -60,7 +63,7 @@ export function planBuild(opts: {
   metadataFile: string;
 }): BuildPlan {
   const { flags, depot, context, session } = opts;
-  const key = cacheKey(values(flags, 'target').at(-1));
+  const key = cacheKey(values(flags, 'target').at(-1), depot.cacheKey);
   const cache = cacheFlags(session.token, key);
   const extra: string[] = [];
   if (cache.cacheFrom) extra.push('--cache-from', cache.cacheFrom);

@@ -44,6 +44,23 @@ describe('cacheFlags', () => {
     expect(cacheKey(undefined)).toBe('default');
     expect(cacheKey('web/api')).toBe('web-api');
   });
+
+  it('takes --cache-key over the target, as a prefix <key>-<target> when a bake builds several', () => {
+    expect(cacheKey(undefined, 'web')).toBe('web');
+    expect(cacheKey('prod', 'images/web')).toBe('images-web');
+    expect(cacheKey('prod', '.web', true)).toBe('web-prod');
+    expect(cacheKey('app', 'web', true)).toBe('web-app');
+    expect(cacheKey(undefined, '')).toBe('default');
+  });
+
+  it('cuts a long key to 128 characters, keeping the targets of a bake apart', () => {
+    const long = 'k'.repeat(200);
+    expect(cacheKey(undefined, long)).toBe('k'.repeat(128));
+    const app = cacheKey('app', long, true);
+    expect(app).toBe(`${'k'.repeat(124)}-app`);
+    expect(cacheKey('worker', long, true)).toBe(`${'k'.repeat(121)}-worker`);
+    expect(cacheKey('t'.repeat(100), long, true)).toBe(`${'k'.repeat(64)}-${'t'.repeat(63)}`);
+  });
 });
 
 describe('probeCache', () => {

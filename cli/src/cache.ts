@@ -1,12 +1,31 @@
-// The project cache for one build: which registry flags the token's scope allows, the key per target, and the
-// reachability probe that decides exit 69 before any build starts.
+// The project cache for one build: which registry flags the token's scope allows, its key (--cache-key, else the
+// target), and the reachability probe that decides exit 69 before any build starts.
 import { UnavailableError, UserError } from './errors';
 import type { ProjectToken } from './token';
 
-/** A tag-safe cache key for a target (`default` for a plain build with no --target). */
-export function cacheKey(target: string | undefined): string {
-  const key = (target || 'default').replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '');
-  return (key || 'default').slice(0, 128);
+/** The longest registry tag, and so the longest cache key. */
+const MAX_TAG = 128;
+const UNSAFE = /[^A-Za-z0-9_.-]/g;
+
+/** `name` as a registry tag: other characters become `-`, no leading `.` or `-`; '' when nothing is left. */
+export function tagSafe(name: string): string {
+  return name
+    .replace(UNSAFE, '-')
+    .replace(/^[.-]+/, '')
+    .slice(0, MAX_TAG);
+}
+
+/**
+ * The tag-safe project cache key of one build or bake target: `key` (--cache-key) when given, else the target,
+ * else `default`. With `perTarget` (a bake of several targets) the key is a prefix, `<key>-<target>`.
+ */
+export function cacheKey(target: string | undefined, key?: string, perTarget = false): string {
+  if (!key) return tagSafe(target || 'default') || 'default';
+  const base = tagSafe(key) || 'default';
+  if (!perTarget || !target) return base;
+  // The target keeps up to half the tag, so a long key never makes two targets share one cache.
+  const suffix = `-${target.replace(UNSAFE, '-')}`.slice(0, MAX_TAG / 2);
+  return `${base.slice(0, MAX_TAG - suffix.length)}${suffix}`;
 }
 
 export interface CacheFlags {

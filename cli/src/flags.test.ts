@@ -44,6 +44,12 @@ describe('parseArgs', () => {
     [['--build-platform', 'riscv', '.'], '--build-platform must be one of dynamic, linux/amd64, linux/arm64'],
     [['-t'], 'Flag -t needs a value'],
     [['--push=maybe', '.'], 'Flag --push takes no value'],
+    [
+      ['--cache-key', '/-.', '.'],
+      '--cache-key "/-." has no letter, digit or "_" to make a cache tag from: give a name such as the image\'s, e.g. `--cache-key web`.',
+    ],
+    [['--cache-key=', '.'], '--cache-key "" has no letter, digit or "_" to make a cache tag from'],
+    [['--cache-key'], 'Flag --cache-key needs a value'],
   ])('refuses %j with one line', (argv, message) => {
     expect(() => parseArgs('build', argv)).toThrow(message);
   });
@@ -53,6 +59,14 @@ describe('parseArgs', () => {
       'linux/arm64',
     );
     expect(parseArgs('build', ['--build-platform=amd64', '.']).depot.buildPlatform).toBe('linux/amd64');
+  });
+
+  it('takes --cache-key as given, for build and bake, and leaves it out of the buildx flags', () => {
+    const p = parseArgs('build', ['--cache-key', 'images/web', '--target', 'prod', '.']);
+    expect(p.depot.cacheKey).toBe('images/web');
+    expect(toWords(p.buildx)).toEqual(['--target', 'prod']);
+    expect(parseArgs('bake', ['--cache-key=web', 'app']).depot.cacheKey).toBe('web');
+    expect(parseArgs('build', ['.']).depot.cacheKey).toBeUndefined();
   });
 
   it('knows bake flags apart from build flags', () => {

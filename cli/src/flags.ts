@@ -1,6 +1,7 @@
 // What `depot build` and `depot bake` accept: depot's own flags, and the docker buildx flags that pass through
 // unchanged. A flag in neither table is refused with one line, so a typo never reaches buildx as a context path.
 import { UserError } from './errors';
+import { tagSafe } from './cache';
 import { ciTokenEnvHelp } from './ci-token';
 import { BUILD_PLATFORMS, LINT_LEVELS } from '../../shared/contract/cli';
 import type { BuildPlatform, LintFailOn } from '../../shared/contract/cli';
@@ -80,6 +81,7 @@ const DEPOT_FLAGS: Record<string, FlagSpec> = {
   save: { value: false },
   'save-tag': { value: true },
   'build-platform': { value: true },
+  'cache-key': { value: true },
   lint: { value: false },
   'lint-fail-on': { value: true },
   'sbom-dir': { value: true },
@@ -103,6 +105,8 @@ export interface DepotOptions {
   save: boolean;
   saveTags: string[];
   buildPlatform?: BuildPlatform;
+  /** --cache-key as given (checked to make a tag); cache.ts `cacheKey` makes the tag. */
+  cacheKey?: string;
   lint: boolean;
   lintFailOn: LintFailOn;
   sbomDir?: string;
@@ -213,6 +217,14 @@ function applyDepotFlag(o: DepotOptions, name: string, value: string | undefined
       o.buildPlatform = platform as BuildPlatform;
       break;
     }
+    case 'cache-key':
+      if (!tagSafe(v)) {
+        throw new UserError(
+          `--cache-key ${JSON.stringify(v)} has no letter, digit or "_" to make a cache tag from: give a name such as the image's, e.g. \`--cache-key web\`.`,
+        );
+      }
+      o.cacheKey = v;
+      break;
     case 'lint':
       o.lint = true;
       break;

@@ -8,6 +8,8 @@ export interface DepotInputs {
   'save-tag': string[];
   'save-tags': string[];
   'build-platform': '' | BuildPlatform;
+  /** The project cache key (`--cache-key`); '' keeps the CLI's default (the target, else `default`). */
+  'cache-key': string;
   'buildx-fallback': boolean;
   lint: boolean;
   'lint-fail-on': '' | LintFailOn;

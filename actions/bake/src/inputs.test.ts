@@ -173,4 +173,12 @@ describe('our inputs', () => {
       argsFor({ save: 'true', 'save-tag': 'v1', lint: 'true', 'build-platform': 'dynamic' }).depot,
     ).toEqual(['--save', '--save-tag', 'v1', '--build-platform', 'dynamic', '--lint']);
   });
+
+  it('cache-key becomes --cache-key for depot only, never a flag of plain buildx', () => {
+    const r = argsFor({ 'cache-key': 'web', targets: 'app' });
+    expect(r.depot).toEqual(['--cache-key', 'web']);
+    expect(r.buildxArgs).not.toContain('--cache-key');
+    expect(r.positional).toEqual(['app']);
+    expect(argsFor({ 'cache-key': '' }).depot).toEqual([]);
+  });
 });

@@ -288,12 +288,19 @@ describe('our inputs become depot flags', () => {
       ['--save', '--save-tag', 'v1', '--save-tag', 'a', '--save-tag', 'b'],
     ],
     [{ 'build-platform': 'linux/arm64' }, ['--build-platform', 'linux/arm64']],
+    [{ 'cache-key': 'images/web' }, ['--cache-key', 'images/web']],
     [{ lint: 'true', 'lint-fail-on': 'warning' }, ['--lint', '--lint-fail-on', 'warn']],
     [{ lint: 'true', 'lint-fail-on': 'none' }, ['--lint', '--lint-fail-on', 'none']],
     [{ 'sbom-dir': 'sboms' }, ['--sbom-dir', 'sboms']],
     [{}, []],
   ])('%j', (inputs, want) => {
     expect(argsFor(inputs).depot).toEqual(want);
+  });
+
+  it('cache-key is a depot flag only: never among the flags plain buildx gets', () => {
+    const r = argsFor({ 'cache-key': 'images-api', target: 'prod' });
+    expect(r.depot).toEqual(['--cache-key', 'images-api']);
+    expect(r.all.join(' ')).not.toMatch(/cache-key|images-api/);
   });
 
   it.each<[Record<string, string>, string]>([
