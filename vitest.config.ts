@@ -9,5 +9,8 @@ export default defineConfig({
     exclude: ['**/node_modules/**', 'test/e2e/**', '**/*.e2e.test.ts', '**/*.engine.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // @actions/workflow-parser imports its JSON schema without an import attribute, which Node refuses: let vite
+    // load it (scripts/workflow-checks.ts).
+    server: { deps: { inline: ['@actions/workflow-parser'] } },
   },
 });
