@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundlePath, freshenReleaseTree, prepareBundles } from '../support/bundles';
+import { RegistryClient } from '../support/registry-client';
 import { ROOT } from '../support/runner';
 import { bakeWorkflow, buildWorkflow, MONOREPO_ACTIONS, runSteps } from './scenarios';
 import type { WorkflowRun } from './scenarios';
@@ -87,6 +88,29 @@ describe('scenario 1 and 2: setup then build-push, cold then warm on a pruned bu
     expect(uploadedBlobs('demo/app', mark).filter((d) => layers.includes(d))).toEqual([]);
     console.log(`cold build ${cold.durationMs} ms, warm build on a pruned builder ${warm.durationMs} ms`);
     expectNoLeaks(warm);
+  });
+});
+
+describe('cache-key: each image of a monorepo its own project cache', () => {
+  it('two builds with different cache-key values write two cache refs', async () => {
+    const keys = [`image-a-${run}`, `image-b-${run}`];
+    const cache = new RegistryClient(
+      world.stack.registryHost,
+      await world.stack.projectToken(pushClaims(), 'demo'),
+    );
+    const status = async () =>
+      (await Promise.all(keys.map((key) => cache.manifestDigest('cache/demo', key)))).map((r) => r.status);
+    expect(await status()).toEqual([404, 404]);
+    for (const key of keys) {
+      const r = await buildWorkflow(world, {
+        tag: `ck-${key}`,
+        platforms: 'linux/amd64',
+        inputs: { 'build-args': `BUST=${run}`, 'cache-key': key },
+      });
+      expect(r.build.exitCode, log(r)).toBe(0);
+      expect(r.build.stdout).toContain(`--cache-key ${key}`);
+    }
+    expect(await status()).toEqual([200, 200]);
   });
 });
 
