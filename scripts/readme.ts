@@ -1,11 +1,20 @@
 // Writes the README's input/output tables from each action.yml, between `<!-- inputs:NAME -->` and
-// `<!-- /inputs:NAME -->` markers. `tsx scripts/readme.ts` rewrites README.md; `--check` fails when it is stale.
+// `<!-- /inputs:NAME -->` markers, and makes every `uses:` of our actions and of our reusable workflow follow
+// package.json `repository`: in README.md, and on the `uses:` lines of .github/workflows/*.yml and
+// examples/workflows/*.yml (`<owner>/<repo>/actions/<name>@v1`, `<owner>/<repo>/.github/workflows/<file>@v1` for our
+// reusable workflows). `tsx scripts/readme.ts` rewrites the stale files; `--check` fails naming each stale file.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { repositoryName } from '../shared/identity';
 
 const root = resolve(import.meta.dirname, '..');
+
+/** The directories whose workflows' `uses:` lines follow package.json `repository`. */
+export const WORKFLOW_DIRS = ['.github/workflows', 'examples/workflows'] as const;
+
+/** Our reusable workflows: the ones a caller may `uses:` (their `on:` has workflow_call). */
+const REUSABLE_WORKFLOWS = ['build-monorepo.yml'] as const;
 
 interface ActionYaml {
   inputs?: Record<string, { description?: string; default?: unknown; required?: boolean }>;
@@ -30,12 +39,24 @@ export function actionTable(name: string): string {
   return lines.join('\n');
 }
 
+function actionNames(): string[] {
+  return readdirSync(join(root, 'actions')).filter((name) =>
+    existsSync(join(root, 'actions', name, 'action.yml')),
+  );
+}
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 export function renderReadme(text: string): string {
   // The `uses:` lines follow package.json `repository`, so a fork renames them by changing one field.
   const repo = repositoryName();
   let out = text.replace(/[\w.-]+\/[\w.-]+\/actions\/([a-z-]+)@v1/g, `${repo}/actions/$1@v1`);
-  for (const name of readdirSync(join(root, 'actions'))) {
-    if (!existsSync(join(root, 'actions', name, 'action.yml'))) continue;
+  const workflows = REUSABLE_WORKFLOWS.map(escape).join('|');
+  out = out.replace(
+    new RegExp(`[\\w.-]+\\/[\\w.-]+\\/\\.github\\/workflows\\/(${workflows})@v1`, 'g'),
+    `${repo}/.github/workflows/$1@v1`,
+  );
+  for (const name of actionNames()) {
     const open = `<!-- inputs:${name} -->`;
     const close = `<!-- /inputs:${name} -->`;
     const a = out.indexOf(open);
@@ -46,18 +67,62 @@ export function renderReadme(text: string): string {
   return out;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const file = join(root, 'README.md');
-  const text = readFileSync(file, 'utf8');
-  const fresh = renderReadme(text);
-  if (process.argv.includes('--check')) {
-    if (fresh !== text) {
-      console.error(
-        'README.md is stale (its tables or `uses:` lines): run `npx tsx scripts/readme.ts` and commit README.md.',
-      );
-      process.exit(1);
+/**
+ * A workflow with its `uses:` of our actions (those under actions/) and our reusable workflows following package.json
+ * `repository`. Only `uses:` values (in steps, jobs, and the comments that show one) at `@v1` are touched, so a
+ * third-party action or workflow of the same shape but another name stays as it is.
+ */
+export function renderWorkflow(text: string): string {
+  const repo = repositoryName();
+  const actions = actionNames().map(escape).join('|');
+  const workflows = REUSABLE_WORKFLOWS.map(escape).join('|');
+  const ref = new RegExp(
+    `(\\buses:[ \\t]*['"]?)[\\w.-]+\\/[\\w.-]+\\/(actions\\/(?:${actions})|\\.github\\/workflows\\/(?:${workflows}))@v1\\b`,
+    'g',
+  );
+  return text.replace(ref, `$1${repo}/$2@v1`);
+}
+
+export interface Rendered {
+  /** Repository-relative. */
+  path: string;
+  text: string;
+  fresh: string;
+}
+
+/** README.md and every workflow under `dir`, each with what it should hold. */
+export function renderAll(dir: string = root): Rendered[] {
+  const out: Rendered[] = [];
+  const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+  out.push({ path: 'README.md', text: readme, fresh: renderReadme(readme) });
+  for (const wfDir of WORKFLOW_DIRS) {
+    if (!existsSync(join(dir, wfDir))) continue;
+    for (const name of readdirSync(join(dir, wfDir)).sort()) {
+      if (!/\.ya?ml$/.test(name)) continue;
+      const path = `${wfDir}/${name}`;
+      const text = readFileSync(join(dir, path), 'utf8');
+      out.push({ path, text, fresh: renderWorkflow(text) });
     }
-  } else {
-    writeFileSync(file, fresh);
   }
+  return out;
+}
+
+/** `--check`: the stale files' messages (none when all are fresh). Otherwise rewrites the stale files. */
+export function run(dir: string, check: boolean): string[] {
+  const stale = renderAll(dir).filter((r) => r.fresh !== r.text);
+  if (check) {
+    return stale.map((r) =>
+      r.path === 'README.md'
+        ? 'README.md is stale (its tables or `uses:` lines): run `npx tsx scripts/readme.ts` and commit README.md.'
+        : `${r.path} is stale (its \`uses:\` lines do not follow package.json repository, ${repositoryName()}): run \`npx tsx scripts/readme.ts\` and commit ${r.path}.`,
+    );
+  }
+  for (const r of stale) writeFileSync(join(dir, r.path), r.fresh);
+  return [];
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const problems = run(root, process.argv.includes('--check'));
+  for (const line of problems) console.error(line);
+  if (problems.length > 0) process.exit(1);
 }
