@@ -34,6 +34,11 @@ export interface JobOptions {
    * (masked, as the runner masks it), with the run's id and attempt (github-api.ts `runnerEnv`, its artifact service).
    */
   actionsRuntime?: ActionsRuntime;
+  /**
+   * Give the job its own DOCKER_CONFIG (an empty folder under the job's root, `Job.dockerConfig`), as each job of a
+   * GitHub-hosted runner starts with a fresh docker config that a registry login writes into.
+   */
+  ownDockerConfig?: boolean;
 }
 
 export interface ActionsRuntime {
@@ -96,6 +101,8 @@ export class Job {
   readonly toolCache: string;
   readonly workspace: string;
   readonly eventPath: string;
+  /** The job's own DOCKER_CONFIG (JobOptions.ownDockerConfig), else undefined: the machine's. */
+  readonly dockerConfig: string | undefined;
   readonly githubToken = `ghs_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
   /** Env the steps exported through GITHUB_ENV. */
   readonly exported: Record<string, string> = {};
@@ -113,6 +120,8 @@ export class Job {
     this.workspace = opts.workspace ?? join(this.root, 'workspace');
     for (const d of [this.temp, this.toolCache, this.workspace]) mkdirSync(d, { recursive: true });
     this.eventPath = join(this.root, 'event.json');
+    this.dockerConfig = opts.ownDockerConfig ? join(this.root, 'docker-config') : undefined;
+    if (this.dockerConfig) mkdirSync(this.dockerConfig, { recursive: true });
     writeFileSync(this.eventPath, JSON.stringify(opts.event?.payload ?? {}));
     this.masks.add(this.githubToken);
     if (opts.actionsRuntime) this.masks.add(opts.actionsRuntime.runtimeToken);
@@ -145,6 +154,7 @@ export class Job {
       RUNNER_TEMP: this.temp,
       RUNNER_TOOL_CACHE: this.toolCache,
       ...(process.env.DOCKER_CONFIG ? { DOCKER_CONFIG: process.env.DOCKER_CONFIG } : {}),
+      ...(this.dockerConfig ? { DOCKER_CONFIG: this.dockerConfig } : {}),
     };
     const rt = this.opts.actionsRuntime;
     if (rt) {
