@@ -1,5 +1,6 @@
 // Writes the README's input/output tables from each action.yml, between `<!-- inputs:NAME -->` and
-// `<!-- /inputs:NAME -->` markers, and makes every `uses:` of our actions and of our reusable workflow follow
+// `<!-- /inputs:NAME -->` markers, and those of each reusable workflow's workflow_call between
+// `<!-- workflow:NAME -->` and `<!-- /workflow:NAME -->` (NAME.yml in .github/workflows/), and makes every `uses:` of our actions and of our reusable workflow follow
 // package.json `repository`: in README.md, and on the `uses:` lines of .github/workflows/*.yml and
 // examples/workflows/*.yml (`<owner>/<repo>/actions/<name>@v1`, `<owner>/<repo>/.github/workflows/<file>@v1` for our
 // reusable workflows). `tsx scripts/readme.ts` rewrites the stale files; `--check` fails naming each stale file.
@@ -21,7 +22,14 @@ interface ActionYaml {
   outputs?: Record<string, { description?: string }>;
 }
 
-const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+/** A table cell: one line, `|` escaped, and `<` outside code spans escaped so `<registry>` is not read as HTML. */
+const cell = (s: string): string =>
+  s
+    .replace(/\|/g, '\\|')
+    .replace(/\s*\n\s*/g, ' ')
+    .split('`')
+    .map((part, i) => (i % 2 === 0 ? part.replace(/</g, '\\<') : part))
+    .join('`');
 
 export function actionTable(name: string): string {
   const yml = parse(readFileSync(join(root, 'actions', name, 'action.yml'), 'utf8')) as ActionYaml;
@@ -37,6 +45,54 @@ export function actionTable(name: string): string {
     }
   }
   return lines.join('\n');
+}
+
+interface WorkflowYaml {
+  on?: {
+    workflow_call?: {
+      inputs?: Record<string, { description?: string; default?: unknown; required?: boolean; type?: string }>;
+      secrets?: Record<string, { description?: string; required?: boolean }>;
+      outputs?: Record<string, { description?: string }>;
+    };
+  };
+}
+
+/** The inputs, secrets and outputs tables of a reusable workflow (`<name>.yml` in .github/workflows/). */
+export function workflowTable(
+  name: string,
+  file = join(root, '.github', 'workflows', `${name}.yml`),
+): string {
+  const call = (parse(readFileSync(file, 'utf8')) as WorkflowYaml).on?.workflow_call ?? {};
+  const lines = ['| input | type | default | description |', '| --- | --- | --- | --- |'];
+  for (const [input, spec] of Object.entries(call.inputs ?? {})) {
+    const def = spec.default === undefined || spec.default === '' ? '' : `\`${String(spec.default)}\``;
+    const required = spec.required === true ? ' (required)' : '';
+    lines.push(
+      `| \`${input}\` | ${spec.type ?? 'string'}${required} | ${cell(def)} | ${cell(spec.description ?? '')} |`,
+    );
+  }
+  if (call.secrets && Object.keys(call.secrets).length > 0) {
+    lines.push('', '| secret | description |', '| --- | --- |');
+    for (const [secret, spec] of Object.entries(call.secrets)) {
+      const required = spec.required === true ? ' (required)' : '';
+      lines.push(`| \`${secret}\`${required} | ${cell(spec.description ?? '')} |`);
+    }
+  }
+  if (call.outputs && Object.keys(call.outputs).length > 0) {
+    lines.push('', '| output | description |', '| --- | --- |');
+    for (const [output, spec] of Object.entries(call.outputs)) {
+      lines.push(`| \`${output}\` | ${cell(spec.description ?? '')} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** Replaces what lies between `open` and `close` (both kept) with `body`; the text as it is without the markers. */
+function between(text: string, open: string, close: string, body: () => string): string {
+  const a = text.indexOf(open);
+  const b = text.indexOf(close);
+  if (a < 0 || b < a) return text;
+  return `${text.slice(0, a + open.length)}\n${body()}\n${text.slice(b)}`;
 }
 
 function actionNames(): string[] {
@@ -57,12 +113,11 @@ export function renderReadme(text: string): string {
     `${repo}/.github/workflows/$1@v1`,
   );
   for (const name of actionNames()) {
-    const open = `<!-- inputs:${name} -->`;
-    const close = `<!-- /inputs:${name} -->`;
-    const a = out.indexOf(open);
-    const b = out.indexOf(close);
-    if (a < 0 || b < a) continue;
-    out = `${out.slice(0, a + open.length)}\n${actionTable(name)}\n${out.slice(b)}`;
+    out = between(out, `<!-- inputs:${name} -->`, `<!-- /inputs:${name} -->`, () => actionTable(name));
+  }
+  for (const file of REUSABLE_WORKFLOWS) {
+    const name = file.replace(/\.yml$/, '');
+    out = between(out, `<!-- workflow:${name} -->`, `<!-- /workflow:${name} -->`, () => workflowTable(name));
   }
   return out;
 }
