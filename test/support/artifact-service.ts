@@ -8,8 +8,14 @@
 // - Azure block blob upload to the `signed_upload_url` CreateArtifact hands out (IP-style
 //   /<account>/<container>/<blob>, a `sig` checked per blob): PUT ?comp=block&blockid=..., then PUT ?comp=blocklist
 //   with the XML block list, each answered 201.
-// Failure injection: `faults.failNext('CreateArtifact' | 'FinalizeArtifact' | 'ListArtifacts' | 'UploadBlock' |
-// 'CommitBlockList', status)`. A 4xx fails the upload at once; a 5xx is retried by the client (about 24-35 s).
+// - Download as downloadArtifact (no token given) does it: ListArtifacts with an id filter, GetSignedArtifactURL for
+//   the artifact's run, job and name (any job of the same run attempt may ask), then a GET of the signed read URL
+//   (`sp=r`, its own `sig`), answered 200 with the zip (`application/zip`).
+// Filters and wrapper fields are proto3 JSON as the client writes and reads them: `name_filter: "x"`,
+// `id_filter: "123"`, `digest: "sha256:..."` (a `{value}` object is accepted in requests too).
+// Failure injection: `faults.failNext('CreateArtifact' | 'FinalizeArtifact' | 'ListArtifacts' |
+// 'GetSignedArtifactURL' | 'UploadBlock' | 'CommitBlockList' | 'DownloadBlob', status)`. A 4xx fails the upload at
+// once; a 5xx is retried by the client (about 24-35 s); a failed blob download is retried 5 times, 5 s apart.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -36,6 +42,18 @@ interface Blob {
   sig: string;
   expires: number;
   blocks: Map<string, Buffer>;
+  /** The read signatures GetSignedArtifactURL handed out, with their expiry. */
+  reads: Map<string, number>;
+}
+
+/** A proto3 JSON wrapper value (`"x"`), or the `{value: "x"}` form. */
+function wrapped(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'object') {
+    const inner = (v as { value?: unknown }).value;
+    return inner === undefined ? undefined : String(inner);
+  }
+  return String(v);
 }
 
 /** Twirp's error codes by HTTP status, for injected failures. */
@@ -94,7 +112,8 @@ export async function startArtifactService(runs: GithubRuns): Promise<ArtifactSe
   const blobs = new Map<string, Blob>();
   let base = '';
 
-  const runOf = (req: IncomingMessage, body: Record<string, unknown>): Run => {
+  /** The run (job) the Bearer runtime token names. */
+  const tokenRun = (req: IncomingMessage): Run => {
     const auth = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
     const ids = auth?.[1] ? backendIdsOf(auth[1]) : undefined;
     if (!ids)
@@ -103,6 +122,11 @@ export async function startArtifactService(runs: GithubRuns): Promise<ArtifactSe
     if (!run || run.runtimeToken !== auth?.[1]) {
       throw new TwirpError(401, 'unauthenticated', 'the runtime token is not one this service issued');
     }
+    return run;
+  };
+
+  const runOf = (req: IncomingMessage, body: Record<string, unknown>): Run => {
+    const run = tokenRun(req);
     if (
       str(body, 'workflow_run_backend_id') !== run.backendRunId ||
       str(body, 'workflow_job_run_backend_id') !== run.backendJobId
@@ -112,7 +136,11 @@ export async function startArtifactService(runs: GithubRuns): Promise<ArtifactSe
     return run;
   };
 
+  const blobPath = (run: Run, name: string) =>
+    `/${ACCOUNT}/${CONTAINER}/${run.backendRunId}/${run.backendJobId}/${encodeURIComponent(name)}.zip`;
+
   const twirp = (method: string, req: IncomingMessage, body: Record<string, unknown>): unknown => {
+    if (method === 'GetSignedArtifactURL') return signedArtifactUrl(req, body);
     const run = runOf(req, body);
     switch (method) {
       case 'CreateArtifact': {
@@ -129,11 +157,11 @@ export async function startArtifactService(runs: GithubRuns): Promise<ArtifactSe
             'an artifact with this name already exists on the workflow run',
           );
         }
-        const path = `/${ACCOUNT}/${CONTAINER}/${run.backendRunId}/${run.backendJobId}/${encodeURIComponent(name)}.zip`;
+        const path = blobPath(run, name);
         const sig = randomBytes(32).toString('base64');
         mintedSecret(sig);
         const expires = Date.now() + 3600_000;
-        blobs.set(path, { artifact, sig, expires, blocks: new Map() });
+        blobs.set(path, { artifact, sig, expires, blocks: new Map(), reads: new Map() });
         const q = new URLSearchParams({
           sv: '2024-11-04',
           se: new Date(expires).toISOString(),
@@ -166,14 +194,14 @@ export async function startArtifactService(runs: GithubRuns): Promise<ArtifactSe
         return { ok: true, artifact_id: String(artifact.id) };
       }
       case 'ListArtifacts': {
-        const nameFilter = (body.name_filter as { value?: unknown } | undefined)?.value;
-        const idFilter = (body.id_filter as { value?: unknown } | undefined)?.value;
+        const nameFilter = wrapped(body.name_filter);
+        const idFilter = wrapped(body.id_filter);
         const list = runs.artifacts.filter(
           (a) =>
             a.finalized &&
             a.run.backendRunId === run.backendRunId &&
             (nameFilter === undefined || a.name === nameFilter) &&
-            (idFilter === undefined || String(a.id) === String(idFilter)),
+            (idFilter === undefined || String(a.id) === idFilter),
         );
         return {
           artifacts: list.map((a) => ({
@@ -183,13 +211,79 @@ export async function startArtifactService(runs: GithubRuns): Promise<ArtifactSe
             name: a.name,
             size: String(a.size),
             created_at: a.createdAt,
-            ...(a.digest ? { digest: { value: a.digest } } : {}),
+            ...(a.digest ? { digest: a.digest } : {}),
           })),
         };
       }
       default:
         throw new TwirpError(501, 'unimplemented', `${method} is not served by this stand-in`);
     }
+  };
+
+  /**
+   * GetSignedArtifactURL: any job of the artifact's run attempt may ask, naming the artifact by the run and job that
+   * uploaded it and its name; the answer is a read URL with its own signature, valid for an hour.
+   */
+  const signedArtifactUrl = (req: IncomingMessage, body: Record<string, unknown>): unknown => {
+    const caller = tokenRun(req);
+    const runId = str(body, 'workflow_run_backend_id');
+    const jobId = str(body, 'workflow_job_run_backend_id');
+    const name = str(body, 'name');
+    if (runId !== caller.backendRunId) {
+      throw new TwirpError(403, 'permission_denied', 'the artifact is not of the runtime token’s run');
+    }
+    const artifact = runs.artifacts.find(
+      (a) => a.finalized && a.run.backendRunId === runId && a.run.backendJobId === jobId && a.name === name,
+    );
+    if (!artifact) throw new TwirpError(404, 'not_found', `no artifact ${name} in this run`);
+    const path = blobPath(artifact.run, name);
+    let entry = blobs.get(path);
+    if (!entry) {
+      // Stored without an upload (GithubRuns.storeArtifact): a blob with no write signature anyone holds.
+      entry = {
+        artifact,
+        sig: randomBytes(32).toString('base64'),
+        expires: 0,
+        blocks: new Map(),
+        reads: new Map(),
+      };
+      blobs.set(path, entry);
+    }
+    const sig = randomBytes(32).toString('base64');
+    mintedSecret(sig);
+    const expires = Date.now() + 3600_000;
+    entry.reads.set(sig, expires);
+    const q = new URLSearchParams({
+      sv: '2024-11-04',
+      se: new Date(expires).toISOString(),
+      sr: 'b',
+      sp: 'r',
+      sig,
+    });
+    return { signed_url: `${base}${path}?${q}` };
+  };
+
+  /** A GET of a signed read URL: the committed zip. */
+  const download = (res: ServerResponse, entry: Blob, url: URL) => {
+    const sig = url.searchParams.get('sig') ?? '';
+    const expires = entry.reads.get(sig);
+    if (expires === undefined || Date.now() > expires) {
+      return blobError(res, 403, 'AuthenticationFailed', 'Server failed to authenticate the request.');
+    }
+    const injected = faults.take('DownloadBlob');
+    if (injected !== undefined)
+      return blobError(res, injected, 'InjectedFailure', 'DownloadBlob failed (injected)');
+    const content = entry.artifact.content;
+    res.writeHead(200, {
+      'content-type': 'application/zip',
+      'content-length': String(content.length),
+      'content-md5': createHash('md5').update(content).digest('base64'),
+      'x-ms-blob-type': 'BlockBlob',
+      'x-ms-request-id': randomBytes(16).toString('hex'),
+      'x-ms-version': '2024-11-04',
+      'last-modified': new Date().toUTCString(),
+    });
+    res.end(content);
   };
 
   const blobError = (res: ServerResponse, status: number, code: string, message: string) => {
@@ -205,6 +299,7 @@ export async function startArtifactService(runs: GithubRuns): Promise<ArtifactSe
   const blob = (req: IncomingMessage, res: ServerResponse, url: URL, data: Buffer) => {
     const entry = blobs.get(url.pathname);
     if (!entry) return blobError(res, 404, 'ContainerNotFound', 'The specified container does not exist.');
+    if (req.method === 'GET') return download(res, entry, url);
     if (url.searchParams.get('sig') !== entry.sig || Date.now() > entry.expires) {
       return blobError(res, 403, 'AuthenticationFailed', 'Server failed to authenticate the request.');
     }

@@ -160,6 +160,23 @@ export class GithubRuns {
     return run;
   }
 
+  /**
+   * Another job of the same run attempt (a matrix leg, a later job): the run's backend run id, its own backend job
+   * id and runtime token. Its artifacts belong to the run: every job of the attempt lists them.
+   */
+  addJob(run: Run): Run {
+    const backendJobId = randomUUID();
+    const job: Run = {
+      ...run,
+      backendJobId,
+      runtimeToken: runtimeTokenFor(run.backendRunId, backendJobId),
+      createdAt: new Date().toISOString(),
+    };
+    mintedSecret(job.runtimeToken);
+    this.runs.push(job);
+    return job;
+  }
+
   addPull(pull: PullRequest): PullRequest {
     const i = this.pulls.findIndex((p) => same(p.repository, pull.repository) && p.number === pull.number);
     if (i >= 0) this.pulls.splice(i, 1);
@@ -188,7 +205,8 @@ export class GithubRuns {
 
   /** The artifact a CreateArtifact call opens (one name per run attempt, as the results service allows). */
   createArtifact(run: Run, name: string, expiresAt: string | undefined): StoredArtifact | undefined {
-    if (this.artifacts.some((a) => a.run === run && a.name === name)) return undefined;
+    if (this.artifacts.some((a) => a.run.backendRunId === run.backendRunId && a.name === name))
+      return undefined;
     const now = new Date();
     const artifact: StoredArtifact = {
       id: this.nextArtifactId++,
