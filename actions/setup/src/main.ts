@@ -3,6 +3,7 @@
 import * as core from '@actions/core';
 import { getGithubContext } from '../../../shared/github';
 import { run } from '../../../shared/runner';
+import { requireLinuxRunner } from '../../../shared/runner-os';
 import { setOutputs } from '../../../shared/step';
 import { defaultTokenDeps } from '../../../shared/token';
 import { configureDocker } from './configure-docker';
@@ -11,6 +12,7 @@ import { Installer } from './installer';
 import { exportProjectToken } from './project-token';
 
 async function main(): Promise<void> {
+  requireLinuxRunner();
   const inputs = getInputs();
   for (const warning of unusedInputs(inputs)) core.warning(warning);
   const installed = await core.group('Install depot', () =>
