@@ -9,6 +9,7 @@ import { renderReadme, renderWorkflow, run } from './readme';
 
 const root = resolve(import.meta.dirname, '..');
 const repo = repositoryName();
+const owner = repo.split('/')[0] as string;
 
 describe('renderWorkflow', () => {
   it("rewrites another owner's uses: of our actions and reusable workflow, in steps, jobs and comments", () => {
@@ -49,6 +50,19 @@ describe('renderReadme', () => {
     expect(renderReadme('uses: x/y/.github/workflows/build-monorepo.yml@v1 and x/y/actions/bake@v1')).toBe(
       `uses: ${repo}/.github/workflows/build-monorepo.yml@v1 and ${repo}/actions/bake@v1`,
     );
+  });
+
+  it('keeps the standalone repositories of release:actions standalone, under our owner', () => {
+    expect(
+      renderReadme(
+        'x/build-monorepo-workflow/.github/workflows/build-monorepo.yml@v1, x/monorepo-plan-action@v1',
+      ),
+    ).toBe(
+      `${owner}/build-monorepo-workflow/.github/workflows/build-monorepo.yml@v1, ${owner}/monorepo-plan-action@v1`,
+    );
+    expect(
+      renderWorkflow('    uses: x/build-monorepo-workflow/.github/workflows/build-monorepo.yml@v1\n'),
+    ).toBe(`    uses: ${owner}/build-monorepo-workflow/.github/workflows/build-monorepo.yml@v1\n`);
   });
 });
 

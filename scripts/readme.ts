@@ -14,8 +14,13 @@ const root = resolve(import.meta.dirname, '..');
 /** The directories whose workflows' `uses:` lines follow package.json `repository`. */
 export const WORKFLOW_DIRS = ['.github/workflows', 'examples/workflows'] as const;
 
-/** Our reusable workflows: the ones a caller may `uses:` (their `on:` has workflow_call). */
-const REUSABLE_WORKFLOWS = ['build-monorepo.yml'] as const;
+/**
+ * Our reusable workflows (their `on:` has workflow_call): the file in .github/workflows/, and the standalone
+ * repository npm run release:actions publishes it as (`<owner>/<standalone>/.github/workflows/<file>@v1`).
+ */
+export const REUSABLE_WORKFLOWS = [
+  { file: 'build-monorepo.yml', standalone: 'build-monorepo-workflow' },
+] as const;
 
 interface ActionYaml {
   inputs?: Record<string, { description?: string; default?: unknown; required?: boolean }>;
@@ -103,19 +108,30 @@ function actionNames(): string[] {
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/** `<owner>/<repo>/.github/workflows/<one of ours>@v1`, capturing `<owner>/<repo>` and the file. */
+function workflowRef(): RegExp {
+  const workflows = REUSABLE_WORKFLOWS.map((w) => escape(w.file)).join('|');
+  return new RegExp(`([\\w.-]+\\/[\\w.-]+)\\/\\.github\\/workflows\\/(${workflows})@v1`, 'g');
+}
+
 export function renderReadme(text: string): string {
   // The `uses:` lines follow package.json `repository`, so a fork renames them by changing one field.
   const repo = repositoryName();
+  const owner = repo.split('/')[0] as string;
   let out = text.replace(/[\w.-]+\/[\w.-]+\/actions\/([a-z-]+)@v1/g, `${repo}/actions/$1@v1`);
-  const workflows = REUSABLE_WORKFLOWS.map(escape).join('|');
-  out = out.replace(
-    new RegExp(`[\\w.-]+\\/[\\w.-]+\\/\\.github\\/workflows\\/(${workflows})@v1`, 'g'),
-    `${repo}/.github/workflows/$1@v1`,
-  );
+  // The standalone repositories of release:actions: `<owner>/<action>-action@v1`, `<owner>/<standalone>/...`.
+  const actions = actionNames().map(escape).join('|');
+  out = out.replace(new RegExp(`\\b[\\w.-]+\\/(${actions})-action@v1`, 'g'), `${owner}/$1-action@v1`);
+  out = out.replace(workflowRef(), (_m, from: string, file: string) => {
+    const standalone = REUSABLE_WORKFLOWS.find((w) => w.file === file)?.standalone;
+    return from.endsWith(`/${standalone}`)
+      ? `${owner}/${standalone}/.github/workflows/${file}@v1`
+      : `${repo}/.github/workflows/${file}@v1`;
+  });
   for (const name of actionNames()) {
     out = between(out, `<!-- inputs:${name} -->`, `<!-- /inputs:${name} -->`, () => actionTable(name));
   }
-  for (const file of REUSABLE_WORKFLOWS) {
+  for (const { file } of REUSABLE_WORKFLOWS) {
     const name = file.replace(/\.yml$/, '');
     out = between(out, `<!-- workflow:${name} -->`, `<!-- /workflow:${name} -->`, () => workflowTable(name));
   }
@@ -129,13 +145,19 @@ export function renderReadme(text: string): string {
  */
 export function renderWorkflow(text: string): string {
   const repo = repositoryName();
+  const owner = repo.split('/')[0] as string;
   const actions = actionNames().map(escape).join('|');
-  const workflows = REUSABLE_WORKFLOWS.map(escape).join('|');
+  const workflows = REUSABLE_WORKFLOWS.map((w) => escape(w.file)).join('|');
   const ref = new RegExp(
-    `(\\buses:[ \\t]*['"]?)[\\w.-]+\\/[\\w.-]+\\/(actions\\/(?:${actions})|\\.github\\/workflows\\/(?:${workflows}))@v1\\b`,
+    `(\\buses:[ \\t]*['"]?)([\\w.-]+\\/[\\w.-]+)\\/(actions\\/(?:${actions})|\\.github\\/workflows\\/(?:${workflows}))@v1\\b`,
     'g',
   );
-  return text.replace(ref, `$1${repo}/$2@v1`);
+  return text.replace(ref, (_m, head: string, from: string, path: string) => {
+    // A call into a standalone workflow repository keeps it, under our owner.
+    const standalone = REUSABLE_WORKFLOWS.find((w) => path === `.github/workflows/${w.file}`)?.standalone;
+    const to = standalone && from.endsWith(`/${standalone}`) ? `${owner}/${standalone}` : repo;
+    return `${head}${to}/${path}@v1`;
+  });
 }
 
 export interface Rendered {

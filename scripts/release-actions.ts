@@ -12,12 +12,9 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { repositoryName } from '../shared/identity';
-import { actionTable, workflowTable } from './readme';
+import { actionTable, REUSABLE_WORKFLOWS, workflowTable } from './readme';
 
 const root = resolve(import.meta.dirname, '..');
-
-/** The reusable workflows released as their own repository: the file, and the tree's (and repository's) name. */
-export const RELEASED_WORKFLOWS = [{ file: 'build-monorepo.yml', tree: 'build-monorepo-workflow' }] as const;
 
 export interface ReleaseOptions {
   /** Where the bundles are (default dist/). */
@@ -49,7 +46,7 @@ export function releaseActions(outDir: string, options: ReleaseOptions = {}): st
     writeFileSync(join(tree, 'README.md'), readme(name, `${owner}/${name}-action`, repo));
     written.push(tree);
   }
-  for (const { file, tree: treeName } of RELEASED_WORKFLOWS) {
+  for (const { file, standalone: treeName } of REUSABLE_WORKFLOWS) {
     const tree = join(outDir, treeName);
     const dir = join(tree, '.github', 'workflows');
     mkdirSync(dir, { recursive: true });
@@ -85,7 +82,7 @@ export function standaloneWorkflow(text: string): string {
       throw new Error(`the workflow uses actions/${name}, which has no action.yml to release`);
     return `${owner}/${name}-action@v1`;
   });
-  for (const { file, tree } of RELEASED_WORKFLOWS) {
+  for (const { file, standalone: tree } of REUSABLE_WORKFLOWS) {
     out = out.replaceAll(
       `${repo}/.github/workflows/${file}@v1`,
       `${owner}/${tree}/.github/workflows/${file}@v1`,

@@ -305,3 +305,31 @@ describe('build-monorepo.yml', () => {
     }
   });
 });
+
+describe('README.md', () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const section = (title: string): string => {
+    const start = readme.indexOf(`\n## ${title}\n`);
+    if (start < 0) throw new Error(`README.md has no section ${title}`);
+    const end = readme.indexOf('\n## ', start + 1);
+    return readme.slice(start, end < 0 ? undefined : end);
+  };
+
+  it('"Example workflows" links every file of examples/workflows/, and each is linked from an action section', () => {
+    const examples = files.filter((f) => f.path.startsWith('examples/workflows/')).map((f) => f.path);
+    const list = section('Example workflows');
+    const actions = section('Actions') + section('Monorepos');
+    for (const path of examples) {
+      const name = path.split('/').pop() as string;
+      expect(list, path).toContain(`](${path})`);
+      expect(actions, path).toContain(`[${name}](${path})`);
+    }
+  });
+
+  it('"Monorepos" shows the caller and the permissions it grants', () => {
+    const monorepos = section('Monorepos');
+    expect(monorepos).toContain(`uses: ${repo}/.github/workflows/build-monorepo.yml@v1`);
+    expect(monorepos).toMatch(/contents: read[^\n]*\n\s*id-token: write/);
+    expect(monorepos).toContain('<!-- workflow:build-monorepo -->');
+  });
+});
