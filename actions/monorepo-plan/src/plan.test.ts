@@ -1,84 +1,16 @@
 // The planner on real git repositories made from examples/monorepo: a bare `origin` and a working clone, commits
 // made with real git, events as GitHub writes their payloads; shallow checkouts are `git clone --depth 1`.
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exec } from '../../../shared/exec';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { getGithubContext } from '../../../shared/github';
+import { commit, git, GIT_ENV, IMAGES, RepoFactory } from './fixture-repo';
 import { plan } from './plan';
 import type { PlanInputs } from './plan';
 
-const EXAMPLE = resolve(import.meta.dirname, '../../../examples/monorepo');
-const IMAGES = ['services/api', 'services/web', 'services/worker'];
 const ZERO = '0'.repeat(40);
-
-let root: string;
-let template: string;
-let n = 0;
-
-const GIT_ENV: NodeJS.ProcessEnv = {
-  PATH: process.env.PATH,
-  HOME: process.env.HOME,
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'Test',
-  GIT_AUTHOR_EMAIL: 'test@example.com',
-  GIT_COMMITTER_NAME: 'Test',
-  GIT_COMMITTER_EMAIL: 'test@example.com',
-};
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const r = await exec('git', args, {
-    cwd,
-    env: GIT_ENV,
-    captureStdout: true,
-    silent: true,
-    stdin: 'ignore',
-  });
-  if (r.exitCode !== 0) throw new Error(`git ${args.join(' ')}: ${r.lastStderrLine}`);
-  return r.stdout.trim();
-}
-
-interface Repo {
-  /** The bare repository clones fetch from (uploadpack.allowAnySHA1InWant, as github.com serves any sha). */
-  origin: string;
-  /** A full working clone, on main, where the tests commit. */
-  work: string;
-  dir: string;
-  /** The example's first commit. */
-  first: string;
-}
-
-/** A fresh copy of the template: origin + work, one commit of examples/monorepo on main. */
-async function repo(): Promise<Repo> {
-  const dir = join(root, `repo-${++n}`);
-  cpSync(template, dir, { recursive: true });
-  const work = join(dir, 'work');
-  const origin = join(dir, 'origin.git');
-  await git(work, 'remote', 'set-url', 'origin', origin);
-  return { origin, work, dir, first: await git(work, 'rev-parse', 'HEAD') };
-}
-
-/** Writes (or, for null, deletes) files, commits them all, and returns the new sha. */
-async function commit(
-  cwd: string,
-  files: Record<string, string | null>,
-  message = 'change',
-): Promise<string> {
-  for (const [path, content] of Object.entries(files)) {
-    const file = join(cwd, path);
-    if (content === null) await rm(file, { recursive: true, force: true });
-    else {
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, content);
-    }
-  }
-  await git(cwd, 'add', '-A');
-  await git(cwd, 'commit', '-q', '-m', message);
-  return git(cwd, 'rev-parse', 'HEAD');
-}
+const repos = new RepoFactory();
+const repo = () => repos.repo();
 
 interface Run {
   event: string;
@@ -92,7 +24,7 @@ interface Run {
 const REPOSITORY = { full_name: 'acme/mono', default_branch: 'main' };
 
 async function planIn(checkout: string, run: Run) {
-  const eventPath = join(dirname(checkout), `event-${++n}.json`);
+  const eventPath = repos.file('event.json');
   writeFileSync(eventPath, JSON.stringify({ repository: REPOSITORY, ...run.payload }));
   const env: NodeJS.ProcessEnv = {
     ...GIT_ENV,
@@ -125,22 +57,7 @@ async function push(checkout: string, before: string, extra: Partial<Run> = {}) 
 const built = (p: Awaited<ReturnType<typeof plan>>) =>
   Object.fromEntries(p.include.map((e) => [e.name, e.reason]));
 
-beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'monorepo-plan-'));
-  template = join(root, 'template');
-  const work = join(template, 'work');
-  cpSync(EXAMPLE, work, { recursive: true });
-  await git(work, 'init', '-q', '-b', 'main');
-  await commit(work, {}, 'examples/monorepo');
-  await git(template, 'clone', '-q', '--bare', work, 'origin.git');
-  await git(join(template, 'origin.git'), 'config', 'uploadpack.allowAnySHA1InWant', 'true');
-  await git(work, 'remote', 'add', 'origin', join(template, 'origin.git'));
-  await git(work, 'fetch', '-q', 'origin');
-});
-
-afterAll(() => {
-  rmSync(root, { recursive: true, force: true });
-});
+afterAll(() => repos.cleanup());
 
 describe('plan: which images a push builds', () => {
   it('a change in one image directory builds that image only', async () => {
