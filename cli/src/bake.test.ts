@@ -66,6 +66,23 @@ describe('bake', () => {
     );
   });
 
+  it("keeps each target's cache-from and adds no cache-to when the builder cannot export cache", async () => {
+    const token = readProjectToken(await projectToken({ scope: 'build cache:read cache:write' }));
+    const sets = bakeSets({
+      targets: parsePrint(PRINT),
+      session: { token, buildID: 'b1', savedRepository: () => 'r' },
+      depot: parseArgs('bake', []).depot,
+      append: true,
+      cacheExport: false,
+    });
+    expect(sets.cache).toEqual([
+      '--set',
+      'app.cache-from+=type=registry,ref=localhost:5001/cache/web:app',
+      '--set',
+      'worker.cache-from+=type=registry,ref=localhost:5001/cache/web:worker',
+    ]);
+  });
+
   it('documents --cache-key in --help, and what it means for several targets', () => {
     expect(BAKE_HELP).toMatch(/^ {6}--cache-key KEY {7}the project cache to read and write/m);
     expect(BAKE_HELP).toContain("each target's is <KEY>-<target>");

@@ -4,8 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import semver from 'semver';
+import { cacheExportAllowed } from './builder-probe';
 import { checkFlagVersions } from './buildx';
-import { cacheFlags, cacheKey, describeCache } from './cache';
+import { cacheFlags, cacheKey, describeCache, writesCache } from './cache';
 import { UserError } from './errors';
 import type { DepotOptions } from './flags';
 import { BUILDX_ENV_HELP, has, parseArgs, toWords, values } from './flags';
@@ -85,12 +86,14 @@ export function bakeSets(opts: {
   append: boolean;
   /** The user pushes or loads (--push, --load). */
   routed?: boolean;
+  /** False when the builder cannot export cache (the docker driver on the classic image store): no cache-to. */
+  cacheExport?: boolean;
 }): BakeSets {
   const op = opts.append ? '+=' : '=';
   const out: BakeSets = { cache: [], cacheFrom: [], save: [], savePass: opts.routed ?? false };
   for (const t of opts.targets) {
     const key = cacheKey(t.name, opts.depot.cacheKey, opts.targets.length > 1);
-    const cache = cacheFlags(opts.session.token, key);
+    const cache = cacheFlags(opts.session.token, key, opts.cacheExport ?? true);
     if (cache.cacheFrom) {
       out.cache.push('--set', `${t.name}.cache-from${op}${cache.cacheFrom}`);
       out.cacheFrom.push('--set', `${t.name}.cache-from${op}${cache.cacheFrom}`);
@@ -162,12 +165,17 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       `buildx ${version} cannot append to a target's cache settings: the project cache replaces the bake file's cache-from/cache-to.`,
     );
   }
+  // Asked once per CI job (builder-probe.ts), only when this bake would write the project cache.
+  const cacheExport = writesCache(session.token)
+    ? await cacheExportAllowed(session.env, values(flags, 'builder').at(-1))
+    : true;
   const sets = bakeSets({
     targets,
     session,
     depot,
     append,
     routed: has(flags, 'push') || has(flags, 'load'),
+    cacheExport,
   });
 
   if (depot.lint) {

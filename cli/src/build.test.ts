@@ -67,6 +67,30 @@ describe('planBuild', () => {
     );
   });
 
+  it('keeps --cache-from and leaves out --cache-to when the builder cannot export cache', async () => {
+    const { depot, buildx, positional } = parseArgs('build', ['--target', 'prod', '.']);
+    const token = readProjectToken(await projectToken());
+    const p = planBuild({
+      flags: buildx,
+      depot,
+      context: positional[0] ?? '.',
+      session: session(token),
+      metadataFile: '/tmp/m.json',
+      cacheExport: false,
+    });
+    expect(p.args).toEqual([
+      'buildx',
+      'build',
+      '--target',
+      'prod',
+      '--cache-from',
+      'type=registry,ref=localhost:5001/cache/web:prod',
+      '--metadata-file',
+      '/tmp/m.json',
+      '.',
+    ]);
+  });
+
   it('imports the --cache-key cache in the save-only second pass too', async () => {
     const p = await plan(['--save', '--cache-key', 'web', '-t', 'x', '--push', '.']);
     expect(p.savePass).toContain('type=registry,ref=localhost:5001/cache/web:web');

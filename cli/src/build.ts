@@ -3,8 +3,9 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { cacheExportAllowed } from './builder-probe';
 import { checkFlagVersions } from './buildx';
-import { cacheFlags, cacheKey, describeCache } from './cache';
+import { cacheFlags, cacheKey, describeCache, writesCache } from './cache';
 import { UserError } from './errors';
 import type { BuildxFlag, DepotOptions } from './flags';
 import { BUILDX_ENV_HELP, has, parseArgs, toWords, values } from './flags';
@@ -61,10 +62,12 @@ export function planBuild(opts: {
   context: string;
   session: Pick<Session, 'token' | 'buildID'> & { savedRepository(): string };
   metadataFile: string;
+  /** False when the builder cannot export cache (the docker driver on the classic image store): no --cache-to. */
+  cacheExport?: boolean;
 }): BuildPlan {
   const { flags, depot, context, session } = opts;
   const key = cacheKey(values(flags, 'target').at(-1), depot.cacheKey);
-  const cache = cacheFlags(session.token, key);
+  const cache = cacheFlags(session.token, key, opts.cacheExport ?? true);
   const extra: string[] = [];
   if (cache.cacheFrom) extra.push('--cache-from', cache.cacheFrom);
   if (cache.cacheTo) extra.push('--cache-to', cache.cacheTo);
@@ -127,6 +130,10 @@ export async function build(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   else log.warn(session.note ?? describeCache(undefined));
   log.info(`build ID ${session.buildID}${session.project ? `, project ${session.project}` : ''}`);
   if (depot.buildPlatform) buildPlatformNote(depot.buildPlatform);
+  // Asked once per CI job (builder-probe.ts), only when this build would write the project cache.
+  const cacheExport = writesCache(session.token)
+    ? await cacheExportAllowed(session.env, values(flags, 'builder').at(-1))
+    : true;
 
   if (depot.lint) {
     const stop = await lint(flags, context, session, depot);
@@ -136,7 +143,7 @@ export async function build(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   const tmp = mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), 'depot-build-'));
   onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
   const metadataFile = values(flags, 'metadata-file').at(-1) ?? join(tmp, 'metadata.json');
-  const plan = planBuild({ flags, depot, context, session, metadataFile });
+  const plan = planBuild({ flags, depot, context, session, metadataFile, cacheExport });
   const res = await run('docker', plan.args, { env: session.env, stdin: context === '-' });
   if (res.exitCode !== 0) return res.exitCode;
   if (plan.savePass) {

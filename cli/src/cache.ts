@@ -33,13 +33,20 @@ export interface CacheFlags {
   cacheTo?: string;
 }
 
-export function cacheFlags(token: ProjectToken | undefined, key: string): CacheFlags {
+/** The project cache flags of one build; `canExport` false (the builder cannot export cache) leaves out cacheTo. */
+export function cacheFlags(token: ProjectToken | undefined, key: string, canExport = true): CacheFlags {
   if (!token || token.isolated || !token.cache) return {};
   const ref = `${token.cache.host}/${token.cache.repository}:${key}`;
   const out: CacheFlags = {};
   if (token.scopes.has('cache:read')) out.cacheFrom = `type=registry,ref=${ref}`;
-  if (token.scopes.has('cache:write')) out.cacheTo = `type=registry,ref=${ref},mode=max,ignore-error=true`;
+  if (canExport && token.scopes.has('cache:write'))
+    out.cacheTo = `type=registry,ref=${ref},mode=max,ignore-error=true`;
   return out;
+}
+
+/** The token would have this build write the project cache (so the builder's ability to export matters). */
+export function writesCache(token: ProjectToken | undefined): boolean {
+  return !!token?.cache && !token.isolated && token.scopes.has('cache:write');
 }
 
 /** One line saying what the token gives this build, for the log. */
