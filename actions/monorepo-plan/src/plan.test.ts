@@ -254,6 +254,46 @@ describe('plan: events', () => {
   });
 });
 
+describe('plan: a pull request checked out as GitHub does it', () => {
+  it('the merge commit (refs/pull/N/merge), fetched at depth 1 by sha: only the pull request’s changes', async () => {
+    const r = await repo();
+    await git(r.work, 'checkout', '-q', '-b', 'feature');
+    await commit(r.work, { 'services/worker/work.sh': 'feature\n' }, 'feature');
+    const head = await git(r.work, 'rev-parse', 'HEAD');
+    await git(r.work, 'checkout', '-q', 'main');
+    for (let i = 0; i < 3; i++) await commit(r.work, { 'services/api/serve.sh': `# ${i}\n` }, `main ${i}`);
+    const base = await git(r.work, 'rev-parse', 'HEAD');
+    await git(r.work, 'checkout', '-q', '--detach', 'main');
+    await git(r.work, 'merge', '-q', '--no-ff', '-m', 'Merge feature into main', 'feature');
+    const merge = await git(r.work, 'rev-parse', 'HEAD');
+    await git(r.work, 'push', '-q', 'origin', 'main', 'feature', `${merge}:refs/pull/9/merge`);
+    // As actions/checkout does: init, fetch the merge commit alone at depth 1, check it out detached.
+    const checkout = join(r.dir, 'checkout');
+    await git(r.dir, 'init', '-q', checkout);
+    await git(checkout, 'remote', 'add', 'origin', `file://${r.origin}`);
+    await git(
+      checkout,
+      'fetch',
+      '-q',
+      '--no-tags',
+      '--depth=1',
+      'origin',
+      `+${merge}:refs/remotes/pull/9/merge`,
+    );
+    await git(checkout, 'checkout', '-q', '--detach', merge);
+    const p = await planIn(checkout, {
+      event: 'pull_request',
+      sha: merge,
+      ref: 'refs/pull/9/merge',
+      payload: {
+        number: 9,
+        pull_request: { number: 9, base: { sha: base, ref: 'main' }, head: { sha: head, ref: 'feature' } },
+      },
+    });
+    expect(built(p)).toEqual({ worker: 'services/worker/work.sh changed' });
+  });
+});
+
 describe('plan: matrix', () => {
   it('tags each image with the short sha, and latest on the default branch', async () => {
     const r = await repo();
