@@ -167,15 +167,18 @@ describe('BuilderProbe', () => {
     );
   });
 
-  it('asks again after docker/setup-buildx-action selects a builder (buildx/current changes)', async () => {
+  it('asks again after docker/setup-buildx-action selects a builder (the name in buildx/current)', async () => {
     const env = githubJob();
     const docker = fakeDocker();
-    await new BuilderProbe(env, { exec: docker.exec }).facts();
+    const current = join(env.HOME as string, '.docker', 'buildx', 'current');
     mkdirSync(join(env.HOME as string, '.docker', 'buildx'), { recursive: true });
-    writeFileSync(
-      join(env.HOME as string, '.docker', 'buildx', 'current'),
-      '{"Key":"unix:///var/run/docker.sock","Name":"builder-1","Global":false}',
-    );
+    writeFileSync(current, '{"Key":"unix:///var/run/docker.sock","Name":"","Global":false}');
+    await new BuilderProbe(env, { exec: docker.exec }).facts();
+    // buildx rewrites the Key for whichever daemon a command used: not a new builder.
+    writeFileSync(current, '{"Key":"unix:///tmp/other.sock","Name":"","Global":false}');
+    await new BuilderProbe(env, { exec: docker.exec }).facts();
+    expect(docker.calls.filter((c) => c.includes('inspect'))).toHaveLength(1);
+    writeFileSync(current, '{"Key":"unix:///var/run/docker.sock","Name":"builder-1","Global":false}');
     await new BuilderProbe(env, { exec: docker.exec }).facts();
     expect(docker.calls.filter((c) => c.includes('inspect'))).toHaveLength(2);
   });

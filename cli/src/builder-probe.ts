@@ -9,7 +9,7 @@
 // lives exactly one job), else in depot's cache dir (token-cache.ts) under the CI's job id, swept after a day.
 // With no CI job (a developer's machine) nothing is kept: the daemon may be reconfigured at any time. The key is
 // the job, DOCKER_HOST, the docker context, the builder asked for (--builder, BUILDX_BUILDER), buildx's choice of
-// builder (its `current` file and instances) and the daemon socket's inode and mtime, so a builder created or
+// builder (the name in its `current` file, and its instances) and the daemon socket's inode and mtime, so a builder created or
 // selected later in the job (docker/setup-buildx-action), or a dockerd restarted onto the containerd store, is
 // asked about afresh. A probe that fails decides nothing (the flags stay as they were) and is not kept.
 import { createHash } from 'node:crypto';
@@ -120,6 +120,21 @@ export function probeCacheDir(env: NodeJS.ProcessEnv): { dir: string; job: strin
   return { dir: tokenCacheDir(env).dir, job: `${ci.provider}/${ci.jobId}` };
 }
 
+/**
+ * The builder `docker buildx use` selected, from buildx's `current` file: its Name and Global only, since buildx
+ * rewrites the file's Key (the endpoint) on every command, also for other daemons.
+ */
+function selected(current: string): string {
+  try {
+    const json: unknown = JSON.parse(current || '{}');
+    if (json === null || typeof json !== 'object') return '';
+    const { Name, Global } = json as Record<string, unknown>;
+    return JSON.stringify([Name ?? '', Global ?? false]);
+  } catch {
+    return current;
+  }
+}
+
 /** What identifies the daemon and builder a build will use, without asking docker. */
 export function probeKey(env: NodeJS.ProcessEnv, job: string, builder: string | undefined): string {
   const configDir = env.DOCKER_CONFIG || join(env.HOME ?? '', '.docker');
@@ -178,7 +193,7 @@ export function probeKey(env: NodeJS.ProcessEnv, job: string, builder: string | 
         host,
         context,
         builder ?? env.BUILDX_BUILDER ?? '',
-        read(join(configDir, 'buildx', 'current')),
+        selected(read(join(configDir, 'buildx', 'current'))),
         instances,
         daemon,
       ]),
