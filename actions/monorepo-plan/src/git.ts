@@ -39,7 +39,7 @@ export class Git {
         captureStdout: true,
         silent: true,
       });
-      return { ok: r.exitCode === 0, stdout: r.stdout, stderr: r.lastStderrLine };
+      return { ok: r.exitCode === 0, stdout: r.stdout, stderr: redact(r.lastStderrLine) };
     } catch (err: unknown) {
       if (err instanceof CommandNotFound) {
         throw new UserError('git is not installed: the planner needs it to see what changed (install git).');
@@ -92,8 +92,10 @@ export class Git {
       if (await ready()) return undefined;
       return r.ok ? 'it shares no history with HEAD' : `git fetch failed: ${r.stderr || 'no message'}`;
     }
+    // A fetch --depth shorter than the history already here would cut it: start deeper than that.
+    const have = Number((await this.run(['rev-list', '--count', 'HEAD'])).stdout.trim()) || 0;
     let last = '';
-    for (const depth of DEEPEN_STEPS) {
+    for (const depth of DEEPEN_STEPS.filter((d) => d > have)) {
       core.info(`Fetching ${depth} commits of ${short(base)} and ${short(head)} to reach the base`);
       const r = await this.fetch([base, head], depth);
       if (!r.ok) last = r.stderr;
@@ -129,6 +131,11 @@ export function parseNameStatus(out: string): Change[] {
     }
   }
   return changes;
+}
+
+/** A git message as it may be shown: the credentials of any `scheme://user:token@host` URL in it removed. */
+export function redact(text: string): string {
+  return text.replace(/(\/\/)[^/@\s]+@/g, '$1***@');
 }
 
 export function short(sha: string): string {

@@ -1,11 +1,11 @@
 // The images a plan chooses from: image directories (a Dockerfile and an optional image.json beside it) or the
 // targets of a bake file (`docker buildx bake --print`). Every path here is relative to the repository root.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { posix } from 'node:path';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
+import * as core from '@actions/core';
 import { z } from 'zod';
 import { UserError } from '../../../shared/errors';
-import { exec } from '../../../shared/exec';
+import { CommandNotFound, exec } from '../../../shared/exec';
 import { contextPath } from './dockerfile';
 
 export interface ImageSpec {
@@ -112,13 +112,20 @@ export function readImageDir(root: string, listed: string): ImageSpec | undefine
 export async function printBake(root: string, files: string[]): Promise<unknown> {
   const fileArgs = files.flatMap((f) => ['--file', f]);
   const run = async (args: string[]) => {
-    const r = await exec('docker', ['buildx', 'bake', ...fileArgs, ...args], {
-      cwd: root,
-      captureStdout: true,
-      silent: true,
-      stdin: 'ignore',
-    });
-    return r;
+    core.debug(`printBake: docker buildx bake ${[...fileArgs, ...args].join(' ')}`);
+    try {
+      return await exec('docker', ['buildx', 'bake', ...fileArgs, ...args], {
+        cwd: root,
+        captureStdout: true,
+        silent: true,
+        stdin: 'ignore',
+      });
+    } catch (err: unknown) {
+      if (err instanceof CommandNotFound) {
+        throw new UserError('docker is not installed: `bake-file` is read with docker buildx bake --print.');
+      }
+      throw err;
+    }
   };
   let r = await run(['--print']);
   if (r.exitCode !== 0) {

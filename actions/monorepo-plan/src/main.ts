@@ -9,7 +9,7 @@ import { getInputs } from './inputs';
 import type { Inputs } from './inputs';
 import { plan } from './plan';
 import { defaultStore, fromHistory, fromMetadata, uploadRecord } from './record';
-import { NOTHING_CHANGED, writeReport } from './report';
+import { NOTHING_CHANGED, planTable, writeReport } from './report';
 
 async function planMode(inputs: Inputs): Promise<void> {
   const root = process.env.GITHUB_WORKSPACE || process.cwd();
@@ -20,30 +20,7 @@ async function planMode(inputs: Inputs): Promise<void> {
     mode: p.mode,
     'registry-host': p.registryHost,
   });
-  await writeReport(
-    {
-      heading: 'Monorepo plan',
-      rows: [
-        [
-          'Images from',
-          p.mode === 'bake' ? `bake file ${inputs['bake-file'].join(', ')}` : 'image directories',
-        ],
-        ['Changes', p.everything ?? (p.range ? `${p.range}: ${p.changes.length} changed paths` : '-')],
-        ['Built', `${p.include.length} image${p.include.length === 1 ? '' : 's'}`],
-        ...(p.deleted.length > 0 ? [['Deleted, not built', p.deleted.join(', ')] as [string, string]] : []),
-      ],
-      tables:
-        p.include.length > 0
-          ? [
-              {
-                header: ['Image', 'Why it is built', 'Platforms', 'Tags'],
-                rows: p.include.map((e) => [e.name, e.reason, e.platforms || 'default', e.tags || '-']),
-              },
-            ]
-          : [],
-    },
-    p.include.length === 0 ? NOTHING_CHANGED : undefined,
-  );
+  await writeReport(planTable(p, inputs['bake-file']), p.include.length === 0 ? NOTHING_CHANGED : undefined);
   if (p.include.length === 0) core.info(NOTHING_CHANGED);
 }
 

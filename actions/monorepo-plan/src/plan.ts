@@ -84,7 +84,7 @@ export async function plan(inputs: PlanInputs, ctx: PlanContext): Promise<Plan> 
       }
       const dir = repoPath(listed, `Input \`images\`: ${listed}`);
       if (wasDeleted(dir, set.changes, ctx.root)) {
-        core.notice(`${dir} was deleted by this change: its image is not built.`);
+        core.notice(`${dir} was deleted (or moved) by this change: its image is not built.`);
         deleted.push(dir);
         continue;
       }
@@ -100,12 +100,15 @@ export async function plan(inputs: PlanInputs, ctx: PlanContext): Promise<Plan> 
   const defaultBranch =
     typeof repoOf(ctx.github).default_branch === 'string' ? repoOf(ctx.github).default_branch : '';
   const onDefault = defaultBranch !== '' && ctx.github.ref === `refs/heads/${String(defaultBranch)}`;
-  const include: MatrixEntry[] = [];
-  for (const image of images) {
-    const reason = everything ?? whyBuilt(image, set.changes, ctx.root);
-    if (!reason) continue;
-    include.push(entry(image, reason, inputs, { sha, onDefault }));
-  }
+  const include = await core.group('Images', async () => {
+    const entries: MatrixEntry[] = [];
+    for (const image of images) {
+      const reason = everything ?? whyBuilt(image, set.changes, ctx.root);
+      core.info(`${image.name} (${image.origin}): ${reason ? `built: ${reason}` : 'not built'}`);
+      if (reason) entries.push(entry(image, reason, inputs, { sha, onDefault }));
+    }
+    return entries;
+  });
   return {
     mode,
     include,
