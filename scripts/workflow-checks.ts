@@ -291,3 +291,49 @@ export function evaluateJobIf(
   );
   return truthy(new Evaluator(tree, ctx, functions).evaluate());
 }
+
+/**
+ * Least permissions: the workflow declares its top-level permissions; nothing is granted `write` but `id-token`
+ * (only to a job that runs one of our actions or calls our reusable workflow: it exchanges an OIDC token; at the top
+ * only when some job does) and `packages` (only to a job that logs in to ghcr.io, to push there).
+ */
+export function permissionFindings(
+  file: WorkflowFile,
+  isOurs: (uses: string) => boolean = isOurUses,
+): string[] {
+  const wf = parse(file.content) as WorkflowYaml;
+  const findings: string[] = [];
+  const jobs = Object.entries(wf.jobs ?? {});
+  const exchanges = (job: JobYaml): boolean =>
+    (typeof job.uses === 'string' && isOurs(job.uses)) ||
+    (job.steps ?? []).some((s) => typeof s.uses === 'string' && isOurs(s.uses));
+  const ghcr = (job: JobYaml): boolean =>
+    (job.steps ?? []).some(
+      (s) =>
+        typeof s.uses === 'string' &&
+        s.uses.startsWith('docker/login-action@') &&
+        String(s.with?.registry ?? '').startsWith('ghcr.io'),
+    );
+  const check = (where: string, permissions: unknown, mayExchange: boolean, mayPush: boolean) => {
+    if (permissions === undefined) return;
+    if (typeof permissions !== 'object' || permissions === null) {
+      findings.push(`${file.path}: ${where}: permissions ${JSON.stringify(permissions)}: name each scope`);
+      return;
+    }
+    for (const [scope, level] of Object.entries(permissions as Record<string, unknown>)) {
+      if (level !== 'write') continue;
+      if (scope === 'id-token' && mayExchange) continue;
+      if (scope === 'packages' && mayPush) continue;
+      findings.push(`${file.path}: ${where}: ${scope}: write is not needed`);
+    }
+  };
+  if (wf.permissions === undefined) findings.push(`${file.path}: no top-level permissions (contents: read)`);
+  check(
+    'top level',
+    wf.permissions,
+    jobs.some(([, job]) => exchanges(job)),
+    false,
+  );
+  for (const [id, job] of jobs) check(`job ${id}`, job.permissions, exchanges(job), ghcr(job));
+  return findings;
+}

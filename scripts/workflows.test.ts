@@ -15,6 +15,7 @@ import {
   inputTypeFindings,
   localWorkflowProvider,
   parserFindings,
+  permissionFindings,
   pinningFindings,
   root,
   workflowFiles,
@@ -240,6 +241,32 @@ describe('third-party actions pinned by a full commit SHA', () => {
     expect(pinningFindings(call)).toEqual([
       `${call.path}: job images: acme/ci/.github/workflows/x.yml@main is not pinned by a full commit SHA`,
     ]);
+  });
+});
+
+describe('least permissions', () => {
+  it.each(files.map((f) => [f.path, f] as const))('%s grants write only where it is used', (_path, file) => {
+    expect(permissionFindings(file)).toEqual([]);
+  });
+
+  it('fails on packages: write without a ghcr.io push, id-token: write without an exchange, any other write', () => {
+    const mono = broken(
+      byPath('examples/workflows/monorepo.yml'),
+      /( {6}id-token: write\n)/,
+      '$1      packages: write\n',
+    );
+    expect(permissionFindings(mono)).toEqual([`${mono.path}: job images: packages: write is not needed`]);
+    const ci = broken(
+      byPath('.github/workflows/ci.yml'),
+      /^permissions:\n {2}contents: read\n/m,
+      'permissions:\n  contents: write\n  id-token: write\n',
+    );
+    expect(permissionFindings(ci)).toEqual([
+      `${ci.path}: top level: contents: write is not needed`,
+      `${ci.path}: top level: id-token: write is not needed`,
+    ]);
+    const none = broken(byPath('examples/workflows/bake.yml'), /^permissions:\n {2}contents: read\n/m, '');
+    expect(permissionFindings(none)).toEqual([`${none.path}: no top-level permissions (contents: read)`]);
   });
 });
 
