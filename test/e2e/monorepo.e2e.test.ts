@@ -6,6 +6,7 @@
 // (a real git fetch from the test's repository) and docker/login-action have stand-ins. All jobs of one run share
 // its Actions runtime in the GitHub stand-in, where the legs' records are artifacts the gather job reads back.
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +34,8 @@ const REGISTRY_PATH = `mono-${run}`;
 const REGISTRY = `127.0.0.1:5000/${REGISTRY_PATH}`;
 
 const exec = promisify(execFile);
+/** The caller's registry-password secret. */
+const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
 let world: World;
 let github: GithubStandIn;
 let server: string;
@@ -89,6 +92,7 @@ interface CallOptions {
   before: string;
   after: string;
   with: Record<string, string | number | boolean>;
+  secrets?: Record<string, string>;
 }
 
 /** One push's run of the caller's job `uses: <repository>/.github/workflows/build-monorepo.yml@v1`. */
@@ -115,6 +119,7 @@ async function callWorkflow(opts: CallOptions): Promise<WorkflowRunResult> {
   const result = await runWorkflow({
     workflow: WORKFLOW,
     with: opts.with,
+    ...(opts.secrets ? { secrets: opts.secrets } : {}),
     event: { name: 'push', payload: pushPayload(opts.before, opts.after) },
     repository: REPOSITORY,
     sha: opts.after,
@@ -190,7 +195,13 @@ describe('build-monorepo.yml for a push that touches one image', () => {
   let r: WorkflowRunResult;
 
   it('plans that image only, builds and pushes it with its own cache, and gathers its digest', async () => {
-    r = await callWorkflow({ before: first, after: second, with: imagesWith() });
+    // With a registry login: the login stand-in writes it into the build leg's own DOCKER_CONFIG.
+    r = await callWorkflow({
+      before: first,
+      after: second,
+      with: imagesWith({ 'registry-username': 'robot' }),
+      secrets: { 'registry-password': PASSWORD },
+    });
     const out = r.output();
     expect(r.result, out).toBe('success');
     expect(Object.fromEntries(Object.values(r.jobs).map((j) => [j.id, j.result]))).toEqual({
@@ -235,6 +246,11 @@ describe('build-monorepo.yml for a push that touches one image', () => {
     expect(r.jobs.build?.legs[0]?.job?.baseEnv().ACTIONS_ID_TOKEN_REQUEST_URL).toBe(
       world.stack.issuer.runtimeUrl,
     );
+    const leg = r.jobs.build?.legs[0]?.job;
+    const config = JSON.parse(readFileSync(join(leg?.dockerConfig ?? '', 'config.json'), 'utf8')) as unknown;
+    expect(config).toEqual({
+      auths: { '127.0.0.1:5000': { auth: Buffer.from(`robot:${PASSWORD}`).toString('base64') } },
+    });
     expect(r.leakedSecrets()).toEqual([]);
   });
 
