@@ -2,7 +2,7 @@
 // resolved from the local file), the types given to its inputs, the inputs given to our actions, actionlint, and
 // third-party actions pinned by SHA; build-monorepo.yml's guards (an empty plan skips the matrix jobs, least
 // permissions). Each check is shown failing on a deliberately broken in-memory copy, so a green run means something.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -358,5 +358,17 @@ describe('README.md', () => {
     expect(monorepos).toContain(`uses: ${repo}/.github/workflows/build-monorepo.yml@v1`);
     expect(monorepos).toMatch(/contents: read[^\n]*\n\s*id-token: write/);
     expect(monorepos).toContain('<!-- workflow:build-monorepo -->');
+  });
+});
+
+describe('examples/workflows/monorepo.yml', () => {
+  it("lists examples/monorepo's images, each a directory with a Dockerfile", () => {
+    const wf = parse(byPath('examples/workflows/monorepo.yml').content) as {
+      jobs: { images: { with: { images: string } } };
+    };
+    const dirs = wf.jobs.images.with.images.split('\n').filter((l) => l.trim() !== '');
+    expect(dirs).toEqual(['services/api', 'services/web', 'services/worker']);
+    for (const dir of dirs)
+      expect(existsSync(join(root, 'examples', 'monorepo', dir, 'Dockerfile')), dir).toBe(true);
   });
 });
