@@ -77,7 +77,7 @@ jobs:
           [ "$NAME" != bad ] || { echo "leaking $SECRET"; exit 3; }
           echo "name=$NAME" >> "$GITHUB_OUTPUT"
           echo "$NAME" > "$SHARED/$NAME"
-          echo "leg \${{ strategy.job-total }} \${{ matrix.n }} oidc=\${ACTIONS_ID_TOKEN_REQUEST_URL:-none} in $GITHUB_WORKSPACE"
+          echo "leg \${{ strategy.job-total }} \${{ strategy.job-index }} oidc=\${ACTIONS_ID_TOKEN_REQUEST_URL:-none} in $GITHUB_WORKSPACE"
       - if: failure()
         run: echo "after the failure of \${{ matrix.name }}"
       - run: echo "not after a failure"
@@ -259,6 +259,14 @@ describe('a called workflow', () => {
     });
     expect(result.jobs.build?.legs).toEqual([]);
     expect(result.outputs).toEqual({ joined: '', 'plan-result': 'success', 'build-result': 'skipped' });
+  });
+
+  it('with fail-fast and max-parallel 1, cancels the legs not started after a failure', async () => {
+    const yaml = TINY.replace('fail-fast: false', 'fail-fast: true\n      max-parallel: 1');
+    result = await runWorkflow(call(yaml, { with: { names: 'api bad web' } }));
+    expect(result.jobs.build?.legs.map((l) => l.result)).toEqual(['success', 'failure', 'cancelled']);
+    expect(result.jobs.build?.result).toBe('failure');
+    expect(result.outputs.joined).toBe('api');
   });
 
   it('fails a job whose matrix is empty, as GitHub does', async () => {

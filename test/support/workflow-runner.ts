@@ -664,7 +664,12 @@ async function runJob(ctx: RunContext, id: string, job: JobYaml): Promise<JobRun
         runs[index] = { jobId: id, name: id, result: 'cancelled', steps: [], post: [], outputs: {} };
         continue;
       }
-      const leg = await runLeg(ctx, id, job, needs, matrix, legs.length);
+      const leg = await runLeg(ctx, id, job, needs, matrix, {
+        'fail-fast': failFast,
+        'job-index': index,
+        'job-total': legs.length,
+        'max-parallel': Number.isFinite(maxParallel) ? maxParallel : legs.length,
+      });
       runs[index] = leg;
       ctx.finished.push(leg);
       if (leg.result === 'failure' && failFast) stop = true;
@@ -696,9 +701,8 @@ async function runLeg(
   yml: JobYaml,
   needs: Record<string, unknown>,
   matrix: Record<string, unknown> | undefined,
-  width: number,
+  strategy: Record<string, unknown>,
 ): Promise<LegRun> {
-  const strategy = { 'fail-fast': yml.strategy?.['fail-fast'] ?? true, 'job-total': width };
   const jobBase = {
     github: { ...ctx.github, job: id },
     needs,
