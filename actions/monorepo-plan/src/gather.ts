@@ -126,7 +126,10 @@ export function gathered(planned: Planned[], records: Map<string, LegRecord>): G
         ['Planned', String(planned.length)],
         ['Built', String(built.length)],
       ],
-      tables: [{ header: ['Image', 'Why it was built', 'Digest', 'Duration', 'Cached steps'], rows }],
+      tables:
+        rows.length > 0
+          ? [{ header: ['Image', 'Why it was built', 'Digest', 'Duration', 'Cached steps'], rows }]
+          : [],
     },
   };
 }
