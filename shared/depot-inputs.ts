@@ -1,4 +1,5 @@
 // The inputs our build actions add to docker's, parsed once, and the depot flags they become.
+import { manifestUrl, parseBuildVersionSpec } from './cli-release';
 import { BUILD_PLATFORMS, LINT_LEVELS } from './contract/cli';
 import { DEFAULT_FORK_WAIT_SECONDS } from './fork-claim';
 import { getBoolean, getChoice, getList, getSeconds, getString, parseUrl } from './inputs';
@@ -23,6 +24,8 @@ export function getDepotInputs(): DepotInputs {
     'broker-url': parseUrl('broker-url', getString('broker-url')),
     'oidc-audience': getString('oidc-audience'),
     'fork-wait': getSeconds('fork-wait', DEFAULT_FORK_WAIT_SECONDS),
+    version: parseBuildVersionSpec(getString('version')),
+    'manifest-url': manifestUrl(getString('manifest-url'), process.env),
   };
 }
 

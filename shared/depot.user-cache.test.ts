@@ -52,14 +52,16 @@ afterEach(() => {
 /** build-push's depot command line and the env its child gets, for the inputs stubbed above. */
 async function actionCommandLine(): Promise<{ argv: string[]; env: NodeJS.ProcessEnv }> {
   const inputs = getInputs();
-  const { buildxArgs, context } = toArgs(inputs, {
+  const ctx = {
     github: githubContext(),
     buildx: { version: '0.29.1', raw: '' },
     env: {},
     writeSecret: () => '/tmp/secret',
     iidFile: '/tmp/iid',
     metadataFile: '/tmp/meta.json',
-  });
+    warn: (message: string) => expect.fail(`unexpected warning: ${message}`),
+  };
+  const { buildxArgs, context } = toArgs(inputs, ctx);
   const ran: Array<{ argv: string[]; env: NodeJS.ProcessEnv }> = [];
   const exec: Exec = async (command, args, opts = {}) => {
     ran.push({ argv: [command, ...args], env: opts.env ?? {} });

@@ -118,6 +118,8 @@ function inputs(fallback: boolean): DepotInputs {
     'broker-url': BROKER,
     'oidc-audience': '',
     'fork-wait': 60,
+    version: { kind: 'preferred', version: '1.2.3' },
+    'manifest-url': 'https://releases.test/depot/manifest.json',
   };
 }
 

@@ -67,6 +67,7 @@ export async function resolveAndRun(
     resolution,
     ...(project ? { project } : {}),
     buildxFallback: inputs['buildx-fallback'],
+    install: { version: inputs.version, manifestUrl: inputs['manifest-url'] },
   });
   return { resolution, result };
 }

@@ -1,4 +1,5 @@
 import type { BuildPlatform, LintFailOn } from '../contract/cli';
+import type { VersionSpec } from './cli-release';
 
 /** The inputs every build action of ours takes beyond docker's, keyed by their action.yml names. */
 export interface DepotInputs {
@@ -18,4 +19,8 @@ export interface DepotInputs {
   'oidc-audience': string;
   /** Seconds a fork pull request waits for its claimed isolated token. */
   'fork-wait': number;
+  /** The CLI release installed when `depot` is not on PATH (empty input: this action's version, else the latest). */
+  version: VersionSpec;
+  /** That release's manifest: the input, else DEPOT_MANIFEST_URL, else this repository's latest release. */
+  'manifest-url': string;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { UserError } from '../../../shared/errors';
 import { CommandNotFound, exec } from '../../../shared/exec';
 import type { ExecOptions } from '../../../shared/exec';
-import type { Installed } from './installer';
+import type { Installed } from '../../../shared/cli-installer';
 
 export async function configureDocker(installed: Installed, opts: ExecOptions = {}): Promise<void> {
   const depot = join(installed.bin, 'depot');

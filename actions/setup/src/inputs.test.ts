@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../../shared/errors';
-import { getInputs, parseVersionSpec, unusedInputs } from './inputs';
+import { parseVersionSpec } from '../../../shared/cli-release';
+import { getInputs, unusedInputs } from './inputs';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 

@@ -1,6 +1,7 @@
 // actions/setup: install the depot CLI into the tool cache and PATH, then optionally export a project token and
 // run `depot configure-docker`. Each phase in its own log group; the work is in the modules beside this one.
 import * as core from '@actions/core';
+import { Installer } from '../../../shared/cli-installer';
 import { getGithubContext } from '../../../shared/github';
 import { run } from '../../../shared/runner';
 import { requireLinuxRunner } from '../../../shared/runner-os';
@@ -8,7 +9,6 @@ import { setOutputs } from '../../../shared/step';
 import { defaultTokenDeps } from '../../../shared/token';
 import { configureDocker } from './configure-docker';
 import { getInputs, unusedInputs } from './inputs';
-import { Installer } from './installer';
 import { exportProjectToken } from './project-token';
 
 async function main(): Promise<void> {

@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { UserError } from '../../../shared/errors';
-import { parseVersionSpec } from './inputs';
-import { Installer } from './installer';
+import { parseVersionSpec } from './cli-release';
+import { Installer } from './cli-installer';
+import { UserError } from './errors';
 
 const BASE = 'https://releases.test/depot';
 const MANIFEST = `${BASE}/manifest.json`;

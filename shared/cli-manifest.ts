@@ -1,8 +1,8 @@
-// The release manifest `npm run release:cli` writes: which versions exist, the latest, and per version one tarball
+// The depot CLI's release manifest, the one `npm run release:cli` writes: which versions exist, the latest, and per version one tarball
 // and its SHA-256 per `<os>-<arch>`. Reading it strictly, and choosing the version and the build from it.
 import semver from 'semver';
-import { UserError } from '../../../shared/errors';
-import type { VersionSpec } from './inputs';
+import { UserError } from './errors';
+import type { VersionSpec } from './types/cli-release';
 
 export interface Build {
   /** Absolute: relative urls in the manifest are resolved against the manifest's own URL. */
@@ -79,6 +79,9 @@ export function resolveVersion(manifest: Manifest, spec: VersionSpec): string {
       throw new UserError(
         `depot ${spec.version} does not exist: ${listing}. Set \`version\` to one of them.`,
       );
+    case 'preferred':
+      // The action's own release when there is one (a mirror may lag, a fork may not release the CLI): else latest.
+      return manifest.versions[spec.version] ? spec.version : manifest.latest;
     case 'range': {
       const match = semver.maxSatisfying(known, spec.range);
       if (match) return match;

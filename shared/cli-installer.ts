@@ -1,16 +1,18 @@
 // Installs the depot CLI into the runner's tool cache, in the order STYLE.md gives: an exact version already in the
 // tool cache is used with no network at all; otherwise the release manifest picks the version and the build, the
 // tarball is downloaded (@actions/tool-cache retries transient failures), its SHA-256 checked before anything is
-// extracted, and the extracted tree cached (tool-cache writes its `.complete` marker last).
+// extracted, and the extracted tree cached (tool-cache writes its `.complete` marker last). actions/setup runs it,
+// and build-push and bake through install-cli.ts when the CLI is not on PATH.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import * as tc from '@actions/tool-cache';
-import { errorMessage, UserError } from '../../../shared/errors';
-import type { VersionSpec } from './inputs';
-import { buildFor, parseManifest, redactUrl, resolveVersion } from './manifest';
-import type { Build, Manifest } from './manifest';
+import { describeVersionSpec } from './cli-release';
+import { buildFor, parseManifest, redactUrl, resolveVersion } from './cli-manifest';
+import type { Build, Manifest } from './cli-manifest';
+import { errorMessage, UserError } from './errors';
+import type { VersionSpec } from './types/cli-release';
 
 /** The tool cache's name for the CLI: `$RUNNER_TOOL_CACHE/depot/<version>/<arch>/`. */
 export const TOOL_NAME = 'depot';
@@ -53,13 +55,20 @@ export class Installer {
 
   async install(spec: VersionSpec, manifestUrl: string): Promise<Installed> {
     this.requireRunnerDirs();
-    if (spec.kind === 'exact') {
+    // One version asked for (setup's exact pin, the build actions' own version) and cached: no network at all.
+    if (spec.kind === 'exact' || spec.kind === 'preferred') {
       const hit = this.cached(spec.version);
       if (hit) return hit;
     }
     const manifest = await this.fetchManifest(manifestUrl);
     const version = resolveVersion(manifest, spec);
-    if (spec.kind !== 'exact') this.log.info(`Resolved version "${describe(spec)}" to ${version}.`);
+    if (spec.kind === 'preferred' && version !== spec.version) {
+      this.log.info(
+        `The manifest has no depot ${spec.version} (this action's version): using the latest, ${version}.`,
+      );
+    } else if (spec.kind === 'latest' || spec.kind === 'range') {
+      this.log.info(`Resolved version "${describeVersionSpec(spec)}" to ${version}.`);
+    }
     const hit = this.cached(version);
     if (hit) return hit;
     return this.downloadAndCache(version, buildFor(manifest, version, this.platform));
@@ -188,8 +197,4 @@ function networkError(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   const message = errorMessage(err);
   return message || (typeof code === 'string' ? code : 'network error');
-}
-
-function describe(spec: VersionSpec): string {
-  return spec.kind === 'latest' ? 'latest' : spec.kind === 'range' ? spec.range : spec.version;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../../shared/errors';
-import { parseVersionSpec } from './inputs';
-import { buildFor, parseManifest, redactUrl, resolveVersion } from './manifest';
+import { parseVersionSpec } from './cli-release';
+import { buildFor, parseManifest, redactUrl, resolveVersion } from './cli-manifest';
+import { UserError } from './errors';
 
 const SOURCE = 'https://releases.test/depot/manifest.json';
 const sha = (c: string) => c.repeat(64);
