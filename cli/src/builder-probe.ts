@@ -9,9 +9,10 @@
 // lives exactly one job), else in depot's cache dir (token-cache.ts) under the CI's job id, swept after a day.
 // With no CI job (a developer's machine) nothing is kept: the daemon may be reconfigured at any time. The key is
 // the job, DOCKER_HOST, the docker context, the builder asked for (--builder, BUILDX_BUILDER), buildx's choice of
-// builder (the name in its `current` file, and its instances) and the daemon socket's inode and mtime, so a builder created or
-// selected later in the job (docker/setup-buildx-action), or a dockerd restarted onto the containerd store, is
-// asked about afresh. A probe that fails decides nothing (the flags stay as they were) and is not kept.
+// builder (the name in its `current` file, and its instances) and the daemon socket's inode and mtime, so a
+// builder created or selected later in the job (docker/setup-buildx-action), or a dockerd restarted onto the
+// containerd store, is asked about afresh. A probe that fails decides nothing (the flags stay as they were) and
+// is not kept. The warning is printed by every command whose cache export it drops, once per command.
 import { createHash } from 'node:crypto';
 import {
   chmodSync,

@@ -1,13 +1,15 @@
 // A second Docker daemon beside the engine's (scripts/engine.sh), for tests that need a daemon configured
 // otherwise: by default the classic image store, as GitHub's hosted runners have it (the engine's dockerd uses the
 // containerd store). Everything it owns is its own: data root, exec root (so its own managed containerd), pid file,
-// socket, containerd namespaces, and a config file of its own (so /etc/docker/daemon.json, which turns the
-// containerd store on, is not read). No bridge and no iptables rules, so the engine's docker0 and NAT are left
-// alone: build steps that run a process need `RUN --network=none` (or `--network host`). Registries on 127.0.0.0/8
-// (the engine's 127.0.0.1:5000, the stack's localhost:<port>) are insecure-allowed by dockerd's default, as on the
+// socket, containerd namespaces, a config file of its own (so /etc/docker/daemon.json, which turns the containerd
+// store on, is not read) and a bridge of its own, made here (`ip link add`) on a free /24 and given with --bridge,
+// with --iptables=false so the engine's NAT rules are left alone. Never `--bridge=none`: dockerd then deletes the
+// host's docker0 (moby's removeDefaultBridgeInterface), the engine's bridge, and every RUN step on the engine fails
+// with "adding interface ... to bridge docker0 failed: Device does not exist". Registries on 127.0.0.0/8 (the
+// engine's 127.0.0.1:5000, the stack's localhost:<port>) are insecure-allowed by dockerd's default, as on the
 // engine. Like scripts/engine.sh it needs root, and says so in one line without it. It is started and stopped by
 // its pid only; the engine's dockerd keeps running.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -73,15 +75,42 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
   return true;
 }
 
+/** A /24 in 172.30.0.0/16 that no interface of this host uses yet. */
+function freeSubnet(): number {
+  const used = execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' });
+  for (let i = 0; i < 64; i++) {
+    const n = 1 + Math.floor(Math.random() * 254);
+    if (!used.includes(` 172.30.${n}.`)) return n;
+  }
+  throw new Error("no free 172.30.N.0/24 for the second dockerd's bridge");
+}
+
+/** A bridge of its own (name at most 15 bytes), up, with the gateway address dockerd takes for its network. */
+function addBridge(name: string): void {
+  const n = freeSubnet();
+  execFileSync('ip', ['link', 'add', name, 'type', 'bridge'], { stdio: 'pipe' });
+  execFileSync('ip', ['addr', 'add', `172.30.${n}.1/24`, 'dev', name], { stdio: 'pipe' });
+  execFileSync('ip', ['link', 'set', name, 'up'], { stdio: 'pipe' });
+}
+
+function deleteBridge(name: string): void {
+  try {
+    execFileSync('ip', ['link', 'delete', name, 'type', 'bridge'], { stdio: 'pipe' });
+  } catch {
+    // already gone
+  }
+}
+
 /** Started daemons, stopped when this process exits if a test's afterAll never ran. */
-const running = new Set<number>();
+const running = new Map<number, string>();
 process.once('exit', () => {
-  for (const pid of running) {
+  for (const [pid, bridge] of running) {
     try {
       process.kill(pid, 'SIGTERM');
     } catch {
       // already gone
     }
+    deleteBridge(bridge);
   }
 });
 
@@ -95,13 +124,16 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
   const pidfile = join(dir, 'dockerd.pid');
   const logFile = join(dir, 'dockerd.log');
   const config = join(dir, 'daemon.json');
-  const ns = `depot-${dir.slice(dir.lastIndexOf('-') + 1).toLowerCase()}`;
+  const suffix = dir.slice(dir.lastIndexOf('-') + 1).toLowerCase();
+  const ns = `depot-${suffix}`;
+  const bridge = `depotbr-${suffix}`.slice(0, 15);
   mkdirSync(join(dir, 'data'));
   mkdirSync(join(dir, 'exec'));
   writeFileSync(
     config,
     `${JSON.stringify({ features: { 'containerd-snapshotter': opts.store === 'containerd' } })}\n`,
   );
+  addBridge(bridge);
   const out = openSync(logFile, 'a');
   const child = spawn(
     'dockerd',
@@ -116,7 +148,7 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
       pidfile,
       '-H',
       `unix://${socket}`,
-      '--bridge=none',
+      `--bridge=${bridge}`,
       '--iptables=false',
       '--ip6tables=false',
       '--containerd-namespace',
@@ -129,11 +161,12 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
   closeSync(out);
   const pid = child.pid;
   if (pid === undefined) {
+    deleteBridge(bridge);
     rmSync(dir, { recursive: true, force: true });
     throw new Error('dockerd could not be started (is Docker Engine installed? scripts/engine.sh up).');
   }
   child.unref();
-  running.add(pid);
+  running.set(pid, bridge);
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
 
   let stopped = false;
@@ -155,6 +188,7 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
       if (!(await waitGone(containerd, 10_000))) process.kill(containerd, 'SIGKILL');
     }
     running.delete(pid);
+    deleteBridge(bridge);
     try {
       rmSync(dir, { recursive: true, force: true });
     } catch {
