@@ -1,5 +1,5 @@
-// The installed buildx's version, and gating inputs on it as docker's actions do (action-side: it runs docker
-// through shared/exec; the CLI uses only the parser, from shared/buildx-version.ts).
+// The installed buildx's version and the builder's BuildKit version, and gating inputs on them as docker's actions
+// do (action-side: it runs docker through shared/exec; the CLI uses only the parser, from shared/buildx-version.ts).
 import semver from 'semver';
 import { parseBuildxVersion } from './buildx-version';
 import { UserError } from './errors';
@@ -30,11 +30,110 @@ export function satisfies(v: BuildxVersion, range: string): boolean {
   return v.version === undefined || semver.satisfies(v.version, range);
 }
 
-/** Fails with the input's name and the version it needs, as docker/build-push-action does. */
+/** Fails with the input's name and the version it needs, as docker's actions do for `call` and `vars`. */
 export function requireBuildx(v: BuildxVersion, input: string, minimum: string): void {
   if (!satisfies(v, `>=${minimum}`)) {
     throw new UserError(
       `Input \`${input}\` needs buildx >= ${minimum}; this runner has buildx ${v.version}.`,
     );
   }
+}
+
+/**
+ * Whether an input that buildx below `minimum` does not know can be passed. When it cannot, `warn` says it is
+ * ignored (as docker's actions do for `annotations`, `build-contexts` and the attestations) and the caller leaves
+ * it out.
+ */
+export function supportsOrWarn(
+  v: BuildxVersion,
+  input: string,
+  minimum: string,
+  warn: (message: string) => void,
+): boolean {
+  if (satisfies(v, `>=${minimum}`)) return true;
+  warn(`Input \`${input}\` needs buildx >= ${minimum} (this runner has ${v.version}): it is ignored.`);
+  return false;
+}
+
+/** What `docker buildx inspect [NAME]` says about a builder: its driver and each node's BuildKit version. */
+export interface BuilderInfo {
+  name?: string;
+  driver?: string;
+  nodes: Array<{ name?: string; buildkit?: string }>;
+}
+
+/**
+ * Reads `docker buildx inspect`'s text: the builder's `Name` and `Driver`, then per node its `Name` and
+ * `BuildKit version` (`Buildkit` before buildx 0.12). Other lines are skipped.
+ */
+export function parseBuilderInspect(stdout: string): BuilderInfo {
+  const info: BuilderInfo = { nodes: [] };
+  let inNodes = false;
+  for (const line of stdout.split(/\r?\n/)) {
+    // Indented lines (labels, GC policy rules, devices) belong to a section we do not read.
+    if (line === '' || /^\s/.test(line)) continue;
+    const at = line.indexOf(':');
+    if (at < 0) continue;
+    const key = line.slice(0, at).trim().toLowerCase();
+    const value = line.slice(at + 1).trim();
+    if (key === 'nodes') inNodes = true;
+    else if (key === 'name') {
+      if (!inNodes) info.name = value;
+      else info.nodes.push({ name: value });
+    } else if (key === 'driver' && !inNodes) info.driver = value;
+    else if ((key === 'buildkit version' || key === 'buildkit') && inNodes) {
+      const node = info.nodes.at(-1);
+      if (node && value) node.buildkit = value;
+    }
+  }
+  return info;
+}
+
+/** `docker buildx inspect [builder]`, or undefined (with the reason in the log) when it fails. */
+export async function inspectBuilder(
+  builder: string,
+  opts: { docker?: string; log?: (message: string) => void } = {},
+): Promise<BuilderInfo | undefined> {
+  const log = opts.log ?? (() => undefined);
+  try {
+    const res = await exec(opts.docker ?? 'docker', ['buildx', 'inspect', ...(builder ? [builder] : [])], {
+      silent: true,
+      captureStdout: true,
+    });
+    if (res.exitCode !== 0) {
+      log(`docker buildx inspect failed: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
+      return undefined;
+    }
+    return parseBuilderInspect(res.stdout);
+  } catch (err: unknown) {
+    log(`docker buildx inspect could not run: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+}
+
+/**
+ * Whether every node of the builder runs a BuildKit in `range`, by docker's actions' rule (actions-toolkit
+ * BuildKit.versionSatisfies): a node whose version is unknown fails it; on the `docker` driver only moby's own
+ * BuildKit (`v0.x.y-moby`) counts; a pre-release or a commit never satisfies a range. Unlike docker's, an unknown
+ * version is not looked up in the builder's image: a builder we could not inspect does not satisfy it either.
+ */
+export function buildkitSatisfies(info: BuilderInfo | undefined, range: string): boolean {
+  if (!info) return false;
+  for (const node of info.nodes) {
+    const version = node.buildkit;
+    if (!version) return false;
+    if (info.driver === 'docker' && !version.endsWith('-moby')) return false;
+    if (!semver.valid(version.replace(/-moby$/, ''))) return false;
+    if (!semver.satisfies(version.replace(/-moby$/, ''), range)) return false;
+  }
+  return true;
+}
+
+/**
+ * The log line for the `build-platform` input (depot's workflows pass it): every build runs on the runner's one
+ * builder, so it chooses nothing; it is accepted and passed on as `--build-platform` all the same.
+ */
+export function buildPlatformNote(buildPlatform: string): string | undefined {
+  if (!buildPlatform) return undefined;
+  return `Input \`build-platform\` (${buildPlatform}) has no effect: every build runs on this runner's one builder, platforms other than its own under QEMU emulation.`;
 }

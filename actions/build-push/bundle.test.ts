@@ -275,10 +275,7 @@ describe('build-push bundle: failures a user can cause', () => {
 
   it.each([
     [{ push: 'yes' }, '::error::Input `push` must be true or false, got "yes".'],
-    [
-      { 'secret-files': 'KEY=/does/not/exist' },
-      '::error::Input `secret-files`: the file for secret KEY does not exist',
-    ],
+    [{ 'lint-fail-on': 'fatal' }, '::error::Input `lint-fail-on` must be one of error, warn, info, none'],
   ])('a bad input %j fails in one clear line, no stack trace', async (inputs, message) => {
     const j = newJob();
     j.exported.STANDIN_RECORD = record;

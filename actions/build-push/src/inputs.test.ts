@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { BuildxVersion } from '../../../shared/buildx';
+import { parseBuilderInspect } from '../../../shared/buildx';
+import type { BuilderInfo, BuildxVersion } from '../../../shared/buildx';
 import { depotArgs } from '../../../shared/depot-inputs';
 import type { GithubContext } from '../../../shared/github';
 import { writeSecretFile } from '../../../shared/tempdir';
@@ -17,9 +18,19 @@ const GIT = 'https://github.com/acme/web.git#abc123';
 
 const github = githubContext;
 
+/** `docker buildx inspect` of a docker-container builder on BuildKit 0.26 (default provenance allowed). */
+const BUILDER = parseBuilderInspect(
+  'Name:   ci\nDriver: docker-container\n\nNodes:\nName:             ci0\nEndpoint:         unix:///var/run/docker.sock\nStatus:           running\nBuildKit version: v0.26.2\n',
+);
+
 function argsFor(
   inputs: Record<string, string>,
-  opts: { buildx?: BuildxVersion; github?: Partial<GithubContext>; env?: Record<string, string> } = {},
+  opts: {
+    buildx?: BuildxVersion;
+    builder?: BuilderInfo | undefined;
+    github?: Partial<GithubContext>;
+    env?: Record<string, string>;
+  } = {},
 ) {
   // The runner sets every input that has a default in action.yml.
   const defaults: Record<string, string> = {
@@ -37,10 +48,14 @@ function argsFor(
   }
   const parsed = getInputs();
   const secrets: string[] = [];
+  const warnings: string[] = [];
+  const builder = 'builder' in opts ? opts.builder : BUILDER;
   const { buildxArgs, context } = toArgs(parsed, {
     github: github(opts.github),
     buildx: opts.buildx ?? { version: '0.29.1', raw: '' },
+    ...(builder ? { builder } : {}),
     env: opts.env ?? {},
+    warn: (m) => warnings.push(m),
     writeSecret: (v) => {
       secrets.push(v);
       return `/tmp/secret-${secrets.length}`;
@@ -65,7 +80,7 @@ function argsFor(
     if (pair >= 0) i++;
     else rest.push(a);
   }
-  return { all: buildxArgs, rest, context, secrets, depot: depotArgs(parsed) };
+  return { all: buildxArgs, rest, context, secrets, warnings, depot: depotArgs(parsed) };
 }
 
 describe('each input becomes the flags docker/build-push-action v6 gives it', () => {
@@ -232,22 +247,64 @@ describe('secrets', () => {
     ).toEqual(['mine']);
   });
 
-  it('secret-files must exist', () => {
+  it('a secret-files path that does not exist is skipped with a warning naming the secret, as docker does', () => {
     const file = join(dir, 'key');
     writeFileSync(file, 'x');
     expect(argsFor({ 'secret-files': `KEY=${file}` }).rest).toEqual(['--secret', `id=KEY,src=${file}`]);
-    expect(() => argsFor({ 'secret-files': 'KEY=/nope/key' })).toThrow(
-      'Input `secret-files`: the file for secret KEY does not exist: /nope/key',
-    );
+    const r = argsFor({ 'secret-files': `GONE=/nope/key\nKEY=${file}` });
+    expect(r.rest).toEqual(['--secret', `id=KEY,src=${file}`]);
+    expect(r.warnings).toEqual([
+      'Input `secret-files`: the file for secret GONE does not exist (/nope/key): the secret is skipped.',
+    ]);
   });
 
-  it.each(['NOVALUE', '=value', 'KEY='])('a malformed entry %j fails without echoing a value', (entry) => {
-    expect(() => argsFor({ secrets: entry })).toThrow(/Input `secrets`: .* is not KEY=value/);
-    try {
-      argsFor({ secrets: entry });
-    } catch (e) {
-      expect((e as Error).message).not.toContain('value"');
-    }
+  it('an empty secret (a fork or Dependabot run) is skipped with a warning naming its id, and the build goes on', () => {
+    const r = argsFor({ secrets: 'NPM_TOKEN=\nGH=ghp_s3cr3t' });
+    expect(r.rest).toEqual(['--secret', 'id=GH,src=/tmp/secret-1']);
+    expect(r.secrets).toEqual(['ghp_s3cr3t']);
+    expect(r.warnings).toEqual([
+      "Input `secrets`: the secret NPM_TOKEN is empty (a fork's or Dependabot's run cannot read repository secrets): it is skipped.",
+    ]);
+  });
+
+  it.each<[string, Record<string, string>, string]>([
+    [
+      'secrets without =',
+      { secrets: 'bare_s3cr3t_value' },
+      'Input `secrets`: an entry is not KEY=value (one per line): it is skipped.',
+    ],
+    [
+      'secrets without a key',
+      { secrets: '=s3cr3t_value' },
+      'Input `secrets`: an entry is not KEY=value (one per line): it is skipped.',
+    ],
+    [
+      'secret-envs without =',
+      { 'secret-envs': 'NPM_TOKEN' },
+      'Input `secret-envs`: an entry is not KEY=value (one per line): it is skipped.',
+    ],
+    [
+      'secret-envs with no variable',
+      { 'secret-envs': 'NPM=' },
+      'Input `secret-envs`: the entry for NPM has nothing after `=`: it is skipped.',
+    ],
+    [
+      'secret-files with no path',
+      { 'secret-files': 'KEY=' },
+      'Input `secret-files`: the entry for KEY has nothing after `=`: it is skipped.',
+    ],
+  ])('%s: skipped with a warning that never repeats a value', (_n, inputs, warning) => {
+    const r = argsFor(inputs);
+    expect(r.rest).toEqual([]);
+    expect(r.warnings).toEqual([warning]);
+    expect(r.warnings.join(' ')).not.toMatch(/s3cr3t/);
+  });
+
+  it('a malformed secret-envs entry does not stop the good ones', () => {
+    expect(argsFor({ 'secret-envs': 'BAD,NPM=NPM_TOKEN' }).rest).toEqual([
+      '--secret',
+      'id=NPM,env=NPM_TOKEN',
+    ]);
   });
 
   it('writeSecretFile makes 0600 files', () => {
@@ -257,27 +314,89 @@ describe('secrets', () => {
   });
 });
 
-describe('buildx version gates', () => {
-  it.each<[string, Record<string, string>, string, string]>([
+describe('buildx version gates, as docker/build-push-action', () => {
+  const old = (version: string) => ({ buildx: { version, raw: '' } });
+  // input, value, the last buildx without it, the first with it, the flags it gives
+  it.each<[string, Record<string, string>, string, string, string[]]>([
+    ['annotations', { annotations: 'manifest:a=b' }, '0.11.2', '0.12.0', ['--annotation', 'manifest:a=b']],
     [
-      'call',
-      { call: 'check' },
-      '0.14.1',
-      'Input `call` needs buildx >= 0.15.0; this runner has buildx 0.14.1.',
+      'build-contexts',
+      { 'build-contexts': 'a=docker-image://alpine' },
+      '0.7.1',
+      '0.8.0',
+      ['--build-context', 'a=docker-image://alpine'],
     ],
-    ['annotations', { annotations: 'a=b' }, '0.11.2', 'Input `annotations` needs buildx >= 0.12.0'],
-    ['build-contexts', { 'build-contexts': 'a=b' }, '0.7.0', 'Input `build-contexts` needs buildx >= 0.8.0'],
-    ['attests', { attests: 'type=sbom' }, '0.9.1', 'Input `attests` needs buildx >= 0.10.0'],
-  ])('%s on an old buildx fails naming the input and version', (_n, inputs, version, message) => {
-    expect(() => argsFor(inputs, { buildx: { version, raw: '' } })).toThrow(message);
+    ['attests', { attests: 'type=sbom' }, '0.9.1', '0.10.0', ['--attest', 'type=sbom']],
+    [
+      'provenance',
+      { provenance: 'mode=min' },
+      '0.9.1',
+      '0.10.0',
+      ['--attest', `type=provenance,mode=min,builder-id=${RUN}`],
+    ],
+    ['sbom', { sbom: 'true' }, '0.9.1', '0.10.0', ['--attest', 'type=sbom,disabled=false']],
+  ])('%s: ignored with a warning below buildx %s, passed from %s', (input, inputs, below, from, flags) => {
+    const before = argsFor(inputs, old(below));
+    expect(before.rest).toEqual([]);
+    expect(before.warnings).toEqual([
+      `Input \`${input}\` needs buildx >= ${from} (this runner has ${below}): it is ignored.`,
+    ]);
+    const at = argsFor(inputs, old(from));
+    expect(at.all).toEqual(expect.arrayContaining(flags));
+    expect(at.warnings).toEqual([]);
   });
 
-  it('an old buildx gets no default provenance, and no error for it', () => {
-    expect(argsFor({}, { buildx: { version: '0.9.1', raw: '' } }).all).not.toContain('--attest');
+  it('call fails below buildx 0.15.0, naming the input and both versions', () => {
+    expect(() => argsFor({ call: 'check' }, old('0.14.1'))).toThrow(
+      'Input `call` needs buildx >= 0.15.0; this runner has buildx 0.14.1.',
+    );
+    expect(argsFor({ call: 'check' }, old('0.15.0')).rest).toEqual(['--call', 'check']);
+  });
+
+  it('an old buildx gets no default provenance, and no warning for it', () => {
+    const r = argsFor({}, old('0.9.1'));
+    expect(r.all).not.toContain('--attest');
+    expect(r.warnings).toEqual([]);
   });
 
   it('an unreadable buildx version is treated as current', () => {
     expect(argsFor({ call: 'check' }, { buildx: { raw: 'dev' } }).rest).toEqual(['--call', 'check']);
+  });
+});
+
+describe("default provenance is gated on the builder's BuildKit (>= 0.11), not on buildx", () => {
+  const inspect = (driver: string, ...versions: string[]) =>
+    parseBuilderInspect(
+      `Name:          b\nDriver:        ${driver}\nLast Activity: 2026-11-30 12:00:00 +0000 UTC\n\nNodes:\n` +
+        versions
+          .map(
+            (v, i) =>
+              `Name:             b${i}\nEndpoint:         e${i}\nStatus:           running\n${v ? `BuildKit version: ${v}\n` : ''}Platforms:        linux/amd64\nLabels:\n org.mobyproject.buildkit.worker.executor: oci\n`,
+          )
+          .join(''),
+    );
+  const hasDefault = (builder: BuilderInfo | undefined) =>
+    argsFor({}, { builder }).all.includes(`type=provenance,mode=max,builder-id=${RUN}`);
+  it.each<[string, BuilderInfo | undefined, boolean]>([
+    ['docker-container, BuildKit v0.11.0', inspect('docker-container', 'v0.11.0'), true],
+    ['docker-container, BuildKit v0.10.6', inspect('docker-container', 'v0.10.6'), false],
+    ['remote, two nodes, one v0.10.6', inspect('remote', 'v0.12.0', 'v0.10.6'), false],
+    ['remote, two nodes, both new', inspect('remote', 'v0.12.0', 'v0.20.1'), true],
+    ['docker driver, moby v0.12.5-moby', inspect('docker', 'v0.12.5-moby'), true],
+    ['docker driver, a version without -moby', inspect('docker', 'v0.16.0'), false],
+    ['docker driver, Debian v0.0.0+unknown', inspect('docker', 'v0.0.0+unknown'), false],
+    ['a commit as the version', inspect('docker-container', '3fab389'), false],
+    ['a node with no version', inspect('docker-container', ''), false],
+    ['no inspect output (it failed)', undefined, false],
+  ])('%s: %s', (_n, builder, want) => {
+    expect(hasDefault(builder)).toBe(want);
+  });
+
+  it('a buildx that allows attestations with a BuildKit below 0.11: no default provenance', () => {
+    expect(
+      argsFor({}, { buildx: { version: '0.29.1', raw: '' }, builder: inspect('docker-container', 'v0.10.0') })
+        .all,
+    ).not.toContain('--attest');
   });
 });
 

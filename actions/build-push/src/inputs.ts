@@ -1,11 +1,10 @@
 // actions/build-push inputs: docker/build-push-action v6's, with the same meaning and defaults, plus ours.
 import { existsSync } from 'node:fs';
 import * as core from '@actions/core';
-import { requireBuildx, satisfies } from '../../../shared/buildx';
-import type { BuildxVersion } from '../../../shared/buildx';
+import { buildkitSatisfies, requireBuildx, satisfies, supportsOrWarn } from '../../../shared/buildx';
+import type { BuilderInfo, BuildxVersion } from '../../../shared/buildx';
 import { getDepotInputs } from '../../../shared/depot-inputs';
 import type { DepotInputs } from '../../../shared/depot-inputs';
-import { UserError } from '../../../shared/errors';
 import { gitContext } from '../../../shared/github';
 import type { GithubContext } from '../../../shared/github';
 import {
@@ -99,7 +98,11 @@ export function getInputs(): Inputs {
 export interface ArgsContext {
   github: GithubContext;
   buildx: BuildxVersion;
+  /** The builder `docker buildx inspect` described (undefined when it could not): its BuildKit gates provenance. */
+  builder?: BuilderInfo;
   env: NodeJS.ProcessEnv;
+  /** Says an input is ignored or an entry skipped (default: core.warning). */
+  warn?: (message: string) => void;
   /** Writes a secret value to a 0600 file in the step's temp dir and returns its path. */
   writeSecret: (value: string) => string;
   iidFile: string;
@@ -118,17 +121,22 @@ export function toArgs(inputs: Inputs, ctx: ArgsContext): BuildArgs {
   const defaultContext = gitContext(ctx.github);
   const withDefault = (s: string): string => s.replace(/\{\{\s*defaultContext\s*\}\}/g, defaultContext);
   const context = withDefault(inputs.context) || defaultContext;
+  const warn = ctx.warn ?? ((message: string) => core.warning(message));
   const args: string[] = [];
   const push = (flag: string, values: string[]): void => {
     for (const v of values) args.push(flag, v);
   };
   push('--add-host', inputs['add-hosts']);
   push('--allow', inputs.allow);
-  if (inputs.annotations.length > 0) requireBuildx(ctx.buildx, 'annotations', '0.12.0');
-  push('--annotation', inputs.annotations);
+  // Below the buildx that knows them, docker's action warns and leaves these out; so do we.
+  const gated = (input: keyof Inputs, minimum: string): boolean => {
+    const value = inputs[input];
+    const given = Array.isArray(value) ? value.length > 0 : Boolean(value);
+    return !given || supportsOrWarn(ctx.buildx, input, minimum, warn);
+  };
+  if (gated('annotations', '0.12.0')) push('--annotation', inputs.annotations);
   push('--build-arg', inputs['build-args']);
-  if (inputs['build-contexts'].length > 0) requireBuildx(ctx.buildx, 'build-contexts', '0.8.0');
-  push('--build-context', inputs['build-contexts'].map(withDefault));
+  if (gated('build-contexts', '0.8.0')) push('--build-context', inputs['build-contexts'].map(withDefault));
   push('--cache-from', inputs['cache-from']);
   push('--cache-to', inputs['cache-to']);
   if (inputs.call) {
@@ -137,8 +145,8 @@ export function toArgs(inputs: Inputs, ctx: ArgsContext): BuildArgs {
   }
   if (inputs['cgroup-parent']) args.push('--cgroup-parent', inputs['cgroup-parent']);
   for (const entry of inputs['secret-envs']) {
-    const [key, value] = secretPair('secret-envs', entry);
-    args.push('--secret', `id=${key},env=${value}`);
+    const pair = secretPair('secret-envs', entry, warn);
+    if (pair) args.push('--secret', `id=${pair[0]},env=${pair[1]}`);
   }
   if (inputs.file) args.push('--file', inputs.file);
   if (!hasExporter('local', inputs.outputs) && !hasExporter('tar', inputs.outputs)) {
@@ -148,18 +156,25 @@ export function toArgs(inputs: Inputs, ctx: ArgsContext): BuildArgs {
   push('--no-cache-filter', inputs['no-cache-filters']);
   push('--output', inputs.outputs);
   if (inputs.platforms.length > 0) args.push('--platform', inputs.platforms.join(','));
-  args.push(...attestArgs(inputs, ctx));
+  // Attestations (and the default provenance) need buildx 0.10: below it each one given is ignored, as docker's.
+  if (satisfies(ctx.buildx, '>=0.10.0')) args.push(...attestArgs(inputs, ctx));
+  else for (const input of ['attests', 'provenance', 'sbom'] as const) gated(input, '0.10.0');
   for (const entry of inputs.secrets) {
-    const [key, value] = secretPair('secrets', entry);
-    core.setSecret(value);
-    args.push('--secret', `id=${key},src=${ctx.writeSecret(value)}`);
+    const pair = secretPair('secrets', entry, warn);
+    if (!pair) continue;
+    core.setSecret(pair[1]);
+    args.push('--secret', `id=${pair[0]},src=${ctx.writeSecret(pair[1])}`);
   }
   for (const entry of inputs['secret-files']) {
-    const [key, path] = secretPair('secret-files', entry);
-    if (!existsSync(path)) {
-      throw new UserError(`Input \`secret-files\`: the file for secret ${key} does not exist: ${path}`);
+    const pair = secretPair('secret-files', entry, warn);
+    if (!pair) continue;
+    if (!existsSync(pair[1])) {
+      warn(
+        `Input \`secret-files\`: the file for secret ${pair[0]} does not exist (${pair[1]}): the secret is skipped.`,
+      );
+      continue;
     }
-    args.push('--secret', `id=${key},src=${path}`);
+    args.push('--secret', `id=${pair[0]},src=${pair[1]}`);
   }
   const token = inputs['github-token'];
   if (
@@ -190,26 +205,36 @@ export function toArgs(inputs: Inputs, ctx: ArgsContext): BuildArgs {
   return { buildxArgs: args, context };
 }
 
-/** `KEY=value`; the message never repeats the value (it may be a secret). */
-function secretPair(input: string, entry: string): [string, string] {
+/**
+ * `KEY=value`, or undefined after a warning, as docker's action skips an entry it cannot read: a secret with an
+ * empty value is what a fork's or Dependabot's run makes of `${{ secrets.X }}`. The warning names the secret's id
+ * when there is one and never repeats the value (an entry with no `=` may be a bare secret value).
+ */
+function secretPair(
+  input: string,
+  entry: string,
+  warn: (message: string) => void,
+): [string, string] | undefined {
   const i = entry.indexOf('=');
   const key = i > 0 ? entry.slice(0, i) : '';
   const value = i > 0 ? entry.slice(i + 1) : '';
-  if (key === '' || value === '') {
-    const shown = key ? `the entry for ${key}` : 'an entry';
-    throw new UserError(`Input \`${input}\`: ${shown} is not KEY=value (one per line).`);
+  if (key === '') {
+    warn(`Input \`${input}\`: an entry is not KEY=value (one per line): it is skipped.`);
+    return undefined;
+  }
+  if (value === '') {
+    warn(
+      input === 'secrets'
+        ? `Input \`secrets\`: the secret ${key} is empty (a fork's or Dependabot's run cannot read repository secrets): it is skipped.`
+        : `Input \`${input}\`: the entry for ${key} has nothing after \`=\`: it is skipped.`,
+    );
+    return undefined;
   }
   return [key, value];
 }
 
+/** The attestation flags, as docker's action makes them on buildx >= 0.10. */
 function attestArgs(inputs: Inputs, ctx: ArgsContext): string[] {
-  if (inputs.attests.length > 0 || inputs.provenance || inputs.sbom) {
-    requireBuildx(
-      ctx.buildx,
-      inputs.attests.length > 0 ? 'attests' : inputs.provenance ? 'provenance' : 'sbom',
-      '0.10.0',
-    );
-  }
   const args: string[] = [];
   let provenanceSet = false;
   let sbomSet = false;
@@ -222,7 +247,7 @@ function attestArgs(inputs: Inputs, ctx: ArgsContext): string[] {
   } else if (
     !inputs.attests.some((a) => hasAttestType('provenance', a)) &&
     !noDefaultAttestations(ctx.env) &&
-    satisfies(ctx.buildx, '>=0.10.0') &&
+    buildkitSatisfies(ctx.builder, '>=0.11.0') &&
     !hasExporter('docker', inputs.outputs, inputs.load)
   ) {
     args.push('--attest', `type=provenance,${defaultProvenance(ctx.github)}`);
