@@ -54,6 +54,9 @@ export interface PlanContext {
   printBake?: (root: string, files: string[]) => Promise<unknown>;
 }
 
+/** How many changed paths the log lists. */
+const SHOWN_CHANGES = 200;
+
 /** A repository name component (and so a tag-safe name, an artifact-safe name and a cache key). */
 const NAME = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 
@@ -62,7 +65,10 @@ export async function plan(inputs: PlanInputs, ctx: PlanContext): Promise<Plan> 
   const set = await core.group('Changed paths', async () => {
     const s = await changedPaths(ctx.github, git, inputs.all);
     core.info(s.range ? `${s.range}: ${s.changes.length} changed paths` : 'No diff');
-    for (const c of s.changes) core.info(`${c.status} ${c.from ? `${c.from} -> ` : ''}${c.path}`);
+    for (const c of s.changes.slice(0, SHOWN_CHANGES)) {
+      core.info(`${c.status} ${c.from ? `${c.from} -> ` : ''}${c.path}`);
+    }
+    if (s.changes.length > SHOWN_CHANGES) core.info(`... and ${s.changes.length - SHOWN_CHANGES} more`);
     if (s.everything) core.info(`Every image is built: ${s.everything}`);
     return s;
   });
@@ -97,9 +103,8 @@ export async function plan(inputs: PlanInputs, ctx: PlanContext): Promise<Plan> 
 
   const registryHost = inputs.registry.split('/')[0] ?? '';
   const sha = (ctx.github.sha || set.head).slice(0, 7);
-  const defaultBranch =
-    typeof repoOf(ctx.github).default_branch === 'string' ? repoOf(ctx.github).default_branch : '';
-  const onDefault = defaultBranch !== '' && ctx.github.ref === `refs/heads/${String(defaultBranch)}`;
+  const defaultBranch = defaultBranchOf(ctx.github);
+  const onDefault = defaultBranch !== '' && ctx.github.ref === `refs/heads/${defaultBranch}`;
   const include = await core.group('Images', async () => {
     const entries: MatrixEntry[] = [];
     for (const image of images) {
@@ -120,9 +125,12 @@ export async function plan(inputs: PlanInputs, ctx: PlanContext): Promise<Plan> 
   };
 }
 
-function repoOf(github: GithubContext): Record<string, unknown> {
+/** The event's `repository.default_branch`, '' when the payload does not say. */
+function defaultBranchOf(github: GithubContext): string {
   const r = github.payload.repository;
-  return r !== null && typeof r === 'object' ? (r as Record<string, unknown>) : {};
+  const branch =
+    r !== null && typeof r === 'object' ? (r as Record<string, unknown>).default_branch : undefined;
+  return typeof branch === 'string' ? branch : '';
 }
 
 /** A change to a bake file or to the workflow builds every image. */
