@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseVersionSpec } from './cli-release';
+import { parseBuildVersionSpec, parseVersionSpec } from './cli-release';
 import { buildFor, parseManifest, redactUrl, resolveVersion } from './cli-manifest';
 import { UserError } from './errors';
 
@@ -114,6 +114,18 @@ describe('resolveVersion', () => {
       ),
     );
   });
+
+  it.each([
+    ['1.0.0', '1.0.0'],
+    ['2.0.0', '2.0.0'],
+    ['1.1.0', '1.2.0'],
+    ['7.0.0', '1.2.0'],
+  ])(
+    "build-push's default (the action's own version %s when listed, else latest) selects %s",
+    (own, want) => {
+      expect(resolveVersion(m, parseBuildVersionSpec('', own))).toBe(want);
+    },
+  );
 
   it('a range nothing satisfies fails and lists the versions there are', () => {
     expect(() => resolveVersion(m, parseVersionSpec('3.x'))).toThrow(
