@@ -1,6 +1,6 @@
 // `depot bake`: docker buildx bake with the user's flags, files and targets unchanged, plus the project cache per
 // target (key = target name), --save per target, --lint, and depot.build in the metadata file.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import semver from 'semver';
@@ -13,6 +13,7 @@ import { BUILDX_ENV_HELP, has, parseArgs, toWords, values } from './flags';
 import { log, setDebug } from './log';
 import { onCleanup, run } from './process';
 import { Session } from './session';
+import { BAKE_DEFINITION_ENV } from '../../shared/contract/bake';
 
 export const BAKE_HELP = `Usage: depot bake [OPTIONS] [SOURCE] [TARGET...]
 
@@ -65,6 +66,17 @@ export function parsePrint(stdout: string): BakeTarget[] {
       outputs: Array.isArray(rec.output) ? (rec.output as unknown[]) : [],
     };
   });
+}
+
+/** The `bake --print` JSON the bake action wrote for this very bake (BAKE_DEFINITION_ENV). */
+export function readDefinitionFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    throw new UserError(
+      `${BAKE_DEFINITION_ENV} names ${file}, which cannot be read: unset it to let depot bake read the definition itself.`,
+    );
+  }
 }
 
 export interface BakeSets {
@@ -148,16 +160,22 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   let targets: BakeTarget[] = [];
   const cached = session.token?.cache && !session.token.isolated;
   if (cached || depot.save) {
-    const printed = await run(
-      'docker',
-      ['buildx', 'bake', ...toWords(definition), '--print', ...positional],
-      {
-        env: session.env,
-        capture: true,
-      },
-    );
-    if (printed.exitCode !== 0) return printed.exitCode;
-    targets = parsePrint(printed.stdout);
+    // The bake action has read the definition already and hands it over: `--print` runs once per step.
+    const given = env[BAKE_DEFINITION_ENV];
+    if (given) {
+      targets = parsePrint(readDefinitionFile(given));
+    } else {
+      const printed = await run(
+        'docker',
+        ['buildx', 'bake', ...toWords(definition), '--print', ...positional],
+        {
+          env: session.env,
+          capture: true,
+        },
+      );
+      if (printed.exitCode !== 0) return printed.exitCode;
+      targets = parsePrint(printed.stdout);
+    }
   }
   const append = !version || semver.gte(version, '0.17.0');
   if (!append && session.token?.cache) {

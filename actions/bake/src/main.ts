@@ -1,53 +1,78 @@
 // actions/bake: parse inputs, read the bake definition, resolve a project token, run `depot bake`, report.
 // Post: remove temp files.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as core from '@actions/core';
+import { buildPlatformNote, inspectBuilder } from '../../../shared/buildx';
+import { BAKE_DEFINITION_ENV } from '../../../shared/contract/bake';
 import { depotArgs } from '../../../shared/depot-inputs';
-import { errorMessage } from '../../../shared/errors';
-import { exec } from '../../../shared/exec';
+import { UserError } from '../../../shared/errors';
+import { CommandNotFound, exec } from '../../../shared/exec';
+import type { ExecResult } from '../../../shared/exec';
 import { readMetadata } from '../../../shared/metadata';
 import { run } from '../../../shared/runner';
 import { cleanupStep, prepareStep, resolveAndRun, setOutputs } from '../../../shared/step';
-import type { StepContext } from '../../../shared/step';
+import type { BuildRun, StepContext } from '../../../shared/step';
 import { isolatedCell, writeSummary } from '../../../shared/summary';
-import { getInputs, toArgs } from './inputs';
+import { bakeEnv, getInputs, printArgs, toArgs } from './inputs';
 import type { BakeDefinition, Inputs } from './inputs';
 
 async function main(): Promise<void> {
   const started = Date.now();
   const ctx = await prepareStep();
   const inputs = getInputs(ctx.github);
-  const definition = await core.group('Bake definition', () => readDefinition(inputs, ctx));
+  const builder = await core.group('Builder info', async () => {
+    const info = await inspectBuilder(inputs.builder, { log: core.info });
+    if (info) core.info(JSON.stringify(info));
+    return info;
+  });
+  const env = bakeEnv(inputs, { env: process.env, github: ctx.github });
+  for (const value of Object.values(env)) core.setSecret(value);
+  const definition = await core.group('Bake definition', () => readDefinition(inputs, ctx, env));
+  // The CLI reads the definition from this file instead of running `bake --print` a second time.
+  const definitionFile = join(ctx.tmp, 'bake-definition.json');
+  writeFileSync(definitionFile, definition.json, { mode: 0o600 });
   const metadataFile = join(ctx.tmp, 'metadata.json');
-  const { buildxArgs, positional, env } = toArgs(inputs, {
+  const { buildxArgs, positional } = toArgs(inputs, {
     github: ctx.github,
     buildx: ctx.buildx,
+    ...(builder ? { builder } : {}),
     env: process.env,
     metadataFile,
-    ...(definition ? { definition } : {}),
+    definition: definition.parsed,
     warn: core.warning,
   });
-  for (const value of Object.values(env)) core.setSecret(value);
   core.debug(`toArgs: ${JSON.stringify(buildxArgs)}`);
-  const { resolution, result } = await resolveAndRun(inputs, ctx, {
-    command: 'bake',
-    buildxArgs,
-    depotArgs: depotArgs(inputs),
-    positional,
-    cwd: inputs.workdir,
-    env,
-  });
+  const note = buildPlatformNote(inputs['build-platform']);
+  if (note) core.info(note);
+  // A failed bake still sets the outputs from whatever it wrote, as docker's action does; then the step fails.
+  let built: BuildRun | undefined;
+  let failure: unknown;
+  try {
+    built = await resolveAndRun(inputs, ctx, {
+      command: 'bake',
+      buildxArgs,
+      depotArgs: depotArgs(inputs),
+      positional,
+      cwd: inputs.workdir,
+      env: { ...env, [BAKE_DEFINITION_ENV]: definitionFile },
+    });
+  } catch (err: unknown) {
+    failure = err;
+  }
 
   const metadata = readMetadata(metadataFile);
   const digests: Record<string, string> = {};
   for (const [target, m] of Object.entries(metadata?.targets ?? {})) if (m.digest) digests[target] = m.digest;
   await setOutputs({
     metadata: metadata?.raw,
-    digests: JSON.stringify(digests),
+    digests: metadata ? JSON.stringify(digests) : undefined,
     'build-id': metadata?.depot?.buildID,
     'project-id': metadata?.depot?.projectID,
   });
-  const targets = Object.keys(definition?.target ?? digests);
+  if (!built) throw failure;
+  const { resolution, result } = built;
+  const targets = Object.keys(definition.parsed.target);
   await writeSummary({
     heading: 'Depot bake',
     rows: [
@@ -62,8 +87,8 @@ async function main(): Promise<void> {
         header: ['Target', 'Platforms', 'Tags', 'Digest'],
         rows: targets.map((t) => [
           t,
-          definition?.target[t]?.platforms?.join(', ') || 'default',
-          definition?.target[t]?.tags?.join(', ') || '-',
+          definition.parsed.target[t]?.platforms?.join(', ') || 'default',
+          definition.parsed.target[t]?.tags?.join(', ') || '-',
           digests[t] ?? '-',
         ]),
       },
@@ -72,33 +97,52 @@ async function main(): Promise<void> {
 }
 
 /**
- * The resolved definition (`docker buildx bake --print`), for the default provenance and the summary. Reading it
- * is best effort: when it fails, the build itself reports the real error.
+ * The resolved definition (`docker buildx bake --print`), read once per step with the build's env (its
+ * BUILDX_BAKE_GIT_AUTH_TOKEN): for the default provenance, the summary and the CLI. As bake-action's, a definition
+ * that cannot be read fails the step.
  */
-async function readDefinition(inputs: Inputs, ctx: StepContext): Promise<BakeDefinition | undefined> {
-  const args = ['buildx', 'bake', ...(inputs.source ? [inputs.source] : [])];
-  for (const f of inputs.files) args.push('--file', f);
-  for (const s of inputs.set) args.push('--set', s);
-  if (inputs.load) args.push('--load');
-  if (inputs.push) args.push('--push');
-  args.push('--print', ...inputs.targets);
+async function readDefinition(
+  inputs: Inputs,
+  ctx: StepContext,
+  env: Record<string, string>,
+): Promise<{ json: string; parsed: BakeDefinition }> {
+  const args = printArgs(inputs, { buildx: ctx.buildx, github: ctx.github, warn: core.warning });
+  let res: ExecResult;
   try {
-    const res = await exec('docker', args, { cwd: inputs.workdir, silent: true, captureStdout: true });
-    if (res.exitCode !== 0) {
-      core.warning(
-        `Could not read the bake definition: ${res.lastStderrLine || `exit code ${res.exitCode}`}`,
-      );
-      return undefined;
-    }
-    const parsed = JSON.parse(res.stdout) as BakeDefinition;
-    core.info(
-      `Targets: ${Object.keys(parsed.target ?? {}).join(', ') || 'none'} (buildx ${ctx.buildx.version ?? '?'})`,
-    );
-    return parsed.target ? parsed : undefined;
+    res = await exec('docker', args, {
+      cwd: inputs.workdir,
+      env: { ...process.env, ...env },
+      silent: true,
+      captureStdout: true,
+    });
   } catch (err: unknown) {
-    core.warning(`Could not read the bake definition: ${errorMessage(err)}`);
-    return undefined;
+    if (err instanceof CommandNotFound) {
+      throw new UserError(
+        'docker is not installed: bake reads its definition with docker buildx bake --print.',
+      );
+    }
+    throw err;
   }
+  if (res.exitCode !== 0) {
+    throw new UserError(
+      `Reading the bake definition (docker buildx bake --print) failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(res.stdout);
+  } catch {
+    throw new UserError('`docker buildx bake --print` did not print JSON: check the bake files.');
+  }
+  const target =
+    parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>).target : undefined;
+  const definition: BakeDefinition = {
+    target: target !== null && typeof target === 'object' ? (target as BakeDefinition['target']) : {},
+  };
+  core.info(
+    `Targets: ${Object.keys(definition.target).join(', ') || 'none'} (buildx ${ctx.buildx.version ?? '?'})`,
+  );
+  return { json: res.stdout, parsed: definition };
 }
 
 void run(main, cleanupStep);
