@@ -9,6 +9,7 @@ import { githubContext } from '../test/support/github-context';
 import { DepotCli } from './depot';
 import type { Exec } from './depot';
 import { UserError } from './errors';
+import { CommandNotFound } from './exec';
 import type { ExecOptions } from './exec';
 import { resolveAndRun } from './step';
 import type { StepContext } from './step';
@@ -191,6 +192,36 @@ describe('resolveAndRun: the broker grants a project token', () => {
       expect(warnings()).toEqual([]);
     },
   );
+});
+
+describe('resolveAndRun: no depot on PATH', () => {
+  it('installs the CLI the version and manifest-url inputs name, then builds with it and the token', async () => {
+    broker(granted);
+    const asked: unknown[] = [];
+    const exec: Exec = async (command: string, args: readonly string[], opts: ExecOptions = {}) => {
+      if (command === 'depot') throw new CommandNotFound('depot');
+      ran.push({ command, args: [...args], env: opts.env ?? {} });
+      return { exitCode: 0, stdout: '', lastStderrLine: '' };
+    };
+    const installCli = async (req: unknown) => {
+      asked.push(req);
+      return { version: '1.2.3', bin: '/tool-cache/depot/1.2.3/x64/bin' };
+    };
+    const cli = new DepotCli({ exec, env: { PATH: '/usr/bin' }, installCli });
+    const built = await resolveAndRun(inputs(false), ctx, run, { token: tokenDeps(), cli });
+    expect(built.result).toEqual({ via: 'depot', exitCode: 0 });
+    expect(asked).toEqual([
+      {
+        version: { kind: 'preferred', version: '1.2.3' },
+        manifestUrl: 'https://releases.test/depot/manifest.json',
+      },
+    ]);
+    expect(ran.map((r) => [r.command, ...r.args])).toEqual([
+      ['/tool-cache/depot/1.2.3/x64/bin/depot', ...DEPOT.slice(1)],
+    ]);
+    expect(ran[0]?.env.DEPOT_TOKEN).toBe(PROJECT_TOKEN);
+    expect(ran[0]?.env.PATH).toBe('/tool-cache/depot/1.2.3/x64/bin:/usr/bin');
+  });
 });
 
 describe('resolveAndRun: a broker refusal (4xx) fails the step whatever buildx-fallback says; nothing runs', () => {

@@ -50,7 +50,10 @@ export interface RunDeps {
   cli?: DepotCli;
 }
 
-/** Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows). */
+/**
+ * Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows), installing the CLI
+ * from the `version` and `manifest-url` inputs first when it is not on PATH.
+ */
 export async function resolveAndRun(
   inputs: DepotInputs,
   ctx: StepContext,
