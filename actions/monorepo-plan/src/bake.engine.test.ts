@@ -70,11 +70,43 @@ describe('plan from a bake file', () => {
         set: [
           `worker.tags=127.0.0.1:5000/mono/worker:${short}`,
           `worker.tags=127.0.0.1:5000/mono/worker:latest`,
-          'worker.platforms=linux/amd64',
+          'worker.platform=linux/amd64',
         ].join('\n'),
         reason: 'shared/lib.sh changed (COPY shared/ in services/worker/Dockerfile)',
       },
     ]);
+    // bake takes the set lines as the bake action passes them (one --set each).
+    const worker = p.include[1];
+    const sets = (worker?.set ?? '').split('\n').flatMap((line) => ['--set', line]);
+    const printed = await exec('docker', ['buildx', 'bake', '--print', ...sets, 'worker'], {
+      cwd: r.work,
+      captureStdout: true,
+      silent: true,
+      stdin: 'ignore',
+    });
+    expect(printed.exitCode, printed.lastStderrLine).toBe(0);
+    expect(JSON.parse(printed.stdout).target.worker).toMatchObject({
+      tags: worker?.tags.split('\n'),
+      platforms: ['linux/amd64'],
+    });
+  });
+
+  it('the default platforms of a target that names none are set one per line', async () => {
+    const r = await repos.repo();
+    await commit(r.work, { 'services/api/serve.sh': 'v2\n' });
+    const p = await bakePlan(r.work, r.first, { platforms: ['linux/amd64', 'linux/arm64'] });
+    expect(p.include.map((e) => [e.name, e.platforms, e.set])).toEqual([
+      ['api', 'linux/amd64,linux/arm64', 'api.platform=linux/amd64\napi.platform=linux/arm64'],
+    ]);
+    const sets = (p.include[0]?.set ?? '').split('\n').flatMap((line) => ['--set', line]);
+    const printed = await exec('docker', ['buildx', 'bake', '--print', ...sets, 'api'], {
+      cwd: r.work,
+      captureStdout: true,
+      silent: true,
+      stdin: 'ignore',
+    });
+    expect(printed.exitCode, printed.lastStderrLine).toBe(0);
+    expect(JSON.parse(printed.stdout).target.api.platforms).toEqual(['linux/amd64', 'linux/arm64']);
   });
 
   it('a change to the bake file builds every target', async () => {
@@ -84,9 +116,9 @@ describe('plan from a bake file', () => {
     const p = await bakePlan(r.work, r.first);
     expect(p.everything).toBe('docker-bake.hcl changed (the bake file): every image');
     expect(p.include.map((e) => [e.name, e.target, e.set])).toEqual([
-      ['api', 'api', 'api.platforms=linux/amd64'],
+      ['api', 'api', 'api.platform=linux/amd64'],
       ['web', 'web', ''],
-      ['worker', 'worker', 'worker.platforms=linux/amd64'],
+      ['worker', 'worker', 'worker.platform=linux/amd64'],
     ]);
   });
 

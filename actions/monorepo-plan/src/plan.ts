@@ -243,9 +243,8 @@ function entry(
   const set: string[] = [];
   if (image.target) {
     for (const tag of tags) set.push(`${image.target}.tags=${tag}`);
-    if (image.platforms.length === 0 && platforms.length > 0) {
-      set.push(`${image.target}.platforms=${platforms.join(',')}`);
-    }
+    // bake's --set key is `platform` (`platforms` is refused as an unknown key); each line adds one.
+    if (image.platforms.length === 0) for (const p of platforms) set.push(`${image.target}.platform=${p}`);
   }
   return {
     name: image.name,
