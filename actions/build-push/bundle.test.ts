@@ -226,14 +226,15 @@ describe('build-push bundle: failures a user can cause', () => {
     expect(calls()).toEqual([]);
   }, 60_000);
 
-  it('the CLI not installed: says to add the setup action', async () => {
-    const j = newJob({}, false);
+  it('the CLI not on PATH and its release manifest missing: one line saying why, nothing runs', async () => {
+    const j = newJob({ DEPOT_MANIFEST_URL: `${server.url}/manifest.json` }, false);
     j.exported.STANDIN_RECORD = record;
     const main = await j.step(ACTION, { inputs: { context: '.', token: PROJECT_TOKEN } });
     expect(main.exitCode).toBe(1);
-    expect(main.stdout).toMatch(
-      /::error::depot CLI not found\. Add `uses: [^`]+\/actions\/setup@v1` before this step/,
+    expect(main.stdout).toContain(
+      `::error::The depot CLI is not on PATH and could not be installed: Cannot read the depot release manifest at ${server.url}/manifest.json: HTTP 404.`,
     );
+    expect(calls()).toEqual([]);
     expect(j.leakedSecrets([PROJECT_TOKEN])).toEqual([]);
   });
 

@@ -227,7 +227,11 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const res = await run('docker', ['buildx', 'bake', ...toWords(flags), ...extra, ...positional], {
     env: session.env,
   });
-  if (res.exitCode !== 0) return res.exitCode;
+  // A failed bake still names its build id and project in the metadata file, for the action's outputs.
+  if (res.exitCode !== 0) {
+    session.addBuildInfo(metadataFile);
+    return res.exitCode;
+  }
   if (depot.save && sets.savePass) {
     log.info(`saving the targets to ${session.savedRepository()} (a second pass, from the cache just built)`);
     // The user's own tags and outputs stay out of this pass: it pushes to the saved-builds repository only.
@@ -247,6 +251,7 @@ export async function bake(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       log.error(
         `the bake succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.exitCode}).`,
       );
+      session.addBuildInfo(metadataFile);
       return saved.exitCode;
     }
   }

@@ -145,7 +145,11 @@ export async function build(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   const metadataFile = values(flags, 'metadata-file').at(-1) ?? join(tmp, 'metadata.json');
   const plan = planBuild({ flags, depot, context, session, metadataFile, cacheExport });
   const res = await run('docker', plan.args, { env: session.env, stdin: context === '-' });
-  if (res.exitCode !== 0) return res.exitCode;
+  // A failed build still names its build id and project in the metadata file, for the action's outputs.
+  if (res.exitCode !== 0) {
+    session.addBuildInfo(plan.metadataFile);
+    return res.exitCode;
+  }
   if (plan.savePass) {
     log.info(`saving the build to ${session.savedRepository()}:${session.buildID}`);
     const saved = await run('docker', plan.savePass, { env: session.env });
@@ -153,6 +157,7 @@ export async function build(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
       log.error(
         `the build succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.exitCode}).`,
       );
+      session.addBuildInfo(plan.metadataFile);
       return saved.exitCode;
     }
   }

@@ -19,4 +19,12 @@ describe('buildx version gates', () => {
     const bake = parseArgs('bake', ['--allow', 'fs.read=..']).buildx;
     expect(() => checkFlagVersions('bake', '0.13.1', bake)).toThrow('--allow needs docker buildx 0.19.0');
   });
+
+  it('refuses --var below buildx 0.31, where bake does not know it (0.29 says "unknown flag: --var")', () => {
+    const bake = parseArgs('bake', ['--var', 'TAG=1']).buildx;
+    expect(() => checkFlagVersions('bake', '0.29.1', bake)).toThrow(
+      '--var needs docker buildx 0.31.0 or newer, but buildx 0.29.1 is installed',
+    );
+    expect(() => checkFlagVersions('bake', '0.31.0', bake)).not.toThrow();
+  });
 });

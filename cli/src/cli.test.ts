@@ -136,6 +136,29 @@ describe('depot (bundle)', () => {
     expect(r.stderr).toContain(`build ID ${(json['depot.build'] as { buildID: string }).buildID}`);
   });
 
+  it('a failed build still writes depot.build into the metadata file, and exits with buildx status', async () => {
+    const s = sandbox();
+    const meta = join(s.dir, 'meta.json');
+    const r = await depot(['build', '--metadata-file', meta, s.ctx], { ...s.env, STANDIN_DOCKER_EXIT: '3' });
+    expect(r.code).toBe(3);
+    const json = JSON.parse(readFileSync(meta, 'utf8')) as Record<string, unknown>;
+    expect(json['depot.build']).toMatchObject({ projectID: '', isolated: false });
+    expect(r.stderr).toContain(`build ID ${(json['depot.build'] as { buildID: string }).buildID}`);
+  });
+
+  it('a failed bake still writes depot.build into the metadata file', async () => {
+    const s = sandbox();
+    const meta = join(s.dir, 'meta.json');
+    writeFileSync(join(s.ctx, 'docker-bake.hcl'), 'target "app" {}\n');
+    const r = await depot(['bake', '--metadata-file', meta, '-f', join(s.ctx, 'docker-bake.hcl'), 'app'], {
+      ...s.env,
+      STANDIN_DOCKER_EXIT: '1',
+    });
+    expect(r.code).toBe(1);
+    const json = JSON.parse(readFileSync(meta, 'utf8')) as Record<string, unknown>;
+    expect(json['depot.build']).toMatchObject({ projectID: '' });
+  });
+
   it('gives buildx the cache credentials in a temporary DOCKER_CONFIG only, and removes it afterwards', async () => {
     const s = sandbox();
     const port = await registry();

@@ -71,7 +71,7 @@ const BAKE_FLAGS: Record<string, FlagSpec> = {
   push: { value: false },
   sbom: { value: true, since: '0.10.0' },
   set: { value: true },
-  var: { value: true, since: '0.28.0' },
+  var: { value: true, since: '0.31.0' },
 };
 
 /** depot's own flags, for build and bake alike (`token` is build's and bake's; `help`/`debug` are everyone's). */
