@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { examplePayload } from '../test/support/runner';
-import { getGithubContext, gitContext, workflowRunUrl } from './github';
+import { getGithubContext, gitContext, gitContextFormat, isOwnGitContext, workflowRunUrl } from './github';
+import type { GitContextOptions } from './github';
 
 const dir = mkdtempSync(join(tmpdir(), 'gh-'));
 let n = 0;
@@ -87,5 +88,103 @@ describe('the default git context', () => {
     expect(gitContext(ctx)).toBe(
       `https://ghe.example.com/Codertocat/Hello-World.git#${pr.pull_request.head.sha}`,
     );
+  });
+});
+
+describe('the default git context in the query form (docker/build-push-action v7.1)', () => {
+  const ctx = contextFor('push', examplePayload('push'));
+  const repo = 'https://github.com/Codertocat/Hello-World.git';
+  const send = { BUILDX_SEND_GIT_QUERY_AS_INPUT: 'true' };
+  it.each<[string, GitContextOptions, string]>([
+    ['classic without the env', { buildxVersion: '0.29.1', env: {} }, `${repo}#abc123`],
+    ['query with the env on buildx 0.29', { buildxVersion: '0.29.1', env: send }, `${repo}?ref=abc123`],
+    ['classic with the env on buildx 0.28', { buildxVersion: '0.28.0', env: send }, `${repo}#abc123`],
+    ['classic with the env and an unknown buildx', { env: send }, `${repo}#abc123`],
+    [
+      'classic when the env is false',
+      { buildxVersion: '0.29.1', env: { BUILDX_SEND_GIT_QUERY_AS_INPUT: 'false' } },
+      `${repo}#abc123`,
+    ],
+    [
+      'query with a subdir',
+      { buildxVersion: '0.29.1', env: send, subdir: 'app' },
+      `${repo}?ref=abc123&subdir=app`,
+    ],
+    ['classic with a subdir', { buildxVersion: '0.29.1', env: {}, subdir: 'app' }, `${repo}#abc123:app`],
+    ['no subdir for .', { buildxVersion: '0.29.1', env: send, subdir: '.' }, `${repo}?ref=abc123`],
+    [
+      'query forced by an extra attribute, any buildx',
+      { buildxVersion: '0.20.0', env: {}, attrs: { 'keep-git-dir': 'true' } },
+      `${repo}?ref=abc123&keep-git-dir=true`,
+    ],
+    [
+      'ref and checksum with a checksum',
+      { env: {}, format: 'query', attrs: { checksum: 'cafebabe' } },
+      `${repo}?ref=refs/heads/main&checksum=cafebabe`,
+    ],
+    [
+      'ref and checksum with fetch-by-commit',
+      { env: {}, attrs: { 'fetch-by-commit': 'true' } },
+      `${repo}?ref=refs/heads/main&checksum=abc123&fetch-by-commit=true`,
+    ],
+    [
+      'a checksum pins the classic form',
+      { env: {}, attrs: { checksum: 'cafebabe', subdir: 'app' } },
+      `${repo}#cafebabe:app`,
+    ],
+    [
+      'all attributes in order',
+      {
+        env: {},
+        format: 'query',
+        attrs: { ref: 'refs/tags/v1', checksum: 'cafebabe', subdir: 'app', submodules: 'false' },
+      },
+      `${repo}?ref=refs/tags/v1&checksum=cafebabe&subdir=app&submodules=false`,
+    ],
+  ])('%s', (_name, opts, expected) => {
+    expect(gitContext(ctx, opts)).toBe(expected);
+  });
+
+  it('picks the form as docker does', () => {
+    expect(gitContextFormat({ env: send, buildxVersion: '0.29.0' })).toBe('query');
+    expect(gitContextFormat({ env: { BUILDX_SEND_GIT_QUERY_AS_INPUT: '1' }, buildxVersion: '0.30.0' })).toBe(
+      'query',
+    );
+    expect(gitContextFormat({ env: send, buildxVersion: '0.28.1' })).toBe('fragment');
+  });
+
+  it('a PR merge ref becomes its head commit with DOCKER_DEFAULT_GIT_CONTEXT_PR_HEAD_REF', () => {
+    const pr = examplePayload('pull_request', (p) => p.action === 'opened') as {
+      pull_request: { head: { sha: string } };
+    };
+    const prCtx = contextFor('pull_request', pr as unknown as Record<string, unknown>, {
+      GITHUB_REF: 'refs/pull/2/merge',
+    });
+    const head = pr.pull_request.head.sha;
+    expect(gitContext(prCtx, { env: {} })).toBe(`${repo}#abc123`);
+    expect(gitContext(prCtx, { env: { DOCKER_DEFAULT_GIT_CONTEXT_PR_HEAD_REF: 'true' } })).toBe(
+      `${repo}#${head}`,
+    );
+    expect(
+      gitContext(prCtx, {
+        env: { ...send, DOCKER_DEFAULT_GIT_CONTEXT_PR_HEAD_REF: 'true' },
+        buildxVersion: '0.29.1',
+      }),
+    ).toBe(`${repo}?ref=${head}`);
+  });
+
+  it.each([
+    [`${repo}#abc123`, true],
+    [`${repo}#abc123:app`, true],
+    [`${repo}?ref=abc123&subdir=app`, true],
+    [`${repo}`, true],
+    ['https://GitHub.com/codertocat/hello-world.git?ref=abc123', true],
+    [`${repo}.evil.example/x.git#abc123`, false],
+    ['https://github.com/Codertocat/Hello-World-2.git#abc123', false],
+    ['https://github.com/mallory/Hello-World.git?ref=abc123', false],
+    ['https://ghe.example.com/Codertocat/Hello-World.git#abc123', false],
+    ['.', false],
+  ])("%s is this repository's own git context: %s", (context, own) => {
+    expect(isOwnGitContext(context, ctx)).toBe(own);
   });
 });

@@ -33,10 +33,10 @@ export interface DockerBakeInputs {
 
 export type Inputs = DockerBakeInputs & DepotInputs;
 
-export function getInputs(github: GithubContext): Inputs {
+export function getInputs(github: GithubContext, buildx?: BuildxVersion): Inputs {
   return {
     builder: getString('builder'),
-    ...sourceAndWorkdir(getString('source'), getString('workdir'), github),
+    ...sourceAndWorkdir(getString('source'), getString('workdir'), github, buildx),
     allow: getList('allow'),
     call: getString('call'),
     files: getList('files'),
@@ -81,11 +81,13 @@ export function sourceAndWorkdir(
   sourceInput: string,
   workdirInput: string,
   github: GithubContext,
+  buildx?: BuildxVersion,
 ): { source: string; workdir: string } {
   // action.yml's default for `workdir` is `.`: only another directory counts as given.
   const workdirGiven = workdirInput !== '' && workdirInput !== '.' ? workdirInput : '';
-  const source =
-    sourceInput.replace(/\{\{\s*defaultContext\s*\}\}/g, gitContext(github)) || gitContext(github);
+  // The git context in the classic or the query form, as bake-action v7.1 picks it (shared/github.ts).
+  const defaultContext = gitContext(github, buildx?.version ? { buildxVersion: buildx.version } : {});
+  const source = sourceInput.replace(/\{\{\s*defaultContext\s*\}\}/g, defaultContext) || defaultContext;
   if (isRemoteDefinition(source)) {
     const workdir = workdirInput || '.';
     if (!isDirectory(workdir)) {

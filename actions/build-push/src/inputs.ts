@@ -5,7 +5,7 @@ import { buildkitSatisfies, requireBuildx, satisfies, supportsOrWarn } from '../
 import type { BuilderInfo, BuildxVersion } from '../../../shared/buildx';
 import { getDepotInputs } from '../../../shared/depot-inputs';
 import type { DepotInputs } from '../../../shared/depot-inputs';
-import { gitContext } from '../../../shared/github';
+import { gitContext, isOwnGitContext } from '../../../shared/github';
 import type { GithubContext } from '../../../shared/github';
 import {
   defaultProvenance,
@@ -118,9 +118,14 @@ export interface BuildArgs {
 
 /** Turns the inputs into `docker buildx build` flags exactly as docker/build-push-action v6 does. */
 export function toArgs(inputs: Inputs, ctx: ArgsContext): BuildArgs {
-  const defaultContext = gitContext(ctx.github);
+  const gitOpts = { env: ctx.env, ...(ctx.buildx.version ? { buildxVersion: ctx.buildx.version } : {}) };
+  const defaultContext = gitContext(ctx.github, gitOpts);
   const withDefault = (s: string): string => s.replace(/\{\{\s*defaultContext\s*\}\}/g, defaultContext);
-  const context = withDefault(inputs.context) || defaultContext;
+  // `{{defaultContext}}:<subdir>` names a subdirectory in either form (`#<sha>:<subdir>` or `?ref=<sha>&subdir=`).
+  const subdir = /^\{\{\s*defaultContext\s*\}\}:(.+)$/.exec(inputs.context)?.[1];
+  const context = subdir
+    ? gitContext(ctx.github, { ...gitOpts, subdir })
+    : withDefault(inputs.context) || defaultContext;
   const warn = ctx.warn ?? ((message: string) => core.warning(message));
   const args: string[] = [];
   const push = (flag: string, values: string[]): void => {
@@ -177,17 +182,17 @@ export function toArgs(inputs: Inputs, ctx: ArgsContext): BuildArgs {
     args.push('--secret', `id=${pair[0]},src=${pair[1]}`);
   }
   const token = inputs['github-token'];
+  const gitHost = new URL(ctx.github.serverUrl).host;
   if (
     token &&
-    !inputs.secrets.some((s) => s.startsWith('GIT_AUTH_TOKEN=')) &&
-    context.startsWith(defaultContext)
+    !inputs.secrets.some(
+      (s) => s.startsWith('GIT_AUTH_TOKEN=') || s.startsWith(`GIT_AUTH_TOKEN.${gitHost}=`),
+    ) &&
+    isOwnGitContext(context, ctx.github)
   ) {
     // Only for this repository's own git context, scoped to its host: the token never goes to another server.
     core.setSecret(token);
-    args.push(
-      '--secret',
-      `id=GIT_AUTH_TOKEN.${new URL(ctx.github.serverUrl).host},src=${ctx.writeSecret(token)}`,
-    );
+    args.push('--secret', `id=GIT_AUTH_TOKEN.${gitHost},src=${ctx.writeSecret(token)}`);
   }
   if (inputs['shm-size']) args.push('--shm-size', inputs['shm-size']);
   push('--ssh', inputs.ssh);
