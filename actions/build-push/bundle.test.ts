@@ -145,15 +145,27 @@ describe.each([
       ['depot.build', 'buildID'],
       'bld_standin1',
     );
-    expect(main.summary).toContain('| Project | web |');
-    expect(main.summary).toContain('| Build id | bld_standin1 |');
-    expect(main.summary).toContain('| Platforms | linux/amd64, linux/arm64 |');
+    // The summary is the post step's (so a failed build has one too).
+    expect(main.summary).toBe('');
 
     const tempBefore = readdirSync(j.temp);
     expect(tempBefore.length).toBe(1);
     const [post] = await j.finish();
     expect(post?.exitCode).toBe(0);
     expect(readdirSync(j.temp)).toEqual([]);
+    expect(post?.summary).toContain('| Status | :white_check_mark: success |');
+    expect(post?.summary).toContain('| Project | web |');
+    expect(post?.summary).toContain('| Build id | bld_standin1 |');
+    expect(post?.summary).toContain('| Platforms | linux/amd64, linux/arm64 |');
+    expect(post?.summary).toContain(
+      '| Digest | sha256:2222222222222222222222222222222222222222222222222222222222222222 |',
+    );
+    expect(post?.summary).toContain('| Built with | depot |');
+    // The inputs used: the secret by its key only; no runtime for artifacts here, so no build record.
+    expect(post?.summary).toContain('| secrets | NPM_TOKEN |');
+    expect(post?.summary).not.toContain(SECRET);
+    expect(post?.summary).not.toContain('github-token');
+    expect(post?.summary).not.toContain('Build record');
 
     // The stub server's tokens (the project token, the OIDC tokens) are in the leak check whether masked or not.
     expect(j.leakedSecrets([SECRET])).toEqual([]);
@@ -262,6 +274,33 @@ describe('build-push bundle: failures a user can cause', () => {
       '::error::depot build failed with: ERROR: failed to solve: process "/bin/sh -c false" did not complete successfully: exit code: 1',
     );
     expect(calls().map((c) => c.tool)).toEqual(['depot']);
+    // The failed build still gets its summary, from the post step; the token given as an input shows as ***.
+    const [post] = await j.finish();
+    expect(post?.exitCode).toBe(0);
+    expect(post?.summary).toContain('| Status | :x: failed |');
+    expect(post?.summary).toContain('| Error | depot build failed with: ERROR: failed to solve:');
+    expect(post?.summary).toContain('| token | *** |');
+    expect(post?.summary).not.toContain(PROJECT_TOKEN);
+    expect(j.leakedSecrets()).toEqual([]);
+  });
+
+  it('DOCKER_BUILD_SUMMARY=false: no summary; call: outline has none; the removed DOCKER_BUILD_NO_SUMMARY does nothing', async () => {
+    const cases: Array<[Record<string, string>, Record<string, string>, boolean]> = [
+      [{ DOCKER_BUILD_SUMMARY: 'false' }, {}, false],
+      [{}, { call: 'outline' }, false],
+      [{ DOCKER_BUILD_NO_SUMMARY: 'true', DOCKER_BUILD_EXPORT_RETENTION_DAYS: '3' }, {}, true],
+    ];
+    for (const [env, inputs, written] of cases) {
+      const j = newJob(env);
+      const main = await j.step(ACTION, { inputs: { context: '.', token: PROJECT_TOKEN, ...inputs } });
+      expect(main.exitCode, main.stdout).toBe(0);
+      const [post] = await j.finish();
+      expect(post?.exitCode).toBe(0);
+      if (written)
+        expect(post?.summary, JSON.stringify(env)).toContain('| Status | :white_check_mark: success |');
+      else expect(post?.summary, JSON.stringify({ env, inputs })).toBe('');
+      j.cleanup();
+    }
   });
 
   it('no id-token permission: one line saying what to add', async () => {

@@ -1,19 +1,19 @@
-// actions/bake: parse inputs, read the bake definition, resolve a project token, run `depot bake`, report.
-// Post: remove temp files.
+// actions/bake: parse inputs, read the bake definition, resolve a project token, run `depot bake`, set the outputs and
+// save the report. Post: the job summary, then remove temp files.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import { buildPlatformNote, inspectBuilder } from '../../../shared/buildx';
 import { BAKE_DEFINITION_ENV } from '../../../shared/contract/bake';
 import { depotArgs } from '../../../shared/depot-inputs';
-import { UserError } from '../../../shared/errors';
+import { errorMessage, UserError } from '../../../shared/errors';
 import { CommandNotFound, exec } from '../../../shared/exec';
 import type { ExecResult } from '../../../shared/exec';
 import { readMetadata } from '../../../shared/metadata';
 import { run } from '../../../shared/runner';
 import { cleanupStep, prepareStep, resolveAndRun, setOutputs } from '../../../shared/step';
 import type { BuildRun, StepContext } from '../../../shared/step';
-import { isolatedCell, writeSummary } from '../../../shared/summary';
+import { depotCells, saveBuildReport, summaryInputs, summaryStep } from '../../../shared/summary';
 import { bakeEnv, getInputs, printArgs, toArgs } from './inputs';
 import type { BakeDefinition, Inputs } from './inputs';
 
@@ -70,30 +70,33 @@ async function main(): Promise<void> {
     'build-id': metadata?.depot?.buildID,
     'project-id': metadata?.depot?.projectID,
   });
-  if (!built) throw failure;
-  const { resolution, result } = built;
-  const targets = Object.keys(definition.parsed.target);
-  await writeSummary({
+  // The post step writes the summary (and exports the build records), so a failed bake has one too.
+  saveBuildReport({
     heading: 'Depot bake',
-    rows: [
-      ['Project', metadata?.depot?.projectID ?? (result.via === 'buildx' ? 'none (plain buildx)' : 'none')],
-      ['Build id', metadata?.depot?.buildID ?? '-'],
-      ['Isolated', isolatedCell(resolution, metadata?.depot?.isolated)],
-      ['Duration', `${((Date.now() - started) / 1000).toFixed(1)} s`],
-      ['Built with', result.via === 'depot' ? 'depot' : 'docker buildx (fallback)'],
-    ],
-    tables: [
-      {
-        header: ['Target', 'Platforms', 'Tags', 'Digest'],
-        rows: targets.map((t) => [
-          t,
-          definition.parsed.target[t]?.platforms?.join(', ') || 'default',
-          definition.parsed.target[t]?.tags?.join(', ') || '-',
-          digests[t] ?? '-',
-        ]),
-      },
-    ],
+    status: built ? 'success' : 'failed',
+    ...(built ? {} : { error: errorMessage(failure) }),
+    startedAt: started,
+    finishedAt: Date.now(),
+    call: inputs.call,
+    tags: [],
+    platforms: [],
+    ...depotCells(built, metadata?.depot),
+    targets: Object.entries(definition.parsed.target).map(([name, t]) => ({
+      name,
+      platforms: t?.platforms?.join(', ') || 'default',
+      tags: t?.tags?.join(', ') || '-',
+      digest: digests[name] ?? '-',
+    })),
+    inputs: summaryInputs({ ...inputs, version: core.getInput('version') }),
+    refs: [],
+    history: { export: false, finalize: false },
   });
+  if (!built) throw failure;
+}
+
+async function post(): Promise<void> {
+  await summaryStep();
+  await cleanupStep();
 }
 
 /**
@@ -145,4 +148,4 @@ async function readDefinition(
   return { json: res.stdout, parsed: definition };
 }
 
-void run(main, cleanupStep);
+void run(main, post);

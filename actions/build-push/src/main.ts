@@ -1,13 +1,15 @@
-// actions/build-push: parse inputs, resolve a project token, run `depot build`, report. Post: remove temp files.
+// actions/build-push: parse inputs, resolve a project token, run `depot build`, set the outputs and save the report.
+// Post: the job summary, then remove temp files.
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import { buildPlatformNote, inspectBuilder } from '../../../shared/buildx';
 import { depotArgs } from '../../../shared/depot-inputs';
+import { errorMessage } from '../../../shared/errors';
 import { readImageId, readMetadata } from '../../../shared/metadata';
 import { run } from '../../../shared/runner';
 import { cleanupStep, prepareStep, resolveAndRun, setOutputs } from '../../../shared/step';
 import type { BuildRun } from '../../../shared/step';
-import { isolatedCell, writeSummary } from '../../../shared/summary';
+import { depotCells, saveBuildReport, summaryInputs, summaryStep } from '../../../shared/summary';
 import { writeSecretFile } from '../../../shared/tempdir';
 import { getInputs, toArgs } from './inputs';
 
@@ -58,21 +60,28 @@ async function main(): Promise<void> {
     'build-id': metadata?.depot?.buildID,
     'project-id': metadata?.depot?.projectID,
   });
-  if (!built) throw failure;
-  const { resolution, result } = built;
-  await writeSummary({
+  // The post step writes the summary (and exports the build record), so a failed build has one too.
+  saveBuildReport({
     heading: 'Depot build',
-    rows: [
-      ['Project', metadata?.depot?.projectID ?? (result.via === 'buildx' ? 'none (plain buildx)' : 'none')],
-      ['Build id', metadata?.depot?.buildID ?? '-'],
-      ['Isolated', isolatedCell(resolution, metadata?.depot?.isolated)],
-      ['Platforms', inputs.platforms.join(', ') || 'default'],
-      ['Tags', inputs.tags.join(', ') || '-'],
-      ['Digest', metadata?.digest ?? '-'],
-      ['Duration', `${((Date.now() - started) / 1000).toFixed(1)} s`],
-      ['Built with', result.via === 'depot' ? 'depot' : 'docker buildx (fallback)'],
-    ],
+    status: built ? 'success' : 'failed',
+    ...(built ? {} : { error: errorMessage(failure) }),
+    startedAt: started,
+    finishedAt: Date.now(),
+    call: inputs.call,
+    ...(metadata?.digest ? { digest: metadata.digest } : {}),
+    tags: inputs.tags,
+    platforms: inputs.platforms,
+    ...depotCells(built, metadata?.depot),
+    inputs: summaryInputs({ ...inputs, version: core.getInput('version') }),
+    refs: [],
+    history: { export: false, finalize: false },
   });
+  if (!built) throw failure;
 }
 
-void run(main, cleanupStep);
+async function post(): Promise<void> {
+  await summaryStep();
+  await cleanupStep();
+}
+
+void run(main, post);
