@@ -157,3 +157,16 @@ export function isOwnGitContext(context: string, ctx: GithubContext): boolean {
   const rest = context.slice(base.length);
   return rest === '' || rest.startsWith('#') || rest.startsWith('?');
 }
+
+/** The subdirectory a git context names (`#<ref>:<subdir>` or `?...&subdir=<subdir>`), or '' for the root. */
+export function gitContextSubdir(context: string): string {
+  const hash = context.indexOf('#');
+  if (hash >= 0) {
+    const fragment = context.slice(hash + 1);
+    const colon = fragment.indexOf(':');
+    return colon >= 0 ? fragment.slice(colon + 1).replace(/^\/+|\/+$/g, '') : '';
+  }
+  const q = context.indexOf('?');
+  const subdir = q >= 0 ? (new URLSearchParams(context.slice(q + 1)).get('subdir') ?? '') : '';
+  return subdir.replace(/^\/+|\/+$/g, '').replace(/^\.$/, '');
+}

@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import { buildPlatformNote, inspectBuilder } from '../../../shared/buildx';
+import { BUILD_CHECKS_ENV, bakeDockerfiles, reportBuildChecks } from '../../../shared/build-checks';
 import { BAKE_DEFINITION_ENV } from '../../../shared/contract/bake';
 import { depotArgs } from '../../../shared/depot-inputs';
 import { errorMessage, UserError } from '../../../shared/errors';
@@ -20,7 +21,7 @@ import type { BakeDefinition, Inputs } from './inputs';
 async function main(): Promise<void> {
   const started = Date.now();
   const ctx = await prepareStep();
-  const inputs = getInputs(ctx.github);
+  const inputs = getInputs(ctx.github, ctx.buildx);
   const builder = await core.group('Builder info', async () => {
     const info = await inspectBuilder(inputs.builder, { log: core.info });
     if (info) core.info(JSON.stringify(info));
@@ -55,11 +56,23 @@ async function main(): Promise<void> {
       depotArgs: depotArgs(inputs),
       positional,
       cwd: inputs.workdir,
-      env: { ...env, [BAKE_DEFINITION_ENV]: definitionFile },
+      env: { ...env, ...BUILD_CHECKS_ENV, [BAKE_DEFINITION_ENV]: definitionFile },
     });
   } catch (err: unknown) {
     failure = err;
   }
+  failure = reportBuildChecks(
+    {
+      metadataFile,
+      call: inputs.call,
+      dockerfiles: bakeDockerfiles(definition.parsed, {
+        source: inputs.source,
+        workdir: inputs.workdir,
+        github: ctx.github,
+      }),
+    },
+    failure,
+  );
 
   const metadata = readMetadata(metadataFile);
   const digests: Record<string, string> = {};

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import { buildPlatformNote, inspectBuilder } from '../../../shared/buildx';
+import { BUILD_CHECKS_ENV, buildDockerfiles, reportBuildChecks } from '../../../shared/build-checks';
 import { depotArgs } from '../../../shared/depot-inputs';
 import { errorMessage } from '../../../shared/errors';
 import { readImageId, readMetadata } from '../../../shared/metadata';
@@ -47,10 +48,15 @@ async function main(): Promise<void> {
       buildxArgs,
       depotArgs: depotArgs(inputs),
       positional: [context],
+      env: { ...BUILD_CHECKS_ENV },
     });
   } catch (err: unknown) {
     failure = err;
   }
+  failure = reportBuildChecks(
+    { metadataFile, call: inputs.call, dockerfiles: buildDockerfiles(context, inputs.file, ctx.github) },
+    failure,
+  );
 
   const metadata = readMetadata(metadataFile);
   await setOutputs({
