@@ -1,9 +1,10 @@
 // actions/bake: parse inputs, read the bake definition, resolve a project token, run `depot bake`, set the outputs and
-// save the report. Post: the job summary, then remove temp files.
+// save the report. Post: the build records and the job summary, then remove temp files.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import { buildPlatformNote, inspectBuilder } from '../../../shared/buildx';
+import { buildRefs, historySupport, uploadBuildRecord } from '../../../shared/build-record';
 import { BUILD_CHECKS_ENV, bakeDockerfiles, reportBuildChecks } from '../../../shared/build-checks';
 import { BAKE_DEFINITION_ENV } from '../../../shared/contract/bake';
 import { depotArgs } from '../../../shared/depot-inputs';
@@ -101,14 +102,19 @@ async function main(): Promise<void> {
       digest: digests[name] ?? '-',
     })),
     inputs: summaryInputs({ ...inputs, version: core.getInput('version') }),
-    refs: [],
-    history: { export: false, finalize: false },
+    refs: buildRefs({
+      metadata: metadata?.raw,
+      builder: inputs.builder || builder?.name,
+      since: started,
+      bake: true,
+    }),
+    history: historySupport(ctx.buildx),
   });
   if (!built) throw failure;
 }
 
 async function post(): Promise<void> {
-  await summaryStep();
+  await summaryStep(uploadBuildRecord);
   await cleanupStep();
 }
 

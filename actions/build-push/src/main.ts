@@ -1,8 +1,9 @@
 // actions/build-push: parse inputs, resolve a project token, run `depot build`, set the outputs and save the report.
-// Post: the job summary, then remove temp files.
+// Post: the build record and the job summary, then remove temp files.
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import { buildPlatformNote, inspectBuilder } from '../../../shared/buildx';
+import { buildRefs, historySupport, uploadBuildRecord } from '../../../shared/build-record';
 import { BUILD_CHECKS_ENV, buildDockerfiles, reportBuildChecks } from '../../../shared/build-checks';
 import { depotArgs } from '../../../shared/depot-inputs';
 import { errorMessage } from '../../../shared/errors';
@@ -79,14 +80,19 @@ async function main(): Promise<void> {
     platforms: inputs.platforms,
     ...depotCells(built, metadata?.depot),
     inputs: summaryInputs({ ...inputs, version: core.getInput('version') }),
-    refs: [],
-    history: { export: false, finalize: false },
+    refs: buildRefs({
+      metadata: metadata?.raw,
+      builder: inputs.builder || builder?.name,
+      since: started,
+      context,
+    }),
+    history: historySupport(ctx.buildx),
   });
   if (!built) throw failure;
 }
 
 async function post(): Promise<void> {
-  await summaryStep();
+  await summaryStep(uploadBuildRecord);
   await cleanupStep();
 }
 
