@@ -174,7 +174,9 @@ export function buildDockerfiles(
     return [{ path: posix.join(gitContextSubdir(context), file || 'Dockerfile'), remote: true }];
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@')) return [];
-  return [{ path: file ? resolve(cwd, file) : resolve(cwd, context || '.', 'Dockerfile'), remote: false }];
+  // Not resolve(cwd, context, 'Dockerfile'): ncc's asset relocator takes that for a file of the bundle and rewrites it.
+  const dockerfile = file ? resolve(cwd, file) : `${resolve(cwd, context || '.')}/Dockerfile`;
+  return [{ path: dockerfile, remote: false }];
 }
 
 /**
