@@ -174,6 +174,25 @@ describe('a failed `call: check`', () => {
     expect(annotations).toEqual([FROM_AS, MAINTAINER]);
   });
 
+  it("bake: each target's result, counted together, each warning annotated", () => {
+    const ws = workspace();
+    const definition = {
+      target: { a: { context: 'app', dockerfile: 'Dockerfile' }, b: { context: 'app', dockerfile: 'D1' } },
+    };
+    const { annotations, failure } = report(
+      'bake-check.metadata.json',
+      bakeDockerfiles(definition, { source: '', workdir: ws, github }),
+      ws,
+      { call: 'check', failure: new UserError('depot bake failed with: exit code 1') },
+    );
+    expect((failure as Error).message).toBe('Check complete, 3 warnings have been found!');
+    expect(annotations.map((a) => `${a.properties.file}:${a.properties.startLine}`).sort()).toEqual([
+      'app/D1:1',
+      'app/Dockerfile:1',
+      'app/Dockerfile:2',
+    ]);
+  });
+
   it("a check that could not run says the check's error", () => {
     const ws = workspace();
     const { failure } = report('check-error.metadata.json', [], ws, {
