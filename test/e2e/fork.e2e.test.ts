@@ -68,7 +68,11 @@ describe('a pull request from a fork with fork_policy: isolated', () => {
     // GitHub gives a fork's run no OIDC token: the job had no way to ask for one.
     expect(r.job.baseEnv().ACTIONS_ID_TOKEN_REQUEST_URL).toBeUndefined();
     // The claim artifact was uploaded by the bundle's @actions/artifact to this run, and the broker saw it listed.
-    const artifacts = github.runs.artifactsOf(r.run.repository, r.run.runId).map((a) => a.name);
+    // (The post step also uploads the build record, `<owner>~<repo>~<ref>.dockerbuild`, as docker's action does.)
+    const artifacts = github.runs
+      .artifactsOf(r.run.repository, r.run.runId)
+      .map((a) => a.name)
+      .filter((name) => !name.endsWith('.dockerbuild'));
     expect(artifacts).toEqual([expect.stringMatching(/^depot-claim-[A-Za-z0-9_-]{22}$/)]);
     expect(github.api.requests).toContainEqual(
       expect.stringMatching(
@@ -90,8 +94,9 @@ describe('a pull request from a fork with fork_policy: isolated', () => {
     const metadata = JSON.parse(r.build.outputs.metadata ?? '{}') as Record<string, { isolated?: boolean }>;
     expect(metadata['depot.build']?.isolated).toBe(true);
     expect(r.build.outputs['project-id']).toBe('demo');
-    expect(r.build.summary).toMatch(/\| Isolated \| yes\b/);
-    expect(r.build.summary).toContain('mallory/web');
+    // The job summary is written by the post step.
+    expect(r.post[0]?.summary).toMatch(/\| Isolated \| yes\b/);
+    expect(r.post[0]?.summary).toContain('mallory/web');
     expect(r.post.map((p) => p.exitCode)).toEqual([0]);
     expect(r.job.leakedSecrets()).toEqual([]);
     expect(await cacheDigest()).toBe(before);
@@ -140,7 +145,10 @@ describe('a pull request from a fork with fork_policy: isolated', () => {
       /::error::Fork claim failed: the claim artifact depot-claim-[A-Za-z0-9_-]{22} could not be uploaded \(.*CreateArtifact.*403/,
     );
     expect(r.durationMs).toBeLessThan(30_000);
-    expect(github.runs.artifactsOf(r.run.repository, r.run.runId)).toEqual([]);
+    // No claim was made: the only artifact is the post step's build record.
+    expect(
+      github.runs.artifactsOf(r.run.repository, r.run.runId).filter((a) => !a.name.endsWith('.dockerbuild')),
+    ).toEqual([]);
     expect(await registryDigest('demo/app', `fork-noupload-${run}`)).toBeUndefined();
     expect(r.job.leakedSecrets()).toEqual([]);
   });
@@ -172,9 +180,12 @@ describe('a pull request from a fork with fork_policy: isolated', () => {
     });
     expect(r.build.exitCode, log(r)).toBe(0);
     expect(r.build.stdout).toContain('::warning::Building with plain docker buildx (buildx-fallback)');
-    expect(r.build.summary).toContain('none (plain buildx)');
+    expect(r.post[0]?.summary).toContain('none (plain buildx)');
     expect(await registryDigest('demo/app', `fork-down-${run}`)).toBe(r.build.outputs.digest);
-    expect(github.runs.artifactsOf(r.run.repository, r.run.runId)).toEqual([]);
+    // No claim was made: the only artifact is the post step's build record.
+    expect(
+      github.runs.artifactsOf(r.run.repository, r.run.runId).filter((a) => !a.name.endsWith('.dockerbuild')),
+    ).toEqual([]);
     expect(r.job.leakedSecrets()).toEqual([]);
   });
 });
