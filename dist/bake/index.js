@@ -31607,6 +31607,165 @@ module.exports = {
 
 /***/ }),
 
+/***/ 12620:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   T8: () => (/* binding */ describeVersionSpec),
+/* harmony export */   df: () => (/* binding */ parseBuildVersionSpec),
+/* harmony export */   hO: () => (/* binding */ manifestUrl)
+/* harmony export */ });
+/* unused harmony exports actionVersion, parseVersionSpec, defaultManifestUrl */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(33838);
+/* harmony import */ var semver__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(62088);
+/* harmony import */ var semver__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(semver__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _package_json__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8330);
+/* harmony import */ var _errors__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(32635);
+/* harmony import */ var _identity__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(72294);
+// The `version` and `manifest-url` inputs that choose a depot CLI release (setup's, and build-push's and bake's when
+// they install the CLI themselves), parsed once. Light on purpose: the build actions parse these at startup, while
+// the installer itself (cli-installer.ts, with @actions/tool-cache) is loaded only when the CLI is missing.
+
+
+
+
+
+/**
+ * The version of this action: package.json `version`, bundled at build time. `npm run release:cli` releases the CLI
+ * under the same version, so the CLI built from the action's own commit is the one it asks for by default.
+ */
+function actionVersion() {
+    return _package_json__WEBPACK_IMPORTED_MODULE_2__/* .version */ .rE;
+}
+/** An exact version, a range, or `latest` ('' too); anything else fails naming the input. */
+function parseVersionSpec(raw) {
+    const value = raw.trim();
+    if (value === '' || value.toLowerCase() === 'latest')
+        return { kind: 'latest' };
+    const exact = semver__WEBPACK_IMPORTED_MODULE_1___default().valid(semver__WEBPACK_IMPORTED_MODULE_1___default().clean(value));
+    if (exact)
+        return { kind: 'exact', version: exact };
+    if (semver__WEBPACK_IMPORTED_MODULE_1___default().validRange(value))
+        return { kind: 'range', range: value };
+    throw new _errors__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .y(`Input \`version\` must be an exact version such as 1.2.3, \`latest\`, or a semver range such as 1.x; got "${value}".`);
+}
+/** build-push's and bake's `version`: empty means the release matching this action, else the latest. */
+function parseBuildVersionSpec(raw, own = actionVersion()) {
+    return raw.trim() === '' ? { kind: 'preferred', version: own } : parseVersionSpec(raw);
+}
+/** The spec as a log line says it. */
+function describeVersionSpec(spec) {
+    switch (spec.kind) {
+        case 'latest':
+            return 'latest';
+        case 'exact':
+            return spec.version;
+        case 'range':
+            return spec.range;
+        case 'preferred':
+            return `${spec.version} (this action's version)`;
+        default: {
+            const impossible = spec;
+            throw new Error(`unknown version spec ${JSON.stringify(impossible)}`);
+        }
+    }
+}
+/** The manifest of this repository's latest GitHub release (owner/repo from package.json at build time). */
+function defaultManifestUrl() {
+    return `https://github.com/${(0,_identity__WEBPACK_IMPORTED_MODULE_4__/* .repositoryName */ .aR)()}/releases/latest/download/manifest.json`;
+}
+/** The input, else DEPOT_MANIFEST_URL, else the latest release's; an http(s) URL, its credentials masked. */
+function manifestUrl(input, env) {
+    const [from, value] = input
+        ? ['Input `manifest-url`', input]
+        : env.DEPOT_MANIFEST_URL
+            ? ['DEPOT_MANIFEST_URL', env.DEPOT_MANIFEST_URL]
+            : ['', defaultManifestUrl()];
+    let url;
+    try {
+        url = new URL(value);
+    }
+    catch {
+        url = undefined;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+        throw new _errors__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .y(`${from} must be an http(s) URL of a release manifest.json, got "${value}".`);
+    }
+    // Credentials in the URL (a private mirror) are masked before any log line can carry them.
+    for (const part of [url.username, url.password])
+        if (part)
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(decodeURIComponent(part));
+    return url.href;
+}
+
+
+/***/ }),
+
+/***/ 32635:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   g: () => (/* binding */ errorMessage),
+/* harmony export */   y: () => (/* binding */ UserError)
+/* harmony export */ });
+// The two error helpers every part uses: the actions, the CLI and the broker.
+/**
+ * An error the user can fix: its message is one line that says what was wrong and what to do. It is printed as is
+ * (no stack trace): by the action runner as the step's failure, by the CLI before it exits with `exitCode`.
+ * Anything else is reported as an unexpected failure.
+ */
+class UserError extends Error {
+    exitCode;
+    name = 'UserError';
+    constructor(message, 
+    /** The CLI's exit status for it. */
+    exitCode = 1) {
+        super(message);
+        this.exitCode = exitCode;
+    }
+}
+/** The message of any thrown value, on one line. */
+function errorMessage(err) {
+    const text = err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
+    return (text ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
+}
+
+
+/***/ }),
+
+/***/ 72294:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Cw: () => (/* binding */ actionRef),
+/* harmony export */   aR: () => (/* binding */ repositoryName)
+/* harmony export */ });
+/* unused harmony exports orbName, gitlabComponentPath */
+/* harmony import */ var _package_json__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8330);
+// The repository's identity (<owner>/<repo>), read from package.json `repository` when the bundle is built, so a
+// fork publishes under its own name by changing one field.
+
+function repositoryName() {
+    const url = typeof _package_json__WEBPACK_IMPORTED_MODULE_0__/* .repository */ .Jk === 'string' ? _package_json__WEBPACK_IMPORTED_MODULE_0__/* .repository */ .Jk : _package_json__WEBPACK_IMPORTED_MODULE_0__/* .repository.url */ .Jk.url;
+    const match = /github\.com[/:]([^/]+\/[^/.]+)/.exec(url) ?? /^([^/:]+\/[^/]+)$/.exec(url);
+    return match?.[1] ?? 'depot-suite/depot-ci';
+}
+/** How docs and messages name one of our actions, e.g. `owner/repo/actions/setup@v1`. */
+function actionRef(name) {
+    return `${repositoryName()}/actions/${name}@v1`;
+}
+/** The CircleCI orb's name, `<namespace>/<orb>` (package.json `integrations.circleciOrb`). */
+function orbName() {
+    return pkg.integrations.circleciOrb;
+}
+/** The GitLab CI/CD component project's path, `<host>/<group>/<project>` (package.json `integrations.gitlabComponent`). */
+function gitlabComponentPath() {
+    return pkg.integrations.gitlabComponent;
+}
+
+
+/***/ }),
+
 /***/ 42613:
 /***/ ((module) => {
 
@@ -31618,6 +31777,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
+
+/***/ }),
+
+/***/ 35317:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
 
 /***/ }),
 
@@ -31936,28 +32102,32 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 77094:
+/***/ 33838:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
+  fM: () => (/* binding */ addPath),
   Yz: () => (/* binding */ debug),
+  N4: () => (/* binding */ endGroup),
   z3: () => (/* binding */ error),
   V9: () => (/* binding */ getIDToken),
   V4: () => (/* binding */ getInput),
   Gu: () => (/* binding */ getState),
   Os: () => (/* binding */ group),
   pq: () => (/* binding */ info),
+  _o: () => (/* binding */ isDebug),
   LZ: () => (/* binding */ saveState),
   C1: () => (/* binding */ setFailed),
   uH: () => (/* binding */ setOutput),
   Pq: () => (/* binding */ setSecret),
+  Oh: () => (/* binding */ startGroup),
   z: () => (/* reexport */ summary),
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, endGroup, exportVariable, getBooleanInput, getMultilineInput, isDebug, markdownSummary, notice, platform, setCommandEcho, startGroup, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, exportVariable, getBooleanInput, getMultilineInput, markdownSummary, notice, platform, setCommandEcho, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(70857);
@@ -32523,16 +32693,10 @@ function toPlatformPath(pth) {
     return pth.replace(/[/\\]/g, path.sep);
 }
 //# sourceMappingURL=path-utils.js.map
-// EXTERNAL MODULE: external "string_decoder"
-var external_string_decoder_ = __nccwpck_require__(13193);
-// EXTERNAL MODULE: external "events"
-var external_events_ = __nccwpck_require__(24434);
-;// CONCATENATED MODULE: external "child_process"
-const external_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
-// EXTERNAL MODULE: external "assert"
-var external_assert_ = __nccwpck_require__(42613);
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
-var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
+var lib_exec = __nccwpck_require__(75260);
+;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/platform.js
+var platform_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
         function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
@@ -32543,450 +32707,409 @@ var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_.promises;
-// export const {open} = 'fs'
-const IS_WINDOWS = process.platform === 'win32';
+const getWindowsInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
+    const { stdout: version } = yield exec.getExecOutput('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Version"', undefined, {
+        silent: true
+    });
+    const { stdout: name } = yield exec.getExecOutput('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Caption"', undefined, {
+        silent: true
+    });
+    return {
+        name: name.trim(),
+        version: version.trim()
+    };
+});
+const getMacOsInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
+    var _a, _b, _c, _d;
+    const { stdout } = yield exec.getExecOutput('sw_vers', undefined, {
+        silent: true
+    });
+    const version = (_b = (_a = stdout.match(/ProductVersion:\s*(.+)/)) === null || _a === void 0 ? void 0 : _a[1]) !== null && _b !== void 0 ? _b : '';
+    const name = (_d = (_c = stdout.match(/ProductName:\s*(.+)/)) === null || _c === void 0 ? void 0 : _c[1]) !== null && _d !== void 0 ? _d : '';
+    return {
+        name,
+        version
+    };
+});
+const getLinuxInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
+    const { stdout } = yield exec.getExecOutput('lsb_release', ['-i', '-r', '-s'], {
+        silent: true
+    });
+    const [name, version] = stdout.trim().split('\n');
+    return {
+        name,
+        version
+    };
+});
+const platform = external_os_.platform();
+const arch = external_os_.arch();
+const isWindows = platform === 'win32';
+const isMacOS = platform === 'darwin';
+const isLinux = platform === 'linux';
+function getDetails() {
+    return platform_awaiter(this, void 0, void 0, function* () {
+        return Object.assign(Object.assign({}, (yield (isWindows
+            ? getWindowsInfo()
+            : isMacOS
+                ? getMacOsInfo()
+                : getLinuxInfo()))), { platform,
+            arch,
+            isWindows,
+            isMacOS,
+            isLinux });
+    });
+}
+//# sourceMappingURL=platform.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/core.js
+var core_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+
 /**
- * Custom implementation of readlink to ensure Windows junctions
- * maintain trailing backslash for backward compatibility with Node.js < 24
- *
- * In Node.js 20, Windows junctions (directory symlinks) always returned paths
- * with trailing backslashes. Node.js 24 removed this behavior, which breaks
- * code that relied on this format for path operations.
- *
- * This implementation restores the Node 20 behavior by adding a trailing
- * backslash to all junction results on Windows.
+ * The code to exit an action
  */
-function readlink(fsPath) {
-    return io_util_awaiter(this, void 0, void 0, function* () {
-        const result = yield fs.promises.readlink(fsPath);
-        // On Windows, restore Node 20 behavior: add trailing backslash to all results
-        // since junctions on Windows are always directory links
-        if (IS_WINDOWS && !result.endsWith('\\')) {
-            return `${result}\\`;
+var ExitCode;
+(function (ExitCode) {
+    /**
+     * A code indicating that the action was successful
+     */
+    ExitCode[ExitCode["Success"] = 0] = "Success";
+    /**
+     * A code indicating that the action was a failure
+     */
+    ExitCode[ExitCode["Failure"] = 1] = "Failure";
+})(ExitCode || (ExitCode = {}));
+//-----------------------------------------------------------------------
+// Variables
+//-----------------------------------------------------------------------
+/**
+ * Sets env variable for this action and future actions in the job
+ * @param name the name of the variable to set
+ * @param val the value of the variable. Non-string values will be converted to a string via JSON.stringify
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function exportVariable(name, val) {
+    const convertedVal = toCommandValue(val);
+    process.env[name] = convertedVal;
+    const filePath = process.env['GITHUB_ENV'] || '';
+    if (filePath) {
+        return issueFileCommand('ENV', prepareKeyValueMessage(name, val));
+    }
+    issueCommand('set-env', { name }, convertedVal);
+}
+/**
+ * Registers a secret which will get masked from logs
+ *
+ * @param secret - Value of the secret to be masked
+ * @remarks
+ * This function instructs the Actions runner to mask the specified value in any
+ * logs produced during the workflow run. Once registered, the secret value will
+ * be replaced with asterisks (***) whenever it appears in console output, logs,
+ * or error messages.
+ *
+ * This is useful for protecting sensitive information such as:
+ * - API keys
+ * - Access tokens
+ * - Authentication credentials
+ * - URL parameters containing signatures (SAS tokens)
+ *
+ * Note that masking only affects future logs; any previous appearances of the
+ * secret in logs before calling this function will remain unmasked.
+ *
+ * @example
+ * ```typescript
+ * // Register an API token as a secret
+ * const apiToken = "abc123xyz456";
+ * setSecret(apiToken);
+ *
+ * // Now any logs containing this value will show *** instead
+ * console.log(`Using token: ${apiToken}`); // Outputs: "Using token: ***"
+ * ```
+ */
+function setSecret(secret) {
+    command_issueCommand('add-mask', {}, secret);
+}
+/**
+ * Prepends inputPath to the PATH (for this action and future actions)
+ * @param inputPath
+ */
+function addPath(inputPath) {
+    const filePath = process.env['GITHUB_PATH'] || '';
+    if (filePath) {
+        file_command_issueFileCommand('PATH', inputPath);
+    }
+    else {
+        command_issueCommand('add-path', {}, inputPath);
+    }
+    process.env['PATH'] = `${inputPath}${external_path_.delimiter}${process.env['PATH']}`;
+}
+/**
+ * Gets the value of an input.
+ * Unless trimWhitespace is set to false in InputOptions, the value is also trimmed.
+ * Returns an empty string if the value is not defined.
+ *
+ * @param     name     name of the input to get
+ * @param     options  optional. See InputOptions.
+ * @returns   string
+ */
+function getInput(name, options) {
+    const val = process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] || '';
+    if (options && options.required && !val) {
+        throw new Error(`Input required and not supplied: ${name}`);
+    }
+    if (options && options.trimWhitespace === false) {
+        return val;
+    }
+    return val.trim();
+}
+/**
+ * Gets the values of an multiline input.  Each value is also trimmed.
+ *
+ * @param     name     name of the input to get
+ * @param     options  optional. See InputOptions.
+ * @returns   string[]
+ *
+ */
+function getMultilineInput(name, options) {
+    const inputs = getInput(name, options)
+        .split('\n')
+        .filter(x => x !== '');
+    if (options && options.trimWhitespace === false) {
+        return inputs;
+    }
+    return inputs.map(input => input.trim());
+}
+/**
+ * Gets the input value of the boolean type in the YAML 1.2 "core schema" specification.
+ * Support boolean input list: `true | True | TRUE | false | False | FALSE` .
+ * The return value is also in boolean type.
+ * ref: https://yaml.org/spec/1.2/spec.html#id2804923
+ *
+ * @param     name     name of the input to get
+ * @param     options  optional. See InputOptions.
+ * @returns   boolean
+ */
+function getBooleanInput(name, options) {
+    const trueValue = ['true', 'True', 'TRUE'];
+    const falseValue = ['false', 'False', 'FALSE'];
+    const val = getInput(name, options);
+    if (trueValue.includes(val))
+        return true;
+    if (falseValue.includes(val))
+        return false;
+    throw new TypeError(`Input does not meet YAML 1.2 "Core Schema" specification: ${name}\n` +
+        `Support boolean input list: \`true | True | TRUE | false | False | FALSE\``);
+}
+/**
+ * Sets the value of an output.
+ *
+ * @param     name     name of the output to set
+ * @param     value    value to store. Non-string values will be converted to a string via JSON.stringify
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function setOutput(name, value) {
+    const filePath = process.env['GITHUB_OUTPUT'] || '';
+    if (filePath) {
+        return file_command_issueFileCommand('OUTPUT', file_command_prepareKeyValueMessage(name, value));
+    }
+    process.stdout.write(external_os_.EOL);
+    command_issueCommand('set-output', { name }, utils_toCommandValue(value));
+}
+/**
+ * Enables or disables the echoing of commands into stdout for the rest of the step.
+ * Echoing is disabled by default if ACTIONS_STEP_DEBUG is not set.
+ *
+ */
+function setCommandEcho(enabled) {
+    issue('echo', enabled ? 'on' : 'off');
+}
+//-----------------------------------------------------------------------
+// Results
+//-----------------------------------------------------------------------
+/**
+ * Sets the action status to failed.
+ * When the action exits it will be with an exit code of 1
+ * @param message add error issue message
+ */
+function setFailed(message) {
+    process.exitCode = ExitCode.Failure;
+    error(message);
+}
+//-----------------------------------------------------------------------
+// Logging Commands
+//-----------------------------------------------------------------------
+/**
+ * Gets whether Actions Step Debug is on or not
+ */
+function isDebug() {
+    return process.env['RUNNER_DEBUG'] === '1';
+}
+/**
+ * Writes debug message to user log
+ * @param message debug message
+ */
+function debug(message) {
+    command_issueCommand('debug', {}, message);
+}
+/**
+ * Adds an error issue
+ * @param message error issue message. Errors will be converted to string via toString()
+ * @param properties optional properties to add to the annotation.
+ */
+function error(message, properties = {}) {
+    command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+}
+/**
+ * Adds a warning issue
+ * @param message warning issue message. Errors will be converted to string via toString()
+ * @param properties optional properties to add to the annotation.
+ */
+function warning(message, properties = {}) {
+    command_issueCommand('warning', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+}
+/**
+ * Adds a notice issue
+ * @param message notice issue message. Errors will be converted to string via toString()
+ * @param properties optional properties to add to the annotation.
+ */
+function notice(message, properties = {}) {
+    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+}
+/**
+ * Writes info to log with console.log.
+ * @param message info message
+ */
+function info(message) {
+    process.stdout.write(message + external_os_.EOL);
+}
+/**
+ * Begin an output group.
+ *
+ * Output until the next `groupEnd` will be foldable in this group
+ *
+ * @param name The name of the output group
+ */
+function startGroup(name) {
+    command_issue('group', name);
+}
+/**
+ * End an output group.
+ */
+function endGroup() {
+    command_issue('endgroup');
+}
+/**
+ * Wrap an asynchronous function call in a group.
+ *
+ * Returns the same type as the function itself.
+ *
+ * @param name The name of the group
+ * @param fn The function to wrap in the group
+ */
+function group(name, fn) {
+    return core_awaiter(this, void 0, void 0, function* () {
+        startGroup(name);
+        let result;
+        try {
+            result = yield fn();
+        }
+        finally {
+            endGroup();
         }
         return result;
     });
 }
-// See https://github.com/nodejs/node/blob/d0153aee367422d0858105abec186da4dff0a0c5/deps/uv/include/uv/win.h#L691
-const UV_FS_O_EXLOCK = 0x10000000;
-const READONLY = external_fs_.constants.O_RDONLY;
-function exists(fsPath) {
-    return io_util_awaiter(this, void 0, void 0, function* () {
-        try {
-            yield stat(fsPath);
-        }
-        catch (err) {
-            if (err.code === 'ENOENT') {
-                return false;
-            }
-            throw err;
-        }
-        return true;
-    });
+//-----------------------------------------------------------------------
+// Wrapper action state
+//-----------------------------------------------------------------------
+/**
+ * Saves state for current action, the state can only be retrieved by this action's post job execution.
+ *
+ * @param     name     name of the state to store
+ * @param     value    value to store. Non-string values will be converted to a string via JSON.stringify
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function saveState(name, value) {
+    const filePath = process.env['GITHUB_STATE'] || '';
+    if (filePath) {
+        return file_command_issueFileCommand('STATE', file_command_prepareKeyValueMessage(name, value));
+    }
+    command_issueCommand('save-state', { name }, utils_toCommandValue(value));
 }
-function isDirectory(fsPath_1) {
-    return io_util_awaiter(this, arguments, void 0, function* (fsPath, useStat = false) {
-        const stats = useStat ? yield stat(fsPath) : yield lstat(fsPath);
-        return stats.isDirectory();
+/**
+ * Gets the value of an state set by this action's main execution.
+ *
+ * @param     name     name of the state to get
+ * @returns   string
+ */
+function getState(name) {
+    return process.env[`STATE_${name}`] || '';
+}
+function getIDToken(aud) {
+    return core_awaiter(this, void 0, void 0, function* () {
+        return yield OidcClient.getIDToken(aud);
     });
 }
 /**
- * On OSX/Linux, true if path starts with '/'. On Windows, true for paths like:
- * \, \hello, \\hello\share, C:, and C:\hello (and corresponding alternate separator cases).
+ * Summary exports
  */
-function isRooted(p) {
-    p = normalizeSeparators(p);
-    if (!p) {
-        throw new Error('isRooted() parameter "p" cannot be empty');
-    }
-    if (IS_WINDOWS) {
-        return (p.startsWith('\\') || /^[A-Z]:/i.test(p) // e.g. \ or \hello or \\hello
-        ); // e.g. C: or C:\hello
-    }
-    return p.startsWith('/');
-}
-/**
- * Best effort attempt to determine whether a file exists and is executable.
- * @param filePath    file path to check
- * @param extensions  additional file extensions to try
- * @return if file exists and is executable, returns the file path. otherwise empty string.
- */
-function tryGetExecutablePath(filePath, extensions) {
-    return io_util_awaiter(this, void 0, void 0, function* () {
-        let stats = undefined;
-        try {
-            // test file exists
-            stats = yield stat(filePath);
-        }
-        catch (err) {
-            if (err.code !== 'ENOENT') {
-                // eslint-disable-next-line no-console
-                console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
-            }
-        }
-        if (stats && stats.isFile()) {
-            if (IS_WINDOWS) {
-                // on Windows, test for valid extension
-                const upperExt = external_path_.extname(filePath).toUpperCase();
-                if (extensions.some(validExt => validExt.toUpperCase() === upperExt)) {
-                    return filePath;
-                }
-            }
-            else {
-                if (isUnixExecutable(stats)) {
-                    return filePath;
-                }
-            }
-        }
-        // try each extension
-        const originalFilePath = filePath;
-        for (const extension of extensions) {
-            filePath = originalFilePath + extension;
-            stats = undefined;
-            try {
-                stats = yield stat(filePath);
-            }
-            catch (err) {
-                if (err.code !== 'ENOENT') {
-                    // eslint-disable-next-line no-console
-                    console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
-                }
-            }
-            if (stats && stats.isFile()) {
-                if (IS_WINDOWS) {
-                    // preserve the case of the actual file (since an extension was appended)
-                    try {
-                        const directory = external_path_.dirname(filePath);
-                        const upperName = external_path_.basename(filePath).toUpperCase();
-                        for (const actualName of yield readdir(directory)) {
-                            if (upperName === actualName.toUpperCase()) {
-                                filePath = external_path_.join(directory, actualName);
-                                break;
-                            }
-                        }
-                    }
-                    catch (err) {
-                        // eslint-disable-next-line no-console
-                        console.log(`Unexpected error attempting to determine the actual case of the file '${filePath}': ${err}`);
-                    }
-                    return filePath;
-                }
-                else {
-                    if (isUnixExecutable(stats)) {
-                        return filePath;
-                    }
-                }
-            }
-        }
-        return '';
-    });
-}
-function normalizeSeparators(p) {
-    p = p || '';
-    if (IS_WINDOWS) {
-        // convert slashes on Windows
-        p = p.replace(/\//g, '\\');
-        // remove redundant slashes
-        return p.replace(/\\\\+/g, '\\');
-    }
-    // remove redundant slashes
-    return p.replace(/\/\/+/g, '/');
-}
-// on Mac/Linux, test the execute bit
-//     R   W  X  R  W X R W X
-//   256 128 64 32 16 8 4 2 1
-function isUnixExecutable(stats) {
-    return ((stats.mode & 1) > 0 ||
-        ((stats.mode & 8) > 0 &&
-            process.getgid !== undefined &&
-            stats.gid === process.getgid()) ||
-        ((stats.mode & 64) > 0 &&
-            process.getuid !== undefined &&
-            stats.uid === process.getuid()));
-}
-// Get the path of cmd.exe in windows
-function getCmdPath() {
-    var _a;
-    return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
-}
-//# sourceMappingURL=io-util.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io.js
-var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
 
 /**
- * Copies a file or folder.
- * Based off of shelljs - https://github.com/shelljs/shelljs/blob/9237f66c52e5daa40458f94f9565e18e8132f5a6/src/cp.js
- *
- * @param     source    source path
- * @param     dest      destination path
- * @param     options   optional. See CopyOptions.
+ * @deprecated use core.summary
  */
-function cp(source_1, dest_1) {
-    return io_awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
-        const { force, recursive, copySourceDirectory } = readCopyOptions(options);
-        const destStat = (yield ioUtil.exists(dest)) ? yield ioUtil.stat(dest) : null;
-        // Dest is an existing file, but not forcing
-        if (destStat && destStat.isFile() && !force) {
-            return;
-        }
-        // If dest is an existing directory, should copy inside.
-        const newDest = destStat && destStat.isDirectory() && copySourceDirectory
-            ? path.join(dest, path.basename(source))
-            : dest;
-        if (!(yield ioUtil.exists(source))) {
-            throw new Error(`no such file or directory: ${source}`);
-        }
-        const sourceStat = yield ioUtil.stat(source);
-        if (sourceStat.isDirectory()) {
-            if (!recursive) {
-                throw new Error(`Failed to copy. ${source} is a directory, but tried to copy without recursive flag.`);
-            }
-            else {
-                yield cpDirRecursive(source, newDest, 0, force);
-            }
-        }
-        else {
-            if (path.relative(source, newDest) === '') {
-                // a file cannot be copied to itself
-                throw new Error(`'${newDest}' and '${source}' are the same file`);
-            }
-            yield io_copyFile(source, newDest, force);
-        }
-    });
-}
+
 /**
- * Moves a path.
- *
- * @param     source    source path
- * @param     dest      destination path
- * @param     options   optional. See MoveOptions.
+ * Path exports
  */
-function mv(source_1, dest_1) {
-    return io_awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
-        if (yield ioUtil.exists(dest)) {
-            let destExists = true;
-            if (yield ioUtil.isDirectory(dest)) {
-                // If dest is directory copy src into dest
-                dest = path.join(dest, path.basename(source));
-                destExists = yield ioUtil.exists(dest);
-            }
-            if (destExists) {
-                if (options.force == null || options.force) {
-                    yield rmRF(dest);
-                }
-                else {
-                    throw new Error('Destination already exists');
-                }
-            }
-        }
-        yield mkdirP(path.dirname(dest));
-        yield ioUtil.rename(source, dest);
-    });
-}
+
 /**
- * Remove a path recursively with force
- *
- * @param inputPath path to remove
+ * Platform utilities exports
  */
-function rmRF(inputPath) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        if (ioUtil.IS_WINDOWS) {
-            // Check for invalid characters
-            // https://docs.microsoft.com/en-us/windows/win32/fileio/naming-a-file
-            if (/[*"<>|]/.test(inputPath)) {
-                throw new Error('File path must not contain `*`, `"`, `<`, `>` or `|` on Windows');
-            }
-        }
-        try {
-            // note if path does not exist, error is silent
-            yield ioUtil.rm(inputPath, {
-                force: true,
-                maxRetries: 3,
-                recursive: true,
-                retryDelay: 300
-            });
-        }
-        catch (err) {
-            throw new Error(`File was unable to be removed ${err}`);
-        }
-    });
-}
-/**
- * Make a directory.  Creates the full path with folders in between
- * Will throw if it fails
- *
- * @param   fsPath        path to create
- * @returns Promise<void>
- */
-function mkdirP(fsPath) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        ok(fsPath, 'a path argument must be provided');
-        yield ioUtil.mkdir(fsPath, { recursive: true });
-    });
-}
-/**
- * Returns path of a tool had the tool actually been invoked.  Resolves via paths.
- * If you check and the tool does not exist, it will throw.
- *
- * @param     tool              name of the tool
- * @param     check             whether to check if tool exists
- * @returns   Promise<string>   path to tool
- */
-function which(tool, check) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        if (!tool) {
-            throw new Error("parameter 'tool' is required");
-        }
-        // recursive when check=true
-        if (check) {
-            const result = yield which(tool, false);
-            if (!result) {
-                if (IS_WINDOWS) {
-                    throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also verify the file has a valid extension for an executable file.`);
-                }
-                else {
-                    throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also check the file mode to verify the file is executable.`);
-                }
-            }
-            return result;
-        }
-        const matches = yield findInPath(tool);
-        if (matches && matches.length > 0) {
-            return matches[0];
-        }
-        return '';
-    });
-}
-/**
- * Returns a list of all occurrences of the given tool on the system path.
- *
- * @returns   Promise<string[]>  the paths of the tool
- */
-function findInPath(tool) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        if (!tool) {
-            throw new Error("parameter 'tool' is required");
-        }
-        // build the list of extensions to try
-        const extensions = [];
-        if (IS_WINDOWS && process.env['PATHEXT']) {
-            for (const extension of process.env['PATHEXT'].split(external_path_.delimiter)) {
-                if (extension) {
-                    extensions.push(extension);
-                }
-            }
-        }
-        // if it's rooted, return it if exists. otherwise return empty.
-        if (isRooted(tool)) {
-            const filePath = yield tryGetExecutablePath(tool, extensions);
-            if (filePath) {
-                return [filePath];
-            }
-            return [];
-        }
-        // if any path separators, return empty
-        if (tool.includes(external_path_.sep)) {
-            return [];
-        }
-        // build the list of directories
-        //
-        // Note, technically "where" checks the current directory on Windows. From a toolkit perspective,
-        // it feels like we should not do this. Checking the current directory seems like more of a use
-        // case of a shell, and the which() function exposed by the toolkit should strive for consistency
-        // across platforms.
-        const directories = [];
-        if (process.env.PATH) {
-            for (const p of process.env.PATH.split(external_path_.delimiter)) {
-                if (p) {
-                    directories.push(p);
-                }
-            }
-        }
-        // find all matches
-        const matches = [];
-        for (const directory of directories) {
-            const filePath = yield tryGetExecutablePath(external_path_.join(directory, tool), extensions);
-            if (filePath) {
-                matches.push(filePath);
-            }
-        }
-        return matches;
-    });
-}
-function readCopyOptions(options) {
-    const force = options.force == null ? true : options.force;
-    const recursive = Boolean(options.recursive);
-    const copySourceDirectory = options.copySourceDirectory == null
-        ? true
-        : Boolean(options.copySourceDirectory);
-    return { force, recursive, copySourceDirectory };
-}
-function cpDirRecursive(sourceDir, destDir, currentDepth, force) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        // Ensure there is not a run away recursive copy
-        if (currentDepth >= 255)
-            return;
-        currentDepth++;
-        yield mkdirP(destDir);
-        const files = yield ioUtil.readdir(sourceDir);
-        for (const fileName of files) {
-            const srcFile = `${sourceDir}/${fileName}`;
-            const destFile = `${destDir}/${fileName}`;
-            const srcFileStat = yield ioUtil.lstat(srcFile);
-            if (srcFileStat.isDirectory()) {
-                // Recurse
-                yield cpDirRecursive(srcFile, destFile, currentDepth, force);
-            }
-            else {
-                yield io_copyFile(srcFile, destFile, force);
-            }
-        }
-        // Change the mode for the newly created directory
-        yield ioUtil.chmod(destDir, (yield ioUtil.stat(sourceDir)).mode);
-    });
-}
-// Buffered file copy
-function io_copyFile(srcFile, destFile, force) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        if ((yield ioUtil.lstat(srcFile)).isSymbolicLink()) {
-            // unlink/re-link it
-            try {
-                yield ioUtil.lstat(destFile);
-                yield ioUtil.unlink(destFile);
-            }
-            catch (e) {
-                // Try to override file permission
-                if (e.code === 'EPERM') {
-                    yield ioUtil.chmod(destFile, '0666');
-                    yield ioUtil.unlink(destFile);
-                }
-                // other errors = it doesn't exist, no work to do
-            }
-            // Copy over symlink
-            const symlinkFull = yield ioUtil.readlink(srcFile);
-            yield ioUtil.symlink(symlinkFull, destFile, ioUtil.IS_WINDOWS ? 'junction' : null);
-        }
-        else if (!(yield ioUtil.exists(destFile)) || force) {
-            yield ioUtil.copyFile(srcFile, destFile);
-        }
-    });
-}
-//# sourceMappingURL=io.js.map
+
+//# sourceMappingURL=core.js.map
+
+/***/ }),
+
+/***/ 75260:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  m: () => (/* binding */ exec)
+});
+
+// UNUSED EXPORTS: getExecOutput
+
+// EXTERNAL MODULE: external "string_decoder"
+var external_string_decoder_ = __nccwpck_require__(13193);
+// EXTERNAL MODULE: external "os"
+var external_os_ = __nccwpck_require__(70857);
+// EXTERNAL MODULE: external "events"
+var external_events_ = __nccwpck_require__(24434);
+// EXTERNAL MODULE: external "child_process"
+var external_child_process_ = __nccwpck_require__(35317);
+// EXTERNAL MODULE: external "path"
+var external_path_ = __nccwpck_require__(16928);
+// EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
+var io = __nccwpck_require__(88701);
+// EXTERNAL MODULE: ./node_modules/@actions/io/lib/io-util.js
+var io_util = __nccwpck_require__(90);
 ;// CONCATENATED MODULE: external "timers"
 const external_timers_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
 ;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/toolrunner.js
-var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
         function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
@@ -33003,7 +33126,7 @@ var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg
 
 
 /* eslint-disable @typescript-eslint/unbound-method */
-const toolrunner_IS_WINDOWS = process.platform === 'win32';
+const IS_WINDOWS = process.platform === 'win32';
 /*
  * Class for running command line tools. Handles quoting and arg parsing in a platform agnostic way.
  */
@@ -33026,7 +33149,7 @@ class ToolRunner extends external_events_.EventEmitter {
         const toolPath = this._getSpawnFileName();
         const args = this._getSpawnArgs(options);
         let cmd = noPrefix ? '' : '[command]'; // omit prefix when piped to a second tool
-        if (toolrunner_IS_WINDOWS) {
+        if (IS_WINDOWS) {
             // Windows + cmd file
             if (this._isCmdFile()) {
                 cmd += toolPath;
@@ -33080,7 +33203,7 @@ class ToolRunner extends external_events_.EventEmitter {
         }
     }
     _getSpawnFileName() {
-        if (toolrunner_IS_WINDOWS) {
+        if (IS_WINDOWS) {
             if (this._isCmdFile()) {
                 return process.env['COMSPEC'] || 'cmd.exe';
             }
@@ -33088,7 +33211,7 @@ class ToolRunner extends external_events_.EventEmitter {
         return this.toolPath;
     }
     _getSpawnArgs(options) {
-        if (toolrunner_IS_WINDOWS) {
+        if (IS_WINDOWS) {
             if (this._isCmdFile()) {
                 let argline = `/D /S /C "${this._windowsQuoteCmdArg(this.toolPath)}`;
                 for (const a of this.args) {
@@ -33341,18 +33464,18 @@ class ToolRunner extends external_events_.EventEmitter {
      * @returns   number
      */
     exec() {
-        return toolrunner_awaiter(this, void 0, void 0, function* () {
+        return __awaiter(this, void 0, void 0, function* () {
             // root the tool path if it is unrooted and contains relative pathing
-            if (!isRooted(this.toolPath) &&
+            if (!io_util/* isRooted */.Qh(this.toolPath) &&
                 (this.toolPath.includes('/') ||
-                    (toolrunner_IS_WINDOWS && this.toolPath.includes('\\')))) {
+                    (IS_WINDOWS && this.toolPath.includes('\\')))) {
                 // prefer options.cwd if it is specified, however options.cwd may also need to be rooted
                 this.toolPath = external_path_.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
             }
             // if the tool is only a file name, then resolve it from the PATH
             // otherwise verify it exists (add extension on Windows if necessary)
-            this.toolPath = yield which(this.toolPath, true);
-            return new Promise((resolve, reject) => toolrunner_awaiter(this, void 0, void 0, function* () {
+            this.toolPath = yield io/* which */.K7(this.toolPath, true);
+            return new Promise((resolve, reject) => __awaiter(this, void 0, void 0, function* () {
                 this._debug(`exec tool: ${this.toolPath}`);
                 this._debug('arguments:');
                 for (const arg of this.args) {
@@ -33366,11 +33489,11 @@ class ToolRunner extends external_events_.EventEmitter {
                 state.on('debug', (message) => {
                     this._debug(message);
                 });
-                if (this.options.cwd && !(yield exists(this.options.cwd))) {
+                if (this.options.cwd && !(yield io_util/* exists */.t2(this.options.cwd))) {
                     return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
                 }
                 const fileName = this._getSpawnFileName();
-                const cp = external_child_process_namespaceObject.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
+                const cp = external_child_process_.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
                 let stdbuffer = '';
                 if (cp.stdout) {
                     cp.stdout.on('data', (data) => {
@@ -33595,16 +33718,16 @@ var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arg
  * @param     options            optional exec options.  See ExecOptions
  * @returns   Promise<number>    exit code
  */
-function exec_exec(commandLine, args, options) {
+function exec(commandLine, args, options) {
     return exec_awaiter(this, void 0, void 0, function* () {
-        const commandArgs = tr.argStringToArray(commandLine);
+        const commandArgs = argStringToArray(commandLine);
         if (commandArgs.length === 0) {
             throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
         }
         // Path to tool to execute should be first arg
         const toolPath = commandArgs[0];
         args = commandArgs.slice(1).concat(args || []);
-        const runner = new tr.ToolRunner(toolPath, args, options);
+        const runner = new ToolRunner(toolPath, args, options);
         return runner.exec();
     });
 }
@@ -33641,7 +33764,7 @@ function getExecOutput(commandLine, args, options) {
             }
         };
         const listeners = Object.assign(Object.assign({}, options === null || options === void 0 ? void 0 : options.listeners), { stdout: stdOutListener, stderr: stdErrListener });
-        const exitCode = yield exec_exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
+        const exitCode = yield exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
         //flush any remaining characters
         stdout += stdoutDecoder.end();
         stderr += stderrDecoder.end();
@@ -33653,389 +33776,6 @@ function getExecOutput(commandLine, args, options) {
     });
 }
 //# sourceMappingURL=exec.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/platform.js
-var platform_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-const getWindowsInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
-    const { stdout: version } = yield exec.getExecOutput('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Version"', undefined, {
-        silent: true
-    });
-    const { stdout: name } = yield exec.getExecOutput('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Caption"', undefined, {
-        silent: true
-    });
-    return {
-        name: name.trim(),
-        version: version.trim()
-    };
-});
-const getMacOsInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
-    var _a, _b, _c, _d;
-    const { stdout } = yield exec.getExecOutput('sw_vers', undefined, {
-        silent: true
-    });
-    const version = (_b = (_a = stdout.match(/ProductVersion:\s*(.+)/)) === null || _a === void 0 ? void 0 : _a[1]) !== null && _b !== void 0 ? _b : '';
-    const name = (_d = (_c = stdout.match(/ProductName:\s*(.+)/)) === null || _c === void 0 ? void 0 : _c[1]) !== null && _d !== void 0 ? _d : '';
-    return {
-        name,
-        version
-    };
-});
-const getLinuxInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
-    const { stdout } = yield exec.getExecOutput('lsb_release', ['-i', '-r', '-s'], {
-        silent: true
-    });
-    const [name, version] = stdout.trim().split('\n');
-    return {
-        name,
-        version
-    };
-});
-const platform = external_os_.platform();
-const arch = external_os_.arch();
-const isWindows = platform === 'win32';
-const isMacOS = platform === 'darwin';
-const isLinux = platform === 'linux';
-function getDetails() {
-    return platform_awaiter(this, void 0, void 0, function* () {
-        return Object.assign(Object.assign({}, (yield (isWindows
-            ? getWindowsInfo()
-            : isMacOS
-                ? getMacOsInfo()
-                : getLinuxInfo()))), { platform,
-            arch,
-            isWindows,
-            isMacOS,
-            isLinux });
-    });
-}
-//# sourceMappingURL=platform.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/core.js
-var core_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-
-/**
- * The code to exit an action
- */
-var ExitCode;
-(function (ExitCode) {
-    /**
-     * A code indicating that the action was successful
-     */
-    ExitCode[ExitCode["Success"] = 0] = "Success";
-    /**
-     * A code indicating that the action was a failure
-     */
-    ExitCode[ExitCode["Failure"] = 1] = "Failure";
-})(ExitCode || (ExitCode = {}));
-//-----------------------------------------------------------------------
-// Variables
-//-----------------------------------------------------------------------
-/**
- * Sets env variable for this action and future actions in the job
- * @param name the name of the variable to set
- * @param val the value of the variable. Non-string values will be converted to a string via JSON.stringify
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function exportVariable(name, val) {
-    const convertedVal = toCommandValue(val);
-    process.env[name] = convertedVal;
-    const filePath = process.env['GITHUB_ENV'] || '';
-    if (filePath) {
-        return issueFileCommand('ENV', prepareKeyValueMessage(name, val));
-    }
-    issueCommand('set-env', { name }, convertedVal);
-}
-/**
- * Registers a secret which will get masked from logs
- *
- * @param secret - Value of the secret to be masked
- * @remarks
- * This function instructs the Actions runner to mask the specified value in any
- * logs produced during the workflow run. Once registered, the secret value will
- * be replaced with asterisks (***) whenever it appears in console output, logs,
- * or error messages.
- *
- * This is useful for protecting sensitive information such as:
- * - API keys
- * - Access tokens
- * - Authentication credentials
- * - URL parameters containing signatures (SAS tokens)
- *
- * Note that masking only affects future logs; any previous appearances of the
- * secret in logs before calling this function will remain unmasked.
- *
- * @example
- * ```typescript
- * // Register an API token as a secret
- * const apiToken = "abc123xyz456";
- * setSecret(apiToken);
- *
- * // Now any logs containing this value will show *** instead
- * console.log(`Using token: ${apiToken}`); // Outputs: "Using token: ***"
- * ```
- */
-function setSecret(secret) {
-    command_issueCommand('add-mask', {}, secret);
-}
-/**
- * Prepends inputPath to the PATH (for this action and future actions)
- * @param inputPath
- */
-function addPath(inputPath) {
-    const filePath = process.env['GITHUB_PATH'] || '';
-    if (filePath) {
-        issueFileCommand('PATH', inputPath);
-    }
-    else {
-        issueCommand('add-path', {}, inputPath);
-    }
-    process.env['PATH'] = `${inputPath}${path.delimiter}${process.env['PATH']}`;
-}
-/**
- * Gets the value of an input.
- * Unless trimWhitespace is set to false in InputOptions, the value is also trimmed.
- * Returns an empty string if the value is not defined.
- *
- * @param     name     name of the input to get
- * @param     options  optional. See InputOptions.
- * @returns   string
- */
-function getInput(name, options) {
-    const val = process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] || '';
-    if (options && options.required && !val) {
-        throw new Error(`Input required and not supplied: ${name}`);
-    }
-    if (options && options.trimWhitespace === false) {
-        return val;
-    }
-    return val.trim();
-}
-/**
- * Gets the values of an multiline input.  Each value is also trimmed.
- *
- * @param     name     name of the input to get
- * @param     options  optional. See InputOptions.
- * @returns   string[]
- *
- */
-function getMultilineInput(name, options) {
-    const inputs = getInput(name, options)
-        .split('\n')
-        .filter(x => x !== '');
-    if (options && options.trimWhitespace === false) {
-        return inputs;
-    }
-    return inputs.map(input => input.trim());
-}
-/**
- * Gets the input value of the boolean type in the YAML 1.2 "core schema" specification.
- * Support boolean input list: `true | True | TRUE | false | False | FALSE` .
- * The return value is also in boolean type.
- * ref: https://yaml.org/spec/1.2/spec.html#id2804923
- *
- * @param     name     name of the input to get
- * @param     options  optional. See InputOptions.
- * @returns   boolean
- */
-function getBooleanInput(name, options) {
-    const trueValue = ['true', 'True', 'TRUE'];
-    const falseValue = ['false', 'False', 'FALSE'];
-    const val = getInput(name, options);
-    if (trueValue.includes(val))
-        return true;
-    if (falseValue.includes(val))
-        return false;
-    throw new TypeError(`Input does not meet YAML 1.2 "Core Schema" specification: ${name}\n` +
-        `Support boolean input list: \`true | True | TRUE | false | False | FALSE\``);
-}
-/**
- * Sets the value of an output.
- *
- * @param     name     name of the output to set
- * @param     value    value to store. Non-string values will be converted to a string via JSON.stringify
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function setOutput(name, value) {
-    const filePath = process.env['GITHUB_OUTPUT'] || '';
-    if (filePath) {
-        return file_command_issueFileCommand('OUTPUT', file_command_prepareKeyValueMessage(name, value));
-    }
-    process.stdout.write(external_os_.EOL);
-    command_issueCommand('set-output', { name }, utils_toCommandValue(value));
-}
-/**
- * Enables or disables the echoing of commands into stdout for the rest of the step.
- * Echoing is disabled by default if ACTIONS_STEP_DEBUG is not set.
- *
- */
-function setCommandEcho(enabled) {
-    issue('echo', enabled ? 'on' : 'off');
-}
-//-----------------------------------------------------------------------
-// Results
-//-----------------------------------------------------------------------
-/**
- * Sets the action status to failed.
- * When the action exits it will be with an exit code of 1
- * @param message add error issue message
- */
-function setFailed(message) {
-    process.exitCode = ExitCode.Failure;
-    error(message);
-}
-//-----------------------------------------------------------------------
-// Logging Commands
-//-----------------------------------------------------------------------
-/**
- * Gets whether Actions Step Debug is on or not
- */
-function isDebug() {
-    return process.env['RUNNER_DEBUG'] === '1';
-}
-/**
- * Writes debug message to user log
- * @param message debug message
- */
-function debug(message) {
-    command_issueCommand('debug', {}, message);
-}
-/**
- * Adds an error issue
- * @param message error issue message. Errors will be converted to string via toString()
- * @param properties optional properties to add to the annotation.
- */
-function error(message, properties = {}) {
-    command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
-}
-/**
- * Adds a warning issue
- * @param message warning issue message. Errors will be converted to string via toString()
- * @param properties optional properties to add to the annotation.
- */
-function warning(message, properties = {}) {
-    command_issueCommand('warning', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
-}
-/**
- * Adds a notice issue
- * @param message notice issue message. Errors will be converted to string via toString()
- * @param properties optional properties to add to the annotation.
- */
-function notice(message, properties = {}) {
-    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
-}
-/**
- * Writes info to log with console.log.
- * @param message info message
- */
-function info(message) {
-    process.stdout.write(message + external_os_.EOL);
-}
-/**
- * Begin an output group.
- *
- * Output until the next `groupEnd` will be foldable in this group
- *
- * @param name The name of the output group
- */
-function startGroup(name) {
-    command_issue('group', name);
-}
-/**
- * End an output group.
- */
-function endGroup() {
-    command_issue('endgroup');
-}
-/**
- * Wrap an asynchronous function call in a group.
- *
- * Returns the same type as the function itself.
- *
- * @param name The name of the group
- * @param fn The function to wrap in the group
- */
-function group(name, fn) {
-    return core_awaiter(this, void 0, void 0, function* () {
-        startGroup(name);
-        let result;
-        try {
-            result = yield fn();
-        }
-        finally {
-            endGroup();
-        }
-        return result;
-    });
-}
-//-----------------------------------------------------------------------
-// Wrapper action state
-//-----------------------------------------------------------------------
-/**
- * Saves state for current action, the state can only be retrieved by this action's post job execution.
- *
- * @param     name     name of the state to store
- * @param     value    value to store. Non-string values will be converted to a string via JSON.stringify
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function saveState(name, value) {
-    const filePath = process.env['GITHUB_STATE'] || '';
-    if (filePath) {
-        return file_command_issueFileCommand('STATE', file_command_prepareKeyValueMessage(name, value));
-    }
-    command_issueCommand('save-state', { name }, utils_toCommandValue(value));
-}
-/**
- * Gets the value of an state set by this action's main execution.
- *
- * @param     name     name of the state to get
- * @returns   string
- */
-function getState(name) {
-    return process.env[`STATE_${name}`] || '';
-}
-function getIDToken(aud) {
-    return core_awaiter(this, void 0, void 0, function* () {
-        return yield OidcClient.getIDToken(aud);
-    });
-}
-/**
- * Summary exports
- */
-
-/**
- * @deprecated use core.summary
- */
-
-/**
- * Path exports
- */
-
-/**
- * Platform utilities exports
- */
-
-//# sourceMappingURL=core.js.map
 
 /***/ }),
 
@@ -34935,6 +34675,504 @@ class HttpClient {
 const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
 //# sourceMappingURL=index.js.map
 
+/***/ }),
+
+/***/ 90:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $1: () => (/* binding */ lstat),
+/* harmony export */   Ck: () => (/* binding */ mkdir),
+/* harmony export */   Cy: () => (/* binding */ readdir),
+/* harmony export */   H8: () => (/* binding */ IS_WINDOWS),
+/* harmony export */   Qh: () => (/* binding */ isRooted),
+/* harmony export */   YN: () => (/* binding */ symlink),
+/* harmony export */   dJ: () => (/* binding */ stat),
+/* harmony export */   h_: () => (/* binding */ readlink),
+/* harmony export */   k6: () => (/* binding */ chmod),
+/* harmony export */   m3: () => (/* binding */ copyFile),
+/* harmony export */   rm: () => (/* binding */ rm),
+/* harmony export */   t2: () => (/* binding */ exists),
+/* harmony export */   vr: () => (/* binding */ tryGetExecutablePath),
+/* harmony export */   y1: () => (/* binding */ unlink)
+/* harmony export */ });
+/* unused harmony exports open, rename, rmdir, UV_FS_O_EXLOCK, READONLY, isDirectory, getCmdPath */
+/* harmony import */ var fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(79896);
+/* harmony import */ var path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(16928);
+var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+const { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs__WEBPACK_IMPORTED_MODULE_0__.promises;
+// export const {open} = 'fs'
+const IS_WINDOWS = process.platform === 'win32';
+/**
+ * Custom implementation of readlink to ensure Windows junctions
+ * maintain trailing backslash for backward compatibility with Node.js < 24
+ *
+ * In Node.js 20, Windows junctions (directory symlinks) always returned paths
+ * with trailing backslashes. Node.js 24 removed this behavior, which breaks
+ * code that relied on this format for path operations.
+ *
+ * This implementation restores the Node 20 behavior by adding a trailing
+ * backslash to all junction results on Windows.
+ */
+function readlink(fsPath) {
+    return __awaiter(this, void 0, void 0, function* () {
+        const result = yield fs__WEBPACK_IMPORTED_MODULE_0__.promises.readlink(fsPath);
+        // On Windows, restore Node 20 behavior: add trailing backslash to all results
+        // since junctions on Windows are always directory links
+        if (IS_WINDOWS && !result.endsWith('\\')) {
+            return `${result}\\`;
+        }
+        return result;
+    });
+}
+// See https://github.com/nodejs/node/blob/d0153aee367422d0858105abec186da4dff0a0c5/deps/uv/include/uv/win.h#L691
+const UV_FS_O_EXLOCK = 0x10000000;
+const READONLY = fs__WEBPACK_IMPORTED_MODULE_0__.constants.O_RDONLY;
+function exists(fsPath) {
+    return __awaiter(this, void 0, void 0, function* () {
+        try {
+            yield stat(fsPath);
+        }
+        catch (err) {
+            if (err.code === 'ENOENT') {
+                return false;
+            }
+            throw err;
+        }
+        return true;
+    });
+}
+function isDirectory(fsPath_1) {
+    return __awaiter(this, arguments, void 0, function* (fsPath, useStat = false) {
+        const stats = useStat ? yield stat(fsPath) : yield lstat(fsPath);
+        return stats.isDirectory();
+    });
+}
+/**
+ * On OSX/Linux, true if path starts with '/'. On Windows, true for paths like:
+ * \, \hello, \\hello\share, C:, and C:\hello (and corresponding alternate separator cases).
+ */
+function isRooted(p) {
+    p = normalizeSeparators(p);
+    if (!p) {
+        throw new Error('isRooted() parameter "p" cannot be empty');
+    }
+    if (IS_WINDOWS) {
+        return (p.startsWith('\\') || /^[A-Z]:/i.test(p) // e.g. \ or \hello or \\hello
+        ); // e.g. C: or C:\hello
+    }
+    return p.startsWith('/');
+}
+/**
+ * Best effort attempt to determine whether a file exists and is executable.
+ * @param filePath    file path to check
+ * @param extensions  additional file extensions to try
+ * @return if file exists and is executable, returns the file path. otherwise empty string.
+ */
+function tryGetExecutablePath(filePath, extensions) {
+    return __awaiter(this, void 0, void 0, function* () {
+        let stats = undefined;
+        try {
+            // test file exists
+            stats = yield stat(filePath);
+        }
+        catch (err) {
+            if (err.code !== 'ENOENT') {
+                // eslint-disable-next-line no-console
+                console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+            }
+        }
+        if (stats && stats.isFile()) {
+            if (IS_WINDOWS) {
+                // on Windows, test for valid extension
+                const upperExt = path__WEBPACK_IMPORTED_MODULE_1__.extname(filePath).toUpperCase();
+                if (extensions.some(validExt => validExt.toUpperCase() === upperExt)) {
+                    return filePath;
+                }
+            }
+            else {
+                if (isUnixExecutable(stats)) {
+                    return filePath;
+                }
+            }
+        }
+        // try each extension
+        const originalFilePath = filePath;
+        for (const extension of extensions) {
+            filePath = originalFilePath + extension;
+            stats = undefined;
+            try {
+                stats = yield stat(filePath);
+            }
+            catch (err) {
+                if (err.code !== 'ENOENT') {
+                    // eslint-disable-next-line no-console
+                    console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+                }
+            }
+            if (stats && stats.isFile()) {
+                if (IS_WINDOWS) {
+                    // preserve the case of the actual file (since an extension was appended)
+                    try {
+                        const directory = path__WEBPACK_IMPORTED_MODULE_1__.dirname(filePath);
+                        const upperName = path__WEBPACK_IMPORTED_MODULE_1__.basename(filePath).toUpperCase();
+                        for (const actualName of yield readdir(directory)) {
+                            if (upperName === actualName.toUpperCase()) {
+                                filePath = path__WEBPACK_IMPORTED_MODULE_1__.join(directory, actualName);
+                                break;
+                            }
+                        }
+                    }
+                    catch (err) {
+                        // eslint-disable-next-line no-console
+                        console.log(`Unexpected error attempting to determine the actual case of the file '${filePath}': ${err}`);
+                    }
+                    return filePath;
+                }
+                else {
+                    if (isUnixExecutable(stats)) {
+                        return filePath;
+                    }
+                }
+            }
+        }
+        return '';
+    });
+}
+function normalizeSeparators(p) {
+    p = p || '';
+    if (IS_WINDOWS) {
+        // convert slashes on Windows
+        p = p.replace(/\//g, '\\');
+        // remove redundant slashes
+        return p.replace(/\\\\+/g, '\\');
+    }
+    // remove redundant slashes
+    return p.replace(/\/\/+/g, '/');
+}
+// on Mac/Linux, test the execute bit
+//     R   W  X  R  W X R W X
+//   256 128 64 32 16 8 4 2 1
+function isUnixExecutable(stats) {
+    return ((stats.mode & 1) > 0 ||
+        ((stats.mode & 8) > 0 &&
+            process.getgid !== undefined &&
+            stats.gid === process.getgid()) ||
+        ((stats.mode & 64) > 0 &&
+            process.getuid !== undefined &&
+            stats.uid === process.getuid()));
+}
+// Get the path of cmd.exe in windows
+function getCmdPath() {
+    var _a;
+    return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
+}
+//# sourceMappingURL=io-util.js.map
+
+/***/ }),
+
+/***/ 88701:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   K7: () => (/* binding */ which),
+/* harmony export */   U$: () => (/* binding */ mkdirP),
+/* harmony export */   Yz: () => (/* binding */ rmRF),
+/* harmony export */   cp: () => (/* binding */ cp)
+/* harmony export */ });
+/* unused harmony exports mv, findInPath */
+/* harmony import */ var assert__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(42613);
+/* harmony import */ var path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(16928);
+/* harmony import */ var _io_util_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(90);
+var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+/**
+ * Copies a file or folder.
+ * Based off of shelljs - https://github.com/shelljs/shelljs/blob/9237f66c52e5daa40458f94f9565e18e8132f5a6/src/cp.js
+ *
+ * @param     source    source path
+ * @param     dest      destination path
+ * @param     options   optional. See CopyOptions.
+ */
+function cp(source_1, dest_1) {
+    return __awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
+        const { force, recursive, copySourceDirectory } = readCopyOptions(options);
+        const destStat = (yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .exists */ .t2(dest)) ? yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .stat */ .dJ(dest) : null;
+        // Dest is an existing file, but not forcing
+        if (destStat && destStat.isFile() && !force) {
+            return;
+        }
+        // If dest is an existing directory, should copy inside.
+        const newDest = destStat && destStat.isDirectory() && copySourceDirectory
+            ? path__WEBPACK_IMPORTED_MODULE_1__.join(dest, path__WEBPACK_IMPORTED_MODULE_1__.basename(source))
+            : dest;
+        if (!(yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .exists */ .t2(source))) {
+            throw new Error(`no such file or directory: ${source}`);
+        }
+        const sourceStat = yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .stat */ .dJ(source);
+        if (sourceStat.isDirectory()) {
+            if (!recursive) {
+                throw new Error(`Failed to copy. ${source} is a directory, but tried to copy without recursive flag.`);
+            }
+            else {
+                yield cpDirRecursive(source, newDest, 0, force);
+            }
+        }
+        else {
+            if (path__WEBPACK_IMPORTED_MODULE_1__.relative(source, newDest) === '') {
+                // a file cannot be copied to itself
+                throw new Error(`'${newDest}' and '${source}' are the same file`);
+            }
+            yield copyFile(source, newDest, force);
+        }
+    });
+}
+/**
+ * Moves a path.
+ *
+ * @param     source    source path
+ * @param     dest      destination path
+ * @param     options   optional. See MoveOptions.
+ */
+function mv(source_1, dest_1) {
+    return __awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
+        if (yield ioUtil.exists(dest)) {
+            let destExists = true;
+            if (yield ioUtil.isDirectory(dest)) {
+                // If dest is directory copy src into dest
+                dest = path.join(dest, path.basename(source));
+                destExists = yield ioUtil.exists(dest);
+            }
+            if (destExists) {
+                if (options.force == null || options.force) {
+                    yield rmRF(dest);
+                }
+                else {
+                    throw new Error('Destination already exists');
+                }
+            }
+        }
+        yield mkdirP(path.dirname(dest));
+        yield ioUtil.rename(source, dest);
+    });
+}
+/**
+ * Remove a path recursively with force
+ *
+ * @param inputPath path to remove
+ */
+function rmRF(inputPath) {
+    return __awaiter(this, void 0, void 0, function* () {
+        if (_io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .IS_WINDOWS */ .H8) {
+            // Check for invalid characters
+            // https://docs.microsoft.com/en-us/windows/win32/fileio/naming-a-file
+            if (/[*"<>|]/.test(inputPath)) {
+                throw new Error('File path must not contain `*`, `"`, `<`, `>` or `|` on Windows');
+            }
+        }
+        try {
+            // note if path does not exist, error is silent
+            yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__.rm(inputPath, {
+                force: true,
+                maxRetries: 3,
+                recursive: true,
+                retryDelay: 300
+            });
+        }
+        catch (err) {
+            throw new Error(`File was unable to be removed ${err}`);
+        }
+    });
+}
+/**
+ * Make a directory.  Creates the full path with folders in between
+ * Will throw if it fails
+ *
+ * @param   fsPath        path to create
+ * @returns Promise<void>
+ */
+function mkdirP(fsPath) {
+    return __awaiter(this, void 0, void 0, function* () {
+        (0,assert__WEBPACK_IMPORTED_MODULE_0__.ok)(fsPath, 'a path argument must be provided');
+        yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .mkdir */ .Ck(fsPath, { recursive: true });
+    });
+}
+/**
+ * Returns path of a tool had the tool actually been invoked.  Resolves via paths.
+ * If you check and the tool does not exist, it will throw.
+ *
+ * @param     tool              name of the tool
+ * @param     check             whether to check if tool exists
+ * @returns   Promise<string>   path to tool
+ */
+function which(tool, check) {
+    return __awaiter(this, void 0, void 0, function* () {
+        if (!tool) {
+            throw new Error("parameter 'tool' is required");
+        }
+        // recursive when check=true
+        if (check) {
+            const result = yield which(tool, false);
+            if (!result) {
+                if (_io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .IS_WINDOWS */ .H8) {
+                    throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also verify the file has a valid extension for an executable file.`);
+                }
+                else {
+                    throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also check the file mode to verify the file is executable.`);
+                }
+            }
+            return result;
+        }
+        const matches = yield findInPath(tool);
+        if (matches && matches.length > 0) {
+            return matches[0];
+        }
+        return '';
+    });
+}
+/**
+ * Returns a list of all occurrences of the given tool on the system path.
+ *
+ * @returns   Promise<string[]>  the paths of the tool
+ */
+function findInPath(tool) {
+    return __awaiter(this, void 0, void 0, function* () {
+        if (!tool) {
+            throw new Error("parameter 'tool' is required");
+        }
+        // build the list of extensions to try
+        const extensions = [];
+        if (_io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .IS_WINDOWS */ .H8 && process.env['PATHEXT']) {
+            for (const extension of process.env['PATHEXT'].split(path__WEBPACK_IMPORTED_MODULE_1__.delimiter)) {
+                if (extension) {
+                    extensions.push(extension);
+                }
+            }
+        }
+        // if it's rooted, return it if exists. otherwise return empty.
+        if (_io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .isRooted */ .Qh(tool)) {
+            const filePath = yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .tryGetExecutablePath */ .vr(tool, extensions);
+            if (filePath) {
+                return [filePath];
+            }
+            return [];
+        }
+        // if any path separators, return empty
+        if (tool.includes(path__WEBPACK_IMPORTED_MODULE_1__.sep)) {
+            return [];
+        }
+        // build the list of directories
+        //
+        // Note, technically "where" checks the current directory on Windows. From a toolkit perspective,
+        // it feels like we should not do this. Checking the current directory seems like more of a use
+        // case of a shell, and the which() function exposed by the toolkit should strive for consistency
+        // across platforms.
+        const directories = [];
+        if (process.env.PATH) {
+            for (const p of process.env.PATH.split(path__WEBPACK_IMPORTED_MODULE_1__.delimiter)) {
+                if (p) {
+                    directories.push(p);
+                }
+            }
+        }
+        // find all matches
+        const matches = [];
+        for (const directory of directories) {
+            const filePath = yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .tryGetExecutablePath */ .vr(path__WEBPACK_IMPORTED_MODULE_1__.join(directory, tool), extensions);
+            if (filePath) {
+                matches.push(filePath);
+            }
+        }
+        return matches;
+    });
+}
+function readCopyOptions(options) {
+    const force = options.force == null ? true : options.force;
+    const recursive = Boolean(options.recursive);
+    const copySourceDirectory = options.copySourceDirectory == null
+        ? true
+        : Boolean(options.copySourceDirectory);
+    return { force, recursive, copySourceDirectory };
+}
+function cpDirRecursive(sourceDir, destDir, currentDepth, force) {
+    return __awaiter(this, void 0, void 0, function* () {
+        // Ensure there is not a run away recursive copy
+        if (currentDepth >= 255)
+            return;
+        currentDepth++;
+        yield mkdirP(destDir);
+        const files = yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .readdir */ .Cy(sourceDir);
+        for (const fileName of files) {
+            const srcFile = `${sourceDir}/${fileName}`;
+            const destFile = `${destDir}/${fileName}`;
+            const srcFileStat = yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .lstat */ .$1(srcFile);
+            if (srcFileStat.isDirectory()) {
+                // Recurse
+                yield cpDirRecursive(srcFile, destFile, currentDepth, force);
+            }
+            else {
+                yield copyFile(srcFile, destFile, force);
+            }
+        }
+        // Change the mode for the newly created directory
+        yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .chmod */ .k6(destDir, (yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .stat */ .dJ(sourceDir)).mode);
+    });
+}
+// Buffered file copy
+function copyFile(srcFile, destFile, force) {
+    return __awaiter(this, void 0, void 0, function* () {
+        if ((yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .lstat */ .$1(srcFile)).isSymbolicLink()) {
+            // unlink/re-link it
+            try {
+                yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .lstat */ .$1(destFile);
+                yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .unlink */ .y1(destFile);
+            }
+            catch (e) {
+                // Try to override file permission
+                if (e.code === 'EPERM') {
+                    yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .chmod */ .k6(destFile, '0666');
+                    yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .unlink */ .y1(destFile);
+                }
+                // other errors = it doesn't exist, no work to do
+            }
+            // Copy over symlink
+            const symlinkFull = yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .readlink */ .h_(srcFile);
+            yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .symlink */ .YN(symlinkFull, destFile, _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .IS_WINDOWS */ .H8 ? 'junction' : null);
+        }
+        else if (!(yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .exists */ .t2(destFile)) || force) {
+            yield _io_util_js__WEBPACK_IMPORTED_MODULE_2__/* .copyFile */ .m3(srcFile, destFile);
+        }
+    });
+}
+//# sourceMappingURL=io.js.map
+
+/***/ }),
+
+/***/ 8330:
+/***/ ((module) => {
+
+module.exports = /*#__PURE__*/JSON.parse('{"rE":"0.1.0","Jk":{"type":"git","url":"https://github.com/depot-suite/depot-ci"}}');
+
 /***/ })
 
 /******/ });
@@ -35146,10 +35384,1046 @@ const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCa
 /************************************************************************/
 var __webpack_exports__ = {};
 
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(73024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(76760);
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 13 modules
-var core = __nccwpck_require__(77094);
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
+var core = __nccwpck_require__(33838);
+// EXTERNAL MODULE: ./node_modules/semver/index.js
+var semver = __nccwpck_require__(62088);
+var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
+;// CONCATENATED MODULE: ./shared/buildx-version.ts
+// Reading the version `docker buildx version` prints. Only the parser lives here (semver, nothing else), so the CLI
+// can share it without bundling shared/buildx.ts's action-side probe and gates.
+
+/**
+ * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
+ * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current.
+ */
+function parseBuildxVersion(output) {
+    const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
+    const v = semver_default().coerce(m?.[1] ?? output);
+    return v && v.version !== '0.0.0' ? v.version : undefined;
+}
+
+// EXTERNAL MODULE: ./shared/errors.ts
+var errors = __nccwpck_require__(32635);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(48161);
+;// CONCATENATED MODULE: ./shared/exec.ts
+// Running a process, for the actions and the CLI alike: an argv array (never a shell), SIGINT/SIGTERM forwarded to
+// every live child, and the exit status (128 + N when the child was killed by signal N). Output either reaches our
+// terminal untouched (`output: 'inherit'`, so BuildKit's progress stays a TTY's) or passes through us (`'pipe'`):
+// streamed to our stdout/stderr unless `silent`, stdout kept for parsing, stderr's last line kept for a one-line
+// failure. A command that is not installed is a CommandNotFound, which each caller turns into its own message.
+
+
+/** The command is not installed (ENOENT): callers turn it into a message saying how to install it. */
+class CommandNotFound extends Error {
+    command;
+    name = 'CommandNotFound';
+    constructor(command) {
+        super(`${command}: command not found`);
+        this.command = command;
+    }
+}
+const TAIL_BYTES = 64 * 1024;
+const FORWARDED = ['SIGINT', 'SIGTERM'];
+const live = new Set();
+function forward(signal) {
+    for (const child of live)
+        child.kill(signal);
+}
+/** Our SIGINT/SIGTERM listeners exist only while a child runs, so with none the default (or the caller's) applies. */
+function track(child) {
+    if (live.size === 0)
+        for (const s of FORWARDED)
+            process.on(s, forward);
+    live.add(child);
+}
+function untrack(child) {
+    if (!live.delete(child))
+        return;
+    if (live.size === 0)
+        for (const s of FORWARDED)
+            process.off(s, forward);
+}
+/** How many children started by `exec` are still running (a signal now reaches them). */
+function liveChildren() {
+    return live.size;
+}
+/** The shell's exit status for a process ended by `signal`: 128 + its number. */
+function signalExitStatus(signal) {
+    return 128 + (external_node_os_.constants.signals[signal] ?? 0);
+}
+function main_exec(command, args, opts = {}) {
+    return new Promise((resolve, reject) => {
+        const inherit = opts.output === 'inherit';
+        const stdio = [
+            opts.stdin ?? 'inherit',
+            inherit && !opts.captureStdout ? 'inherit' : 'pipe',
+            inherit ? 'inherit' : 'pipe',
+        ];
+        const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio });
+        track(child);
+        let stdout = '';
+        let stderrTail = '';
+        const out = opts.stdout ?? process.stdout;
+        const err = opts.stderr ?? process.stderr;
+        child.stdout?.setEncoding('utf8').on('data', (chunk) => {
+            if (!opts.silent)
+                out.write(chunk);
+            stdout = opts.captureStdout ? stdout + chunk : (stdout + chunk).slice(-TAIL_BYTES);
+        });
+        child.stderr?.setEncoding('utf8').on('data', (chunk) => {
+            if (!opts.silent)
+                err.write(chunk);
+            stderrTail = (stderrTail + chunk).slice(-TAIL_BYTES);
+        });
+        child.on('error', (e) => {
+            untrack(child);
+            reject(e.code === 'ENOENT' ? new CommandNotFound(command) : e);
+        });
+        child.on('close', (code, signal) => {
+            untrack(child);
+            const result = {
+                exitCode: code ?? (signal ? signalExitStatus(signal) : 1),
+                stdout,
+                lastStderrLine: lastLine(stderrTail),
+            };
+            if (signal)
+                result.signal = signal;
+            resolve(result);
+        });
+    });
+}
+function lastLine(text) {
+    const lines = text
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
+    return lines[lines.length - 1] ?? '';
+}
+
+;// CONCATENATED MODULE: ./shared/buildx.ts
+// The installed buildx's version and the builder's BuildKit version, and gating inputs on them as docker's actions
+// do (action-side: it runs docker through shared/exec; the CLI uses only the parser, from shared/buildx-version.ts).
+
+
+
+
+async function buildxVersion(docker = 'docker') {
+    try {
+        const res = await main_exec(docker, ['buildx', 'version'], { silent: true, captureStdout: true });
+        if (res.exitCode !== 0)
+            return { raw: '' };
+        const version = parseBuildxVersion(res.stdout);
+        return version ? { version, raw: res.stdout.trim() } : { raw: res.stdout.trim() };
+    }
+    catch {
+        return { raw: '' };
+    }
+}
+/**
+ * Whether the installed buildx satisfies `range`. An unknown version is treated as current: users of a build we
+ * cannot read (Debian's `+ds1` builds, dev builds) are not refused a feature.
+ */
+function satisfies(v, range) {
+    return v.version === undefined || semver_default().satisfies(v.version, range);
+}
+/** Fails with the input's name and the version it needs, as docker's actions do for `call` and `vars`. */
+function requireBuildx(v, input, minimum) {
+    if (!satisfies(v, `>=${minimum}`)) {
+        throw new errors/* UserError */.y(`Input \`${input}\` needs buildx >= ${minimum}; this runner has buildx ${v.version}.`);
+    }
+}
+/**
+ * Whether an input that buildx below `minimum` does not know can be passed. When it cannot, `warn` says it is
+ * ignored (as docker's actions do for `annotations`, `build-contexts` and the attestations) and the caller leaves
+ * it out.
+ */
+function supportsOrWarn(v, input, minimum, warn) {
+    if (satisfies(v, `>=${minimum}`))
+        return true;
+    warn(`Input \`${input}\` needs buildx >= ${minimum} (this runner has ${v.version}): it is ignored.`);
+    return false;
+}
+/**
+ * Reads `docker buildx inspect`'s text: the builder's `Name` and `Driver`, then per node its `Name` and
+ * `BuildKit version` (`Buildkit` before buildx 0.12). Other lines are skipped.
+ */
+function parseBuilderInspect(stdout) {
+    const info = { nodes: [] };
+    let inNodes = false;
+    for (const line of stdout.split(/\r?\n/)) {
+        // Indented lines (labels, GC policy rules, devices) belong to a section we do not read.
+        if (line === '' || /^\s/.test(line))
+            continue;
+        const at = line.indexOf(':');
+        if (at < 0)
+            continue;
+        const key = line.slice(0, at).trim().toLowerCase();
+        const value = line.slice(at + 1).trim();
+        if (key === 'nodes')
+            inNodes = true;
+        else if (key === 'name') {
+            if (!inNodes)
+                info.name = value;
+            else
+                info.nodes.push({ name: value });
+        }
+        else if (key === 'driver' && !inNodes)
+            info.driver = value;
+        else if ((key === 'buildkit version' || key === 'buildkit') && inNodes) {
+            const node = info.nodes.at(-1);
+            if (node && value)
+                node.buildkit = value;
+        }
+    }
+    return info;
+}
+/** `docker buildx inspect [builder]`, or undefined (with the reason in the log) when it fails. */
+async function inspectBuilder(builder, opts = {}) {
+    const log = opts.log ?? (() => undefined);
+    try {
+        const res = await main_exec(opts.docker ?? 'docker', ['buildx', 'inspect', ...(builder ? [builder] : [])], {
+            silent: true,
+            captureStdout: true,
+        });
+        if (res.exitCode !== 0) {
+            log(`docker buildx inspect failed: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
+            return undefined;
+        }
+        return parseBuilderInspect(res.stdout);
+    }
+    catch (err) {
+        log(`docker buildx inspect could not run: ${err instanceof Error ? err.message : String(err)}`);
+        return undefined;
+    }
+}
+/**
+ * Whether every node of the builder runs a BuildKit in `range`, by docker's actions' rule (actions-toolkit
+ * BuildKit.versionSatisfies): a node whose version is unknown fails it; on the `docker` driver only moby's own
+ * BuildKit (`v0.x.y-moby`) counts; a pre-release or a commit never satisfies a range. Unlike docker's, an unknown
+ * version is not looked up in the builder's image: a builder we could not inspect does not satisfy it either.
+ */
+function buildkitSatisfies(info, range) {
+    if (!info)
+        return false;
+    for (const node of info.nodes) {
+        const version = node.buildkit;
+        if (!version)
+            return false;
+        if (info.driver === 'docker' && !version.endsWith('-moby'))
+            return false;
+        if (!semver_default().valid(version.replace(/-moby$/, '')))
+            return false;
+        if (!semver_default().satisfies(version.replace(/-moby$/, ''), range))
+            return false;
+    }
+    return true;
+}
+/**
+ * The log line for the `build-platform` input (depot's workflows pass it): every build runs on the runner's one
+ * builder, so it chooses nothing; it is accepted and passed on as `--build-platform` all the same.
+ */
+function buildPlatformNote(buildPlatform) {
+    if (!buildPlatform)
+        return undefined;
+    return `Input \`build-platform\` (${buildPlatform}) has no effect: every build runs on this runner's one builder, platforms other than its own under QEMU emulation.`;
+}
+
+;// CONCATENATED MODULE: ./shared/summary.ts
+// Job summaries, written in the post step as docker's actions write theirs, so a failed build has one too: main
+// saves a BuildReport in the step's state, post renders it (with the build record's link when one was uploaded).
+// Best effort: a failure to write is a warning, never a failure.
+
+
+const REPORT_STATE = 'buildReport';
+function saveBuildReport(report) {
+    core/* saveState */.LZ(REPORT_STATE, JSON.stringify(report));
+}
+function loadBuildReport() {
+    const raw = core/* getState */.Gu(REPORT_STATE);
+    if (!raw)
+        return undefined;
+    try {
+        return JSON.parse(raw);
+    }
+    catch {
+        core/* debug */.Yz('summary.loadBuildReport: the saved report is not JSON');
+        return undefined;
+    }
+}
+/**
+ * An env switch as docker's actions read theirs (DOCKER_BUILD_SUMMARY, DOCKER_BUILD_RECORD_UPLOAD): unset is
+ * `fallback`; a value that is not a boolean is a warning naming the variable, and `fallback`.
+ */
+function envSwitch(name, fallback, env = process.env) {
+    const v = env[name]?.trim();
+    if (v === undefined || v === '')
+        return fallback;
+    if (['true', 'True', 'TRUE', '1'].includes(v))
+        return true;
+    if (['false', 'False', 'FALSE', '0'].includes(v))
+        return false;
+    core/* warning */.$e(`${name} must be true or false, got "${v}": taken as ${fallback}.`);
+    return fallback;
+}
+/** Inputs shown by key only (the part before `=`), never by value. */
+const KEYED_SECRETS = new Set(['secrets', 'secret-envs', 'secret-files']);
+/** Inputs never shown, or shown as `***` when given. */
+const HIDDEN = new Set(['github-token']);
+const MASKED = new Set(['token']);
+/**
+ * The inputs as docker's summary lists them: the non-empty ones (no false boolean, empty string or list), the
+ * secrets by key only, `github-token` left out and `token` as `***`. Lists are one value a line; values that are
+ * neither strings, numbers, booleans nor lists of strings are left out.
+ */
+function summaryInputs(inputs) {
+    const out = {};
+    for (const [name, value] of Object.entries(inputs)) {
+        if (HIDDEN.has(name))
+            continue;
+        if (MASKED.has(name)) {
+            if (value !== '' && value !== undefined)
+                out[name] = '***';
+            continue;
+        }
+        if (KEYED_SECRETS.has(name)) {
+            const keys = (Array.isArray(value) ? value : [])
+                .map((entry) => (typeof entry === 'string' ? entry.slice(0, Math.max(entry.indexOf('='), 0)) : ''))
+                .filter((key) => key !== '');
+            if (keys.length > 0)
+                out[name] = keys.join('\n');
+            continue;
+        }
+        if (typeof value === 'string' && value !== '')
+            out[name] = value;
+        else if (typeof value === 'number')
+            out[name] = String(value);
+        else if (value === true)
+            out[name] = 'true';
+        else if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')) {
+            out[name] = value.join('\n');
+        }
+    }
+    return out;
+}
+/** The project, build id, isolation and builder cells of a build that ran (`built`) or failed (metadata only). */
+function depotCells(built, depot) {
+    const via = built?.result.via ?? (depot ? 'depot' : undefined);
+    return {
+        project: depot?.projectID ?? (via === 'buildx' ? 'none (plain buildx)' : built ? 'none' : '-'),
+        buildId: depot?.buildID ?? '-',
+        isolated: isolatedCell(built?.resolution, depot?.isolated),
+        builtWith: via === 'depot' ? 'depot' : via === 'buildx' ? 'docker buildx (fallback)' : '-',
+    };
+}
+/** Why post writes no summary for this report, or undefined when it writes one. */
+function summarySkipped(report, env = process.env) {
+    if (!envSwitch('DOCKER_BUILD_SUMMARY', true, env))
+        return 'Build summary disabled (DOCKER_BUILD_SUMMARY)';
+    if (report.call && report.call !== 'build')
+        return `Build summary skipped for ${report.call} subrequest`;
+    return undefined;
+}
+/** The report as the summary's tables. */
+function reportSummary(report, record) {
+    const rows = [
+        ['Status', report.status === 'success' ? ':white_check_mark: success' : ':x: failed'],
+    ];
+    if (report.error)
+        rows.push(['Error', report.error]);
+    rows.push(['Duration', `${((report.finishedAt - report.startedAt) / 1000).toFixed(1)} s`]);
+    if (!report.targets) {
+        rows.push(['Digest', report.digest ?? '-'], ['Tags', report.tags.join(', ') || '-'], ['Platforms', report.platforms.join(', ') || 'default']);
+    }
+    rows.push(['Project', report.project], ['Build id', report.buildId], ['Isolated', report.isolated], ['Built with', report.builtWith]);
+    const table = { heading: report.heading, rows, inputs: report.inputs };
+    if (report.targets) {
+        table.tables = [
+            {
+                header: ['Target', 'Platforms', 'Tags', 'Digest'],
+                rows: report.targets.map((t) => [t.name, t.platforms, t.tags, t.digest]),
+            },
+        ];
+    }
+    if (record)
+        table.record = record;
+    return table;
+}
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+function cell(text) {
+    return escapeHtml(text).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+}
+function fileSize(bytes) {
+    if (bytes < 1024)
+        return `${bytes} B`;
+    if (bytes < 1024 * 1024)
+        return `${(bytes / 1024).toFixed(1)} KiB`;
+    return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+/** The summary as Markdown. Values are shown as given (escaped): callers pass no secret (keys of secrets at most). */
+function renderSummary(s) {
+    const lines = [`## ${s.heading}`, '', '| | |', '| --- | --- |'];
+    for (const [key, value] of s.rows)
+        lines.push(`| ${cell(key)} | ${cell(value)} |`);
+    if (s.record) {
+        const link = `<a href="${escapeHtml(s.record.url)}">${cell(s.record.name)}</a>`;
+        lines.push(`| Build record | ${link} (${fileSize(s.record.size)}) |`);
+    }
+    for (const table of s.tables ?? []) {
+        lines.push('', `| ${table.header.map(cell).join(' | ')} |`, `|${table.header.map(() => ' --- |').join('')}`);
+        for (const row of table.rows)
+            lines.push(`| ${row.map(cell).join(' | ')} |`);
+    }
+    if (s.record) {
+        lines.push('', 'Import the build record into Docker Desktop\u2019s Builds view for its timing, steps, logs and traces.');
+    }
+    const inputs = Object.entries(s.inputs ?? {});
+    if (inputs.length > 0) {
+        lines.push('', '<details><summary><strong>Build inputs</strong></summary>', '', '| Input | Value |', '| --- | --- |');
+        for (const [name, value] of inputs)
+            lines.push(`| ${cell(name)} | ${cell(value)} |`);
+        lines.push('', '</details>');
+    }
+    return `${lines.join('\n')}\n`;
+}
+/**
+ * The post step's summary: the report main saved, with the build record when `recordFor` exports and uploads one
+ * (it is asked only when a summary is written, as docker's actions export no record without one). Nothing to do
+ * when main saved no report (it failed before building).
+ */
+async function summaryStep(recordFor, env = process.env) {
+    const report = loadBuildReport();
+    if (!report)
+        return;
+    const skipped = summarySkipped(report, env);
+    if (skipped) {
+        core/* info */.pq(skipped);
+        return;
+    }
+    let record;
+    try {
+        record = recordFor ? await recordFor(report) : undefined;
+    }
+    catch (err) {
+        core/* warning */.$e(`Build record not uploaded: ${(0,errors/* errorMessage */.g)(err)}`);
+    }
+    await writeSummary(reportSummary(report, record), env);
+}
+async function writeSummary(s, env = process.env) {
+    if (!env.GITHUB_STEP_SUMMARY) {
+        core/* debug */.Yz('summary.write: GITHUB_STEP_SUMMARY is not set, no job summary');
+        return;
+    }
+    try {
+        await core/* summary */.z.addRaw(renderSummary(s)).write();
+    }
+    catch (err) {
+        core/* warning */.$e(`Could not write the job summary: ${(0,errors/* errorMessage */.g)(err)}`);
+    }
+}
+/**
+ * The summary's "Isolated" cell: from the build's metadata when the CLI wrote it, else from the token; for a fork
+ * pull request it says why (`yes: pull request #12 from fork mallory/web; the project cache is neither read nor
+ * written`).
+ */
+function isolatedCell(resolution, fromMetadata) {
+    const isolated = fromMetadata ?? (resolution?.kind === 'token' ? resolution.isolated : undefined);
+    if (isolated === undefined)
+        return '-';
+    if (!isolated)
+        return 'no';
+    const why = resolution?.kind === 'token' ? resolution.isolation : undefined;
+    return why ? `yes: ${why}; the project cache is neither read nor written` : 'yes';
+}
+
+;// CONCATENATED MODULE: ./shared/build-record.ts
+// The build record, as docker's actions keep it: after the build (success or failure), in the post step,
+// `docker buildx history export --finalize` writes the build's record (a .dockerbuild file Docker Desktop's Builds
+// view imports), @actions/artifact uploads it as an artifact of the run, and the job summary links it. Best effort:
+// an export or upload that fails is a warning, never a failed build.
+
+
+
+
+
+
+
+
+/** `docker buildx history export` came with buildx 0.23 (docker's summary needs it); `--finalize` with 0.24. */
+function historySupport(buildx) {
+    return { export: satisfies(buildx, '>=0.23.0'), finalize: satisfies(buildx, '>=0.24.0') };
+}
+const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const REF = /^[^/\s]+\/[^/\s]+\/[^/\s]+$/;
+/** The `buildx.build.ref` values (builder/node/ref) of a metadata file's JSON: the build's, or each bake target's. */
+function metadataRefs(raw) {
+    if (!raw)
+        return [];
+    let json;
+    try {
+        json = JSON.parse(raw);
+    }
+    catch {
+        return [];
+    }
+    if (!isObj(json))
+        return [];
+    const refs = [];
+    const take = (v) => {
+        if (typeof v === 'string' && REF.test(v) && !refs.includes(v))
+            refs.push(v);
+    };
+    take(json['buildx.build.ref']);
+    for (const [key, value] of Object.entries(json))
+        if (!key.includes('.') && isObj(value))
+            take(value['buildx.build.ref']);
+    return refs;
+}
+/** buildx's config dir, where it keeps `refs/<builder>/<node>/<ref>`: BUILDX_CONFIG, else DOCKER_CONFIG/buildx. */
+function buildxConfigDir(env = process.env) {
+    return env.BUILDX_CONFIG || (0,external_node_path_.join)(env.DOCKER_CONFIG || (0,external_node_path_.join)(env.HOME || (0,external_node_os_.homedir)(), '.docker'), 'buildx');
+}
+/**
+ * The refs buildx wrote since `since`, newest first, those of `context` first: how docker's action finds a failed
+ * build's record, whose metadata file buildx never wrote.
+ */
+function refsSince(q) {
+    const root = (0,external_node_path_.join)(buildxConfigDir(q.env), 'refs');
+    const found = [];
+    const list = (dir) => {
+        try {
+            return (0,external_node_fs_.readdirSync)(dir);
+        }
+        catch {
+            return [];
+        }
+    };
+    const builders = q.builder ? [q.builder] : list(root).filter((b) => b !== '__group__');
+    const context = q.context ? (0,external_node_path_.resolve)(q.context) : undefined;
+    for (const builder of builders) {
+        for (const node of list((0,external_node_path_.join)(root, builder))) {
+            for (const id of list((0,external_node_path_.join)(root, builder, node))) {
+                const file = (0,external_node_path_.join)(root, builder, node, id);
+                try {
+                    const stat = (0,external_node_fs_.statSync)(file);
+                    if (!stat.isFile() || stat.mtimeMs < q.since)
+                        continue;
+                    const state = JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8'));
+                    const ours = context !== undefined && state.LocalPath === context;
+                    found.push({ ref: `${builder}/${node}/${id}`, mtime: stat.mtimeMs, ours });
+                }
+                catch {
+                    continue;
+                }
+            }
+        }
+    }
+    found.sort((a, b) => Number(b.ours) - Number(a.ours) || b.mtime - a.mtime);
+    return found.map((f) => f.ref);
+}
+/** The refs to export: the metadata's, else (a failed build) the one buildx wrote since the step started. */
+function buildRefs(q) {
+    const refs = metadataRefs(q.metadata);
+    if (refs.length > 0)
+        return refs;
+    const since = refsSince(q);
+    return q.bake ? since : since.slice(0, 1);
+}
+/** Docker's file name: `<owner>~<repo>~<first ref's id, 6 chars upper case>[+<more>].dockerbuild`. */
+function recordFilename(repository, refs) {
+    const [owner = '', repo = ''] = repository.split('/');
+    const id = (refs[0] ?? '').split('/')[2] ?? '';
+    const more = refs.length > 1 ? `+${refs.length - 1}` : '';
+    return `${owner}~${repo}~${id.slice(0, 6).toUpperCase()}${more}.dockerbuild`;
+}
+/** DOCKER_BUILD_RECORD_RETENTION_DAYS as a whole number of days; undefined (the repository's default) else. */
+function retentionDays(env = process.env) {
+    const v = env.DOCKER_BUILD_RECORD_RETENTION_DAYS?.trim();
+    if (!v)
+        return undefined;
+    if (!/^\d+$/.test(v) || Number(v) < 1) {
+        core/* warning */.$e(`DOCKER_BUILD_RECORD_RETENTION_DAYS must be a whole number of days, got "${v}": the repository's default is used.`);
+        return undefined;
+    }
+    return Number(v);
+}
+/** Why no record is uploaded, or undefined when it is. */
+function uploadSkipped(env = process.env) {
+    if (!envSwitch('DOCKER_BUILD_RECORD_UPLOAD', true, env)) {
+        return 'Build record upload disabled (DOCKER_BUILD_RECORD_UPLOAD)';
+    }
+    if (!env.ACTIONS_RUNTIME_TOKEN || !env.ACTIONS_RESULTS_URL) {
+        return 'No build record upload: this job has no Actions runtime (ACTIONS_RUNTIME_TOKEN, ACTIONS_RESULTS_URL)';
+    }
+    const host = new URL(env.GITHUB_SERVER_URL || 'https://github.com').hostname.toUpperCase();
+    if (host !== 'GITHUB.COM' && !host.endsWith('.GHE.COM') && !host.endsWith('.GHE.LOCALHOST')) {
+        return 'No build record upload: artifacts v2 are not supported on GitHub Enterprise Server';
+    }
+    return undefined;
+}
+async function uploadArtifact(file, days) {
+    const { DefaultArtifactClient } = await __nccwpck_require__.e(/* import() */ 584).then(__nccwpck_require__.bind(__nccwpck_require__, 20584));
+    const res = await new DefaultArtifactClient().uploadArtifact(file.split('/').pop() ?? file, [file], (0,external_node_path_.resolve)(file, '..'), {
+        skipArchive: true,
+        ...(days !== undefined ? { retentionDays: days } : {}),
+    });
+    if (!res.id)
+        throw new Error('the artifact service returned no artifact id');
+    return { id: res.id, size: res.size ?? (0,external_node_fs_.statSync)(file).size };
+}
+/**
+ * The post step's record (summaryStep's `recordFor`): export the report's refs, upload the file, and the link for
+ * the summary. Undefined, after one line saying why, when there is nothing to upload or it failed (a warning).
+ */
+async function uploadBuildRecord(report, deps = {}) {
+    const env = deps.env ?? process.env;
+    const skipped = uploadSkipped(env);
+    if (skipped) {
+        core/* info */.pq(skipped);
+        return undefined;
+    }
+    if (!report.history.export) {
+        core/* info */.pq('No build record: `docker buildx history export` needs buildx >= 0.23');
+        return undefined;
+    }
+    const [first] = report.refs;
+    if (!first) {
+        core/* info */.pq('No build record: buildx wrote no build reference');
+        return undefined;
+    }
+    const builder = first.split('/')[0] ?? '';
+    const refs = report.refs.filter((r) => r.startsWith(`${builder}/`));
+    const dir = (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'depot-record-'));
+    try {
+        return await core/* group */.Os('Build record', async () => {
+            const repository = env.GITHUB_REPOSITORY ?? '';
+            const file = (0,external_node_path_.join)(dir, recordFilename(repository, refs));
+            const args = ['buildx', 'history', 'export', '--builder', builder];
+            if (report.history.finalize)
+                args.push('--finalize');
+            args.push('--output', file, ...refs.map((r) => r.split('/')[2] ?? r));
+            core/* info */.pq(`docker ${args.join(' ')}`);
+            const res = await (deps.exec ?? main_exec)('docker', args, { silent: true, stdin: 'ignore' });
+            if (res.exitCode !== 0) {
+                core/* warning */.$e(`Build record not exported: ${res.lastStderrLine || `docker exited ${res.exitCode}`}`);
+                return undefined;
+            }
+            const size = (0,external_node_fs_.statSync)(file).size;
+            core/* info */.pq(`Build record written to ${file} (${size} bytes)`);
+            let uploaded;
+            try {
+                uploaded = await (deps.upload ?? uploadArtifact)(file, retentionDays(env));
+            }
+            catch (err) {
+                core/* warning */.$e(`Build record not uploaded: ${(0,errors/* errorMessage */.g)(err)}`);
+                return undefined;
+            }
+            const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
+            const url = `${server}/${repository}/actions/runs/${env.GITHUB_RUN_ID ?? ''}/artifacts/${uploaded.id}`;
+            core/* info */.pq(`Artifact download URL: ${url}`);
+            return { name: recordFilename(repository, refs), url, size: uploaded.size };
+        });
+    }
+    finally {
+        (0,external_node_fs_.rmSync)(dir, { recursive: true, force: true });
+    }
+}
+
+;// CONCATENATED MODULE: ./shared/github.ts
+// The run's GitHub context: the runner's GITHUB_* variables and the event payload at GITHUB_EVENT_PATH.
+
+
+function obj(value) {
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
+}
+function str(value) {
+    return typeof value === 'string' ? value : undefined;
+}
+function readPayload(path) {
+    if (!path || !(0,external_node_fs_.existsSync)(path))
+        return {};
+    try {
+        return obj(JSON.parse((0,external_node_fs_.readFileSync)(path, 'utf8'))) ?? {};
+    }
+    catch {
+        return {};
+    }
+}
+function getGithubContext(env = process.env) {
+    const payload = readPayload(env.GITHUB_EVENT_PATH);
+    const eventName = env.GITHUB_EVENT_NAME ?? '';
+    const repo = obj(payload.repository);
+    const pr = obj(payload.pull_request);
+    const headRepo = obj(obj(pr?.head)?.repo);
+    const baseRepo = obj(obj(pr?.base)?.repo);
+    const isPrEvent = eventName === 'pull_request' || eventName === 'pull_request_target';
+    const headName = str(headRepo?.full_name);
+    const baseName = str(baseRepo?.full_name) ?? str(repo?.full_name) ?? env.GITHUB_REPOSITORY ?? '';
+    // A deleted fork has head.repo null: still a fork, never the base repository.
+    const fromFork = isPrEvent &&
+        pr !== undefined &&
+        (headRepo === undefined || headName?.toLowerCase() !== baseName.toLowerCase());
+    const visibility = str(repo?.visibility) ?? (repo?.private === true ? 'private' : repo ? 'public' : '');
+    const number = typeof pr?.number === 'number'
+        ? pr.number
+        : typeof payload.number === 'number'
+            ? payload.number
+            : undefined;
+    const context = {
+        eventName,
+        repository: env.GITHUB_REPOSITORY ?? str(repo?.full_name) ?? '',
+        serverUrl: (env.GITHUB_SERVER_URL ?? 'https://github.com').replace(/\/+$/, ''),
+        apiUrl: (env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/+$/, ''),
+        sha: env.GITHUB_SHA ?? '',
+        ref: env.GITHUB_REF ?? '',
+        runId: env.GITHUB_RUN_ID ?? '',
+        runAttempt: env.GITHUB_RUN_ATTEMPT ?? '1',
+        visibility,
+        privateRepository: repo?.private === true || visibility === 'private' || visibility === 'internal',
+        fromFork,
+        untrustedForkPullRequest: fromFork && eventName === 'pull_request',
+        payload,
+    };
+    if (number !== undefined && isPrEvent)
+        context.pullRequestNumber = number;
+    if (headName)
+        context.headRepository = headName;
+    const headSha = str(obj(pr?.head)?.sha);
+    if (headSha)
+        context.headSha = headSha;
+    return context;
+}
+/** The run's URL with its attempt, as docker/build-push-action uses for provenance `builder-id`. */
+function workflowRunUrl(ctx) {
+    return `${ctx.serverUrl}/${ctx.repository}/actions/runs/${ctx.runId}/attempts/${ctx.runAttempt}`;
+}
+/** Go's strconv.ParseBool true values, as docker's toolkit reads boolean env (anything else is false). */
+function envTrue(value) {
+    return value !== undefined && ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value);
+}
+/** The repository's git URL on this server, without ref: `<server>/<owner>/<repo>.git`. */
+function repositoryGitUrl(ctx) {
+    return `${ctx.serverUrl}/${ctx.repository}.git`;
+}
+/**
+ * The form the default context takes, as docker's toolkit (Build.gitContext, build-push-action v7.1) picks it: the
+ * query form when attributes other than ref, checksum and subdir are given, or when BUILDX_SEND_GIT_QUERY_AS_INPUT
+ * is set and buildx is 0.29 or later (an unknown version keeps the classic form); otherwise the classic fragment.
+ */
+function gitContextFormat(opts = {}) {
+    if (opts.format)
+        return opts.format;
+    const extra = Object.keys(opts.attrs ?? {}).filter((k) => !['ref', 'checksum', 'subdir'].includes(k));
+    if (extra.length > 0)
+        return 'query';
+    const env = opts.env ?? process.env;
+    if (!envTrue(env.BUILDX_SEND_GIT_QUERY_AS_INPUT))
+        return 'fragment';
+    const v = opts.buildxVersion ? semver_default().coerce(opts.buildxVersion) : null;
+    return v && semver_default().gte(v, '0.29.0') ? 'query' : 'fragment';
+}
+/**
+ * The default build context: the repository at the event's commit as a git URL, as docker's toolkit builds it.
+ * Classic: `<server>/<owner>/<repo>.git#<sha>[:<subdir>]`. Query: `<server>/<owner>/<repo>.git?ref=<sha>[&subdir=..]`
+ * (`ref=<ref>&checksum=<sha>` when a checksum or `fetch-by-commit` is given, then the other attributes). A PR head
+ * ref pins the PR's head commit; DOCKER_DEFAULT_GIT_CONTEXT_PR_HEAD_REF turns a PR merge ref into its head ref.
+ */
+function gitContext(ctx, opts = {}) {
+    const env = opts.env ?? process.env;
+    const attrs = opts.attrs ?? {};
+    let ref = attrs.ref || ctx.ref;
+    if (ref !== '' && !ref.startsWith('refs/'))
+        ref = `refs/heads/${ref}`;
+    else if (ref.startsWith('refs/pull/') && envTrue(env.DOCKER_DEFAULT_GIT_CONTEXT_PR_HEAD_REF)) {
+        ref = ref.replace(/\/merge$/, '/head');
+    }
+    let pinned = ctx.sha || ref;
+    if (ref.startsWith('refs/pull/') && ref.endsWith('/head'))
+        pinned = ctx.headSha ?? ref;
+    const checksum = opts.checksum || attrs.checksum;
+    const commit = checksum || pinned;
+    const subdir = opts.subdir || attrs.subdir;
+    const withSubdir = subdir && subdir !== '.' ? subdir : '';
+    const base = repositoryGitUrl(ctx);
+    if (gitContextFormat(opts) === 'fragment')
+        return `${base}#${commit}${withSubdir ? `:${withSubdir}` : ''}`;
+    const fetchByCommit = envTrue(attrs['fetch-by-commit']);
+    const query = [`ref=${fetchByCommit || checksum ? ref : commit}`];
+    const pin = fetchByCommit ? commit : checksum;
+    if (pin)
+        query.push(`checksum=${pin}`);
+    if (withSubdir)
+        query.push(`subdir=${withSubdir}`);
+    for (const [k, v] of Object.entries(attrs))
+        if (!['ref', 'checksum', 'subdir'].includes(k))
+            query.push(`${k}=${v}`);
+    return `${base}?${query.join('&')}`;
+}
+/**
+ * Whether a build context is this repository's own git context on this server, in either form: the repository's
+ * git URL alone, or followed by `#` (classic) or `?` (query). Only such a context gets the `github-token` as
+ * GIT_AUTH_TOKEN (and BuildKit sends it to this server's host only).
+ */
+function github_isOwnGitContext(context, ctx) {
+    const base = repositoryGitUrl(ctx).toLowerCase();
+    if (!context.toLowerCase().startsWith(base))
+        return false;
+    const rest = context.slice(base.length);
+    return rest === '' || rest.startsWith('#') || rest.startsWith('?');
+}
+/** The subdirectory a git context names (`#<ref>:<subdir>` or `?...&subdir=<subdir>`), or '' for the root. */
+function github_gitContextSubdir(context) {
+    const hash = context.indexOf('#');
+    if (hash >= 0) {
+        const fragment = context.slice(hash + 1);
+        const colon = fragment.indexOf(':');
+        return colon >= 0 ? fragment.slice(colon + 1).replace(/^\/+|\/+$/g, '') : '';
+    }
+    const q = context.indexOf('?');
+    const subdir = q >= 0 ? (new URLSearchParams(context.slice(q + 1)).get('subdir') ?? '') : '';
+    return subdir.replace(/^\/+|\/+$/g, '').replace(/^\.$/, '');
+}
+
+;// CONCATENATED MODULE: ./shared/build-checks.ts
+// Build checks: the Dockerfile warnings BuildKit finds. With BUILDX_METADATA_WARNINGS set (as docker's action sets
+// it for every build) buildx writes them to the metadata file under `buildx.build.warnings`; they become GitHub
+// annotations on the Dockerfile's lines, as docker/build-push-action makes them (DOCKER_BUILD_CHECKS_ANNOTATIONS=false
+// turns them off). `call: check` writes its result under `result.json` instead: a failed check is reported as buildx
+// prints it, "Check complete, N warnings have been found!", with each warning annotated.
+
+
+
+
+
+/** The env the build runs with so that buildx writes the warnings to the metadata file. */
+const BUILD_CHECKS_ENV = { BUILDX_METADATA_WARNINGS: 'true' };
+const build_checks_isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const build_checks_str = (v) => (typeof v === 'string' && v !== '' ? v : undefined);
+const num = (v) => (typeof v === 'number' && v > 0 ? v : undefined);
+const b64 = (v) => Buffer.from(v, 'base64').toString('utf8');
+function lines(range) {
+    const first = Array.isArray(range) ? range[0] : undefined;
+    if (!build_checks_isObj(first))
+        return {};
+    const startLine = num(build_checks_isObj(first.start) ? first.start.line : undefined);
+    const endLine = num(build_checks_isObj(first.end) ? first.end.line : undefined) ?? startLine;
+    return { ...(startLine ? { startLine } : {}), ...(endLine ? { endLine } : {}) };
+}
+/** `buildx.build.warnings` entries (short, detail and source data base64), as buildx writes them. */
+function parseMetadataWarnings(value) {
+    if (!Array.isArray(value))
+        return [];
+    const out = [];
+    for (const w of value) {
+        if (!build_checks_isObj(w))
+            continue;
+        const short = build_checks_str(w.short);
+        const detail = Array.isArray(w.detail) ? w.detail.filter((d) => typeof d === 'string') : [];
+        if (!short || detail.length === 0)
+            continue;
+        const source = build_checks_isObj(w.sourceInfo) ? w.sourceInfo : {};
+        const warning = {
+            message: b64(short).replace(/\s\(line \d+\)$/, ''),
+            title: detail.map(b64).join(' '),
+            ...lines(w.range),
+        };
+        if (build_checks_str(w.url))
+            warning.url = build_checks_str(w.url);
+        if (build_checks_str(source.filename))
+            warning.filename = build_checks_str(source.filename);
+        if (build_checks_str(source.data))
+            warning.data = build_checks_str(source.data);
+        out.push(warning);
+    }
+    return out;
+}
+/** The `result.json` of `--call check`: its warnings (in the same shape) and its build error, if any. */
+function parseCheckResult(value) {
+    if (!build_checks_isObj(value))
+        return { warnings: [] };
+    const sources = Array.isArray(value.sources) ? value.sources : [];
+    const warnings = [];
+    for (const w of Array.isArray(value.warnings) ? value.warnings : []) {
+        if (!build_checks_isObj(w))
+            continue;
+        const rule = build_checks_str(w.ruleName) ?? 'BuildCheck';
+        const location = build_checks_isObj(w.location) ? w.location : {};
+        const index = typeof location.sourceIndex === 'number' ? location.sourceIndex : 0;
+        const source = build_checks_isObj(sources[index]) ? sources[index] : {};
+        const warning = {
+            message: `${rule}: ${build_checks_str(w.detail) ?? build_checks_str(w.description) ?? ''}`,
+            title: build_checks_str(w.description) ?? rule,
+            ...lines(location.ranges),
+        };
+        if (build_checks_str(w.url))
+            warning.url = build_checks_str(w.url);
+        if (build_checks_str(source.filename))
+            warning.filename = build_checks_str(source.filename);
+        if (build_checks_str(source.data))
+            warning.data = build_checks_str(source.data);
+        warnings.push(warning);
+    }
+    const buildError = build_checks_isObj(value.buildError) ? build_checks_str(value.buildError.message) : undefined;
+    return buildError ? { warnings, error: buildError } : { warnings };
+}
+/** buildx's own summary line of a check. */
+function checkCompleteLine(count) {
+    if (count === 0)
+        return 'Check complete, no warnings found.';
+    return count === 1
+        ? 'Check complete, 1 warning has been found!'
+        : `Check complete, ${count} warnings have been found!`;
+}
+/**
+ * The annotations for the warnings whose Dockerfile the build read, as docker's toolkit matches them
+ * (Buildx.convertWarningsToGitHubAnnotations): a local Dockerfile inside the workspace whose path ends with the
+ * warning's file name and whose text is the text BuildKit read, annotated at its path relative to the workspace;
+ * or one in this repository's git context, at its path in the repository. Others are left out (debug log).
+ */
+function toAnnotations(warnings, dockerfiles, workspace) {
+    const files = [];
+    for (const d of dockerfiles) {
+        if (d.remote) {
+            files.push({ file: d.path, path: d.path });
+            continue;
+        }
+        const rel = (0,external_node_path_.relative)(workspace, d.path);
+        if (rel === '' || rel.startsWith('..') || (0,external_node_path_.isAbsolute)(rel) || !(0,external_node_fs_.existsSync)(d.path)) {
+            core/* debug */.Yz(`toAnnotations: ${d.path} is not a Dockerfile in the workspace`);
+            continue;
+        }
+        files.push({ file: rel, path: d.path, content: (0,external_node_fs_.readFileSync)(d.path).toString('base64') });
+    }
+    const out = [];
+    for (const w of warnings) {
+        const name = w.filename;
+        const match = files.find((f) => name !== undefined && f.path.endsWith(name) && (f.content === undefined || f.content === w.data));
+        if (!match) {
+            core/* debug */.Yz(`toAnnotations: no Dockerfile of this build matches ${name ?? '?'}: ${w.message}`);
+            continue;
+        }
+        out.push({
+            message: w.url ? `${w.message}\nMore info: ${w.url}` : w.message,
+            properties: {
+                title: w.title,
+                file: match.file,
+                ...(w.startLine ? { startLine: w.startLine } : {}),
+                ...(w.endLine ? { endLine: w.endLine } : {}),
+            },
+        });
+    }
+    return out;
+}
+/** DOCKER_BUILD_CHECKS_ANNOTATIONS as docker reads it: on unless a false value. */
+function annotationsEnabled(env) {
+    const v = env.DOCKER_BUILD_CHECKS_ANNOTATIONS;
+    return v === undefined || !['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v.trim());
+}
+/** The Dockerfile of `docker buildx build [--file FILE] CONTEXT`: `--file` is relative to the working directory. */
+function buildDockerfiles(context, file, github, cwd = process.cwd()) {
+    if (file === '-' || context === '-')
+        return [];
+    if (isOwnGitContext(context, github)) {
+        // In a git context `--file` names a file in the context (the repository, or its subdirectory).
+        return [{ path: posix.join(gitContextSubdir(context), file || 'Dockerfile'), remote: true }];
+    }
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@'))
+        return [];
+    // Not resolve(cwd, context, 'Dockerfile'): ncc's asset relocator takes that for a file of the bundle and rewrites it.
+    const dockerfile = file ? resolve(cwd, file) : `${resolve(cwd, context || '.')}/Dockerfile`;
+    return [{ path: dockerfile, remote: false }];
+}
+/**
+ * Each target's Dockerfile from the resolved bake definition: `dockerfile` is relative to the target's `context`,
+ * which is relative to the directory bake ran in (local files, or `cwd://`) or to the remote `source`.
+ */
+function bakeDockerfiles(definition, opts) {
+    const targets = build_checks_isObj(definition) && build_checks_isObj(definition.target) ? definition.target : {};
+    const out = [];
+    for (const target of Object.values(targets)) {
+        if (!build_checks_isObj(target) || build_checks_str(target['dockerfile-inline']))
+            continue;
+        const dockerfile = build_checks_str(target.dockerfile) ?? 'Dockerfile';
+        const context = build_checks_str(target.context) ?? '.';
+        if (dockerfile === '-')
+            continue;
+        if (context.startsWith('cwd://')) {
+            out.push({ path: (0,external_node_path_.resolve)(opts.workdir, context.slice('cwd://'.length), dockerfile), remote: false });
+        }
+        else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@')) {
+            if (github_isOwnGitContext(context, opts.github)) {
+                out.push({ path: external_node_path_.posix.join(github_gitContextSubdir(context), dockerfile), remote: true });
+            }
+        }
+        else if (opts.source === '') {
+            out.push({ path: (0,external_node_path_.resolve)(opts.workdir, context, dockerfile), remote: false });
+        }
+        else if (github_isOwnGitContext(opts.source, opts.github)) {
+            out.push({ path: external_node_path_.posix.join(github_gitContextSubdir(opts.source), context, dockerfile), remote: true });
+        }
+    }
+    return out;
+}
+function readJson(file) {
+    try {
+        const json = JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8'));
+        return build_checks_isObj(json) ? json : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * After a build or bake (failed or not): annotates the build-check warnings of the metadata file (a bake's are at
+ * its top level; a check's under each target's `result.json`), then returns the failure to throw: a failed
+ * `call: check` becomes buildx's "Check complete, N warnings have been found!" (or the check's own error); any
+ * other failure is returned as it came. Best effort: an unreadable metadata file annotates nothing.
+ */
+function reportBuildChecks(run, failure) {
+    const env = run.env ?? process.env;
+    const metadata = readJson(run.metadataFile) ?? {};
+    const warnings = parseMetadataWarnings(metadata['buildx.build.warnings']);
+    const results = [metadata, ...Object.values(metadata).filter(build_checks_isObj)]
+        .map((m) => m['result.json'])
+        .filter(build_checks_isObj)
+        .map(parseCheckResult);
+    for (const r of results)
+        warnings.push(...r.warnings);
+    if (warnings.length > 0 && annotationsEnabled(env)) {
+        const annotations = toAnnotations(warnings, run.dockerfiles, run.workspace ?? env.GITHUB_WORKSPACE ?? process.cwd());
+        if (annotations.length > 0) {
+            core/* startGroup */.Oh(`Generating GitHub annotations (${annotations.length} build checks found)`);
+            for (const a of annotations)
+                (run.annotate ?? core/* warning */.$e)(a.message, a.properties);
+            core/* endGroup */.N4();
+        }
+    }
+    if (failure === undefined || run.call !== 'check' || results.length === 0)
+        return failure;
+    const error = results.find((r) => r.error)?.error;
+    if (error)
+        return new errors/* UserError */.y(`Check failed with: ${error}`);
+    return new errors/* UserError */.y(checkCompleteLine(results.reduce((n, r) => n + r.warnings.length, 0)));
+}
+
+;// CONCATENATED MODULE: ./shared/contract/bake.ts
+// What the bake action and `depot bake` agree on: the action reads the definition once (`docker buildx bake
+// --print`) and hands the CLI that JSON in a file, so a step runs `--print` once, not in the action and again in
+// the CLI.
+/** The path of a file holding `docker buildx bake --print`'s JSON for the very flags, source and targets given. */
+const BAKE_DEFINITION_ENV = 'DEPOT_BAKE_DEFINITION';
+
+// EXTERNAL MODULE: ./shared/cli-release.ts
+var cli_release = __nccwpck_require__(12620);
 ;// CONCATENATED MODULE: ./shared/contract/cli.ts
 // What the actions and the depot CLI agree on: the exit status the actions' buildx-fallback keys on, and the values
 // of the depot-only flags the actions pass (`--build-platform`, `--lint-fail-on`).
@@ -35160,35 +36434,8 @@ const LINT_LEVELS = ['error', 'warn', 'info', 'none'];
 /** `--build-platform` / input `build-platform`: where the builder runs (dynamic: per target platform). */
 const BUILD_PLATFORMS = ['dynamic', 'linux/amd64', 'linux/arm64'];
 
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(73024);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(48161);
 // EXTERNAL MODULE: ./node_modules/@actions/http-client/lib/index.js + 1 modules
 var lib = __nccwpck_require__(44942);
-;// CONCATENATED MODULE: ./shared/errors.ts
-// The two error helpers every part uses: the actions, the CLI and the broker.
-/**
- * An error the user can fix: its message is one line that says what was wrong and what to do. It is printed as is
- * (no stack trace): by the action runner as the step's failure, by the CLI before it exits with `exitCode`.
- * Anything else is reported as an unexpected failure.
- */
-class UserError extends Error {
-    exitCode;
-    name = 'UserError';
-    constructor(message, 
-    /** The CLI's exit status for it. */
-    exitCode = 1) {
-        super(message);
-        this.exitCode = exitCode;
-    }
-}
-/** The message of any thrown value, on one line. */
-function errorMessage(err) {
-    const text = err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
-    return (text ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
-}
-
 ;// CONCATENATED MODULE: ./shared/contract/exchange.ts
 // The token exchange on the wire: `POST /auth/oidc/<provider>` with `{token, project?}`, answered by
 // `{ok:true, token, project, isolated, expiresAt}` or `{ok:false, error:{code, message, requestId?}}`. The broker
@@ -35263,16 +36510,16 @@ function checkBrokerUrl(raw, from) {
         url = new URL(raw);
     }
     catch {
-        throw new UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
+        throw new errors/* UserError */.y(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
     }
     if (url.username || url.password) {
-        throw new UserError(`${from} carries a user name or password (user:pass@): the broker needs none, the OIDC token is the credential; remove them.`);
+        throw new errors/* UserError */.y(`${from} carries a user name or password (user:pass@): the broker needs none, the OIDC token is the credential; remove them.`);
     }
     if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-        throw new UserError(`${from} is http:// on ${url.hostname}, which would send the job's OIDC token unencrypted: use https:// (http is accepted only on a loopback host).`);
+        throw new errors/* UserError */.y(`${from} is http:// on ${url.hostname}, which would send the job's OIDC token unencrypted: use https:// (http is accepted only on a loopback host).`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
+        throw new errors/* UserError */.y(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
     }
     return raw.replace(/\/+$/, '');
 }
@@ -35301,16 +36548,16 @@ async function postJson(url, body, opts) {
         const location = res.headers.get('location');
         const next = location ? new URL(location, target) : undefined;
         if (!next || next.origin !== new URL(target).origin) {
-            throw new UserError(`The broker at ${new URL(url).origin} redirected ${opts.what} (${res.status}) to ${next ? next.host : 'nowhere'}: ${opts.credential} is never sent to another host; set ${opts.setting} to the broker's own URL.`);
+            throw new errors/* UserError */.y(`The broker at ${new URL(url).origin} redirected ${opts.what} (${res.status}) to ${next ? next.host : 'nowhere'}: ${opts.credential} is never sent to another host; set ${opts.setting} to the broker's own URL.`);
         }
         if ((res.status !== 307 && res.status !== 308) || hop >= 2) {
-            throw new UserError(`The broker at ${new URL(url).origin} answered ${res.status} with a redirect to ${next.pathname}: set ${opts.setting} to the broker's own URL.`);
+            throw new errors/* UserError */.y(`The broker at ${new URL(url).origin} answered ${res.status} with a redirect to ${next.pathname}: set ${opts.setting} to the broker's own URL.`);
         }
         target = next.href;
     }
 }
 /** The body as JSON, or undefined when it is not JSON at all (an HTML error page from a proxy). */
-async function readJson(res) {
+async function exchange_client_readJson(res) {
     try {
         return JSON.parse(await res.text());
     }
@@ -35366,9 +36613,9 @@ async function exchangeToken(call, deps) {
                 throw new Error('the CI handed out an empty OIDC token');
         }
         catch (err) {
-            if (err instanceof UserError)
+            if (err instanceof errors/* UserError */.y)
                 throw err;
-            lastProblem = errorMessage(err);
+            lastProblem = (0,errors/* errorMessage */.g)(err);
             debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
             if (attempt < attempts)
                 await deps.sleep(waitMs);
@@ -35389,7 +36636,7 @@ async function exchangeToken(call, deps) {
             });
         }
         catch (err) {
-            if (err instanceof UserError)
+            if (err instanceof errors/* UserError */.y)
                 throw err;
             lastProblem = `cannot reach the broker at ${call.brokerUrl} (${clean(causeOf(err), ciToken)})`;
             debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
@@ -35397,7 +36644,7 @@ async function exchangeToken(call, deps) {
                 await deps.sleep(waitMs);
             continue;
         }
-        const parsed = parseExchangeResponse(await readJson(res));
+        const parsed = parseExchangeResponse(await exchange_client_readJson(res));
         if (res.ok && parsed?.ok === true) {
             deps.secret(parsed.token);
             return { kind: 'granted', grant: parsed };
@@ -35417,7 +36664,7 @@ async function exchangeToken(call, deps) {
             continue;
         }
         if (res.ok) {
-            throw new UserError(`The broker at ${call.brokerUrl} answered ${res.status} without a project token.`);
+            throw new errors/* UserError */.y(`The broker at ${call.brokerUrl} answered ${res.status} without a project token.`);
         }
         return { kind: 'refused', status: res.status, code, message, requestId };
     }
@@ -35426,7 +36673,7 @@ async function exchangeToken(call, deps) {
 /** fetch's "fetch failed" says nothing: its cause (ECONNREFUSED ...) does. */
 function causeOf(err) {
     const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : '';
-    const own = errorMessage(err);
+    const own = (0,errors/* errorMessage */.g)(err);
     return cause && own === 'fetch failed' ? cause : own;
 }
 
@@ -35439,7 +36686,7 @@ function causeOf(err) {
 
 
 /** A broker answer that must fail the step whatever `buildx-fallback` says (4xx: a refusal, never hidden). */
-class BrokerRefusal extends UserError {
+class BrokerRefusal extends errors/* UserError */.y {
     status;
     code;
     requestId;
@@ -35564,7 +36811,7 @@ async function forkClaim(req, deps) {
     catch (err) {
         return {
             kind: 'unavailable',
-            reason: `the claim artifact ${artifact} could not be uploaded (${clean(errorMessage(err), claimId)})`,
+            reason: `the claim artifact ${artifact} could not be uploaded (${clean((0,errors/* errorMessage */.g)(err), claimId)})`,
         };
     }
     log.info(`Uploaded artifact ${artifact}: the broker checks that this run lists it.`);
@@ -35607,9 +36854,9 @@ async function claim(brokerUrl, body, deps, giveUpAt) {
             res = await broker_http_postJson(url, JSON.stringify(body), deps, 'the fork claim', 'a claim');
         }
         catch (err) {
-            if (err instanceof UserError)
+            if (err instanceof errors/* UserError */.y)
                 throw err;
-            lastProblem = `cannot reach the broker at ${brokerUrl} (${errorMessage(err)})`;
+            lastProblem = `cannot reach the broker at ${brokerUrl} (${(0,errors/* errorMessage */.g)(err)})`;
             log.debug(`forkClaim.claim: attempt ${attempt}: ${lastProblem}`);
             if (attempt >= attempts)
                 break;
@@ -35619,7 +36866,7 @@ async function claim(brokerUrl, body, deps, giveUpAt) {
             await deps.sleep(waitMs);
             continue;
         }
-        const parsed = parseClaimCreated(await readJson(res));
+        const parsed = parseClaimCreated(await exchange_client_readJson(res));
         if (res.ok && parsed?.ok === true) {
             // The claimId redeems the claim: masked before anything else can print it.
             core/* setSecret */.Pq(parsed.claimId);
@@ -35649,7 +36896,7 @@ async function claim(brokerUrl, body, deps, giveUpAt) {
             continue;
         }
         if (res.ok) {
-            throw new UserError(`The broker at ${brokerUrl} answered ${res.status} to the fork claim without a claim.`);
+            throw new errors/* UserError */.y(`The broker at ${brokerUrl} answered ${res.status} to the fork claim without a claim.`);
         }
         throw new BrokerRefusal(res.status, code, `The broker refused the fork claim (${res.status} ${code}${ref}): ${message || 'no message'}`, requestId || undefined);
     }
@@ -35669,19 +36916,19 @@ async function poll(brokerUrl, claimId, artifact, clock, deps) {
             res = await broker_http_postJson(url, JSON.stringify({ claimId }), deps, 'the fork claim exchange', 'the claim id');
         }
         catch (err) {
-            if (err instanceof UserError)
+            if (err instanceof errors/* UserError */.y)
                 throw err;
             res = undefined;
             failures++;
-            state = `cannot reach the broker at ${brokerUrl} (${clean(errorMessage(err), claimId)})`;
+            state = `cannot reach the broker at ${brokerUrl} (${clean((0,errors/* errorMessage */.g)(err), claimId)})`;
             waitMs = fork_claim_backoffMs(failures);
         }
         if (res) {
-            const body = parseClaimExchangeResponse(await readJson(res));
+            const body = parseClaimExchangeResponse(await exchange_client_readJson(res));
             if (res.status === 200 && body?.ok === true) {
                 core/* setSecret */.Pq(body.token);
                 if (!body.isolated) {
-                    throw new UserError(`The broker at ${brokerUrl} answered the fork claim with a token that is not isolated: it is not used for a pull request from a fork.`);
+                    throw new errors/* UserError */.y(`The broker at ${brokerUrl} answered the fork claim with a token that is not isolated: it is not used for a pull request from a fork.`);
                 }
                 log.info(`Fork claim poll ${n}: the broker saw ${artifact} in this run and minted an isolated project token for project ${body.project} (masked).`);
                 return { kind: 'token', token: body.token, project: body.project, expiresAt: body.expiresAt };
@@ -35698,7 +36945,7 @@ async function poll(brokerUrl, claimId, artifact, clock, deps) {
                 const { requestId, ref } = requestIdOf(res, error?.requestId, claimId);
                 if (res.status !== 429 && res.status < 500) {
                     if (res.ok) {
-                        throw new UserError(`The broker at ${brokerUrl} answered ${res.status} to the fork claim exchange without a project token.`);
+                        throw new errors/* UserError */.y(`The broker at ${brokerUrl} answered ${res.status} to the fork claim exchange without a project token.`);
                     }
                     // 4xx: a refusal. Never hidden by buildx-fallback.
                     throw new BrokerRefusal(res.status, code, `The broker refused the fork claim exchange (${res.status} ${code}${ref}): ${message || 'no message'}`, requestId || undefined);
@@ -37887,7 +39134,7 @@ function parseBoolean(name, value, fallback = false) {
         return true;
     if (FALSE.includes(value))
         return false;
-    throw new UserError(`Input \`${name}\` must be true or false, got "${value}".`);
+    throw new errors/* UserError */.y(`Input \`${name}\` must be true or false, got "${value}".`);
 }
 function getBoolean(name, fallback = false) {
     return parseBoolean(name, core/* getInput */.V4(name), fallback);
@@ -37898,7 +39145,7 @@ function parseSeconds(name, value, fallback) {
     if (v === '')
         return fallback;
     if (!/^\d{1,9}$/.test(v)) {
-        throw new UserError(`Input \`${name}\` must be a whole number of seconds such as ${fallback}, got "${value}".`);
+        throw new errors/* UserError */.y(`Input \`${name}\` must be a whole number of seconds such as ${fallback}, got "${value}".`);
     }
     return Number(v);
 }
@@ -37917,7 +39164,7 @@ function getChoice(name, allowed, opts = {}) {
     const match = allowed.find((a) => a === normalized);
     if (match)
         return match;
-    throw new UserError(`Input \`${name}\` must be one of ${allowed.join(', ')}; got "${value}".`);
+    throw new errors/* UserError */.y(`Input \`${name}\` must be one of ${allowed.join(', ')}; got "${value}".`);
 }
 /** A URL input: http(s) only, a trailing slash removed. */
 function parseUrl(name, value) {
@@ -37931,7 +39178,7 @@ function parseUrl(name, value) {
         url = undefined;
     }
     if (url?.protocol !== 'https:' && url?.protocol !== 'http:') {
-        throw new UserError(`Input \`${name}\` must be an http(s) URL, got "${inputs_withoutCredentials(value)}".`);
+        throw new errors/* UserError */.y(`Input \`${name}\` must be an http(s) URL, got "${inputs_withoutCredentials(value)}".`);
     }
     return value.replace(/\/+$/, '');
 }
@@ -37945,6 +39192,7 @@ function inputs_withoutCredentials(raw) {
 
 
 
+
 function getDepotInputs() {
     return {
         project: getString('project'),
@@ -37953,6 +39201,7 @@ function getDepotInputs() {
         'save-tag': getList('save-tag'),
         'save-tags': getList('save-tags'),
         'build-platform': getChoice('build-platform', BUILD_PLATFORMS),
+        'cache-key': getString('cache-key'),
         'buildx-fallback': getBoolean('buildx-fallback'),
         lint: getBoolean('lint'),
         'lint-fail-on': getChoice('lint-fail-on', LINT_LEVELS, { aliases: { warning: 'warn' } }),
@@ -37960,6 +39209,8 @@ function getDepotInputs() {
         'broker-url': parseUrl('broker-url', getString('broker-url')),
         'oidc-audience': getString('oidc-audience'),
         'fork-wait': getSeconds('fork-wait', DEFAULT_FORK_WAIT_SECONDS),
+        version: (0,cli_release/* parseBuildVersionSpec */.df)(getString('version')),
+        'manifest-url': (0,cli_release/* manifestUrl */.hO)(getString('manifest-url'), process.env),
     };
 }
 /** The depot-only flags (never passed to plain buildx). */
@@ -37971,6 +39222,8 @@ function depotArgs(inputs) {
         args.push('--save-tag', tag);
     if (inputs['build-platform'])
         args.push('--build-platform', inputs['build-platform']);
+    if (inputs['cache-key'])
+        args.push('--cache-key', inputs['cache-key']);
     if (inputs.lint)
         args.push('--lint');
     if (inputs.lint && inputs['lint-fail-on'])
@@ -37990,108 +39243,11 @@ function tokenRequest(inputs) {
     };
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./shared/exec.ts
-// Running a process, for the actions and the CLI alike: an argv array (never a shell), SIGINT/SIGTERM forwarded to
-// every live child, and the exit status (128 + N when the child was killed by signal N). Output either reaches our
-// terminal untouched (`output: 'inherit'`, so BuildKit's progress stays a TTY's) or passes through us (`'pipe'`):
-// streamed to our stdout/stderr unless `silent`, stdout kept for parsing, stderr's last line kept for a one-line
-// failure. A command that is not installed is a CommandNotFound, which each caller turns into its own message.
-
-
-/** The command is not installed (ENOENT): callers turn it into a message saying how to install it. */
-class CommandNotFound extends Error {
-    command;
-    name = 'CommandNotFound';
-    constructor(command) {
-        super(`${command}: command not found`);
-        this.command = command;
-    }
-}
-const TAIL_BYTES = 64 * 1024;
-const FORWARDED = ['SIGINT', 'SIGTERM'];
-const live = new Set();
-function forward(signal) {
-    for (const child of live)
-        child.kill(signal);
-}
-/** Our SIGINT/SIGTERM listeners exist only while a child runs, so with none the default (or the caller's) applies. */
-function track(child) {
-    if (live.size === 0)
-        for (const s of FORWARDED)
-            process.on(s, forward);
-    live.add(child);
-}
-function untrack(child) {
-    if (!live.delete(child))
-        return;
-    if (live.size === 0)
-        for (const s of FORWARDED)
-            process.off(s, forward);
-}
-/** How many children started by `exec` are still running (a signal now reaches them). */
-function liveChildren() {
-    return live.size;
-}
-/** The shell's exit status for a process ended by `signal`: 128 + its number. */
-function signalExitStatus(signal) {
-    return 128 + (external_node_os_.constants.signals[signal] ?? 0);
-}
-function main_exec(command, args, opts = {}) {
-    return new Promise((resolve, reject) => {
-        const inherit = opts.output === 'inherit';
-        const stdio = [
-            opts.stdin ?? 'inherit',
-            inherit && !opts.captureStdout ? 'inherit' : 'pipe',
-            inherit ? 'inherit' : 'pipe',
-        ];
-        const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio });
-        track(child);
-        let stdout = '';
-        let stderrTail = '';
-        const out = opts.stdout ?? process.stdout;
-        const err = opts.stderr ?? process.stderr;
-        child.stdout?.setEncoding('utf8').on('data', (chunk) => {
-            if (!opts.silent)
-                out.write(chunk);
-            stdout = opts.captureStdout ? stdout + chunk : (stdout + chunk).slice(-TAIL_BYTES);
-        });
-        child.stderr?.setEncoding('utf8').on('data', (chunk) => {
-            if (!opts.silent)
-                err.write(chunk);
-            stderrTail = (stderrTail + chunk).slice(-TAIL_BYTES);
-        });
-        child.on('error', (e) => {
-            untrack(child);
-            reject(e.code === 'ENOENT' ? new CommandNotFound(command) : e);
-        });
-        child.on('close', (code, signal) => {
-            untrack(child);
-            const result = {
-                exitCode: code ?? (signal ? signalExitStatus(signal) : 1),
-                stdout,
-                lastStderrLine: lastLine(stderrTail),
-            };
-            if (signal)
-                result.signal = signal;
-            resolve(result);
-        });
-    });
-}
-function lastLine(text) {
-    const lines = text
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter((l) => l !== '');
-    return lines[lines.length - 1] ?? '';
-}
-
 ;// CONCATENATED MODULE: ./shared/metadata.ts
 // What buildx and depot wrote to the metadata file, read into the actions' outputs.
 
-const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-const str = (v) => (typeof v === 'string' && v !== '' ? v : undefined);
+const metadata_isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const metadata_str = (v) => (typeof v === 'string' && v !== '' ? v : undefined);
 function readMetadata(file) {
     if (!(0,external_node_fs_.existsSync)(file))
         return undefined;
@@ -38105,33 +39261,33 @@ function readMetadata(file) {
     catch {
         return { raw, targets: {} };
     }
-    if (!isObj(json))
+    if (!metadata_isObj(json))
         return { raw, targets: {} };
     const meta = { raw, targets: {} };
-    const digest = str(json['containerimage.digest']);
+    const digest = metadata_str(json['containerimage.digest']);
     if (digest)
         meta.digest = digest;
-    const name = str(json['image.name']);
+    const name = metadata_str(json['image.name']);
     if (name)
         meta.imageName = name;
     const depot = json['depot.build'];
-    if (isObj(depot)) {
+    if (metadata_isObj(depot)) {
         meta.depot = {};
-        if (str(depot.buildID))
-            meta.depot.buildID = str(depot.buildID);
-        if (str(depot.projectID))
-            meta.depot.projectID = str(depot.projectID);
+        if (metadata_str(depot.buildID))
+            meta.depot.buildID = metadata_str(depot.buildID);
+        if (metadata_str(depot.projectID))
+            meta.depot.projectID = metadata_str(depot.projectID);
         if (typeof depot.isolated === 'boolean')
             meta.depot.isolated = depot.isolated;
     }
     for (const [key, value] of Object.entries(json)) {
-        if (!isObj(value) || key.includes('.'))
+        if (!metadata_isObj(value) || key.includes('.'))
             continue;
         const target = {};
-        const d = str(value['containerimage.digest']);
+        const d = metadata_str(value['containerimage.digest']);
         if (d)
             target.digest = d;
-        const n = str(value['image.name']);
+        const n = metadata_str(value['image.name']);
         if (n)
             target.imageName = n;
         meta.targets[key] = target;
@@ -38160,96 +39316,28 @@ async function run(main, post) {
             await main();
     }
     catch (err) {
-        if (err instanceof Error && err.stack && !(err instanceof UserError))
+        if (err instanceof Error && err.stack && !(err instanceof errors/* UserError */.y))
             core/* debug */.Yz(err.stack);
-        const message = errorMessage(err);
-        core/* setFailed */.C1(err instanceof UserError ? message : `Unexpected error: ${message}`);
+        const message = (0,errors/* errorMessage */.g)(err);
+        core/* setFailed */.C1(err instanceof errors/* UserError */.y ? message : `Unexpected error: ${message}`);
     }
 }
 
-// EXTERNAL MODULE: ./node_modules/semver/index.js
-var semver = __nccwpck_require__(62088);
-var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
-;// CONCATENATED MODULE: ./shared/buildx-version.ts
-// Reading the version `docker buildx version` prints. Only the parser lives here (semver, nothing else), so the CLI
-// can share it without bundling shared/buildx.ts's action-side probe and gates.
-
-/**
- * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
- * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current.
- */
-function parseBuildxVersion(output) {
-    const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
-    const v = semver_default().coerce(m?.[1] ?? output);
-    return v && v.version !== '0.0.0' ? v.version : undefined;
-}
-
-;// CONCATENATED MODULE: ./shared/buildx.ts
-// The installed buildx's version, and gating inputs on it as docker's actions do (action-side: it runs docker
-// through shared/exec; the CLI uses only the parser, from shared/buildx-version.ts).
-
-
-
-
-async function buildxVersion(docker = 'docker') {
-    try {
-        const res = await main_exec(docker, ['buildx', 'version'], { silent: true, captureStdout: true });
-        if (res.exitCode !== 0)
-            return { raw: '' };
-        const version = parseBuildxVersion(res.stdout);
-        return version ? { version, raw: res.stdout.trim() } : { raw: res.stdout.trim() };
-    }
-    catch {
-        return { raw: '' };
-    }
-}
-/**
- * Whether the installed buildx satisfies `range`. An unknown version is treated as current: users of a build we
- * cannot read (Debian's `+ds1` builds, dev builds) are not refused a feature.
- */
-function satisfies(v, range) {
-    return v.version === undefined || semver_default().satisfies(v.version, range);
-}
-/** Fails with the input's name and the version it needs, as docker/build-push-action does. */
-function requireBuildx(v, input, minimum) {
-    if (!satisfies(v, `>=${minimum}`)) {
-        throw new UserError(`Input \`${input}\` needs buildx >= ${minimum}; this runner has buildx ${v.version}.`);
-    }
-}
-
-;// CONCATENATED MODULE: ./package.json
-const package_namespaceObject = /*#__PURE__*/JSON.parse('{"Jk":{"type":"git","url":"https://github.com/depot-suite/depot-ci"}}');
-;// CONCATENATED MODULE: ./shared/identity.ts
-// The repository's identity (<owner>/<repo>), read from package.json `repository` when the bundle is built, so a
-// fork publishes under its own name by changing one field.
-
-function repositoryName() {
-    const url = typeof package_namespaceObject.Jk === 'string' ? package_namespaceObject.Jk : package_namespaceObject.Jk.url;
-    const match = /github\.com[/:]([^/]+\/[^/.]+)/.exec(url) ?? /^([^/:]+\/[^/]+)$/.exec(url);
-    return match?.[1] ?? 'depot-suite/depot-ci';
-}
-/** How docs and messages name one of our actions, e.g. `owner/repo/actions/setup@v1`. */
-function actionRef(name) {
-    return `${repositoryName()}/actions/${name}@v1`;
-}
-/** The CircleCI orb's name, `<namespace>/<orb>` (package.json `integrations.circleciOrb`). */
-function orbName() {
-    return pkg.integrations.circleciOrb;
-}
-/** The GitLab CI/CD component project's path, `<host>/<group>/<project>` (package.json `integrations.gitlabComponent`). */
-function gitlabComponentPath() {
-    return pkg.integrations.gitlabComponent;
-}
-
+// EXTERNAL MODULE: ./shared/identity.ts
+var identity = __nccwpck_require__(72294);
 ;// CONCATENATED MODULE: ./shared/depot.ts
-// Running `depot build|bake`, and plain `docker buildx` when `buildx-fallback` allows it: the CLI is missing,
-// the broker cannot be used, or the CLI exits 69 (it could not reach the broker or cache registry). Never after
-// a failed build.
+// Running `depot build|bake`, and plain `docker buildx` when `buildx-fallback` allows it: the CLI is missing and
+// cannot be installed, the broker cannot be used, or the CLI exits 69 (it could not reach the broker or cache
+// registry). Never after a failed build. A CLI missing from PATH is installed first (install-cli.ts, loaded only
+// then), so build-push and bake need no setup step.
 
 
 
 
 
+
+/** The installer, loaded only when the CLI is missing: ncc puts it (and @actions/tool-cache) in a chunk of its own. */
+const installFromManifest = async (req) => (await __nccwpck_require__.e(/* import() */ 220).then(__nccwpck_require__.bind(__nccwpck_require__, 81220))).installCli(req);
 class DepotCli {
     deps;
     constructor(deps = {}) {
@@ -38271,27 +39359,63 @@ class DepotCli {
             core/* warning */.$e(`No project cache for this build: ${req.resolution.reason}.`);
         // Secrets reach the CLI through files and env only, never argv, so the command line can be shown as is.
         core/* info */.pq(`depot ${args.join(' ')}`);
+        const cwd = req.cwd ? { cwd: req.cwd } : {};
         let res;
         try {
-            res = await this.exec(this.deps.depot ?? 'depot', args, { env, ...(req.cwd ? { cwd: req.cwd } : {}) });
+            res = await this.exec(this.deps.depot ?? 'depot', args, { env, ...cwd });
         }
         catch (err) {
             if (!(err instanceof CommandNotFound))
                 throw err;
-            if (req.buildxFallback) {
-                core/* warning */.$e('The depot CLI is not installed: building with plain docker buildx (buildx-fallback).');
+            const bin = await this.installMissing(req);
+            if (bin === undefined)
                 return this.buildx(req);
+            const depot = (0,external_node_path_.join)(bin, 'depot');
+            try {
+                res = await this.exec(depot, args, {
+                    env: { ...env, PATH: `${bin}${external_node_path_.delimiter}${env.PATH ?? ''}` },
+                    ...cwd,
+                });
             }
-            throw new UserError(`depot CLI not found. Add \`uses: ${actionRef('setup')}\` before this step, or set \`buildx-fallback: true\`.`);
+            catch (again) {
+                if (again instanceof CommandNotFound) {
+                    throw new errors/* UserError */.y(`${depot} cannot be run: the depot CLI just installed is broken.`);
+                }
+                throw again;
+            }
         }
         if (res.exitCode === EXIT_UNAVAILABLE && req.buildxFallback) {
             core/* warning */.$e(`depot could not reach the broker or the cache registry (exit ${EXIT_UNAVAILABLE}): building with plain docker buildx (buildx-fallback).`);
             return this.buildx(req);
         }
         if (res.exitCode !== 0) {
-            throw new UserError(`depot ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
+            throw new errors/* UserError */.y(`depot ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
         }
         return { via: 'depot', exitCode: 0 };
+    }
+    /**
+     * The CLI is not on PATH: install it (the bin directory), or with buildx-fallback say why plain buildx builds
+     * (undefined); else fail in one line.
+     */
+    async installMissing(req) {
+        if (!req.install) {
+            if (req.buildxFallback) {
+                core/* warning */.$e('The depot CLI is not installed: building with plain docker buildx (buildx-fallback).');
+                return undefined;
+            }
+            throw new errors/* UserError */.y(`depot CLI not found. Add \`uses: ${(0,identity/* actionRef */.Cw)('setup')}\` before this step, or set \`buildx-fallback: true\`.`);
+        }
+        try {
+            return (await (this.deps.installCli ?? installFromManifest)(req.install)).bin;
+        }
+        catch (err) {
+            const why = (0,errors/* errorMessage */.g)(err);
+            if (req.buildxFallback) {
+                core/* warning */.$e(`The depot CLI is not on PATH and could not be installed (${why}): building with plain docker buildx (buildx-fallback).`);
+                return undefined;
+            }
+            throw new errors/* UserError */.y(`The depot CLI is not on PATH and could not be installed: ${why}`);
+        }
     }
     async buildx(req) {
         if (req.depotArgs.length > 0) {
@@ -38310,12 +39434,12 @@ class DepotCli {
         }
         catch (err) {
             if (err instanceof CommandNotFound) {
-                throw new UserError('Neither the depot CLI nor docker is installed: add the setup action before this step.');
+                throw new errors/* UserError */.y('Neither the depot CLI nor docker is installed: add the setup action before this step.');
             }
             throw err;
         }
         if (res.exitCode !== 0) {
-            throw new UserError(`docker buildx ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
+            throw new errors/* UserError */.y(`docker buildx ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
         }
         return { via: 'buildx', exitCode: 0 };
     }
@@ -38330,86 +39454,31 @@ class DepotCli {
     }
 }
 
-;// CONCATENATED MODULE: ./shared/github.ts
-// The run's GitHub context: the runner's GITHUB_* variables and the event payload at GITHUB_EVENT_PATH.
+;// CONCATENATED MODULE: ./shared/runner-os.ts
+// The runners the suite supports: Linux only (the CLI release is built for linux-x64 and linux-arm64, and the
+// builds need a local Docker Engine with BuildKit). Every action checks this first, so a macOS or Windows job fails
+// in one line before anything runs.
 
-function obj(value) {
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
+/** RUNNER_OS as the runner sets it, else this process's platform, in the runner's words. */
+function runnerOs(env = process.env, platform = process.platform) {
+    const fromPlatform = PLATFORM_NAMES[platform] ?? platform;
+    const declared = env.RUNNER_OS?.trim();
+    // A runner that says Linux while the process runs elsewhere (or the reverse): the process is what matters.
+    if (declared && declared !== 'Linux')
+        return declared;
+    return fromPlatform;
 }
-function github_str(value) {
-    return typeof value === 'string' ? value : undefined;
+/** Fails in one line naming the runner when it is not Linux. */
+function requireLinuxRunner(env = process.env, platform = process.platform) {
+    const os = runnerOs(env, platform);
+    if (os !== 'Linux')
+        throw new errors/* UserError */.y(`depot-ci actions run on Linux runners; this runner is ${os}.`);
 }
-function readPayload(path) {
-    if (!path || !(0,external_node_fs_.existsSync)(path))
-        return {};
-    try {
-        return obj(JSON.parse((0,external_node_fs_.readFileSync)(path, 'utf8'))) ?? {};
-    }
-    catch {
-        return {};
-    }
-}
-function getGithubContext(env = process.env) {
-    const payload = readPayload(env.GITHUB_EVENT_PATH);
-    const eventName = env.GITHUB_EVENT_NAME ?? '';
-    const repo = obj(payload.repository);
-    const pr = obj(payload.pull_request);
-    const headRepo = obj(obj(pr?.head)?.repo);
-    const baseRepo = obj(obj(pr?.base)?.repo);
-    const isPrEvent = eventName === 'pull_request' || eventName === 'pull_request_target';
-    const headName = github_str(headRepo?.full_name);
-    const baseName = github_str(baseRepo?.full_name) ?? github_str(repo?.full_name) ?? env.GITHUB_REPOSITORY ?? '';
-    // A deleted fork has head.repo null: still a fork, never the base repository.
-    const fromFork = isPrEvent &&
-        pr !== undefined &&
-        (headRepo === undefined || headName?.toLowerCase() !== baseName.toLowerCase());
-    const visibility = github_str(repo?.visibility) ?? (repo?.private === true ? 'private' : repo ? 'public' : '');
-    const number = typeof pr?.number === 'number'
-        ? pr.number
-        : typeof payload.number === 'number'
-            ? payload.number
-            : undefined;
-    const context = {
-        eventName,
-        repository: env.GITHUB_REPOSITORY ?? github_str(repo?.full_name) ?? '',
-        serverUrl: (env.GITHUB_SERVER_URL ?? 'https://github.com').replace(/\/+$/, ''),
-        apiUrl: (env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/+$/, ''),
-        sha: env.GITHUB_SHA ?? '',
-        ref: env.GITHUB_REF ?? '',
-        runId: env.GITHUB_RUN_ID ?? '',
-        runAttempt: env.GITHUB_RUN_ATTEMPT ?? '1',
-        visibility,
-        privateRepository: repo?.private === true || visibility === 'private' || visibility === 'internal',
-        fromFork,
-        untrustedForkPullRequest: fromFork && eventName === 'pull_request',
-        payload,
-    };
-    if (number !== undefined && isPrEvent)
-        context.pullRequestNumber = number;
-    if (headName)
-        context.headRepository = headName;
-    const headSha = github_str(obj(pr?.head)?.sha);
-    if (headSha)
-        context.headSha = headSha;
-    return context;
-}
-/** The run's URL with its attempt, as docker/build-push-action uses for provenance `builder-id`. */
-function workflowRunUrl(ctx) {
-    return `${ctx.serverUrl}/${ctx.repository}/actions/runs/${ctx.runId}/attempts/${ctx.runAttempt}`;
-}
-/**
- * The default build context: the repository at the event's commit as a git URL, as docker/build-push-action v6
- * builds it (`<server>/<owner>/<repo>.git#<sha>`; a PR head ref pins the PR's head commit).
- */
-function gitContext(ctx) {
-    let ref = ctx.ref;
-    if (ref !== '' && !ref.startsWith('refs/'))
-        ref = `refs/heads/${ref}`;
-    let pinned = ctx.sha || ref;
-    if (ref.startsWith('refs/pull/') && ref.endsWith('/head') && ctx.headSha)
-        pinned = ctx.headSha;
-    return `${ctx.serverUrl}/${ctx.repository}.git#${pinned}`;
-}
+const PLATFORM_NAMES = {
+    linux: 'Linux',
+    darwin: 'macOS',
+    win32: 'Windows',
+};
 
 ;// CONCATENATED MODULE: ./shared/tempdir.ts
 // One private temp dir per step for files that may hold secrets; the post step removes it.
@@ -38486,7 +39555,7 @@ async function resolveToken(req, deps) {
     }
     const fallbackOr = (reason, failure) => {
         if (!req.buildxFallback)
-            throw new UserError(failure);
+            throw new errors/* UserError */.y(failure);
         return { kind: 'fallback', reason };
     };
     if (!brokerUrl) {
@@ -38536,7 +39605,7 @@ async function forkPath(req, brokerUrl, project, deps) {
     }
     if (req.buildxFallback)
         return { kind: 'fallback', reason: outcome.reason };
-    throw new UserError(`Fork claim failed: ${outcome.reason}. Check \`broker-url\` and \`fork-wait\`, or set \`buildx-fallback: true\` to build without it.`);
+    throw new errors/* UserError */.y(`Fork claim failed: ${outcome.reason}. Check \`broker-url\` and \`fork-wait\`, or set \`buildx-fallback: true\` to build without it.`);
 }
 async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
     const { log } = deps;
@@ -38551,7 +39620,7 @@ async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
                 return await deps.getIDToken(audience);
             }
             catch (err) {
-                throw new Error(`the runner did not hand out an OIDC token (${errorMessage(err)})`);
+                throw new Error(`the runner did not hand out an OIDC token (${(0,errors/* errorMessage */.g)(err)})`);
             }
         },
         setting: '`broker-url`',
@@ -38585,7 +39654,7 @@ async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
     }
     if (buildxFallback)
         return { kind: 'fallback', reason: outcome.reason };
-    throw new UserError(`Token exchange failed: ${outcome.reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`);
+    throw new errors/* UserError */.y(`Token exchange failed: ${outcome.reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`);
 }
 
 ;// CONCATENATED MODULE: ./shared/step.ts
@@ -38598,9 +39667,11 @@ async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
 
 
 
+
 /** The post step finds the temp dir under this state name. */
 const TMP_DIR_STATE = 'tmpDir';
 async function prepareStep() {
+    requireLinuxRunner();
     const github = getGithubContext();
     const tmp = createTempDir();
     core/* saveState */.LZ(TMP_DIR_STATE, tmp);
@@ -38611,7 +39682,10 @@ async function prepareStep() {
     });
     return { github, tmp, buildx };
 }
-/** Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows). */
+/**
+ * Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows), installing the CLI
+ * from the `version` and `manifest-url` inputs first when it is not on PATH.
+ */
 async function resolveAndRun(inputs, ctx, run, deps = {}) {
     const resolution = await core/* group */.Os('Project token', () => resolveToken(tokenRequest(inputs), deps.token ?? defaultTokenDeps(ctx.github)));
     // The CLI reads DEPOT_PROJECT_ID itself; only the input needs passing, and only with a token to build for it.
@@ -38621,6 +39695,7 @@ async function resolveAndRun(inputs, ctx, run, deps = {}) {
         resolution,
         ...(project ? { project } : {}),
         buildxFallback: inputs['buildx-fallback'],
+        install: { version: inputs.version, manifestUrl: inputs['manifest-url'] },
     });
     return { resolution, result };
 }
@@ -38642,52 +39717,6 @@ async function cleanupStep() {
         return;
     removeTempDir(tmp);
     core/* info */.pq(`Removed ${tmp}`);
-}
-
-;// CONCATENATED MODULE: ./shared/summary.ts
-// Job summaries: a heading and a two-column table. Best effort: a failure to write is a warning, never a failure.
-
-
-function cell(text) {
-    return text.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
-}
-/** The summary as Markdown. Values are shown as given: callers pass no secret (keys of secrets at most). */
-function renderSummary(s) {
-    const lines = [`## ${s.heading}`, '', '| | |', '| --- | --- |'];
-    for (const [key, value] of s.rows)
-        lines.push(`| ${cell(key)} | ${cell(value)} |`);
-    for (const table of s.tables ?? []) {
-        lines.push('', `| ${table.header.map(cell).join(' | ')} |`, `|${table.header.map(() => ' --- |').join('')}`);
-        for (const row of table.rows)
-            lines.push(`| ${row.map(cell).join(' | ')} |`);
-    }
-    return `${lines.join('\n')}\n`;
-}
-async function writeSummary(s, env = process.env) {
-    if (!env.GITHUB_STEP_SUMMARY) {
-        core/* debug */.Yz('summary.write: GITHUB_STEP_SUMMARY is not set, no job summary');
-        return;
-    }
-    try {
-        await core/* summary */.z.addRaw(renderSummary(s)).write();
-    }
-    catch (err) {
-        core/* warning */.$e(`Could not write the job summary: ${errorMessage(err)}`);
-    }
-}
-/**
- * The summary's "Isolated" cell: from the build's metadata when the CLI wrote it, else from the token; for a fork
- * pull request it says why (`yes: pull request #12 from fork mallory/web; the project cache is neither read nor
- * written`).
- */
-function isolatedCell(resolution, fromMetadata) {
-    const isolated = fromMetadata ?? (resolution.kind === 'token' ? resolution.isolated : undefined);
-    if (isolated === undefined)
-        return '-';
-    if (!isolated)
-        return 'no';
-    const why = resolution.kind === 'token' ? resolution.isolation : undefined;
-    return why ? `yes: ${why}; the project cache is neither read nor written` : 'yes';
 }
 
 ;// CONCATENATED MODULE: ./shared/attest.ts
@@ -38768,7 +39797,7 @@ function noDefaultAttestations(env) {
 }
 
 ;// CONCATENATED MODULE: ./actions/bake/src/inputs.ts
-// actions/bake inputs: docker/bake-action v6's, with the same meaning and defaults, plus ours.
+// actions/bake inputs: docker/bake-action v7's (and v6's `workdir`), with the same meaning and defaults, plus ours.
 
 
 
@@ -38776,15 +39805,10 @@ function noDefaultAttestations(env) {
 
 
 
-function getInputs(github) {
-    const workdir = getString('workdir') || '.';
-    if (!(0,external_node_fs_.existsSync)(workdir) || !(0,external_node_fs_.statSync)(workdir).isDirectory()) {
-        throw new UserError(`Input \`workdir\`: ${workdir} does not exist or is not a directory.`);
-    }
+function getInputs(github, buildx) {
     return {
         builder: getString('builder'),
-        workdir,
-        source: sourceOf(getString('source'), github),
+        ...sourceAndWorkdir(getString('source'), getString('workdir'), github, buildx),
         allow: getList('allow'),
         call: getString('call'),
         files: getList('files'),
@@ -38796,41 +39820,143 @@ function getInputs(github) {
         sbom: getString('sbom'),
         set: getList('set', { ignoreComma: true, quote: false }),
         targets: getList('targets'),
+        vars: getList('vars', { ignoreComma: true, quote: false }),
         'github-token': getString('github-token'),
         ...getDepotInputs(),
+        // Not an input of this action (depot bake attaches SBOMs to the images and writes no files): never passed on.
+        'sbom-dir': '',
     };
 }
-/** As bake-action v6: `{{defaultContext}}` expands, empty means the git context, `.` means the local files. */
-function sourceOf(input, github) {
-    const source = input.replace(/\{\{\s*defaultContext\s*\}\}/g, gitContext(github)) || gitContext(github);
-    return source === '.' ? '' : source;
+/** A remote bake definition, as docker's toolkit tells one from a local path (Util.isValidRef). */
+function isRemoteDefinition(source) {
+    try {
+        const url = new URL(source);
+        if (url.protocol === 'http:' || url.protocol === 'https:')
+            return true;
+    }
+    catch {
+        // not a URL
+    }
+    return ['git://', 'github.com/', 'git@'].some((prefix) => source.startsWith(prefix));
 }
-function toArgs(inputs, ctx) {
+function isDirectory(path) {
+    return (0,external_node_fs_.existsSync)(path) && (0,external_node_fs_.statSync)(path).isDirectory();
+}
+/**
+ * `source` as bake-action v7 reads it (`{{defaultContext}}` expands; empty is the git context; a git or https URL
+ * is a remote definition; anything else is the local directory bake runs in), and v6's `workdir` kept for its
+ * users: `source: .` (v6's "the local files") with `workdir` runs in `workdir`. A local `source` other than `.`
+ * and a `workdir` both name the directory: that is refused.
+ */
+function sourceAndWorkdir(sourceInput, workdirInput, github, buildx) {
+    // action.yml's default for `workdir` is `.`: only another directory counts as given.
+    const workdirGiven = workdirInput !== '' && workdirInput !== '.' ? workdirInput : '';
+    // The git context in the classic or the query form, as bake-action v7.1 picks it (shared/github.ts).
+    const defaultContext = gitContext(github, buildx?.version ? { buildxVersion: buildx.version } : {});
+    const source = sourceInput.replace(/\{\{\s*defaultContext\s*\}\}/g, defaultContext) || defaultContext;
+    if (isRemoteDefinition(source)) {
+        const workdir = workdirInput || '.';
+        if (!isDirectory(workdir)) {
+            throw new errors/* UserError */.y(`Input \`workdir\`: ${workdir} does not exist or is not a directory.`);
+        }
+        return { source, workdir };
+    }
+    if (workdirGiven && source !== '.') {
+        throw new errors/* UserError */.y(`Inputs \`source\` (${source}) and \`workdir\` (${workdirGiven}) both set the directory bake runs in: keep \`source\` (bake-action v7) or \`workdir\` with \`source: .\` (v6).`);
+    }
+    const workdir = workdirGiven || source;
+    const input = workdirGiven ? 'workdir' : 'source';
+    if (!isDirectory(workdir)) {
+        throw new errors/* UserError */.y(input === 'source'
+            ? `Input \`source\`: ${workdir} is neither a git or https URL nor a directory.`
+            : `Input \`workdir\`: ${workdir} does not exist or is not a directory.`);
+    }
+    return { source: '', workdir };
+}
+/** `--allow` as bake-action passes it: from buildx 0.17, with `fs=*` from 0.18 (a bake file may read its folder's parent). */
+function allowArgs(inputs, ctx, forBuild) {
     const args = [];
     if (satisfies(ctx.buildx, '>=0.17.0')) {
-        // From 0.18 a bake file may read outside its folder only with this entitlement: bake-action grants it.
-        const allow = satisfies(ctx.buildx, '>=0.18.0') ? [...inputs.allow, 'fs=*'] : inputs.allow;
+        const allow = forBuild && satisfies(ctx.buildx, '>=0.18.0') ? [...inputs.allow, 'fs=*'] : inputs.allow;
         for (const a of new Set(allow))
             args.push('--allow', a);
     }
-    else if (inputs.allow.length > 0) {
+    else if (inputs.allow.length > 0 && forBuild) {
         ctx.warn(`Input \`allow\` needs buildx >= 0.17.0 (this runner has ${ctx.buildx.version}): it is ignored.`);
     }
-    if (inputs.call) {
-        requireBuildx(ctx.buildx, 'call', '0.16.0');
-        args.push('--call', inputs.call);
-    }
+    return args;
+}
+/** `call` and `vars` fail below the buildx that knows them, as bake-action's do (checked before the definition is read). */
+function checkVersions(inputs, buildx) {
+    if (inputs.call)
+        requireBuildx(buildx, 'call', '0.16.0');
+    if (inputs.vars.length > 0)
+        requireBuildx(buildx, 'vars', '0.31.0');
+}
+/**
+ * The env of both bake runs (the definition read and the build): the token bake uses to read a remote definition,
+ * BUILDX_BAKE_GIT_AUTH_TOKEN (else `github-token`), for a definition on this GitHub server only.
+ */
+function bakeEnv(inputs, ctx) {
+    const env = {};
+    const token = ctx.env.BUILDX_BAKE_GIT_AUTH_TOKEN ?? inputs['github-token'];
+    if (token && inputs.source.startsWith(`${ctx.github.serverUrl}/`))
+        env.BUILDX_BAKE_GIT_AUTH_TOKEN = token;
+    return env;
+}
+/** `docker buildx bake ... --print [targets]` as bake-action reads the definition (its getDefinition). */
+function printArgs(inputs, ctx) {
+    checkVersions(inputs, ctx.buildx);
+    const args = ['buildx', 'bake', ...(inputs.source ? [inputs.source] : [])];
     for (const f of inputs.files)
         args.push('--file', f);
-    for (const s of new Set(inputs.set))
+    for (const s of inputs.set)
         args.push('--set', s);
+    for (const v of inputs.vars)
+        args.push('--var', v);
+    args.push(...allowArgs(inputs, ctx, false));
+    if (inputs.call)
+        args.push('--call', inputs.call);
+    if (inputs.load)
+        args.push('--load');
+    if (inputs['no-cache'])
+        args.push('--no-cache');
+    if (satisfies(ctx.buildx, '>=0.10.0') && inputs.provenance) {
+        args.push('--provenance', provenanceValue(inputs.provenance, ctx.github));
+    }
+    if (inputs.push)
+        args.push('--push');
+    if (satisfies(ctx.buildx, '>=0.10.0') && inputs.sbom)
+        args.push('--sbom', inputs.sbom);
+    args.push('--print', ...inputs.targets);
+    return args;
+}
+function toArgs(inputs, ctx) {
+    checkVersions(inputs, ctx.buildx);
+    const args = [...allowArgs(inputs, ctx, true)];
+    if (inputs.call)
+        args.push('--call', inputs.call);
+    for (const f of inputs.files)
+        args.push('--file', f);
+    // Every value, in order: a later `set` of the same key overrides an earlier one, as in buildx.
+    for (const s of inputs.set)
+        args.push('--set', s);
+    for (const v of inputs.vars)
+        args.push('--var', v);
     args.push('--metadata-file', ctx.metadataFile);
     if (satisfies(ctx.buildx, '>=0.10.0')) {
         if (inputs.provenance) {
             args.push('--provenance', provenanceValue(inputs.provenance, ctx.github));
         }
-        else if (!noDefaultAttestations(ctx.env) && !hasDockerExporter(ctx.definition, inputs.load)) {
-            args.push('--provenance', defaultProvenance(ctx.github));
+        else if (!noDefaultAttestations(ctx.env) &&
+            buildkitSatisfies(ctx.builder, '>=0.11.0') &&
+            !hasDockerExporter(ctx.definition, inputs.load)) {
+            // As bake-action v7: each target that sets no provenance of its own gets the default one.
+            for (const [name, target] of Object.entries(ctx.definition?.target ?? {})) {
+                if (!hasProvenance(target.attest)) {
+                    args.push('--set', `${name}.attest=type=provenance,${defaultProvenance(ctx.github)}`);
+                }
+            }
         }
         if (inputs.sbom)
             args.push('--sbom', inputs.sbom);
@@ -38848,23 +39974,29 @@ function toArgs(inputs, ctx) {
         args.push('--load');
     if (inputs.push)
         args.push('--push');
-    const env = {};
-    const token = ctx.env.BUILDX_BAKE_GIT_AUTH_TOKEN ?? inputs['github-token'];
-    if (token && inputs.source.startsWith(`${ctx.github.serverUrl}/`))
-        env.BUILDX_BAKE_GIT_AUTH_TOKEN = token;
     return {
         buildxArgs: args,
         positional: [...(inputs.source ? [inputs.source] : []), ...inputs.targets],
-        env,
     };
 }
+/** An attest entry of type provenance: `{type: "provenance", ...}` from buildx >= 0.20's --print, a CSV string before. */
+function hasProvenance(attest) {
+    return (attest ?? []).some((a) => typeof a === 'string'
+        ? /(^|,)\s*type\s*=\s*provenance\s*(,|$)/.test(a)
+        : a !== null && typeof a === 'object' && a.type === 'provenance');
+}
+/** `load`, or any target that exports `type=docker` (an output given as a CSV string or as an object). */
 function hasDockerExporter(definition, load) {
     if (load)
         return true;
     for (const target of Object.values(definition?.target ?? {})) {
         for (const output of target.output ?? []) {
-            const text = typeof output === 'string' ? output : JSON.stringify(output);
-            if (/type["=:]+\s*"?docker\b/.test(text))
+            const type = typeof output === 'string'
+                ? /(?:^|,)\s*type\s*=\s*([^,\s]+)/.exec(output)?.[1]
+                : output !== null && typeof output === 'object'
+                    ? output.type
+                    : undefined;
+            if (type === 'docker')
                 return true;
         }
     }
@@ -38872,8 +40004,13 @@ function hasDockerExporter(definition, load) {
 }
 
 ;// CONCATENATED MODULE: ./actions/bake/src/main.ts
-// actions/bake: parse inputs, read the bake definition, resolve a project token, run `depot bake`, report.
-// Post: remove temp files.
+// actions/bake: parse inputs, read the bake definition, resolve a project token, run `depot bake`, set the outputs and
+// save the report. Post: the build records and the job summary, then remove temp files.
+
+
+
+
+
 
 
 
@@ -38887,28 +40024,59 @@ function hasDockerExporter(definition, load) {
 async function main() {
     const started = Date.now();
     const ctx = await prepareStep();
-    const inputs = getInputs(ctx.github);
-    const definition = await core/* group */.Os('Bake definition', () => readDefinition(inputs, ctx));
-    const metadataFile = (0,external_node_path_.join)(ctx.tmp, 'metadata.json');
-    const { buildxArgs, positional, env } = toArgs(inputs, {
-        github: ctx.github,
-        buildx: ctx.buildx,
-        env: process.env,
-        metadataFile,
-        ...(definition ? { definition } : {}),
-        warn: core/* warning */.$e,
+    const inputs = getInputs(ctx.github, ctx.buildx);
+    const builder = await core/* group */.Os('Builder info', async () => {
+        const info = await inspectBuilder(inputs.builder, { log: core/* info */.pq });
+        if (info)
+            core/* info */.pq(JSON.stringify(info));
+        return info;
     });
+    const env = bakeEnv(inputs, { env: process.env, github: ctx.github });
     for (const value of Object.values(env))
         core/* setSecret */.Pq(value);
-    core/* debug */.Yz(`toArgs: ${JSON.stringify(buildxArgs)}`);
-    const { resolution, result } = await resolveAndRun(inputs, ctx, {
-        command: 'bake',
-        buildxArgs,
-        depotArgs: depotArgs(inputs),
-        positional,
-        cwd: inputs.workdir,
-        env,
+    const definition = await core/* group */.Os('Bake definition', () => readDefinition(inputs, ctx, env));
+    // The CLI reads the definition from this file instead of running `bake --print` a second time.
+    const definitionFile = (0,external_node_path_.join)(ctx.tmp, 'bake-definition.json');
+    (0,external_node_fs_.writeFileSync)(definitionFile, definition.json, { mode: 0o600 });
+    const metadataFile = (0,external_node_path_.join)(ctx.tmp, 'metadata.json');
+    const { buildxArgs, positional } = toArgs(inputs, {
+        github: ctx.github,
+        buildx: ctx.buildx,
+        ...(builder ? { builder } : {}),
+        env: process.env,
+        metadataFile,
+        definition: definition.parsed,
+        warn: core/* warning */.$e,
     });
+    core/* debug */.Yz(`toArgs: ${JSON.stringify(buildxArgs)}`);
+    const note = buildPlatformNote(inputs['build-platform']);
+    if (note)
+        core/* info */.pq(note);
+    // A failed bake still sets the outputs from whatever it wrote, as docker's action does; then the step fails.
+    let built;
+    let failure;
+    try {
+        built = await resolveAndRun(inputs, ctx, {
+            command: 'bake',
+            buildxArgs,
+            depotArgs: depotArgs(inputs),
+            positional,
+            cwd: inputs.workdir,
+            env: { ...env, ...BUILD_CHECKS_ENV, [BAKE_DEFINITION_ENV]: definitionFile },
+        });
+    }
+    catch (err) {
+        failure = err;
+    }
+    failure = reportBuildChecks({
+        metadataFile,
+        call: inputs.call,
+        dockerfiles: bakeDockerfiles(definition.parsed, {
+            source: inputs.source,
+            workdir: inputs.workdir,
+            github: ctx.github,
+        }),
+    }, failure);
     const metadata = readMetadata(metadataFile);
     const digests = {};
     for (const [target, m] of Object.entries(metadata?.targets ?? {}))
@@ -38916,62 +40084,81 @@ async function main() {
             digests[target] = m.digest;
     await setOutputs({
         metadata: metadata?.raw,
-        digests: JSON.stringify(digests),
+        digests: metadata ? JSON.stringify(digests) : undefined,
         'build-id': metadata?.depot?.buildID,
         'project-id': metadata?.depot?.projectID,
     });
-    const targets = Object.keys(definition?.target ?? digests);
-    await writeSummary({
+    // The post step writes the summary (and exports the build records), so a failed bake has one too.
+    saveBuildReport({
         heading: 'Depot bake',
-        rows: [
-            ['Project', metadata?.depot?.projectID ?? (result.via === 'buildx' ? 'none (plain buildx)' : 'none')],
-            ['Build id', metadata?.depot?.buildID ?? '-'],
-            ['Isolated', isolatedCell(resolution, metadata?.depot?.isolated)],
-            ['Duration', `${((Date.now() - started) / 1000).toFixed(1)} s`],
-            ['Built with', result.via === 'depot' ? 'depot' : 'docker buildx (fallback)'],
-        ],
-        tables: [
-            {
-                header: ['Target', 'Platforms', 'Tags', 'Digest'],
-                rows: targets.map((t) => [
-                    t,
-                    definition?.target[t]?.platforms?.join(', ') || 'default',
-                    definition?.target[t]?.tags?.join(', ') || '-',
-                    digests[t] ?? '-',
-                ]),
-            },
-        ],
+        status: built ? 'success' : 'failed',
+        ...(built ? {} : { error: (0,errors/* errorMessage */.g)(failure) }),
+        startedAt: started,
+        finishedAt: Date.now(),
+        call: inputs.call,
+        tags: [],
+        platforms: [],
+        ...depotCells(built, metadata?.depot),
+        targets: Object.entries(definition.parsed.target).map(([name, t]) => ({
+            name,
+            platforms: t?.platforms?.join(', ') || 'default',
+            tags: t?.tags?.join(', ') || '-',
+            digest: digests[name] ?? '-',
+        })),
+        inputs: summaryInputs({ ...inputs, version: core/* getInput */.V4('version') }),
+        refs: buildRefs({
+            metadata: metadata?.raw,
+            builder: inputs.builder || builder?.name,
+            since: started,
+            bake: true,
+        }),
+        history: historySupport(ctx.buildx),
     });
+    if (!built)
+        throw failure;
+}
+async function post() {
+    await summaryStep(uploadBuildRecord);
+    await cleanupStep();
 }
 /**
- * The resolved definition (`docker buildx bake --print`), for the default provenance and the summary. Reading it
- * is best effort: when it fails, the build itself reports the real error.
+ * The resolved definition (`docker buildx bake --print`), read once per step with the build's env (its
+ * BUILDX_BAKE_GIT_AUTH_TOKEN): for the default provenance, the summary and the CLI. As bake-action's, a definition
+ * that cannot be read fails the step.
  */
-async function readDefinition(inputs, ctx) {
-    const args = ['buildx', 'bake', ...(inputs.source ? [inputs.source] : [])];
-    for (const f of inputs.files)
-        args.push('--file', f);
-    for (const s of inputs.set)
-        args.push('--set', s);
-    if (inputs.load)
-        args.push('--load');
-    if (inputs.push)
-        args.push('--push');
-    args.push('--print', ...inputs.targets);
+async function readDefinition(inputs, ctx, env) {
+    const args = printArgs(inputs, { buildx: ctx.buildx, github: ctx.github, warn: core/* warning */.$e });
+    let res;
     try {
-        const res = await main_exec('docker', args, { cwd: inputs.workdir, silent: true, captureStdout: true });
-        if (res.exitCode !== 0) {
-            core/* warning */.$e(`Could not read the bake definition: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
-            return undefined;
-        }
-        const parsed = JSON.parse(res.stdout);
-        core/* info */.pq(`Targets: ${Object.keys(parsed.target ?? {}).join(', ') || 'none'} (buildx ${ctx.buildx.version ?? '?'})`);
-        return parsed.target ? parsed : undefined;
+        res = await main_exec('docker', args, {
+            cwd: inputs.workdir,
+            env: { ...process.env, ...env },
+            silent: true,
+            captureStdout: true,
+        });
     }
     catch (err) {
-        core/* warning */.$e(`Could not read the bake definition: ${errorMessage(err)}`);
-        return undefined;
+        if (err instanceof CommandNotFound) {
+            throw new errors/* UserError */.y('docker is not installed: bake reads its definition with docker buildx bake --print.');
+        }
+        throw err;
     }
+    if (res.exitCode !== 0) {
+        throw new errors/* UserError */.y(`Reading the bake definition (docker buildx bake --print) failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
+    }
+    let parsed;
+    try {
+        parsed = JSON.parse(res.stdout);
+    }
+    catch {
+        throw new errors/* UserError */.y('`docker buildx bake --print` did not print JSON: check the bake files.');
+    }
+    const target = parsed !== null && typeof parsed === 'object' ? parsed.target : undefined;
+    const definition = {
+        target: target !== null && typeof target === 'object' ? target : {},
+    };
+    core/* info */.pq(`Targets: ${Object.keys(definition.target).join(', ') || 'none'} (buildx ${ctx.buildx.version ?? '?'})`);
+    return { json: res.stdout, parsed: definition };
 }
-void run(main, cleanupStep);
+void run(main, post);
 

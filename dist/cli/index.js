@@ -31924,6 +31924,105 @@ const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(impo
 // EXTERNAL MODULE: ./node_modules/semver/index.js
 var semver = __nccwpck_require__(2088);
 var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./shared/exec.ts
+// Running a process, for the actions and the CLI alike: an argv array (never a shell), SIGINT/SIGTERM forwarded to
+// every live child, and the exit status (128 + N when the child was killed by signal N). Output either reaches our
+// terminal untouched (`output: 'inherit'`, so BuildKit's progress stays a TTY's) or passes through us (`'pipe'`):
+// streamed to our stdout/stderr unless `silent`, stdout kept for parsing, stderr's last line kept for a one-line
+// failure. A command that is not installed is a CommandNotFound, which each caller turns into its own message.
+
+
+/** The command is not installed (ENOENT): callers turn it into a message saying how to install it. */
+class CommandNotFound extends Error {
+    command;
+    name = 'CommandNotFound';
+    constructor(command) {
+        super(`${command}: command not found`);
+        this.command = command;
+    }
+}
+const TAIL_BYTES = 64 * 1024;
+const FORWARDED = ['SIGINT', 'SIGTERM'];
+const live = new Set();
+function forward(signal) {
+    for (const child of live)
+        child.kill(signal);
+}
+/** Our SIGINT/SIGTERM listeners exist only while a child runs, so with none the default (or the caller's) applies. */
+function track(child) {
+    if (live.size === 0)
+        for (const s of FORWARDED)
+            process.on(s, forward);
+    live.add(child);
+}
+function untrack(child) {
+    if (!live.delete(child))
+        return;
+    if (live.size === 0)
+        for (const s of FORWARDED)
+            process.off(s, forward);
+}
+/** How many children started by `exec` are still running (a signal now reaches them). */
+function liveChildren() {
+    return live.size;
+}
+/** The shell's exit status for a process ended by `signal`: 128 + its number. */
+function signalExitStatus(signal) {
+    return 128 + (external_node_os_namespaceObject.constants.signals[signal] ?? 0);
+}
+function exec(command, args, opts = {}) {
+    return new Promise((resolve, reject) => {
+        const inherit = opts.output === 'inherit';
+        const stdio = [
+            opts.stdin ?? 'inherit',
+            inherit && !opts.captureStdout ? 'inherit' : 'pipe',
+            inherit ? 'inherit' : 'pipe',
+        ];
+        const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio });
+        track(child);
+        let stdout = '';
+        let stderrTail = '';
+        const out = opts.stdout ?? process.stdout;
+        const err = opts.stderr ?? process.stderr;
+        child.stdout?.setEncoding('utf8').on('data', (chunk) => {
+            if (!opts.silent)
+                out.write(chunk);
+            stdout = opts.captureStdout ? stdout + chunk : (stdout + chunk).slice(-TAIL_BYTES);
+        });
+        child.stderr?.setEncoding('utf8').on('data', (chunk) => {
+            if (!opts.silent)
+                err.write(chunk);
+            stderrTail = (stderrTail + chunk).slice(-TAIL_BYTES);
+        });
+        child.on('error', (e) => {
+            untrack(child);
+            reject(e.code === 'ENOENT' ? new CommandNotFound(command) : e);
+        });
+        child.on('close', (code, signal) => {
+            untrack(child);
+            const result = {
+                exitCode: code ?? (signal ? signalExitStatus(signal) : 1),
+                stdout,
+                lastStderrLine: lastLine(stderrTail),
+            };
+            if (signal)
+                result.signal = signal;
+            resolve(result);
+        });
+    });
+}
+function lastLine(text) {
+    const lines = text
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
+    return lines[lines.length - 1] ?? '';
+}
+
 ;// CONCATENATED MODULE: ./shared/contract/cli.ts
 // What the actions and the depot CLI agree on: the exit status the actions' buildx-fallback keys on, and the values
 // of the depot-only flags the actions pass (`--build-platform`, `--lint-fail-on`).
@@ -31969,6 +32068,1172 @@ class UnavailableError extends UserError {
     name = 'UnavailableError';
     constructor(message) {
         super(message, EXIT_UNAVAILABLE);
+    }
+}
+
+;// CONCATENATED MODULE: ./cli/src/log.ts
+// depot's own lines go to stderr with a `depot:` prefix, so stdout stays buildx's (e.g. `--call outline` JSON).
+// Every line passes through the redactor: a secret registered with `addSecret` never reaches the terminal.
+const secrets = new Set();
+function addSecret(value) {
+    if (value.length >= 4)
+        secrets.add(value);
+}
+function redact(text) {
+    let out = text;
+    for (const s of secrets)
+        out = out.split(s).join('***');
+    return out;
+}
+let debugOn = false;
+function setDebug(on) {
+    debugOn = on;
+}
+function isDebug() {
+    return debugOn;
+}
+const log = {
+    info(message) {
+        process.stderr.write(`depot: ${redact(message)}\n`);
+    },
+    warn(message) {
+        process.stderr.write(`depot: warning: ${redact(message)}\n`);
+    },
+    error(message) {
+        process.stderr.write(`depot: error: ${redact(message)}\n`);
+    },
+    debug(message) {
+        if (debugOn)
+            process.stderr.write(`depot: debug: ${redact(message)}\n`);
+    },
+};
+/** A command line as a person would type it, quoted where needed, with secrets redacted. */
+function showCommand(cmd, args) {
+    const quote = (a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+    return redact([cmd, ...args].map(quote).join(' '));
+}
+
+;// CONCATENATED MODULE: ./cli/src/ci.ts
+// Which CI runs this job, and how its OIDC token is had: CircleCI (`circleci run oidc get`), GitLab CI (the job's
+// `id_tokens:` entry DEPOT_OIDC_TOKEN) or Buildkite (`buildkite-agent oidc request-token`). Also the job id the
+// project token is cached under, and whether the build is untrusted (a pull or merge request from another
+// repository), which never exchanges. The CI token is a secret: registered with addSecret the moment it exists.
+
+
+
+/** The CI this job runs in, or undefined when none that depot exchanges tokens for. */
+function detectCi(env) {
+    if (env.CIRCLECI === 'true') {
+        const job = { provider: 'circleci', name: 'CircleCI', jobId: env.CIRCLE_WORKFLOW_JOB_ID ?? '' };
+        const pr = env.CIRCLE_PR_NUMBER ?? '';
+        const headRepo = env.CIRCLE_PR_REPONAME ?? '';
+        if (pr !== '' || (headRepo !== '' && headRepo !== (env.CIRCLE_PROJECT_REPONAME ?? ''))) {
+            const from = [env.CIRCLE_PR_USERNAME, headRepo].filter(Boolean).join('/');
+            job.untrusted = `this CircleCI job builds a pull request from a fork${describe(pr ? `#${pr}` : '', from)}`;
+        }
+        return job;
+    }
+    if (env.GITLAB_CI === 'true') {
+        const job = { provider: 'gitlab', name: 'GitLab CI', jobId: env.CI_JOB_ID ?? '' };
+        const source = env.CI_MERGE_REQUEST_SOURCE_PROJECT_ID ?? '';
+        const target = env.CI_MERGE_REQUEST_PROJECT_ID ?? '';
+        if (source !== '' && source !== target) {
+            job.untrusted = `this GitLab CI job builds a merge request from a fork (project ${source}${env.CI_MERGE_REQUEST_SOURCE_PROJECT_PATH ? `, ${env.CI_MERGE_REQUEST_SOURCE_PROJECT_PATH}` : ''}) into project ${target || '(unknown)'}`;
+        }
+        return job;
+    }
+    if (env.BUILDKITE === 'true') {
+        const job = { provider: 'buildkite', name: 'Buildkite', jobId: env.BUILDKITE_JOB_ID ?? '' };
+        const head = env.BUILDKITE_PULL_REQUEST_REPO ?? '';
+        if (head !== '' && sameRepository(head, env.BUILDKITE_REPO ?? '') === false) {
+            job.untrusted = `this Buildkite job builds a pull request from another repository (${withoutCredentials(head)})`;
+        }
+        return job;
+    }
+    return undefined;
+}
+function describe(pr, from) {
+    const parts = [pr, from].filter(Boolean);
+    return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+/** A repository URL as it may be shown: any `user:pass@` of an http(s) URL replaced by `***@`. */
+function withoutCredentials(url) {
+    return url.replace(/^(\w+:\/\/)[^/@]*@/, '$1***@');
+}
+/** `git@github.com:acme/web.git`, `https://github.com/acme/web` and `ssh://git@github.com/acme/web.git` are one. */
+function sameRepository(a, b) {
+    const norm = (u) => u
+        .trim()
+        .toLowerCase()
+        .replace(/^\w+:\/\//, '')
+        .replace(/^[^/@]*@/, '')
+        .replace(/^([^/:]+):(?!\d+\/)/, '$1/')
+        .replace(/\/+$/, '')
+        .replace(/\.git$/, '');
+    return norm(a) === norm(b);
+}
+/** The one line that says how a job gets the CI token it lacks. */
+function gitlabIdTokensHint(audience) {
+    return `add \`id_tokens: DEPOT_OIDC_TOKEN: aud: ${audience}\` to the job`;
+}
+/** `organization_id,pipeline_id` from DEPOT_BUILDKITE_CLAIMS, checked (claim names only, comma-separated). */
+function buildkiteClaims(env) {
+    const raw = (env.DEPOT_BUILDKITE_CLAIMS ?? '').trim();
+    if (raw === '')
+        return undefined;
+    const claims = raw.split(',').map((c) => c.trim());
+    if (claims.some((c) => !/^[a-z][a-z0-9_]*$/.test(c))) {
+        throw new UserError(`DEPOT_BUILDKITE_CLAIMS must be a comma-separated list of claim names (e.g. organization_id,pipeline_id), got "${raw}".`);
+    }
+    return claims.join(',');
+}
+/**
+ * A fresh OIDC token of `job`'s CI for `audience` (every call: CircleCI's and Buildkite's CLIs mint a new one).
+ * A missing tool or a refusing one is a UserError: retrying would not help.
+ */
+async function ciToken(job, audience, env, exec) {
+    if (job.provider === 'gitlab') {
+        const token = (env.DEPOT_OIDC_TOKEN ?? '').trim();
+        if (token === '') {
+            throw new UserError(`DEPOT_BROKER_URL is set but this GitLab CI job has no DEPOT_OIDC_TOKEN: ${gitlabIdTokensHint(audience)}.`);
+        }
+        addSecret(token);
+        return token;
+    }
+    const [command, args, fix] = job.provider === 'circleci'
+        ? [
+            'circleci',
+            ['run', 'oidc', 'get', '--claims', JSON.stringify({ aud: audience })],
+            'run the job on a CircleCI executor, which has the circleci CLI',
+        ]
+        : [
+            'buildkite-agent',
+            [
+                'oidc',
+                'request-token',
+                '--audience',
+                audience,
+                ...((c) => (c ? ['--claim', c] : []))(buildkiteClaims(env)),
+            ],
+            'run the job on a Buildkite agent, which has buildkite-agent on PATH',
+        ];
+    const shown = `\`${command} ${args.slice(0, job.provider === 'circleci' ? 3 : 2).join(' ')}\``;
+    let res;
+    try {
+        res = await exec(command, args, { env, captureStdout: true, silent: true, stdin: 'ignore' });
+    }
+    catch (err) {
+        if (err instanceof CommandNotFound) {
+            throw new UserError(`DEPOT_BROKER_URL is set but ${command} is not on PATH, so there is no ${job.name} OIDC token: ${fix}, or set DEPOT_TOKEN.`);
+        }
+        throw err;
+    }
+    const token = res.stdout.trim();
+    if (token !== '')
+        addSecret(token);
+    if (res.exitCode !== 0) {
+        const why = res.lastStderrLine ? `: ${res.lastStderrLine}` : '';
+        throw new UserError(`${shown} failed (exit ${res.exitCode}${why}), so there is no ${job.name} OIDC token for the broker: check that the job may request OIDC tokens, or set DEPOT_TOKEN.`);
+    }
+    if (token === '') {
+        throw new UserError(`${shown} printed no token, so there is no ${job.name} OIDC token for the broker.`);
+    }
+    return token;
+}
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/buffer_utils.js
+const buffer_utils_encoder = new TextEncoder(), decoder = new TextDecoder(), strictDecoder = new TextDecoder("utf-8", { fatal: !0 }), UINT32_RANGE = (/* unused pure expression or super */ null && (2 ** 32));
+function concat(...buffers) {
+  const size = buffers.reduce((acc, { length }) => acc + length, 0), buf = new Uint8Array(size);
+  let i = 0;
+  for (const buffer of buffers)
+    buf.set(buffer, i), i += buffer.length;
+  return buf;
+}
+function writeUInt32BE(buf, value, offset) {
+  if (value < 0 || value >= UINT32_RANGE)
+    throw new RangeError(`value must be >= 0 and <= ${UINT32_RANGE - 1}. Received ${value}`);
+  buf.set([value >>> 24, value >>> 16, value >>> 8, value & 255], offset);
+}
+function uint64be(value) {
+  const high = Math.floor(value / UINT32_RANGE), low = value % UINT32_RANGE, buf = new Uint8Array(8);
+  return writeUInt32BE(buf, high, 0), writeUInt32BE(buf, low, 4), buf;
+}
+function uint32be(value) {
+  const buf = new Uint8Array(4);
+  return writeUInt32BE(buf, value), buf;
+}
+const NON_ASCII = /[^\x00-\x7f]/;
+function buffer_utils_encode(string) {
+  if (typeof string == "string" && string.length >= 128) {
+    if (NON_ASCII.test(string))
+      throw new TypeError("non-ASCII string encountered in encode()");
+    return buffer_utils_encoder.encode(string);
+  }
+  const bytes = new Uint8Array(string.length);
+  for (let i = 0; i < string.length; i++) {
+    const code = string.charCodeAt(i);
+    if (code > 127)
+      throw new TypeError("non-ASCII string encountered in encode()");
+    bytes[i] = code;
+  }
+  return bytes;
+}
+function buffer_utils_encodeBase64(input, url = !1) {
+  if (Uint8Array.prototype.toBase64)
+    return input.toBase64({ alphabet: url ? "base64url" : "base64", omitPadding: url });
+  const CHUNK_SIZE = 32768, arr = [];
+  for (let i = 0; i < input.length; i += CHUNK_SIZE)
+    arr.push(String.fromCharCode.apply(null, input.subarray(i, i + CHUNK_SIZE)));
+  const encoded = btoa(arr.join(""));
+  return url ? encoded.replace(/=/g, "").replace(/\+/g, "-").replace(/\//g, "_") : encoded;
+}
+function decodeBase64(encoded, url = !1) {
+  if (Uint8Array.fromBase64)
+    return Uint8Array.fromBase64(encoded, { alphabet: url ? "base64url" : "base64" });
+  if (url) {
+    if (encoded.includes("+") || encoded.includes("/"))
+      throw new TypeError("Invalid base64url");
+    encoded = encoded.replace(/-/g, "+").replace(/_/g, "/");
+  }
+  const binary = atob(encoded), bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++)
+    bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+async function digest(algorithm, data) {
+  const subtleDigest = `SHA-${algorithm.slice(-3)}`;
+  return new Uint8Array(await crypto.subtle.digest(subtleDigest, data));
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/base64url.js
+
+const invalid = "The input to be decoded is not correctly encoded.";
+function base64url_decode(input) {
+  try {
+    return decodeBase64(typeof input == "string" ? input : decoder.decode(input), !0);
+  } catch (cause) {
+    throw new TypeError(invalid, { cause });
+  }
+}
+function base64url_encode(input) {
+  return encodeBase64(typeof input == "string" ? encoder.encode(input) : input, !0);
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/validate.js
+
+
+
+function assertUint8Array(input, label) {
+  if (!(input instanceof Uint8Array))
+    throw new TypeError(`${label} must be an instance of Uint8Array`);
+}
+function isObject(input) {
+  if (typeof input != "object" || input === null || Object.prototype.toString.call(input) !== "[object Object]")
+    return !1;
+  const prototype = Object.getPrototypeOf(input);
+  return prototype === null || Object.getPrototypeOf(prototype) === null;
+}
+function isJwkSet(input) {
+  return isObject(input) && Array.isArray(input.keys) && Array.from(input.keys).every(isObject);
+}
+function isDisjoint(...headers) {
+  const parameters = /* @__PURE__ */ new Set();
+  for (const header of headers)
+    if (header)
+      for (const parameter of Object.keys(header)) {
+        if (parameters.has(parameter))
+          return !1;
+        parameters.add(parameter);
+      }
+  return !0;
+}
+function assertNotSet(value, name) {
+  if (value !== void 0)
+    throw new TypeError(`${name} can only be called once`);
+}
+function decodeBase64url(value, label, ErrorClass) {
+  try {
+    return decode(value);
+  } catch (cause) {
+    throw new ErrorClass(`Failed to base64url decode the ${label}`, { cause });
+  }
+}
+function encodeAsciiMember(value, label, ErrorClass) {
+  try {
+    return encode(value);
+  } catch (cause) {
+    throw new ErrorClass(`The ${label} is not a valid base64url string`, { cause });
+  }
+}
+function parseJoseHeader(encodedProtectedHeader, ErrorClass, message) {
+  let parsed;
+  try {
+    parsed = JSON.parse(strictDecoder.decode(base64url_decode(encodedProtectedHeader)));
+  } catch (cause) {
+    throw new ErrorClass(message, { cause });
+  }
+  if (!isObject(parsed))
+    throw new ErrorClass(message);
+  return parsed;
+}
+const JWS_RECOGNIZED = { __proto__: null, b64: !0 }, JWE_RECOGNIZED = { __proto__: null };
+function validateAlgorithms(option, algorithms) {
+  if (algorithms !== void 0 && (!Array.isArray(algorithms) || algorithms.some((s) => typeof s != "string")))
+    throw new TypeError(`"${option}" option must be an array of strings`);
+  return algorithms === void 0 ? void 0 : new Set(algorithms);
+}
+function validateCritDuplicates(Err, protectedHeader) {
+  const { crit } = protectedHeader ?? {};
+  if (Array.isArray(crit) && new Set(crit).size !== crit.length)
+    throw new Err('"crit" (Critical) Header Parameter MUST NOT contain duplicate values');
+}
+function validateCrit(Err, recognizedDefault, recognizedOption, protectedHeader, joseHeader) {
+  if (joseHeader.crit !== void 0 && protectedHeader?.crit === void 0)
+    throw new Err('"crit" (Critical) Header Parameter MUST be integrity protected');
+  if (!protectedHeader || protectedHeader.crit === void 0)
+    return [];
+  if (!Array.isArray(protectedHeader.crit) || protectedHeader.crit.length === 0 || protectedHeader.crit.some((input) => typeof input != "string" || input.length === 0))
+    throw new Err('"crit" (Critical) Header Parameter MUST be an array of non-empty strings when present');
+  const recognized = recognizedOption === void 0 ? recognizedDefault : { __proto__: null, ...recognizedOption, ...recognizedDefault };
+  for (const parameter of protectedHeader.crit) {
+    if (!(parameter in recognized))
+      throw new JOSENotSupported(`Extension Header Parameter "${parameter}" is not recognized`);
+    if (!Object.hasOwn(joseHeader, parameter) || joseHeader[parameter] === void 0)
+      throw new Err(`Extension Header Parameter "${parameter}" is missing`);
+    if (recognized[parameter] && (!Object.hasOwn(protectedHeader, parameter) || protectedHeader[parameter] === void 0))
+      throw new Err(`Extension Header Parameter "${parameter}" MUST be integrity protected`);
+  }
+  return protectedHeader.crit;
+}
+function validateB64(protectedHeader, extensions) {
+  if (extensions.includes("b64")) {
+    const b64 = protectedHeader.b64;
+    if (typeof b64 != "boolean")
+      throw new JWSInvalid('The "b64" (base64url-encode payload) Header Parameter must be a boolean');
+    return b64;
+  }
+  return !0;
+}
+function serializeJoseHeader(Err, header) {
+  let serialized, parsed;
+  try {
+    serialized = JSON.stringify(header), parsed = JSON.parse(serialized);
+  } catch (cause) {
+    throw new Err("JOSE Header is not valid JSON", { cause });
+  }
+  if (!isObject(parsed))
+    throw new Err("JOSE Header is not a JSON object");
+  return [parsed, serialized];
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/decode_protected_header.js
+
+function decodeProtectedHeader(token) {
+  let encodedProtectedHeader;
+  if (typeof token == "string") {
+    const parts = token.split(".");
+    (parts.length === 3 || parts.length === 5) && ([encodedProtectedHeader] = parts);
+  } else if (typeof token == "object" && token)
+    if ("protected" in token)
+      encodedProtectedHeader = token.protected;
+    else
+      throw new TypeError("Token does not contain a Protected Header");
+  const invalid = "Invalid Token or Protected Header formatting";
+  if (typeof encodedProtectedHeader != "string" || !encodedProtectedHeader)
+    throw new TypeError(invalid);
+  return parseJoseHeader(encodedProtectedHeader, TypeError, invalid);
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/errors.js
+class JOSEError extends Error {
+  static code = "ERR_JOSE_GENERIC";
+  code = "ERR_JOSE_GENERIC";
+  constructor(message, options) {
+    super(message, options), this.name = this.constructor.name, Error.captureStackTrace?.(this, this.constructor);
+  }
+}
+class JWTClaimValidationFailed extends JOSEError {
+  static code = "ERR_JWT_CLAIM_VALIDATION_FAILED";
+  code = "ERR_JWT_CLAIM_VALIDATION_FAILED";
+  claim;
+  reason;
+  payload;
+  constructor(message, payload, claim = "unspecified", reason = "unspecified") {
+    super(message, { cause: { claim, reason, payload } }), this.claim = claim, this.reason = reason, this.payload = payload;
+  }
+}
+class JWTExpired extends JOSEError {
+  static code = "ERR_JWT_EXPIRED";
+  code = "ERR_JWT_EXPIRED";
+  claim;
+  reason;
+  payload;
+  constructor(message, payload, claim = "unspecified", reason = "unspecified") {
+    super(message, { cause: { claim, reason, payload } }), this.claim = claim, this.reason = reason, this.payload = payload;
+  }
+}
+class JOSEAlgNotAllowed extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JOSE_ALG_NOT_ALLOWED"));
+  code = "ERR_JOSE_ALG_NOT_ALLOWED";
+}
+class errors_JOSENotSupported extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JOSE_NOT_SUPPORTED"));
+  code = "ERR_JOSE_NOT_SUPPORTED";
+}
+class JWEDecryptionFailed extends JOSEError {
+  static code = "ERR_JWE_DECRYPTION_FAILED";
+  code = "ERR_JWE_DECRYPTION_FAILED";
+  constructor(message = "decryption operation failed", options) {
+    super(message, options);
+  }
+}
+class JWEInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWE_INVALID"));
+  code = "ERR_JWE_INVALID";
+}
+class errors_JWSInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWS_INVALID"));
+  code = "ERR_JWS_INVALID";
+}
+class JWTInvalid extends JOSEError {
+  static code = "ERR_JWT_INVALID";
+  code = "ERR_JWT_INVALID";
+}
+class JWKInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWK_INVALID"));
+  code = "ERR_JWK_INVALID";
+}
+class JWKSInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
+  static code = (/* unused pure expression or super */ null && ("ERR_JWKS_INVALID"));
+  code = "ERR_JWKS_INVALID";
+}
+class JWKSNoMatchingKey extends JOSEError {
+  static code = "ERR_JWKS_NO_MATCHING_KEY";
+  code = "ERR_JWKS_NO_MATCHING_KEY";
+  constructor(message = "no applicable key found in the JSON Web Key Set", options) {
+    super(message, options);
+  }
+}
+class JWKSMultipleMatchingKeys extends JOSEError {
+  [Symbol.asyncIterator] = async function* () {
+  };
+  static code = "ERR_JWKS_MULTIPLE_MATCHING_KEYS";
+  code = "ERR_JWKS_MULTIPLE_MATCHING_KEYS";
+  constructor(message = "multiple matching keys found in the JSON Web Key Set", options) {
+    super(message, options);
+  }
+}
+class JWKSTimeout extends JOSEError {
+  static code = "ERR_JWKS_TIMEOUT";
+  code = "ERR_JWKS_TIMEOUT";
+  constructor(message = "request timed out", options) {
+    super(message, options);
+  }
+}
+class JWSSignatureVerificationFailed extends JOSEError {
+  static code = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
+  code = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
+  constructor(message = "signature verification failed", options) {
+    super(message, options);
+  }
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/decode_jwt.js
+
+
+
+
+function decodeJwt(jwt) {
+  if (typeof jwt != "string")
+    throw new JWTInvalid("JWTs must use Compact JWS serialization, JWT must be a string");
+  const { 1: encodedPayload, length } = jwt.split(".");
+  if (length === 5)
+    throw new JWTInvalid("Only JWTs using Compact JWS serialization can be decoded");
+  if (length !== 3)
+    throw new JWTInvalid("Invalid JWT");
+  if (!encodedPayload)
+    throw new JWTInvalid("JWTs must contain a payload");
+  let claimsSetBytes;
+  try {
+    claimsSetBytes = base64url_decode(encodedPayload);
+  } catch (cause) {
+    throw new JWTInvalid("Failed to base64url decode the payload", { cause });
+  }
+  let claimsSet;
+  try {
+    claimsSet = JSON.parse(strictDecoder.decode(claimsSetBytes));
+  } catch (cause) {
+    throw new JWTInvalid("Failed to parse the decoded payload as JSON", { cause });
+  }
+  if (!isObject(claimsSet))
+    throw new JWTInvalid("Invalid JWT Claims Set");
+  return claimsSet;
+}
+
+
+;// CONCATENATED MODULE: ./shared/contract/project.ts
+// A project: the cache namespace a token is for. Its id is also a path segment of registry repositories
+// (`cache/<id>`, `builds/<id>`), hence the registry's own component grammar, lower case only.
+const PROJECT_ID = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
+const PROJECT_ID_HINT = 'lowercase letters and digits, separated by single . _ or -';
+/** The registry repository that holds a project's saved builds (`depot build --save`). */
+function savedBuildsRepository(project) {
+    return `builds/${project}`;
+}
+
+;// CONCATENATED MODULE: ./shared/contract/project-token.ts
+
+/** The header `typ` that tells a project token from a CI's OIDC token, both ways. */
+const PROJECT_TOKEN_TYP = 'depot-project+jwt';
+const SCOPES = ['build', 'cache:read', 'cache:write'];
+/** `aud` of project tokens minted by the broker at `brokerUrl` (its public URL). */
+function projectAudience(brokerUrl) {
+    return `${brokerUrl}/project`;
+}
+function projectSubject(project) {
+    return `project:${project}`;
+}
+/** A claim or header field that breaks the contract; `field` names it, the message says what was expected. */
+class ProjectTokenError extends Error {
+    field;
+    constructor(field, message) {
+        super(message);
+        this.field = field;
+        this.name = 'ProjectTokenError';
+    }
+}
+/** Checks the header and claims of a (decoded) project token and returns what its readers use. */
+function readProjectToken(header, claims) {
+    if (header.typ !== PROJECT_TOKEN_TYP) {
+        throw new ProjectTokenError('typ', `its header typ is ${JSON.stringify(header.typ ?? '')}, expected "${PROJECT_TOKEN_TYP}"`);
+    }
+    if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) {
+        throw new ProjectTokenError('exp', 'it has no numeric exp claim');
+    }
+    const project = claims.project;
+    if (typeof project !== 'string' || !PROJECT_ID.test(project)) {
+        throw new ProjectTokenError('project', 'its project claim is missing or not a project id');
+    }
+    if (typeof claims.isolated !== 'boolean') {
+        throw new ProjectTokenError('isolated', 'its isolated claim is missing or not true/false');
+    }
+    if (typeof claims.scope !== 'string')
+        throw new ProjectTokenError('scope', 'it has no scope claim');
+    const scopes = new Set();
+    for (const s of claims.scope.split(/\s+/)) {
+        // A scope this reader does not know (a newer broker's) grants nothing here; it is not an error.
+        if (SCOPES.includes(s))
+            scopes.add(s);
+    }
+    const token = {
+        project,
+        isolated: claims.isolated,
+        scopes,
+        expiresAt: new Date(claims.exp * 1000),
+    };
+    if (typeof claims.iss === 'string')
+        token.issuer = claims.iss;
+    if (typeof claims.sub === 'string')
+        token.subject = claims.sub;
+    if (typeof claims.rule === 'string')
+        token.rule = claims.rule;
+    if (typeof claims.jti === 'string')
+        token.id = claims.jti;
+    if (typeof claims.iat === 'number' && Number.isFinite(claims.iat))
+        token.issuedAt = new Date(claims.iat * 1000);
+    // An isolated token opens no cache, whatever else it says: the registry refuses it every repository too.
+    if (claims.cache !== undefined && !token.isolated) {
+        const cache = typeof claims.cache === 'string' ? claims.cache : '';
+        const slash = cache.indexOf('/');
+        if (slash <= 0 || slash === cache.length - 1) {
+            throw new ProjectTokenError('cache', 'its cache claim is not <registry host>/<repository>');
+        }
+        token.cache = { host: cache.slice(0, slash), repository: cache.slice(slash + 1) };
+    }
+    return token;
+}
+
+;// CONCATENATED MODULE: ./cli/src/token.ts
+// The project token the CLI was handed, read without verifying the signature: the cache registry's token service
+// and the broker verify it; the CLI only needs to know the project, the scope and where the cache is. It still
+// refuses, before anything runs, a token that is not a project token or that has expired. The claims are checked
+// by the contract's reader, the same one the broker's registry token service uses.
+
+
+
+const WHERE = 'DEPOT_TOKEN (or --token)';
+function token_readProjectToken(raw, now = new Date(), 
+/** Where the token came from, for messages. */
+where = WHERE) {
+    const token = raw.trim();
+    let header;
+    let payload;
+    try {
+        header = decodeProtectedHeader(token);
+        payload = decodeJwt(token);
+    }
+    catch {
+        throw new UserError(`${where} is not a JWT: pass the project token the broker minted (or the setup action exported).`);
+    }
+    let claims;
+    try {
+        claims = readProjectToken(header, payload);
+    }
+    catch (err) {
+        if (!(err instanceof ProjectTokenError))
+            throw err;
+        throw new UserError(`${where} is not a depot project token (${err.message}): exchange your CI's OIDC token at the broker for a project token.`);
+    }
+    if (claims.expiresAt.getTime() <= now.getTime()) {
+        throw new UserError(`${where} expired at ${claims.expiresAt.toISOString()}: get a fresh project token (project tokens live minutes to an hour).`);
+    }
+    return { ...claims, raw: token };
+}
+
+;// CONCATENATED MODULE: ./cli/src/token-cache.ts
+// The project token a CI job got from the broker, kept for the rest of that job: `circleci run oidc get` and
+// `buildkite-agent` mint a fresh CI token on every call, so a job that runs depot five times would otherwise make
+// five exchanges. The key is the job id, the broker URL and the project (hashed into the file name); a token is
+// reused until a minute before it expires. Directory: DEPOT_CACHE_DIR, else $XDG_CACHE_HOME/depot, else
+// ~/.cache/depot (0700, files 0600). Expired and corrupt files are deleted; the cache never fails a build.
+
+
+
+
+
+
+/** A cached token is used only while it has more than this left. */
+const REUSE_MARGIN_MS = 60_000;
+const FILE = /^project-token-[0-9a-f]{64}\.json$/;
+function tokenCacheDir(env) {
+    if (env.DEPOT_CACHE_DIR)
+        return { dir: env.DEPOT_CACHE_DIR, ours: false };
+    const base = env.XDG_CACHE_HOME || (0,external_node_path_namespaceObject.join)(env.HOME || (0,external_node_os_namespaceObject.homedir)(), '.cache');
+    return { dir: (0,external_node_path_namespaceObject.join)(base, 'depot'), ours: true };
+}
+class TokenCache {
+    dir;
+    ours;
+    now;
+    constructor(dir, 
+    /** The default location is depot's own folder: its mode is set to 0700 even when it exists. */
+    ours, now) {
+        this.dir = dir;
+        this.ours = ours;
+        this.now = now;
+    }
+    static of(env, now) {
+        const { dir, ours } = tokenCacheDir(env);
+        return new TokenCache(dir, ours, now);
+    }
+    fileOf(key) {
+        const hash = (0,external_node_crypto_.createHash)('sha256')
+            .update(JSON.stringify([key.provider, key.jobId, key.brokerUrl, key.project]))
+            .digest('hex');
+        return (0,external_node_path_namespaceObject.join)(this.dir, `project-token-${hash}.json`);
+    }
+    /** The cached token for `key` while it has more than a minute left; expired and corrupt files are deleted. */
+    read(key) {
+        this.sweep();
+        const file = this.fileOf(key);
+        const token = this.load(file);
+        if (token)
+            log.debug(`TokenCache.read: hit ${file}`);
+        return token;
+    }
+    /** Keeps `raw` for `key` (0600, written whole then renamed); a failure is a warning, never an error. */
+    write(key, raw) {
+        const file = this.fileOf(key);
+        const tmp = `${file}.${process.pid}.tmp`;
+        try {
+            if (!(0,external_node_fs_namespaceObject.existsSync)(this.dir)) {
+                (0,external_node_fs_namespaceObject.mkdirSync)(this.dir, { recursive: true, mode: 0o700 });
+                (0,external_node_fs_namespaceObject.chmodSync)(this.dir, 0o700);
+            }
+            else if (this.ours)
+                (0,external_node_fs_namespaceObject.chmodSync)(this.dir, 0o700);
+            (0,external_node_fs_namespaceObject.writeFileSync)(tmp, `${JSON.stringify({ token: raw })}\n`, { mode: 0o600, flag: 'w' });
+            (0,external_node_fs_namespaceObject.chmodSync)(tmp, 0o600);
+            (0,external_node_fs_namespaceObject.renameSync)(tmp, file);
+        }
+        catch (err) {
+            remove(tmp);
+            const why = err instanceof Error ? err.message : String(err);
+            log.warn(`could not keep the project token for the rest of this job in ${this.dir} (${why}).`);
+        }
+    }
+    /** Deletes every expired or corrupt token file of this cache (best effort). */
+    sweep() {
+        let names;
+        try {
+            names = (0,external_node_fs_namespaceObject.readdirSync)(this.dir);
+        }
+        catch {
+            return;
+        }
+        for (const name of names)
+            if (FILE.test(name))
+                this.load((0,external_node_path_namespaceObject.join)(this.dir, name));
+    }
+    /** The token in `file` when usable; an unusable file of ours is removed. */
+    load(file) {
+        let stat;
+        try {
+            stat = (0,external_node_fs_namespaceObject.lstatSync)(file);
+        }
+        catch {
+            return undefined;
+        }
+        // Only a regular file of this user is trusted: never one somebody else could have planted.
+        if (!stat.isFile() || (process.getuid && stat.uid !== process.getuid()))
+            return undefined;
+        let token;
+        try {
+            const json = JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8'));
+            const raw = json !== null && typeof json === 'object' ? json.token : undefined;
+            if (typeof raw === 'string')
+                token = token_readProjectToken(raw, new Date(this.now() + REUSE_MARGIN_MS));
+        }
+        catch {
+            token = undefined;
+        }
+        if (!token) {
+            log.debug(`TokenCache: removing ${file} (expired or unreadable)`);
+            remove(file);
+        }
+        return token;
+    }
+}
+function remove(file) {
+    try {
+        (0,external_node_fs_namespaceObject.rmSync)(file, { force: true });
+    }
+    catch {
+        // best effort: the cache never fails a build
+    }
+}
+
+;// CONCATENATED MODULE: ./cli/src/builder-probe.ts
+// Whether the builder can export the project cache. The `docker` buildx driver exports cache only when the daemon
+// uses the containerd image store; on the classic store (GitHub's hosted runners unless a workflow changes it)
+// `--cache-to` fails the build with "Cache export is not supported for the docker driver". So before adding
+// `--cache-to` we read the builder's driver (`docker buildx inspect`) and, for the docker driver, the daemon's
+// image store (`docker info`: the containerd store reports DriverStatus `driver-type io.containerd.snapshotter.v1`).
+//
+// The answer is kept for the rest of the CI job in one small file, so a job's second `depot build` does not ask
+// again: in $RUNNER_TEMP/depot on GitHub Actions (the runner empties RUNNER_TEMP around every job, so the file
+// lives exactly one job), else in depot's cache dir (token-cache.ts) under the CI's job id, swept after a day.
+// With no CI job (a developer's machine) nothing is kept: the daemon may be reconfigured at any time. The key is
+// the job, DOCKER_HOST, the docker context, the builder asked for (--builder, BUILDX_BUILDER), buildx's choice of
+// builder (the name in its `current` file, and its instances) and the daemon socket's inode and mtime, so a
+// builder created or selected later in the job (docker/setup-buildx-action), or a dockerd restarted onto the
+// containerd store, is asked about afresh. A probe that fails decides nothing (the flags stay as they were) and
+// is not kept. The warning is printed by every command whose cache export it drops, once per command.
+
+
+
+
+
+
+
+/** The snapshotter DriverStatus names when dockerd uses the containerd image store. */
+const CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1';
+/** Kept answers older than this are deleted (outside RUNNER_TEMP, which the runner empties itself). */
+const MAX_AGE_MS = 24 * 60 * 60 * 1000;
+const builder_probe_FILE = /^builder-[0-9a-f]{64}\.json$/;
+/** `{{.Driver}}`, a tab, then `{{json .DriverStatus}}`. */
+const INFO_FORMAT = '{{.Driver}}\t{{json .DriverStatus}}';
+/** The builder's name, driver and first node's endpoint from `docker buildx inspect`. */
+function parseInspect(stdout) {
+    const field = (label) => new RegExp(`^${label}:[ \\t]*(\\S.*?)\\s*$`, 'm').exec(stdout)?.[1];
+    const name = field('Name');
+    const driver = field('Driver');
+    if (!name || !driver)
+        return undefined;
+    const endpoint = field('Endpoint');
+    return { name, driver, ...(endpoint ? { endpoint } : {}) };
+}
+/** The image store from `docker info --format INFO_FORMAT`; undefined when the output cannot be read. */
+function parseImageStore(stdout) {
+    const line = stdout.trim();
+    const tab = line.indexOf('\t');
+    if (tab < 0)
+        return undefined;
+    let status;
+    try {
+        status = JSON.parse(line.slice(tab + 1));
+    }
+    catch {
+        return undefined;
+    }
+    if (status !== null && !Array.isArray(status))
+        return undefined;
+    const pairs = (status ?? []);
+    const containerd = pairs.some((p) => Array.isArray(p) && p[0] === 'driver-type' && p[1] === CONTAINERD_SNAPSHOTTER);
+    return containerd ? 'containerd' : 'classic';
+}
+/** False only for the docker driver on the classic image store: it cannot export cache. */
+function exportsCache(facts) {
+    return !(facts?.driver === 'docker' && facts.store === 'classic');
+}
+/** The one warning for a build whose cache export is dropped: what happened and the two fixes. */
+function classicStoreWarning(facts) {
+    return (`the builder "${facts.name}" uses the docker driver on Docker's classic image store, which cannot export cache: ` +
+        'this build reads the project cache but does not write it. To write it, add docker/setup-buildx-action ' +
+        'before this step, or turn on the containerd image store (/etc/docker/daemon.json: ' +
+        '{"features":{"containerd-snapshotter":true}}, then restart dockerd).');
+}
+const defaultDeps = { exec: exec, now: Date.now };
+/** Where answers are kept for this job, and the job's id; undefined outside a CI job. */
+function probeCacheDir(env) {
+    if (env.GITHUB_ACTIONS === 'true' && env.RUNNER_TEMP) {
+        const job = [env.GITHUB_RUN_ID, env.GITHUB_RUN_ATTEMPT, env.GITHUB_JOB].map((p) => p ?? '').join('/');
+        return { dir: (0,external_node_path_namespaceObject.join)(env.RUNNER_TEMP, 'depot'), job: `github/${job}` };
+    }
+    const ci = detectCi(env);
+    if (!ci?.jobId)
+        return undefined;
+    return { dir: tokenCacheDir(env).dir, job: `${ci.provider}/${ci.jobId}` };
+}
+/**
+ * The builder `docker buildx use` selected, from buildx's `current` file: its Name and Global only, since buildx
+ * rewrites the file's Key (the endpoint) on every command, also for other daemons.
+ */
+function selected(current) {
+    try {
+        const json = JSON.parse(current || '{}');
+        if (json === null || typeof json !== 'object')
+            return '';
+        const { Name, Global } = json;
+        return JSON.stringify([Name ?? '', Global ?? false]);
+    }
+    catch {
+        return current;
+    }
+}
+/** What identifies the daemon and builder a build will use, without asking docker. */
+function probeKey(env, job, builder) {
+    const configDir = env.DOCKER_CONFIG || (0,external_node_path_namespaceObject.join)(env.HOME ?? '', '.docker');
+    const read = (file) => {
+        try {
+            return (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8');
+        }
+        catch {
+            return '';
+        }
+    };
+    let context = env.DOCKER_CONTEXT ?? '';
+    if (!context) {
+        try {
+            const json = JSON.parse(read((0,external_node_path_namespaceObject.join)(configDir, 'config.json')) || '{}');
+            const current = json !== null && typeof json === 'object' ? json.currentContext : '';
+            context = typeof current === 'string' ? current : '';
+        }
+        catch {
+            context = '';
+        }
+    }
+    const host = env.DOCKER_HOST ?? '';
+    const socket = host.startsWith('unix://')
+        ? host.slice('unix://'.length)
+        : !host && (!context || context === 'default')
+            ? '/var/run/docker.sock'
+            : '';
+    let daemon = '';
+    if (socket) {
+        try {
+            const st = (0,external_node_fs_namespaceObject.statSync)(socket);
+            daemon = `${st.ino}:${st.mtimeMs}`;
+        }
+        catch {
+            daemon = 'absent';
+        }
+    }
+    const instancesDir = (0,external_node_path_namespaceObject.join)(configDir, 'buildx', 'instances');
+    let instances = [];
+    try {
+        instances = (0,external_node_fs_namespaceObject.readdirSync)(instancesDir)
+            .sort()
+            .map((n) => {
+            try {
+                return `${n}:${(0,external_node_fs_namespaceObject.statSync)((0,external_node_path_namespaceObject.join)(instancesDir, n)).mtimeMs}`;
+            }
+            catch {
+                return n;
+            }
+        });
+    }
+    catch {
+        instances = [];
+    }
+    return (0,external_node_crypto_.createHash)('sha256')
+        .update(JSON.stringify([
+        job,
+        host,
+        context,
+        builder ?? env.BUILDX_BUILDER ?? '',
+        selected(read((0,external_node_path_namespaceObject.join)(configDir, 'buildx', 'current'))),
+        instances,
+        daemon,
+    ]))
+        .digest('hex');
+}
+/** Reads (and keeps, for the job) what the builder of this build is. */
+class BuilderProbe {
+    env;
+    deps;
+    constructor(env, deps = {}) {
+        this.env = env;
+        this.deps = { ...defaultDeps, ...deps };
+    }
+    /** The builder's facts: from this job's kept answer, else asked of docker; undefined when docker cannot tell. */
+    async facts(builder) {
+        const where = probeCacheDir(this.env);
+        const file = where
+            ? (0,external_node_path_namespaceObject.join)(where.dir, `builder-${probeKey(this.env, where.job, builder)}.json`)
+            : undefined;
+        if (where && file) {
+            this.sweep(where.dir);
+            const kept = this.load(file);
+            if (kept) {
+                log.debug(`BuilderProbe.facts: kept for this job in ${file}: ${JSON.stringify(kept)}`);
+                return kept;
+            }
+        }
+        const facts = await this.ask(builder);
+        if (facts && where && file)
+            this.keep(where.dir, file, facts);
+        return facts;
+    }
+    async run(args) {
+        log.debug(`running ${showCommand('docker', args)}`);
+        try {
+            const res = await this.deps.exec('docker', args, {
+                env: this.env,
+                output: 'pipe',
+                stdin: 'ignore',
+                captureStdout: true,
+                silent: true,
+            });
+            if (res.exitCode !== 0) {
+                log.debug(`BuilderProbe: docker ${args[0]} ${args[1] ?? ''} exited ${res.exitCode}: ${res.lastStderrLine}`);
+                return undefined;
+            }
+            return res;
+        }
+        catch (err) {
+            if (!(err instanceof CommandNotFound))
+                throw err;
+            return undefined;
+        }
+    }
+    async ask(builder) {
+        const inspected = await this.run(['buildx', 'inspect', ...(builder ? ['--builder', builder] : [])]);
+        const parsed = inspected ? parseInspect(inspected.stdout) : undefined;
+        if (!parsed)
+            return undefined;
+        const facts = { name: parsed.name, driver: parsed.driver };
+        if (parsed.driver !== 'docker')
+            return facts;
+        // The docker driver's node is a docker context: "default" (DOCKER_HOST, else the current context) or a name.
+        const endpoint = parsed.endpoint;
+        const context = endpoint && endpoint !== 'default' && !endpoint.includes('://') ? ['--context', endpoint] : [];
+        const info = await this.run([...context, 'info', '--format', INFO_FORMAT]);
+        const store = info ? parseImageStore(info.stdout) : undefined;
+        if (!store)
+            return undefined;
+        return { ...facts, store };
+    }
+    /** A kept answer when the file is a regular file of this user holding one; otherwise nothing. */
+    load(file) {
+        try {
+            const st = (0,external_node_fs_namespaceObject.lstatSync)(file);
+            if (!st.isFile() || (process.getuid && st.uid !== process.getuid()))
+                return undefined;
+            const json = JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8'));
+            if (json === null || typeof json !== 'object')
+                return undefined;
+            const { name, driver, store } = json;
+            if (typeof name !== 'string' || typeof driver !== 'string')
+                return undefined;
+            if (store !== undefined && store !== 'containerd' && store !== 'classic')
+                return undefined;
+            return { name, driver, ...(store ? { store } : {}) };
+        }
+        catch {
+            return undefined;
+        }
+    }
+    /** Written whole then renamed, 0600; a failure is a debug line: the next build asks again. */
+    keep(dir, file, facts) {
+        const tmp = `${file}.${process.pid}.tmp`;
+        try {
+            if (!(0,external_node_fs_namespaceObject.existsSync)(dir))
+                (0,external_node_fs_namespaceObject.mkdirSync)(dir, { recursive: true, mode: 0o700 });
+            (0,external_node_fs_namespaceObject.writeFileSync)(tmp, `${JSON.stringify({ ...facts, at: this.deps.now() })}\n`, { mode: 0o600 });
+            (0,external_node_fs_namespaceObject.chmodSync)(tmp, 0o600);
+            (0,external_node_fs_namespaceObject.renameSync)(tmp, file);
+        }
+        catch (err) {
+            (0,external_node_fs_namespaceObject.rmSync)(tmp, { force: true });
+            log.debug(`BuilderProbe: could not keep the builder's facts in ${dir}: ${String(err)}`);
+        }
+    }
+    /** Deletes kept answers older than a day (best effort). */
+    sweep(dir) {
+        let names;
+        try {
+            names = (0,external_node_fs_namespaceObject.readdirSync)(dir).filter((n) => builder_probe_FILE.test(n));
+        }
+        catch {
+            return;
+        }
+        for (const name of names) {
+            try {
+                const st = (0,external_node_fs_namespaceObject.lstatSync)((0,external_node_path_namespaceObject.join)(dir, name));
+                if (st.isFile() && this.deps.now() - st.mtimeMs > MAX_AGE_MS)
+                    (0,external_node_fs_namespaceObject.rmSync)((0,external_node_path_namespaceObject.join)(dir, name), { force: true });
+            }
+            catch {
+                // best effort: keeping answers never fails a build
+            }
+        }
+    }
+}
+/**
+ * Whether this build may add `--cache-to` for the project cache: asks (once per job) about the builder `builder`
+ * (or buildx's current one) and, when it is the docker driver on the classic image store, warns once and says no.
+ */
+async function cacheExportAllowed(env, builder, deps = {}) {
+    const facts = await new BuilderProbe(env, deps).facts(builder);
+    if (exportsCache(facts))
+        return true;
+    log.warn(classicStoreWarning(facts));
+    return false;
+}
+
+;// CONCATENATED MODULE: ./cli/src/cache.ts
+// The project cache for one build: which registry flags the token's scope allows, its key (--cache-key, else the
+// target), and the reachability probe that decides exit 69 before any build starts.
+
+/** The longest registry tag, and so the longest cache key. */
+const MAX_TAG = 128;
+const UNSAFE = /[^A-Za-z0-9_.-]/g;
+/** `name` as a registry tag: other characters become `-`, no leading `.` or `-`; '' when nothing is left. */
+function tagSafe(name) {
+    return name
+        .replace(UNSAFE, '-')
+        .replace(/^[.-]+/, '')
+        .slice(0, MAX_TAG);
+}
+/**
+ * The tag-safe project cache key of one build or bake target: `key` (--cache-key) when given, else the target,
+ * else `default`. With `perTarget` (a bake of several targets) the key is a prefix, `<key>-<target>`.
+ */
+function cacheKey(target, key, perTarget = false) {
+    if (!key)
+        return tagSafe(target || 'default') || 'default';
+    const base = tagSafe(key) || 'default';
+    if (!perTarget || !target)
+        return base;
+    // The target keeps up to half the tag, so a long key never makes two targets share one cache.
+    const suffix = `-${target.replace(UNSAFE, '-')}`.slice(0, MAX_TAG / 2);
+    return `${base.slice(0, MAX_TAG - suffix.length)}${suffix}`;
+}
+/** The project cache flags of one build; `canExport` false (the builder cannot export cache) leaves out cacheTo. */
+function cacheFlags(token, key, canExport = true) {
+    if (!token || token.isolated || !token.cache)
+        return {};
+    const ref = `${token.cache.host}/${token.cache.repository}:${key}`;
+    const out = {};
+    if (token.scopes.has('cache:read'))
+        out.cacheFrom = `type=registry,ref=${ref}`;
+    if (canExport && token.scopes.has('cache:write'))
+        out.cacheTo = `type=registry,ref=${ref},mode=max,ignore-error=true`;
+    return out;
+}
+/** The token would have this build write the project cache (so the builder's ability to export matters). */
+function writesCache(token) {
+    return !!token?.cache && !token.isolated && token.scopes.has('cache:write');
+}
+/** One line saying what the token gives this build, for the log. */
+function describeCache(token) {
+    if (!token)
+        return 'no project token: building locally with no project cache (set DEPOT_TOKEN, or DEPOT_BROKER_URL in a CircleCI, GitLab CI or Buildkite job, or use the setup action).';
+    if (token.isolated) {
+        return `this build is isolated: the project token for "${token.project}" is isolated (an untrusted source such as a fork pull request, or a rule with isolated: true), so no project cache is read or written and nothing can be saved.`;
+    }
+    if (!token.cache)
+        return `the project token for "${token.project}" names no cache registry: building with no project cache.`;
+    const modes = [token.scopes.has('cache:read') ? 'read' : '', token.scopes.has('cache:write') ? 'write' : '']
+        .filter(Boolean)
+        .join(' and ');
+    return modes
+        ? `project "${token.project}": cache ${modes} at ${token.cache.host}/${token.cache.repository}`
+        : `project "${token.project}": the token allows no cache access (scope "${[...token.scopes].join(' ')}").`;
+}
+function isLoopback(host) {
+    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    return name === 'localhost' || name === '::1' || /^127\./.test(name);
+}
+function registryBase(host) {
+    return `${isLoopback(host) ? 'http' : 'https'}://${host}`;
+}
+async function tryTwice(url, init, fetchImpl) {
+    let last = new Error('no attempt');
+    for (let attempt = 1; attempt <= 2; attempt++) {
+        try {
+            return await fetchImpl(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(5000) });
+        }
+        catch (err) {
+            const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
+            last = new Error(cause ?? (err instanceof Error ? err.message : String(err)));
+        }
+    }
+    return last;
+}
+/**
+ * GET /v2/ on the cache registry (2 tries); when it asks for a bearer token, ask its token service (the broker)
+ * for one with this project token. Unreachable -> exit 69; a refused token -> a user error.
+ */
+async function probeCache(token, fetchImpl = fetch) {
+    if (!token.cache)
+        return;
+    const { host, repository } = token.cache;
+    const res = await tryTwice(`${registryBase(host)}/v2/`, {}, fetchImpl);
+    if (res instanceof Error) {
+        throw new UnavailableError(`The cache registry ${host} cannot be reached (${res.message}): no build was started.`);
+    }
+    await res.body?.cancel();
+    const challenge = res.headers.get('www-authenticate') ?? '';
+    if (res.status !== 401 || !/^bearer\s/i.test(challenge))
+        return;
+    const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]?.toLowerCase() ?? '', m[2] ?? '']));
+    const realm = params.realm;
+    if (!realm)
+        return;
+    const url = new URL(realm);
+    if (params.service)
+        url.searchParams.set('service', params.service);
+    if (token.scopes.has('cache:read'))
+        url.searchParams.set('scope', `repository:${repository}:pull`);
+    const auth = `Basic ${Buffer.from(`depot:${token.raw}`).toString('base64')}`;
+    const answer = await tryTwice(url.toString(), { headers: { authorization: auth } }, fetchImpl);
+    if (answer instanceof Error) {
+        throw new UnavailableError(`The cache registry's token service ${url.origin} (the broker) cannot be reached (${answer.message}): no build was started.`);
+    }
+    await answer.body?.cancel();
+    if (answer.status >= 500 || answer.status === 429) {
+        throw new UnavailableError(`The broker's token service at ${url.origin} answered HTTP ${answer.status}: no build was started.`);
+    }
+    if (answer.status === 401 || answer.status === 403) {
+        throw new UserError(`The broker at ${url.origin} refused the project token for the cache registry (HTTP ${answer.status}): get a fresh project token.`);
     }
 }
 
@@ -32785,7 +34050,7 @@ const EXCHANGE_REQUEST_FIELDS = (/* unused pure expression or super */ null && (
  * proxy, a truncated body): callers then speak of the HTTP status alone.
  */
 function parseExchangeResponse(body) {
-    if (!isObject(body))
+    if (!exchange_isObject(body))
         return undefined;
     if (body.ok === true) {
         const { token, project, isolated, expiresAt } = body;
@@ -32799,7 +34064,7 @@ function parseExchangeResponse(body) {
             return undefined;
         return { ok: true, token, project, isolated, expiresAt };
     }
-    if (body.ok === false && isObject(body.error)) {
+    if (body.ok === false && exchange_isObject(body.error)) {
         const { code, message, requestId } = body.error;
         if (typeof code !== 'string' || code === '')
             return undefined;
@@ -32810,7 +34075,7 @@ function parseExchangeResponse(body) {
     }
     return undefined;
 }
-function isObject(v) {
+function exchange_isObject(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -32825,7 +34090,7 @@ function isObject(v) {
 
 
 /** A URL as it may be shown: any `user:pass@` replaced by `***@`. */
-function withoutCredentials(raw) {
+function exchange_client_withoutCredentials(raw) {
     return raw.replace(/^([^/@]*\/\/)?[^/@]*@/, '$1***@');
 }
 /** 127.0.0.0/8, ::1 and localhost. */
@@ -32844,7 +34109,7 @@ function checkBrokerUrl(raw, from) {
         url = new URL(raw);
     }
     catch {
-        throw new UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
+        throw new UserError(`${from} must be an https URL, got "${exchange_client_withoutCredentials(raw)}".`);
     }
     if (url.username || url.password) {
         throw new UserError(`${from} carries a user name or password (user:pass@): the broker needs none, the OIDC token is the credential; remove them.`);
@@ -32853,7 +34118,7 @@ function checkBrokerUrl(raw, from) {
         throw new UserError(`${from} is http:// on ${url.hostname}, which would send the job's OIDC token unencrypted: use https:// (http is accepted only on a loopback host).`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
+        throw new UserError(`${from} must be an https URL, got "${exchange_client_withoutCredentials(raw)}".`);
     }
     return raw.replace(/\/+$/, '');
 }
@@ -33011,853 +34276,6 @@ function causeOf(err) {
     return cause && own === 'fetch failed' ? cause : own;
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./shared/exec.ts
-// Running a process, for the actions and the CLI alike: an argv array (never a shell), SIGINT/SIGTERM forwarded to
-// every live child, and the exit status (128 + N when the child was killed by signal N). Output either reaches our
-// terminal untouched (`output: 'inherit'`, so BuildKit's progress stays a TTY's) or passes through us (`'pipe'`):
-// streamed to our stdout/stderr unless `silent`, stdout kept for parsing, stderr's last line kept for a one-line
-// failure. A command that is not installed is a CommandNotFound, which each caller turns into its own message.
-
-
-/** The command is not installed (ENOENT): callers turn it into a message saying how to install it. */
-class CommandNotFound extends Error {
-    command;
-    name = 'CommandNotFound';
-    constructor(command) {
-        super(`${command}: command not found`);
-        this.command = command;
-    }
-}
-const TAIL_BYTES = 64 * 1024;
-const FORWARDED = ['SIGINT', 'SIGTERM'];
-const live = new Set();
-function forward(signal) {
-    for (const child of live)
-        child.kill(signal);
-}
-/** Our SIGINT/SIGTERM listeners exist only while a child runs, so with none the default (or the caller's) applies. */
-function track(child) {
-    if (live.size === 0)
-        for (const s of FORWARDED)
-            process.on(s, forward);
-    live.add(child);
-}
-function untrack(child) {
-    if (!live.delete(child))
-        return;
-    if (live.size === 0)
-        for (const s of FORWARDED)
-            process.off(s, forward);
-}
-/** How many children started by `exec` are still running (a signal now reaches them). */
-function liveChildren() {
-    return live.size;
-}
-/** The shell's exit status for a process ended by `signal`: 128 + its number. */
-function signalExitStatus(signal) {
-    return 128 + (external_node_os_namespaceObject.constants.signals[signal] ?? 0);
-}
-function exec(command, args, opts = {}) {
-    return new Promise((resolve, reject) => {
-        const inherit = opts.output === 'inherit';
-        const stdio = [
-            opts.stdin ?? 'inherit',
-            inherit && !opts.captureStdout ? 'inherit' : 'pipe',
-            inherit ? 'inherit' : 'pipe',
-        ];
-        const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio });
-        track(child);
-        let stdout = '';
-        let stderrTail = '';
-        const out = opts.stdout ?? process.stdout;
-        const err = opts.stderr ?? process.stderr;
-        child.stdout?.setEncoding('utf8').on('data', (chunk) => {
-            if (!opts.silent)
-                out.write(chunk);
-            stdout = opts.captureStdout ? stdout + chunk : (stdout + chunk).slice(-TAIL_BYTES);
-        });
-        child.stderr?.setEncoding('utf8').on('data', (chunk) => {
-            if (!opts.silent)
-                err.write(chunk);
-            stderrTail = (stderrTail + chunk).slice(-TAIL_BYTES);
-        });
-        child.on('error', (e) => {
-            untrack(child);
-            reject(e.code === 'ENOENT' ? new CommandNotFound(command) : e);
-        });
-        child.on('close', (code, signal) => {
-            untrack(child);
-            const result = {
-                exitCode: code ?? (signal ? signalExitStatus(signal) : 1),
-                stdout,
-                lastStderrLine: lastLine(stderrTail),
-            };
-            if (signal)
-                result.signal = signal;
-            resolve(result);
-        });
-    });
-}
-function lastLine(text) {
-    const lines = text
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter((l) => l !== '');
-    return lines[lines.length - 1] ?? '';
-}
-
-;// CONCATENATED MODULE: ./cli/src/log.ts
-// depot's own lines go to stderr with a `depot:` prefix, so stdout stays buildx's (e.g. `--call outline` JSON).
-// Every line passes through the redactor: a secret registered with `addSecret` never reaches the terminal.
-const secrets = new Set();
-function addSecret(value) {
-    if (value.length >= 4)
-        secrets.add(value);
-}
-function redact(text) {
-    let out = text;
-    for (const s of secrets)
-        out = out.split(s).join('***');
-    return out;
-}
-let debugOn = false;
-function setDebug(on) {
-    debugOn = on;
-}
-function isDebug() {
-    return debugOn;
-}
-const log = {
-    info(message) {
-        process.stderr.write(`depot: ${redact(message)}\n`);
-    },
-    warn(message) {
-        process.stderr.write(`depot: warning: ${redact(message)}\n`);
-    },
-    error(message) {
-        process.stderr.write(`depot: error: ${redact(message)}\n`);
-    },
-    debug(message) {
-        if (debugOn)
-            process.stderr.write(`depot: debug: ${redact(message)}\n`);
-    },
-};
-/** A command line as a person would type it, quoted where needed, with secrets redacted. */
-function showCommand(cmd, args) {
-    const quote = (a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
-    return redact([cmd, ...args].map(quote).join(' '));
-}
-
-;// CONCATENATED MODULE: ./cli/src/ci.ts
-// Which CI runs this job, and how its OIDC token is had: CircleCI (`circleci run oidc get`), GitLab CI (the job's
-// `id_tokens:` entry DEPOT_OIDC_TOKEN) or Buildkite (`buildkite-agent oidc request-token`). Also the job id the
-// project token is cached under, and whether the build is untrusted (a pull or merge request from another
-// repository), which never exchanges. The CI token is a secret: registered with addSecret the moment it exists.
-
-
-
-/** The CI this job runs in, or undefined when none that depot exchanges tokens for. */
-function detectCi(env) {
-    if (env.CIRCLECI === 'true') {
-        const job = { provider: 'circleci', name: 'CircleCI', jobId: env.CIRCLE_WORKFLOW_JOB_ID ?? '' };
-        const pr = env.CIRCLE_PR_NUMBER ?? '';
-        const headRepo = env.CIRCLE_PR_REPONAME ?? '';
-        if (pr !== '' || (headRepo !== '' && headRepo !== (env.CIRCLE_PROJECT_REPONAME ?? ''))) {
-            const from = [env.CIRCLE_PR_USERNAME, headRepo].filter(Boolean).join('/');
-            job.untrusted = `this CircleCI job builds a pull request from a fork${describe(pr ? `#${pr}` : '', from)}`;
-        }
-        return job;
-    }
-    if (env.GITLAB_CI === 'true') {
-        const job = { provider: 'gitlab', name: 'GitLab CI', jobId: env.CI_JOB_ID ?? '' };
-        const source = env.CI_MERGE_REQUEST_SOURCE_PROJECT_ID ?? '';
-        const target = env.CI_MERGE_REQUEST_PROJECT_ID ?? '';
-        if (source !== '' && source !== target) {
-            job.untrusted = `this GitLab CI job builds a merge request from a fork (project ${source}${env.CI_MERGE_REQUEST_SOURCE_PROJECT_PATH ? `, ${env.CI_MERGE_REQUEST_SOURCE_PROJECT_PATH}` : ''}) into project ${target || '(unknown)'}`;
-        }
-        return job;
-    }
-    if (env.BUILDKITE === 'true') {
-        const job = { provider: 'buildkite', name: 'Buildkite', jobId: env.BUILDKITE_JOB_ID ?? '' };
-        const head = env.BUILDKITE_PULL_REQUEST_REPO ?? '';
-        if (head !== '' && sameRepository(head, env.BUILDKITE_REPO ?? '') === false) {
-            job.untrusted = `this Buildkite job builds a pull request from another repository (${ci_withoutCredentials(head)})`;
-        }
-        return job;
-    }
-    return undefined;
-}
-function describe(pr, from) {
-    const parts = [pr, from].filter(Boolean);
-    return parts.length > 0 ? ` (${parts.join(', ')})` : '';
-}
-/** A repository URL as it may be shown: any `user:pass@` of an http(s) URL replaced by `***@`. */
-function ci_withoutCredentials(url) {
-    return url.replace(/^(\w+:\/\/)[^/@]*@/, '$1***@');
-}
-/** `git@github.com:acme/web.git`, `https://github.com/acme/web` and `ssh://git@github.com/acme/web.git` are one. */
-function sameRepository(a, b) {
-    const norm = (u) => u
-        .trim()
-        .toLowerCase()
-        .replace(/^\w+:\/\//, '')
-        .replace(/^[^/@]*@/, '')
-        .replace(/^([^/:]+):(?!\d+\/)/, '$1/')
-        .replace(/\/+$/, '')
-        .replace(/\.git$/, '');
-    return norm(a) === norm(b);
-}
-/** The one line that says how a job gets the CI token it lacks. */
-function gitlabIdTokensHint(audience) {
-    return `add \`id_tokens: DEPOT_OIDC_TOKEN: aud: ${audience}\` to the job`;
-}
-/** `organization_id,pipeline_id` from DEPOT_BUILDKITE_CLAIMS, checked (claim names only, comma-separated). */
-function buildkiteClaims(env) {
-    const raw = (env.DEPOT_BUILDKITE_CLAIMS ?? '').trim();
-    if (raw === '')
-        return undefined;
-    const claims = raw.split(',').map((c) => c.trim());
-    if (claims.some((c) => !/^[a-z][a-z0-9_]*$/.test(c))) {
-        throw new UserError(`DEPOT_BUILDKITE_CLAIMS must be a comma-separated list of claim names (e.g. organization_id,pipeline_id), got "${raw}".`);
-    }
-    return claims.join(',');
-}
-/**
- * A fresh OIDC token of `job`'s CI for `audience` (every call: CircleCI's and Buildkite's CLIs mint a new one).
- * A missing tool or a refusing one is a UserError: retrying would not help.
- */
-async function ciToken(job, audience, env, exec) {
-    if (job.provider === 'gitlab') {
-        const token = (env.DEPOT_OIDC_TOKEN ?? '').trim();
-        if (token === '') {
-            throw new UserError(`DEPOT_BROKER_URL is set but this GitLab CI job has no DEPOT_OIDC_TOKEN: ${gitlabIdTokensHint(audience)}.`);
-        }
-        addSecret(token);
-        return token;
-    }
-    const [command, args, fix] = job.provider === 'circleci'
-        ? [
-            'circleci',
-            ['run', 'oidc', 'get', '--claims', JSON.stringify({ aud: audience })],
-            'run the job on a CircleCI executor, which has the circleci CLI',
-        ]
-        : [
-            'buildkite-agent',
-            [
-                'oidc',
-                'request-token',
-                '--audience',
-                audience,
-                ...((c) => (c ? ['--claim', c] : []))(buildkiteClaims(env)),
-            ],
-            'run the job on a Buildkite agent, which has buildkite-agent on PATH',
-        ];
-    const shown = `\`${command} ${args.slice(0, job.provider === 'circleci' ? 3 : 2).join(' ')}\``;
-    let res;
-    try {
-        res = await exec(command, args, { env, captureStdout: true, silent: true, stdin: 'ignore' });
-    }
-    catch (err) {
-        if (err instanceof CommandNotFound) {
-            throw new UserError(`DEPOT_BROKER_URL is set but ${command} is not on PATH, so there is no ${job.name} OIDC token: ${fix}, or set DEPOT_TOKEN.`);
-        }
-        throw err;
-    }
-    const token = res.stdout.trim();
-    if (token !== '')
-        addSecret(token);
-    if (res.exitCode !== 0) {
-        const why = res.lastStderrLine ? `: ${res.lastStderrLine}` : '';
-        throw new UserError(`${shown} failed (exit ${res.exitCode}${why}), so there is no ${job.name} OIDC token for the broker: check that the job may request OIDC tokens, or set DEPOT_TOKEN.`);
-    }
-    if (token === '') {
-        throw new UserError(`${shown} printed no token, so there is no ${job.name} OIDC token for the broker.`);
-    }
-    return token;
-}
-
-;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/buffer_utils.js
-const buffer_utils_encoder = new TextEncoder(), decoder = new TextDecoder(), strictDecoder = new TextDecoder("utf-8", { fatal: !0 }), UINT32_RANGE = (/* unused pure expression or super */ null && (2 ** 32));
-function concat(...buffers) {
-  const size = buffers.reduce((acc, { length }) => acc + length, 0), buf = new Uint8Array(size);
-  let i = 0;
-  for (const buffer of buffers)
-    buf.set(buffer, i), i += buffer.length;
-  return buf;
-}
-function writeUInt32BE(buf, value, offset) {
-  if (value < 0 || value >= UINT32_RANGE)
-    throw new RangeError(`value must be >= 0 and <= ${UINT32_RANGE - 1}. Received ${value}`);
-  buf.set([value >>> 24, value >>> 16, value >>> 8, value & 255], offset);
-}
-function uint64be(value) {
-  const high = Math.floor(value / UINT32_RANGE), low = value % UINT32_RANGE, buf = new Uint8Array(8);
-  return writeUInt32BE(buf, high, 0), writeUInt32BE(buf, low, 4), buf;
-}
-function uint32be(value) {
-  const buf = new Uint8Array(4);
-  return writeUInt32BE(buf, value), buf;
-}
-const NON_ASCII = /[^\x00-\x7f]/;
-function buffer_utils_encode(string) {
-  if (typeof string == "string" && string.length >= 128) {
-    if (NON_ASCII.test(string))
-      throw new TypeError("non-ASCII string encountered in encode()");
-    return buffer_utils_encoder.encode(string);
-  }
-  const bytes = new Uint8Array(string.length);
-  for (let i = 0; i < string.length; i++) {
-    const code = string.charCodeAt(i);
-    if (code > 127)
-      throw new TypeError("non-ASCII string encountered in encode()");
-    bytes[i] = code;
-  }
-  return bytes;
-}
-function buffer_utils_encodeBase64(input, url = !1) {
-  if (Uint8Array.prototype.toBase64)
-    return input.toBase64({ alphabet: url ? "base64url" : "base64", omitPadding: url });
-  const CHUNK_SIZE = 32768, arr = [];
-  for (let i = 0; i < input.length; i += CHUNK_SIZE)
-    arr.push(String.fromCharCode.apply(null, input.subarray(i, i + CHUNK_SIZE)));
-  const encoded = btoa(arr.join(""));
-  return url ? encoded.replace(/=/g, "").replace(/\+/g, "-").replace(/\//g, "_") : encoded;
-}
-function decodeBase64(encoded, url = !1) {
-  if (Uint8Array.fromBase64)
-    return Uint8Array.fromBase64(encoded, { alphabet: url ? "base64url" : "base64" });
-  if (url) {
-    if (encoded.includes("+") || encoded.includes("/"))
-      throw new TypeError("Invalid base64url");
-    encoded = encoded.replace(/-/g, "+").replace(/_/g, "/");
-  }
-  const binary = atob(encoded), bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++)
-    bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-async function digest(algorithm, data) {
-  const subtleDigest = `SHA-${algorithm.slice(-3)}`;
-  return new Uint8Array(await crypto.subtle.digest(subtleDigest, data));
-}
-
-
-;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/base64url.js
-
-const invalid = "The input to be decoded is not correctly encoded.";
-function base64url_decode(input) {
-  try {
-    return decodeBase64(typeof input == "string" ? input : decoder.decode(input), !0);
-  } catch (cause) {
-    throw new TypeError(invalid, { cause });
-  }
-}
-function base64url_encode(input) {
-  return encodeBase64(typeof input == "string" ? encoder.encode(input) : input, !0);
-}
-
-
-;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/lib/validate.js
-
-
-
-function assertUint8Array(input, label) {
-  if (!(input instanceof Uint8Array))
-    throw new TypeError(`${label} must be an instance of Uint8Array`);
-}
-function validate_isObject(input) {
-  if (typeof input != "object" || input === null || Object.prototype.toString.call(input) !== "[object Object]")
-    return !1;
-  const prototype = Object.getPrototypeOf(input);
-  return prototype === null || Object.getPrototypeOf(prototype) === null;
-}
-function isJwkSet(input) {
-  return validate_isObject(input) && Array.isArray(input.keys) && Array.from(input.keys).every(validate_isObject);
-}
-function isDisjoint(...headers) {
-  const parameters = /* @__PURE__ */ new Set();
-  for (const header of headers)
-    if (header)
-      for (const parameter of Object.keys(header)) {
-        if (parameters.has(parameter))
-          return !1;
-        parameters.add(parameter);
-      }
-  return !0;
-}
-function assertNotSet(value, name) {
-  if (value !== void 0)
-    throw new TypeError(`${name} can only be called once`);
-}
-function decodeBase64url(value, label, ErrorClass) {
-  try {
-    return decode(value);
-  } catch (cause) {
-    throw new ErrorClass(`Failed to base64url decode the ${label}`, { cause });
-  }
-}
-function encodeAsciiMember(value, label, ErrorClass) {
-  try {
-    return encode(value);
-  } catch (cause) {
-    throw new ErrorClass(`The ${label} is not a valid base64url string`, { cause });
-  }
-}
-function parseJoseHeader(encodedProtectedHeader, ErrorClass, message) {
-  let parsed;
-  try {
-    parsed = JSON.parse(strictDecoder.decode(base64url_decode(encodedProtectedHeader)));
-  } catch (cause) {
-    throw new ErrorClass(message, { cause });
-  }
-  if (!validate_isObject(parsed))
-    throw new ErrorClass(message);
-  return parsed;
-}
-const JWS_RECOGNIZED = { __proto__: null, b64: !0 }, JWE_RECOGNIZED = { __proto__: null };
-function validateAlgorithms(option, algorithms) {
-  if (algorithms !== void 0 && (!Array.isArray(algorithms) || algorithms.some((s) => typeof s != "string")))
-    throw new TypeError(`"${option}" option must be an array of strings`);
-  return algorithms === void 0 ? void 0 : new Set(algorithms);
-}
-function validateCritDuplicates(Err, protectedHeader) {
-  const { crit } = protectedHeader ?? {};
-  if (Array.isArray(crit) && new Set(crit).size !== crit.length)
-    throw new Err('"crit" (Critical) Header Parameter MUST NOT contain duplicate values');
-}
-function validateCrit(Err, recognizedDefault, recognizedOption, protectedHeader, joseHeader) {
-  if (joseHeader.crit !== void 0 && protectedHeader?.crit === void 0)
-    throw new Err('"crit" (Critical) Header Parameter MUST be integrity protected');
-  if (!protectedHeader || protectedHeader.crit === void 0)
-    return [];
-  if (!Array.isArray(protectedHeader.crit) || protectedHeader.crit.length === 0 || protectedHeader.crit.some((input) => typeof input != "string" || input.length === 0))
-    throw new Err('"crit" (Critical) Header Parameter MUST be an array of non-empty strings when present');
-  const recognized = recognizedOption === void 0 ? recognizedDefault : { __proto__: null, ...recognizedOption, ...recognizedDefault };
-  for (const parameter of protectedHeader.crit) {
-    if (!(parameter in recognized))
-      throw new JOSENotSupported(`Extension Header Parameter "${parameter}" is not recognized`);
-    if (!Object.hasOwn(joseHeader, parameter) || joseHeader[parameter] === void 0)
-      throw new Err(`Extension Header Parameter "${parameter}" is missing`);
-    if (recognized[parameter] && (!Object.hasOwn(protectedHeader, parameter) || protectedHeader[parameter] === void 0))
-      throw new Err(`Extension Header Parameter "${parameter}" MUST be integrity protected`);
-  }
-  return protectedHeader.crit;
-}
-function validateB64(protectedHeader, extensions) {
-  if (extensions.includes("b64")) {
-    const b64 = protectedHeader.b64;
-    if (typeof b64 != "boolean")
-      throw new JWSInvalid('The "b64" (base64url-encode payload) Header Parameter must be a boolean');
-    return b64;
-  }
-  return !0;
-}
-function serializeJoseHeader(Err, header) {
-  let serialized, parsed;
-  try {
-    serialized = JSON.stringify(header), parsed = JSON.parse(serialized);
-  } catch (cause) {
-    throw new Err("JOSE Header is not valid JSON", { cause });
-  }
-  if (!validate_isObject(parsed))
-    throw new Err("JOSE Header is not a JSON object");
-  return [parsed, serialized];
-}
-
-
-;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/decode_protected_header.js
-
-function decodeProtectedHeader(token) {
-  let encodedProtectedHeader;
-  if (typeof token == "string") {
-    const parts = token.split(".");
-    (parts.length === 3 || parts.length === 5) && ([encodedProtectedHeader] = parts);
-  } else if (typeof token == "object" && token)
-    if ("protected" in token)
-      encodedProtectedHeader = token.protected;
-    else
-      throw new TypeError("Token does not contain a Protected Header");
-  const invalid = "Invalid Token or Protected Header formatting";
-  if (typeof encodedProtectedHeader != "string" || !encodedProtectedHeader)
-    throw new TypeError(invalid);
-  return parseJoseHeader(encodedProtectedHeader, TypeError, invalid);
-}
-
-
-;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/errors.js
-class JOSEError extends Error {
-  static code = "ERR_JOSE_GENERIC";
-  code = "ERR_JOSE_GENERIC";
-  constructor(message, options) {
-    super(message, options), this.name = this.constructor.name, Error.captureStackTrace?.(this, this.constructor);
-  }
-}
-class JWTClaimValidationFailed extends JOSEError {
-  static code = "ERR_JWT_CLAIM_VALIDATION_FAILED";
-  code = "ERR_JWT_CLAIM_VALIDATION_FAILED";
-  claim;
-  reason;
-  payload;
-  constructor(message, payload, claim = "unspecified", reason = "unspecified") {
-    super(message, { cause: { claim, reason, payload } }), this.claim = claim, this.reason = reason, this.payload = payload;
-  }
-}
-class JWTExpired extends JOSEError {
-  static code = "ERR_JWT_EXPIRED";
-  code = "ERR_JWT_EXPIRED";
-  claim;
-  reason;
-  payload;
-  constructor(message, payload, claim = "unspecified", reason = "unspecified") {
-    super(message, { cause: { claim, reason, payload } }), this.claim = claim, this.reason = reason, this.payload = payload;
-  }
-}
-class JOSEAlgNotAllowed extends (/* unused pure expression or super */ null && (JOSEError)) {
-  static code = (/* unused pure expression or super */ null && ("ERR_JOSE_ALG_NOT_ALLOWED"));
-  code = "ERR_JOSE_ALG_NOT_ALLOWED";
-}
-class errors_JOSENotSupported extends (/* unused pure expression or super */ null && (JOSEError)) {
-  static code = (/* unused pure expression or super */ null && ("ERR_JOSE_NOT_SUPPORTED"));
-  code = "ERR_JOSE_NOT_SUPPORTED";
-}
-class JWEDecryptionFailed extends JOSEError {
-  static code = "ERR_JWE_DECRYPTION_FAILED";
-  code = "ERR_JWE_DECRYPTION_FAILED";
-  constructor(message = "decryption operation failed", options) {
-    super(message, options);
-  }
-}
-class JWEInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
-  static code = (/* unused pure expression or super */ null && ("ERR_JWE_INVALID"));
-  code = "ERR_JWE_INVALID";
-}
-class errors_JWSInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
-  static code = (/* unused pure expression or super */ null && ("ERR_JWS_INVALID"));
-  code = "ERR_JWS_INVALID";
-}
-class JWTInvalid extends JOSEError {
-  static code = "ERR_JWT_INVALID";
-  code = "ERR_JWT_INVALID";
-}
-class JWKInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
-  static code = (/* unused pure expression or super */ null && ("ERR_JWK_INVALID"));
-  code = "ERR_JWK_INVALID";
-}
-class JWKSInvalid extends (/* unused pure expression or super */ null && (JOSEError)) {
-  static code = (/* unused pure expression or super */ null && ("ERR_JWKS_INVALID"));
-  code = "ERR_JWKS_INVALID";
-}
-class JWKSNoMatchingKey extends JOSEError {
-  static code = "ERR_JWKS_NO_MATCHING_KEY";
-  code = "ERR_JWKS_NO_MATCHING_KEY";
-  constructor(message = "no applicable key found in the JSON Web Key Set", options) {
-    super(message, options);
-  }
-}
-class JWKSMultipleMatchingKeys extends JOSEError {
-  [Symbol.asyncIterator] = async function* () {
-  };
-  static code = "ERR_JWKS_MULTIPLE_MATCHING_KEYS";
-  code = "ERR_JWKS_MULTIPLE_MATCHING_KEYS";
-  constructor(message = "multiple matching keys found in the JSON Web Key Set", options) {
-    super(message, options);
-  }
-}
-class JWKSTimeout extends JOSEError {
-  static code = "ERR_JWKS_TIMEOUT";
-  code = "ERR_JWKS_TIMEOUT";
-  constructor(message = "request timed out", options) {
-    super(message, options);
-  }
-}
-class JWSSignatureVerificationFailed extends JOSEError {
-  static code = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
-  code = "ERR_JWS_SIGNATURE_VERIFICATION_FAILED";
-  constructor(message = "signature verification failed", options) {
-    super(message, options);
-  }
-}
-
-
-;// CONCATENATED MODULE: ./node_modules/jose/dist/webapi/util/decode_jwt.js
-
-
-
-
-function decodeJwt(jwt) {
-  if (typeof jwt != "string")
-    throw new JWTInvalid("JWTs must use Compact JWS serialization, JWT must be a string");
-  const { 1: encodedPayload, length } = jwt.split(".");
-  if (length === 5)
-    throw new JWTInvalid("Only JWTs using Compact JWS serialization can be decoded");
-  if (length !== 3)
-    throw new JWTInvalid("Invalid JWT");
-  if (!encodedPayload)
-    throw new JWTInvalid("JWTs must contain a payload");
-  let claimsSetBytes;
-  try {
-    claimsSetBytes = base64url_decode(encodedPayload);
-  } catch (cause) {
-    throw new JWTInvalid("Failed to base64url decode the payload", { cause });
-  }
-  let claimsSet;
-  try {
-    claimsSet = JSON.parse(strictDecoder.decode(claimsSetBytes));
-  } catch (cause) {
-    throw new JWTInvalid("Failed to parse the decoded payload as JSON", { cause });
-  }
-  if (!validate_isObject(claimsSet))
-    throw new JWTInvalid("Invalid JWT Claims Set");
-  return claimsSet;
-}
-
-
-;// CONCATENATED MODULE: ./shared/contract/project.ts
-// A project: the cache namespace a token is for. Its id is also a path segment of registry repositories
-// (`cache/<id>`, `builds/<id>`), hence the registry's own component grammar, lower case only.
-const PROJECT_ID = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
-const PROJECT_ID_HINT = 'lowercase letters and digits, separated by single . _ or -';
-/** The registry repository that holds a project's saved builds (`depot build --save`). */
-function savedBuildsRepository(project) {
-    return `builds/${project}`;
-}
-
-;// CONCATENATED MODULE: ./shared/contract/project-token.ts
-
-/** The header `typ` that tells a project token from a CI's OIDC token, both ways. */
-const PROJECT_TOKEN_TYP = 'depot-project+jwt';
-const SCOPES = ['build', 'cache:read', 'cache:write'];
-/** `aud` of project tokens minted by the broker at `brokerUrl` (its public URL). */
-function projectAudience(brokerUrl) {
-    return `${brokerUrl}/project`;
-}
-function projectSubject(project) {
-    return `project:${project}`;
-}
-/** A claim or header field that breaks the contract; `field` names it, the message says what was expected. */
-class ProjectTokenError extends Error {
-    field;
-    constructor(field, message) {
-        super(message);
-        this.field = field;
-        this.name = 'ProjectTokenError';
-    }
-}
-/** Checks the header and claims of a (decoded) project token and returns what its readers use. */
-function readProjectToken(header, claims) {
-    if (header.typ !== PROJECT_TOKEN_TYP) {
-        throw new ProjectTokenError('typ', `its header typ is ${JSON.stringify(header.typ ?? '')}, expected "${PROJECT_TOKEN_TYP}"`);
-    }
-    if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) {
-        throw new ProjectTokenError('exp', 'it has no numeric exp claim');
-    }
-    const project = claims.project;
-    if (typeof project !== 'string' || !PROJECT_ID.test(project)) {
-        throw new ProjectTokenError('project', 'its project claim is missing or not a project id');
-    }
-    if (typeof claims.isolated !== 'boolean') {
-        throw new ProjectTokenError('isolated', 'its isolated claim is missing or not true/false');
-    }
-    if (typeof claims.scope !== 'string')
-        throw new ProjectTokenError('scope', 'it has no scope claim');
-    const scopes = new Set();
-    for (const s of claims.scope.split(/\s+/)) {
-        // A scope this reader does not know (a newer broker's) grants nothing here; it is not an error.
-        if (SCOPES.includes(s))
-            scopes.add(s);
-    }
-    const token = {
-        project,
-        isolated: claims.isolated,
-        scopes,
-        expiresAt: new Date(claims.exp * 1000),
-    };
-    if (typeof claims.iss === 'string')
-        token.issuer = claims.iss;
-    if (typeof claims.sub === 'string')
-        token.subject = claims.sub;
-    if (typeof claims.rule === 'string')
-        token.rule = claims.rule;
-    if (typeof claims.jti === 'string')
-        token.id = claims.jti;
-    if (typeof claims.iat === 'number' && Number.isFinite(claims.iat))
-        token.issuedAt = new Date(claims.iat * 1000);
-    // An isolated token opens no cache, whatever else it says: the registry refuses it every repository too.
-    if (claims.cache !== undefined && !token.isolated) {
-        const cache = typeof claims.cache === 'string' ? claims.cache : '';
-        const slash = cache.indexOf('/');
-        if (slash <= 0 || slash === cache.length - 1) {
-            throw new ProjectTokenError('cache', 'its cache claim is not <registry host>/<repository>');
-        }
-        token.cache = { host: cache.slice(0, slash), repository: cache.slice(slash + 1) };
-    }
-    return token;
-}
-
-;// CONCATENATED MODULE: ./cli/src/token.ts
-// The project token the CLI was handed, read without verifying the signature: the cache registry's token service
-// and the broker verify it; the CLI only needs to know the project, the scope and where the cache is. It still
-// refuses, before anything runs, a token that is not a project token or that has expired. The claims are checked
-// by the contract's reader, the same one the broker's registry token service uses.
-
-
-
-const WHERE = 'DEPOT_TOKEN (or --token)';
-function token_readProjectToken(raw, now = new Date(), 
-/** Where the token came from, for messages. */
-where = WHERE) {
-    const token = raw.trim();
-    let header;
-    let payload;
-    try {
-        header = decodeProtectedHeader(token);
-        payload = decodeJwt(token);
-    }
-    catch {
-        throw new UserError(`${where} is not a JWT: pass the project token the broker minted (or the setup action exported).`);
-    }
-    let claims;
-    try {
-        claims = readProjectToken(header, payload);
-    }
-    catch (err) {
-        if (!(err instanceof ProjectTokenError))
-            throw err;
-        throw new UserError(`${where} is not a depot project token (${err.message}): exchange your CI's OIDC token at the broker for a project token.`);
-    }
-    if (claims.expiresAt.getTime() <= now.getTime()) {
-        throw new UserError(`${where} expired at ${claims.expiresAt.toISOString()}: get a fresh project token (project tokens live minutes to an hour).`);
-    }
-    return { ...claims, raw: token };
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./cli/src/token-cache.ts
-// The project token a CI job got from the broker, kept for the rest of that job: `circleci run oidc get` and
-// `buildkite-agent` mint a fresh CI token on every call, so a job that runs depot five times would otherwise make
-// five exchanges. The key is the job id, the broker URL and the project (hashed into the file name); a token is
-// reused until a minute before it expires. Directory: DEPOT_CACHE_DIR, else $XDG_CACHE_HOME/depot, else
-// ~/.cache/depot (0700, files 0600). Expired and corrupt files are deleted; the cache never fails a build.
-
-
-
-
-
-
-/** A cached token is used only while it has more than this left. */
-const REUSE_MARGIN_MS = 60_000;
-const FILE = /^project-token-[0-9a-f]{64}\.json$/;
-function tokenCacheDir(env) {
-    if (env.DEPOT_CACHE_DIR)
-        return { dir: env.DEPOT_CACHE_DIR, ours: false };
-    const base = env.XDG_CACHE_HOME || (0,external_node_path_namespaceObject.join)(env.HOME || (0,external_node_os_namespaceObject.homedir)(), '.cache');
-    return { dir: (0,external_node_path_namespaceObject.join)(base, 'depot'), ours: true };
-}
-class TokenCache {
-    dir;
-    ours;
-    now;
-    constructor(dir, 
-    /** The default location is depot's own folder: its mode is set to 0700 even when it exists. */
-    ours, now) {
-        this.dir = dir;
-        this.ours = ours;
-        this.now = now;
-    }
-    static of(env, now) {
-        const { dir, ours } = tokenCacheDir(env);
-        return new TokenCache(dir, ours, now);
-    }
-    fileOf(key) {
-        const hash = (0,external_node_crypto_.createHash)('sha256')
-            .update(JSON.stringify([key.provider, key.jobId, key.brokerUrl, key.project]))
-            .digest('hex');
-        return (0,external_node_path_namespaceObject.join)(this.dir, `project-token-${hash}.json`);
-    }
-    /** The cached token for `key` while it has more than a minute left; expired and corrupt files are deleted. */
-    read(key) {
-        this.sweep();
-        const file = this.fileOf(key);
-        const token = this.load(file);
-        if (token)
-            log.debug(`TokenCache.read: hit ${file}`);
-        return token;
-    }
-    /** Keeps `raw` for `key` (0600, written whole then renamed); a failure is a warning, never an error. */
-    write(key, raw) {
-        const file = this.fileOf(key);
-        const tmp = `${file}.${process.pid}.tmp`;
-        try {
-            if (!(0,external_node_fs_namespaceObject.existsSync)(this.dir)) {
-                (0,external_node_fs_namespaceObject.mkdirSync)(this.dir, { recursive: true, mode: 0o700 });
-                (0,external_node_fs_namespaceObject.chmodSync)(this.dir, 0o700);
-            }
-            else if (this.ours)
-                (0,external_node_fs_namespaceObject.chmodSync)(this.dir, 0o700);
-            (0,external_node_fs_namespaceObject.writeFileSync)(tmp, `${JSON.stringify({ token: raw })}\n`, { mode: 0o600, flag: 'w' });
-            (0,external_node_fs_namespaceObject.chmodSync)(tmp, 0o600);
-            (0,external_node_fs_namespaceObject.renameSync)(tmp, file);
-        }
-        catch (err) {
-            remove(tmp);
-            const why = err instanceof Error ? err.message : String(err);
-            log.warn(`could not keep the project token for the rest of this job in ${this.dir} (${why}).`);
-        }
-    }
-    /** Deletes every expired or corrupt token file of this cache (best effort). */
-    sweep() {
-        let names;
-        try {
-            names = (0,external_node_fs_namespaceObject.readdirSync)(this.dir);
-        }
-        catch {
-            return;
-        }
-        for (const name of names)
-            if (FILE.test(name))
-                this.load((0,external_node_path_namespaceObject.join)(this.dir, name));
-    }
-    /** The token in `file` when usable; an unusable file of ours is removed. */
-    load(file) {
-        let stat;
-        try {
-            stat = (0,external_node_fs_namespaceObject.lstatSync)(file);
-        }
-        catch {
-            return undefined;
-        }
-        // Only a regular file of this user is trusted: never one somebody else could have planted.
-        if (!stat.isFile() || (process.getuid && stat.uid !== process.getuid()))
-            return undefined;
-        let token;
-        try {
-            const json = JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8'));
-            const raw = json !== null && typeof json === 'object' ? json.token : undefined;
-            if (typeof raw === 'string')
-                token = token_readProjectToken(raw, new Date(this.now() + REUSE_MARGIN_MS));
-        }
-        catch {
-            token = undefined;
-        }
-        if (!token) {
-            log.debug(`TokenCache: removing ${file} (expired or unreadable)`);
-            remove(file);
-        }
-        return token;
-    }
-}
-function remove(file) {
-    try {
-        (0,external_node_fs_namespaceObject.rmSync)(file, { force: true });
-    }
-    catch {
-        // best effort: the cache never fails a build
-    }
-}
-
 ;// CONCATENATED MODULE: ./cli/src/ci-token.ts
 // A project token for a CI job that was handed none: the one cached for this job, else the CI's OIDC token
 // exchanged at the broker (DEPOT_BROKER_URL) through the shared exchange client. Untrusted builds (a pull or merge
@@ -33977,6 +34395,7 @@ async function tokenFromCi(opts, deps) {
 
 
 
+
 const BUILD_FLAGS = {
     'add-host': { value: true },
     allow: { value: true },
@@ -34031,7 +34450,7 @@ const BAKE_FLAGS = {
     push: { value: false },
     sbom: { value: true, since: '0.10.0' },
     set: { value: true },
-    var: { value: true, since: '0.28.0' },
+    var: { value: true, since: '0.31.0' },
 };
 /** depot's own flags, for build and bake alike (`token` is build's and bake's; `help`/`debug` are everyone's). */
 const DEPOT_FLAGS = {
@@ -34040,6 +34459,7 @@ const DEPOT_FLAGS = {
     save: { value: false },
     'save-tag': { value: true },
     'build-platform': { value: true },
+    'cache-key': { value: true },
     lint: { value: false },
     'lint-fail-on': { value: true },
     'sbom-dir': { value: true },
@@ -34148,6 +34568,12 @@ function applyDepotFlag(o, name, value) {
             o.buildPlatform = platform;
             break;
         }
+        case 'cache-key':
+            if (!tagSafe(v)) {
+                throw new UserError(`--cache-key ${JSON.stringify(v)} has no letter, digit or "_" to make a cache tag from: give a name such as the image's, e.g. \`--cache-key web\`.`);
+            }
+            o.cacheKey = v;
+            break;
         case 'lint':
             o.lint = true;
             break;
@@ -34285,101 +34711,6 @@ function checkFlagVersions(command, version, flags, features = []) {
         if (since && semver_default().lt(version, since)) {
             throw new UserError(`${name} needs docker buildx ${since} or newer, but buildx ${version} is installed: upgrade buildx or drop ${name}.`);
         }
-    }
-}
-
-;// CONCATENATED MODULE: ./cli/src/cache.ts
-// The project cache for one build: which registry flags the token's scope allows, the key per target, and the
-// reachability probe that decides exit 69 before any build starts.
-
-/** A tag-safe cache key for a target (`default` for a plain build with no --target). */
-function cacheKey(target) {
-    const key = (target || 'default').replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '');
-    return (key || 'default').slice(0, 128);
-}
-function cacheFlags(token, key) {
-    if (!token || token.isolated || !token.cache)
-        return {};
-    const ref = `${token.cache.host}/${token.cache.repository}:${key}`;
-    const out = {};
-    if (token.scopes.has('cache:read'))
-        out.cacheFrom = `type=registry,ref=${ref}`;
-    if (token.scopes.has('cache:write'))
-        out.cacheTo = `type=registry,ref=${ref},mode=max,ignore-error=true`;
-    return out;
-}
-/** One line saying what the token gives this build, for the log. */
-function describeCache(token) {
-    if (!token)
-        return 'no project token: building locally with no project cache (set DEPOT_TOKEN, or DEPOT_BROKER_URL in a CircleCI, GitLab CI or Buildkite job, or use the setup action).';
-    if (token.isolated) {
-        return `this build is isolated: the project token for "${token.project}" is isolated (an untrusted source such as a fork pull request, or a rule with isolated: true), so no project cache is read or written and nothing can be saved.`;
-    }
-    if (!token.cache)
-        return `the project token for "${token.project}" names no cache registry: building with no project cache.`;
-    const modes = [token.scopes.has('cache:read') ? 'read' : '', token.scopes.has('cache:write') ? 'write' : '']
-        .filter(Boolean)
-        .join(' and ');
-    return modes
-        ? `project "${token.project}": cache ${modes} at ${token.cache.host}/${token.cache.repository}`
-        : `project "${token.project}": the token allows no cache access (scope "${[...token.scopes].join(' ')}").`;
-}
-function isLoopback(host) {
-    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-    return name === 'localhost' || name === '::1' || /^127\./.test(name);
-}
-function registryBase(host) {
-    return `${isLoopback(host) ? 'http' : 'https'}://${host}`;
-}
-async function tryTwice(url, init, fetchImpl) {
-    let last = new Error('no attempt');
-    for (let attempt = 1; attempt <= 2; attempt++) {
-        try {
-            return await fetchImpl(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(5000) });
-        }
-        catch (err) {
-            const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
-            last = new Error(cause ?? (err instanceof Error ? err.message : String(err)));
-        }
-    }
-    return last;
-}
-/**
- * GET /v2/ on the cache registry (2 tries); when it asks for a bearer token, ask its token service (the broker)
- * for one with this project token. Unreachable -> exit 69; a refused token -> a user error.
- */
-async function probeCache(token, fetchImpl = fetch) {
-    if (!token.cache)
-        return;
-    const { host, repository } = token.cache;
-    const res = await tryTwice(`${registryBase(host)}/v2/`, {}, fetchImpl);
-    if (res instanceof Error) {
-        throw new UnavailableError(`The cache registry ${host} cannot be reached (${res.message}): no build was started.`);
-    }
-    await res.body?.cancel();
-    const challenge = res.headers.get('www-authenticate') ?? '';
-    if (res.status !== 401 || !/^bearer\s/i.test(challenge))
-        return;
-    const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]?.toLowerCase() ?? '', m[2] ?? '']));
-    const realm = params.realm;
-    if (!realm)
-        return;
-    const url = new URL(realm);
-    if (params.service)
-        url.searchParams.set('service', params.service);
-    if (token.scopes.has('cache:read'))
-        url.searchParams.set('scope', `repository:${repository}:pull`);
-    const auth = `Basic ${Buffer.from(`depot:${token.raw}`).toString('base64')}`;
-    const answer = await tryTwice(url.toString(), { headers: { authorization: auth } }, fetchImpl);
-    if (answer instanceof Error) {
-        throw new UnavailableError(`The cache registry's token service ${url.origin} (the broker) cannot be reached (${answer.message}): no build was started.`);
-    }
-    await answer.body?.cancel();
-    if (answer.status >= 500 || answer.status === 429) {
-        throw new UnavailableError(`The broker's token service at ${url.origin} answered HTTP ${answer.status}: no build was started.`);
-    }
-    if (answer.status === 401 || answer.status === 403) {
-        throw new UserError(`The broker at ${url.origin} refused the project token for the cache registry (HTTP ${answer.status}): get a fresh project token.`);
     }
 }
 
@@ -34724,9 +35055,18 @@ function newBuildID() {
     return [...(0,external_node_crypto_.randomBytes)(20)].map((b) => alphabet[b % 32]).join('');
 }
 
+;// CONCATENATED MODULE: ./shared/contract/bake.ts
+// What the bake action and `depot bake` agree on: the action reads the definition once (`docker buildx bake
+// --print`) and hands the CLI that JSON in a file, so a step runs `--print` once, not in the action and again in
+// the CLI.
+/** The path of a file holding `docker buildx bake --print`'s JSON for the very flags, source and targets given. */
+const BAKE_DEFINITION_ENV = 'DEPOT_BAKE_DEFINITION';
+
 ;// CONCATENATED MODULE: ./cli/src/bake.ts
 // `depot bake`: docker buildx bake with the user's flags, files and targets unchanged, plus the project cache per
 // target (key = target name), --save per target, --lint, and depot.build in the metadata file.
+
+
 
 
 
@@ -34749,6 +35089,10 @@ depot options:
       --save                push each target to the project's saved builds as <build id>-<target>
       --save-tag TAG        also save each target as <TAG>-<target> (repeatable)
       --build-platform P    where to build each platform: dynamic, linux/amd64 or linux/arm64
+      --cache-key KEY       the project cache to read and write (default: each target's name). When the bake
+                            builds one target, KEY is its cache; with several, each target's is <KEY>-<target>,
+                            so they stay apart. Characters other than letters, digits, "_", "." and "-"
+                            become "-"; at most 128 are kept
       --lint                run buildx's build checks before the build
       --lint-fail-on L      error (default), warn, info or none: which findings stop the build
       --sbom-dir DIR        generate SBOMs (attached to the images; see depot build for files)
@@ -34779,12 +35123,22 @@ function parsePrint(stdout) {
         };
     });
 }
+/** The `bake --print` JSON the bake action wrote for this very bake (BAKE_DEFINITION_ENV). */
+function readDefinitionFile(file) {
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8');
+    }
+    catch {
+        throw new UserError(`${BAKE_DEFINITION_ENV} names ${file}, which cannot be read: unset it to let depot bake read the definition itself.`);
+    }
+}
 /** The `--set` flags that add the project cache and --save to each target. */
 function bakeSets(opts) {
     const op = opts.append ? '+=' : '=';
     const out = { cache: [], cacheFrom: [], save: [], savePass: opts.routed ?? false };
     for (const t of opts.targets) {
-        const cache = cacheFlags(opts.session.token, cacheKey(t.name));
+        const key = cacheKey(t.name, opts.depot.cacheKey, opts.targets.length > 1);
+        const cache = cacheFlags(opts.session.token, key, opts.cacheExport ?? true);
         if (cache.cacheFrom) {
             out.cache.push('--set', `${t.name}.cache-from${op}${cache.cacheFrom}`);
             out.cacheFrom.push('--set', `${t.name}.cache-from${op}${cache.cacheFrom}`);
@@ -34842,24 +35196,36 @@ async function bake(argv, env) {
     let targets = [];
     const cached = session.token?.cache && !session.token.isolated;
     if (cached || depot.save) {
-        const printed = await run('docker', ['buildx', 'bake', ...toWords(definition), '--print', ...positional], {
-            env: session.env,
-            capture: true,
-        });
-        if (printed.exitCode !== 0)
-            return printed.exitCode;
-        targets = parsePrint(printed.stdout);
+        // The bake action has read the definition already and hands it over: `--print` runs once per step.
+        const given = env[BAKE_DEFINITION_ENV];
+        if (given) {
+            targets = parsePrint(readDefinitionFile(given));
+        }
+        else {
+            const printed = await run('docker', ['buildx', 'bake', ...toWords(definition), '--print', ...positional], {
+                env: session.env,
+                capture: true,
+            });
+            if (printed.exitCode !== 0)
+                return printed.exitCode;
+            targets = parsePrint(printed.stdout);
+        }
     }
     const append = !version || semver_default().gte(version, '0.17.0');
     if (!append && session.token?.cache) {
         log.warn(`buildx ${version} cannot append to a target's cache settings: the project cache replaces the bake file's cache-from/cache-to.`);
     }
+    // Asked once per CI job (builder-probe.ts), only when this bake would write the project cache.
+    const cacheExport = writesCache(session.token)
+        ? await cacheExportAllowed(session.env, values(flags, 'builder').at(-1))
+        : true;
     const sets = bakeSets({
         targets,
         session,
         depot,
         append,
         routed: has(flags, 'push') || has(flags, 'load'),
+        cacheExport,
     });
     if (depot.lint) {
         const check = await run('docker', ['buildx', 'bake', ...toWords(definition), '--call', 'check', ...positional], {
@@ -34887,8 +35253,11 @@ async function bake(argv, env) {
     const res = await run('docker', ['buildx', 'bake', ...toWords(flags), ...extra, ...positional], {
         env: session.env,
     });
-    if (res.exitCode !== 0)
+    // A failed bake still names its build id and project in the metadata file, for the action's outputs.
+    if (res.exitCode !== 0) {
+        session.addBuildInfo(metadataFile);
         return res.exitCode;
+    }
     if (depot.save && sets.savePass) {
         log.info(`saving the targets to ${session.savedRepository()} (a second pass, from the cache just built)`);
         // The user's own tags and outputs stay out of this pass: it pushes to the saved-builds repository only.
@@ -34899,6 +35268,7 @@ async function bake(argv, env) {
         });
         if (saved.exitCode !== 0) {
             log.error(`the bake succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.exitCode}).`);
+            session.addBuildInfo(metadataFile);
             return saved.exitCode;
         }
     }
@@ -34989,6 +35359,7 @@ function formatFinding(f) {
 
 
 
+
 const BUILD_HELP = `Usage: depot build [OPTIONS] CONTEXT
 
 Build an image with docker buildx and the project's cache. Every \`docker buildx build\` flag works unchanged.
@@ -34999,6 +35370,9 @@ depot options:
       --save                push the result to the project's saved builds (for depot pull / depot push)
       --save-tag TAG        also save under TAG (repeatable)
       --build-platform P    where to build each platform: dynamic, linux/amd64 or linux/arm64
+      --cache-key KEY       the project cache to read and write (default: the --target, else "default"); give
+                            each image of a monorepo its own. Characters other than letters, digits, "_", "."
+                            and "-" become "-"; at most 128 are kept
       --lint                run buildx's build checks before the build
       --lint-fail-on L      error (default), warn, info or none: which findings stop the build
       --sbom-dir DIR        write each platform's SBOM to DIR
@@ -35021,8 +35395,8 @@ const OUTPUT_FLAGS = new Set([
 /** The buildx argv for one build: pure, so the flags it produces are unit-tested. */
 function planBuild(opts) {
     const { flags, depot, context, session } = opts;
-    const key = cacheKey(values(flags, 'target').at(-1));
-    const cache = cacheFlags(session.token, key);
+    const key = cacheKey(values(flags, 'target').at(-1), depot.cacheKey);
+    const cache = cacheFlags(session.token, key, opts.cacheExport ?? true);
     const extra = [];
     if (cache.cacheFrom)
         extra.push('--cache-from', cache.cacheFrom);
@@ -35087,6 +35461,10 @@ async function build(argv, env) {
     log.info(`build ID ${session.buildID}${session.project ? `, project ${session.project}` : ''}`);
     if (depot.buildPlatform)
         buildPlatformNote(depot.buildPlatform);
+    // Asked once per CI job (builder-probe.ts), only when this build would write the project cache.
+    const cacheExport = writesCache(session.token)
+        ? await cacheExportAllowed(session.env, values(flags, 'builder').at(-1))
+        : true;
     if (depot.lint) {
         const stop = await lint(flags, context, session, depot);
         if (stop !== 0)
@@ -35095,15 +35473,19 @@ async function build(argv, env) {
     const tmp = (0,external_node_fs_namespaceObject.mkdtempSync)((0,external_node_path_namespaceObject.join)(env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'depot-build-'));
     onCleanup(() => (0,external_node_fs_namespaceObject.rmSync)(tmp, { recursive: true, force: true }));
     const metadataFile = values(flags, 'metadata-file').at(-1) ?? (0,external_node_path_namespaceObject.join)(tmp, 'metadata.json');
-    const plan = planBuild({ flags, depot, context, session, metadataFile });
+    const plan = planBuild({ flags, depot, context, session, metadataFile, cacheExport });
     const res = await run('docker', plan.args, { env: session.env, stdin: context === '-' });
-    if (res.exitCode !== 0)
+    // A failed build still names its build id and project in the metadata file, for the action's outputs.
+    if (res.exitCode !== 0) {
+        session.addBuildInfo(plan.metadataFile);
         return res.exitCode;
+    }
     if (plan.savePass) {
         log.info(`saving the build to ${session.savedRepository()}:${session.buildID}`);
         const saved = await run('docker', plan.savePass, { env: session.env });
         if (saved.exitCode !== 0) {
             log.error(`the build succeeded but saving it to ${session.savedRepository()} failed (exit ${saved.exitCode}).`);
+            session.addBuildInfo(plan.metadataFile);
             return saved.exitCode;
         }
     }

@@ -31607,6 +31607,1306 @@ module.exports = {
 
 /***/ }),
 
+/***/ 8407:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  P: () => (/* binding */ Installer)
+});
+
+// UNUSED EXPORTS: TOOL_NAME
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
+var lib_core = __nccwpck_require__(33838);
+// EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
+var lib_io = __nccwpck_require__(88701);
+// EXTERNAL MODULE: external "crypto"
+var external_crypto_ = __nccwpck_require__(76982);
+// EXTERNAL MODULE: external "fs"
+var external_fs_ = __nccwpck_require__(79896);
+// EXTERNAL MODULE: ./node_modules/semver/index.js
+var node_modules_semver = __nccwpck_require__(62088);
+// EXTERNAL MODULE: external "os"
+var external_os_ = __nccwpck_require__(70857);
+// EXTERNAL MODULE: external "child_process"
+var external_child_process_ = __nccwpck_require__(35317);
+;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/manifest.js
+var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+// Internal object for testability (allows mocking in ESM)
+const _internal = {
+    readLinuxVersionFile() {
+        const lsbReleaseFile = '/etc/lsb-release';
+        const osReleaseFile = '/etc/os-release';
+        let contents = '';
+        if (external_fs_.existsSync(lsbReleaseFile)) {
+            contents = external_fs_.readFileSync(lsbReleaseFile).toString();
+        }
+        else if (external_fs_.existsSync(osReleaseFile)) {
+            contents = external_fs_.readFileSync(osReleaseFile).toString();
+        }
+        return contents;
+    }
+};
+function _findMatch(versionSpec, stable, candidates, archFilter) {
+    return __awaiter(this, void 0, void 0, function* () {
+        const platFilter = os.platform();
+        let result;
+        let match;
+        let file;
+        for (const candidate of candidates) {
+            const version = candidate.version;
+            debug(`check ${version} satisfies ${versionSpec}`);
+            if (semver.satisfies(version, versionSpec) &&
+                (!stable || candidate.stable === stable)) {
+                file = candidate.files.find(item => {
+                    debug(`${item.arch}===${archFilter} && ${item.platform}===${platFilter}`);
+                    let chk = item.arch === archFilter && item.platform === platFilter;
+                    if (chk && item.platform_version) {
+                        const osVersion = _getOsVersion();
+                        if (osVersion === item.platform_version) {
+                            chk = true;
+                        }
+                        else {
+                            chk = semver.satisfies(osVersion, item.platform_version);
+                        }
+                    }
+                    return chk;
+                });
+                if (file) {
+                    debug(`matched ${candidate.version}`);
+                    match = candidate;
+                    break;
+                }
+            }
+        }
+        if (match && file) {
+            // clone since we're mutating the file list to be only the file that matches
+            result = Object.assign({}, match);
+            result.files = [file];
+        }
+        return result;
+    });
+}
+function _getOsVersion() {
+    // TODO: add windows and other linux, arm variants
+    // right now filtering on version is only an ubuntu and macos scenario for tools we build for hosted (python)
+    const plat = os.platform();
+    let version = '';
+    if (plat === 'darwin') {
+        version = cp.execSync('sw_vers -productVersion').toString();
+    }
+    else if (plat === 'linux') {
+        // lsb_release process not in some containers, readfile
+        // Run cat /etc/lsb-release
+        // DISTRIB_ID=Ubuntu
+        // DISTRIB_RELEASE=18.04
+        // DISTRIB_CODENAME=bionic
+        // DISTRIB_DESCRIPTION="Ubuntu 18.04.4 LTS"
+        const lsbContents = _internal.readLinuxVersionFile();
+        if (lsbContents) {
+            const lines = lsbContents.split('\n');
+            for (const line of lines) {
+                const parts = line.split('=');
+                if (parts.length === 2 &&
+                    (parts[0].trim() === 'VERSION_ID' ||
+                        parts[0].trim() === 'DISTRIB_RELEASE')) {
+                    version = parts[1].trim().replace(/^"/, '').replace(/"$/, '');
+                    break;
+                }
+            }
+        }
+    }
+    return version;
+}
+// Alias for backwards compatibility
+function _readLinuxVersionFile() {
+    return _internal.readLinuxVersionFile();
+}
+//# sourceMappingURL=manifest.js.map
+// EXTERNAL MODULE: external "path"
+var external_path_ = __nccwpck_require__(16928);
+// EXTERNAL MODULE: ./node_modules/@actions/http-client/lib/index.js + 1 modules
+var lib = __nccwpck_require__(44942);
+// EXTERNAL MODULE: external "stream"
+var external_stream_ = __nccwpck_require__(2203);
+// EXTERNAL MODULE: external "util"
+var external_util_ = __nccwpck_require__(39023);
+// EXTERNAL MODULE: external "assert"
+var external_assert_ = __nccwpck_require__(42613);
+// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
+var lib_exec = __nccwpck_require__(75260);
+;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/retry-helper.js
+var retry_helper_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+/**
+ * Internal class for retries
+ */
+class RetryHelper {
+    constructor(maxAttempts, minSeconds, maxSeconds) {
+        if (maxAttempts < 1) {
+            throw new Error('max attempts should be greater than or equal to 1');
+        }
+        this.maxAttempts = maxAttempts;
+        this.minSeconds = Math.floor(minSeconds);
+        this.maxSeconds = Math.floor(maxSeconds);
+        if (this.minSeconds > this.maxSeconds) {
+            throw new Error('min seconds should be less than or equal to max seconds');
+        }
+    }
+    execute(action, isRetryable) {
+        return retry_helper_awaiter(this, void 0, void 0, function* () {
+            let attempt = 1;
+            while (attempt < this.maxAttempts) {
+                // Try
+                try {
+                    return yield action();
+                }
+                catch (err) {
+                    if (isRetryable && !isRetryable(err)) {
+                        throw err;
+                    }
+                    lib_core/* info */.pq(err.message);
+                }
+                // Sleep
+                const seconds = this.getSleepAmount();
+                lib_core/* info */.pq(`Waiting ${seconds} seconds before trying again`);
+                yield this.sleep(seconds);
+                attempt++;
+            }
+            // Last attempt
+            return yield action();
+        });
+    }
+    getSleepAmount() {
+        return (Math.floor(Math.random() * (this.maxSeconds - this.minSeconds + 1)) +
+            this.minSeconds);
+    }
+    sleep(seconds) {
+        return retry_helper_awaiter(this, void 0, void 0, function* () {
+            return new Promise(resolve => setTimeout(resolve, seconds * 1000));
+        });
+    }
+}
+//# sourceMappingURL=retry-helper.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/tool-cache.js
+var tool_cache_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+class HTTPError extends Error {
+    constructor(httpStatusCode) {
+        super(`Unexpected HTTP response: ${httpStatusCode}`);
+        this.httpStatusCode = httpStatusCode;
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+const IS_WINDOWS = process.platform === 'win32';
+const IS_MAC = process.platform === 'darwin';
+const userAgent = 'actions/tool-cache';
+/**
+ * Download a tool from an url and stream it into a file
+ *
+ * @param url       url of tool to download
+ * @param dest      path to download tool
+ * @param auth      authorization header
+ * @param headers   other headers
+ * @returns         path to downloaded tool
+ */
+function downloadTool(url, dest, auth, headers) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        dest = dest || external_path_.join(_getTempDirectory(), external_crypto_.randomUUID());
+        yield lib_io/* mkdirP */.U$(external_path_.dirname(dest));
+        lib_core/* debug */.Yz(`Downloading ${url}`);
+        lib_core/* debug */.Yz(`Destination ${dest}`);
+        const maxAttempts = 3;
+        const minSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MIN_SECONDS', 10);
+        const maxSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MAX_SECONDS', 20);
+        const retryHelper = new RetryHelper(maxAttempts, minSeconds, maxSeconds);
+        return yield retryHelper.execute(() => tool_cache_awaiter(this, void 0, void 0, function* () {
+            return yield downloadToolAttempt(url, dest || '', auth, headers);
+        }), (err) => {
+            if (err instanceof HTTPError && err.httpStatusCode) {
+                // Don't retry anything less than 500, except 408 Request Timeout and 429 Too Many Requests
+                if (err.httpStatusCode < 500 &&
+                    err.httpStatusCode !== 408 &&
+                    err.httpStatusCode !== 429) {
+                    return false;
+                }
+            }
+            // Otherwise retry
+            return true;
+        });
+    });
+}
+function downloadToolAttempt(url, dest, auth, headers) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        if (external_fs_.existsSync(dest)) {
+            throw new Error(`Destination file path ${dest} already exists`);
+        }
+        // Get the response headers
+        const http = new lib/* HttpClient */.Qq(userAgent, [], {
+            allowRetries: false
+        });
+        if (auth) {
+            lib_core/* debug */.Yz('set auth');
+            if (headers === undefined) {
+                headers = {};
+            }
+            headers.authorization = auth;
+        }
+        const response = yield http.get(url, headers);
+        if (response.message.statusCode !== 200) {
+            const err = new HTTPError(response.message.statusCode);
+            lib_core/* debug */.Yz(`Failed to download from "${url}". Code(${response.message.statusCode}) Message(${response.message.statusMessage})`);
+            throw err;
+        }
+        // Download the response body
+        const pipeline = external_util_.promisify(external_stream_.pipeline);
+        const responseMessageFactory = _getGlobal('TEST_DOWNLOAD_TOOL_RESPONSE_MESSAGE_FACTORY', () => response.message);
+        const readStream = responseMessageFactory();
+        let succeeded = false;
+        try {
+            yield pipeline(readStream, external_fs_.createWriteStream(dest));
+            lib_core/* debug */.Yz('download complete');
+            succeeded = true;
+            return dest;
+        }
+        finally {
+            // Error, delete dest before retry
+            if (!succeeded) {
+                lib_core/* debug */.Yz('download failed');
+                try {
+                    yield lib_io/* rmRF */.Yz(dest);
+                }
+                catch (err) {
+                    lib_core/* debug */.Yz(`Failed to delete '${dest}'. ${err.message}`);
+                }
+            }
+        }
+    });
+}
+/**
+ * Extract a .7z file
+ *
+ * @param file     path to the .7z file
+ * @param dest     destination directory. Optional.
+ * @param _7zPath  path to 7zr.exe. Optional, for long path support. Most .7z archives do not have this
+ * problem. If your .7z archive contains very long paths, you can pass the path to 7zr.exe which will
+ * gracefully handle long paths. By default 7zdec.exe is used because it is a very small program and is
+ * bundled with the tool lib. However it does not support long paths. 7zr.exe is the reduced command line
+ * interface, it is smaller than the full command line interface, and it does support long paths. At the
+ * time of this writing, it is freely available from the LZMA SDK that is available on the 7zip website.
+ * Be sure to check the current license agreement. If 7zr.exe is bundled with your action, then the path
+ * to 7zr.exe can be pass to this function.
+ * @returns        path to the destination directory
+ */
+function extract7z(file, dest, _7zPath) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        ok(IS_WINDOWS, 'extract7z() not supported on current OS');
+        ok(file, 'parameter "file" is required');
+        dest = yield _createExtractFolder(dest);
+        const originalCwd = process.cwd();
+        process.chdir(dest);
+        if (_7zPath) {
+            try {
+                const logLevel = core.isDebug() ? '-bb1' : '-bb0';
+                const args = [
+                    'x', // eXtract files with full paths
+                    logLevel, // -bb[0-3] : set output log level
+                    '-bd', // disable progress indicator
+                    '-sccUTF-8', // set charset for for console input/output
+                    file
+                ];
+                const options = {
+                    silent: true
+                };
+                yield exec(`"${_7zPath}"`, args, options);
+            }
+            finally {
+                process.chdir(originalCwd);
+            }
+        }
+        else {
+            const escapedScript = path
+                .join(__dirname, '..', 'scripts', 'Invoke-7zdec.ps1')
+                .replace(/'/g, "''")
+                .replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
+            const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, '');
+            const escapedTarget = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
+            const command = `& '${escapedScript}' -Source '${escapedFile}' -Target '${escapedTarget}'`;
+            const args = [
+                '-NoLogo',
+                '-Sta',
+                '-NoProfile',
+                '-NonInteractive',
+                '-ExecutionPolicy',
+                'Unrestricted',
+                '-Command',
+                command
+            ];
+            const options = {
+                silent: true
+            };
+            try {
+                const powershellPath = yield io.which('powershell', true);
+                yield exec(`"${powershellPath}"`, args, options);
+            }
+            finally {
+                process.chdir(originalCwd);
+            }
+        }
+        return dest;
+    });
+}
+/**
+ * Extract a compressed tar archive
+ *
+ * @param file     path to the tar
+ * @param dest     destination directory. Optional.
+ * @param flags    flags for the tar command to use for extraction. Defaults to 'xz' (extracting gzipped tars). Optional.
+ * @returns        path to the destination directory
+ */
+function extractTar(file_1, dest_1) {
+    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = 'xz') {
+        if (!file) {
+            throw new Error("parameter 'file' is required");
+        }
+        // Create dest
+        dest = yield _createExtractFolder(dest);
+        // Determine whether GNU tar
+        lib_core/* debug */.Yz('Checking tar --version');
+        let versionOutput = '';
+        yield (0,lib_exec/* exec */.m)('tar --version', [], {
+            ignoreReturnCode: true,
+            silent: true,
+            listeners: {
+                stdout: (data) => (versionOutput += data.toString()),
+                stderr: (data) => (versionOutput += data.toString())
+            }
+        });
+        lib_core/* debug */.Yz(versionOutput.trim());
+        const isGnuTar = versionOutput.toUpperCase().includes('GNU TAR');
+        // Initialize args
+        let args;
+        if (flags instanceof Array) {
+            args = flags;
+        }
+        else {
+            args = [flags];
+        }
+        if (lib_core/* isDebug */._o() && !flags.includes('v')) {
+            args.push('-v');
+        }
+        let destArg = dest;
+        let fileArg = file;
+        if (IS_WINDOWS && isGnuTar) {
+            args.push('--force-local');
+            destArg = dest.replace(/\\/g, '/');
+            // Technically only the dest needs to have `/` but for aesthetic consistency
+            // convert slashes in the file arg too.
+            fileArg = file.replace(/\\/g, '/');
+        }
+        if (isGnuTar) {
+            // Suppress warnings when using GNU tar to extract archives created by BSD tar
+            args.push('--warning=no-unknown-keyword');
+            args.push('--overwrite');
+        }
+        args.push('-C', destArg, '-f', fileArg);
+        yield (0,lib_exec/* exec */.m)(`tar`, args);
+        return dest;
+    });
+}
+/**
+ * Extract a xar compatible archive
+ *
+ * @param file     path to the archive
+ * @param dest     destination directory. Optional.
+ * @param flags    flags for the xar. Optional.
+ * @returns        path to the destination directory
+ */
+function extractXar(file_1, dest_1) {
+    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = []) {
+        ok(IS_MAC, 'extractXar() not supported on current OS');
+        ok(file, 'parameter "file" is required');
+        dest = yield _createExtractFolder(dest);
+        let args;
+        if (flags instanceof Array) {
+            args = flags;
+        }
+        else {
+            args = [flags];
+        }
+        args.push('-x', '-C', dest, '-f', file);
+        if (core.isDebug()) {
+            args.push('-v');
+        }
+        const xarPath = yield io.which('xar', true);
+        yield exec(`"${xarPath}"`, _unique(args));
+        return dest;
+    });
+}
+/**
+ * Extract a zip
+ *
+ * @param file     path to the zip
+ * @param dest     destination directory. Optional.
+ * @returns        path to the destination directory
+ */
+function extractZip(file, dest) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        if (!file) {
+            throw new Error("parameter 'file' is required");
+        }
+        dest = yield _createExtractFolder(dest);
+        if (IS_WINDOWS) {
+            yield extractZipWin(file, dest);
+        }
+        else {
+            yield extractZipNix(file, dest);
+        }
+        return dest;
+    });
+}
+function extractZipWin(file, dest) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        // build the powershell command
+        const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
+        const escapedDest = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
+        const pwshPath = yield io.which('pwsh', false);
+        //To match the file overwrite behavior on nix systems, we use the overwrite = true flag for ExtractToDirectory
+        //and the -Force flag for Expand-Archive as a fallback
+        if (pwshPath) {
+            //attempt to use pwsh with ExtractToDirectory, if this fails attempt Expand-Archive
+            const pwshCommand = [
+                `$ErrorActionPreference = 'Stop' ;`,
+                `try { Add-Type -AssemblyName System.IO.Compression.ZipFile } catch { } ;`,
+                `try { [System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`,
+                `catch { if (($_.Exception.GetType().FullName -eq 'System.Management.Automation.MethodException') -or ($_.Exception.GetType().FullName -eq 'System.Management.Automation.RuntimeException') ){ Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force } else { throw $_ } } ;`
+            ].join(' ');
+            const args = [
+                '-NoLogo',
+                '-NoProfile',
+                '-NonInteractive',
+                '-ExecutionPolicy',
+                'Unrestricted',
+                '-Command',
+                pwshCommand
+            ];
+            core.debug(`Using pwsh at path: ${pwshPath}`);
+            yield exec(`"${pwshPath}"`, args);
+        }
+        else {
+            const powershellCommand = [
+                `$ErrorActionPreference = 'Stop' ;`,
+                `try { Add-Type -AssemblyName System.IO.Compression.FileSystem } catch { } ;`,
+                `if ((Get-Command -Name Expand-Archive -Module Microsoft.PowerShell.Archive -ErrorAction Ignore)) { Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force }`,
+                `else {[System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`
+            ].join(' ');
+            const args = [
+                '-NoLogo',
+                '-Sta',
+                '-NoProfile',
+                '-NonInteractive',
+                '-ExecutionPolicy',
+                'Unrestricted',
+                '-Command',
+                powershellCommand
+            ];
+            const powershellPath = yield io.which('powershell', true);
+            core.debug(`Using powershell at path: ${powershellPath}`);
+            yield exec(`"${powershellPath}"`, args);
+        }
+    });
+}
+function extractZipNix(file, dest) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        const unzipPath = yield io.which('unzip', true);
+        const args = [file];
+        if (!core.isDebug()) {
+            args.unshift('-q');
+        }
+        args.unshift('-o'); //overwrite with -o, otherwise a prompt is shown which freezes the run
+        yield exec(`"${unzipPath}"`, args, { cwd: dest });
+    });
+}
+/**
+ * Caches a directory and installs it into the tool cacheDir
+ *
+ * @param sourceDir    the directory to cache into tools
+ * @param tool          tool name
+ * @param version       version of the tool.  semver format
+ * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
+ */
+function cacheDir(sourceDir, tool, version, arch) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        version = node_modules_semver.clean(version) || version;
+        arch = arch || external_os_.arch();
+        lib_core/* debug */.Yz(`Caching tool ${tool} ${version} ${arch}`);
+        lib_core/* debug */.Yz(`source dir: ${sourceDir}`);
+        if (!external_fs_.statSync(sourceDir).isDirectory()) {
+            throw new Error('sourceDir is not a directory');
+        }
+        // Create the tool dir
+        const destPath = yield _createToolPath(tool, version, arch);
+        // copy each child item. do not move. move can fail on Windows
+        // due to anti-virus software having an open handle on a file.
+        for (const itemName of external_fs_.readdirSync(sourceDir)) {
+            const s = external_path_.join(sourceDir, itemName);
+            yield lib_io.cp(s, destPath, { recursive: true });
+        }
+        // write .complete
+        _completeToolPath(tool, version, arch);
+        return destPath;
+    });
+}
+/**
+ * Caches a downloaded file (GUID) and installs it
+ * into the tool cache with a given targetName
+ *
+ * @param sourceFile    the file to cache into tools.  Typically a result of downloadTool which is a guid.
+ * @param targetFile    the name of the file name in the tools directory
+ * @param tool          tool name
+ * @param version       version of the tool.  semver format
+ * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
+ */
+function cacheFile(sourceFile, targetFile, tool, version, arch) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        version = semver.clean(version) || version;
+        arch = arch || os.arch();
+        core.debug(`Caching tool ${tool} ${version} ${arch}`);
+        core.debug(`source file: ${sourceFile}`);
+        if (!fs.statSync(sourceFile).isFile()) {
+            throw new Error('sourceFile is not a file');
+        }
+        // create the tool dir
+        const destFolder = yield _createToolPath(tool, version, arch);
+        // copy instead of move. move can fail on Windows due to
+        // anti-virus software having an open handle on a file.
+        const destPath = path.join(destFolder, targetFile);
+        core.debug(`destination file ${destPath}`);
+        yield io.cp(sourceFile, destPath);
+        // write .complete
+        _completeToolPath(tool, version, arch);
+        return destFolder;
+    });
+}
+/**
+ * Finds the path to a tool version in the local installed tool cache
+ *
+ * @param toolName      name of the tool
+ * @param versionSpec   version of the tool
+ * @param arch          optional arch.  defaults to arch of computer
+ */
+function find(toolName, versionSpec, arch) {
+    if (!toolName) {
+        throw new Error('toolName parameter is required');
+    }
+    if (!versionSpec) {
+        throw new Error('versionSpec parameter is required');
+    }
+    arch = arch || external_os_.arch();
+    // attempt to resolve an explicit version
+    if (!isExplicitVersion(versionSpec)) {
+        const localVersions = findAllVersions(toolName, arch);
+        const match = evaluateVersions(localVersions, versionSpec);
+        versionSpec = match;
+    }
+    // check for the explicit version in the cache
+    let toolPath = '';
+    if (versionSpec) {
+        versionSpec = node_modules_semver.clean(versionSpec) || '';
+        const cachePath = external_path_.join(_getCacheDirectory(), toolName, versionSpec, arch);
+        lib_core/* debug */.Yz(`checking cache: ${cachePath}`);
+        if (external_fs_.existsSync(cachePath) && external_fs_.existsSync(`${cachePath}.complete`)) {
+            lib_core/* debug */.Yz(`Found tool in cache ${toolName} ${versionSpec} ${arch}`);
+            toolPath = cachePath;
+        }
+        else {
+            lib_core/* debug */.Yz('not found');
+        }
+    }
+    return toolPath;
+}
+/**
+ * Finds the paths to all versions of a tool that are installed in the local tool cache
+ *
+ * @param toolName  name of the tool
+ * @param arch      optional arch.  defaults to arch of computer
+ */
+function findAllVersions(toolName, arch) {
+    const versions = [];
+    arch = arch || external_os_.arch();
+    const toolPath = external_path_.join(_getCacheDirectory(), toolName);
+    if (external_fs_.existsSync(toolPath)) {
+        const children = external_fs_.readdirSync(toolPath);
+        for (const child of children) {
+            if (isExplicitVersion(child)) {
+                const fullPath = external_path_.join(toolPath, child, arch || '');
+                if (external_fs_.existsSync(fullPath) && external_fs_.existsSync(`${fullPath}.complete`)) {
+                    versions.push(child);
+                }
+            }
+        }
+    }
+    return versions;
+}
+function getManifestFromRepo(owner_1, repo_1, auth_1) {
+    return tool_cache_awaiter(this, arguments, void 0, function* (owner, repo, auth, branch = 'master') {
+        let releases = [];
+        const treeUrl = `https://api.github.com/repos/${owner}/${repo}/git/trees/${branch}`;
+        const http = new httpm.HttpClient('tool-cache');
+        const headers = {};
+        if (auth) {
+            core.debug('set auth');
+            headers.authorization = auth;
+        }
+        const response = yield http.getJson(treeUrl, headers);
+        if (!response.result) {
+            return releases;
+        }
+        let manifestUrl = '';
+        for (const item of response.result.tree) {
+            if (item.path === 'versions-manifest.json') {
+                manifestUrl = item.url;
+                break;
+            }
+        }
+        headers['accept'] = 'application/vnd.github.VERSION.raw';
+        let versionsRaw = yield (yield http.get(manifestUrl, headers)).readBody();
+        if (versionsRaw) {
+            // shouldn't be needed but protects against invalid json saved with BOM
+            versionsRaw = versionsRaw.replace(/^\uFEFF/, '');
+            try {
+                releases = JSON.parse(versionsRaw);
+            }
+            catch (_a) {
+                core.debug('Invalid json');
+            }
+        }
+        return releases;
+    });
+}
+function findFromManifest(versionSpec_1, stable_1, manifest_1) {
+    return tool_cache_awaiter(this, arguments, void 0, function* (versionSpec, stable, manifest, archFilter = os.arch()) {
+        // wrap the internal impl
+        const match = yield mm._findMatch(versionSpec, stable, manifest, archFilter);
+        return match;
+    });
+}
+function _createExtractFolder(dest) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        if (!dest) {
+            // create a temp dir
+            dest = external_path_.join(_getTempDirectory(), external_crypto_.randomUUID());
+        }
+        yield lib_io/* mkdirP */.U$(dest);
+        return dest;
+    });
+}
+function _createToolPath(tool, version, arch) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        const folderPath = external_path_.join(_getCacheDirectory(), tool, node_modules_semver.clean(version) || version, arch || '');
+        lib_core/* debug */.Yz(`destination ${folderPath}`);
+        const markerPath = `${folderPath}.complete`;
+        yield lib_io/* rmRF */.Yz(folderPath);
+        yield lib_io/* rmRF */.Yz(markerPath);
+        yield lib_io/* mkdirP */.U$(folderPath);
+        return folderPath;
+    });
+}
+function _completeToolPath(tool, version, arch) {
+    const folderPath = external_path_.join(_getCacheDirectory(), tool, node_modules_semver.clean(version) || version, arch || '');
+    const markerPath = `${folderPath}.complete`;
+    external_fs_.writeFileSync(markerPath, '');
+    lib_core/* debug */.Yz('finished caching tool');
+}
+/**
+ * Check if version string is explicit
+ *
+ * @param versionSpec      version string to check
+ */
+function isExplicitVersion(versionSpec) {
+    const c = node_modules_semver.clean(versionSpec) || '';
+    lib_core/* debug */.Yz(`isExplicit: ${c}`);
+    const valid = node_modules_semver.valid(c) != null;
+    lib_core/* debug */.Yz(`explicit? ${valid}`);
+    return valid;
+}
+/**
+ * Get the highest satisfiying semantic version in `versions` which satisfies `versionSpec`
+ *
+ * @param versions        array of versions to evaluate
+ * @param versionSpec     semantic version spec to satisfy
+ */
+function evaluateVersions(versions, versionSpec) {
+    let version = '';
+    lib_core/* debug */.Yz(`evaluating ${versions.length} versions`);
+    versions = versions.sort((a, b) => {
+        if (node_modules_semver.gt(a, b)) {
+            return 1;
+        }
+        return -1;
+    });
+    for (let i = versions.length - 1; i >= 0; i--) {
+        const potential = versions[i];
+        const satisfied = node_modules_semver.satisfies(potential, versionSpec);
+        if (satisfied) {
+            version = potential;
+            break;
+        }
+    }
+    if (version) {
+        lib_core/* debug */.Yz(`matched: ${version}`);
+    }
+    else {
+        lib_core/* debug */.Yz('match not found');
+    }
+    return version;
+}
+/**
+ * Gets RUNNER_TOOL_CACHE
+ */
+function _getCacheDirectory() {
+    const cacheDirectory = process.env['RUNNER_TOOL_CACHE'] || '';
+    (0,external_assert_.ok)(cacheDirectory, 'Expected RUNNER_TOOL_CACHE to be defined');
+    return cacheDirectory;
+}
+/**
+ * Gets RUNNER_TEMP
+ */
+function _getTempDirectory() {
+    const tempDirectory = process.env['RUNNER_TEMP'] || '';
+    (0,external_assert_.ok)(tempDirectory, 'Expected RUNNER_TEMP to be defined');
+    return tempDirectory;
+}
+/**
+ * Gets a global variable
+ */
+function _getGlobal(key, defaultValue) {
+    /* eslint-disable @typescript-eslint/no-explicit-any */
+    const value = global[key];
+    /* eslint-enable @typescript-eslint/no-explicit-any */
+    return value !== undefined ? value : defaultValue;
+}
+/**
+ * Returns an array of unique values.
+ * @param values Values to make unique.
+ */
+function _unique(values) {
+    return Array.from(new Set(values));
+}
+//# sourceMappingURL=tool-cache.js.map
+// EXTERNAL MODULE: ./shared/cli-release.ts
+var cli_release = __nccwpck_require__(12620);
+// EXTERNAL MODULE: ./shared/cli-manifest.ts
+var cli_manifest = __nccwpck_require__(67028);
+// EXTERNAL MODULE: ./shared/errors.ts
+var errors = __nccwpck_require__(32635);
+;// CONCATENATED MODULE: ./shared/cli-installer.ts
+// Installs the depot CLI into the runner's tool cache, in the order STYLE.md gives: an exact version already in the
+// tool cache is used with no network at all; otherwise the release manifest picks the version and the build, the
+// tarball is downloaded (@actions/tool-cache retries transient failures), its SHA-256 checked before anything is
+// extracted, and the extracted tree cached (tool-cache writes its `.complete` marker last). actions/setup runs it,
+// and build-push and bake through install-cli.ts when the CLI is not on PATH.
+
+
+
+
+
+
+
+
+/** The tool cache's name for the CLI: `$RUNNER_TOOL_CACHE/depot/<version>/<arch>/`. */
+const TOOL_NAME = 'depot';
+/** The largest manifest we read; a bigger answer is not a manifest. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** @actions/tool-cache's downloadTool makes this many attempts on network errors, 5xx, 408 and 429. */
+const DOWNLOAD_ATTEMPTS = 3;
+class Installer {
+    platform;
+    arch;
+    env;
+    log;
+    constructor(opts = {}) {
+        this.arch = opts.arch ?? process.arch;
+        this.platform = opts.platform ?? `${process.platform}-${this.arch}`;
+        this.env = opts.env ?? process.env;
+        this.log = opts.log ?? { info: lib_core/* info */.pq, debug: lib_core/* debug */.Yz };
+    }
+    async install(spec, manifestUrl) {
+        this.requireRunnerDirs();
+        // One version asked for (setup's exact pin, the build actions' own version) and cached: no network at all.
+        if (spec.kind === 'exact' || spec.kind === 'preferred') {
+            const hit = this.cached(spec.version);
+            if (hit)
+                return hit;
+        }
+        const manifest = await this.fetchManifest(manifestUrl);
+        const version = (0,cli_manifest/* resolveVersion */.x)(manifest, spec);
+        if (spec.kind === 'preferred' && version !== spec.version) {
+            this.log.info(`The manifest has no depot ${spec.version} (this action's version): using the latest, ${version}.`);
+        }
+        else if (spec.kind === 'latest' || spec.kind === 'range') {
+            this.log.info(`Resolved version "${(0,cli_release/* describeVersionSpec */.T8)(spec)}" to ${version}.`);
+        }
+        const hit = this.cached(version);
+        if (hit)
+            return hit;
+        return this.downloadAndCache(version, (0,cli_manifest/* buildFor */.ix)(manifest, version, this.platform));
+    }
+    /** The version in the tool cache (complete installs only), or undefined. */
+    cached(version) {
+        const dir = find(TOOL_NAME, version, this.arch);
+        if (!dir) {
+            this.log.debug(`Installer.cached: ${version} ${this.arch} not in the tool cache`);
+            return undefined;
+        }
+        this.log.info(`depot ${version} is in the tool cache: ${dir}`);
+        return { version, dir, bin: (0,external_node_path_.join)(dir, 'bin'), fromCache: true };
+    }
+    async fetchManifest(url) {
+        this.log.info(`Reading the release manifest ${(0,cli_manifest/* redactUrl */.BO)(url)}`);
+        const file = (0,external_node_path_.join)(this.tempDir(), `depot-manifest-${(0,external_node_crypto_.randomUUID)()}.json`);
+        try {
+            try {
+                await downloadTool(url, file);
+            }
+            catch (err) {
+                throw new errors/* UserError */.y(`Cannot read the depot release manifest at ${(0,cli_manifest/* redactUrl */.BO)(url)}: ${failure(err)}. ` +
+                    'Check `manifest-url` (or DEPOT_MANIFEST_URL) and that the release exists.');
+            }
+            if ((0,external_node_fs_.statSync)(file).size > MAX_MANIFEST_BYTES) {
+                throw new errors/* UserError */.y(`The release manifest at ${(0,cli_manifest/* redactUrl */.BO)(url)} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a depot manifest. Check \`manifest-url\`.`);
+            }
+            return (0,cli_manifest/* parseManifest */.Ng)((0,external_node_fs_.readFileSync)(file, 'utf8'), url);
+        }
+        finally {
+            (0,external_node_fs_.rmSync)(file, { force: true });
+        }
+    }
+    async downloadAndCache(version, build) {
+        const where = `depot ${version} (${this.platform})`;
+        this.log.info(`Downloading ${where} from ${(0,cli_manifest/* redactUrl */.BO)(build.url)}`);
+        const file = (0,external_node_path_.join)(this.tempDir(), `depot-${version}-${(0,external_node_crypto_.randomUUID)()}.tar.gz`);
+        let extracted = '';
+        try {
+            try {
+                await downloadTool(build.url, file);
+            }
+            catch (err) {
+                throw new errors/* UserError */.y(`Cannot download ${where} from ${(0,cli_manifest/* redactUrl */.BO)(build.url)}: ${failure(err)}.`);
+            }
+            // Verify before extracting: a tampered or truncated tarball never reaches tar or the tool cache.
+            const actual = await sha256(file);
+            if (actual !== build.sha256) {
+                throw new errors/* UserError */.y(`Checksum mismatch for ${where} from ${(0,cli_manifest/* redactUrl */.BO)(build.url)}: the manifest says sha256 ${build.sha256}, ` +
+                    `the download has ${actual}. Nothing was installed; check the release or the mirror serving it.`);
+            }
+            this.log.info(`SHA-256 verified: ${actual}`);
+            try {
+                extracted = await extractTar(file);
+            }
+            catch (err) {
+                throw new errors/* UserError */.y(`Cannot extract ${where}: ${(0,errors/* errorMessage */.g)(err)}. The release tarball is broken.`);
+            }
+            const root = toolRoot(extracted);
+            if (!root) {
+                throw new errors/* UserError */.y(`The ${where} tarball has no bin/depot: it is not a depot release. Check the release or the manifest.`);
+            }
+            const dir = await cacheDir(root, TOOL_NAME, version, this.arch);
+            this.log.info(`Installed ${where} into ${dir}`);
+            return { version, dir, bin: (0,external_node_path_.join)(dir, 'bin'), fromCache: false };
+        }
+        finally {
+            (0,external_node_fs_.rmSync)(file, { force: true });
+            if (extracted)
+                (0,external_node_fs_.rmSync)(extracted, { recursive: true, force: true });
+        }
+    }
+    requireRunnerDirs() {
+        for (const name of ['RUNNER_TOOL_CACHE', 'RUNNER_TEMP']) {
+            if (!this.env[name]) {
+                throw new errors/* UserError */.y(`${name} is not set: run this action in a GitHub Actions job (the runner sets it).`);
+            }
+        }
+    }
+    tempDir() {
+        return this.env.RUNNER_TEMP ?? '';
+    }
+}
+/** The folder holding bin/depot: the tarball's root, or its single top-level folder. */
+function toolRoot(extracted) {
+    if ((0,external_node_fs_.existsSync)((0,external_node_path_.join)(extracted, 'bin', 'depot')))
+        return extracted;
+    const entries = (0,external_node_fs_.readdirSync)(extracted);
+    const only = entries.length === 1 ? (0,external_node_path_.join)(extracted, entries[0] ?? '') : '';
+    if (only && (0,external_node_fs_.statSync)(only).isDirectory() && (0,external_node_fs_.existsSync)((0,external_node_path_.join)(only, 'bin', 'depot')))
+        return only;
+    return undefined;
+}
+async function sha256(file) {
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    for await (const chunk of (0,external_node_fs_.createReadStream)(file))
+        hash.update(chunk);
+    return hash.digest('hex');
+}
+/** What went wrong with a download, on one line; transient failures say they were retried. */
+function failure(err) {
+    if (err instanceof HTTPError && err.httpStatusCode) {
+        const code = err.httpStatusCode;
+        const retried = code >= 500 || code === 408 || code === 429;
+        return `HTTP ${code}${retried ? ` after ${DOWNLOAD_ATTEMPTS} tries` : ''}`;
+    }
+    return `${networkError(err)} (after ${DOWNLOAD_ATTEMPTS} tries)`;
+}
+/** Node reports a refused connection to a host with several addresses as an AggregateError with no message. */
+function networkError(err) {
+    if (err instanceof AggregateError && err.message === '') {
+        const first = err.errors[0];
+        if (first !== undefined)
+            return networkError(first);
+    }
+    const code = err?.code;
+    const message = (0,errors/* errorMessage */.g)(err);
+    return message || (typeof code === 'string' ? code : 'network error');
+}
+
+
+/***/ }),
+
+/***/ 67028:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   BO: () => (/* binding */ redactUrl),
+/* harmony export */   Ng: () => (/* binding */ parseManifest),
+/* harmony export */   ix: () => (/* binding */ buildFor),
+/* harmony export */   x: () => (/* binding */ resolveVersion)
+/* harmony export */ });
+/* harmony import */ var semver__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(62088);
+/* harmony import */ var semver__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(semver__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _errors__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(32635);
+// The depot CLI's release manifest, the one `npm run release:cli` writes: which versions exist, the latest, and per version one tarball
+// and its SHA-256 per `<os>-<arch>`. Reading it strictly, and choosing the version and the build from it.
+
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+/** Parses manifest JSON read from `source` (its URL); anything malformed fails in one line naming the field. */
+function parseManifest(text, source) {
+    const bad = (what) => new _errors__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .y(`The release manifest at ${redactUrl(source)} is not usable: ${what}.`);
+    let raw;
+    try {
+        raw = JSON.parse(text);
+    }
+    catch {
+        throw bad('it is not JSON');
+    }
+    if (!isObject(raw) || !isObject(raw.versions))
+        throw bad('it has no `versions` object');
+    const versions = {};
+    for (const [key, builds] of Object.entries(raw.versions)) {
+        const version = semver__WEBPACK_IMPORTED_MODULE_0___default().valid(semver__WEBPACK_IMPORTED_MODULE_0___default().clean(key));
+        if (!version)
+            throw bad(`\`versions\` has "${key}", which is not a semver version`);
+        if (!isObject(builds))
+            throw bad(`\`versions.${key}\` is not an object`);
+        const entries = {};
+        for (const [platform, build] of Object.entries(builds)) {
+            const where = `\`versions.${key}.${platform}\``;
+            if (!isObject(build) || typeof build.url !== 'string' || build.url === '')
+                throw bad(`${where} has no url`);
+            if (typeof build.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(build.sha256)) {
+                throw bad(`${where} has no valid sha256`);
+            }
+            let url;
+            try {
+                url = new URL(build.url, source);
+            }
+            catch {
+                throw bad(`${where} has an unreadable url`);
+            }
+            if (url.protocol !== 'https:' && url.protocol !== 'http:')
+                throw bad(`${where} is not an http(s) url`);
+            entries[platform] = { url: url.href, sha256: build.sha256.toLowerCase() };
+        }
+        versions[version] = entries;
+    }
+    const known = Object.keys(versions);
+    if (known.length === 0)
+        throw bad('it lists no versions');
+    let latest = typeof raw.latest === 'string' ? semver__WEBPACK_IMPORTED_MODULE_0___default().valid(semver__WEBPACK_IMPORTED_MODULE_0___default().clean(raw.latest)) : null;
+    if (raw.latest !== undefined && !latest)
+        throw bad('`latest` is not a semver version');
+    if (latest && !versions[latest])
+        throw bad(`\`latest\` is ${latest}, which \`versions\` does not list`);
+    latest ??= semver__WEBPACK_IMPORTED_MODULE_0___default().rsort([...known])[0] ?? '';
+    return { source, latest, versions };
+}
+/** The version `spec` selects from the manifest, or a one-line failure listing what exists. */
+function resolveVersion(manifest, spec) {
+    const known = semver__WEBPACK_IMPORTED_MODULE_0___default().rsort(Object.keys(manifest.versions));
+    const listing = `the manifest at ${redactUrl(manifest.source)} has ${summarize(known)}`;
+    switch (spec.kind) {
+        case 'latest':
+            return manifest.latest;
+        case 'exact':
+            if (manifest.versions[spec.version])
+                return spec.version;
+            throw new _errors__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .y(`depot ${spec.version} does not exist: ${listing}. Set \`version\` to one of them.`);
+        case 'preferred':
+            // The action's own release when there is one (a mirror may lag, a fork may not release the CLI): else latest.
+            return manifest.versions[spec.version] ? spec.version : manifest.latest;
+        case 'range': {
+            const match = semver__WEBPACK_IMPORTED_MODULE_0___default().maxSatisfying(known, spec.range);
+            if (match)
+                return match;
+            throw new _errors__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .y(`No depot version matches "${spec.range}": ${listing}. Set \`version\` to one of them.`);
+        }
+        default: {
+            const impossible = spec;
+            throw new Error(`unknown version spec ${JSON.stringify(impossible)}`);
+        }
+    }
+}
+/** The build of `version` for `platform` (`<os>-<arch>`), or a one-line failure naming the platforms there are. */
+function buildFor(manifest, version, platform) {
+    const builds = manifest.versions[version] ?? {};
+    const build = builds[platform];
+    if (build)
+        return build;
+    const there = Object.keys(builds).sort();
+    throw new _errors__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .y(`depot ${version} has no build for ${platform} (it has ${there.length > 0 ? there.join(', ') : 'none'}): ` +
+        'run this step on one of those, or pick a version built for this runner.');
+}
+function summarize(versions) {
+    const shown = versions.slice(0, 10).join(', ');
+    return versions.length > 10 ? `${shown} and ${versions.length - 10} older` : shown;
+}
+/** A URL fit for a message: no user name, password or query (signed URLs carry credentials there). */
+function redactUrl(value) {
+    try {
+        const url = new URL(value);
+        url.username = '';
+        url.password = '';
+        const query = url.search ? '?…' : '';
+        url.search = '';
+        url.hash = '';
+        return `${url.href}${query}`;
+    }
+    catch {
+        return '(unreadable URL)';
+    }
+}
+
+
+/***/ }),
+
+/***/ 12620:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   T8: () => (/* binding */ describeVersionSpec),
+/* harmony export */   ZD: () => (/* binding */ parseVersionSpec),
+/* harmony export */   hO: () => (/* binding */ manifestUrl)
+/* harmony export */ });
+/* unused harmony exports actionVersion, parseBuildVersionSpec, defaultManifestUrl */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(33838);
+/* harmony import */ var semver__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(62088);
+/* harmony import */ var semver__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(semver__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _package_json__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8330);
+/* harmony import */ var _errors__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(32635);
+/* harmony import */ var _identity__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(72294);
+// The `version` and `manifest-url` inputs that choose a depot CLI release (setup's, and build-push's and bake's when
+// they install the CLI themselves), parsed once. Light on purpose: the build actions parse these at startup, while
+// the installer itself (cli-installer.ts, with @actions/tool-cache) is loaded only when the CLI is missing.
+
+
+
+
+
+/**
+ * The version of this action: package.json `version`, bundled at build time. `npm run release:cli` releases the CLI
+ * under the same version, so the CLI built from the action's own commit is the one it asks for by default.
+ */
+function actionVersion() {
+    return pkg.version;
+}
+/** An exact version, a range, or `latest` ('' too); anything else fails naming the input. */
+function parseVersionSpec(raw) {
+    const value = raw.trim();
+    if (value === '' || value.toLowerCase() === 'latest')
+        return { kind: 'latest' };
+    const exact = semver__WEBPACK_IMPORTED_MODULE_1___default().valid(semver__WEBPACK_IMPORTED_MODULE_1___default().clean(value));
+    if (exact)
+        return { kind: 'exact', version: exact };
+    if (semver__WEBPACK_IMPORTED_MODULE_1___default().validRange(value))
+        return { kind: 'range', range: value };
+    throw new _errors__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .y(`Input \`version\` must be an exact version such as 1.2.3, \`latest\`, or a semver range such as 1.x; got "${value}".`);
+}
+/** build-push's and bake's `version`: empty means the release matching this action, else the latest. */
+function parseBuildVersionSpec(raw, own = actionVersion()) {
+    return raw.trim() === '' ? { kind: 'preferred', version: own } : parseVersionSpec(raw);
+}
+/** The spec as a log line says it. */
+function describeVersionSpec(spec) {
+    switch (spec.kind) {
+        case 'latest':
+            return 'latest';
+        case 'exact':
+            return spec.version;
+        case 'range':
+            return spec.range;
+        case 'preferred':
+            return `${spec.version} (this action's version)`;
+        default: {
+            const impossible = spec;
+            throw new Error(`unknown version spec ${JSON.stringify(impossible)}`);
+        }
+    }
+}
+/** The manifest of this repository's latest GitHub release (owner/repo from package.json at build time). */
+function defaultManifestUrl() {
+    return `https://github.com/${(0,_identity__WEBPACK_IMPORTED_MODULE_4__/* .repositoryName */ .aR)()}/releases/latest/download/manifest.json`;
+}
+/** The input, else DEPOT_MANIFEST_URL, else the latest release's; an http(s) URL, its credentials masked. */
+function manifestUrl(input, env) {
+    const [from, value] = input
+        ? ['Input `manifest-url`', input]
+        : env.DEPOT_MANIFEST_URL
+            ? ['DEPOT_MANIFEST_URL', env.DEPOT_MANIFEST_URL]
+            : ['', defaultManifestUrl()];
+    let url;
+    try {
+        url = new URL(value);
+    }
+    catch {
+        url = undefined;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+        throw new _errors__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .y(`${from} must be an http(s) URL of a release manifest.json, got "${value}".`);
+    }
+    // Credentials in the URL (a private mirror) are masked before any log line can carry them.
+    for (const part of [url.username, url.password])
+        if (part)
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(decodeURIComponent(part));
+    return url.href;
+}
+
+
+/***/ }),
+
+/***/ 32635:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   g: () => (/* binding */ errorMessage),
+/* harmony export */   y: () => (/* binding */ UserError)
+/* harmony export */ });
+// The two error helpers every part uses: the actions, the CLI and the broker.
+/**
+ * An error the user can fix: its message is one line that says what was wrong and what to do. It is printed as is
+ * (no stack trace): by the action runner as the step's failure, by the CLI before it exits with `exitCode`.
+ * Anything else is reported as an unexpected failure.
+ */
+class UserError extends Error {
+    exitCode;
+    name = 'UserError';
+    constructor(message, 
+    /** The CLI's exit status for it. */
+    exitCode = 1) {
+        super(message);
+        this.exitCode = exitCode;
+    }
+}
+/** The message of any thrown value, on one line. */
+function errorMessage(err) {
+    const text = err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
+    return (text ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
+}
+
+
+/***/ }),
+
+/***/ 72294:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   aR: () => (/* binding */ repositoryName)
+/* harmony export */ });
+/* unused harmony exports actionRef, orbName, gitlabComponentPath */
+/* harmony import */ var _package_json__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8330);
+// The repository's identity (<owner>/<repo>), read from package.json `repository` when the bundle is built, so a
+// fork publishes under its own name by changing one field.
+
+function repositoryName() {
+    const url = typeof _package_json__WEBPACK_IMPORTED_MODULE_0__/* .repository */ .Jk === 'string' ? _package_json__WEBPACK_IMPORTED_MODULE_0__/* .repository */ .Jk : _package_json__WEBPACK_IMPORTED_MODULE_0__/* .repository.url */ .Jk.url;
+    const match = /github\.com[/:]([^/]+\/[^/.]+)/.exec(url) ?? /^([^/:]+\/[^/]+)$/.exec(url);
+    return match?.[1] ?? 'depot-suite/depot-ci';
+}
+/** How docs and messages name one of our actions, e.g. `owner/repo/actions/setup@v1`. */
+function actionRef(name) {
+    return `${repositoryName()}/actions/${name}@v1`;
+}
+/** The CircleCI orb's name, `<namespace>/<orb>` (package.json `integrations.circleciOrb`). */
+function orbName() {
+    return pkg.integrations.circleciOrb;
+}
+/** The GitLab CI/CD component project's path, `<host>/<group>/<project>` (package.json `integrations.gitlabComponent`). */
+function gitlabComponentPath() {
+    return pkg.integrations.gitlabComponent;
+}
+
+
+/***/ }),
+
 /***/ 42613:
 /***/ ((module) => {
 
@@ -35005,6 +36305,13 @@ function copyFile(srcFile, destFile, force) {
 }
 //# sourceMappingURL=io.js.map
 
+/***/ }),
+
+/***/ 8330:
+/***/ ((module) => {
+
+module.exports = /*#__PURE__*/JSON.parse('{"Jk":{"type":"git","url":"https://github.com/depot-suite/depot-ci"}}');
+
 /***/ })
 
 /******/ });
@@ -35218,10 +36525,15 @@ var __webpack_exports__ = {};
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
 var lib_core = __nccwpck_require__(33838);
+// EXTERNAL MODULE: ./shared/cli-installer.ts + 3 modules
+var cli_installer = __nccwpck_require__(8407);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: ./node_modules/semver/index.js
+var node_modules_semver = __nccwpck_require__(62088);
 ;// CONCATENATED MODULE: ./shared/github.ts
 // The run's GitHub context: the runner's GITHUB_* variables and the event payload at GITHUB_EVENT_PATH.
+
 
 function obj(value) {
     return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
@@ -35287,43 +36599,95 @@ function github_getGithubContext(env = process.env) {
 function workflowRunUrl(ctx) {
     return `${ctx.serverUrl}/${ctx.repository}/actions/runs/${ctx.runId}/attempts/${ctx.runAttempt}`;
 }
+/** Go's strconv.ParseBool true values, as docker's toolkit reads boolean env (anything else is false). */
+function envTrue(value) {
+    return value !== undefined && ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value);
+}
+/** The repository's git URL on this server, without ref: `<server>/<owner>/<repo>.git`. */
+function repositoryGitUrl(ctx) {
+    return `${ctx.serverUrl}/${ctx.repository}.git`;
+}
 /**
- * The default build context: the repository at the event's commit as a git URL, as docker/build-push-action v6
- * builds it (`<server>/<owner>/<repo>.git#<sha>`; a PR head ref pins the PR's head commit).
+ * The form the default context takes, as docker's toolkit (Build.gitContext, build-push-action v7.1) picks it: the
+ * query form when attributes other than ref, checksum and subdir are given, or when BUILDX_SEND_GIT_QUERY_AS_INPUT
+ * is set and buildx is 0.29 or later (an unknown version keeps the classic form); otherwise the classic fragment.
  */
-function gitContext(ctx) {
-    let ref = ctx.ref;
+function gitContextFormat(opts = {}) {
+    if (opts.format)
+        return opts.format;
+    const extra = Object.keys(opts.attrs ?? {}).filter((k) => !['ref', 'checksum', 'subdir'].includes(k));
+    if (extra.length > 0)
+        return 'query';
+    const env = opts.env ?? process.env;
+    if (!envTrue(env.BUILDX_SEND_GIT_QUERY_AS_INPUT))
+        return 'fragment';
+    const v = opts.buildxVersion ? semver.coerce(opts.buildxVersion) : null;
+    return v && semver.gte(v, '0.29.0') ? 'query' : 'fragment';
+}
+/**
+ * The default build context: the repository at the event's commit as a git URL, as docker's toolkit builds it.
+ * Classic: `<server>/<owner>/<repo>.git#<sha>[:<subdir>]`. Query: `<server>/<owner>/<repo>.git?ref=<sha>[&subdir=..]`
+ * (`ref=<ref>&checksum=<sha>` when a checksum or `fetch-by-commit` is given, then the other attributes). A PR head
+ * ref pins the PR's head commit; DOCKER_DEFAULT_GIT_CONTEXT_PR_HEAD_REF turns a PR merge ref into its head ref.
+ */
+function gitContext(ctx, opts = {}) {
+    const env = opts.env ?? process.env;
+    const attrs = opts.attrs ?? {};
+    let ref = attrs.ref || ctx.ref;
     if (ref !== '' && !ref.startsWith('refs/'))
         ref = `refs/heads/${ref}`;
-    let pinned = ctx.sha || ref;
-    if (ref.startsWith('refs/pull/') && ref.endsWith('/head') && ctx.headSha)
-        pinned = ctx.headSha;
-    return `${ctx.serverUrl}/${ctx.repository}.git#${pinned}`;
-}
-
-;// CONCATENATED MODULE: ./shared/errors.ts
-// The two error helpers every part uses: the actions, the CLI and the broker.
-/**
- * An error the user can fix: its message is one line that says what was wrong and what to do. It is printed as is
- * (no stack trace): by the action runner as the step's failure, by the CLI before it exits with `exitCode`.
- * Anything else is reported as an unexpected failure.
- */
-class errors_UserError extends Error {
-    exitCode;
-    name = 'UserError';
-    constructor(message, 
-    /** The CLI's exit status for it. */
-    exitCode = 1) {
-        super(message);
-        this.exitCode = exitCode;
+    else if (ref.startsWith('refs/pull/') && envTrue(env.DOCKER_DEFAULT_GIT_CONTEXT_PR_HEAD_REF)) {
+        ref = ref.replace(/\/merge$/, '/head');
     }
+    let pinned = ctx.sha || ref;
+    if (ref.startsWith('refs/pull/') && ref.endsWith('/head'))
+        pinned = ctx.headSha ?? ref;
+    const checksum = opts.checksum || attrs.checksum;
+    const commit = checksum || pinned;
+    const subdir = opts.subdir || attrs.subdir;
+    const withSubdir = subdir && subdir !== '.' ? subdir : '';
+    const base = repositoryGitUrl(ctx);
+    if (gitContextFormat(opts) === 'fragment')
+        return `${base}#${commit}${withSubdir ? `:${withSubdir}` : ''}`;
+    const fetchByCommit = envTrue(attrs['fetch-by-commit']);
+    const query = [`ref=${fetchByCommit || checksum ? ref : commit}`];
+    const pin = fetchByCommit ? commit : checksum;
+    if (pin)
+        query.push(`checksum=${pin}`);
+    if (withSubdir)
+        query.push(`subdir=${withSubdir}`);
+    for (const [k, v] of Object.entries(attrs))
+        if (!['ref', 'checksum', 'subdir'].includes(k))
+            query.push(`${k}=${v}`);
+    return `${base}?${query.join('&')}`;
 }
-/** The message of any thrown value, on one line. */
-function errorMessage(err) {
-    const text = err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
-    return (text ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
+/**
+ * Whether a build context is this repository's own git context on this server, in either form: the repository's
+ * git URL alone, or followed by `#` (classic) or `?` (query). Only such a context gets the `github-token` as
+ * GIT_AUTH_TOKEN (and BuildKit sends it to this server's host only).
+ */
+function isOwnGitContext(context, ctx) {
+    const base = repositoryGitUrl(ctx).toLowerCase();
+    if (!context.toLowerCase().startsWith(base))
+        return false;
+    const rest = context.slice(base.length);
+    return rest === '' || rest.startsWith('#') || rest.startsWith('?');
+}
+/** The subdirectory a git context names (`#<ref>:<subdir>` or `?...&subdir=<subdir>`), or '' for the root. */
+function gitContextSubdir(context) {
+    const hash = context.indexOf('#');
+    if (hash >= 0) {
+        const fragment = context.slice(hash + 1);
+        const colon = fragment.indexOf(':');
+        return colon >= 0 ? fragment.slice(colon + 1).replace(/^\/+|\/+$/g, '') : '';
+    }
+    const q = context.indexOf('?');
+    const subdir = q >= 0 ? (new URLSearchParams(context.slice(q + 1)).get('subdir') ?? '') : '';
+    return subdir.replace(/^\/+|\/+$/g, '').replace(/^\.$/, '');
 }
 
+// EXTERNAL MODULE: ./shared/errors.ts
+var errors = __nccwpck_require__(32635);
 ;// CONCATENATED MODULE: ./shared/runner.ts
 // One bundle serves main and post: the first run saves a flag, the post run finds it.
 
@@ -35340,16 +36704,39 @@ async function run(main, post) {
             await main();
     }
     catch (err) {
-        if (err instanceof Error && err.stack && !(err instanceof errors_UserError))
+        if (err instanceof Error && err.stack && !(err instanceof errors/* UserError */.y))
             lib_core/* debug */.Yz(err.stack);
-        const message = errorMessage(err);
-        lib_core/* setFailed */.C1(err instanceof errors_UserError ? message : `Unexpected error: ${message}`);
+        const message = (0,errors/* errorMessage */.g)(err);
+        lib_core/* setFailed */.C1(err instanceof errors/* UserError */.y ? message : `Unexpected error: ${message}`);
     }
 }
 
-// EXTERNAL MODULE: ./node_modules/semver/index.js
-var node_modules_semver = __nccwpck_require__(62088);
-var semver_default = /*#__PURE__*/__nccwpck_require__.n(node_modules_semver);
+;// CONCATENATED MODULE: ./shared/runner-os.ts
+// The runners the suite supports: Linux only (the CLI release is built for linux-x64 and linux-arm64, and the
+// builds need a local Docker Engine with BuildKit). Every action checks this first, so a macOS or Windows job fails
+// in one line before anything runs.
+
+/** RUNNER_OS as the runner sets it, else this process's platform, in the runner's words. */
+function runnerOs(env = process.env, platform = process.platform) {
+    const fromPlatform = PLATFORM_NAMES[platform] ?? platform;
+    const declared = env.RUNNER_OS?.trim();
+    // A runner that says Linux while the process runs elsewhere (or the reverse): the process is what matters.
+    if (declared && declared !== 'Linux')
+        return declared;
+    return fromPlatform;
+}
+/** Fails in one line naming the runner when it is not Linux. */
+function runner_os_requireLinuxRunner(env = process.env, platform = process.platform) {
+    const os = runnerOs(env, platform);
+    if (os !== 'Linux')
+        throw new errors/* UserError */.y(`depot-ci actions run on Linux runners; this runner is ${os}.`);
+}
+const PLATFORM_NAMES = {
+    linux: 'Linux',
+    darwin: 'macOS',
+    win32: 'Windows',
+};
+
 ;// CONCATENATED MODULE: ./shared/buildx-version.ts
 // Reading the version `docker buildx version` prints. Only the parser lives here (semver, nothing else), so the CLI
 // can share it without bundling shared/buildx.ts's action-side probe and gates.
@@ -35464,8 +36851,8 @@ function lastLine(text) {
 }
 
 ;// CONCATENATED MODULE: ./shared/buildx.ts
-// The installed buildx's version, and gating inputs on it as docker's actions do (action-side: it runs docker
-// through shared/exec; the CLI uses only the parser, from shared/buildx-version.ts).
+// The installed buildx's version and the builder's BuildKit version, and gating inputs on them as docker's actions
+// do (action-side: it runs docker through shared/exec; the CLI uses only the parser, from shared/buildx-version.ts).
 
 
 
@@ -35489,46 +36876,125 @@ async function buildx_buildxVersion(docker = 'docker') {
 function satisfies(v, range) {
     return v.version === undefined || semver.satisfies(v.version, range);
 }
-/** Fails with the input's name and the version it needs, as docker/build-push-action does. */
+/** Fails with the input's name and the version it needs, as docker's actions do for `call` and `vars`. */
 function requireBuildx(v, input, minimum) {
     if (!satisfies(v, `>=${minimum}`)) {
         throw new UserError(`Input \`${input}\` needs buildx >= ${minimum}; this runner has buildx ${v.version}.`);
     }
 }
+/**
+ * Whether an input that buildx below `minimum` does not know can be passed. When it cannot, `warn` says it is
+ * ignored (as docker's actions do for `annotations`, `build-contexts` and the attestations) and the caller leaves
+ * it out.
+ */
+function supportsOrWarn(v, input, minimum, warn) {
+    if (satisfies(v, `>=${minimum}`))
+        return true;
+    warn(`Input \`${input}\` needs buildx >= ${minimum} (this runner has ${v.version}): it is ignored.`);
+    return false;
+}
+/**
+ * Reads `docker buildx inspect`'s text: the builder's `Name` and `Driver`, then per node its `Name` and
+ * `BuildKit version` (`Buildkit` before buildx 0.12). Other lines are skipped.
+ */
+function parseBuilderInspect(stdout) {
+    const info = { nodes: [] };
+    let inNodes = false;
+    for (const line of stdout.split(/\r?\n/)) {
+        // Indented lines (labels, GC policy rules, devices) belong to a section we do not read.
+        if (line === '' || /^\s/.test(line))
+            continue;
+        const at = line.indexOf(':');
+        if (at < 0)
+            continue;
+        const key = line.slice(0, at).trim().toLowerCase();
+        const value = line.slice(at + 1).trim();
+        if (key === 'nodes')
+            inNodes = true;
+        else if (key === 'name') {
+            if (!inNodes)
+                info.name = value;
+            else
+                info.nodes.push({ name: value });
+        }
+        else if (key === 'driver' && !inNodes)
+            info.driver = value;
+        else if ((key === 'buildkit version' || key === 'buildkit') && inNodes) {
+            const node = info.nodes.at(-1);
+            if (node && value)
+                node.buildkit = value;
+        }
+    }
+    return info;
+}
+/** `docker buildx inspect [builder]`, or undefined (with the reason in the log) when it fails. */
+async function inspectBuilder(builder, opts = {}) {
+    const log = opts.log ?? (() => undefined);
+    try {
+        const res = await exec(opts.docker ?? 'docker', ['buildx', 'inspect', ...(builder ? [builder] : [])], {
+            silent: true,
+            captureStdout: true,
+        });
+        if (res.exitCode !== 0) {
+            log(`docker buildx inspect failed: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
+            return undefined;
+        }
+        return parseBuilderInspect(res.stdout);
+    }
+    catch (err) {
+        log(`docker buildx inspect could not run: ${err instanceof Error ? err.message : String(err)}`);
+        return undefined;
+    }
+}
+/**
+ * Whether every node of the builder runs a BuildKit in `range`, by docker's actions' rule (actions-toolkit
+ * BuildKit.versionSatisfies): a node whose version is unknown fails it; on the `docker` driver only moby's own
+ * BuildKit (`v0.x.y-moby`) counts; a pre-release or a commit never satisfies a range. Unlike docker's, an unknown
+ * version is not looked up in the builder's image: a builder we could not inspect does not satisfy it either.
+ */
+function buildkitSatisfies(info, range) {
+    if (!info)
+        return false;
+    for (const node of info.nodes) {
+        const version = node.buildkit;
+        if (!version)
+            return false;
+        if (info.driver === 'docker' && !version.endsWith('-moby'))
+            return false;
+        if (!semver.valid(version.replace(/-moby$/, '')))
+            return false;
+        if (!semver.satisfies(version.replace(/-moby$/, ''), range))
+            return false;
+    }
+    return true;
+}
+/**
+ * The log line for the `build-platform` input (depot's workflows pass it): every build runs on the runner's one
+ * builder, so it chooses nothing; it is accepted and passed on as `--build-platform` all the same.
+ */
+function buildPlatformNote(buildPlatform) {
+    if (!buildPlatform)
+        return undefined;
+    return `Input \`build-platform\` (${buildPlatform}) has no effect: every build runs on this runner's one builder, platforms other than its own under QEMU emulation.`;
+}
 
-;// CONCATENATED MODULE: ./package.json
-const package_namespaceObject = /*#__PURE__*/JSON.parse('{"Jk":{"type":"git","url":"https://github.com/depot-suite/depot-ci"}}');
-;// CONCATENATED MODULE: ./shared/identity.ts
-// The repository's identity (<owner>/<repo>), read from package.json `repository` when the bundle is built, so a
-// fork publishes under its own name by changing one field.
-
-function repositoryName() {
-    const url = typeof package_namespaceObject.Jk === 'string' ? package_namespaceObject.Jk : package_namespaceObject.Jk.url;
-    const match = /github\.com[/:]([^/]+\/[^/.]+)/.exec(url) ?? /^([^/:]+\/[^/]+)$/.exec(url);
-    return match?.[1] ?? 'depot-suite/depot-ci';
-}
-/** How docs and messages name one of our actions, e.g. `owner/repo/actions/setup@v1`. */
-function identity_actionRef(name) {
-    return `${repositoryName()}/actions/${name}@v1`;
-}
-/** The CircleCI orb's name, `<namespace>/<orb>` (package.json `integrations.circleciOrb`). */
-function orbName() {
-    return pkg.integrations.circleciOrb;
-}
-/** The GitLab CI/CD component project's path, `<host>/<group>/<project>` (package.json `integrations.gitlabComponent`). */
-function gitlabComponentPath() {
-    return pkg.integrations.gitlabComponent;
-}
-
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+// EXTERNAL MODULE: ./shared/identity.ts
+var identity = __nccwpck_require__(72294);
 ;// CONCATENATED MODULE: ./shared/depot.ts
-// Running `depot build|bake`, and plain `docker buildx` when `buildx-fallback` allows it: the CLI is missing,
-// the broker cannot be used, or the CLI exits 69 (it could not reach the broker or cache registry). Never after
-// a failed build.
+// Running `depot build|bake`, and plain `docker buildx` when `buildx-fallback` allows it: the CLI is missing and
+// cannot be installed, the broker cannot be used, or the CLI exits 69 (it could not reach the broker or cache
+// registry). Never after a failed build. A CLI missing from PATH is installed first (install-cli.ts, loaded only
+// then), so build-push and bake need no setup step.
 
 
 
 
 
+
+/** The installer, loaded only when the CLI is missing: ncc puts it (and @actions/tool-cache) in a chunk of its own. */
+const installFromManifest = async (req) => (await __nccwpck_require__.e(/* import() */ 134).then(__nccwpck_require__.bind(__nccwpck_require__, 54134))).installCli(req);
 class depot_DepotCli {
     deps;
     constructor(deps = {}) {
@@ -35550,18 +37016,30 @@ class depot_DepotCli {
             core.warning(`No project cache for this build: ${req.resolution.reason}.`);
         // Secrets reach the CLI through files and env only, never argv, so the command line can be shown as is.
         core.info(`depot ${args.join(' ')}`);
+        const cwd = req.cwd ? { cwd: req.cwd } : {};
         let res;
         try {
-            res = await this.exec(this.deps.depot ?? 'depot', args, { env, ...(req.cwd ? { cwd: req.cwd } : {}) });
+            res = await this.exec(this.deps.depot ?? 'depot', args, { env, ...cwd });
         }
         catch (err) {
             if (!(err instanceof CommandNotFound))
                 throw err;
-            if (req.buildxFallback) {
-                core.warning('The depot CLI is not installed: building with plain docker buildx (buildx-fallback).');
+            const bin = await this.installMissing(req);
+            if (bin === undefined)
                 return this.buildx(req);
+            const depot = join(bin, 'depot');
+            try {
+                res = await this.exec(depot, args, {
+                    env: { ...env, PATH: `${bin}${delimiter}${env.PATH ?? ''}` },
+                    ...cwd,
+                });
             }
-            throw new UserError(`depot CLI not found. Add \`uses: ${actionRef('setup')}\` before this step, or set \`buildx-fallback: true\`.`);
+            catch (again) {
+                if (again instanceof CommandNotFound) {
+                    throw new UserError(`${depot} cannot be run: the depot CLI just installed is broken.`);
+                }
+                throw again;
+            }
         }
         if (res.exitCode === EXIT_UNAVAILABLE && req.buildxFallback) {
             core.warning(`depot could not reach the broker or the cache registry (exit ${EXIT_UNAVAILABLE}): building with plain docker buildx (buildx-fallback).`);
@@ -35571,6 +37049,30 @@ class depot_DepotCli {
             throw new UserError(`depot ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
         }
         return { via: 'depot', exitCode: 0 };
+    }
+    /**
+     * The CLI is not on PATH: install it (the bin directory), or with buildx-fallback say why plain buildx builds
+     * (undefined); else fail in one line.
+     */
+    async installMissing(req) {
+        if (!req.install) {
+            if (req.buildxFallback) {
+                core.warning('The depot CLI is not installed: building with plain docker buildx (buildx-fallback).');
+                return undefined;
+            }
+            throw new UserError(`depot CLI not found. Add \`uses: ${actionRef('setup')}\` before this step, or set \`buildx-fallback: true\`.`);
+        }
+        try {
+            return (await (this.deps.installCli ?? installFromManifest)(req.install)).bin;
+        }
+        catch (err) {
+            const why = errorMessage(err);
+            if (req.buildxFallback) {
+                core.warning(`The depot CLI is not on PATH and could not be installed (${why}): building with plain docker buildx (buildx-fallback).`);
+                return undefined;
+            }
+            throw new UserError(`The depot CLI is not on PATH and could not be installed: ${why}`);
+        }
     }
     async buildx(req) {
         if (req.depotArgs.length > 0) {
@@ -35609,8 +37111,8 @@ class depot_DepotCli {
     }
 }
 
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(76760);
+// EXTERNAL MODULE: ./shared/cli-release.ts
+var cli_release = __nccwpck_require__(12620);
 // EXTERNAL MODULE: ./node_modules/@actions/http-client/lib/index.js + 1 modules
 var lib = __nccwpck_require__(44942);
 ;// CONCATENATED MODULE: ./shared/contract/exchange.ts
@@ -35687,16 +37189,16 @@ function checkBrokerUrl(raw, from) {
         url = new URL(raw);
     }
     catch {
-        throw new errors_UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
+        throw new errors/* UserError */.y(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
     }
     if (url.username || url.password) {
-        throw new errors_UserError(`${from} carries a user name or password (user:pass@): the broker needs none, the OIDC token is the credential; remove them.`);
+        throw new errors/* UserError */.y(`${from} carries a user name or password (user:pass@): the broker needs none, the OIDC token is the credential; remove them.`);
     }
     if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-        throw new errors_UserError(`${from} is http:// on ${url.hostname}, which would send the job's OIDC token unencrypted: use https:// (http is accepted only on a loopback host).`);
+        throw new errors/* UserError */.y(`${from} is http:// on ${url.hostname}, which would send the job's OIDC token unencrypted: use https:// (http is accepted only on a loopback host).`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new errors_UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
+        throw new errors/* UserError */.y(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
     }
     return raw.replace(/\/+$/, '');
 }
@@ -35725,10 +37227,10 @@ async function postJson(url, body, opts) {
         const location = res.headers.get('location');
         const next = location ? new URL(location, target) : undefined;
         if (!next || next.origin !== new URL(target).origin) {
-            throw new errors_UserError(`The broker at ${new URL(url).origin} redirected ${opts.what} (${res.status}) to ${next ? next.host : 'nowhere'}: ${opts.credential} is never sent to another host; set ${opts.setting} to the broker's own URL.`);
+            throw new errors/* UserError */.y(`The broker at ${new URL(url).origin} redirected ${opts.what} (${res.status}) to ${next ? next.host : 'nowhere'}: ${opts.credential} is never sent to another host; set ${opts.setting} to the broker's own URL.`);
         }
         if ((res.status !== 307 && res.status !== 308) || hop >= 2) {
-            throw new errors_UserError(`The broker at ${new URL(url).origin} answered ${res.status} with a redirect to ${next.pathname}: set ${opts.setting} to the broker's own URL.`);
+            throw new errors/* UserError */.y(`The broker at ${new URL(url).origin} answered ${res.status} with a redirect to ${next.pathname}: set ${opts.setting} to the broker's own URL.`);
         }
         target = next.href;
     }
@@ -35790,9 +37292,9 @@ async function exchangeToken(call, deps) {
                 throw new Error('the CI handed out an empty OIDC token');
         }
         catch (err) {
-            if (err instanceof errors_UserError)
+            if (err instanceof errors/* UserError */.y)
                 throw err;
-            lastProblem = errorMessage(err);
+            lastProblem = (0,errors/* errorMessage */.g)(err);
             debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
             if (attempt < attempts)
                 await deps.sleep(waitMs);
@@ -35813,7 +37315,7 @@ async function exchangeToken(call, deps) {
             });
         }
         catch (err) {
-            if (err instanceof errors_UserError)
+            if (err instanceof errors/* UserError */.y)
                 throw err;
             lastProblem = `cannot reach the broker at ${call.brokerUrl} (${clean(causeOf(err), ciToken)})`;
             debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
@@ -35841,7 +37343,7 @@ async function exchangeToken(call, deps) {
             continue;
         }
         if (res.ok) {
-            throw new errors_UserError(`The broker at ${call.brokerUrl} answered ${res.status} without a project token.`);
+            throw new errors/* UserError */.y(`The broker at ${call.brokerUrl} answered ${res.status} without a project token.`);
         }
         return { kind: 'refused', status: res.status, code, message, requestId };
     }
@@ -35850,7 +37352,7 @@ async function exchangeToken(call, deps) {
 /** fetch's "fetch failed" says nothing: its cause (ECONNREFUSED ...) does. */
 function causeOf(err) {
     const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : '';
-    const own = errorMessage(err);
+    const own = (0,errors/* errorMessage */.g)(err);
     return cause && own === 'fetch failed' ? cause : own;
 }
 
@@ -35863,7 +37365,7 @@ function causeOf(err) {
 
 
 /** A broker answer that must fail the step whatever `buildx-fallback` says (4xx: a refusal, never hidden). */
-class BrokerRefusal extends errors_UserError {
+class BrokerRefusal extends errors/* UserError */.y {
     status;
     code;
     requestId;
@@ -35988,7 +37490,7 @@ async function forkClaim(req, deps) {
     catch (err) {
         return {
             kind: 'unavailable',
-            reason: `the claim artifact ${artifact} could not be uploaded (${clean(errorMessage(err), claimId)})`,
+            reason: `the claim artifact ${artifact} could not be uploaded (${clean((0,errors/* errorMessage */.g)(err), claimId)})`,
         };
     }
     log.info(`Uploaded artifact ${artifact}: the broker checks that this run lists it.`);
@@ -36031,9 +37533,9 @@ async function claim(brokerUrl, body, deps, giveUpAt) {
             res = await broker_http_postJson(url, JSON.stringify(body), deps, 'the fork claim', 'a claim');
         }
         catch (err) {
-            if (err instanceof errors_UserError)
+            if (err instanceof errors/* UserError */.y)
                 throw err;
-            lastProblem = `cannot reach the broker at ${brokerUrl} (${errorMessage(err)})`;
+            lastProblem = `cannot reach the broker at ${brokerUrl} (${(0,errors/* errorMessage */.g)(err)})`;
             log.debug(`forkClaim.claim: attempt ${attempt}: ${lastProblem}`);
             if (attempt >= attempts)
                 break;
@@ -36073,7 +37575,7 @@ async function claim(brokerUrl, body, deps, giveUpAt) {
             continue;
         }
         if (res.ok) {
-            throw new errors_UserError(`The broker at ${brokerUrl} answered ${res.status} to the fork claim without a claim.`);
+            throw new errors/* UserError */.y(`The broker at ${brokerUrl} answered ${res.status} to the fork claim without a claim.`);
         }
         throw new BrokerRefusal(res.status, code, `The broker refused the fork claim (${res.status} ${code}${ref}): ${message || 'no message'}`, requestId || undefined);
     }
@@ -36093,11 +37595,11 @@ async function poll(brokerUrl, claimId, artifact, clock, deps) {
             res = await broker_http_postJson(url, JSON.stringify({ claimId }), deps, 'the fork claim exchange', 'the claim id');
         }
         catch (err) {
-            if (err instanceof errors_UserError)
+            if (err instanceof errors/* UserError */.y)
                 throw err;
             res = undefined;
             failures++;
-            state = `cannot reach the broker at ${brokerUrl} (${clean(errorMessage(err), claimId)})`;
+            state = `cannot reach the broker at ${brokerUrl} (${clean((0,errors/* errorMessage */.g)(err), claimId)})`;
             waitMs = fork_claim_backoffMs(failures);
         }
         if (res) {
@@ -36105,7 +37607,7 @@ async function poll(brokerUrl, claimId, artifact, clock, deps) {
             if (res.status === 200 && body?.ok === true) {
                 lib_core/* setSecret */.Pq(body.token);
                 if (!body.isolated) {
-                    throw new errors_UserError(`The broker at ${brokerUrl} answered the fork claim with a token that is not isolated: it is not used for a pull request from a fork.`);
+                    throw new errors/* UserError */.y(`The broker at ${brokerUrl} answered the fork claim with a token that is not isolated: it is not used for a pull request from a fork.`);
                 }
                 log.info(`Fork claim poll ${n}: the broker saw ${artifact} in this run and minted an isolated project token for project ${body.project} (masked).`);
                 return { kind: 'token', token: body.token, project: body.project, expiresAt: body.expiresAt };
@@ -36122,7 +37624,7 @@ async function poll(brokerUrl, claimId, artifact, clock, deps) {
                 const { requestId, ref } = requestIdOf(res, error?.requestId, claimId);
                 if (res.status !== 429 && res.status < 500) {
                     if (res.ok) {
-                        throw new errors_UserError(`The broker at ${brokerUrl} answered ${res.status} to the fork claim exchange without a project token.`);
+                        throw new errors/* UserError */.y(`The broker at ${brokerUrl} answered ${res.status} to the fork claim exchange without a project token.`);
                     }
                     // 4xx: a refusal. Never hidden by buildx-fallback.
                     throw new BrokerRefusal(res.status, code, `The broker refused the fork claim exchange (${res.status} ${code}${ref}): ${message || 'no message'}`, requestId || undefined);
@@ -38114,7 +39616,7 @@ function parseBoolean(name, value, fallback = false) {
         return true;
     if (FALSE.includes(value))
         return false;
-    throw new errors_UserError(`Input \`${name}\` must be true or false, got "${value}".`);
+    throw new errors/* UserError */.y(`Input \`${name}\` must be true or false, got "${value}".`);
 }
 function inputs_getBoolean(name, fallback = false) {
     return parseBoolean(name, lib_core/* getInput */.V4(name), fallback);
@@ -38125,7 +39627,7 @@ function parseSeconds(name, value, fallback) {
     if (v === '')
         return fallback;
     if (!/^\d{1,9}$/.test(v)) {
-        throw new errors_UserError(`Input \`${name}\` must be a whole number of seconds such as ${fallback}, got "${value}".`);
+        throw new errors/* UserError */.y(`Input \`${name}\` must be a whole number of seconds such as ${fallback}, got "${value}".`);
     }
     return Number(v);
 }
@@ -38158,7 +39660,7 @@ function inputs_parseUrl(name, value) {
         url = undefined;
     }
     if (url?.protocol !== 'https:' && url?.protocol !== 'http:') {
-        throw new errors_UserError(`Input \`${name}\` must be an http(s) URL, got "${inputs_withoutCredentials(value)}".`);
+        throw new errors/* UserError */.y(`Input \`${name}\` must be an http(s) URL, got "${inputs_withoutCredentials(value)}".`);
     }
     return value.replace(/\/+$/, '');
 }
@@ -38172,6 +39674,7 @@ function inputs_withoutCredentials(raw) {
 
 
 
+
 function getDepotInputs() {
     return {
         project: getString('project'),
@@ -38180,6 +39683,7 @@ function getDepotInputs() {
         'save-tag': getList('save-tag'),
         'save-tags': getList('save-tags'),
         'build-platform': getChoice('build-platform', BUILD_PLATFORMS),
+        'cache-key': getString('cache-key'),
         'buildx-fallback': getBoolean('buildx-fallback'),
         lint: getBoolean('lint'),
         'lint-fail-on': getChoice('lint-fail-on', LINT_LEVELS, { aliases: { warning: 'warn' } }),
@@ -38187,6 +39691,8 @@ function getDepotInputs() {
         'broker-url': parseUrl('broker-url', getString('broker-url')),
         'oidc-audience': getString('oidc-audience'),
         'fork-wait': getSeconds('fork-wait', DEFAULT_FORK_WAIT_SECONDS),
+        version: parseBuildVersionSpec(getString('version')),
+        'manifest-url': manifestUrl(getString('manifest-url'), process.env),
     };
 }
 /** The depot-only flags (never passed to plain buildx). */
@@ -38198,6 +39704,8 @@ function depotArgs(inputs) {
         args.push('--save-tag', tag);
     if (inputs['build-platform'])
         args.push('--build-platform', inputs['build-platform']);
+    if (inputs['cache-key'])
+        args.push('--cache-key', inputs['cache-key']);
     if (inputs.lint)
         args.push('--lint');
     if (inputs.lint && inputs['lint-fail-on'])
@@ -38292,7 +39800,7 @@ async function token_resolveToken(req, deps) {
     }
     const fallbackOr = (reason, failure) => {
         if (!req.buildxFallback)
-            throw new errors_UserError(failure);
+            throw new errors/* UserError */.y(failure);
         return { kind: 'fallback', reason };
     };
     if (!brokerUrl) {
@@ -38342,7 +39850,7 @@ async function forkPath(req, brokerUrl, project, deps) {
     }
     if (req.buildxFallback)
         return { kind: 'fallback', reason: outcome.reason };
-    throw new errors_UserError(`Fork claim failed: ${outcome.reason}. Check \`broker-url\` and \`fork-wait\`, or set \`buildx-fallback: true\` to build without it.`);
+    throw new errors/* UserError */.y(`Fork claim failed: ${outcome.reason}. Check \`broker-url\` and \`fork-wait\`, or set \`buildx-fallback: true\` to build without it.`);
 }
 async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
     const { log } = deps;
@@ -38357,7 +39865,7 @@ async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
                 return await deps.getIDToken(audience);
             }
             catch (err) {
-                throw new Error(`the runner did not hand out an OIDC token (${errorMessage(err)})`);
+                throw new Error(`the runner did not hand out an OIDC token (${(0,errors/* errorMessage */.g)(err)})`);
             }
         },
         setting: '`broker-url`',
@@ -38391,7 +39899,7 @@ async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
     }
     if (buildxFallback)
         return { kind: 'fallback', reason: outcome.reason };
-    throw new errors_UserError(`Token exchange failed: ${outcome.reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`);
+    throw new errors/* UserError */.y(`Token exchange failed: ${outcome.reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`);
 }
 
 ;// CONCATENATED MODULE: ./shared/step.ts
@@ -38404,9 +39912,11 @@ async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
 
 
 
+
 /** The post step finds the temp dir under this state name. */
 const TMP_DIR_STATE = 'tmpDir';
 async function prepareStep() {
+    requireLinuxRunner();
     const github = getGithubContext();
     const tmp = createTempDir();
     core.saveState(TMP_DIR_STATE, tmp);
@@ -38417,7 +39927,10 @@ async function prepareStep() {
     });
     return { github, tmp, buildx };
 }
-/** Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows). */
+/**
+ * Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows), installing the CLI
+ * from the `version` and `manifest-url` inputs first when it is not on PATH.
+ */
 async function resolveAndRun(inputs, ctx, run, deps = {}) {
     const resolution = await core.group('Project token', () => resolveToken(tokenRequest(inputs), deps.token ?? defaultTokenDeps(ctx.github)));
     // The CLI reads DEPOT_PROJECT_ID itself; only the input needs passing, and only with a token to build for it.
@@ -38427,6 +39940,7 @@ async function resolveAndRun(inputs, ctx, run, deps = {}) {
         resolution,
         ...(project ? { project } : {}),
         buildxFallback: inputs['buildx-fallback'],
+        install: { version: inputs.version, manifestUrl: inputs['manifest-url'] },
     });
     return { resolution, result };
 }
@@ -38463,27 +39977,26 @@ async function configureDocker(installed, opts = {}) {
     }
     catch (err) {
         if (err instanceof exec_CommandNotFound) {
-            throw new errors_UserError(`${depot} cannot be run: the installed depot ${installed.version} is broken.`);
+            throw new errors/* UserError */.y(`${depot} cannot be run: the installed depot ${installed.version} is broken.`);
         }
         throw err;
     }
     if (result.exitCode !== 0) {
-        throw new errors_UserError(`depot configure-docker failed with: ${result.lastStderrLine || `exit code ${result.exitCode}`}`);
+        throw new errors/* UserError */.y(`depot configure-docker failed with: ${result.lastStderrLine || `exit code ${result.exitCode}`}`);
     }
 }
 
 ;// CONCATENATED MODULE: ./actions/setup/src/inputs.ts
-// actions/setup inputs, keyed by their action.yml names and parsed once.
-
-
+// actions/setup inputs, keyed by their action.yml names and parsed once. `version` and `manifest-url` are parsed by
+// shared/cli-release.ts, as build-push's and bake's are.
 
 
 
 
 function getInputs(env = process.env) {
     return {
-        version: parseVersionSpec(lib_core/* getInput */.V4('version')),
-        'manifest-url': manifestUrl(lib_core/* getInput */.V4('manifest-url'), env),
+        version: (0,cli_release/* parseVersionSpec */.ZD)(lib_core/* getInput */.V4('version')),
+        'manifest-url': (0,cli_release/* manifestUrl */.hO)(lib_core/* getInput */.V4('manifest-url'), env),
         oidc: inputs_getBoolean('oidc'),
         project: inputs_getString('project'),
         'broker-url': inputs_parseUrl('broker-url', inputs_getString('broker-url')),
@@ -38498,1134 +40011,6 @@ function unusedInputs(inputs) {
         return [];
     const set = ['project', 'broker-url', 'oidc-audience'].filter((name) => inputs[name] !== '');
     return set.map((name) => `Input \`${name}\` is only used with \`oidc: true\`: it is ignored.`);
-}
-function parseVersionSpec(raw) {
-    const value = raw.trim();
-    if (value === '' || value.toLowerCase() === 'latest')
-        return { kind: 'latest' };
-    const exact = semver_default().valid(semver_default().clean(value));
-    if (exact)
-        return { kind: 'exact', version: exact };
-    if (semver_default().validRange(value))
-        return { kind: 'range', range: value };
-    throw new errors_UserError(`Input \`version\` must be an exact version such as 1.2.3, \`latest\`, or a semver range such as 1.x; got "${value}".`);
-}
-/** The manifest of this repository's latest GitHub release (owner/repo from package.json at build time). */
-function defaultManifestUrl() {
-    return `https://github.com/${repositoryName()}/releases/latest/download/manifest.json`;
-}
-function manifestUrl(input, env) {
-    const [from, value] = input
-        ? ['Input `manifest-url`', input]
-        : env.DEPOT_MANIFEST_URL
-            ? ['DEPOT_MANIFEST_URL', env.DEPOT_MANIFEST_URL]
-            : ['', defaultManifestUrl()];
-    let url;
-    try {
-        url = new URL(value);
-    }
-    catch {
-        url = undefined;
-    }
-    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-        throw new errors_UserError(`${from} must be an http(s) URL of a release manifest.json, got "${value}".`);
-    }
-    // Credentials in the URL (a private mirror) are masked before any log line can carry them.
-    for (const part of [url.username, url.password])
-        if (part)
-            lib_core/* setSecret */.Pq(decodeURIComponent(part));
-    return url.href;
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(77598);
-// EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
-var lib_io = __nccwpck_require__(88701);
-// EXTERNAL MODULE: external "crypto"
-var external_crypto_ = __nccwpck_require__(76982);
-// EXTERNAL MODULE: external "fs"
-var external_fs_ = __nccwpck_require__(79896);
-// EXTERNAL MODULE: external "os"
-var external_os_ = __nccwpck_require__(70857);
-// EXTERNAL MODULE: external "child_process"
-var external_child_process_ = __nccwpck_require__(35317);
-;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/manifest.js
-var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-// Internal object for testability (allows mocking in ESM)
-const _internal = {
-    readLinuxVersionFile() {
-        const lsbReleaseFile = '/etc/lsb-release';
-        const osReleaseFile = '/etc/os-release';
-        let contents = '';
-        if (external_fs_.existsSync(lsbReleaseFile)) {
-            contents = external_fs_.readFileSync(lsbReleaseFile).toString();
-        }
-        else if (external_fs_.existsSync(osReleaseFile)) {
-            contents = external_fs_.readFileSync(osReleaseFile).toString();
-        }
-        return contents;
-    }
-};
-function _findMatch(versionSpec, stable, candidates, archFilter) {
-    return __awaiter(this, void 0, void 0, function* () {
-        const platFilter = os.platform();
-        let result;
-        let match;
-        let file;
-        for (const candidate of candidates) {
-            const version = candidate.version;
-            debug(`check ${version} satisfies ${versionSpec}`);
-            if (semver.satisfies(version, versionSpec) &&
-                (!stable || candidate.stable === stable)) {
-                file = candidate.files.find(item => {
-                    debug(`${item.arch}===${archFilter} && ${item.platform}===${platFilter}`);
-                    let chk = item.arch === archFilter && item.platform === platFilter;
-                    if (chk && item.platform_version) {
-                        const osVersion = _getOsVersion();
-                        if (osVersion === item.platform_version) {
-                            chk = true;
-                        }
-                        else {
-                            chk = semver.satisfies(osVersion, item.platform_version);
-                        }
-                    }
-                    return chk;
-                });
-                if (file) {
-                    debug(`matched ${candidate.version}`);
-                    match = candidate;
-                    break;
-                }
-            }
-        }
-        if (match && file) {
-            // clone since we're mutating the file list to be only the file that matches
-            result = Object.assign({}, match);
-            result.files = [file];
-        }
-        return result;
-    });
-}
-function _getOsVersion() {
-    // TODO: add windows and other linux, arm variants
-    // right now filtering on version is only an ubuntu and macos scenario for tools we build for hosted (python)
-    const plat = os.platform();
-    let version = '';
-    if (plat === 'darwin') {
-        version = cp.execSync('sw_vers -productVersion').toString();
-    }
-    else if (plat === 'linux') {
-        // lsb_release process not in some containers, readfile
-        // Run cat /etc/lsb-release
-        // DISTRIB_ID=Ubuntu
-        // DISTRIB_RELEASE=18.04
-        // DISTRIB_CODENAME=bionic
-        // DISTRIB_DESCRIPTION="Ubuntu 18.04.4 LTS"
-        const lsbContents = _internal.readLinuxVersionFile();
-        if (lsbContents) {
-            const lines = lsbContents.split('\n');
-            for (const line of lines) {
-                const parts = line.split('=');
-                if (parts.length === 2 &&
-                    (parts[0].trim() === 'VERSION_ID' ||
-                        parts[0].trim() === 'DISTRIB_RELEASE')) {
-                    version = parts[1].trim().replace(/^"/, '').replace(/"$/, '');
-                    break;
-                }
-            }
-        }
-    }
-    return version;
-}
-// Alias for backwards compatibility
-function _readLinuxVersionFile() {
-    return _internal.readLinuxVersionFile();
-}
-//# sourceMappingURL=manifest.js.map
-// EXTERNAL MODULE: external "path"
-var external_path_ = __nccwpck_require__(16928);
-// EXTERNAL MODULE: external "stream"
-var external_stream_ = __nccwpck_require__(2203);
-// EXTERNAL MODULE: external "util"
-var external_util_ = __nccwpck_require__(39023);
-// EXTERNAL MODULE: external "assert"
-var external_assert_ = __nccwpck_require__(42613);
-// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
-var lib_exec = __nccwpck_require__(75260);
-;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/retry-helper.js
-var retry_helper_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-/**
- * Internal class for retries
- */
-class RetryHelper {
-    constructor(maxAttempts, minSeconds, maxSeconds) {
-        if (maxAttempts < 1) {
-            throw new Error('max attempts should be greater than or equal to 1');
-        }
-        this.maxAttempts = maxAttempts;
-        this.minSeconds = Math.floor(minSeconds);
-        this.maxSeconds = Math.floor(maxSeconds);
-        if (this.minSeconds > this.maxSeconds) {
-            throw new Error('min seconds should be less than or equal to max seconds');
-        }
-    }
-    execute(action, isRetryable) {
-        return retry_helper_awaiter(this, void 0, void 0, function* () {
-            let attempt = 1;
-            while (attempt < this.maxAttempts) {
-                // Try
-                try {
-                    return yield action();
-                }
-                catch (err) {
-                    if (isRetryable && !isRetryable(err)) {
-                        throw err;
-                    }
-                    lib_core/* info */.pq(err.message);
-                }
-                // Sleep
-                const seconds = this.getSleepAmount();
-                lib_core/* info */.pq(`Waiting ${seconds} seconds before trying again`);
-                yield this.sleep(seconds);
-                attempt++;
-            }
-            // Last attempt
-            return yield action();
-        });
-    }
-    getSleepAmount() {
-        return (Math.floor(Math.random() * (this.maxSeconds - this.minSeconds + 1)) +
-            this.minSeconds);
-    }
-    sleep(seconds) {
-        return retry_helper_awaiter(this, void 0, void 0, function* () {
-            return new Promise(resolve => setTimeout(resolve, seconds * 1000));
-        });
-    }
-}
-//# sourceMappingURL=retry-helper.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/tool-cache.js
-var tool_cache_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-class HTTPError extends Error {
-    constructor(httpStatusCode) {
-        super(`Unexpected HTTP response: ${httpStatusCode}`);
-        this.httpStatusCode = httpStatusCode;
-        Object.setPrototypeOf(this, new.target.prototype);
-    }
-}
-const IS_WINDOWS = process.platform === 'win32';
-const IS_MAC = process.platform === 'darwin';
-const userAgent = 'actions/tool-cache';
-/**
- * Download a tool from an url and stream it into a file
- *
- * @param url       url of tool to download
- * @param dest      path to download tool
- * @param auth      authorization header
- * @param headers   other headers
- * @returns         path to downloaded tool
- */
-function downloadTool(url, dest, auth, headers) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        dest = dest || external_path_.join(_getTempDirectory(), external_crypto_.randomUUID());
-        yield lib_io/* mkdirP */.U$(external_path_.dirname(dest));
-        lib_core/* debug */.Yz(`Downloading ${url}`);
-        lib_core/* debug */.Yz(`Destination ${dest}`);
-        const maxAttempts = 3;
-        const minSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MIN_SECONDS', 10);
-        const maxSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MAX_SECONDS', 20);
-        const retryHelper = new RetryHelper(maxAttempts, minSeconds, maxSeconds);
-        return yield retryHelper.execute(() => tool_cache_awaiter(this, void 0, void 0, function* () {
-            return yield downloadToolAttempt(url, dest || '', auth, headers);
-        }), (err) => {
-            if (err instanceof HTTPError && err.httpStatusCode) {
-                // Don't retry anything less than 500, except 408 Request Timeout and 429 Too Many Requests
-                if (err.httpStatusCode < 500 &&
-                    err.httpStatusCode !== 408 &&
-                    err.httpStatusCode !== 429) {
-                    return false;
-                }
-            }
-            // Otherwise retry
-            return true;
-        });
-    });
-}
-function downloadToolAttempt(url, dest, auth, headers) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (external_fs_.existsSync(dest)) {
-            throw new Error(`Destination file path ${dest} already exists`);
-        }
-        // Get the response headers
-        const http = new lib/* HttpClient */.Qq(userAgent, [], {
-            allowRetries: false
-        });
-        if (auth) {
-            lib_core/* debug */.Yz('set auth');
-            if (headers === undefined) {
-                headers = {};
-            }
-            headers.authorization = auth;
-        }
-        const response = yield http.get(url, headers);
-        if (response.message.statusCode !== 200) {
-            const err = new HTTPError(response.message.statusCode);
-            lib_core/* debug */.Yz(`Failed to download from "${url}". Code(${response.message.statusCode}) Message(${response.message.statusMessage})`);
-            throw err;
-        }
-        // Download the response body
-        const pipeline = external_util_.promisify(external_stream_.pipeline);
-        const responseMessageFactory = _getGlobal('TEST_DOWNLOAD_TOOL_RESPONSE_MESSAGE_FACTORY', () => response.message);
-        const readStream = responseMessageFactory();
-        let succeeded = false;
-        try {
-            yield pipeline(readStream, external_fs_.createWriteStream(dest));
-            lib_core/* debug */.Yz('download complete');
-            succeeded = true;
-            return dest;
-        }
-        finally {
-            // Error, delete dest before retry
-            if (!succeeded) {
-                lib_core/* debug */.Yz('download failed');
-                try {
-                    yield lib_io/* rmRF */.Yz(dest);
-                }
-                catch (err) {
-                    lib_core/* debug */.Yz(`Failed to delete '${dest}'. ${err.message}`);
-                }
-            }
-        }
-    });
-}
-/**
- * Extract a .7z file
- *
- * @param file     path to the .7z file
- * @param dest     destination directory. Optional.
- * @param _7zPath  path to 7zr.exe. Optional, for long path support. Most .7z archives do not have this
- * problem. If your .7z archive contains very long paths, you can pass the path to 7zr.exe which will
- * gracefully handle long paths. By default 7zdec.exe is used because it is a very small program and is
- * bundled with the tool lib. However it does not support long paths. 7zr.exe is the reduced command line
- * interface, it is smaller than the full command line interface, and it does support long paths. At the
- * time of this writing, it is freely available from the LZMA SDK that is available on the 7zip website.
- * Be sure to check the current license agreement. If 7zr.exe is bundled with your action, then the path
- * to 7zr.exe can be pass to this function.
- * @returns        path to the destination directory
- */
-function extract7z(file, dest, _7zPath) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        ok(IS_WINDOWS, 'extract7z() not supported on current OS');
-        ok(file, 'parameter "file" is required');
-        dest = yield _createExtractFolder(dest);
-        const originalCwd = process.cwd();
-        process.chdir(dest);
-        if (_7zPath) {
-            try {
-                const logLevel = core.isDebug() ? '-bb1' : '-bb0';
-                const args = [
-                    'x', // eXtract files with full paths
-                    logLevel, // -bb[0-3] : set output log level
-                    '-bd', // disable progress indicator
-                    '-sccUTF-8', // set charset for for console input/output
-                    file
-                ];
-                const options = {
-                    silent: true
-                };
-                yield exec(`"${_7zPath}"`, args, options);
-            }
-            finally {
-                process.chdir(originalCwd);
-            }
-        }
-        else {
-            const escapedScript = path
-                .join(__dirname, '..', 'scripts', 'Invoke-7zdec.ps1')
-                .replace(/'/g, "''")
-                .replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
-            const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, '');
-            const escapedTarget = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
-            const command = `& '${escapedScript}' -Source '${escapedFile}' -Target '${escapedTarget}'`;
-            const args = [
-                '-NoLogo',
-                '-Sta',
-                '-NoProfile',
-                '-NonInteractive',
-                '-ExecutionPolicy',
-                'Unrestricted',
-                '-Command',
-                command
-            ];
-            const options = {
-                silent: true
-            };
-            try {
-                const powershellPath = yield io.which('powershell', true);
-                yield exec(`"${powershellPath}"`, args, options);
-            }
-            finally {
-                process.chdir(originalCwd);
-            }
-        }
-        return dest;
-    });
-}
-/**
- * Extract a compressed tar archive
- *
- * @param file     path to the tar
- * @param dest     destination directory. Optional.
- * @param flags    flags for the tar command to use for extraction. Defaults to 'xz' (extracting gzipped tars). Optional.
- * @returns        path to the destination directory
- */
-function extractTar(file_1, dest_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = 'xz') {
-        if (!file) {
-            throw new Error("parameter 'file' is required");
-        }
-        // Create dest
-        dest = yield _createExtractFolder(dest);
-        // Determine whether GNU tar
-        lib_core/* debug */.Yz('Checking tar --version');
-        let versionOutput = '';
-        yield (0,lib_exec/* exec */.m)('tar --version', [], {
-            ignoreReturnCode: true,
-            silent: true,
-            listeners: {
-                stdout: (data) => (versionOutput += data.toString()),
-                stderr: (data) => (versionOutput += data.toString())
-            }
-        });
-        lib_core/* debug */.Yz(versionOutput.trim());
-        const isGnuTar = versionOutput.toUpperCase().includes('GNU TAR');
-        // Initialize args
-        let args;
-        if (flags instanceof Array) {
-            args = flags;
-        }
-        else {
-            args = [flags];
-        }
-        if (lib_core/* isDebug */._o() && !flags.includes('v')) {
-            args.push('-v');
-        }
-        let destArg = dest;
-        let fileArg = file;
-        if (IS_WINDOWS && isGnuTar) {
-            args.push('--force-local');
-            destArg = dest.replace(/\\/g, '/');
-            // Technically only the dest needs to have `/` but for aesthetic consistency
-            // convert slashes in the file arg too.
-            fileArg = file.replace(/\\/g, '/');
-        }
-        if (isGnuTar) {
-            // Suppress warnings when using GNU tar to extract archives created by BSD tar
-            args.push('--warning=no-unknown-keyword');
-            args.push('--overwrite');
-        }
-        args.push('-C', destArg, '-f', fileArg);
-        yield (0,lib_exec/* exec */.m)(`tar`, args);
-        return dest;
-    });
-}
-/**
- * Extract a xar compatible archive
- *
- * @param file     path to the archive
- * @param dest     destination directory. Optional.
- * @param flags    flags for the xar. Optional.
- * @returns        path to the destination directory
- */
-function extractXar(file_1, dest_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = []) {
-        ok(IS_MAC, 'extractXar() not supported on current OS');
-        ok(file, 'parameter "file" is required');
-        dest = yield _createExtractFolder(dest);
-        let args;
-        if (flags instanceof Array) {
-            args = flags;
-        }
-        else {
-            args = [flags];
-        }
-        args.push('-x', '-C', dest, '-f', file);
-        if (core.isDebug()) {
-            args.push('-v');
-        }
-        const xarPath = yield io.which('xar', true);
-        yield exec(`"${xarPath}"`, _unique(args));
-        return dest;
-    });
-}
-/**
- * Extract a zip
- *
- * @param file     path to the zip
- * @param dest     destination directory. Optional.
- * @returns        path to the destination directory
- */
-function extractZip(file, dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (!file) {
-            throw new Error("parameter 'file' is required");
-        }
-        dest = yield _createExtractFolder(dest);
-        if (IS_WINDOWS) {
-            yield extractZipWin(file, dest);
-        }
-        else {
-            yield extractZipNix(file, dest);
-        }
-        return dest;
-    });
-}
-function extractZipWin(file, dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        // build the powershell command
-        const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
-        const escapedDest = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
-        const pwshPath = yield io.which('pwsh', false);
-        //To match the file overwrite behavior on nix systems, we use the overwrite = true flag for ExtractToDirectory
-        //and the -Force flag for Expand-Archive as a fallback
-        if (pwshPath) {
-            //attempt to use pwsh with ExtractToDirectory, if this fails attempt Expand-Archive
-            const pwshCommand = [
-                `$ErrorActionPreference = 'Stop' ;`,
-                `try { Add-Type -AssemblyName System.IO.Compression.ZipFile } catch { } ;`,
-                `try { [System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`,
-                `catch { if (($_.Exception.GetType().FullName -eq 'System.Management.Automation.MethodException') -or ($_.Exception.GetType().FullName -eq 'System.Management.Automation.RuntimeException') ){ Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force } else { throw $_ } } ;`
-            ].join(' ');
-            const args = [
-                '-NoLogo',
-                '-NoProfile',
-                '-NonInteractive',
-                '-ExecutionPolicy',
-                'Unrestricted',
-                '-Command',
-                pwshCommand
-            ];
-            core.debug(`Using pwsh at path: ${pwshPath}`);
-            yield exec(`"${pwshPath}"`, args);
-        }
-        else {
-            const powershellCommand = [
-                `$ErrorActionPreference = 'Stop' ;`,
-                `try { Add-Type -AssemblyName System.IO.Compression.FileSystem } catch { } ;`,
-                `if ((Get-Command -Name Expand-Archive -Module Microsoft.PowerShell.Archive -ErrorAction Ignore)) { Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force }`,
-                `else {[System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`
-            ].join(' ');
-            const args = [
-                '-NoLogo',
-                '-Sta',
-                '-NoProfile',
-                '-NonInteractive',
-                '-ExecutionPolicy',
-                'Unrestricted',
-                '-Command',
-                powershellCommand
-            ];
-            const powershellPath = yield io.which('powershell', true);
-            core.debug(`Using powershell at path: ${powershellPath}`);
-            yield exec(`"${powershellPath}"`, args);
-        }
-    });
-}
-function extractZipNix(file, dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        const unzipPath = yield io.which('unzip', true);
-        const args = [file];
-        if (!core.isDebug()) {
-            args.unshift('-q');
-        }
-        args.unshift('-o'); //overwrite with -o, otherwise a prompt is shown which freezes the run
-        yield exec(`"${unzipPath}"`, args, { cwd: dest });
-    });
-}
-/**
- * Caches a directory and installs it into the tool cacheDir
- *
- * @param sourceDir    the directory to cache into tools
- * @param tool          tool name
- * @param version       version of the tool.  semver format
- * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
- */
-function cacheDir(sourceDir, tool, version, arch) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        version = node_modules_semver.clean(version) || version;
-        arch = arch || external_os_.arch();
-        lib_core/* debug */.Yz(`Caching tool ${tool} ${version} ${arch}`);
-        lib_core/* debug */.Yz(`source dir: ${sourceDir}`);
-        if (!external_fs_.statSync(sourceDir).isDirectory()) {
-            throw new Error('sourceDir is not a directory');
-        }
-        // Create the tool dir
-        const destPath = yield _createToolPath(tool, version, arch);
-        // copy each child item. do not move. move can fail on Windows
-        // due to anti-virus software having an open handle on a file.
-        for (const itemName of external_fs_.readdirSync(sourceDir)) {
-            const s = external_path_.join(sourceDir, itemName);
-            yield lib_io.cp(s, destPath, { recursive: true });
-        }
-        // write .complete
-        _completeToolPath(tool, version, arch);
-        return destPath;
-    });
-}
-/**
- * Caches a downloaded file (GUID) and installs it
- * into the tool cache with a given targetName
- *
- * @param sourceFile    the file to cache into tools.  Typically a result of downloadTool which is a guid.
- * @param targetFile    the name of the file name in the tools directory
- * @param tool          tool name
- * @param version       version of the tool.  semver format
- * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
- */
-function cacheFile(sourceFile, targetFile, tool, version, arch) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        version = semver.clean(version) || version;
-        arch = arch || os.arch();
-        core.debug(`Caching tool ${tool} ${version} ${arch}`);
-        core.debug(`source file: ${sourceFile}`);
-        if (!fs.statSync(sourceFile).isFile()) {
-            throw new Error('sourceFile is not a file');
-        }
-        // create the tool dir
-        const destFolder = yield _createToolPath(tool, version, arch);
-        // copy instead of move. move can fail on Windows due to
-        // anti-virus software having an open handle on a file.
-        const destPath = path.join(destFolder, targetFile);
-        core.debug(`destination file ${destPath}`);
-        yield io.cp(sourceFile, destPath);
-        // write .complete
-        _completeToolPath(tool, version, arch);
-        return destFolder;
-    });
-}
-/**
- * Finds the path to a tool version in the local installed tool cache
- *
- * @param toolName      name of the tool
- * @param versionSpec   version of the tool
- * @param arch          optional arch.  defaults to arch of computer
- */
-function find(toolName, versionSpec, arch) {
-    if (!toolName) {
-        throw new Error('toolName parameter is required');
-    }
-    if (!versionSpec) {
-        throw new Error('versionSpec parameter is required');
-    }
-    arch = arch || external_os_.arch();
-    // attempt to resolve an explicit version
-    if (!isExplicitVersion(versionSpec)) {
-        const localVersions = findAllVersions(toolName, arch);
-        const match = evaluateVersions(localVersions, versionSpec);
-        versionSpec = match;
-    }
-    // check for the explicit version in the cache
-    let toolPath = '';
-    if (versionSpec) {
-        versionSpec = node_modules_semver.clean(versionSpec) || '';
-        const cachePath = external_path_.join(_getCacheDirectory(), toolName, versionSpec, arch);
-        lib_core/* debug */.Yz(`checking cache: ${cachePath}`);
-        if (external_fs_.existsSync(cachePath) && external_fs_.existsSync(`${cachePath}.complete`)) {
-            lib_core/* debug */.Yz(`Found tool in cache ${toolName} ${versionSpec} ${arch}`);
-            toolPath = cachePath;
-        }
-        else {
-            lib_core/* debug */.Yz('not found');
-        }
-    }
-    return toolPath;
-}
-/**
- * Finds the paths to all versions of a tool that are installed in the local tool cache
- *
- * @param toolName  name of the tool
- * @param arch      optional arch.  defaults to arch of computer
- */
-function findAllVersions(toolName, arch) {
-    const versions = [];
-    arch = arch || external_os_.arch();
-    const toolPath = external_path_.join(_getCacheDirectory(), toolName);
-    if (external_fs_.existsSync(toolPath)) {
-        const children = external_fs_.readdirSync(toolPath);
-        for (const child of children) {
-            if (isExplicitVersion(child)) {
-                const fullPath = external_path_.join(toolPath, child, arch || '');
-                if (external_fs_.existsSync(fullPath) && external_fs_.existsSync(`${fullPath}.complete`)) {
-                    versions.push(child);
-                }
-            }
-        }
-    }
-    return versions;
-}
-function getManifestFromRepo(owner_1, repo_1, auth_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (owner, repo, auth, branch = 'master') {
-        let releases = [];
-        const treeUrl = `https://api.github.com/repos/${owner}/${repo}/git/trees/${branch}`;
-        const http = new httpm.HttpClient('tool-cache');
-        const headers = {};
-        if (auth) {
-            core.debug('set auth');
-            headers.authorization = auth;
-        }
-        const response = yield http.getJson(treeUrl, headers);
-        if (!response.result) {
-            return releases;
-        }
-        let manifestUrl = '';
-        for (const item of response.result.tree) {
-            if (item.path === 'versions-manifest.json') {
-                manifestUrl = item.url;
-                break;
-            }
-        }
-        headers['accept'] = 'application/vnd.github.VERSION.raw';
-        let versionsRaw = yield (yield http.get(manifestUrl, headers)).readBody();
-        if (versionsRaw) {
-            // shouldn't be needed but protects against invalid json saved with BOM
-            versionsRaw = versionsRaw.replace(/^\uFEFF/, '');
-            try {
-                releases = JSON.parse(versionsRaw);
-            }
-            catch (_a) {
-                core.debug('Invalid json');
-            }
-        }
-        return releases;
-    });
-}
-function findFromManifest(versionSpec_1, stable_1, manifest_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (versionSpec, stable, manifest, archFilter = os.arch()) {
-        // wrap the internal impl
-        const match = yield mm._findMatch(versionSpec, stable, manifest, archFilter);
-        return match;
-    });
-}
-function _createExtractFolder(dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (!dest) {
-            // create a temp dir
-            dest = external_path_.join(_getTempDirectory(), external_crypto_.randomUUID());
-        }
-        yield lib_io/* mkdirP */.U$(dest);
-        return dest;
-    });
-}
-function _createToolPath(tool, version, arch) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        const folderPath = external_path_.join(_getCacheDirectory(), tool, node_modules_semver.clean(version) || version, arch || '');
-        lib_core/* debug */.Yz(`destination ${folderPath}`);
-        const markerPath = `${folderPath}.complete`;
-        yield lib_io/* rmRF */.Yz(folderPath);
-        yield lib_io/* rmRF */.Yz(markerPath);
-        yield lib_io/* mkdirP */.U$(folderPath);
-        return folderPath;
-    });
-}
-function _completeToolPath(tool, version, arch) {
-    const folderPath = external_path_.join(_getCacheDirectory(), tool, node_modules_semver.clean(version) || version, arch || '');
-    const markerPath = `${folderPath}.complete`;
-    external_fs_.writeFileSync(markerPath, '');
-    lib_core/* debug */.Yz('finished caching tool');
-}
-/**
- * Check if version string is explicit
- *
- * @param versionSpec      version string to check
- */
-function isExplicitVersion(versionSpec) {
-    const c = node_modules_semver.clean(versionSpec) || '';
-    lib_core/* debug */.Yz(`isExplicit: ${c}`);
-    const valid = node_modules_semver.valid(c) != null;
-    lib_core/* debug */.Yz(`explicit? ${valid}`);
-    return valid;
-}
-/**
- * Get the highest satisfiying semantic version in `versions` which satisfies `versionSpec`
- *
- * @param versions        array of versions to evaluate
- * @param versionSpec     semantic version spec to satisfy
- */
-function evaluateVersions(versions, versionSpec) {
-    let version = '';
-    lib_core/* debug */.Yz(`evaluating ${versions.length} versions`);
-    versions = versions.sort((a, b) => {
-        if (node_modules_semver.gt(a, b)) {
-            return 1;
-        }
-        return -1;
-    });
-    for (let i = versions.length - 1; i >= 0; i--) {
-        const potential = versions[i];
-        const satisfied = node_modules_semver.satisfies(potential, versionSpec);
-        if (satisfied) {
-            version = potential;
-            break;
-        }
-    }
-    if (version) {
-        lib_core/* debug */.Yz(`matched: ${version}`);
-    }
-    else {
-        lib_core/* debug */.Yz('match not found');
-    }
-    return version;
-}
-/**
- * Gets RUNNER_TOOL_CACHE
- */
-function _getCacheDirectory() {
-    const cacheDirectory = process.env['RUNNER_TOOL_CACHE'] || '';
-    (0,external_assert_.ok)(cacheDirectory, 'Expected RUNNER_TOOL_CACHE to be defined');
-    return cacheDirectory;
-}
-/**
- * Gets RUNNER_TEMP
- */
-function _getTempDirectory() {
-    const tempDirectory = process.env['RUNNER_TEMP'] || '';
-    (0,external_assert_.ok)(tempDirectory, 'Expected RUNNER_TEMP to be defined');
-    return tempDirectory;
-}
-/**
- * Gets a global variable
- */
-function _getGlobal(key, defaultValue) {
-    /* eslint-disable @typescript-eslint/no-explicit-any */
-    const value = global[key];
-    /* eslint-enable @typescript-eslint/no-explicit-any */
-    return value !== undefined ? value : defaultValue;
-}
-/**
- * Returns an array of unique values.
- * @param values Values to make unique.
- */
-function _unique(values) {
-    return Array.from(new Set(values));
-}
-//# sourceMappingURL=tool-cache.js.map
-;// CONCATENATED MODULE: ./actions/setup/src/manifest.ts
-// The release manifest `npm run release:cli` writes: which versions exist, the latest, and per version one tarball
-// and its SHA-256 per `<os>-<arch>`. Reading it strictly, and choosing the version and the build from it.
-
-
-const manifest_isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-/** Parses manifest JSON read from `source` (its URL); anything malformed fails in one line naming the field. */
-function parseManifest(text, source) {
-    const bad = (what) => new errors_UserError(`The release manifest at ${redactUrl(source)} is not usable: ${what}.`);
-    let raw;
-    try {
-        raw = JSON.parse(text);
-    }
-    catch {
-        throw bad('it is not JSON');
-    }
-    if (!manifest_isObject(raw) || !manifest_isObject(raw.versions))
-        throw bad('it has no `versions` object');
-    const versions = {};
-    for (const [key, builds] of Object.entries(raw.versions)) {
-        const version = semver_default().valid(semver_default().clean(key));
-        if (!version)
-            throw bad(`\`versions\` has "${key}", which is not a semver version`);
-        if (!manifest_isObject(builds))
-            throw bad(`\`versions.${key}\` is not an object`);
-        const entries = {};
-        for (const [platform, build] of Object.entries(builds)) {
-            const where = `\`versions.${key}.${platform}\``;
-            if (!manifest_isObject(build) || typeof build.url !== 'string' || build.url === '')
-                throw bad(`${where} has no url`);
-            if (typeof build.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(build.sha256)) {
-                throw bad(`${where} has no valid sha256`);
-            }
-            let url;
-            try {
-                url = new URL(build.url, source);
-            }
-            catch {
-                throw bad(`${where} has an unreadable url`);
-            }
-            if (url.protocol !== 'https:' && url.protocol !== 'http:')
-                throw bad(`${where} is not an http(s) url`);
-            entries[platform] = { url: url.href, sha256: build.sha256.toLowerCase() };
-        }
-        versions[version] = entries;
-    }
-    const known = Object.keys(versions);
-    if (known.length === 0)
-        throw bad('it lists no versions');
-    let latest = typeof raw.latest === 'string' ? semver_default().valid(semver_default().clean(raw.latest)) : null;
-    if (raw.latest !== undefined && !latest)
-        throw bad('`latest` is not a semver version');
-    if (latest && !versions[latest])
-        throw bad(`\`latest\` is ${latest}, which \`versions\` does not list`);
-    latest ??= semver_default().rsort([...known])[0] ?? '';
-    return { source, latest, versions };
-}
-/** The version `spec` selects from the manifest, or a one-line failure listing what exists. */
-function resolveVersion(manifest, spec) {
-    const known = semver_default().rsort(Object.keys(manifest.versions));
-    const listing = `the manifest at ${redactUrl(manifest.source)} has ${summarize(known)}`;
-    switch (spec.kind) {
-        case 'latest':
-            return manifest.latest;
-        case 'exact':
-            if (manifest.versions[spec.version])
-                return spec.version;
-            throw new errors_UserError(`depot ${spec.version} does not exist: ${listing}. Set \`version\` to one of them.`);
-        case 'range': {
-            const match = semver_default().maxSatisfying(known, spec.range);
-            if (match)
-                return match;
-            throw new errors_UserError(`No depot version matches "${spec.range}": ${listing}. Set \`version\` to one of them.`);
-        }
-        default: {
-            const impossible = spec;
-            throw new Error(`unknown version spec ${JSON.stringify(impossible)}`);
-        }
-    }
-}
-/** The build of `version` for `platform` (`<os>-<arch>`), or a one-line failure naming the platforms there are. */
-function buildFor(manifest, version, platform) {
-    const builds = manifest.versions[version] ?? {};
-    const build = builds[platform];
-    if (build)
-        return build;
-    const there = Object.keys(builds).sort();
-    throw new errors_UserError(`depot ${version} has no build for ${platform} (it has ${there.length > 0 ? there.join(', ') : 'none'}): ` +
-        'run this step on one of those, or pick a version built for this runner.');
-}
-function summarize(versions) {
-    const shown = versions.slice(0, 10).join(', ');
-    return versions.length > 10 ? `${shown} and ${versions.length - 10} older` : shown;
-}
-/** A URL fit for a message: no user name, password or query (signed URLs carry credentials there). */
-function redactUrl(value) {
-    try {
-        const url = new URL(value);
-        url.username = '';
-        url.password = '';
-        const query = url.search ? '?…' : '';
-        url.search = '';
-        url.hash = '';
-        return `${url.href}${query}`;
-    }
-    catch {
-        return '(unreadable URL)';
-    }
-}
-
-;// CONCATENATED MODULE: ./actions/setup/src/installer.ts
-// Installs the depot CLI into the runner's tool cache, in the order STYLE.md gives: an exact version already in the
-// tool cache is used with no network at all; otherwise the release manifest picks the version and the build, the
-// tarball is downloaded (@actions/tool-cache retries transient failures), its SHA-256 checked before anything is
-// extracted, and the extracted tree cached (tool-cache writes its `.complete` marker last).
-
-
-
-
-
-
-
-/** The tool cache's name for the CLI: `$RUNNER_TOOL_CACHE/depot/<version>/<arch>/`. */
-const TOOL_NAME = 'depot';
-/** The largest manifest we read; a bigger answer is not a manifest. */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-/** @actions/tool-cache's downloadTool makes this many attempts on network errors, 5xx, 408 and 429. */
-const DOWNLOAD_ATTEMPTS = 3;
-class Installer {
-    platform;
-    arch;
-    env;
-    log;
-    constructor(opts = {}) {
-        this.arch = opts.arch ?? process.arch;
-        this.platform = opts.platform ?? `${process.platform}-${this.arch}`;
-        this.env = opts.env ?? process.env;
-        this.log = opts.log ?? { info: lib_core/* info */.pq, debug: lib_core/* debug */.Yz };
-    }
-    async install(spec, manifestUrl) {
-        this.requireRunnerDirs();
-        if (spec.kind === 'exact') {
-            const hit = this.cached(spec.version);
-            if (hit)
-                return hit;
-        }
-        const manifest = await this.fetchManifest(manifestUrl);
-        const version = resolveVersion(manifest, spec);
-        if (spec.kind !== 'exact')
-            this.log.info(`Resolved version "${describe(spec)}" to ${version}.`);
-        const hit = this.cached(version);
-        if (hit)
-            return hit;
-        return this.downloadAndCache(version, buildFor(manifest, version, this.platform));
-    }
-    /** The version in the tool cache (complete installs only), or undefined. */
-    cached(version) {
-        const dir = find(TOOL_NAME, version, this.arch);
-        if (!dir) {
-            this.log.debug(`Installer.cached: ${version} ${this.arch} not in the tool cache`);
-            return undefined;
-        }
-        this.log.info(`depot ${version} is in the tool cache: ${dir}`);
-        return { version, dir, bin: (0,external_node_path_.join)(dir, 'bin'), fromCache: true };
-    }
-    async fetchManifest(url) {
-        this.log.info(`Reading the release manifest ${redactUrl(url)}`);
-        const file = (0,external_node_path_.join)(this.tempDir(), `depot-manifest-${(0,external_node_crypto_.randomUUID)()}.json`);
-        try {
-            try {
-                await downloadTool(url, file);
-            }
-            catch (err) {
-                throw new errors_UserError(`Cannot read the depot release manifest at ${redactUrl(url)}: ${failure(err)}. ` +
-                    'Check `manifest-url` (or DEPOT_MANIFEST_URL) and that the release exists.');
-            }
-            if ((0,external_node_fs_.statSync)(file).size > MAX_MANIFEST_BYTES) {
-                throw new errors_UserError(`The release manifest at ${redactUrl(url)} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a depot manifest. Check \`manifest-url\`.`);
-            }
-            return parseManifest((0,external_node_fs_.readFileSync)(file, 'utf8'), url);
-        }
-        finally {
-            (0,external_node_fs_.rmSync)(file, { force: true });
-        }
-    }
-    async downloadAndCache(version, build) {
-        const where = `depot ${version} (${this.platform})`;
-        this.log.info(`Downloading ${where} from ${redactUrl(build.url)}`);
-        const file = (0,external_node_path_.join)(this.tempDir(), `depot-${version}-${(0,external_node_crypto_.randomUUID)()}.tar.gz`);
-        let extracted = '';
-        try {
-            try {
-                await downloadTool(build.url, file);
-            }
-            catch (err) {
-                throw new errors_UserError(`Cannot download ${where} from ${redactUrl(build.url)}: ${failure(err)}.`);
-            }
-            // Verify before extracting: a tampered or truncated tarball never reaches tar or the tool cache.
-            const actual = await sha256(file);
-            if (actual !== build.sha256) {
-                throw new errors_UserError(`Checksum mismatch for ${where} from ${redactUrl(build.url)}: the manifest says sha256 ${build.sha256}, ` +
-                    `the download has ${actual}. Nothing was installed; check the release or the mirror serving it.`);
-            }
-            this.log.info(`SHA-256 verified: ${actual}`);
-            try {
-                extracted = await extractTar(file);
-            }
-            catch (err) {
-                throw new errors_UserError(`Cannot extract ${where}: ${errorMessage(err)}. The release tarball is broken.`);
-            }
-            const root = toolRoot(extracted);
-            if (!root) {
-                throw new errors_UserError(`The ${where} tarball has no bin/depot: it is not a depot release. Check the release or the manifest.`);
-            }
-            const dir = await cacheDir(root, TOOL_NAME, version, this.arch);
-            this.log.info(`Installed ${where} into ${dir}`);
-            return { version, dir, bin: (0,external_node_path_.join)(dir, 'bin'), fromCache: false };
-        }
-        finally {
-            (0,external_node_fs_.rmSync)(file, { force: true });
-            if (extracted)
-                (0,external_node_fs_.rmSync)(extracted, { recursive: true, force: true });
-        }
-    }
-    requireRunnerDirs() {
-        for (const name of ['RUNNER_TOOL_CACHE', 'RUNNER_TEMP']) {
-            if (!this.env[name]) {
-                throw new errors_UserError(`${name} is not set: run this action in a GitHub Actions job (the runner sets it).`);
-            }
-        }
-    }
-    tempDir() {
-        return this.env.RUNNER_TEMP ?? '';
-    }
-}
-/** The folder holding bin/depot: the tarball's root, or its single top-level folder. */
-function toolRoot(extracted) {
-    if ((0,external_node_fs_.existsSync)((0,external_node_path_.join)(extracted, 'bin', 'depot')))
-        return extracted;
-    const entries = (0,external_node_fs_.readdirSync)(extracted);
-    const only = entries.length === 1 ? (0,external_node_path_.join)(extracted, entries[0] ?? '') : '';
-    if (only && (0,external_node_fs_.statSync)(only).isDirectory() && (0,external_node_fs_.existsSync)((0,external_node_path_.join)(only, 'bin', 'depot')))
-        return only;
-    return undefined;
-}
-async function sha256(file) {
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    for await (const chunk of (0,external_node_fs_.createReadStream)(file))
-        hash.update(chunk);
-    return hash.digest('hex');
-}
-/** What went wrong with a download, on one line; transient failures say they were retried. */
-function failure(err) {
-    if (err instanceof HTTPError && err.httpStatusCode) {
-        const code = err.httpStatusCode;
-        const retried = code >= 500 || code === 408 || code === 429;
-        return `HTTP ${code}${retried ? ` after ${DOWNLOAD_ATTEMPTS} tries` : ''}`;
-    }
-    return `${networkError(err)} (after ${DOWNLOAD_ATTEMPTS} tries)`;
-}
-/** Node reports a refused connection to a host with several addresses as an AggregateError with no message. */
-function networkError(err) {
-    if (err instanceof AggregateError && err.message === '') {
-        const first = err.errors[0];
-        if (first !== undefined)
-            return networkError(first);
-    }
-    const code = err?.code;
-    const message = errorMessage(err);
-    return message || (typeof code === 'string' ? code : 'network error');
-}
-function describe(spec) {
-    return spec.kind === 'latest' ? 'latest' : spec.kind === 'range' ? spec.range : spec.version;
 }
 
 ;// CONCATENATED MODULE: ./actions/setup/src/project-token.ts
@@ -39686,11 +40071,13 @@ async function exportProjectToken(inputs, deps) {
 
 
 
+
 async function main() {
+    runner_os_requireLinuxRunner();
     const inputs = getInputs();
     for (const warning of unusedInputs(inputs))
         lib_core/* warning */.$e(warning);
-    const installed = await lib_core/* group */.Os('Install depot', () => new Installer().install(inputs.version, inputs['manifest-url']));
+    const installed = await lib_core/* group */.Os('Install depot', () => new cli_installer/* Installer */.P().install(inputs.version, inputs['manifest-url']));
     lib_core/* addPath */.fM(installed.bin);
     await setOutputs({ version: installed.version, path: installed.dir });
     if (inputs.oidc) {
