@@ -48,12 +48,12 @@ describe('parseBuilderInspect', () => {
     expect(parseBuilderInspect(ENGINE)).toEqual({
       name: 'default',
       driver: 'docker',
-      nodes: [{ name: 'default', buildkit: 'v0.0.0+unknown' }],
+      nodes: [{ name: 'default', endpoint: 'default', buildkit: 'v0.0.0+unknown' }],
     });
     expect(parseBuilderInspect(OLD_FORMAT)).toEqual({
       name: 'builder-1',
       driver: 'docker-container',
-      nodes: [{ name: 'builder-10', buildkit: 'v0.10.4' }],
+      nodes: [{ name: 'builder-10', endpoint: 'unix:///var/run/docker.sock', buildkit: 'v0.10.4' }],
     });
   });
 
@@ -61,7 +61,7 @@ describe('parseBuilderInspect', () => {
     const info = parseBuilderInspect(
       'Name: r\nDriver: remote\n\nNodes:\nName: n0\nEndpoint: tcp://x\nStatus: inactive\n',
     );
-    expect(info.nodes).toEqual([{ name: 'n0' }]);
+    expect(info.nodes).toEqual([{ name: 'n0', endpoint: 'tcp://x' }]);
     expect(buildkitSatisfies(info, '>=0.11.0')).toBe(false);
   });
 

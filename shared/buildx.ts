@@ -1,9 +1,13 @@
 // The installed buildx's version and the builder's BuildKit version, and gating inputs on them as docker's actions
-// do (action-side: it runs docker through shared/exec; the CLI uses only the parser, from shared/buildx-version.ts).
+// do (action-side: it runs docker through shared/exec; the CLI uses only the parsers, from shared/buildx-version.ts).
 import semver from 'semver';
-import { parseBuildxVersion } from './buildx-version';
+import { parseBuilderInspect, parseBuildxVersion } from './buildx-version';
+import type { BuilderInfo } from './buildx-version';
 import { UserError } from './errors';
 import { exec } from './exec';
+
+export { parseBuilderInspect };
+export type { BuilderInfo };
 
 export interface BuildxVersion {
   /** As parsed with semver.coerce; undefined when buildx is missing or says nothing usable. */
@@ -53,40 +57,6 @@ export function supportsOrWarn(
   if (satisfies(v, `>=${minimum}`)) return true;
   warn(`Input \`${input}\` needs buildx >= ${minimum} (this runner has ${v.version}): it is ignored.`);
   return false;
-}
-
-/** What `docker buildx inspect [NAME]` says about a builder: its driver and each node's BuildKit version. */
-export interface BuilderInfo {
-  name?: string;
-  driver?: string;
-  nodes: Array<{ name?: string; buildkit?: string }>;
-}
-
-/**
- * Reads `docker buildx inspect`'s text: the builder's `Name` and `Driver`, then per node its `Name` and
- * `BuildKit version` (`Buildkit` before buildx 0.12). Other lines are skipped.
- */
-export function parseBuilderInspect(stdout: string): BuilderInfo {
-  const info: BuilderInfo = { nodes: [] };
-  let inNodes = false;
-  for (const line of stdout.split(/\r?\n/)) {
-    // Indented lines (labels, GC policy rules, devices) belong to a section we do not read.
-    if (line === '' || /^\s/.test(line)) continue;
-    const at = line.indexOf(':');
-    if (at < 0) continue;
-    const key = line.slice(0, at).trim().toLowerCase();
-    const value = line.slice(at + 1).trim();
-    if (key === 'nodes') inNodes = true;
-    else if (key === 'name') {
-      if (!inNodes) info.name = value;
-      else info.nodes.push({ name: value });
-    } else if (key === 'driver' && !inNodes) info.driver = value;
-    else if ((key === 'buildkit version' || key === 'buildkit') && inNodes) {
-      const node = info.nodes.at(-1);
-      if (node && value) node.buildkit = value;
-    }
-  }
-  return info;
 }
 
 /** `docker buildx inspect [builder]`, or undefined (with the reason in the log) when it fails. */

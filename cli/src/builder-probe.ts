@@ -27,6 +27,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { parseBuilderInspect } from '../../shared/buildx-version';
 import { CommandNotFound, exec as sharedExec } from '../../shared/exec';
 import type { ExecOptions, ExecResult } from '../../shared/exec';
 import { detectCi } from './ci';
@@ -58,12 +59,9 @@ export const INFO_FORMAT = '{{.Driver}}\t{{json .DriverStatus}}';
 export function parseInspect(
   stdout: string,
 ): { name: string; driver: string; endpoint?: string } | undefined {
-  const field = (label: string): string | undefined =>
-    new RegExp(`^${label}:[ \\t]*(\\S.*?)\\s*$`, 'm').exec(stdout)?.[1];
-  const name = field('Name');
-  const driver = field('Driver');
+  const { name, driver, nodes } = parseBuilderInspect(stdout);
   if (!name || !driver) return undefined;
-  const endpoint = field('Endpoint');
+  const endpoint = nodes[0]?.endpoint;
   return { name, driver, ...(endpoint ? { endpoint } : {}) };
 }
 
