@@ -75,17 +75,6 @@ export async function resolveAndRun(
   return { resolution, result };
 }
 
-/** Prints each output in one group, then sets it; undefined values are left unset. */
-export async function setOutputs(outputs: Record<string, string | undefined>): Promise<void> {
-  await core.group('Outputs', async () => {
-    for (const [name, value] of Object.entries(outputs)) {
-      if (value === undefined) continue;
-      core.info(`${name}: ${value}`);
-      core.setOutput(name, value);
-    }
-  });
-}
-
 /** The post step: remove the step's temp dir (it may hold secrets). */
 export async function cleanupStep(): Promise<void> {
   const tmp = core.getState(TMP_DIR_STATE);

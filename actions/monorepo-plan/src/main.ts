@@ -3,7 +3,7 @@
 import * as core from '@actions/core';
 import { getGithubContext } from '../../../shared/github';
 import { run } from '../../../shared/runner';
-import { setOutputs } from '../../../shared/step';
+import { setOutputs } from '../../../shared/outputs';
 import { gathered, parsePlan, readRecords } from './gather';
 import { getInputs } from './inputs';
 import type { Inputs } from './inputs';

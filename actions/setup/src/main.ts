@@ -5,7 +5,7 @@ import { Installer } from '../../../shared/cli-installer';
 import { getGithubContext } from '../../../shared/github';
 import { run } from '../../../shared/runner';
 import { requireLinuxRunner } from '../../../shared/runner-os';
-import { setOutputs } from '../../../shared/step';
+import { setOutputs } from '../../../shared/outputs';
 import { defaultTokenDeps } from '../../../shared/token';
 import { configureDocker } from './configure-docker';
 import { getInputs, unusedInputs } from './inputs';
