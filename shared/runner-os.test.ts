@@ -35,7 +35,7 @@ describe('requireLinuxRunner', () => {
 describe('every JavaScript action refuses a macOS or Windows runner before anything runs', () => {
   const STANDINS = join(ROOT, 'test', 'support', 'standins');
   let job: Job | undefined;
-  beforeAll(() => prepareBundles(['setup', 'build-push', 'bake']), 180_000);
+  beforeAll(() => prepareBundles(['setup', 'build-push', 'bake', 'monorepo-plan']), 180_000);
   afterEach(() => job?.cleanup());
 
   it.each([
@@ -45,12 +45,20 @@ describe('every JavaScript action refuses a macOS or Windows runner before anyth
     ['setup', 'Windows'],
     ['build-push', 'Windows'],
     ['bake', 'Windows'],
+    ['monorepo-plan', 'macOS'],
   ])('%s on %s', async (action, os) => {
     job = new Job({ env: { RUNNER_OS: os } });
     const record = join(job.root, 'record.jsonl');
     job.paths.push(STANDINS);
     const r = await job.step(join(ROOT, 'actions', action), {
-      inputs: { 'manifest-url': 'http://127.0.0.1:9/manifest.json', context: '.' },
+      // Inputs each action refuses: the runner is checked before any input is read.
+      inputs: {
+        'manifest-url': 'http://127.0.0.1:9/manifest.json',
+        context: '.',
+        oidc: 'maybe',
+        'lint-fail-on': 'fatal',
+        mode: 'bogus',
+      },
       env: { STANDIN_RECORD: record },
     });
     expect(r.exitCode).toBe(1);

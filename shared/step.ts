@@ -9,7 +9,6 @@ import { tokenRequest } from './depot-inputs';
 import type { DepotInputs } from './depot-inputs';
 import { getGithubContext } from './github';
 import type { GithubContext } from './github';
-import { requireLinuxRunner } from './runner-os';
 import { createTempDir, removeTempDir } from './tempdir';
 import { defaultTokenDeps, resolveToken } from './token';
 import type { TokenDeps, TokenResolution } from './token';
@@ -25,7 +24,6 @@ export interface StepContext {
 const TMP_DIR_STATE = 'tmpDir';
 
 export async function prepareStep(): Promise<StepContext> {
-  requireLinuxRunner();
   const github = getGithubContext();
   const tmp = createTempDir();
   core.saveState(TMP_DIR_STATE, tmp);

@@ -4,7 +4,6 @@ import * as core from '@actions/core';
 import { Installer } from '../../../shared/cli-installer';
 import { getGithubContext } from '../../../shared/github';
 import { run } from '../../../shared/runner';
-import { requireLinuxRunner } from '../../../shared/runner-os';
 import { setOutputs } from '../../../shared/outputs';
 import { defaultTokenDeps } from '../../../shared/token';
 import { configureDocker } from './configure-docker';
@@ -12,7 +11,6 @@ import { getInputs, unusedInputs } from './inputs';
 import { exportProjectToken } from './project-token';
 
 async function main(): Promise<void> {
-  requireLinuxRunner();
   const inputs = getInputs();
   for (const warning of unusedInputs(inputs)) core.warning(warning);
   const installed = await core.group('Install depot', () =>
