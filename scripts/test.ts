@@ -1,5 +1,6 @@
 // `npm test`: the dist check, the README check, shellcheck and yamllint (scripts/engine.sh tools), the unit tests,
-// then the engine (scripts/engine.sh up installs and starts what is missing) and the tests that run against it.
+// then the engine (scripts/engine.sh up installs and starts what is missing), PostgreSQL for the broker's store
+// (scripts/postgres.sh up: its URL reaches the tests as BROKER_TEST_DATABASE_URL) and the tests that run against them.
 // Each vitest run writes a JSON report to .tmp/reports/; the last
 // line printed is `N passed, N failed` over all of them, so a run that executed no test is visible.
 // When check-dist passed, the vitest runs get DEPOT_TEST_DIST_CHECKED=1 and the tests that run bundles run dist/
@@ -58,7 +59,26 @@ if (unit) {
   }
   failed = vitest('vitest.config.ts', 'unit.json') !== 0 || failed;
 }
+/** Starts the tests' PostgreSQL (scripts/postgres.sh up) and returns its URL; undefined when it failed. */
+function startPostgres(): string | undefined {
+  console.log(`\n> bash scripts/postgres.sh up`);
+  const r = spawnSync('bash', [join(root, 'scripts', 'postgres.sh'), 'up'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  const url = r.stdout.trim();
+  return r.status === 0 && url.startsWith('postgres://') ? url : undefined;
+}
+
 if (e2e) {
+  const databaseUrl = startPostgres();
+  if (databaseUrl === undefined) {
+    console.error(
+      'PostgreSQL could not be started (scripts/postgres.sh up failed): the store tests on PostgreSQL will fail.',
+    );
+    failed = true;
+  } else testEnv.BROKER_TEST_DATABASE_URL = databaseUrl;
   if (run('bash', [join(root, 'scripts', 'engine.sh'), 'up']) !== 0) {
     console.error(
       'The engine could not be started (scripts/engine.sh up failed): the engine tests did not run.',
