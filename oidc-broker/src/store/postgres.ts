@@ -1,0 +1,789 @@
+// The broker's state on PostgreSQL: several broker instances share one database (issue 25). node-postgres, pooled,
+// no ORM; each write is committed before its promise resolves.
+// - Single use: `INSERT ... ON CONFLICT DO NOTHING` on (issuer, jti); the row count names the one winner across
+//   every instance. A write that fails or passes its deadline rejects with StoreUnavailableError, and the jti stays
+//   unused: an insert that commits after its deadline is undone in the background.
+// - Migrations: versioned (broker_schema.version), applied when a store opens, under a session advisory lock, so
+//   instances starting together migrate once and the others wait, then see the new version.
+// - Changes made through any instance (revocations, signing keys, the registry signer) bump a row of broker_change
+//   and NOTIFY broker_change from triggers, at commit. One dedicated client (not from the pool) LISTENs; after a
+//   lost connection it reconnects with backoff, LISTENs again and reports every kind of change once (a resync, since
+//   notifications sent meanwhile are lost). A poll of broker_change every few seconds is the fallback.
+// - Private keys (signing keys, the registry CA's and signer's) are stored encrypted with AES-256-GCM under
+//   BROKER_KEY_SECRET (32 bytes); each ciphertext is bound to its row (additional data), so one cannot be swapped
+//   for another.
+// The database URL may carry a password: no message or log line carries the URL as given (redactUrl).
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { PoolClient, QueryResultRow } from 'pg';
+import type {
+  AuditQuery,
+  AuditRecord,
+  CertificateAndKey,
+  ClaimRow,
+  Revocation,
+  RevocationKind,
+  RevocationSubject,
+  Store,
+  StoreChange,
+  StoreOptions,
+  StoredKey,
+} from './types';
+import { AUDIT_FIELDS, CLAIM_FIELDS, column, StoreUnavailableError, WRITE_DEADLINE_MS } from './types';
+
+/** The env variable the config names by default (`store.postgres.url_env`). */
+export const DEFAULT_URL_ENV = 'BROKER_DATABASE_URL';
+/** The env variable holding the key-encryption secret: 32 random bytes, base64. */
+export const KEY_SECRET_ENV = 'BROKER_KEY_SECRET';
+/** The channel the change triggers NOTIFY on. */
+export const CHANGE_CHANNEL = 'broker_change';
+/** The fallback poll of broker_change (changes missed by LISTEN are seen this late at most). */
+export const CHANGE_POLL_MS = 2_000;
+/** ready(): the probe's deadline. */
+export const READY_TIMEOUT_MS = 500;
+/** pg_advisory_lock key of the migrations ('depotmig' in ASCII). */
+const MIGRATION_LOCK = 0x6465706f746d6967n;
+const CHANGES: readonly StoreChange[] = ['revocations', 'keys', 'signer'];
+
+const AUDIT_TEXT_COLUMNS = AUDIT_FIELDS.filter((f) => f !== 'at').map((f) => column(f));
+const REQUIRED_AUDIT = new Set(['provider', 'issuer', 'outcome']);
+
+/** Schema versions: index i brings version i to i + 1. Never edit one that has shipped; add another. */
+export const MIGRATIONS: readonly string[] = [
+  // 1: every table of the state, and the change triggers.
+  `CREATE TABLE used_jti (
+     issuer text NOT NULL, jti text NOT NULL, expires_at bigint NOT NULL, PRIMARY KEY (issuer, jti)
+   );
+   CREATE INDEX used_jti_expires ON used_jti (expires_at);
+   CREATE TABLE audit (
+     id bigserial PRIMARY KEY, at bigint NOT NULL,
+     ${AUDIT_TEXT_COLUMNS.map((c) => `${c} text${REQUIRED_AUDIT.has(c) ? ' NOT NULL' : ''}`).join(', ')}
+   );
+   CREATE INDEX audit_at ON audit (at);
+   CREATE INDEX audit_repository ON audit (lower(repository), at);
+   CREATE INDEX audit_request ON audit (request_id);
+   CREATE TABLE revocation (
+     id bigserial PRIMARY KEY, at bigint NOT NULL,
+     kind text NOT NULL CHECK (kind IN ('jti', 'rule', 'project')), value text NOT NULL, before bigint
+   );
+   CREATE TABLE claim (
+     id_sha256 text PRIMARY KEY, challenge text NOT NULL, repository text NOT NULL, run_id bigint NOT NULL,
+     run_attempt bigint NOT NULL, pull_request bigint NOT NULL, project text NOT NULL, rule text NOT NULL,
+     client text, request_id text, created_at bigint NOT NULL, expires_at bigint NOT NULL, checked text,
+     refusal text, refusal_message text, used_at bigint
+   );
+   CREATE INDEX claim_expires ON claim (expires_at);
+   CREATE TABLE signing_key (
+     kid text PRIMARY KEY, state text NOT NULL CHECK (state IN ('next', 'current', 'retired')),
+     private_jwk_enc text NOT NULL, public_jwk text NOT NULL, created_at bigint NOT NULL, current_since bigint,
+     publish_until bigint, position integer NOT NULL
+   );
+   CREATE TABLE registry_ca (
+     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), cert_pem text NOT NULL, key_pem_enc text NOT NULL,
+     created_at bigint NOT NULL
+   );
+   CREATE TABLE registry_signer (
+     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), cert_pem text NOT NULL, key_pem_enc text NOT NULL,
+     updated_at bigint NOT NULL
+   );
+   CREATE TABLE broker_change (what text PRIMARY KEY, serial bigint NOT NULL);
+   INSERT INTO broker_change (what, serial) VALUES ('revocations', 0), ('keys', 0), ('signer', 0);
+   CREATE FUNCTION broker_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     UPDATE broker_change SET serial = serial + 1 WHERE what = TG_ARGV[0];
+     PERFORM pg_notify('${CHANGE_CHANNEL}', TG_ARGV[0]);
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER revocation_changed AFTER INSERT OR UPDATE OR DELETE ON revocation
+     FOR EACH STATEMENT EXECUTE FUNCTION broker_changed('revocations');
+   CREATE TRIGGER signing_key_changed AFTER INSERT OR UPDATE OR DELETE ON signing_key
+     FOR EACH STATEMENT EXECUTE FUNCTION broker_changed('keys');
+   CREATE TRIGGER registry_signer_changed AFTER INSERT OR UPDATE OR DELETE ON registry_signer
+     FOR EACH STATEMENT EXECUTE FUNCTION broker_changed('signer');`,
+];
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface PostgresStoreOptions extends StoreOptions {
+  /** The database URL (postgres://user:password@host:port/db). Never shown as given: see redactUrl. */
+  url: string;
+  /** BROKER_KEY_SECRET decoded: 32 bytes (parseKeySecret). */
+  keySecret: Buffer;
+  /** Pooled connections (default 10). */
+  poolSize?: number;
+  /** The fallback poll of changes, milliseconds (default CHANGE_POLL_MS). */
+  pollMs?: number;
+  /** The first delay before the listener reconnects, milliseconds (default 250; doubles up to 5 s). */
+  reconnectMs?: number;
+}
+
+/** The URL with its password (and any query) replaced: what messages and logs show. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    u.search = '';
+    return u.toString();
+  } catch {
+    return '(an unparseable database URL)';
+  }
+}
+
+/** Reads BROKER_KEY_SECRET (base64 of 32 bytes); the message never carries the value. */
+export function parseKeySecret(value: string | undefined, name = KEY_SECRET_ENV): Buffer {
+  if (value === undefined || value.trim() === '')
+    throw new Error(
+      `${name} is not set: the PostgreSQL store encrypts private keys with it (32 random bytes, base64: openssl rand -base64 32)`,
+    );
+  const trimmed = value.trim();
+  const bytes = Buffer.from(trimmed, 'base64');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || bytes.length !== 32)
+    throw new Error(`${name} must be 32 random bytes in base64 (openssl rand -base64 32)`);
+  return bytes;
+}
+
+/** AES-256-GCM under the key secret, bound to `label` (the row it belongs to): v1.<iv>.<tag>.<ciphertext>. */
+export function seal(secret: Buffer, label: string, plain: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', secret, iv);
+  cipher.setAAD(Buffer.from(label, 'utf8'));
+  const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+  return ['v1', iv.toString('base64'), cipher.getAuthTag().toString('base64'), body.toString('base64')].join(
+    '.',
+  );
+}
+
+export function unseal(secret: Buffer, label: string, sealed: string): string {
+  const [v, iv, tag, body] = sealed.split('.');
+  if (v !== 'v1' || iv === undefined || tag === undefined || body === undefined)
+    throw new Error(`the stored ${label} is not in a known encrypted form`);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', secret, Buffer.from(iv, 'base64'));
+    decipher.setAAD(Buffer.from(label, 'utf8'));
+    decipher.setAuthTag(Buffer.from(tag, 'base64'));
+    return Buffer.concat([decipher.update(Buffer.from(body, 'base64')), decipher.final()]).toString('utf8');
+  } catch (err: unknown) {
+    throw new Error(
+      `the stored ${label} cannot be decrypted with ${KEY_SECRET_ENV}: is it the secret the other instances use?`,
+      { cause: err },
+    );
+  }
+}
+
+/** Whether an error means the database could not be reached or used now (rather than a bug or bad data). */
+function isUnavailable(err: unknown): boolean {
+  if (err instanceof StoreUnavailableError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  // SQLSTATE classes: 08 connection, 53 insufficient resources, 57 operator intervention (shutdown, cancel),
+  // 40 transaction rollback (serialization, deadlock); no SQLSTATE: a socket error or a closed connection.
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return /^(08|53|57|40)/.test(code);
+  return true;
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** A row with its NULL columns left out (the interface's optional fields). */
+function withoutNulls<T>(row: QueryResultRow): T {
+  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as T;
+}
+
+interface KeyRow {
+  kid: string;
+  state: StoredKey['state'];
+  private_jwk_enc: string;
+  public_jwk: string;
+  created_at: number;
+  current_since: number | null;
+  publish_until: number | null;
+}
+
+export class PostgresStore implements Store {
+  readonly engine = 'postgres' as const;
+  private readonly deadline: number;
+  private readonly onError: (err: unknown) => void;
+  private readonly listeners = new Set<(what: StoreChange) => void>();
+  private readonly serials = new Map<StoreChange, number>();
+  private listener: pg.Client | undefined;
+  private listening = false;
+  private reconnectDelay: number;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private hasConnectedBefore = false;
+  private revoked: Revocation[] = [];
+  /** Bumped on every revocation change; the cache is fresh when it was read at the current generation. */
+  private revocationGen = 1;
+  private revocationsReadGen = 0;
+  private revocationsLoading: Promise<void> | undefined;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly opts: PostgresStoreOptions,
+  ) {
+    this.deadline = opts.writeDeadlineMs ?? WRITE_DEADLINE_MS;
+    this.onError = (err) => {
+      try {
+        opts.onError?.(this.clean(err));
+      } catch {
+        // a listener must never break the store
+      }
+    };
+    this.reconnectDelay = opts.reconnectMs ?? 250;
+  }
+
+  /** Connects, migrates (once across instances), starts listening for changes. */
+  static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
+    if (opts.keySecret.length !== 32) throw new Error(`${KEY_SECRET_ENV} must be 32 bytes`);
+    try {
+      new URL(opts.url);
+    } catch {
+      throw new Error(`the database URL is not a URL (postgres://user:password@host:port/database)`);
+    }
+    const types = new pg.TypeOverrides();
+    // bigint columns hold seconds, milliseconds and ids: all well within a double's exact range.
+    types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
+    const deadline = opts.writeDeadlineMs ?? WRITE_DEADLINE_MS;
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      connectionTimeoutMillis: Math.max(deadline, 1_000),
+      idleTimeoutMillis: 30_000,
+      application_name: 'depot-oidc-broker',
+      types,
+    });
+    const store = new PostgresStore(pool, opts);
+    // An idle pooled client whose connection dies emits here; the pool replaces it. Never an unhandled error.
+    pool.on('error', (err) => store.onError(err));
+    try {
+      await store.migrate();
+      await store.readSerials(false);
+    } catch (err: unknown) {
+      await pool.end().catch(() => undefined);
+      throw store.clean(err, 'could not open the PostgreSQL store');
+    }
+    store.connectListener();
+    let failing = false;
+    store.pollTimer = setInterval(() => {
+      store.readSerials(true).then(
+        () => (failing = false),
+        (err: unknown) => {
+          // One report per outage, not one per poll.
+          if (!failing) store.onError(err);
+          failing = true;
+        },
+      );
+    }, opts.pollMs ?? CHANGE_POLL_MS);
+    store.pollTimer.unref();
+    return store;
+  }
+
+  // --- plumbing ---
+
+  /** An error whose message names the database without its password. */
+  private clean(err: unknown, context?: string): Error {
+    const where = redactUrl(this.opts.url);
+    const raw = err instanceof Error ? err.message : String(err);
+    const pw = safePassword(this.opts.url);
+    const message = pw ? raw.split(pw).join('***') : raw;
+    const text = `${context ? `${context}: ` : ''}PostgreSQL at ${where}: ${message}`;
+    if (err instanceof StoreUnavailableError) return err;
+    if (isUnavailable(err)) return new StoreUnavailableError(text, 1, { cause: err });
+    const out = new Error(text, { cause: err });
+    return out;
+  }
+
+  /** Runs `work` with at most `ms` to finish; a miss or a lost connection is StoreUnavailableError. */
+  private async timed<T>(what: string, work: Promise<T>, ms = this.deadline): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(`PostgreSQL did not complete ${what} within ${ms} ms`)),
+        ms,
+      );
+    });
+    try {
+      return await Promise.race([work, late]);
+    } catch (err: unknown) {
+      throw this.clean(err, what);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private query<R extends QueryResultRow>(
+    what: string,
+    sql: string,
+    params: unknown[] = [],
+    ms = this.deadline,
+  ): Promise<pg.QueryResult<R>> {
+    const work = this.pool.query<R>(sql, params);
+    work.catch(() => undefined); // a query that loses the race still settles; its rejection is handled here
+    return this.timed(what, work, ms);
+  }
+
+  /** One transaction on one pooled client. */
+  private async transaction<T>(what: string, work: (c: PoolClient) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      const client = await this.pool.connect();
+      let broken: unknown;
+      try {
+        await client.query('BEGIN');
+        const out = await work(client);
+        await client.query('COMMIT');
+        return out;
+      } catch (err: unknown) {
+        broken = err;
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release(broken !== undefined && isUnavailable(broken) ? (broken as Error) : undefined);
+      }
+    };
+    const work_ = run();
+    work_.catch(() => undefined);
+    return this.timed(what, work_);
+  }
+
+  private async migrate(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
+      try {
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS broker_schema (
+             singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), version integer NOT NULL
+           )`,
+        );
+        const row = await client.query<{ version: number }>('SELECT version FROM broker_schema');
+        const version = row.rows[0]?.version ?? 0;
+        if (version > MIGRATIONS.length) {
+          throw new Error(
+            `the broker state (schema version ${version}) was written by a newer broker than this one (version ${MIGRATIONS.length}): run the newer broker`,
+          );
+        }
+        for (let v = version; v < MIGRATIONS.length; v++) {
+          await client.query('BEGIN');
+          try {
+            await client.query(MIGRATIONS[v] ?? '');
+            await client.query(
+              `INSERT INTO broker_schema (singleton, version) VALUES (true, $1)
+               ON CONFLICT (singleton) DO UPDATE SET version = excluded.version`,
+              [v + 1],
+            );
+            await client.query('COMMIT');
+          } catch (err: unknown) {
+            await client.query('ROLLBACK').catch(() => undefined);
+            throw err;
+          }
+        }
+      } finally {
+        await client
+          .query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK.toString()])
+          .catch(() => undefined);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  // --- changes ---
+
+  private emit(what: StoreChange): void {
+    if (what === 'revocations') this.revocationGen++;
+    for (const l of this.listeners) {
+      try {
+        l(what);
+      } catch (err: unknown) {
+        this.onError(err);
+      }
+    }
+  }
+
+  /** Reads broker_change; with `report`, emits each kind whose serial moved since the last read. */
+  private async readSerials(report: boolean): Promise<void> {
+    const r = await this.query<{ what: StoreChange; serial: number }>(
+      'the change poll',
+      'SELECT what, serial FROM broker_change',
+    );
+    for (const { what, serial } of r.rows) {
+      const seen = this.serials.get(what);
+      this.serials.set(what, serial);
+      if (report && seen !== undefined && seen !== serial) this.emit(what);
+    }
+  }
+
+  /** The dedicated LISTEN connection; on loss, reconnects with backoff, and resyncs once it listens again. */
+  private connectListener(): void {
+    if (this.closed) return;
+    const client = new pg.Client({
+      connectionString: this.opts.url,
+      connectionTimeoutMillis: 5_000,
+      application_name: 'depot-oidc-broker-listen',
+    });
+    this.listener = client;
+    let lost = false;
+    const onLost = (err?: unknown) => {
+      if (lost) return;
+      lost = true;
+      const wasListening = this.listening;
+      this.listening = false;
+      if (err !== undefined && wasListening && !this.closed) this.onError(err);
+      client.end().catch(() => undefined);
+      if (this.closed) return;
+      const delay = this.reconnectDelay;
+      this.reconnectDelay = Math.min(delay * 2, 5_000);
+      this.reconnectTimer = setTimeout(() => this.connectListener(), delay);
+      this.reconnectTimer.unref();
+    };
+    client.on('error', (err) => onLost(err));
+    client.on('end', () => onLost());
+    client.on('notification', (n) => {
+      if (n.channel === CHANGE_CHANNEL && CHANGES.includes(n.payload as StoreChange))
+        this.emit(n.payload as StoreChange);
+    });
+    client
+      .connect()
+      .then(() => client.query(`LISTEN ${CHANGE_CHANNEL}`))
+      .then(() => {
+        if (lost || this.closed) return;
+        this.listening = true;
+        this.reconnectDelay = this.opts.reconnectMs ?? 250;
+        // Notifications sent while no one listened are gone: everything may have changed.
+        if (this.hasConnectedBefore) for (const what of CHANGES) this.emit(what);
+        this.hasConnectedBefore = true;
+      })
+      .catch((err: unknown) => onLost(err));
+  }
+
+  /** Whether the LISTEN connection is up (tests, /readyz detail). */
+  isListening(): boolean {
+    return this.listening;
+  }
+
+  onChange(listener: (what: StoreChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // --- Store ---
+
+  async version(): Promise<number> {
+    const r = await this.query<{ version: number }>(
+      'reading the schema version',
+      'SELECT version FROM broker_schema',
+    );
+    return r.rows[0]?.version ?? 0;
+  }
+
+  async ready(): Promise<void> {
+    await this.query('the readiness probe', 'SELECT 1', [], READY_TIMEOUT_MS);
+  }
+
+  async useJti(issuer: string, jti: string, expiresAt: number): Promise<boolean> {
+    const work = this.pool.query(
+      'INSERT INTO used_jti (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+      [issuer, jti, expiresAt],
+    );
+    work.catch(() => undefined);
+    try {
+      const r = await this.timed('recording a used jti', work);
+      return r.rowCount === 1;
+    } catch (err: unknown) {
+      // Answered as not recorded: if the insert still commits later, undo it so the jti stays unused.
+      work.then(
+        (r) => {
+          if (r.rowCount === 1) this.unuseJti(issuer, jti, 5);
+        },
+        () => undefined,
+      );
+      throw err;
+    }
+  }
+
+  /** Deletes a jti recorded after its caller was told it was not (best effort, a few tries). */
+  private unuseJti(issuer: string, jti: string, tries: number): void {
+    this.pool
+      .query('DELETE FROM used_jti WHERE issuer = $1 AND jti = $2', [issuer, jti])
+      .catch((err: unknown) => {
+        if (tries > 1 && !this.closed) setTimeout(() => this.unuseJti(issuer, jti, tries - 1), 1_000).unref();
+        else this.onError(err);
+      });
+  }
+
+  async purgeExpired(now: number, skew: number): Promise<number> {
+    const r = await this.query(
+      'purging used jtis',
+      'DELETE FROM used_jti WHERE expires_at < $1',
+      [now - skew],
+      30_000,
+    );
+    return r.rowCount ?? 0;
+  }
+
+  async audit(rec: AuditRecord): Promise<void> {
+    const values = AUDIT_FIELDS.map((f) => rec[f] ?? null);
+    await this.query(
+      'writing an audit row',
+      `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')})
+       VALUES (${AUDIT_FIELDS.map((_, i) => `$${i + 1}`).join(', ')})`,
+      values,
+    );
+  }
+
+  async queryAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (q.since !== undefined) {
+      args.push(q.since);
+      where.push(`at >= $${args.length}`);
+    }
+    if (q.repository !== undefined) {
+      args.push(q.repository);
+      where.push(`lower(repository) = lower($${args.length})`);
+    }
+    if (q.requestId !== undefined) {
+      args.push(q.requestId);
+      where.push(`request_id = $${args.length}`);
+    }
+    args.push(q.limit ?? 10_000);
+    const sql = `SELECT ${AUDIT_FIELDS.map((f) => `${column(f)} AS "${f}"`).join(', ')} FROM audit
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${args.length}`;
+    const r = await this.query('reading the audit trail', sql, args, 30_000);
+    return r.rows.map((row) => withoutNulls<AuditRecord>(row));
+  }
+
+  async revoke(
+    kind: RevocationKind,
+    value: string,
+    before: number | undefined,
+    at = nowSeconds(),
+  ): Promise<Revocation> {
+    const r = await this.query<{ id: number }>(
+      'recording a revocation',
+      'INSERT INTO revocation (at, kind, value, before) VALUES ($1, $2, $3, $4) RETURNING id',
+      [at, kind, value, before ?? null],
+    );
+    this.revocationGen++;
+    const out: Revocation = { id: r.rows[0]?.id ?? 0, at, kind, value };
+    if (before !== undefined) out.before = before;
+    return out;
+  }
+
+  async revocations(): Promise<Revocation[]> {
+    // Every row, each time: ids are allocated before commit, so "the ones after the last id seen" could skip one
+    // that committed late. Revocations are few.
+    const r = await this.query<{
+      id: number;
+      at: number;
+      kind: RevocationKind;
+      value: string;
+      before: number | null;
+    }>('reading revocations', 'SELECT id, at, kind, value, before FROM revocation ORDER BY id');
+    return r.rows.map((row) => withoutNulls<Revocation>(row));
+  }
+
+  async isRevoked(t: RevocationSubject, nowMs?: number): Promise<Revocation | undefined> {
+    void nowMs;
+    if (this.revocationsReadGen !== this.revocationGen) await this.loadRevocations();
+    return this.revoked.find(
+      (r) =>
+        (r.before === undefined || t.issuedAt < r.before) &&
+        ((r.kind === 'jti' && r.value === t.jti) ||
+          (r.kind === 'rule' && r.value === t.rule) ||
+          (r.kind === 'project' && r.value === t.project)),
+    );
+  }
+
+  /** Refreshes the revocation cache; concurrent callers share one read. */
+  private loadRevocations(): Promise<void> {
+    this.revocationsLoading ??= (async () => {
+      const gen = this.revocationGen;
+      try {
+        this.revoked = await this.revocations();
+        this.revocationsReadGen = gen;
+      } finally {
+        this.revocationsLoading = undefined;
+      }
+    })();
+    return this.revocationsLoading;
+  }
+
+  async createClaim(row: ClaimRow): Promise<void> {
+    await this.query(
+      'storing a fork-PR claim',
+      `INSERT INTO claim (${CLAIM_FIELDS.map(column).join(', ')})
+       VALUES (${CLAIM_FIELDS.map((_, i) => `$${i + 1}`).join(', ')})`,
+      CLAIM_FIELDS.map((f) => row[f] ?? null),
+    );
+  }
+
+  async claim(idSha256: string): Promise<ClaimRow | undefined> {
+    const r = await this.query(
+      'reading a fork-PR claim',
+      `SELECT ${CLAIM_FIELDS.map((f) => `${column(f)} AS "${f}"`).join(', ')} FROM claim WHERE id_sha256 = $1`,
+      [idSha256],
+    );
+    const row = r.rows[0];
+    return row ? withoutNulls<ClaimRow>(row) : undefined;
+  }
+
+  async claimChecked(idSha256: string, checked: string): Promise<void> {
+    await this.query(
+      'recording a checked claim',
+      'UPDATE claim SET checked = $1 WHERE id_sha256 = $2 AND refusal IS NULL AND used_at IS NULL',
+      [checked, idSha256],
+    );
+  }
+
+  async refuseClaimWith(idSha256: string, code: string, message: string): Promise<void> {
+    await this.query(
+      'recording a refused claim',
+      'UPDATE claim SET refusal = $1, refusal_message = $2 WHERE id_sha256 = $3 AND refusal IS NULL AND used_at IS NULL',
+      [code, message, idSha256],
+    );
+  }
+
+  async useClaim(idSha256: string, nowMs: number): Promise<boolean> {
+    const r = await this.query(
+      'using a claim',
+      'UPDATE claim SET used_at = $1 WHERE id_sha256 = $2 AND refusal IS NULL AND used_at IS NULL AND expires_at > $1',
+      [nowMs, idSha256],
+    );
+    return r.rowCount === 1;
+  }
+
+  async purgeClaims(beforeMs: number): Promise<number> {
+    const r = await this.query(
+      'purging claims',
+      'DELETE FROM claim WHERE expires_at < $1',
+      [beforeMs],
+      30_000,
+    );
+    return r.rowCount ?? 0;
+  }
+
+  async signingKeys(): Promise<StoredKey[]> {
+    const r = await this.query<KeyRow>(
+      'reading the signing keys',
+      `SELECT kid, state, private_jwk_enc, public_jwk, created_at, current_since, publish_until
+       FROM signing_key ORDER BY position`,
+    );
+    return r.rows.map((row) => {
+      const key: StoredKey = {
+        kid: row.kid,
+        state: row.state,
+        privateJwk: JSON.parse(
+          unseal(this.opts.keySecret, `signing key ${row.kid}`, row.private_jwk_enc),
+        ) as StoredKey['privateJwk'],
+        publicJwk: JSON.parse(row.public_jwk) as StoredKey['publicJwk'],
+        createdAt: row.created_at,
+      };
+      if (row.current_since !== null) key.currentSince = row.current_since;
+      if (row.publish_until !== null) key.publishUntil = row.publish_until;
+      return key;
+    });
+  }
+
+  async saveSigningKeys(keys: StoredKey[]): Promise<void> {
+    await this.transaction('saving the signing keys', async (c) => {
+      await c.query('DELETE FROM signing_key');
+      let position = 0;
+      for (const k of keys) {
+        await c.query(
+          `INSERT INTO signing_key (kid, state, private_jwk_enc, public_jwk, created_at, current_since, publish_until, position)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+          [
+            k.kid,
+            k.state,
+            seal(this.opts.keySecret, `signing key ${k.kid}`, JSON.stringify(k.privateJwk)),
+            JSON.stringify(k.publicJwk),
+            k.createdAt,
+            k.currentSince ?? null,
+            k.publishUntil ?? null,
+            position++,
+          ],
+        );
+      }
+    });
+  }
+
+  async registryCa(): Promise<CertificateAndKey | undefined> {
+    const r = await this.query<{ cert_pem: string; key_pem_enc: string }>(
+      'reading the registry CA',
+      'SELECT cert_pem, key_pem_enc FROM registry_ca',
+    );
+    const row = r.rows[0];
+    return row
+      ? { certPem: row.cert_pem, keyPem: unseal(this.opts.keySecret, 'registry CA key', row.key_pem_enc) }
+      : undefined;
+  }
+
+  async initRegistryCa(ca: CertificateAndKey): Promise<CertificateAndKey> {
+    await this.query(
+      'storing the registry CA',
+      `INSERT INTO registry_ca (singleton, cert_pem, key_pem_enc, created_at) VALUES (true, $1, $2, $3)
+       ON CONFLICT (singleton) DO NOTHING`,
+      [ca.certPem, seal(this.opts.keySecret, 'registry CA key', ca.keyPem), nowSeconds()],
+    );
+    const inForce = await this.registryCa();
+    if (!inForce) throw new StoreUnavailableError('the registry CA was stored but cannot be read back');
+    return inForce;
+  }
+
+  async registrySigner(): Promise<CertificateAndKey | undefined> {
+    const r = await this.query<{ cert_pem: string; key_pem_enc: string }>(
+      'reading the registry signer',
+      'SELECT cert_pem, key_pem_enc FROM registry_signer',
+    );
+    const row = r.rows[0];
+    return row
+      ? { certPem: row.cert_pem, keyPem: unseal(this.opts.keySecret, 'registry signer key', row.key_pem_enc) }
+      : undefined;
+  }
+
+  async saveRegistrySigner(leaf: CertificateAndKey): Promise<void> {
+    await this.query(
+      'saving the registry signer',
+      `INSERT INTO registry_signer (singleton, cert_pem, key_pem_enc, updated_at) VALUES (true, $1, $2, $3)
+       ON CONFLICT (singleton) DO UPDATE SET cert_pem = excluded.cert_pem, key_pem_enc = excluded.key_pem_enc,
+         updated_at = excluded.updated_at`,
+      [leaf.certPem, seal(this.opts.keySecret, 'registry signer key', leaf.keyPem), nowSeconds()],
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.pollTimer);
+    clearTimeout(this.reconnectTimer);
+    this.listeners.clear();
+    await this.listener?.end().catch(() => undefined);
+    await this.pool.end().catch(() => undefined);
+  }
+}
+
+/** The URL's password, decoded, when it has one long enough to be worth scrubbing from messages. */
+function safePassword(url: string): string | undefined {
+  try {
+    const pw = decodeURIComponent(new URL(url).password);
+    return pw.length >= 4 ? pw : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Opens the PostgreSQL store from the environment: the URL from `urlEnv`, the key secret from BROKER_KEY_SECRET. */
+export async function openPostgresStore(
+  urlEnv: string,
+  env: NodeJS.ProcessEnv,
+  opts: StoreOptions & Partial<Omit<PostgresStoreOptions, 'url' | 'keySecret'>>,
+): Promise<PostgresStore> {
+  const url = env[urlEnv];
+  if (url === undefined || url.trim() === '')
+    throw new Error(
+      `${urlEnv} is not set: the config's store.postgres.url_env names it (postgres://user:password@host:port/database)`,
+    );
+  const keySecret = parseKeySecret(env[KEY_SECRET_ENV]);
+  return PostgresStore.open({ ...opts, url: url.trim(), keySecret });
+}
