@@ -1,0 +1,392 @@
+// The PostgreSQL store against a real PostgreSQL 15 (scripts/postgres.sh; never skipped): the store contract, the
+// migrations under their advisory lock, several instances on one database (single use, changes through LISTEN/NOTIFY)
+// and a database stopped and started mid-run.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freshDatabase, postgresScript, testDatabaseUrl } from '../../../test/support/postgres';
+import type { TestDatabase } from '../../../test/support/postgres';
+import type { StoreChange, StoredKey } from './types';
+import { StoreUnavailableError } from './types';
+import {
+  MIGRATIONS,
+  openPostgresStore,
+  parseKeySecret,
+  PostgresStore,
+  redactUrl,
+  SCHEMA_VERSION,
+  seal,
+  unseal,
+} from './postgres';
+import type { PostgresStoreOptions } from './postgres';
+
+const open: PostgresStore[] = [];
+const dbs: TestDatabase[] = [];
+
+async function database(): Promise<TestDatabase> {
+  const db = await freshDatabase();
+  dbs.push(db);
+  return db;
+}
+
+async function store(
+  url: string,
+  secret: Buffer,
+  opts: Partial<PostgresStoreOptions> = {},
+): Promise<PostgresStore> {
+  const s = await PostgresStore.open({ url, keySecret: secret, dataDir: '/nonexistent', ...opts });
+  open.push(s);
+  return s;
+}
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+  await Promise.all(dbs.splice(0).map((d) => d.drop()));
+});
+
+beforeAll(async () => {
+  await testDatabaseUrl();
+});
+
+async function within<T>(
+  ms: number,
+  probe: () => Promise<T | undefined>,
+): Promise<{ value: T; after: number }> {
+  const start = Date.now();
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return { value, after: Date.now() - start };
+    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('the store contract on PostgreSQL', () => {
+  it('single use: one true per (issuer, jti), a replay false; expired jtis purged', async () => {
+    const s = await store((await database()).url, randomBytes(32));
+    expect(s.engine).toBe('postgres');
+    expect(await s.version()).toBe(SCHEMA_VERSION);
+    await s.ready();
+    expect(await s.useJti('https://a', 'j1', 100)).toBe(true);
+    expect(await s.useJti('https://a', 'j1', 100)).toBe(false);
+    expect(await s.useJti('https://b', 'j1', 100)).toBe(true);
+    expect(await s.useJti('https://a', 'j2', 10_000)).toBe(true);
+    expect(await s.purgeExpired(200, 60)).toBe(2);
+    expect(await s.useJti('https://a', 'j1', 100)).toBe(true);
+    expect(await s.useJti('https://a', 'j2', 10_000)).toBe(false);
+  });
+
+  it('the audit trail: every field back, null columns left out, filtered and limited', async () => {
+    const s = await store((await database()).url, randomBytes(32));
+    await s.audit({
+      at: 1000,
+      provider: 'github-actions',
+      issuer: 'github-actions',
+      outcome: 'ok',
+      kind: 'exchange',
+      requestId: 'r-1',
+      repository: 'Acme/Web',
+      tokenSha256: 'abc',
+      pullRequest: '7',
+      claim: 'ch',
+    });
+    await s.audit({ at: 2000, provider: 'gitlab', issuer: 'gitlab', outcome: 'refused', requestId: 'r-2' });
+    expect(await s.queryAudit({ requestId: 'r-1' })).toEqual([
+      {
+        at: 1000,
+        provider: 'github-actions',
+        issuer: 'github-actions',
+        outcome: 'ok',
+        kind: 'exchange',
+        requestId: 'r-1',
+        repository: 'Acme/Web',
+        tokenSha256: 'abc',
+        pullRequest: '7',
+        claim: 'ch',
+      },
+    ]);
+    expect((await s.queryAudit({ repository: 'acme/web' })).map((r) => r.requestId)).toEqual(['r-1']);
+    expect((await s.queryAudit({ since: 1500 })).map((r) => r.requestId)).toEqual(['r-2']);
+    expect((await s.queryAudit({ limit: 1 })).map((r) => r.requestId)).toEqual(['r-1']);
+    expect(await s.queryAudit({})).toHaveLength(2);
+  });
+
+  it('revocations by jti, rule or project; `before` spares tokens issued after it', async () => {
+    const s = await store((await database()).url, randomBytes(32));
+    const t = { jti: 't1', rule: 'web#0', project: 'web', issuedAt: 1000 };
+    expect(await s.isRevoked(t)).toBeUndefined();
+    const r1 = await s.revoke('jti', 't1', undefined, 500);
+    expect(r1).toEqual({ id: r1.id, at: 500, kind: 'jti', value: 't1' });
+    expect(await s.isRevoked(t)).toEqual(r1);
+    expect(await s.isRevoked({ ...t, jti: 't2' })).toBeUndefined();
+    const r2 = await s.revoke('rule', 'api#0', 900, 600);
+    expect(await s.isRevoked({ ...t, jti: 'x', rule: 'api#0', issuedAt: 800 })).toEqual(r2);
+    expect(await s.isRevoked({ ...t, jti: 'x', rule: 'api#0', issuedAt: 950 })).toBeUndefined();
+    await s.revoke('project', 'web', undefined);
+    expect(await s.isRevoked({ jti: 'x', project: 'web', issuedAt: 1 })).toMatchObject({ kind: 'project' });
+    expect((await s.revocations()).map((r) => r.kind)).toEqual(['jti', 'rule', 'project']);
+  });
+
+  it('fork-PR claims: stored at once, checked, refused, used once, only unexpired; purged', async () => {
+    const s = await store((await database()).url, randomBytes(32));
+    const row = {
+      idSha256: 'a'.repeat(64),
+      challenge: 'ch',
+      repository: 'acme/web',
+      runId: 12_345_678_901,
+      runAttempt: 1,
+      pullRequest: 7,
+      project: 'web',
+      rule: 'web#0',
+      createdAt: 1_700_000_000_000,
+      expiresAt: 1_700_000_600_000,
+    };
+    await s.createClaim(row);
+    expect(await s.claim(row.idSha256)).toEqual(row);
+    expect(await s.claim('b'.repeat(64))).toBeUndefined();
+    await s.claimChecked(row.idSha256, '{"ok":true}');
+    expect(await s.claim(row.idSha256)).toEqual({ ...row, checked: '{"ok":true}' });
+    expect(await s.useClaim(row.idSha256, row.expiresAt)).toBe(false); // expired at that instant
+    const uses = await Promise.all(
+      Array.from({ length: 10 }, () => s.useClaim(row.idSha256, row.createdAt + 1)),
+    );
+    expect(uses.filter(Boolean)).toHaveLength(1);
+    await s.refuseClaimWith(row.idSha256, 'claim_refused', 'too late');
+    expect((await s.claim(row.idSha256))?.refusal).toBeUndefined(); // a used claim keeps its state
+
+    const other = { ...row, idSha256: 'c'.repeat(64) };
+    await s.createClaim(other);
+    await s.refuseClaimWith(other.idSha256, 'claim_refused', 'no');
+    expect(await s.claim(other.idSha256)).toMatchObject({ refusal: 'claim_refused', refusalMessage: 'no' });
+    expect(await s.useClaim(other.idSha256, row.createdAt + 1)).toBe(false);
+    expect(await s.purgeClaims(row.expiresAt + 1)).toBe(2);
+  });
+
+  it('signing keys round-trip in order, the private halves encrypted at rest and bound to their row', async () => {
+    const db = await database();
+    const secret = randomBytes(32);
+    const s = await store(db.url, secret);
+    expect(await s.signingKeys()).toEqual([]);
+    const keys: StoredKey[] = [
+      {
+        kid: 'k-next',
+        state: 'next',
+        privateJwk: { kty: 'EC', crv: 'P-256', d: 'PRIVATE-NEXT', x: 'x1', y: 'y1' },
+        publicJwk: { kty: 'EC', crv: 'P-256', x: 'x1', y: 'y1', kid: 'k-next' },
+        createdAt: 10,
+      },
+      {
+        kid: 'k-cur',
+        state: 'current',
+        privateJwk: { kty: 'EC', crv: 'P-256', d: 'PRIVATE-CUR', x: 'x2', y: 'y2' },
+        publicJwk: { kty: 'EC', crv: 'P-256', x: 'x2', y: 'y2', kid: 'k-cur' },
+        createdAt: 5,
+        currentSince: 6,
+      },
+      {
+        kid: 'k-old',
+        state: 'retired',
+        privateJwk: { kty: 'EC', crv: 'P-256', d: 'PRIVATE-OLD', x: 'x3', y: 'y3' },
+        publicJwk: { kty: 'EC', crv: 'P-256', x: 'x3', y: 'y3', kid: 'k-old' },
+        createdAt: 1,
+        currentSince: 2,
+        publishUntil: 99,
+      },
+    ];
+    await s.saveSigningKeys(keys);
+    expect(await s.signingKeys()).toEqual(keys);
+    await s.saveSigningKeys(keys.slice(0, 2));
+    expect((await s.signingKeys()).map((k) => k.kid)).toEqual(['k-next', 'k-cur']);
+
+    const raw = new pg.Client({ connectionString: db.url });
+    await raw.connect();
+    try {
+      const dump = JSON.stringify((await raw.query('SELECT * FROM signing_key')).rows);
+      expect(dump).not.toContain('PRIVATE-');
+      // A ciphertext moved to another row does not open.
+      await raw.query(
+        `UPDATE signing_key SET private_jwk_enc = (SELECT private_jwk_enc FROM signing_key WHERE kid = 'k-cur')
+         WHERE kid = 'k-next'`,
+      );
+    } finally {
+      await raw.end();
+    }
+    await expect(s.signingKeys()).rejects.toThrow(
+      /signing key k-next cannot be decrypted with BROKER_KEY_SECRET/,
+    );
+    // Another secret opens nothing, and no message carries a secret.
+    const other = await store(db.url, randomBytes(32));
+    const err = await other.signingKeys().catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).not.toContain(secret.toString('base64'));
+  });
+
+  it('the registry CA is stored once and never replaced; the signer is replaced', async () => {
+    const db = await database();
+    const secret = randomBytes(32);
+    const [a, b] = await Promise.all([store(db.url, secret), store(db.url, secret)]);
+    expect(await a.registryCa()).toBeUndefined();
+    const [fromA, fromB] = await Promise.all([
+      a.initRegistryCa({ certPem: 'CERT-A', keyPem: 'KEY-A' }),
+      b.initRegistryCa({ certPem: 'CERT-B', keyPem: 'KEY-B' }),
+    ]);
+    expect(fromB).toEqual(fromA);
+    expect(await b.initRegistryCa({ certPem: 'CERT-C', keyPem: 'KEY-C' })).toEqual(fromA);
+    expect(await a.registrySigner()).toBeUndefined();
+    await a.saveRegistrySigner({ certPem: 'LEAF-1', keyPem: 'LEAF-KEY-1' });
+    await a.saveRegistrySigner({ certPem: 'LEAF-2', keyPem: 'LEAF-KEY-2' });
+    expect(await b.registrySigner()).toEqual({ certPem: 'LEAF-2', keyPem: 'LEAF-KEY-2' });
+  });
+});
+
+describe('migrations', () => {
+  it('stores opening one empty database at the same time migrate it once', async () => {
+    const db = await database();
+    const secret = randomBytes(32);
+    const stores = await Promise.all(Array.from({ length: 4 }, () => store(db.url, secret)));
+    for (const s of stores) expect(await s.version()).toBe(SCHEMA_VERSION);
+    const raw = new pg.Client({ connectionString: db.url });
+    await raw.connect();
+    try {
+      expect((await raw.query('SELECT version FROM broker_schema')).rows).toEqual([
+        { version: SCHEMA_VERSION },
+      ]);
+      expect((await raw.query('SELECT count(*)::int AS n FROM broker_change')).rows).toEqual([{ n: 3 }]);
+      // A broker from the future: this one refuses to open its database, in one line.
+      await raw.query('UPDATE broker_schema SET version = $1', [MIGRATIONS.length + 1]);
+    } finally {
+      await raw.end();
+    }
+    await expect(store(db.url, secret)).rejects.toThrow(
+      new RegExp(`schema version ${MIGRATIONS.length + 1}\\) was written by a newer broker`),
+    );
+  });
+});
+
+describe('several instances on one database', () => {
+  it('3 instances, 50 rounds of one jti tried by all at once: exactly one true each time', async () => {
+    const db = await database();
+    const secret = randomBytes(32);
+    const stores = await Promise.all([0, 1, 2].map(() => store(db.url, secret)));
+    for (let round = 0; round < 50; round++) {
+      const jti = `round-${round}`;
+      const tries = await Promise.all(
+        Array.from({ length: 15 }, (_, i) =>
+          (stores[i % 3] as PostgresStore).useJti('https://iss', jti, 9e9),
+        ),
+      );
+      expect(tries.filter(Boolean), `round ${round}`).toHaveLength(1);
+    }
+  });
+
+  it('a revocation, a key rotation and a new signer through one instance reach the others through NOTIFY, within 5 s', async () => {
+    const db = await database();
+    const secret = randomBytes(32);
+    // A poll of a minute: only LISTEN/NOTIFY can deliver within the 5 s.
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => store(db.url, secret, { pollMs: 60_000 })));
+    await within(5_000, async () => (b?.isListening() && c?.isListening() ? true : undefined));
+    const heard: StoreChange[] = [];
+    c?.onChange((what) => heard.push(what));
+    const subject = { jti: 'tok-1', project: 'web', issuedAt: 100 };
+    expect(await b?.isRevoked(subject)).toBeUndefined();
+    await a?.revoke('jti', 'tok-1', undefined);
+    const seen = await within(5_000, () => b!.isRevoked(subject));
+    expect(seen.after).toBeLessThan(5_000);
+    await a?.saveSigningKeys([]);
+    await a?.saveRegistrySigner({ certPem: 'L', keyPem: 'K' });
+    await within(5_000, async () =>
+      heard.includes('revocations') && heard.includes('keys') && heard.includes('signer') ? true : undefined,
+    );
+  });
+
+  it('the poll delivers a change when no notification does', async () => {
+    const db = await database();
+    const secret = randomBytes(32);
+    const a = await store(db.url, secret, { pollMs: 200 });
+    const heard: StoreChange[] = [];
+    a.onChange((what) => heard.push(what));
+    // A change whose notification never came (its serial bumped by hand, no NOTIFY): the poll finds it.
+    const raw = new pg.Client({ connectionString: db.url });
+    await raw.connect();
+    try {
+      await raw.query("UPDATE broker_change SET serial = serial + 1 WHERE what = 'keys'");
+    } finally {
+      await raw.end();
+    }
+    await within(3_000, async () => (heard.includes('keys') ? true : undefined));
+  });
+});
+
+describe('the database stopped mid-run', () => {
+  it('writes and ready() fail fast with StoreUnavailableError; after a restart the stores recover and LISTEN again', async () => {
+    const db = await database();
+    const secret = randomBytes(32);
+    const [a, b] = await Promise.all(
+      [0, 1].map(() => store(db.url, secret, { pollMs: 60_000, writeDeadlineMs: 1_000 })),
+    );
+    await within(5_000, async () => (a?.isListening() && b?.isListening() ? true : undefined));
+    expect(await a?.useJti('https://iss', 'before', 9e9)).toBe(true);
+    try {
+      await postgresScript('down');
+      const start = Date.now();
+      const err = await a!.useJti('https://iss', 'during', 9e9).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(Date.now() - start).toBeLessThan(2_500);
+      const password = new URL(db.url).password;
+      expect((err as Error).message).not.toContain(password);
+      await expect(a!.ready()).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(b!.revoke('jti', 'x', undefined)).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      await postgresScript('up');
+    }
+    await within(10_000, async () => ((await a!.ready().then(() => true)) ? true : undefined));
+    // Nothing was recorded by the failed write: the jti is still unused; the one before is still used.
+    expect(await a?.useJti('https://iss', 'during', 9e9)).toBe(true);
+    expect(await b?.useJti('https://iss', 'before', 9e9)).toBe(false);
+    // LISTEN is back (reconnect with backoff): a revocation through one reaches the other without the poll.
+    await within(10_000, async () => (a?.isListening() && b?.isListening() ? true : undefined));
+    await a?.revoke('project', 'web', undefined);
+    await within(5_000, () => b!.isRevoked({ project: 'web', issuedAt: 1 }));
+  });
+});
+
+describe('configuration and secrets', () => {
+  it('BROKER_KEY_SECRET: 32 bytes of base64, refused in one line without its value', () => {
+    expect(parseKeySecret(randomBytes(32).toString('base64'))).toHaveLength(32);
+    expect(() => parseKeySecret(undefined)).toThrow(/BROKER_KEY_SECRET is not set/);
+    const short = randomBytes(16).toString('base64');
+    expect(() => parseKeySecret(short)).toThrow(/must be 32 random bytes in base64/);
+    try {
+      parseKeySecret(short);
+    } catch (err: unknown) {
+      expect((err as Error).message).not.toContain(short);
+    }
+    const k = randomBytes(32);
+    expect(unseal(k, 'label', seal(k, 'label', 'hello'))).toBe('hello');
+    expect(() => unseal(k, 'other', seal(k, 'label', 'hello'))).toThrow(/cannot be decrypted/);
+  });
+
+  it('the database URL never appears with its password: redacted, and not in a refused login', async () => {
+    expect(redactUrl('postgres://broker:s3cr3t-pw@db:5432/broker?sslmode=require')).toBe(
+      'postgres://broker:***@db:5432/broker',
+    );
+    const url = new URL(await testDatabaseUrl());
+    url.password = 'wrong-password-value';
+    const err = await PostgresStore.open({
+      url: url.toString(),
+      keySecret: randomBytes(32),
+      dataDir: '/x',
+    }).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(
+      /could not open the PostgreSQL store: PostgreSQL at postgres:\/\/broker:\*\*\*@/,
+    );
+    expect(err.message).not.toContain('wrong-password-value');
+    await expect(openPostgresStore('BROKER_DATABASE_URL', {}, { dataDir: '/x' })).rejects.toThrow(
+      /BROKER_DATABASE_URL is not set/,
+    );
+    await expect(openPostgresStore('DB', { DB: url.toString() }, { dataDir: '/x' })).rejects.toThrow(
+      /BROKER_KEY_SECRET is not set/,
+    );
+  });
+});

@@ -1,0 +1,86 @@
+// The tests' PostgreSQL (scripts/postgres.sh): its URL (from `npm test`, or started here when a test file runs on
+// its own: never a skip), a fresh database per test, and stopping and starting the server mid-test. Processes
+// are started with async spawn only: the HTTP servers under test live in this process.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import pg from 'pg';
+
+const root = resolve(import.meta.dirname, '..', '..');
+
+/** Runs scripts/postgres.sh `command`; resolves with its stdout, rejects with its stderr's last lines. */
+export function postgresScript(command: 'up' | 'down' | 'status' | 'url'): Promise<string> {
+  return new Promise((ok, fail) => {
+    const child = spawn('bash', [resolve(root, 'scripts', 'postgres.sh'), command], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => {
+      if (code === 0) ok(out.trim());
+      else
+        fail(
+          new Error(
+            `scripts/postgres.sh ${command} failed (${code}): ${err.trim().split('\n').slice(-3).join(' | ')}`,
+          ),
+        );
+    });
+  });
+}
+
+let cached: string | undefined;
+
+/** The URL of the `broker` database: BROKER_TEST_DATABASE_URL (npm test), else `scripts/postgres.sh up`. */
+export async function testDatabaseUrl(): Promise<string> {
+  cached ??= process.env.BROKER_TEST_DATABASE_URL || (await postgresScript('up'));
+  if (!cached.startsWith('postgres://')) throw new Error('scripts/postgres.sh up printed no postgres:// URL');
+  return cached;
+}
+
+/** The same server, another database. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+/** A new empty database owned by the broker role (dropped by `drop`). */
+export async function freshDatabase(): Promise<TestDatabase> {
+  const base = await testDatabaseUrl();
+  const name = `broker_t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: withDatabase(base, name),
+    name,
+    drop: async () => {
+      const c = new pg.Client({ connectionString: base });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** A fresh BROKER_KEY_SECRET value. */
+export function keySecret(): string {
+  return randomBytes(32).toString('base64');
+}
