@@ -48,6 +48,16 @@ beforeAll(async () => {
   await testDatabaseUrl();
 });
 
+/** The error a promise rejects with (a resolved promise fails the test). */
+function refusal(p: Promise<unknown>): Promise<Error> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e as Error,
+  );
+}
+
 async function within<T>(
   ms: number,
   probe: () => Promise<T | undefined>,
@@ -216,7 +226,7 @@ describe('the store contract on PostgreSQL', () => {
     );
     // Another secret opens nothing, and no message carries a secret.
     const other = await store(db.url, randomBytes(32));
-    const err = await other.signingKeys().catch((e: unknown) => e as Error);
+    const err = await refusal(other.signingKeys());
     expect(err).toBeInstanceOf(Error);
     expect(err.message).not.toContain(secret.toString('base64'));
   });
@@ -372,11 +382,9 @@ describe('configuration and secrets', () => {
     );
     const url = new URL(await testDatabaseUrl());
     url.password = 'wrong-password-value';
-    const err = await PostgresStore.open({
-      url: url.toString(),
-      keySecret: randomBytes(32),
-      dataDir: '/x',
-    }).catch((e: unknown) => e as Error);
+    const err = await refusal(
+      PostgresStore.open({ url: url.toString(), keySecret: randomBytes(32), dataDir: '/x' }),
+    );
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(
       /could not open the PostgreSQL store: PostgreSQL at postgres:\/\/broker:\*\*\*@/,
