@@ -495,6 +495,39 @@ export const IssuerEntrySchema = mapping(
 ).describe('An issuer entry: tokens whose `iss` equals `issuer` are verified with its key set.');
 export type IssuerEntryFile = z.output<typeof IssuerEntrySchema>;
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `store:`: the state's engine. Only PostgreSQL has settings; its URL is read from an env variable (it may carry a
+ * password, which never belongs in the config file). */
+export const StoreSchema = mapping(
+  {
+    postgres: mapping(
+      {
+        url_env: text()
+          .regex(ENV_NAME, {
+            // The value is never shown: a URL put here by mistake may carry a password.
+            error:
+              'must be the name of an environment variable (e.g. BROKER_DATABASE_URL), not the URL itself',
+          })
+          .default('BROKER_DATABASE_URL')
+          .describe(
+            'The environment variable holding the database URL, postgres://user:password@host:port/database (default: BROKER_DATABASE_URL). BROKER_KEY_SECRET must be set too: private keys are stored encrypted with it.',
+          ),
+      },
+      '{url_env}',
+    ).describe('PostgreSQL: every instance on one database shares the state.'),
+  },
+  '{postgres}',
+);
+export type StoreFile = z.output<typeof StoreSchema>;
+
+/** The store a parsed config chose: what `openStore` takes (config.ts puts it in BrokerConfig.store). */
+export type StoreConfig = { engine: 'sqlite' } | { engine: 'postgres'; urlEnv: string };
+
+export function storeConfig(file: StoreFile | undefined): StoreConfig {
+  return file?.postgres ? { engine: 'postgres', urlEnv: file.postgres.url_env } : { engine: 'sqlite' };
+}
+
 const ISSUERS_REQUIRED = 'is required: a mapping of issuer entries (e.g. github-actions: {issuer, jwks_uri})';
 
 export const BrokerFileSchema = mapping(
@@ -602,6 +635,9 @@ export const BrokerFileSchema = mapping(
       .describe(
         'Per-address limits on the exchange endpoints (fork-claim polls count under per_address, their refusals under failures_per_address; a pending answer never counts), the fork-PR claims and the registry token service.',
       ),
+    store: StoreSchema.optional().describe(
+      'Where the broker keeps its state (used jtis, audit, revocations, claims, keys): absent, the embedded SQLite file in the data directory (one instance); `postgres:`, a PostgreSQL database several instances share.',
+    ),
   },
   '{public_url, issuers, projects, ...}',
 ).meta({
