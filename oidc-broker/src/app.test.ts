@@ -90,7 +90,7 @@ describe('the client address', () => {
       forwardedFor: '198.51.100.1',
     });
     const id = String(r.headers['x-request-id']);
-    const [row] = running.broker.deps.state.queryAudit({ requestId: id });
+    const [row] = await running.broker.deps.state.queryAudit({ requestId: id });
     expect(row?.client).toBe(CLIENT);
   });
 
@@ -104,7 +104,9 @@ describe('the client address', () => {
     for (const client of ['198.51.100.7', '198.51.100.8']) {
       const a = await call(PROXY, 'POST', '/auth/oidc/github-actions', { ...garbage, forwardedFor: client });
       expect(a.status).toBe(401);
-      const [row] = running.broker.deps.state.queryAudit({ requestId: String(a.headers['x-request-id']) });
+      const [row] = await running.broker.deps.state.queryAudit({
+        requestId: String(a.headers['x-request-id']),
+      });
       expect(row?.client).toBe(client);
     }
   });

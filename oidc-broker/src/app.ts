@@ -8,16 +8,20 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { clientAddress, isLoopbackAddress } from './address';
 import type { BrokerConfig } from './config';
-import { BrokerError } from './errors';
+import { BrokerError, errorMessage } from './errors';
 import type { BrokerDeps } from './exchange';
 import { exchange } from './exchange';
 import { claim, claimExchange } from './fork-claim';
 import { CLAIM_EXCHANGE_PATH, CLAIM_PATH } from '../../shared/contract/fork-claim';
 import { PROVIDERS } from './providers';
 import { RateLimiter } from './ratelimit';
+import { StoreUnavailableError } from './state';
+import pkg from '../../package.json' with { type: 'json' };
 import { basicPassword, registryToken, splitScopes } from './registry-token';
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** The broker's version, package.json's. */
+export const BROKER_VERSION: string = pkg.version;
 
 /** What a request is known by: its id (random, never the caller's) and its client address. */
 export interface RequestContext {
@@ -123,7 +127,24 @@ export function createApp(deps: BrokerDeps): Hono<Env> {
     throw new BrokerError('not_found', 'no such endpoint (see /.well-known/openid-configuration)');
   });
 
+  // Liveness: the process answers; never touches the store.
   app.get('/healthz', (c) => c.json({ ok: true }));
+
+  // Readiness: the store answers (503 state_unavailable otherwise); the version and the digest of the config in force
+  // let an operator see that every instance runs the same.
+  app.get('/readyz', async (c) => {
+    try {
+      await deps.state.ready();
+    } catch (err: unknown) {
+      if (!(err instanceof StoreUnavailableError)) deps.log.error({ err }, 'readiness probe failed');
+      throw new BrokerError('state_unavailable', 'the broker cannot reach its state store', {
+        retryAfter: 1,
+        detail: errorMessage(err),
+      });
+    }
+    c.header('Cache-Control', 'no-store');
+    return c.json({ ok: true, version: BROKER_VERSION, configDigest: deps.configDigest() });
+  });
 
   app.get('/metrics', async (c) => {
     // Loopback and metrics_allow only, judged on the address behind trusted proxies (behind a proxy on the same

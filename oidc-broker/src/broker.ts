@@ -1,16 +1,18 @@
 // Assembles a running broker: config, keys, state, issuer key sets, metrics, the HTTP app; reloads the config on
-// SIGHUP and on file change (a bad new file keeps the old one), rotates keys on SIGUSR2.
+// SIGHUP and on file change (a bad new file keeps the old one), rotates keys on SIGUSR2; stop() drains (the listener
+// stops accepting, the requests in flight finish and their writes commit, then the state closes).
 import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { createApp } from './app';
 import type { BrokerConfig } from './config';
-import { ConfigProblems, loadConfig } from './config';
+import { ConfigProblems, loadConfig, parseConfig } from './config';
 import type { BrokerDeps } from './exchange';
 import { CLAIM_KEEP_MS, createForkDeps, forgetPacing } from './fork-claim';
 import type { GitHubOptions } from './github';
@@ -18,9 +20,24 @@ import { DEFAULT_GITHUB_OPTIONS, githubTokenWarning } from './github';
 import { KeyStore } from './keys';
 import type { KeyPolicy } from './keys';
 import { Metrics } from './metrics';
-import { StateStore } from './state';
+import type { Store } from './state';
+import { SqliteStore } from './state';
 import type { JwksOptions } from './verify';
 import { CLOCK_SKEW, DEFAULT_JWKS_OPTIONS, IssuerKeys } from './verify';
+
+/** How long stop() waits for the requests in flight before it closes their connections. */
+export const DRAIN_MS = 10_000;
+
+/** The config file, compiled, and the SHA-256 (hex) of the text it was compiled from (what /readyz shows). */
+function loadWithDigest(file: string): { config: BrokerConfig; digest: string } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return { config: loadConfig(file), digest: '' }; // loadConfig throws the one-line ConfigProblems
+  }
+  return { config: parseConfig(text, file), digest: createHash('sha256').update(text).digest('hex') };
+}
 
 function keyPolicy(config: BrokerConfig): KeyPolicy {
   return { signerTtl: config.registrySignerTtl, keyRotation: config.keyRotation };
@@ -37,6 +54,10 @@ export interface BrokerOptions {
   env?: NodeJS.ProcessEnv;
   /** Milliseconds since the epoch for claim lifetimes and pacing (default Date.now; tests inject one). */
   now?: () => number;
+  /** The state store (default: SQLite in dataDir); the broker closes it. */
+  store?: Store;
+  /** A state write's deadline in milliseconds (default and at most 1 s). */
+  writeDeadlineMs?: number;
 }
 
 export interface Broker {
@@ -50,11 +71,17 @@ export interface Broker {
 
 export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const log = opts.log ?? pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
-  let config: BrokerConfig = loadConfig(opts.configPath);
+  const loaded = loadWithDigest(opts.configPath);
+  let config: BrokerConfig = loaded.config;
+  let configDigest = loaded.digest;
   const keys = await KeyStore.open(opts.dataDir, keyPolicy(config));
-  const state = new StateStore(opts.dataDir, (err) =>
-    log.error({ err }, 'state write failed (used jtis and audit rows of the last few ms)'),
-  );
+  const state: Store =
+    opts.store ??
+    new SqliteStore({
+      dataDir: opts.dataDir,
+      onError: (err: unknown) => log.error({ err }, 'state write failed; retrying until its deadline'),
+      ...(opts.writeDeadlineMs !== undefined ? { writeDeadlineMs: opts.writeDeadlineMs } : {}),
+    });
   const metrics = new Metrics();
   const issuerKeys = new IssuerKeys(
     { ...DEFAULT_JWKS_OPTIONS, ...opts.jwks },
@@ -67,7 +94,16 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   );
   const env = opts.env ?? process.env;
   const fork = createForkDeps(env, { ...DEFAULT_GITHUB_OPTIONS, ...opts.github }, log, opts.now);
-  const deps: BrokerDeps = { config: () => config, keys, issuerKeys, state, metrics, log, fork };
+  const deps: BrokerDeps = {
+    config: () => config,
+    configDigest: () => configDigest,
+    keys,
+    issuerKeys,
+    state,
+    metrics,
+    log,
+    fork,
+  };
   const warnGitHub = (c: BrokerConfig) => {
     const warning = githubTokenWarning(c, env);
     if (warning) log.warn({ event: 'config_warning' }, warning);
@@ -77,8 +113,8 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
 
   const housekeeping = setInterval(() => {
     void (async () => {
-      state.purgeExpired(Math.floor(Date.now() / 1000), CLOCK_SKEW);
-      state.purgeClaims(fork.now() - CLAIM_KEEP_MS);
+      await state.purgeExpired(Math.floor(Date.now() / 1000), CLOCK_SKEW);
+      await state.purgeClaims(fork.now() - CLAIM_KEEP_MS);
       forgetPacing(fork, fork.now());
       const done = await keys.maintain(keyPolicy(config));
       if (done.rotated)
@@ -93,8 +129,9 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     app,
     reload() {
       try {
-        const next = loadConfig(opts.configPath);
+        const { config: next, digest } = loadWithDigest(opts.configPath);
         config = next;
+        configDigest = digest;
         issuerKeys.retain(next);
         for (const w of next.warnings) log.warn({ event: 'config_warning' }, w);
         warnGitHub(next);
@@ -118,7 +155,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     },
     async close() {
       clearInterval(housekeeping);
-      state.close();
+      await state.close();
     },
   };
 }
@@ -127,12 +164,13 @@ export interface RunningBroker {
   broker: Broker;
   server: ServerType;
   url: string;
+  /** Drains: stops accepting, lets the requests in flight finish (at most drainMs), closes the state. */
   stop(): Promise<void>;
 }
 
 /** Starts the broker on host:port with reload on SIGHUP/file change and rotation on SIGUSR2. */
 export async function runBroker(
-  opts: BrokerOptions & { host: string; port: number; signals?: boolean },
+  opts: BrokerOptions & { host: string; port: number; signals?: boolean; drainMs?: number },
 ): Promise<RunningBroker> {
   // Asynchronous writes: under load, log lines written while one write is in flight go out together.
   const log =
@@ -213,13 +251,38 @@ export async function runBroker(
       process.off('SIGUSR2', onUsr2);
       watcher?.close();
       clearTimeout(timer);
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-      });
+      await drain(server, opts.drainMs ?? DRAIN_MS, log);
       await broker.close();
       rmSync(pidFile, { force: true });
       log.flush();
     },
   };
+}
+
+/**
+ * Stops accepting connections, closes idle keep-alive connections as they become idle, and waits for the requests in
+ * flight to be answered; past `ms` the remaining connections are cut.
+ */
+async function drain(server: ServerType, ms: number, log: Logger): Promise<void> {
+  const http = server as ServerType & { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+  const closed = new Promise<void>((r) => server.close(() => r()));
+  http.closeIdleConnections?.();
+  const idle = setInterval(() => http.closeIdleConnections?.(), 25);
+  let timer: NodeJS.Timeout | undefined;
+  const drained = await Promise.race([
+    closed.then(() => true),
+    new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), ms);
+    }),
+  ]);
+  clearInterval(idle);
+  clearTimeout(timer);
+  if (!drained) {
+    log.warn(
+      { event: 'drain_timeout', ms },
+      `requests still in flight after ${ms} ms: closing their connections`,
+    );
+    http.closeAllConnections?.();
+    await closed;
+  }
 }

@@ -550,12 +550,12 @@ describe('POST /auth/oidc/github-actions refuses', () => {
     const ids = answers.map((r) => (r.body.error as { requestId?: string }).requestId);
     expect(new Set(ids).size).toBe(answers.length);
     // The operator finds the reason under the request id.
-    const [row] = b.deps.state.queryAudit({ requestId: ids[3] ?? '' });
+    const [row] = await b.deps.state.queryAudit({ requestId: ids[3] ?? '' });
     expect(row).toMatchObject({ outcome: 'no_trust_relationship', kind: 'exchange', repository: 'evil/web' });
     expect(row?.message).toMatch(
       /for repository "evil\/web", ref "refs\/heads\/dev", event "push": the closest rule, \S+ \(project \S+, .*\.yml:\d+\), wants/,
     );
-    const [unknown] = b.deps.state.queryAudit({ requestId: ids[0] ?? '' });
+    const [unknown] = await b.deps.state.queryAudit({ requestId: ids[0] ?? '' });
     expect(unknown?.message).toMatch(/project "nope" is not configured in .*\.yml/);
   });
 
@@ -596,10 +596,12 @@ describe('POST /auth/oidc/github-actions refuses', () => {
     const huge = await post(b, { token: 'x', oversizedMarker: 'y'.repeat(70 * 1024) });
     expect([huge.status, huge.body.error?.code]).toEqual([413, 'token_too_large']);
     // Refused before exchange() ran (which would record malformed_request for the unknown field).
-    expect(b.deps.state.queryAudit({}).filter((row) => row.field === 'oversizedMarker')).toEqual([]);
+    expect((await b.deps.state.queryAudit({})).filter((row) => row.field === 'oversizedMarker')).toEqual([]);
     const small = await post(b, { token: 'x', oversizedMarker: 'y' });
     expect(small.body.error?.code).toBe('malformed_request');
-    expect(b.deps.state.queryAudit({}).filter((row) => row.field === 'oversizedMarker')).toHaveLength(1);
+    expect((await b.deps.state.queryAudit({})).filter((row) => row.field === 'oversizedMarker')).toHaveLength(
+      1,
+    );
   });
 
   it('malformed requests', async () => {
@@ -739,14 +741,16 @@ describe('POST /auth/oidc/github-actions accepts and mints', () => {
 
   it('records one audit decision per exchange with the token hash, never the token', async () => {
     const { reply } = await minted({ run_id: 'audit-run' });
-    const rows = b.deps.state.queryAudit({ repository: 'acme/web' }).filter((r) => r.runId === 'audit-run');
+    const rows = (await b.deps.state.queryAudit({ repository: 'acme/web' })).filter(
+      (r) => r.runId === 'audit-run',
+    );
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ outcome: 'ok', rule: 'web-main', project: 'web' });
     expect(rows[0]?.tokenSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(rows)).not.toContain(reply.body.token);
     const refused = await exchangeToken(b, await mint({ run_id: 'audit-refused', ref: 'refs/heads/x' }));
     expect(refused.status).toBe(403);
-    const r2 = b.deps.state.queryAudit({}).filter((r) => r.runId === 'audit-refused');
+    const r2 = (await b.deps.state.queryAudit({})).filter((r) => r.runId === 'audit-refused');
     expect(r2).toMatchObject([{ outcome: 'no_trust_relationship', field: 'ref' }]);
   });
 
@@ -827,7 +831,7 @@ describe('rate limits', () => {
     expect([r.status, r.body.error?.code]).toEqual([429, 'rate_limited']);
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
     // Refused before exchange() ran: no decision was recorded.
-    expect(b.deps.state.queryAudit({}).filter((row) => row.runId === 'rate-limited-run')).toEqual([]);
+    expect((await b.deps.state.queryAudit({})).filter((row) => row.runId === 'rate-limited-run')).toEqual([]);
   });
 });
 
@@ -956,7 +960,7 @@ projects:
     const body = (await res.json()) as { token: string };
     tokensSeen.push(body.token);
     const id = res.headers.get('x-request-id') ?? '';
-    const [row] = b.deps.state.queryAudit({ requestId: id });
+    const [row] = await b.deps.state.queryAudit({ requestId: id });
     expect(row).toMatchObject({
       kind: 'exchange',
       outcome: 'ok',

@@ -12,16 +12,19 @@ import type { KeyStore } from './keys';
 import type { Metrics } from './metrics';
 import { mintProjectToken } from './mint';
 import { decide } from './policy';
-import type { AuditRecord, StateStore } from './state';
+import type { AuditRecord, Store } from './state';
+import { StoreUnavailableError } from './state';
 import type { IssuerKeys } from './verify';
 import { CLOCK_SKEW, MAX_TOKEN_BYTES, verifyCiToken } from './verify';
 
 export interface BrokerDeps {
   /** The config in force; read once per request, so a reload never splits one. */
   config(): BrokerConfig;
+  /** SHA-256 (hex) of the config file's text in force (/readyz). */
+  configDigest(): string;
   keys: KeyStore;
   issuerKeys: IssuerKeys;
-  state: StateStore;
+  state: Store;
   metrics: Metrics;
   log: Logger;
   /** The fork-PR claim flow's clock, GitHub client and pacing. */
@@ -114,7 +117,8 @@ export async function exchange(
       jti: str('jti'),
       project: request.project,
     });
-    if (entry.singleUse) spendJti(deps.state, entry.issuer, claims.jti, claims.exp);
+    // Committed before anything is minted: a replay of this token is refused even after a crash.
+    if (entry.singleUse) await spendJti(deps.state, entry.issuer, claims.jti, claims.exp);
     const decision = decide(config, entry, claims, request.project);
     const minted = await mintProjectToken(config, deps.keys, decision, identity);
     Object.assign(record, {
@@ -123,7 +127,7 @@ export async function exchange(
       tokenJti: minted.jti,
       tokenSha256: minted.sha256,
     });
-    deps.state.audit(record);
+    auditLater(deps, record);
     deps.log.info(
       {
         event: 'exchange',
@@ -143,14 +147,14 @@ export async function exchange(
     };
   } catch (err: unknown) {
     const e =
-      err instanceof BrokerError ? err : new BrokerError('internal', 'the exchange failed inside the broker');
+      err instanceof BrokerError
+        ? err
+        : err instanceof StoreUnavailableError
+          ? stateUnavailable(err)
+          : new BrokerError('internal', 'the exchange failed inside the broker');
     Object.assign(record, { outcome: e.code, field: e.field, message: e.detail ?? e.message });
-    try {
-      deps.state.audit(record);
-    } catch (auditErr: unknown) {
-      deps.log.error({ err: auditErr }, 'audit record not written');
-    }
-    const level = e.code === 'internal' ? 'error' : 'info';
+    auditLater(deps, record);
+    const level = e.code === 'internal' ? 'error' : e.code === 'state_unavailable' ? 'warn' : 'info';
     deps.log[level](
       {
         event: 'exchange',
@@ -169,14 +173,36 @@ function auditFields(r: AuditRecord): Record<string, unknown> {
   return { ...rest, event_name: event };
 }
 
-function spendJti(state: StateStore, issuer: string, jti: unknown, exp: unknown): void {
+/** Writes an audit row with the next group commit; the answer does not wait for it, a failure is logged. */
+export function auditLater(deps: Pick<BrokerDeps, 'state' | 'log'>, record: AuditRecord): void {
+  deps.state.audit(record).catch((err: unknown) => {
+    deps.log.error({ err, requestId: record.requestId }, 'audit record not written');
+  });
+}
+
+/** The store did not commit in time: 503 with Retry-After, nothing minted. */
+export function stateUnavailable(err: StoreUnavailableError): BrokerError {
+  return new BrokerError('state_unavailable', 'the broker could not record this request: retry shortly', {
+    retryAfter: err.retryAfter,
+    detail: err.message,
+  });
+}
+
+async function spendJti(state: Store, issuer: string, jti: unknown, exp: unknown): Promise<void> {
   if (typeof jti !== 'string' || jti === '') {
     throw new BrokerError('missing_claim', 'the token has no jti claim, which this issuer requires', {
       field: 'jti',
     });
   }
   const expiresAt = (typeof exp === 'number' ? exp : Math.floor(Date.now() / 1000)) + CLOCK_SKEW;
-  if (!state.useJti(issuer, jti, expiresAt)) {
+  let first: boolean;
+  try {
+    first = await state.useJti(issuer, jti, expiresAt);
+  } catch (err: unknown) {
+    if (err instanceof StoreUnavailableError) throw stateUnavailable(err);
+    throw err;
+  }
+  if (!first) {
     throw new BrokerError(
       'replayed',
       'this token was already exchanged: request a fresh token for each exchange',

@@ -461,7 +461,9 @@ describe('a fork pull request claims, proves and gets an isolated token', () => 
     expect(gh.asked.artifacts).toBe(2);
 
     // The audit: the claim and the decided exchange (pending polls leave no row), by request id.
-    const rows = b.deps.state.queryAudit({ repository: 'acme/web' }).filter((a) => a.claim === c.challenge);
+    const rows = (await b.deps.state.queryAudit({ repository: 'acme/web' })).filter(
+      (a) => a.claim === c.challenge,
+    );
     expect(rows.map((a) => [a.kind, a.outcome])).toEqual([
       ['claim', 'ok'],
       ['claim_exchange', 'ok'],
@@ -630,7 +632,7 @@ describe('the config decides at claim time, naming no project', () => {
     const r = await post(b, CLAIM_PATH, claimBody(fork(), over));
     expect(code(r)).toEqual([status, want]);
     expect(r.body.error?.requestId).toBe(r.headers.get('x-request-id'));
-    const row = b.deps.state.queryAudit({ requestId: r.headers.get('x-request-id') ?? '' })[0];
+    const row = (await b.deps.state.queryAudit({ requestId: r.headers.get('x-request-id') ?? '' }))[0];
     expect(row).toMatchObject({ kind: 'claim', outcome: want });
     expect(gh.asked).toEqual({ run: 0, pull: 0, artifacts: 0 });
   });
@@ -793,7 +795,7 @@ describe('GitHub refuses: final codes at exchange', () => {
     advance(6_000);
     expect(code(await poll(b, c))).toEqual([status, want]);
     expect(gh.asked).toEqual(asked);
-    const rows = b.deps.state.queryAudit({}).filter((r) => r.claim === c.challenge);
+    const rows = (await b.deps.state.queryAudit({})).filter((r) => r.claim === c.challenge);
     expect(rows.map((r) => r.outcome)).toEqual(['ok', want, want]);
     expect(rows[1]?.message).toBeTruthy();
   });

@@ -25,11 +25,13 @@ import type { BrokerConfig, ProjectConfig } from './config';
 import type { ErrorCode } from './errors';
 import { BrokerError } from './errors';
 import type { BrokerDeps, RequestContext } from './exchange';
+import { auditLater, stateUnavailable } from './exchange';
 import type { GitHubApi, GitHubOptions, WorkflowRun } from './github';
 import { GitHubClients, GitHubError } from './github';
 import { mintProjectToken } from './mint';
 import type { CompiledRule } from './policy';
 import type { AuditRecord, ClaimRow } from './state';
+import { StoreUnavailableError } from './state';
 
 /** GitHub is asked at most this often per claim while its artifact is not listed. */
 export const ASK_INTERVAL_MS = 5_000;
@@ -325,7 +327,7 @@ export async function claim(
     const claimId = randomBytes(16).toString('base64url');
     const challenge = randomBytes(16).toString('base64url');
     const expiresAt = now + CLAIM_TTL_SECONDS * 1000;
-    deps.state.createClaim({
+    await deps.state.createClaim({
       idSha256: sha256(claimId),
       challenge,
       repository: request.repository,
@@ -340,7 +342,7 @@ export async function claim(
       expiresAt,
     });
     record.claim = challenge;
-    deps.state.audit(record);
+    auditLater(deps, record);
     deps.metrics.forkClaims.inc({ endpoint: 'claim', outcome: 'ok' });
     deps.log.info({ event: 'claim', outcome: 'ok', ...logFields(record) }, 'fork pull request claim made');
     return { ok: true, claimId, challenge, expiresAt: new Date(expiresAt).toISOString() };
@@ -380,7 +382,7 @@ export async function claimExchange(
   try {
     const request = parseClaimExchangeRequest(body);
     id = sha256(request.claimId);
-    const row = deps.state.claim(id);
+    const row = await deps.state.claim(id);
     if (!row) throw refuse('unknown_claim', 'no claim has this id (or it was purged)', 'claimId');
     Object.assign(record, claimFields(row), { rule: row.rule, claim: row.challenge });
     if (row.refusal !== undefined) {
@@ -411,7 +413,7 @@ export async function claimExchange(
     let listed: boolean;
     try {
       checked = row.checked ? (JSON.parse(row.checked) as Checked) : await checkRun(deps, github, row);
-      if (!row.checked) deps.state.claimChecked(id, JSON.stringify(checked));
+      if (!row.checked) await deps.state.claimChecked(id, JSON.stringify(checked));
       Object.assign(record, identityFields(checked));
       pinsMatch(cover, checked);
       listed = await artifactListed(deps, github, row);
@@ -422,7 +424,8 @@ export async function claimExchange(
     pace.failures = 0;
     if (!listed) return pending(deps, ASK_INTERVAL_MS);
 
-    if (!deps.state.useClaim(id, now)) throw refuse('claim_used', 'another poll exchanged the claim first');
+    if (!(await deps.state.useClaim(id, now)))
+      throw refuse('claim_used', 'another poll exchanged the claim first');
     deps.fork.pacing.delete(id);
     const identity: SourceIdentity = {
       provider: 'github-actions',
@@ -440,7 +443,7 @@ export async function claimExchange(
     const decision = { project: cover.project, rule: cover.rule, grants: ['build' as const], isolated: true };
     const minted = await mintProjectToken(config, deps.keys, decision, identity);
     Object.assign(record, { project: cover.project.id, tokenJti: minted.jti, tokenSha256: minted.sha256 });
-    deps.state.audit(record);
+    auditLater(deps, record);
     deps.metrics.forkClaims.inc({ endpoint: 'exchange', outcome: 'ok' });
     deps.log.info(
       { event: 'claim_exchange', outcome: 'ok', ...logFields(record), scope: minted.scope, isolated: true },
@@ -457,11 +460,9 @@ export async function claimExchange(
     const e = settle(deps, 'exchange', record, err);
     if (id !== undefined && FINAL.has(e.code) && !decidedBefore) {
       deps.fork.pacing.delete(id);
-      try {
-        deps.state.refuseClaimWith(id, e.code, e.detail ?? e.message);
-      } catch (writeErr: unknown) {
+      await deps.state.refuseClaimWith(id, e.code, e.detail ?? e.message).catch((writeErr: unknown) => {
         deps.log.error({ err: writeErr }, 'claim refusal not written');
-      }
+      });
     }
     throw e;
   }
@@ -637,17 +638,22 @@ function settle(
   err: unknown,
 ): BrokerError {
   const e =
-    err instanceof BrokerError ? err : new BrokerError('internal', 'the claim failed inside the broker');
+    err instanceof BrokerError
+      ? err
+      : err instanceof StoreUnavailableError
+        ? stateUnavailable(err)
+        : new BrokerError('internal', 'the claim failed inside the broker');
   deps.metrics.forkClaims.inc({ endpoint, outcome: e.code });
   Object.assign(record, { outcome: e.code, field: e.field, message: e.detail ?? e.message });
   if (e.code !== 'github_unavailable' || endpoint === 'claim') {
-    try {
-      deps.state.audit(record);
-    } catch (auditErr: unknown) {
-      deps.log.error({ err: auditErr }, 'audit record not written');
-    }
+    auditLater(deps, record);
   }
-  const level = e.code === 'internal' ? 'error' : e.code === 'github_unavailable' ? 'warn' : 'info';
+  const level =
+    e.code === 'internal'
+      ? 'error'
+      : e.code === 'github_unavailable' || e.code === 'state_unavailable'
+        ? 'warn'
+        : 'info';
   deps.log[level](
     {
       event: endpoint === 'claim' ? 'claim' : 'claim_exchange',

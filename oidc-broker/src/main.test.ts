@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './settings';
-import { StateStore } from './state';
+import { SqliteStore } from './state';
 
 const tsx = resolve(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 const main = resolve(REPO_ROOT, 'oidc-broker', 'src', 'main.ts');
@@ -24,10 +24,10 @@ function lines(stdout: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'broker-main-'));
-  const state = new StateStore(dir);
-  state.audit({
+  const state = new SqliteStore({ dataDir: dir });
+  await state.audit({
     at: 1000,
     kind: 'exchange',
     provider: 'github-actions',
@@ -38,7 +38,7 @@ beforeAll(() => {
     rule: 'web-main',
     tokenJti: 'tok-1',
   });
-  state.audit({
+  await state.audit({
     at: 1001,
     kind: 'exchange',
     provider: 'github-actions',
@@ -47,12 +47,12 @@ beforeAll(() => {
     requestId: 'req-b',
     message: 'the closest rule, web-main (project web, broker.yml:9), wants ref',
   });
-  state.close();
+  await state.close();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('broker revoke', () => {
-  it('records a revocation that audit lists, and a running store honours', () => {
+  it('records a revocation that audit lists, and a running store honours', async () => {
     const r = broker('revoke', '--jti', 'tok-1');
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(
@@ -62,13 +62,13 @@ describe('broker revoke', () => {
     expect(byRule.stdout).toMatch(
       /^revoked every project token of rule web-main issued before 2026-11-23T10:00:00.000Z/,
     );
-    const state = new StateStore(dir);
+    const state = new SqliteStore({ dataDir: dir });
     expect(
-      state.isRevoked({ jti: 'tok-1', project: 'web', rule: 'web-main', issuedAt: 1 << 30 }),
+      await state.isRevoked({ jti: 'tok-1', project: 'web', rule: 'web-main', issuedAt: 1 << 30 }),
     ).toMatchObject({
       kind: 'jti',
     });
-    state.close();
+    await state.close();
     const listed = lines(broker('audit').stdout).filter((l) => l.kind === 'revocation');
     expect(listed).toEqual([
       expect.objectContaining({ revoked: 'jti', value: 'tok-1' }),

@@ -10,7 +10,8 @@ import { KeyStore } from './keys';
 import { registryConfig } from './registry-config';
 import type { Help, Settings } from './settings';
 import { parseSettings } from './settings';
-import { StateStore } from './state';
+import { SqliteStore } from './state';
+import type { Store } from './state';
 
 function fail(message: string): never {
   process.stderr.write(`broker: ${message}\n`);
@@ -72,31 +73,31 @@ function parseSince(value: string, flag = '--since'): number {
   return Math.floor(t / 1000);
 }
 
-function openState(s: Settings): StateStore {
+function openState(s: Settings): Store {
   if (!existsSync(join(s.dataDir, 'state.db'))) {
     fail(`no broker state in ${s.dataDir}: pass the broker's --data-dir (or BROKER_DATA_DIR)`);
   }
-  return new StateStore(s.dataDir);
+  return new SqliteStore({ dataDir: s.dataDir });
 }
 
 const iso = (seconds: number): string => new Date(seconds * 1000).toISOString();
 
-function auditCommand(s: Settings): void {
+async function auditCommand(s: Settings): Promise<void> {
   const state = openState(s);
   const sinceText = s.flags.get('since');
   const since = sinceText === undefined ? undefined : parseSince(sinceText);
   const repository = s.flags.get('repository');
   const requestId = s.flags.get('request');
-  const rows: Array<{ at: number; line: Record<string, unknown> }> = state
-    .queryAudit({
+  const rows: Array<{ at: number; line: Record<string, unknown> }> = (
+    await state.queryAudit({
       ...(since !== undefined ? { since } : {}),
       ...(repository !== undefined ? { repository } : {}),
       ...(requestId !== undefined ? { requestId } : {}),
     })
-    .map((r) => ({ at: r.at, line: { ...r, at: iso(r.at) } }));
+  ).map((r) => ({ at: r.at, line: { ...r, at: iso(r.at) } }));
   // Revocations are no one repository's nor request's: listed unless the records are narrowed to one.
   if (repository === undefined && requestId === undefined) {
-    for (const r of state.revocations()) {
+    for (const r of await state.revocations()) {
       if (since !== undefined && r.at < since) continue;
       rows.push({
         at: r.at,
@@ -112,10 +113,10 @@ function auditCommand(s: Settings): void {
   }
   rows.sort((a, b) => a.at - b.at);
   for (const r of rows) process.stdout.write(`${JSON.stringify(r.line)}\n`);
-  state.close();
+  await state.close();
 }
 
-function revokeCommand(s: Settings): void {
+async function revokeCommand(s: Settings): Promise<void> {
   const named = (['jti', 'rule', 'project'] as const).filter((k) => s.flags.has(k));
   const kind = named[0];
   if (kind === undefined || named.length > 1) {
@@ -129,8 +130,8 @@ function revokeCommand(s: Settings): void {
   const before =
     beforeText !== undefined ? parseSince(beforeText, '--before') : kind === 'jti' ? undefined : now + 1;
   const state = openState(s);
-  const r = state.revoke(kind, value, before);
-  state.close();
+  const r = await state.revoke(kind, value, before);
+  await state.close();
   const which = kind === 'jti' ? `project token ${value}` : `every project token of ${kind} ${value}`;
   process.stdout.write(
     `revoked ${which}${r.before !== undefined ? ` issued before ${iso(r.before)}` : ''}: the registry token service refuses it (a running broker within 5 s)\n`,

@@ -542,7 +542,7 @@ describe('CircleCI, GitLab and Buildkite exchanges refuse', () => {
       }),
     });
     expect(res.status).toBe(403);
-    const [row] = b.deps.state.queryAudit({ requestId: res.headers.get('x-request-id') ?? '' });
+    const [row] = await b.deps.state.queryAudit({ requestId: res.headers.get('x-request-id') ?? '' });
     expect(row).toMatchObject({
       outcome: 'no_trust_relationship',
       provider: 'gitlab',

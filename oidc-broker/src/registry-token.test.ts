@@ -364,14 +364,14 @@ describe('revocation', () => {
   it('by jti, rule or project: /v2/token answers 401 token_revoked; later tokens of a rule are spared', async () => {
     const first = await projectToken('api', ['build', 'cache:read']);
     const { jti } = decodeJwt(first);
-    b.deps.state.revoke('jti', String(jti), undefined);
+    await b.deps.state.revoke('jti', String(jti), undefined);
     await new Promise((r) => setTimeout(r, REVOCATION_POLL_MS + 50));
     const r = await ask(first, ['repository:cache/api-layers:pull']);
     expect([r.status, r.body.error?.code]).toEqual([401, 'token_revoked']);
 
     const before = await projectToken('web', ['build', 'cache:read']);
     const cut = Math.floor(Date.now() / 1000) + 1;
-    b.deps.state.revoke('rule', 'web-main', cut);
+    await b.deps.state.revoke('rule', 'web-main', cut);
     await new Promise((r) => setTimeout(r, Math.max(REVOCATION_POLL_MS, 1100) + 50));
     const after = await projectToken('web', ['build', 'cache:read']);
     expect((await ask(before, ['repository:cache/web:pull'])).body.error?.code).toBe('token_revoked');
@@ -388,7 +388,7 @@ describe('the audit of /v2/token', () => {
     );
     expect(res.status).toBe(200);
     const id = res.headers.get('x-request-id') ?? '';
-    const [row] = b.deps.state.queryAudit({ requestId: id });
+    const [row] = await b.deps.state.queryAudit({ requestId: id });
     expect(row).toMatchObject({
       kind: 'registry_token',
       outcome: 'ok',
@@ -401,7 +401,7 @@ describe('the audit of /v2/token', () => {
     const refused = await b.app.request('/v2/token?service=depot-cache', {
       headers: { authorization: basic('not-a-token') },
     });
-    const [bad] = b.deps.state.queryAudit({ requestId: refused.headers.get('x-request-id') ?? '' });
+    const [bad] = await b.deps.state.queryAudit({ requestId: refused.headers.get('x-request-id') ?? '' });
     expect(bad).toMatchObject({ kind: 'registry_token', outcome: 'unauthorized' });
   });
 });

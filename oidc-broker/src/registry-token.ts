@@ -16,8 +16,10 @@ import type { BrokerConfig, ProjectConfig } from './config';
 import { BrokerError } from './errors';
 import { REGISTRY_TOKEN_TTL } from './keys';
 import type { BrokerDeps, RequestContext } from './exchange';
+import { auditLater, stateUnavailable } from './exchange';
 import { PROVIDERS } from './providers';
 import type { AuditRecord } from './state';
+import { StoreUnavailableError } from './state';
 
 export { REGISTRY_TOKEN_TTL } from './keys';
 
@@ -165,7 +167,7 @@ export async function registryToken(
     const result = await grant(deps, config, req, record);
     deps.metrics.registryTokens.inc({ outcome: 'ok' });
     record.granted = result.access.map((a) => `repository:${a.name}:${a.actions.join(',')}`).join(' ');
-    deps.state.audit(record);
+    auditLater(deps, record);
     deps.log.info(
       {
         event: 'registry_token',
@@ -182,14 +184,12 @@ export async function registryToken(
     const e =
       err instanceof BrokerError
         ? err
-        : new BrokerError('internal', 'the registry token failed inside the broker');
+        : err instanceof StoreUnavailableError
+          ? stateUnavailable(err)
+          : new BrokerError('internal', 'the registry token failed inside the broker');
     deps.metrics.registryTokens.inc({ outcome: e.code });
     Object.assign(record, { outcome: e.code, field: e.field, message: e.detail ?? e.message });
-    try {
-      deps.state.audit(record);
-    } catch (auditErr: unknown) {
-      deps.log.error({ err: auditErr }, 'audit record not written');
-    }
+    auditLater(deps, record);
     deps.log[e.code === 'internal' ? 'error' : 'info'](
       {
         event: 'registry_token',
@@ -234,7 +234,7 @@ async function grant(
     repository: typeof verified.claims.repository === 'string' ? verified.claims.repository : undefined,
     tokenJti: minted.id,
   });
-  const revoked = deps.state.isRevoked({
+  const revoked = await deps.state.isRevoked({
     jti: minted.id,
     rule: minted.rule,
     project: minted.project,

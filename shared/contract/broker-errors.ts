@@ -37,6 +37,8 @@ export const BROKER_ERROR_STATUS = {
   internal: 500,
   jwks_unavailable: 503,
   github_unavailable: 503,
+  // The broker's state store did not commit in time (nothing was minted, the CI token is still unused): retry.
+  state_unavailable: 503,
 } as const;
 
 export type BrokerErrorCode = keyof typeof BROKER_ERROR_STATUS;

@@ -1,11 +1,29 @@
 // The state file: versioned migrations from any earlier version without loss, and revocations that another process
-// (`broker revoke`) writes and a running broker reads.
-import Database from 'better-sqlite3';
+// (`broker revoke`) writes and a running broker reads. Runs under Node 20 (better-sqlite3) and Node 24 (node:sqlite):
+// `npm run test:store:node24`.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { REVOCATION_POLL_MS, SCHEMA_VERSION, StateStore } from './state';
+import { REVOCATION_POLL_MS, SCHEMA_VERSION, SqliteStore } from './sqlite';
+import { defaultDriver, openSqlite } from './sqlite-driver';
+
+const open = (d: string) => new SqliteStore({ dataDir: d });
+const Database = function (file: string) {
+  const db = openSqlite(file);
+  return {
+    exec: (sql: string) => db.exec(sql),
+    pragma: (p: string) => db.exec(`PRAGMA ${p}`),
+    close: () => db.close(),
+  };
+} as unknown as new (file: string) => { exec(sql: string): void; pragma(p: string): void; close(): void };
+
+it(`opens with ${process.versions.node.startsWith('20.') ? 'better-sqlite3' : 'node:sqlite'} on Node ${process.version}`, async () => {
+  expect(defaultDriver()).toBe(process.versions.node.startsWith('20.') ? 'better-sqlite3' : 'node:sqlite');
+  const state = open(dir);
+  expect(state.driver).toBe(defaultDriver());
+  return state.close();
+});
 
 let dir: string;
 beforeEach(() => {
@@ -33,13 +51,13 @@ function firstReleaseFile(): void {
 }
 
 describe('migrations', () => {
-  it('bring a first-release data dir to the current version, keeping its jtis and audit rows', () => {
+  it('bring a first-release data dir to the current version, keeping its jtis and audit rows', async () => {
     firstReleaseFile();
-    const state = new StateStore(dir);
+    const state = open(dir);
     try {
-      expect(state.version()).toBe(SCHEMA_VERSION);
-      expect(state.useJti('https://issuer.test', 'jti-old', 4102444800)).toBe(false);
-      expect(state.queryAudit({})).toEqual([
+      expect(await state.version()).toBe(SCHEMA_VERSION);
+      expect(await state.useJti('https://issuer.test', 'jti-old', 4102444800)).toBe(false);
+      expect(await state.queryAudit({})).toEqual([
         {
           at: 1700000000,
           provider: 'github-actions',
@@ -50,7 +68,7 @@ describe('migrations', () => {
           tokenSha256: 'abc',
         },
       ]);
-      state.audit({
+      await state.audit({
         at: 1,
         provider: 'p',
         issuer: 'i',
@@ -58,26 +76,26 @@ describe('migrations', () => {
         requestId: 'r-1',
         client: '127.0.0.2',
       });
-      expect(state.queryAudit({ requestId: 'r-1' })).toEqual([
+      expect(await state.queryAudit({ requestId: 'r-1' })).toEqual([
         { at: 1, provider: 'p', issuer: 'i', outcome: 'ok', requestId: 'r-1', client: '127.0.0.2' },
       ]);
     } finally {
-      state.close();
+      await state.close();
     }
   });
 
-  it('are applied once: reopening changes nothing', () => {
-    new StateStore(dir).close();
-    const state = new StateStore(dir);
-    expect(state.version()).toBe(SCHEMA_VERSION);
-    state.close();
+  it('are applied once: reopening changes nothing', async () => {
+    await open(dir).close();
+    const state = open(dir);
+    expect(await state.version()).toBe(SCHEMA_VERSION);
+    await state.close();
   });
 
-  it('refuse a file written by a newer broker, in one line', () => {
+  it('refuse a file written by a newer broker, in one line', async () => {
     const db = new Database(join(dir, 'state.db'));
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
-    expect(() => new StateStore(dir)).toThrow(
+    expect(() => open(dir)).toThrow(
       `the broker state (schema version ${SCHEMA_VERSION + 1}) was written by a newer broker than this one`,
     );
   });
@@ -128,14 +146,14 @@ const CLAIM = {
 };
 
 describe('fork-PR claims', () => {
-  it('a version 2 data dir gains the claims table and the audit columns, keeping what it had', () => {
+  it('a version 2 data dir gains the claims table and the audit columns, keeping what it had', async () => {
     version2File();
-    const state = new StateStore(dir);
+    const state = open(dir);
     try {
-      expect(state.version()).toBe(SCHEMA_VERSION);
+      expect(await state.version()).toBe(SCHEMA_VERSION);
       expect(SCHEMA_VERSION).toBe(3);
-      expect(state.revocations()).toMatchObject([{ kind: 'project', value: 'kit' }]);
-      expect(state.queryAudit({ requestId: 'r-2' })).toEqual([
+      expect(await state.revocations()).toMatchObject([{ kind: 'project', value: 'kit' }]);
+      expect(await state.queryAudit({ requestId: 'r-2' })).toEqual([
         {
           at: 1700000002,
           provider: 'github-actions',
@@ -146,9 +164,9 @@ describe('fork-PR claims', () => {
           client: '10.0.0.1',
         },
       ]);
-      state.createClaim(CLAIM);
-      expect(state.claim(CLAIM.idSha256)).toEqual(CLAIM);
-      state.audit({
+      await state.createClaim(CLAIM);
+      expect(await state.claim(CLAIM.idSha256)).toEqual(CLAIM);
+      await state.audit({
         at: 2,
         provider: 'github-actions',
         issuer: 'github-actions',
@@ -162,39 +180,39 @@ describe('fork-PR claims', () => {
         runAttempt: '1',
         claim: CLAIM.challenge,
       });
-      expect(state.queryAudit({ requestId: 'r-3' })[0]).toMatchObject({
+      expect((await state.queryAudit({ requestId: 'r-3' }))[0]).toMatchObject({
         pullRequest: '7',
         headRepository: 'stranger/web',
         claim: CLAIM.challenge,
       });
     } finally {
-      state.close();
+      await state.close();
     }
   });
 
-  it('creation, refusal and the used mark are on disk at once (no flush, no close): one use, ever', () => {
-    const running = new StateStore(dir);
-    running.createClaim(CLAIM);
-    running.createClaim({ ...CLAIM, idSha256: 'b'.repeat(64) });
+  it('creation, refusal and the used mark are on disk at once (no flush, no close): one use, ever', async () => {
+    const running = open(dir);
+    await running.createClaim(CLAIM);
+    await running.createClaim({ ...CLAIM, idSha256: 'b'.repeat(64) });
     // Another process sees them while the first is still running (nothing waits for the 5 ms batch).
-    const other = new StateStore(dir);
+    const other = open(dir);
     try {
-      expect(other.claim(CLAIM.idSha256)?.usedAt).toBeUndefined();
-      expect(running.useClaim(CLAIM.idSha256, 2_000)).toBe(true);
-      expect(other.claim(CLAIM.idSha256)?.usedAt).toBe(2_000);
-      expect(other.useClaim(CLAIM.idSha256, 3_000)).toBe(false);
-      expect(running.useClaim(CLAIM.idSha256, 3_000)).toBe(false);
-      running.refuseClaimWith('b'.repeat(64), 'not_a_fork', 'the head is the base');
-      expect(other.claim('b'.repeat(64))).toMatchObject({ refusal: 'not_a_fork' });
+      expect((await other.claim(CLAIM.idSha256))?.usedAt).toBeUndefined();
+      expect(await running.useClaim(CLAIM.idSha256, 2_000)).toBe(true);
+      expect((await other.claim(CLAIM.idSha256))?.usedAt).toBe(2_000);
+      expect(await other.useClaim(CLAIM.idSha256, 3_000)).toBe(false);
+      expect(await running.useClaim(CLAIM.idSha256, 3_000)).toBe(false);
+      await running.refuseClaimWith('b'.repeat(64), 'not_a_fork', 'the head is the base');
+      expect(await other.claim('b'.repeat(64))).toMatchObject({ refusal: 'not_a_fork' });
       // A refused claim is never used; an expired one neither.
-      expect(other.useClaim('b'.repeat(64), 3_000)).toBe(false);
-      other.createClaim({ ...CLAIM, idSha256: 'c'.repeat(64) });
-      expect(other.useClaim('c'.repeat(64), CLAIM.expiresAt)).toBe(false);
-      expect(other.purgeClaims(CLAIM.expiresAt + 1)).toBe(3);
-      expect(running.claim(CLAIM.idSha256)).toBeUndefined();
+      expect(await other.useClaim('b'.repeat(64), 3_000)).toBe(false);
+      await other.createClaim({ ...CLAIM, idSha256: 'c'.repeat(64) });
+      expect(await other.useClaim('c'.repeat(64), CLAIM.expiresAt)).toBe(false);
+      expect(await other.purgeClaims(CLAIM.expiresAt + 1)).toBe(3);
+      expect(await running.claim(CLAIM.idSha256)).toBeUndefined();
     } finally {
-      other.close();
-      running.close();
+      await other.close();
+      await running.close();
     }
   });
 });
@@ -202,46 +220,54 @@ describe('fork-PR claims', () => {
 describe('revocations', () => {
   const token = { jti: 'tok-1', rule: 'web-main', project: 'web', issuedAt: 1000 };
 
-  it('by jti, rule or project; `before` spares tokens issued after it', () => {
-    const state = new StateStore(dir);
+  it('by jti, rule or project; `before` spares tokens issued after it', async () => {
+    const state = open(dir);
     try {
-      expect(state.isRevoked(token)).toBeUndefined();
-      state.revoke('rule', 'web-main', 2000);
-      expect(state.isRevoked(token, Date.now() + REVOCATION_POLL_MS)).toMatchObject({ kind: 'rule' });
-      expect(state.isRevoked({ ...token, issuedAt: 2000 }, Date.now() + REVOCATION_POLL_MS)).toBeUndefined();
-      state.revoke('jti', 'tok-2', undefined);
+      expect(await state.isRevoked(token)).toBeUndefined();
+      await state.revoke('rule', 'web-main', 2000);
+      expect(await state.isRevoked(token, Date.now() + REVOCATION_POLL_MS)).toMatchObject({ kind: 'rule' });
       expect(
-        state.isRevoked({ ...token, jti: 'tok-2', issuedAt: 9999 }, Date.now() + 2 * REVOCATION_POLL_MS),
+        await state.isRevoked({ ...token, issuedAt: 2000 }, Date.now() + REVOCATION_POLL_MS),
+      ).toBeUndefined();
+      await state.revoke('jti', 'tok-2', undefined);
+      expect(
+        await state.isRevoked(
+          { ...token, jti: 'tok-2', issuedAt: 9999 },
+          Date.now() + 2 * REVOCATION_POLL_MS,
+        ),
       ).toMatchObject({ kind: 'jti', value: 'tok-2' });
-      state.revoke('project', 'kit', undefined);
+      await state.revoke('project', 'kit', undefined);
       expect(
-        state.isRevoked({ ...token, project: 'kit', issuedAt: 9999 }, Date.now() + 3 * REVOCATION_POLL_MS),
+        await state.isRevoked(
+          { ...token, project: 'kit', issuedAt: 9999 },
+          Date.now() + 3 * REVOCATION_POLL_MS,
+        ),
       ).toMatchObject({ kind: 'project' });
-      expect(state.revocations().map((r) => `${r.kind}:${r.value}`)).toEqual([
+      expect((await state.revocations()).map((r) => `${r.kind}:${r.value}`)).toEqual([
         'rule:web-main',
         'jti:tok-2',
         'project:kit',
       ]);
     } finally {
-      state.close();
+      await state.close();
     }
   });
 
-  it('written by another process reach a running store within the poll interval, and survive a restart', () => {
-    const running = new StateStore(dir);
-    const cli = new StateStore(dir);
+  it('written by another process reach a running store within the poll interval, and survive a restart', async () => {
+    const running = open(dir);
+    const cli = open(dir);
     try {
       const t0 = Date.now();
-      expect(running.isRevoked(token, t0)).toBeUndefined();
-      cli.revoke('jti', 'tok-1', undefined);
-      expect(running.isRevoked(token, t0 + 1)).toBeUndefined(); // read at most every REVOCATION_POLL_MS
-      expect(running.isRevoked(token, t0 + REVOCATION_POLL_MS)).toMatchObject({ kind: 'jti' });
+      expect(await running.isRevoked(token, t0)).toBeUndefined();
+      await cli.revoke('jti', 'tok-1', undefined);
+      expect(await running.isRevoked(token, t0 + 1)).toBeUndefined(); // read at most every REVOCATION_POLL_MS
+      expect(await running.isRevoked(token, t0 + REVOCATION_POLL_MS)).toMatchObject({ kind: 'jti' });
     } finally {
-      cli.close();
-      running.close();
+      await cli.close();
+      await running.close();
     }
-    const restarted = new StateStore(dir);
-    expect(restarted.isRevoked(token)).toMatchObject({ kind: 'jti', value: 'tok-1' });
-    restarted.close();
+    const restarted = open(dir);
+    expect(await restarted.isRevoked(token)).toMatchObject({ kind: 'jti', value: 'tok-1' });
+    await restarted.close();
   });
 });

@@ -1,0 +1,540 @@
+// The embedded engine: one SQLite file, state.db, in the data directory (WAL), through node:sqlite or better-sqlite3
+// (sqlite-driver.ts). Keys stay in the data dir's files as before (keys.json and the registry PEM files, mode 0600).
+//
+// Single use is durable: a used jti is committed before useJti() resolves. Writes that arrive in one turn of the event
+// loop share one transaction (a group commit, with the audit rows that came along), and every waiter is answered
+// only after COMMIT; a batch is never dropped: when it cannot commit (another connection holds the write lock, an
+// I/O error) it is retried on a timer until its deadline (WRITE_DEADLINE_MS), then every waiter is rejected with
+// StoreUnavailableError and nothing of it is on disk. SQLite's own busy wait (busy_timeout) blocks the event loop, so
+// it is kept to BUSY_TIMEOUT_MS; the waiting happens between attempts, on timers.
+//
+// A jti is claimed with INSERT ... ON CONFLICT DO NOTHING inside the transaction: of two claims of one jti exactly
+// one inserts, whether they come from this process or from another one on the same file.
+//
+// The schema is versioned (PRAGMA user_version): MIGRATIONS bring a file of any earlier version up to date.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SqlDatabase, SqliteDriver, SqlStatement, SqlValue } from './sqlite-driver';
+import { isBusy, openSqlite } from './sqlite-driver';
+import type {
+  AuditQuery,
+  AuditRecord,
+  CertificateAndKey,
+  ClaimRow,
+  Revocation,
+  RevocationKind,
+  RevocationSubject,
+  Store,
+  StoredKey,
+  StoreOptions,
+} from './types';
+import { AUDIT_FIELDS, CLAIM_FIELDS, column, StoreUnavailableError, WRITE_DEADLINE_MS } from './types';
+
+/** Schema versions: index i brings version i to i + 1. Never edit one that has shipped; add another. */
+export const MIGRATIONS: readonly string[] = [
+  // 1: used jtis and the audit trail (data dirs made before versioning have these tables and version 0).
+  `CREATE TABLE IF NOT EXISTS used_jti (
+     issuer TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (issuer, jti)
+   ) WITHOUT ROWID;
+   CREATE TABLE IF NOT EXISTS audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, provider TEXT NOT NULL, issuer TEXT NOT NULL,
+     outcome TEXT NOT NULL, project TEXT, rule TEXT, field TEXT, repository TEXT, ref TEXT, event TEXT,
+     run_id TEXT, jti TEXT, token_sha256 TEXT, message TEXT
+   );
+   CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+   CREATE INDEX IF NOT EXISTS audit_repository ON audit (repository, at);`,
+  // 2: who asked and what for (request ids, client addresses, more of the source identity, registry scopes), the
+  // minted token's jti, and revocations.
+  `ALTER TABLE audit ADD COLUMN kind TEXT;
+   ALTER TABLE audit ADD COLUMN request_id TEXT;
+   ALTER TABLE audit ADD COLUMN client TEXT;
+   ALTER TABLE audit ADD COLUMN sub TEXT;
+   ALTER TABLE audit ADD COLUMN repository_id TEXT;
+   ALTER TABLE audit ADD COLUMN sha TEXT;
+   ALTER TABLE audit ADD COLUMN workflow_ref TEXT;
+   ALTER TABLE audit ADD COLUMN job_workflow_ref TEXT;
+   ALTER TABLE audit ADD COLUMN environment TEXT;
+   ALTER TABLE audit ADD COLUMN actor TEXT;
+   ALTER TABLE audit ADD COLUMN token_jti TEXT;
+   ALTER TABLE audit ADD COLUMN requested TEXT;
+   ALTER TABLE audit ADD COLUMN granted TEXT;
+   CREATE INDEX audit_request ON audit (request_id);
+   CREATE TABLE revocation (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('jti', 'rule', 'project')), value TEXT NOT NULL, before INTEGER
+   );`,
+  // 3: fork-PR claims, keyed by the SHA-256 of the claim id (the secret that redeems one is never stored), and the
+  // fork-PR source identity in the audit.
+  `CREATE TABLE claim (
+     id_sha256 TEXT PRIMARY KEY, challenge TEXT NOT NULL, repository TEXT NOT NULL, run_id INTEGER NOT NULL,
+     run_attempt INTEGER NOT NULL, pull_request INTEGER NOT NULL, project TEXT NOT NULL, rule TEXT NOT NULL,
+     client TEXT, request_id TEXT, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, checked TEXT,
+     refusal TEXT, refusal_message TEXT, used_at INTEGER
+   ) WITHOUT ROWID;
+   CREATE INDEX claim_expires ON claim (expires_at);
+   ALTER TABLE audit ADD COLUMN run_attempt TEXT;
+   ALTER TABLE audit ADD COLUMN pull_request TEXT;
+   ALTER TABLE audit ADD COLUMN head_repository TEXT;
+   ALTER TABLE audit ADD COLUMN head_sha TEXT;
+   ALTER TABLE audit ADD COLUMN workflow_path TEXT;
+   ALTER TABLE audit ADD COLUMN claim TEXT;`,
+];
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** A running broker reads revocations other processes wrote at most this long after they land. */
+export const REVOCATION_POLL_MS = 2_000;
+/** SQLite's own wait for a lock, which blocks the event loop: a few milliseconds at most. */
+export const BUSY_TIMEOUT_MS = 2;
+/** Between two attempts at a locked write (on a timer: the event loop runs meanwhile). */
+export const RETRY_MS = 10;
+/** How long ready() waits for the write lock. */
+const READY_DEADLINE_MS = 500;
+/** While opening (WAL switch, migrations), before anything is served: waiting may block. */
+const OPEN_BUSY_TIMEOUT_MS = 5_000;
+
+/**
+ * `synchronous` in WAL mode. FULL: the WAL is fsynced at every commit, so a committed jti survives a power loss too,
+ * not only a crash of the process (NORMAL); with group commit one fsync serves every exchange of a batch.
+ */
+export const SYNCHRONOUS = 'FULL';
+
+export const STATE_FILE = 'state.db';
+const KEYS_FILE = 'keys.json';
+export const CA_CERT_FILE = 'registry-ca.pem';
+const CA_KEY_FILE = 'registry-ca-key.pem';
+const SIGNER_CERT_FILE = 'registry-signer.pem';
+const SIGNER_KEY_FILE = 'registry-signer-key.pem';
+
+interface Pending {
+  run(): void;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export interface SqliteStoreOptions extends StoreOptions {
+  /** Default: node:sqlite where this Node has it, better-sqlite3 otherwise. */
+  driver?: SqliteDriver;
+}
+
+export class SqliteStore implements Store {
+  readonly engine = 'sqlite' as const;
+  readonly driver: SqliteDriver;
+  readonly dataDir: string;
+  private readonly db: SqlDatabase;
+  private readonly deadlineMs: number;
+  private readonly onError: (err: unknown) => void;
+  private readonly stmt: Record<
+    | 'insertJti'
+    | 'purgeJti'
+    | 'insertAudit'
+    | 'insertRevocation'
+    | 'selectRevocations'
+    | 'insertClaim'
+    | 'selectClaim'
+    | 'checkClaim'
+    | 'refuseClaim'
+    | 'spendClaim'
+    | 'purgeClaim',
+    SqlStatement
+  >;
+  /** Writes waiting for the next group commit. */
+  private queue: Pending[] = [];
+  private scheduled: NodeJS.Immediate | undefined;
+  /** Unsettled claims of a jti (queued or being retried): a second claim of one waits for the first's outcome. */
+  private readonly claiming = new Map<string, Promise<boolean>>();
+  /** Every write not yet settled, so close() and queryAudit() can wait for them. */
+  private readonly unsettled = new Set<Promise<unknown>>();
+  private revoked: Revocation[] = [];
+  private revokedUpTo = 0;
+  private revocationsReadAt = 0;
+  private closed = false;
+
+  constructor(opts: SqliteStoreOptions) {
+    this.dataDir = opts.dataDir;
+    this.deadlineMs = Math.min(opts.writeDeadlineMs ?? WRITE_DEADLINE_MS, WRITE_DEADLINE_MS);
+    this.onError = opts.onError ?? (() => undefined);
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    this.db = openSqlite(join(opts.dataDir, STATE_FILE), opts.driver);
+    this.driver = this.db.driver;
+    try {
+      this.db.exec(`PRAGMA busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
+      this.db.exec('PRAGMA journal_mode = WAL');
+      this.db.exec(`PRAGMA synchronous = ${SYNCHRONOUS}`);
+      migrate(this.db);
+      this.db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    } catch (err: unknown) {
+      this.db.close();
+      throw err;
+    }
+    const p = (sql: string) => this.db.prepare(sql);
+    this.stmt = {
+      insertJti: p('INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+      purgeJti: p('DELETE FROM used_jti WHERE expires_at < ?'),
+      insertAudit: p(
+        `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')}) VALUES (${AUDIT_FIELDS.map((f) => `@${f}`).join(', ')})`,
+      ),
+      insertRevocation: p(
+        'INSERT INTO revocation (at, kind, value, before) VALUES (?, ?, ?, ?) RETURNING id',
+      ),
+      selectRevocations: p('SELECT id, at, kind, value, before FROM revocation WHERE id > ? ORDER BY id'),
+      insertClaim: p(
+        `INSERT INTO claim (${CLAIM_FIELDS.map(column).join(', ')}) VALUES (${CLAIM_FIELDS.map((f) => `@${f}`).join(', ')})`,
+      ),
+      selectClaim: p(
+        `SELECT ${CLAIM_FIELDS.map((f) => `${column(f)} AS ${f}`).join(', ')} FROM claim WHERE id_sha256 = ?`,
+      ),
+      checkClaim: p(
+        'UPDATE claim SET checked = ? WHERE id_sha256 = ? AND refusal IS NULL AND used_at IS NULL',
+      ),
+      refuseClaim: p(
+        'UPDATE claim SET refusal = ?, refusal_message = ? WHERE id_sha256 = ? AND refusal IS NULL AND used_at IS NULL',
+      ),
+      spendClaim: p(
+        'UPDATE claim SET used_at = ? WHERE id_sha256 = ? AND refusal IS NULL AND used_at IS NULL AND expires_at > ?',
+      ),
+      purgeClaim: p('DELETE FROM claim WHERE expires_at < ?'),
+    };
+  }
+
+  version(): Promise<number> {
+    return Promise.resolve(userVersion(this.db));
+  }
+
+  /** The write lock can be taken (nothing else holds it past READY_DEADLINE_MS) and the schema read. */
+  async ready(): Promise<void> {
+    this.open();
+    await this.retry(
+      () => {
+        this.db.exec('BEGIN IMMEDIATE');
+        try {
+          this.db.prepare('SELECT count(*) AS n FROM sqlite_master').get();
+        } finally {
+          this.db.exec('ROLLBACK');
+        }
+      },
+      Date.now() + READY_DEADLINE_MS,
+      'answer',
+    );
+  }
+
+  useJti(issuer: string, jti: string, expiresAt: number): Promise<boolean> {
+    const key = `${issuer}\n${jti}`;
+    const first = this.claiming.get(key);
+    // The same jti twice at once: the second is a replay once the first commits (and fails when the first does).
+    if (first) return first.then(() => false);
+    let used = false;
+    const done = this.enqueue(() => {
+      used = this.stmt.insertJti.run(issuer, jti, expiresAt).changes === 1;
+    }).then(() => used);
+    this.claiming.set(key, done);
+    const forget = () => this.claiming.delete(key);
+    done.then(forget, forget);
+    return done;
+  }
+
+  async purgeExpired(nowSeconds: number, skew: number): Promise<number> {
+    return this.write(() => this.stmt.purgeJti.run(nowSeconds - skew).changes);
+  }
+
+  audit(rec: AuditRecord): Promise<void> {
+    const row: Record<string, SqlValue> = {};
+    for (const f of AUDIT_FIELDS) row[f] = rec[f] ?? null;
+    return this.enqueue(() => {
+      this.stmt.insertAudit.run(row);
+    });
+  }
+
+  async queryAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    await this.settle();
+    const where: string[] = [];
+    const args: SqlValue[] = [];
+    if (q.since !== undefined) {
+      where.push('at >= ?');
+      args.push(q.since);
+    }
+    if (q.repository !== undefined) {
+      where.push('lower(repository) = lower(?)');
+      args.push(q.repository);
+    }
+    if (q.requestId !== undefined) {
+      where.push('request_id = ?');
+      args.push(q.requestId);
+    }
+    const sql = `SELECT ${AUDIT_FIELDS.map((f) => `${column(f)} AS ${f}`).join(', ')} FROM audit
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
+    args.push(q.limit ?? 10_000);
+    const rows = await this.read(() => this.db.prepare(sql).all(...args));
+    return rows.map((r) => withoutNulls(r) as unknown as AuditRecord);
+  }
+
+  async revoke(
+    kind: RevocationKind,
+    value: string,
+    before: number | undefined,
+    at = Math.floor(Date.now() / 1000),
+  ): Promise<Revocation> {
+    const row = await this.write(
+      () => this.stmt.insertRevocation.get(at, kind, value, before ?? null) as { id: number },
+    );
+    const r: Revocation = { id: Number(row.id), at, kind, value };
+    if (before !== undefined) r.before = before;
+    return r;
+  }
+
+  revocations(): Promise<Revocation[]> {
+    return this.read(() => this.readRevocations(0));
+  }
+
+  async isRevoked(t: RevocationSubject, nowMs = Date.now()): Promise<Revocation | undefined> {
+    if (nowMs - this.revocationsReadAt >= REVOCATION_POLL_MS) {
+      const fresh = await this.read(() => this.readRevocations(this.revokedUpTo));
+      for (const r of fresh) if (r.id > this.revokedUpTo) this.revoked.push(r);
+      this.revokedUpTo = this.revoked.at(-1)?.id ?? this.revokedUpTo;
+      this.revocationsReadAt = nowMs;
+    }
+    return this.revoked.find(
+      (r) =>
+        (r.before === undefined || t.issuedAt < r.before) &&
+        ((r.kind === 'jti' && r.value === t.jti) ||
+          (r.kind === 'rule' && r.value === t.rule) ||
+          (r.kind === 'project' && r.value === t.project)),
+    );
+  }
+
+  async createClaim(row: ClaimRow): Promise<void> {
+    const values: Record<string, SqlValue> = {};
+    for (const f of CLAIM_FIELDS) values[f] = row[f] ?? null;
+    await this.write(() => this.stmt.insertClaim.run(values));
+  }
+
+  async claim(idSha256: string): Promise<ClaimRow | undefined> {
+    const row = await this.read(() => this.stmt.selectClaim.get(idSha256));
+    return row ? (withoutNulls(row) as unknown as ClaimRow) : undefined;
+  }
+
+  async claimChecked(idSha256: string, checked: string): Promise<void> {
+    await this.write(() => this.stmt.checkClaim.run(checked, idSha256));
+  }
+
+  async refuseClaimWith(idSha256: string, code: string, message: string): Promise<void> {
+    await this.write(() => this.stmt.refuseClaim.run(code, message, idSha256));
+  }
+
+  async useClaim(idSha256: string, nowMs: number): Promise<boolean> {
+    return this.write(() => this.stmt.spendClaim.run(nowMs, idSha256, nowMs).changes === 1);
+  }
+
+  async purgeClaims(beforeMs: number): Promise<number> {
+    return this.write(() => this.stmt.purgeClaim.run(beforeMs).changes);
+  }
+
+  // Keys: the data dir's files, as every earlier version kept them.
+
+  signingKeys(): Promise<StoredKey[]> {
+    const file = join(this.dataDir, KEYS_FILE);
+    if (!existsSync(file)) return Promise.resolve([]);
+    return Promise.resolve((JSON.parse(readFileSync(file, 'utf8')) as { keys: StoredKey[] }).keys);
+  }
+
+  saveSigningKeys(keys: StoredKey[]): Promise<void> {
+    writeAtomic(join(this.dataDir, KEYS_FILE), `${JSON.stringify({ version: 1, keys }, null, 2)}\n`);
+    return Promise.resolve();
+  }
+
+  registryCa(): Promise<CertificateAndKey | undefined> {
+    return Promise.resolve(this.pair(CA_CERT_FILE, CA_KEY_FILE));
+  }
+
+  initRegistryCa(ca: CertificateAndKey): Promise<CertificateAndKey> {
+    const existing = this.pair(CA_CERT_FILE, CA_KEY_FILE);
+    if (existing) return Promise.resolve(existing);
+    writeAtomic(join(this.dataDir, CA_KEY_FILE), ca.keyPem);
+    writeAtomic(join(this.dataDir, CA_CERT_FILE), ca.certPem);
+    return Promise.resolve(ca);
+  }
+
+  registrySigner(): Promise<CertificateAndKey | undefined> {
+    return Promise.resolve(this.pair(SIGNER_CERT_FILE, SIGNER_KEY_FILE));
+  }
+
+  saveRegistrySigner(leaf: CertificateAndKey): Promise<void> {
+    // Key first: a reader that sees the new certificate always finds its key.
+    writeAtomic(join(this.dataDir, SIGNER_KEY_FILE), leaf.keyPem);
+    writeAtomic(join(this.dataDir, SIGNER_CERT_FILE), leaf.certPem);
+    return Promise.resolve();
+  }
+
+  /** Revocations are polled by isRevoked(); keys change in another process only by `rotate-keys`, which signals. */
+  onChange(): () => void {
+    return () => undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.settle();
+    this.closed = true;
+    clearImmediate(this.scheduled);
+    this.db.close();
+  }
+
+  private pair(certFile: string, keyFile: string): CertificateAndKey | undefined {
+    const cert = join(this.dataDir, certFile);
+    if (!existsSync(cert)) return undefined;
+    return { certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(join(this.dataDir, keyFile), 'utf8') };
+  }
+
+  private readRevocations(after: number): Revocation[] {
+    return (
+      this.stmt.selectRevocations.all(after) as unknown as Array<Revocation & { before: number | null }>
+    ).map((r) => {
+      const out: Revocation = { id: Number(r.id), at: r.at, kind: r.kind, value: r.value };
+      if (r.before !== null) out.before = r.before;
+      return out;
+    });
+  }
+
+  private open(): void {
+    if (this.closed) throw new StoreUnavailableError('the broker state is closed');
+  }
+
+  /** Joins the next group commit; resolves once it is committed. */
+  private enqueue(run: () => void): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the broker state is closed'));
+    const done = new Promise<void>((resolve, reject) => this.queue.push({ run, resolve, reject }));
+    this.track(done);
+    this.scheduled ??= setImmediate(() => this.commitQueue());
+    return done;
+  }
+
+  /** One transaction for everything queued; retried on a timer until the deadline. */
+  private commitQueue(): void {
+    this.scheduled = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    this.retry(
+      () => this.transaction(() => batch.forEach((w) => w.run())),
+      Date.now() + this.deadlineMs,
+      'commit',
+    ).then(
+      () => batch.forEach((w) => w.resolve()),
+      (err: unknown) => batch.forEach((w) => w.reject(err)),
+    );
+  }
+
+  /** A write of its own (claims, revocations, purges), committed before it resolves. */
+  private write<T>(fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the broker state is closed'));
+    const done = this.retry(() => this.transaction(fn), Date.now() + this.deadlineMs, 'commit');
+    this.track(done);
+    return done;
+  }
+
+  private read<T>(fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the broker state is closed'));
+    return this.retry(fn, Date.now() + this.deadlineMs, 'answer');
+  }
+
+  private transaction<T>(fn: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const out = fn();
+      this.db.exec('COMMIT');
+      return out;
+    } catch (err: unknown) {
+      try {
+        this.db.exec('ROLLBACK');
+      } catch {
+        // No transaction left to roll back.
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `fn` now and, while it fails, again every RETRY_MS until `deadline`; then rejects with
+   * StoreUnavailableError. A failure other than a lock is reported once to onError.
+   */
+  private retry<T>(fn: () => T, deadline: number, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let reported = false;
+      const attempt = () => {
+        if (this.closed) {
+          reject(new StoreUnavailableError('the broker state is closed'));
+          return;
+        }
+        try {
+          resolve(fn());
+          return;
+        } catch (err: unknown) {
+          if (!isBusy(err) && !reported) {
+            reported = true;
+            this.onError(err);
+          }
+          if (Date.now() + RETRY_MS > deadline) {
+            const why = isBusy(err) ? 'the database is locked by another connection' : String(err);
+            reject(
+              new StoreUnavailableError(
+                `the broker state (${join(this.dataDir, STATE_FILE)}) did not ${what} within ${this.deadlineMs} ms: ${why}`,
+                1,
+                { cause: err },
+              ),
+            );
+            return;
+          }
+          setTimeout(attempt, RETRY_MS);
+        }
+      };
+      attempt();
+    });
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.unsettled.add(p);
+    const forget = () => this.unsettled.delete(p);
+    p.then(forget, forget);
+  }
+
+  /** Waits until every write made so far has committed or failed. */
+  private async settle(): Promise<void> {
+    while (this.unsettled.size > 0) await Promise.allSettled([...this.unsettled]);
+  }
+}
+
+function withoutNulls(row: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null));
+}
+
+function writeAtomic(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, content, { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+function userVersion(db: SqlDatabase): number {
+  return Number(db.prepare('PRAGMA user_version').get()?.user_version ?? 0);
+}
+
+/** Brings the file's schema to SCHEMA_VERSION, one version a transaction; refuses a file from a newer broker. */
+function migrate(db: SqlDatabase): void {
+  const version = userVersion(db);
+  if (version > MIGRATIONS.length) {
+    throw new Error(
+      `the broker state (schema version ${version}) was written by a newer broker than this one (version ${MIGRATIONS.length}): run the newer broker, or restore a backup`,
+    );
+  }
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      // Another process may have migrated meanwhile: read the version again under the lock.
+      if (userVersion(db) === v) {
+        db.exec(MIGRATIONS[v] ?? '');
+        db.exec(`PRAGMA user_version = ${v + 1}`);
+      }
+      db.exec('COMMIT');
+    } catch (err: unknown) {
+      db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+}
