@@ -45,7 +45,10 @@ describe('depot build (real engine)', () => {
     expect(r.code).not.toBe(69);
     const last = r.stderr.trim().split('\n').at(-1) ?? '';
     expect(last).toMatch(/ERROR: .*did not complete successfully: exit code: 3/);
-    expect(existsSync(meta) && 'depot.build' in readJson(meta)).toBe(false);
+    // The failed build still names its build id, for the actions' outputs on failure (as docker's set them).
+    expect(existsSync(meta)).toBe(true);
+    expect(readJson(meta)['depot.build']).toMatchObject({ buildID: expect.stringMatching(/^[a-z0-9]{20}$/) });
+    expect(r.stderr).toContain(`build ID ${(readJson(meta)['depot.build'] as { buildID: string }).buildID}`);
   });
 
   it('--lint reports the check warning and builds; --lint-fail-on warn stops before the build', async () => {
