@@ -8,8 +8,12 @@
 #   scripts/engine.sh status   what is installed and running
 #   scripts/engine.sh down     stop the registry and dockerd
 #   scripts/engine.sh tools    shellcheck and yamllint from bookworm (npm test's lint of scripts/install.sh and YAML)
+#   scripts/engine.sh postgres up|status|down|url
+#                              the broker store tests' PostgreSQL (scripts/postgres.sh; npm test starts it); `status`
+#                              and `down` above cover it too
 set -euo pipefail
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STATE=${DEPOT_ENGINE_STATE:-/var/lib/depot-engine}
 REGISTRY_ADDR=127.0.0.1:5000
 BASE_IMAGE=$REGISTRY_ADDR/busybox:latest
@@ -245,6 +249,8 @@ status() {
     log "base image: missing"
     ok=1
   fi
+  # PostgreSQL is reported, not required: `up` leaves it to scripts/postgres.sh (npm test starts it).
+  bash "$HERE/postgres.sh" status 2>&1 | sed 's/^postgres: /engine: postgres: /' || true
   return $ok
 }
 
@@ -285,7 +291,8 @@ down() {
   fi
   stop_pid "$STATE/registry.pid" "the registry"
   stop_pid /var/run/docker.pid dockerd
-  log "down: registry and dockerd stopped"
+  bash "$HERE/postgres.sh" down
+  log "down: registry, dockerd and PostgreSQL stopped"
 }
 
 case "${1:-}" in
@@ -293,8 +300,9 @@ case "${1:-}" in
   status) status ;;
   down) down ;;
   tools) install_lint_tools ;;
+  postgres) bash "$HERE/postgres.sh" "${2:-status}" ;;
   *)
-    echo "usage: scripts/engine.sh up|status|down|tools" >&2
+    echo "usage: scripts/engine.sh up|status|down|tools|postgres up|status|down|url" >&2
     exit 2
     ;;
 esac
