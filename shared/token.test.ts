@@ -245,6 +245,17 @@ describe('the OIDC exchange', () => {
     expect(sleeps).toEqual([1000, 2000]);
   });
 
+  it('retries 503 state_unavailable (the broker could not record the jti: the token is still unused) with a fresh token', async () => {
+    broker(
+      refused(503, 'state_unavailable', 'the broker could not record this request: retry shortly'),
+      granted,
+    );
+    const r = await resolveToken(req({ brokerUrl: BROKER }), deps());
+    expect(r.kind).toBe('token');
+    expect(posted.map((p) => p.token)).toEqual(issued);
+    expect(new Set(issued).size).toBe(2);
+  });
+
   it('honours Retry-After on 429', async () => {
     broker(
       () =>

@@ -16,6 +16,7 @@ import { parseExchangeResponse } from '../../shared/contract/exchange';
 import { readProjectToken } from '../../shared/contract/project-token';
 import type { Broker } from './broker';
 import { createBroker } from './broker';
+import { openSqlite } from './store/sqlite-driver';
 import type { JwksOptions } from './verify';
 
 const ISSUER = 'https://token.actions.example.test';
@@ -81,7 +82,9 @@ rate_limit: { per_address: 0, failures_per_address: 0 }
 ${extra}${PROJECTS}`;
 }
 
-async function broker(opts: { jwks?: Partial<JwksOptions>; config?: string } = {}): Promise<Broker> {
+async function broker(
+  opts: { jwks?: Partial<JwksOptions>; config?: string; writeDeadlineMs?: number } = {},
+): Promise<Broker> {
   const file = join(dir, `broker-${randomUUID()}.yml`);
   writeFileSync(file, opts.config ?? configText());
   const log = pino(
@@ -98,6 +101,7 @@ async function broker(opts: { jwks?: Partial<JwksOptions>; config?: string } = {
     dataDir: join(dir, 'data'),
     log,
     ...(opts.jwks ? { jwks: opts.jwks } : {}),
+    ...(opts.writeDeadlineMs !== undefined ? { writeDeadlineMs: opts.writeDeadlineMs } : {}),
   });
   brokers.push(b);
   return b;
@@ -975,5 +979,111 @@ projects:
       actor: 'octocat',
       tokenJti: String(decodeJwt(body.token).jti),
     });
+  });
+});
+
+describe('single use is durable: the jti is committed before the answer', () => {
+  /** Another connection holds the state file's write lock (as another process would) until release(). */
+  function lockState(): { release(): void } {
+    const db = openSqlite(join(dir, 'data', 'state.db'));
+    db.exec('BEGIN IMMEDIATE');
+    db.exec("INSERT INTO revocation (at, kind, value) VALUES (0, 'jti', 'lock-holder')");
+    return {
+      release() {
+        db.exec('ROLLBACK');
+        db.close();
+      },
+    };
+  }
+
+  /** The longest the event loop went without running a timer while `work` ran. */
+  async function longestStall<T>(work: Promise<T>): Promise<{ result: T; stallMs: number }> {
+    let last = performance.now();
+    let stallMs = 0;
+    const tick = setInterval(() => {
+      const t = performance.now();
+      stallMs = Math.max(stallMs, t - last);
+      last = t;
+    }, 1);
+    try {
+      return { result: await work, stallMs };
+    } finally {
+      clearInterval(tick);
+    }
+  }
+
+  it('a lock released within the deadline: 200, and a replay of the same token is refused', async () => {
+    const b = await broker();
+    const token = await mint({ jti: randomUUID() });
+    const lock = lockState();
+    const answer = exchangeToken(b, token);
+    await new Promise((r) => setTimeout(r, 300));
+    lock.release();
+    const r = await answer;
+    expect([r.status, r.body.ok]).toEqual([200, true]);
+    const replay = await exchangeToken(b, token);
+    expect([replay.status, replay.body.error?.code]).toEqual([401, 'replayed']);
+  });
+
+  it('held past the deadline: 503 state_unavailable with Retry-After, nothing minted; after release one 200, then replayed', async () => {
+    const b = await broker({ writeDeadlineMs: 400 });
+    const token = await mint({ jti: randomUUID() });
+    const lock = lockState();
+    let refused: Reply;
+    try {
+      const { result, stallMs } = await longestStall(exchangeToken(b, token));
+      refused = result;
+      // SQLite's busy wait is kept to a few milliseconds: the event loop ran while the lock was held.
+      expect(stallMs).toBeLessThan(100);
+    } finally {
+      lock.release();
+    }
+    expect([refused.status, refused.body.error?.code]).toEqual([503, 'state_unavailable']);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.text).not.toContain('state.db');
+    const again = await exchangeToken(b, token);
+    expect([again.status, again.body.ok]).toEqual([200, true]);
+    const replay = await exchangeToken(b, token);
+    expect([replay.status, replay.body.error?.code]).toEqual([401, 'replayed']);
+    // The refused try was audited once the lock was gone, with the store's reason for the operator.
+    const rows = (await b.deps.state.queryAudit({})).filter((row) => row.outcome === 'state_unavailable');
+    expect(rows.at(-1)?.message).toMatch(/did not commit within 400 ms: the database is locked/);
+  });
+
+  it('concurrent tries of one token: exactly one 200, the others replayed', async () => {
+    const b = await broker();
+    const token = await mint({ jti: randomUUID() });
+    const answers = await Promise.all(Array.from({ length: 20 }, () => exchangeToken(b, token)));
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
+    expect(new Set(answers.filter((a) => a.status !== 200).map((a) => a.body.error?.code))).toEqual(
+      new Set(['replayed']),
+    );
+  });
+
+  it('/readyz: 503 while the store is locked, 200 with the version and the config digest otherwise; /healthz never waits', async () => {
+    const b = await broker();
+    const ok = await b.app.request('/readyz');
+    expect(ok.status).toBe(200);
+    const body = (await ok.json()) as { ok: boolean; version: string; configDigest: string };
+    expect(body).toEqual({
+      ok: true,
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      configDigest: expect.any(String),
+    });
+    expect(body.configDigest).toMatch(/^[0-9a-f]{64}$/);
+    const lock = lockState();
+    try {
+      const t0 = Date.now();
+      const health = await b.app.request('/healthz');
+      expect(health.status).toBe(200);
+      expect(Date.now() - t0).toBeLessThan(100);
+      const down = await b.app.request('/readyz');
+      expect(down.status).toBe(503);
+      expect(((await down.json()) as { error: { code: string } }).error.code).toBe('state_unavailable');
+      expect(down.headers.get('retry-after')).toBe('1');
+    } finally {
+      lock.release();
+    }
+    expect((await b.app.request('/readyz')).status).toBe(200);
   });
 });
