@@ -1,0 +1,167 @@
+// Three in-process brokers on one PostgreSQL database (issue 25, "Several instances"), driven through their HTTP apps:
+// a CI token sent to all of them at once is exchanged exactly once; a revocation made through one is in force on
+// all within 5 s; with the database stopped, exchanges and /readyz answer 503 state_unavailable, and after it
+// restarts the instances recover on their own (LISTEN again). The brokers share one data dir for their key files,
+// as instances share their keys; their state is the database's alone.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startIssuer } from '../../../test/support/issuer';
+import type { LocalIssuer } from '../../../test/support/issuer';
+import { freshDatabase, postgresScript } from '../../../test/support/postgres';
+import type { TestDatabase } from '../../../test/support/postgres';
+import { createBroker } from '../broker';
+import type { Broker } from '../broker';
+import { PostgresStore } from './postgres';
+
+const PUBLIC_URL = 'http://127.0.0.1:8080';
+let issuer: LocalIssuer;
+let db: TestDatabase;
+let dir: string;
+const brokers: Broker[] = [];
+const stores: PostgresStore[] = [];
+const logs: string[] = [];
+
+beforeAll(async () => {
+  issuer = await startIssuer();
+  db = await freshDatabase();
+  dir = mkdtempSync(join(tmpdir(), 'broker-pg-'));
+  const config = join(dir, 'broker.yml');
+  writeFileSync(
+    config,
+    `public_url: ${PUBLIC_URL}
+issuers:
+  github-actions:
+    issuer: ${issuer.url}
+    jwks_uri: ${issuer.url}/.well-known/jwks
+rate_limit: { per_address: 0, failures_per_address: 0, registry_failures_per_address: 0 }
+projects:
+  - id: web
+    rules:
+      - { id: web-main, provider: github-actions, repository: acme/web, repository_id: "123456", ref: refs/heads/main }
+`,
+  );
+  const log = pino(
+    { base: undefined },
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        logs.push(chunk.toString());
+        cb();
+      },
+    }),
+  );
+  const secret = randomBytes(32);
+  for (let i = 0; i < 3; i++) {
+    // A poll of a minute: what reaches the other instances within 5 s came through LISTEN/NOTIFY.
+    const store = await PostgresStore.open({ url: db.url, keySecret: secret, dataDir: dir, pollMs: 60_000 });
+    stores.push(store);
+    brokers.push(await createBroker({ configPath: config, dataDir: join(dir, 'data'), log, store }));
+  }
+});
+
+afterAll(async () => {
+  await Promise.all(brokers.map((b) => b.close()));
+  await Promise.all(stores.map((s) => s.close()));
+  await db?.drop();
+  await issuer?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  const text = logs.join('');
+  expect(text).not.toContain(new URL(db.url).password);
+});
+
+interface Answer {
+  status: number;
+  body: { ok: boolean; token?: string; error?: { code: string } };
+  headers: Headers;
+}
+
+async function exchange(b: Broker, token: string): Promise<Answer> {
+  const res = await b.app.request('/auth/oidc/github-actions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, project: 'web' }),
+  });
+  return { status: res.status, body: (await res.json()) as Answer['body'], headers: res.headers };
+}
+
+async function registryToken(b: Broker, projectToken: string): Promise<number> {
+  const res = await b.app.request('/v2/token?service=depot-cache&scope=repository:cache/web:pull', {
+    headers: { authorization: `Basic ${Buffer.from(`depot:${projectToken}`).toString('base64')}` },
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function within(ms: number, probe: () => Promise<boolean>): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    if (await probe().catch(() => false)) return Date.now() - start;
+    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('three brokers on one PostgreSQL database', () => {
+  it('a token sent to all at once, 50 times: exactly one 200 each time, the others `replayed`', async () => {
+    for (let round = 0; round < 50; round++) {
+      const token = await issuer.mint();
+      const answers = await Promise.all(brokers.flatMap((b) => [exchange(b, token), exchange(b, token)]));
+      const ok = answers.filter((a) => a.status === 200);
+      expect(ok, `round ${round}: ${answers.map((a) => a.status).join(',')}`).toHaveLength(1);
+      for (const a of answers.filter((x) => x.status !== 200)) expect(a.body.error?.code).toBe('replayed');
+    }
+  });
+
+  it('a revocation through one instance is in force on every instance within 5 s', async () => {
+    const first = await exchange(brokers[0] as Broker, await issuer.mint());
+    expect(first.status).toBe(200);
+    const projectToken = first.body.token as string;
+    for (const b of brokers) expect(await registryToken(b, projectToken)).toBe(200);
+    const payload = JSON.parse(Buffer.from(projectToken.split('.')[1] ?? '', 'base64url').toString()) as {
+      jti: string;
+    };
+    await (stores[0] as PostgresStore).revoke('jti', payload.jti, undefined);
+    for (const b of brokers) {
+      const after = await within(5_000, async () => (await registryToken(b, projectToken)) !== 200);
+      expect(after).toBeLessThan(5_000);
+      expect(await registryToken(b, projectToken)).toBe(401);
+    }
+  });
+
+  it('the database stopped: 503 state_unavailable with Retry-After and /readyz 503; restarted: all recover', async () => {
+    for (const b of brokers) expect((await b.app.request('/readyz')).status).toBe(200);
+    const token = await issuer.mint();
+    try {
+      await postgresScript('down');
+      for (const b of brokers) {
+        const a = await exchange(b, token);
+        expect(a.status).toBe(503);
+        expect(a.body.error?.code).toBe('state_unavailable');
+        expect(a.headers.get('retry-after')).toMatch(/^\d+$/);
+        const ready = await b.app.request('/readyz');
+        expect(ready.status).toBe(503);
+        expect(((await ready.json()) as Answer['body']).error?.code).toBe('state_unavailable');
+        expect((await b.app.request('/healthz')).status).toBe(200);
+      }
+    } finally {
+      await postgresScript('up');
+    }
+    for (const b of brokers)
+      await within(10_000, async () => (await b.app.request('/readyz')).status === 200);
+    // Nothing was minted or recorded while the database was down: the same token is exchanged once now.
+    const answers = await Promise.all(brokers.map((b) => exchange(b, token)));
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
+    for (const a of answers.filter((x) => x.status !== 200)) expect(a.body.error?.code).toBe('replayed');
+    // LISTEN is back on every instance: a revocation through one reaches the others without the (1 minute) poll.
+    await within(10_000, async () => stores.every((s) => s.isListening()));
+    const fresh = await exchange(brokers[1] as Broker, await issuer.mint());
+    expect(fresh.status).toBe(200);
+    await (stores[1] as PostgresStore).revoke('project', 'web', undefined);
+    for (const b of brokers)
+      await within(5_000, async () => (await registryToken(b, fresh.body.token as string)) === 401);
+  });
+});
