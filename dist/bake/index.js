@@ -35394,8 +35394,8 @@ var core = __nccwpck_require__(33838);
 var semver = __nccwpck_require__(62088);
 var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
 ;// CONCATENATED MODULE: ./shared/buildx-version.ts
-// Reading the version `docker buildx version` prints. Only the parser lives here (semver, nothing else), so the CLI
-// can share it without bundling shared/buildx.ts's action-side probe and gates.
+// Reading what `docker buildx version` and `docker buildx inspect` print. Only the parsers live here (semver,
+// nothing else), so the CLI shares them without bundling shared/buildx.ts's action-side probe and gates.
 
 /**
  * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
@@ -35405,6 +35405,45 @@ function parseBuildxVersion(output) {
     const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
     const v = semver_default().coerce(m?.[1] ?? output);
     return v && v.version !== '0.0.0' ? v.version : undefined;
+}
+/**
+ * Reads `docker buildx inspect`'s text: the builder's `Name` and `Driver`, then per node its `Name`, `Endpoint` and
+ * `BuildKit version` (`Buildkit` before buildx 0.12). Other lines are skipped.
+ */
+function parseBuilderInspect(stdout) {
+    const info = { nodes: [] };
+    let inNodes = false;
+    for (const line of stdout.split(/\r?\n/)) {
+        // Indented lines (labels, GC policy rules, devices) belong to a section we do not read.
+        if (line === '' || /^\s/.test(line))
+            continue;
+        const at = line.indexOf(':');
+        if (at < 0)
+            continue;
+        const key = line.slice(0, at).trim().toLowerCase();
+        const value = line.slice(at + 1).trim();
+        if (key === 'nodes')
+            inNodes = true;
+        else if (key === 'name') {
+            if (!inNodes)
+                info.name = value;
+            else
+                info.nodes.push({ name: value });
+        }
+        else if (key === 'driver' && !inNodes)
+            info.driver = value;
+        else if (key === 'endpoint' && inNodes) {
+            const node = info.nodes.at(-1);
+            if (node && value)
+                node.endpoint = value;
+        }
+        else if ((key === 'buildkit version' || key === 'buildkit') && inNodes) {
+            const node = info.nodes.at(-1);
+            if (node && value)
+                node.buildkit = value;
+        }
+    }
+    return info;
 }
 
 // EXTERNAL MODULE: ./shared/errors.ts
@@ -35510,7 +35549,8 @@ function lastLine(text) {
 
 ;// CONCATENATED MODULE: ./shared/buildx.ts
 // The installed buildx's version and the builder's BuildKit version, and gating inputs on them as docker's actions
-// do (action-side: it runs docker through shared/exec; the CLI uses only the parser, from shared/buildx-version.ts).
+// do (action-side: it runs docker through shared/exec; the CLI uses only the parsers, from shared/buildx-version.ts).
+
 
 
 
@@ -35550,40 +35590,6 @@ function supportsOrWarn(v, input, minimum, warn) {
         return true;
     warn(`Input \`${input}\` needs buildx >= ${minimum} (this runner has ${v.version}): it is ignored.`);
     return false;
-}
-/**
- * Reads `docker buildx inspect`'s text: the builder's `Name` and `Driver`, then per node its `Name` and
- * `BuildKit version` (`Buildkit` before buildx 0.12). Other lines are skipped.
- */
-function parseBuilderInspect(stdout) {
-    const info = { nodes: [] };
-    let inNodes = false;
-    for (const line of stdout.split(/\r?\n/)) {
-        // Indented lines (labels, GC policy rules, devices) belong to a section we do not read.
-        if (line === '' || /^\s/.test(line))
-            continue;
-        const at = line.indexOf(':');
-        if (at < 0)
-            continue;
-        const key = line.slice(0, at).trim().toLowerCase();
-        const value = line.slice(at + 1).trim();
-        if (key === 'nodes')
-            inNodes = true;
-        else if (key === 'name') {
-            if (!inNodes)
-                info.name = value;
-            else
-                info.nodes.push({ name: value });
-        }
-        else if (key === 'driver' && !inNodes)
-            info.driver = value;
-        else if ((key === 'buildkit version' || key === 'buildkit') && inNodes) {
-            const node = info.nodes.at(-1);
-            if (node && value)
-                node.buildkit = value;
-        }
-    }
-    return info;
 }
 /** `docker buildx inspect [builder]`, or undefined (with the reason in the log) when it fails. */
 async function inspectBuilder(builder, opts = {}) {
@@ -39300,8 +39306,36 @@ function readImageId(file) {
     return readFileSync(file, 'utf8').trim() || undefined;
 }
 
+;// CONCATENATED MODULE: ./shared/runner-os.ts
+// The runners the suite supports: Linux only (the CLI release is built for linux-x64 and linux-arm64, and the
+// builds need a local Docker Engine with BuildKit). Every action checks this first, so a macOS or Windows job fails
+// in one line before anything runs.
+
+/** RUNNER_OS as the runner sets it, else this process's platform, in the runner's words. */
+function runnerOs(env = process.env, platform = process.platform) {
+    const fromPlatform = PLATFORM_NAMES[platform] ?? platform;
+    const declared = env.RUNNER_OS?.trim();
+    // A runner that says Linux while the process runs elsewhere (or the reverse): the process is what matters.
+    if (declared && declared !== 'Linux')
+        return declared;
+    return fromPlatform;
+}
+/** Fails in one line naming the runner when it is not Linux. */
+function requireLinuxRunner(env = process.env, platform = process.platform) {
+    const os = runnerOs(env, platform);
+    if (os !== 'Linux')
+        throw new errors/* UserError */.y(`depot-ci actions run on Linux runners; this runner is ${os}.`);
+}
+const PLATFORM_NAMES = {
+    linux: 'Linux',
+    darwin: 'macOS',
+    win32: 'Windows',
+};
+
 ;// CONCATENATED MODULE: ./shared/runner.ts
-// One bundle serves main and post: the first run saves a flag, the post run finds it.
+// One bundle serves main and post: the first run saves a flag, the post run finds it. Main first checks the runner
+// is Linux (shared/runner-os.ts), before its inputs are read or anything runs.
+
 
 
 const POST_FLAG = 'isPost';
@@ -39312,8 +39346,10 @@ async function run(main, post) {
     try {
         if (isPost)
             await post?.();
-        else
+        else {
+            requireLinuxRunner();
             await main();
+        }
     }
     catch (err) {
         if (err instanceof Error && err.stack && !(err instanceof errors/* UserError */.y))
@@ -39321,6 +39357,22 @@ async function run(main, post) {
         const message = (0,errors/* errorMessage */.g)(err);
         core/* setFailed */.C1(err instanceof errors/* UserError */.y ? message : `Unexpected error: ${message}`);
     }
+}
+
+;// CONCATENATED MODULE: ./shared/outputs.ts
+// Setting a step's outputs, each printed first: one small module, so an action that only reports (setup, the
+// monorepo planner) does not bundle the build step's token resolution and depot runner.
+
+/** Prints each output in one group, then sets it; undefined values are left unset. */
+async function setOutputs(outputs) {
+    await core/* group */.Os('Outputs', async () => {
+        for (const [name, value] of Object.entries(outputs)) {
+            if (value === undefined)
+                continue;
+            core/* info */.pq(`${name}: ${value}`);
+            core/* setOutput */.uH(name, value);
+        }
+    });
 }
 
 // EXTERNAL MODULE: ./shared/identity.ts
@@ -39453,32 +39505,6 @@ class DepotCli {
         return (this.deps.exec ?? main_exec)(command, args, opts);
     }
 }
-
-;// CONCATENATED MODULE: ./shared/runner-os.ts
-// The runners the suite supports: Linux only (the CLI release is built for linux-x64 and linux-arm64, and the
-// builds need a local Docker Engine with BuildKit). Every action checks this first, so a macOS or Windows job fails
-// in one line before anything runs.
-
-/** RUNNER_OS as the runner sets it, else this process's platform, in the runner's words. */
-function runnerOs(env = process.env, platform = process.platform) {
-    const fromPlatform = PLATFORM_NAMES[platform] ?? platform;
-    const declared = env.RUNNER_OS?.trim();
-    // A runner that says Linux while the process runs elsewhere (or the reverse): the process is what matters.
-    if (declared && declared !== 'Linux')
-        return declared;
-    return fromPlatform;
-}
-/** Fails in one line naming the runner when it is not Linux. */
-function requireLinuxRunner(env = process.env, platform = process.platform) {
-    const os = runnerOs(env, platform);
-    if (os !== 'Linux')
-        throw new errors/* UserError */.y(`depot-ci actions run on Linux runners; this runner is ${os}.`);
-}
-const PLATFORM_NAMES = {
-    linux: 'Linux',
-    darwin: 'macOS',
-    win32: 'Windows',
-};
 
 ;// CONCATENATED MODULE: ./shared/tempdir.ts
 // One private temp dir per step for files that may hold secrets; the post step removes it.
@@ -39667,11 +39693,9 @@ async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
 
 
 
-
 /** The post step finds the temp dir under this state name. */
 const TMP_DIR_STATE = 'tmpDir';
 async function prepareStep() {
-    requireLinuxRunner();
     const github = getGithubContext();
     const tmp = createTempDir();
     core/* saveState */.LZ(TMP_DIR_STATE, tmp);
@@ -39698,17 +39722,6 @@ async function resolveAndRun(inputs, ctx, run, deps = {}) {
         install: { version: inputs.version, manifestUrl: inputs['manifest-url'] },
     });
     return { resolution, result };
-}
-/** Prints each output in one group, then sets it; undefined values are left unset. */
-async function setOutputs(outputs) {
-    await core/* group */.Os('Outputs', async () => {
-        for (const [name, value] of Object.entries(outputs)) {
-            if (value === undefined)
-                continue;
-            core/* info */.pq(`${name}: ${value}`);
-            core/* setOutput */.uH(name, value);
-        }
-    });
 }
 /** The post step: remove the step's temp dir (it may hold secrets). */
 async function cleanupStep() {
@@ -40006,6 +40019,7 @@ function hasDockerExporter(definition, load) {
 ;// CONCATENATED MODULE: ./actions/bake/src/main.ts
 // actions/bake: parse inputs, read the bake definition, resolve a project token, run `depot bake`, set the outputs and
 // save the report. Post: the build records and the job summary, then remove temp files.
+
 
 
 

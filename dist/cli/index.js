@@ -31926,6 +31926,59 @@ var semver = __nccwpck_require__(2088);
 var semver_default = /*#__PURE__*/__nccwpck_require__.n(semver);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./shared/buildx-version.ts
+// Reading what `docker buildx version` and `docker buildx inspect` print. Only the parsers live here (semver,
+// nothing else), so the CLI shares them without bundling shared/buildx.ts's action-side probe and gates.
+
+/**
+ * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
+ * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current.
+ */
+function parseBuildxVersion(output) {
+    const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
+    const v = semver_default().coerce(m?.[1] ?? output);
+    return v && v.version !== '0.0.0' ? v.version : undefined;
+}
+/**
+ * Reads `docker buildx inspect`'s text: the builder's `Name` and `Driver`, then per node its `Name`, `Endpoint` and
+ * `BuildKit version` (`Buildkit` before buildx 0.12). Other lines are skipped.
+ */
+function parseBuilderInspect(stdout) {
+    const info = { nodes: [] };
+    let inNodes = false;
+    for (const line of stdout.split(/\r?\n/)) {
+        // Indented lines (labels, GC policy rules, devices) belong to a section we do not read.
+        if (line === '' || /^\s/.test(line))
+            continue;
+        const at = line.indexOf(':');
+        if (at < 0)
+            continue;
+        const key = line.slice(0, at).trim().toLowerCase();
+        const value = line.slice(at + 1).trim();
+        if (key === 'nodes')
+            inNodes = true;
+        else if (key === 'name') {
+            if (!inNodes)
+                info.name = value;
+            else
+                info.nodes.push({ name: value });
+        }
+        else if (key === 'driver' && !inNodes)
+            info.driver = value;
+        else if (key === 'endpoint' && inNodes) {
+            const node = info.nodes.at(-1);
+            if (node && value)
+                node.endpoint = value;
+        }
+        else if ((key === 'buildkit version' || key === 'buildkit') && inNodes) {
+            const node = info.nodes.at(-1);
+            if (node && value)
+                node.buildkit = value;
+        }
+    }
+    return info;
+}
+
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./shared/exec.ts
@@ -32842,6 +32895,7 @@ function remove(file) {
 
 
 
+
 /** The snapshotter DriverStatus names when dockerd uses the containerd image store. */
 const CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1';
 /** Kept answers older than this are deleted (outside RUNNER_TEMP, which the runner empties itself). */
@@ -32851,12 +32905,10 @@ const builder_probe_FILE = /^builder-[0-9a-f]{64}\.json$/;
 const INFO_FORMAT = '{{.Driver}}\t{{json .DriverStatus}}';
 /** The builder's name, driver and first node's endpoint from `docker buildx inspect`. */
 function parseInspect(stdout) {
-    const field = (label) => new RegExp(`^${label}:[ \\t]*(\\S.*?)\\s*$`, 'm').exec(stdout)?.[1];
-    const name = field('Name');
-    const driver = field('Driver');
+    const { name, driver, nodes } = parseBuilderInspect(stdout);
     if (!name || !driver)
         return undefined;
-    const endpoint = field('Endpoint');
+    const endpoint = nodes[0]?.endpoint;
     return { name, driver, ...(endpoint ? { endpoint } : {}) };
 }
 /** The image store from `docker info --format INFO_FORMAT`; undefined when the output cannot be read. */
@@ -34610,20 +34662,6 @@ function has(flags, name) {
 }
 function toWords(flags) {
     return flags.flatMap((f) => f.words);
-}
-
-;// CONCATENATED MODULE: ./shared/buildx-version.ts
-// Reading the version `docker buildx version` prints. Only the parser lives here (semver, nothing else), so the CLI
-// can share it without bundling shared/buildx.ts's action-side probe and gates.
-
-/**
- * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
- * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current.
- */
-function parseBuildxVersion(output) {
-    const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
-    const v = semver_default().coerce(m?.[1] ?? output);
-    return v && v.version !== '0.0.0' ? v.version : undefined;
 }
 
 ;// CONCATENATED MODULE: ./cli/src/process.ts

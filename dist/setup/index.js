@@ -31607,1306 +31607,6 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8407:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  P: () => (/* binding */ Installer)
-});
-
-// UNUSED EXPORTS: TOOL_NAME
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(77598);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(73024);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(76760);
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
-var lib_core = __nccwpck_require__(33838);
-// EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
-var lib_io = __nccwpck_require__(88701);
-// EXTERNAL MODULE: external "crypto"
-var external_crypto_ = __nccwpck_require__(76982);
-// EXTERNAL MODULE: external "fs"
-var external_fs_ = __nccwpck_require__(79896);
-// EXTERNAL MODULE: ./node_modules/semver/index.js
-var node_modules_semver = __nccwpck_require__(62088);
-// EXTERNAL MODULE: external "os"
-var external_os_ = __nccwpck_require__(70857);
-// EXTERNAL MODULE: external "child_process"
-var external_child_process_ = __nccwpck_require__(35317);
-;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/manifest.js
-var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-// Internal object for testability (allows mocking in ESM)
-const _internal = {
-    readLinuxVersionFile() {
-        const lsbReleaseFile = '/etc/lsb-release';
-        const osReleaseFile = '/etc/os-release';
-        let contents = '';
-        if (external_fs_.existsSync(lsbReleaseFile)) {
-            contents = external_fs_.readFileSync(lsbReleaseFile).toString();
-        }
-        else if (external_fs_.existsSync(osReleaseFile)) {
-            contents = external_fs_.readFileSync(osReleaseFile).toString();
-        }
-        return contents;
-    }
-};
-function _findMatch(versionSpec, stable, candidates, archFilter) {
-    return __awaiter(this, void 0, void 0, function* () {
-        const platFilter = os.platform();
-        let result;
-        let match;
-        let file;
-        for (const candidate of candidates) {
-            const version = candidate.version;
-            debug(`check ${version} satisfies ${versionSpec}`);
-            if (semver.satisfies(version, versionSpec) &&
-                (!stable || candidate.stable === stable)) {
-                file = candidate.files.find(item => {
-                    debug(`${item.arch}===${archFilter} && ${item.platform}===${platFilter}`);
-                    let chk = item.arch === archFilter && item.platform === platFilter;
-                    if (chk && item.platform_version) {
-                        const osVersion = _getOsVersion();
-                        if (osVersion === item.platform_version) {
-                            chk = true;
-                        }
-                        else {
-                            chk = semver.satisfies(osVersion, item.platform_version);
-                        }
-                    }
-                    return chk;
-                });
-                if (file) {
-                    debug(`matched ${candidate.version}`);
-                    match = candidate;
-                    break;
-                }
-            }
-        }
-        if (match && file) {
-            // clone since we're mutating the file list to be only the file that matches
-            result = Object.assign({}, match);
-            result.files = [file];
-        }
-        return result;
-    });
-}
-function _getOsVersion() {
-    // TODO: add windows and other linux, arm variants
-    // right now filtering on version is only an ubuntu and macos scenario for tools we build for hosted (python)
-    const plat = os.platform();
-    let version = '';
-    if (plat === 'darwin') {
-        version = cp.execSync('sw_vers -productVersion').toString();
-    }
-    else if (plat === 'linux') {
-        // lsb_release process not in some containers, readfile
-        // Run cat /etc/lsb-release
-        // DISTRIB_ID=Ubuntu
-        // DISTRIB_RELEASE=18.04
-        // DISTRIB_CODENAME=bionic
-        // DISTRIB_DESCRIPTION="Ubuntu 18.04.4 LTS"
-        const lsbContents = _internal.readLinuxVersionFile();
-        if (lsbContents) {
-            const lines = lsbContents.split('\n');
-            for (const line of lines) {
-                const parts = line.split('=');
-                if (parts.length === 2 &&
-                    (parts[0].trim() === 'VERSION_ID' ||
-                        parts[0].trim() === 'DISTRIB_RELEASE')) {
-                    version = parts[1].trim().replace(/^"/, '').replace(/"$/, '');
-                    break;
-                }
-            }
-        }
-    }
-    return version;
-}
-// Alias for backwards compatibility
-function _readLinuxVersionFile() {
-    return _internal.readLinuxVersionFile();
-}
-//# sourceMappingURL=manifest.js.map
-// EXTERNAL MODULE: external "path"
-var external_path_ = __nccwpck_require__(16928);
-// EXTERNAL MODULE: ./node_modules/@actions/http-client/lib/index.js + 1 modules
-var lib = __nccwpck_require__(44942);
-// EXTERNAL MODULE: external "stream"
-var external_stream_ = __nccwpck_require__(2203);
-// EXTERNAL MODULE: external "util"
-var external_util_ = __nccwpck_require__(39023);
-// EXTERNAL MODULE: external "assert"
-var external_assert_ = __nccwpck_require__(42613);
-// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
-var lib_exec = __nccwpck_require__(75260);
-;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/retry-helper.js
-var retry_helper_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-/**
- * Internal class for retries
- */
-class RetryHelper {
-    constructor(maxAttempts, minSeconds, maxSeconds) {
-        if (maxAttempts < 1) {
-            throw new Error('max attempts should be greater than or equal to 1');
-        }
-        this.maxAttempts = maxAttempts;
-        this.minSeconds = Math.floor(minSeconds);
-        this.maxSeconds = Math.floor(maxSeconds);
-        if (this.minSeconds > this.maxSeconds) {
-            throw new Error('min seconds should be less than or equal to max seconds');
-        }
-    }
-    execute(action, isRetryable) {
-        return retry_helper_awaiter(this, void 0, void 0, function* () {
-            let attempt = 1;
-            while (attempt < this.maxAttempts) {
-                // Try
-                try {
-                    return yield action();
-                }
-                catch (err) {
-                    if (isRetryable && !isRetryable(err)) {
-                        throw err;
-                    }
-                    lib_core/* info */.pq(err.message);
-                }
-                // Sleep
-                const seconds = this.getSleepAmount();
-                lib_core/* info */.pq(`Waiting ${seconds} seconds before trying again`);
-                yield this.sleep(seconds);
-                attempt++;
-            }
-            // Last attempt
-            return yield action();
-        });
-    }
-    getSleepAmount() {
-        return (Math.floor(Math.random() * (this.maxSeconds - this.minSeconds + 1)) +
-            this.minSeconds);
-    }
-    sleep(seconds) {
-        return retry_helper_awaiter(this, void 0, void 0, function* () {
-            return new Promise(resolve => setTimeout(resolve, seconds * 1000));
-        });
-    }
-}
-//# sourceMappingURL=retry-helper.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/tool-cache.js
-var tool_cache_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-class HTTPError extends Error {
-    constructor(httpStatusCode) {
-        super(`Unexpected HTTP response: ${httpStatusCode}`);
-        this.httpStatusCode = httpStatusCode;
-        Object.setPrototypeOf(this, new.target.prototype);
-    }
-}
-const IS_WINDOWS = process.platform === 'win32';
-const IS_MAC = process.platform === 'darwin';
-const userAgent = 'actions/tool-cache';
-/**
- * Download a tool from an url and stream it into a file
- *
- * @param url       url of tool to download
- * @param dest      path to download tool
- * @param auth      authorization header
- * @param headers   other headers
- * @returns         path to downloaded tool
- */
-function downloadTool(url, dest, auth, headers) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        dest = dest || external_path_.join(_getTempDirectory(), external_crypto_.randomUUID());
-        yield lib_io/* mkdirP */.U$(external_path_.dirname(dest));
-        lib_core/* debug */.Yz(`Downloading ${url}`);
-        lib_core/* debug */.Yz(`Destination ${dest}`);
-        const maxAttempts = 3;
-        const minSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MIN_SECONDS', 10);
-        const maxSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MAX_SECONDS', 20);
-        const retryHelper = new RetryHelper(maxAttempts, minSeconds, maxSeconds);
-        return yield retryHelper.execute(() => tool_cache_awaiter(this, void 0, void 0, function* () {
-            return yield downloadToolAttempt(url, dest || '', auth, headers);
-        }), (err) => {
-            if (err instanceof HTTPError && err.httpStatusCode) {
-                // Don't retry anything less than 500, except 408 Request Timeout and 429 Too Many Requests
-                if (err.httpStatusCode < 500 &&
-                    err.httpStatusCode !== 408 &&
-                    err.httpStatusCode !== 429) {
-                    return false;
-                }
-            }
-            // Otherwise retry
-            return true;
-        });
-    });
-}
-function downloadToolAttempt(url, dest, auth, headers) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (external_fs_.existsSync(dest)) {
-            throw new Error(`Destination file path ${dest} already exists`);
-        }
-        // Get the response headers
-        const http = new lib/* HttpClient */.Qq(userAgent, [], {
-            allowRetries: false
-        });
-        if (auth) {
-            lib_core/* debug */.Yz('set auth');
-            if (headers === undefined) {
-                headers = {};
-            }
-            headers.authorization = auth;
-        }
-        const response = yield http.get(url, headers);
-        if (response.message.statusCode !== 200) {
-            const err = new HTTPError(response.message.statusCode);
-            lib_core/* debug */.Yz(`Failed to download from "${url}". Code(${response.message.statusCode}) Message(${response.message.statusMessage})`);
-            throw err;
-        }
-        // Download the response body
-        const pipeline = external_util_.promisify(external_stream_.pipeline);
-        const responseMessageFactory = _getGlobal('TEST_DOWNLOAD_TOOL_RESPONSE_MESSAGE_FACTORY', () => response.message);
-        const readStream = responseMessageFactory();
-        let succeeded = false;
-        try {
-            yield pipeline(readStream, external_fs_.createWriteStream(dest));
-            lib_core/* debug */.Yz('download complete');
-            succeeded = true;
-            return dest;
-        }
-        finally {
-            // Error, delete dest before retry
-            if (!succeeded) {
-                lib_core/* debug */.Yz('download failed');
-                try {
-                    yield lib_io/* rmRF */.Yz(dest);
-                }
-                catch (err) {
-                    lib_core/* debug */.Yz(`Failed to delete '${dest}'. ${err.message}`);
-                }
-            }
-        }
-    });
-}
-/**
- * Extract a .7z file
- *
- * @param file     path to the .7z file
- * @param dest     destination directory. Optional.
- * @param _7zPath  path to 7zr.exe. Optional, for long path support. Most .7z archives do not have this
- * problem. If your .7z archive contains very long paths, you can pass the path to 7zr.exe which will
- * gracefully handle long paths. By default 7zdec.exe is used because it is a very small program and is
- * bundled with the tool lib. However it does not support long paths. 7zr.exe is the reduced command line
- * interface, it is smaller than the full command line interface, and it does support long paths. At the
- * time of this writing, it is freely available from the LZMA SDK that is available on the 7zip website.
- * Be sure to check the current license agreement. If 7zr.exe is bundled with your action, then the path
- * to 7zr.exe can be pass to this function.
- * @returns        path to the destination directory
- */
-function extract7z(file, dest, _7zPath) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        ok(IS_WINDOWS, 'extract7z() not supported on current OS');
-        ok(file, 'parameter "file" is required');
-        dest = yield _createExtractFolder(dest);
-        const originalCwd = process.cwd();
-        process.chdir(dest);
-        if (_7zPath) {
-            try {
-                const logLevel = core.isDebug() ? '-bb1' : '-bb0';
-                const args = [
-                    'x', // eXtract files with full paths
-                    logLevel, // -bb[0-3] : set output log level
-                    '-bd', // disable progress indicator
-                    '-sccUTF-8', // set charset for for console input/output
-                    file
-                ];
-                const options = {
-                    silent: true
-                };
-                yield exec(`"${_7zPath}"`, args, options);
-            }
-            finally {
-                process.chdir(originalCwd);
-            }
-        }
-        else {
-            const escapedScript = path
-                .join(__dirname, '..', 'scripts', 'Invoke-7zdec.ps1')
-                .replace(/'/g, "''")
-                .replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
-            const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, '');
-            const escapedTarget = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
-            const command = `& '${escapedScript}' -Source '${escapedFile}' -Target '${escapedTarget}'`;
-            const args = [
-                '-NoLogo',
-                '-Sta',
-                '-NoProfile',
-                '-NonInteractive',
-                '-ExecutionPolicy',
-                'Unrestricted',
-                '-Command',
-                command
-            ];
-            const options = {
-                silent: true
-            };
-            try {
-                const powershellPath = yield io.which('powershell', true);
-                yield exec(`"${powershellPath}"`, args, options);
-            }
-            finally {
-                process.chdir(originalCwd);
-            }
-        }
-        return dest;
-    });
-}
-/**
- * Extract a compressed tar archive
- *
- * @param file     path to the tar
- * @param dest     destination directory. Optional.
- * @param flags    flags for the tar command to use for extraction. Defaults to 'xz' (extracting gzipped tars). Optional.
- * @returns        path to the destination directory
- */
-function extractTar(file_1, dest_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = 'xz') {
-        if (!file) {
-            throw new Error("parameter 'file' is required");
-        }
-        // Create dest
-        dest = yield _createExtractFolder(dest);
-        // Determine whether GNU tar
-        lib_core/* debug */.Yz('Checking tar --version');
-        let versionOutput = '';
-        yield (0,lib_exec/* exec */.m)('tar --version', [], {
-            ignoreReturnCode: true,
-            silent: true,
-            listeners: {
-                stdout: (data) => (versionOutput += data.toString()),
-                stderr: (data) => (versionOutput += data.toString())
-            }
-        });
-        lib_core/* debug */.Yz(versionOutput.trim());
-        const isGnuTar = versionOutput.toUpperCase().includes('GNU TAR');
-        // Initialize args
-        let args;
-        if (flags instanceof Array) {
-            args = flags;
-        }
-        else {
-            args = [flags];
-        }
-        if (lib_core/* isDebug */._o() && !flags.includes('v')) {
-            args.push('-v');
-        }
-        let destArg = dest;
-        let fileArg = file;
-        if (IS_WINDOWS && isGnuTar) {
-            args.push('--force-local');
-            destArg = dest.replace(/\\/g, '/');
-            // Technically only the dest needs to have `/` but for aesthetic consistency
-            // convert slashes in the file arg too.
-            fileArg = file.replace(/\\/g, '/');
-        }
-        if (isGnuTar) {
-            // Suppress warnings when using GNU tar to extract archives created by BSD tar
-            args.push('--warning=no-unknown-keyword');
-            args.push('--overwrite');
-        }
-        args.push('-C', destArg, '-f', fileArg);
-        yield (0,lib_exec/* exec */.m)(`tar`, args);
-        return dest;
-    });
-}
-/**
- * Extract a xar compatible archive
- *
- * @param file     path to the archive
- * @param dest     destination directory. Optional.
- * @param flags    flags for the xar. Optional.
- * @returns        path to the destination directory
- */
-function extractXar(file_1, dest_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = []) {
-        ok(IS_MAC, 'extractXar() not supported on current OS');
-        ok(file, 'parameter "file" is required');
-        dest = yield _createExtractFolder(dest);
-        let args;
-        if (flags instanceof Array) {
-            args = flags;
-        }
-        else {
-            args = [flags];
-        }
-        args.push('-x', '-C', dest, '-f', file);
-        if (core.isDebug()) {
-            args.push('-v');
-        }
-        const xarPath = yield io.which('xar', true);
-        yield exec(`"${xarPath}"`, _unique(args));
-        return dest;
-    });
-}
-/**
- * Extract a zip
- *
- * @param file     path to the zip
- * @param dest     destination directory. Optional.
- * @returns        path to the destination directory
- */
-function extractZip(file, dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (!file) {
-            throw new Error("parameter 'file' is required");
-        }
-        dest = yield _createExtractFolder(dest);
-        if (IS_WINDOWS) {
-            yield extractZipWin(file, dest);
-        }
-        else {
-            yield extractZipNix(file, dest);
-        }
-        return dest;
-    });
-}
-function extractZipWin(file, dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        // build the powershell command
-        const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
-        const escapedDest = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
-        const pwshPath = yield io.which('pwsh', false);
-        //To match the file overwrite behavior on nix systems, we use the overwrite = true flag for ExtractToDirectory
-        //and the -Force flag for Expand-Archive as a fallback
-        if (pwshPath) {
-            //attempt to use pwsh with ExtractToDirectory, if this fails attempt Expand-Archive
-            const pwshCommand = [
-                `$ErrorActionPreference = 'Stop' ;`,
-                `try { Add-Type -AssemblyName System.IO.Compression.ZipFile } catch { } ;`,
-                `try { [System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`,
-                `catch { if (($_.Exception.GetType().FullName -eq 'System.Management.Automation.MethodException') -or ($_.Exception.GetType().FullName -eq 'System.Management.Automation.RuntimeException') ){ Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force } else { throw $_ } } ;`
-            ].join(' ');
-            const args = [
-                '-NoLogo',
-                '-NoProfile',
-                '-NonInteractive',
-                '-ExecutionPolicy',
-                'Unrestricted',
-                '-Command',
-                pwshCommand
-            ];
-            core.debug(`Using pwsh at path: ${pwshPath}`);
-            yield exec(`"${pwshPath}"`, args);
-        }
-        else {
-            const powershellCommand = [
-                `$ErrorActionPreference = 'Stop' ;`,
-                `try { Add-Type -AssemblyName System.IO.Compression.FileSystem } catch { } ;`,
-                `if ((Get-Command -Name Expand-Archive -Module Microsoft.PowerShell.Archive -ErrorAction Ignore)) { Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force }`,
-                `else {[System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`
-            ].join(' ');
-            const args = [
-                '-NoLogo',
-                '-Sta',
-                '-NoProfile',
-                '-NonInteractive',
-                '-ExecutionPolicy',
-                'Unrestricted',
-                '-Command',
-                powershellCommand
-            ];
-            const powershellPath = yield io.which('powershell', true);
-            core.debug(`Using powershell at path: ${powershellPath}`);
-            yield exec(`"${powershellPath}"`, args);
-        }
-    });
-}
-function extractZipNix(file, dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        const unzipPath = yield io.which('unzip', true);
-        const args = [file];
-        if (!core.isDebug()) {
-            args.unshift('-q');
-        }
-        args.unshift('-o'); //overwrite with -o, otherwise a prompt is shown which freezes the run
-        yield exec(`"${unzipPath}"`, args, { cwd: dest });
-    });
-}
-/**
- * Caches a directory and installs it into the tool cacheDir
- *
- * @param sourceDir    the directory to cache into tools
- * @param tool          tool name
- * @param version       version of the tool.  semver format
- * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
- */
-function cacheDir(sourceDir, tool, version, arch) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        version = node_modules_semver.clean(version) || version;
-        arch = arch || external_os_.arch();
-        lib_core/* debug */.Yz(`Caching tool ${tool} ${version} ${arch}`);
-        lib_core/* debug */.Yz(`source dir: ${sourceDir}`);
-        if (!external_fs_.statSync(sourceDir).isDirectory()) {
-            throw new Error('sourceDir is not a directory');
-        }
-        // Create the tool dir
-        const destPath = yield _createToolPath(tool, version, arch);
-        // copy each child item. do not move. move can fail on Windows
-        // due to anti-virus software having an open handle on a file.
-        for (const itemName of external_fs_.readdirSync(sourceDir)) {
-            const s = external_path_.join(sourceDir, itemName);
-            yield lib_io.cp(s, destPath, { recursive: true });
-        }
-        // write .complete
-        _completeToolPath(tool, version, arch);
-        return destPath;
-    });
-}
-/**
- * Caches a downloaded file (GUID) and installs it
- * into the tool cache with a given targetName
- *
- * @param sourceFile    the file to cache into tools.  Typically a result of downloadTool which is a guid.
- * @param targetFile    the name of the file name in the tools directory
- * @param tool          tool name
- * @param version       version of the tool.  semver format
- * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
- */
-function cacheFile(sourceFile, targetFile, tool, version, arch) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        version = semver.clean(version) || version;
-        arch = arch || os.arch();
-        core.debug(`Caching tool ${tool} ${version} ${arch}`);
-        core.debug(`source file: ${sourceFile}`);
-        if (!fs.statSync(sourceFile).isFile()) {
-            throw new Error('sourceFile is not a file');
-        }
-        // create the tool dir
-        const destFolder = yield _createToolPath(tool, version, arch);
-        // copy instead of move. move can fail on Windows due to
-        // anti-virus software having an open handle on a file.
-        const destPath = path.join(destFolder, targetFile);
-        core.debug(`destination file ${destPath}`);
-        yield io.cp(sourceFile, destPath);
-        // write .complete
-        _completeToolPath(tool, version, arch);
-        return destFolder;
-    });
-}
-/**
- * Finds the path to a tool version in the local installed tool cache
- *
- * @param toolName      name of the tool
- * @param versionSpec   version of the tool
- * @param arch          optional arch.  defaults to arch of computer
- */
-function find(toolName, versionSpec, arch) {
-    if (!toolName) {
-        throw new Error('toolName parameter is required');
-    }
-    if (!versionSpec) {
-        throw new Error('versionSpec parameter is required');
-    }
-    arch = arch || external_os_.arch();
-    // attempt to resolve an explicit version
-    if (!isExplicitVersion(versionSpec)) {
-        const localVersions = findAllVersions(toolName, arch);
-        const match = evaluateVersions(localVersions, versionSpec);
-        versionSpec = match;
-    }
-    // check for the explicit version in the cache
-    let toolPath = '';
-    if (versionSpec) {
-        versionSpec = node_modules_semver.clean(versionSpec) || '';
-        const cachePath = external_path_.join(_getCacheDirectory(), toolName, versionSpec, arch);
-        lib_core/* debug */.Yz(`checking cache: ${cachePath}`);
-        if (external_fs_.existsSync(cachePath) && external_fs_.existsSync(`${cachePath}.complete`)) {
-            lib_core/* debug */.Yz(`Found tool in cache ${toolName} ${versionSpec} ${arch}`);
-            toolPath = cachePath;
-        }
-        else {
-            lib_core/* debug */.Yz('not found');
-        }
-    }
-    return toolPath;
-}
-/**
- * Finds the paths to all versions of a tool that are installed in the local tool cache
- *
- * @param toolName  name of the tool
- * @param arch      optional arch.  defaults to arch of computer
- */
-function findAllVersions(toolName, arch) {
-    const versions = [];
-    arch = arch || external_os_.arch();
-    const toolPath = external_path_.join(_getCacheDirectory(), toolName);
-    if (external_fs_.existsSync(toolPath)) {
-        const children = external_fs_.readdirSync(toolPath);
-        for (const child of children) {
-            if (isExplicitVersion(child)) {
-                const fullPath = external_path_.join(toolPath, child, arch || '');
-                if (external_fs_.existsSync(fullPath) && external_fs_.existsSync(`${fullPath}.complete`)) {
-                    versions.push(child);
-                }
-            }
-        }
-    }
-    return versions;
-}
-function getManifestFromRepo(owner_1, repo_1, auth_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (owner, repo, auth, branch = 'master') {
-        let releases = [];
-        const treeUrl = `https://api.github.com/repos/${owner}/${repo}/git/trees/${branch}`;
-        const http = new httpm.HttpClient('tool-cache');
-        const headers = {};
-        if (auth) {
-            core.debug('set auth');
-            headers.authorization = auth;
-        }
-        const response = yield http.getJson(treeUrl, headers);
-        if (!response.result) {
-            return releases;
-        }
-        let manifestUrl = '';
-        for (const item of response.result.tree) {
-            if (item.path === 'versions-manifest.json') {
-                manifestUrl = item.url;
-                break;
-            }
-        }
-        headers['accept'] = 'application/vnd.github.VERSION.raw';
-        let versionsRaw = yield (yield http.get(manifestUrl, headers)).readBody();
-        if (versionsRaw) {
-            // shouldn't be needed but protects against invalid json saved with BOM
-            versionsRaw = versionsRaw.replace(/^\uFEFF/, '');
-            try {
-                releases = JSON.parse(versionsRaw);
-            }
-            catch (_a) {
-                core.debug('Invalid json');
-            }
-        }
-        return releases;
-    });
-}
-function findFromManifest(versionSpec_1, stable_1, manifest_1) {
-    return tool_cache_awaiter(this, arguments, void 0, function* (versionSpec, stable, manifest, archFilter = os.arch()) {
-        // wrap the internal impl
-        const match = yield mm._findMatch(versionSpec, stable, manifest, archFilter);
-        return match;
-    });
-}
-function _createExtractFolder(dest) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (!dest) {
-            // create a temp dir
-            dest = external_path_.join(_getTempDirectory(), external_crypto_.randomUUID());
-        }
-        yield lib_io/* mkdirP */.U$(dest);
-        return dest;
-    });
-}
-function _createToolPath(tool, version, arch) {
-    return tool_cache_awaiter(this, void 0, void 0, function* () {
-        const folderPath = external_path_.join(_getCacheDirectory(), tool, node_modules_semver.clean(version) || version, arch || '');
-        lib_core/* debug */.Yz(`destination ${folderPath}`);
-        const markerPath = `${folderPath}.complete`;
-        yield lib_io/* rmRF */.Yz(folderPath);
-        yield lib_io/* rmRF */.Yz(markerPath);
-        yield lib_io/* mkdirP */.U$(folderPath);
-        return folderPath;
-    });
-}
-function _completeToolPath(tool, version, arch) {
-    const folderPath = external_path_.join(_getCacheDirectory(), tool, node_modules_semver.clean(version) || version, arch || '');
-    const markerPath = `${folderPath}.complete`;
-    external_fs_.writeFileSync(markerPath, '');
-    lib_core/* debug */.Yz('finished caching tool');
-}
-/**
- * Check if version string is explicit
- *
- * @param versionSpec      version string to check
- */
-function isExplicitVersion(versionSpec) {
-    const c = node_modules_semver.clean(versionSpec) || '';
-    lib_core/* debug */.Yz(`isExplicit: ${c}`);
-    const valid = node_modules_semver.valid(c) != null;
-    lib_core/* debug */.Yz(`explicit? ${valid}`);
-    return valid;
-}
-/**
- * Get the highest satisfiying semantic version in `versions` which satisfies `versionSpec`
- *
- * @param versions        array of versions to evaluate
- * @param versionSpec     semantic version spec to satisfy
- */
-function evaluateVersions(versions, versionSpec) {
-    let version = '';
-    lib_core/* debug */.Yz(`evaluating ${versions.length} versions`);
-    versions = versions.sort((a, b) => {
-        if (node_modules_semver.gt(a, b)) {
-            return 1;
-        }
-        return -1;
-    });
-    for (let i = versions.length - 1; i >= 0; i--) {
-        const potential = versions[i];
-        const satisfied = node_modules_semver.satisfies(potential, versionSpec);
-        if (satisfied) {
-            version = potential;
-            break;
-        }
-    }
-    if (version) {
-        lib_core/* debug */.Yz(`matched: ${version}`);
-    }
-    else {
-        lib_core/* debug */.Yz('match not found');
-    }
-    return version;
-}
-/**
- * Gets RUNNER_TOOL_CACHE
- */
-function _getCacheDirectory() {
-    const cacheDirectory = process.env['RUNNER_TOOL_CACHE'] || '';
-    (0,external_assert_.ok)(cacheDirectory, 'Expected RUNNER_TOOL_CACHE to be defined');
-    return cacheDirectory;
-}
-/**
- * Gets RUNNER_TEMP
- */
-function _getTempDirectory() {
-    const tempDirectory = process.env['RUNNER_TEMP'] || '';
-    (0,external_assert_.ok)(tempDirectory, 'Expected RUNNER_TEMP to be defined');
-    return tempDirectory;
-}
-/**
- * Gets a global variable
- */
-function _getGlobal(key, defaultValue) {
-    /* eslint-disable @typescript-eslint/no-explicit-any */
-    const value = global[key];
-    /* eslint-enable @typescript-eslint/no-explicit-any */
-    return value !== undefined ? value : defaultValue;
-}
-/**
- * Returns an array of unique values.
- * @param values Values to make unique.
- */
-function _unique(values) {
-    return Array.from(new Set(values));
-}
-//# sourceMappingURL=tool-cache.js.map
-// EXTERNAL MODULE: ./shared/cli-release.ts
-var cli_release = __nccwpck_require__(12620);
-// EXTERNAL MODULE: ./shared/cli-manifest.ts
-var cli_manifest = __nccwpck_require__(67028);
-// EXTERNAL MODULE: ./shared/errors.ts
-var errors = __nccwpck_require__(32635);
-;// CONCATENATED MODULE: ./shared/cli-installer.ts
-// Installs the depot CLI into the runner's tool cache, in the order STYLE.md gives: an exact version already in the
-// tool cache is used with no network at all; otherwise the release manifest picks the version and the build, the
-// tarball is downloaded (@actions/tool-cache retries transient failures), its SHA-256 checked before anything is
-// extracted, and the extracted tree cached (tool-cache writes its `.complete` marker last). actions/setup runs it,
-// and build-push and bake through install-cli.ts when the CLI is not on PATH.
-
-
-
-
-
-
-
-
-/** The tool cache's name for the CLI: `$RUNNER_TOOL_CACHE/depot/<version>/<arch>/`. */
-const TOOL_NAME = 'depot';
-/** The largest manifest we read; a bigger answer is not a manifest. */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-/** @actions/tool-cache's downloadTool makes this many attempts on network errors, 5xx, 408 and 429. */
-const DOWNLOAD_ATTEMPTS = 3;
-class Installer {
-    platform;
-    arch;
-    env;
-    log;
-    constructor(opts = {}) {
-        this.arch = opts.arch ?? process.arch;
-        this.platform = opts.platform ?? `${process.platform}-${this.arch}`;
-        this.env = opts.env ?? process.env;
-        this.log = opts.log ?? { info: lib_core/* info */.pq, debug: lib_core/* debug */.Yz };
-    }
-    async install(spec, manifestUrl) {
-        this.requireRunnerDirs();
-        // One version asked for (setup's exact pin, the build actions' own version) and cached: no network at all.
-        if (spec.kind === 'exact' || spec.kind === 'preferred') {
-            const hit = this.cached(spec.version);
-            if (hit)
-                return hit;
-        }
-        const manifest = await this.fetchManifest(manifestUrl);
-        const version = (0,cli_manifest/* resolveVersion */.x)(manifest, spec);
-        if (spec.kind === 'preferred' && version !== spec.version) {
-            this.log.info(`The manifest has no depot ${spec.version} (this action's version): using the latest, ${version}.`);
-        }
-        else if (spec.kind === 'latest' || spec.kind === 'range') {
-            this.log.info(`Resolved version "${(0,cli_release/* describeVersionSpec */.T8)(spec)}" to ${version}.`);
-        }
-        const hit = this.cached(version);
-        if (hit)
-            return hit;
-        return this.downloadAndCache(version, (0,cli_manifest/* buildFor */.ix)(manifest, version, this.platform));
-    }
-    /** The version in the tool cache (complete installs only), or undefined. */
-    cached(version) {
-        const dir = find(TOOL_NAME, version, this.arch);
-        if (!dir) {
-            this.log.debug(`Installer.cached: ${version} ${this.arch} not in the tool cache`);
-            return undefined;
-        }
-        this.log.info(`depot ${version} is in the tool cache: ${dir}`);
-        return { version, dir, bin: (0,external_node_path_.join)(dir, 'bin'), fromCache: true };
-    }
-    async fetchManifest(url) {
-        this.log.info(`Reading the release manifest ${(0,cli_manifest/* redactUrl */.BO)(url)}`);
-        const file = (0,external_node_path_.join)(this.tempDir(), `depot-manifest-${(0,external_node_crypto_.randomUUID)()}.json`);
-        try {
-            try {
-                await downloadTool(url, file);
-            }
-            catch (err) {
-                throw new errors/* UserError */.y(`Cannot read the depot release manifest at ${(0,cli_manifest/* redactUrl */.BO)(url)}: ${failure(err)}. ` +
-                    'Check `manifest-url` (or DEPOT_MANIFEST_URL) and that the release exists.');
-            }
-            if ((0,external_node_fs_.statSync)(file).size > MAX_MANIFEST_BYTES) {
-                throw new errors/* UserError */.y(`The release manifest at ${(0,cli_manifest/* redactUrl */.BO)(url)} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a depot manifest. Check \`manifest-url\`.`);
-            }
-            return (0,cli_manifest/* parseManifest */.Ng)((0,external_node_fs_.readFileSync)(file, 'utf8'), url);
-        }
-        finally {
-            (0,external_node_fs_.rmSync)(file, { force: true });
-        }
-    }
-    async downloadAndCache(version, build) {
-        const where = `depot ${version} (${this.platform})`;
-        this.log.info(`Downloading ${where} from ${(0,cli_manifest/* redactUrl */.BO)(build.url)}`);
-        const file = (0,external_node_path_.join)(this.tempDir(), `depot-${version}-${(0,external_node_crypto_.randomUUID)()}.tar.gz`);
-        let extracted = '';
-        try {
-            try {
-                await downloadTool(build.url, file);
-            }
-            catch (err) {
-                throw new errors/* UserError */.y(`Cannot download ${where} from ${(0,cli_manifest/* redactUrl */.BO)(build.url)}: ${failure(err)}.`);
-            }
-            // Verify before extracting: a tampered or truncated tarball never reaches tar or the tool cache.
-            const actual = await sha256(file);
-            if (actual !== build.sha256) {
-                throw new errors/* UserError */.y(`Checksum mismatch for ${where} from ${(0,cli_manifest/* redactUrl */.BO)(build.url)}: the manifest says sha256 ${build.sha256}, ` +
-                    `the download has ${actual}. Nothing was installed; check the release or the mirror serving it.`);
-            }
-            this.log.info(`SHA-256 verified: ${actual}`);
-            try {
-                extracted = await extractTar(file);
-            }
-            catch (err) {
-                throw new errors/* UserError */.y(`Cannot extract ${where}: ${(0,errors/* errorMessage */.g)(err)}. The release tarball is broken.`);
-            }
-            const root = toolRoot(extracted);
-            if (!root) {
-                throw new errors/* UserError */.y(`The ${where} tarball has no bin/depot: it is not a depot release. Check the release or the manifest.`);
-            }
-            const dir = await cacheDir(root, TOOL_NAME, version, this.arch);
-            this.log.info(`Installed ${where} into ${dir}`);
-            return { version, dir, bin: (0,external_node_path_.join)(dir, 'bin'), fromCache: false };
-        }
-        finally {
-            (0,external_node_fs_.rmSync)(file, { force: true });
-            if (extracted)
-                (0,external_node_fs_.rmSync)(extracted, { recursive: true, force: true });
-        }
-    }
-    requireRunnerDirs() {
-        for (const name of ['RUNNER_TOOL_CACHE', 'RUNNER_TEMP']) {
-            if (!this.env[name]) {
-                throw new errors/* UserError */.y(`${name} is not set: run this action in a GitHub Actions job (the runner sets it).`);
-            }
-        }
-    }
-    tempDir() {
-        return this.env.RUNNER_TEMP ?? '';
-    }
-}
-/** The folder holding bin/depot: the tarball's root, or its single top-level folder. */
-function toolRoot(extracted) {
-    if ((0,external_node_fs_.existsSync)((0,external_node_path_.join)(extracted, 'bin', 'depot')))
-        return extracted;
-    const entries = (0,external_node_fs_.readdirSync)(extracted);
-    const only = entries.length === 1 ? (0,external_node_path_.join)(extracted, entries[0] ?? '') : '';
-    if (only && (0,external_node_fs_.statSync)(only).isDirectory() && (0,external_node_fs_.existsSync)((0,external_node_path_.join)(only, 'bin', 'depot')))
-        return only;
-    return undefined;
-}
-async function sha256(file) {
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    for await (const chunk of (0,external_node_fs_.createReadStream)(file))
-        hash.update(chunk);
-    return hash.digest('hex');
-}
-/** What went wrong with a download, on one line; transient failures say they were retried. */
-function failure(err) {
-    if (err instanceof HTTPError && err.httpStatusCode) {
-        const code = err.httpStatusCode;
-        const retried = code >= 500 || code === 408 || code === 429;
-        return `HTTP ${code}${retried ? ` after ${DOWNLOAD_ATTEMPTS} tries` : ''}`;
-    }
-    return `${networkError(err)} (after ${DOWNLOAD_ATTEMPTS} tries)`;
-}
-/** Node reports a refused connection to a host with several addresses as an AggregateError with no message. */
-function networkError(err) {
-    if (err instanceof AggregateError && err.message === '') {
-        const first = err.errors[0];
-        if (first !== undefined)
-            return networkError(first);
-    }
-    const code = err?.code;
-    const message = (0,errors/* errorMessage */.g)(err);
-    return message || (typeof code === 'string' ? code : 'network error');
-}
-
-
-/***/ }),
-
-/***/ 67028:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   BO: () => (/* binding */ redactUrl),
-/* harmony export */   Ng: () => (/* binding */ parseManifest),
-/* harmony export */   ix: () => (/* binding */ buildFor),
-/* harmony export */   x: () => (/* binding */ resolveVersion)
-/* harmony export */ });
-/* harmony import */ var semver__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(62088);
-/* harmony import */ var semver__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(semver__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _errors__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(32635);
-// The depot CLI's release manifest, the one `npm run release:cli` writes: which versions exist, the latest, and per version one tarball
-// and its SHA-256 per `<os>-<arch>`. Reading it strictly, and choosing the version and the build from it.
-
-
-const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-/** Parses manifest JSON read from `source` (its URL); anything malformed fails in one line naming the field. */
-function parseManifest(text, source) {
-    const bad = (what) => new _errors__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .y(`The release manifest at ${redactUrl(source)} is not usable: ${what}.`);
-    let raw;
-    try {
-        raw = JSON.parse(text);
-    }
-    catch {
-        throw bad('it is not JSON');
-    }
-    if (!isObject(raw) || !isObject(raw.versions))
-        throw bad('it has no `versions` object');
-    const versions = {};
-    for (const [key, builds] of Object.entries(raw.versions)) {
-        const version = semver__WEBPACK_IMPORTED_MODULE_0___default().valid(semver__WEBPACK_IMPORTED_MODULE_0___default().clean(key));
-        if (!version)
-            throw bad(`\`versions\` has "${key}", which is not a semver version`);
-        if (!isObject(builds))
-            throw bad(`\`versions.${key}\` is not an object`);
-        const entries = {};
-        for (const [platform, build] of Object.entries(builds)) {
-            const where = `\`versions.${key}.${platform}\``;
-            if (!isObject(build) || typeof build.url !== 'string' || build.url === '')
-                throw bad(`${where} has no url`);
-            if (typeof build.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(build.sha256)) {
-                throw bad(`${where} has no valid sha256`);
-            }
-            let url;
-            try {
-                url = new URL(build.url, source);
-            }
-            catch {
-                throw bad(`${where} has an unreadable url`);
-            }
-            if (url.protocol !== 'https:' && url.protocol !== 'http:')
-                throw bad(`${where} is not an http(s) url`);
-            entries[platform] = { url: url.href, sha256: build.sha256.toLowerCase() };
-        }
-        versions[version] = entries;
-    }
-    const known = Object.keys(versions);
-    if (known.length === 0)
-        throw bad('it lists no versions');
-    let latest = typeof raw.latest === 'string' ? semver__WEBPACK_IMPORTED_MODULE_0___default().valid(semver__WEBPACK_IMPORTED_MODULE_0___default().clean(raw.latest)) : null;
-    if (raw.latest !== undefined && !latest)
-        throw bad('`latest` is not a semver version');
-    if (latest && !versions[latest])
-        throw bad(`\`latest\` is ${latest}, which \`versions\` does not list`);
-    latest ??= semver__WEBPACK_IMPORTED_MODULE_0___default().rsort([...known])[0] ?? '';
-    return { source, latest, versions };
-}
-/** The version `spec` selects from the manifest, or a one-line failure listing what exists. */
-function resolveVersion(manifest, spec) {
-    const known = semver__WEBPACK_IMPORTED_MODULE_0___default().rsort(Object.keys(manifest.versions));
-    const listing = `the manifest at ${redactUrl(manifest.source)} has ${summarize(known)}`;
-    switch (spec.kind) {
-        case 'latest':
-            return manifest.latest;
-        case 'exact':
-            if (manifest.versions[spec.version])
-                return spec.version;
-            throw new _errors__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .y(`depot ${spec.version} does not exist: ${listing}. Set \`version\` to one of them.`);
-        case 'preferred':
-            // The action's own release when there is one (a mirror may lag, a fork may not release the CLI): else latest.
-            return manifest.versions[spec.version] ? spec.version : manifest.latest;
-        case 'range': {
-            const match = semver__WEBPACK_IMPORTED_MODULE_0___default().maxSatisfying(known, spec.range);
-            if (match)
-                return match;
-            throw new _errors__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .y(`No depot version matches "${spec.range}": ${listing}. Set \`version\` to one of them.`);
-        }
-        default: {
-            const impossible = spec;
-            throw new Error(`unknown version spec ${JSON.stringify(impossible)}`);
-        }
-    }
-}
-/** The build of `version` for `platform` (`<os>-<arch>`), or a one-line failure naming the platforms there are. */
-function buildFor(manifest, version, platform) {
-    const builds = manifest.versions[version] ?? {};
-    const build = builds[platform];
-    if (build)
-        return build;
-    const there = Object.keys(builds).sort();
-    throw new _errors__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .y(`depot ${version} has no build for ${platform} (it has ${there.length > 0 ? there.join(', ') : 'none'}): ` +
-        'run this step on one of those, or pick a version built for this runner.');
-}
-function summarize(versions) {
-    const shown = versions.slice(0, 10).join(', ');
-    return versions.length > 10 ? `${shown} and ${versions.length - 10} older` : shown;
-}
-/** A URL fit for a message: no user name, password or query (signed URLs carry credentials there). */
-function redactUrl(value) {
-    try {
-        const url = new URL(value);
-        url.username = '';
-        url.password = '';
-        const query = url.search ? '?…' : '';
-        url.search = '';
-        url.hash = '';
-        return `${url.href}${query}`;
-    }
-    catch {
-        return '(unreadable URL)';
-    }
-}
-
-
-/***/ }),
-
-/***/ 12620:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   T8: () => (/* binding */ describeVersionSpec),
-/* harmony export */   ZD: () => (/* binding */ parseVersionSpec),
-/* harmony export */   hO: () => (/* binding */ manifestUrl)
-/* harmony export */ });
-/* unused harmony exports actionVersion, parseBuildVersionSpec, defaultManifestUrl */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(33838);
-/* harmony import */ var semver__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(62088);
-/* harmony import */ var semver__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(semver__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _package_json__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8330);
-/* harmony import */ var _errors__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(32635);
-/* harmony import */ var _identity__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(72294);
-// The `version` and `manifest-url` inputs that choose a depot CLI release (setup's, and build-push's and bake's when
-// they install the CLI themselves), parsed once. Light on purpose: the build actions parse these at startup, while
-// the installer itself (cli-installer.ts, with @actions/tool-cache) is loaded only when the CLI is missing.
-
-
-
-
-
-/**
- * The version of this action: package.json `version`, bundled at build time. `npm run release:cli` releases the CLI
- * under the same version, so the CLI built from the action's own commit is the one it asks for by default.
- */
-function actionVersion() {
-    return pkg.version;
-}
-/** An exact version, a range, or `latest` ('' too); anything else fails naming the input. */
-function parseVersionSpec(raw) {
-    const value = raw.trim();
-    if (value === '' || value.toLowerCase() === 'latest')
-        return { kind: 'latest' };
-    const exact = semver__WEBPACK_IMPORTED_MODULE_1___default().valid(semver__WEBPACK_IMPORTED_MODULE_1___default().clean(value));
-    if (exact)
-        return { kind: 'exact', version: exact };
-    if (semver__WEBPACK_IMPORTED_MODULE_1___default().validRange(value))
-        return { kind: 'range', range: value };
-    throw new _errors__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .y(`Input \`version\` must be an exact version such as 1.2.3, \`latest\`, or a semver range such as 1.x; got "${value}".`);
-}
-/** build-push's and bake's `version`: empty means the release matching this action, else the latest. */
-function parseBuildVersionSpec(raw, own = actionVersion()) {
-    return raw.trim() === '' ? { kind: 'preferred', version: own } : parseVersionSpec(raw);
-}
-/** The spec as a log line says it. */
-function describeVersionSpec(spec) {
-    switch (spec.kind) {
-        case 'latest':
-            return 'latest';
-        case 'exact':
-            return spec.version;
-        case 'range':
-            return spec.range;
-        case 'preferred':
-            return `${spec.version} (this action's version)`;
-        default: {
-            const impossible = spec;
-            throw new Error(`unknown version spec ${JSON.stringify(impossible)}`);
-        }
-    }
-}
-/** The manifest of this repository's latest GitHub release (owner/repo from package.json at build time). */
-function defaultManifestUrl() {
-    return `https://github.com/${(0,_identity__WEBPACK_IMPORTED_MODULE_4__/* .repositoryName */ .aR)()}/releases/latest/download/manifest.json`;
-}
-/** The input, else DEPOT_MANIFEST_URL, else the latest release's; an http(s) URL, its credentials masked. */
-function manifestUrl(input, env) {
-    const [from, value] = input
-        ? ['Input `manifest-url`', input]
-        : env.DEPOT_MANIFEST_URL
-            ? ['DEPOT_MANIFEST_URL', env.DEPOT_MANIFEST_URL]
-            : ['', defaultManifestUrl()];
-    let url;
-    try {
-        url = new URL(value);
-    }
-    catch {
-        url = undefined;
-    }
-    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-        throw new _errors__WEBPACK_IMPORTED_MODULE_3__/* .UserError */ .y(`${from} must be an http(s) URL of a release manifest.json, got "${value}".`);
-    }
-    // Credentials in the URL (a private mirror) are masked before any log line can carry them.
-    for (const part of [url.username, url.password])
-        if (part)
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(decodeURIComponent(part));
-    return url.href;
-}
-
-
-/***/ }),
-
-/***/ 32635:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   g: () => (/* binding */ errorMessage),
-/* harmony export */   y: () => (/* binding */ UserError)
-/* harmony export */ });
-// The two error helpers every part uses: the actions, the CLI and the broker.
-/**
- * An error the user can fix: its message is one line that says what was wrong and what to do. It is printed as is
- * (no stack trace): by the action runner as the step's failure, by the CLI before it exits with `exitCode`.
- * Anything else is reported as an unexpected failure.
- */
-class UserError extends Error {
-    exitCode;
-    name = 'UserError';
-    constructor(message, 
-    /** The CLI's exit status for it. */
-    exitCode = 1) {
-        super(message);
-        this.exitCode = exitCode;
-    }
-}
-/** The message of any thrown value, on one line. */
-function errorMessage(err) {
-    const text = err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
-    return (text ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
-}
-
-
-/***/ }),
-
-/***/ 72294:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   aR: () => (/* binding */ repositoryName)
-/* harmony export */ });
-/* unused harmony exports actionRef, orbName, gitlabComponentPath */
-/* harmony import */ var _package_json__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8330);
-// The repository's identity (<owner>/<repo>), read from package.json `repository` when the bundle is built, so a
-// fork publishes under its own name by changing one field.
-
-function repositoryName() {
-    const url = typeof _package_json__WEBPACK_IMPORTED_MODULE_0__/* .repository */ .Jk === 'string' ? _package_json__WEBPACK_IMPORTED_MODULE_0__/* .repository */ .Jk : _package_json__WEBPACK_IMPORTED_MODULE_0__/* .repository.url */ .Jk.url;
-    const match = /github\.com[/:]([^/]+\/[^/.]+)/.exec(url) ?? /^([^/:]+\/[^/]+)$/.exec(url);
-    return match?.[1] ?? 'depot-suite/depot-ci';
-}
-/** How docs and messages name one of our actions, e.g. `owner/repo/actions/setup@v1`. */
-function actionRef(name) {
-    return `${repositoryName()}/actions/${name}@v1`;
-}
-/** The CircleCI orb's name, `<namespace>/<orb>` (package.json `integrations.circleciOrb`). */
-function orbName() {
-    return pkg.integrations.circleciOrb;
-}
-/** The GitLab CI/CD component project's path, `<host>/<group>/<project>` (package.json `integrations.gitlabComponent`). */
-function gitlabComponentPath() {
-    return pkg.integrations.gitlabComponent;
-}
-
-
-/***/ }),
-
 /***/ 42613:
 /***/ ((module) => {
 
@@ -36305,13 +35005,6 @@ function copyFile(srcFile, destFile, force) {
 }
 //# sourceMappingURL=io.js.map
 
-/***/ }),
-
-/***/ 8330:
-/***/ ((module) => {
-
-module.exports = /*#__PURE__*/JSON.parse('{"Jk":{"type":"git","url":"https://github.com/depot-suite/depot-ci"}}');
-
 /***/ })
 
 /******/ });
@@ -36525,12 +35218,1237 @@ var __webpack_exports__ = {};
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 7 modules
 var lib_core = __nccwpck_require__(33838);
-// EXTERNAL MODULE: ./shared/cli-installer.ts + 3 modules
-var cli_installer = __nccwpck_require__(8407);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+// EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
+var lib_io = __nccwpck_require__(88701);
+// EXTERNAL MODULE: external "crypto"
+var external_crypto_ = __nccwpck_require__(76982);
+// EXTERNAL MODULE: external "fs"
+var external_fs_ = __nccwpck_require__(79896);
 // EXTERNAL MODULE: ./node_modules/semver/index.js
 var node_modules_semver = __nccwpck_require__(62088);
+var semver_default = /*#__PURE__*/__nccwpck_require__.n(node_modules_semver);
+// EXTERNAL MODULE: external "os"
+var external_os_ = __nccwpck_require__(70857);
+// EXTERNAL MODULE: external "child_process"
+var external_child_process_ = __nccwpck_require__(35317);
+;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/manifest.js
+var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+// Internal object for testability (allows mocking in ESM)
+const _internal = {
+    readLinuxVersionFile() {
+        const lsbReleaseFile = '/etc/lsb-release';
+        const osReleaseFile = '/etc/os-release';
+        let contents = '';
+        if (external_fs_.existsSync(lsbReleaseFile)) {
+            contents = external_fs_.readFileSync(lsbReleaseFile).toString();
+        }
+        else if (external_fs_.existsSync(osReleaseFile)) {
+            contents = external_fs_.readFileSync(osReleaseFile).toString();
+        }
+        return contents;
+    }
+};
+function _findMatch(versionSpec, stable, candidates, archFilter) {
+    return __awaiter(this, void 0, void 0, function* () {
+        const platFilter = os.platform();
+        let result;
+        let match;
+        let file;
+        for (const candidate of candidates) {
+            const version = candidate.version;
+            debug(`check ${version} satisfies ${versionSpec}`);
+            if (semver.satisfies(version, versionSpec) &&
+                (!stable || candidate.stable === stable)) {
+                file = candidate.files.find(item => {
+                    debug(`${item.arch}===${archFilter} && ${item.platform}===${platFilter}`);
+                    let chk = item.arch === archFilter && item.platform === platFilter;
+                    if (chk && item.platform_version) {
+                        const osVersion = _getOsVersion();
+                        if (osVersion === item.platform_version) {
+                            chk = true;
+                        }
+                        else {
+                            chk = semver.satisfies(osVersion, item.platform_version);
+                        }
+                    }
+                    return chk;
+                });
+                if (file) {
+                    debug(`matched ${candidate.version}`);
+                    match = candidate;
+                    break;
+                }
+            }
+        }
+        if (match && file) {
+            // clone since we're mutating the file list to be only the file that matches
+            result = Object.assign({}, match);
+            result.files = [file];
+        }
+        return result;
+    });
+}
+function _getOsVersion() {
+    // TODO: add windows and other linux, arm variants
+    // right now filtering on version is only an ubuntu and macos scenario for tools we build for hosted (python)
+    const plat = os.platform();
+    let version = '';
+    if (plat === 'darwin') {
+        version = cp.execSync('sw_vers -productVersion').toString();
+    }
+    else if (plat === 'linux') {
+        // lsb_release process not in some containers, readfile
+        // Run cat /etc/lsb-release
+        // DISTRIB_ID=Ubuntu
+        // DISTRIB_RELEASE=18.04
+        // DISTRIB_CODENAME=bionic
+        // DISTRIB_DESCRIPTION="Ubuntu 18.04.4 LTS"
+        const lsbContents = _internal.readLinuxVersionFile();
+        if (lsbContents) {
+            const lines = lsbContents.split('\n');
+            for (const line of lines) {
+                const parts = line.split('=');
+                if (parts.length === 2 &&
+                    (parts[0].trim() === 'VERSION_ID' ||
+                        parts[0].trim() === 'DISTRIB_RELEASE')) {
+                    version = parts[1].trim().replace(/^"/, '').replace(/"$/, '');
+                    break;
+                }
+            }
+        }
+    }
+    return version;
+}
+// Alias for backwards compatibility
+function _readLinuxVersionFile() {
+    return _internal.readLinuxVersionFile();
+}
+//# sourceMappingURL=manifest.js.map
+// EXTERNAL MODULE: external "path"
+var external_path_ = __nccwpck_require__(16928);
+// EXTERNAL MODULE: ./node_modules/@actions/http-client/lib/index.js + 1 modules
+var lib = __nccwpck_require__(44942);
+// EXTERNAL MODULE: external "stream"
+var external_stream_ = __nccwpck_require__(2203);
+// EXTERNAL MODULE: external "util"
+var external_util_ = __nccwpck_require__(39023);
+// EXTERNAL MODULE: external "assert"
+var external_assert_ = __nccwpck_require__(42613);
+// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 2 modules
+var lib_exec = __nccwpck_require__(75260);
+;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/retry-helper.js
+var retry_helper_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+/**
+ * Internal class for retries
+ */
+class RetryHelper {
+    constructor(maxAttempts, minSeconds, maxSeconds) {
+        if (maxAttempts < 1) {
+            throw new Error('max attempts should be greater than or equal to 1');
+        }
+        this.maxAttempts = maxAttempts;
+        this.minSeconds = Math.floor(minSeconds);
+        this.maxSeconds = Math.floor(maxSeconds);
+        if (this.minSeconds > this.maxSeconds) {
+            throw new Error('min seconds should be less than or equal to max seconds');
+        }
+    }
+    execute(action, isRetryable) {
+        return retry_helper_awaiter(this, void 0, void 0, function* () {
+            let attempt = 1;
+            while (attempt < this.maxAttempts) {
+                // Try
+                try {
+                    return yield action();
+                }
+                catch (err) {
+                    if (isRetryable && !isRetryable(err)) {
+                        throw err;
+                    }
+                    lib_core/* info */.pq(err.message);
+                }
+                // Sleep
+                const seconds = this.getSleepAmount();
+                lib_core/* info */.pq(`Waiting ${seconds} seconds before trying again`);
+                yield this.sleep(seconds);
+                attempt++;
+            }
+            // Last attempt
+            return yield action();
+        });
+    }
+    getSleepAmount() {
+        return (Math.floor(Math.random() * (this.maxSeconds - this.minSeconds + 1)) +
+            this.minSeconds);
+    }
+    sleep(seconds) {
+        return retry_helper_awaiter(this, void 0, void 0, function* () {
+            return new Promise(resolve => setTimeout(resolve, seconds * 1000));
+        });
+    }
+}
+//# sourceMappingURL=retry-helper.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/tool-cache/lib/tool-cache.js
+var tool_cache_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+class HTTPError extends Error {
+    constructor(httpStatusCode) {
+        super(`Unexpected HTTP response: ${httpStatusCode}`);
+        this.httpStatusCode = httpStatusCode;
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+const IS_WINDOWS = process.platform === 'win32';
+const IS_MAC = process.platform === 'darwin';
+const userAgent = 'actions/tool-cache';
+/**
+ * Download a tool from an url and stream it into a file
+ *
+ * @param url       url of tool to download
+ * @param dest      path to download tool
+ * @param auth      authorization header
+ * @param headers   other headers
+ * @returns         path to downloaded tool
+ */
+function downloadTool(url, dest, auth, headers) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        dest = dest || external_path_.join(_getTempDirectory(), external_crypto_.randomUUID());
+        yield lib_io/* mkdirP */.U$(external_path_.dirname(dest));
+        lib_core/* debug */.Yz(`Downloading ${url}`);
+        lib_core/* debug */.Yz(`Destination ${dest}`);
+        const maxAttempts = 3;
+        const minSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MIN_SECONDS', 10);
+        const maxSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MAX_SECONDS', 20);
+        const retryHelper = new RetryHelper(maxAttempts, minSeconds, maxSeconds);
+        return yield retryHelper.execute(() => tool_cache_awaiter(this, void 0, void 0, function* () {
+            return yield downloadToolAttempt(url, dest || '', auth, headers);
+        }), (err) => {
+            if (err instanceof HTTPError && err.httpStatusCode) {
+                // Don't retry anything less than 500, except 408 Request Timeout and 429 Too Many Requests
+                if (err.httpStatusCode < 500 &&
+                    err.httpStatusCode !== 408 &&
+                    err.httpStatusCode !== 429) {
+                    return false;
+                }
+            }
+            // Otherwise retry
+            return true;
+        });
+    });
+}
+function downloadToolAttempt(url, dest, auth, headers) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        if (external_fs_.existsSync(dest)) {
+            throw new Error(`Destination file path ${dest} already exists`);
+        }
+        // Get the response headers
+        const http = new lib/* HttpClient */.Qq(userAgent, [], {
+            allowRetries: false
+        });
+        if (auth) {
+            lib_core/* debug */.Yz('set auth');
+            if (headers === undefined) {
+                headers = {};
+            }
+            headers.authorization = auth;
+        }
+        const response = yield http.get(url, headers);
+        if (response.message.statusCode !== 200) {
+            const err = new HTTPError(response.message.statusCode);
+            lib_core/* debug */.Yz(`Failed to download from "${url}". Code(${response.message.statusCode}) Message(${response.message.statusMessage})`);
+            throw err;
+        }
+        // Download the response body
+        const pipeline = external_util_.promisify(external_stream_.pipeline);
+        const responseMessageFactory = _getGlobal('TEST_DOWNLOAD_TOOL_RESPONSE_MESSAGE_FACTORY', () => response.message);
+        const readStream = responseMessageFactory();
+        let succeeded = false;
+        try {
+            yield pipeline(readStream, external_fs_.createWriteStream(dest));
+            lib_core/* debug */.Yz('download complete');
+            succeeded = true;
+            return dest;
+        }
+        finally {
+            // Error, delete dest before retry
+            if (!succeeded) {
+                lib_core/* debug */.Yz('download failed');
+                try {
+                    yield lib_io/* rmRF */.Yz(dest);
+                }
+                catch (err) {
+                    lib_core/* debug */.Yz(`Failed to delete '${dest}'. ${err.message}`);
+                }
+            }
+        }
+    });
+}
+/**
+ * Extract a .7z file
+ *
+ * @param file     path to the .7z file
+ * @param dest     destination directory. Optional.
+ * @param _7zPath  path to 7zr.exe. Optional, for long path support. Most .7z archives do not have this
+ * problem. If your .7z archive contains very long paths, you can pass the path to 7zr.exe which will
+ * gracefully handle long paths. By default 7zdec.exe is used because it is a very small program and is
+ * bundled with the tool lib. However it does not support long paths. 7zr.exe is the reduced command line
+ * interface, it is smaller than the full command line interface, and it does support long paths. At the
+ * time of this writing, it is freely available from the LZMA SDK that is available on the 7zip website.
+ * Be sure to check the current license agreement. If 7zr.exe is bundled with your action, then the path
+ * to 7zr.exe can be pass to this function.
+ * @returns        path to the destination directory
+ */
+function extract7z(file, dest, _7zPath) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        ok(IS_WINDOWS, 'extract7z() not supported on current OS');
+        ok(file, 'parameter "file" is required');
+        dest = yield _createExtractFolder(dest);
+        const originalCwd = process.cwd();
+        process.chdir(dest);
+        if (_7zPath) {
+            try {
+                const logLevel = core.isDebug() ? '-bb1' : '-bb0';
+                const args = [
+                    'x', // eXtract files with full paths
+                    logLevel, // -bb[0-3] : set output log level
+                    '-bd', // disable progress indicator
+                    '-sccUTF-8', // set charset for for console input/output
+                    file
+                ];
+                const options = {
+                    silent: true
+                };
+                yield exec(`"${_7zPath}"`, args, options);
+            }
+            finally {
+                process.chdir(originalCwd);
+            }
+        }
+        else {
+            const escapedScript = path
+                .join(__dirname, '..', 'scripts', 'Invoke-7zdec.ps1')
+                .replace(/'/g, "''")
+                .replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
+            const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, '');
+            const escapedTarget = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
+            const command = `& '${escapedScript}' -Source '${escapedFile}' -Target '${escapedTarget}'`;
+            const args = [
+                '-NoLogo',
+                '-Sta',
+                '-NoProfile',
+                '-NonInteractive',
+                '-ExecutionPolicy',
+                'Unrestricted',
+                '-Command',
+                command
+            ];
+            const options = {
+                silent: true
+            };
+            try {
+                const powershellPath = yield io.which('powershell', true);
+                yield exec(`"${powershellPath}"`, args, options);
+            }
+            finally {
+                process.chdir(originalCwd);
+            }
+        }
+        return dest;
+    });
+}
+/**
+ * Extract a compressed tar archive
+ *
+ * @param file     path to the tar
+ * @param dest     destination directory. Optional.
+ * @param flags    flags for the tar command to use for extraction. Defaults to 'xz' (extracting gzipped tars). Optional.
+ * @returns        path to the destination directory
+ */
+function extractTar(file_1, dest_1) {
+    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = 'xz') {
+        if (!file) {
+            throw new Error("parameter 'file' is required");
+        }
+        // Create dest
+        dest = yield _createExtractFolder(dest);
+        // Determine whether GNU tar
+        lib_core/* debug */.Yz('Checking tar --version');
+        let versionOutput = '';
+        yield (0,lib_exec/* exec */.m)('tar --version', [], {
+            ignoreReturnCode: true,
+            silent: true,
+            listeners: {
+                stdout: (data) => (versionOutput += data.toString()),
+                stderr: (data) => (versionOutput += data.toString())
+            }
+        });
+        lib_core/* debug */.Yz(versionOutput.trim());
+        const isGnuTar = versionOutput.toUpperCase().includes('GNU TAR');
+        // Initialize args
+        let args;
+        if (flags instanceof Array) {
+            args = flags;
+        }
+        else {
+            args = [flags];
+        }
+        if (lib_core/* isDebug */._o() && !flags.includes('v')) {
+            args.push('-v');
+        }
+        let destArg = dest;
+        let fileArg = file;
+        if (IS_WINDOWS && isGnuTar) {
+            args.push('--force-local');
+            destArg = dest.replace(/\\/g, '/');
+            // Technically only the dest needs to have `/` but for aesthetic consistency
+            // convert slashes in the file arg too.
+            fileArg = file.replace(/\\/g, '/');
+        }
+        if (isGnuTar) {
+            // Suppress warnings when using GNU tar to extract archives created by BSD tar
+            args.push('--warning=no-unknown-keyword');
+            args.push('--overwrite');
+        }
+        args.push('-C', destArg, '-f', fileArg);
+        yield (0,lib_exec/* exec */.m)(`tar`, args);
+        return dest;
+    });
+}
+/**
+ * Extract a xar compatible archive
+ *
+ * @param file     path to the archive
+ * @param dest     destination directory. Optional.
+ * @param flags    flags for the xar. Optional.
+ * @returns        path to the destination directory
+ */
+function extractXar(file_1, dest_1) {
+    return tool_cache_awaiter(this, arguments, void 0, function* (file, dest, flags = []) {
+        ok(IS_MAC, 'extractXar() not supported on current OS');
+        ok(file, 'parameter "file" is required');
+        dest = yield _createExtractFolder(dest);
+        let args;
+        if (flags instanceof Array) {
+            args = flags;
+        }
+        else {
+            args = [flags];
+        }
+        args.push('-x', '-C', dest, '-f', file);
+        if (core.isDebug()) {
+            args.push('-v');
+        }
+        const xarPath = yield io.which('xar', true);
+        yield exec(`"${xarPath}"`, _unique(args));
+        return dest;
+    });
+}
+/**
+ * Extract a zip
+ *
+ * @param file     path to the zip
+ * @param dest     destination directory. Optional.
+ * @returns        path to the destination directory
+ */
+function extractZip(file, dest) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        if (!file) {
+            throw new Error("parameter 'file' is required");
+        }
+        dest = yield _createExtractFolder(dest);
+        if (IS_WINDOWS) {
+            yield extractZipWin(file, dest);
+        }
+        else {
+            yield extractZipNix(file, dest);
+        }
+        return dest;
+    });
+}
+function extractZipWin(file, dest) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        // build the powershell command
+        const escapedFile = file.replace(/'/g, "''").replace(/"|\n|\r/g, ''); // double-up single quotes, remove double quotes and newlines
+        const escapedDest = dest.replace(/'/g, "''").replace(/"|\n|\r/g, '');
+        const pwshPath = yield io.which('pwsh', false);
+        //To match the file overwrite behavior on nix systems, we use the overwrite = true flag for ExtractToDirectory
+        //and the -Force flag for Expand-Archive as a fallback
+        if (pwshPath) {
+            //attempt to use pwsh with ExtractToDirectory, if this fails attempt Expand-Archive
+            const pwshCommand = [
+                `$ErrorActionPreference = 'Stop' ;`,
+                `try { Add-Type -AssemblyName System.IO.Compression.ZipFile } catch { } ;`,
+                `try { [System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`,
+                `catch { if (($_.Exception.GetType().FullName -eq 'System.Management.Automation.MethodException') -or ($_.Exception.GetType().FullName -eq 'System.Management.Automation.RuntimeException') ){ Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force } else { throw $_ } } ;`
+            ].join(' ');
+            const args = [
+                '-NoLogo',
+                '-NoProfile',
+                '-NonInteractive',
+                '-ExecutionPolicy',
+                'Unrestricted',
+                '-Command',
+                pwshCommand
+            ];
+            core.debug(`Using pwsh at path: ${pwshPath}`);
+            yield exec(`"${pwshPath}"`, args);
+        }
+        else {
+            const powershellCommand = [
+                `$ErrorActionPreference = 'Stop' ;`,
+                `try { Add-Type -AssemblyName System.IO.Compression.FileSystem } catch { } ;`,
+                `if ((Get-Command -Name Expand-Archive -Module Microsoft.PowerShell.Archive -ErrorAction Ignore)) { Expand-Archive -LiteralPath '${escapedFile}' -DestinationPath '${escapedDest}' -Force }`,
+                `else {[System.IO.Compression.ZipFile]::ExtractToDirectory('${escapedFile}', '${escapedDest}', $true) }`
+            ].join(' ');
+            const args = [
+                '-NoLogo',
+                '-Sta',
+                '-NoProfile',
+                '-NonInteractive',
+                '-ExecutionPolicy',
+                'Unrestricted',
+                '-Command',
+                powershellCommand
+            ];
+            const powershellPath = yield io.which('powershell', true);
+            core.debug(`Using powershell at path: ${powershellPath}`);
+            yield exec(`"${powershellPath}"`, args);
+        }
+    });
+}
+function extractZipNix(file, dest) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        const unzipPath = yield io.which('unzip', true);
+        const args = [file];
+        if (!core.isDebug()) {
+            args.unshift('-q');
+        }
+        args.unshift('-o'); //overwrite with -o, otherwise a prompt is shown which freezes the run
+        yield exec(`"${unzipPath}"`, args, { cwd: dest });
+    });
+}
+/**
+ * Caches a directory and installs it into the tool cacheDir
+ *
+ * @param sourceDir    the directory to cache into tools
+ * @param tool          tool name
+ * @param version       version of the tool.  semver format
+ * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
+ */
+function cacheDir(sourceDir, tool, version, arch) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        version = node_modules_semver.clean(version) || version;
+        arch = arch || external_os_.arch();
+        lib_core/* debug */.Yz(`Caching tool ${tool} ${version} ${arch}`);
+        lib_core/* debug */.Yz(`source dir: ${sourceDir}`);
+        if (!external_fs_.statSync(sourceDir).isDirectory()) {
+            throw new Error('sourceDir is not a directory');
+        }
+        // Create the tool dir
+        const destPath = yield _createToolPath(tool, version, arch);
+        // copy each child item. do not move. move can fail on Windows
+        // due to anti-virus software having an open handle on a file.
+        for (const itemName of external_fs_.readdirSync(sourceDir)) {
+            const s = external_path_.join(sourceDir, itemName);
+            yield lib_io.cp(s, destPath, { recursive: true });
+        }
+        // write .complete
+        _completeToolPath(tool, version, arch);
+        return destPath;
+    });
+}
+/**
+ * Caches a downloaded file (GUID) and installs it
+ * into the tool cache with a given targetName
+ *
+ * @param sourceFile    the file to cache into tools.  Typically a result of downloadTool which is a guid.
+ * @param targetFile    the name of the file name in the tools directory
+ * @param tool          tool name
+ * @param version       version of the tool.  semver format
+ * @param arch          architecture of the tool.  Optional.  Defaults to machine architecture
+ */
+function cacheFile(sourceFile, targetFile, tool, version, arch) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        version = semver.clean(version) || version;
+        arch = arch || os.arch();
+        core.debug(`Caching tool ${tool} ${version} ${arch}`);
+        core.debug(`source file: ${sourceFile}`);
+        if (!fs.statSync(sourceFile).isFile()) {
+            throw new Error('sourceFile is not a file');
+        }
+        // create the tool dir
+        const destFolder = yield _createToolPath(tool, version, arch);
+        // copy instead of move. move can fail on Windows due to
+        // anti-virus software having an open handle on a file.
+        const destPath = path.join(destFolder, targetFile);
+        core.debug(`destination file ${destPath}`);
+        yield io.cp(sourceFile, destPath);
+        // write .complete
+        _completeToolPath(tool, version, arch);
+        return destFolder;
+    });
+}
+/**
+ * Finds the path to a tool version in the local installed tool cache
+ *
+ * @param toolName      name of the tool
+ * @param versionSpec   version of the tool
+ * @param arch          optional arch.  defaults to arch of computer
+ */
+function find(toolName, versionSpec, arch) {
+    if (!toolName) {
+        throw new Error('toolName parameter is required');
+    }
+    if (!versionSpec) {
+        throw new Error('versionSpec parameter is required');
+    }
+    arch = arch || external_os_.arch();
+    // attempt to resolve an explicit version
+    if (!isExplicitVersion(versionSpec)) {
+        const localVersions = findAllVersions(toolName, arch);
+        const match = evaluateVersions(localVersions, versionSpec);
+        versionSpec = match;
+    }
+    // check for the explicit version in the cache
+    let toolPath = '';
+    if (versionSpec) {
+        versionSpec = node_modules_semver.clean(versionSpec) || '';
+        const cachePath = external_path_.join(_getCacheDirectory(), toolName, versionSpec, arch);
+        lib_core/* debug */.Yz(`checking cache: ${cachePath}`);
+        if (external_fs_.existsSync(cachePath) && external_fs_.existsSync(`${cachePath}.complete`)) {
+            lib_core/* debug */.Yz(`Found tool in cache ${toolName} ${versionSpec} ${arch}`);
+            toolPath = cachePath;
+        }
+        else {
+            lib_core/* debug */.Yz('not found');
+        }
+    }
+    return toolPath;
+}
+/**
+ * Finds the paths to all versions of a tool that are installed in the local tool cache
+ *
+ * @param toolName  name of the tool
+ * @param arch      optional arch.  defaults to arch of computer
+ */
+function findAllVersions(toolName, arch) {
+    const versions = [];
+    arch = arch || external_os_.arch();
+    const toolPath = external_path_.join(_getCacheDirectory(), toolName);
+    if (external_fs_.existsSync(toolPath)) {
+        const children = external_fs_.readdirSync(toolPath);
+        for (const child of children) {
+            if (isExplicitVersion(child)) {
+                const fullPath = external_path_.join(toolPath, child, arch || '');
+                if (external_fs_.existsSync(fullPath) && external_fs_.existsSync(`${fullPath}.complete`)) {
+                    versions.push(child);
+                }
+            }
+        }
+    }
+    return versions;
+}
+function getManifestFromRepo(owner_1, repo_1, auth_1) {
+    return tool_cache_awaiter(this, arguments, void 0, function* (owner, repo, auth, branch = 'master') {
+        let releases = [];
+        const treeUrl = `https://api.github.com/repos/${owner}/${repo}/git/trees/${branch}`;
+        const http = new httpm.HttpClient('tool-cache');
+        const headers = {};
+        if (auth) {
+            core.debug('set auth');
+            headers.authorization = auth;
+        }
+        const response = yield http.getJson(treeUrl, headers);
+        if (!response.result) {
+            return releases;
+        }
+        let manifestUrl = '';
+        for (const item of response.result.tree) {
+            if (item.path === 'versions-manifest.json') {
+                manifestUrl = item.url;
+                break;
+            }
+        }
+        headers['accept'] = 'application/vnd.github.VERSION.raw';
+        let versionsRaw = yield (yield http.get(manifestUrl, headers)).readBody();
+        if (versionsRaw) {
+            // shouldn't be needed but protects against invalid json saved with BOM
+            versionsRaw = versionsRaw.replace(/^\uFEFF/, '');
+            try {
+                releases = JSON.parse(versionsRaw);
+            }
+            catch (_a) {
+                core.debug('Invalid json');
+            }
+        }
+        return releases;
+    });
+}
+function findFromManifest(versionSpec_1, stable_1, manifest_1) {
+    return tool_cache_awaiter(this, arguments, void 0, function* (versionSpec, stable, manifest, archFilter = os.arch()) {
+        // wrap the internal impl
+        const match = yield mm._findMatch(versionSpec, stable, manifest, archFilter);
+        return match;
+    });
+}
+function _createExtractFolder(dest) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        if (!dest) {
+            // create a temp dir
+            dest = external_path_.join(_getTempDirectory(), external_crypto_.randomUUID());
+        }
+        yield lib_io/* mkdirP */.U$(dest);
+        return dest;
+    });
+}
+function _createToolPath(tool, version, arch) {
+    return tool_cache_awaiter(this, void 0, void 0, function* () {
+        const folderPath = external_path_.join(_getCacheDirectory(), tool, node_modules_semver.clean(version) || version, arch || '');
+        lib_core/* debug */.Yz(`destination ${folderPath}`);
+        const markerPath = `${folderPath}.complete`;
+        yield lib_io/* rmRF */.Yz(folderPath);
+        yield lib_io/* rmRF */.Yz(markerPath);
+        yield lib_io/* mkdirP */.U$(folderPath);
+        return folderPath;
+    });
+}
+function _completeToolPath(tool, version, arch) {
+    const folderPath = external_path_.join(_getCacheDirectory(), tool, node_modules_semver.clean(version) || version, arch || '');
+    const markerPath = `${folderPath}.complete`;
+    external_fs_.writeFileSync(markerPath, '');
+    lib_core/* debug */.Yz('finished caching tool');
+}
+/**
+ * Check if version string is explicit
+ *
+ * @param versionSpec      version string to check
+ */
+function isExplicitVersion(versionSpec) {
+    const c = node_modules_semver.clean(versionSpec) || '';
+    lib_core/* debug */.Yz(`isExplicit: ${c}`);
+    const valid = node_modules_semver.valid(c) != null;
+    lib_core/* debug */.Yz(`explicit? ${valid}`);
+    return valid;
+}
+/**
+ * Get the highest satisfiying semantic version in `versions` which satisfies `versionSpec`
+ *
+ * @param versions        array of versions to evaluate
+ * @param versionSpec     semantic version spec to satisfy
+ */
+function evaluateVersions(versions, versionSpec) {
+    let version = '';
+    lib_core/* debug */.Yz(`evaluating ${versions.length} versions`);
+    versions = versions.sort((a, b) => {
+        if (node_modules_semver.gt(a, b)) {
+            return 1;
+        }
+        return -1;
+    });
+    for (let i = versions.length - 1; i >= 0; i--) {
+        const potential = versions[i];
+        const satisfied = node_modules_semver.satisfies(potential, versionSpec);
+        if (satisfied) {
+            version = potential;
+            break;
+        }
+    }
+    if (version) {
+        lib_core/* debug */.Yz(`matched: ${version}`);
+    }
+    else {
+        lib_core/* debug */.Yz('match not found');
+    }
+    return version;
+}
+/**
+ * Gets RUNNER_TOOL_CACHE
+ */
+function _getCacheDirectory() {
+    const cacheDirectory = process.env['RUNNER_TOOL_CACHE'] || '';
+    (0,external_assert_.ok)(cacheDirectory, 'Expected RUNNER_TOOL_CACHE to be defined');
+    return cacheDirectory;
+}
+/**
+ * Gets RUNNER_TEMP
+ */
+function _getTempDirectory() {
+    const tempDirectory = process.env['RUNNER_TEMP'] || '';
+    (0,external_assert_.ok)(tempDirectory, 'Expected RUNNER_TEMP to be defined');
+    return tempDirectory;
+}
+/**
+ * Gets a global variable
+ */
+function _getGlobal(key, defaultValue) {
+    /* eslint-disable @typescript-eslint/no-explicit-any */
+    const value = global[key];
+    /* eslint-enable @typescript-eslint/no-explicit-any */
+    return value !== undefined ? value : defaultValue;
+}
+/**
+ * Returns an array of unique values.
+ * @param values Values to make unique.
+ */
+function _unique(values) {
+    return Array.from(new Set(values));
+}
+//# sourceMappingURL=tool-cache.js.map
+;// CONCATENATED MODULE: ./package.json
+const package_namespaceObject = /*#__PURE__*/JSON.parse('{"Jk":{"type":"git","url":"https://github.com/depot-suite/depot-ci"}}');
+;// CONCATENATED MODULE: ./shared/errors.ts
+// The two error helpers every part uses: the actions, the CLI and the broker.
+/**
+ * An error the user can fix: its message is one line that says what was wrong and what to do. It is printed as is
+ * (no stack trace): by the action runner as the step's failure, by the CLI before it exits with `exitCode`.
+ * Anything else is reported as an unexpected failure.
+ */
+class errors_UserError extends Error {
+    exitCode;
+    name = 'UserError';
+    constructor(message, 
+    /** The CLI's exit status for it. */
+    exitCode = 1) {
+        super(message);
+        this.exitCode = exitCode;
+    }
+}
+/** The message of any thrown value, on one line. */
+function errorMessage(err) {
+    const text = err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
+    return (text ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
+}
+
+;// CONCATENATED MODULE: ./shared/identity.ts
+// The repository's identity (<owner>/<repo>), read from package.json `repository` when the bundle is built, so a
+// fork publishes under its own name by changing one field.
+
+function repositoryName() {
+    const url = typeof package_namespaceObject.Jk === 'string' ? package_namespaceObject.Jk : package_namespaceObject.Jk.url;
+    const match = /github\.com[/:]([^/]+\/[^/.]+)/.exec(url) ?? /^([^/:]+\/[^/]+)$/.exec(url);
+    return match?.[1] ?? 'depot-suite/depot-ci';
+}
+/** How docs and messages name one of our actions, e.g. `owner/repo/actions/setup@v1`. */
+function actionRef(name) {
+    return `${repositoryName()}/actions/${name}@v1`;
+}
+/** The CircleCI orb's name, `<namespace>/<orb>` (package.json `integrations.circleciOrb`). */
+function orbName() {
+    return pkg.integrations.circleciOrb;
+}
+/** The GitLab CI/CD component project's path, `<host>/<group>/<project>` (package.json `integrations.gitlabComponent`). */
+function gitlabComponentPath() {
+    return pkg.integrations.gitlabComponent;
+}
+
+;// CONCATENATED MODULE: ./shared/cli-release.ts
+// The `version` and `manifest-url` inputs that choose a depot CLI release (setup's, and build-push's and bake's when
+// they install the CLI themselves), parsed once. Light on purpose: the build actions parse these at startup, while
+// the installer itself (cli-installer.ts, with @actions/tool-cache) is loaded only when the CLI is missing.
+
+
+
+
+
+/**
+ * The version of this action: package.json `version`, bundled at build time. `npm run release:cli` releases the CLI
+ * under the same version, so the CLI built from the action's own commit is the one it asks for by default.
+ */
+function actionVersion() {
+    return pkg.version;
+}
+/** An exact version, a range, or `latest` ('' too); anything else fails naming the input. */
+function parseVersionSpec(raw) {
+    const value = raw.trim();
+    if (value === '' || value.toLowerCase() === 'latest')
+        return { kind: 'latest' };
+    const exact = semver_default().valid(semver_default().clean(value));
+    if (exact)
+        return { kind: 'exact', version: exact };
+    if (semver_default().validRange(value))
+        return { kind: 'range', range: value };
+    throw new errors_UserError(`Input \`version\` must be an exact version such as 1.2.3, \`latest\`, or a semver range such as 1.x; got "${value}".`);
+}
+/** build-push's and bake's `version`: empty means the release matching this action, else the latest. */
+function parseBuildVersionSpec(raw, own = actionVersion()) {
+    return raw.trim() === '' ? { kind: 'preferred', version: own } : parseVersionSpec(raw);
+}
+/** The spec as a log line says it. */
+function describeVersionSpec(spec) {
+    switch (spec.kind) {
+        case 'latest':
+            return 'latest';
+        case 'exact':
+            return spec.version;
+        case 'range':
+            return spec.range;
+        case 'preferred':
+            return `${spec.version} (this action's version)`;
+        default: {
+            const impossible = spec;
+            throw new Error(`unknown version spec ${JSON.stringify(impossible)}`);
+        }
+    }
+}
+/** The manifest of this repository's latest GitHub release (owner/repo from package.json at build time). */
+function defaultManifestUrl() {
+    return `https://github.com/${repositoryName()}/releases/latest/download/manifest.json`;
+}
+/** The input, else DEPOT_MANIFEST_URL, else the latest release's; an http(s) URL, its credentials masked. */
+function manifestUrl(input, env) {
+    const [from, value] = input
+        ? ['Input `manifest-url`', input]
+        : env.DEPOT_MANIFEST_URL
+            ? ['DEPOT_MANIFEST_URL', env.DEPOT_MANIFEST_URL]
+            : ['', defaultManifestUrl()];
+    let url;
+    try {
+        url = new URL(value);
+    }
+    catch {
+        url = undefined;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+        throw new errors_UserError(`${from} must be an http(s) URL of a release manifest.json, got "${value}".`);
+    }
+    // Credentials in the URL (a private mirror) are masked before any log line can carry them.
+    for (const part of [url.username, url.password])
+        if (part)
+            lib_core/* setSecret */.Pq(decodeURIComponent(part));
+    return url.href;
+}
+
+;// CONCATENATED MODULE: ./shared/cli-manifest.ts
+// The depot CLI's release manifest, the one `npm run release:cli` writes: which versions exist, the latest, and per version one tarball
+// and its SHA-256 per `<os>-<arch>`. Reading it strictly, and choosing the version and the build from it.
+
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+/** Parses manifest JSON read from `source` (its URL); anything malformed fails in one line naming the field. */
+function parseManifest(text, source) {
+    const bad = (what) => new errors_UserError(`The release manifest at ${redactUrl(source)} is not usable: ${what}.`);
+    let raw;
+    try {
+        raw = JSON.parse(text);
+    }
+    catch {
+        throw bad('it is not JSON');
+    }
+    if (!isObject(raw) || !isObject(raw.versions))
+        throw bad('it has no `versions` object');
+    const versions = {};
+    for (const [key, builds] of Object.entries(raw.versions)) {
+        const version = semver_default().valid(semver_default().clean(key));
+        if (!version)
+            throw bad(`\`versions\` has "${key}", which is not a semver version`);
+        if (!isObject(builds))
+            throw bad(`\`versions.${key}\` is not an object`);
+        const entries = {};
+        for (const [platform, build] of Object.entries(builds)) {
+            const where = `\`versions.${key}.${platform}\``;
+            if (!isObject(build) || typeof build.url !== 'string' || build.url === '')
+                throw bad(`${where} has no url`);
+            if (typeof build.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(build.sha256)) {
+                throw bad(`${where} has no valid sha256`);
+            }
+            let url;
+            try {
+                url = new URL(build.url, source);
+            }
+            catch {
+                throw bad(`${where} has an unreadable url`);
+            }
+            if (url.protocol !== 'https:' && url.protocol !== 'http:')
+                throw bad(`${where} is not an http(s) url`);
+            entries[platform] = { url: url.href, sha256: build.sha256.toLowerCase() };
+        }
+        versions[version] = entries;
+    }
+    const known = Object.keys(versions);
+    if (known.length === 0)
+        throw bad('it lists no versions');
+    let latest = typeof raw.latest === 'string' ? semver_default().valid(semver_default().clean(raw.latest)) : null;
+    if (raw.latest !== undefined && !latest)
+        throw bad('`latest` is not a semver version');
+    if (latest && !versions[latest])
+        throw bad(`\`latest\` is ${latest}, which \`versions\` does not list`);
+    latest ??= semver_default().rsort([...known])[0] ?? '';
+    return { source, latest, versions };
+}
+/** The version `spec` selects from the manifest, or a one-line failure listing what exists. */
+function resolveVersion(manifest, spec) {
+    const known = semver_default().rsort(Object.keys(manifest.versions));
+    const listing = `the manifest at ${redactUrl(manifest.source)} has ${summarize(known)}`;
+    switch (spec.kind) {
+        case 'latest':
+            return manifest.latest;
+        case 'exact':
+            if (manifest.versions[spec.version])
+                return spec.version;
+            throw new errors_UserError(`depot ${spec.version} does not exist: ${listing}. Set \`version\` to one of them.`);
+        case 'preferred':
+            // The action's own release when there is one (a mirror may lag, a fork may not release the CLI): else latest.
+            return manifest.versions[spec.version] ? spec.version : manifest.latest;
+        case 'range': {
+            const match = semver_default().maxSatisfying(known, spec.range);
+            if (match)
+                return match;
+            throw new errors_UserError(`No depot version matches "${spec.range}": ${listing}. Set \`version\` to one of them.`);
+        }
+        default: {
+            const impossible = spec;
+            throw new Error(`unknown version spec ${JSON.stringify(impossible)}`);
+        }
+    }
+}
+/** The build of `version` for `platform` (`<os>-<arch>`), or a one-line failure naming the platforms there are. */
+function buildFor(manifest, version, platform) {
+    const builds = manifest.versions[version] ?? {};
+    const build = builds[platform];
+    if (build)
+        return build;
+    const there = Object.keys(builds).sort();
+    throw new errors_UserError(`depot ${version} has no build for ${platform} (it has ${there.length > 0 ? there.join(', ') : 'none'}): ` +
+        'run this step on one of those, or pick a version built for this runner.');
+}
+function summarize(versions) {
+    const shown = versions.slice(0, 10).join(', ');
+    return versions.length > 10 ? `${shown} and ${versions.length - 10} older` : shown;
+}
+/** A URL fit for a message: no user name, password or query (signed URLs carry credentials there). */
+function redactUrl(value) {
+    try {
+        const url = new URL(value);
+        url.username = '';
+        url.password = '';
+        const query = url.search ? '?…' : '';
+        url.search = '';
+        url.hash = '';
+        return `${url.href}${query}`;
+    }
+    catch {
+        return '(unreadable URL)';
+    }
+}
+
+;// CONCATENATED MODULE: ./shared/cli-installer.ts
+// Installs the depot CLI into the runner's tool cache, in the order STYLE.md gives: an exact version already in the
+// tool cache is used with no network at all; otherwise the release manifest picks the version and the build, the
+// tarball is downloaded (@actions/tool-cache retries transient failures), its SHA-256 checked before anything is
+// extracted, and the extracted tree cached (tool-cache writes its `.complete` marker last). actions/setup runs it,
+// and build-push and bake through install-cli.ts when the CLI is not on PATH.
+
+
+
+
+
+
+
+
+/** The tool cache's name for the CLI: `$RUNNER_TOOL_CACHE/depot/<version>/<arch>/`. */
+const TOOL_NAME = 'depot';
+/** The largest manifest we read; a bigger answer is not a manifest. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** @actions/tool-cache's downloadTool makes this many attempts on network errors, 5xx, 408 and 429. */
+const DOWNLOAD_ATTEMPTS = 3;
+class Installer {
+    platform;
+    arch;
+    env;
+    log;
+    constructor(opts = {}) {
+        this.arch = opts.arch ?? process.arch;
+        this.platform = opts.platform ?? `${process.platform}-${this.arch}`;
+        this.env = opts.env ?? process.env;
+        this.log = opts.log ?? { info: lib_core/* info */.pq, debug: lib_core/* debug */.Yz };
+    }
+    async install(spec, manifestUrl) {
+        this.requireRunnerDirs();
+        // One version asked for (setup's exact pin, the build actions' own version) and cached: no network at all.
+        if (spec.kind === 'exact' || spec.kind === 'preferred') {
+            const hit = this.cached(spec.version);
+            if (hit)
+                return hit;
+        }
+        const manifest = await this.fetchManifest(manifestUrl);
+        const version = resolveVersion(manifest, spec);
+        if (spec.kind === 'preferred' && version !== spec.version) {
+            this.log.info(`The manifest has no depot ${spec.version} (this action's version): using the latest, ${version}.`);
+        }
+        else if (spec.kind === 'latest' || spec.kind === 'range') {
+            this.log.info(`Resolved version "${describeVersionSpec(spec)}" to ${version}.`);
+        }
+        const hit = this.cached(version);
+        if (hit)
+            return hit;
+        return this.downloadAndCache(version, buildFor(manifest, version, this.platform));
+    }
+    /** The version in the tool cache (complete installs only), or undefined. */
+    cached(version) {
+        const dir = find(TOOL_NAME, version, this.arch);
+        if (!dir) {
+            this.log.debug(`Installer.cached: ${version} ${this.arch} not in the tool cache`);
+            return undefined;
+        }
+        this.log.info(`depot ${version} is in the tool cache: ${dir}`);
+        return { version, dir, bin: (0,external_node_path_.join)(dir, 'bin'), fromCache: true };
+    }
+    async fetchManifest(url) {
+        this.log.info(`Reading the release manifest ${redactUrl(url)}`);
+        const file = (0,external_node_path_.join)(this.tempDir(), `depot-manifest-${(0,external_node_crypto_.randomUUID)()}.json`);
+        try {
+            try {
+                await downloadTool(url, file);
+            }
+            catch (err) {
+                throw new errors_UserError(`Cannot read the depot release manifest at ${redactUrl(url)}: ${failure(err)}. ` +
+                    'Check `manifest-url` (or DEPOT_MANIFEST_URL) and that the release exists.');
+            }
+            if ((0,external_node_fs_.statSync)(file).size > MAX_MANIFEST_BYTES) {
+                throw new errors_UserError(`The release manifest at ${redactUrl(url)} is larger than ${MAX_MANIFEST_BYTES} bytes: it is not a depot manifest. Check \`manifest-url\`.`);
+            }
+            return parseManifest((0,external_node_fs_.readFileSync)(file, 'utf8'), url);
+        }
+        finally {
+            (0,external_node_fs_.rmSync)(file, { force: true });
+        }
+    }
+    async downloadAndCache(version, build) {
+        const where = `depot ${version} (${this.platform})`;
+        this.log.info(`Downloading ${where} from ${redactUrl(build.url)}`);
+        const file = (0,external_node_path_.join)(this.tempDir(), `depot-${version}-${(0,external_node_crypto_.randomUUID)()}.tar.gz`);
+        let extracted = '';
+        try {
+            try {
+                await downloadTool(build.url, file);
+            }
+            catch (err) {
+                throw new errors_UserError(`Cannot download ${where} from ${redactUrl(build.url)}: ${failure(err)}.`);
+            }
+            // Verify before extracting: a tampered or truncated tarball never reaches tar or the tool cache.
+            const actual = await sha256(file);
+            if (actual !== build.sha256) {
+                throw new errors_UserError(`Checksum mismatch for ${where} from ${redactUrl(build.url)}: the manifest says sha256 ${build.sha256}, ` +
+                    `the download has ${actual}. Nothing was installed; check the release or the mirror serving it.`);
+            }
+            this.log.info(`SHA-256 verified: ${actual}`);
+            try {
+                extracted = await extractTar(file);
+            }
+            catch (err) {
+                throw new errors_UserError(`Cannot extract ${where}: ${errorMessage(err)}. The release tarball is broken.`);
+            }
+            const root = toolRoot(extracted);
+            if (!root) {
+                throw new errors_UserError(`The ${where} tarball has no bin/depot: it is not a depot release. Check the release or the manifest.`);
+            }
+            const dir = await cacheDir(root, TOOL_NAME, version, this.arch);
+            this.log.info(`Installed ${where} into ${dir}`);
+            return { version, dir, bin: (0,external_node_path_.join)(dir, 'bin'), fromCache: false };
+        }
+        finally {
+            (0,external_node_fs_.rmSync)(file, { force: true });
+            if (extracted)
+                (0,external_node_fs_.rmSync)(extracted, { recursive: true, force: true });
+        }
+    }
+    requireRunnerDirs() {
+        for (const name of ['RUNNER_TOOL_CACHE', 'RUNNER_TEMP']) {
+            if (!this.env[name]) {
+                throw new errors_UserError(`${name} is not set: run this action in a GitHub Actions job (the runner sets it).`);
+            }
+        }
+    }
+    tempDir() {
+        return this.env.RUNNER_TEMP ?? '';
+    }
+}
+/** The folder holding bin/depot: the tarball's root, or its single top-level folder. */
+function toolRoot(extracted) {
+    if ((0,external_node_fs_.existsSync)((0,external_node_path_.join)(extracted, 'bin', 'depot')))
+        return extracted;
+    const entries = (0,external_node_fs_.readdirSync)(extracted);
+    const only = entries.length === 1 ? (0,external_node_path_.join)(extracted, entries[0] ?? '') : '';
+    if (only && (0,external_node_fs_.statSync)(only).isDirectory() && (0,external_node_fs_.existsSync)((0,external_node_path_.join)(only, 'bin', 'depot')))
+        return only;
+    return undefined;
+}
+async function sha256(file) {
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    for await (const chunk of (0,external_node_fs_.createReadStream)(file))
+        hash.update(chunk);
+    return hash.digest('hex');
+}
+/** What went wrong with a download, on one line; transient failures say they were retried. */
+function failure(err) {
+    if (err instanceof HTTPError && err.httpStatusCode) {
+        const code = err.httpStatusCode;
+        const retried = code >= 500 || code === 408 || code === 429;
+        return `HTTP ${code}${retried ? ` after ${DOWNLOAD_ATTEMPTS} tries` : ''}`;
+    }
+    return `${networkError(err)} (after ${DOWNLOAD_ATTEMPTS} tries)`;
+}
+/** Node reports a refused connection to a host with several addresses as an AggregateError with no message. */
+function networkError(err) {
+    if (err instanceof AggregateError && err.message === '') {
+        const first = err.errors[0];
+        if (first !== undefined)
+            return networkError(first);
+    }
+    const code = err?.code;
+    const message = errorMessage(err);
+    return message || (typeof code === 'string' ? code : 'network error');
+}
+
 ;// CONCATENATED MODULE: ./shared/github.ts
 // The run's GitHub context: the runner's GITHUB_* variables and the event payload at GITHUB_EVENT_PATH.
 
@@ -36551,7 +36469,7 @@ function readPayload(path) {
         return {};
     }
 }
-function github_getGithubContext(env = process.env) {
+function getGithubContext(env = process.env) {
     const payload = readPayload(env.GITHUB_EVENT_PATH);
     const eventName = env.GITHUB_EVENT_NAME ?? '';
     const repo = obj(payload.repository);
@@ -36686,31 +36604,6 @@ function gitContextSubdir(context) {
     return subdir.replace(/^\/+|\/+$/g, '').replace(/^\.$/, '');
 }
 
-// EXTERNAL MODULE: ./shared/errors.ts
-var errors = __nccwpck_require__(32635);
-;// CONCATENATED MODULE: ./shared/runner.ts
-// One bundle serves main and post: the first run saves a flag, the post run finds it.
-
-
-const POST_FLAG = 'isPost';
-async function run(main, post) {
-    const isPost = lib_core/* getState */.Gu(POST_FLAG) === 'true';
-    if (!isPost)
-        lib_core/* saveState */.LZ(POST_FLAG, 'true');
-    try {
-        if (isPost)
-            await post?.();
-        else
-            await main();
-    }
-    catch (err) {
-        if (err instanceof Error && err.stack && !(err instanceof errors/* UserError */.y))
-            lib_core/* debug */.Yz(err.stack);
-        const message = (0,errors/* errorMessage */.g)(err);
-        lib_core/* setFailed */.C1(err instanceof errors/* UserError */.y ? message : `Unexpected error: ${message}`);
-    }
-}
-
 ;// CONCATENATED MODULE: ./shared/runner-os.ts
 // The runners the suite supports: Linux only (the CLI release is built for linux-x64 and linux-arm64, and the
 // builds need a local Docker Engine with BuildKit). Every action checks this first, so a macOS or Windows job fails
@@ -36726,10 +36619,10 @@ function runnerOs(env = process.env, platform = process.platform) {
     return fromPlatform;
 }
 /** Fails in one line naming the runner when it is not Linux. */
-function runner_os_requireLinuxRunner(env = process.env, platform = process.platform) {
+function requireLinuxRunner(env = process.env, platform = process.platform) {
     const os = runnerOs(env, platform);
     if (os !== 'Linux')
-        throw new errors/* UserError */.y(`depot-ci actions run on Linux runners; this runner is ${os}.`);
+        throw new errors_UserError(`depot-ci actions run on Linux runners; this runner is ${os}.`);
 }
 const PLATFORM_NAMES = {
     linux: 'Linux',
@@ -36737,24 +36630,774 @@ const PLATFORM_NAMES = {
     win32: 'Windows',
 };
 
-;// CONCATENATED MODULE: ./shared/buildx-version.ts
-// Reading the version `docker buildx version` prints. Only the parser lives here (semver, nothing else), so the CLI
-// can share it without bundling shared/buildx.ts's action-side probe and gates.
+;// CONCATENATED MODULE: ./shared/runner.ts
+// One bundle serves main and post: the first run saves a flag, the post run finds it. Main first checks the runner
+// is Linux (shared/runner-os.ts), before its inputs are read or anything runs.
 
+
+
+const POST_FLAG = 'isPost';
+async function run(main, post) {
+    const isPost = lib_core/* getState */.Gu(POST_FLAG) === 'true';
+    if (!isPost)
+        lib_core/* saveState */.LZ(POST_FLAG, 'true');
+    try {
+        if (isPost)
+            await post?.();
+        else {
+            requireLinuxRunner();
+            await main();
+        }
+    }
+    catch (err) {
+        if (err instanceof Error && err.stack && !(err instanceof errors_UserError))
+            lib_core/* debug */.Yz(err.stack);
+        const message = errorMessage(err);
+        lib_core/* setFailed */.C1(err instanceof errors_UserError ? message : `Unexpected error: ${message}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./shared/outputs.ts
+// Setting a step's outputs, each printed first: one small module, so an action that only reports (setup, the
+// monorepo planner) does not bundle the build step's token resolution and depot runner.
+
+/** Prints each output in one group, then sets it; undefined values are left unset. */
+async function setOutputs(outputs) {
+    await lib_core/* group */.Os('Outputs', async () => {
+        for (const [name, value] of Object.entries(outputs)) {
+            if (value === undefined)
+                continue;
+            lib_core/* info */.pq(`${name}: ${value}`);
+            lib_core/* setOutput */.uH(name, value);
+        }
+    });
+}
+
+;// CONCATENATED MODULE: ./shared/contract/exchange.ts
+// The token exchange on the wire: `POST /auth/oidc/<provider>` with `{token, project?}`, answered by
+// `{ok:true, token, project, isolated, expiresAt}` or `{ok:false, error:{code, message, requestId?}}`. The broker
+// builds these shapes; the actions and the CLI read them with parseExchangeResponse.
+const CI_PROVIDERS = (/* unused pure expression or super */ null && (['github-actions', 'circleci', 'gitlab', 'buildkite']));
+function exchangePath(provider) {
+    return `/auth/oidc/${provider}`;
+}
+/** The request's fields: anything else is refused (scope, isolation and lifetime come from the broker's config). */
+const EXCHANGE_REQUEST_FIELDS = (/* unused pure expression or super */ null && (['token', 'project']));
 /**
- * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
- * A version we cannot read (or a dev build's 0.0.0) is undefined: callers treat it as current.
+ * Reads a broker answer. Undefined when the body is not the contract's shape at all (an HTML error page from a
+ * proxy, a truncated body): callers then speak of the HTTP status alone.
  */
-function buildx_version_parseBuildxVersion(output) {
-    const m = /buildx\S*\s+v?(\S+)/.exec(output.trim());
-    const v = semver.coerce(m?.[1] ?? output);
-    return v && v.version !== '0.0.0' ? v.version : undefined;
+function parseExchangeResponse(body) {
+    if (!exchange_isObject(body))
+        return undefined;
+    if (body.ok === true) {
+        const { token, project, isolated, expiresAt } = body;
+        if (typeof token !== 'string' || token === '')
+            return undefined;
+        if (typeof project !== 'string' || project === '')
+            return undefined;
+        if (typeof isolated !== 'boolean')
+            return undefined;
+        if (typeof expiresAt !== 'string' || Number.isNaN(Date.parse(expiresAt)))
+            return undefined;
+        return { ok: true, token, project, isolated, expiresAt };
+    }
+    if (body.ok === false && exchange_isObject(body.error)) {
+        const { code, message, requestId } = body.error;
+        if (typeof code !== 'string' || code === '')
+            return undefined;
+        const error = { code, message: typeof message === 'string' ? message : '' };
+        if (typeof requestId === 'string')
+            error.requestId = requestId;
+        return { ok: false, error };
+    }
+    return undefined;
+}
+function exchange_isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+;// CONCATENATED MODULE: ./shared/contract/exchange-client.ts
+// The one client of the token exchange (`POST <broker>/auth/oidc/<provider>`), for the actions and the depot CLI
+// alike: the broker URL's rules, the POST through the proxy the environment names (HTTPS_PROXY/NO_PROXY, as
+// @actions/http-client reads them), redirects followed only within the broker's origin, bounded retries on network
+// errors, 5xx and 429 (honouring Retry-After) with a fresh CI token for every try, and a typed outcome: granted,
+// refused (a 4xx: never hidden by a fallback) or unavailable. Callers decide what each outcome means for them
+// (the actions: fail or buildx-fallback; the CLI: exit 1 or exit 69). No secret ever reaches a message.
+
+
+
+/** A URL as it may be shown: any `user:pass@` replaced by `***@`. */
+function withoutCredentials(raw) {
+    return raw.replace(/^([^/@]*\/\/)?[^/@]*@/, '$1***@');
+}
+/** 127.0.0.0/8, ::1 and localhost. */
+function isLoopbackHost(hostname) {
+    const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+    return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+/**
+ * A broker URL as given (`from` names where it came from, e.g. "DEPOT_BROKER_URL"), checked and with its trailing
+ * slash stripped. The job's OIDC token travels to it, so it must be https (http only on a loopback host) and carry
+ * no credentials (never echoed back).
+ */
+function checkBrokerUrl(raw, from) {
+    let url;
+    try {
+        url = new URL(raw);
+    }
+    catch {
+        throw new errors_UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
+    }
+    if (url.username || url.password) {
+        throw new errors_UserError(`${from} carries a user name or password (user:pass@): the broker needs none, the OIDC token is the credential; remove them.`);
+    }
+    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+        throw new errors_UserError(`${from} is http:// on ${url.hostname}, which would send the job's OIDC token unencrypted: use https:// (http is accepted only on a loopback host).`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new errors_UserError(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
+    }
+    return raw.replace(/\/+$/, '');
+}
+/**
+ * POSTs JSON to the broker through the proxy the environment names, following a redirect only within the broker's
+ * own origin (307/308, at most 3): a redirect elsewhere would hand a credential to another host, and is a
+ * UserError (a misconfiguration, not retried). Network errors are thrown as they are.
+ */
+async function postJson(url, body, opts) {
+    const doFetch = opts.fetch ?? globalThis.fetch;
+    let target = url;
+    for (let hop = 0;; hop++) {
+        const dispatcher = new lib/* HttpClient */.Qq().getAgentDispatcher(target);
+        const init = {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', accept: 'application/json' },
+            body,
+            redirect: 'manual',
+            signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+        };
+        if (dispatcher)
+            init.dispatcher = dispatcher;
+        const res = await doFetch(target, init);
+        if (res.status < 300 || res.status > 399)
+            return res;
+        const location = res.headers.get('location');
+        const next = location ? new URL(location, target) : undefined;
+        if (!next || next.origin !== new URL(target).origin) {
+            throw new errors_UserError(`The broker at ${new URL(url).origin} redirected ${opts.what} (${res.status}) to ${next ? next.host : 'nowhere'}: ${opts.credential} is never sent to another host; set ${opts.setting} to the broker's own URL.`);
+        }
+        if ((res.status !== 307 && res.status !== 308) || hop >= 2) {
+            throw new errors_UserError(`The broker at ${new URL(url).origin} answered ${res.status} with a redirect to ${next.pathname}: set ${opts.setting} to the broker's own URL.`);
+        }
+        target = next.href;
+    }
+}
+/** The body as JSON, or undefined when it is not JSON at all (an HTML error page from a proxy). */
+async function readJson(res) {
+    try {
+        return JSON.parse(await res.text());
+    }
+    catch {
+        return undefined;
+    }
+}
+/** A broker-supplied text as it may be shown: every secret replaced, on one line, at most 500 characters. */
+function clean(message, ...secrets) {
+    let out = message;
+    for (const secret of secrets)
+        if (secret)
+            out = out.split(secret).join('***');
+    return out
+        .replace(/\s*\n\s*/g, ' ')
+        .trim()
+        .slice(0, 500);
+}
+/** `, request id X` when the broker gave one (in the body or the X-Request-Id header), else ''. */
+function requestIdOf(res, bodyRequestId, ...secrets) {
+    const raw = bodyRequestId ?? res.headers.get('x-request-id') ?? '';
+    const requestId = raw ? clean(raw, ...secrets).slice(0, 80) : '';
+    return { requestId, ref: requestId ? `, request id ${requestId}` : '' };
+}
+/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
+function retryAfterMs(header, now = Date.now()) {
+    if (!header)
+        return undefined;
+    const seconds = Number(header);
+    if (Number.isFinite(seconds) && seconds >= 0)
+        return seconds * 1000;
+    const date = Date.parse(header);
+    return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+const MAX_BACKOFF_MS = 10_000;
+const MAX_RETRY_AFTER_MS = 60_000;
+/** 1 s, 2 s, 4 s ... at most 10 s: the pause before try `attempt + 1`. */
+function backoffMs(attempt) {
+    return Math.min(1000 * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+}
+/** The exchange, with retries: see the header of this file. */
+async function exchangeToken(call, deps) {
+    const attempts = Math.max(1, deps.attempts ?? 4);
+    const debug = deps.debug ?? (() => { });
+    const url = `${call.brokerUrl}${exchangePath(call.provider)}`;
+    let lastProblem = '';
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+        let waitMs = backoffMs(attempt);
+        let ciToken;
+        try {
+            ciToken = (await call.ciToken()).trim();
+            if (ciToken === '')
+                throw new Error('the CI handed out an empty OIDC token');
+        }
+        catch (err) {
+            if (err instanceof errors_UserError)
+                throw err;
+            lastProblem = errorMessage(err);
+            debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
+            if (attempt < attempts)
+                await deps.sleep(waitMs);
+            continue;
+        }
+        deps.secret(ciToken);
+        const body = call.project
+            ? { token: ciToken, project: call.project }
+            : { token: ciToken };
+        let res;
+        try {
+            res = await postJson(url, JSON.stringify(body), {
+                ...(deps.fetch ? { fetch: deps.fetch } : {}),
+                ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
+                what: 'the token exchange',
+                credential: 'the OIDC token',
+                setting: call.setting,
+            });
+        }
+        catch (err) {
+            if (err instanceof errors_UserError)
+                throw err;
+            lastProblem = `cannot reach the broker at ${call.brokerUrl} (${clean(causeOf(err), ciToken)})`;
+            debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
+            if (attempt < attempts)
+                await deps.sleep(waitMs);
+            continue;
+        }
+        const parsed = parseExchangeResponse(await readJson(res));
+        if (res.ok && parsed?.ok === true) {
+            deps.secret(parsed.token);
+            return { kind: 'granted', grant: parsed };
+        }
+        const error = parsed?.ok === false ? parsed.error : undefined;
+        const code = error?.code ?? `http_${res.status}`;
+        const message = clean(error?.message || res.statusText, ciToken);
+        const { requestId, ref } = requestIdOf(res, error?.requestId, ciToken);
+        if (res.status === 429 || res.status >= 500) {
+            lastProblem = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
+            const retryAfter = retryAfterMs(res.headers.get('retry-after'), deps.now?.() ?? Date.now());
+            if (retryAfter !== undefined)
+                waitMs = Math.min(retryAfter, MAX_RETRY_AFTER_MS);
+            debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
+            if (attempt < attempts)
+                await deps.sleep(waitMs);
+            continue;
+        }
+        if (res.ok) {
+            throw new errors_UserError(`The broker at ${call.brokerUrl} answered ${res.status} without a project token.`);
+        }
+        return { kind: 'refused', status: res.status, code, message, requestId };
+    }
+    return { kind: 'unavailable', reason: `${lastProblem} after ${attempts} tries` };
+}
+/** fetch's "fetch failed" says nothing: its cause (ECONNREFUSED ...) does. */
+function causeOf(err) {
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : '';
+    const own = errorMessage(err);
+    return cause && own === 'fetch failed' ? cause : own;
+}
+
+;// CONCATENATED MODULE: ./shared/broker-http.ts
+// Talking to the broker over HTTP from the actions, for the OIDC exchange and the fork-PR claim flow: a thin layer
+// over the one exchange client (shared/contract/exchange-client.ts), which POSTs JSON through the runner's proxy,
+// follows redirects only within the broker's origin and reads Retry-After. A 4xx becomes a BrokerRefusal, which no
+// fallback hides.
+
+
+
+/** A broker answer that must fail the step whatever `buildx-fallback` says (4xx: a refusal, never hidden). */
+class BrokerRefusal extends errors_UserError {
+    status;
+    code;
+    requestId;
+    constructor(status, code, message, requestId) {
+        super(message);
+        this.status = status;
+        this.code = code;
+        this.requestId = requestId;
+    }
+}
+/**
+ * POSTs JSON to the broker (see the exchange client's postJson); `what` names the request in errors ("the fork
+ * claim"), `credential` what the body carries.
+ */
+function broker_http_postJson(url, body, deps, what, credential) {
+    return postJson(url, body, {
+        fetch: deps.fetch,
+        ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
+        what,
+        credential,
+        setting: '`broker-url`',
+    });
+}
+
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(48161);
+;// CONCATENATED MODULE: ./shared/contract/fork-claim.ts
+
+const CLAIM_PATH = '/auth/oidc/public/claim';
+const CLAIM_EXCHANGE_PATH = '/auth/oidc/public/exchange';
+/** A claim lives this long; `fork-wait` is capped at it. */
+const CLAIM_TTL_SECONDS = 300;
+const CLAIM_REQUEST_FIELDS = (/* unused pure expression or super */ null && ([
+    'repository',
+    'runId',
+    'runAttempt',
+    'pullRequest',
+    'project',
+]));
+const CLAIM_EXCHANGE_REQUEST_FIELDS = (/* unused pure expression or super */ null && (['claimId']));
+/** The artifact the run uploads to prove the claim is its own. */
+function claimArtifactName(challenge) {
+    return `depot-claim-${challenge}`;
+}
+/** 128 random bits, base64url: what claimId and challenge are. */
+const CLAIM_SECRET = /^[A-Za-z0-9_-]{22}$/;
+function parseClaimCreated(body) {
+    if (fork_claim_isObject(body) && body.ok === true) {
+        const { claimId, challenge, expiresAt } = body;
+        if (typeof claimId !== 'string' || !CLAIM_SECRET.test(claimId))
+            return undefined;
+        if (typeof challenge !== 'string' || !CLAIM_SECRET.test(challenge))
+            return undefined;
+        if (typeof expiresAt !== 'string' || Number.isNaN(Date.parse(expiresAt)))
+            return undefined;
+        return { ok: true, claimId, challenge, expiresAt };
+    }
+    const refusal = parseExchangeResponse(body);
+    return refusal?.ok === false ? refusal : undefined;
+}
+function parseClaimExchangeResponse(body) {
+    if (fork_claim_isObject(body) && body.ok === false && body.status === 'pending') {
+        const retryAfter = body.retryAfter;
+        if (typeof retryAfter !== 'number' || !Number.isFinite(retryAfter) || retryAfter < 0)
+            return undefined;
+        return { ok: false, status: 'pending', retryAfter };
+    }
+    return parseExchangeResponse(body);
+}
+function fork_claim_isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+;// CONCATENATED MODULE: ./shared/fork-claim.ts
+// The fork-PR claim flow, the actions' side (DESIGN.md "Broker endpoints"). A `pull_request` run from a fork gets no
+// OIDC token, so it proves who it is by the run itself: claim at the broker, upload an artifact named after the
+// claim's challenge (only code inside the run can), then poll the claim exchange until the broker has seen the
+// artifact listed in this run and answers with an isolated project token.
+// The claimId redeems the claim: it is masked the moment it exists and never printed. The challenge is public.
+
+
+
+
+
+
+
+/** `fork-wait` when the input is empty, in seconds. */
+const DEFAULT_FORK_WAIT_SECONDS = 60;
+const fork_claim_MAX_BACKOFF_MS = 10_000;
+const fork_claim_MAX_RETRY_AFTER_MS = 60_000;
+/** The shortest pause between two polls, whatever the broker says. */
+const MIN_POLL_MS = 1_000;
+/** Why a fork build is isolated, for logs and summaries: `pull request #12 from fork mallory/web`. */
+function forkIsolation(github) {
+    const pr = github.pullRequestNumber !== undefined ? `pull request #${github.pullRequestNumber}` : 'a pull request';
+    return `${pr} from ${github.headRepository ? `fork ${github.headRepository}` : 'a fork'}`;
+}
+/** `fork-wait` capped at the claim's lifetime, with a warning when capped. */
+function capForkWait(seconds, log) {
+    if (seconds <= CLAIM_TTL_SECONDS)
+        return seconds;
+    log.warning(`\`fork-wait\` is ${seconds} s, longer than a fork claim lives (${CLAIM_TTL_SECONDS} s): waiting ${CLAIM_TTL_SECONDS} s at most.`);
+    return CLAIM_TTL_SECONDS;
+}
+async function forkClaim(req, deps) {
+    const { log } = deps;
+    const waitSeconds = capForkWait(req.forkWait, log);
+    const body = claimRequestOf(req);
+    if (typeof body === 'string')
+        return { kind: 'unavailable', reason: body };
+    log.info(`This is ${forkIsolation(req.github)}: claiming an isolated project token at ${req.brokerUrl} (fork-wait ${waitSeconds} s).`);
+    const claimed = await claim(req.brokerUrl, body, deps, deps.now() + waitSeconds * 1000);
+    if (claimed.kind === 'unavailable')
+        return claimed;
+    const { claimId, challenge } = claimed.created;
+    const startedAt = deps.now();
+    let deadline = startedAt + waitSeconds * 1000;
+    if (claimed.lifetimeMs !== undefined)
+        deadline = Math.min(deadline, startedAt + claimed.lifetimeMs);
+    const artifact = claimArtifactName(challenge);
+    try {
+        await deps.upload(artifact);
+    }
+    catch (err) {
+        return {
+            kind: 'unavailable',
+            reason: `the claim artifact ${artifact} could not be uploaded (${clean(errorMessage(err), claimId)})`,
+        };
+    }
+    log.info(`Uploaded artifact ${artifact}: the broker checks that this run lists it.`);
+    return poll(req.brokerUrl, claimId, artifact, { startedAt, deadline, waitSeconds }, deps);
+}
+/** The claim's body from the run's context, or why there is none. */
+function claimRequestOf(req) {
+    const { github } = req;
+    const runId = Number(github.runId);
+    const runAttempt = Number(github.runAttempt || '1');
+    if (!Number.isSafeInteger(runId) || runId <= 0 || !Number.isSafeInteger(runAttempt) || runAttempt <= 0) {
+        return `the run has no usable GITHUB_RUN_ID/GITHUB_RUN_ATTEMPT ("${github.runId}", "${github.runAttempt}") to claim with`;
+    }
+    if (github.pullRequestNumber === undefined) {
+        return 'the event payload names no pull request number to claim with';
+    }
+    const body = {
+        repository: github.repository,
+        runId,
+        runAttempt,
+        pullRequest: github.pullRequestNumber,
+    };
+    if (req.project)
+        body.project = req.project;
+    return body;
+}
+/**
+ * POST the claim, retrying network errors, 5xx and 429 (honouring Retry-After) a bounded number of times, and never
+ * waiting past `giveUpAt` (fork-wait counted from the first try).
+ */
+async function claim(brokerUrl, body, deps, giveUpAt) {
+    const { log } = deps;
+    const attempts = Math.max(1, deps.attempts ?? 4);
+    const url = `${brokerUrl}${CLAIM_PATH}`;
+    let lastProblem = '';
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+        let waitMs = fork_claim_backoffMs(attempt);
+        let res;
+        try {
+            res = await broker_http_postJson(url, JSON.stringify(body), deps, 'the fork claim', 'a claim');
+        }
+        catch (err) {
+            if (err instanceof errors_UserError)
+                throw err;
+            lastProblem = `cannot reach the broker at ${brokerUrl} (${errorMessage(err)})`;
+            log.debug(`forkClaim.claim: attempt ${attempt}: ${lastProblem}`);
+            if (attempt >= attempts)
+                break;
+            if (deps.now() + waitMs > giveUpAt) {
+                return { kind: 'unavailable', reason: `${lastProblem}; fork-wait is spent after ${tries(attempt)}` };
+            }
+            await deps.sleep(waitMs);
+            continue;
+        }
+        const parsed = parseClaimCreated(await readJson(res));
+        if (res.ok && parsed?.ok === true) {
+            // The claimId redeems the claim: masked before anything else can print it.
+            lib_core/* setSecret */.Pq(parsed.claimId);
+            const lifetimeMs = Date.parse(parsed.expiresAt) - Date.parse(res.headers.get('date') ?? '');
+            return {
+                kind: 'claimed',
+                created: parsed,
+                ...(Number.isFinite(lifetimeMs) && lifetimeMs > 0 ? { lifetimeMs } : {}),
+            };
+        }
+        const error = parsed?.ok === false ? parsed.error : undefined;
+        const code = error?.code ?? `http_${res.status}`;
+        const message = clean(error?.message || res.statusText);
+        const { requestId, ref } = requestIdOf(res, error?.requestId);
+        if (res.status === 429 || res.status >= 500) {
+            lastProblem = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
+            const retryAfter = retryAfterMs(res.headers.get('retry-after'), deps.now());
+            if (retryAfter !== undefined)
+                waitMs = Math.min(retryAfter, fork_claim_MAX_RETRY_AFTER_MS);
+            log.debug(`forkClaim.claim: attempt ${attempt}: ${lastProblem}`);
+            if (attempt >= attempts)
+                break;
+            if (deps.now() + waitMs > giveUpAt) {
+                return { kind: 'unavailable', reason: `${lastProblem}; fork-wait is spent after ${tries(attempt)}` };
+            }
+            await deps.sleep(waitMs);
+            continue;
+        }
+        if (res.ok) {
+            throw new errors_UserError(`The broker at ${brokerUrl} answered ${res.status} to the fork claim without a claim.`);
+        }
+        throw new BrokerRefusal(res.status, code, `The broker refused the fork claim (${res.status} ${code}${ref}): ${message || 'no message'}`, requestId || undefined);
+    }
+    return { kind: 'unavailable', reason: `${lastProblem} after ${attempts} tries` };
+}
+/** Polls the claim exchange until a token, a refusal, too many failures in a row, or fork-wait is spent. */
+async function poll(brokerUrl, claimId, artifact, clock, deps) {
+    const { log } = deps;
+    const attempts = Math.max(1, deps.attempts ?? 4);
+    const url = `${brokerUrl}${CLAIM_EXCHANGE_PATH}`;
+    let failures = 0;
+    for (let n = 1;; n++) {
+        let waitMs = 0;
+        let state = '';
+        let res;
+        try {
+            res = await broker_http_postJson(url, JSON.stringify({ claimId }), deps, 'the fork claim exchange', 'the claim id');
+        }
+        catch (err) {
+            if (err instanceof errors_UserError)
+                throw err;
+            res = undefined;
+            failures++;
+            state = `cannot reach the broker at ${brokerUrl} (${clean(errorMessage(err), claimId)})`;
+            waitMs = fork_claim_backoffMs(failures);
+        }
+        if (res) {
+            const body = parseClaimExchangeResponse(await readJson(res));
+            if (res.status === 200 && body?.ok === true) {
+                lib_core/* setSecret */.Pq(body.token);
+                if (!body.isolated) {
+                    throw new errors_UserError(`The broker at ${brokerUrl} answered the fork claim with a token that is not isolated: it is not used for a pull request from a fork.`);
+                }
+                log.info(`Fork claim poll ${n}: the broker saw ${artifact} in this run and minted an isolated project token for project ${body.project} (masked).`);
+                return { kind: 'token', token: body.token, project: body.project, expiresAt: body.expiresAt };
+            }
+            if (res.status === 202 && body?.ok === false && 'status' in body) {
+                failures = 0;
+                state = `pending, the broker does not see ${artifact} listed yet`;
+                waitMs = Math.max(MIN_POLL_MS, Math.min(body.retryAfter * 1000, fork_claim_MAX_RETRY_AFTER_MS));
+            }
+            else {
+                const error = body?.ok === false && 'error' in body ? body.error : undefined;
+                const code = error?.code ?? `http_${res.status}`;
+                const message = clean(error?.message || res.statusText, claimId);
+                const { requestId, ref } = requestIdOf(res, error?.requestId, claimId);
+                if (res.status !== 429 && res.status < 500) {
+                    if (res.ok) {
+                        throw new errors_UserError(`The broker at ${brokerUrl} answered ${res.status} to the fork claim exchange without a project token.`);
+                    }
+                    // 4xx: a refusal. Never hidden by buildx-fallback.
+                    throw new BrokerRefusal(res.status, code, `The broker refused the fork claim exchange (${res.status} ${code}${ref}): ${message || 'no message'}`, requestId || undefined);
+                }
+                failures++;
+                state = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
+                const retryAfter = retryAfterMs(res.headers.get('retry-after'), deps.now());
+                waitMs =
+                    retryAfter !== undefined
+                        ? Math.max(MIN_POLL_MS, Math.min(retryAfter, fork_claim_MAX_RETRY_AFTER_MS))
+                        : fork_claim_backoffMs(failures);
+            }
+        }
+        const now = deps.now();
+        const spent = Math.round((now - clock.startedAt) / 1000);
+        if (failures >= attempts) {
+            log.info(`Fork claim poll ${n}: ${state}; giving up after ${failures} failed polls in a row.`);
+            return { kind: 'unavailable', reason: `${state} after ${failures} tries` };
+        }
+        if (now + waitMs > clock.deadline) {
+            log.info(`Fork claim poll ${n}: ${state}; fork-wait (${clock.waitSeconds} s) is spent.`);
+            const polls = `${n} poll${n === 1 ? '' : 's'}`;
+            return {
+                kind: 'unavailable',
+                reason: failures > 0
+                    ? `${state}; fork-wait (${clock.waitSeconds} s) is spent after ${polls}`
+                    : `the broker did not see the claim artifact ${artifact} within fork-wait (${clock.waitSeconds} s, ${polls})`,
+            };
+        }
+        log.info(`Fork claim poll ${n}: ${state}; next poll in ${Math.round(waitMs / 1000)} s (${spent} of ${clock.waitSeconds} s of fork-wait spent).`);
+        await deps.sleep(waitMs);
+    }
+}
+function tries(n) {
+    return `${n} ${n === 1 ? 'try' : 'tries'}`;
+}
+function fork_claim_backoffMs(attempt) {
+    return Math.min(1000 * 2 ** (attempt - 1), fork_claim_MAX_BACKOFF_MS);
+}
+/**
+ * The default upload: one tiny file as artifact `name`, kept 1 day. @actions/artifact is imported here, on the
+ * fork path only, so no other run loads it.
+ */
+async function uploadClaimArtifact(name, env = process.env) {
+    const { DefaultArtifactClient } = await __nccwpck_require__.e(/* import() */ 584).then(__nccwpck_require__.bind(__nccwpck_require__, 20584));
+    const dir = (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'depot-claim-'));
+    try {
+        const file = (0,external_node_path_.join)(dir, 'claim.txt');
+        (0,external_node_fs_.writeFileSync)(file, `${name}: proves to the Depot broker that this run made the claim.\n`);
+        await new DefaultArtifactClient().uploadArtifact(name, [file], dir, { retentionDays: 1 });
+    }
+    finally {
+        (0,external_node_fs_.rmSync)(dir, { recursive: true, force: true });
+    }
+}
+
+;// CONCATENATED MODULE: ./shared/token.ts
+// Token resolution and failure semantics, the same in every action (DESIGN.md):
+// `token` input > DEPOT_TOKEN > OIDC exchange at the broker > fork-PR claim flow > none.
+
+
+
+
+
+
+
+function defaultTokenDeps(github) {
+    return {
+        env: process.env,
+        github,
+        getIDToken: (audience) => lib_core/* getIDToken */.V9(audience),
+        fetch: globalThis.fetch,
+        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+        log: { info: lib_core/* info */.pq, warning: lib_core/* warning */.$e, debug: lib_core/* debug */.Yz },
+        now: Date.now,
+        uploadArtifact: uploadClaimArtifact,
+    };
+}
+/**
+ * The broker URL: input, else DEPOT_BROKER_URL; a trailing slash is stripped. The job's OIDC token travels to it,
+ * so it must be https (http only on a loopback host) and carry no credentials (never echoed back).
+ */
+function brokerUrlOf(req, env) {
+    const raw = req.brokerUrl || env.DEPOT_BROKER_URL || '';
+    if (raw === '')
+        return '';
+    return checkBrokerUrl(raw, req.brokerUrl ? 'Input `broker-url`' : 'DEPOT_BROKER_URL');
+}
+async function resolveToken(req, deps) {
+    const { env, github, log } = deps;
+    if (req.token) {
+        lib_core/* setSecret */.Pq(req.token);
+        log.info('Using the project token from the `token` input.');
+        return { kind: 'token', token: req.token, source: 'input' };
+    }
+    if (env.DEPOT_TOKEN) {
+        lib_core/* setSecret */.Pq(env.DEPOT_TOKEN);
+        log.info('Using the project token from DEPOT_TOKEN.');
+        return { kind: 'token', token: env.DEPOT_TOKEN, source: 'env' };
+    }
+    const brokerUrl = brokerUrlOf(req, env);
+    const project = req.project || env.DEPOT_PROJECT_ID || '';
+    if (github.untrustedForkPullRequest)
+        return forkPath(req, brokerUrl, project, deps);
+    if (!brokerUrl && !project) {
+        return { kind: 'no-project', reason: 'no token, broker URL or project is set' };
+    }
+    const fallbackOr = (reason, failure) => {
+        if (!req.buildxFallback)
+            throw new errors_UserError(failure);
+        return { kind: 'fallback', reason };
+    };
+    if (!brokerUrl) {
+        return fallbackOr(`project "${project}" is set but no broker URL`, `Project "${project}" is set but no broker URL: set the \`broker-url\` input or the DEPOT_BROKER_URL env variable (or pass a \`token\`).`);
+    }
+    if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
+        return fallbackOr('this job cannot request an OIDC token', 'This job cannot request an OIDC token: add `permissions: id-token: write` to the job (or pass a `token`).');
+    }
+    const audience = (req.audience || env.DEPOT_OIDC_AUDIENCE || brokerUrl).replace(/\/+$/, '');
+    return exchange(brokerUrl, audience, project, req.buildxFallback, deps);
+}
+/**
+ * Fork pull requests get no OIDC token from GitHub and are never sent to the exchange. With a broker URL they claim
+ * an isolated project token by proving the run itself (shared/fork-claim.ts); without one they build with no
+ * project cache, which is what isolation allows them anyway.
+ */
+async function forkPath(req, brokerUrl, project, deps) {
+    const { github, log } = deps;
+    const isolation = forkIsolation(github);
+    if (!brokerUrl) {
+        return {
+            kind: 'no-project',
+            reason: `${isolation} gets no OIDC token and no broker URL is set, so no isolated project token: fork runs get no ` +
+                '`vars`, so write the broker URL literally in the workflow (`env: DEPOT_BROKER_URL: https://...`)',
+        };
+    }
+    const outcome = await forkClaim({ brokerUrl, github, project, forkWait: req.forkWait }, {
+        fetch: deps.fetch,
+        sleep: deps.sleep,
+        now: deps.now ?? Date.now,
+        upload: deps.uploadArtifact ?? uploadClaimArtifact,
+        log,
+        ...(deps.attempts !== undefined ? { attempts: deps.attempts } : {}),
+        ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
+    });
+    if (outcome.kind === 'token') {
+        log.info(`Isolated: ${isolation}; the project cache is neither read nor written.`);
+        return {
+            kind: 'token',
+            token: outcome.token,
+            source: 'fork-claim',
+            project: outcome.project,
+            isolated: true,
+            expiresAt: outcome.expiresAt,
+            isolation,
+        };
+    }
+    if (req.buildxFallback)
+        return { kind: 'fallback', reason: outcome.reason };
+    throw new errors_UserError(`Fork claim failed: ${outcome.reason}. Check \`broker-url\` and \`fork-wait\`, or set \`buildx-fallback: true\` to build without it.`);
+}
+async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
+    const { log } = deps;
+    const attempts = Math.max(1, deps.attempts ?? 4);
+    const outcome = await exchangeToken({
+        brokerUrl,
+        provider: 'github-actions',
+        project,
+        // A fresh OIDC token for every try: GitHub's issuer is single-use at the broker.
+        ciToken: async () => {
+            try {
+                return await deps.getIDToken(audience);
+            }
+            catch (err) {
+                throw new Error(`the runner did not hand out an OIDC token (${errorMessage(err)})`);
+            }
+        },
+        setting: '`broker-url`',
+    }, {
+        fetch: deps.fetch,
+        sleep: deps.sleep,
+        secret: (value) => lib_core/* setSecret */.Pq(value),
+        debug: (message) => log.debug(`token.exchange: ${message}`),
+        attempts,
+        ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
+        ...(deps.now ? { now: deps.now } : {}),
+    });
+    if (outcome.kind === 'granted') {
+        const { grant } = outcome;
+        log.info(`Exchanged the job's OIDC token at ${brokerUrl} for a project token` +
+            ` (project ${grant.project}${grant.isolated ? ', isolated' : ''}).`);
+        return {
+            kind: 'token',
+            token: grant.token,
+            source: 'oidc',
+            project: grant.project,
+            isolated: grant.isolated,
+            expiresAt: grant.expiresAt,
+        };
+    }
+    if (outcome.kind === 'refused') {
+        // 4xx: a refusal. Never hidden by buildx-fallback.
+        const { status, code, message, requestId } = outcome;
+        const ref = requestId ? `, request id ${requestId}` : '';
+        throw new BrokerRefusal(status, code, `The broker refused the token exchange (${status} ${code}${ref}): ${message || 'no message'}`, requestId || undefined);
+    }
+    if (buildxFallback)
+        return { kind: 'fallback', reason: outcome.reason };
+    throw new errors_UserError(`Token exchange failed: ${outcome.reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`);
 }
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(48161);
 ;// CONCATENATED MODULE: ./shared/exec.ts
 // Running a process, for the actions and the CLI alike: an argv array (never a shell), SIGINT/SIGTERM forwarded to
 // every live child, and the exit status (128 + N when the child was killed by signal N). Output either reaches our
@@ -36764,7 +37407,7 @@ var external_node_os_ = __nccwpck_require__(48161);
 
 
 /** The command is not installed (ENOENT): callers turn it into a message saying how to install it. */
-class exec_CommandNotFound extends Error {
+class CommandNotFound extends Error {
     command;
     name = 'CommandNotFound';
     constructor(command) {
@@ -36827,7 +37470,7 @@ function exec_exec(command, args, opts = {}) {
         });
         child.on('error', (e) => {
             untrack(child);
-            reject(e.code === 'ENOENT' ? new exec_CommandNotFound(command) : e);
+            reject(e.code === 'ENOENT' ? new CommandNotFound(command) : e);
         });
         child.on('close', (code, signal) => {
             untrack(child);
@@ -36850,834 +37493,25 @@ function lastLine(text) {
     return lines[lines.length - 1] ?? '';
 }
 
-;// CONCATENATED MODULE: ./shared/buildx.ts
-// The installed buildx's version and the builder's BuildKit version, and gating inputs on them as docker's actions
-// do (action-side: it runs docker through shared/exec; the CLI uses only the parser, from shared/buildx-version.ts).
+;// CONCATENATED MODULE: ./actions/setup/src/configure-docker.ts
+// `configure-docker: true`: the installed CLI routes the job's later plain `docker build` steps through depot.
 
 
 
-
-async function buildx_buildxVersion(docker = 'docker') {
+async function configureDocker(installed, opts = {}) {
+    const depot = (0,external_node_path_.join)(installed.bin, 'depot');
+    let result;
     try {
-        const res = await exec(docker, ['buildx', 'version'], { silent: true, captureStdout: true });
-        if (res.exitCode !== 0)
-            return { raw: '' };
-        const version = parseBuildxVersion(res.stdout);
-        return version ? { version, raw: res.stdout.trim() } : { raw: res.stdout.trim() };
-    }
-    catch {
-        return { raw: '' };
-    }
-}
-/**
- * Whether the installed buildx satisfies `range`. An unknown version is treated as current: users of a build we
- * cannot read (Debian's `+ds1` builds, dev builds) are not refused a feature.
- */
-function satisfies(v, range) {
-    return v.version === undefined || semver.satisfies(v.version, range);
-}
-/** Fails with the input's name and the version it needs, as docker's actions do for `call` and `vars`. */
-function requireBuildx(v, input, minimum) {
-    if (!satisfies(v, `>=${minimum}`)) {
-        throw new UserError(`Input \`${input}\` needs buildx >= ${minimum}; this runner has buildx ${v.version}.`);
-    }
-}
-/**
- * Whether an input that buildx below `minimum` does not know can be passed. When it cannot, `warn` says it is
- * ignored (as docker's actions do for `annotations`, `build-contexts` and the attestations) and the caller leaves
- * it out.
- */
-function supportsOrWarn(v, input, minimum, warn) {
-    if (satisfies(v, `>=${minimum}`))
-        return true;
-    warn(`Input \`${input}\` needs buildx >= ${minimum} (this runner has ${v.version}): it is ignored.`);
-    return false;
-}
-/**
- * Reads `docker buildx inspect`'s text: the builder's `Name` and `Driver`, then per node its `Name` and
- * `BuildKit version` (`Buildkit` before buildx 0.12). Other lines are skipped.
- */
-function parseBuilderInspect(stdout) {
-    const info = { nodes: [] };
-    let inNodes = false;
-    for (const line of stdout.split(/\r?\n/)) {
-        // Indented lines (labels, GC policy rules, devices) belong to a section we do not read.
-        if (line === '' || /^\s/.test(line))
-            continue;
-        const at = line.indexOf(':');
-        if (at < 0)
-            continue;
-        const key = line.slice(0, at).trim().toLowerCase();
-        const value = line.slice(at + 1).trim();
-        if (key === 'nodes')
-            inNodes = true;
-        else if (key === 'name') {
-            if (!inNodes)
-                info.name = value;
-            else
-                info.nodes.push({ name: value });
-        }
-        else if (key === 'driver' && !inNodes)
-            info.driver = value;
-        else if ((key === 'buildkit version' || key === 'buildkit') && inNodes) {
-            const node = info.nodes.at(-1);
-            if (node && value)
-                node.buildkit = value;
-        }
-    }
-    return info;
-}
-/** `docker buildx inspect [builder]`, or undefined (with the reason in the log) when it fails. */
-async function inspectBuilder(builder, opts = {}) {
-    const log = opts.log ?? (() => undefined);
-    try {
-        const res = await exec(opts.docker ?? 'docker', ['buildx', 'inspect', ...(builder ? [builder] : [])], {
-            silent: true,
-            captureStdout: true,
-        });
-        if (res.exitCode !== 0) {
-            log(`docker buildx inspect failed: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
-            return undefined;
-        }
-        return parseBuilderInspect(res.stdout);
+        result = await exec_exec(depot, ['configure-docker'], opts);
     }
     catch (err) {
-        log(`docker buildx inspect could not run: ${err instanceof Error ? err.message : String(err)}`);
-        return undefined;
+        if (err instanceof CommandNotFound) {
+            throw new errors_UserError(`${depot} cannot be run: the installed depot ${installed.version} is broken.`);
+        }
+        throw err;
     }
-}
-/**
- * Whether every node of the builder runs a BuildKit in `range`, by docker's actions' rule (actions-toolkit
- * BuildKit.versionSatisfies): a node whose version is unknown fails it; on the `docker` driver only moby's own
- * BuildKit (`v0.x.y-moby`) counts; a pre-release or a commit never satisfies a range. Unlike docker's, an unknown
- * version is not looked up in the builder's image: a builder we could not inspect does not satisfy it either.
- */
-function buildkitSatisfies(info, range) {
-    if (!info)
-        return false;
-    for (const node of info.nodes) {
-        const version = node.buildkit;
-        if (!version)
-            return false;
-        if (info.driver === 'docker' && !version.endsWith('-moby'))
-            return false;
-        if (!semver.valid(version.replace(/-moby$/, '')))
-            return false;
-        if (!semver.satisfies(version.replace(/-moby$/, ''), range))
-            return false;
-    }
-    return true;
-}
-/**
- * The log line for the `build-platform` input (depot's workflows pass it): every build runs on the runner's one
- * builder, so it chooses nothing; it is accepted and passed on as `--build-platform` all the same.
- */
-function buildPlatformNote(buildPlatform) {
-    if (!buildPlatform)
-        return undefined;
-    return `Input \`build-platform\` (${buildPlatform}) has no effect: every build runs on this runner's one builder, platforms other than its own under QEMU emulation.`;
-}
-
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(76760);
-// EXTERNAL MODULE: ./shared/identity.ts
-var identity = __nccwpck_require__(72294);
-;// CONCATENATED MODULE: ./shared/depot.ts
-// Running `depot build|bake`, and plain `docker buildx` when `buildx-fallback` allows it: the CLI is missing and
-// cannot be installed, the broker cannot be used, or the CLI exits 69 (it could not reach the broker or cache
-// registry). Never after a failed build. A CLI missing from PATH is installed first (install-cli.ts, loaded only
-// then), so build-push and bake need no setup step.
-
-
-
-
-
-
-/** The installer, loaded only when the CLI is missing: ncc puts it (and @actions/tool-cache) in a chunk of its own. */
-const installFromManifest = async (req) => (await __nccwpck_require__.e(/* import() */ 134).then(__nccwpck_require__.bind(__nccwpck_require__, 54134))).installCli(req);
-class depot_DepotCli {
-    deps;
-    constructor(deps = {}) {
-        this.deps = deps;
-    }
-    async run(req) {
-        if (req.resolution.kind === 'fallback') {
-            core.warning(`Building with plain docker buildx (buildx-fallback): ${req.resolution.reason}.`);
-            return this.buildx(req);
-        }
-        const args = [req.command, ...req.buildxArgs, ...req.depotArgs];
-        if (req.project)
-            args.push('--project', req.project);
-        args.push(...req.positional);
-        const env = this.childEnv(req);
-        if (req.resolution.kind === 'token')
-            env.DEPOT_TOKEN = req.resolution.token;
-        else
-            core.warning(`No project cache for this build: ${req.resolution.reason}.`);
-        // Secrets reach the CLI through files and env only, never argv, so the command line can be shown as is.
-        core.info(`depot ${args.join(' ')}`);
-        const cwd = req.cwd ? { cwd: req.cwd } : {};
-        let res;
-        try {
-            res = await this.exec(this.deps.depot ?? 'depot', args, { env, ...cwd });
-        }
-        catch (err) {
-            if (!(err instanceof CommandNotFound))
-                throw err;
-            const bin = await this.installMissing(req);
-            if (bin === undefined)
-                return this.buildx(req);
-            const depot = join(bin, 'depot');
-            try {
-                res = await this.exec(depot, args, {
-                    env: { ...env, PATH: `${bin}${delimiter}${env.PATH ?? ''}` },
-                    ...cwd,
-                });
-            }
-            catch (again) {
-                if (again instanceof CommandNotFound) {
-                    throw new UserError(`${depot} cannot be run: the depot CLI just installed is broken.`);
-                }
-                throw again;
-            }
-        }
-        if (res.exitCode === EXIT_UNAVAILABLE && req.buildxFallback) {
-            core.warning(`depot could not reach the broker or the cache registry (exit ${EXIT_UNAVAILABLE}): building with plain docker buildx (buildx-fallback).`);
-            return this.buildx(req);
-        }
-        if (res.exitCode !== 0) {
-            throw new UserError(`depot ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
-        }
-        return { via: 'depot', exitCode: 0 };
-    }
-    /**
-     * The CLI is not on PATH: install it (the bin directory), or with buildx-fallback say why plain buildx builds
-     * (undefined); else fail in one line.
-     */
-    async installMissing(req) {
-        if (!req.install) {
-            if (req.buildxFallback) {
-                core.warning('The depot CLI is not installed: building with plain docker buildx (buildx-fallback).');
-                return undefined;
-            }
-            throw new UserError(`depot CLI not found. Add \`uses: ${actionRef('setup')}\` before this step, or set \`buildx-fallback: true\`.`);
-        }
-        try {
-            return (await (this.deps.installCli ?? installFromManifest)(req.install)).bin;
-        }
-        catch (err) {
-            const why = errorMessage(err);
-            if (req.buildxFallback) {
-                core.warning(`The depot CLI is not on PATH and could not be installed (${why}): building with plain docker buildx (buildx-fallback).`);
-                return undefined;
-            }
-            throw new UserError(`The depot CLI is not on PATH and could not be installed: ${why}`);
-        }
-    }
-    async buildx(req) {
-        if (req.depotArgs.length > 0) {
-            const dropped = req.depotArgs.filter((a) => a.startsWith('--'));
-            core.warning(`Plain buildx does not know ${dropped.join(', ')}: they are left out of this build.`);
-        }
-        const args = ['buildx', req.command, ...req.buildxArgs, ...req.positional];
-        const env = this.childEnv(req);
-        core.info(`docker ${args.join(' ')}`);
-        let res;
-        try {
-            res = await this.exec(this.deps.docker ?? 'docker', args, {
-                env,
-                ...(req.cwd ? { cwd: req.cwd } : {}),
-            });
-        }
-        catch (err) {
-            if (err instanceof CommandNotFound) {
-                throw new UserError('Neither the depot CLI nor docker is installed: add the setup action before this step.');
-            }
-            throw err;
-        }
-        if (res.exitCode !== 0) {
-            throw new UserError(`docker buildx ${req.command} failed with: ${res.lastStderrLine || `exit code ${res.exitCode}`}`);
-        }
-        return { via: 'buildx', exitCode: 0 };
-    }
-    /** The child's env: ours plus the run's extras, with no DEPOT_TOKEN but the one resolved for this build. */
-    childEnv(req) {
-        const env = { ...(this.deps.env ?? process.env), ...(req.env ?? {}) };
-        delete env.DEPOT_TOKEN;
-        return env;
-    }
-    exec(command, args, opts) {
-        return (this.deps.exec ?? defaultExec)(command, args, opts);
-    }
-}
-
-// EXTERNAL MODULE: ./shared/cli-release.ts
-var cli_release = __nccwpck_require__(12620);
-// EXTERNAL MODULE: ./node_modules/@actions/http-client/lib/index.js + 1 modules
-var lib = __nccwpck_require__(44942);
-;// CONCATENATED MODULE: ./shared/contract/exchange.ts
-// The token exchange on the wire: `POST /auth/oidc/<provider>` with `{token, project?}`, answered by
-// `{ok:true, token, project, isolated, expiresAt}` or `{ok:false, error:{code, message, requestId?}}`. The broker
-// builds these shapes; the actions and the CLI read them with parseExchangeResponse.
-const CI_PROVIDERS = (/* unused pure expression or super */ null && (['github-actions', 'circleci', 'gitlab', 'buildkite']));
-function exchangePath(provider) {
-    return `/auth/oidc/${provider}`;
-}
-/** The request's fields: anything else is refused (scope, isolation and lifetime come from the broker's config). */
-const EXCHANGE_REQUEST_FIELDS = (/* unused pure expression or super */ null && (['token', 'project']));
-/**
- * Reads a broker answer. Undefined when the body is not the contract's shape at all (an HTML error page from a
- * proxy, a truncated body): callers then speak of the HTTP status alone.
- */
-function parseExchangeResponse(body) {
-    if (!isObject(body))
-        return undefined;
-    if (body.ok === true) {
-        const { token, project, isolated, expiresAt } = body;
-        if (typeof token !== 'string' || token === '')
-            return undefined;
-        if (typeof project !== 'string' || project === '')
-            return undefined;
-        if (typeof isolated !== 'boolean')
-            return undefined;
-        if (typeof expiresAt !== 'string' || Number.isNaN(Date.parse(expiresAt)))
-            return undefined;
-        return { ok: true, token, project, isolated, expiresAt };
-    }
-    if (body.ok === false && isObject(body.error)) {
-        const { code, message, requestId } = body.error;
-        if (typeof code !== 'string' || code === '')
-            return undefined;
-        const error = { code, message: typeof message === 'string' ? message : '' };
-        if (typeof requestId === 'string')
-            error.requestId = requestId;
-        return { ok: false, error };
-    }
-    return undefined;
-}
-function isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-;// CONCATENATED MODULE: ./shared/contract/exchange-client.ts
-// The one client of the token exchange (`POST <broker>/auth/oidc/<provider>`), for the actions and the depot CLI
-// alike: the broker URL's rules, the POST through the proxy the environment names (HTTPS_PROXY/NO_PROXY, as
-// @actions/http-client reads them), redirects followed only within the broker's origin, bounded retries on network
-// errors, 5xx and 429 (honouring Retry-After) with a fresh CI token for every try, and a typed outcome: granted,
-// refused (a 4xx: never hidden by a fallback) or unavailable. Callers decide what each outcome means for them
-// (the actions: fail or buildx-fallback; the CLI: exit 1 or exit 69). No secret ever reaches a message.
-
-
-
-/** A URL as it may be shown: any `user:pass@` replaced by `***@`. */
-function withoutCredentials(raw) {
-    return raw.replace(/^([^/@]*\/\/)?[^/@]*@/, '$1***@');
-}
-/** 127.0.0.0/8, ::1 and localhost. */
-function isLoopbackHost(hostname) {
-    const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
-    return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
-}
-/**
- * A broker URL as given (`from` names where it came from, e.g. "DEPOT_BROKER_URL"), checked and with its trailing
- * slash stripped. The job's OIDC token travels to it, so it must be https (http only on a loopback host) and carry
- * no credentials (never echoed back).
- */
-function checkBrokerUrl(raw, from) {
-    let url;
-    try {
-        url = new URL(raw);
-    }
-    catch {
-        throw new errors/* UserError */.y(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
-    }
-    if (url.username || url.password) {
-        throw new errors/* UserError */.y(`${from} carries a user name or password (user:pass@): the broker needs none, the OIDC token is the credential; remove them.`);
-    }
-    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-        throw new errors/* UserError */.y(`${from} is http:// on ${url.hostname}, which would send the job's OIDC token unencrypted: use https:// (http is accepted only on a loopback host).`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new errors/* UserError */.y(`${from} must be an https URL, got "${withoutCredentials(raw)}".`);
-    }
-    return raw.replace(/\/+$/, '');
-}
-/**
- * POSTs JSON to the broker through the proxy the environment names, following a redirect only within the broker's
- * own origin (307/308, at most 3): a redirect elsewhere would hand a credential to another host, and is a
- * UserError (a misconfiguration, not retried). Network errors are thrown as they are.
- */
-async function postJson(url, body, opts) {
-    const doFetch = opts.fetch ?? globalThis.fetch;
-    let target = url;
-    for (let hop = 0;; hop++) {
-        const dispatcher = new lib/* HttpClient */.Qq().getAgentDispatcher(target);
-        const init = {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', accept: 'application/json' },
-            body,
-            redirect: 'manual',
-            signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
-        };
-        if (dispatcher)
-            init.dispatcher = dispatcher;
-        const res = await doFetch(target, init);
-        if (res.status < 300 || res.status > 399)
-            return res;
-        const location = res.headers.get('location');
-        const next = location ? new URL(location, target) : undefined;
-        if (!next || next.origin !== new URL(target).origin) {
-            throw new errors/* UserError */.y(`The broker at ${new URL(url).origin} redirected ${opts.what} (${res.status}) to ${next ? next.host : 'nowhere'}: ${opts.credential} is never sent to another host; set ${opts.setting} to the broker's own URL.`);
-        }
-        if ((res.status !== 307 && res.status !== 308) || hop >= 2) {
-            throw new errors/* UserError */.y(`The broker at ${new URL(url).origin} answered ${res.status} with a redirect to ${next.pathname}: set ${opts.setting} to the broker's own URL.`);
-        }
-        target = next.href;
-    }
-}
-/** The body as JSON, or undefined when it is not JSON at all (an HTML error page from a proxy). */
-async function readJson(res) {
-    try {
-        return JSON.parse(await res.text());
-    }
-    catch {
-        return undefined;
-    }
-}
-/** A broker-supplied text as it may be shown: every secret replaced, on one line, at most 500 characters. */
-function clean(message, ...secrets) {
-    let out = message;
-    for (const secret of secrets)
-        if (secret)
-            out = out.split(secret).join('***');
-    return out
-        .replace(/\s*\n\s*/g, ' ')
-        .trim()
-        .slice(0, 500);
-}
-/** `, request id X` when the broker gave one (in the body or the X-Request-Id header), else ''. */
-function requestIdOf(res, bodyRequestId, ...secrets) {
-    const raw = bodyRequestId ?? res.headers.get('x-request-id') ?? '';
-    const requestId = raw ? clean(raw, ...secrets).slice(0, 80) : '';
-    return { requestId, ref: requestId ? `, request id ${requestId}` : '' };
-}
-/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
-function retryAfterMs(header, now = Date.now()) {
-    if (!header)
-        return undefined;
-    const seconds = Number(header);
-    if (Number.isFinite(seconds) && seconds >= 0)
-        return seconds * 1000;
-    const date = Date.parse(header);
-    return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-const MAX_BACKOFF_MS = 10_000;
-const MAX_RETRY_AFTER_MS = 60_000;
-/** 1 s, 2 s, 4 s ... at most 10 s: the pause before try `attempt + 1`. */
-function backoffMs(attempt) {
-    return Math.min(1000 * 2 ** (attempt - 1), MAX_BACKOFF_MS);
-}
-/** The exchange, with retries: see the header of this file. */
-async function exchangeToken(call, deps) {
-    const attempts = Math.max(1, deps.attempts ?? 4);
-    const debug = deps.debug ?? (() => { });
-    const url = `${call.brokerUrl}${exchangePath(call.provider)}`;
-    let lastProblem = '';
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-        let waitMs = backoffMs(attempt);
-        let ciToken;
-        try {
-            ciToken = (await call.ciToken()).trim();
-            if (ciToken === '')
-                throw new Error('the CI handed out an empty OIDC token');
-        }
-        catch (err) {
-            if (err instanceof errors/* UserError */.y)
-                throw err;
-            lastProblem = (0,errors/* errorMessage */.g)(err);
-            debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
-            if (attempt < attempts)
-                await deps.sleep(waitMs);
-            continue;
-        }
-        deps.secret(ciToken);
-        const body = call.project
-            ? { token: ciToken, project: call.project }
-            : { token: ciToken };
-        let res;
-        try {
-            res = await postJson(url, JSON.stringify(body), {
-                ...(deps.fetch ? { fetch: deps.fetch } : {}),
-                ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
-                what: 'the token exchange',
-                credential: 'the OIDC token',
-                setting: call.setting,
-            });
-        }
-        catch (err) {
-            if (err instanceof errors/* UserError */.y)
-                throw err;
-            lastProblem = `cannot reach the broker at ${call.brokerUrl} (${clean(causeOf(err), ciToken)})`;
-            debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
-            if (attempt < attempts)
-                await deps.sleep(waitMs);
-            continue;
-        }
-        const parsed = parseExchangeResponse(await readJson(res));
-        if (res.ok && parsed?.ok === true) {
-            deps.secret(parsed.token);
-            return { kind: 'granted', grant: parsed };
-        }
-        const error = parsed?.ok === false ? parsed.error : undefined;
-        const code = error?.code ?? `http_${res.status}`;
-        const message = clean(error?.message || res.statusText, ciToken);
-        const { requestId, ref } = requestIdOf(res, error?.requestId, ciToken);
-        if (res.status === 429 || res.status >= 500) {
-            lastProblem = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
-            const retryAfter = retryAfterMs(res.headers.get('retry-after'), deps.now?.() ?? Date.now());
-            if (retryAfter !== undefined)
-                waitMs = Math.min(retryAfter, MAX_RETRY_AFTER_MS);
-            debug(`exchangeToken: attempt ${attempt}: ${lastProblem}`);
-            if (attempt < attempts)
-                await deps.sleep(waitMs);
-            continue;
-        }
-        if (res.ok) {
-            throw new errors/* UserError */.y(`The broker at ${call.brokerUrl} answered ${res.status} without a project token.`);
-        }
-        return { kind: 'refused', status: res.status, code, message, requestId };
-    }
-    return { kind: 'unavailable', reason: `${lastProblem} after ${attempts} tries` };
-}
-/** fetch's "fetch failed" says nothing: its cause (ECONNREFUSED ...) does. */
-function causeOf(err) {
-    const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : '';
-    const own = (0,errors/* errorMessage */.g)(err);
-    return cause && own === 'fetch failed' ? cause : own;
-}
-
-;// CONCATENATED MODULE: ./shared/broker-http.ts
-// Talking to the broker over HTTP from the actions, for the OIDC exchange and the fork-PR claim flow: a thin layer
-// over the one exchange client (shared/contract/exchange-client.ts), which POSTs JSON through the runner's proxy,
-// follows redirects only within the broker's origin and reads Retry-After. A 4xx becomes a BrokerRefusal, which no
-// fallback hides.
-
-
-
-/** A broker answer that must fail the step whatever `buildx-fallback` says (4xx: a refusal, never hidden). */
-class BrokerRefusal extends errors/* UserError */.y {
-    status;
-    code;
-    requestId;
-    constructor(status, code, message, requestId) {
-        super(message);
-        this.status = status;
-        this.code = code;
-        this.requestId = requestId;
-    }
-}
-/**
- * POSTs JSON to the broker (see the exchange client's postJson); `what` names the request in errors ("the fork
- * claim"), `credential` what the body carries.
- */
-function broker_http_postJson(url, body, deps, what, credential) {
-    return postJson(url, body, {
-        fetch: deps.fetch,
-        ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
-        what,
-        credential,
-        setting: '`broker-url`',
-    });
-}
-
-;// CONCATENATED MODULE: ./shared/contract/fork-claim.ts
-
-const CLAIM_PATH = '/auth/oidc/public/claim';
-const CLAIM_EXCHANGE_PATH = '/auth/oidc/public/exchange';
-/** A claim lives this long; `fork-wait` is capped at it. */
-const CLAIM_TTL_SECONDS = 300;
-const CLAIM_REQUEST_FIELDS = (/* unused pure expression or super */ null && ([
-    'repository',
-    'runId',
-    'runAttempt',
-    'pullRequest',
-    'project',
-]));
-const CLAIM_EXCHANGE_REQUEST_FIELDS = (/* unused pure expression or super */ null && (['claimId']));
-/** The artifact the run uploads to prove the claim is its own. */
-function claimArtifactName(challenge) {
-    return `depot-claim-${challenge}`;
-}
-/** 128 random bits, base64url: what claimId and challenge are. */
-const CLAIM_SECRET = /^[A-Za-z0-9_-]{22}$/;
-function parseClaimCreated(body) {
-    if (fork_claim_isObject(body) && body.ok === true) {
-        const { claimId, challenge, expiresAt } = body;
-        if (typeof claimId !== 'string' || !CLAIM_SECRET.test(claimId))
-            return undefined;
-        if (typeof challenge !== 'string' || !CLAIM_SECRET.test(challenge))
-            return undefined;
-        if (typeof expiresAt !== 'string' || Number.isNaN(Date.parse(expiresAt)))
-            return undefined;
-        return { ok: true, claimId, challenge, expiresAt };
-    }
-    const refusal = parseExchangeResponse(body);
-    return refusal?.ok === false ? refusal : undefined;
-}
-function parseClaimExchangeResponse(body) {
-    if (fork_claim_isObject(body) && body.ok === false && body.status === 'pending') {
-        const retryAfter = body.retryAfter;
-        if (typeof retryAfter !== 'number' || !Number.isFinite(retryAfter) || retryAfter < 0)
-            return undefined;
-        return { ok: false, status: 'pending', retryAfter };
-    }
-    return parseExchangeResponse(body);
-}
-function fork_claim_isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-;// CONCATENATED MODULE: ./shared/fork-claim.ts
-// The fork-PR claim flow, the actions' side (DESIGN.md "Broker endpoints"). A `pull_request` run from a fork gets no
-// OIDC token, so it proves who it is by the run itself: claim at the broker, upload an artifact named after the
-// claim's challenge (only code inside the run can), then poll the claim exchange until the broker has seen the
-// artifact listed in this run and answers with an isolated project token.
-// The claimId redeems the claim: it is masked the moment it exists and never printed. The challenge is public.
-
-
-
-
-
-
-
-/** `fork-wait` when the input is empty, in seconds. */
-const fork_claim_DEFAULT_FORK_WAIT_SECONDS = 60;
-const fork_claim_MAX_BACKOFF_MS = 10_000;
-const fork_claim_MAX_RETRY_AFTER_MS = 60_000;
-/** The shortest pause between two polls, whatever the broker says. */
-const MIN_POLL_MS = 1_000;
-/** Why a fork build is isolated, for logs and summaries: `pull request #12 from fork mallory/web`. */
-function forkIsolation(github) {
-    const pr = github.pullRequestNumber !== undefined ? `pull request #${github.pullRequestNumber}` : 'a pull request';
-    return `${pr} from ${github.headRepository ? `fork ${github.headRepository}` : 'a fork'}`;
-}
-/** `fork-wait` capped at the claim's lifetime, with a warning when capped. */
-function capForkWait(seconds, log) {
-    if (seconds <= CLAIM_TTL_SECONDS)
-        return seconds;
-    log.warning(`\`fork-wait\` is ${seconds} s, longer than a fork claim lives (${CLAIM_TTL_SECONDS} s): waiting ${CLAIM_TTL_SECONDS} s at most.`);
-    return CLAIM_TTL_SECONDS;
-}
-async function forkClaim(req, deps) {
-    const { log } = deps;
-    const waitSeconds = capForkWait(req.forkWait, log);
-    const body = claimRequestOf(req);
-    if (typeof body === 'string')
-        return { kind: 'unavailable', reason: body };
-    log.info(`This is ${forkIsolation(req.github)}: claiming an isolated project token at ${req.brokerUrl} (fork-wait ${waitSeconds} s).`);
-    const claimed = await claim(req.brokerUrl, body, deps, deps.now() + waitSeconds * 1000);
-    if (claimed.kind === 'unavailable')
-        return claimed;
-    const { claimId, challenge } = claimed.created;
-    const startedAt = deps.now();
-    let deadline = startedAt + waitSeconds * 1000;
-    if (claimed.lifetimeMs !== undefined)
-        deadline = Math.min(deadline, startedAt + claimed.lifetimeMs);
-    const artifact = claimArtifactName(challenge);
-    try {
-        await deps.upload(artifact);
-    }
-    catch (err) {
-        return {
-            kind: 'unavailable',
-            reason: `the claim artifact ${artifact} could not be uploaded (${clean((0,errors/* errorMessage */.g)(err), claimId)})`,
-        };
-    }
-    log.info(`Uploaded artifact ${artifact}: the broker checks that this run lists it.`);
-    return poll(req.brokerUrl, claimId, artifact, { startedAt, deadline, waitSeconds }, deps);
-}
-/** The claim's body from the run's context, or why there is none. */
-function claimRequestOf(req) {
-    const { github } = req;
-    const runId = Number(github.runId);
-    const runAttempt = Number(github.runAttempt || '1');
-    if (!Number.isSafeInteger(runId) || runId <= 0 || !Number.isSafeInteger(runAttempt) || runAttempt <= 0) {
-        return `the run has no usable GITHUB_RUN_ID/GITHUB_RUN_ATTEMPT ("${github.runId}", "${github.runAttempt}") to claim with`;
-    }
-    if (github.pullRequestNumber === undefined) {
-        return 'the event payload names no pull request number to claim with';
-    }
-    const body = {
-        repository: github.repository,
-        runId,
-        runAttempt,
-        pullRequest: github.pullRequestNumber,
-    };
-    if (req.project)
-        body.project = req.project;
-    return body;
-}
-/**
- * POST the claim, retrying network errors, 5xx and 429 (honouring Retry-After) a bounded number of times, and never
- * waiting past `giveUpAt` (fork-wait counted from the first try).
- */
-async function claim(brokerUrl, body, deps, giveUpAt) {
-    const { log } = deps;
-    const attempts = Math.max(1, deps.attempts ?? 4);
-    const url = `${brokerUrl}${CLAIM_PATH}`;
-    let lastProblem = '';
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-        let waitMs = fork_claim_backoffMs(attempt);
-        let res;
-        try {
-            res = await broker_http_postJson(url, JSON.stringify(body), deps, 'the fork claim', 'a claim');
-        }
-        catch (err) {
-            if (err instanceof errors/* UserError */.y)
-                throw err;
-            lastProblem = `cannot reach the broker at ${brokerUrl} (${(0,errors/* errorMessage */.g)(err)})`;
-            log.debug(`forkClaim.claim: attempt ${attempt}: ${lastProblem}`);
-            if (attempt >= attempts)
-                break;
-            if (deps.now() + waitMs > giveUpAt) {
-                return { kind: 'unavailable', reason: `${lastProblem}; fork-wait is spent after ${tries(attempt)}` };
-            }
-            await deps.sleep(waitMs);
-            continue;
-        }
-        const parsed = parseClaimCreated(await readJson(res));
-        if (res.ok && parsed?.ok === true) {
-            // The claimId redeems the claim: masked before anything else can print it.
-            lib_core/* setSecret */.Pq(parsed.claimId);
-            const lifetimeMs = Date.parse(parsed.expiresAt) - Date.parse(res.headers.get('date') ?? '');
-            return {
-                kind: 'claimed',
-                created: parsed,
-                ...(Number.isFinite(lifetimeMs) && lifetimeMs > 0 ? { lifetimeMs } : {}),
-            };
-        }
-        const error = parsed?.ok === false ? parsed.error : undefined;
-        const code = error?.code ?? `http_${res.status}`;
-        const message = clean(error?.message || res.statusText);
-        const { requestId, ref } = requestIdOf(res, error?.requestId);
-        if (res.status === 429 || res.status >= 500) {
-            lastProblem = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
-            const retryAfter = retryAfterMs(res.headers.get('retry-after'), deps.now());
-            if (retryAfter !== undefined)
-                waitMs = Math.min(retryAfter, fork_claim_MAX_RETRY_AFTER_MS);
-            log.debug(`forkClaim.claim: attempt ${attempt}: ${lastProblem}`);
-            if (attempt >= attempts)
-                break;
-            if (deps.now() + waitMs > giveUpAt) {
-                return { kind: 'unavailable', reason: `${lastProblem}; fork-wait is spent after ${tries(attempt)}` };
-            }
-            await deps.sleep(waitMs);
-            continue;
-        }
-        if (res.ok) {
-            throw new errors/* UserError */.y(`The broker at ${brokerUrl} answered ${res.status} to the fork claim without a claim.`);
-        }
-        throw new BrokerRefusal(res.status, code, `The broker refused the fork claim (${res.status} ${code}${ref}): ${message || 'no message'}`, requestId || undefined);
-    }
-    return { kind: 'unavailable', reason: `${lastProblem} after ${attempts} tries` };
-}
-/** Polls the claim exchange until a token, a refusal, too many failures in a row, or fork-wait is spent. */
-async function poll(brokerUrl, claimId, artifact, clock, deps) {
-    const { log } = deps;
-    const attempts = Math.max(1, deps.attempts ?? 4);
-    const url = `${brokerUrl}${CLAIM_EXCHANGE_PATH}`;
-    let failures = 0;
-    for (let n = 1;; n++) {
-        let waitMs = 0;
-        let state = '';
-        let res;
-        try {
-            res = await broker_http_postJson(url, JSON.stringify({ claimId }), deps, 'the fork claim exchange', 'the claim id');
-        }
-        catch (err) {
-            if (err instanceof errors/* UserError */.y)
-                throw err;
-            res = undefined;
-            failures++;
-            state = `cannot reach the broker at ${brokerUrl} (${clean((0,errors/* errorMessage */.g)(err), claimId)})`;
-            waitMs = fork_claim_backoffMs(failures);
-        }
-        if (res) {
-            const body = parseClaimExchangeResponse(await readJson(res));
-            if (res.status === 200 && body?.ok === true) {
-                lib_core/* setSecret */.Pq(body.token);
-                if (!body.isolated) {
-                    throw new errors/* UserError */.y(`The broker at ${brokerUrl} answered the fork claim with a token that is not isolated: it is not used for a pull request from a fork.`);
-                }
-                log.info(`Fork claim poll ${n}: the broker saw ${artifact} in this run and minted an isolated project token for project ${body.project} (masked).`);
-                return { kind: 'token', token: body.token, project: body.project, expiresAt: body.expiresAt };
-            }
-            if (res.status === 202 && body?.ok === false && 'status' in body) {
-                failures = 0;
-                state = `pending, the broker does not see ${artifact} listed yet`;
-                waitMs = Math.max(MIN_POLL_MS, Math.min(body.retryAfter * 1000, fork_claim_MAX_RETRY_AFTER_MS));
-            }
-            else {
-                const error = body?.ok === false && 'error' in body ? body.error : undefined;
-                const code = error?.code ?? `http_${res.status}`;
-                const message = clean(error?.message || res.statusText, claimId);
-                const { requestId, ref } = requestIdOf(res, error?.requestId, claimId);
-                if (res.status !== 429 && res.status < 500) {
-                    if (res.ok) {
-                        throw new errors/* UserError */.y(`The broker at ${brokerUrl} answered ${res.status} to the fork claim exchange without a project token.`);
-                    }
-                    // 4xx: a refusal. Never hidden by buildx-fallback.
-                    throw new BrokerRefusal(res.status, code, `The broker refused the fork claim exchange (${res.status} ${code}${ref}): ${message || 'no message'}`, requestId || undefined);
-                }
-                failures++;
-                state = `the broker answered ${res.status} ${code}${ref}${message ? `: ${message}` : ''}`;
-                const retryAfter = retryAfterMs(res.headers.get('retry-after'), deps.now());
-                waitMs =
-                    retryAfter !== undefined
-                        ? Math.max(MIN_POLL_MS, Math.min(retryAfter, fork_claim_MAX_RETRY_AFTER_MS))
-                        : fork_claim_backoffMs(failures);
-            }
-        }
-        const now = deps.now();
-        const spent = Math.round((now - clock.startedAt) / 1000);
-        if (failures >= attempts) {
-            log.info(`Fork claim poll ${n}: ${state}; giving up after ${failures} failed polls in a row.`);
-            return { kind: 'unavailable', reason: `${state} after ${failures} tries` };
-        }
-        if (now + waitMs > clock.deadline) {
-            log.info(`Fork claim poll ${n}: ${state}; fork-wait (${clock.waitSeconds} s) is spent.`);
-            const polls = `${n} poll${n === 1 ? '' : 's'}`;
-            return {
-                kind: 'unavailable',
-                reason: failures > 0
-                    ? `${state}; fork-wait (${clock.waitSeconds} s) is spent after ${polls}`
-                    : `the broker did not see the claim artifact ${artifact} within fork-wait (${clock.waitSeconds} s, ${polls})`,
-            };
-        }
-        log.info(`Fork claim poll ${n}: ${state}; next poll in ${Math.round(waitMs / 1000)} s (${spent} of ${clock.waitSeconds} s of fork-wait spent).`);
-        await deps.sleep(waitMs);
-    }
-}
-function tries(n) {
-    return `${n} ${n === 1 ? 'try' : 'tries'}`;
-}
-function fork_claim_backoffMs(attempt) {
-    return Math.min(1000 * 2 ** (attempt - 1), fork_claim_MAX_BACKOFF_MS);
-}
-/**
- * The default upload: one tiny file as artifact `name`, kept 1 day. @actions/artifact is imported here, on the
- * fork path only, so no other run loads it.
- */
-async function uploadClaimArtifact(name, env = process.env) {
-    const { DefaultArtifactClient } = await __nccwpck_require__.e(/* import() */ 584).then(__nccwpck_require__.bind(__nccwpck_require__, 20584));
-    const dir = (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'depot-claim-'));
-    try {
-        const file = (0,external_node_path_.join)(dir, 'claim.txt');
-        (0,external_node_fs_.writeFileSync)(file, `${name}: proves to the Depot broker that this run made the claim.\n`);
-        await new DefaultArtifactClient().uploadArtifact(name, [file], dir, { retentionDays: 1 });
-    }
-    finally {
-        (0,external_node_fs_.rmSync)(dir, { recursive: true, force: true });
+    if (result.exitCode !== 0) {
+        throw new errors_UserError(`depot configure-docker failed with: ${result.lastStderrLine || `exit code ${result.exitCode}`}`);
     }
 }
 
@@ -39600,10 +39434,10 @@ function parseList(input, opts = {}) {
         .filter((item) => item !== '')
         .map((item) => (opts.trimWhitespace === false ? item : item.trim()));
 }
-function inputs_getList(name, opts = {}) {
+function getList(name, opts = {}) {
     return parseList(core.getInput(name, { trimWhitespace: opts.trimWhitespace !== false }), opts);
 }
-function inputs_getString(name) {
+function getString(name) {
     return lib_core/* getInput */.V4(name);
 }
 const TRUE = ['true', 'True', 'TRUE'];
@@ -39616,9 +39450,9 @@ function parseBoolean(name, value, fallback = false) {
         return true;
     if (FALSE.includes(value))
         return false;
-    throw new errors/* UserError */.y(`Input \`${name}\` must be true or false, got "${value}".`);
+    throw new errors_UserError(`Input \`${name}\` must be true or false, got "${value}".`);
 }
-function inputs_getBoolean(name, fallback = false) {
+function getBoolean(name, fallback = false) {
     return parseBoolean(name, lib_core/* getInput */.V4(name), fallback);
 }
 /** A whole number of seconds (0 or more); empty means `fallback`. */
@@ -39627,15 +39461,15 @@ function parseSeconds(name, value, fallback) {
     if (v === '')
         return fallback;
     if (!/^\d{1,9}$/.test(v)) {
-        throw new errors/* UserError */.y(`Input \`${name}\` must be a whole number of seconds such as ${fallback}, got "${value}".`);
+        throw new errors_UserError(`Input \`${name}\` must be a whole number of seconds such as ${fallback}, got "${value}".`);
     }
     return Number(v);
 }
-function inputs_getSeconds(name, fallback) {
+function getSeconds(name, fallback) {
     return parseSeconds(name, lib_core/* getInput */.V4(name), fallback);
 }
 /** One of `allowed`, or an alias of one; empty means `fallback`. */
-function inputs_getChoice(name, allowed, opts = {}) {
+function getChoice(name, allowed, opts = {}) {
     const value = core.getInput(name);
     if (value === '')
         return opts.fallback ?? '';
@@ -39649,7 +39483,7 @@ function inputs_getChoice(name, allowed, opts = {}) {
     throw new UserError(`Input \`${name}\` must be one of ${allowed.join(', ')}; got "${value}".`);
 }
 /** A URL input: http(s) only, a trailing slash removed. */
-function inputs_parseUrl(name, value) {
+function parseUrl(name, value) {
     if (value === '')
         return '';
     let url;
@@ -39660,330 +39494,13 @@ function inputs_parseUrl(name, value) {
         url = undefined;
     }
     if (url?.protocol !== 'https:' && url?.protocol !== 'http:') {
-        throw new errors/* UserError */.y(`Input \`${name}\` must be an http(s) URL, got "${inputs_withoutCredentials(value)}".`);
+        throw new errors_UserError(`Input \`${name}\` must be an http(s) URL, got "${inputs_withoutCredentials(value)}".`);
     }
     return value.replace(/\/+$/, '');
 }
 /** A URL as it may be shown: any `user:pass@` replaced by `***@`. */
 function inputs_withoutCredentials(raw) {
     return raw.replace(/^([^/@]*\/\/)?[^/@]*@/, '$1***@');
-}
-
-;// CONCATENATED MODULE: ./shared/depot-inputs.ts
-// The inputs our build actions add to docker's, parsed once, and the depot flags they become.
-
-
-
-
-function getDepotInputs() {
-    return {
-        project: getString('project'),
-        token: getString('token'),
-        save: getBoolean('save'),
-        'save-tag': getList('save-tag'),
-        'save-tags': getList('save-tags'),
-        'build-platform': getChoice('build-platform', BUILD_PLATFORMS),
-        'cache-key': getString('cache-key'),
-        'buildx-fallback': getBoolean('buildx-fallback'),
-        lint: getBoolean('lint'),
-        'lint-fail-on': getChoice('lint-fail-on', LINT_LEVELS, { aliases: { warning: 'warn' } }),
-        'sbom-dir': getString('sbom-dir'),
-        'broker-url': parseUrl('broker-url', getString('broker-url')),
-        'oidc-audience': getString('oidc-audience'),
-        'fork-wait': getSeconds('fork-wait', DEFAULT_FORK_WAIT_SECONDS),
-        version: parseBuildVersionSpec(getString('version')),
-        'manifest-url': manifestUrl(getString('manifest-url'), process.env),
-    };
-}
-/** The depot-only flags (never passed to plain buildx). */
-function depotArgs(inputs) {
-    const args = [];
-    if (inputs.save)
-        args.push('--save');
-    for (const tag of [...inputs['save-tag'], ...inputs['save-tags']])
-        args.push('--save-tag', tag);
-    if (inputs['build-platform'])
-        args.push('--build-platform', inputs['build-platform']);
-    if (inputs['cache-key'])
-        args.push('--cache-key', inputs['cache-key']);
-    if (inputs.lint)
-        args.push('--lint');
-    if (inputs.lint && inputs['lint-fail-on'])
-        args.push('--lint-fail-on', inputs['lint-fail-on']);
-    if (inputs['sbom-dir'])
-        args.push('--sbom-dir', inputs['sbom-dir']);
-    return args;
-}
-function depot_inputs_tokenRequest(inputs) {
-    return {
-        token: inputs.token,
-        project: inputs.project,
-        brokerUrl: inputs['broker-url'],
-        audience: inputs['oidc-audience'],
-        buildxFallback: inputs['buildx-fallback'],
-        forkWait: inputs['fork-wait'],
-    };
-}
-
-;// CONCATENATED MODULE: ./shared/tempdir.ts
-// One private temp dir per step for files that may hold secrets; the post step removes it.
-
-
-
-function tempdir_createTempDir(env = process.env) {
-    const dir = mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), 'depot-'));
-    chmodSync(dir, 0o700);
-    return dir;
-}
-let counter = 0;
-/** Writes `value` to a new 0600 file in `dir` and returns its path. */
-function writeSecretFile(dir, value) {
-    const file = join(dir, `secret-${process.pid}-${++counter}`);
-    writeFileSync(file, value, { mode: 0o600 });
-    return file;
-}
-function tempdir_removeTempDir(dir) {
-    if (dir)
-        rmSync(dir, { recursive: true, force: true });
-}
-
-;// CONCATENATED MODULE: ./shared/token.ts
-// Token resolution and failure semantics, the same in every action (DESIGN.md):
-// `token` input > DEPOT_TOKEN > OIDC exchange at the broker > fork-PR claim flow > none.
-
-
-
-
-
-
-
-function token_defaultTokenDeps(github) {
-    return {
-        env: process.env,
-        github,
-        getIDToken: (audience) => lib_core/* getIDToken */.V9(audience),
-        fetch: globalThis.fetch,
-        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-        log: { info: lib_core/* info */.pq, warning: lib_core/* warning */.$e, debug: lib_core/* debug */.Yz },
-        now: Date.now,
-        uploadArtifact: uploadClaimArtifact,
-    };
-}
-/**
- * The broker URL: input, else DEPOT_BROKER_URL; a trailing slash is stripped. The job's OIDC token travels to it,
- * so it must be https (http only on a loopback host) and carry no credentials (never echoed back).
- */
-function brokerUrlOf(req, env) {
-    const raw = req.brokerUrl || env.DEPOT_BROKER_URL || '';
-    if (raw === '')
-        return '';
-    return checkBrokerUrl(raw, req.brokerUrl ? 'Input `broker-url`' : 'DEPOT_BROKER_URL');
-}
-async function token_resolveToken(req, deps) {
-    const { env, github, log } = deps;
-    if (req.token) {
-        lib_core/* setSecret */.Pq(req.token);
-        log.info('Using the project token from the `token` input.');
-        return { kind: 'token', token: req.token, source: 'input' };
-    }
-    if (env.DEPOT_TOKEN) {
-        lib_core/* setSecret */.Pq(env.DEPOT_TOKEN);
-        log.info('Using the project token from DEPOT_TOKEN.');
-        return { kind: 'token', token: env.DEPOT_TOKEN, source: 'env' };
-    }
-    const brokerUrl = brokerUrlOf(req, env);
-    const project = req.project || env.DEPOT_PROJECT_ID || '';
-    if (github.untrustedForkPullRequest)
-        return forkPath(req, brokerUrl, project, deps);
-    if (!brokerUrl && !project) {
-        return { kind: 'no-project', reason: 'no token, broker URL or project is set' };
-    }
-    const fallbackOr = (reason, failure) => {
-        if (!req.buildxFallback)
-            throw new errors/* UserError */.y(failure);
-        return { kind: 'fallback', reason };
-    };
-    if (!brokerUrl) {
-        return fallbackOr(`project "${project}" is set but no broker URL`, `Project "${project}" is set but no broker URL: set the \`broker-url\` input or the DEPOT_BROKER_URL env variable (or pass a \`token\`).`);
-    }
-    if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
-        return fallbackOr('this job cannot request an OIDC token', 'This job cannot request an OIDC token: add `permissions: id-token: write` to the job (or pass a `token`).');
-    }
-    const audience = (req.audience || env.DEPOT_OIDC_AUDIENCE || brokerUrl).replace(/\/+$/, '');
-    return exchange(brokerUrl, audience, project, req.buildxFallback, deps);
-}
-/**
- * Fork pull requests get no OIDC token from GitHub and are never sent to the exchange. With a broker URL they claim
- * an isolated project token by proving the run itself (shared/fork-claim.ts); without one they build with no
- * project cache, which is what isolation allows them anyway.
- */
-async function forkPath(req, brokerUrl, project, deps) {
-    const { github, log } = deps;
-    const isolation = forkIsolation(github);
-    if (!brokerUrl) {
-        return {
-            kind: 'no-project',
-            reason: `${isolation} gets no OIDC token and no broker URL is set, so no isolated project token: fork runs get no ` +
-                '`vars`, so write the broker URL literally in the workflow (`env: DEPOT_BROKER_URL: https://...`)',
-        };
-    }
-    const outcome = await forkClaim({ brokerUrl, github, project, forkWait: req.forkWait }, {
-        fetch: deps.fetch,
-        sleep: deps.sleep,
-        now: deps.now ?? Date.now,
-        upload: deps.uploadArtifact ?? uploadClaimArtifact,
-        log,
-        ...(deps.attempts !== undefined ? { attempts: deps.attempts } : {}),
-        ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
-    });
-    if (outcome.kind === 'token') {
-        log.info(`Isolated: ${isolation}; the project cache is neither read nor written.`);
-        return {
-            kind: 'token',
-            token: outcome.token,
-            source: 'fork-claim',
-            project: outcome.project,
-            isolated: true,
-            expiresAt: outcome.expiresAt,
-            isolation,
-        };
-    }
-    if (req.buildxFallback)
-        return { kind: 'fallback', reason: outcome.reason };
-    throw new errors/* UserError */.y(`Fork claim failed: ${outcome.reason}. Check \`broker-url\` and \`fork-wait\`, or set \`buildx-fallback: true\` to build without it.`);
-}
-async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
-    const { log } = deps;
-    const attempts = Math.max(1, deps.attempts ?? 4);
-    const outcome = await exchangeToken({
-        brokerUrl,
-        provider: 'github-actions',
-        project,
-        // A fresh OIDC token for every try: GitHub's issuer is single-use at the broker.
-        ciToken: async () => {
-            try {
-                return await deps.getIDToken(audience);
-            }
-            catch (err) {
-                throw new Error(`the runner did not hand out an OIDC token (${(0,errors/* errorMessage */.g)(err)})`);
-            }
-        },
-        setting: '`broker-url`',
-    }, {
-        fetch: deps.fetch,
-        sleep: deps.sleep,
-        secret: (value) => lib_core/* setSecret */.Pq(value),
-        debug: (message) => log.debug(`token.exchange: ${message}`),
-        attempts,
-        ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
-        ...(deps.now ? { now: deps.now } : {}),
-    });
-    if (outcome.kind === 'granted') {
-        const { grant } = outcome;
-        log.info(`Exchanged the job's OIDC token at ${brokerUrl} for a project token` +
-            ` (project ${grant.project}${grant.isolated ? ', isolated' : ''}).`);
-        return {
-            kind: 'token',
-            token: grant.token,
-            source: 'oidc',
-            project: grant.project,
-            isolated: grant.isolated,
-            expiresAt: grant.expiresAt,
-        };
-    }
-    if (outcome.kind === 'refused') {
-        // 4xx: a refusal. Never hidden by buildx-fallback.
-        const { status, code, message, requestId } = outcome;
-        const ref = requestId ? `, request id ${requestId}` : '';
-        throw new BrokerRefusal(status, code, `The broker refused the token exchange (${status} ${code}${ref}): ${message || 'no message'}`, requestId || undefined);
-    }
-    if (buildxFallback)
-        return { kind: 'fallback', reason: outcome.reason };
-    throw new errors/* UserError */.y(`Token exchange failed: ${outcome.reason}. Check \`broker-url\`, or set \`buildx-fallback: true\` to build without it.`);
-}
-
-;// CONCATENATED MODULE: ./shared/step.ts
-// The phases every build action shares: the run's context and temp dir, the buildx version, the project token,
-// the depot run, and the outputs read back from the metadata file.
-
-
-
-
-
-
-
-
-/** The post step finds the temp dir under this state name. */
-const TMP_DIR_STATE = 'tmpDir';
-async function prepareStep() {
-    requireLinuxRunner();
-    const github = getGithubContext();
-    const tmp = createTempDir();
-    core.saveState(TMP_DIR_STATE, tmp);
-    const buildx = await core.group('Buildx version', async () => {
-        const v = await buildxVersion();
-        core.info(v.raw || 'docker buildx not found: inputs are not gated on its version');
-        return v;
-    });
-    return { github, tmp, buildx };
-}
-/**
- * Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows), installing the CLI
- * from the `version` and `manifest-url` inputs first when it is not on PATH.
- */
-async function resolveAndRun(inputs, ctx, run, deps = {}) {
-    const resolution = await core.group('Project token', () => resolveToken(tokenRequest(inputs), deps.token ?? defaultTokenDeps(ctx.github)));
-    // The CLI reads DEPOT_PROJECT_ID itself; only the input needs passing, and only with a token to build for it.
-    const project = resolution.kind === 'token' ? inputs.project : '';
-    const result = await (deps.cli ?? new DepotCli()).run({
-        ...run,
-        resolution,
-        ...(project ? { project } : {}),
-        buildxFallback: inputs['buildx-fallback'],
-        install: { version: inputs.version, manifestUrl: inputs['manifest-url'] },
-    });
-    return { resolution, result };
-}
-/** Prints each output in one group, then sets it; undefined values are left unset. */
-async function setOutputs(outputs) {
-    await lib_core/* group */.Os('Outputs', async () => {
-        for (const [name, value] of Object.entries(outputs)) {
-            if (value === undefined)
-                continue;
-            lib_core/* info */.pq(`${name}: ${value}`);
-            lib_core/* setOutput */.uH(name, value);
-        }
-    });
-}
-/** The post step: remove the step's temp dir (it may hold secrets). */
-async function cleanupStep() {
-    const tmp = core.getState(TMP_DIR_STATE);
-    if (!tmp)
-        return;
-    removeTempDir(tmp);
-    core.info(`Removed ${tmp}`);
-}
-
-;// CONCATENATED MODULE: ./actions/setup/src/configure-docker.ts
-// `configure-docker: true`: the installed CLI routes the job's later plain `docker build` steps through depot.
-
-
-
-async function configureDocker(installed, opts = {}) {
-    const depot = (0,external_node_path_.join)(installed.bin, 'depot');
-    let result;
-    try {
-        result = await exec_exec(depot, ['configure-docker'], opts);
-    }
-    catch (err) {
-        if (err instanceof exec_CommandNotFound) {
-            throw new errors/* UserError */.y(`${depot} cannot be run: the installed depot ${installed.version} is broken.`);
-        }
-        throw err;
-    }
-    if (result.exitCode !== 0) {
-        throw new errors/* UserError */.y(`depot configure-docker failed with: ${result.lastStderrLine || `exit code ${result.exitCode}`}`);
-    }
 }
 
 ;// CONCATENATED MODULE: ./actions/setup/src/inputs.ts
@@ -39995,14 +39512,14 @@ async function configureDocker(installed, opts = {}) {
 
 function getInputs(env = process.env) {
     return {
-        version: (0,cli_release/* parseVersionSpec */.ZD)(lib_core/* getInput */.V4('version')),
-        'manifest-url': (0,cli_release/* manifestUrl */.hO)(lib_core/* getInput */.V4('manifest-url'), env),
-        oidc: inputs_getBoolean('oidc'),
-        project: inputs_getString('project'),
-        'broker-url': inputs_parseUrl('broker-url', inputs_getString('broker-url')),
-        'oidc-audience': inputs_getString('oidc-audience'),
-        'fork-wait': inputs_getSeconds('fork-wait', fork_claim_DEFAULT_FORK_WAIT_SECONDS),
-        'configure-docker': inputs_getBoolean('configure-docker'),
+        version: parseVersionSpec(lib_core/* getInput */.V4('version')),
+        'manifest-url': manifestUrl(lib_core/* getInput */.V4('manifest-url'), env),
+        oidc: getBoolean('oidc'),
+        project: getString('project'),
+        'broker-url': parseUrl('broker-url', getString('broker-url')),
+        'oidc-audience': getString('oidc-audience'),
+        'fork-wait': getSeconds('fork-wait', DEFAULT_FORK_WAIT_SECONDS),
+        'configure-docker': getBoolean('configure-docker'),
     };
 }
 /** Inputs that do nothing as set: each gets one warning line rather than being ignored silently. */
@@ -40020,7 +39537,7 @@ function unusedInputs(inputs) {
 
 
 async function exportProjectToken(inputs, deps) {
-    const resolution = await token_resolveToken({
+    const resolution = await resolveToken({
         token: '',
         project: inputs.project,
         brokerUrl: inputs['broker-url'],
@@ -40071,17 +39588,15 @@ async function exportProjectToken(inputs, deps) {
 
 
 
-
 async function main() {
-    runner_os_requireLinuxRunner();
     const inputs = getInputs();
     for (const warning of unusedInputs(inputs))
         lib_core/* warning */.$e(warning);
-    const installed = await lib_core/* group */.Os('Install depot', () => new cli_installer/* Installer */.P().install(inputs.version, inputs['manifest-url']));
+    const installed = await lib_core/* group */.Os('Install depot', () => new Installer().install(inputs.version, inputs['manifest-url']));
     lib_core/* addPath */.fM(installed.bin);
     await setOutputs({ version: installed.version, path: installed.dir });
     if (inputs.oidc) {
-        await lib_core/* group */.Os('Project token', () => exportProjectToken(inputs, token_defaultTokenDeps(github_getGithubContext())));
+        await lib_core/* group */.Os('Project token', () => exportProjectToken(inputs, defaultTokenDeps(getGithubContext())));
     }
     if (inputs['configure-docker']) {
         await lib_core/* group */.Os('depot configure-docker', () => configureDocker(installed));
