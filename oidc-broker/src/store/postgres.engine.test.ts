@@ -249,6 +249,38 @@ describe('the store contract on PostgreSQL', () => {
   });
 });
 
+describe('rotate-key-secret', () => {
+  it('re-encrypts every stored private key under the new secret; the old secret is read only where listed as previous', async () => {
+    const db = await database();
+    const oldSecret = randomBytes(32);
+    const newSecret = randomBytes(32);
+    const before = await store(db.url, oldSecret);
+    const key: StoredKey = {
+      kid: 'k1',
+      state: 'current',
+      privateJwk: { kty: 'EC', crv: 'P-256', d: 'PRIVATE-1', x: 'x', y: 'y' },
+      publicJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid: 'k1' },
+      createdAt: 1,
+    };
+    await before.saveSigningKeys([key]);
+    await before.initRegistryCa({ certPem: 'CA', keyPem: 'CA-KEY' });
+    await before.saveRegistrySigner({ certPem: 'LEAF', keyPem: 'LEAF-KEY' });
+    // Rolling out: an instance on the new secret that still accepts the old one rotates.
+    const rolling = await store(db.url, newSecret, { previousKeySecrets: [oldSecret] });
+    expect(await rolling.signingKeys()).toEqual([key]);
+    expect(await rolling.rotateKeySecret(newSecret)).toBe(3);
+    const after = await store(db.url, newSecret);
+    expect(await after.signingKeys()).toEqual([key]);
+    expect(await after.registryCa()).toEqual({ certPem: 'CA', keyPem: 'CA-KEY' });
+    expect(await after.registrySigner()).toEqual({ certPem: 'LEAF', keyPem: 'LEAF-KEY' });
+    await expect(before.signingKeys()).rejects.toThrow(/cannot be decrypted with BROKER_KEY_SECRET/);
+    // A store whose secrets open nothing changes nothing.
+    const stranger = await store(db.url, randomBytes(32));
+    await expect(stranger.rotateKeySecret(randomBytes(32))).rejects.toThrow(/cannot be decrypted/);
+    expect(await after.signingKeys()).toEqual([key]);
+  });
+});
+
 describe('migrations', () => {
   it('stores opening one empty database at the same time migrate it once', async () => {
     const db = await database();

@@ -37,6 +37,8 @@ import { AUDIT_FIELDS, CLAIM_FIELDS, column, StoreUnavailableError, WRITE_DEADLI
 export const DEFAULT_URL_ENV = 'BROKER_DATABASE_URL';
 /** The env variable holding the key-encryption secret: 32 random bytes, base64. */
 export const KEY_SECRET_ENV = 'BROKER_KEY_SECRET';
+/** Earlier key secrets still accepted for reading, comma-separated (during a rotate-key-secret rollout). */
+export const PREVIOUS_KEY_SECRETS_ENV = 'BROKER_KEY_SECRET_PREVIOUS';
 /** The channel the change triggers NOTIFY on. */
 export const CHANGE_CHANNEL = 'broker_change';
 /** The fallback poll of broker_change (changes missed by LISTEN are seen this late at most). */
@@ -110,6 +112,11 @@ export interface PostgresStoreOptions extends StoreOptions {
   url: string;
   /** BROKER_KEY_SECRET decoded: 32 bytes (parseKeySecret). */
   keySecret: Buffer;
+  /**
+   * Secrets that may still have sealed a stored key (BROKER_KEY_SECRET_PREVIOUS): read with, never written with. They
+   * let instances on the new secret and the old one run side by side while `rotate-key-secret` re-encrypts.
+   */
+  previousKeySecrets?: Buffer[];
   /** Pooled connections (default 10). */
   poolSize?: number;
   /** The fallback poll of changes, milliseconds (default CHANGE_POLL_MS). */
@@ -380,7 +387,11 @@ export class PostgresStore implements Store {
   }
 
   /** One transaction on one pooled client. */
-  private async transaction<T>(what: string, work: (c: PoolClient) => Promise<T>): Promise<T> {
+  private async transaction<T>(
+    what: string,
+    work: (c: PoolClient) => Promise<T>,
+    ms = this.deadline,
+  ): Promise<T> {
     const run = async (): Promise<T> => {
       const client = await this.pool.connect();
       let broken: unknown;
@@ -399,7 +410,7 @@ export class PostgresStore implements Store {
     };
     const work_ = run();
     work_.catch(() => undefined);
-    return this.timed(what, work_);
+    return this.timed(what, work_, ms);
   }
 
   private async migrate(): Promise<void> {
@@ -753,7 +764,7 @@ export class PostgresStore implements Store {
         kid: row.kid,
         state: row.state,
         privateJwk: JSON.parse(
-          unseal(this.opts.keySecret, `signing key ${row.kid}`, row.private_jwk_enc),
+          this.unseal(`signing key ${row.kid}`, row.private_jwk_enc),
         ) as StoredKey['privateJwk'],
         publicJwk: JSON.parse(row.public_jwk) as StoredKey['publicJwk'],
         createdAt: row.created_at,
@@ -794,7 +805,7 @@ export class PostgresStore implements Store {
     );
     const row = r.rows[0];
     return row
-      ? { certPem: row.cert_pem, keyPem: unseal(this.opts.keySecret, 'registry CA key', row.key_pem_enc) }
+      ? { certPem: row.cert_pem, keyPem: this.unseal('registry CA key', row.key_pem_enc) }
       : undefined;
   }
 
@@ -817,7 +828,7 @@ export class PostgresStore implements Store {
     );
     const row = r.rows[0];
     return row
-      ? { certPem: row.cert_pem, keyPem: unseal(this.opts.keySecret, 'registry signer key', row.key_pem_enc) }
+      ? { certPem: row.cert_pem, keyPem: this.unseal('registry signer key', row.key_pem_enc) }
       : undefined;
   }
 
@@ -828,6 +839,62 @@ export class PostgresStore implements Store {
        ON CONFLICT (singleton) DO UPDATE SET cert_pem = excluded.cert_pem, key_pem_enc = excluded.key_pem_enc,
          updated_at = excluded.updated_at`,
       [leaf.certPem, seal(this.opts.keySecret, 'registry signer key', leaf.keyPem), nowSeconds()],
+    );
+  }
+
+  /** Opens a sealed value with the key secret, else with a previous one. */
+  private unseal(label: string, sealed: string): string {
+    try {
+      return unseal(this.opts.keySecret, label, sealed);
+    } catch (err: unknown) {
+      for (const secret of this.opts.previousKeySecrets ?? []) {
+        try {
+          return unseal(secret, label, sealed);
+        } catch {
+          // not this one either
+        }
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * `rotate-key-secret`: re-encrypts every stored private key under `next` in one transaction (rows locked, so two
+   * rotations never interleave) and says how many it re-encrypted. Instances keep working when they hold `next` as
+   * BROKER_KEY_SECRET or in BROKER_KEY_SECRET_PREVIOUS; a key this store's secrets cannot open stops the rotation
+   * with nothing changed.
+   */
+  async rotateKeySecret(next: Buffer): Promise<number> {
+    if (next.length !== 32) throw new Error(`the new ${KEY_SECRET_ENV} must be 32 bytes`);
+    const reseal = (label: string, sealed: string) => seal(next, label, this.unseal(label, sealed));
+    return this.transaction(
+      're-encrypting the stored keys',
+      async (c) => {
+        let n = 0;
+        const keys = await c.query<{ kid: string; private_jwk_enc: string }>(
+          'SELECT kid, private_jwk_enc FROM signing_key ORDER BY kid FOR UPDATE',
+        );
+        for (const k of keys.rows) {
+          const label = `signing key ${k.kid}`;
+          await c.query('UPDATE signing_key SET private_jwk_enc = $1 WHERE kid = $2', [
+            reseal(label, k.private_jwk_enc),
+            k.kid,
+          ]);
+          n++;
+        }
+        for (const [table, label] of [
+          ['registry_ca', 'registry CA key'],
+          ['registry_signer', 'registry signer key'],
+        ] as const) {
+          const r = await c.query<{ key_pem_enc: string }>(`SELECT key_pem_enc FROM ${table} FOR UPDATE`);
+          const row = r.rows[0];
+          if (!row) continue;
+          await c.query(`UPDATE ${table} SET key_pem_enc = $1`, [reseal(label, row.key_pem_enc)]);
+          n++;
+        }
+        return n;
+      },
+      30_000,
     );
   }
 
@@ -864,5 +931,14 @@ export async function openPostgresStore(
       `${urlEnv} is not set: the config's store.postgres.url_env names it (postgres://user:password@host:port/database)`,
     );
   const keySecret = parseKeySecret(env[KEY_SECRET_ENV]);
-  return PostgresStore.open({ ...opts, url: url.trim(), keySecret });
+  const previous = (env[PREVIOUS_KEY_SECRETS_ENV] ?? '')
+    .split(',')
+    .filter((v) => v.trim() !== '')
+    .map((v) => parseKeySecret(v, PREVIOUS_KEY_SECRETS_ENV));
+  return PostgresStore.open({
+    ...opts,
+    url: url.trim(),
+    keySecret,
+    ...(previous.length ? { previousKeySecrets: previous } : {}),
+  });
 }
