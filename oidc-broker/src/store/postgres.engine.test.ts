@@ -392,6 +392,65 @@ describe('the database stopped mid-run', () => {
   });
 });
 
+describe('a jti row locked by another transaction', () => {
+  async function holdingLock(url: string, jti: string) {
+    const raw = new pg.Client({ connectionString: url });
+    await raw.connect();
+    await raw.query('BEGIN');
+    await raw.query("INSERT INTO used_jti (issuer, jti, expires_at) VALUES ('https://iss', $1, 9000000000)", [
+      jti,
+    ]);
+    return {
+      raw,
+      release: async (how: 'COMMIT' | 'ROLLBACK') => {
+        await raw.query(how);
+        await raw.end();
+      },
+    };
+  }
+
+  async function rows(url: string, jti: string): Promise<number> {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      return (await c.query('SELECT 1 FROM used_jti WHERE jti = $1', [jti])).rowCount ?? 0;
+    } finally {
+      await c.end();
+    }
+  }
+
+  it('released within the deadline: the write waits and decides (rolled back: true; committed: false)', async () => {
+    const db = await database();
+    const s = await store(db.url, randomBytes(32), { writeDeadlineMs: 1_000 });
+    const a = await holdingLock(db.url, 'rolled-back');
+    const pending = s.useJti('https://iss', 'rolled-back', 9e9);
+    await new Promise((r) => setTimeout(r, 200));
+    await a.release('ROLLBACK');
+    expect(await pending).toBe(true);
+    const b = await holdingLock(db.url, 'committed');
+    const pending2 = s.useJti('https://iss', 'committed', 9e9);
+    await new Promise((r) => setTimeout(r, 200));
+    await b.release('COMMIT');
+    expect(await pending2).toBe(false);
+  });
+
+  it('held past the deadline: StoreUnavailableError, and the insert that commits later is undone (the jti stays unused)', async () => {
+    const db = await database();
+    const s = await store(db.url, randomBytes(32), { writeDeadlineMs: 300 });
+    const held = await holdingLock(db.url, 'late');
+    const start = Date.now();
+    const err = await refusal(s.useJti('https://iss', 'late', 9e9));
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - start).toBeLessThan(1_000);
+    await held.release('ROLLBACK');
+    // The waiting insert now commits, then is deleted again in the background.
+    await new Promise((r) => setTimeout(r, 300));
+    await within(3_000, async () => ((await rows(db.url, 'late')) === 0 ? true : undefined));
+    expect(await s.useJti('https://iss', 'late', 9e9)).toBe(true);
+    expect(await s.useJti('https://iss', 'late', 9e9)).toBe(false);
+  });
+});
+
 describe('configuration and secrets', () => {
   it('BROKER_KEY_SECRET: 32 bytes of base64, refused in one line without its value', () => {
     expect(parseKeySecret(randomBytes(32).toString('base64'))).toHaveLength(32);
