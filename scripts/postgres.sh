@@ -112,8 +112,11 @@ init_cluster() {
     die "initdb failed (see $PG_STATE/initdb.log)"
   }
   start_server
-  as_pg "$BIN/psql" -q -v ON_ERROR_STOP=1 -h "$RUN" -p "$PORT" -U postgres -d postgres \
-    -c "CREATE ROLE broker LOGIN CREATEDB PASSWORD '$pw'" -c "CREATE DATABASE broker OWNER broker" >/dev/null ||
+  # The password goes in on stdin, never on a command line another process could read.
+  as_pg "$BIN/psql" -q -v ON_ERROR_STOP=1 -h "$RUN" -p "$PORT" -U postgres -d postgres >/dev/null <<SQL ||
+CREATE ROLE broker LOGIN CREATEDB PASSWORD '$pw';
+CREATE DATABASE broker OWNER broker;
+SQL
     die "the role and database broker could not be created"
 }
 
