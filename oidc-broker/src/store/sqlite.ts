@@ -87,6 +87,8 @@ export const REVOCATION_POLL_MS = 2_000;
 export const BUSY_TIMEOUT_MS = 2;
 /** Between two attempts at a locked write (on a timer: the event loop runs meanwhile). */
 export const RETRY_MS = 10;
+/** An audit row waits at most this long for a used jti to share its commit. */
+const AUDIT_DELAY_MS = 5;
 /** How long ready() waits for the write lock. */
 const READY_DEADLINE_MS = 500;
 /** While opening (WAL switch, migrations), before anything is served: waiting may block. */
@@ -140,6 +142,8 @@ export class SqliteStore implements Store {
   /** Writes waiting for the next group commit. */
   private queue: Pending[] = [];
   private scheduled: NodeJS.Immediate | undefined;
+  /** An audit-only queue waits this timer for a jti to share its commit with. */
+  private lazy: NodeJS.Timeout | undefined;
   /** Unsettled claims of a jti (queued or being retried): a second claim of one waits for the first's outcome. */
   private readonly claiming = new Map<string, Promise<boolean>>();
   /** Every write not yet settled, so close() and queryAudit() can wait for them. */
@@ -225,7 +229,7 @@ export class SqliteStore implements Store {
     let used = false;
     const done = this.enqueue(() => {
       used = this.stmt.insertJti.run(issuer, jti, expiresAt).changes === 1;
-    }).then(() => used);
+    }, true).then(() => used);
     this.claiming.set(key, done);
     const forget = () => this.claiming.delete(key);
     done.then(forget, forget);
@@ -374,6 +378,7 @@ export class SqliteStore implements Store {
     await this.settle();
     this.closed = true;
     clearImmediate(this.scheduled);
+    clearTimeout(this.lazy);
     this.db.close();
   }
 
@@ -397,18 +402,25 @@ export class SqliteStore implements Store {
     if (this.closed) throw new StoreUnavailableError('the broker state is closed');
   }
 
-  /** Joins the next group commit; resolves once it is committed. */
-  private enqueue(run: () => void): Promise<void> {
+  /**
+   * Joins the next group commit; resolves once it is committed. An urgent write (a jti: an answer waits for it) is
+   * committed at the end of this turn of the event loop; another waits up to AUDIT_DELAY_MS for one to ride along.
+   */
+  private enqueue(run: () => void, urgent = false): Promise<void> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the broker state is closed'));
     const done = new Promise<void>((resolve, reject) => this.queue.push({ run, resolve, reject }));
     this.track(done);
-    this.scheduled ??= setImmediate(() => this.commitQueue());
+    if (urgent) this.scheduled ??= setImmediate(() => this.commitQueue());
+    else this.lazy ??= setTimeout(() => this.commitQueue(), AUDIT_DELAY_MS);
     return done;
   }
 
   /** One transaction for everything queued; retried on a timer until the deadline. */
   private commitQueue(): void {
+    clearImmediate(this.scheduled);
+    clearTimeout(this.lazy);
     this.scheduled = undefined;
+    this.lazy = undefined;
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
