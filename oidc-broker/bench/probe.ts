@@ -1,0 +1,187 @@
+// Where one exchange's time goes, for `npm run bench:broker -- --profile`: timing counters installed in a bench
+// broker instance (instance.ts, only when BENCH_PROBE=1: without it nothing here is loaded or wrapped) and a
+// categoriser of a V8 CPU profile of that instance by what the code is (HTTP, JSON, crypto, store, ...).
+//
+// Counters are wall times from call to settle, summed: WebCrypto sign/verify (jose's RS256 verify of the CI token,
+// ES256 signing of the project token; they run on libuv's thread pool, so the main thread's CPU profile misses
+// them), the store's useJti (the single-use commit the answer waits for) and audit (not waited for), JSON.parse and
+// JSON.stringify (every caller in the process, pino's too), and each HTTP request from the server's 'request' event
+// to the response's 'finish'.
+import type { Server } from 'node:http';
+import type { Store } from '../src/store/types';
+
+export interface Counter {
+  n: number;
+  ms: number;
+}
+
+export type Counters = Record<string, Counter>;
+
+export interface Timing {
+  counters: Counters;
+  /** Process CPU over the window, milliseconds (every thread: the thread pool's crypto too). */
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  /** The main thread's event-loop utilisation over the window, 0..1. */
+  elu: number;
+  wallMs: number;
+}
+
+export class Probe {
+  private counters: Counters = {};
+  private cpu = process.cpuUsage();
+  private elu = performance.eventLoopUtilization();
+  private since = performance.now();
+
+  add(name: string, ms: number): void {
+    const c = (this.counters[name] ??= { n: 0, ms: 0 });
+    c.n++;
+    c.ms += ms;
+  }
+
+  /** Wraps an async method of `target` so each call's time to settle is counted under `name`. */
+  timeAsync<T extends object, K extends keyof T>(target: T, key: K, name: (args: unknown[]) => string): void {
+    const original = target[key];
+    if (typeof original !== 'function') throw new Error(`probe: ${String(key)} is not a function`);
+    const fn = original as (...args: unknown[]) => Promise<unknown>;
+    const add = (n: string, ms: number) => this.add(n, ms);
+    const wrapped = function (this: unknown, ...args: unknown[]): Promise<unknown> {
+      const start = performance.now();
+      const done = () => add(name(args), performance.now() - start);
+      const result = fn.apply(this, args);
+      result.then(done, done);
+      return result;
+    };
+    target[key] = wrapped as T[K];
+  }
+
+  /** Wraps a synchronous function of `target`. */
+  timeSync<T extends object, K extends keyof T>(target: T, key: K, name: string): void {
+    const original = target[key];
+    if (typeof original !== 'function') throw new Error(`probe: ${String(key)} is not a function`);
+    const fn = original as (...args: unknown[]) => unknown;
+    const add = (ms: number) => this.add(name, ms);
+    const wrapped = function (this: unknown, ...args: unknown[]): unknown {
+      const start = performance.now();
+      try {
+        return fn.apply(this, args);
+      } finally {
+        add(performance.now() - start);
+      }
+    };
+    target[key] = wrapped as T[K];
+  }
+
+  /** WebCrypto sign/verify and JSON, process-wide: installed before the broker loads. */
+  installGlobal(): void {
+    const algorithm = (args: unknown[]): string => {
+      const a = args[0];
+      const name = typeof a === 'string' ? a : ((a as { name?: string } | undefined)?.name ?? '?');
+      return name;
+    };
+    this.timeAsync(crypto.subtle, 'verify', (args) => `crypto verify (${algorithm(args)})`);
+    this.timeAsync(crypto.subtle, 'sign', (args) => `crypto sign (${algorithm(args)})`);
+    this.timeSync(JSON, 'parse', 'JSON.parse');
+    this.timeSync(JSON, 'stringify', 'JSON.stringify');
+  }
+
+  installStore(store: Store): void {
+    this.timeAsync(store, 'useJti', () => 'store useJti (commit awaited)');
+    this.timeAsync(store, 'audit', () => 'store audit (not awaited)');
+  }
+
+  installServer(server: Server): void {
+    server.prependListener('request', (_req, res) => {
+      const start = performance.now();
+      res.once('finish', () => this.add('HTTP request to response finish', performance.now() - start));
+    });
+  }
+
+  /** The counters since the last take, and a fresh window. */
+  take(): Timing {
+    const cpu = process.cpuUsage(this.cpu);
+    const elu = performance.eventLoopUtilization(this.elu);
+    const timing: Timing = {
+      counters: this.counters,
+      cpuUserMs: cpu.user / 1000,
+      cpuSystemMs: cpu.system / 1000,
+      elu: elu.utilization,
+      wallMs: performance.now() - this.since,
+    };
+    this.counters = {};
+    this.cpu = process.cpuUsage();
+    this.elu = performance.eventLoopUtilization();
+    this.since = performance.now();
+    return timing;
+  }
+}
+
+/** The V8 CPU profile shape (node:inspector Profiler.stop). */
+export interface CpuProfile {
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string };
+    children?: number[];
+  }>;
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+/** The profiler's own work (Profiler.stop serialising the profile): not the broker's, left out of the shares. */
+export const PROFILER = 'the profiler itself';
+
+const CATEGORIES: Array<[string, RegExp]> = [
+  [PROFILER, /^node:inspector/],
+  [
+    'store (SQLite / PostgreSQL driver and store code)',
+    /better-sqlite3|node:sqlite|\/store\/|\/pg\/|pg-protocol|pg-pool/,
+  ],
+  ['crypto (jose, node:crypto)', /\/jose\/|node:internal\/crypto/],
+  ['logging (pino)', /pino|sonic-boom/],
+  ['metrics (prom-client)', /prom-client/],
+  [
+    'HTTP (node:http, net, streams, hono, @hono/node-server)',
+    /node:_http|node:http|node:net|node:internal\/(http|stream|streams|net)|node:stream|hono/,
+  ],
+  ['broker code (exchange, verify, policy, mint, app)', /oidc-broker\/src\//],
+];
+
+function categoryOf(frame: { functionName: string; url: string }): string | undefined {
+  if (frame.functionName === '(idle)') return 'idle';
+  if (frame.functionName === '(garbage collector)') return 'garbage collector';
+  if (frame.functionName === '(program)') return 'native, not attributed ((program))';
+  if (frame.functionName === '(root)') return 'other';
+  if (/^(JSON\.)?(parse|stringify)$/.test(frame.functionName) && frame.url === '') return 'JSON';
+  // A native or builtin function, or the probe's own wrappers: its caller's category.
+  if (frame.url === '' || frame.url.includes('/bench/probe.ts')) return undefined;
+  for (const [name, re] of CATEGORIES) if (re.test(frame.url)) return name;
+  return 'other (node internals, timers, promises)';
+}
+
+/** Self time per category, milliseconds; a frame with no script inherits its caller's category. */
+export function categorise(profile: CpuProfile): Map<string, number> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const memo = new Map<number, string>();
+  const category = (id: number): string => {
+    const known = memo.get(id);
+    if (known !== undefined) return known;
+    const node = byId.get(id);
+    let cat = node ? categoryOf(node.callFrame) : 'other';
+    if (cat === undefined) {
+      const up = parent.get(id);
+      cat = up === undefined ? 'other' : category(up);
+    }
+    memo.set(id, cat);
+    return cat;
+  };
+  const totals = new Map<string, number>();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  for (let i = 0; i < samples.length; i++) {
+    const cat = category(samples[i] ?? 0);
+    totals.set(cat, (totals.get(cat) ?? 0) + (deltas[i] ?? 0) / 1000);
+  }
+  return totals;
+}
