@@ -3,16 +3,22 @@
 // are started with async spawn only: the HTTP servers under test live in this process.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import pg from 'pg';
+import { freePort } from './ports';
 
 const root = resolve(import.meta.dirname, '..', '..');
 
 /** Runs scripts/postgres.sh `command`; resolves with its stdout, rejects with its stderr's last lines. */
-export function postgresScript(command: 'up' | 'down' | 'status' | 'url'): Promise<string> {
+export function postgresScript(
+  command: 'up' | 'down' | 'status' | 'url',
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   return new Promise((ok, fail) => {
     const child = spawn('bash', [resolve(root, 'scripts', 'postgres.sh'), command], {
       cwd: root,
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -76,6 +82,43 @@ export async function freshDatabase(): Promise<TestDatabase> {
       } finally {
         await c.end();
       }
+    },
+  };
+}
+
+export interface PrivateServer {
+  /** The URL of its `broker` database. */
+  url: string;
+  /** Stops it (scripts/postgres.sh down: by pid, fast shutdown). */
+  stop(): Promise<void>;
+  /** Starts it again. */
+  start(): Promise<void>;
+  /** Stops it and removes its cluster. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A PostgreSQL server of the test's own (scripts/postgres.sh with its own state dir and a free port), for tests that
+ * stop the database mid-run: stopping the shared one would break whatever else runs against it at the time (another
+ * test run on this machine). About 2 s to create.
+ */
+export async function privateServer(): Promise<PrivateServer> {
+  // Under the engine's state dir, not TMPDIR: the postgres user must reach the cluster (a mkdtemp dir is 0700 root).
+  const state = join(
+    process.env.DEPOT_ENGINE_STATE ?? '/var/lib/depot-engine',
+    'postgres-private',
+    randomBytes(6).toString('hex'),
+  );
+  mkdirSync(state, { recursive: true, mode: 0o755 });
+  const env = { ...process.env, DEPOT_ENGINE_STATE: state, DEPOT_POSTGRES_PORT: String(await freePort()) };
+  const url = await postgresScript('up', env);
+  return {
+    url,
+    stop: async () => void (await postgresScript('down', env)),
+    start: async () => void (await postgresScript('up', env)),
+    destroy: async () => {
+      await postgresScript('down', env);
+      rmSync(state, { recursive: true, force: true });
     },
   };
 }

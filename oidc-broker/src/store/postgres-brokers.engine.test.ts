@@ -12,15 +12,15 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIssuer } from '../../../test/support/issuer';
 import type { LocalIssuer } from '../../../test/support/issuer';
-import { freshDatabase, postgresScript } from '../../../test/support/postgres';
-import type { TestDatabase } from '../../../test/support/postgres';
+import { privateServer } from '../../../test/support/postgres';
+import type { PrivateServer } from '../../../test/support/postgres';
 import { createBroker } from '../broker';
 import type { Broker } from '../broker';
 import { PostgresStore } from './postgres';
 
 const PUBLIC_URL = 'http://127.0.0.1:8080';
 let issuer: LocalIssuer;
-let db: TestDatabase;
+let db: PrivateServer;
 let dir: string;
 const brokers: Broker[] = [];
 const stores: PostgresStore[] = [];
@@ -28,7 +28,8 @@ const logs: string[] = [];
 
 beforeAll(async () => {
   issuer = await startIssuer();
-  db = await freshDatabase();
+  // A server of its own: the last test stops it, which would break whatever else uses the shared one meanwhile.
+  db = await privateServer();
   dir = mkdtempSync(join(tmpdir(), 'broker-pg-'));
   const config = join(dir, 'broker.yml');
   writeFileSync(
@@ -66,7 +67,7 @@ projects:
 afterAll(async () => {
   await Promise.all(brokers.map((b) => b.close()));
   await Promise.all(stores.map((s) => s.close()));
-  await db?.drop();
+  await db?.destroy();
   await issuer?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
   const text = logs.join('');
@@ -136,7 +137,7 @@ describe('three brokers on one PostgreSQL database', () => {
     for (const b of brokers) expect((await b.app.request('/readyz')).status).toBe(200);
     const token = await issuer.mint();
     try {
-      await postgresScript('down');
+      await db.stop();
       for (const b of brokers) {
         const a = await exchange(b, token);
         expect(a.status).toBe(503);
@@ -148,7 +149,7 @@ describe('three brokers on one PostgreSQL database', () => {
         expect((await b.app.request('/healthz')).status).toBe(200);
       }
     } finally {
-      await postgresScript('up');
+      await db.start();
     }
     for (const b of brokers)
       await within(10_000, async () => (await b.app.request('/readyz')).status === 200);

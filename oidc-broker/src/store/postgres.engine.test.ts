@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, postgresScript, testDatabaseUrl } from '../../../test/support/postgres';
-import type { TestDatabase } from '../../../test/support/postgres';
+import { freshDatabase, privateServer, testDatabaseUrl } from '../../../test/support/postgres';
+import type { PrivateServer, TestDatabase } from '../../../test/support/postgres';
 import type { StoreChange, StoredKey } from './types';
 import { StoreUnavailableError } from './types';
 import {
@@ -22,6 +22,7 @@ import type { PostgresStoreOptions } from './postgres';
 
 const open: PostgresStore[] = [];
 const dbs: TestDatabase[] = [];
+const servers: PrivateServer[] = [];
 
 async function database(): Promise<TestDatabase> {
   const db = await freshDatabase();
@@ -42,6 +43,7 @@ async function store(
 afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
   await Promise.all(dbs.splice(0).map((d) => d.drop()));
+  await Promise.all(servers.splice(0).map((s) => s.destroy()));
 });
 
 beforeAll(async () => {
@@ -361,7 +363,10 @@ describe('several instances on one database', () => {
 
 describe('the database stopped mid-run', () => {
   it('writes and ready() fail fast with StoreUnavailableError; after a restart the stores recover and LISTEN again', async () => {
-    const db = await database();
+    // A server of its own: stopping the shared one would break whatever else uses it meanwhile.
+    const server = await privateServer();
+    servers.push(server);
+    const db = { url: server.url };
     const secret = randomBytes(32);
     const [a, b] = await Promise.all(
       [0, 1].map(() => store(db.url, secret, { pollMs: 60_000, writeDeadlineMs: 1_000 })),
@@ -369,7 +374,7 @@ describe('the database stopped mid-run', () => {
     await within(5_000, async () => (a?.isListening() && b?.isListening() ? true : undefined));
     expect(await a?.useJti('https://iss', 'before', 9e9)).toBe(true);
     try {
-      await postgresScript('down');
+      await server.stop();
       const start = Date.now();
       const err = await a!.useJti('https://iss', 'during', 9e9).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StoreUnavailableError);
@@ -379,7 +384,7 @@ describe('the database stopped mid-run', () => {
       await expect(a!.ready()).rejects.toBeInstanceOf(StoreUnavailableError);
       await expect(b!.revoke('jti', 'x', undefined)).rejects.toBeInstanceOf(StoreUnavailableError);
     } finally {
-      await postgresScript('up');
+      await server.start();
     }
     await within(10_000, async () => ((await a!.ready().then(() => true)) ? true : undefined));
     // Nothing was recorded by the failed write: the jti is still unused; the one before is still used.
