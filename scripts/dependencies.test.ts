@@ -21,7 +21,8 @@ function sources(dir: string): string[] {
 /** The packages a source imports (static, dynamic and side-effect imports), by package name. */
 export function importedPackages(text: string): Set<string> {
   const found = new Set<string>();
-  const re = /(?:from\s+|import\s*\(\s*|import\s+)'([^'./][^']*)'/g;
+  // `from 'x'`, `import('x')`, `import 'x'`, `require('x')` and `createRequire(...)('x')`.
+  const re = /(?:from\s+|import\s*\(\s*|import\s+|require\s*\(\s*|\)\(\s*)'([^'./][^']*)'/g;
   for (const m of text.matchAll(re)) {
     const spec = m[1] as string;
     if (spec.startsWith('node:')) continue;
@@ -40,10 +41,12 @@ describe('package.json dependencies', () => {
       "import { parse } from 'yaml/util';",
       "import { x } from './local';",
       "import { y } from 'node:fs';",
+      "const Database = createRequire(import.meta.url)('better-sqlite3');",
     ].join('\n');
     expect([...importedPackages(text)].sort()).toEqual([
       '@actions/artifact',
       '@actions/core',
+      'better-sqlite3',
       'reflect-metadata',
       'yaml',
     ]);
