@@ -278,7 +278,9 @@ describe('rotate-key-secret', () => {
     await expect(before.signingKeys()).rejects.toThrow(/cannot be decrypted with BROKER_KEY_SECRET/);
     // A store whose secrets open nothing changes nothing.
     const stranger = await store(db.url, randomBytes(32));
-    await expect(stranger.rotateKeySecret(randomBytes(32))).rejects.toThrow(/cannot be decrypted/);
+    const refused = await refusal(stranger.rotateKeySecret(randomBytes(32)));
+    expect(refused.message).toMatch(/cannot be decrypted/);
+    expect(refused).not.toBeInstanceOf(StoreUnavailableError); // a wrong secret is not an outage
     expect(await after.signingKeys()).toEqual([key]);
   });
 });

@@ -183,9 +183,13 @@ function isUnavailable(err: unknown): boolean {
   if (err instanceof StoreUnavailableError) return true;
   const code = (err as { code?: unknown } | null)?.code;
   // SQLSTATE classes: 08 connection, 53 insufficient resources, 57 operator intervention (shutdown, cancel),
-  // 40 transaction rollback (serialization, deadlock); no SQLSTATE: a socket error or a closed connection.
+  // 40 transaction rollback (serialization, deadlock).
   if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return /^(08|53|57|40)/.test(code);
-  return true;
+  // A socket error (ECONNREFUSED, ECONNRESET, ETIMEDOUT, ...).
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
+  // node-postgres's own: "Connection terminated unexpectedly", "timeout exceeded when trying to connect", ...
+  const message = err instanceof Error ? err.message : '';
+  return /connection|terminated|timeout|not queryable/i.test(message);
 }
 
 function nowSeconds(): number {
