@@ -20,8 +20,9 @@ import { DEFAULT_GITHUB_OPTIONS, githubTokenWarning } from './github';
 import { KeyStore } from './keys';
 import type { KeyPolicy } from './keys';
 import { Metrics } from './metrics';
+import type { StoreConfig } from './config-schema';
 import type { Store } from './state';
-import { SqliteStore } from './state';
+import { openStore } from './store';
 import type { JwksOptions } from './verify';
 import { CLOCK_SKEW, DEFAULT_JWKS_OPTIONS, IssuerKeys } from './verify';
 
@@ -74,14 +75,24 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const loaded = loadWithDigest(opts.configPath);
   let config: BrokerConfig = loaded.config;
   let configDigest = loaded.digest;
-  const keys = await KeyStore.open(opts.dataDir, keyPolicy(config));
   const state: Store =
     opts.store ??
-    new SqliteStore({
-      dataDir: opts.dataDir,
-      onError: (err: unknown) => log.error({ err }, 'state write failed; retrying until its deadline'),
-      ...(opts.writeDeadlineMs !== undefined ? { writeDeadlineMs: opts.writeDeadlineMs } : {}),
-    });
+    (await openStore(
+      { store: (config as { store?: StoreConfig }).store },
+      {
+        dataDir: opts.dataDir,
+        onError: (err: unknown) => log.error({ err }, 'state write failed; retrying until its deadline'),
+        ...(opts.writeDeadlineMs !== undefined ? { writeDeadlineMs: opts.writeDeadlineMs } : {}),
+        ...(opts.env ? { env: opts.env } : {}),
+      },
+    ));
+  let keys: KeyStore;
+  try {
+    keys = await KeyStore.open({ store: state, dataDir: opts.dataDir }, keyPolicy(config));
+  } catch (err: unknown) {
+    await state.close();
+    throw err;
+  }
   const metrics = new Metrics();
   const issuerKeys = new IssuerKeys(
     { ...DEFAULT_JWKS_OPTIONS, ...opts.jwks },
@@ -155,6 +166,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     },
     async close() {
       clearInterval(housekeeping);
+      keys.close();
       await state.close();
     },
   };

@@ -1,11 +1,13 @@
 // The broker's keys in a real data dir: the registry signer is a short-lived leaf of the broker's CA, renewed
 // before it runs out, and the signing keys rotate on a schedule.
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { KeyMaterial } from './keys';
 import { KeyStore, LEAF_BACKDATE, LEAF_RENEW_MARGIN } from './keys';
+import type { CertificateAndKey, StoreChange, StoredKey } from './store/types';
 
 let dir: string;
 beforeEach(() => {
@@ -80,5 +82,58 @@ describe('signing keys', () => {
     const serial = leaf(keys).serialNumber;
     await keys.rotate(policy);
     expect(leaf(keys).serialNumber).not.toBe(serial);
+  });
+});
+
+describe('keys kept by a store', () => {
+  /** A store's key methods over memory (as PostgreSQL keeps them: nothing in the data dir but the CA certificate). */
+  function memory(): KeyMaterial & { listeners: Array<(what: StoreChange) => void> } {
+    let keys: StoredKey[] = [];
+    let ca: CertificateAndKey | undefined;
+    let signer: CertificateAndKey | undefined;
+    const listeners: Array<(what: StoreChange) => void> = [];
+    return {
+      listeners,
+      signingKeys: () => Promise.resolve(structuredClone(keys)),
+      saveSigningKeys: (k) => {
+        keys = structuredClone(k);
+        return Promise.resolve();
+      },
+      registryCa: () => Promise.resolve(ca),
+      initRegistryCa: (c) => Promise.resolve((ca ??= c)),
+      registrySigner: () => Promise.resolve(signer),
+      saveRegistrySigner: (l) => {
+        signer = l;
+        return Promise.resolve();
+      },
+      onChange: (l) => {
+        listeners.push(l);
+        return () => undefined;
+      },
+    };
+  }
+
+  it('two instances on one store sign with the same keys under one CA; a rotation reaches the other on onChange', async () => {
+    const store = memory();
+    const a = await KeyStore.open({ store, dataDir: join(dir, 'a') }, policy);
+    const b = await KeyStore.open({ store, dataDir: join(dir, 'b') }, policy);
+    expect(b.signingKey().kid).toBe(a.signingKey().kid);
+    expect(b.jwks()).toEqual(a.jwks());
+    expect(readFileSync(b.caCertPath(), 'utf8')).toBe(readFileSync(a.caCertPath(), 'utf8'));
+    expect(leaf(b).serialNumber).toBe(leaf(a).serialNumber);
+    expect(existsSync(join(dir, 'a', 'keys.json'))).toBe(false);
+    await a.rotate(policy);
+    for (const l of store.listeners) l('keys');
+    await vi.waitFor(() => expect(b.signingKey().kid).toBe(a.signingKey().kid));
+    expect(leaf(b).serialNumber).toBe(leaf(a).serialNumber);
+  });
+
+  it('keep a CA the store already holds (migrated from a data dir): never a new one', async () => {
+    const files = await KeyStore.open(dir, policy);
+    const store = memory();
+    await store.initRegistryCa(files.registryCa());
+    const keys = await KeyStore.open({ store, dataDir: join(dir, 'other') }, policy);
+    expect(keys.registryCa()).toEqual(files.registryCa());
+    expect(leaf(keys).checkIssued(new X509Certificate(files.registryCa().certPem))).toBe(true);
   });
 });

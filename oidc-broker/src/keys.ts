@@ -6,7 +6,10 @@
 //   short-lived leaf certificate the CA issues (`registry_signer_ttl`); registry tokens carry the leaf in x5c and
 //   are signed only by its key. The registry checks the leaf's validity period itself, so a leaf stops working when
 //   it expires; it is renewed well before that, from the same CA, so the registry needs no restart.
-// The certificates are made in-process (x509.ts): no `openssl` program.
+// The certificates are made in-process (x509.ts): no `openssl` program. Where they are kept is the store's business
+// (store/types.ts): the data dir's files with SQLite (as every earlier version kept them), tables with PostgreSQL,
+// where every instance reads the same keys and CA; a change made by another instance arrives through onChange().
+// The CA certificate is also written to the data dir (registry-ca.pem), the registry's rootcertbundle.
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -14,24 +17,24 @@ import { join } from 'node:path';
 import { calculateJwkThumbprint, createLocalJWKSet, importJWK } from 'jose';
 import type { CryptoKey, JSONWebKeySet, JWK } from 'jose';
 import { MAX_TOKEN_TTL } from './config';
+import { CA_CERT_FILE, DataDirKeys } from './store/sqlite';
+import type { CertificateAndKey, Store, StoredKey } from './store/types';
 import { createRegistryCa, issueRegistryLeaf } from './x509';
 
-export interface StoredKey {
-  kid: string;
-  state: 'next' | 'current' | 'retired';
-  privateJwk: JWK;
-  publicJwk: JWK;
-  createdAt: number;
-  /** When it became the current key (seconds since the epoch); createdAt for keys stored before this existed. */
-  currentSince?: number;
-  /** Seconds since the epoch; set for retired keys. */
-  publishUntil?: number;
-}
+export type { StoredKey } from './store/types';
+export { CA_CERT_FILE } from './store/sqlite';
 
-interface KeysFile {
-  version: 1;
-  keys: StoredKey[];
-}
+/** Where the keys are kept: a Store, or the data dir's files. */
+export type KeyMaterial = Pick<
+  Store,
+  | 'signingKeys'
+  | 'saveSigningKeys'
+  | 'registryCa'
+  | 'initRegistryCa'
+  | 'registrySigner'
+  | 'saveRegistrySigner'
+> &
+  Partial<Pick<Store, 'onChange'>>;
 
 /** How long keys live: the config's `registry_signer_ttl` and `key_rotation`, in seconds. */
 export interface KeyPolicy {
@@ -47,11 +50,6 @@ export const REGISTRY_TOKEN_TTL = 300;
 /** A leaf is renewed when less than this is left: every registry token it signed expires before it does. */
 export const LEAF_RENEW_MARGIN = REGISTRY_TOKEN_TTL + 60;
 
-export const CA_CERT_FILE = 'registry-ca.pem';
-const CA_KEY_FILE = 'registry-ca-key.pem';
-const SIGNER_CERT_FILE = 'registry-signer.pem';
-const SIGNER_KEY_FILE = 'registry-signer-key.pem';
-const KEYS_FILE = 'keys.json';
 /** How long past a retired key's last token it stays published (clock skew of verifiers). */
 const PUBLISH_MARGIN = 120;
 
@@ -91,18 +89,28 @@ export class KeyStore {
   private signing: { kid: string; key: KeyObject | CryptoKey } | undefined;
   private localSet: ReturnType<typeof createLocalJWKSet> | undefined;
   private published: JSONWebKeySet = { keys: [] };
+  private signerPem: CertificateAndKey | undefined;
   private signer: RegistrySigner | undefined;
+  private ca: CertificateAndKey | undefined;
+  private unsubscribe: () => void = () => undefined;
 
-  private constructor(readonly dataDir: string) {}
+  private constructor(
+    private readonly material: KeyMaterial,
+    readonly dataDir: string,
+  ) {}
 
-  /** Opens the data directory's keys, creating what is missing (first start) and renewing what is due. */
-  static async open(dataDir: string, policy: KeyPolicy = DEFAULT_KEY_POLICY): Promise<KeyStore> {
+  /**
+   * Opens the keys, creating what is missing (first start) and renewing what is due. `where`: a data dir (its files)
+   * or a store and the data dir the CA certificate is written to.
+   */
+  static async open(
+    where: string | { store: KeyMaterial; dataDir: string },
+    policy: KeyPolicy = DEFAULT_KEY_POLICY,
+  ): Promise<KeyStore> {
+    const dataDir = typeof where === 'string' ? where : where.dataDir;
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const store = new KeyStore(dataDir);
-    const file = join(dataDir, KEYS_FILE);
-    if (existsSync(file)) {
-      store.keys = (JSON.parse(readFileSync(file, 'utf8')) as KeysFile).keys;
-    }
+    const store = new KeyStore(typeof where === 'string' ? new DataDirKeys(where) : where.store, dataDir);
+    store.keys = await store.material.signingKeys();
     let changed = false;
     if (!store.keys.some((k) => k.state === 'current')) {
       store.keys.push({ ...(await newKey('current')), currentSince: now() });
@@ -112,18 +120,29 @@ export class KeyStore {
       store.keys.push(await newKey('next'));
       changed = true;
     }
-    if (changed) store.save();
+    if (changed) await store.save();
     await store.ensureRegistryCa(policy);
-    store.refresh();
+    await store.refresh();
     await store.maintain(policy);
+    if (store.material.onChange) {
+      store.unsubscribe = store.material.onChange((what) => {
+        if (what === 'keys' || what === 'signer') store.reload().catch(() => undefined);
+      });
+    }
     return store;
   }
 
-  /** Re-reads keys.json and the signer (after another process rotated them). */
-  reload(): void {
-    this.keys = (JSON.parse(readFileSync(join(this.dataDir, KEYS_FILE), 'utf8')) as KeysFile).keys;
+  /** Reads the keys and the signer again (another process or instance rotated them). */
+  async reload(): Promise<void> {
+    this.keys = await this.material.signingKeys();
+    this.signerPem = await this.material.registrySigner();
     this.signer = undefined;
-    this.refresh();
+    await this.refresh();
+  }
+
+  /** Stops listening for changes made elsewhere. */
+  close(): void {
+    this.unsubscribe();
   }
 
   /** Retires the current key, promotes the (already published) next key, publishes a new next key, and issues
@@ -141,10 +160,9 @@ export class KeyStore {
     next.currentSince = t;
     const fresh = await newKey('next');
     this.keys.push(fresh);
-    this.save();
+    await this.save();
     await this.issueSigner(policy.signerTtl);
-    this.signer = undefined;
-    this.refresh();
+    await this.refresh();
     return { retired: current.kid, current: next.kid, next: fresh.kid };
   }
 
@@ -167,11 +185,10 @@ export class KeyStore {
     const notAfter = this.registrySigner().notAfter;
     if (!rotated && (notAfter - t < LEAF_RENEW_MARGIN || notAfter - t > policy.signerTtl + LEAF_BACKDATE)) {
       await this.issueSigner(policy.signerTtl);
-      this.signer = undefined;
       this.registrySigner();
       renewedSigner = true;
     }
-    this.refresh();
+    await this.refresh();
     return { rotated, renewedSigner };
   }
 
@@ -193,10 +210,10 @@ export class KeyStore {
 
   registrySigner(): RegistrySigner {
     if (!this.signer) {
-      const pem = readFileSync(join(this.dataDir, SIGNER_CERT_FILE), 'utf8');
-      const cert = new X509Certificate(pem);
+      if (!this.signerPem) throw new Error('no registry signer');
+      const cert = new X509Certificate(this.signerPem.certPem);
       this.signer = {
-        key: createPrivateKey(readFileSync(join(this.dataDir, SIGNER_KEY_FILE), 'utf8')),
+        key: createPrivateKey(this.signerPem.keyPem),
         x5c: [cert.raw.toString('base64')],
         notAfter: Math.floor(Date.parse(cert.validTo) / 1000),
       };
@@ -208,11 +225,11 @@ export class KeyStore {
     return join(this.dataDir, CA_CERT_FILE);
   }
 
-  private refresh(): void {
+  private async refresh(): Promise<void> {
     const t = now();
     const before = this.keys.length;
     this.keys = this.keys.filter((k) => k.state !== 'retired' || (k.publishUntil ?? 0) > t);
-    if (this.keys.length !== before) this.save();
+    if (this.keys.length !== before) await this.save();
     const current = this.keys.find((k) => k.state === 'current');
     if (!current) throw new Error('no current key');
     const signing = { kid: current.kid, key: createPrivateKey({ key: current.privateJwk, format: 'jwk' }) };
@@ -233,18 +250,20 @@ export class KeyStore {
     this.registrySigner();
   }
 
-  private save(): void {
-    const file: KeysFile = { version: 1, keys: this.keys };
-    writeAtomic(join(this.dataDir, KEYS_FILE), `${JSON.stringify(file, null, 2)}\n`);
+  private save(): Promise<void> {
+    return this.material.saveSigningKeys(this.keys);
   }
 
+  /** The CA in force (made once, never replaced), its certificate in the data dir; a signer leaf of it. */
   private async ensureRegistryCa(policy: KeyPolicy): Promise<void> {
-    if (!existsSync(join(this.dataDir, CA_CERT_FILE))) {
-      const ca = await createRegistryCa();
-      writeAtomic(join(this.dataDir, CA_KEY_FILE), ca.keyPem);
-      writeAtomic(join(this.dataDir, CA_CERT_FILE), ca.certPem);
+    this.ca =
+      (await this.material.registryCa()) ?? (await this.material.initRegistryCa(await createRegistryCa()));
+    const certFile = join(this.dataDir, CA_CERT_FILE);
+    if (!existsSync(certFile) || readFileSync(certFile, 'utf8') !== this.ca.certPem) {
+      writeAtomic(certFile, this.ca.certPem);
     }
-    if (!existsSync(join(this.dataDir, SIGNER_CERT_FILE))) await this.issueSigner(policy.signerTtl);
+    this.signerPem = await this.material.registrySigner();
+    if (!this.signerPem) await this.issueSigner(policy.signerTtl);
   }
 
   /** A new leaf valid from LEAF_BACKDATE ago for `ttl` seconds from now. */
@@ -254,16 +273,14 @@ export class KeyStore {
       notBefore: new Date(t - LEAF_BACKDATE * 1000),
       notAfter: new Date(t + ttl * 1000),
     });
-    // Key first: a reader that sees the new certificate always finds its key.
-    writeAtomic(join(this.dataDir, SIGNER_KEY_FILE), leaf.keyPem);
-    writeAtomic(join(this.dataDir, SIGNER_CERT_FILE), leaf.certPem);
+    await this.material.saveRegistrySigner(leaf);
+    this.signerPem = leaf;
+    this.signer = undefined;
   }
 
   /** The CA's certificate and key as PEM (tests use it to issue a leaf of their own). */
   registryCa(): { certPem: string; keyPem: string } {
-    return {
-      certPem: readFileSync(join(this.dataDir, CA_CERT_FILE), 'utf8'),
-      keyPem: readFileSync(join(this.dataDir, CA_KEY_FILE), 'utf8'),
-    };
+    if (!this.ca) throw new Error('no registry CA');
+    return this.ca;
   }
 }

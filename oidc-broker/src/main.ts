@@ -11,6 +11,8 @@ import { registryConfig } from './registry-config';
 import type { Help, Settings } from './settings';
 import { parseSettings } from './settings';
 import { SqliteStore } from './state';
+import { openStore } from './store';
+import type { StoreConfig } from './config-schema';
 import type { Store } from './state';
 
 function fail(message: string): never {
@@ -169,7 +171,14 @@ async function rotateCommand(s: Settings): Promise<void> {
 
 async function registryConfigCommand(s: Settings): Promise<void> {
   const config = load(s.config);
-  const keys = await KeyStore.open(s.dataDir);
+  // The CA the store holds (with PostgreSQL, the one every instance signs under), its certificate in the data dir.
+  const store = await openStore({ store: (config as { store?: StoreConfig }).store }, { dataDir: s.dataDir });
+  let keys: KeyStore;
+  try {
+    keys = await KeyStore.open({ store, dataDir: s.dataDir });
+  } finally {
+    await store.close();
+  }
   const storage = resolve(s.flags.get('storage') ?? join(s.dataDir, 'registry'));
   const listen = s.flags.get('listen');
   process.stdout.write(

@@ -123,6 +123,7 @@ export class SqliteStore implements Store {
   readonly driver: SqliteDriver;
   readonly dataDir: string;
   private readonly db: SqlDatabase;
+  private readonly files: DataDirKeys;
   private readonly deadlineMs: number;
   private readonly onError: (err: unknown) => void;
   private readonly stmt: Record<
@@ -155,6 +156,7 @@ export class SqliteStore implements Store {
 
   constructor(opts: SqliteStoreOptions) {
     this.dataDir = opts.dataDir;
+    this.files = new DataDirKeys(opts.dataDir);
     this.deadlineMs = Math.min(opts.writeDeadlineMs ?? WRITE_DEADLINE_MS, WRITE_DEADLINE_MS);
     this.onError = opts.onError ?? (() => undefined);
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
@@ -333,39 +335,28 @@ export class SqliteStore implements Store {
   }
 
   // Keys: the data dir's files, as every earlier version kept them.
-
   signingKeys(): Promise<StoredKey[]> {
-    const file = join(this.dataDir, KEYS_FILE);
-    if (!existsSync(file)) return Promise.resolve([]);
-    return Promise.resolve((JSON.parse(readFileSync(file, 'utf8')) as { keys: StoredKey[] }).keys);
+    return this.files.signingKeys();
   }
 
   saveSigningKeys(keys: StoredKey[]): Promise<void> {
-    writeAtomic(join(this.dataDir, KEYS_FILE), `${JSON.stringify({ version: 1, keys }, null, 2)}\n`);
-    return Promise.resolve();
+    return this.files.saveSigningKeys(keys);
   }
 
   registryCa(): Promise<CertificateAndKey | undefined> {
-    return Promise.resolve(this.pair(CA_CERT_FILE, CA_KEY_FILE));
+    return this.files.registryCa();
   }
 
   initRegistryCa(ca: CertificateAndKey): Promise<CertificateAndKey> {
-    const existing = this.pair(CA_CERT_FILE, CA_KEY_FILE);
-    if (existing) return Promise.resolve(existing);
-    writeAtomic(join(this.dataDir, CA_KEY_FILE), ca.keyPem);
-    writeAtomic(join(this.dataDir, CA_CERT_FILE), ca.certPem);
-    return Promise.resolve(ca);
+    return this.files.initRegistryCa(ca);
   }
 
   registrySigner(): Promise<CertificateAndKey | undefined> {
-    return Promise.resolve(this.pair(SIGNER_CERT_FILE, SIGNER_KEY_FILE));
+    return this.files.registrySigner();
   }
 
   saveRegistrySigner(leaf: CertificateAndKey): Promise<void> {
-    // Key first: a reader that sees the new certificate always finds its key.
-    writeAtomic(join(this.dataDir, SIGNER_KEY_FILE), leaf.keyPem);
-    writeAtomic(join(this.dataDir, SIGNER_CERT_FILE), leaf.certPem);
-    return Promise.resolve();
+    return this.files.saveRegistrySigner(leaf);
   }
 
   /** Revocations are polled by isRevoked(); keys change in another process only by `rotate-keys`, which signals. */
@@ -380,12 +371,6 @@ export class SqliteStore implements Store {
     clearImmediate(this.scheduled);
     clearTimeout(this.lazy);
     this.db.close();
-  }
-
-  private pair(certFile: string, keyFile: string): CertificateAndKey | undefined {
-    const cert = join(this.dataDir, certFile);
-    if (!existsSync(cert)) return undefined;
-    return { certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(join(this.dataDir, keyFile), 'utf8') };
   }
 
   private readRevocations(after: number): Revocation[] {
@@ -510,6 +495,56 @@ export class SqliteStore implements Store {
   /** Waits until every write made so far has committed or failed. */
   private async settle(): Promise<void> {
     while (this.unsettled.size > 0) await Promise.allSettled([...this.unsettled]);
+  }
+}
+
+/**
+ * The keys as files in the data directory (keys.json and the registry PEM files, mode 0600, replaced atomically),
+ * where every version of the broker kept them: the SQLite store's keys.
+ */
+export class DataDirKeys {
+  constructor(readonly dataDir: string) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  }
+
+  signingKeys(): Promise<StoredKey[]> {
+    const file = join(this.dataDir, KEYS_FILE);
+    if (!existsSync(file)) return Promise.resolve([]);
+    return Promise.resolve((JSON.parse(readFileSync(file, 'utf8')) as { keys: StoredKey[] }).keys);
+  }
+
+  saveSigningKeys(keys: StoredKey[]): Promise<void> {
+    writeAtomic(join(this.dataDir, KEYS_FILE), `${JSON.stringify({ version: 1, keys }, null, 2)}\n`);
+    return Promise.resolve();
+  }
+
+  registryCa(): Promise<CertificateAndKey | undefined> {
+    return Promise.resolve(this.pair(CA_CERT_FILE, CA_KEY_FILE));
+  }
+
+  initRegistryCa(ca: CertificateAndKey): Promise<CertificateAndKey> {
+    const existing = this.pair(CA_CERT_FILE, CA_KEY_FILE);
+    if (existing) return Promise.resolve(existing);
+    writeAtomic(join(this.dataDir, CA_KEY_FILE), ca.keyPem);
+    writeAtomic(join(this.dataDir, CA_CERT_FILE), ca.certPem);
+    return Promise.resolve(ca);
+  }
+
+  registrySigner(): Promise<CertificateAndKey | undefined> {
+    return Promise.resolve(this.pair(SIGNER_CERT_FILE, SIGNER_KEY_FILE));
+  }
+
+  saveRegistrySigner(leaf: CertificateAndKey): Promise<void> {
+    // Key first: a reader that sees the new certificate always finds its key.
+    writeAtomic(join(this.dataDir, SIGNER_KEY_FILE), leaf.keyPem);
+    writeAtomic(join(this.dataDir, SIGNER_CERT_FILE), leaf.certPem);
+    return Promise.resolve();
+  }
+
+  private pair(certFile: string, keyFile: string): CertificateAndKey | undefined {
+    const cert = join(this.dataDir, certFile);
+    if (!existsSync(cert)) return undefined;
+    return { certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(join(this.dataDir, keyFile), 'utf8') };
   }
 }
 
