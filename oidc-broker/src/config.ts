@@ -8,9 +8,10 @@ import type { Node } from 'yaml';
 import type { z } from 'zod';
 import { savedBuildsRepository } from '../../shared/contract/project';
 import { AddressList } from './address';
-import type { IssuerEntryFile, RuleFile } from './config-schema';
+import type { IssuerEntryFile, RuleFile, StoreConfig } from './config-schema';
 import {
   BrokerFileSchema,
+  storeConfig,
   fieldSchema,
   IssuerEntrySchema,
   IssuerKeySchema,
@@ -97,6 +98,8 @@ export interface BrokerConfig {
   registrySignerTtl: number;
   /** Seconds the current signing key serves before it is rotated. */
   keyRotation: number;
+  /** Where the state lives (`store:`; absent in the file: SQLite in the data dir). What openStore() takes. */
+  store?: StoreConfig;
   warnings: string[];
 }
 
@@ -217,6 +220,7 @@ export function parseConfig(text: string, file: string): BrokerConfig {
     metricsAllow: new AddressList(top.metrics_allow),
     registrySignerTtl: top.registry_signer_ttl,
     keyRotation: top.key_rotation,
+    store: storeConfig(top.store),
     warnings: report.warningLines(),
   };
 }
