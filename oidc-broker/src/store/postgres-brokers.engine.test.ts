@@ -1,8 +1,8 @@
 // Three in-process brokers on one PostgreSQL database (issue 25, "Several instances"), driven through their HTTP apps:
 // a CI token sent to all of them at once is exchanged exactly once; a revocation made through one is in force on
 // all within 5 s; with the database stopped, exchanges and /readyz answer 503 state_unavailable, and after it
-// restarts the instances recover on their own (LISTEN again). The brokers share one data dir for their key files,
-// as instances share their keys; their state is the database's alone.
+// restarts the instances recover on their own (LISTEN again). Each broker has a data dir of its own: the keys, the
+// registry CA and the signer they share come from the database.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,7 +60,8 @@ projects:
     // A poll of a minute: what reaches the other instances within 5 s came through LISTEN/NOTIFY.
     const store = await PostgresStore.open({ url: db.url, keySecret: secret, dataDir: dir, pollMs: 60_000 });
     stores.push(store);
-    brokers.push(await createBroker({ configPath: config, dataDir: join(dir, 'data'), log, store }));
+    // A data dir each: the keys, the CA and the signer come from the database, not from shared files.
+    brokers.push(await createBroker({ configPath: config, dataDir: join(dir, `data-${i}`), log, store }));
   }
 });
 
@@ -115,6 +116,30 @@ describe('three brokers on one PostgreSQL database', () => {
       expect(ok, `round ${round}: ${answers.map((a) => a.status).join(',')}`).toHaveLength(1);
       for (const a of answers.filter((x) => x.status !== 200)) expect(a.body.error?.code).toBe('replayed');
     }
+  });
+
+  it('every instance publishes the same keys and signs registry tokens with the one signer from the store', async () => {
+    const jwks = await Promise.all(
+      brokers.map(async (b) => (await b.app.request('/.well-known/jwks.json')).json()),
+    );
+    expect(jwks[1]).toEqual(jwks[0]);
+    expect(jwks[2]).toEqual(jwks[0]);
+    const first = await exchange(brokers[0] as Broker, await issuer.mint());
+    expect(first.status).toBe(200);
+    const leaves = await Promise.all(
+      brokers.map(async (b) => {
+        const res = await b.app.request('/v2/token?service=depot-cache&scope=repository:cache/web:pull', {
+          headers: { authorization: `Basic ${Buffer.from(`depot:${first.body.token}`).toString('base64')}` },
+        });
+        expect(res.status).toBe(200);
+        const { token } = (await res.json()) as { token: string };
+        const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as {
+          x5c: string[];
+        };
+        return header.x5c[0];
+      }),
+    );
+    expect(new Set(leaves).size).toBe(1);
   });
 
   it('a revocation through one instance is in force on every instance within 5 s', async () => {
