@@ -142,6 +142,31 @@ describe('three brokers on one PostgreSQL database', () => {
     expect(new Set(leaves).size).toBe(1);
   });
 
+  it('a key rotation (new signing key and new registry signer) through one instance is in force on all within 5 s', async () => {
+    const jwksOf = async (b: Broker) =>
+      JSON.stringify(await (await b.app.request('/.well-known/jwks.json')).json());
+    const leafOf = async (b: Broker, projectToken: string) => {
+      const res = await b.app.request('/v2/token?service=depot-cache&scope=repository:cache/web:pull', {
+        headers: { authorization: `Basic ${Buffer.from(`depot:${projectToken}`).toString('base64')}` },
+      });
+      const { token } = (await res.json()) as { token: string };
+      return (JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as { x5c: string[] })
+        .x5c[0];
+    };
+    const projectToken = (await exchange(brokers[0] as Broker, await issuer.mint())).body.token as string;
+    const before = await jwksOf(brokers[0] as Broker);
+    const leafBefore = await leafOf(brokers[0] as Broker, projectToken);
+    await (brokers[0] as Broker).rotate();
+    const after = await jwksOf(brokers[0] as Broker);
+    expect(after).not.toBe(before);
+    const leafAfter = await leafOf(brokers[0] as Broker, projectToken);
+    expect(leafAfter).not.toBe(leafBefore);
+    for (const b of brokers) {
+      await within(5_000, async () => (await jwksOf(b)) === after);
+      await within(5_000, async () => (await leafOf(b, projectToken)) === leafAfter);
+    }
+  });
+
   it('a revocation through one instance is in force on every instance within 5 s', async () => {
     const first = await exchange(brokers[0] as Broker, await issuer.mint());
     expect(first.status).toBe(200);
