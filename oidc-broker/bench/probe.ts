@@ -88,6 +88,12 @@ export class Probe {
   installStore(store: Store): void {
     this.timeAsync(store, 'useJti', () => 'store useJti (commit awaited)');
     this.timeAsync(store, 'audit', () => 'store audit (not awaited)');
+    // SQLite's BEGIN IMMEDIATE / COMMIT run synchronously on the main thread; COMMIT holds the fsync (synchronous =
+    // FULL). The connection is private to the store: reached here, for the bench only.
+    const db = (store as unknown as { db?: { exec?: unknown } }).db;
+    if (store.engine === 'sqlite' && db && typeof db.exec === 'function') {
+      this.timeSync(db, 'exec', 'SQLite exec, main thread (BEGIN / COMMIT with its fsync)');
+    }
   }
 
   installServer(server: Server): void {
