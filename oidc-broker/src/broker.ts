@@ -20,7 +20,6 @@ import { DEFAULT_GITHUB_OPTIONS, githubTokenWarning } from './github';
 import { KeyStore } from './keys';
 import type { KeyPolicy } from './keys';
 import { Metrics } from './metrics';
-import type { StoreConfig } from './config-schema';
 import type { Store } from './state';
 import { openStore } from './store';
 import type { JwksOptions } from './verify';
@@ -77,15 +76,12 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   let configDigest = loaded.digest;
   const state: Store =
     opts.store ??
-    (await openStore(
-      { store: (config as { store?: StoreConfig }).store },
-      {
-        dataDir: opts.dataDir,
-        onError: (err: unknown) => log.error({ err }, 'state write failed; retrying until its deadline'),
-        ...(opts.writeDeadlineMs !== undefined ? { writeDeadlineMs: opts.writeDeadlineMs } : {}),
-        ...(opts.env ? { env: opts.env } : {}),
-      },
-    ));
+    (await openStore(config, {
+      dataDir: opts.dataDir,
+      onError: (err: unknown) => log.error({ err }, 'state write failed; retrying until its deadline'),
+      ...(opts.writeDeadlineMs !== undefined ? { writeDeadlineMs: opts.writeDeadlineMs } : {}),
+      ...(opts.env ? { env: opts.env } : {}),
+    }));
   let keys: KeyStore;
   try {
     keys = await KeyStore.open({ store: state, dataDir: opts.dataDir }, keyPolicy(config));

@@ -12,7 +12,6 @@ import type { Help, Settings } from './settings';
 import { parseSettings } from './settings';
 import { SqliteStore } from './state';
 import { openStore } from './store';
-import type { StoreConfig } from './config-schema';
 import type { Store } from './state';
 
 function fail(message: string): never {
@@ -172,7 +171,7 @@ async function rotateCommand(s: Settings): Promise<void> {
 async function registryConfigCommand(s: Settings): Promise<void> {
   const config = load(s.config);
   // The CA the store holds (with PostgreSQL, the one every instance signs under), its certificate in the data dir.
-  const store = await openStore({ store: (config as { store?: StoreConfig }).store }, { dataDir: s.dataDir });
+  const store = await openStore(config, { dataDir: s.dataDir });
   let keys: KeyStore;
   try {
     keys = await KeyStore.open({ store, dataDir: s.dataDir });
