@@ -11,6 +11,7 @@
 // counters, under load and for one connection alone. --flood: afterwards, good exchanges beside a flood of failing
 // ones (unknown kid, bad signature, unlisted issuer, garbage).
 // --max-rate R (default 6000): tokens minted per second of --duration; a run that spends them all ends early.
+// BENCH_NODE_OPTIONS (e.g. --cpu-prof) go to each instance's node.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -407,7 +408,8 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
         run(urls, good2, half, opts.duration),
         run(
           urls,
-          Array.from({ length: good2.length }, (_, i) => bad[i % bad.length] ?? ''),
+          // Failing bodies are not spent: enough for the whole window at any rate.
+          Array.from({ length: budget * 2 }, (_, i) => bad[i % bad.length] ?? ''),
           half,
           opts.duration,
         ),
@@ -432,7 +434,7 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     }
     if (flood) {
       process.stdout.write(
-        `\nbeside a flood of failing requests: ${thousands(flood.good.perSecond)} exchanges/s, p50 ${flood.good.p50} ms, p99 ${flood.good.p99} ms, ${flood.good.errors} errors; the flood ${thousands((flood.failing.errors + flood.failing.ok) / flood.failing.seconds)} requests/s, p99 ${flood.failing.p99} ms\n`,
+        `\nbeside a flood of failing requests: ${thousands(flood.good.perSecond)} exchanges/s, p50 ${flood.good.p50} ms, p99 ${flood.good.p99} ms, ${flood.good.errors} errors${flood.good.exhausted ? ' (its tokens spent early)' : ''}; the flood ${thousands((flood.failing.errors + flood.failing.ok) / flood.failing.seconds)} requests/s, p99 ${flood.failing.p99} ms\n`,
       );
     }
     if (loaded && profile && aloneFigures && aloneTiming) {
