@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { depot, digestOf, exec, PLAIN_REGISTRY, platformsOf, projects, unique } from './engine';
+import { cachedSteps, depot, digestOf, exec, PLAIN_REGISTRY, platformsOf, projects, unique } from './engine';
 import type { Result } from './engine';
 import { startCacheFixture, touches, writesTo } from './cache-fixture';
 import type { CacheFixture } from './cache-fixture';
@@ -27,19 +27,6 @@ afterAll(async () => {
   await cache?.stop();
   await login?.stop();
 });
-
-/** The build steps (`[2/5] RUN ...`) that plain progress reported as CACHED. */
-function cachedSteps(out: string): string[] {
-  const names = new Map<string, string>();
-  const cached: string[] = [];
-  for (const line of out.split('\n')) {
-    const named = /^#(\d+) (\[.*)$/.exec(line);
-    if (named?.[1] && named[2] && !names.has(named[1])) names.set(named[1], named[2]);
-    const hit = /^#(\d+) CACHED$/.exec(line);
-    if (hit?.[1] && names.get(hit[1])) cached.push(names.get(hit[1]) as string);
-  }
-  return cached.filter((s) => /\] RUN /.test(s));
-}
 
 function all(r: Result): string {
   return `${r.stdout}${r.stderr}`;

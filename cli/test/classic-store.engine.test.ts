@@ -11,7 +11,7 @@ import { startDockerd } from '../../test/support/dockerd';
 import type { Dockerd } from '../../test/support/dockerd';
 import { startCacheFixture, touches, writesTo } from './cache-fixture';
 import type { CacheFixture } from './cache-fixture';
-import { depot, exec, unique } from './engine';
+import { cachedSteps, depot, exec, unique } from './engine';
 import type { Result } from './engine';
 
 let cache: CacheFixture | undefined;
@@ -25,19 +25,6 @@ afterAll(async () => {
   await classic?.stop();
   await cache?.stop();
 });
-
-/** The build steps that plain progress reported as CACHED (their `[n/m] RUN ...` names). */
-function cachedSteps(out: string): string[] {
-  const names = new Map<string, string>();
-  const cached: string[] = [];
-  for (const line of out.split('\n')) {
-    const named = /^#(\d+) (\[.*)$/.exec(line);
-    if (named?.[1] && named[2] && !names.has(named[1])) names.set(named[1], named[2]);
-    const hit = /^#(\d+) CACHED$/.exec(line);
-    if (hit?.[1] && names.get(hit[1])) cached.push(names.get(hit[1]) as string);
-  }
-  return cached.filter((s) => /\] RUN /.test(s));
-}
 
 const all = (r: Result) => `${r.stdout}${r.stderr}`;
 const classicWarnings = (r: Result) =>

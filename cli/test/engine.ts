@@ -77,3 +77,16 @@ export async function digestOf(ref: string, env?: NodeJS.ProcessEnv): Promise<st
   if (r.code !== 0) throw new Error(`imagetools inspect ${ref} failed: ${r.stderr}`);
   return (JSON.parse(r.stdout) as { digest: string }).digest;
 }
+
+/** The build steps (`[2/5] RUN ...`) that buildx's plain progress reported as CACHED. */
+export function cachedSteps(out: string): string[] {
+  const names = new Map<string, string>();
+  const cached: string[] = [];
+  for (const line of out.split('\n')) {
+    const named = /^#(\d+) (\[.*)$/.exec(line);
+    if (named?.[1] && named[2] && !names.has(named[1])) names.set(named[1], named[2]);
+    const hit = /^#(\d+) CACHED$/.exec(line);
+    if (hit?.[1] && names.get(hit[1])) cached.push(names.get(hit[1]) as string);
+  }
+  return cached.filter((s) => /\] RUN /.test(s));
+}
