@@ -73,6 +73,20 @@ export async function resolveAndRun(
   return { resolution, result };
 }
 
+/**
+ * resolveAndRun, settled: a failed build comes back as `failure` instead of throwing, so the step can still set its
+ * outputs from whatever the build wrote (as docker's actions do) before it fails with that error.
+ */
+export async function runSettled(
+  ...args: Parameters<typeof resolveAndRun>
+): Promise<{ built?: BuildRun; failure?: unknown }> {
+  try {
+    return { built: await resolveAndRun(...args) };
+  } catch (failure: unknown) {
+    return { failure };
+  }
+}
+
 /** The post step: remove the step's temp dir (it may hold secrets). */
 export async function cleanupStep(): Promise<void> {
   const tmp = core.getState(TMP_DIR_STATE);

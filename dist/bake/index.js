@@ -39723,6 +39723,18 @@ async function resolveAndRun(inputs, ctx, run, deps = {}) {
     });
     return { resolution, result };
 }
+/**
+ * resolveAndRun, settled: a failed build comes back as `failure` instead of throwing, so the step can still set its
+ * outputs from whatever the build wrote (as docker's actions do) before it fails with that error.
+ */
+async function runSettled(...args) {
+    try {
+        return { built: await resolveAndRun(...args) };
+    }
+    catch (failure) {
+        return { failure };
+    }
+}
 /** The post step: remove the step's temp dir (it may hold secrets). */
 async function cleanupStep() {
     const tmp = core/* getState */.Gu(TMP_DIR_STATE);
@@ -40067,22 +40079,15 @@ async function main() {
     if (note)
         core/* info */.pq(note);
     // A failed bake still sets the outputs from whatever it wrote, as docker's action does; then the step fails.
-    let built;
-    let failure;
-    try {
-        built = await resolveAndRun(inputs, ctx, {
-            command: 'bake',
-            buildxArgs,
-            depotArgs: depotArgs(inputs),
-            positional,
-            cwd: inputs.workdir,
-            env: { ...env, ...BUILD_CHECKS_ENV, [BAKE_DEFINITION_ENV]: definitionFile },
-        });
-    }
-    catch (err) {
-        failure = err;
-    }
-    failure = reportBuildChecks({
+    const { built, failure: buildFailure } = await runSettled(inputs, ctx, {
+        command: 'bake',
+        buildxArgs,
+        depotArgs: depotArgs(inputs),
+        positional,
+        cwd: inputs.workdir,
+        env: { ...env, ...BUILD_CHECKS_ENV, [BAKE_DEFINITION_ENV]: definitionFile },
+    });
+    const failure = reportBuildChecks({
         metadataFile,
         call: inputs.call,
         dockerfiles: bakeDockerfiles(definition.parsed, {
@@ -40090,7 +40095,7 @@ async function main() {
             workdir: inputs.workdir,
             github: ctx.github,
         }),
-    }, failure);
+    }, buildFailure);
     const metadata = readMetadata(metadataFile);
     const digests = {};
     for (const [target, m] of Object.entries(metadata?.targets ?? {}))

@@ -39716,6 +39716,18 @@ async function resolveAndRun(inputs, ctx, run, deps = {}) {
     });
     return { resolution, result };
 }
+/**
+ * resolveAndRun, settled: a failed build comes back as `failure` instead of throwing, so the step can still set its
+ * outputs from whatever the build wrote (as docker's actions do) before it fails with that error.
+ */
+async function runSettled(...args) {
+    try {
+        return { built: await resolveAndRun(...args) };
+    }
+    catch (failure) {
+        return { failure };
+    }
+}
 /** The post step: remove the step's temp dir (it may hold secrets). */
 async function cleanupStep() {
     const tmp = core/* getState */.Gu(TMP_DIR_STATE);
@@ -40054,21 +40066,14 @@ async function main() {
         core/* info */.pq(note);
     // A failed build still sets the outputs from whatever it wrote (the image id, the metadata with the depot build
     // id), as docker's action does; then the step fails with the build's error.
-    let built;
-    let failure;
-    try {
-        built = await resolveAndRun(inputs, ctx, {
-            command: 'build',
-            buildxArgs,
-            depotArgs: depotArgs(inputs),
-            positional: [context],
-            env: { ...BUILD_CHECKS_ENV },
-        });
-    }
-    catch (err) {
-        failure = err;
-    }
-    failure = reportBuildChecks({ metadataFile, call: inputs.call, dockerfiles: buildDockerfiles(context, inputs.file, ctx.github) }, failure);
+    const { built, failure: buildFailure } = await runSettled(inputs, ctx, {
+        command: 'build',
+        buildxArgs,
+        depotArgs: depotArgs(inputs),
+        positional: [context],
+        env: { ...BUILD_CHECKS_ENV },
+    });
+    const failure = reportBuildChecks({ metadataFile, call: inputs.call, dockerfiles: buildDockerfiles(context, inputs.file, ctx.github) }, buildFailure);
     const metadata = readMetadata(metadataFile);
     await setOutputs({
         imageid: readImageId(iidFile),

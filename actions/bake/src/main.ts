@@ -14,8 +14,8 @@ import type { ExecResult } from '../../../shared/exec';
 import { readMetadata } from '../../../shared/metadata';
 import { run } from '../../../shared/runner';
 import { setOutputs } from '../../../shared/outputs';
-import { cleanupStep, prepareStep, resolveAndRun } from '../../../shared/step';
-import type { BuildRun, StepContext } from '../../../shared/step';
+import { cleanupStep, prepareStep, runSettled } from '../../../shared/step';
+import type { StepContext } from '../../../shared/step';
 import { depotCells, saveBuildReport, summaryInputs, summaryStep } from '../../../shared/summary';
 import { bakeEnv, getInputs, printArgs, toArgs } from './inputs';
 import type { BakeDefinition, Inputs } from './inputs';
@@ -49,21 +49,15 @@ async function main(): Promise<void> {
   const note = buildPlatformNote(inputs['build-platform']);
   if (note) core.info(note);
   // A failed bake still sets the outputs from whatever it wrote, as docker's action does; then the step fails.
-  let built: BuildRun | undefined;
-  let failure: unknown;
-  try {
-    built = await resolveAndRun(inputs, ctx, {
-      command: 'bake',
-      buildxArgs,
-      depotArgs: depotArgs(inputs),
-      positional,
-      cwd: inputs.workdir,
-      env: { ...env, ...BUILD_CHECKS_ENV, [BAKE_DEFINITION_ENV]: definitionFile },
-    });
-  } catch (err: unknown) {
-    failure = err;
-  }
-  failure = reportBuildChecks(
+  const { built, failure: buildFailure } = await runSettled(inputs, ctx, {
+    command: 'bake',
+    buildxArgs,
+    depotArgs: depotArgs(inputs),
+    positional,
+    cwd: inputs.workdir,
+    env: { ...env, ...BUILD_CHECKS_ENV, [BAKE_DEFINITION_ENV]: definitionFile },
+  });
+  const failure = reportBuildChecks(
     {
       metadataFile,
       call: inputs.call,
@@ -73,7 +67,7 @@ async function main(): Promise<void> {
         github: ctx.github,
       }),
     },
-    failure,
+    buildFailure,
   );
 
   const metadata = readMetadata(metadataFile);

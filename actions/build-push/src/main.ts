@@ -10,8 +10,7 @@ import { errorMessage } from '../../../shared/errors';
 import { readImageId, readMetadata } from '../../../shared/metadata';
 import { run } from '../../../shared/runner';
 import { setOutputs } from '../../../shared/outputs';
-import { cleanupStep, prepareStep, resolveAndRun } from '../../../shared/step';
-import type { BuildRun } from '../../../shared/step';
+import { cleanupStep, prepareStep, runSettled } from '../../../shared/step';
 import { depotCells, saveBuildReport, summaryInputs, summaryStep } from '../../../shared/summary';
 import { writeSecretFile } from '../../../shared/tempdir';
 import { getInputs, toArgs } from './inputs';
@@ -42,22 +41,16 @@ async function main(): Promise<void> {
   if (note) core.info(note);
   // A failed build still sets the outputs from whatever it wrote (the image id, the metadata with the depot build
   // id), as docker's action does; then the step fails with the build's error.
-  let built: BuildRun | undefined;
-  let failure: unknown;
-  try {
-    built = await resolveAndRun(inputs, ctx, {
-      command: 'build',
-      buildxArgs,
-      depotArgs: depotArgs(inputs),
-      positional: [context],
-      env: { ...BUILD_CHECKS_ENV },
-    });
-  } catch (err: unknown) {
-    failure = err;
-  }
-  failure = reportBuildChecks(
+  const { built, failure: buildFailure } = await runSettled(inputs, ctx, {
+    command: 'build',
+    buildxArgs,
+    depotArgs: depotArgs(inputs),
+    positional: [context],
+    env: { ...BUILD_CHECKS_ENV },
+  });
+  const failure = reportBuildChecks(
     { metadataFile, call: inputs.call, dockerfiles: buildDockerfiles(context, inputs.file, ctx.github) },
-    failure,
+    buildFailure,
   );
 
   const metadata = readMetadata(metadataFile);
