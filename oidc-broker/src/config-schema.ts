@@ -71,6 +71,44 @@ function text(missing = 'is required', wrong = 'must be a non-empty string') {
 
 const bool = () => z.boolean({ error: 'must be true or false' });
 
+const SIZE = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$/;
+const SIZE_UNITS: Record<string, number> = {
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KiB: 2 ** 10,
+  MiB: 2 ** 20,
+  GiB: 2 ** 30,
+  TiB: 2 ** 40,
+};
+
+/** Bytes of a size such as `20GiB`, `500MB` or a number of bytes; undefined when it is not one. */
+export function parseSize(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+  const m = SIZE.exec(value);
+  if (!m?.[1]) return undefined;
+  const bytes = Math.floor(Number(m[1]) * (SIZE_UNITS[m[2] ?? 'B'] ?? 1));
+  return bytes > 0 && Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+/** A size: `20GiB`, `500MB` (KB/MB/GB/TB and KiB/MiB/GiB/TiB) or a whole number of bytes; parsed to bytes. */
+function size(example: string) {
+  const notSize = (iss: { input?: unknown }) =>
+    `"${shown(iss.input)}" is not a size (e.g. ${example}: a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)`;
+  return z
+    .union([z.string({ error: notSize }), z.int({ error: notSize })], { error: notSize })
+    .transform((v, ctx) => {
+      const bytes = parseSize(v);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: 'custom', message: notSize({ input: v }), input: v });
+        return z.NEVER;
+      }
+      return bytes;
+    });
+}
+
 /** Why `s` is not a broker-usable http(s) URL, or undefined. */
 function urlProblem(s: string): string | undefined {
   let url: URL;
@@ -382,6 +420,25 @@ export const RuleSchema = RuleObject.transform(
 );
 export type RuleFile = z.output<typeof RuleSchema>;
 
+/** `cache:` limits, globally (the defaults) and per project: what `broker cache prune` enforces. */
+export const CacheLimitsSchema = mapping(
+  {
+    max_size: size('20GiB')
+      .optional()
+      .describe(
+        "The most a project's cache may hold in the registry (manifests and the blobs they reference), e.g. 20GiB; `cache prune` deletes the oldest cache tags above it.",
+      ),
+    max_age: duration('30d', { min: 3600 })
+      .optional()
+      .describe(
+        'How long an unused cache tag is kept (at least 1h), e.g. 30d; `cache prune` deletes older ones.',
+      ),
+  },
+  '{max_size, max_age}',
+);
+export type CacheLimitsFile = z.output<typeof CacheLimitsSchema>;
+export const CACHE_DEFAULTS = { maxSize: 20 * 2 ** 30, maxAge: 30 * 86_400 };
+
 export const ProjectSchema = mapping(
   {
     id: text()
@@ -416,8 +473,11 @@ export const ProjectSchema = mapping(
           'is required: a list of trust rules (e.g. {provider: github-actions, repository: acme/web, repository_id: "123"})',
       })
       .describe('The trust rules, tried in file order.'),
+    cache: CacheLimitsSchema.optional().describe(
+      "This project's cache limits; a key left out takes the global `cache:` value.",
+    ),
   },
-  '{id, cache_repository, fork_policy, rules}',
+  '{id, cache_repository, fork_policy, rules, cache}',
 ).describe('A project: the cache namespace a token is for.');
 export type ProjectFile = z.output<typeof ProjectSchema>;
 
@@ -635,6 +695,15 @@ export const BrokerFileSchema = mapping(
       .describe(
         'Per-address limits on the exchange endpoints (fork-claim polls count under per_address, their refusals under failures_per_address; a pending answer never counts), the fork-PR claims and the registry token service.',
       ),
+    audit_retention: duration('90d', { min: 86_400 })
+      .prefault('90d')
+      .describe('How long audit rows are kept (at least 1d); older ones are purged in the background.'),
+    audit_unverified_per_minute: perMinute(600).describe(
+      'Audit rows per minute, in all, for refusals that never got past signature verification (each client address at most one a minute); past it, one aggregate row a minute with the count. 0: only the aggregate row.',
+    ),
+    cache: CacheLimitsSchema.default({}).describe(
+      'The default cache limits of every project (20GiB, 30d when left out); a project may set its own.',
+    ),
     store: StoreSchema.optional().describe(
       'Where the broker keeps its state (used jtis, audit, revocations, claims, keys): absent, the embedded SQLite file in the data directory (one instance); `postgres:`, a PostgreSQL database several instances share.',
     ),

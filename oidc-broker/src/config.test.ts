@@ -137,7 +137,7 @@ const exact: { name: string; text: string; want: string }[] = [
   {
     name: 'an unknown top-level key',
     text: `${HEAD}token_tll: 1h\n`,
-    want: 'b.yml:5: token_tll: unknown key (allowed here: public_url, audience, token_ttl, issuers, registry, github, projects, trusted_proxies, metrics_allow, registry_signer_ttl, key_rotation, rate_limit, store)',
+    want: 'b.yml:5: token_tll: unknown key (allowed here: public_url, audience, token_ttl, issuers, registry, github, projects, trusted_proxies, metrics_allow, registry_signer_ttl, key_rotation, rate_limit, audit_retention, audit_unverified_per_minute, cache, store)',
   },
   {
     name: 'an unknown key in an issuer entry',

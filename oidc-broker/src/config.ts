@@ -11,6 +11,7 @@ import { AddressList } from './address';
 import type { IssuerEntryFile, RuleFile, StoreConfig } from './config-schema';
 import {
   BrokerFileSchema,
+  CACHE_DEFAULTS,
   storeConfig,
   fieldSchema,
   IssuerEntrySchema,
@@ -47,6 +48,16 @@ export interface ProjectConfig {
   /** Whether pull_request runs from forks of a repository this project covers may claim isolated tokens. */
   forkPolicy: 'isolated' | 'deny';
   rules: CompiledRule[];
+  /** Its cache limits, the global `cache:` filled in. */
+  cache: CacheLimits;
+}
+
+/** Cache limits (`cache:`) that `broker cache prune` enforces. */
+export interface CacheLimits {
+  /** Bytes. */
+  maxSize: number;
+  /** Seconds. */
+  maxAge: number;
 }
 
 export interface RateLimit {
@@ -98,6 +109,12 @@ export interface BrokerConfig {
   registrySignerTtl: number;
   /** Seconds the current signing key serves before it is rotated. */
   keyRotation: number;
+  /** Seconds audit rows are kept (`audit_retention`). */
+  auditRetention: number;
+  /** Audit rows a minute, in all, for refusals that never got past signature verification. */
+  auditUnverifiedPerMinute: number;
+  /** The global cache limits (each project's, its own keys filled in from these, are on ProjectConfig). */
+  cache: CacheLimits;
   /** Where the state lives (`store:`; absent in the file: SQLite in the data dir). What openStore() takes. */
   store?: StoreConfig;
   warnings: string[];
@@ -199,6 +216,14 @@ export function parseConfig(text: string, file: string): BrokerConfig {
 
   if (!parsed.success || report.failed) throw new ConfigProblems(report.problemLines());
   const top = parsed.data;
+  const cache: CacheLimits = {
+    maxSize: top.cache.max_size ?? CACHE_DEFAULTS.maxSize,
+    maxAge: top.cache.max_age ?? CACHE_DEFAULTS.maxAge,
+  };
+  for (const p of projects) {
+    if (Number.isNaN(p.cache.maxSize)) p.cache.maxSize = cache.maxSize;
+    if (Number.isNaN(p.cache.maxAge)) p.cache.maxAge = cache.maxAge;
+  }
   return {
     file,
     publicUrl: top.public_url,
@@ -220,6 +245,9 @@ export function parseConfig(text: string, file: string): BrokerConfig {
     metricsAllow: new AddressList(top.metrics_allow),
     registrySignerTtl: top.registry_signer_ttl,
     keyRotation: top.key_rotation,
+    auditRetention: top.audit_retention,
+    auditUnverifiedPerMinute: top.audit_unverified_per_minute,
+    cache,
     store: storeConfig(top.store),
     warnings: report.warningLines(),
   };
@@ -456,7 +484,15 @@ function readProjects(root: Record<string, unknown>, issuers: Issuers, report: R
       rules.push(rule);
     });
     const forkPolicy = valid(shape.fork_policy, raw.fork_policy) ?? 'deny';
-    projects.push({ id, cacheRepository: cacheRepository ?? `cache/${id}`, forkPolicy, rules });
+    const cache = valid(shape.cache, raw.cache);
+    projects.push({
+      id,
+      cacheRepository: cacheRepository ?? `cache/${id}`,
+      forkPolicy,
+      rules,
+      // The global keys fill in the rest below, once the whole file has parsed.
+      cache: { maxSize: cache?.max_size ?? NaN, maxAge: cache?.max_age ?? NaN },
+    });
   });
   for (const p of projects) {
     const saved = savedBuildsRepository(p.id);

@@ -1,8 +1,11 @@
-// `npm run broker [-- COMMAND] [flags]`: serve (default), validate-config F, audit, rotate-keys, registry-config;
+// `npm run broker [-- COMMAND] [flags]`: serve (default), validate-config F, audit, revoke, rotate-keys,
+// rotate-key-secret, backup, restore, registry-config, cache;
 // `--help` for the broker or any command prints its help on stdout (settings.ts). Every user error is one line naming what was wrong and what to do, and a non-zero exit; never a stack trace.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runBroker } from './broker';
+import { cacheCommand } from './commands/cache';
+import { backupCommand, restoreCommand, rotateKeySecretCommand } from './commands/state';
 import { ConfigProblems, loadConfig } from './config';
 import { parseDuration } from './duration';
 import { ConfigError, errorMessage } from './errors';
@@ -208,6 +211,14 @@ async function main(): Promise<void> {
       return rotateCommand(s);
     case 'registry-config':
       return registryConfigCommand(s);
+    case 'rotate-key-secret':
+      return rotateKeySecretCommand(s);
+    case 'backup':
+      return backupCommand(s);
+    case 'restore':
+      return restoreCommand(s);
+    case 'cache':
+      return cacheCommand(s);
     default:
       return serveCommand(s);
   }

@@ -55,8 +55,9 @@ describe('parseSettings', () => {
 
   it('reads only the env variables a command uses', () => {
     const env = { BROKER_CONFIG: '/e/c.yml', BROKER_LISTEN: 'nowhere' };
-    expect(settings(['audit'], env).config).toBe(DEFAULT_CONFIG);
-    expect(settings(['rotate-keys'], { BROKER_CONFIG: '' }).command).toBe('rotate-keys');
+    expect(settings(['audit'], env).config).toBe('/e/c.yml');
+    expect(settings(['validate-config'], { BROKER_DATA_DIR: '/e/d' }).dataDir).toBe(DEFAULT_DATA_DIR);
+    expect(settings(['rotate-keys'], { BROKER_LISTEN: '' }).command).toBe('rotate-keys');
     expect(settings(['registry-config'], env).config).toBe('/e/c.yml');
   });
 
@@ -81,7 +82,7 @@ describe('parseSettings', () => {
     [
       ['launch'],
       {},
-      'unknown command "launch": use one of serve, validate-config, audit, revoke, rotate-keys, registry-config (see npm run broker -- --help)',
+      'unknown command "launch": use one of serve, validate-config, audit, revoke, rotate-keys, rotate-key-secret, backup, restore, cache, registry-config (see npm run broker -- --help)',
     ],
     [
       ['audit', '--listen', '1:2'],
@@ -89,10 +90,11 @@ describe('parseSettings', () => {
       'unknown flag --listen for audit (see npm run broker -- audit --help)',
     ],
     [
-      ['audit', '--config', 'c.yml'],
+      ['audit', '--storage', 'd'],
       {},
-      'unknown flag --config for audit (see npm run broker -- audit --help)',
+      'unknown flag --storage for audit (see npm run broker -- audit --help)',
     ],
+    [['backup', '--out'], {}, '--out needs a value for backup (see npm run broker -- backup --help)'],
     [['audit', '--since'], {}, '--since needs a value for audit (see npm run broker -- audit --help)'],
     [
       ['audit', '--repository'],
@@ -160,15 +162,33 @@ describe('--help', () => {
       ['BROKER_CONFIG', 'BROKER_DATA_DIR', 'BROKER_LISTEN'],
     ],
     ['validate-config', ['[FILE]', '--config FILE'], ['BROKER_CONFIG']],
-    ['audit', ['--data-dir DIR', '--since WHEN', '--repository OWNER/NAME'], ['BROKER_DATA_DIR']],
-    ['rotate-keys', ['--data-dir DIR'], ['BROKER_DATA_DIR']],
+    [
+      'audit',
+      ['--config FILE', '--data-dir DIR', '--since WHEN', '--repository OWNER/NAME'],
+      ['BROKER_CONFIG', 'BROKER_DATA_DIR'],
+    ],
+    ['rotate-keys', ['--config FILE', '--data-dir DIR'], ['BROKER_CONFIG', 'BROKER_DATA_DIR']],
+    ['rotate-key-secret', ['--config FILE'], ['BROKER_CONFIG', 'BROKER_KEY_SECRET', 'BROKER_KEY_SECRET_NEW']],
+    ['backup', ['--out FILE', '--config FILE', '--data-dir DIR'], ['BROKER_CONFIG', 'BROKER_DATA_DIR']],
+    ['restore', ['--from FILE', '--config FILE', '--data-dir DIR'], ['BROKER_CONFIG', 'BROKER_DATA_DIR']],
+    [
+      'cache',
+      ['--project ID', '--dry-run', '--registry URL', '--registry-config FILE', '--config FILE'],
+      ['BROKER_CONFIG', 'BROKER_DATA_DIR'],
+    ],
     [
       'registry-config',
       ['--config FILE', '--data-dir DIR', '--listen HOST:PORT', '--storage DIR'],
       ['BROKER_CONFIG', 'BROKER_DATA_DIR'],
     ],
   ];
-  const all = ['BROKER_CONFIG', 'BROKER_DATA_DIR', 'BROKER_LISTEN'];
+  const all = [
+    'BROKER_CONFIG',
+    'BROKER_DATA_DIR',
+    'BROKER_LISTEN',
+    'BROKER_KEY_SECRET',
+    'BROKER_KEY_SECRET_NEW',
+  ];
   it.each(commands)(
     '%s --help lists its flags and exactly the env variables it reads',
     (command, flags, env) => {

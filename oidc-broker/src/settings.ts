@@ -1,6 +1,7 @@
 // Flags and env variables, read once into one typed object. Flags win over env; each command reads only the env
 // variables its help lists; a bad value is one ConfigError line naming the flag or variable. `--help` (or `-h`),
 // for the broker or one of its commands, is a Help to print instead.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseFlags } from '../../shared/args';
 import type { FlagOptions } from '../../shared/args';
@@ -8,9 +9,21 @@ import { UserError } from '../../shared/errors';
 import { ConfigError } from './errors';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
-export const DEFAULT_CONFIG = resolve(REPO_ROOT, 'examples', 'broker.yml');
-export const DEFAULT_DATA_DIR = resolve(REPO_ROOT, '.tmp', 'broker');
+/**
+ * Whether the broker runs from a checkout (`npm run broker`, this file's source beside it) or installed (the release
+ * tarball or the image, a bundle): the defaults differ. Installed: /etc/depot-broker/broker.yml and
+ * /var/lib/depot-broker, as a service expects; from a checkout: examples/broker.yml and .tmp/broker.
+ */
+export const FROM_CHECKOUT = existsSync(resolve(REPO_ROOT, 'oidc-broker', 'src', 'settings.ts'));
+export const DEFAULT_CONFIG = FROM_CHECKOUT
+  ? resolve(REPO_ROOT, 'examples', 'broker.yml')
+  : '/etc/depot-broker/broker.yml';
+export const DEFAULT_DATA_DIR = FROM_CHECKOUT
+  ? resolve(REPO_ROOT, '.tmp', 'broker')
+  : '/var/lib/depot-broker';
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
+const SHOWN_CONFIG = FROM_CHECKOUT ? 'examples/broker.yml' : DEFAULT_CONFIG;
+const SHOWN_DATA_DIR = FROM_CHECKOUT ? '.tmp/broker' : DEFAULT_DATA_DIR;
 
 export interface Settings {
   command: Command;
@@ -39,8 +52,16 @@ type Flag =
   | 'jti'
   | 'rule'
   | 'project'
-  | 'before';
-type Env = 'BROKER_CONFIG' | 'BROKER_DATA_DIR' | 'BROKER_LISTEN';
+  | 'before'
+  | 'out'
+  | 'from'
+  | 'registry'
+  | 'registry-config'
+  | 'dry-run';
+/** Flags that take no value. */
+const BOOLEAN_FLAGS: ReadonlySet<Flag> = new Set(['dry-run']);
+type Env =
+  'BROKER_CONFIG' | 'BROKER_DATA_DIR' | 'BROKER_LISTEN' | 'BROKER_KEY_SECRET' | 'BROKER_KEY_SECRET_NEW';
 
 interface CommandSpec {
   summary: string;
@@ -53,8 +74,11 @@ interface CommandSpec {
 }
 
 const ENV_HELP: Record<Env, string> = {
-  BROKER_CONFIG: 'the config file, when --config is not given (default: examples/broker.yml)',
-  BROKER_DATA_DIR: 'keys, state and audit, when --data-dir is not given (default: .tmp/broker)',
+  BROKER_CONFIG: `the config file, when --config is not given (default: ${SHOWN_CONFIG})`,
+  BROKER_DATA_DIR: `keys, state and audit, when --data-dir is not given (default: ${SHOWN_DATA_DIR})`,
+  BROKER_KEY_SECRET:
+    'with PostgreSQL: the secret (base64 of 32 random bytes) private keys in the database are encrypted with',
+  BROKER_KEY_SECRET_NEW: 'the secret rotate-key-secret re-encrypts the stored private keys under',
   BROKER_LISTEN: `HOST:PORT to serve on, when --listen is not given (default: ${DEFAULT_LISTEN})`,
 };
 
@@ -78,19 +102,20 @@ const COMMANDS = {
   },
   audit: {
     summary: 'print the audit records (exchanges, registry logins, revocations) as JSON lines',
-    usage: 'audit [--data-dir DIR] [--since WHEN] [--repository OWNER/NAME] [--request ID]',
+    usage: 'audit [--config FILE] [--data-dir DIR] [--since WHEN] [--repository OWNER/NAME] [--request ID]',
     flags: {
+      config: ['FILE', 'the config file (its store: SQLite in the data folder, or PostgreSQL)'],
       'data-dir': ['DIR', "the broker's data folder"],
       since: ['WHEN', 'only records since a time (2026-11-23T10:00:00Z) or a duration ago (1h)'],
       repository: ['OWNER/NAME', 'only records of this repository'],
       request: ['ID', 'only the records of one request (the request id a refusal names)'],
     },
-    env: ['BROKER_DATA_DIR'],
+    env: ['BROKER_CONFIG', 'BROKER_DATA_DIR'],
   },
   revoke: {
     summary:
       'revoke project tokens: the registry token service refuses them (a running broker within 5 s); survives restarts',
-    usage: 'revoke (--jti ID | --rule ID | --project ID) [--before WHEN] [--data-dir DIR]',
+    usage: 'revoke (--jti ID | --rule ID | --project ID) [--before WHEN] [--config FILE] [--data-dir DIR]',
     flags: {
       jti: ['ID', 'one project token (its jti, as the audit records it in tokenJti)'],
       rule: ['ID', 'every token minted under this rule id'],
@@ -99,15 +124,65 @@ const COMMANDS = {
         'WHEN',
         'only tokens issued before a time (2026-11-23T10:00:00Z) or a duration ago (1h) (default with --rule/--project: now)',
       ],
+      config: ['FILE', 'the config file (its store)'],
       'data-dir': ['DIR', "the broker's data folder"],
     },
-    env: ['BROKER_DATA_DIR'],
+    env: ['BROKER_CONFIG', 'BROKER_DATA_DIR'],
   },
   'rotate-keys': {
     summary: 'rotate the signing keys (a running broker is asked to do it)',
-    usage: 'rotate-keys [--data-dir DIR]',
-    flags: { 'data-dir': ['DIR', "the broker's data folder"] },
-    env: ['BROKER_DATA_DIR'],
+    usage: 'rotate-keys [--config FILE] [--data-dir DIR]',
+    flags: {
+      config: ['FILE', 'the config file (its store)'],
+      'data-dir': ['DIR', "the broker's data folder"],
+    },
+    env: ['BROKER_CONFIG', 'BROKER_DATA_DIR'],
+  },
+  'rotate-key-secret': {
+    summary:
+      'with PostgreSQL: re-encrypt the private keys in the database under BROKER_KEY_SECRET_NEW (then give every instance that secret)',
+    usage: 'rotate-key-secret [--config FILE]',
+    flags: { config: ['FILE', 'the config file (its store: postgres)'] },
+    env: ['BROKER_CONFIG', 'BROKER_KEY_SECRET', 'BROKER_KEY_SECRET_NEW'],
+  },
+  backup: {
+    summary: "copy the broker's state to one file while it runs (SQLite; with PostgreSQL, use pg_dump)",
+    usage: 'backup --out FILE [--config FILE] [--data-dir DIR]',
+    flags: {
+      out: ['FILE', 'where the backup is written (an existing file is not overwritten)'],
+      config: ['FILE', 'the config file (its store)'],
+      'data-dir': ['DIR', "the broker's data folder"],
+    },
+    env: ['BROKER_CONFIG', 'BROKER_DATA_DIR'],
+  },
+  restore: {
+    summary: 'put a backup back in the data folder (refused while a broker runs on it)',
+    usage: 'restore --from FILE [--config FILE] [--data-dir DIR]',
+    flags: {
+      from: ['FILE', 'the backup file (from backup --out)'],
+      config: ['FILE', 'the config file (its store)'],
+      'data-dir': ['DIR', "the broker's data folder"],
+    },
+    env: ['BROKER_CONFIG', 'BROKER_DATA_DIR'],
+  },
+  cache: {
+    summary:
+      "the cache registry's project caches: `cache usage` (sizes), `cache prune` (past max_age / above max_size, then garbage collection), `cache reset --project P` (empty one)",
+    usage:
+      'cache (usage [--project ID] | prune [--project ID] [--dry-run] | reset --project ID) [--registry URL] [--registry-config FILE] [--config FILE] [--data-dir DIR]',
+    flags: {
+      project: ['ID', 'one project only (reset: required)'],
+      'dry-run': ['', 'prune: say what would be deleted, delete nothing'],
+      registry: ['URL', 'the cache registry (default: http://<registry.host of the config>)'],
+      'registry-config': [
+        'FILE',
+        "the registry's config file, for its garbage collection after prune and reset",
+      ],
+      config: ['FILE', 'the config file'],
+      'data-dir': ['DIR', "the broker's data folder (the registry token signer)"],
+    },
+    env: ['BROKER_CONFIG', 'BROKER_DATA_DIR'],
+    positionals: 1,
   },
   'registry-config': {
     summary:
@@ -152,7 +227,7 @@ Run \`npm run broker -- COMMAND --help\` for a command's options and the variabl
 export function commandHelp(command: Command): string {
   const spec: CommandSpec = COMMANDS[command];
   const flags = Object.entries(spec.flags).map(([f, [value, text]]): [string, string] => [
-    `--${f} ${value}`,
+    value ? `--${f} ${value}` : `--${f}`,
     text,
   ]);
   return `Usage: npm run broker -- ${spec.usage}
@@ -177,7 +252,8 @@ export function parseListen(value: string, what: string): { host: string; port: 
 function readFlags(command: Command, argv: string[]) {
   const spec: CommandSpec = COMMANDS[command];
   const options: FlagOptions = { help: { type: 'boolean', short: 'h' } };
-  for (const f of Object.keys(spec.flags)) options[f] = { type: 'string' };
+  for (const f of Object.keys(spec.flags) as Flag[])
+    options[f] = { type: BOOLEAN_FLAGS.has(f) ? 'boolean' : 'string' };
   try {
     return parseFlags(argv, {
       command,
@@ -208,7 +284,10 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
   const { values, positionals } = readFlags(command, rest);
   if (values.help) return { command, help: commandHelp(command) };
   const flags = new Map<string, string>();
-  for (const [name, value] of Object.entries(values)) if (typeof value === 'string') flags.set(name, value);
+  for (const [name, value] of Object.entries(values)) {
+    if (typeof value === 'string') flags.set(name, value);
+    else if (value === true && name !== 'help') flags.set(name, 'true');
+  }
 
   const reads = new Set<Env>(COMMANDS[command].env);
   const fromEnv = (name: Env): string | undefined => {
