@@ -1,5 +1,9 @@
 // A distribution (docker-registry 2.8) config wired to this broker: token auth with the broker as realm and
 // issuer, and the broker's registry CA as rootcertbundle (so rotating signing keys needs no registry restart).
+// Deletes are enabled for `broker cache prune|reset` (issue 26), which mints itself the only registry tokens that
+// carry `delete`: tokens minted to CI never do (registry-token.ts allowedActions). The same file serves the
+// garbage-collection window read-only: REGISTRY_STORAGE_MAINTENANCE_READONLY='{enabled: true}' in the registry's
+// environment (README "Cache limits and pruning").
 import { stringify } from 'yaml';
 import type { BrokerConfig } from './config';
 
@@ -18,7 +22,7 @@ export function registryConfig(config: BrokerConfig, opts: RegistryConfigOptions
     log: { level: 'info', formatter: 'text', fields: { service: 'registry' } },
     storage: {
       filesystem: { rootdirectory: opts.storage },
-      delete: { enabled: false },
+      delete: { enabled: true },
       maintenance: { uploadpurging: { enabled: false } },
     },
     http: { addr, headers: { 'X-Content-Type-Options': ['nosniff'] } },
