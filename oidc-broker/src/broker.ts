@@ -14,6 +14,7 @@ import { createApp } from './app';
 import type { BrokerConfig } from './config';
 import { ConfigProblems, loadConfig, parseConfig } from './config';
 import type { BrokerDeps } from './exchange';
+import { auditLater } from './exchange';
 import { CLAIM_KEEP_MS, createForkDeps, forgetPacing } from './fork-claim';
 import type { GitHubOptions } from './github';
 import { DEFAULT_GITHUB_OPTIONS, githubTokenWarning } from './github';
@@ -22,6 +23,7 @@ import type { KeyPolicy } from './keys';
 import { Metrics } from './metrics';
 import type { Store } from './state';
 import { openStore } from './store';
+import { purgeAuditBefore, UnverifiedAudit } from './store/audit-bounds';
 import type { JwksOptions } from './verify';
 import { CLOCK_SKEW, DEFAULT_JWKS_OPTIONS, IssuerKeys } from './verify';
 
@@ -101,6 +103,10 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   );
   const env = opts.env ?? process.env;
   const fork = createForkDeps(env, { ...DEFAULT_GITHUB_OPTIONS, ...opts.github }, log, opts.now);
+  const unverifiedAudit = new UnverifiedAudit(
+    () => config.auditUnverifiedPerMinute,
+    (rec) => auditLater({ state, log }, rec),
+  );
   const deps: BrokerDeps = {
     config: () => config,
     configDigest: () => configDigest,
@@ -110,6 +116,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     metrics,
     log,
     fork,
+    unverifiedAudit,
   };
   const warnGitHub = (c: BrokerConfig) => {
     const warning = githubTokenWarning(c, env);
@@ -127,6 +134,10 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
       if (done.rotated)
         log.info({ event: 'keys_rotated', reason: 'key_rotation' }, 'signing keys rotated on schedule');
       if (done.renewedSigner) log.info({ event: 'registry_signer_renewed' }, 'registry signer renewed');
+      // audit_retention: batches of short deletes (audit-bounds.ts).
+      const purged = await purgeAuditBefore(state, Math.floor(Date.now() / 1000) - config.auditRetention);
+      if (purged > 0)
+        log.info({ event: 'audit_purged', rows: purged }, 'audit rows past audit_retention deleted');
     })().catch((err: unknown) => log.warn({ err }, 'housekeeping failed'));
   }, 60_000);
   housekeeping.unref();
@@ -162,6 +173,8 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     },
     async close() {
       clearInterval(housekeeping);
+      // The minute's count of unverified refusals not audited one by one, before the state closes.
+      unverifiedAudit.flush();
       keys.close();
       await state.close();
     },

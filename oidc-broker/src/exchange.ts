@@ -14,6 +14,7 @@ import { mintProjectToken } from './mint';
 import { decide } from './policy';
 import type { AuditRecord, Store } from './state';
 import { StoreUnavailableError } from './state';
+import type { UnverifiedAudit } from './store/audit-bounds';
 import type { IssuerKeys } from './verify';
 import { CLOCK_SKEW, MAX_TOKEN_BYTES, verifyCiToken } from './verify';
 
@@ -29,6 +30,8 @@ export interface BrokerDeps {
   log: Logger;
   /** The fork-PR claim flow's clock, GitHub client and pacing. */
   fork: ForkDeps;
+  /** Which refusals of unverified tokens get an audit row of their own (store/audit-bounds.ts). */
+  unverifiedAudit: UnverifiedAudit;
 }
 
 export type { ExchangeRequest } from '../../shared/contract/exchange';
@@ -96,9 +99,12 @@ export async function exchange(
     requestId: ctx.requestId || undefined,
     client: ctx.client || undefined,
   };
+  // Until the token is verified, anyone could have sent it: its refusal's audit row is capped (audit-bounds.ts).
+  let verified = false;
   try {
     const request = parseExchangeRequest(body);
     const { entry, claims } = await verifyCiToken(request.token, provider, config, deps.issuerKeys);
+    verified = true;
     const identity: SourceIdentity = entry.provider.identity(claims);
     const str = (name: string) => (typeof claims[name] === 'string' ? claims[name] : undefined);
     Object.assign(record, {
@@ -153,7 +159,7 @@ export async function exchange(
           ? stateUnavailable(err)
           : new BrokerError('internal', 'the exchange failed inside the broker');
     Object.assign(record, { outcome: e.code, field: e.field, message: e.detail ?? e.message });
-    auditLater(deps, record);
+    if (verified || deps.unverifiedAudit.admit(ctx.client, e.code)) auditLater(deps, record);
     const level = e.code === 'internal' ? 'error' : e.code === 'state_unavailable' ? 'warn' : 'info';
     deps.log[level](
       {

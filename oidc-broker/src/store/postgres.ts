@@ -31,7 +31,14 @@ import type {
   StoreOptions,
   StoredKey,
 } from './types';
-import { AUDIT_FIELDS, CLAIM_FIELDS, column, StoreUnavailableError, WRITE_DEADLINE_MS } from './types';
+import {
+  AUDIT_FIELDS,
+  AUDIT_NUMBER_FIELDS,
+  CLAIM_FIELDS,
+  column,
+  StoreUnavailableError,
+  WRITE_DEADLINE_MS,
+} from './types';
 
 /** The env variable the config names by default (`store.postgres.url_env`). */
 export const DEFAULT_URL_ENV = 'BROKER_DATABASE_URL';
@@ -49,7 +56,8 @@ export const READY_TIMEOUT_MS = 500;
 const MIGRATION_LOCK = 0x6465706f746d6967n;
 const CHANGES: readonly StoreChange[] = ['revocations', 'keys', 'signer'];
 
-const AUDIT_TEXT_COLUMNS = AUDIT_FIELDS.filter((f) => f !== 'at').map((f) => column(f));
+/** The audit table's text columns as version 1 made them (columns added later come with their own migration). */
+const AUDIT_TEXT_COLUMNS = AUDIT_FIELDS.filter((f) => !AUDIT_NUMBER_FIELDS.has(f)).map((f) => column(f));
 const REQUIRED_AUDIT = new Set(['provider', 'issuer', 'outcome']);
 
 /** Schema versions: index i brings version i to i + 1. Never edit one that has shipped; add another. */
@@ -104,6 +112,8 @@ export const MIGRATIONS: readonly string[] = [
      FOR EACH STATEMENT EXECUTE FUNCTION broker_changed('keys');
    CREATE TRIGGER registry_signer_changed AFTER INSERT OR UPDATE OR DELETE ON registry_signer
      FOR EACH STATEMENT EXECUTE FUNCTION broker_changed('signer');`,
+  // 2: the aggregate row of unverified refusals not audited one by one (audit-bounds.ts) counts them.
+  `ALTER TABLE audit ADD COLUMN suppressed bigint;`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -593,7 +603,7 @@ export class PostgresStore implements Store {
   private async writeAudits(rows: AuditRecord[]): Promise<void[]> {
     await this.pool.query(
       `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')})
-       SELECT * FROM unnest(${AUDIT_FIELDS.map((f, i) => `$${i + 1}::${f === 'at' ? 'bigint' : 'text'}[]`).join(', ')})`,
+       SELECT * FROM unnest(${AUDIT_FIELDS.map((f, i) => `$${i + 1}::${AUDIT_NUMBER_FIELDS.has(f) ? 'bigint' : 'text'}[]`).join(', ')})`,
       AUDIT_FIELDS.map((f) => rows.map((r) => r[f] ?? null)),
     );
     return rows.map(() => undefined);
@@ -645,6 +655,17 @@ export class PostgresStore implements Store {
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${args.length}`;
     const r = await this.query('reading the audit trail', sql, args, 30_000);
     return r.rows.map((row) => withoutNulls<AuditRecord>(row));
+  }
+
+  async purgeAudit(before: number, limit: number): Promise<number> {
+    // SKIP LOCKED: instances purging at the same time take different rows instead of waiting for each other.
+    const r = await this.query(
+      'purging old audit rows',
+      `DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+      [before, limit],
+      30_000,
+    );
+    return r.rowCount ?? 0;
   }
 
   async revoke(

@@ -12,7 +12,7 @@
 // one inserts, whether they come from this process or from another one on the same file.
 //
 // The schema is versioned (PRAGMA user_version): MIGRATIONS bring a file of any earlier version up to date.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SqlDatabase, SqliteDriver, SqlStatement, SqlValue } from './sqlite-driver';
 import { isBusy, openSqlite } from './sqlite-driver';
@@ -78,6 +78,8 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE audit ADD COLUMN head_sha TEXT;
    ALTER TABLE audit ADD COLUMN workflow_path TEXT;
    ALTER TABLE audit ADD COLUMN claim TEXT;`,
+  // 4: the aggregate row of unverified refusals not audited one by one (audit-bounds.ts) counts them.
+  `ALTER TABLE audit ADD COLUMN suppressed INTEGER;`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -101,11 +103,13 @@ const OPEN_BUSY_TIMEOUT_MS = 5_000;
 export const SYNCHRONOUS = 'FULL';
 
 export const STATE_FILE = 'state.db';
-const KEYS_FILE = 'keys.json';
+export const KEYS_FILE = 'keys.json';
 export const CA_CERT_FILE = 'registry-ca.pem';
 const CA_KEY_FILE = 'registry-ca-key.pem';
 const SIGNER_CERT_FILE = 'registry-signer.pem';
 const SIGNER_KEY_FILE = 'registry-signer-key.pem';
+/** The data dir's key files (DataDirKeys): with state.db, everything a backup must hold. */
+export const KEY_FILES = [KEYS_FILE, CA_CERT_FILE, CA_KEY_FILE, SIGNER_CERT_FILE, SIGNER_KEY_FILE] as const;
 
 interface Pending {
   run(): void;
@@ -130,6 +134,7 @@ export class SqliteStore implements Store {
     | 'insertJti'
     | 'purgeJti'
     | 'insertAudit'
+    | 'purgeAudit'
     | 'insertRevocation'
     | 'selectRevocations'
     | 'insertClaim'
@@ -179,6 +184,8 @@ export class SqliteStore implements Store {
       insertAudit: p(
         `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')}) VALUES (${AUDIT_FIELDS.map((f) => `@${f}`).join(', ')})`,
       ),
+      // Oldest first by the `at` index; a batch at a time, so no write holds the lock long.
+      purgeAudit: p('DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? LIMIT ?)'),
       insertRevocation: p(
         'INSERT INTO revocation (at, kind, value, before) VALUES (?, ?, ?, ?) RETURNING id',
       ),
@@ -273,6 +280,10 @@ export class SqliteStore implements Store {
     return rows.map((r) => withoutNulls(r) as unknown as AuditRecord);
   }
 
+  async purgeAudit(before: number, limit: number): Promise<number> {
+    return this.write(() => this.stmt.purgeAudit.run(before, limit).changes);
+  }
+
   async revoke(
     kind: RevocationKind,
     value: string,
@@ -357,6 +368,18 @@ export class SqliteStore implements Store {
 
   saveRegistrySigner(leaf: CertificateAndKey): Promise<void> {
     return this.files.saveRegistrySigner(leaf);
+  }
+
+  /**
+   * A consistent copy of the state file at `file`, which must be empty (VACUUM INTO: one read snapshot; a broker on
+   * this file goes on writing meanwhile, in WAL mode readers and writers do not wait for each other).
+   */
+  async copyTo(file: string): Promise<void> {
+    await this.settle();
+    await this.read(() => {
+      truncateSync(file); // what an earlier, locked-out attempt left
+      this.db.prepare('VACUUM INTO ?').run(file);
+    });
   }
 
   /** Revocations are polled by isRevoked(); keys change in another process only by `rotate-keys`, which signals. */
@@ -552,7 +575,7 @@ function withoutNulls(row: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null));
 }
 
-function writeAtomic(file: string, content: string): void {
+export function writeAtomic(file: string, content: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, content, { mode: 0o600 });
   renameSync(tmp, file);

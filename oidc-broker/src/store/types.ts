@@ -11,7 +11,10 @@ export interface AuditRecord {
   provider: string;
   issuer: string;
   outcome: string;
-  /** `exchange`, `registry_token`, `claim` or `claim_exchange`. */
+  /**
+   * `exchange`, `registry_token`, `claim` or `claim_exchange`; `unverified_suppressed`: one row a minute standing for
+   * the refusals of unverified tokens that were not audited one by one (`suppressed` counts them).
+   */
   kind?: string | undefined;
   requestId?: string | undefined;
   /** The client address (through trusted_proxies). */
@@ -48,6 +51,8 @@ export interface AuditRecord {
   requested?: string | undefined;
   granted?: string | undefined;
   message?: string | undefined;
+  /** An `unverified_suppressed` row: how many refusals it stands for. */
+  suppressed?: number | undefined;
 }
 
 /** The audit table's columns, in AuditRecord's names (the SQL names are their snake_case, `column()`). */
@@ -85,7 +90,11 @@ export const AUDIT_FIELDS = [
   'headSha',
   'workflowPath',
   'claim',
+  'suppressed',
 ] as const satisfies readonly (keyof AuditRecord)[];
+
+/** The audit columns that hold numbers (the others are text). */
+export const AUDIT_NUMBER_FIELDS: ReadonlySet<string> = new Set(['at', 'suppressed']);
 
 /** A field's SQL column name: its snake_case. */
 export const column = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -230,6 +239,11 @@ export interface Store {
   audit(rec: AuditRecord): Promise<void>;
   /** Rows oldest first, committed and pending alike. */
   queryAudit(q: AuditQuery): Promise<AuditRecord[]>;
+  /**
+   * Deletes at most `limit` audit rows older than `before` (seconds since the epoch), in one short write; resolves
+   * with how many it deleted (`audit_retention`: purgeAuditBefore() in audit-bounds.ts calls it in batches).
+   */
+  purgeAudit(before: number, limit: number): Promise<number>;
 
   // Revocations.
   /** Records a revocation, committed before it resolves. */

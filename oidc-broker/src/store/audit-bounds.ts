@@ -1,0 +1,109 @@
+// The audit trail is bounded (issue 25):
+// - retention: rows older than `audit_retention` are deleted in the background, a batch at a time (purgeAuditBefore,
+//   from the broker's minute housekeeping), so no delete holds the write lock for long;
+// - refusals of tokens that never passed verification (not JSON, not a JWT, an unknown issuer, a bad signature, an
+//   expired or not yet valid token, ...: anyone can send those, from any number of addresses) are audited at most
+//   once per client address per minute and at most `audit_unverified_per_minute` rows a minute in all; the others of
+//   the minute are counted, and one `unverified_suppressed` row carries the count when the minute ends. The counts are
+//   per broker instance: N instances write at most N times the cap. Refusals of verified tokens are always audited.
+import type { AuditRecord, Store } from './types';
+
+/** Rows one purge statement deletes at most. */
+export const AUDIT_PURGE_BATCH = 1_000;
+/** Batches one purge run deletes at most (the rest waits for the next run, a minute later). */
+const AUDIT_PURGE_MAX_BATCHES = 100;
+/** Between two batches: the exchanges' commits go in between. */
+const AUDIT_PURGE_PAUSE_MS = 20;
+
+/** Deletes the audit rows older than `before` (seconds), a batch at a time; resolves with how many went. */
+export async function purgeAuditBefore(
+  store: Pick<Store, 'purgeAudit'>,
+  before: number,
+  batch = AUDIT_PURGE_BATCH,
+): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < AUDIT_PURGE_MAX_BATCHES; i++) {
+    const n = await store.purgeAudit(before, batch);
+    total += n;
+    if (n < batch) break;
+    await new Promise((r) => setTimeout(r, AUDIT_PURGE_PAUSE_MS));
+  }
+  return total;
+}
+
+/** app.ts's client of a request that came through no socket. */
+const IN_PROCESS = 'in-process';
+
+/** The audit kind of the row a minute that counts the unverified refusals not audited one by one. */
+export const SUPPRESSED_KIND = 'unverified_suppressed';
+const MINUTE_MS = 60_000;
+
+/**
+ * Decides which refusals of unverified tokens get an audit row of their own. Memory is bounded: the set of addresses
+ * seen this minute holds at most `perMinute` entries (an address is remembered only when its row is written) and is
+ * cleared each minute; the suppressed ones are only counted, by refusal code (a closed set).
+ */
+export class UnverifiedAudit {
+  private minute = 0;
+  private written = 0;
+  private readonly seen = new Set<string>();
+  private suppressed = 0;
+  private readonly codes = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    /** The cap in force (config.auditUnverifiedPerMinute, read at each refusal so a reload applies). */
+    private readonly perMinute: () => number,
+    /** Writes the aggregate row (the broker's auditLater). */
+    private readonly write: (rec: AuditRecord) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether this refusal gets an audit row of its own; when not, it is counted for the minute's aggregate row. */
+  admit(client: string, code: string): boolean {
+    const now = this.now();
+    const minute = now - (now % MINUTE_MS);
+    if (minute !== this.minute) {
+      this.flush();
+      this.minute = minute;
+    }
+    // A request without a network address (made in-process: app.ts IN_PROCESS, the unit tests) has only the cap in all.
+    const addressed = client !== '' && client !== IN_PROCESS;
+    if (!(addressed && this.seen.has(client)) && this.written < this.perMinute()) {
+      if (addressed) this.seen.add(client);
+      this.written++;
+      return true;
+    }
+    this.suppressed++;
+    this.codes.set(code, (this.codes.get(code) ?? 0) + 1);
+    // The row is written when the minute ends (or at close), whether or not another refusal comes.
+    this.timer ??= setTimeout(() => this.flush(), minute + MINUTE_MS - now + 5);
+    this.timer.unref();
+    return false;
+  }
+
+  /** Writes the aggregate row of the minute, if any refusal was suppressed, and starts afresh. */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const count = this.suppressed;
+    const codes = [...this.codes].map(([c, n]) => `${c} ${n}`).join(', ');
+    const minute = this.minute;
+    this.seen.clear();
+    this.codes.clear();
+    this.written = 0;
+    this.suppressed = 0;
+    // The window is over for the admitted ones too: a new minute begins at the next refusal.
+    this.minute = 0;
+    if (count === 0) return;
+    this.write({
+      at: Math.floor(minute / 1000),
+      kind: SUPPRESSED_KIND,
+      provider: '',
+      issuer: '',
+      outcome: 'suppressed',
+      suppressed: count,
+      message: `${count} refusal(s) of unverified tokens in the minute from ${new Date(minute).toISOString()} not audited one by one (at most one per client address a minute and audit_unverified_per_minute in all, per instance): ${codes}`,
+    });
+  }
+}

@@ -1,0 +1,141 @@
+// `broker backup` and `broker restore` for the SQLite store. A backup is one SQLite file: a consistent copy of
+// state.db (used jtis, audit, revocations, fork-PR claims; SqliteStore.copyTo, taken while a broker runs) plus a
+// table `broker_backup` holding the data dir's key files (signing keys, registry CA and signer, DataDirKeys) and a
+// format marker. Restore puts both back, so a broker started on the restored data dir publishes the same keys,
+// signs under the same CA and refuses the jtis used before the backup. The file holds private keys: mode 0600.
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { openSqlite } from './sqlite-driver';
+import type { SqlDatabase } from './sqlite-driver';
+import { KEY_FILES, SCHEMA_VERSION, SqliteStore, STATE_FILE, writeAtomic } from './sqlite';
+
+export const BACKUP_FORMAT = 'depot-broker-backup';
+const META = '@meta';
+
+export interface BackupMeta {
+  format: typeof BACKUP_FORMAT;
+  version: 1;
+  /** The state's schema version (PRAGMA user_version) when it was copied. */
+  schema: number;
+  /** Seconds since the epoch. */
+  createdAt: number;
+}
+
+/** Writes a backup of the data dir's state and key files to `out`, which must not exist. */
+export async function backupSqlite(dataDir: string, out: string): Promise<{ files: string[] }> {
+  if (existsSync(out)) throw new Error(`${out} exists: backup never overwrites a file, choose another --out`);
+  if (!existsSync(join(dataDir, STATE_FILE)))
+    throw new Error(`no broker state in ${dataDir}: pass the broker's --data-dir (or BROKER_DATA_DIR)`);
+  // Written beside `out` under another name, then linked into place: `out` appears complete or not at all, and a
+  // file that appeared meanwhile is never replaced.
+  const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.tmp`);
+  writeFileSync(tmp, '', { mode: 0o600, flag: 'wx' });
+  try {
+    const store = new SqliteStore({ dataDir });
+    try {
+      await store.copyTo(tmp);
+    } finally {
+      await store.close();
+    }
+    const files: string[] = [];
+    const db = openSqlite(tmp);
+    try {
+      db.exec('CREATE TABLE broker_backup (name TEXT PRIMARY KEY, content TEXT NOT NULL)');
+      const insert = db.prepare('INSERT INTO broker_backup (name, content) VALUES (?, ?)');
+      const meta: BackupMeta = {
+        format: BACKUP_FORMAT,
+        version: 1,
+        schema: userVersion(db),
+        createdAt: Math.floor(Date.now() / 1000),
+      };
+      insert.run(META, JSON.stringify(meta));
+      for (const name of KEY_FILES) {
+        const file = join(dataDir, name);
+        if (!existsSync(file)) continue;
+        insert.run(name, readFileSync(file, 'utf8'));
+        files.push(name);
+      }
+    } finally {
+      db.close();
+    }
+    try {
+      linkSync(tmp, out);
+    } catch (err: unknown) {
+      if ((err as { code?: unknown }).code === 'EEXIST')
+        throw new Error(`${out} exists: backup never overwrites a file, choose another --out`);
+      throw err;
+    }
+    return { files };
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+/** Puts a backup back into `dataDir`: state.db and the key files it holds (those it does not hold are removed). */
+export function restoreSqlite(from: string, dataDir: string): { meta: BackupMeta; files: string[] } {
+  if (!existsSync(from)) throw new Error(`${from} does not exist: pass the file backup --out wrote`);
+  const notBackup = `${from} is not a broker backup (one made by npm run broker -- backup --out FILE)`;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const tmp = join(dataDir, `${STATE_FILE}.restore.${process.pid}.tmp`);
+  writeFileSync(tmp, '', { mode: 0o600 });
+  try {
+    copyFileSync(from, tmp);
+    let meta: BackupMeta;
+    const files = new Map<string, string>();
+    let db: SqlDatabase;
+    try {
+      db = openSqlite(tmp);
+    } catch {
+      throw new Error(notBackup);
+    }
+    try {
+      let rows: Array<{ name: string; content: string }>;
+      try {
+        rows = db.prepare('SELECT name, content FROM broker_backup').all() as typeof rows;
+      } catch {
+        throw new Error(notBackup);
+      }
+      const m = rows.find((r) => r.name === META);
+      try {
+        meta = JSON.parse(m?.content ?? 'null') as BackupMeta;
+      } catch {
+        throw new Error(notBackup);
+      }
+      if (meta?.format !== BACKUP_FORMAT) throw new Error(notBackup);
+      if (meta.version !== 1 || meta.schema > SCHEMA_VERSION)
+        throw new Error(
+          `${from} was written by a newer broker (state schema ${meta.schema}, this broker ${SCHEMA_VERSION}): restore it with that broker`,
+        );
+      for (const r of rows)
+        if ((KEY_FILES as readonly string[]).includes(r.name)) files.set(r.name, r.content);
+      db.exec('DROP TABLE broker_backup');
+      db.exec('PRAGMA journal_mode = WAL');
+    } finally {
+      db.close();
+    }
+    // The old state's WAL must not be replayed into the restored file.
+    for (const suffix of ['-wal', '-shm']) rmSync(join(dataDir, `${STATE_FILE}${suffix}`), { force: true });
+    renameSync(tmp, join(dataDir, STATE_FILE));
+    for (const name of KEY_FILES) {
+      const content = files.get(name);
+      if (content === undefined) rmSync(join(dataDir, name), { force: true });
+      else writeAtomic(join(dataDir, name), content);
+    }
+    return { meta, files: [...files.keys()] };
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+function userVersion(db: SqlDatabase): number {
+  return Number(db.prepare('PRAGMA user_version').get()?.user_version ?? 0);
+}

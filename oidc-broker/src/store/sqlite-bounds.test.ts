@@ -1,0 +1,125 @@
+// The SQLite store's care (issue 25): audit rows past retention are purged in batches, the cap on the audit rows of
+// unverified refusals, and a backup that restores the state and the key files. Runs under Node 20 (better-sqlite3)
+// and Node 24 (node:sqlite): `vitest run oidc-broker/src/store/sqlite`.
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { purgeAuditBefore, SUPPRESSED_KIND, UnverifiedAudit } from './audit-bounds';
+import { KEY_FILES, SqliteStore } from './sqlite';
+import { backupSqlite, restoreSqlite } from './sqlite-backup';
+import type { AuditRecord } from './types';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'broker-bounds-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const row = (at: number, requestId: string): AuditRecord => ({
+  at,
+  provider: 'github-actions',
+  issuer: 'gh',
+  outcome: 'ok',
+  requestId,
+});
+
+describe('audit retention', () => {
+  it('deletes the rows older than the cut, in batches, and keeps the newer ones', async () => {
+    const state = new SqliteStore({ dataDir: join(dir, 'data') });
+    try {
+      const now = 2_000_000_000;
+      const old = Array.from({ length: 25 }, (_, i) => state.audit(row(now - 100 - i, `old-${i}`)));
+      const fresh = Array.from({ length: 5 }, (_, i) => state.audit(row(now - 10 + i, `new-${i}`)));
+      await Promise.all([...old, ...fresh]);
+      // A batch of 10: three statements delete 10, 10 and 5.
+      expect(await purgeAuditBefore(state, now - 50, 10)).toBe(25);
+      const left = await state.queryAudit({});
+      expect(left.map((r) => r.requestId)).toEqual(['new-0', 'new-1', 'new-2', 'new-3', 'new-4']);
+      expect(await purgeAuditBefore(state, now - 50, 10)).toBe(0);
+    } finally {
+      await state.close();
+    }
+  });
+});
+
+describe('the audit rows of unverified refusals', () => {
+  it('one per address a minute, the cap in all, then one aggregate row a minute with the count', async () => {
+    const written: AuditRecord[] = [];
+    let now = Date.UTC(2026, 0, 1, 10, 0, 5);
+    const gate = new UnverifiedAudit(
+      () => 3,
+      (r) => written.push(r),
+      () => now,
+    );
+    const admitted: string[] = [];
+    // Minute 1: 5 addresses, 4 tries each: the first try of the first 3 addresses is audited, 17 are counted.
+    for (let t = 0; t < 4; t++)
+      for (let a = 1; a <= 5; a++) if (gate.admit(`127.0.0.${a}`, 'malformed_token')) admitted.push(`${a}`);
+    expect(admitted).toEqual(['1', '2', '3']);
+    expect(written).toEqual([]);
+    // The next minute: its first refusal writes the aggregate of the last one, and an address is audited again.
+    now += 60_000;
+    expect(gate.admit('127.0.0.1', 'bad_signature')).toBe(true);
+    expect(written).toEqual([
+      expect.objectContaining({
+        kind: SUPPRESSED_KIND,
+        at: Date.UTC(2026, 0, 1, 10, 0, 0) / 1000,
+        suppressed: 17,
+        message: expect.stringContaining('malformed_token 17'),
+      }),
+    ]);
+    expect(gate.admit('127.0.0.1', 'bad_signature')).toBe(false);
+    gate.flush();
+    expect(written[1]).toMatchObject({ kind: SUPPRESSED_KIND, suppressed: 1 });
+    gate.flush();
+    expect(written).toHaveLength(2);
+  });
+});
+
+describe('backup and restore', () => {
+  it('restores the used jtis, the audit and the key files into an emptied data dir', async () => {
+    const data = join(dir, 'data');
+    const state = new SqliteStore({ dataDir: data });
+    expect(await state.useJti('https://issuer.test', 'jti-1', 4102444800)).toBe(true);
+    await state.audit(row(1, 'r-1'));
+    for (const f of KEY_FILES) writeFileSync(join(data, f), `content of ${f}\n`, { mode: 0o600 });
+    const out = join(dir, 'broker.backup');
+    // Taken while the store is open and writing.
+    const writing = state.useJti('https://issuer.test', 'jti-2', 4102444800);
+    expect((await backupSqlite(data, out)).files).toEqual([...KEY_FILES]);
+    await writing;
+    await state.close();
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    await expect(backupSqlite(data, out)).rejects.toThrow(`${out} exists: backup never overwrites a file`);
+
+    rmSync(data, { recursive: true, force: true });
+    const restored = restoreSqlite(out, data);
+    expect(restored.files).toEqual([...KEY_FILES]);
+    for (const f of KEY_FILES) expect(readFileSync(join(data, f), 'utf8')).toBe(`content of ${f}\n`);
+    const again = new SqliteStore({ dataDir: data });
+    try {
+      expect(await again.useJti('https://issuer.test', 'jti-1', 4102444800)).toBe(false);
+      expect((await again.queryAudit({})).map((r) => r.requestId)).toEqual(['r-1']);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('refuses a file that is not a broker backup, and touches nothing', async () => {
+    const data = join(dir, 'data');
+    const state = new SqliteStore({ dataDir: data });
+    await state.audit(row(1, 'kept'));
+    await state.close();
+    const junk = join(dir, 'junk');
+    writeFileSync(junk, 'not a database at all, just some text that is long enough to be read as a header\n');
+    expect(() => restoreSqlite(junk, data)).toThrow(`${junk} is not a broker backup`);
+    // A SQLite file, but the state itself rather than a backup of it.
+    expect(() => restoreSqlite(join(data, 'state.db'), data)).toThrow('is not a broker backup');
+    const still = new SqliteStore({ dataDir: data });
+    expect((await still.queryAudit({})).map((r) => r.requestId)).toEqual(['kept']);
+    await still.close();
+    expect(existsSync(join(dir, 'missing'))).toBe(false);
+    expect(() => restoreSqlite(join(dir, 'missing'), data)).toThrow('does not exist');
+  });
+});
