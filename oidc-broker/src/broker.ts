@@ -14,7 +14,6 @@ import { createApp } from './app';
 import type { BrokerConfig } from './config';
 import { ConfigProblems, loadConfig, parseConfig } from './config';
 import type { BrokerDeps } from './exchange';
-import { auditLater } from './exchange';
 import { CLAIM_KEEP_MS, createForkDeps, forgetPacing } from './fork-claim';
 import type { GitHubOptions } from './github';
 import { DEFAULT_GITHUB_OPTIONS, githubTokenWarning } from './github';
@@ -105,7 +104,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const fork = createForkDeps(env, { ...DEFAULT_GITHUB_OPTIONS, ...opts.github }, log, opts.now);
   const unverifiedAudit = new UnverifiedAudit(
     () => config.auditUnverifiedPerMinute,
-    (rec) => auditLater({ state, log }, rec),
+    (rec) => state.audit(rec).catch((err: unknown) => log.error({ err }, 'audit record not written')),
   );
   const deps: BrokerDeps = {
     config: () => config,
@@ -174,7 +173,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     async close() {
       clearInterval(housekeeping);
       // The minute's count of unverified refusals not audited one by one, before the state closes.
-      unverifiedAudit.flush();
+      await unverifiedAudit.flush();
       keys.close();
       await state.close();
     },

@@ -1,21 +1,27 @@
 // `npm run broker [-- COMMAND] [flags]`: serve (default), validate-config F, audit, revoke, rotate-keys,
 // rotate-key-secret, backup, restore, registry-config, cache;
 // `--help` for the broker or any command prints its help on stdout (settings.ts). Every user error is one line naming what was wrong and what to do, and a non-zero exit; never a stack trace.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runBroker } from './broker';
 import { cacheCommand } from './commands/cache';
-import { backupCommand, restoreCommand, rotateKeySecretCommand } from './commands/state';
+import {
+  backupCommand,
+  commandConfig,
+  openCommandStore,
+  restoreCommand,
+  rotateKeySecretCommand,
+  runningBroker,
+  storeConfigOf,
+} from './commands/state';
 import { ConfigProblems, loadConfig } from './config';
 import { parseDuration } from './duration';
 import { ConfigError, errorMessage } from './errors';
-import { KeyStore } from './keys';
+import { DEFAULT_KEY_POLICY, KeyStore } from './keys';
 import { registryConfig } from './registry-config';
 import type { Help, Settings } from './settings';
 import { parseSettings } from './settings';
-import { SqliteStore } from './state';
 import { openStore } from './store';
-import type { Store } from './state';
 
 function fail(message: string): never {
   process.stderr.write(`broker: ${message}\n`);
@@ -77,17 +83,10 @@ function parseSince(value: string, flag = '--since'): number {
   return Math.floor(t / 1000);
 }
 
-function openState(s: Settings): Store {
-  if (!existsSync(join(s.dataDir, 'state.db'))) {
-    fail(`no broker state in ${s.dataDir}: pass the broker's --data-dir (or BROKER_DATA_DIR)`);
-  }
-  return new SqliteStore({ dataDir: s.dataDir });
-}
-
 const iso = (seconds: number): string => new Date(seconds * 1000).toISOString();
 
 async function auditCommand(s: Settings): Promise<void> {
-  const state = openState(s);
+  const state = await openCommandStore(s);
   const sinceText = s.flags.get('since');
   const since = sinceText === undefined ? undefined : parseSince(sinceText);
   const repository = s.flags.get('repository');
@@ -133,7 +132,7 @@ async function revokeCommand(s: Settings): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
   const before =
     beforeText !== undefined ? parseSince(beforeText, '--before') : kind === 'jti' ? undefined : now + 1;
-  const state = openState(s);
+  const state = await openCommandStore(s);
   const r = await state.revoke(kind, value, before);
   await state.close();
   const which = kind === 'jti' ? `project token ${value}` : `every project token of ${kind} ${value}`;
@@ -143,29 +142,38 @@ async function revokeCommand(s: Settings): Promise<void> {
 }
 
 async function rotateCommand(s: Settings): Promise<void> {
-  const pidFile = join(s.dataDir, 'broker.pid');
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    let cmdline = '';
+  const config = commandConfig(s);
+  const policy = config
+    ? { signerTtl: config.registrySignerTtl, keyRotation: config.keyRotation }
+    : DEFAULT_KEY_POLICY;
+  if (storeConfigOf(config).engine === 'postgres') {
+    // Through the database: every instance hears of it (NOTIFY) and reloads the keys and the signer.
+    const store = await openCommandStore(s, config);
     try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      // no such process
+      const keys = await KeyStore.open({ store, dataDir: s.dataDir }, policy);
+      const r = await keys.rotate(policy);
+      keys.close();
+      process.stdout.write(
+        `rotated in the database: ${r.current} signs now, ${r.next} is published as next, ${r.retired} retired; every instance follows within seconds\n`,
+      );
+    } finally {
+      await store.close();
     }
-    // A stale pid file may name an unrelated process now: signal only a broker.
-    if (cmdline.includes('oidc-broker'))
-      try {
-        process.kill(pid, 'SIGUSR2');
-        process.stdout.write(`asked the running broker (pid ${pid}) to rotate its signing keys\n`);
-        return;
-      } catch {
-        // Not running any more: rotate the files ourselves.
-      }
+    return;
   }
+  const pid = runningBroker(s.dataDir);
+  if (pid !== undefined)
+    try {
+      process.kill(pid, 'SIGUSR2');
+      process.stdout.write(`asked the running broker (pid ${pid}) to rotate its signing keys\n`);
+      return;
+    } catch {
+      // Not running any more: rotate the files ourselves.
+    }
   if (!existsSync(join(s.dataDir, 'keys.json')))
     fail(`no broker keys in ${s.dataDir}: pass the broker's --data-dir`);
-  const keys = await KeyStore.open(s.dataDir);
-  const r = await keys.rotate();
+  const keys = await KeyStore.open(s.dataDir, policy);
+  const r = await keys.rotate(policy);
   process.stdout.write(
     `rotated: ${r.current} signs now, ${r.next} is published as next, ${r.retired} retired\n`,
   );

@@ -1,18 +1,147 @@
-// `broker backup`, `broker restore` and `broker rotate-key-secret`: the state's care (issue 25).
+// `broker backup`, `broker restore` and `broker rotate-key-secret`: the state's care (issue 25), and what the
+// commands that read or write the state share: the store the config names (SQLite in the data dir, or PostgreSQL),
+// and whether a broker runs on a data dir.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StoreConfig } from '../config-schema';
+import { ConfigProblems, loadConfig } from '../config';
+import type { BrokerConfig } from '../config';
 import { ConfigError } from '../errors';
 import type { Settings } from '../settings';
+import { openStore } from '../store';
+import {
+  DEFAULT_URL_ENV,
+  KEY_SECRET_ENV,
+  parseKeySecret,
+  PostgresStore,
+  PREVIOUS_KEY_SECRETS_ENV,
+} from '../store/postgres';
+import { SqliteStore, STATE_FILE } from '../store/sqlite';
+import { backupSqlite, restoreSqlite } from '../store/sqlite-backup';
+import type { Store } from '../store/types';
+
+/** The env variable rotate-key-secret reads the new secret from. */
+export const NEW_KEY_SECRET_ENV = 'BROKER_KEY_SECRET_NEW';
+
+/**
+ * The config the command names (--config, BROKER_CONFIG, else the default file), or undefined when none was named
+ * and the default file does not exist (then the state is SQLite in the data dir, as it always was).
+ */
+export function commandConfig(s: Settings): BrokerConfig | undefined {
+  const named = s.flags.has('config') || (process.env.BROKER_CONFIG ?? '') !== '';
+  if (!named && !existsSync(s.config)) return undefined;
+  try {
+    return loadConfig(s.config);
+  } catch (err: unknown) {
+    if (err instanceof ConfigProblems) throw new ConfigError(err.problems[0] ?? 'invalid config');
+    throw err;
+  }
+}
+
+/** The store the config chose. */
+export function storeConfigOf(config: BrokerConfig | undefined): StoreConfig {
+  return config?.store ?? { engine: 'sqlite' };
+}
+
+/** Opens the state the config names; a SQLite data dir without state is an error, not a new empty state. */
+export async function openCommandStore(s: Settings, config = commandConfig(s)): Promise<Store> {
+  if (storeConfigOf(config).engine === 'sqlite') {
+    if (!existsSync(join(s.dataDir, STATE_FILE)))
+      throw new ConfigError(
+        `no broker state in ${s.dataDir}: pass the broker's --data-dir (or BROKER_DATA_DIR)`,
+      );
+    return new SqliteStore({ dataDir: s.dataDir });
+  }
+  return openStore(storeConfigOf(config), { dataDir: s.dataDir });
+}
+
+/** The pid of the broker running on `dataDir` (its broker.pid names a live broker process), else undefined. */
+export function runningBroker(dataDir: string): number | undefined {
+  const pidFile = join(dataDir, 'broker.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return undefined; // no such process: a pid file left by a broker that was killed
+  }
+  // A stale pid file may name an unrelated process now: only a broker counts.
+  return cmdline.includes('oidc-broker') ? pid : undefined;
+}
+
+function postgresUrlEnv(store: StoreConfig): string {
+  return store.engine === 'postgres' ? store.urlEnv : DEFAULT_URL_ENV;
+}
 
 export async function backupCommand(s: Settings): Promise<void> {
-  void s;
-  throw new ConfigError('backup is not available yet');
+  const out = s.flags.get('out');
+  if (out === undefined)
+    throw new ConfigError(
+      'backup needs --out FILE: where to write the backup (see npm run broker -- backup --help)',
+    );
+  const store = storeConfigOf(commandConfig(s));
+  if (store.engine === 'postgres')
+    throw new ConfigError(
+      `the state is in PostgreSQL: back it up with pg_dump (pg_dump --format=custom "$${postgresUrlEnv(store)}" > FILE), which also holds the keys, encrypted under ${KEY_SECRET_ENV}: keep that secret apart from the dump`,
+    );
+  const { files } = await backupSqlite(s.dataDir, out);
+  process.stdout.write(
+    `backed up the state of ${s.dataDir} (${STATE_FILE}${files.length ? ` and ${files.join(', ')}` : ''}) to ${out}: it holds private keys, keep it as safe as the data dir\n`,
+  );
 }
 
 export async function restoreCommand(s: Settings): Promise<void> {
-  void s;
-  throw new ConfigError('restore is not available yet');
+  const from = s.flags.get('from');
+  if (from === undefined)
+    throw new ConfigError(
+      'restore needs --from FILE: the file backup --out wrote (see npm run broker -- restore --help)',
+    );
+  const store = storeConfigOf(commandConfig(s));
+  if (store.engine === 'postgres')
+    throw new ConfigError(
+      `the state is in PostgreSQL: restore a pg_dump with pg_restore --clean --dbname "$${postgresUrlEnv(store)}" FILE, with every broker instance stopped`,
+    );
+  const pid = runningBroker(s.dataDir);
+  if (pid !== undefined)
+    throw new ConfigError(
+      `a broker (pid ${pid}) runs on ${s.dataDir}: stop it first (restore replaces the state under it), then restore and start it again`,
+    );
+  const { meta, files } = restoreSqlite(from, s.dataDir);
+  process.stdout.write(
+    `restored ${STATE_FILE}${files.length ? ` and ${files.join(', ')}` : ''} into ${s.dataDir} from the backup of ${new Date(meta.createdAt * 1000).toISOString()}: start the broker\n`,
+  );
 }
 
 export async function rotateKeySecretCommand(s: Settings): Promise<void> {
-  void s;
-  throw new ConfigError('rotate-key-secret is not available yet');
+  const config = commandConfig(s);
+  const chosen = storeConfigOf(config);
+  if (chosen.engine !== 'postgres')
+    throw new ConfigError(
+      'rotate-key-secret applies to the PostgreSQL store only: with SQLite the private keys are files in the data dir (mode 0600), not encrypted with a secret',
+    );
+  const raw = process.env[NEW_KEY_SECRET_ENV];
+  if (raw === undefined || raw.trim() === '')
+    throw new ConfigError(
+      `${NEW_KEY_SECRET_ENV} is not set: the new secret to re-encrypt the stored keys under (openssl rand -base64 32)`,
+    );
+  const next = parseKeySecret(raw, NEW_KEY_SECRET_ENV);
+  const current = process.env[KEY_SECRET_ENV];
+  if (current !== undefined && current.trim() !== '' && parseKeySecret(current).equals(next))
+    throw new ConfigError(
+      `${NEW_KEY_SECRET_ENV} is the secret in force (${KEY_SECRET_ENV}): give a new one (openssl rand -base64 32)`,
+    );
+  const store = await openStore(chosen, { dataDir: s.dataDir });
+  let n: number;
+  try {
+    if (!(store instanceof PostgresStore)) throw new Error('the PostgreSQL store did not open as one');
+    n = await store.rotateKeySecret(next);
+  } finally {
+    await store.close();
+  }
+  process.stdout.write(
+    `re-encrypted ${n} private key(s) under ${NEW_KEY_SECRET_ENV}. Next, on every instance: set ${KEY_SECRET_ENV} to that new secret and ` +
+      `${PREVIOUS_KEY_SECRETS_ENV} to the old one, restart the instances one by one, and once all run the new secret remove ${PREVIOUS_KEY_SECRETS_ENV}\n`,
+  );
 }

@@ -54,8 +54,8 @@ export class UnverifiedAudit {
   constructor(
     /** The cap in force (config.auditUnverifiedPerMinute, read at each refusal so a reload applies). */
     private readonly perMinute: () => number,
-    /** Writes the aggregate row (the broker's auditLater). */
-    private readonly write: (rec: AuditRecord) => void,
+    /** Writes the aggregate row (the broker: the store's audit(), a failure logged). */
+    private readonly write: (rec: AuditRecord) => Promise<void> | void,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -64,7 +64,7 @@ export class UnverifiedAudit {
     const now = this.now();
     const minute = now - (now % MINUTE_MS);
     if (minute !== this.minute) {
-      this.flush();
+      void this.flush();
       this.minute = minute;
     }
     // A request without a network address (made in-process: app.ts IN_PROCESS, the unit tests) has only the cap in all.
@@ -77,13 +77,13 @@ export class UnverifiedAudit {
     this.suppressed++;
     this.codes.set(code, (this.codes.get(code) ?? 0) + 1);
     // The row is written when the minute ends (or at close), whether or not another refusal comes.
-    this.timer ??= setTimeout(() => this.flush(), minute + MINUTE_MS - now + 5);
+    this.timer ??= setTimeout(() => void this.flush(), minute + MINUTE_MS - now + 5);
     this.timer.unref();
     return false;
   }
 
   /** Writes the aggregate row of the minute, if any refusal was suppressed, and starts afresh. */
-  flush(): void {
+  async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     const count = this.suppressed;
@@ -96,7 +96,7 @@ export class UnverifiedAudit {
     // The window is over for the admitted ones too: a new minute begins at the next refusal.
     this.minute = 0;
     if (count === 0) return;
-    this.write({
+    await this.write({
       at: Math.floor(minute / 1000),
       kind: SUPPRESSED_KIND,
       provider: '',

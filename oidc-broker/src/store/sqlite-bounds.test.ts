@@ -49,7 +49,7 @@ describe('the audit rows of unverified refusals', () => {
     let now = Date.UTC(2026, 0, 1, 10, 0, 5);
     const gate = new UnverifiedAudit(
       () => 3,
-      (r) => written.push(r),
+      (r) => void written.push(r),
       () => now,
     );
     const admitted: string[] = [];
@@ -70,10 +70,17 @@ describe('the audit rows of unverified refusals', () => {
       }),
     ]);
     expect(gate.admit('127.0.0.1', 'bad_signature')).toBe(false);
-    gate.flush();
+    await gate.flush();
     expect(written[1]).toMatchObject({ kind: SUPPRESSED_KIND, suppressed: 1 });
-    gate.flush();
+    await gate.flush();
     expect(written).toHaveLength(2);
+    // Requests without an address (in-process) are capped in all only.
+    expect([1, 2, 3, 4].map(() => gate.admit('in-process', 'malformed_token'))).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
   });
 });
 

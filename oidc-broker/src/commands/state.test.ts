@@ -1,0 +1,235 @@
+// The real broker (`npm run broker`'s entry, a child process, SQLite) with the operator's commands beside it:
+// `backup` while it runs, `restore` refused while it runs, wipe, restore, and a token used before the backup is still
+// refused as replayed; a flood of unverified refusals from 40 loopback addresses audited within the cap plus one
+// aggregate row a minute whose count adds up, while every refusal of a verified token is audited.
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startIssuer } from '../../../test/support/issuer';
+import type { LocalIssuer } from '../../../test/support/issuer';
+import { freePort } from '../../../test/support/ports';
+import { REPO_ROOT } from '../settings';
+import { SUPPRESSED_KIND } from '../store/audit-bounds';
+
+const tsx = resolve(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+const main = resolve(REPO_ROOT, 'oidc-broker', 'src', 'main.ts');
+const CAP = 20;
+
+let dir: string;
+let dataDir: string;
+let configPath: string;
+let issuer: LocalIssuer;
+let port: number;
+let child: ChildProcess | undefined;
+let log = '';
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'broker-care-'));
+  dataDir = join(dir, 'data');
+  configPath = join(dir, 'broker.yml');
+  issuer = await startIssuer();
+  port = await freePort();
+  issuer.defaults.aud = `http://127.0.0.1:${port}`;
+  writeFileSync(
+    configPath,
+    `public_url: http://127.0.0.1:${port}
+issuers:
+  github-actions:
+    issuer: ${issuer.url}
+    jwks_uri: ${issuer.url}/.well-known/jwks
+rate_limit: { per_address: 0, failures_per_address: 0 }
+audit_unverified_per_minute: ${CAP}
+projects:
+  - id: web
+    rules:
+      - { id: web-main, provider: github-actions, repository: acme/web, repository_id: "123456", ref: refs/heads/main }
+`,
+  );
+});
+
+afterAll(async () => {
+  await stopBroker();
+  await issuer?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function cli(...args: string[]) {
+  const r = spawnSync(tsx, [main, ...args, '--config', configPath, '--data-dir', dataDir], {
+    encoding: 'utf8',
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function startBroker(): Promise<void> {
+  const proc = spawn(
+    tsx,
+    [main, '--config', configPath, '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  child = proc;
+  proc.stdout?.on('data', (d: Buffer) => (log += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  const end = Date.now() + 30_000;
+  while (Date.now() < end) {
+    if (proc.exitCode !== null) throw new Error(`the broker exited (${proc.exitCode}): ${log.slice(-1000)}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the broker did not answer within 30 s: ${log.slice(-1000)}`);
+}
+
+async function stopBroker(): Promise<void> {
+  const proc = child;
+  child = undefined;
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  proc.kill('SIGTERM');
+  expect(await exited).toBe(0);
+}
+
+/** POST an exchange from `localAddress` (a loopback address of the 127.0.0.0/8 range). */
+function exchange(
+  token: string,
+  localAddress = '127.0.0.1',
+): Promise<{ status: number; code: string | undefined }> {
+  const body = JSON.stringify({ token, project: 'web' });
+  return new Promise((ok, fail) => {
+    const req = request(
+      `http://127.0.0.1:${port}/auth/oidc/github-actions`,
+      {
+        method: 'POST',
+        localAddress,
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          const parsed = JSON.parse(text) as { error?: { code?: string } };
+          ok({ status: res.statusCode ?? 0, code: parsed.error?.code });
+        });
+      },
+    );
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+async function jwks(): Promise<unknown> {
+  return (await fetch(`http://127.0.0.1:${port}/.well-known/jwks.json`)).json();
+}
+
+function auditRows(): Array<Record<string, unknown>> {
+  const r = cli('audit');
+  expect(r.stderr).toBe('');
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+describe('backup and restore around a running broker', () => {
+  it('a token used before the backup is still refused after wipe and restore; restore refuses a running broker', async () => {
+    await startBroker();
+    const used = await issuer.mint();
+    expect(await exchange(used)).toEqual({ status: 200, code: undefined });
+    const keysBefore = await jwks();
+    const out = join(dir, 'broker.backup');
+
+    const backup = cli('backup', '--out', out);
+    expect(backup.stderr).toBe('');
+    expect(backup.status).toBe(0);
+    expect(backup.stdout).toContain(`to ${out}`);
+    expect(backup.stdout).toContain('keys.json');
+
+    const refused = cli('restore', '--from', out);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/^broker: a broker \(pid \d+\) runs on .*: stop it first/);
+    const again = cli('backup', '--out', out);
+    expect([again.status, again.stderr.trim()]).toEqual([
+      1,
+      `broker: ${out} exists: backup never overwrites a file, choose another --out`,
+    ]);
+
+    await stopBroker();
+    rmSync(dataDir, { recursive: true, force: true });
+    const junk = join(dir, 'junk');
+    writeFileSync(junk, 'x'.repeat(200));
+    expect(cli('restore', '--from', junk).stderr.trim()).toBe(
+      `broker: ${junk} is not a broker backup (one made by npm run broker -- backup --out FILE)`,
+    );
+    const restored = cli('restore', '--from', out);
+    expect(restored.stderr).toBe('');
+    expect(restored.status).toBe(0);
+    expect(restored.stdout).toMatch(/^restored state\.db and keys\.json, registry-ca\.pem/);
+
+    await startBroker();
+    expect(await exchange(used)).toEqual({ status: 401, code: 'replayed' });
+    expect(await jwks()).toEqual(keysBefore);
+    expect((await exchange(await issuer.mint())).status).toBe(200);
+  }, 120_000);
+});
+
+describe('the audit of a flood of unverified tokens', () => {
+  it(`stays within ${CAP} rows a minute plus one aggregate row whose count adds up; verified refusals are all audited`, async () => {
+    if (!child) await startBroker();
+    const valid = await issuer.mint();
+    const [h, p, s] = valid.split('.') as [string, string, string];
+    const forged = `${h}.${p}.${s.slice(0, -4)}${s.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`;
+    const addresses = Array.from({ length: 40 }, (_, i) => `127.0.0.${10 + i}`);
+    let sent = 0;
+    await Promise.all(
+      addresses.map(async (a) => {
+        for (const token of ['not-a-jwt', forged, 'a.b.c']) {
+          const r = await exchange(token, a);
+          expect(r.status).toBe(401);
+          sent++;
+        }
+      }),
+    );
+    // A valid token that no rule allows: verified, so audited every time.
+    for (let i = 0; i < 3; i++)
+      expect(await exchange(await issuer.mint({ repository: 'acme/other' }), '127.0.0.5')).toMatchObject({
+        status: 403,
+      });
+    await stopBroker(); // the aggregate row of the minute is written at shutdown
+
+    const rows = auditRows();
+    const unverified = rows.filter(
+      (r) => r.kind === 'exchange' && ['malformed_token', 'bad_signature'].includes(String(r.outcome)),
+    );
+    const aggregates = rows.filter((r) => r.kind === SUPPRESSED_KIND);
+    const minuteOf = (r: Record<string, unknown>) => Math.floor(Date.parse(String(r.at)) / 60_000);
+    const perMinute = new Map<number, number>();
+    const perAddressMinute = new Set<string>();
+    for (const r of unverified) {
+      perMinute.set(minuteOf(r), (perMinute.get(minuteOf(r)) ?? 0) + 1);
+      const key = `${minuteOf(r)} ${String(r.client)}`;
+      expect(perAddressMinute.has(key), `two rows for ${key}`).toBe(false);
+      perAddressMinute.add(key);
+    }
+    for (const n of perMinute.values()) expect(n).toBeLessThanOrEqual(CAP);
+    // The flood may straddle a minute: at most one aggregate row per minute, and every refusal counted once.
+    expect(new Set(aggregates.map(minuteOf)).size).toBe(aggregates.length);
+    expect(aggregates.length).toBeGreaterThan(0);
+    expect(aggregates.length).toBeLessThanOrEqual(2);
+    const suppressed = aggregates.reduce((n, r) => n + Number(r.suppressed), 0);
+    expect(unverified.length + suppressed).toBe(sent);
+    expect(sent).toBe(120);
+    expect(rows.filter((r) => r.outcome === 'no_trust_relationship')).toHaveLength(3);
+  }, 120_000);
+});
