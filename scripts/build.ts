@@ -24,33 +24,37 @@ export function bundleEntries(): BundleEntry[] {
   return entries;
 }
 
+/** One ncc bundle of `entry` (relative to the repository) into `out`, with licenses.txt: index.js and its assets. */
+export function nccBuild(entry: string, out: string): void {
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  execFileSync(
+    join(root, 'node_modules', '.bin', 'ncc'),
+    [
+      'build',
+      entry,
+      '--out',
+      out,
+      '--license',
+      'licenses.txt',
+      '--quiet',
+      '--no-cache',
+      '--transpile-only',
+      '--target',
+      'es2022',
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+}
+
 export function build(outDir: string, only: string[] = []): void {
-  const ncc = join(root, 'node_modules', '.bin', 'ncc');
   const entries = bundleEntries().filter((e) => only.length === 0 || only.includes(e.name));
   for (const { name, entry } of entries) {
     const out = join(outDir, name);
-    rmSync(out, { recursive: true, force: true });
-    mkdirSync(out, { recursive: true });
-    execFileSync(
-      ncc,
-      [
-        'build',
-        entry,
-        '--out',
-        out,
-        '--license',
-        'licenses.txt',
-        '--quiet',
-        '--no-cache',
-        '--transpile-only',
-        '--target',
-        'es2022',
-      ],
-      {
-        cwd: root,
-        stdio: ['ignore', 'inherit', 'inherit'],
-      },
-    );
+    nccBuild(entry, out);
     if (name === 'cli') {
       const file = join(out, 'index.js');
       const code = readFileSync(file, 'utf8');

