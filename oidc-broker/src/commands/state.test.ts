@@ -1,6 +1,6 @@
 // The real broker (`npm run broker`'s entry, a child process, SQLite) with the operator's commands beside it:
 // `backup` while it runs, `restore` refused while it runs, wipe, restore, and a token used before the backup is still
-// refused as replayed; a flood of unverified refusals from 40 loopback addresses audited within the cap plus one
+// refused as replayed; a revocation by the CLI in force in the running broker within 5 s; a flood of unverified refusals from 40 loopback addresses audited within the cap plus one
 // aggregate row a minute whose count adds up, while every refusal of a verified token is audited.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -182,6 +182,36 @@ describe('backup and restore around a running broker', () => {
     expect(await jwks()).toEqual(keysBefore);
     expect((await exchange(await issuer.mint())).status).toBe(200);
   }, 120_000);
+});
+
+describe('revoke beside a running broker', () => {
+  it('a revocation written by the CLI is in force in the running broker within 5 s (its revocation poll)', async () => {
+    if (!child) await startBroker();
+    const res = await fetch(`http://127.0.0.1:${port}/auth/oidc/github-actions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: await issuer.mint(), project: 'web' }),
+    });
+    const { token } = (await res.json()) as { token: string };
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as {
+      jti: string;
+    };
+    const login = async () =>
+      (
+        await fetch(`http://127.0.0.1:${port}/v2/token?service=depot-cache&scope=repository:cache/web:pull`, {
+          headers: { authorization: `Basic ${Buffer.from(`depot:${token}`).toString('base64')}` },
+        })
+      ).status;
+    expect(await login()).toBe(200);
+    expect(cli('revoke', '--jti', claims.jti).status).toBe(0);
+    const end = Date.now() + 5_000;
+    let status = await login();
+    while (status === 200 && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 200));
+      status = await login();
+    }
+    expect(status).toBe(401);
+  }, 60_000);
 });
 
 describe('the audit of a flood of unverified tokens', () => {
