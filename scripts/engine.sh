@@ -2,7 +2,7 @@
 # The real build engine for the tests and the demo, on Debian bookworm (../shared/ENGINE.md):
 # Docker Engine 28 + buildx 0.29 from sid (trixie's as the fallback; every dependency from bookworm, never a
 # partial upgrade), the containerd image store, QEMU binfmt for arm64, a plain registry on 127.0.0.1:5000 and a
-# multi-arch busybox base image in it.
+# multi-arch busybox base image in it, and a Debian bookworm base image built with mmdebstrap (scripts/debian-base.sh).
 #
 #   scripts/engine.sh up       install what is missing and start what is stopped (idempotent; fast when all runs)
 #   scripts/engine.sh status   what is installed and running
@@ -63,7 +63,7 @@ Suites: $suite
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
-    cat >/etc/apt/preferences.d/depot-$suite <<EOF
+    cat >"/etc/apt/preferences.d/depot-$suite" <<EOF
 Package: *
 Pin: release n=$suite
 Pin-Priority: $prio
@@ -115,6 +115,9 @@ install_tools() {
   command -v curl >/dev/null || missing+=(curl)
   command -v htpasswd >/dev/null || missing+=(apache2-utils)
   command -v openssl >/dev/null || missing+=(openssl)
+  # scripts/debian-base.sh: mmdebstrap, and arch-test, with which it checks that arm64 runs (under QEMU).
+  command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+  command -v arch-test >/dev/null || missing+=(arch-test)
   if [ ${#missing[@]} -gt 0 ]; then
     need_root
     log "installing from bookworm: ${missing[*]}"
@@ -249,6 +252,7 @@ status() {
     log "base image: missing"
     ok=1
   fi
+  bash "$HERE/debian-base.sh" status || ok=1
   # PostgreSQL is reported, not required: `up` leaves it to scripts/postgres.sh (npm test starts it).
   bash "$HERE/postgres.sh" status 2>&1 | sed 's/^postgres: /engine: postgres: /' || true
   return $ok
@@ -256,7 +260,7 @@ status() {
 
 up() {
   if status >/dev/null 2>&1; then
-    log "up: all running (Docker Engine $(dpkg-query -W -f='${Version}' docker.io) from $(engine_suite), buildx $(buildx_version), registry $REGISTRY_ADDR, $BASE_IMAGE)"
+    log "up: all running (Docker Engine $(dpkg-query -W -f='${Version}' docker.io) from $(engine_suite), buildx $(buildx_version), registry $REGISTRY_ADDR, $BASE_IMAGE, $(bash "$HERE/debian-base.sh" image))"
     return 0
   fi
   install_engine
@@ -265,6 +269,7 @@ up() {
   enable_qemu
   start_registry
   build_base_image
+  bash "$HERE/debian-base.sh" up
   status
 }
 
