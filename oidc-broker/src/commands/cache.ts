@@ -55,6 +55,11 @@ const READ_ONLY_ENV = `REGISTRY_STORAGE_MAINTENANCE_READONLY='{enabled: true}'`;
 
 type Fetch = typeof fetch;
 
+/** Reads an answer's (small: empty or an error) body to its end, so the connection is free again. */
+async function discard(res: Response): Promise<void> {
+  await res.arrayBuffer().catch(() => undefined);
+}
+
 /** Registry tokens for one repository and actions. */
 export type TokenSource = (repository: string, actions: string[]) => Promise<string>;
 
@@ -132,7 +137,7 @@ export class CacheRegistry {
       );
     }
     if (res.status === 401 || res.status === 403) {
-      await res.body?.cancel();
+      await discard(res);
       throw new ConfigError(
         `the cache registry at ${this.url} refused the broker's own token (${res.status} on ${method} /v2/${repository}/...): is it the registry whose token service is this broker (its auth.token.rootcertbundle the CA in --data-dir, as registry-config prints) and is --data-dir the broker's?`,
       );
@@ -151,7 +156,7 @@ export class CacheRegistry {
   private async readCapped(res: Response, what: string): Promise<Buffer> {
     const length = Number(res.headers.get('content-length') ?? '0');
     if (length > MAX_DOCUMENT) {
-      await res.body?.cancel();
+      void res.body?.cancel().catch(() => undefined);
       throw new ConfigError(
         `${what} at ${this.url} is ${length} bytes, more than a manifest or config can be`,
       );
@@ -168,7 +173,7 @@ export class CacheRegistry {
     while (next) {
       const res = await this.call('GET', repository, next, ['pull']);
       if (res.status === 404) {
-        await res.body?.cancel();
+        await discard(res);
         return out;
       }
       if (!res.ok) await this.fail(res, `GET /v2/${repository}/tags/list`);
@@ -187,7 +192,7 @@ export class CacheRegistry {
   ): Promise<{ digest: string; size: number; doc: ManifestDoc } | undefined> {
     const res = await this.call('GET', repository, `manifests/${reference}`, ['pull'], { accept: ACCEPT });
     if (res.status === 404) {
-      await res.body?.cancel();
+      await discard(res);
       return undefined;
     }
     if (!res.ok) await this.fail(res, `GET /v2/${repository}/manifests/${reference}`);
@@ -202,7 +207,7 @@ export class CacheRegistry {
   async json(repository: string, digest: string): Promise<unknown> {
     const res = await this.call('GET', repository, `blobs/${digest}`, ['pull']);
     if (res.status === 404) {
-      await res.body?.cancel();
+      await discard(res);
       return undefined;
     }
     if (!res.ok) await this.fail(res, `GET /v2/${repository}/blobs/${digest}`);
@@ -217,7 +222,7 @@ export class CacheRegistry {
   /** Deletes a manifest by digest (and so every tag pointing at it). False when it was already gone. */
   async deleteManifest(repository: string, digest: string): Promise<boolean> {
     const res = await this.call('DELETE', repository, `manifests/${digest}`, ['pull', 'delete']);
-    await res.body?.cancel();
+    await discard(res);
     if (res.status === 404) return false;
     if (res.status === 405) {
       throw new ConfigError(
@@ -236,13 +241,13 @@ export class CacheRegistry {
     // distribution asks `delete` for any DELETE, the upload's cancel too.
     const actions = ['pull', 'push', 'delete'];
     const res = await this.call('POST', repository, 'blobs/uploads/', actions);
-    await res.body?.cancel();
+    await discard(res);
     if (res.status === 405) return false;
     if (res.status !== 202) await this.fail(res, `POST /v2/${repository}/blobs/uploads/`);
     const location = res.headers.get('location');
     if (location) {
       const cancel = await this.call('DELETE', repository, new URL(location, this.url).href, actions);
-      await cancel.body?.cancel();
+      await discard(cancel);
     }
     return true;
   }
