@@ -9,7 +9,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -50,6 +59,8 @@ const DEPLOY = join(ROOT, 'examples', 'deploy');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 const BROKER_MAIN = join(ROOT, 'oidc-broker', 'src', 'main.ts');
 const run = Date.now().toString(36);
+/** Where distribution's filesystem storage keeps the tags of the project cache repository cache/demo. */
+const CACHE_TAGS = 'docker/registry/v2/repositories/cache/demo/_manifests/tags';
 
 interface Instance {
   name: string;
@@ -99,9 +110,13 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, ms = 30_00
 }
 
 async function startInstance(i: Instance): Promise<void> {
+  // Node itself with tsx's loader, not the tsx launcher: the launcher runs the broker in a child process, which a
+  // SIGKILL of the launcher would leave running.
   const proc = spawn(
-    TSX,
+    process.execPath,
     [
+      '--import',
+      'tsx',
       BROKER_MAIN,
       'serve',
       '--config',
@@ -116,10 +131,13 @@ async function startInstance(i: Instance): Promise<void> {
   proc.stdout.on('data', (d: Buffer) => i.log.push(d.toString()));
   proc.stderr.on('data', (d: Buffer) => i.log.push(d.toString()));
   i.proc = proc;
-  await waitUntil(`broker ${i.name} /healthz`, async () => {
+  const until = Date.now() + 30_000;
+  for (;;) {
     if (proc.exitCode !== null) throw new Error(`broker ${i.name} exited: ${i.log.join('').slice(-2000)}`);
-    return (await viaHttp(`http://127.0.0.1:${i.port}/healthz`)).status === 200;
-  });
+    if ((await viaHttp(`http://127.0.0.1:${i.port}/healthz`).catch(() => undefined))?.status === 200) return;
+    if (Date.now() > until) throw new Error(`broker ${i.name} answered no /healthz within 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 async function killInstance(i: Instance, signal: NodeJS.Signals): Promise<void> {
@@ -457,10 +475,14 @@ describe('two broker instances on PostgreSQL behind the nginx TLS front', () => 
     const log = nginx?.accessLog() ?? '';
     expect(log).toMatch(/"POST \/auth\/oidc\/github-actions HTTP\/[\d.]+" 200 port=\d+ scheme=https/);
     expect(log).toMatch(/"(GET|POST) \/v2\/token\S* HTTP\/[\d.]+" 200 port=\d+ scheme=http /);
-    // The cache was exported to the cache registry behind nginx.
-    expect(r.job.output()).toMatch(
-      new RegExp(`exporting cache to registry|${registryHost.replace('.', '\\.')}`),
-    );
+    // The cache was exported through nginx to the registry: its manifest is tagged in the registry's storage.
+    expect(r.job.output()).toContain('exporting cache to registry');
+    const tags = join(dir, 'registry', CACHE_TAGS);
+    expect(
+      existsSync(tags) && readdirSync(tags).length > 0,
+      `${r.job.output()}\n${registryLog.join('').slice(-3000)}`,
+    ).toBe(true);
+    expect(nginx?.accessLog()).toMatch(/"PUT \/v2\/cache\/demo\/manifests\/\S+ HTTP\/[\d.]+" 201 /);
   });
 
   it('the client address is the one nginx saw, behind trusted_proxies; a forged X-Forwarded-For does not move it', async () => {
@@ -500,7 +522,8 @@ describe('two broker instances on PostgreSQL behind the nginx TLS front', () => 
     const [a, b] = instances as [Instance, Instance];
     const projectToken = await exchangeViaTls();
     await killInstance(a, 'SIGKILL');
-    // Its port refuses from now on, as a killed instance's does.
+    await expect(viaHttp(`http://127.0.0.1:${a.port}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
+    // The hop in front of it refuses too from now on, as the killed instance's port does.
     await hops[0]?.down();
     // Requests between: exchanges and registry tokens, all answered (by b).
     for (let n = 0; n < 4; n++) {
