@@ -33,6 +33,8 @@ export interface BackupMeta {
 /** Writes a backup of the data dir's state and key files to `out`, which must not exist. */
 export async function backupSqlite(dataDir: string, out: string): Promise<{ files: string[] }> {
   if (existsSync(out)) throw new Error(`${out} exists: backup never overwrites a file, choose another --out`);
+  if (!existsSync(dirname(out)))
+    throw new Error(`the folder of ${out} does not exist: create it, or choose another --out`);
   if (!existsSync(join(dataDir, STATE_FILE)))
     throw new Error(`no broker state in ${dataDir}: pass the broker's --data-dir (or BROKER_DATA_DIR)`);
   // Written beside `out` under another name, then linked into place: `out` appears complete or not at all, and a
