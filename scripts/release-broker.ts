@@ -183,7 +183,7 @@ export function platformOf(target: Target): string {
 
 /** `docker buildx build` of oidc-broker/Dockerfile from a release's tarballs, for both platforms. */
 export function buildImage(
-  release: BrokerRelease,
+  release: Pick<BrokerRelease, 'version' | 'out'>,
   opts: { image: string; push: boolean; base?: string },
 ): void {
   const args = [
