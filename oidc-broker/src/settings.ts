@@ -176,7 +176,7 @@ const COMMANDS = {
       registry: ['URL', 'the cache registry (default: http://<registry.host of the config>)'],
       'registry-config': [
         'FILE',
-        "the registry's config file, for its garbage collection after prune and reset",
+        "the registry's config file: prune and reset then collect its garbage, only while the registry refuses uploads (read-only)",
       ],
       config: ['FILE', 'the config file'],
       'data-dir': ['DIR', "the broker's data folder (the registry token signer)"],
