@@ -658,14 +658,17 @@ export async function cacheCommand(s: Settings): Promise<void> {
       `--registry ${url} is not the registry's base URL (http://HOST:PORT or https://HOST)`,
     );
   }
-  await runCache({
-    config,
-    registry: new CacheRegistry(url, selfTokens(config, keys)),
-    subcommand: sub,
-    project: s.flags.get('project'),
-    dryRun: s.flags.get('dry-run') === 'true',
-    registryConfig: registryConfig === undefined ? undefined : resolve(registryConfig),
-    out: process.stdout,
-  });
-  keys.close();
+  try {
+    await runCache({
+      config,
+      registry: new CacheRegistry(url, selfTokens(config, keys)),
+      subcommand: sub,
+      project: s.flags.get('project'),
+      dryRun: s.flags.get('dry-run') === 'true',
+      registryConfig: registryConfig === undefined ? undefined : resolve(registryConfig),
+      out: process.stdout,
+    });
+  } finally {
+    keys.close();
+  }
 }
