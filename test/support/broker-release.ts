@@ -41,7 +41,8 @@ export function brokerRelease(): BrokerReleaseDir {
   const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string })
     .version;
   if (!existsSync(join(dir, 'SHA256SUMS'))) {
-    rmSync(dir, { recursive: true, force: true });
+    // Releases of older sources are not used again: about 90 MB each.
+    rmSync(join(ROOT, '.tmp', 'test-release-broker'), { recursive: true, force: true });
     execFileSync('npm', ['run', '--silent', 'release:broker', '--', '--out', dir], {
       cwd: ROOT,
       stdio: 'pipe',
