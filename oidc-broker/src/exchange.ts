@@ -159,7 +159,13 @@ export async function exchange(
           ? stateUnavailable(err)
           : new BrokerError('internal', 'the exchange failed inside the broker');
     Object.assign(record, { outcome: e.code, field: e.field, message: e.detail ?? e.message });
-    if (verified || deps.unverifiedAudit.admit(ctx.client, e.code)) auditLater(deps, record);
+    if (verified) auditLater(deps, record);
+    else {
+      // Capped, by the minute of the refusal (the row's `at` too: rows and the cap's windows agree).
+      const now = Date.now();
+      record.at = Math.floor(now / 1000);
+      if (deps.unverifiedAudit.admit(ctx.client, e.code, now)) auditLater(deps, record);
+    }
     const level = e.code === 'internal' ? 'error' : e.code === 'state_unavailable' ? 'warn' : 'info';
     deps.log[level](
       {

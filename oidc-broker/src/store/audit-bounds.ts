@@ -59,9 +59,11 @@ export class UnverifiedAudit {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Whether this refusal gets an audit row of its own; when not, it is counted for the minute's aggregate row. */
-  admit(client: string, code: string): boolean {
-    const now = this.now();
+  /**
+   * Whether this refusal gets an audit row of its own; when not, it is counted for the minute's aggregate row. `now`:
+   * the refusal's time in milliseconds, which its row's `at` should be, so rows and windows agree on the minute.
+   */
+  admit(client: string, code: string, now: number = this.now()): boolean {
     const minute = now - (now % MINUTE_MS);
     if (minute !== this.minute) {
       void this.flush();
