@@ -1,6 +1,7 @@
 // Reading what `docker buildx version` and `docker buildx inspect` print. Only the parsers live here (semver,
 // nothing else), so the CLI shares them without bundling shared/buildx.ts's action-side probe and gates.
 import semver from 'semver';
+import type { ImageStore } from './contract/docker-facts';
 
 /**
  * `github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4` -> 0.29.1; `github.com/docker/buildx v0.13.1 abc` -> 0.13.1.
@@ -47,4 +48,53 @@ export function parseBuilderInspect(stdout: string): BuilderInfo {
     }
   }
   return info;
+}
+
+/** The snapshotter DriverStatus names when dockerd uses the containerd image store. */
+export const CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1';
+
+/** `{{.Driver}}`, a tab, then `{{json .DriverStatus}}`. */
+export const INFO_FORMAT = '{{.Driver}}\t{{json .DriverStatus}}';
+
+/** The image store from `docker info --format INFO_FORMAT`; undefined when the output cannot be read. */
+export function parseImageStore(stdout: string): ImageStore | undefined {
+  const line = stdout.trim();
+  const tab = line.indexOf('\t');
+  if (tab < 0) return undefined;
+  let status: unknown;
+  try {
+    status = JSON.parse(line.slice(tab + 1));
+  } catch {
+    return undefined;
+  }
+  if (status !== null && !Array.isArray(status)) return undefined;
+  const pairs = (status ?? []) as unknown[];
+  const containerd = pairs.some(
+    (p) => Array.isArray(p) && p[0] === 'driver-type' && p[1] === CONTAINERD_SNAPSHOTTER,
+  );
+  return containerd ? 'containerd' : 'classic';
+}
+
+/**
+ * The buildx plugin's version from `docker info --format '{{json .ClientInfo.Plugins}}'` (docker asks each CLI
+ * plugin for its metadata): `{version, raw}` as `docker buildx version` would give, undefined when buildx is not
+ * listed or its version cannot be read.
+ */
+export function parsePluginsBuildx(stdout: string): { version: string; raw: string } | undefined {
+  let plugins: unknown;
+  try {
+    plugins = JSON.parse(stdout.trim());
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(plugins)) return undefined;
+  for (const p of plugins as unknown[]) {
+    if (p === null || typeof p !== 'object') continue;
+    const { Name, Version, Path } = p as Record<string, unknown>;
+    if (Name !== 'buildx' || typeof Version !== 'string') continue;
+    const version = parseBuildxVersion(`buildx ${Version}`);
+    if (!version) return undefined;
+    return { version, raw: `buildx ${Version}${typeof Path === 'string' ? ` (${Path})` : ''}` };
+  }
+  return undefined;
 }

@@ -1,8 +1,15 @@
 // The installed buildx's version and the builder's BuildKit version, and gating inputs on them as docker's actions
 // do (action-side: it runs docker through shared/exec; the CLI uses only the parsers, from shared/buildx-version.ts).
 import semver from 'semver';
-import { parseBuilderInspect, parseBuildxVersion } from './buildx-version';
+import {
+  INFO_FORMAT,
+  parseBuilderInspect,
+  parseBuildxVersion,
+  parseImageStore,
+  parsePluginsBuildx,
+} from './buildx-version';
 import type { BuilderInfo } from './buildx-version';
+import type { DockerFacts, ImageStore } from './contract/docker-facts';
 import { UserError } from './errors';
 import { exec } from './exec';
 
@@ -106,4 +113,68 @@ export function buildkitSatisfies(info: BuilderInfo | undefined, range: string):
 export function buildPlatformNote(buildPlatform: string): string | undefined {
   if (!buildPlatform) return undefined;
   return `Input \`build-platform\` (${buildPlatform}) has no effect: every build runs on this runner's one builder, platforms other than its own under QEMU emulation.`;
+}
+
+/** What a build step learns from docker before it builds (probeDocker). */
+export interface DockerProbe {
+  buildx: BuildxVersion;
+  /** `docker buildx inspect [builder]`, undefined when it failed (the reason is in the log). */
+  builder?: BuilderInfo;
+  /** The image store of the daemon the default docker context names; undefined when docker info failed. */
+  store?: ImageStore;
+}
+
+/**
+ * The buildx version, the builder and the image store at once: `docker info` (the buildx plugin's version among
+ * the CLI plugins, and the daemon's DriverStatus) beside `docker buildx inspect [builder]`, the two run together.
+ * Two docker processes in parallel where `docker buildx version`, `docker buildx inspect` and the CLI's own inspect
+ * and `docker info` were four in a row. A buildx version docker info does not give is asked of `docker buildx
+ * version`, as before.
+ */
+export async function probeDocker(
+  builder: string,
+  opts: { docker?: string; log?: (message: string) => void } = {},
+): Promise<DockerProbe> {
+  const docker = opts.docker ?? 'docker';
+  const info = async (): Promise<{ buildx?: BuildxVersion; store?: ImageStore }> => {
+    try {
+      const res = await exec(docker, ['info', '--format', `{{json .ClientInfo.Plugins}}\n${INFO_FORMAT}`], {
+        silent: true,
+        captureStdout: true,
+        stdin: 'ignore',
+      });
+      const [plugins = '', status = ''] = res.stdout.split('\n');
+      const buildx = parsePluginsBuildx(plugins);
+      return {
+        ...(buildx ? { buildx } : {}),
+        store: res.exitCode === 0 ? parseImageStore(status) : undefined,
+      };
+    } catch {
+      return {};
+    }
+  };
+  const [facts, inspected] = await Promise.all([info(), inspectBuilder(builder, opts)]);
+  const buildx: BuildxVersion = facts.buildx ?? (await buildxVersion(docker));
+  return {
+    buildx,
+    ...(inspected ? { builder: inspected } : {}),
+    ...(facts.store ? { store: facts.store } : {}),
+  };
+}
+
+/**
+ * The facts for the CLI (shared/contract/docker-facts.ts). The image store is the default context's: it is handed
+ * over only for a docker-driver builder on that context (endpoint `default`, or a daemon URL), else the CLI asks.
+ */
+export function dockerFactsFor(asked: string, probe: DockerProbe): DockerFacts {
+  const facts: DockerFacts = {};
+  if (probe.buildx.version) facts.buildx = probe.buildx.version;
+  const { builder } = probe;
+  if (builder?.name && builder.driver) {
+    const endpoint = builder.nodes[0]?.endpoint;
+    const defaultContext = !endpoint || endpoint === 'default' || endpoint.includes('://');
+    const store = builder.driver === 'docker' && defaultContext ? probe.store : undefined;
+    facts.builder = { asked, name: builder.name, driver: builder.driver, ...(store ? { store } : {}) };
+  }
+  return facts;
 }

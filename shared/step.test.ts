@@ -128,6 +128,7 @@ const ctx: StepContext = {
   github: githubContext(),
   tmp: '/tmp/step',
   buildx: { version: '0.29.1', raw: '' },
+  dockerFacts: {},
 };
 const run = {
   command: 'build' as const,

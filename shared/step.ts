@@ -1,8 +1,9 @@
 // The phases every build action shares: the run's context and temp dir, the buildx version, the project token,
 // the depot run, and the outputs read back from the metadata file.
 import * as core from '@actions/core';
-import { buildxVersion } from './buildx';
-import type { BuildxVersion } from './buildx';
+import { dockerFactsFor, probeDocker } from './buildx';
+import type { BuilderInfo, BuildxVersion, DockerProbe } from './buildx';
+import { DOCKER_FACTS_ENV, encodeDockerFacts } from './contract/docker-facts';
 import { DepotCli } from './depot';
 import type { DepotResult, DepotRun } from './depot';
 import { tokenRequest } from './depot-inputs';
@@ -11,6 +12,7 @@ import { getGithubContext } from './github';
 import type { GithubContext } from './github';
 import { createTempDir, removeTempDir } from './tempdir';
 import { defaultTokenDeps, resolveToken } from './token';
+import { traced } from './trace';
 import type { TokenDeps, TokenResolution } from './token';
 
 export interface StepContext {
@@ -18,21 +20,38 @@ export interface StepContext {
   /** The step's private temp dir (0700); the post step removes it. */
   tmp: string;
   buildx: BuildxVersion;
+  /** `docker buildx inspect` of the step's builder (undefined when it failed). */
+  builder?: BuilderInfo;
+  /** What the CLI is handed so it does not ask docker again (shared/contract/docker-facts.ts). */
+  dockerFacts: Record<string, string>;
 }
 
 /** The post step finds the temp dir under this state name. */
 const TMP_DIR_STATE = 'tmpDir';
 
-export async function prepareStep(): Promise<StepContext> {
+/**
+ * The step's context, temp dir and what docker says (probeDocker: the buildx version and the builder `builder`, ''
+ * for buildx's choice, asked together), each printed in its group.
+ */
+export async function prepareStep(builder: string): Promise<StepContext> {
   const github = getGithubContext();
   const tmp = createTempDir();
   core.saveState(TMP_DIR_STATE, tmp);
+  const infoLines: string[] = [];
+  const probe: DockerProbe = await traced('docker info + buildx inspect', () =>
+    probeDocker(builder, { log: (m) => infoLines.push(m) }),
+  );
   const buildx = await core.group('Buildx version', async () => {
-    const v = await buildxVersion();
-    core.info(v.raw || 'docker buildx not found: inputs are not gated on its version');
-    return v;
+    core.info(probe.buildx.raw || 'docker buildx not found: inputs are not gated on its version');
+    return probe.buildx;
   });
-  return { github, tmp, buildx };
+  const info = await core.group('Builder info', async () => {
+    for (const line of infoLines) core.info(line);
+    if (probe.builder) core.info(JSON.stringify(probe.builder));
+    return probe.builder;
+  });
+  const dockerFacts = { [DOCKER_FACTS_ENV]: encodeDockerFacts(dockerFactsFor(builder, probe)) };
+  return { github, tmp, buildx, ...(info ? { builder: info } : {}), dockerFacts };
 }
 
 export interface BuildRun {
@@ -59,17 +78,22 @@ export async function resolveAndRun(
   deps: RunDeps = {},
 ): Promise<BuildRun> {
   const resolution = await core.group('Project token', () =>
-    resolveToken(tokenRequest(inputs), deps.token ?? defaultTokenDeps(ctx.github)),
+    traced('project token', () =>
+      resolveToken(tokenRequest(inputs), deps.token ?? defaultTokenDeps(ctx.github)),
+    ),
   );
   // The CLI reads DEPOT_PROJECT_ID itself; only the input needs passing, and only with a token to build for it.
   const project = resolution.kind === 'token' ? inputs.project : '';
-  const result = await (deps.cli ?? new DepotCli()).run({
-    ...run,
-    resolution,
-    ...(project ? { project } : {}),
-    buildxFallback: inputs['buildx-fallback'],
-    install: { version: inputs.version, manifestUrl: inputs['manifest-url'] },
-  });
+  const result = await traced(`depot ${run.command}`, () =>
+    (deps.cli ?? new DepotCli()).run({
+      ...run,
+      env: { ...ctx.dockerFacts, ...run.env },
+      resolution,
+      ...(project ? { project } : {}),
+      buildxFallback: inputs['buildx-fallback'],
+      install: { version: inputs.version, manifestUrl: inputs['manifest-url'] },
+    }),
+  );
   return { resolution, result };
 }
 

@@ -13,6 +13,7 @@ import { blocking, formatFinding, parseCheckOutput } from './lint';
 import { log, setDebug } from './log';
 import { onCleanup, run } from './process';
 import { Session } from './session';
+import { traced } from '../../shared/trace';
 
 export const BUILD_HELP = `Usage: depot build [OPTIONS] CONTEXT
 
@@ -111,13 +112,15 @@ export async function build(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   }
   const context = positional[0] as string;
   const local = !/^[a-z]+:\/\//i.test(context) && !context.startsWith('git@') && context !== '-';
-  const session = await Session.open({
-    env,
-    probe: true,
-    ...(depot.token !== undefined ? { tokenFlag: depot.token } : {}),
-    ...(depot.project !== undefined ? { projectFlag: depot.project } : {}),
-    ...(local ? { searchFrom: resolve(context) } : {}),
-  });
+  const session = await traced('session', () =>
+    Session.open({
+      env,
+      probe: true,
+      ...(depot.token !== undefined ? { tokenFlag: depot.token } : {}),
+      ...(depot.project !== undefined ? { projectFlag: depot.project } : {}),
+      ...(local ? { searchFrom: resolve(context) } : {}),
+    }),
+  );
   if (depot.save) session.requireSave();
   const features = depot.lint ? [{ name: '--lint', since: '0.15.0' }] : [];
   const gated = flags.some((f) =>
@@ -132,7 +135,7 @@ export async function build(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   if (depot.buildPlatform) buildPlatformNote(depot.buildPlatform);
   // Asked once per CI job (builder-probe.ts), only when this build would write the project cache.
   const cacheExport = writesCache(session.token)
-    ? await cacheExportAllowed(session.env, values(flags, 'builder').at(-1))
+    ? await traced('builder probe', () => cacheExportAllowed(session.env, values(flags, 'builder').at(-1)))
     : true;
 
   if (depot.lint) {
@@ -144,7 +147,9 @@ export async function build(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   onCleanup(() => rmSync(tmp, { recursive: true, force: true }));
   const metadataFile = values(flags, 'metadata-file').at(-1) ?? join(tmp, 'metadata.json');
   const plan = planBuild({ flags, depot, context, session, metadataFile, cacheExport });
-  const res = await run('docker', plan.args, { env: session.env, stdin: context === '-' });
+  const res = await traced('buildx build', () =>
+    run('docker', plan.args, { env: session.env, stdin: context === '-' }),
+  );
   // A failed build still names its build id and project in the metadata file, for the action's outputs.
   if (res.exitCode !== 0) {
     session.addBuildInfo(plan.metadataFile);

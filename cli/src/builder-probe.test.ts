@@ -36,6 +36,7 @@ import {
 } from './builder-probe';
 import type { ProbeExec } from './builder-probe';
 import { cacheFlags } from './cache';
+import { DOCKER_FACTS_ENV } from '../../shared/contract/docker-facts';
 import { readProjectToken } from './token';
 
 // Captured from the engine (docker 28.5.2, buildx 0.29.1): the default builder, and `docker info --format
@@ -436,6 +437,31 @@ describe('depot build and bake on the builder they find (bundle, stand-in docker
       `type=registry,ref=${host}/cache/web:default,mode=max,ignore-error=true`,
     );
     expect(j.probes().map((p) => p.args[0])).toEqual(probes);
+    j.cleanup();
+  });
+
+  it('asks docker nothing when the action handed over the facts of this builder (DEPOT_DOCKER_FACTS)', async () => {
+    const host = await registry();
+    const facts = {
+      buildx: '0.29.1',
+      builder: { asked: '', name: 'default', driver: 'docker', store: 'classic' },
+    };
+    const j = job({
+      DEPOT_TOKEN: await projectToken({ cache: `${host}/cache/web` }),
+      [DOCKER_FACTS_ENV]: JSON.stringify(facts),
+      // what docker would say is not what was handed over: the handed facts decide
+      STANDIN_IMAGE_STORE: 'containerd',
+    });
+    const r = await depot(['build', '--provenance', 'mode=max', j.ctx], j.env, j.dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(j.builds()[0]?.args).not.toContain('--cache-to');
+    expect(warnings(r.stderr)).toHaveLength(1);
+    // no probe at all: neither `buildx version` (for --provenance) nor inspect nor info
+    expect(existsSync(j.env.STANDIN_PROBES as string)).toBe(false);
+    // facts about another builder are not taken: the CLI asks
+    const other = await depot(['build', '--builder', 'ci', j.ctx], j.env, j.dir);
+    expect(other.code, other.stderr).toBe(0);
+    expect(j.probes().map((p) => p.args[0])).toEqual(['buildx', 'info']);
     j.cleanup();
   });
 

@@ -27,14 +27,22 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { parseBuilderInspect } from '../../shared/buildx-version';
+import {
+  CONTAINERD_SNAPSHOTTER,
+  INFO_FORMAT,
+  parseBuilderInspect,
+  parseImageStore,
+} from '../../shared/buildx-version';
+import type { ImageStore } from '../../shared/contract/docker-facts';
+import { DOCKER_FACTS_ENV, readDockerFacts } from '../../shared/contract/docker-facts';
 import { CommandNotFound, exec as sharedExec } from '../../shared/exec';
 import type { ExecOptions, ExecResult } from '../../shared/exec';
 import { detectCi } from './ci';
 import { log, showCommand } from './log';
 import { tokenCacheDir } from './token-cache';
 
-export type ImageStore = 'containerd' | 'classic';
+export type { ImageStore };
+export { CONTAINERD_SNAPSHOTTER, INFO_FORMAT, parseImageStore };
 
 export interface BuilderFacts {
   /** The builder's name as buildx reports it. */
@@ -45,16 +53,10 @@ export interface BuilderFacts {
   store?: ImageStore;
 }
 
-/** The snapshotter DriverStatus names when dockerd uses the containerd image store. */
-export const CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1';
-
 /** Kept answers older than this are deleted (outside RUNNER_TEMP, which the runner empties itself). */
 export const MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
 const FILE = /^builder-[0-9a-f]{64}\.json$/;
-/** `{{.Driver}}`, a tab, then `{{json .DriverStatus}}`. */
-export const INFO_FORMAT = '{{.Driver}}\t{{json .DriverStatus}}';
-
 /** The builder's name, driver and first node's endpoint from `docker buildx inspect`. */
 export function parseInspect(
   stdout: string,
@@ -63,25 +65,6 @@ export function parseInspect(
   if (!name || !driver) return undefined;
   const endpoint = nodes[0]?.endpoint;
   return { name, driver, ...(endpoint ? { endpoint } : {}) };
-}
-
-/** The image store from `docker info --format INFO_FORMAT`; undefined when the output cannot be read. */
-export function parseImageStore(stdout: string): ImageStore | undefined {
-  const line = stdout.trim();
-  const tab = line.indexOf('\t');
-  if (tab < 0) return undefined;
-  let status: unknown;
-  try {
-    status = JSON.parse(line.slice(tab + 1));
-  } catch {
-    return undefined;
-  }
-  if (status !== null && !Array.isArray(status)) return undefined;
-  const pairs = (status ?? []) as unknown[];
-  const containerd = pairs.some(
-    (p) => Array.isArray(p) && p[0] === 'driver-type' && p[1] === CONTAINERD_SNAPSHOTTER,
-  );
-  return containerd ? 'containerd' : 'classic';
 }
 
 /** False only for the docker driver on the classic image store: it cannot export cache. */
@@ -200,6 +183,18 @@ export function probeKey(env: NodeJS.ProcessEnv, job: string, builder: string | 
     .digest('hex');
 }
 
+/**
+ * The builder's facts the action handed over (shared/contract/docker-facts.ts), when they are about the builder this
+ * build uses (`--builder`, else buildx's choice, which BUILDX_BUILDER sets for both) and complete: a docker driver's
+ * facts need its image store.
+ */
+export function handedFacts(env: NodeJS.ProcessEnv, builder: string | undefined): BuilderFacts | undefined {
+  const b = readDockerFacts(env)?.builder;
+  if (!b || b.asked !== (builder ?? '')) return undefined;
+  if (b.driver === 'docker' && !b.store) return undefined;
+  return { name: b.name, driver: b.driver, ...(b.store ? { store: b.store } : {}) };
+}
+
 /** Reads (and keeps, for the job) what the builder of this build is. */
 export class BuilderProbe {
   private readonly deps: ProbeDeps;
@@ -213,6 +208,11 @@ export class BuilderProbe {
 
   /** The builder's facts: from this job's kept answer, else asked of docker; undefined when docker cannot tell. */
   async facts(builder?: string): Promise<BuilderFacts | undefined> {
+    const handed = handedFacts(this.env, builder);
+    if (handed) {
+      log.debug(`BuilderProbe.facts: from the action (${DOCKER_FACTS_ENV}): ${JSON.stringify(handed)}`);
+      return handed;
+    }
     const where = probeCacheDir(this.env);
     const file = where
       ? join(where.dir, `builder-${probeKey(this.env, where.job, builder)}.json`)

@@ -2,6 +2,7 @@
 // target), and the reachability probe that decides exit 69 before any build starts.
 import { UnavailableError, UserError } from './errors';
 import type { ProjectToken } from './token';
+import { traced } from '../../shared/trace';
 
 /** The longest registry tag, and so the longest cache key. */
 const MAX_TAG = 128;
@@ -97,7 +98,7 @@ async function tryTwice(url: string, init: RequestInit, fetchImpl: Fetch): Promi
 export async function probeCache(token: ProjectToken, fetchImpl: Fetch = fetch): Promise<void> {
   if (!token.cache) return;
   const { host, repository } = token.cache;
-  const res = await tryTwice(`${registryBase(host)}/v2/`, {}, fetchImpl);
+  const res = await traced('GET /v2/', () => tryTwice(`${registryBase(host)}/v2/`, {}, fetchImpl));
   if (res instanceof Error) {
     throw new UnavailableError(
       `The cache registry ${host} cannot be reached (${res.message}): no build was started.`,
@@ -115,7 +116,9 @@ export async function probeCache(token: ProjectToken, fetchImpl: Fetch = fetch):
   if (params.service) url.searchParams.set('service', params.service);
   if (token.scopes.has('cache:read')) url.searchParams.set('scope', `repository:${repository}:pull`);
   const auth = `Basic ${Buffer.from(`depot:${token.raw}`).toString('base64')}`;
-  const answer = await tryTwice(url.toString(), { headers: { authorization: auth } }, fetchImpl);
+  const answer = await traced('registry token', () =>
+    tryTwice(url.toString(), { headers: { authorization: auth } }, fetchImpl),
+  );
   if (answer instanceof Error) {
     throw new UnavailableError(
       `The cache registry's token service ${url.origin} (the broker) cannot be reached (${answer.message}): no build was started.`,

@@ -5,6 +5,10 @@ import { depot } from './depot';
 import { errorMessage, UserError } from './errors';
 import { log } from './log';
 import { installSignalHandlers, runCleanups } from './process';
+import { traceProc, traceStartup } from '../../shared/trace';
+
+traceProc(`cli ${process.argv[2] ?? ''}`.trim());
+traceStartup();
 
 installSignalHandlers();
 depot(process.argv.slice(2), process.env).then(

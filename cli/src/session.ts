@@ -17,6 +17,8 @@ import type { ProjectToken } from './token';
 import { readProjectToken } from './token';
 import { savedBuildsRepository } from '../../shared/contract/project';
 import { exec } from '../../shared/exec';
+import { readDockerFacts } from '../../shared/contract/docker-facts';
+import { traced } from '../../shared/trace';
 
 /** Set in buildx's env by depot: a depot shim reached again from inside a depot build is a loop. */
 export const SHIM_GUARD = 'DEPOT_INSIDE_BUILD';
@@ -73,12 +75,14 @@ export class Session {
     } else {
       const deps = { ...defaultSessionDeps(), ...opts.deps };
       const named = choose().id;
-      const found = await tokenFromCi({ env: opts.env, ...(named ? { project: named } : {}) }, deps);
+      const found = await traced('token from CI', () =>
+        tokenFromCi({ env: opts.env, ...(named ? { project: named } : {}) }, deps),
+      );
       if (found.kind === 'token') token = found.token;
       else note = found.note;
     }
     const project = choose(token);
-    if (opts.probe && token?.cache) await probeCache(token);
+    if (opts.probe && token?.cache) await traced('cache probe', () => probeCache(token));
     const env: NodeJS.ProcessEnv = { ...opts.env, [SHIM_GUARD]: '1' };
     delete env.DEPOT_TOKEN;
     delete env.DEPOT_OIDC_TOKEN;
@@ -95,8 +99,12 @@ export class Session {
     return new Session(token, project.id, env, note);
   }
 
+  /** The installed buildx's version: the one the action handed over (docker-facts.ts), else `docker buildx version`. */
   async buildxVersion(): Promise<string | undefined> {
-    if (this.version === null) this.version = await buildxVersion(this.env);
+    if (this.version === null) {
+      const handed = readDockerFacts(this.env)?.buildx;
+      this.version = handed ?? (await traced('buildx version', () => buildxVersion(this.env)));
+    }
     return this.version;
   }
 

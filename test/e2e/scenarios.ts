@@ -30,6 +30,8 @@ export interface WorkflowOptions {
   /** Where the actions live (the monorepo's actions/ folder, or the standalone trees of release:actions). */
   actions?: { setup: string; buildPush: string; bake: string };
   toolCache?: string;
+  /** Give the job its own DOCKER_CONFIG (JobOptions.ownDockerConfig). */
+  ownDockerConfig?: boolean;
 }
 
 export interface WorkflowRun {
@@ -59,6 +61,7 @@ export function newJob(world: World, opts: Omit<WorkflowOptions, 'tag'> = {}): J
       ...opts.env,
     },
     ...(opts.toolCache ? { toolCache: opts.toolCache } : {}),
+    ...(opts.ownDockerConfig ? { ownDockerConfig: true } : {}),
   });
 }
 

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as core from '@actions/core';
-import { buildPlatformNote, inspectBuilder } from '../../../shared/buildx';
+import { buildPlatformNote } from '../../../shared/buildx';
 import { buildRefs, historySupport, uploadBuildRecord } from '../../../shared/build-record';
 import { BUILD_CHECKS_ENV, bakeDockerfiles, reportBuildChecks } from '../../../shared/build-checks';
 import { BAKE_DEFINITION_ENV } from '../../../shared/contract/bake';
@@ -22,13 +22,10 @@ import type { BakeDefinition, Inputs } from './inputs';
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const ctx = await prepareStep();
+  // The builder is asked about with the buildx version (prepareStep), which the other inputs are gated on.
+  const ctx = await prepareStep(core.getInput('builder'));
   const inputs = getInputs(ctx.github, ctx.buildx);
-  const builder = await core.group('Builder info', async () => {
-    const info = await inspectBuilder(inputs.builder, { log: core.info });
-    if (info) core.info(JSON.stringify(info));
-    return info;
-  });
+  const { builder } = ctx;
   const env = bakeEnv(inputs, { env: process.env, github: ctx.github });
   for (const value of Object.values(env)) core.setSecret(value);
   const definition = await core.group('Bake definition', () => readDefinition(inputs, ctx, env));

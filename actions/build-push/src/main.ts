@@ -2,7 +2,7 @@
 // Post: the build record and the job summary, then remove temp files.
 import { join } from 'node:path';
 import * as core from '@actions/core';
-import { buildPlatformNote, inspectBuilder } from '../../../shared/buildx';
+import { buildPlatformNote } from '../../../shared/buildx';
 import { buildRefs, historySupport, uploadBuildRecord } from '../../../shared/build-record';
 import { BUILD_CHECKS_ENV, buildDockerfiles, reportBuildChecks } from '../../../shared/build-checks';
 import { depotArgs } from '../../../shared/depot-inputs';
@@ -13,19 +13,16 @@ import { setOutputs } from '../../../shared/outputs';
 import { cleanupStep, prepareStep, runSettled } from '../../../shared/step';
 import { depotCells, saveBuildReport, summaryInputs, summaryStep } from '../../../shared/summary';
 import { writeSecretFile } from '../../../shared/tempdir';
+import { traced } from '../../../shared/trace';
 import { getInputs, toArgs } from './inputs';
 
 async function main(): Promise<void> {
   const started = Date.now();
   const inputs = getInputs();
-  const ctx = await prepareStep();
+  const ctx = await prepareStep(inputs.builder);
   const iidFile = join(ctx.tmp, 'iidfile');
   const metadataFile = join(ctx.tmp, 'metadata.json');
-  const builder = await core.group('Builder info', async () => {
-    const info = await inspectBuilder(inputs.builder, { log: core.info });
-    if (info) core.info(JSON.stringify(info));
-    return info;
-  });
+  const { builder } = ctx;
   const { buildxArgs, context } = toArgs(inputs, {
     github: ctx.github,
     buildx: ctx.buildx,
@@ -86,8 +83,8 @@ async function main(): Promise<void> {
 }
 
 async function post(): Promise<void> {
-  await summaryStep(uploadBuildRecord);
-  await cleanupStep();
+  await traced('summary and record', () => summaryStep(uploadBuildRecord));
+  await traced('cleanup', cleanupStep);
 }
 
 void run(main, post);
