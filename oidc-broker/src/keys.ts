@@ -14,8 +14,8 @@ import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:cry
 import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { calculateJwkThumbprint, createLocalJWKSet, importJWK } from 'jose';
-import type { CryptoKey, JSONWebKeySet, JWK } from 'jose';
+import { calculateJwkThumbprint, createLocalJWKSet } from 'jose';
+import type { JSONWebKeySet, JWK } from 'jose';
 import { MAX_TOKEN_TTL } from './config';
 import { CA_CERT_FILE, DataDirKeys } from './store/sqlite';
 import type { CertificateAndKey, Store, StoredKey } from './store/types';
@@ -86,7 +86,7 @@ export interface RegistrySigner {
 
 export class KeyStore {
   private keys: StoredKey[] = [];
-  private signing: { kid: string; key: KeyObject | CryptoKey } | undefined;
+  private signing: { kid: string; key: KeyObject } | undefined;
   private localSet: ReturnType<typeof createLocalJWKSet> | undefined;
   private published: JSONWebKeySet = { keys: [] };
   private signerPem: CertificateAndKey | undefined;
@@ -192,7 +192,7 @@ export class KeyStore {
     return { rotated, renewedSigner };
   }
 
-  signingKey(): { kid: string; key: KeyObject | CryptoKey } {
+  signingKey(): { kid: string; key: KeyObject } {
     if (!this.signing) throw new Error('no signing key');
     return this.signing;
   }
@@ -232,16 +232,8 @@ export class KeyStore {
     if (this.keys.length !== before) await this.save();
     const current = this.keys.find((k) => k.state === 'current');
     if (!current) throw new Error('no current key');
-    const signing = { kid: current.kid, key: createPrivateKey({ key: current.privateJwk, format: 'jwk' }) };
-    this.signing = signing;
-    // jose signs with a WebCrypto key; converting the KeyObject on every signature is measurable, so swap in an
-    // imported CryptoKey as soon as it is ready (the KeyObject signs meanwhile).
-    importJWK(current.privateJwk, 'ES256').then(
-      (k) => {
-        if (this.signing === signing) this.signing = { kid: signing.kid, key: k as CryptoKey };
-      },
-      () => undefined,
-    );
+    // mint.ts signs with node:crypto on this KeyObject, made once per key (never per signature).
+    this.signing = { kid: current.kid, key: createPrivateKey({ key: current.privateJwk, format: 'jwk' }) };
     const order = { next: 0, current: 1, retired: 2 } as const;
     this.published = {
       keys: [...this.keys].sort((a, b) => order[a.state] - order[b.state]).map((k) => k.publicJwk),

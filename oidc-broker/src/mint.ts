@@ -1,6 +1,5 @@
 // mint: a decision -> a project token (ES256, kid, typ depot-project+jwt) signed with the current key.
-import { createHash, randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { createHash, randomUUID, sign } from 'node:crypto';
 import { PROJECT_TOKEN_TYP, projectAudience, projectSubject } from '../../shared/contract/project-token';
 import type { ProjectTokenClaims, SourceIdentity } from '../../shared/contract/project-token';
 import type { BrokerConfig } from './config';
@@ -13,6 +12,17 @@ export interface Minted {
   scope: string;
   expiresAt: Date;
   sha256: string;
+}
+
+let header: { kid: string; encoded: string } | undefined;
+
+/** The encoded protected header for `kid` (the same for every token that key signs). */
+function protectedHeader(kid: string): string {
+  if (header?.kid !== kid) {
+    const json = JSON.stringify({ alg: 'ES256', kid, typ: PROJECT_TOKEN_TYP });
+    header = { kid, encoded: Buffer.from(json).toString('base64url') };
+  }
+  return header.encoded;
 }
 
 export async function mintProjectToken(
@@ -34,16 +44,23 @@ export async function mintProjectToken(
     rule: decision.rule.id,
   };
   if (!decision.isolated) claims.cache = `${config.registry.host}/${decision.project.cacheRepository}`;
-  const token = await new SignJWT({ ...claims })
-    .setProtectedHeader({ alg: 'ES256', kid, typ: PROJECT_TOKEN_TYP })
-    .setIssuer(config.publicUrl)
-    .setSubject(projectSubject(decision.project.id))
-    .setAudience(projectAudience(config.publicUrl))
-    .setJti(jti)
-    .setIssuedAt(nowSeconds)
-    .setNotBefore(nowSeconds)
-    .setExpirationTime(exp)
-    .sign(key);
+  // The header and claims jose's SignJWT would write (same members, same order), signed with node:crypto on the
+  // cached KeyObject: synchronous, no WebCrypto dispatch or thread-pool hop. ES256 signatures are r || s
+  // (ieee-p1363), as JWS wants.
+  if (!Number.isFinite(exp)) throw new TypeError('"iat", "nbf" and "exp" must be finite numbers');
+  const payload: Record<string, unknown> = {
+    ...claims,
+    iss: config.publicUrl,
+    sub: projectSubject(decision.project.id),
+    aud: projectAudience(config.publicUrl),
+    jti,
+    iat: nowSeconds,
+    nbf: nowSeconds,
+    exp,
+  };
+  const input = `${protectedHeader(kid)}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  const signature = sign('sha256', Buffer.from(input, 'latin1'), { key, dsaEncoding: 'ieee-p1363' });
+  const token = `${input}.${signature.toString('base64url')}`;
   return { token, jti, scope, expiresAt: new Date(exp * 1000), sha256: sha256(token) };
 }
 
