@@ -78,6 +78,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of containers) docker(['rm', '-f', c]);
   for (const v of volumes) docker(['volume', 'rm', '-f', v]);
+  // The registry keeps it for a rerun; the engine's image store would keep one copy per source change.
+  if (image) docker(['image', 'rm', image]);
   await issuer?.stop();
 });
 
