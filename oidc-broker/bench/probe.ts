@@ -2,12 +2,15 @@
 // broker instance (instance.ts, only when BENCH_PROBE=1: without it nothing here is loaded or wrapped) and a
 // categoriser of a V8 CPU profile of that instance by what the code is (HTTP, JSON, crypto, store, ...).
 //
-// Counters are wall times from call to settle, summed: WebCrypto sign/verify (jose's RS256 verify of the CI token,
-// ES256 signing of the project token; they run on libuv's thread pool, so the main thread's CPU profile misses
-// them), the store's useJti (the single-use commit the answer waits for) and audit (not waited for), JSON.parse and
-// JSON.stringify (every caller in the process, pino's too), and each HTTP request from the server's 'request' event
-// to the response's 'finish'.
+// Counters are wall times from call to settle, summed: WebCrypto sign/verify (jose's, on libuv's thread pool, so the
+// main thread's CPU profile misses them: the first token of each issuer key, refusals, registry tokens) and
+// node:crypto's synchronous sign/verify (the exchange's RS256 check of the CI token on a vetted key and its ES256
+// signature of the project token), the store's useJti (the single-use commit the answer waits for) and audit (not
+// waited for), JSON.parse and JSON.stringify (every caller in the process, pino's too), and each HTTP request from
+// the server's 'request' event to the response's 'finish'.
+import nodeCrypto from 'node:crypto';
 import type { Server } from 'node:http';
+import { syncBuiltinESMExports } from 'node:module';
 import type { Store } from '../src/store/types';
 
 export interface Counter {
@@ -79,8 +82,13 @@ export class Probe {
       const name = typeof a === 'string' ? a : ((a as { name?: string } | undefined)?.name ?? '?');
       return name;
     };
-    this.timeAsync(crypto.subtle, 'verify', (args) => `crypto verify (${algorithm(args)})`);
-    this.timeAsync(crypto.subtle, 'sign', (args) => `crypto sign (${algorithm(args)})`);
+    this.timeAsync(crypto.subtle, 'verify', (args) => `WebCrypto verify (${algorithm(args)})`);
+    this.timeAsync(crypto.subtle, 'sign', (args) => `WebCrypto sign (${algorithm(args)})`);
+    // verify.ts and mint.ts call node:crypto's synchronous sign/verify (imported by name: the ESM bindings follow
+    // the module object after syncBuiltinESMExports).
+    this.timeSync(nodeCrypto, 'verify', 'node:crypto verify (main thread)');
+    this.timeSync(nodeCrypto, 'sign', 'node:crypto sign (main thread)');
+    syncBuiltinESMExports();
     this.timeSync(JSON, 'parse', 'JSON.parse');
     this.timeSync(JSON, 'stringify', 'JSON.stringify');
   }

@@ -63,6 +63,19 @@ function limitBody(max: number): MiddlewareHandler {
   };
 }
 
+/** 8 random bytes in hex, taken from a pool filled 4 KiB at a time (one randomBytes call per 512 requests, not one
+ * each: a call costs about 2 us); every id gets bytes no other id had. */
+const idPool = { bytes: Buffer.alloc(0), at: 0 };
+function newRequestId(): string {
+  if (idPool.at + 8 > idPool.bytes.length) {
+    idPool.bytes = randomBytes(4096);
+    idPool.at = 0;
+  }
+  const id = idPool.bytes.toString('hex', idPool.at, idPool.at + 8);
+  idPool.at += 8;
+  return id;
+}
+
 export function createApp(deps: BrokerDeps): Hono<Env> {
   const app = new Hono<Env>();
   const limiter = new RateLimiter();
@@ -93,7 +106,7 @@ export function createApp(deps: BrokerDeps): Hono<Env> {
 
   app.use(async (c, next) => {
     // Hex, so an id never starts with '-' (`audit --request ID` would read it as a flag).
-    const requestId = randomBytes(8).toString('hex');
+    const requestId = newRequestId();
     const peer = socketPeer(c);
     const client =
       peer === IN_PROCESS
