@@ -1,8 +1,8 @@
 // The linters of what is neither TypeScript nor Markdown: shellcheck over scripts/install.sh (the one install script
-// the orb, the GitLab component and Buildkite's example take their install step from) and yamllint over the
-// repository's YAML. `npm test` installs both first (scripts/engine.sh tools).
+// the orb, the GitLab component and Buildkite's example take their install step from) as POSIX sh, over the other
+// scripts/*.sh and .ci/run as bash, and yamllint over the repository's YAML. `npm test` installs both first (scripts/engine.sh tools).
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repositoryName } from '../shared/identity';
@@ -26,6 +26,21 @@ describe('scripts/install.sh', () => {
   it("installs from this repository's releases by default (package.json repository)", () => {
     const script = readFileSync(join(root, 'scripts', 'install.sh'), 'utf8');
     expect(/^DEFAULT_REPOSITORY=(\S+)$/m.exec(script)?.[1]).toBe(repositoryName());
+  });
+});
+
+describe('the bash scripts', () => {
+  // The engine, PostgreSQL, nginx and Debian base installers and the CI entry point: run as root on a fresh machine.
+  const scripts = [
+    ...readdirSync(join(root, 'scripts'))
+      .filter((f) => f.endsWith('.sh') && f !== 'install.sh')
+      .map((f) => `scripts/${f}`),
+    '.ci/run',
+  ];
+  it.each(scripts)('%s passes shellcheck', (script) => {
+    const r = tool('shellcheck', ['--shell=bash', '--severity=info', script]);
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 });
 

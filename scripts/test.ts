@@ -1,7 +1,8 @@
 // `npm test`: the dist check, the README check, shellcheck and yamllint (scripts/engine.sh tools), the unit tests
 // (and the broker's SQLite store tests again under Node 24, on node:sqlite),
 // then the engine (scripts/engine.sh up installs and starts what is missing), PostgreSQL for the broker's store
-// (scripts/postgres.sh up: its URL reaches the tests as BROKER_TEST_DATABASE_URL) and the tests that run against them.
+// (scripts/postgres.sh up: its URL reaches the tests as BROKER_TEST_DATABASE_URL), nginx for the deployment test
+// (scripts/nginx.sh up) and the tests that run against them.
 // Each vitest run writes a JSON report to .tmp/reports/; the last
 // line printed is `N passed, N failed` over all of them, so a run that executed no test is visible.
 // When check-dist passed, the vitest runs get DEPOT_TEST_DIST_CHECKED=1 and the tests that run bundles run dist/
@@ -87,6 +88,13 @@ if (e2e) {
     );
     failed = true;
   } else testEnv.BROKER_TEST_DATABASE_URL = databaseUrl;
+  // nginx for the deployment test (installed with service starts denied; the test starts and stops its own).
+  if (run('bash', [join(root, 'scripts', 'nginx.sh'), 'up']) !== 0) {
+    console.error(
+      'nginx could not be installed (scripts/nginx.sh up failed): the deployment test will fail.',
+    );
+    failed = true;
+  }
   if (run('bash', [join(root, 'scripts', 'engine.sh'), 'up']) !== 0) {
     console.error(
       'The engine could not be started (scripts/engine.sh up failed): the engine tests did not run.',

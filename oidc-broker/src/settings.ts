@@ -22,6 +22,8 @@ export const DEFAULT_DATA_DIR = FROM_CHECKOUT
   ? resolve(REPO_ROOT, '.tmp', 'broker')
   : '/var/lib/depot-broker';
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
+/** How the help names the program: the npm script in a checkout, the release's launcher when installed. */
+const PROGRAM = FROM_CHECKOUT ? 'npm run broker --' : 'depot-broker';
 const SHOWN_CONFIG = FROM_CHECKOUT ? 'examples/broker.yml' : DEFAULT_CONFIG;
 const SHOWN_DATA_DIR = FROM_CHECKOUT ? '.tmp/broker' : DEFAULT_DATA_DIR;
 
@@ -210,7 +212,7 @@ function columns(rows: Array<[string, string]>): string {
   return rows.map(([k, v]) => `  ${k.padEnd(width)}${v}\n`).join('');
 }
 
-export const BROKER_HELP = `Usage: npm run broker -- [COMMAND] [OPTIONS]
+export const BROKER_HELP = `Usage: ${PROGRAM} [COMMAND] [OPTIONS]
 
 The OIDC broker: swaps a CI job's OIDC token for a short-lived project token, and is the cache registry's token
 service.
@@ -221,7 +223,7 @@ Options:
 ${columns([['-h, --help', 'this help']])}
 Environment:
 ${columns(Object.entries(ENV_HELP))}
-Run \`npm run broker -- COMMAND --help\` for a command's options and the variables it reads.
+Run \`${PROGRAM} COMMAND --help\` for a command's options and the variables it reads.
 `;
 
 export function commandHelp(command: Command): string {
@@ -230,7 +232,7 @@ export function commandHelp(command: Command): string {
     value ? `--${f} ${value}` : `--${f}`,
     text,
   ]);
-  return `Usage: npm run broker -- ${spec.usage}
+  return `Usage: ${PROGRAM} ${spec.usage}
 
 ${spec.summary[0]?.toUpperCase()}${spec.summary.slice(1)}.
 
@@ -258,7 +260,7 @@ function readFlags(command: Command, argv: string[]) {
     return parseFlags(argv, {
       command,
       options,
-      help: `npm run broker -- ${command} --help`,
+      help: `${PROGRAM} ${command} --help`,
       positionals: spec.positionals ?? 0,
     });
   } catch (err: unknown) {
@@ -275,7 +277,7 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
   if (first !== undefined && !first.startsWith('-')) {
     if (!isCommand(first)) {
       throw new ConfigError(
-        `unknown command "${first}": use one of ${NAMES.join(', ')} (see npm run broker -- --help)`,
+        `unknown command "${first}": use one of ${NAMES.join(', ')} (see ${PROGRAM} --help)`,
       );
     }
     command = first;
