@@ -59,7 +59,8 @@ type Flag =
   | 'from'
   | 'registry'
   | 'registry-config'
-  | 'dry-run';
+  | 'dry-run'
+  | 'every';
 /** Flags that take no value. */
 const BOOLEAN_FLAGS: ReadonlySet<Flag> = new Set(['dry-run']);
 type Env =
@@ -171,10 +172,14 @@ const COMMANDS = {
     summary:
       "the cache registry's project caches: `cache usage` (sizes), `cache prune` (past max_age / above max_size, then garbage collection), `cache reset --project P` (empty one)",
     usage:
-      'cache (usage [--project ID] | prune [--project ID] [--dry-run] | reset --project ID) [--registry URL] [--registry-config FILE] [--config FILE] [--data-dir DIR]',
+      'cache (usage [--project ID] | prune [--project ID] [--dry-run] [--every DURATION] | reset --project ID) [--registry URL] [--registry-config FILE] [--config FILE] [--data-dir DIR]',
     flags: {
       project: ['ID', 'one project only (reset: required)'],
       'dry-run': ['', 'prune: say what would be deleted, delete nothing'],
+      every: [
+        'DURATION',
+        "prune: run now and then every DURATION (e.g. 24h) until stopped: the image's schedule",
+      ],
       registry: ['URL', 'the cache registry (default: http://<registry.host of the config>)'],
       'registry-config': [
         'FILE',

@@ -8,14 +8,17 @@ import { describe, expect, it } from 'vitest';
 import { useMswServer } from '../../../test/support/msw';
 import { parseConfig } from '../config';
 import { ConfigError } from '../errors';
+import type { Settings } from '../settings';
 import type { CacheEntry, CacheRun } from './cache';
 import {
   CACHE_CONFIG_TYPE,
   CacheRegistry,
+  cacheCommand,
   cacheConfigDates,
   humanAge,
   humanSize,
   planPrune,
+  repeatPrune,
   runCache,
   totalSize,
 } from './cache';
@@ -350,5 +353,46 @@ describe('broker cache against the registry API', () => {
       /^the cache registry at http:\/\/cache\.example\.test:5001 refused the broker's own token \(401 on GET/,
     );
     expect((err as Error).message).not.toContain('tok:');
+  });
+});
+
+describe('cache prune --every (the scheduled prune of the image)', () => {
+  const settingsFor = (args: string[], flags: Record<string, string>): Settings => ({
+    command: 'cache',
+    args,
+    config: join(import.meta.dirname, '..', '..', '..', 'examples', 'broker.yml'),
+    dataDir: mkdtempSync(join(tmpdir(), 'cache-every-')),
+    listen: { host: '127.0.0.1', port: 8080 },
+    flags: new Map(Object.entries(flags)),
+  });
+
+  it.each([
+    [['prune'], { every: 'daily' }, '--every "daily" is not a duration of at least 1m (e.g. 24h)'],
+    [['prune'], { every: '30s' }, '--every "30s" is not a duration of at least 1m (e.g. 24h)'],
+    [['usage'], { every: '1h' }, '--every repeats cache prune only (not cache usage): drop --every'],
+  ])('refuses %o %o in one line', async (args, flags, message) => {
+    const s = settingsFor(args, flags);
+    writeFileSync(join(s.dataDir, 'keys.json'), '{}');
+    await expect(cacheCommand(s)).rejects.toThrow(new ConfigError(message));
+  });
+
+  it('runs again after a failed run, and logs the failure in one line', async () => {
+    const stop = new AbortController();
+    const lines: string[] = [];
+    let runs = 0;
+    await repeatPrune(
+      async () => {
+        runs++;
+        if (runs === 1) throw new Error('registry at http://cache.example.test:5001 unreachable');
+        if (runs === 3) stop.abort();
+      },
+      0.01,
+      (line) => lines.push(line),
+      stop.signal,
+    );
+    expect(runs).toBe(3);
+    expect(lines).toEqual([
+      'broker: cache prune failed: registry at http://cache.example.test:5001 unreachable; the next run in 0.01s',
+    ]);
   });
 });

@@ -20,6 +20,9 @@
 // must not run while the registry accepts writes (a push in flight would reference blobs it deletes). With
 // --registry-config it runs only after the registry at --registry refused an upload (405: read-only maintenance
 // mode); else the command says how to collect them.
+//
+// `cache prune --every 24h` repeats the prune in a long-running process: the image's schedule (a second container of
+// the broker image on the same data volume or database), where no systemd timer runs.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -27,6 +30,7 @@ import { join, resolve } from 'node:path';
 import { SignJWT } from 'jose';
 import type { BrokerConfig, CacheLimits, ProjectConfig } from '../config';
 import { ConfigProblems, loadConfig } from '../config';
+import { parseDuration } from '../duration';
 import { ConfigError, errorMessage } from '../errors';
 import { KeyStore, REGISTRY_TOKEN_TTL } from '../keys';
 import type { Settings } from '../settings';
@@ -641,16 +645,6 @@ export async function cacheCommand(s: Settings): Promise<void> {
       `no broker keys in ${s.dataDir}: pass the broker's --data-dir (or BROKER_DATA_DIR)`,
     );
   }
-  const store = await openStore(config, { dataDir: s.dataDir });
-  let keys: KeyStore;
-  try {
-    keys = await KeyStore.open(
-      { store, dataDir: s.dataDir },
-      { signerTtl: config.registrySignerTtl, keyRotation: config.keyRotation },
-    );
-  } finally {
-    await store.close();
-  }
   const registryConfig = s.flags.get('registry-config');
   const url = s.flags.get('registry') ?? `http://${config.registry.host}`;
   if (!/^https?:\/\/[^/\s]+\/?$/.test(url)) {
@@ -658,17 +652,68 @@ export async function cacheCommand(s: Settings): Promise<void> {
       `--registry ${url} is not the registry's base URL (http://HOST:PORT or https://HOST)`,
     );
   }
-  try {
-    await runCache({
-      config,
-      registry: new CacheRegistry(url, selfTokens(config, keys)),
-      subcommand: sub,
-      project: s.flags.get('project'),
-      dryRun: s.flags.get('dry-run') === 'true',
-      registryConfig: registryConfig === undefined ? undefined : resolve(registryConfig),
-      out: process.stdout,
+  const everyText = s.flags.get('every');
+  let every: number | undefined;
+  if (everyText !== undefined) {
+    every = parseDuration(everyText);
+    if (sub !== 'prune')
+      throw new ConfigError(`--every repeats cache prune only (not cache ${sub}): drop --every`);
+    if (every === undefined || every < 60)
+      throw new ConfigError(`--every "${everyText}" is not a duration of at least 1m (e.g. 24h)`);
+  }
+  // The store and keys are opened for each run: a prune repeated for days signs with the signer in force then.
+  const once = async (): Promise<void> => {
+    const store = await openStore(config, { dataDir: s.dataDir });
+    let keys: KeyStore;
+    try {
+      keys = await KeyStore.open(
+        { store, dataDir: s.dataDir },
+        { signerTtl: config.registrySignerTtl, keyRotation: config.keyRotation },
+      );
+    } finally {
+      await store.close();
+    }
+    try {
+      await runCache({
+        config,
+        registry: new CacheRegistry(url, selfTokens(config, keys)),
+        subcommand: sub,
+        project: s.flags.get('project'),
+        dryRun: s.flags.get('dry-run') === 'true',
+        registryConfig: registryConfig === undefined ? undefined : resolve(registryConfig),
+        out: process.stdout,
+      });
+    } finally {
+      keys.close();
+    }
+  };
+  if (every === undefined) return once();
+  return repeatPrune(once, every, (line) => process.stderr.write(`${line}\n`));
+}
+
+/**
+ * `cache prune --every D` (the image's scheduled prune, a second container of the same image): runs `once` now and
+ * then every `seconds`, for as long as the process lives; a failed run is one line, and the next run comes anyway.
+ * Ends when `signal` aborts (tests).
+ */
+export async function repeatPrune(
+  once: () => Promise<void>,
+  seconds: number,
+  log: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  while (!signal?.aborted) {
+    try {
+      await once();
+    } catch (err: unknown) {
+      log(`broker: cache prune failed: ${errorMessage(err)}; the next run in ${seconds}s`);
+    }
+    await new Promise<void>((done) => {
+      const timer = setTimeout(done, seconds * 1000);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        done();
+      });
     });
-  } finally {
-    keys.close();
   }
 }
