@@ -217,44 +217,76 @@ interface JtiItem {
   expiresAt: number;
 }
 
-/** Statements of one kind in flight at once, and rows in one (the pool has 10 connections by default). */
-const GROUP_IN_FLIGHT = 4;
+/**
+ * Statements of one kind in flight at once, and rows in one (the pool has 10 connections by default). Few in flight
+ * means larger batches under load: every statement is a round trip whose write hands the core to a PostgreSQL
+ * backend, and on a busy machine the batch, not the statement count, is what keeps up.
+ */
+const JTI_IN_FLIGHT = 2;
+const AUDIT_IN_FLIGHT = 1;
 const GROUP_MAX = 512;
+/**
+ * An audit row waits up to this long for others to share its statement (the answer never waits for its audit row:
+ * exchange.ts's auditLater), so under load the audit trail costs one round trip every few milliseconds rather than
+ * one per handful of exchanges.
+ */
+export const AUDIT_DELAY_MS = 5;
 
 /**
- * Group commit: an item waits while GROUP_IN_FLIGHT statements of its kind run, then goes with every item that
- * queued meanwhile in one statement (one commit). Idle, an item goes at once, alone: no timer, no added latency.
+ * Group commit: an item waits while `maxInFlight` statements of its kind run, then goes with every item that queued
+ * meanwhile in one statement (one commit). Idle, an item goes at once, alone (no timer, no added latency), unless
+ * `delayMs` is set: then the first item of an idle queue waits that long for company.
  */
 class GroupCommit<T, R> {
   private queue: { item: T; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
   private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly running = new Set<Promise<unknown>>();
 
   constructor(
     private readonly maxInFlight: number,
     private readonly maxBatch: number,
     private readonly write: (items: T[]) => Promise<R[]>,
+    private readonly delayMs = 0,
   ) {}
 
   add(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      this.pump();
+      if (this.delayMs > 0 && this.inFlight === 0) {
+        this.timer ??= setTimeout(() => this.pump(), this.delayMs);
+      } else {
+        this.pump();
+      }
     });
   }
 
+  /** Sends what waits now (not after its delay) and resolves once nothing is queued or in flight. */
+  async flush(): Promise<void> {
+    this.pump();
+    while (this.running.size > 0) {
+      await Promise.allSettled([...this.running]);
+      this.pump();
+    }
+  }
+
   private pump(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       this.inFlight++;
-      this.write(batch.map((b) => b.item))
+      const done = this.write(batch.map((b) => b.item))
         .then(
           (results) => batch.forEach((b, i) => b.resolve(results[i] as R)),
           (err: unknown) => batch.forEach((b) => b.reject(err)),
         )
         .finally(() => {
           this.inFlight--;
+          this.running.delete(done);
           this.pump();
         });
+      this.running.add(done);
     }
   }
 }
@@ -287,12 +319,15 @@ export class PostgresStore implements Store {
   private revocationGen = 1;
   private revocationsReadGen = 0;
   private revocationsLoading: Promise<void> | undefined;
-  /** Group commits: each write waits for the next statement of its kind; a few statements in flight at once. */
-  private readonly jtis = new GroupCommit<JtiItem, boolean>(GROUP_IN_FLIGHT, GROUP_MAX, (b) =>
+  /** Group commits: each write waits for the next statement of its kind; one or two statements in flight at once. */
+  private readonly jtis = new GroupCommit<JtiItem, boolean>(JTI_IN_FLIGHT, GROUP_MAX, (b) =>
     this.writeJtis(b),
   );
-  private readonly audits = new GroupCommit<AuditRecord, void>(GROUP_IN_FLIGHT, GROUP_MAX, (b) =>
-    this.writeAudits(b),
+  private readonly audits = new GroupCommit<AuditRecord, void>(
+    AUDIT_IN_FLIGHT,
+    GROUP_MAX,
+    (b) => this.writeAudits(b),
+    AUDIT_DELAY_MS,
   );
 
   private constructor(
@@ -636,6 +671,8 @@ export class PostgresStore implements Store {
   }
 
   async queryAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    // What this instance audited so far is in the answer (as with SQLite), not still waiting for its statement.
+    await this.audits.flush();
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (q.since !== undefined) {
@@ -925,6 +962,8 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Audit rows still waiting for their statement go now, before the pool ends.
+    await this.audits.flush().catch(() => undefined);
     this.closed = true;
     clearInterval(this.pollTimer);
     clearTimeout(this.reconnectTimer);
