@@ -280,6 +280,7 @@ function breakdown(world: World, run: ColumnRun): Array<[string, number]> {
   step('build-push main', steps['build-push main'], 'build-push main', [
     'docker info + buildx inspect',
     'project token',
+    'cache probe',
     'depot build',
   ]);
   const cliStart = span(spans, 'cli build', 'node start + bundle load');
@@ -290,7 +291,7 @@ function breakdown(world: World, run: ColumnRun): Array<[string, number]> {
   const depotBuild = span(spans, 'build-push main', 'depot build');
   rows.push(['    in depot build: CLI node start + bundle load', d(cliStart)]);
   rows.push(['    session (token, cache probe, docker config)', d(session)]);
-  rows.push(['      of which cache probe', d(probe)]);
+  rows.push(['      of which cache probe (0 when the action probed)', d(probe)]);
   rows.push(['        GET /v2/', d(span(spans, 'cli build', 'GET /v2/'))]);
   rows.push(['        registry token', d(span(spans, 'cli build', 'registry token'))]);
   rows.push(['    builder probe (0 when the action handed its facts over)', d(builder)]);

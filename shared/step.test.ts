@@ -137,6 +137,9 @@ const run = {
   positional: ['.'],
 };
 
+/** The registry probe for the CLI (cache-probe.ts) is tested on its own: here it hands nothing over. */
+const noProbe = () => Promise.resolve({});
+
 const warnings = () => printed.filter((l) => l.startsWith('::warning::')).map((l) => l.slice(11));
 const DEPOT = ['depot', 'build', '--tag', 'localhost:5000/app:1', '--project', 'web', '.'];
 const BUILDX = ['docker', 'buildx', 'build', '--tag', 'localhost:5000/app:1', '.'];
@@ -144,6 +147,7 @@ const BUILDX = ['docker', 'buildx', 'build', '--tag', 'localhost:5000/app:1', '.
 async function attempt(fallback: boolean, depotExit = 0) {
   const settled = await resolveAndRun(inputs(fallback), ctx, run, {
     token: tokenDeps(),
+    probe: noProbe,
     cli: cli(depotExit),
   }).catch((e: unknown) => e);
   return { settled, ran: ran.map((r) => [r.command, ...r.args]) };
@@ -209,7 +213,7 @@ describe('resolveAndRun: no depot on PATH', () => {
       return { version: '1.2.3', bin: '/tool-cache/depot/1.2.3/x64/bin' };
     };
     const cli = new DepotCli({ exec, env: { PATH: '/usr/bin' }, installCli });
-    const built = await resolveAndRun(inputs(false), ctx, run, { token: tokenDeps(), cli });
+    const built = await resolveAndRun(inputs(false), ctx, run, { token: tokenDeps(), probe: noProbe, cli });
     expect(built.result).toEqual({ via: 'depot', exitCode: 0 });
     expect(asked).toEqual([
       {
@@ -350,6 +354,7 @@ describe('resolveAndRun: a pull request from a fork (the claim flow, never the O
 
   async function forkAttempt(fallback: boolean, deps: TokenDeps, over: Partial<DepotInputs> = {}) {
     const settled = await resolveAndRun({ ...inputs(fallback), ...over }, ctx, run, {
+      probe: noProbe,
       token: deps,
       cli: cli(),
     }).catch((e: unknown) => e);

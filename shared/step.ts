@@ -2,6 +2,7 @@
 // the depot run, and the outputs read back from the metadata file.
 import * as core from '@actions/core';
 import { dockerFactsFor, probeDocker } from './buildx';
+import { probedEnv } from './cache-probe';
 import type { BuilderInfo, BuildxVersion, DockerProbe } from './buildx';
 import { DOCKER_FACTS_ENV, encodeDockerFacts } from './contract/docker-facts';
 import { DepotCli } from './depot';
@@ -65,6 +66,8 @@ export interface RunDeps {
   token?: TokenDeps;
   /** Runs depot or plain buildx (default: a DepotCli over the real exec). */
   cli?: DepotCli;
+  /** Probes the token's cache registry for the CLI (default: shared/cache-probe.ts probedEnv). */
+  probe?: (token: string) => Promise<Record<string, string>>;
 }
 
 /**
@@ -84,10 +87,15 @@ export async function resolveAndRun(
   );
   // The CLI reads DEPOT_PROJECT_ID itself; only the input needs passing, and only with a token to build for it.
   const project = resolution.kind === 'token' ? inputs.project : '';
+  // The registry probe the CLI would make, made here where Node's HTTP stack is loaded already (cache-probe.ts).
+  const probed =
+    resolution.kind === 'token'
+      ? await traced('cache probe', () => (deps.probe ?? probedEnv)(resolution.token))
+      : {};
   const result = await traced(`depot ${run.command}`, () =>
     (deps.cli ?? new DepotCli()).run({
       ...run,
-      env: { ...ctx.dockerFacts, ...run.env },
+      env: { ...ctx.dockerFacts, ...probed, ...run.env },
       resolution,
       ...(project ? { project } : {}),
       buildxFallback: inputs['buildx-fallback'],

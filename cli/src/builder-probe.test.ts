@@ -37,6 +37,7 @@ import {
 import type { ProbeExec } from './builder-probe';
 import { cacheFlags } from './cache';
 import { DOCKER_FACTS_ENV } from '../../shared/contract/docker-facts';
+import { CACHE_PROBED_ENV, probedMark } from '../../shared/cache-probe';
 import { readProjectToken } from './token';
 
 // Captured from the engine (docker 28.5.2, buildx 0.29.1): the default builder, and `docker info --format
@@ -463,6 +464,29 @@ describe('depot build and bake on the builder they find (bundle, stand-in docker
     expect(other.code, other.stderr).toBe(0);
     expect(j.probes().map((p) => p.args[0])).toEqual(['buildx', 'info']);
     j.cleanup();
+  });
+
+  it('makes no registry probe when the action probed with this very token (DEPOT_CACHE_PROBED)', async () => {
+    let requests = 0;
+    const server = createServer((_req, res) => {
+      requests++;
+      res.writeHead(200);
+      res.end('{}');
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const token = await projectToken({ cache: `${host}/cache/web` });
+    const j = job({ DEPOT_TOKEN: token, [CACHE_PROBED_ENV]: probedMark(token) });
+    const r = await depot(['build', j.ctx], j.env, j.dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(requests).toBe(0);
+    // a mark for another token does not count: the CLI probes
+    const other = job({ DEPOT_TOKEN: token, [CACHE_PROBED_ENV]: probedMark('another token') });
+    expect((await depot(['build', other.ctx], other.env, other.dir)).code).toBe(0);
+    expect(requests).toBe(1);
+    j.cleanup();
+    other.cleanup();
   });
 
   it('does not probe when the build writes no project cache (a read-only token)', async () => {

@@ -3,6 +3,7 @@
 import { UnavailableError, UserError } from './errors';
 import type { ProjectToken } from './token';
 import { traced } from '../../shared/trace';
+import { probeRegistry, registryBase } from '../../shared/cache-probe';
 
 /** The longest registry tag, and so the longest cache key. */
 const MAX_TAG = 128;
@@ -67,72 +68,44 @@ export function describeCache(token: ProjectToken | undefined): string {
     : `project "${token.project}": the token allows no cache access (scope "${[...token.scopes].join(' ')}").`;
 }
 
-function isLoopback(host: string): boolean {
-  const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return name === 'localhost' || name === '::1' || /^127\./.test(name);
-}
-
-export function registryBase(host: string): string {
-  return `${isLoopback(host) ? 'http' : 'https'}://${host}`;
-}
+export { registryBase };
 
 type Fetch = typeof fetch;
 
-async function tryTwice(url: string, init: RequestInit, fetchImpl: Fetch): Promise<Response | Error> {
-  let last: Error = new Error('no attempt');
-  for (let attempt = 1; attempt <= 2; attempt++) {
-    try {
-      return await fetchImpl(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(5000) });
-    } catch (err: unknown) {
-      const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
-      last = new Error(cause ?? (err instanceof Error ? err.message : String(err)));
-    }
-  }
-  return last;
-}
-
 /**
  * GET /v2/ on the cache registry (2 tries); when it asks for a bearer token, ask its token service (the broker)
- * for one with this project token. Unreachable -> exit 69; a refused token -> a user error.
+ * for one with this project token (shared/cache-probe.ts). Unreachable -> exit 69; a refused token -> a user error.
  */
 export async function probeCache(token: ProjectToken, fetchImpl: Fetch = fetch): Promise<void> {
   if (!token.cache) return;
   const { host, repository } = token.cache;
-  const res = await traced('GET /v2/', () => tryTwice(`${registryBase(host)}/v2/`, {}, fetchImpl));
-  if (res instanceof Error) {
-    throw new UnavailableError(
-      `The cache registry ${host} cannot be reached (${res.message}): no build was started.`,
-    );
-  }
-  await res.body?.cancel();
-  const challenge = res.headers.get('www-authenticate') ?? '';
-  if (res.status !== 401 || !/^bearer\s/i.test(challenge)) return;
-  const params = Object.fromEntries(
-    [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]?.toLowerCase() ?? '', m[2] ?? '']),
+  const outcome = await probeRegistry(
+    { host, repository, read: token.scopes.has('cache:read'), raw: token.raw },
+    fetchImpl,
+    traced,
   );
-  const realm = params.realm;
-  if (!realm) return;
-  const url = new URL(realm);
-  if (params.service) url.searchParams.set('service', params.service);
-  if (token.scopes.has('cache:read')) url.searchParams.set('scope', `repository:${repository}:pull`);
-  const auth = `Basic ${Buffer.from(`depot:${token.raw}`).toString('base64')}`;
-  const answer = await traced('registry token', () =>
-    tryTwice(url.toString(), { headers: { authorization: auth } }, fetchImpl),
-  );
-  if (answer instanceof Error) {
-    throw new UnavailableError(
-      `The cache registry's token service ${url.origin} (the broker) cannot be reached (${answer.message}): no build was started.`,
-    );
-  }
-  await answer.body?.cancel();
-  if (answer.status >= 500 || answer.status === 429) {
-    throw new UnavailableError(
-      `The broker's token service at ${url.origin} answered HTTP ${answer.status}: no build was started.`,
-    );
-  }
-  if (answer.status === 401 || answer.status === 403) {
-    throw new UserError(
-      `The broker at ${url.origin} refused the project token for the cache registry (HTTP ${answer.status}): get a fresh project token.`,
-    );
+  switch (outcome.kind) {
+    case 'ok':
+      return;
+    case 'unreachable':
+      throw new UnavailableError(
+        `The cache registry ${host} cannot be reached (${outcome.message}): no build was started.`,
+      );
+    case 'token-service-unreachable':
+      throw new UnavailableError(
+        `The cache registry's token service ${outcome.origin} (the broker) cannot be reached (${outcome.message}): no build was started.`,
+      );
+    case 'token-service-failed':
+      throw new UnavailableError(
+        `The broker's token service at ${outcome.origin} answered HTTP ${outcome.status}: no build was started.`,
+      );
+    case 'refused':
+      throw new UserError(
+        `The broker at ${outcome.origin} refused the project token for the cache registry (HTTP ${outcome.status}): get a fresh project token.`,
+      );
+    default: {
+      const impossible: never = outcome;
+      throw new Error(`unknown probe outcome ${JSON.stringify(impossible)}`);
+    }
   }
 }

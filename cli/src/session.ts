@@ -19,6 +19,7 @@ import { savedBuildsRepository } from '../../shared/contract/project';
 import { exec } from '../../shared/exec';
 import { readDockerFacts } from '../../shared/contract/docker-facts';
 import { traced } from '../../shared/trace';
+import { CACHE_PROBED_ENV, probedMark } from '../../shared/cache-probe';
 
 /** Set in buildx's env by depot: a depot shim reached again from inside a depot build is a loop. */
 export const SHIM_GUARD = 'DEPOT_INSIDE_BUILD';
@@ -82,7 +83,9 @@ export class Session {
       else note = found.note;
     }
     const project = choose(token);
-    if (opts.probe && token?.cache) await traced('cache probe', () => probeCache(token));
+    // build-push and bake probe with the token they hand over and say so (shared/cache-probe.ts): no second probe.
+    const probed = token !== undefined && opts.env[CACHE_PROBED_ENV] === probedMark(token.raw);
+    if (opts.probe && token?.cache && !probed) await traced('cache probe', () => probeCache(token));
     const env: NodeJS.ProcessEnv = { ...opts.env, [SHIM_GUARD]: '1' };
     delete env.DEPOT_TOKEN;
     delete env.DEPOT_OIDC_TOKEN;
