@@ -288,7 +288,7 @@ function downloadToolAttempt(url, dest, auth, headers) {
             throw new Error(`Destination file path ${dest} already exists`);
         }
         // Get the response headers
-        const http = new lib/* HttpClient */.Qq(userAgent, [], {
+        const http = new lib.HttpClient(userAgent, [], {
             allowRetries: false
         });
         if (auth) {

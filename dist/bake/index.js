@@ -32323,7 +32323,7 @@ class OidcClient {
             allowRetries: allowRetry,
             maxRetries: maxRetry
         };
-        return new lib/* HttpClient */.Qq('actions/oidc-client', [new auth/* BearerCredentialHandler */.tZ(OidcClient.getRequestToken())], requestOptions);
+        return new lib.HttpClient('actions/oidc-client', [new auth/* BearerCredentialHandler */.tZ(OidcClient.getRequestToken())], requestOptions);
     }
     static getRequestToken() {
         const token = process.env['ACTIONS_ID_TOKEN_REQUEST_TOKEN'];
@@ -33870,7 +33870,7 @@ class PersonalAccessTokenCredentialHandler {
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  Qq: () => (/* binding */ HttpClient),
+  HttpClient: () => (/* binding */ HttpClient),
   Hv: () => (/* binding */ HttpCodes)
 });
 
@@ -35445,6 +35445,57 @@ function parseBuilderInspect(stdout) {
     }
     return info;
 }
+/** The snapshotter DriverStatus names when dockerd uses the containerd image store. */
+const CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1';
+/** `{{.Driver}}`, a tab, then `{{json .DriverStatus}}`. */
+const INFO_FORMAT = '{{.Driver}}\t{{json .DriverStatus}}';
+/** The image store from `docker info --format INFO_FORMAT`; undefined when the output cannot be read. */
+function parseImageStore(stdout) {
+    const line = stdout.trim();
+    const tab = line.indexOf('\t');
+    if (tab < 0)
+        return undefined;
+    let status;
+    try {
+        status = JSON.parse(line.slice(tab + 1));
+    }
+    catch {
+        return undefined;
+    }
+    if (status !== null && !Array.isArray(status))
+        return undefined;
+    const pairs = (status ?? []);
+    const containerd = pairs.some((p) => Array.isArray(p) && p[0] === 'driver-type' && p[1] === CONTAINERD_SNAPSHOTTER);
+    return containerd ? 'containerd' : 'classic';
+}
+/**
+ * The buildx plugin's version from `docker info --format '{{json .ClientInfo.Plugins}}'` (docker asks each CLI
+ * plugin for its metadata): `{version, raw}` as `docker buildx version` would give, undefined when buildx is not
+ * listed or its version cannot be read.
+ */
+function parsePluginsBuildx(stdout) {
+    let plugins;
+    try {
+        plugins = JSON.parse(stdout.trim());
+    }
+    catch {
+        return undefined;
+    }
+    if (!Array.isArray(plugins))
+        return undefined;
+    for (const p of plugins) {
+        if (p === null || typeof p !== 'object')
+            continue;
+        const { Name, Version, Path } = p;
+        if (Name !== 'buildx' || typeof Version !== 'string')
+            continue;
+        const version = parseBuildxVersion(`buildx ${Version}`);
+        if (!version)
+            return undefined;
+        return { version, raw: `buildx ${Version}${typeof Path === 'string' ? ` (${Path})` : ''}` };
+    }
+    return undefined;
+}
 
 // EXTERNAL MODULE: ./shared/errors.ts
 var errors = __nccwpck_require__(32635);
@@ -35640,6 +35691,58 @@ function buildPlatformNote(buildPlatform) {
     if (!buildPlatform)
         return undefined;
     return `Input \`build-platform\` (${buildPlatform}) has no effect: every build runs on this runner's one builder, platforms other than its own under QEMU emulation.`;
+}
+/**
+ * The buildx version, the builder and the image store at once: `docker info` (the buildx plugin's version among
+ * the CLI plugins, and the daemon's DriverStatus) beside `docker buildx inspect [builder]`, the two run together.
+ * Two docker processes in parallel where `docker buildx version`, `docker buildx inspect` and the CLI's own inspect
+ * and `docker info` were four in a row. A buildx version docker info does not give is asked of `docker buildx
+ * version`, as before.
+ */
+async function probeDocker(builder, opts = {}) {
+    const docker = opts.docker ?? 'docker';
+    const info = async () => {
+        try {
+            const res = await main_exec(docker, ['info', '--format', `{{json .ClientInfo.Plugins}}\n${INFO_FORMAT}`], {
+                silent: true,
+                captureStdout: true,
+                stdin: 'ignore',
+            });
+            const [plugins = '', status = ''] = res.stdout.split('\n');
+            const buildx = parsePluginsBuildx(plugins);
+            return {
+                ...(buildx ? { buildx } : {}),
+                store: res.exitCode === 0 ? parseImageStore(status) : undefined,
+            };
+        }
+        catch {
+            return {};
+        }
+    };
+    const [facts, inspected] = await Promise.all([info(), inspectBuilder(builder, opts)]);
+    const buildx = facts.buildx ?? (await buildxVersion(docker));
+    return {
+        buildx,
+        ...(inspected ? { builder: inspected } : {}),
+        ...(facts.store ? { store: facts.store } : {}),
+    };
+}
+/**
+ * The facts for the CLI (shared/contract/docker-facts.ts). The image store is the default context's: it is handed
+ * over only for a docker-driver builder on that context (endpoint `default`, or a daemon URL), else the CLI asks.
+ */
+function dockerFactsFor(asked, probe) {
+    const facts = {};
+    if (probe.buildx.version)
+        facts.buildx = probe.buildx.version;
+    const { builder } = probe;
+    if (builder?.name && builder.driver) {
+        const endpoint = builder.nodes[0]?.endpoint;
+        const defaultContext = !endpoint || endpoint === 'default' || endpoint.includes('://');
+        const store = builder.driver === 'docker' && defaultContext ? probe.store : undefined;
+        facts.builder = { asked, name: builder.name, driver: builder.driver, ...(store ? { store } : {}) };
+    }
+    return facts;
 }
 
 ;// CONCATENATED MODULE: ./shared/summary.ts
@@ -36440,8 +36543,6 @@ const LINT_LEVELS = ['error', 'warn', 'info', 'none'];
 /** `--build-platform` / input `build-platform`: where the builder runs (dynamic: per target platform). */
 const BUILD_PLATFORMS = ['dynamic', 'linux/amd64', 'linux/arm64'];
 
-// EXTERNAL MODULE: ./node_modules/@actions/http-client/lib/index.js + 1 modules
-var lib = __nccwpck_require__(44942);
 ;// CONCATENATED MODULE: ./shared/contract/exchange.ts
 // The token exchange on the wire: `POST /auth/oidc/<provider>` with `{token, project?}`, answered by
 // `{ok:true, token, project, isolated, expiresAt}` or `{ok:false, error:{code, message, requestId?}}`. The broker
@@ -36487,13 +36588,6 @@ function isObject(v) {
 }
 
 ;// CONCATENATED MODULE: ./shared/contract/exchange-client.ts
-// The one client of the token exchange (`POST <broker>/auth/oidc/<provider>`), for the actions and the depot CLI
-// alike: the broker URL's rules, the POST through the proxy the environment names (HTTPS_PROXY/NO_PROXY, as
-// @actions/http-client reads them), redirects followed only within the broker's origin, bounded retries on network
-// errors, 5xx and 429 (honouring Retry-After) with a fresh CI token for every try, and a typed outcome: granted,
-// refused (a 4xx: never hidden by a fallback) or unavailable. Callers decide what each outcome means for them
-// (the actions: fail or buildx-fallback; the CLI: exit 1 or exit 69). No secret ever reaches a message.
-
 
 
 /** A URL as it may be shown: any `user:pass@` replaced by `***@`. */
@@ -36530,6 +36624,18 @@ function checkBrokerUrl(raw, from) {
     return raw.replace(/\/+$/, '');
 }
 /**
+ * The proxy dispatcher @actions/http-client chooses for `url` (https_proxy/HTTPS_PROXY, http_proxy/HTTP_PROXY,
+ * no_proxy/NO_PROXY), undefined for none. Imported only when a proxy variable is set: it brings undici (0.8 MB of
+ * JavaScript, about 40 ms of a CLI start) into the process, which the CLI otherwise never needs.
+ */
+async function proxyDispatcher(url) {
+    const e = process.env;
+    if (!e.https_proxy && !e.HTTPS_PROXY && !e.http_proxy && !e.HTTP_PROXY)
+        return undefined;
+    const { HttpClient } = await Promise.resolve(/* import() */).then(__nccwpck_require__.bind(__nccwpck_require__, 44942));
+    return new HttpClient().getAgentDispatcher(url);
+}
+/**
  * POSTs JSON to the broker through the proxy the environment names, following a redirect only within the broker's
  * own origin (307/308, at most 3): a redirect elsewhere would hand a credential to another host, and is a
  * UserError (a misconfiguration, not retried). Network errors are thrown as they are.
@@ -36538,7 +36644,7 @@ async function postJson(url, body, opts) {
     const doFetch = opts.fetch ?? globalThis.fetch;
     let target = url;
     for (let hop = 0;; hop++) {
-        const dispatcher = new lib/* HttpClient */.Qq().getAgentDispatcher(target);
+        const dispatcher = await proxyDispatcher(target);
         const init = {
             method: 'POST',
             headers: { 'content-type': 'application/json', accept: 'application/json' },
@@ -39332,23 +39438,98 @@ const PLATFORM_NAMES = {
     win32: 'Windows',
 };
 
+// EXTERNAL MODULE: external "node:perf_hooks"
+var external_node_perf_hooks_ = __nccwpck_require__(643);
+;// CONCATENATED MODULE: ./shared/trace.ts
+// Timing spans for `npm run bench`: with DEPOT_TRACE set to a file, the actions and the CLI append one JSON line per
+// span, {proc, pid, name, start, end} in ms since the epoch, so the bench can say where a run's time went. Off (the
+// variable unset, as in every real job) each call costs one property read. A span never changes what it wraps: a
+// write that fails is ignored, and a span's own throw passes through after it is recorded.
+
+
+const TRACE_ENV = 'DEPOT_TRACE';
+let proc = 'node';
+/** Names the process in its spans (set once, where the process knows what it is). */
+function traceProc(name) {
+    proc = name;
+}
+function traceOn(env = process.env) {
+    return !!env[TRACE_ENV];
+}
+/** Now, in ms since the epoch, to the microsecond. */
+function traceNow() {
+    return external_node_perf_hooks_.performance.timeOrigin + external_node_perf_hooks_.performance.now();
+}
+/** Records a span that ran from `start` to `end` (default now). */
+function traceRecord(name, start, end = traceNow()) {
+    const file = process.env[TRACE_ENV];
+    if (!file)
+        return;
+    const span = { proc, pid: process.pid, name, start, end };
+    try {
+        (0,external_node_fs_.appendFileSync)(file, `${JSON.stringify(span)}\n`);
+    }
+    catch {
+        // a trace never fails the step
+    }
+}
+/** Records how long Node took from the process's start to this call (Node's own start plus loading the bundle). */
+function traceStartup() {
+    if (process.env[TRACE_ENV])
+        traceRecord('node start + bundle load', external_node_perf_hooks_.performance.timeOrigin);
+}
+/** Runs `fn` and records its span, whether it resolves or throws. */
+async function traced(name, fn) {
+    if (!process.env[TRACE_ENV])
+        return fn();
+    const start = traceNow();
+    try {
+        return await fn();
+    }
+    finally {
+        traceRecord(name, start);
+    }
+}
+/** The spans of a trace file (lines that are not spans are skipped). */
+function readTrace(text) {
+    const spans = [];
+    for (const line of text.split('\n')) {
+        if (!line.trim())
+            continue;
+        try {
+            const s = JSON.parse(line);
+            if (typeof s.name === 'string' && typeof s.start === 'number' && typeof s.end === 'number')
+                spans.push(s);
+        }
+        catch {
+            continue;
+        }
+    }
+    return spans;
+}
+
 ;// CONCATENATED MODULE: ./shared/runner.ts
 // One bundle serves main and post: the first run saves a flag, the post run finds it. Main first checks the runner
 // is Linux (shared/runner-os.ts), before its inputs are read or anything runs.
 
 
 
+
+
 const POST_FLAG = 'isPost';
 async function run(main, post) {
     const isPost = core/* getState */.Gu(POST_FLAG) === 'true';
+    // The bundle's folder names the action in DEPOT_TRACE spans (dist/<action>/index.js).
+    traceProc(`${(0,external_node_path_.basename)((0,external_node_path_.dirname)(process.argv[1] ?? ''))} ${isPost ? 'post' : 'main'}`);
+    traceStartup();
     if (!isPost)
         core/* saveState */.LZ(POST_FLAG, 'true');
     try {
         if (isPost)
-            await post?.();
+            await traced('post', async () => post?.());
         else {
             requireLinuxRunner();
-            await main();
+            await traced('main', main);
         }
     }
     catch (err) {
@@ -39373,6 +39554,233 @@ async function setOutputs(outputs) {
             core/* setOutput */.uH(name, value);
         }
     });
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
+;// CONCATENATED MODULE: ./shared/contract/project.ts
+// A project: the cache namespace a token is for. Its id is also a path segment of registry repositories
+// (`cache/<id>`, `builds/<id>`), hence the registry's own component grammar, lower case only.
+const PROJECT_ID = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
+const PROJECT_ID_HINT = 'lowercase letters and digits, separated by single . _ or -';
+/** The registry repository that holds a project's saved builds (`depot build --save`). */
+function savedBuildsRepository(project) {
+    return `builds/${project}`;
+}
+
+;// CONCATENATED MODULE: ./shared/contract/project-token.ts
+
+/** The header `typ` that tells a project token from a CI's OIDC token, both ways. */
+const PROJECT_TOKEN_TYP = 'depot-project+jwt';
+const SCOPES = ['build', 'cache:read', 'cache:write'];
+/** `aud` of project tokens minted by the broker at `brokerUrl` (its public URL). */
+function projectAudience(brokerUrl) {
+    return `${brokerUrl}/project`;
+}
+function projectSubject(project) {
+    return `project:${project}`;
+}
+/** A claim or header field that breaks the contract; `field` names it, the message says what was expected. */
+class ProjectTokenError extends Error {
+    field;
+    constructor(field, message) {
+        super(message);
+        this.field = field;
+        this.name = 'ProjectTokenError';
+    }
+}
+/** Checks the header and claims of a (decoded) project token and returns what its readers use. */
+function readProjectToken(header, claims) {
+    if (header.typ !== PROJECT_TOKEN_TYP) {
+        throw new ProjectTokenError('typ', `its header typ is ${JSON.stringify(header.typ ?? '')}, expected "${PROJECT_TOKEN_TYP}"`);
+    }
+    if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) {
+        throw new ProjectTokenError('exp', 'it has no numeric exp claim');
+    }
+    const project = claims.project;
+    if (typeof project !== 'string' || !PROJECT_ID.test(project)) {
+        throw new ProjectTokenError('project', 'its project claim is missing or not a project id');
+    }
+    if (typeof claims.isolated !== 'boolean') {
+        throw new ProjectTokenError('isolated', 'its isolated claim is missing or not true/false');
+    }
+    if (typeof claims.scope !== 'string')
+        throw new ProjectTokenError('scope', 'it has no scope claim');
+    const scopes = new Set();
+    for (const s of claims.scope.split(/\s+/)) {
+        // A scope this reader does not know (a newer broker's) grants nothing here; it is not an error.
+        if (SCOPES.includes(s))
+            scopes.add(s);
+    }
+    const token = {
+        project,
+        isolated: claims.isolated,
+        scopes,
+        expiresAt: new Date(claims.exp * 1000),
+    };
+    if (typeof claims.iss === 'string')
+        token.issuer = claims.iss;
+    if (typeof claims.sub === 'string')
+        token.subject = claims.sub;
+    if (typeof claims.rule === 'string')
+        token.rule = claims.rule;
+    if (typeof claims.jti === 'string')
+        token.id = claims.jti;
+    if (typeof claims.iat === 'number' && Number.isFinite(claims.iat))
+        token.issuedAt = new Date(claims.iat * 1000);
+    // An isolated token opens no cache, whatever else it says: the registry refuses it every repository too.
+    if (claims.cache !== undefined && !token.isolated) {
+        const cache = typeof claims.cache === 'string' ? claims.cache : '';
+        const slash = cache.indexOf('/');
+        if (slash <= 0 || slash === cache.length - 1) {
+            throw new ProjectTokenError('cache', 'its cache claim is not <registry host>/<repository>');
+        }
+        token.cache = { host: cache.slice(0, slash), repository: cache.slice(slash + 1) };
+    }
+    return token;
+}
+
+;// CONCATENATED MODULE: ./shared/cache-probe.ts
+// The cache registry probe, for the CLI (cli/src/cache.ts turns its outcome into exit 69 or a user error before any
+// build starts) and for build-push and bake, which probe with the token they resolved and, when the registry and
+// its token service (the broker) answered, tell the CLI so (CACHE_PROBED_ENV: the SHA-256 of that token, never the
+// token): the CLI then skips its own probe, whose first request alone costs it about 40 ms of loading Node's HTTP
+// stack, which the action has loaded already. Anything but `ok` is not handed over; the CLI probes and decides.
+
+
+const CACHE_PROBED_ENV = 'DEPOT_CACHE_PROBED';
+function isLoopback(host) {
+    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    return name === 'localhost' || name === '::1' || /^127\./.test(name);
+}
+function registryBase(host) {
+    return `${isLoopback(host) ? 'http' : 'https'}://${host}`;
+}
+async function tryTwice(url, init, fetchImpl) {
+    let last = new Error('no attempt');
+    for (let attempt = 1; attempt <= 2; attempt++) {
+        try {
+            return await fetchImpl(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(5000) });
+        }
+        catch (err) {
+            const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
+            last = new Error(cause ?? (err instanceof Error ? err.message : String(err)));
+        }
+    }
+    return last;
+}
+/**
+ * GET /v2/ on the cache registry (2 tries); when it asks for a bearer token, ask its token service (the broker)
+ * for one with the project token.
+ */
+async function probeRegistry(t, fetchImpl = (url, init) => fetch(url, init), trace = (_n, fn) => fn()) {
+    const res = await trace('GET /v2/', () => tryTwice(`${registryBase(t.host)}/v2/`, {}, fetchImpl));
+    if (res instanceof Error)
+        return { kind: 'unreachable', message: res.message };
+    await res.body?.cancel();
+    const challenge = res.headers.get('www-authenticate') ?? '';
+    if (res.status !== 401 || !/^bearer\s/i.test(challenge))
+        return { kind: 'ok' };
+    const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]?.toLowerCase() ?? '', m[2] ?? '']));
+    const realm = params.realm;
+    if (!realm)
+        return { kind: 'ok' };
+    const url = new URL(realm);
+    if (params.service)
+        url.searchParams.set('service', params.service);
+    if (t.read)
+        url.searchParams.set('scope', `repository:${t.repository}:pull`);
+    const auth = `Basic ${Buffer.from(`depot:${t.raw}`).toString('base64')}`;
+    const answer = await trace('registry token', () => tryTwice(url.toString(), { headers: { authorization: auth } }, fetchImpl));
+    if (answer instanceof Error) {
+        return { kind: 'token-service-unreachable', origin: url.origin, message: answer.message };
+    }
+    await answer.body?.cancel();
+    if (answer.status >= 500 || answer.status === 429) {
+        return { kind: 'token-service-failed', origin: url.origin, status: answer.status };
+    }
+    if (answer.status === 401 || answer.status === 403) {
+        return { kind: 'refused', origin: url.origin, status: answer.status };
+    }
+    return { kind: 'ok' };
+}
+/** What CACHE_PROBED_ENV holds for `raw`: its SHA-256, hex. */
+function probedMark(raw) {
+    return (0,external_node_crypto_.createHash)('sha256').update(raw.trim()).digest('hex');
+}
+/** The cache a raw project token names (its claims read unverified, as the CLI reads them); undefined for none. */
+function tokenCache(raw) {
+    const [header = '', payload = ''] = raw.trim().split('.');
+    try {
+        const decode = (part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+        const token = readProjectToken(decode(header), decode(payload));
+        if (!token.cache || token.isolated || token.expiresAt.getTime() <= Date.now())
+            return undefined;
+        return { ...token.cache, read: token.scopes.has('cache:read'), raw: raw.trim() };
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * The action's probe for the CLI: CACHE_PROBED_ENV for the CLI's env when the registry and its token service
+ * answered for this token, else nothing (the CLI probes and decides itself). Never throws.
+ */
+async function probedEnv(raw, fetchImpl) {
+    const target = tokenCache(raw);
+    if (!target)
+        return {};
+    try {
+        const outcome = await probeRegistry(target, fetchImpl);
+        return outcome.kind === 'ok' ? { [CACHE_PROBED_ENV]: probedMark(raw) } : {};
+    }
+    catch {
+        return {};
+    }
+}
+
+;// CONCATENATED MODULE: ./shared/contract/docker-facts.ts
+// What build-push and bake already learned from docker before they run the CLI, handed to it in its env so it does
+// not ask again: the buildx version (the CLI gates flags on it) and the builder's name, driver and, for the docker
+// driver, the daemon's image store (the CLI's builder probe, cli/src/builder-probe.ts, decides `--cache-to` on it).
+// Each `docker` call is a Go process or two, 100-300 ms on a busy runner; the CLI asked three. The CLI takes the
+// builder's facts only for the builder it was asked to use (`asked`, the action's `builder` input, '' for buildx's
+// choice), and anything it cannot read is ignored: it then asks docker itself, as without the action.
+const DOCKER_FACTS_ENV = 'DEPOT_DOCKER_FACTS';
+function encodeDockerFacts(facts) {
+    return JSON.stringify(facts);
+}
+/** The facts in `env`, checked field by field; undefined when absent or unreadable. */
+function readDockerFacts(env) {
+    const raw = env[DOCKER_FACTS_ENV];
+    if (!raw)
+        return undefined;
+    let json;
+    try {
+        json = JSON.parse(raw);
+    }
+    catch {
+        return undefined;
+    }
+    if (json === null || typeof json !== 'object' || Array.isArray(json))
+        return undefined;
+    const { buildx, builder } = json;
+    const facts = {};
+    if (typeof buildx === 'string' && /^\d+\.\d+\.\d+/.test(buildx))
+        facts.buildx = buildx;
+    if (builder !== null && typeof builder === 'object' && !Array.isArray(builder)) {
+        const { asked, name, driver, store } = builder;
+        if (typeof asked === 'string' &&
+            typeof name === 'string' &&
+            name &&
+            typeof driver === 'string' &&
+            driver) {
+            if (store === undefined || store === 'containerd' || store === 'classic') {
+                facts.builder = { asked, name, driver, ...(store ? { store } : {}) };
+            }
+        }
+    }
+    return facts;
 }
 
 // EXTERNAL MODULE: ./shared/identity.ts
@@ -39693,34 +40101,55 @@ async function exchange(brokerUrl, audience, project, buildxFallback, deps) {
 
 
 
+
+
+
 /** The post step finds the temp dir under this state name. */
 const TMP_DIR_STATE = 'tmpDir';
-async function prepareStep() {
+/**
+ * The step's context, temp dir and what docker says (probeDocker: the buildx version and the builder `builder`, ''
+ * for buildx's choice, asked together), each printed in its group.
+ */
+async function prepareStep(builder) {
     const github = getGithubContext();
     const tmp = createTempDir();
     core/* saveState */.LZ(TMP_DIR_STATE, tmp);
+    const infoLines = [];
+    const probe = await traced('docker info + buildx inspect', () => probeDocker(builder, { log: (m) => infoLines.push(m) }));
     const buildx = await core/* group */.Os('Buildx version', async () => {
-        const v = await buildxVersion();
-        core/* info */.pq(v.raw || 'docker buildx not found: inputs are not gated on its version');
-        return v;
+        core/* info */.pq(probe.buildx.raw || 'docker buildx not found: inputs are not gated on its version');
+        return probe.buildx;
     });
-    return { github, tmp, buildx };
+    const info = await core/* group */.Os('Builder info', async () => {
+        for (const line of infoLines)
+            core/* info */.pq(line);
+        if (probe.builder)
+            core/* info */.pq(JSON.stringify(probe.builder));
+        return probe.builder;
+    });
+    const dockerFacts = { [DOCKER_FACTS_ENV]: encodeDockerFacts(dockerFactsFor(builder, probe)) };
+    return { github, tmp, buildx, ...(info ? { builder: info } : {}), dockerFacts };
 }
 /**
  * Resolves the project token and runs depot (or plain buildx where `buildx-fallback` allows), installing the CLI
  * from the `version` and `manifest-url` inputs first when it is not on PATH.
  */
 async function resolveAndRun(inputs, ctx, run, deps = {}) {
-    const resolution = await core/* group */.Os('Project token', () => resolveToken(tokenRequest(inputs), deps.token ?? defaultTokenDeps(ctx.github)));
+    const resolution = await core/* group */.Os('Project token', () => traced('project token', () => resolveToken(tokenRequest(inputs), deps.token ?? defaultTokenDeps(ctx.github))));
     // The CLI reads DEPOT_PROJECT_ID itself; only the input needs passing, and only with a token to build for it.
     const project = resolution.kind === 'token' ? inputs.project : '';
-    const result = await (deps.cli ?? new DepotCli()).run({
+    // The registry probe the CLI would make, made here where Node's HTTP stack is loaded already (cache-probe.ts).
+    const probed = resolution.kind === 'token'
+        ? await traced('cache probe', () => (deps.probe ?? probedEnv)(resolution.token))
+        : {};
+    const result = await traced(`depot ${run.command}`, () => (deps.cli ?? new DepotCli()).run({
         ...run,
+        env: { ...ctx.dockerFacts, ...probed, ...run.env },
         resolution,
         ...(project ? { project } : {}),
         buildxFallback: inputs['buildx-fallback'],
         install: { version: inputs.version, manifestUrl: inputs['manifest-url'] },
-    });
+    }));
     return { resolution, result };
 }
 /**
@@ -40049,14 +40478,10 @@ function hasDockerExporter(definition, load) {
 
 async function main() {
     const started = Date.now();
-    const ctx = await prepareStep();
+    // The builder is asked about with the buildx version (prepareStep), which the other inputs are gated on.
+    const ctx = await prepareStep(core/* getInput */.V4('builder'));
     const inputs = getInputs(ctx.github, ctx.buildx);
-    const builder = await core/* group */.Os('Builder info', async () => {
-        const info = await inspectBuilder(inputs.builder, { log: core/* info */.pq });
-        if (info)
-            core/* info */.pq(JSON.stringify(info));
-        return info;
-    });
+    const { builder } = ctx;
     const env = bakeEnv(inputs, { env: process.env, github: ctx.github });
     for (const value of Object.values(env))
         core/* setSecret */.Pq(value);

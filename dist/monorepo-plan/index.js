@@ -35295,6 +35295,8 @@ function gitContextSubdir(context) {
     return subdir.replace(/^\/+|\/+$/g, '').replace(/^\.$/, '');
 }
 
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
 ;// CONCATENATED MODULE: ./shared/errors.ts
 // The two error helpers every part uses: the actions, the CLI and the broker.
 /**
@@ -35344,23 +35346,98 @@ const PLATFORM_NAMES = {
     win32: 'Windows',
 };
 
+// EXTERNAL MODULE: external "node:perf_hooks"
+var external_node_perf_hooks_ = __nccwpck_require__(643);
+;// CONCATENATED MODULE: ./shared/trace.ts
+// Timing spans for `npm run bench`: with DEPOT_TRACE set to a file, the actions and the CLI append one JSON line per
+// span, {proc, pid, name, start, end} in ms since the epoch, so the bench can say where a run's time went. Off (the
+// variable unset, as in every real job) each call costs one property read. A span never changes what it wraps: a
+// write that fails is ignored, and a span's own throw passes through after it is recorded.
+
+
+const TRACE_ENV = 'DEPOT_TRACE';
+let proc = 'node';
+/** Names the process in its spans (set once, where the process knows what it is). */
+function traceProc(name) {
+    proc = name;
+}
+function traceOn(env = process.env) {
+    return !!env[TRACE_ENV];
+}
+/** Now, in ms since the epoch, to the microsecond. */
+function traceNow() {
+    return external_node_perf_hooks_.performance.timeOrigin + external_node_perf_hooks_.performance.now();
+}
+/** Records a span that ran from `start` to `end` (default now). */
+function traceRecord(name, start, end = traceNow()) {
+    const file = process.env[TRACE_ENV];
+    if (!file)
+        return;
+    const span = { proc, pid: process.pid, name, start, end };
+    try {
+        (0,external_node_fs_.appendFileSync)(file, `${JSON.stringify(span)}\n`);
+    }
+    catch {
+        // a trace never fails the step
+    }
+}
+/** Records how long Node took from the process's start to this call (Node's own start plus loading the bundle). */
+function traceStartup() {
+    if (process.env[TRACE_ENV])
+        traceRecord('node start + bundle load', external_node_perf_hooks_.performance.timeOrigin);
+}
+/** Runs `fn` and records its span, whether it resolves or throws. */
+async function traced(name, fn) {
+    if (!process.env[TRACE_ENV])
+        return fn();
+    const start = traceNow();
+    try {
+        return await fn();
+    }
+    finally {
+        traceRecord(name, start);
+    }
+}
+/** The spans of a trace file (lines that are not spans are skipped). */
+function readTrace(text) {
+    const spans = [];
+    for (const line of text.split('\n')) {
+        if (!line.trim())
+            continue;
+        try {
+            const s = JSON.parse(line);
+            if (typeof s.name === 'string' && typeof s.start === 'number' && typeof s.end === 'number')
+                spans.push(s);
+        }
+        catch {
+            continue;
+        }
+    }
+    return spans;
+}
+
 ;// CONCATENATED MODULE: ./shared/runner.ts
 // One bundle serves main and post: the first run saves a flag, the post run finds it. Main first checks the runner
 // is Linux (shared/runner-os.ts), before its inputs are read or anything runs.
 
 
 
+
+
 const POST_FLAG = 'isPost';
 async function run(main, post) {
     const isPost = lib_core/* getState */.Gu(POST_FLAG) === 'true';
+    // The bundle's folder names the action in DEPOT_TRACE spans (dist/<action>/index.js).
+    traceProc(`${(0,external_node_path_.basename)((0,external_node_path_.dirname)(process.argv[1] ?? ''))} ${isPost ? 'post' : 'main'}`);
+    traceStartup();
     if (!isPost)
         lib_core/* saveState */.LZ(POST_FLAG, 'true');
     try {
         if (isPost)
-            await post?.();
+            await traced('post', async () => post?.());
         else {
             requireLinuxRunner();
-            await main();
+            await traced('main', main);
         }
     }
     catch (err) {
@@ -35389,8 +35466,6 @@ async function setOutputs(outputs) {
 
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(48161);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(76760);
 ;// CONCATENATED MODULE: ./node_modules/zod/v4/core/util.js
 
 // functions

@@ -32162,7 +32162,7 @@ class OidcClient {
             allowRetries: allowRetry,
             maxRetries: maxRetry
         };
-        return new lib/* HttpClient */.Qq('actions/oidc-client', [new auth/* BearerCredentialHandler */.tZ(OidcClient.getRequestToken())], requestOptions);
+        return new lib.HttpClient('actions/oidc-client', [new auth/* BearerCredentialHandler */.tZ(OidcClient.getRequestToken())], requestOptions);
     }
     static getRequestToken() {
         const token = process.env['ACTIONS_ID_TOKEN_REQUEST_TOKEN'];
@@ -33709,7 +33709,7 @@ class PersonalAccessTokenCredentialHandler {
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  Qq: () => (/* binding */ HttpClient),
+  HttpClient: () => (/* binding */ HttpClient),
   Hv: () => (/* binding */ HttpCodes)
 });
 
@@ -35491,7 +35491,7 @@ function downloadToolAttempt(url, dest, auth, headers) {
             throw new Error(`Destination file path ${dest} already exists`);
         }
         // Get the response headers
-        const http = new lib/* HttpClient */.Qq(userAgent, [], {
+        const http = new lib.HttpClient(userAgent, [], {
             allowRetries: false
         });
         if (auth) {
@@ -36630,23 +36630,98 @@ const PLATFORM_NAMES = {
     win32: 'Windows',
 };
 
+// EXTERNAL MODULE: external "node:perf_hooks"
+var external_node_perf_hooks_ = __nccwpck_require__(643);
+;// CONCATENATED MODULE: ./shared/trace.ts
+// Timing spans for `npm run bench`: with DEPOT_TRACE set to a file, the actions and the CLI append one JSON line per
+// span, {proc, pid, name, start, end} in ms since the epoch, so the bench can say where a run's time went. Off (the
+// variable unset, as in every real job) each call costs one property read. A span never changes what it wraps: a
+// write that fails is ignored, and a span's own throw passes through after it is recorded.
+
+
+const TRACE_ENV = 'DEPOT_TRACE';
+let proc = 'node';
+/** Names the process in its spans (set once, where the process knows what it is). */
+function traceProc(name) {
+    proc = name;
+}
+function traceOn(env = process.env) {
+    return !!env[TRACE_ENV];
+}
+/** Now, in ms since the epoch, to the microsecond. */
+function traceNow() {
+    return external_node_perf_hooks_.performance.timeOrigin + external_node_perf_hooks_.performance.now();
+}
+/** Records a span that ran from `start` to `end` (default now). */
+function traceRecord(name, start, end = traceNow()) {
+    const file = process.env[TRACE_ENV];
+    if (!file)
+        return;
+    const span = { proc, pid: process.pid, name, start, end };
+    try {
+        (0,external_node_fs_.appendFileSync)(file, `${JSON.stringify(span)}\n`);
+    }
+    catch {
+        // a trace never fails the step
+    }
+}
+/** Records how long Node took from the process's start to this call (Node's own start plus loading the bundle). */
+function traceStartup() {
+    if (process.env[TRACE_ENV])
+        traceRecord('node start + bundle load', external_node_perf_hooks_.performance.timeOrigin);
+}
+/** Runs `fn` and records its span, whether it resolves or throws. */
+async function traced(name, fn) {
+    if (!process.env[TRACE_ENV])
+        return fn();
+    const start = traceNow();
+    try {
+        return await fn();
+    }
+    finally {
+        traceRecord(name, start);
+    }
+}
+/** The spans of a trace file (lines that are not spans are skipped). */
+function readTrace(text) {
+    const spans = [];
+    for (const line of text.split('\n')) {
+        if (!line.trim())
+            continue;
+        try {
+            const s = JSON.parse(line);
+            if (typeof s.name === 'string' && typeof s.start === 'number' && typeof s.end === 'number')
+                spans.push(s);
+        }
+        catch {
+            continue;
+        }
+    }
+    return spans;
+}
+
 ;// CONCATENATED MODULE: ./shared/runner.ts
 // One bundle serves main and post: the first run saves a flag, the post run finds it. Main first checks the runner
 // is Linux (shared/runner-os.ts), before its inputs are read or anything runs.
 
 
 
+
+
 const POST_FLAG = 'isPost';
 async function run(main, post) {
     const isPost = lib_core/* getState */.Gu(POST_FLAG) === 'true';
+    // The bundle's folder names the action in DEPOT_TRACE spans (dist/<action>/index.js).
+    traceProc(`${(0,external_node_path_.basename)((0,external_node_path_.dirname)(process.argv[1] ?? ''))} ${isPost ? 'post' : 'main'}`);
+    traceStartup();
     if (!isPost)
         lib_core/* saveState */.LZ(POST_FLAG, 'true');
     try {
         if (isPost)
-            await post?.();
+            await traced('post', async () => post?.());
         else {
             requireLinuxRunner();
-            await main();
+            await traced('main', main);
         }
     }
     catch (err) {
@@ -36718,13 +36793,6 @@ function exchange_isObject(v) {
 }
 
 ;// CONCATENATED MODULE: ./shared/contract/exchange-client.ts
-// The one client of the token exchange (`POST <broker>/auth/oidc/<provider>`), for the actions and the depot CLI
-// alike: the broker URL's rules, the POST through the proxy the environment names (HTTPS_PROXY/NO_PROXY, as
-// @actions/http-client reads them), redirects followed only within the broker's origin, bounded retries on network
-// errors, 5xx and 429 (honouring Retry-After) with a fresh CI token for every try, and a typed outcome: granted,
-// refused (a 4xx: never hidden by a fallback) or unavailable. Callers decide what each outcome means for them
-// (the actions: fail or buildx-fallback; the CLI: exit 1 or exit 69). No secret ever reaches a message.
-
 
 
 /** A URL as it may be shown: any `user:pass@` replaced by `***@`. */
@@ -36761,6 +36829,18 @@ function checkBrokerUrl(raw, from) {
     return raw.replace(/\/+$/, '');
 }
 /**
+ * The proxy dispatcher @actions/http-client chooses for `url` (https_proxy/HTTPS_PROXY, http_proxy/HTTP_PROXY,
+ * no_proxy/NO_PROXY), undefined for none. Imported only when a proxy variable is set: it brings undici (0.8 MB of
+ * JavaScript, about 40 ms of a CLI start) into the process, which the CLI otherwise never needs.
+ */
+async function proxyDispatcher(url) {
+    const e = process.env;
+    if (!e.https_proxy && !e.HTTPS_PROXY && !e.http_proxy && !e.HTTP_PROXY)
+        return undefined;
+    const { HttpClient } = await Promise.resolve(/* import() */).then(__nccwpck_require__.bind(__nccwpck_require__, 44942));
+    return new HttpClient().getAgentDispatcher(url);
+}
+/**
  * POSTs JSON to the broker through the proxy the environment names, following a redirect only within the broker's
  * own origin (307/308, at most 3): a redirect elsewhere would hand a credential to another host, and is a
  * UserError (a misconfiguration, not retried). Network errors are thrown as they are.
@@ -36769,7 +36849,7 @@ async function postJson(url, body, opts) {
     const doFetch = opts.fetch ?? globalThis.fetch;
     let target = url;
     for (let hop = 0;; hop++) {
-        const dispatcher = new lib/* HttpClient */.Qq().getAgentDispatcher(target);
+        const dispatcher = await proxyDispatcher(target);
         const init = {
             method: 'POST',
             headers: { 'content-type': 'application/json', accept: 'application/json' },
@@ -39588,18 +39668,19 @@ async function exportProjectToken(inputs, deps) {
 
 
 
+
 async function main() {
     const inputs = getInputs();
     for (const warning of unusedInputs(inputs))
         lib_core/* warning */.$e(warning);
-    const installed = await lib_core/* group */.Os('Install depot', () => new Installer().install(inputs.version, inputs['manifest-url']));
+    const installed = await lib_core/* group */.Os('Install depot', () => traced('install (tool cache)', () => new Installer().install(inputs.version, inputs['manifest-url'])));
     lib_core/* addPath */.fM(installed.bin);
     await setOutputs({ version: installed.version, path: installed.dir });
     if (inputs.oidc) {
-        await lib_core/* group */.Os('Project token', () => exportProjectToken(inputs, defaultTokenDeps(getGithubContext())));
+        await lib_core/* group */.Os('Project token', () => traced('token exchange', () => exportProjectToken(inputs, defaultTokenDeps(getGithubContext()))));
     }
     if (inputs['configure-docker']) {
-        await lib_core/* group */.Os('depot configure-docker', () => configureDocker(installed));
+        await lib_core/* group */.Os('depot configure-docker', () => traced('configure-docker', () => configureDocker(installed)));
     }
 }
 void run(main);
