@@ -2,11 +2,15 @@
 // (sqlite-driver.ts). Keys stay in the data dir's files as before (keys.json and the registry PEM files, mode 0600).
 //
 // Single use is durable: a used jti is committed before useJti() resolves. Writes that arrive in one turn of the event
-// loop share one transaction (a group commit, with the audit rows that came along), and every waiter is answered
-// only after COMMIT; a batch is never dropped: when it cannot commit (another connection holds the write lock, an
-// I/O error) it is retried on a timer until its deadline (WRITE_DEADLINE_MS), then every waiter is rejected with
-// StoreUnavailableError and nothing of it is on disk. SQLite's own busy wait (busy_timeout) blocks the event loop, so
-// it is kept to BUSY_TIMEOUT_MS; the waiting happens between attempts, on timers.
+// loop share one transaction (a group commit, with the audit rows that came along), run by a worker thread on its own
+// connection (sqlite-commit-worker.ts) so the statements and the COMMIT's fsync stay off the event loop; one batch is
+// in flight at a time and the next fills meanwhile. Every waiter is answered only after COMMIT; a batch is never
+// dropped: when it cannot commit (another connection holds the write lock, an I/O error) the worker retries it until
+// its deadline (WRITE_DEADLINE_MS from its oldest write), then rolls back, and every waiter is rejected with
+// StoreUnavailableError with nothing of it on disk; a worker that dies or does not answer fails its batch the same
+// way and is replaced. The other writes (claims, revocations, purges) and the reads run on this thread's connection,
+// where SQLite's own busy wait (busy_timeout) would block the event loop, so it is kept to BUSY_TIMEOUT_MS and the
+// waiting happens between attempts, on timers.
 //
 // A jti is claimed with INSERT ... ON CONFLICT DO NOTHING inside the transaction: of two claims of one jti exactly
 // one inserts, whether they come from this process or from another one on the same file.
@@ -14,6 +18,7 @@
 // The schema is versioned (PRAGMA user_version): MIGRATIONS bring a file of any earlier version up to date.
 import { existsSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CommitWorker } from './sqlite-commit-worker';
 import type { SqlDatabase, SqliteDriver, SqlStatement, SqlValue } from './sqlite-driver';
 import { isBusy, openSqlite } from './sqlite-driver';
 import type {
@@ -102,6 +107,9 @@ const OPEN_BUSY_TIMEOUT_MS = 5_000;
  */
 export const SYNCHRONOUS = 'FULL';
 
+const INSERT_JTI = 'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING';
+const INSERT_AUDIT = `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')}) VALUES (${AUDIT_FIELDS.map((f) => `@${f}`).join(', ')})`;
+
 export const STATE_FILE = 'state.db';
 export const KEYS_FILE = 'keys.json';
 export const CA_CERT_FILE = 'registry-ca.pem';
@@ -111,9 +119,15 @@ const SIGNER_KEY_FILE = 'registry-signer-key.pem';
 /** The data dir's key files (DataDirKeys): with state.db, everything a backup must hold. */
 export const KEY_FILES = [KEYS_FILE, CA_CERT_FILE, CA_KEY_FILE, SIGNER_CERT_FILE, SIGNER_KEY_FILE] as const;
 
+/** How long past a batch's deadline the commit worker may take to answer before it is replaced. */
+const WORKER_GRACE_MS = 1_000;
+
 interface Pending {
-  run(): void;
-  resolve(): void;
+  jti?: [issuer: string, jti: string, expiresAt: number];
+  audit?: Record<string, SqlValue>;
+  /** Date.now() when it was queued: a batch's deadline runs from its oldest write. */
+  at: number;
+  resolve(won: boolean): void;
   reject(err: unknown): void;
 }
 
@@ -131,9 +145,7 @@ export class SqliteStore implements Store {
   private readonly deadlineMs: number;
   private readonly onError: (err: unknown) => void;
   private readonly stmt: Record<
-    | 'insertJti'
     | 'purgeJti'
-    | 'insertAudit'
     | 'purgeAudit'
     | 'insertRevocation'
     | 'selectRevocations'
@@ -147,6 +159,9 @@ export class SqliteStore implements Store {
   >;
   /** Writes waiting for the next group commit. */
   private queue: Pending[] = [];
+  /** The group commit's worker (sqlite-commit-worker.ts); one batch in flight at a time. */
+  private readonly commits: CommitWorker;
+  private committing = false;
   private scheduled: NodeJS.Immediate | undefined;
   /** An audit-only queue waits this timer for a jti to share its commit with. */
   private lazy: NodeJS.Timeout | undefined;
@@ -179,11 +194,7 @@ export class SqliteStore implements Store {
     }
     const p = (sql: string) => this.db.prepare(sql);
     this.stmt = {
-      insertJti: p('INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
       purgeJti: p('DELETE FROM used_jti WHERE expires_at < ?'),
-      insertAudit: p(
-        `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')}) VALUES (${AUDIT_FIELDS.map((f) => `@${f}`).join(', ')})`,
-      ),
       // Oldest first by the `at` index; a batch at a time, so no write holds the lock long.
       purgeAudit: p('DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? LIMIT ?)'),
       insertRevocation: p(
@@ -207,6 +218,23 @@ export class SqliteStore implements Store {
       ),
       purgeClaim: p('DELETE FROM claim WHERE expires_at < ?'),
     };
+    this.commits = new CommitWorker({
+      file: join(opts.dataDir, STATE_FILE),
+      driver: this.driver,
+      synchronous: SYNCHRONOUS,
+      busyTimeoutMs: BUSY_TIMEOUT_MS,
+      retryMs: RETRY_MS,
+      deadlineMs: this.deadlineMs,
+      graceMs: WORKER_GRACE_MS,
+      insertJti: INSERT_JTI,
+      insertAudit: INSERT_AUDIT,
+      onError: (err) => this.onError(err),
+    });
+  }
+
+  /** The commit worker (tests: crash it, count restarts). */
+  get commitWorker(): CommitWorker {
+    return this.commits;
   }
 
   version(): Promise<number> {
@@ -235,10 +263,7 @@ export class SqliteStore implements Store {
     const first = this.claiming.get(key);
     // The same jti twice at once: the second is a replay once the first commits (and fails when the first does).
     if (first) return first.then(() => false);
-    let used = false;
-    const done = this.enqueue(() => {
-      used = this.stmt.insertJti.run(issuer, jti, expiresAt).changes === 1;
-    }, true).then(() => used);
+    const done = this.enqueue({ jti: [issuer, jti, expiresAt] }, true);
     this.claiming.set(key, done);
     const forget = () => this.claiming.delete(key);
     done.then(forget, forget);
@@ -252,9 +277,7 @@ export class SqliteStore implements Store {
   audit(rec: AuditRecord): Promise<void> {
     const row: Record<string, SqlValue> = {};
     for (const f of AUDIT_FIELDS) row[f] = rec[f] ?? null;
-    return this.enqueue(() => {
-      this.stmt.insertAudit.run(row);
-    });
+    return this.enqueue({ audit: row }).then(() => undefined);
   }
 
   async queryAudit(q: AuditQuery): Promise<AuditRecord[]> {
@@ -393,6 +416,7 @@ export class SqliteStore implements Store {
     this.closed = true;
     clearImmediate(this.scheduled);
     clearTimeout(this.lazy);
+    await this.commits.close();
     this.db.close();
   }
 
@@ -411,35 +435,64 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Joins the next group commit; resolves once it is committed. An urgent write (a jti: an answer waits for it) is
-   * committed at the end of this turn of the event loop; another waits up to AUDIT_DELAY_MS for one to ride along.
+   * Joins the next group commit; resolves once it is committed (a jti: true when this use inserted it). An urgent
+   * write (a jti: an answer waits for it) is committed at the end of this turn of the event loop, or as soon as the
+   * batch in flight is answered; another waits up to AUDIT_DELAY_MS for one to ride along.
    */
-  private enqueue(run: () => void, urgent = false): Promise<void> {
+  private enqueue(item: Pick<Pending, 'jti' | 'audit'>, urgent = false): Promise<boolean> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the broker state is closed'));
-    const done = new Promise<void>((resolve, reject) => this.queue.push({ run, resolve, reject }));
+    const done = new Promise<boolean>((resolve, reject) =>
+      this.queue.push({ ...item, at: Date.now(), resolve, reject }),
+    );
     this.track(done);
     if (urgent) this.scheduled ??= setImmediate(() => this.commitQueue());
     else this.lazy ??= setTimeout(() => this.commitQueue(), AUDIT_DELAY_MS);
     return done;
   }
 
-  /** One transaction for everything queued; retried on a timer until the deadline. */
+  /**
+   * One transaction for everything queued, in the commit worker, which retries a locked file until the deadline
+   * (from the batch's oldest write) and rolls back when it gives up. One batch in flight: the next fills meanwhile.
+   */
   private commitQueue(): void {
     clearImmediate(this.scheduled);
     clearTimeout(this.lazy);
     this.scheduled = undefined;
     this.lazy = undefined;
+    if (this.committing) return;
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    this.retry(
-      () => this.transaction(() => batch.forEach((w) => w.run())),
-      Date.now() + this.deadlineMs,
-      'commit',
-    ).then(
-      () => batch.forEach((w) => w.resolve()),
-      (err: unknown) => batch.forEach((w) => w.reject(err)),
-    );
+    const deadline = Math.min(...batch.map((w) => w.at)) + this.deadlineMs;
+    const late = () =>
+      new StoreUnavailableError(
+        `the broker state (${join(this.dataDir, STATE_FILE)}) did not commit within ${this.deadlineMs} ms`,
+        1,
+      );
+    if (Date.now() >= deadline) {
+      batch.forEach((w) => w.reject(late()));
+      return;
+    }
+    const jtis: [string, string, number][] = [];
+    const audits: Record<string, SqlValue>[] = [];
+    for (const w of batch) {
+      if (w.jti) jtis.push(w.jti);
+      if (w.audit) audits.push(w.audit);
+    }
+    this.committing = true;
+    this.commits
+      .commit({ jtis, audits, deadline })
+      .then(
+        (won) => {
+          let k = 0;
+          for (const w of batch) w.resolve(w.jti ? won[k++] === true : true);
+        },
+        (err: unknown) => batch.forEach((w) => w.reject(err)),
+      )
+      .finally(() => {
+        this.committing = false;
+        if (this.queue.length > 0) this.commitQueue();
+      });
   }
 
   /** A write of its own (claims, revocations, purges), committed before it resolves. */

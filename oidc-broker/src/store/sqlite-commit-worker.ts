@@ -1,0 +1,224 @@
+// The SQLite group commit off the event loop: a worker_threads worker holding its own connection to state.db runs
+// each batch (BEGIN IMMEDIATE, the used jtis' INSERT ... ON CONFLICT DO NOTHING, the audit rows, COMMIT with its
+// fsync) and answers which jtis inserted. One batch at a time: the next one fills on the main thread meanwhile.
+//
+// The worker retries a locked file itself (a short busy_timeout, then a nap of retryMs) until the batch's deadline,
+// and gives up before it with everything rolled back: a batch answered as failed has nothing on disk. Should the
+// worker not answer at all by the deadline plus a grace, or die, the batch fails (StoreUnavailableError) and the next
+// batch starts a new worker. The worker is unref'd except while a batch is in flight: it never keeps the process
+// alive. Its code is plain JavaScript evaluated in the worker (no loader, no bundler entry): node:sqlite through
+// process.getBuiltinModule, better-sqlite3 from the path the main thread resolved.
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { SqliteDriver, SqlValue } from './sqlite-driver';
+import { StoreUnavailableError } from './types';
+
+const SOURCE = String.raw`
+const { parentPort, workerData: w } = require('node:worker_threads');
+let db;
+if (w.driver === 'node:sqlite') db = new (process.getBuiltinModule('node:sqlite').DatabaseSync)(w.file);
+else db = new (require(w.betterSqlite3))(w.file);
+db.exec('PRAGMA busy_timeout = ' + w.busyTimeoutMs);
+db.exec('PRAGMA synchronous = ' + w.synchronous);
+const insertJti = db.prepare(w.insertJti);
+const insertAudit = db.prepare(w.insertAudit);
+const nap = new Int32Array(new SharedArrayBuffer(4));
+function isBusy(e) {
+  if (!e) return false;
+  if (e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_LOCKED' || e.code === 'SQLITE_BUSY_SNAPSHOT') return true;
+  if (typeof e.errcode === 'number' && (e.errcode & 0xff) >= 5 && (e.errcode & 0xff) <= 6) return true;
+  return typeof e.message === 'string' && /database (table )?is locked/.test(e.message);
+}
+parentPort.on('message', (m) => {
+  if (m.type === 'close') {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  if (m.type === 'crash') throw new Error('the commit worker was told to crash (a test)');
+  let reported = false;
+  for (;;) {
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      let won;
+      try {
+        won = m.jtis.map((j) => Number(insertJti.run(j[0], j[1], j[2]).changes) === 1);
+        for (const a of m.audits) insertAudit.run(a);
+        db.exec('COMMIT');
+      } catch (e) {
+        try { db.exec('ROLLBACK'); } catch {}
+        throw e;
+      }
+      parentPort.postMessage({ id: m.id, won });
+      return;
+    } catch (e) {
+      const busy = isBusy(e);
+      const message = String((e && e.message) || e);
+      if (!busy && !reported) {
+        reported = true;
+        parentPort.postMessage({ id: m.id, report: message });
+      }
+      if (Date.now() + w.retryMs > m.deadline) {
+        parentPort.postMessage({ id: m.id, failed: message, busy });
+        return;
+      }
+      Atomics.wait(nap, 0, 0, w.retryMs);
+    }
+  }
+});
+`;
+
+export interface CommitWorkerOptions {
+  file: string;
+  driver: SqliteDriver;
+  synchronous: string;
+  busyTimeoutMs: number;
+  retryMs: number;
+  /** The write deadline, for messages. */
+  deadlineMs: number;
+  /** How long past a batch's deadline the worker may take to answer before it is given up on and replaced. */
+  graceMs: number;
+  insertJti: string;
+  insertAudit: string;
+  /** A failure other than a lock, once per batch. */
+  onError(err: unknown): void;
+}
+
+export interface CommitBatch {
+  jtis: [issuer: string, jti: string, expiresAt: number][];
+  audits: Record<string, SqlValue>[];
+  /** Date.now() after which no further attempt starts. */
+  deadline: number;
+}
+
+interface Answer {
+  id: number;
+  won?: boolean[];
+  report?: string;
+  failed?: string;
+  busy?: boolean;
+}
+
+interface InFlight {
+  id: number;
+  resolve(won: boolean[]): void;
+  reject(err: unknown): void;
+  watchdog: NodeJS.Timeout;
+}
+
+export class CommitWorker {
+  private worker: Worker | undefined;
+  private inFlight: InFlight | undefined;
+  private nextId = 1;
+  /** Workers started so far (a test reads it). */
+  started = 0;
+
+  constructor(private readonly opts: CommitWorkerOptions) {}
+
+  /** Commits one batch; the caller sends the next only after this settles. */
+  commit(batch: CommitBatch): Promise<boolean[]> {
+    if (this.inFlight) return Promise.reject(new Error('a commit is already in flight'));
+    const worker = this.ensure();
+    const id = this.nextId++;
+    return new Promise<boolean[]>((resolve, reject) => {
+      const watchdog = setTimeout(
+        () => this.fail(id, 'did not answer in time: replaced', true),
+        Math.max(0, batch.deadline - Date.now()) + this.opts.graceMs,
+      );
+      this.inFlight = { id, resolve, reject, watchdog };
+      worker.ref();
+      worker.postMessage({ id, jtis: batch.jtis, audits: batch.audits, deadline: batch.deadline });
+    });
+  }
+
+  /** Test hook: the worker throws, as a crash would. */
+  crash(): void {
+    this.worker?.postMessage({ type: 'crash' });
+  }
+
+  /** Ends the worker after its batch (the caller waits for the batch first); resolves once the thread is gone. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    this.worker = undefined;
+    await new Promise<void>((resolve) => {
+      // Cut after a second (also when it died meanwhile and emits no 'exit' again).
+      const cut = setTimeout(() => void worker.terminate().finally(resolve), 1_000);
+      worker.once('exit', () => {
+        clearTimeout(cut);
+        resolve();
+      });
+      worker.postMessage({ type: 'close' });
+    });
+  }
+
+  private ensure(): Worker {
+    if (this.worker) return this.worker;
+    const o = this.opts;
+    const worker = new Worker(SOURCE, {
+      eval: true,
+      // Plain CommonJS: none of the process's flags (a loader, --input-type=module) apply to it.
+      execArgv: [],
+      workerData: {
+        file: o.file,
+        driver: o.driver,
+        betterSqlite3:
+          o.driver === 'better-sqlite3'
+            ? createRequire(import.meta.url).resolve('better-sqlite3')
+            : undefined,
+        synchronous: o.synchronous,
+        busyTimeoutMs: o.busyTimeoutMs,
+        retryMs: o.retryMs,
+        insertJti: o.insertJti,
+        insertAudit: o.insertAudit,
+      },
+    });
+    this.started++;
+    worker.unref();
+    worker.on('message', (a: Answer) => this.answer(worker, a));
+    worker.on('error', (err: unknown) => {
+      this.opts.onError(err);
+    });
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = undefined;
+      if (this.inFlight) this.fail(this.inFlight.id, `exited (code ${code})`, false);
+    });
+    this.worker = worker;
+    return worker;
+  }
+
+  private answer(worker: Worker, a: Answer): void {
+    const f = this.inFlight;
+    if (!f || f.id !== a.id) return;
+    if (a.report !== undefined) {
+      this.opts.onError(new Error(a.report));
+      return;
+    }
+    clearTimeout(f.watchdog);
+    this.inFlight = undefined;
+    worker.unref();
+    if (a.won) f.resolve(a.won);
+    else {
+      const why = a.busy ? 'the database is locked by another connection' : (a.failed ?? 'failed');
+      f.reject(
+        new StoreUnavailableError(
+          `the broker state (${this.opts.file}) did not commit within ${this.opts.deadlineMs} ms: ${why}`,
+          1,
+        ),
+      );
+    }
+  }
+
+  private fail(id: number, what: string, terminate: boolean): void {
+    const f = this.inFlight;
+    if (!f || f.id !== id) return;
+    clearTimeout(f.watchdog);
+    this.inFlight = undefined;
+    const worker = this.worker;
+    if (terminate && worker) {
+      this.worker = undefined;
+      void worker.terminate();
+    }
+    f.reject(new StoreUnavailableError(`the broker state's commit worker ${what}`, 1));
+  }
+}

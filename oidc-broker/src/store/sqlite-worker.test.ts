@@ -1,0 +1,82 @@
+// The SQLite group commit's worker thread (sqlite-commit-worker.ts): a crash fails its batch with
+// StoreUnavailableError (nothing hangs, the jti stays unused) and the next batch runs on a new worker; batches and
+// audit rows commit through it; it never keeps the process alive. Runs under Node 20 (better-sqlite3) and Node 24
+// (node:sqlite) like sqlite.test.ts.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { SqliteStore } from './sqlite';
+import { openSqlite } from './sqlite-driver';
+import { StoreUnavailableError } from './types';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'broker-sqlite-worker-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it('a worker crash fails its batch with StoreUnavailableError; the jti stays unused and a new worker commits it', async () => {
+  const state = new SqliteStore({ dataDir: dir });
+  try {
+    expect(await state.useJti('iss', 'before', 4102444800)).toBe(true);
+    expect(state.commitWorker.started).toBe(1);
+    state.commitWorker.crash();
+    const uses = [
+      state.useJti('iss', 'c-1', 4102444800),
+      state.useJti('iss', 'c-2', 4102444800),
+      state.useJti('iss', 'c-1', 4102444800),
+    ];
+    for (const use of uses) await expect(use).rejects.toBeInstanceOf(StoreUnavailableError);
+    const db = openSqlite(join(dir, 'state.db'));
+    expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti IN ('c-1', 'c-2')").get()?.n).toBe(0);
+    db.close();
+    expect(await state.useJti('iss', 'c-1', 4102444800)).toBe(true);
+    expect(await state.useJti('iss', 'c-1', 4102444800)).toBe(false);
+    expect(state.commitWorker.started).toBe(2);
+  } finally {
+    await state.close();
+  }
+});
+
+it('many uses and audit rows at once: every one committed before it resolves, each jti won exactly once', async () => {
+  const state = new SqliteStore({ dataDir: dir });
+  try {
+    const uses = Array.from({ length: 300 }, (_, i) => state.useJti('iss', `m-${i % 200}`, 4102444800));
+    const audits = Array.from({ length: 50 }, (_, i) =>
+      state.audit({ at: 1, provider: 'github-actions', issuer: 'iss', outcome: 'ok', requestId: `a-${i}` }),
+    );
+    const won = await Promise.all(uses);
+    await Promise.all(audits);
+    expect(won.filter(Boolean)).toHaveLength(200);
+    const db = openSqlite(join(dir, 'state.db'));
+    expect(db.prepare('SELECT count(*) AS n FROM used_jti').get()?.n).toBe(200);
+    expect(db.prepare('SELECT count(*) AS n FROM audit').get()?.n).toBe(50);
+    db.close();
+  } finally {
+    await state.close();
+  }
+});
+
+it('the worker never keeps the process alive, closed or not', () => {
+  const store = resolve(import.meta.dirname, 'sqlite.ts');
+  const code = `
+    const { SqliteStore } = await import(${JSON.stringify(store)});
+    const a = new SqliteStore({ dataDir: ${JSON.stringify(join(dir, 'a'))} });
+    if ((await a.useJti('iss', 'x', 4102444800)) !== true) process.exit(2);
+    const b = new SqliteStore({ dataDir: ${JSON.stringify(join(dir, 'b'))} });
+    if ((await b.useJti('iss', 'x', 4102444800)) !== true) process.exit(3);
+    await b.close();
+    console.log('done');
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  expect(r.stderr).toBe('');
+  expect(r.stdout.trim()).toBe('done');
+  expect(r.status).toBe(0);
+});
