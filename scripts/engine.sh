@@ -18,6 +18,8 @@ STATE=${DEPOT_ENGINE_STATE:-/var/lib/depot-engine}
 REGISTRY_ADDR=127.0.0.1:5000
 BASE_IMAGE=$REGISTRY_ADDR/busybox:latest
 APT_OPTS=(-o Acquire::Check-Valid-Until=false -o Dpkg::Options::=--force-confold -o DPkg::Lock::Timeout=300)
+# shellcheck source=scripts/lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "engine: $*"; }
@@ -70,20 +72,6 @@ Pin-Priority: $prio
 EOF
     log "added the $suite suite at pin priority $prio (never a default: only packages named /$suite come from it)"
   fi
-}
-
-# Refuses an install that would upgrade or remove an installed package (a partial upgrade of the base system).
-safe_install() { # args: packages
-  local sim
-  sim=$(apt-get -s install -y --no-install-recommends "${APT_OPTS[@]}" "$@" 2>&1) || {
-    echo "$sim" | tail -5 >&2
-    return 1
-  }
-  if echo "$sim" | grep -E '^(Inst \S+ \[|Remv )' >/dev/null; then
-    echo "$sim" | grep -E '^(Inst \S+ \[|Remv )' | head -20 >&2
-    die "installing $* would upgrade or remove installed packages; refusing (the base system stays as it is)"
-  fi
-  apt-get install -y --no-install-recommends "${APT_OPTS[@]}" "$@"
 }
 
 install_engine() {

@@ -35,10 +35,12 @@ describe('the bash scripts', () => {
     ...readdirSync(join(root, 'scripts'))
       .filter((f) => f.endsWith('.sh') && f !== 'install.sh')
       .map((f) => `scripts/${f}`),
+    ...readdirSync(join(root, 'scripts', 'lib')).map((f) => `scripts/lib/${f}`),
     '.ci/run',
   ];
   it.each(scripts)('%s passes shellcheck', (script) => {
-    const r = tool('shellcheck', ['--shell=bash', '--severity=info', script]);
+    // -x: follows what a script sources (scripts/lib/apt.sh), from the repository root.
+    const r = tool('shellcheck', ['--shell=bash', '--severity=info', '-x', script]);
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
   });

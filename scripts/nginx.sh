@@ -11,6 +11,8 @@ set -euo pipefail
 
 BIN=/usr/sbin/nginx
 APT_OPTS=(-o Dpkg::Options::=--force-confold -o DPkg::Lock::Timeout=300)
+# shellcheck source=scripts/lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "nginx: $*" >&2; }
@@ -33,25 +35,6 @@ packaged_pid() {
   echo "$p"
 }
 
-# Refuses an install that would upgrade or remove an installed package (a partial upgrade of the base system), or
-# that takes anything from sid.
-safe_install() { # args: packages
-  local sim
-  sim=$(apt-get -s install -y --no-install-recommends "${APT_OPTS[@]}" "$@" 2>&1) || {
-    echo "$sim" | tail -5 >&2
-    return 1
-  }
-  if echo "$sim" | grep -E '^(Inst \S+ \[|Remv )' >/dev/null; then
-    echo "$sim" | grep -E '^(Inst \S+ \[|Remv )' | head -20 >&2
-    die "installing $* would upgrade or remove installed packages; refusing (the base system stays as it is)"
-  fi
-  if echo "$sim" | grep -E '^Inst .*(sid|unstable)' >/dev/null; then
-    echo "$sim" | grep -E '^Inst ' >&2
-    die "installing $* would take packages from sid; refusing (bookworm's nginx only)"
-  fi
-  apt-get install -y --no-install-recommends "${APT_OPTS[@]}" "$@"
-}
-
 up() {
   if installed; then
     echo "$BIN"
@@ -60,18 +43,9 @@ up() {
   need_root
   # Service starts denied while the package goes in (its postinst would start the default site on port 80). A
   # policy already in place is left as it is; one added here is removed afterwards.
-  local policy=/usr/sbin/policy-rc.d added=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 0755 "$policy"
-    added=1
-  fi
   log "installing bookworm's nginx"
   apt-get update "${APT_OPTS[@]}" >/dev/null
-  local rc=0
-  safe_install nginx >/dev/null || rc=$?
-  [ "$added" = 0 ] || rm -f "$policy"
-  [ "$rc" = 0 ] || die "bookworm's nginx could not be installed"
+  APT_NO_SID=1 with_starts_denied safe_install nginx >/dev/null || die "bookworm's nginx could not be installed"
   installed || die "nginx was installed but $BIN is missing"
   local p
   if p=$(packaged_pid); then

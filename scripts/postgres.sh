@@ -21,6 +21,8 @@ HOST=127.0.0.1
 PG_MAJOR=15
 BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 APT_OPTS=(-o Dpkg::Options::=--force-confold -o DPkg::Lock::Timeout=300)
+# shellcheck source=scripts/lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "postgres: $*" >&2; }
@@ -43,37 +45,15 @@ as_pg() {
 
 installed() { [ -x "$BIN/initdb" ] && [ -x "$BIN/pg_ctl" ] && [ -x "$BIN/pg_isready" ]; }
 
-# Refuses an install that would upgrade or remove an installed package (a partial upgrade of the base system).
-safe_install() { # args: packages
-  local sim
-  sim=$(apt-get -s install -y --no-install-recommends "${APT_OPTS[@]}" "$@" 2>&1) || {
-    echo "$sim" | tail -5 >&2
-    return 1
-  }
-  if echo "$sim" | grep -E '^(Inst \S+ \[|Remv )' >/dev/null; then
-    echo "$sim" | grep -E '^(Inst \S+ \[|Remv )' | head -20 >&2
-    die "installing $* would upgrade or remove installed packages; refusing (the base system stays as it is)"
-  fi
-  apt-get install -y --no-install-recommends "${APT_OPTS[@]}" "$@"
-}
-
 install_postgres() {
   installed && return 0
   need_root
   # No init system here: a policy that denies service starts while the package goes in (its own cluster `main`
   # must not start on 5432). A policy already in place is left as it is.
-  local policy=/usr/sbin/policy-rc.d added=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 0755 "$policy"
-    added=1
-  fi
   log "installing bookworm's postgresql (PostgreSQL $PG_MAJOR)"
   apt-get update "${APT_OPTS[@]}" >/dev/null
-  local rc=0
-  safe_install "postgresql-$PG_MAJOR" postgresql-client-common postgresql-common >/dev/null || rc=$?
-  [ "$added" = 0 ] || rm -f "$policy"
-  [ "$rc" = 0 ] || die "bookworm's postgresql could not be installed"
+  with_starts_denied safe_install "postgresql-$PG_MAJOR" postgresql-client-common postgresql-common >/dev/null ||
+    die "bookworm's postgresql could not be installed"
   installed || die "postgresql-$PG_MAJOR was installed but $BIN/initdb is missing"
 }
 

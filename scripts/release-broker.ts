@@ -25,6 +25,7 @@ import { basename, join, resolve } from 'node:path';
 import { nccBuild } from './build';
 import {
   fail,
+  launcher,
   nodeBinary,
   packageVersion,
   RELEASE_CACHE,
@@ -71,20 +72,11 @@ export function workerPrelude(): string {
  * with neither, one line says what to do.
  */
 export function brokerLauncher(loader: string): string {
-  return `#!/bin/sh
-# depot-broker launcher: the bundled Node, else a node >= 24 on PATH (musl systems such as Alpine).
-set -e
-here=$(readlink -f -- "$0")
-dir=$(CDPATH= cd -- "$(dirname -- "$here")/.." && pwd)
-if [ -e ${loader} ]; then
-  exec "$dir/libexec/node" "$dir/lib/index.js" "$@"
-fi
-if command -v node >/dev/null 2>&1 && node -e 'process.exit(+process.versions.node.split(".")[0] >= 24 ? 0 : 1)' 2>/dev/null; then
-  exec node "$dir/lib/index.js" "$@"
-fi
-echo "depot-broker: the Node.js bundled in $dir/libexec needs glibc (${loader} is missing here) and no node >= 24 is on PATH: install Node.js 24 or run the broker's image" >&2
-exit 1
-`;
+  return launcher(loader, {
+    name: 'depot-broker',
+    node: 24,
+    otherwise: "install Node.js 24 or run the broker's image",
+  });
 }
 
 /** Files of a bundle directory that must not ship: native modules, and any require of better-sqlite3. */

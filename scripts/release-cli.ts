@@ -54,19 +54,27 @@ export const TARGETS: Target[] = [
  * build: where its loader is missing (Alpine and other musl images) a \`node\` >= 20 from PATH runs it instead; with
  * neither, one line says what to install. Checking for the loader costs nothing, unlike starting a Node to see.
  */
-export function launcher(loader: string): string {
+export function launcher(
+  loader: string,
+  program: { name: string; node: number; otherwise: string } = {
+    name: 'depot',
+    node: 20,
+    otherwise: 'install Node.js 20 or newer (Alpine: apk add nodejs) or use a glibc-based image',
+  },
+): string {
+  const { name, node, otherwise } = program;
   return `#!/bin/sh
-# depot launcher: the bundled Node, else a node >= 20 on PATH (musl systems such as Alpine), else how to get one.
+# ${name} launcher: the bundled Node, else a node >= ${node} on PATH (musl systems such as Alpine), else how to get one.
 set -e
 here=$(readlink -f -- "$0")
 dir=$(CDPATH= cd -- "$(dirname -- "$here")/.." && pwd)
 if [ -e ${loader} ]; then
   exec "$dir/libexec/node" "$dir/lib/index.js" "$@"
 fi
-if command -v node >/dev/null 2>&1 && node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null; then
+if command -v node >/dev/null 2>&1 && node -e 'process.exit(+process.versions.node.split(".")[0] >= ${node} ? 0 : 1)' 2>/dev/null; then
   exec node "$dir/lib/index.js" "$@"
 fi
-echo "depot: the Node.js bundled in $dir/libexec needs glibc (${loader} is missing here) and no node >= 20 is on PATH: install Node.js 20 or newer (Alpine: apk add nodejs) or use a glibc-based image" >&2
+echo "${name}: the Node.js bundled in $dir/libexec needs glibc (${loader} is missing here) and no node >= ${node} is on PATH: ${otherwise}" >&2
 exit 1
 `;
 }
