@@ -403,6 +403,19 @@ async function warmSetup(world: World, toolCache: string): Promise<void> {
     console.log(`    ${pad(key, 56)}${fmt(median(spans.map((s) => s.get(key) ?? NaN)))}`);
 }
 
+/** The native project's base: the engine's Debian (scripts/debian-base.sh) when the local registry has it, else busybox. */
+async function nativeBase(): Promise<string> {
+  const debian = '127.0.0.1:5000/debian-base:bookworm';
+  const r = await fetch('http://127.0.0.1:5000/v2/debian-base/manifests/bookworm', {
+    method: 'HEAD',
+    headers: {
+      accept:
+        'application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json',
+    },
+  }).catch(() => undefined);
+  return r?.ok ? debian : '127.0.0.1:5000/busybox:latest';
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const only = argv.includes('--project') ? argv[argv.indexOf('--project') + 1] : undefined;
@@ -421,13 +434,15 @@ async function main(): Promise<void> {
     await warmSetup(world, toolCache);
     if (argv.includes('--quick')) return;
     const token = await world.stack.projectToken(pushClaims(), 'demo');
+    const base = await nativeBase();
+    console.log(`native project base: ${base}`);
     const projects: Project[] = [
       { name: 'demo', context: join(DEMO, 'app'), image: '127.0.0.1:5000/bench/demo', buildArgs: {} },
       {
         name: 'native',
         context: NATIVE,
         image: '127.0.0.1:5000/bench/native',
-        buildArgs: { REGISTRY: packages.url },
+        buildArgs: { REGISTRY: packages.url, BASE: base },
       },
     ];
     for (const p of projects) if (!only || only === p.name) await benchProject(world, p, toolCache, token);
