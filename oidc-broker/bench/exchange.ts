@@ -12,7 +12,7 @@
 // ones (unknown kid, bad signature, unlisted issuer, garbage).
 // --max-rate R (default 6000): tokens minted per second of --duration; a run that spends them all ends early.
 // BENCH_NODE_OPTIONS (e.g. --cpu-prof) go to each instance's node.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,10 +40,11 @@ interface Options {
   maxRate: number;
   profile: boolean;
   flood: boolean;
+  load: 'wrk' | 'autocannon';
 }
 
 const USAGE =
-  'usage: npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--connections C] [--max-rate R] [--profile] [--flood]';
+  'usage: npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--connections C] [--max-rate R] [--load wrk|autocannon] [--profile] [--flood]';
 
 function options(argv: string[]): Options {
   const { values } = parseArgs({
@@ -55,6 +56,7 @@ function options(argv: string[]): Options {
       connections: { type: 'string', default: '32' },
       'max-rate': { type: 'string', default: '6000' },
       profile: { type: 'boolean', default: false },
+      load: { type: 'string', default: 'wrk' },
       flood: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -63,6 +65,8 @@ function options(argv: string[]): Options {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
+  const load = values.load;
+  if (load !== 'wrk' && load !== 'autocannon') throw new Error(`--load ${load}: wrk or autocannon`);
   const store = values.store;
   if (store !== 'sqlite' && store !== 'postgres') throw new Error(`--store ${store}: sqlite or postgres`);
   const count = (name: string, text: string, min: number): number => {
@@ -87,6 +91,7 @@ function options(argv: string[]): Options {
     maxRate: count('max-rate', values['max-rate'], 100),
     profile: values.profile,
     flood: values.flood,
+    load,
   };
 }
 
@@ -145,6 +150,119 @@ function run(urls: string[], bodies: string[], connections: number, seconds?: nu
 interface Target {
   text: string;
   met(f: Figures): boolean;
+}
+
+/** Where wrk is: on PATH, else installed from bookworm by scripts/bench-tools.sh. */
+function wrkBinary(): string {
+  const found = spawnSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' });
+  if (found.status === 0 && found.stdout.trim()) return found.stdout.trim();
+  const up = spawnSync('bash', [join(ROOT, 'scripts', 'bench-tools.sh'), 'up'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const path = up.stdout.trim().split('\n').pop() ?? '';
+  if (up.status !== 0 || !path) {
+    throw new Error(
+      'wrk is not installed and scripts/bench-tools.sh up could not install it (or use --load autocannon)',
+    );
+  }
+  return path;
+}
+
+/**
+ * The timed run with wrk (wrk.lua): one wrk thread per instance, `connections` spread over them, every body sent
+ * once. wrk is C: about 15 us of CPU per request here against autocannon's 40, which would otherwise take that much
+ * of the same two cores from the broker.
+ */
+function runWrk(
+  wrk: string,
+  ports: number[],
+  bodies: string[],
+  connections: number,
+  seconds: number,
+  dir: string,
+): Promise<Figures> {
+  const file = join(dir, 'bodies.jsonl');
+  writeFileSync(file, `${bodies.join('\n')}\n`);
+  const threads = ports.length;
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(
+      wrk,
+      [
+        `-t${threads}`,
+        `-c${Math.max(connections, threads)}`,
+        `-d${seconds}s`,
+        '--timeout',
+        '10s',
+        '-s',
+        join(ROOT, 'oidc-broker', 'bench', 'wrk.lua'),
+        `http://127.0.0.1:${ports[0] ?? 0}`,
+      ],
+      {
+        env: {
+          ...process.env,
+          BENCH_PORTS: ports.join(','),
+          BENCH_THREADS: String(threads),
+          BENCH_BODIES: file,
+          BENCH_PATH: PATH,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      rmSync(file, { force: true });
+      const line = out.split('\n').find((l) => l.startsWith('BENCH '));
+      if (code !== 0 || !line) {
+        reject(new Error(`wrk failed (${code}): ${(err || out).trim().split('\n').slice(-3).join(' | ')}`));
+        return;
+      }
+      const r = JSON.parse(line.slice('BENCH '.length)) as {
+        requests: number;
+        sent: number;
+        spent: number;
+        durationUs: number;
+        status: number;
+        connect: number;
+        read: number;
+        write: number;
+        timeout: number;
+        p50Us: number;
+        p99Us: number;
+      };
+      // After a thread's bodies are spent its last request carries `{}` (a 400), which is not an error of the broker.
+      const filler = Math.max(0, r.requests - r.sent);
+      const errors = Math.max(0, r.status - filler) + r.connect + r.read + r.write + r.timeout;
+      const ok = r.requests - r.status;
+      const elapsed = r.durationUs / 1e6;
+      resolveRun({
+        perSecond: ok / elapsed,
+        p50: Math.round(r.p50Us / 100) / 10,
+        p99: Math.round(r.p99Us / 100) / 10,
+        ok,
+        errors,
+        seconds: elapsed,
+        exhausted: r.spent > 0,
+      });
+    });
+  });
+}
+
+/** CPU seconds (user + system) of a process from /proc/<pid>/stat: its own (utime, stime) or, with `children`, that
+ * of its children it has waited for (cutime, cstime). Clock ticks are 1/100 s on Linux. */
+function cpuSeconds(pid: number | 'self', children = false, thread?: number): number {
+  const stat = readFileSync(
+    thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,
+    'utf8',
+  );
+  // Fields after the command's closing parenthesis: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const at = children ? 13 : 11;
+  return (Number(fields[at]) + Number(fields[at + 1])) / 100;
 }
 
 /** The issue's targets on these 2 cores, load generator included. */
@@ -308,6 +426,7 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()
     .map((l) => l.toFixed(1))
     .join(' ');
+  const wrk = opts.load === 'wrk' ? wrkBinary() : undefined;
   const issuer = await startIssuer();
   const dir = mkdtempSync(join(tmpdir(), 'broker-bench-'));
   const instances: Instance[] = [];
@@ -380,7 +499,21 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
       await ask(first, { probe: 'take' });
       await ask(first, { probe: 'profile-start' });
     }
-    const figures = await run(urls, timed, opts.connections, opts.duration);
+    const mainThread = (i: Instance) => cpuSeconds(i.child.pid ?? 0, false, i.child.pid ?? 0);
+    const cpuBefore = {
+      broker: instances.map((i) => cpuSeconds(i.child.pid ?? 0)),
+      main: instances.map(mainThread),
+      load: cpuSeconds('self') + cpuSeconds('self', true),
+    };
+    const figures =
+      opts.load === 'wrk'
+        ? await runWrk(wrk ?? '', ports, timed, opts.connections, opts.duration, dir)
+        : await run(urls, timed, opts.connections, opts.duration);
+    const cpuUsed = {
+      broker: instances.map((i, n) => cpuSeconds(i.child.pid ?? 0) - (cpuBefore.broker[n] ?? 0)),
+      main: instances.map((i, n) => mainThread(i) - (cpuBefore.main[n] ?? 0)),
+      load: cpuSeconds('self') + cpuSeconds('self', true) - cpuBefore.load,
+    };
     let loaded: Timing | undefined;
     let profile: CpuProfile | undefined;
     let aloneFigures: Figures | undefined;
@@ -420,12 +553,20 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     const cpu = cpus();
     const t = target(opts.store, opts.instances);
     process.stdout.write(
-      `\n${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), node ${process.version}, ${opts.connections} connections over ${opts.instances} instance(s), ${figures.seconds.toFixed(1)} s, loopback, load generator on the same cores, load average at start ${loadBefore}\n\n`,
+      `\n${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), node ${process.version}, ${opts.connections} connections over ${opts.instances} instance(s), ${figures.seconds.toFixed(1)} s, loopback, load generator (${opts.load}) on the same cores, load average at start ${loadBefore}\n\n`,
     );
     process.stdout.write('| store | instances | exchanges/s | p50 | p99 | errors | target | met |\n');
     process.stdout.write('| --- | --: | --: | --: | --: | --: | --- | --- |\n');
     process.stdout.write(
       `| ${opts.store} | ${opts.instances} | ${thousands(figures.perSecond)} | ${figures.p50} ms | ${figures.p99} ms | ${figures.errors} | ${t?.text ?? '(none)'} | ${t ? (t.met(figures) ? 'yes' : 'no') : '-'} |\n`,
+    );
+    // Per exchange the instance served (the load is spread evenly): every thread, and its main thread (the event loop,
+    // which one core bounds).
+    const perExchange = (seconds: number, share = 1) =>
+      `${((seconds / (figures.ok * share)) * 1e6).toFixed(0)} us`;
+    const share = 1 / opts.instances;
+    process.stdout.write(
+      `\nCPU per exchange over the timed window (/proc): broker ${cpuUsed.broker.map((b, n) => `${perExchange(b, share)} (event loop thread ${perExchange(cpuUsed.main[n] ?? 0, share)})`).join(', ')} per exchange it served; load generator ${perExchange(cpuUsed.load)}; in all ${(cpuUsed.broker.reduce((a, b) => a + b, 0) + cpuUsed.load).toFixed(1)} CPU-s of the ${(cpu.length * figures.seconds).toFixed(1)} the cores had\n`,
     );
     if (figures.exhausted) {
       process.stdout.write(

@@ -1,8 +1,8 @@
 // Assembles a running broker: config, keys, state, issuer key sets, metrics, the HTTP app; reloads the config on
 // SIGHUP and on file change (a bad new file keeps the old one), rotates keys on SIGUSR2; stop() drains (the listener
 // stops accepting, the requests in flight finish and their writes commit, then the state closes).
-import { serve } from '@hono/node-server';
-import type { ServerType } from '@hono/node-server';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -10,7 +10,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { createApp } from './app';
+import { createHttp } from './app';
+import type { BrokerHttp } from './app';
 import type { BrokerConfig } from './config';
 import { ConfigProblems, loadConfig, parseConfig } from './config';
 import type { BrokerDeps } from './exchange';
@@ -63,7 +64,9 @@ export interface BrokerOptions {
 
 export interface Broker {
   deps: BrokerDeps;
-  app: ReturnType<typeof createApp>;
+  /** hono's app (in-process requests) and the node:http listener a server runs. */
+  app: BrokerHttp['app'];
+  listener: BrokerHttp['listener'];
   /** Reloads the config file; false (and the old config stays) when the new one is bad. */
   reload(): boolean;
   rotate(): Promise<void>;
@@ -122,7 +125,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     if (warning) log.warn({ event: 'config_warning' }, warning);
   };
   warnGitHub(config);
-  const app = createApp(deps);
+  const { app, listener } = createHttp(deps);
 
   const housekeeping = setInterval(() => {
     void (async () => {
@@ -144,6 +147,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   return {
     deps,
     app,
+    listener,
     reload() {
       try {
         const { config: next, digest } = loadWithDigest(opts.configPath);
@@ -182,7 +186,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
 
 export interface RunningBroker {
   broker: Broker;
-  server: ServerType;
+  server: Server;
   url: string;
   /** Drains: stops accepting, lets the requests in flight finish (at most drainMs), closes the state. */
   stop(): Promise<void>;
@@ -203,11 +207,10 @@ export async function runBroker(
   const config = broker.deps.config();
   for (const w of config.warnings) log.warn({ event: 'config_warning' }, w);
 
-  const server = await new Promise<ServerType>((resolveServer, reject) => {
-    const s = serve({ fetch: broker.app.fetch, hostname: opts.host, port: opts.port }, () =>
-      resolveServer(s),
-    );
+  const server = await new Promise<Server>((resolveServer, reject) => {
+    const s = createServer(broker.listener());
     s.once('error', reject);
+    s.listen(opts.port, opts.host, () => resolveServer(s));
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
@@ -283,8 +286,8 @@ export async function runBroker(
  * Stops accepting connections, closes idle keep-alive connections as they become idle, and waits for the requests in
  * flight to be answered; past `ms` the remaining connections are cut.
  */
-async function drain(server: ServerType, ms: number, log: Logger): Promise<void> {
-  const http = server as ServerType & { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+async function drain(server: Server, ms: number, log: Logger): Promise<void> {
+  const http = server as Server & { closeIdleConnections?: () => void; closeAllConnections?: () => void };
   const closed = new Promise<void>((r) => server.close(() => r()));
   http.closeIdleConnections?.();
   const idle = setInterval(() => http.closeIdleConnections?.(), 25);
