@@ -756,6 +756,27 @@ describe('POST /auth/oidc/github-actions accepts and mints', () => {
     expect(refused.status).toBe(403);
     const r2 = (await b.deps.state.queryAudit({})).filter((r) => r.runId === 'audit-refused');
     expect(r2).toMatchObject([{ outcome: 'no_trust_relationship', field: 'ref' }]);
+    // One log line each, with the audit row's fields (the event name as event_name), never its time or the token.
+    const lines = logs
+      .join('')
+      .split('\n')
+      .filter((l) => l.includes('"audit-run"') || l.includes('"audit-refused"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toMatchObject([
+      {
+        event: 'exchange',
+        outcome: 'ok',
+        msg: 'project token minted',
+        repository: 'acme/web',
+        event_name: 'push',
+        rule: 'web-main',
+        tokenSha256: rows[0]?.tokenSha256,
+        scope: 'build cache:read cache:write',
+        isolated: false,
+      },
+      { event: 'exchange', outcome: 'no_trust_relationship', field: 'ref', runId: 'audit-refused' },
+    ]);
+    for (const l of lines) expect(Object.keys(l)).not.toContain('at');
   });
 
   it('counts exchanges by outcome in /metrics', async () => {

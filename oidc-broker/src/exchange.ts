@@ -134,16 +134,10 @@ export async function exchange(
       tokenSha256: minted.sha256,
     });
     auditLater(deps, record);
-    deps.log.info(
-      {
-        event: 'exchange',
-        outcome: 'ok',
-        ...auditFields(record),
-        scope: minted.scope,
-        isolated: decision.isolated,
-      },
-      'project token minted',
-    );
+    const line = logFields(record);
+    line.scope = minted.scope;
+    line.isolated = decision.isolated;
+    deps.log.info(line, 'project token minted');
     return {
       ok: true,
       token: minted.token,
@@ -167,22 +161,23 @@ export async function exchange(
       if (deps.unverifiedAudit.admit(ctx.client, e.code, now)) auditLater(deps, record);
     }
     const level = e.code === 'internal' ? 'error' : e.code === 'state_unavailable' ? 'warn' : 'info';
-    deps.log[level](
-      {
-        event: 'exchange',
-        outcome: e.code,
-        ...auditFields(record),
-        ...(e.code === 'internal' ? { err } : {}),
-      },
-      e.detail ?? e.message,
-    );
+    const line = logFields(record);
+    if (e.code === 'internal') line.err = err;
+    deps.log[level](line, e.detail ?? e.message);
     throw e;
   }
 }
 
-function auditFields(r: AuditRecord): Record<string, unknown> {
-  const { at: _at, outcome: _o, message: _m, event, ...rest } = r;
-  return { ...rest, event_name: event };
+/** The exchange's log line: `event: exchange`, the outcome, and the audit record's fields that are set but its time
+ * and message (the line has its own), the event name as `event_name`. Built in one pass: every exchange logs one. */
+function logFields(r: AuditRecord): Record<string, unknown> {
+  const line: Record<string, unknown> = { event: 'exchange', outcome: r.outcome };
+  for (const key of Object.keys(r) as (keyof AuditRecord)[]) {
+    const value = r[key];
+    if (value === undefined || key === 'at' || key === 'outcome' || key === 'message') continue;
+    line[key === 'event' ? 'event_name' : key] = value;
+  }
+  return line;
 }
 
 /** Writes an audit row with the next group commit; the answer does not wait for it, a failure is logged. */

@@ -43,7 +43,7 @@ parentPort.on('message', (m) => {
       let won;
       try {
         won = m.jtis.map((j) => Number(insertJti.run(j[0], j[1], j[2]).changes) === 1);
-        for (const a of m.audits) insertAudit.run(a);
+        for (const a of m.audits) insertAudit.run(...a);
         db.exec('COMMIT');
       } catch (e) {
         try { db.exec('ROLLBACK'); } catch {}
@@ -86,7 +86,8 @@ export interface CommitWorkerOptions {
 
 export interface CommitBatch {
   jtis: [issuer: string, jti: string, expiresAt: number][];
-  audits: Record<string, SqlValue>[];
+  /** Positional rows, in the order of the insertAudit statement's parameters. */
+  audits: SqlValue[][];
   /** Date.now() after which no further attempt starts. */
   deadline: number;
 }

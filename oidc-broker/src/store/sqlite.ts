@@ -108,7 +108,9 @@ const OPEN_BUSY_TIMEOUT_MS = 5_000;
 export const SYNCHRONOUS = 'FULL';
 
 const INSERT_JTI = 'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING';
-const INSERT_AUDIT = `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')}) VALUES (${AUDIT_FIELDS.map((f) => `@${f}`).join(', ')})`;
+/** Positional: a row crosses to the commit worker as an array in AUDIT_FIELDS order (cheaper to clone and to bind than
+ * an object of named values). */
+const INSERT_AUDIT = `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')}) VALUES (${AUDIT_FIELDS.map(() => '?').join(', ')})`;
 
 export const STATE_FILE = 'state.db';
 export const KEYS_FILE = 'keys.json';
@@ -124,7 +126,7 @@ const WORKER_GRACE_MS = 1_000;
 
 interface Pending {
   jti?: [issuer: string, jti: string, expiresAt: number];
-  audit?: Record<string, SqlValue>;
+  audit?: SqlValue[];
   /** Date.now() when it was queued: a batch's deadline runs from its oldest write. */
   at: number;
   resolve(won: boolean): void;
@@ -275,8 +277,8 @@ export class SqliteStore implements Store {
   }
 
   audit(rec: AuditRecord): Promise<void> {
-    const row: Record<string, SqlValue> = {};
-    for (const f of AUDIT_FIELDS) row[f] = rec[f] ?? null;
+    const row: SqlValue[] = new Array<SqlValue>(AUDIT_FIELDS.length);
+    for (let i = 0; i < AUDIT_FIELDS.length; i++) row[i] = rec[AUDIT_FIELDS[i] as keyof AuditRecord] ?? null;
     return this.enqueue({ audit: row }).then(() => undefined);
   }
 
@@ -474,7 +476,7 @@ export class SqliteStore implements Store {
       return;
     }
     const jtis: [string, string, number][] = [];
-    const audits: Record<string, SqlValue>[] = [];
+    const audits: SqlValue[][] = [];
     for (const w of batch) {
       if (w.jti) jtis.push(w.jti);
       if (w.audit) audits.push(w.audit);
