@@ -1,6 +1,8 @@
 // The SQLite group commit off the event loop: a worker_threads worker holding its own connection to state.db runs
 // each batch (BEGIN IMMEDIATE, the used jtis' INSERT ... ON CONFLICT DO NOTHING, the audit rows, COMMIT with its
-// fsync) and answers which jtis inserted. One batch at a time: the next one fills on the main thread meanwhile.
+// fsync) and answers which jtis inserted, one batch after the other in the order they came; the caller may send the
+// next before the first is answered (it then waits in the worker's queue). A batch whose deadline passed while it
+// waited there is answered as failed without an attempt.
 //
 // The worker retries a locked file itself (a short busy_timeout, then a nap of retryMs) until the batch's deadline,
 // and gives up before it with everything rolled back: a batch answered as failed has nothing on disk. Should the
@@ -36,6 +38,10 @@ parentPort.on('message', (m) => {
     return;
   }
   if (m.type === 'crash') throw new Error('the commit worker was told to crash (a test)');
+  if (Date.now() > m.deadline) {
+    parentPort.postMessage({ id: m.id, failed: 'its deadline passed before the commit began', busy: false });
+    return;
+  }
   let reported = false;
   for (;;) {
     try {
@@ -109,16 +115,16 @@ interface InFlight {
 
 export class CommitWorker {
   private worker: Worker | undefined;
-  private inFlight: InFlight | undefined;
+  /** Sent and not answered, by id: the worker answers them in the order they were sent. */
+  private readonly inFlight = new Map<number, InFlight>();
   private nextId = 1;
   /** Workers started so far (a test reads it). */
   started = 0;
 
   constructor(private readonly opts: CommitWorkerOptions) {}
 
-  /** Commits one batch; the caller sends the next only after this settles. */
+  /** Commits one batch, after those sent before it. */
   commit(batch: CommitBatch): Promise<boolean[]> {
-    if (this.inFlight) return Promise.reject(new Error('a commit is already in flight'));
     const worker = this.ensure();
     const id = this.nextId++;
     return new Promise<boolean[]>((resolve, reject) => {
@@ -126,7 +132,7 @@ export class CommitWorker {
         () => this.fail(id, 'did not answer in time: replaced', true),
         Math.max(0, batch.deadline - Date.now()) + this.opts.graceMs,
       );
-      this.inFlight = { id, resolve, reject, watchdog };
+      this.inFlight.set(id, { id, resolve, reject, watchdog });
       worker.ref();
       worker.postMessage({ id, jtis: batch.jtis, audits: batch.audits, deadline: batch.deadline });
     });
@@ -181,23 +187,25 @@ export class CommitWorker {
       this.opts.onError(err);
     });
     worker.on('exit', (code) => {
-      if (this.worker === worker) this.worker = undefined;
-      if (this.inFlight) this.fail(this.inFlight.id, `exited (code ${code})`, false);
+      // A worker replaced (or closed) before it exited had its batches failed then; those in flight now are another's.
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      for (const id of [...this.inFlight.keys()]) this.fail(id, `exited (code ${code})`, false);
     });
     this.worker = worker;
     return worker;
   }
 
   private answer(worker: Worker, a: Answer): void {
-    const f = this.inFlight;
-    if (!f || f.id !== a.id) return;
+    const f = this.inFlight.get(a.id);
+    if (!f || this.worker !== worker) return;
     if (a.report !== undefined) {
       this.opts.onError(new Error(a.report));
       return;
     }
     clearTimeout(f.watchdog);
-    this.inFlight = undefined;
-    worker.unref();
+    this.inFlight.delete(a.id);
+    if (this.inFlight.size === 0) worker.unref();
     if (a.won) f.resolve(a.won);
     else {
       const why = a.busy ? 'the database is locked by another connection' : (a.failed ?? 'failed');
@@ -210,16 +218,20 @@ export class CommitWorker {
     }
   }
 
+  /** Fails batch `id`; with `terminate`, the worker is replaced, and the batches queued behind it fail with it. */
   private fail(id: number, what: string, terminate: boolean): void {
-    const f = this.inFlight;
-    if (!f || f.id !== id) return;
-    clearTimeout(f.watchdog);
-    this.inFlight = undefined;
+    const f = this.inFlight.get(id);
+    if (!f) return;
+    const failed = terminate ? [...this.inFlight.values()] : [f];
+    for (const g of failed) {
+      clearTimeout(g.watchdog);
+      this.inFlight.delete(g.id);
+      g.reject(new StoreUnavailableError(`the broker state's commit worker ${what}`, 1));
+    }
     const worker = this.worker;
     if (terminate && worker) {
       this.worker = undefined;
       void worker.terminate();
     }
-    f.reject(new StoreUnavailableError(`the broker state's commit worker ${what}`, 1));
   }
 }
