@@ -134,7 +134,7 @@ export async function exchange(
       tokenSha256: minted.sha256,
     });
     auditLater(deps, record);
-    const line = logFields(record);
+    const line = logFields(record, 'exchange');
     line.scope = minted.scope;
     line.isolated = decision.isolated;
     deps.log.info(line, 'project token minted');
@@ -153,31 +153,43 @@ export async function exchange(
           ? stateUnavailable(err)
           : new BrokerError('internal', 'the exchange failed inside the broker');
     Object.assign(record, { outcome: e.code, field: e.field, message: e.detail ?? e.message });
-    if (verified) auditLater(deps, record);
-    else {
-      // Capped, by the minute of the refusal (the row's `at` too: rows and the cap's windows agree).
-      const now = Date.now();
-      record.at = Math.floor(now / 1000);
-      if (deps.unverifiedAudit.admit(ctx.client, e.code, now)) auditLater(deps, record);
-    }
+    auditRefusal(deps, record, verified, ctx.client, e.code);
     const level = e.code === 'internal' ? 'error' : e.code === 'state_unavailable' ? 'warn' : 'info';
-    const line = logFields(record);
+    const line = logFields(record, 'exchange');
     if (e.code === 'internal') line.err = err;
     deps.log[level](line, e.detail ?? e.message);
     throw e;
   }
 }
 
-/** The exchange's log line: `event: exchange`, the outcome, and the audit record's fields that are set but its time
+/** The log line of an audited request: `event`, the outcome, and the audit record's fields that are set but its time
  * and message (the line has its own), the event name as `event_name`. Built in one pass: every exchange logs one. */
-function logFields(r: AuditRecord): Record<string, unknown> {
-  const line: Record<string, unknown> = { event: 'exchange', outcome: r.outcome };
+export function logFields(r: AuditRecord, event: string): Record<string, unknown> {
+  const line: Record<string, unknown> = { event, outcome: r.outcome };
   for (const key of Object.keys(r) as (keyof AuditRecord)[]) {
     const value = r[key];
     if (value === undefined || key === 'at' || key === 'outcome' || key === 'message') continue;
     line[key === 'event' ? 'event_name' : key] = value;
   }
   return line;
+}
+
+/**
+ * Audits a refusal: always once the caller proved something (a verified token, a known claim id); otherwise, since
+ * anyone can send it from any address, under the cap on unverified refusals (store/audit-bounds.ts), by the minute
+ * of the refusal (the row's `at` too, so rows and the cap's windows agree).
+ */
+export function auditRefusal(
+  deps: Pick<BrokerDeps, 'state' | 'log' | 'unverifiedAudit'>,
+  record: AuditRecord,
+  verified: boolean,
+  client: string,
+  code: string,
+  now: number = Date.now(),
+): void {
+  if (verified) return auditLater(deps, record);
+  record.at = Math.floor(now / 1000);
+  if (deps.unverifiedAudit.admit(client, code, now)) auditLater(deps, record);
 }
 
 /** Writes an audit row with the next group commit; the answer does not wait for it, a failure is logged. */

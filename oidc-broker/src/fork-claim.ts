@@ -25,7 +25,7 @@ import type { BrokerConfig, ProjectConfig } from './config';
 import type { ErrorCode } from './errors';
 import { BrokerError } from './errors';
 import type { BrokerDeps, RequestContext } from './exchange';
-import { auditLater, stateUnavailable } from './exchange';
+import { auditLater, auditRefusal, logFields, stateUnavailable } from './exchange';
 import type { GitHubApi, GitHubOptions, WorkflowRun } from './github';
 import { GitHubClients, GitHubError } from './github';
 import { mintProjectToken } from './mint';
@@ -344,7 +344,7 @@ export async function claim(
     record.claim = challenge;
     auditLater(deps, record);
     deps.metrics.forkClaims.inc({ endpoint: 'claim', outcome: 'ok' });
-    deps.log.info({ event: 'claim', outcome: 'ok', ...logFields(record) }, 'fork pull request claim made');
+    deps.log.info(logFields(record, 'claim'), 'fork pull request claim made');
     return { ok: true, claimId, challenge, expiresAt: new Date(expiresAt).toISOString() };
   } catch (err: unknown) {
     throw settle(deps, 'claim', record, err);
@@ -446,7 +446,7 @@ export async function claimExchange(
     auditLater(deps, record);
     deps.metrics.forkClaims.inc({ endpoint: 'exchange', outcome: 'ok' });
     deps.log.info(
-      { event: 'claim_exchange', outcome: 'ok', ...logFields(record), scope: minted.scope, isolated: true },
+      { ...logFields(record, 'claim_exchange'), scope: minted.scope, isolated: true },
       'fork pull request token minted',
     );
     return {
@@ -625,11 +625,6 @@ function identityFields(c: Checked): Partial<AuditRecord> {
   };
 }
 
-function logFields(r: AuditRecord): Record<string, unknown> {
-  const { at: _at, outcome: _o, message: _m, event, ...rest } = r;
-  return { ...rest, event_name: event };
-}
-
 /** Audits and logs a refusal (a 503 is logged only: nothing was decided), and returns it to throw. */
 function settle(
   deps: BrokerDeps,
@@ -646,7 +641,9 @@ function settle(
   deps.metrics.forkClaims.inc({ endpoint, outcome: e.code });
   Object.assign(record, { outcome: e.code, field: e.field, message: e.detail ?? e.message });
   if (e.code !== 'github_unavailable' || endpoint === 'claim') {
-    auditLater(deps, record);
+    // A claim request proves nothing (GitHub has not been asked yet); an exchange does once its claim id is known.
+    const verified = endpoint === 'exchange' && record.claim !== undefined;
+    auditRefusal(deps, record, verified, record.client ?? '', e.code, deps.fork.now());
   }
   const level =
     e.code === 'internal'
@@ -654,15 +651,9 @@ function settle(
       : e.code === 'github_unavailable' || e.code === 'state_unavailable'
         ? 'warn'
         : 'info';
-  deps.log[level](
-    {
-      event: endpoint === 'claim' ? 'claim' : 'claim_exchange',
-      outcome: e.code,
-      ...logFields(record),
-      ...(e.retryAfter !== undefined ? { retryAfter: e.retryAfter } : {}),
-      ...(e.code === 'internal' ? { err } : {}),
-    },
-    e.detail ?? e.message,
-  );
+  const line = logFields(record, endpoint === 'claim' ? 'claim' : 'claim_exchange');
+  if (e.retryAfter !== undefined) line.retryAfter = e.retryAfter;
+  if (e.code === 'internal') line.err = err;
+  deps.log[level](line, e.detail ?? e.message);
   return e;
 }

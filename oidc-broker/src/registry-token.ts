@@ -16,7 +16,7 @@ import type { BrokerConfig, ProjectConfig } from './config';
 import { BrokerError } from './errors';
 import { REGISTRY_TOKEN_TTL } from './keys';
 import type { BrokerDeps, RequestContext } from './exchange';
-import { auditLater, stateUnavailable } from './exchange';
+import { auditLater, auditRefusal, stateUnavailable } from './exchange';
 import { PROVIDERS } from './providers';
 import type { AuditRecord } from './state';
 import { StoreUnavailableError } from './state';
@@ -189,7 +189,8 @@ export async function registryToken(
           : new BrokerError('internal', 'the registry token failed inside the broker');
     deps.metrics.registryTokens.inc({ outcome: e.code });
     Object.assign(record, { outcome: e.code, field: e.field, message: e.detail ?? e.message });
-    auditLater(deps, record);
+    // A project token that verified has set tokenJti; anything short of that could come from anyone.
+    auditRefusal(deps, record, record.tokenJti !== undefined, ctx.client, e.code);
     deps.log[e.code === 'internal' ? 'error' : 'info'](
       {
         event: 'registry_token',

@@ -1,7 +1,8 @@
 // The real broker (`npm run broker`'s entry, a child process, SQLite) with the operator's commands beside it:
 // `backup` while it runs, `restore` refused while it runs, wipe, restore, and a token used before the backup is still
-// refused as replayed; a revocation by the CLI in force in the running broker within 5 s; a flood of unverified refusals from 40 loopback addresses audited within the cap plus one
-// aggregate row a minute whose count adds up, while every refusal of a verified token is audited.
+// refused as replayed; a revocation by the CLI in force in the running broker within 5 s; a flood of unverified
+// refusals (exchanges, registry logins, fork-PR claims and claim exchanges) from 40 loopback addresses audited within
+// the cap plus one aggregate row a minute whose count adds up, while every refusal of a verified token is audited.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
@@ -13,6 +14,7 @@ import { startIssuer } from '../../../test/support/issuer';
 import type { LocalIssuer } from '../../../test/support/issuer';
 import { freePort } from '../../../test/support/ports';
 import { REPO_ROOT } from '../settings';
+import { CLAIM_EXCHANGE_PATH, CLAIM_PATH } from '../../../shared/contract/fork-claim';
 import { SUPPRESSED_KIND } from '../store/audit-bounds';
 
 const tsx = resolve(REPO_ROOT, 'node_modules', '.bin', 'tsx');
@@ -41,7 +43,7 @@ issuers:
   github-actions:
     issuer: ${issuer.url}
     jwks_uri: ${issuer.url}/.well-known/jwks
-rate_limit: { per_address: 0, failures_per_address: 0 }
+rate_limit: { per_address: 0, failures_per_address: 0, registry_failures_per_address: 0, claims_per_address: 0, claims_per_run: 0 }
 audit_unverified_per_minute: ${CAP}
 projects:
   - id: web
@@ -97,20 +99,26 @@ async function stopBroker(): Promise<void> {
   expect(await exited).toBe(0);
 }
 
-/** POST an exchange from `localAddress` (a loopback address of the 127.0.0.0/8 range). */
-function exchange(
-  token: string,
-  localAddress = '127.0.0.1',
+/** A request from `localAddress` (a loopback address of the 127.0.0.0/8 range): its status and refusal code. */
+function call(
+  method: string,
+  path: string,
+  opts: { body?: string; headers?: Record<string, string>; localAddress?: string } = {},
 ): Promise<{ status: number; code: string | undefined }> {
-  const body = JSON.stringify({ token, project: 'web' });
+  const body = opts.body;
   return new Promise((ok, fail) => {
     const req = request(
-      `http://127.0.0.1:${port}/auth/oidc/github-actions`,
+      `http://127.0.0.1:${port}${path}`,
       {
-        method: 'POST',
-        localAddress,
+        method,
+        localAddress: opts.localAddress ?? '127.0.0.1',
         agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          ...(body === undefined
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+          ...opts.headers,
+        },
       },
       (res) => {
         let text = '';
@@ -124,6 +132,14 @@ function exchange(
     );
     req.on('error', fail);
     req.end(body);
+  });
+}
+
+/** POST an exchange from `localAddress`. */
+function exchange(token: string, localAddress = '127.0.0.1') {
+  return call('POST', '/auth/oidc/github-actions', {
+    body: JSON.stringify({ token, project: 'web' }),
+    localAddress,
   });
 }
 
@@ -225,11 +241,27 @@ describe('the audit of a flood of unverified tokens', () => {
     const forged = `${h}.${p}.${s.slice(0, -4)}${s.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`;
     const addresses = Array.from({ length: 40 }, (_, i) => `127.0.0.${10 + i}`);
     let sent = 0;
+    // Beside the exchanges, the other endpoints anyone can reach without proving anything: a registry login with a
+    // forged project token, a fork-PR claim no project covers, a claim exchange with an id no claim has.
+    const login = {
+      headers: { authorization: `Basic ${Buffer.from(`depot:${forged}`).toString('base64')}` },
+    };
+    const claim = JSON.stringify({ repository: 'someone/else', runId: 1, runAttempt: 1, pullRequest: 1 });
+    const unknownClaim = JSON.stringify({ claimId: 'c'.repeat(22) });
     await Promise.all(
-      addresses.map(async (a) => {
+      addresses.map(async (localAddress) => {
         for (const token of ['not-a-jwt', forged, 'a.b.c']) {
-          const r = await exchange(token, a);
+          const r = await exchange(token, localAddress);
           expect(r.status).toBe(401);
+          sent++;
+        }
+        const refusals = [
+          [await call('GET', '/v2/token?service=depot-cache', { ...login, localAddress }), 401],
+          [await call('POST', CLAIM_PATH, { body: claim, localAddress }), 403],
+          [await call('POST', CLAIM_EXCHANGE_PATH, { body: unknownClaim, localAddress }), 404],
+        ] as const;
+        for (const [r, status] of refusals) {
+          expect(r.status, JSON.stringify(r)).toBe(status);
           sent++;
         }
       }),
@@ -243,7 +275,11 @@ describe('the audit of a flood of unverified tokens', () => {
 
     const rows = auditRows();
     const unverified = rows.filter(
-      (r) => r.kind === 'exchange' && ['malformed_token', 'bad_signature'].includes(String(r.outcome)),
+      (r) =>
+        (r.kind === 'exchange' && ['malformed_token', 'bad_signature'].includes(String(r.outcome))) ||
+        (r.kind === 'registry_token' && r.outcome === 'unauthorized') ||
+        (r.kind === 'claim' && r.outcome === 'no_project') ||
+        (r.kind === 'claim_exchange' && r.outcome === 'unknown_claim'),
     );
     const aggregates = rows.filter((r) => r.kind === SUPPRESSED_KIND);
     const minuteOf = (r: Record<string, unknown>) => Math.floor(Date.parse(String(r.at)) / 60_000);
@@ -262,7 +298,7 @@ describe('the audit of a flood of unverified tokens', () => {
     expect(aggregates.length).toBeLessThanOrEqual(2);
     const suppressed = aggregates.reduce((n, r) => n + Number(r.suppressed), 0);
     expect(unverified.length + suppressed).toBe(sent);
-    expect(sent).toBe(120);
+    expect(sent).toBe(240);
     expect(rows.filter((r) => r.outcome === 'no_trust_relationship')).toHaveLength(3);
   }, 120_000);
 });
