@@ -38,6 +38,10 @@ parentPort.on('message', (m) => {
     return;
   }
   if (m.type === 'crash') throw new Error('the commit worker was told to crash (a test)');
+  if (m.type === 'hang') {
+    Atomics.wait(nap, 0, 0, m.ms); // a test: stuck as on a disk that does not answer
+    return;
+  }
   if (Date.now() > m.deadline) {
     parentPort.postMessage({ id: m.id, failed: 'its deadline passed before the commit began', busy: false });
     return;
@@ -141,6 +145,11 @@ export class CommitWorker {
   /** Test hook: the worker throws, as a crash would. */
   crash(): void {
     this.worker?.postMessage({ type: 'crash' });
+  }
+
+  /** Test hook: the worker blocks for `ms` before it reads its next message, as on a disk that does not answer. */
+  hang(ms: number): void {
+    this.worker?.postMessage({ type: 'hang', ms });
   }
 
   /** Ends the worker after its batch (the caller waits for the batch first); resolves once the thread is gone. */

@@ -1,5 +1,5 @@
-// The SQLite group commit's worker thread (sqlite-commit-worker.ts): a crash fails its batch with
-// StoreUnavailableError (nothing hangs, the jti stays unused) and the next batch runs on a new worker; batches and
+// The SQLite group commit's worker thread (sqlite-commit-worker.ts): a crash, or a worker that stops answering, fails
+// its batches with StoreUnavailableError (nothing hangs, the jti stays unused) and the next batch runs on a new worker; batches and
 // audit rows commit through it; it never keeps the process alive. Runs under Node 20 (better-sqlite3) and Node 24
 // (node:sqlite) like sqlite.test.ts.
 import { spawnSync } from 'node:child_process';
@@ -37,6 +37,31 @@ it('a worker crash fails its batch with StoreUnavailableError; the jti stays unu
     expect(await state.useJti('iss', 'c-1', 4102444800)).toBe(true);
     expect(await state.useJti('iss', 'c-1', 4102444800)).toBe(false);
     expect(state.commitWorker.started).toBe(2);
+  } finally {
+    await state.close();
+  }
+});
+
+it('a worker that does not answer fails its batches past the deadline and grace, and is replaced', async () => {
+  const state = new SqliteStore({ dataDir: dir, writeDeadlineMs: 200 });
+  try {
+    expect(await state.useJti('iss', 'before', 4102444800)).toBe(true);
+    state.commitWorker.hang(60_000);
+    const started = Date.now();
+    const uses = [state.useJti('iss', 'h-1', 4102444800), state.useJti('iss', 'h-2', 4102444800)];
+    for (const use of uses) {
+      await expect(use).rejects.toThrow(/commit worker did not answer in time: replaced/);
+      await expect(use).rejects.toBeInstanceOf(StoreUnavailableError);
+    }
+    // Failed at the deadline plus the grace (1 s), not left waiting on the stuck thread.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await state.useJti('iss', 'h-1', 4102444800)).toBe(true);
+    expect(state.commitWorker.started).toBe(2);
+    const db = openSqlite(join(dir, 'state.db'));
+    expect(db.prepare("SELECT jti FROM used_jti WHERE jti LIKE 'h-%' ORDER BY jti").all()).toEqual([
+      { jti: 'h-1' },
+    ]);
+    db.close();
   } finally {
     await state.close();
   }
