@@ -6,13 +6,13 @@ import type { KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, exportJWK, SignJWT } from 'jose';
 import type { JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BrokerConfig, IssuerEntry } from './config';
 import { parseConfig } from './config';
 import { BrokerError } from './errors';
-import { IssuerKeys, verifyCiToken } from './verify';
+import { IssuerKeys, peek, verifyCiToken } from './verify';
 
 const AUD = 'https://broker.example.test';
 const PROVIDER = 'github-actions';
@@ -195,5 +195,51 @@ describe('verifyCiToken, vetted keys against jose alone', () => {
       if (!name.startsWith('signature with')) expect(fresh, name).not.toHaveProperty('claims');
       expect(await verdict(token, vetted), name).toEqual(fresh);
     }
+  });
+});
+
+describe('peek, the unverified header and claims read once', () => {
+  it("reads what jose's decoders read, and refuses what they refuse", async () => {
+    const good = await sign('RS256');
+    const [h = '', p = '', s = ''] = good.split('.');
+    const part = (v: string | Buffer) => Buffer.from(v).toString('base64url');
+    const inputs: Record<string, string> = {
+      good,
+      'header an array': `${part('[]')}.${p}.${s}`,
+      'payload a string': `${h}.${part('"x"')}.${s}`,
+      'payload null': `${h}.${part('null')}.${s}`,
+      'payload a number': `${h}.${part('7')}.${s}`,
+      'payload not JSON': `${h}.${part('{')}.${s}`,
+      'payload with invalid UTF-8': `${h}.${part(Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]))}.${s}`,
+      'payload with a BOM': `${h}.${part(`\ufeff${JSON.stringify(claims())}`)}.${s}`,
+      'payload with __proto__': `${h}.${part('{"__proto__":{"admin":true},"iss":"x"}')}.${s}`,
+      'header padded': `${h}==.${p}.${s}`,
+      'payload with a space': `${h}.${p.slice(0, 8)} ${p.slice(8)}.${s}`,
+      'payload one character over': `${h}.${p}A.${s}`,
+      'header in standard base64': `${Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'rsa', x: '>>>?' })).toString('base64')}.${p}.${s}`,
+      'two parts': `${h}.${p}`,
+      'four parts': `${h}.${p}.${s}.${s}`,
+      'five parts': `${h}.${p}.${s}.${s}.${s}`,
+      'empty payload': `${h}..${s}`,
+      'empty header': `.${p}.${s}`,
+    };
+    const outcome = (f: () => unknown) => {
+      try {
+        return { read: f() };
+      } catch {
+        return 'refused';
+      }
+    };
+    for (const [name, token] of Object.entries(inputs)) {
+      const jose = outcome(() => {
+        if (token.split('.').length !== 3) throw new Error('not three parts');
+        return { header: decodeProtectedHeader(token), payload: decodeJwt(token) };
+      });
+      expect(
+        outcome(() => peek(token)),
+        name,
+      ).toEqual(jose);
+    }
+    expect(outcome(() => peek(good))).not.toBe('refused');
   });
 });

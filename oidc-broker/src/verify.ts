@@ -186,12 +186,10 @@ export async function verifyCiToken(
     throw new BrokerError('token_too_large', `the token is over ${MAX_TOKEN_BYTES} bytes`);
   }
   // Read iss (unverified) only to pick the issuer entry; nothing is trusted before jwtVerify below.
-  let header: ReturnType<typeof decodeProtectedHeader>;
+  let header: ProtectedHeaderParameters;
   let unverified: JWTPayload;
   try {
-    if (token.split('.').length !== 3) throw new Error('not three parts');
-    header = decodeProtectedHeader(token);
-    unverified = decodeJwt(token);
+    ({ header, payload: unverified } = peek(token));
   } catch {
     throw new BrokerError(
       'malformed_token',
@@ -253,6 +251,35 @@ export async function verifyCiToken(
     }
   }
   return { entry, claims };
+}
+
+/** Strict, as jose's: bytes that are not UTF-8 are refused, never replaced. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A plain JSON object, as jose requires of a JWT's header and claims. */
+function isJsonObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The unverified header and claims, read once: a token of three strict base64url parts is decoded by Buffer (native,
+ * the bytes jose's decoder gives for such parts), anything else by jose's decodeProtectedHeader and decodeJwt, whose
+ * refusals stay theirs.
+ */
+export function peek(token: string): { header: ProtectedHeaderParameters; payload: JWTPayload } {
+  const parts = token.split('.');
+  if (parts.length !== 3) throw new Error('not three parts');
+  const [h = '', p = ''] = parts;
+  if (COMPACT.test(token) && h.length % 4 !== 1 && p.length % 4 !== 1) {
+    try {
+      const header: unknown = JSON.parse(utf8.decode(Buffer.from(h, 'base64url')));
+      const payload: unknown = JSON.parse(utf8.decode(Buffer.from(p, 'base64url')));
+      if (isJsonObject(header) && isJsonObject(payload)) return { header, payload };
+    } catch {
+      // jose's decoders below give the verdict
+    }
+  }
+  return { header: decodeProtectedHeader(token), payload: decodeJwt(token) };
 }
 
 /** node:crypto's parameters for the JWS algorithms fastVerify checks itself (the same as WebCrypto's in jose). */
