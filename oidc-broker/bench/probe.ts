@@ -4,8 +4,8 @@
 //
 // Counters are wall times from call to settle, summed: WebCrypto sign/verify (jose's, on libuv's thread pool, so the
 // main thread's CPU profile misses them: the first token of each issuer key, refusals, registry tokens) and
-// node:crypto's sign/verify calls (the exchange's RS256 check of the CI token on a vetted key and its ES256
-// signature of the project token; the call only queues the job for the thread pool), the store's useJti (the single-use commit the answer waits for) and audit (not
+// node:crypto's synchronous sign/verify (the exchange's RS256 check of the CI token on a vetted key and its ES256
+// signature of the project token), the store's useJti (the single-use commit the answer waits for) and audit (not
 // waited for), JSON.parse and JSON.stringify (every caller in the process, pino's too), and each HTTP request from
 // the server's 'request' event to the response's 'finish'.
 import nodeCrypto from 'node:crypto';
@@ -84,11 +84,10 @@ export class Probe {
     };
     this.timeAsync(crypto.subtle, 'verify', (args) => `WebCrypto verify (${algorithm(args)})`);
     this.timeAsync(crypto.subtle, 'sign', (args) => `WebCrypto sign (${algorithm(args)})`);
-    // verify.ts and mint.ts call node:crypto's sign/verify in their callback form (imported by name: the ESM
-    // bindings follow the module object after syncBuiltinESMExports): timed here is the call on the event loop, which
-    // queues the job; the signature runs on libuv's thread pool.
-    this.timeSync(nodeCrypto, 'verify', 'node:crypto verify, queuing it (event loop)');
-    this.timeSync(nodeCrypto, 'sign', 'node:crypto sign, queuing it (event loop)');
+    // verify.ts and mint.ts call node:crypto's synchronous sign/verify (imported by name: the ESM bindings follow
+    // the module object after syncBuiltinESMExports).
+    this.timeSync(nodeCrypto, 'verify', 'node:crypto verify (main thread)');
+    this.timeSync(nodeCrypto, 'sign', 'node:crypto sign (main thread)');
     syncBuiltinESMExports();
     this.timeSync(JSON, 'parse', 'JSON.parse');
     this.timeSync(JSON, 'stringify', 'JSON.stringify');

@@ -1,6 +1,5 @@
 // mint: a decision -> a project token (ES256, kid, typ depot-project+jwt) signed with the current key.
 import { createHash, randomUUID, sign } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
 import { PROJECT_TOKEN_TYP, projectAudience, projectSubject } from '../../shared/contract/project-token';
 import type { ProjectTokenClaims, SourceIdentity } from '../../shared/contract/project-token';
 import type { BrokerConfig } from './config';
@@ -46,7 +45,7 @@ export async function mintProjectToken(
   };
   if (!decision.isolated) claims.cache = `${config.registry.host}/${decision.project.cacheRepository}`;
   // The header and claims jose's SignJWT would write (same members, same order), signed with node:crypto on the
-  // cached KeyObject, on libuv's thread pool without WebCrypto's per-call JS. ES256 signatures are r || s
+  // cached KeyObject: synchronous, no WebCrypto dispatch or thread-pool hop. ES256 signatures are r || s
   // (ieee-p1363), as JWS wants.
   if (!Number.isFinite(exp)) throw new TypeError('"iat", "nbf" and "exp" must be finite numbers');
   const payload: Record<string, unknown> = {
@@ -60,19 +59,9 @@ export async function mintProjectToken(
     exp,
   };
   const input = `${protectedHeader(kid)}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-  const signature = await signOffThread(Buffer.from(input, 'latin1'), key);
+  const signature = sign('sha256', Buffer.from(input, 'latin1'), { key, dsaEncoding: 'ieee-p1363' });
   const token = `${input}.${signature.toString('base64url')}`;
   return { token, jti, scope, expiresAt: new Date(exp * 1000), sha256: sha256(token) };
-}
-
-/** ES256 over `data` on libuv's thread pool (node:crypto's callback form): the event loop only queues the job and
- * takes the answer, so the signature's 30-odd microseconds run beside the next request instead of before it. */
-function signOffThread(data: Buffer, key: KeyObject): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, (err, signature) =>
-      err ? reject(err) : resolve(signature),
-    );
-  });
 }
 
 export function sha256(text: string): string {
