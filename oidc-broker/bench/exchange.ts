@@ -15,7 +15,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -265,6 +265,28 @@ function cpuSeconds(pid: number | 'self', children = false, thread?: number): nu
   return (Number(fields[at]) + Number(fields[at + 1])) / 100;
 }
 
+/** CPU seconds of every PostgreSQL server process (postmaster, backends, background workers) now, by pid. */
+function postgresCpu(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+      out.set(Number(entry), cpuSeconds(Number(entry)));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** CPU seconds the PostgreSQL processes used since `before` (a process started since counts whole). */
+function postgresCpuSince(before: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, now] of postgresCpu()) total += now - (before.get(pid) ?? 0);
+  return total;
+}
+
 /** The issue's targets on these 2 cores, load generator included. */
 function target(store: Engine, instances: number): Target | undefined {
   if (store === 'sqlite' && instances === 1)
@@ -500,19 +522,23 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
       await ask(first, { probe: 'profile-start' });
     }
     const mainThread = (i: Instance) => cpuSeconds(i.child.pid ?? 0, false, i.child.pid ?? 0);
+    const windowStart = performance.now();
     const cpuBefore = {
       broker: instances.map((i) => cpuSeconds(i.child.pid ?? 0)),
       main: instances.map(mainThread),
       load: cpuSeconds('self') + cpuSeconds('self', true),
+      postgres: opts.store === 'postgres' ? postgresCpu() : undefined,
     };
     const figures =
       opts.load === 'wrk'
         ? await runWrk(wrk ?? '', ports, timed, opts.connections, opts.duration, dir)
         : await run(urls, timed, opts.connections, opts.duration);
+    const windowSeconds = (performance.now() - windowStart) / 1000;
     const cpuUsed = {
       broker: instances.map((i, n) => cpuSeconds(i.child.pid ?? 0) - (cpuBefore.broker[n] ?? 0)),
       main: instances.map((i, n) => mainThread(i) - (cpuBefore.main[n] ?? 0)),
       load: cpuSeconds('self') + cpuSeconds('self', true) - cpuBefore.load,
+      postgres: cpuBefore.postgres ? postgresCpuSince(cpuBefore.postgres) : 0,
     };
     let loaded: Timing | undefined;
     let profile: CpuProfile | undefined;
@@ -566,7 +592,7 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
       `${((seconds / (figures.ok * share)) * 1e6).toFixed(0)} us`;
     const share = 1 / opts.instances;
     process.stdout.write(
-      `\nCPU per exchange over the timed window (/proc): broker ${cpuUsed.broker.map((b, n) => `${perExchange(b, share)} (event loop thread ${perExchange(cpuUsed.main[n] ?? 0, share)})`).join(', ')} per exchange it served; load generator ${perExchange(cpuUsed.load)}; in all ${(cpuUsed.broker.reduce((a, b) => a + b, 0) + cpuUsed.load).toFixed(1)} CPU-s of the ${(cpu.length * figures.seconds).toFixed(1)} the cores had\n`,
+      `\nCPU per exchange over the timed window (/proc): broker ${cpuUsed.broker.map((b, n) => `${perExchange(b, share)} (event loop thread ${perExchange(cpuUsed.main[n] ?? 0, share)})`).join(', ')} per exchange it served; load generator ${perExchange(cpuUsed.load)}${opts.store === 'postgres' ? `; PostgreSQL ${perExchange(cpuUsed.postgres)}` : ''}; in all ${(cpuUsed.broker.reduce((a, b) => a + b, 0) + cpuUsed.load + cpuUsed.postgres).toFixed(1)} CPU-s of the ${(cpu.length * windowSeconds).toFixed(1)} the cores had (${windowSeconds.toFixed(1)} s, the load generator's start included)\n`,
     );
     if (figures.exhausted) {
       process.stdout.write(
