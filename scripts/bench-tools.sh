@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The load generator of `npm run bench:broker` (its default --load wrk): bookworm's `wrk` package (4.1, C with
-# LuaJIT), installed like every package here (../shared/ENGINE.md: bookworm's packages, never an upgrade of the base
-# system). It has no service to start.
+# The second load generator of `npm run bench:broker -- --load wrk` (autocannon is the default): bookworm's `wrk`
+# package (4.1, C with LuaJIT), installed like every package here (../shared/ENGINE.md: bookworm's packages, never an
+# upgrade of the base system). It has no service to start.
 #
 #   scripts/bench-tools.sh up       install wrk when it is missing (idempotent; fast when installed); prints its path
 #   scripts/bench-tools.sh status   whether it is installed, and its version
