@@ -3,22 +3,15 @@
 // running broker and in-process to its hono app, and the two answers are compared (status, JSON body but the request
 // id, and the headers a client reads).
 import { request } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from './broker';
-import { runBroker } from './broker';
+import { startQuietBroker } from '../../test/support/broker';
 import { MAX_BODY_BYTES } from './app';
 
-let dir: string;
 let running: RunningBroker;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'broker-exchange-path-'));
-  writeFileSync(
-    join(dir, 'broker.yml'),
+  running = await startQuietBroker(
     `public_url: http://127.0.0.1:8080
 issuers:
   github-actions:
@@ -29,19 +22,11 @@ projects:
     rules:
       - { id: web-main, provider: github-actions, repository: acme/web, repository_id: "1" }
 `,
+    'broker-exchange-path-',
   );
-  running = await runBroker({
-    configPath: join(dir, 'broker.yml'),
-    dataDir: join(dir, 'data'),
-    host: '127.0.0.1',
-    port: 0,
-    signals: false,
-    log: pino({ level: 'silent' }),
-  });
 });
 afterAll(async () => {
   await running.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 interface Answer {

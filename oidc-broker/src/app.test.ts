@@ -1,17 +1,12 @@
 // Addresses as the broker sees them, through a real listener: clients bound to distinct loopback addresses
 // (app.request() has no socket peer), a trusted proxy at 127.0.0.2, an untrusted client at 127.0.0.3.
 import { request } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from './broker';
-import { runBroker } from './broker';
+import { startQuietBroker } from '../../test/support/broker';
 
 const PROXY = '127.0.0.2';
 const CLIENT = '127.0.0.3';
-let dir: string;
 let running: RunningBroker;
 
 const CONFIG = `public_url: http://127.0.0.1:8080
@@ -65,20 +60,10 @@ function call(
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'broker-app-'));
-  writeFileSync(join(dir, 'broker.yml'), CONFIG);
-  running = await runBroker({
-    configPath: join(dir, 'broker.yml'),
-    dataDir: join(dir, 'data'),
-    host: '127.0.0.1',
-    port: 0,
-    signals: false,
-    log: pino({ level: 'silent' }),
-  });
+  running = await startQuietBroker(CONFIG, 'broker-app-');
 });
 afterAll(async () => {
   await running.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const garbage = { body: JSON.stringify({ token: 'not.a.jwt' }) };
