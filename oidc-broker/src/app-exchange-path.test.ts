@@ -3,6 +3,7 @@
 // running broker and in-process to its hono app, and the two answers are compared (status, JSON body but the request
 // id, and the headers a client reads).
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from './broker';
 import { startQuietBroker } from '../../test/support/broker';
@@ -130,6 +131,30 @@ describe('POST /auth/oidc/<provider> over node:http', () => {
     const plain = seen(await overSocket('/auth/oidc/github-actions', garbage));
     const query = seen(await overSocket('/auth/oidc/github-actions?via=proxy', garbage));
     expect(query).toEqual(plain);
+  });
+
+  it('counts a body cut short by the client (connection closed) as a malformed request on both paths, never internal', async () => {
+    const count = async (outcome: string) => {
+      const text = await (await fetch(`${running.url}/metrics`)).text();
+      const m = new RegExp(
+        `broker_exchanges_total\\{provider="github-actions",outcome="${outcome}"\\} (\\d+)`,
+      ).exec(text);
+      return Number(m?.[1] ?? 0);
+    };
+    const before = { malformed: await count('malformed_request'), internal: await count('internal') };
+    for (const path of ['/auth/oidc/github-actions', '/auth/oidc/github-actions?via=hono']) {
+      const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(
+        `POST ${path} HTTP/1.1\r\nHost: broker\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"token":"a`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      socket.destroy();
+    }
+    for (let i = 0; i < 50 && (await count('malformed_request')) < before.malformed + 2; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await count('malformed_request')).toBe(before.malformed + 2);
+    expect(await count('internal')).toBe(before.internal);
   });
 
   it('keeps serving hono routes beside it', async () => {

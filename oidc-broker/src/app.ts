@@ -307,7 +307,14 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
     limiter.add(ctx.client);
     const end = deps.metrics.exchangeSeconds.startTimer({ provider });
     try {
-      const result = await exchange(deps, provider, await body(), ctx);
+      // A body that never arrives whole (the client closed the connection) is the client's doing, not an internal
+      // failure: a 400 nobody may read, counted as a malformed request, not logged as an error.
+      const text = await body().catch((err: unknown) => {
+        throw err instanceof BrokerError
+          ? err
+          : new BrokerError('malformed_request', 'the request body ended before it was complete');
+      });
+      const result = await exchange(deps, provider, text, ctx);
       deps.metrics.exchanges.inc({ provider, outcome: 'ok' });
       return result;
     } catch (err: unknown) {
