@@ -123,6 +123,33 @@ describe('the store contract on PostgreSQL', () => {
     expect(await s.queryAudit({})).toHaveLength(2);
   });
 
+  it('a string holding U+0000 (a body field name, a project name anyone can send) is stored as U+FFFD and fails no batch', async () => {
+    const s = await store((await database()).url, randomBytes(32));
+    const row = { at: 1, provider: 'github-actions', issuer: 'github-actions', kind: 'exchange' };
+    // One group commit: the first row waits 5 ms for company.
+    await Promise.all([
+      s.audit({
+        ...row,
+        outcome: 'malformed_request',
+        requestId: 'nul-1',
+        field: 'a\u0000b',
+        project: '\u0000',
+      }),
+      s.audit({ ...row, outcome: 'ok', requestId: 'nul-2', repository: 'acme/web' }),
+    ]);
+    expect(await s.queryAudit({ requestId: 'nul-1' })).toMatchObject([
+      { field: 'a\uFFFDb', project: '\uFFFD' },
+    ]);
+    expect(await s.queryAudit({ requestId: 'nul-2' })).toMatchObject([
+      { outcome: 'ok', repository: 'acme/web' },
+    ]);
+    // The same for used jtis: a batch with one such jti still decides every use in it.
+    expect(
+      await Promise.all([s.useJti('https://a', 'j\u0000', 100), s.useJti('https://a', 'plain', 100)]),
+    ).toEqual([true, true]);
+    expect(await s.useJti('https://a', 'j\u0000', 100)).toBe(false);
+  });
+
   it('revocations by jti, rule or project; `before` spares tokens issued after it', async () => {
     const s = await store((await database()).url, randomBytes(32));
     const t = { jti: 't1', rule: 'web#0', project: 'web', issuedAt: 1000 };

@@ -233,6 +233,16 @@ const GROUP_MAX = 512;
 export const AUDIT_DELAY_MS = 5;
 
 /**
+ * A value for a text column: PostgreSQL's text cannot hold U+0000, and one such string fails the whole statement,
+ * so a group commit would lose every row of its batch (an audit row's `field` is a request body's unknown key, its
+ * `project` a name the caller chose: anyone could send one). It becomes U+FFFD, as undecodable bytes do.
+ */
+function pgText<T extends string | number | undefined>(v: T): T | null {
+  if (v === undefined) return null;
+  return (typeof v === 'string' && v.includes('\0') ? v.replaceAll('\0', '\uFFFD') : v) as T;
+}
+
+/**
  * The two statements of every exchange, named: each pooled connection has PostgreSQL parse and plan them once, not
  * at every batch (the audit insert unnests 36 arrays; planning it cost more server CPU than running it).
  */
@@ -634,12 +644,16 @@ export class PostgresStore implements Store {
     const r = await this.pool.query<{ issuer: string; jti: string }>({
       name: 'broker-use-jtis',
       text: INSERT_JTIS,
-      values: [unique.map((u) => u.issuer), unique.map((u) => u.jti), unique.map((u) => u.expiresAt)],
+      values: [
+        unique.map((u) => pgText(u.issuer)),
+        unique.map((u) => pgText(u.jti)),
+        unique.map((u) => u.expiresAt),
+      ],
     });
     const won = new Set(r.rows.map((row) => `${row.issuer}\n${row.jti}`));
     return items.map((it, i) => {
       const key = `${it.issuer}\n${it.jti}`;
-      return first.get(key) === i && won.has(key);
+      return first.get(key) === i && won.has(`${pgText(it.issuer)}\n${pgText(it.jti)}`);
     });
   }
 
@@ -648,7 +662,7 @@ export class PostgresStore implements Store {
     await this.pool.query({
       name: 'broker-insert-audit',
       text: INSERT_AUDIT,
-      values: AUDIT_FIELDS.map((f) => rows.map((r) => r[f] ?? null)),
+      values: AUDIT_FIELDS.map((f) => rows.map((r) => pgText(r[f]))),
     });
     return rows.map(() => undefined);
   }
