@@ -148,6 +148,14 @@ describe('the store contract on PostgreSQL', () => {
       await Promise.all([s.useJti('https://a', 'j\u0000', 100), s.useJti('https://a', 'plain', 100)]),
     ).toEqual([true, true]);
     expect(await s.useJti('https://a', 'j\u0000', 100)).toBe(false);
+    // And an expiry that is no whole number of seconds within bigint's range (an issuer's `exp` is any JSON number).
+    const odd = [1e300, 1_700_000_000.5, -5];
+    expect(await Promise.all(odd.map((exp, i) => s.useJti('https://a', `odd-${i}`, exp)))).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    expect(await s.useJti('https://a', 'odd-1', 1_700_000_000.5)).toBe(false);
   });
 
   it('revocations by jti, rule or project; `before` spares tokens issued after it', async () => {

@@ -242,6 +242,13 @@ function pgText<T extends string | number | undefined>(v: T): T | null {
   return (typeof v === 'string' && v.includes('\0') ? v.replaceAll('\0', '\uFFFD') : v) as T;
 }
 
+/** A time for a bigint column: whole seconds, within the range a JavaScript number counts exactly. A token's `exp` is
+ * any JSON number the issuer wrote (jose checks only that it is one); a fraction or a number past bigint's range
+ * would fail the whole jti batch. */
+function pgSeconds(v: number): number {
+  return Math.floor(Math.min(Math.max(v, 0), Number.MAX_SAFE_INTEGER));
+}
+
 /**
  * The two statements of every exchange, named: each pooled connection has PostgreSQL parse and plan them once, not
  * at every batch (the audit insert unnests 36 arrays; planning it cost more server CPU than running it).
@@ -647,7 +654,7 @@ export class PostgresStore implements Store {
       values: [
         unique.map((u) => pgText(u.issuer)),
         unique.map((u) => pgText(u.jti)),
-        unique.map((u) => u.expiresAt),
+        unique.map((u) => pgSeconds(u.expiresAt)),
       ],
     });
     const won = new Set(r.rows.map((row) => `${row.issuer}\n${row.jti}`));
