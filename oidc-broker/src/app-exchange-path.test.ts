@@ -127,6 +127,31 @@ describe('POST /auth/oidc/<provider> over node:http', () => {
     expect(small).toMatchObject({ status: 401, body: { error: { code: 'malformed_token' } } });
   });
 
+  it.each([
+    ['the exchange', '/auth/oidc/github-actions'],
+    ['hono (a registry login)', '/v2/token'],
+  ])(
+    '%s: closes the connection after refusing a body over the limit, without reading it',
+    async (_what, path) => {
+      const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      let answer = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => (answer += d));
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      // Declares 1 GB and sends a little of it: the answer comes at once, and the broker ends the connection.
+      socket.write(
+        `POST ${path} HTTP/1.1\r\nHost: broker\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{"token":"`,
+      );
+      const timer = setInterval(() => socket.writable && socket.write('x'.repeat(1024)), 10);
+      await closed;
+      clearInterval(timer);
+      expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+      expect(answer.toLowerCase()).toContain('connection: close');
+      expect(answer).toContain('"code":"token_too_large"');
+    },
+  );
+
   it('leaves an exchange URL of another shape (a query string) to hono, with the same answer', async () => {
     const plain = seen(await overSocket('/auth/oidc/github-actions', garbage));
     const query = seen(await overSocket('/auth/oidc/github-actions?via=proxy', garbage));

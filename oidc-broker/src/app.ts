@@ -100,6 +100,9 @@ function errorAnswer(deps: BrokerDeps, err: unknown, requestId: string, path: st
   if (e.code === 'internal') deps.log.error({ err }, 'request failed');
   const headers: Record<string, string> = { 'Cache-Control': 'no-store', 'X-Request-Id': requestId };
   if (e.retryAfter !== undefined) headers['Retry-After'] = String(e.retryAfter);
+  // A body over the limit is not read: the connection closes after the answer, rather than node:http reading (and
+  // dropping) whatever the client goes on sending, to keep it alive.
+  if (e.code === 'token_too_large') headers.Connection = 'close';
   const body: Record<string, unknown> = { ok: false, error: { code: e.code, message: e.message, requestId } };
   // Docker clients print `errors[0].message` from a token service.
   if (path === '/v2/token') body.errors = [{ code: e.code.toUpperCase(), message: e.message }];
