@@ -126,7 +126,21 @@ install_lint_tools() {
   safe_install "${missing[@]}"
 }
 
+# Whether the process of pid file $1 runs in a directory that was removed since (the checkout `up` was run from).
+in_removed_dir() {
+  local pid
+  [ -s "$1" ] || return 1
+  pid=$(cat "$1")
+  [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == *" (deleted)" ]]
+}
+
 start_dockerd() {
+  # A dockerd started from a checkout that was removed since cannot build from a git context (BuildKit runs git in
+  # dockerd's working directory: "unable to get current working directory"): restarted.
+  if docker_ok && in_removed_dir /var/run/docker.pid; then
+    log "dockerd runs in a removed directory (the checkout it was started from): restarting it"
+    stop_pid /var/run/docker.pid dockerd
+  fi
   if docker_ok; then return 0; fi
   need_root
   mkdir -p /etc/docker
@@ -135,9 +149,9 @@ start_dockerd() {
   fi
   mkdir -p "$STATE"
   log "starting dockerd (log: $STATE/dockerd.log)"
-  # Its own session: an interrupted `npm test` does not take dockerd down with it. dockerd writes
-  # /var/run/docker.pid itself.
-  setsid nohup dockerd >"$STATE/dockerd.log" 2>&1 </dev/null &
+  # Its own session: an interrupted `npm test` does not take dockerd down with it; in /, not in the checkout, which may
+  # be removed while dockerd runs. dockerd writes /var/run/docker.pid itself.
+  (cd / && exec setsid nohup dockerd >"$STATE/dockerd.log" 2>&1 </dev/null) &
   for _ in $(seq 1 60); do
     docker_ok && return 0
     sleep 1
@@ -171,7 +185,7 @@ http:
   addr: $REGISTRY_ADDR
 EOF
   log "starting the plain registry on $REGISTRY_ADDR (log: $STATE/registry.log)"
-  setsid nohup docker-registry serve "$STATE/registry.yml" >"$STATE/registry.log" 2>&1 </dev/null &
+  (cd / && exec setsid nohup docker-registry serve "$STATE/registry.yml" >"$STATE/registry.log" 2>&1 </dev/null) &
   echo $! >"$STATE/registry.pid"
   for _ in $(seq 1 30); do
     registry_ok && return 0
@@ -224,9 +238,14 @@ status() {
     log "Docker Engine: not installed"
     ok=1
   fi
-  if docker_ok; then log "dockerd: running"; else
+  if ! docker_ok; then
     log "dockerd: stopped"
     ok=1
+  elif in_removed_dir /var/run/docker.pid; then
+    log "dockerd: running in a removed directory (git-context builds fail; \`up\` restarts it)"
+    ok=1
+  else
+    log "dockerd: running"
   fi
   if [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then log "QEMU arm64: enabled"; else
     log "QEMU arm64: not enabled"
