@@ -62,12 +62,10 @@ function limitBody(max: number): MiddlewareHandler {
     },
   });
   return async (c, next) => {
-    const length = c.req.header('content-length');
-    if (length !== undefined && /^\d+$/.test(length) && c.req.header('transfer-encoding') === undefined) {
-      if (Number(length) > max) throw tooLarge();
-      return next();
-    }
-    return streaming(c, next);
+    const declared = declaredLength(c.req.header('content-length'), c.req.header('transfer-encoding'));
+    if (declared === undefined) return streaming(c, next);
+    if (declared > max) throw tooLarge();
+    return next();
   };
 }
 
@@ -427,16 +425,25 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
         answer(res, e.status, e.headers, e.body);
       };
       // As limitBody does before hono's route: a Content-Length over the limit is refused before anything else.
-      const length = req.headers['content-length'];
-      if (length !== undefined && /^\d+$/.test(length) && req.headers['transfer-encoding'] === undefined) {
-        if (Number(length) > MAX_BODY_BYTES) return refuse(bodyTooLarge(MAX_BODY_BYTES));
-      }
+      const declared = declaredLength(req.headers['content-length'], req.headers['transfer-encoding']);
+      if (declared !== undefined && declared > MAX_BODY_BYTES) return refuse(bodyTooLarge(MAX_BODY_BYTES));
       exchangeRoute(match[1] ?? '', () => readBody(req, MAX_BODY_BYTES), { requestId, client }).then(
         (result) => answer(res, 200, { 'X-Request-Id': requestId, 'Cache-Control': 'no-store' }, result),
         refuse,
       );
     };
   return { app, listener: () => listener(getRequestListener(app.fetch)) };
+}
+
+/** The body's length as its Content-Length declares it (Node's parser never reads past it), when that alone decides:
+ * a plain number and no Transfer-Encoding. */
+function declaredLength(
+  contentLength: string | undefined,
+  transferEncoding: string | undefined,
+): number | undefined {
+  if (contentLength === undefined || transferEncoding !== undefined || !/^\d+$/.test(contentLength))
+    return undefined;
+  return Number(contentLength);
 }
 
 function bodyTooLarge(max: number): BrokerError {
