@@ -27,6 +27,7 @@ import pg from 'pg';
 import { startIssuer } from '../../test/support/issuer';
 import type { LocalIssuer } from '../../test/support/issuer';
 import { freePort } from '../../test/support/ports';
+import { postgresScript, withDatabase } from '../../test/support/postgres';
 import { categorise, PROFILER } from './probe';
 import type { CpuProfile, Timing } from './probe';
 
@@ -306,29 +307,8 @@ const thousands = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** A fresh database on the PostgreSQL server of BROKER_DATABASE_URL or scripts/postgres.sh. */
 async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  let base = process.env.BROKER_DATABASE_URL;
-  if (!base) {
-    const script = (cmd: string) =>
-      new Promise<string>((ok, fail) => {
-        const child = spawn('bash', [join(ROOT, 'scripts', 'postgres.sh'), cmd], {
-          cwd: ROOT,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-        child.on('error', fail);
-        child.on('close', (code) =>
-          code === 0
-            ? ok(out.trim())
-            : fail(new Error(`scripts/postgres.sh ${cmd} failed: ${err.trim().split('\n').pop() ?? ''}`)),
-        );
-      });
-    const status = await script('status').catch(() => '');
-    if (!/running/.test(status)) await script('up');
-    base = await script('url');
-  }
+  // `up` is idempotent (fast when running) and prints the URL, as the tests' testDatabaseUrl() reads it.
+  const base = process.env.BROKER_DATABASE_URL || (await postgresScript('up'));
   if (!base.startsWith('postgres://') && !base.startsWith('postgresql://'))
     throw new Error('the database URL is not a postgres:// URL');
   const name = `broker_bench_${randomBytes(6).toString('hex')}`;
@@ -349,9 +329,7 @@ async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> 
       `could not create a database for this run (the role needs CREATEDB): ${err instanceof Error ? err.message : String(err)}`,
     );
   }
-  const u = new URL(base);
-  u.pathname = `/${name}`;
-  return { url: u.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return { url: withDatabase(base, name), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
 interface Instance {

@@ -85,7 +85,7 @@ function newRequestId(): string {
 /** An error as the broker answers it: status, headers and the JSON body (the one renderer of hono's onError and the
  * node:http exchange path). */
 interface ErrorAnswer {
-  status: number;
+  status: BrokerError['status'];
   headers: Record<string, string>;
   body: Record<string, unknown>;
 }
@@ -126,6 +126,9 @@ export function createApp(deps: BrokerDeps): Hono<Env> {
 
 export function createHttp(deps: BrokerDeps): BrokerHttp {
   const app = new Hono<Env>();
+  /** The client a request is known by: its socket peer, or behind trusted_proxies the address they forwarded for. */
+  const clientOf = (peer: string, forwardedFor: string | undefined): string =>
+    peer === IN_PROCESS ? peer : clientAddress(peer, forwardedFor, deps.config().trustedProxies);
   const limiter = new RateLimiter();
   const failures = new RateLimiter();
   const registryFailures = new RateLimiter();
@@ -155,11 +158,7 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
   app.use(async (c, next) => {
     // Hex, so an id never starts with '-' (`audit --request ID` would read it as a flag).
     const requestId = newRequestId();
-    const peer = socketPeer(c);
-    const client =
-      peer === IN_PROCESS
-        ? peer
-        : clientAddress(peer, c.req.header('x-forwarded-for'), deps.config().trustedProxies);
+    const client = clientOf(socketPeer(c), c.req.header('x-forwarded-for'));
     c.set('requestId', requestId);
     c.set('client', client);
     c.header('X-Request-Id', requestId);
@@ -167,9 +166,9 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
   });
 
   app.onError((err, c) => {
-    const answer = errorAnswer(deps, err, c.get('requestId'), c.req.path);
-    for (const [name, value] of Object.entries(answer.headers)) c.header(name, value);
-    return c.json(answer.body, answer.status as BrokerError['status']);
+    const e = errorAnswer(deps, err, c.get('requestId'), c.req.path);
+    for (const [name, value] of Object.entries(e.headers)) c.header(name, value);
+    return c.json(e.body, e.status);
   });
   app.notFound(() => {
     throw new BrokerError('not_found', 'no such endpoint (see /.well-known/openid-configuration)');
@@ -396,15 +395,6 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
     tokenService(c, new URLSearchParams(await c.req.text())),
   );
 
-  const answer = (res: ServerResponse, status: number, headers: Record<string, string>, body: unknown) => {
-    const text = JSON.stringify(body);
-    res.writeHead(status, {
-      ...headers,
-      'Content-Type': 'application/json',
-      'Content-Length': String(Buffer.byteLength(text)),
-    });
-    res.end(text);
-  };
   const listener =
     (viaHono: RequestListener): RequestListener =>
     (req, res) => {
@@ -414,12 +404,11 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
         return;
       }
       const requestId = newRequestId();
-      const peer = req.socket.remoteAddress ?? IN_PROCESS;
       const xff = req.headers['x-forwarded-for'];
-      const client =
-        peer === IN_PROCESS
-          ? peer
-          : clientAddress(peer, Array.isArray(xff) ? xff.join(', ') : xff, deps.config().trustedProxies);
+      const client = clientOf(
+        req.socket.remoteAddress ?? IN_PROCESS,
+        Array.isArray(xff) ? xff.join(', ') : xff,
+      );
       const refuse = (err: unknown) => {
         const e = errorAnswer(deps, err, requestId, '');
         answer(res, e.status, e.headers, e.body);
@@ -444,6 +433,17 @@ function declaredLength(
   if (contentLength === undefined || transferEncoding !== undefined || !/^\d+$/.test(contentLength))
     return undefined;
   return Number(contentLength);
+}
+
+/** A JSON answer straight to node:http, as hono's c.json() writes one. */
+function answer(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(text)),
+  });
+  res.end(text);
 }
 
 function bodyTooLarge(max: number): BrokerError {

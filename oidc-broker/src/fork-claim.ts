@@ -445,10 +445,10 @@ export async function claimExchange(
     Object.assign(record, { project: cover.project.id, tokenJti: minted.jti, tokenSha256: minted.sha256 });
     auditLater(deps, record);
     deps.metrics.forkClaims.inc({ endpoint: 'exchange', outcome: 'ok' });
-    deps.log.info(
-      { ...logFields(record, 'claim_exchange'), scope: minted.scope, isolated: true },
-      'fork pull request token minted',
-    );
+    const line = logFields(record, 'claim_exchange');
+    line.scope = minted.scope;
+    line.isolated = true;
+    deps.log.info(line, 'fork pull request token minted');
     return {
       ok: true,
       token: minted.token,

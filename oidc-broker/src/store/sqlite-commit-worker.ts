@@ -133,7 +133,7 @@ export class CommitWorker {
     const id = this.nextId++;
     return new Promise<boolean[]>((resolve, reject) => {
       const watchdog = setTimeout(
-        () => this.fail(id, 'did not answer in time: replaced', true),
+        () => this.failAll('did not answer in time: replaced', true),
         Math.max(0, batch.deadline - Date.now()) + this.opts.graceMs,
       );
       this.inFlight.set(id, { id, resolve, reject, watchdog });
@@ -199,7 +199,7 @@ export class CommitWorker {
       // A worker replaced (or closed) before it exited had its batches failed then; those in flight now are another's.
       if (this.worker !== worker) return;
       this.worker = undefined;
-      for (const id of [...this.inFlight.keys()]) this.fail(id, `exited (code ${code})`, false);
+      this.failAll(`exited (code ${code})`, false);
     });
     this.worker = worker;
     return worker;
@@ -227,16 +227,14 @@ export class CommitWorker {
     }
   }
 
-  /** Fails batch `id`; with `terminate`, the worker is replaced, and the batches queued behind it fail with it. */
-  private fail(id: number, what: string, terminate: boolean): void {
-    const f = this.inFlight.get(id);
-    if (!f) return;
-    const failed = terminate ? [...this.inFlight.values()] : [f];
-    for (const g of failed) {
-      clearTimeout(g.watchdog);
-      this.inFlight.delete(g.id);
-      g.reject(new StoreUnavailableError(`the broker state's commit worker ${what}`, 1));
+  /** Fails every batch in flight (the worker answers them in order, so none can be answered once one is not); with
+   * `terminate`, the worker is replaced. */
+  private failAll(what: string, terminate: boolean): void {
+    for (const f of this.inFlight.values()) {
+      clearTimeout(f.watchdog);
+      f.reject(new StoreUnavailableError(`the broker state's commit worker ${what}`, 1));
     }
+    this.inFlight.clear();
     const worker = this.worker;
     if (terminate && worker) {
       this.worker = undefined;

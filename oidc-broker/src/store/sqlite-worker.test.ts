@@ -1,7 +1,7 @@
 // The SQLite group commit's worker thread (sqlite-commit-worker.ts): a crash, or a worker that stops answering, fails
-// its batches with StoreUnavailableError (nothing hangs, the jti stays unused) and the next batch runs on a new worker; batches and
-// audit rows commit through it; it never keeps the process alive. Runs under Node 20 (better-sqlite3) and Node 24
-// (node:sqlite) like sqlite.test.ts.
+// its batches with StoreUnavailableError (nothing hangs, the jti stays unused) and the next batch runs on a new
+// worker; batches and audit rows commit through it; it never keeps the process alive. Runs under Node 20
+// (better-sqlite3) and Node 24 (node:sqlite) like sqlite.test.ts.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
