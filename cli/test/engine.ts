@@ -37,6 +37,8 @@ export function exec(
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', fail);
     child.on('close', (code) => done({ code, stdout, stderr }));
+    // A child that exits without reading its input closes the pipe first (EPIPE): its exit code tells what happened.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }
