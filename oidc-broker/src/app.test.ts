@@ -2,6 +2,7 @@
 // (app.request() has no socket peer), a trusted proxy at 127.0.0.2, an untrusted client at 127.0.0.3.
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newRequestId } from './app';
 import type { RunningBroker } from './broker';
 import { startQuietBroker } from '../../test/support/broker';
 
@@ -127,5 +128,14 @@ describe('every response', () => {
     const b = await call(CLIENT, 'GET', '/.well-known/jwks.json');
     expect(a.headers['x-request-id']).toMatch(/^[0-9a-f]{16}$/);
     expect(b.headers['x-request-id']).not.toBe(a.headers['x-request-id']);
+  });
+
+  it('has an id that sorts after every earlier one (the audit index on ids grows at one end), unique within a millisecond', () => {
+    const t = Date.UTC(2026, 11, 1, 10, 0, 0);
+    const later = [0, 1, 2, 999, 60_000, 86_400_000].map((ms) => newRequestId(t + ms));
+    expect([...later].sort()).toEqual(later);
+    for (const id of later) expect(id).toMatch(/^[0-9a-f]{16}$/);
+    const sameMs = Array.from({ length: 2000 }, () => newRequestId(t));
+    expect(new Set(sameMs).size).toBe(2000);
   });
 });

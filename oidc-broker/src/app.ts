@@ -69,17 +69,18 @@ function limitBody(max: number): MiddlewareHandler {
   };
 }
 
-/** 8 random bytes in hex, taken from a pool filled 4 KiB at a time (one randomBytes call per 512 requests, not one
- * each: a call costs about 2 us); every id gets bytes no other id had. */
-const idPool = { bytes: Buffer.alloc(0), at: 0 };
-function newRequestId(): string {
-  if (idPool.at + 8 > idPool.bytes.length) {
-    idPool.bytes = randomBytes(4096);
-    idPool.at = 0;
-  }
-  const id = idPool.bytes.toString('hex', idPool.at, idPool.at + 8);
-  idPool.at += 8;
-  return id;
+/**
+ * A request id: 16 hex digits, the time in milliseconds (modulo 2^32, so it wraps every 49.7 days), then a counter
+ * that starts at a random value in each process. Ids made later sort after earlier ones, so the audit trail's index
+ * on them grows at one end: with random ids each row of a group commit dirtied a page of its own in that index, which
+ * cost SQLite about 20 us of CPU per row (WAL writes and checksums). No two ids of one process are the same within
+ * 49.7 days (short of 2^32 requests in one millisecond); two instances share one only when their counters meet in the
+ * same millisecond.
+ */
+let idCounter = randomBytes(4).readUInt32BE(0);
+export function newRequestId(now: number = Date.now()): string {
+  idCounter = (idCounter + 1) >>> 0;
+  return (now >>> 0).toString(16).padStart(8, '0') + idCounter.toString(16).padStart(8, '0');
 }
 
 /** An error as the broker answers it: status, headers and the JSON body (the one renderer of hono's onError and the
