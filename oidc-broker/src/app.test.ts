@@ -1,6 +1,7 @@
 // Addresses as the broker sees them, through a real listener: clients bound to distinct loopback addresses
 // (app.request() has no socket peer), a trusted proxy at 127.0.0.2, an untrusted client at 127.0.0.3.
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newRequestId } from './app';
 import type { RunningBroker } from './broker';
@@ -34,8 +35,9 @@ function call(
   method: string,
   path: string,
   opts: { forwardedFor?: string; body?: string; headers?: Record<string, string> } = {},
+  base: string = running.url,
 ): Promise<Answer> {
-  const url = new URL(path, running.url);
+  const url = new URL(path, base);
   return new Promise((resolve, reject) => {
     const req = request(
       url,
@@ -94,6 +96,32 @@ describe('the client address', () => {
         requestId: String(a.headers['x-request-id']),
       });
       expect(row?.client).toBe(client);
+    }
+  });
+});
+
+describe('a request whose socket no longer has its peer address', () => {
+  it('is known as "unknown": no loopback or in-process allowance, and its audit row says so', async () => {
+    // As when the client closed the socket before anything read the address (runBroker's server reads it on accept,
+    // so this is a server set up another way): the address reads as undefined.
+    const listener = running.broker.listener();
+    const server = createServer((req, res) => {
+      Object.defineProperty(req.socket, 'remoteAddress', { value: undefined, configurable: true });
+      listener(req, res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      expect((await call(CLIENT, 'GET', '/metrics', {}, base)).status).toBe(404);
+      const r = await call(CLIENT, 'POST', '/auth/oidc/github-actions', garbage, base);
+      expect(r.status).toBe(401);
+      const [row] = await running.broker.deps.state.queryAudit({
+        requestId: String(r.headers['x-request-id']),
+      });
+      expect(row?.client).toBe('unknown');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     }
   });
 });

@@ -42,12 +42,18 @@ type Env = { Variables: RequestContext };
 /** Requests made in-process (app.request() in tests, no socket): they never crossed a network. */
 export const IN_PROCESS = 'in-process';
 
+/**
+ * A request that came over a socket whose peer address is gone (it closed before anything read the address): it is
+ * known by this, never as loopback or in-process, so it gets no in-process or loopback allowance (/metrics) and its
+ * audit row and log line do not claim it came from inside. runBroker's server reads each connection's address as it
+ * is accepted (Node keeps it once read), which leaves this for sockets served some other way.
+ */
+export const UNKNOWN_PEER = 'unknown';
+
 function socketPeer(c: Context): string {
-  try {
-    return getConnInfo(c).remote.address ?? IN_PROCESS;
-  } catch {
-    return IN_PROCESS;
-  }
+  // @hono/node-server gives the node:http request in c.env; app.request() in-process has no env and no socket.
+  if ((c.env as { incoming?: unknown } | undefined)?.incoming === undefined) return IN_PROCESS;
+  return getConnInfo(c).remote.address ?? UNKNOWN_PEER;
 }
 
 /** Request bodies over `max` get 413 before anything parses them. With a Content-Length (Node's parser never reads
@@ -407,7 +413,7 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
       const requestId = newRequestId();
       const xff = req.headers['x-forwarded-for'];
       const client = clientOf(
-        req.socket.remoteAddress ?? IN_PROCESS,
+        req.socket.remoteAddress ?? UNKNOWN_PEER,
         Array.isArray(xff) ? xff.join(', ') : xff,
       );
       const refuse = (err: unknown) => {

@@ -209,6 +209,9 @@ export async function runBroker(
 
   const server = await new Promise<Server>((resolveServer, reject) => {
     const s = createServer(broker.listener());
+    // Read each peer address as the connection is accepted: Node keeps it once read, so a request whose client has
+    // already closed the socket is still known by its address (app.ts UNKNOWN_PEER otherwise).
+    s.on('connection', (socket) => void socket.remoteAddress);
     s.once('error', reject);
     s.listen(opts.port, opts.host, () => resolveServer(s));
   });
