@@ -103,6 +103,43 @@ describe('plan: which images a push builds', () => {
     });
   });
 
+  it("a change only to files the context's .dockerignore leaves out builds nothing, even in an image's directory", async () => {
+    const r = await repo();
+    // examples/monorepo/.dockerignore has **/*.md: the builder never sees these files.
+    await commit(r.work, { 'services/api/README.md': '# api\n', 'services/web/docs/usage.md': 'how\n' });
+    const p = await push(r.work, r.first);
+    expect(p.include).toEqual([]);
+  });
+
+  it("the .dockerignore rules are docker's: an ! exception counts, and so do a Dockerfile and image.json it lists", async () => {
+    const r = await repo();
+    const base = await commit(r.work, {
+      '.dockerignore': '.git\n**/*.md\n!services/web/KEEP.md\nservices/*/Dockerfile\nservices/*/image.json\n',
+    });
+    await commit(r.work, {
+      'services/api/Dockerfile':
+        'FROM 127.0.0.1:5000/busybox:latest\nCOPY services/api/ /app/\nCMD ["/bin/sh", "/app/serve.sh", "v2"]\n',
+      'services/web/KEEP.md': 'kept in the context\n',
+      'services/worker/image.json': '{ "platforms": ["linux/arm64"] }\n',
+      'services/worker/NOTES.md': 'left out\n',
+    });
+    const p = await push(r.work, base);
+    expect(built(p)).toEqual({
+      api: 'services/api/Dockerfile changed (its Dockerfile)',
+      web: 'services/web/KEEP.md added',
+      worker: 'services/worker/image.json added',
+    });
+    expect(p.include.find((e) => e.name === 'worker')?.platforms).toBe('linux/arm64');
+  });
+
+  it("a Dockerfile's own .dockerignore (Dockerfile.dockerignore) is used instead of the context's", async () => {
+    const r = await repo();
+    const base = await commit(r.work, { 'services/api/Dockerfile.dockerignore': '.git\n' });
+    await commit(r.work, { 'services/api/README.md': '# api\n', 'services/web/README.md': '# web\n' });
+    const p = await push(r.work, base);
+    expect(built(p)).toEqual({ api: 'services/api/README.md added' });
+  });
+
   it('a change no image builds from builds nothing', async () => {
     const r = await repo();
     await commit(r.work, { 'README.md': '# the monorepo, reworded\n', 'docs/x.txt': 'x\n' });

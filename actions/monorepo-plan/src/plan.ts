@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import * as core from '@actions/core';
+import dockerignore from '@balena/dockerignore';
 import { UserError } from '../../../shared/errors';
 import type { GithubContext } from '../../../shared/github';
 import { changedPaths, touchedPaths, workflowFiles } from './changes';
@@ -187,22 +188,27 @@ export function whyBuilt(image: ImageSpec, changes: Change[], root: string): str
     return undefined;
   };
   const local = isLocalContext(image.context);
-  const inDir = local ? changed((p) => under(p, image.dir)) : undefined;
+  const inContext = (p: string) => local && under(p, image.context);
+  const rel = (p: string) => (image.context === '.' ? p : p.slice(image.context.length + 1));
+  const ignores = [image.dockerfile ? `${image.dockerfile}.dockerignore` : ''];
+  if (local) ignores.push(image.context === '.' ? '.dockerignore' : `${image.context}/.dockerignore`);
+  // A path the build's ignore file leaves out of the context cannot change the image: the builder never sees it.
+  // The Dockerfile, the ignore file itself and image.json count whatever the ignore file says (checked by name).
+  const excluded = local ? contextExclusions(ignores, root) : () => false;
+  const sent = (p: string) => !inContext(p) || !excluded(rel(p));
+  const config = `${image.dir}/image.json`;
+  const inDir = local ? changed((p) => under(p, image.dir) && (sent(p) || p === config)) : undefined;
   if (inDir) return inDir;
   if (image.dockerfile) {
     const file = changed((p) => p === image.dockerfile);
     if (file) return `${file} (its Dockerfile)`;
   }
-  const ignores = [image.dockerfile ? `${image.dockerfile}.dockerignore` : ''];
-  if (local) ignores.push(image.context === '.' ? '.dockerignore' : `${image.context}/.dockerignore`);
   const ignore = changed((p) => ignores.includes(p));
   if (ignore) return `${ignore} (its .dockerignore)`;
 
   const sources = readSources(image, root);
-  const inContext = (p: string) => local && under(p, image.context);
-  const rel = (p: string) => (image.context === '.' ? p : p.slice(image.context.length + 1));
   for (const s of sources.filter((x) => x.kind === 'context')) {
-    const hit = changed((p) => inContext(p) && sourceReads(s.path, rel(p)));
+    const hit = changed((p) => inContext(p) && sent(p) && sourceReads(s.path, rel(p)));
     if (hit) return `${hit} (${s.instruction} ${s.raw} in ${image.dockerfile})`;
   }
   for (const [name, value] of Object.entries(image.contexts)) {
@@ -212,12 +218,31 @@ export function whyBuilt(image: ImageSpec, changes: Change[], root: string): str
   }
   const unresolved = sources.find((x) => x.kind === 'unresolved');
   if (unresolved) {
-    const hit = changed(inContext);
+    const hit = changed((p) => inContext(p) && sent(p));
     if (hit) {
       return `${hit}, and ${unresolved.instruction} ${unresolved.raw} in ${image.dockerfile} cannot be resolved`;
     }
   }
   return undefined;
+}
+
+/**
+ * What the build leaves out of its context, as BuildKit decides it: the Dockerfile's own ignore file
+ * (`<Dockerfile>.dockerignore`) when there is one, else the context's `.dockerignore`, with Docker's pattern rules
+ * (@balena/dockerignore: patterns anchored at the context's root, `**`, a directory's pattern covering its files, `!`
+ * exceptions). Paths are relative to the context. With neither file every path is sent.
+ */
+function contextExclusions(files: string[], root: string): (path: string) => boolean {
+  const file = files.find((f) => f !== '' && existsSync(join(root, f)));
+  let text: string;
+  try {
+    if (!file) return () => false;
+    text = readFileSync(join(root, file), 'utf8');
+  } catch {
+    return () => false; // unreadable (a directory, say): the build would fail on it; nothing is left out here
+  }
+  const rules = dockerignore().add(text.split(/\r?\n/));
+  return (path) => rules.ignores(path);
 }
 
 function readSources(image: ImageSpec, root: string): CopySource[] {
