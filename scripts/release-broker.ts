@@ -22,7 +22,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { nccBuild } from './build';
+import { licensesText, nccBuild } from './build';
 import {
   fail,
   launcher,
@@ -105,7 +105,7 @@ function checkBundle(dir: string): void {
  */
 export function bundle(entry: string, lib: string, work: string): void {
   const main = join(work, 'ncc-main');
-  nccBuild(entry, main);
+  const packages = nccBuild(entry, main);
   mkdirSync(join(lib, 'workers'), { recursive: true });
   const code = readFileSync(join(main, 'index.js'), 'utf8').split('\n');
   // After the leading `import ... from "module"` lines: they only bind Node's own modules.
@@ -114,16 +114,15 @@ export function bundle(entry: string, lib: string, work: string): void {
   code.splice(at, 0, workerPrelude());
   writeFileSync(join(lib, 'index.js'), code.join('\n'));
   copyFileSync(join(main, 'package.json'), join(lib, 'package.json'));
-  const licenses = [readFileSync(join(main, 'licenses.txt'), 'utf8')];
   for (const w of Object.values(WORKERS)) {
     const out = join(work, `ncc-${w.file}`);
-    nccBuild(w.entry, out);
+    packages.push(...nccBuild(w.entry, out));
     // Only index.js: the files ncc copies beside it are what pino would start a transport from inside a worker,
     // which it never does.
     copyFileSync(join(out, 'index.js'), join(lib, 'workers', w.file));
-    licenses.push(readFileSync(join(out, 'licenses.txt'), 'utf8'));
   }
-  writeFileSync(join(lib, 'licenses.txt'), [...new Set(licenses.join('\n\n').split('\n\n'))].join('\n\n'));
+  // Every package of the bundle and its workers, once each (by name and version).
+  writeFileSync(join(lib, 'licenses.txt'), licensesText(packages));
   checkBundle(lib);
 }
 
