@@ -158,6 +158,44 @@ describe('the store contract on PostgreSQL', () => {
     expect(await s.useJti('https://a', 'odd-1', 1_700_000_000.5)).toBe(false);
   });
 
+  it('audit rows waiting for their statement ride in the next used-jti statement: one transaction, one commit', async () => {
+    const db = await database();
+    const s = await store(db.url, randomBytes(32));
+    const row = { at: 5, provider: 'github-actions', issuer: 'github-actions', kind: 'exchange' };
+    // Both rows wait (up to 5 ms) for company; the jti's statement goes at once and takes them along.
+    const audited = Promise.all([
+      s.audit({ ...row, outcome: 'ok', requestId: 'ride-1', repository: 'acme/web' }),
+      s.audit({ ...row, outcome: 'replayed', requestId: 'ride-2', field: 'jti' }),
+    ]);
+    expect(await s.useJti('https://a', 'rider', 100)).toBe(true);
+    await audited;
+    const raw = new pg.Client({ connectionString: db.url });
+    await raw.connect();
+    try {
+      const jti = await raw.query<{ xmin: string }>(`SELECT xmin FROM used_jti WHERE jti = 'rider'`);
+      const audit = await raw.query<{ xmin: string; request_id: string }>(
+        `SELECT xmin, request_id FROM audit ORDER BY id`,
+      );
+      expect(audit.rows.map((r) => r.request_id)).toEqual(['ride-1', 'ride-2']);
+      expect(audit.rows.map((r) => r.xmin)).toEqual([jti.rows[0]?.xmin, jti.rows[0]?.xmin]);
+    } finally {
+      await raw.end();
+    }
+    // Every field back as before; a later row with no jti to ride with still goes on its own.
+    expect(await s.queryAudit({ requestId: 'ride-2' })).toEqual([
+      { ...row, outcome: 'replayed', requestId: 'ride-2', field: 'jti' },
+    ]);
+    await s.audit({ ...row, outcome: 'ok', requestId: 'alone' });
+    expect((await s.queryAudit({})).map((r) => r.requestId)).toEqual(['ride-1', 'ride-2', 'alone']);
+    // An audit row the server refuses never fails the used jti it rode with: the jti goes again alone and decides,
+    // and the row fails in a statement of its own (audit() rejects: the exchange logs it).
+    const failing = s.audit({ ...row, outcome: 'ok', requestId: 'bad', at: Number.MAX_VALUE });
+    expect(await s.useJti('https://a', 'with-bad-rider', 100)).toBe(true);
+    await expect(failing).rejects.toThrow(/invalid input syntax for type bigint/);
+    expect(await s.useJti('https://a', 'with-bad-rider', 100)).toBe(false);
+    expect(await s.queryAudit({ requestId: 'bad' })).toEqual([]);
+  });
+
   it('revocations by jti, rule or project; `before` spares tokens issued after it', async () => {
     const s = await store((await database()).url, randomBytes(32));
     const t = { jti: 't1', rule: 'web#0', project: 'web', issuedAt: 1000 };
