@@ -705,12 +705,13 @@ export class PostgresStore implements Store {
           throw err;
         }
         // The server refused the statement, so nothing of it committed: the used jtis go again alone, never failed
-        // by an audit row, and the audit rows in a statement of their own (which fails them if they were the cause).
-        this.writeAudits(rows).then(
+        // by an audit row, and the audit rows in a statement of their own (which fails them if they were the cause),
+        // awaited here so that flush() and close() wait for it too.
+        const audited = this.writeAudits(rows).then(
           () => riders.forEach((a) => a.resolve(undefined)),
           (e: unknown) => riders.forEach((a) => a.reject(e)),
         );
-        r = await alone();
+        [r] = await Promise.all([alone(), audited]);
       }
     }
     const won = new Set(r.rows.map((row) => `${row.issuer}\n${row.jti}`));
