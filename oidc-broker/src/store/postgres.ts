@@ -276,8 +276,15 @@ const INSERT_JTIS_AND_AUDIT = `WITH audit_rows AS (${insertAudit(4)}) ${INSERT_J
  * meanwhile in one statement (one commit). Idle, an item goes at once, alone (no timer, no added latency), unless
  * `delayMs` is set: then the first item of an idle queue waits that long for company.
  */
+/** An item waiting in a GroupCommit, with how to settle its caller. */
+interface Queued<T, R> {
+  item: T;
+  resolve: (r: R) => void;
+  reject: (err: unknown) => void;
+}
+
 class GroupCommit<T, R> {
-  private queue: { item: T; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
+  private queue: Queued<T, R>[] = [];
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly running = new Set<Promise<unknown>>();
@@ -304,7 +311,7 @@ class GroupCommit<T, R> {
    * Takes up to `max` queued items out of the queue (never ones in flight): the caller writes them with its own
    * statement and settles each through `resolve` or `reject`, as this queue would have.
    */
-  take(max: number): { item: T; resolve: (r: R) => void; reject: (err: unknown) => void }[] {
+  take(max: number): Queued<T, R>[] {
     const taken = this.queue.splice(0, max);
     if (this.queue.length === 0) {
       clearTimeout(this.timer);
@@ -674,51 +681,54 @@ export class PostgresStore implements Store {
       if (!first.has(key)) first.set(key, i);
     });
     const unique = [...first.values()].map((i) => items[i] as JtiItem);
-    const jtiValues = [
+    const r = await this.insertJtis([
       unique.map((u) => pgText(u.issuer)),
       unique.map((u) => pgText(u.jti)),
       unique.map((u) => pgSeconds(u.expiresAt)),
-    ];
+    ]);
+    const won = new Set(r.rows.map((row) => `${row.issuer}\n${row.jti}`));
+    return items.map((it, i) => {
+      const key = `${it.issuer}\n${it.jti}`;
+      return first.get(key) === i && won.has(`${pgText(it.issuer)}\n${pgText(it.jti)}`);
+    });
+  }
+
+  /**
+   * The used jtis' statement (issuers, jtis, expiries as arrays), with the audit rows that wait for a statement of
+   * their own riding along. Should the server refuse it (nothing of it committed), the jtis go again alone, never
+   * failed by an audit row, and the rows in a statement of their own (which fails them if they were the cause),
+   * awaited here so that flush() and close() wait for it too.
+   */
+  private async insertJtis(jtiValues: unknown[][]): Promise<pg.QueryResult<{ issuer: string; jti: string }>> {
     const alone = () =>
       this.pool.query<{ issuer: string; jti: string }>({
         name: 'broker-use-jtis',
         text: INSERT_JTIS,
         values: jtiValues,
       });
-    // The audit rows waiting for their own statement ride along in this one.
     const riders = this.audits.take(GROUP_MAX);
-    let r: pg.QueryResult<{ issuer: string; jti: string }>;
-    if (riders.length === 0) {
-      r = await alone();
-    } else {
-      const rows = riders.map((a) => a.item);
-      try {
-        r = await this.pool.query<{ issuer: string; jti: string }>({
-          name: 'broker-use-jtis-audit',
-          text: INSERT_JTIS_AND_AUDIT,
-          values: [...jtiValues, ...auditValues(rows)],
-        });
-        for (const a of riders) a.resolve(undefined);
-      } catch (err: unknown) {
-        if (!(err instanceof pg.DatabaseError)) {
-          for (const a of riders) a.reject(err);
-          throw err;
-        }
-        // The server refused the statement, so nothing of it committed: the used jtis go again alone, never failed
-        // by an audit row, and the audit rows in a statement of their own (which fails them if they were the cause),
-        // awaited here so that flush() and close() wait for it too.
-        const audited = this.writeAudits(rows).then(
-          () => riders.forEach((a) => a.resolve(undefined)),
-          (e: unknown) => riders.forEach((a) => a.reject(e)),
-        );
-        [r] = await Promise.all([alone(), audited]);
+    if (riders.length === 0) return alone();
+    const rows = riders.map((a) => a.item);
+    try {
+      const r = await this.pool.query<{ issuer: string; jti: string }>({
+        name: 'broker-use-jtis-audit',
+        text: INSERT_JTIS_AND_AUDIT,
+        values: [...jtiValues, ...auditValues(rows)],
+      });
+      for (const a of riders) a.resolve(undefined);
+      return r;
+    } catch (err: unknown) {
+      if (!(err instanceof pg.DatabaseError)) {
+        for (const a of riders) a.reject(err);
+        throw err;
       }
+      const audited = this.writeAudits(rows).then(
+        () => riders.forEach((a) => a.resolve(undefined)),
+        (e: unknown) => riders.forEach((a) => a.reject(e)),
+      );
+      const [r] = await Promise.all([alone(), audited]);
+      return r;
     }
-    const won = new Set(r.rows.map((row) => `${row.issuer}\n${row.jti}`));
-    return items.map((it, i) => {
-      const key = `${it.issuer}\n${it.jti}`;
-      return first.get(key) === i && won.has(`${pgText(it.issuer)}\n${pgText(it.jti)}`);
-    });
   }
 
   /** One group commit of audit rows. */
