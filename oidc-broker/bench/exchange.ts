@@ -1,12 +1,12 @@
-// `npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--connections C]
-// [--load autocannon|wrk] [--runtime source|release] [--profile] [--flood]`: exchanges per second, p50/p99 latency and errors of N broker
-// instances (child processes, each on its own port, as a deployment runs them: instance.ts) on one store, with the
-// load generator on the same machine (autocannon, in this process, spreading its connections over the instances; or
-// wrk, bookworm's, installed by scripts/bench-tools.sh, one thread per instance: a cross-check that the load
-// generator's own cost does not shape the figures). After the table: CPU per exchange from /proc over the timed window
-// (each instance, its event loop thread, the load generator, PostgreSQL's server processes). SQLite: a temp data dir, one instance only. PostgreSQL:
-// BROKER_DATABASE_URL, else `scripts/postgres.sh url` (started with `up` when down), a fresh database per run
-// (dropped after) and a fresh BROKER_KEY_SECRET.
+// `npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--connections C] [--load
+// autocannon|wrk] [--runtime source|release] [--profile] [--flood]`: exchanges per second, p50/p99 latency and errors
+// of N broker instances (child processes, each on its own port, as a deployment runs them: instance.ts) on one store,
+// with the load generator on the same machine (autocannon, in this process, spreading its connections over the
+// instances; or wrk, bookworm's, installed by scripts/bench-tools.sh, one thread per instance: a cross-check that the
+// load generator's own cost does not shape the figures). After the table: CPU per exchange from /proc over the timed
+// window (each instance, its event loop thread, the load generator, PostgreSQL's server processes). SQLite: a temp data
+// dir, one instance only. PostgreSQL: BROKER_DATABASE_URL, else `scripts/postgres.sh url` (started with `up` when
+// down), a fresh database per run (dropped after) and a fresh BROKER_KEY_SECRET.
 // Every request spends a fresh single-use CI token from the local test issuer (test/support/issuer.ts), minted before
 // the timed window: each exchange is a real jti commit plus an audit row. The table gives the issue's targets beside
 // the figures; a benchmark prints, it fails nothing (exit 1 only when it could not run).
@@ -22,6 +22,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -357,22 +358,30 @@ interface Instance {
   log: string;
 }
 
+const YARDSTICK_DATA = Buffer.from('x'.repeat(600)); // about a CI token's signing input
+let yardstickKeys: { ec: KeyObject; rsa: KeyObject; signature: Buffer } | undefined;
+
 /**
  * The machine's speed now: ES256 signs and RS256 verifies (the exchange's two signatures) per second in this process
  * over about 0.3 s, while the instances are idle. A VM's speed moves within minutes (a busy host shows as slower CPU,
  * not as steal): runs compare only at a similar yardstick.
  */
 function yardstick(): number {
-  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const data = Buffer.from('x'.repeat(600));
-  const signature = sign('sha256', data, rsa.privateKey);
+  yardstickKeys ??= (() => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    return {
+      ec: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
+      rsa: rsa.publicKey,
+      signature: sign('sha256', YARDSTICK_DATA, rsa.privateKey),
+    };
+  })();
+  const { ec, rsa, signature } = yardstickKeys;
   let pairs = 0;
   const start = performance.now();
   while (performance.now() - start < 300) {
     for (let i = 0; i < 50; i++) {
-      sign('sha256', data, { key: ec.privateKey, dsaEncoding: 'ieee-p1363' });
-      verify('sha256', data, rsa.publicKey, signature);
+      sign('sha256', YARDSTICK_DATA, { key: ec, dsaEncoding: 'ieee-p1363' });
+      verify('sha256', YARDSTICK_DATA, rsa, signature);
     }
     pairs += 50;
   }
@@ -646,7 +655,7 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
       `\nCPU per exchange over the timed window (/proc): broker ${cpuUsed.broker.map((b, n) => `${perExchange(b, share)} (event loop thread ${perExchange(cpuUsed.main[n] ?? 0, share)})`).join(', ')} per exchange it served; load generator ${perExchange(cpuUsed.load)}${opts.store === 'postgres' ? `; PostgreSQL ${perExchange(cpuUsed.postgres)}` : ''}; in all ${(cpuUsed.broker.reduce((a, b) => a + b, 0) + cpuUsed.load + cpuUsed.postgres).toFixed(1)} CPU-s of the ${(cpu.length * windowSeconds).toFixed(1)} the cores had (${windowSeconds.toFixed(1)} s, the load generator's start included)\n`,
     );
     process.stdout.write(
-      `the machine's speed (an exchange's two signatures, ES256 sign + RS256 verify, on one idle core): ${thousands(speedBefore)}/s before the timed window, ${thousands(speedAfter)}/s after; this VM's speed moves within minutes, so compare runs taken at the same yardstick\n`,
+      `the machine's speed (an exchange's two signatures, ES256 sign + RS256 verify, on one idle core): ${thousands(speedBefore)}/s before the timed window, ${thousands(speedAfter)}/s after; this VM's speed moves within minutes and the yardstick sees only part of it, so compare only runs taken within a few minutes of each other\n`,
     );
     if (figures.exhausted) {
       process.stdout.write(
