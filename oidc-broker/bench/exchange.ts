@@ -33,7 +33,7 @@ import { bundle } from '../../scripts/release-broker';
 import { startIssuer } from '../../test/support/issuer';
 import type { LocalIssuer } from '../../test/support/issuer';
 import { freePort } from '../../test/support/ports';
-import { postgresScript, withDatabase } from '../../test/support/postgres';
+import { dropDatabase, postgresScript, withDatabase } from '../../test/support/postgres';
 import { categorise, PROFILER } from './probe';
 import type { CpuProfile, Timing } from './probe';
 
@@ -349,7 +349,7 @@ async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> 
       `could not create a database for this run (the role needs CREATEDB): ${err instanceof Error ? err.message : String(err)}`,
     );
   }
-  return { url: withDatabase(base, name), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return { url: withDatabase(base, name), drop: () => dropDatabase(base, name) };
 }
 
 interface Instance {

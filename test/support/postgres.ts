@@ -74,16 +74,39 @@ export async function freshDatabase(): Promise<TestDatabase> {
   return {
     url: withDatabase(base, name),
     name,
-    drop: async () => {
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
-    },
+    drop: () => dropDatabase(base, name),
   };
+}
+
+/**
+ * Drops database `name` on the server at `base`, ending the connections a test left open (WITH (FORCE)). As a
+ * non-superuser, FORCE refuses to end a backend whose role we are not a member of: an autovacuum worker busy in the
+ * database, or a backend still starting up (a clean-clone run failed a teardown so; the server had just logged a
+ * connection ended mid-handshake). Then a plain DROP, which stops autovacuum workers itself, retried while such a
+ * backend is still exiting (55006, object in use).
+ */
+export async function dropDatabase(base: string, name: string): Promise<void> {
+  const c = new pg.Client({ connectionString: base });
+  await c.connect();
+  try {
+    try {
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      return;
+    } catch (err: unknown) {
+      if ((err as { code?: string }).code !== '42501') throw err;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name}`);
+        return;
+      } catch (err: unknown) {
+        if ((err as { code?: string }).code !== '55006' || attempt >= 25) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  } finally {
+    await c.end();
+  }
 }
 
 export interface PrivateServer {
