@@ -1069,6 +1069,23 @@ describe('single use is durable: the jti is committed before the answer', () => 
     // The refused try was audited once the lock was gone, with the store's reason for the operator.
     const rows = (await b.deps.state.queryAudit({})).filter((row) => row.outcome === 'state_unavailable');
     expect(rows.at(-1)?.message).toMatch(/did not commit within 400 ms: the database is locked/);
+    // The token signed while the commit was in flight was dropped unsent: neither its audit row nor a log line of
+    // that request names a minted token.
+    const requestId = (refused.body.error as { requestId?: string } | undefined)?.requestId;
+    expect(requestId).toMatch(/^[0-9a-f]{16}$/);
+    expect(rows.at(-1)?.tokenJti).toBeUndefined();
+    const lines = logs.filter((l) => l.includes(`"requestId":"${String(requestId)}"`));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.join('')).not.toMatch(/tokenJti|project token minted/);
+  });
+
+  it('a token the policy refuses is spent all the same: sent again, it is refused as a replay', async () => {
+    const b = await broker();
+    const token = await mint({ ref: 'refs/heads/dev' });
+    const first = await exchangeToken(b, token);
+    expect([first.status, first.body.error?.code]).toEqual([403, 'no_trust_relationship']);
+    const again = await exchangeToken(b, token);
+    expect([again.status, again.body.error?.code]).toEqual([401, 'replayed']);
   });
 
   it('concurrent tries of one token: exactly one 200, the others replayed', async () => {

@@ -11,7 +11,9 @@ import type { ForkDeps } from './fork-claim';
 import type { KeyStore } from './keys';
 import type { Metrics } from './metrics';
 import { mintProjectToken } from './mint';
+import type { Minted } from './mint';
 import { decide } from './policy';
+import type { Decision } from './policy';
 import type { AuditRecord, Store } from './state';
 import { StoreUnavailableError } from './state';
 import type { UnverifiedAudit } from './store/audit-bounds';
@@ -123,10 +125,23 @@ export async function exchange(
       jti: str('jti'),
       project: request.project,
     });
-    // Committed before anything is minted: a replay of this token is refused even after a crash.
-    if (entry.singleUse) await spendJti(deps.state, entry.issuer, claims.jti, claims.exp);
-    const decision = decide(config, entry, claims, request.project);
-    const minted = await mintProjectToken(config, deps.keys, decision, identity);
+    // A token leaves the broker only after its jti is committed, so a replay is refused even after a crash. The
+    // signature is made while the commit is in flight (the event loop would otherwise wait for it, then sign the whole
+    // batch's tokens before the first answer goes out); a replay, or a commit that fails, discards it unsent. A policy
+    // refusal still spends the jti, and a replay is reported as one before any policy refusal, as when the two ran in
+    // turn.
+    const spent = entry.singleUse ? spendJti(deps.state, entry.issuer, claims.jti, claims.exp) : undefined;
+    spent?.catch(() => undefined); // awaited below; handled now, so a refusal that comes first is never "unhandled"
+    let decision: Decision;
+    let minted: Minted;
+    try {
+      decision = decide(config, entry, claims, request.project);
+      minted = await mintProjectToken(config, deps.keys, decision, identity);
+    } catch (err: unknown) {
+      await spent;
+      throw err;
+    }
+    await spent;
     Object.assign(record, {
       project: decision.project.id,
       rule: decision.rule.id,
@@ -207,12 +222,18 @@ export function stateUnavailable(err: StoreUnavailableError): BrokerError {
   });
 }
 
-async function spendJti(state: Store, issuer: string, jti: unknown, exp: unknown): Promise<void> {
+/** Spends the token's jti: resolves once its use is committed. A token without one is refused at once (a throw,
+ * before anything is signed for it). */
+function spendJti(state: Store, issuer: string, jti: unknown, exp: unknown): Promise<void> {
   if (typeof jti !== 'string' || jti === '') {
     throw new BrokerError('missing_claim', 'the token has no jti claim, which this issuer requires', {
       field: 'jti',
     });
   }
+  return useJti(state, issuer, jti, exp);
+}
+
+async function useJti(state: Store, issuer: string, jti: string, exp: unknown): Promise<void> {
   const expiresAt = (typeof exp === 'number' ? exp : Math.floor(Date.now() / 1000)) + CLOCK_SKEW;
   let first: boolean;
   try {
