@@ -201,7 +201,8 @@ afterAll(async () => {
   // No token, CI or minted, ever reached a log line.
   const all = logs.join('');
   expect(all.length).toBeGreaterThan(0);
-  for (const t of tokensSeen) {
+  // (A failed exchange pushes '' for its missing token: its own test has failed already, and '' is in every text.)
+  for (const t of tokensSeen.filter(Boolean)) {
     expect(all).not.toContain(t);
     const sig = t.split('.')[2];
     if (sig && sig.length > 16) expect(all).not.toContain(sig);

@@ -20,8 +20,17 @@ export async function openStore(
   const chosen: StoreConfig = 'engine' in config ? config : (config.store ?? { engine: 'sqlite' });
   const { env = process.env, ...common } = opts;
   switch (chosen.engine) {
-    case 'sqlite':
-      return new SqliteStore(common);
+    case 'sqlite': {
+      const store = new SqliteStore(common);
+      // The commit worker is started before the broker takes requests: its start is not the first exchange's wait.
+      try {
+        await store.commitWorker.start();
+      } catch (err: unknown) {
+        await store.close();
+        throw err;
+      }
+      return store;
+    }
     case 'postgres':
       return openPostgresStore(chosen.urlEnv, env, common);
     default: {

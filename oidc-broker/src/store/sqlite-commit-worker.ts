@@ -7,8 +7,9 @@
 // The worker retries a locked file itself (a short busy_timeout, then a nap of retryMs) until the batch's deadline,
 // and gives up before it with everything rolled back: a batch answered as failed has nothing on disk. Should the
 // worker not answer at all by the deadline plus a grace, or die, the batch fails (StoreUnavailableError) and the next
-// batch starts a new worker. The worker is unref'd except while a batch is in flight: it never keeps the process
-// alive. Its code is plain JavaScript evaluated in the worker (no loader, no bundler entry): node:sqlite through
+// batch starts a new worker. openStore starts the first worker and waits until it has opened the file (start()), so
+// a broker's first exchange does not spend its deadline on the thread's start. The worker is unref'd except while a
+// batch is in flight: it never keeps the process alive. Its code is plain JavaScript evaluated in the worker (no loader, no bundler entry): node:sqlite through
 // process.getBuiltinModule, better-sqlite3 from the path the main thread resolved.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -25,6 +26,7 @@ db.exec('PRAGMA synchronous = ' + w.synchronous);
 const insertJti = db.prepare(w.insertJti);
 const insertAudit = db.prepare(w.insertAudit);
 const nap = new Int32Array(new SharedArrayBuffer(4));
+parentPort.postMessage({ ready: true });
 function isBusy(e) {
   if (!e) return false;
   if (e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_LOCKED' || e.code === 'SQLITE_BUSY_SNAPSHOT') return true;
@@ -103,6 +105,8 @@ export interface CommitBatch {
 }
 
 interface Answer {
+  /** The worker has opened the file and prepared its statements (its first message). */
+  ready?: true;
   id: number;
   won?: boolean[];
   report?: string;
@@ -124,6 +128,8 @@ export class CommitWorker {
   private nextId = 1;
   /** Workers started so far (a test reads it). */
   started = 0;
+  /** Settles once the current worker has opened the file (start()). */
+  private ready: Promise<void> | undefined;
 
   constructor(private readonly opts: CommitWorkerOptions) {}
 
@@ -140,6 +146,21 @@ export class CommitWorker {
       worker.ref();
       worker.postMessage({ id, jtis: batch.jtis, audits: batch.audits, deadline: batch.deadline });
     });
+  }
+
+  /**
+   * Starts the worker now and resolves once it has opened the file, so that the first batch does not spend its
+   * deadline on the thread's start (on a loaded host that alone can take longer than the deadline). Rejects when the
+   * worker dies before it is ready (the file cannot be opened).
+   */
+  async start(): Promise<void> {
+    const worker = this.ensure();
+    worker.ref();
+    try {
+      await this.ready;
+    } finally {
+      if (this.inFlight.size === 0) worker.unref();
+    }
   }
 
   /** Test hook: the worker throws, as a crash would. */
@@ -191,11 +212,23 @@ export class CommitWorker {
     });
     this.started++;
     worker.unref();
-    worker.on('message', (a: Answer) => this.answer(worker, a));
+    let isReady: () => void = () => undefined;
+    let notReady: (err: Error) => void = () => undefined;
+    this.ready = new Promise<void>((resolve, reject) => {
+      isReady = resolve;
+      notReady = reject;
+    });
+    this.ready.catch(() => undefined); // only start() waits for it
+    worker.on('message', (a: Answer) => {
+      if (a.ready) isReady();
+      else this.answer(worker, a);
+    });
     worker.on('error', (err: unknown) => {
+      notReady(err instanceof Error ? err : new Error(String(err)));
       this.opts.onError(err);
     });
     worker.on('exit', (code) => {
+      notReady(new Error(`the commit worker exited (code ${code}) before it opened ${this.opts.file}`));
       // A worker replaced (or closed) before it exited had its batches failed then; those in flight now are another's.
       if (this.worker !== worker) return;
       this.worker = undefined;

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { openStore } from './index';
 import { SqliteStore } from './sqlite';
 import { openSqlite } from './sqlite-driver';
 import { StoreUnavailableError } from './types';
@@ -17,6 +18,20 @@ beforeEach(() => {
 });
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
+});
+
+it('openStore starts the commit worker and waits until it has opened the file: the first use does not pay its start', async () => {
+  // On a loaded host a worker's start (60-80 ms here when idle) took longer than the 1 s deadline: a broker's first
+  // exchange failed with state_unavailable in a CI run. Now the worker is up before the broker takes requests.
+  const state = await openStore({ engine: 'sqlite' }, { dataDir: dir });
+  try {
+    expect((state as SqliteStore).commitWorker.started).toBe(1);
+    expect(await state.useJti('iss', 'first', 4102444800)).toBe(true);
+    expect(await state.useJti('iss', 'first', 4102444800)).toBe(false);
+    expect((state as SqliteStore).commitWorker.started).toBe(1);
+  } finally {
+    await state.close();
+  }
 });
 
 it('a worker crash fails its batch with StoreUnavailableError; the jti stays unused and a new worker commits it', async () => {
