@@ -9,8 +9,9 @@
 // worker not answer at all by the deadline plus a grace, or die, the batch fails (StoreUnavailableError) and the next
 // batch starts a new worker. openStore starts the first worker and waits until it has opened the file (start()), so
 // a broker's first exchange does not spend its deadline on the thread's start. The worker is unref'd except while a
-// batch is in flight: it never keeps the process alive. Its code is plain JavaScript evaluated in the worker (no loader, no bundler entry): node:sqlite through
-// process.getBuiltinModule, better-sqlite3 from the path the main thread resolved.
+// batch is in flight: it never keeps the process alive. Its code is plain JavaScript evaluated in the worker (no
+// loader, no bundler entry): node:sqlite through process.getBuiltinModule, better-sqlite3 from the path the main
+// thread resolved.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { SqliteDriver, SqlValue } from './sqlite-driver';
