@@ -10,6 +10,7 @@
 #   scripts/postgres.sh status   whether it runs, and where
 #   scripts/postgres.sh down     stop it, by the pid in its postmaster.pid (fast shutdown: clients disconnected)
 #   scripts/postgres.sh url      print the BROKER_DATABASE_URL of the `broker` database
+#   scripts/postgres.sh psql ARGS psql as the superuser on the server's socket (tests: a session of another role)
 set -euo pipefail
 
 STATE=${DEPOT_ENGINE_STATE:-/var/lib/depot-engine}
@@ -168,8 +169,13 @@ case "${1:-}" in
     [ -s "$PG_STATE/password" ] || die "no cluster yet: run scripts/postgres.sh up"
     url
     ;;
+  psql)
+    shift
+    [ -d "$RUN" ] || die "no cluster yet: run scripts/postgres.sh up"
+    as_pg "$BIN/psql" -h "$RUN" -p "$PORT" -U postgres "$@"
+    ;;
   *)
-    echo "usage: scripts/postgres.sh up|status|down|url" >&2
+    echo "usage: scripts/postgres.sh up|status|down|url|psql [psql's arguments]" >&2
     exit 2
     ;;
 esac

