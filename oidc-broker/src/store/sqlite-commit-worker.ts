@@ -6,8 +6,9 @@
 //
 // The worker retries a locked file itself (a short busy_timeout, then a nap of retryMs) until the batch's deadline,
 // and gives up before it with everything rolled back: a batch answered as failed has nothing on disk. Should the
-// worker not answer at all by the deadline plus a grace, or die, the batch fails (StoreUnavailableError) and the next
-// batch starts a new worker. openStore starts the first worker and waits until it has opened the file (start()), so
+// worker not answer at all by the deadline plus a grace, or die, the batch fails (StoreUnavailableError) and a new
+// worker starts at once (one that dies before it has opened the file is not replaced until the next batch, so a file
+// it can never open costs one try per batch, not a loop). openStore starts the first worker and waits until it has opened the file (start()), so
 // a broker's first exchange does not spend its deadline on the thread's start. The worker is unref'd except while a
 // batch is in flight: it never keeps the process alive. Its code is plain JavaScript evaluated in the worker (no
 // loader, no bundler entry): node:sqlite through process.getBuiltinModule, better-sqlite3 from the path the main
@@ -151,14 +152,19 @@ export class CommitWorker {
 
   /**
    * Starts the worker now and resolves once it has opened the file, so that the first batch does not spend its
-   * deadline on the thread's start (on a loaded host that alone can take longer than the deadline). Rejects when the
-   * worker dies before it is ready (the file cannot be opened).
+   * deadline on the thread's start (on a loaded host that alone can take longer than the deadline). Rejects with
+   * StoreUnavailableError, naming the file and the worker's own error, when the worker dies before it is ready (the
+   * file cannot be opened there); once it has exited, a later batch or start() tries a new one.
    */
   async start(): Promise<void> {
     const worker = this.ensure();
     worker.ref();
     try {
       await this.ready;
+    } catch (err: unknown) {
+      const why = err instanceof Error ? err.message : String(err);
+      const message = `the broker state's commit worker could not open ${this.opts.file}: ${why}`;
+      throw new StoreUnavailableError(message, 1, { cause: err });
     } finally {
       if (this.inFlight.size === 0) worker.unref();
     }
@@ -220,23 +226,44 @@ export class CommitWorker {
       notReady = reject;
     });
     this.ready.catch(() => undefined); // only start() waits for it
+    let opened = false;
     worker.on('message', (a: Answer) => {
-      if (a.ready) isReady();
-      else this.answer(worker, a);
+      if (a.ready) {
+        opened = true;
+        isReady();
+      } else this.answer(worker, a);
     });
+    // An uncaught error ends the thread ('exit' follows): it is forgotten at once, so that a batch or start() from
+    // now on goes to a new worker rather than to the dying one.
     worker.on('error', (err: unknown) => {
       notReady(err instanceof Error ? err : new Error(String(err)));
       this.opts.onError(err);
+      this.forget(worker, `failed: ${err instanceof Error ? err.message : String(err)}`, opened);
     });
     worker.on('exit', (code) => {
       notReady(new Error(`the commit worker exited (code ${code}) before it opened ${this.opts.file}`));
-      // A worker replaced (or closed) before it exited had its batches failed then; those in flight now are another's.
-      if (this.worker !== worker) return;
-      this.worker = undefined;
-      this.failAll(`exited (code ${code})`, false);
+      this.forget(worker, `exited (code ${code})`, opened);
     });
     this.worker = worker;
     return worker;
+  }
+
+  /**
+   * A worker that died: its batches in flight fail. One replaced (or closed) before had its batches failed then;
+   * those in flight now are another's. A worker that had opened the file is replaced at once, so the next batch
+   * does not wait for a thread's start; one that never opened it is not (it would fail the same way, over and over):
+   * the next batch or start() tries again.
+   */
+  private forget(worker: Worker, what: string, opened: boolean): void {
+    if (this.worker !== worker) return;
+    this.worker = undefined;
+    this.failAll(what, false);
+    if (opened) this.replace();
+  }
+
+  /** Starts a new worker now; a failure is reported (onError), and the next batch tries again. */
+  private replace(): void {
+    this.start().catch((err: unknown) => this.opts.onError(err));
   }
 
   private answer(worker: Worker, a: Answer): void {
@@ -273,6 +300,7 @@ export class CommitWorker {
     if (terminate && worker) {
       this.worker = undefined;
       void worker.terminate();
+      this.replace();
     }
   }
 }

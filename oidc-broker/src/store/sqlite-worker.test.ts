@@ -3,13 +3,14 @@
 // worker; batches and audit rows commit through it; it never keeps the process alive. Runs under Node 20
 // (better-sqlite3) and Node 24 (node:sqlite) like sqlite.test.ts.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { openStore } from './index';
 import { SqliteStore } from './sqlite';
-import { openSqlite } from './sqlite-driver';
+import { CommitWorker } from './sqlite-commit-worker';
+import { defaultDriver, openSqlite } from './sqlite-driver';
 import { StoreUnavailableError } from './types';
 
 let dir: string;
@@ -34,6 +35,51 @@ it('openStore starts the commit worker and waits until it has opened the file: t
   }
 });
 
+it('a worker that dies before it has opened the file: start() rejects with the file and the cause, and a later start tries again', async () => {
+  // openStore awaits start() and refuses to open the store when it rejects (the broker then does not start). Here
+  // only the worker's open fails: its directory does not exist yet (the main thread has opened nothing here).
+  const file = join(dir, 'not-yet', 'state.db');
+  const errors: unknown[] = [];
+  const worker = new CommitWorker({
+    file,
+    driver: defaultDriver(),
+    synchronous: 'FULL',
+    busyTimeoutMs: 5,
+    retryMs: 5,
+    deadlineMs: 1_000,
+    graceMs: 1_000,
+    insertJti: 'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    insertAudit: 'INSERT INTO audit (at) VALUES (?)',
+    onError: (err) => errors.push(err),
+  });
+  try {
+    const failed = worker.start();
+    await expect(failed).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(failed).rejects.toThrow(`the broker state's commit worker could not open ${file}: `);
+    expect(errors).toHaveLength(1);
+    // Not replaced by itself: a file the worker cannot open would fail each new one the same way.
+    await new Promise((done) => setTimeout(done, 100));
+    expect(worker.started).toBe(1);
+    // Once the file is there (an operator fixed it), the next start opens it on a new worker, which commits.
+    mkdirSync(join(dir, 'not-yet'));
+    const db = openSqlite(file);
+    db.exec('CREATE TABLE used_jti (issuer TEXT, jti TEXT, expires_at INTEGER, PRIMARY KEY (issuer, jti))');
+    db.exec('CREATE TABLE audit (at INTEGER)');
+    db.close();
+    await worker.start();
+    expect(worker.started).toBe(2);
+    expect(
+      await worker.commit({
+        jtis: [['iss', 'after', 4102444800]],
+        audits: [[1]],
+        deadline: Date.now() + 1_000,
+      }),
+    ).toEqual([true]);
+  } finally {
+    await worker.close();
+  }
+});
+
 it('a worker crash fails its batch with StoreUnavailableError; the jti stays unused and a new worker commits it', async () => {
   const state = new SqliteStore({ dataDir: dir });
   try {
@@ -46,6 +92,8 @@ it('a worker crash fails its batch with StoreUnavailableError; the jti stays unu
       state.useJti('iss', 'c-1', 4102444800),
     ];
     for (const use of uses) await expect(use).rejects.toBeInstanceOf(StoreUnavailableError);
+    // The replacement is started then, not by the next batch, which so does not wait for a thread's start.
+    expect(state.commitWorker.started).toBe(2);
     const db = openSqlite(join(dir, 'state.db'));
     expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti IN ('c-1', 'c-2')").get()?.n).toBe(0);
     db.close();
