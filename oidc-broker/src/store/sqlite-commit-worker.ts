@@ -8,11 +8,11 @@
 // and gives up before it with everything rolled back: a batch answered as failed has nothing on disk. Should the
 // worker not answer at all by the deadline plus a grace, or die, the batch fails (StoreUnavailableError) and a new
 // worker starts at once (one that dies before it has opened the file is not replaced until the next batch, so a file
-// it can never open costs one try per batch, not a loop). openStore starts the first worker and waits until it has opened the file (start()), so
-// a broker's first exchange does not spend its deadline on the thread's start. The worker is unref'd except while a
-// batch is in flight: it never keeps the process alive. Its code is plain JavaScript evaluated in the worker (no
-// loader, no bundler entry): node:sqlite through process.getBuiltinModule, better-sqlite3 from the path the main
-// thread resolved.
+// it can never open costs one try per batch, not a loop). openStore starts the first worker and waits until it has
+// opened the file (start()), so a broker's first exchange does not spend its deadline on the thread's start. The
+// worker is unref'd except while a batch is in flight: it never keeps the process alive. Its code is plain
+// JavaScript evaluated in the worker (no loader, no bundler entry): node:sqlite through process.getBuiltinModule,
+// better-sqlite3 from the path the main thread resolved.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { SqliteDriver, SqlValue } from './sqlite-driver';
@@ -261,9 +261,9 @@ export class CommitWorker {
     if (opened) this.replace();
   }
 
-  /** Starts a new worker now; a failure is reported (onError), and the next batch tries again. */
+  /** Starts a new worker now. Should it fail, its 'error' has reported why (onError); the next batch tries again. */
   private replace(): void {
-    this.start().catch((err: unknown) => this.opts.onError(err));
+    this.start().catch(() => undefined);
   }
 
   private answer(worker: Worker, a: Answer): void {
