@@ -27,9 +27,14 @@ function parseChallenge(header: string | null): Record<string, string> {
 export class RegistryClient {
   private readonly tokens = new Map<string, string>();
 
+  /**
+   * `realm`, when given, is where the token requests go instead of the realm the registry's challenge names: one
+   * broker instance of several behind the one public URL, as a load balancer would pick it.
+   */
   constructor(
     readonly host: string,
     private readonly password: string,
+    private readonly realm?: string,
   ) {}
 
   /** One request with the token dance; `scope` caches the registry token per scope. */
@@ -54,7 +59,7 @@ export class RegistryClient {
     const q = new URLSearchParams();
     if (ch.service) q.set('service', ch.service);
     if (ch.scope) q.set('scope', ch.scope);
-    const t = await fetch(`${ch.realm}?${q}`, {
+    const t = await fetch(`${this.realm ?? ch.realm}?${q}`, {
       headers: { authorization: `Basic ${Buffer.from(`depot:${this.password}`).toString('base64')}` },
     });
     if (!t.ok) return t;

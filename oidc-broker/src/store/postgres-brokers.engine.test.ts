@@ -2,9 +2,15 @@
 // a CI token sent to all of them at once is exchanged exactly once; a revocation made through one is in force on
 // all within 5 s; with the database stopped, exchanges and /readyz answer 503 state_unavailable, and after it
 // restarts the instances recover on their own (LISTEN again). Each broker has a data dir of its own: the keys, the
-// registry CA and the signer they share come from the database.
+// registry CA and the signer they share come from the database. A real registry (docker-registry, its
+// rootcertbundle instance 0's copy of the CA) takes registry tokens from whichever instance a client asks, before and
+// after a signer rotation, without a restart.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -12,10 +18,13 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIssuer } from '../../../test/support/issuer';
 import type { LocalIssuer } from '../../../test/support/issuer';
+import { freePort } from '../../../test/support/ports';
 import { privateServer } from '../../../test/support/postgres';
 import type { PrivateServer } from '../../../test/support/postgres';
+import { RegistryClient } from '../../../test/support/registry-client';
 import { createBroker } from '../broker';
 import type { Broker } from '../broker';
+import { registryConfig } from '../registry-config';
 import { PostgresStore } from './postgres';
 
 const PUBLIC_URL = 'http://127.0.0.1:8080';
@@ -25,6 +34,19 @@ let dir: string;
 const brokers: Broker[] = [];
 const stores: PostgresStore[] = [];
 const logs: string[] = [];
+/** Each broker's node:http listener on a port of its own (a load balancer's upstreams), by instance. */
+const servers: Server[] = [];
+const ports: number[] = [];
+let registry: ChildProcess | undefined;
+const registryLog: string[] = [];
+let registryHost = '';
+const projectTokens: string[] = [];
+
+/** A registry client whose token requests go to instance `i`. */
+function viaInstance(i: number, projectToken: string): RegistryClient {
+  projectTokens.push(projectToken);
+  return new RegistryClient(registryHost, projectToken, `http://127.0.0.1:${ports[i]}/v2/token`);
+}
 
 beforeAll(async () => {
   issuer = await startIssuer();
@@ -63,16 +85,54 @@ projects:
     // A data dir each: the keys, the CA and the signer come from the database, not from shared files.
     brokers.push(await createBroker({ configPath: config, dataDir: join(dir, `data-${i}`), log, store }));
   }
+  for (const b of brokers) {
+    const server = createServer(b.listener());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    servers.push(server);
+    ports.push((server.address() as { port: number }).port);
+  }
+  const registryPort = await freePort();
+  registryHost = `localhost:${registryPort}`;
+  const registryYml = join(dir, 'registry.yml');
+  writeFileSync(
+    registryYml,
+    registryConfig((brokers[0] as Broker).deps.config(), {
+      caCertPath: (brokers[0] as Broker).deps.keys.caCertPath(),
+      listen: `127.0.0.1:${registryPort}`,
+      storage: join(dir, 'registry'),
+    }),
+  );
+  registry = spawn('docker-registry', ['serve', registryYml], { stdio: ['ignore', 'pipe', 'pipe'] });
+  registry.stdout?.on('data', (d: Buffer) => registryLog.push(d.toString()));
+  registry.stderr?.on('data', (d: Buffer) => registryLog.push(d.toString()));
+  registry.on('error', (err) => registryLog.push(`${err.message}\n`)); // not on PATH: the wait below says so
+  await within(15_000, async () => (await fetch(`http://${registryHost}/v2/`)).status === 401).catch(
+    (err: unknown) => {
+      throw new Error(
+        `docker-registry did not start (scripts/engine.sh up installs it): ${String(err)}\n${registryLog.join('')}`,
+      );
+    },
+  );
 });
 
 afterAll(async () => {
+  if (registry && registry.exitCode === null) {
+    const exited = new Promise((r) => registry?.once('exit', r));
+    registry.kill('SIGTERM');
+    await exited;
+  }
+  for (const server of servers) {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
   await Promise.all(brokers.map((b) => b.close()));
   await Promise.all(stores.map((s) => s.close()));
   await db?.destroy();
   await issuer?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
-  const text = logs.join('');
+  const text = logs.join('') + registryLog.join('');
   expect(text).not.toContain(new URL(db.url).password);
+  for (const t of projectTokens) expect(text).not.toContain(t.split('.')[2]);
 });
 
 interface Answer {
@@ -140,6 +200,13 @@ describe('three brokers on one PostgreSQL database', () => {
       }),
     );
     expect(new Set(leaves).size).toBe(1);
+    // What that buys: the real registry takes each instance's registry tokens. An image pushed with tokens from
+    // instance 1 is pulled with tokens from instances 0 and 2.
+    const projectToken = first.body.token as string;
+    expect((await viaInstance(1, projectToken).pushImage('cache/web', 'shared', 'one')).status).toBe(201);
+    for (const i of [0, 2]) {
+      expect((await viaInstance(i, projectToken).pullManifest('cache/web', 'shared')).status).toBe(200);
+    }
   });
 
   it('a key rotation (new signing key and new registry signer) through one instance is in force on all within 5 s', async () => {
@@ -164,6 +231,12 @@ describe('three brokers on one PostgreSQL database', () => {
     for (const b of brokers) {
       await within(5_000, async () => (await jwksOf(b)) === after);
       await within(5_000, async () => (await leafOf(b, projectToken)) === leafAfter);
+    }
+    // The registry, not restarted, takes the new signer's tokens from every instance: its leaves chain to the CA
+    // that was in the store before (and in instance 0's data dir, the registry's rootcertbundle).
+    expect((await viaInstance(2, projectToken).pushImage('cache/web', 'rotated', 'two')).status).toBe(201);
+    for (const i of [0, 1]) {
+      expect((await viaInstance(i, projectToken).pullManifest('cache/web', 'rotated')).status).toBe(200);
     }
   });
 
