@@ -23,6 +23,7 @@ import type { KeyPolicy } from './keys';
 import { Metrics } from './metrics';
 import type { Store } from './state';
 import { openStore } from './store';
+import { describeAdopted } from './store/adopt';
 import { purgeAuditBefore, UnverifiedAudit } from './store/audit-bounds';
 import type { JwksOptions } from './verify';
 import { CLOCK_SKEW, DEFAULT_JWKS_OPTIONS, IssuerKeys } from './verify';
@@ -83,6 +84,10 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     (await openStore(config, {
       dataDir: opts.dataDir,
       onError: (err: unknown) => log.error({ err }, 'state write failed; retrying until its deadline'),
+      onAdopted: (a) =>
+        a.adopted
+          ? log.info({ event: 'data_dir_adopted', ...a }, describeAdopted(a))
+          : log.warn({ event: 'data_dir_not_adopted', ...a }, describeAdopted(a)),
       ...(opts.writeDeadlineMs !== undefined ? { writeDeadlineMs: opts.writeDeadlineMs } : {}),
       ...(opts.env ? { env: opts.env } : {}),
     }));

@@ -22,6 +22,7 @@ import { registryConfig } from './registry-config';
 import type { Help, Settings } from './settings';
 import { parseSettings } from './settings';
 import { openStore } from './store';
+import { reportAdopted } from './store/adopt';
 
 function fail(message: string): never {
   process.stderr.write(`broker: ${message}\n`);
@@ -182,7 +183,7 @@ async function rotateCommand(s: Settings): Promise<void> {
 async function registryConfigCommand(s: Settings): Promise<void> {
   const config = load(s.config);
   // The CA the store holds (with PostgreSQL, the one every instance signs under), its certificate in the data dir.
-  const store = await openStore(config, { dataDir: s.dataDir });
+  const store = await openStore(config, { dataDir: s.dataDir, onAdopted: reportAdopted });
   let keys: KeyStore;
   try {
     keys = await KeyStore.open({ store, dataDir: s.dataDir });

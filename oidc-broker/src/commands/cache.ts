@@ -35,6 +35,7 @@ import { ConfigError, errorMessage } from '../errors';
 import { KeyStore, REGISTRY_TOKEN_TTL } from '../keys';
 import type { Settings } from '../settings';
 import { openStore } from '../store';
+import { reportAdopted } from '../store/adopt';
 
 export const CACHE_CONFIG_TYPE = 'application/vnd.buildkit.cacheconfig.v0';
 const INDEX_TYPES = new Set([
@@ -663,7 +664,7 @@ export async function cacheCommand(s: Settings): Promise<void> {
   }
   // The store and keys are opened for each run: a prune repeated for days signs with the signer in force then.
   const once = async (): Promise<void> => {
-    const store = await openStore(config, { dataDir: s.dataDir });
+    const store = await openStore(config, { dataDir: s.dataDir, onAdopted: reportAdopted });
     let keys: KeyStore;
     try {
       keys = await KeyStore.open(

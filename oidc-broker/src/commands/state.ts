@@ -9,6 +9,7 @@ import type { BrokerConfig } from '../config';
 import { ConfigError } from '../errors';
 import type { Settings } from '../settings';
 import { openStore } from '../store';
+import { reportAdopted } from '../store/adopt';
 import {
   DEFAULT_URL_ENV,
   KEY_SECRET_ENV,
@@ -52,7 +53,7 @@ export async function openCommandStore(s: Settings, config = commandConfig(s)): 
       );
     return new SqliteStore({ dataDir: s.dataDir });
   }
-  return openStore(storeConfigOf(config), { dataDir: s.dataDir });
+  return openStore(storeConfigOf(config), { dataDir: s.dataDir, onAdopted: reportAdopted });
 }
 
 /** The pid of the broker running on `dataDir` (its broker.pid names a live broker process), else undefined. */
@@ -132,7 +133,7 @@ export async function rotateKeySecretCommand(s: Settings): Promise<void> {
     throw new ConfigError(
       `${NEW_KEY_SECRET_ENV} is the secret in force (${KEY_SECRET_ENV}): give a new one (openssl rand -base64 32)`,
     );
-  const store = await openStore(chosen, { dataDir: s.dataDir });
+  const store = await openStore(chosen, { dataDir: s.dataDir, onAdopted: reportAdopted });
   let n: number;
   try {
     if (!(store instanceof PostgresStore)) throw new Error('the PostgreSQL store did not open as one');

@@ -23,6 +23,7 @@ import type {
   AuditRecord,
   CertificateAndKey,
   ClaimRow,
+  DataDirState,
   Revocation,
   RevocationKind,
   RevocationSubject,
@@ -54,6 +55,8 @@ export const CHANGE_POLL_MS = 2_000;
 export const READY_TIMEOUT_MS = 500;
 /** pg_advisory_lock key of the migrations ('depotmig' in ASCII). */
 const MIGRATION_LOCK = 0x6465706f746d6967n;
+/** pg_advisory_xact_lock key of taking over a data dir ('depotdir' in ASCII). */
+const ADOPT_LOCK = 0x6465706f74646972n;
 const CHANGES: readonly StoreChange[] = ['revocations', 'keys', 'signer'];
 
 /** The audit table's text columns as version 1 made them (columns added later come with their own migration). */
@@ -1000,6 +1003,84 @@ export class PostgresStore implements Store {
          updated_at = excluded.updated_at`,
       [leaf.certPem, seal(this.opts.keySecret, 'registry signer key', leaf.keyPem), nowSeconds()],
     );
+  }
+
+  /**
+   * Takes over a SQLite data dir's state (store/adopt.ts) when this database holds no keys and no registry CA yet,
+   * all of it in one transaction under an advisory lock: instances starting together on one empty database take
+   * over one data dir, once. Resolves false, and changes nothing, when the database already has keys or a CA.
+   */
+  async adopt(from: DataDirState): Promise<boolean> {
+    const adopted = await this.transaction(
+      'taking over the data dir',
+      async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock($1)', [ADOPT_LOCK.toString()]);
+        const held = await c.query<{ n: number }>(
+          'SELECT (SELECT count(*) FROM signing_key) + (SELECT count(*) FROM registry_ca) AS n',
+        );
+        if (Number(held.rows[0]?.n ?? 0) > 0) return false;
+        const at = nowSeconds();
+        let position = 0;
+        for (const k of from.signingKeys) {
+          await c.query(
+            `INSERT INTO signing_key (kid, state, private_jwk_enc, public_jwk, created_at, current_since, publish_until, position)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+            [
+              k.kid,
+              k.state,
+              seal(this.opts.keySecret, `signing key ${k.kid}`, JSON.stringify(k.privateJwk)),
+              JSON.stringify(k.publicJwk),
+              k.createdAt,
+              k.currentSince ?? null,
+              k.publishUntil ?? null,
+              position++,
+            ],
+          );
+        }
+        if (from.registryCa) {
+          await c.query(
+            'INSERT INTO registry_ca (singleton, cert_pem, key_pem_enc, created_at) VALUES (true, $1, $2, $3)',
+            [
+              from.registryCa.certPem,
+              seal(this.opts.keySecret, 'registry CA key', from.registryCa.keyPem),
+              at,
+            ],
+          );
+        }
+        if (from.registrySigner) {
+          await c.query(
+            `INSERT INTO registry_signer (singleton, cert_pem, key_pem_enc, updated_at) VALUES (true, $1, $2, $3)
+             ON CONFLICT (singleton) DO NOTHING`,
+            [
+              from.registrySigner.certPem,
+              seal(this.opts.keySecret, 'registry signer key', from.registrySigner.keyPem),
+              at,
+            ],
+          );
+        }
+        for (const r of from.revocations) {
+          await c.query('INSERT INTO revocation (at, kind, value, before) VALUES ($1, $2, $3, $4)', [
+            r.at,
+            r.kind,
+            r.value,
+            r.before ?? null,
+          ]);
+        }
+        // The used jtis in one statement per thousand: a busy broker holds tens of thousands within a token's life.
+        for (let i = 0; i < from.jtis.length; i += 1000) {
+          const part = from.jtis.slice(i, i + 1000);
+          await c.query(
+            `INSERT INTO used_jti (issuer, jti, expires_at)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING`,
+            [part.map((j) => j[0]), part.map((j) => j[1]), part.map((j) => j[2])],
+          );
+        }
+        return true;
+      },
+      60_000,
+    );
+    if (adopted) this.revocationGen++; // this instance's cache of revocations reads them again
+    return adopted;
   }
 
   /** Opens a sealed value with the key secret, else with a previous one. */

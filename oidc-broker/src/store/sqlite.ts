@@ -115,7 +115,7 @@ const INSERT_AUDIT = `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')})
 export const STATE_FILE = 'state.db';
 export const KEYS_FILE = 'keys.json';
 export const CA_CERT_FILE = 'registry-ca.pem';
-const CA_KEY_FILE = 'registry-ca-key.pem';
+export const CA_KEY_FILE = 'registry-ca-key.pem';
 const SIGNER_CERT_FILE = 'registry-signer.pem';
 const SIGNER_KEY_FILE = 'registry-signer-key.pem';
 /** The data dir's key files (DataDirKeys): with state.db, everything a backup must hold. */
@@ -329,6 +329,14 @@ export class SqliteStore implements Store {
     const r: Revocation = { id: Number(row.id), at, kind, value };
     if (before !== undefined) r.before = before;
     return r;
+  }
+
+  /** The used jtis whose tokens have not expired by `nowSeconds` (a move to PostgreSQL carries them: store/adopt.ts). */
+  unexpiredJtis(nowSeconds: number): [issuer: string, jti: string, expiresAt: number][] {
+    const rows = this.db
+      .prepare('SELECT issuer, jti, expires_at FROM used_jti WHERE expires_at >= ? ORDER BY expires_at')
+      .all(nowSeconds) as unknown as { issuer: string; jti: string; expires_at: number }[];
+    return rows.map((r) => [r.issuer, r.jti, Number(r.expires_at)]);
   }
 
   revocations(): Promise<Revocation[]> {

@@ -193,6 +193,16 @@ export interface CertificateAndKey {
   keyPem: string;
 }
 
+/** What a SQLite data dir holds that a move to PostgreSQL takes over (store/adopt.ts). */
+export interface DataDirState {
+  signingKeys: StoredKey[];
+  registryCa: CertificateAndKey | undefined;
+  registrySigner: CertificateAndKey | undefined;
+  revocations: Revocation[];
+  /** Used jtis whose tokens have not expired. */
+  jtis: [issuer: string, jti: string, expiresAt: number][];
+}
+
 /** What changed in the store, possibly by another process or instance. */
 export type StoreChange = 'revocations' | 'keys' | 'signer';
 

@@ -1,0 +1,103 @@
+// A broker moved from SQLite to PostgreSQL keeps what its data dir held. On the first start on a database that holds
+// no keys and no registry CA, openStore hands the data dir's state to the database (PostgresStore.adopt, once, under
+// a lock): the signing keys, so project tokens already minted still verify; the registry CA and signer, so the
+// registry's rootcertbundle (the data dir's registry-ca.pem) stays the CA every instance signs under and the
+// registry needs no new config; the revocations, so a revoked token stays revoked; and the used jtis of tokens that
+// have not expired, so a CI token exchanged before the move is still refused after it. The audit trail and fork-PR
+// claims stay in state.db: `npm run broker -- audit` with the SQLite config reads that trail, and a claim lives
+// minutes. Nothing is removed from the data dir (state.db is opened only when it exists, and brought to the current
+// schema as a SQLite start would). A data dir with SQLite state meeting a database that already has keys or a CA is
+// not taken over: the database's keys and CA are in force, and the broker warns when the two CAs differ.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PostgresStore } from './postgres';
+import { CA_KEY_FILE, DataDirKeys, KEYS_FILE, SqliteStore, STATE_FILE } from './sqlite';
+import type { DataDirState } from './types';
+
+/** What was taken over, for the broker's log line; or why a data dir with SQLite state was not. */
+export type Adopted =
+  | {
+      adopted: true;
+      dataDir: string;
+      signingKeys: number;
+      registryCa: boolean;
+      revocations: number;
+      jtis: number;
+    }
+  | { adopted: false; dataDir: string; otherCa: true };
+
+/** Whether `dataDir` holds a SQLite broker's state (a PostgreSQL broker writes only registry-ca.pem there). */
+export function holdsSqliteState(dataDir: string): boolean {
+  return [STATE_FILE, KEYS_FILE, CA_KEY_FILE].some((f) => existsSync(join(dataDir, f)));
+}
+
+/** Reads what a move to PostgreSQL takes over from a SQLite data dir. */
+export async function readDataDir(
+  dataDir: string,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): Promise<DataDirState> {
+  const files = new DataDirKeys(dataDir);
+  const state: DataDirState = {
+    signingKeys: await files.signingKeys(),
+    registryCa: await files.registryCa(),
+    registrySigner: await files.registrySigner(),
+    revocations: [],
+    jtis: [],
+  };
+  if (!existsSync(join(dataDir, STATE_FILE))) return state;
+  const sqlite = new SqliteStore({ dataDir });
+  try {
+    state.revocations = await sqlite.revocations();
+    state.jtis = sqlite.unexpiredJtis(nowSeconds);
+  } finally {
+    await sqlite.close();
+  }
+  return state;
+}
+
+/**
+ * Hands a SQLite data dir's state to an empty PostgreSQL database. Undefined when the data dir holds none, or the
+ * database has keys or a CA already (another instance started first, or this one did before) and the data dir's CA
+ * is the database's; `adopted: false` when the data dir's CA is another one, which the broker will not use.
+ */
+export async function adoptDataDir(store: PostgresStore, dataDir: string): Promise<Adopted | undefined> {
+  if (!holdsSqliteState(dataDir)) return undefined;
+  const leftAside = async (): Promise<Adopted | undefined> => {
+    const own = await new DataDirKeys(dataDir).registryCa();
+    const inForce = await store.registryCa();
+    return own && own.certPem !== inForce?.certPem ? { adopted: false, dataDir, otherCa: true } : undefined;
+  };
+  // The usual start, once taken over: the database has its state, and state.db is not read again.
+  if ((await store.registryCa()) || (await store.signingKeys()).length > 0) return leftAside();
+  const state = await readDataDir(dataDir);
+  if (!(await store.adopt(state))) return leftAside(); // another instance took over first
+  return {
+    adopted: true,
+    dataDir,
+    signingKeys: state.signingKeys.length,
+    registryCa: state.registryCa !== undefined,
+    revocations: state.revocations.length,
+    jtis: state.jtis.length,
+  };
+}
+
+/** One sentence on what was taken over, or on a data dir left aside (the broker's log line, a command's stderr). */
+export function describeAdopted(a: Adopted): string {
+  if (!a.adopted) {
+    return (
+      `${a.dataDir} holds a SQLite broker's state, but the PostgreSQL database has keys and a registry CA already: ` +
+      `the database's are in force, not the data dir's, and ${a.dataDir}/registry-ca.pem now holds the database's CA: ` +
+      'restart a registry that reads it as its rootcertbundle'
+    );
+  }
+  return (
+    `took over ${a.dataDir}'s state into PostgreSQL: ${a.signingKeys} signing key(s), ` +
+    `${a.registryCa ? 'the registry CA (registry-ca.pem stays the registry rootcertbundle)' : 'no registry CA'}, ` +
+    `${a.revocations} revocation(s), ${a.jtis} used jti(s) not yet expired; its audit trail stays in state.db`
+  );
+}
+
+/** For the operator's commands: the sentence on stderr. */
+export function reportAdopted(a: Adopted): void {
+  process.stderr.write(`${describeAdopted(a)}\n`);
+}
