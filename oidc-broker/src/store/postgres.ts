@@ -941,24 +941,29 @@ export class PostgresStore implements Store {
   async saveSigningKeys(keys: StoredKey[]): Promise<void> {
     await this.transaction('saving the signing keys', async (c) => {
       await c.query('DELETE FROM signing_key');
-      let position = 0;
-      for (const k of keys) {
-        await c.query(
-          `INSERT INTO signing_key (kid, state, private_jwk_enc, public_jwk, created_at, current_since, publish_until, position)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-          [
-            k.kid,
-            k.state,
-            seal(this.opts.keySecret, `signing key ${k.kid}`, JSON.stringify(k.privateJwk)),
-            JSON.stringify(k.publicJwk),
-            k.createdAt,
-            k.currentSince ?? null,
-            k.publishUntil ?? null,
-            position++,
-          ],
-        );
-      }
+      await this.insertSigningKeys(c, keys);
     });
+  }
+
+  /** Inserts the keys in their order, the private halves sealed (the table is empty, or was emptied, before). */
+  private async insertSigningKeys(c: PoolClient, keys: StoredKey[]): Promise<void> {
+    let position = 0;
+    for (const k of keys) {
+      await c.query(
+        `INSERT INTO signing_key (kid, state, private_jwk_enc, public_jwk, created_at, current_since, publish_until, position)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [
+          k.kid,
+          k.state,
+          seal(this.opts.keySecret, `signing key ${k.kid}`, JSON.stringify(k.privateJwk)),
+          JSON.stringify(k.publicJwk),
+          k.createdAt,
+          k.currentSince ?? null,
+          k.publishUntil ?? null,
+          position++,
+        ],
+      );
+    }
   }
 
   async registryCa(): Promise<CertificateAndKey | undefined> {
@@ -1020,23 +1025,7 @@ export class PostgresStore implements Store {
         );
         if (Number(held.rows[0]?.n ?? 0) > 0) return false;
         const at = nowSeconds();
-        let position = 0;
-        for (const k of from.signingKeys) {
-          await c.query(
-            `INSERT INTO signing_key (kid, state, private_jwk_enc, public_jwk, created_at, current_since, publish_until, position)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-            [
-              k.kid,
-              k.state,
-              seal(this.opts.keySecret, `signing key ${k.kid}`, JSON.stringify(k.privateJwk)),
-              JSON.stringify(k.publicJwk),
-              k.createdAt,
-              k.currentSince ?? null,
-              k.publishUntil ?? null,
-              position++,
-            ],
-          );
-        }
+        await this.insertSigningKeys(c, from.signingKeys);
         if (from.registryCa) {
           await c.query(
             'INSERT INTO registry_ca (singleton, cert_pem, key_pem_enc, created_at) VALUES (true, $1, $2, $3)',
