@@ -68,7 +68,7 @@ export async function adoptDataDir(store: PostgresStore, dataDir: string): Promi
     return own && own.certPem !== inForce?.certPem ? { adopted: false, dataDir, otherCa: true } : undefined;
   };
   // The usual start, once taken over: the database has its state, and state.db is not read again.
-  if ((await store.registryCa()) || (await store.signingKeys()).length > 0) return leftAside();
+  if (await store.holdsKeys()) return leftAside();
   const state = await readDataDir(dataDir);
   if (!(await store.adopt(state))) return leftAside(); // another instance took over first
   return {

@@ -57,6 +57,9 @@ export const READY_TIMEOUT_MS = 500;
 const MIGRATION_LOCK = 0x6465706f746d6967n;
 /** pg_advisory_xact_lock key of taking over a data dir ('depotdir' in ASCII). */
 const ADOPT_LOCK = 0x6465706f74646972n;
+/** Rows of key material the database holds: none before a first start, or a data dir taken over. */
+const KEY_ROWS_SQL = `SELECT (SELECT count(*) FROM signing_key) + (SELECT count(*) FROM registry_ca)
+  + (SELECT count(*) FROM registry_signer) AS n`;
 const CHANGES: readonly StoreChange[] = ['revocations', 'keys', 'signer'];
 
 /** The audit table's text columns as version 1 made them (columns added later come with their own migration). */
@@ -1010,19 +1013,23 @@ export class PostgresStore implements Store {
     );
   }
 
+  /** Whether the database holds signing keys, a registry CA or a signer (a cheap count: nothing is decrypted). */
+  async holdsKeys(): Promise<boolean> {
+    const r = await this.query<{ n: number }>('counting the stored keys', KEY_ROWS_SQL);
+    return Number(r.rows[0]?.n ?? 0) > 0;
+  }
+
   /**
-   * Takes over a SQLite data dir's state (store/adopt.ts) when this database holds no keys and no registry CA yet,
+   * Takes over a SQLite data dir's state (store/adopt.ts) when this database holds no keys, CA or signer yet,
    * all of it in one transaction under an advisory lock: instances starting together on one empty database take
-   * over one data dir, once. Resolves false, and changes nothing, when the database already has keys or a CA.
+   * over one data dir, once. Resolves false, and changes nothing, when the database already holds any of them.
    */
   async adopt(from: DataDirState): Promise<boolean> {
     const adopted = await this.transaction(
       'taking over the data dir',
       async (c) => {
         await c.query('SELECT pg_advisory_xact_lock($1)', [ADOPT_LOCK.toString()]);
-        const held = await c.query<{ n: number }>(
-          'SELECT (SELECT count(*) FROM signing_key) + (SELECT count(*) FROM registry_ca) AS n',
-        );
+        const held = await c.query<{ n: number }>(KEY_ROWS_SQL);
         if (Number(held.rows[0]?.n ?? 0) > 0) return false;
         const at = nowSeconds();
         await this.insertSigningKeys(c, from.signingKeys);
@@ -1038,8 +1045,7 @@ export class PostgresStore implements Store {
         }
         if (from.registrySigner) {
           await c.query(
-            `INSERT INTO registry_signer (singleton, cert_pem, key_pem_enc, updated_at) VALUES (true, $1, $2, $3)
-             ON CONFLICT (singleton) DO NOTHING`,
+            'INSERT INTO registry_signer (singleton, cert_pem, key_pem_enc, updated_at) VALUES (true, $1, $2, $3)',
             [
               from.registrySigner.certPem,
               seal(this.opts.keySecret, 'registry signer key', from.registrySigner.keyPem),
