@@ -2,10 +2,10 @@
 // no keys and no registry CA, openStore hands the data dir's state to the database (PostgresStore.adopt, once, under
 // a lock): the signing keys, so project tokens already minted still verify; the registry CA and signer, so the
 // registry's rootcertbundle (the data dir's registry-ca.pem) stays the CA every instance signs under and the
-// registry needs no new config; the revocations, so a revoked token stays revoked; and the used jtis of tokens that
-// have not expired, so a CI token exchanged before the move is still refused after it. The audit trail and fork-PR
-// claims stay in state.db: `npm run broker -- audit` with the SQLite config reads that trail, and a claim lives
-// minutes. Nothing is removed from the data dir (state.db is opened only when it exists, and brought to the current
+// registry needs no new config; the revocations, so a revoked token stays revoked; the used jtis of tokens that
+// have not expired, so a CI token exchanged before the move is still refused after it; and the audit trail, so
+// `npm run broker -- audit` still finds what happened before. Fork-PR claims (they live minutes) stay in state.db.
+// Nothing is removed from the data dir (state.db is opened only when it exists, and brought to the current
 // schema as a SQLite start would). A data dir with SQLite state meeting a database that already has keys or a CA is
 // not taken over: the database's keys and CA are in force, and the broker warns when the two CAs differ.
 import { existsSync } from 'node:fs';
@@ -23,6 +23,7 @@ export type Adopted =
       registryCa: boolean;
       revocations: number;
       jtis: number;
+      auditRows: number;
     }
   | { adopted: false; dataDir: string; otherCa: true };
 
@@ -31,28 +32,24 @@ export function holdsSqliteState(dataDir: string): boolean {
   return [STATE_FILE, KEYS_FILE, CA_KEY_FILE].some((f) => existsSync(join(dataDir, f)));
 }
 
-/** Reads what a move to PostgreSQL takes over from a SQLite data dir. */
+/**
+ * What a move to PostgreSQL takes over from a SQLite data dir; `sqlite` is its state.db opened (undefined when the
+ * data dir has none), which must stay open while the audit pages are read.
+ */
 export async function readDataDir(
   dataDir: string,
+  sqlite: SqliteStore | undefined,
   nowSeconds = Math.floor(Date.now() / 1000),
 ): Promise<DataDirState> {
   const files = new DataDirKeys(dataDir);
-  const state: DataDirState = {
+  return {
     signingKeys: await files.signingKeys(),
     registryCa: await files.registryCa(),
     registrySigner: await files.registrySigner(),
-    revocations: [],
-    jtis: [],
+    revocations: sqlite ? await sqlite.revocations() : [],
+    jtis: sqlite ? sqlite.unexpiredJtis(nowSeconds) : [],
+    auditPages: () => (sqlite ? sqlite.auditPages(1000) : []),
   };
-  if (!existsSync(join(dataDir, STATE_FILE))) return state;
-  const sqlite = new SqliteStore({ dataDir });
-  try {
-    state.revocations = await sqlite.revocations();
-    state.jtis = sqlite.unexpiredJtis(nowSeconds);
-  } finally {
-    await sqlite.close();
-  }
-  return state;
 }
 
 /**
@@ -69,16 +66,23 @@ export async function adoptDataDir(store: PostgresStore, dataDir: string): Promi
   };
   // The usual start, once taken over: the database has its state, and state.db is not read again.
   if (await store.holdsKeys()) return leftAside();
-  const state = await readDataDir(dataDir);
-  if (!(await store.adopt(state))) return leftAside(); // another instance took over first
-  return {
-    adopted: true,
-    dataDir,
-    signingKeys: state.signingKeys.length,
-    registryCa: state.registryCa !== undefined,
-    revocations: state.revocations.length,
-    jtis: state.jtis.length,
-  };
+  const sqlite = existsSync(join(dataDir, STATE_FILE)) ? new SqliteStore({ dataDir }) : undefined;
+  try {
+    const state = await readDataDir(dataDir, sqlite);
+    const carried = await store.adopt(state);
+    if (!carried) return leftAside(); // another instance took over first
+    return {
+      adopted: true,
+      dataDir,
+      signingKeys: state.signingKeys.length,
+      registryCa: state.registryCa !== undefined,
+      revocations: state.revocations.length,
+      jtis: state.jtis.length,
+      auditRows: carried.auditRows,
+    };
+  } finally {
+    await sqlite?.close();
+  }
 }
 
 /** One sentence on what was taken over, or on a data dir left aside (the broker's log line, a command's stderr). */
@@ -93,7 +97,7 @@ export function describeAdopted(a: Adopted): string {
   return (
     `took over ${a.dataDir}'s state into PostgreSQL: ${a.signingKeys} signing key(s), ` +
     `${a.registryCa ? 'the registry CA (registry-ca.pem stays the registry rootcertbundle)' : 'no registry CA'}, ` +
-    `${a.revocations} revocation(s), ${a.jtis} used jti(s) not yet expired; its audit trail stays in state.db`
+    `${a.revocations} revocation(s), ${a.jtis} used jti(s) not yet expired, ${a.auditRows} audit row(s)`
   );
 }
 

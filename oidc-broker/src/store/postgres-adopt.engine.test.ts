@@ -1,7 +1,8 @@
 // A broker moved from SQLite to PostgreSQL (store/adopt.ts), on the real database of scripts/postgres.sh: its first
-// start on an empty database takes over the data dir's signing keys, registry CA and signer, revocations and the used
-// jtis of unexpired tokens, so project tokens minted before still verify, the registry's rootcertbundle is still the
-// CA in force, a revoked token stays revoked and a CI token used before the move is refused after it. Two instances
+// start on an empty database takes over the data dir's signing keys, registry CA and signer, revocations, the used
+// jtis of unexpired tokens and the audit trail, so project tokens minted before still verify, the registry's
+// rootcertbundle is still the CA in force, a revoked token stays revoked, a CI token used before the move is refused
+// after it, and `audit` still finds the decisions made before. Two instances
 // starting together, each on a SQLite data dir of its own, take over one of them, once.
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -129,14 +130,16 @@ async function usedSqliteDataDir(name: string) {
     jwks: await jwks(b),
     ca: readFileSync(join(dataDir, CA_CERT_FILE), 'utf8'),
     keys: (JSON.parse(readFileSync(join(dataDir, KEYS_FILE), 'utf8')) as { keys: unknown[] }).keys.length,
+    audit: await b.deps.state.queryAudit({}),
   };
   await stop(b);
   return { dataDir, spent, good: good.token as string, revoked: revoked.token as string, ...before };
 }
 
 describe('a SQLite data dir moved to PostgreSQL', () => {
-  it('the first start takes over keys, CA, revocations and used jtis; later starts and other instances use them', async () => {
+  it('the first start takes over keys, CA, revocations, used jtis and audit; later starts and other instances use them', async () => {
     const old = await usedSqliteDataDir('data');
+    expect(old.audit.length).toBeGreaterThanOrEqual(2);
     const b = await start(postgresConfig, old.dataDir);
     expect(b.deps.state.engine).toBe('postgres');
 
@@ -146,6 +149,8 @@ describe('a SQLite data dir moved to PostgreSQL', () => {
     // The same CA: in the database, and registry-ca.pem (the registry's rootcertbundle) unchanged.
     expect((await b.deps.state.registryCa())?.certPem).toBe(old.ca);
     expect(readFileSync(join(old.dataDir, CA_CERT_FILE), 'utf8')).toBe(old.ca);
+    // The audit trail: every row from before, first and unchanged.
+    expect((await b.deps.state.queryAudit({})).slice(0, old.audit.length)).toEqual(old.audit);
     // Revoked stays revoked; used stays used.
     expect(await registryToken(b, old.revoked)).toBe(401);
     expect(await exchange(b, old.spent)).toMatchObject({ status: 401, code: 'replayed' });
@@ -161,6 +166,7 @@ describe('a SQLite data dir moved to PostgreSQL', () => {
       registryCa: true,
       revocations: 1,
       jtis: 2,
+      auditRows: old.audit.length,
     });
 
     // A restart on the same data dir takes over nothing again (the revocation is not doubled), and says nothing.
@@ -173,6 +179,8 @@ describe('a SQLite data dir moved to PostgreSQL', () => {
     });
     try {
       expect(await store.revocations()).toHaveLength(1);
+      const first = old.audit[0]?.requestId as string;
+      expect(await store.queryAudit({ requestId: first })).toHaveLength(1);
     } finally {
       await store.close();
     }

@@ -1022,15 +1022,16 @@ export class PostgresStore implements Store {
   /**
    * Takes over a SQLite data dir's state (store/adopt.ts) when this database holds no keys, CA or signer yet,
    * all of it in one transaction under an advisory lock: instances starting together on one empty database take
-   * over one data dir, once. Resolves false, and changes nothing, when the database already holds any of them.
+   * over one data dir, once. Resolves with the number of audit rows carried, or undefined, having changed nothing,
+   * when the database already holds any of them.
    */
-  async adopt(from: DataDirState): Promise<boolean> {
+  async adopt(from: DataDirState): Promise<{ auditRows: number } | undefined> {
     const adopted = await this.transaction(
       'taking over the data dir',
       async (c) => {
         await c.query('SELECT pg_advisory_xact_lock($1)', [ADOPT_LOCK.toString()]);
         const held = await c.query<{ n: number }>(KEY_ROWS_SQL);
-        if (Number(held.rows[0]?.n ?? 0) > 0) return false;
+        if (Number(held.rows[0]?.n ?? 0) > 0) return undefined;
         const at = nowSeconds();
         await this.insertSigningKeys(c, from.signingKeys);
         if (from.registryCa) {
@@ -1070,9 +1071,15 @@ export class PostgresStore implements Store {
             [part.map((j) => j[0]), part.map((j) => j[1]), part.map((j) => j[2])],
           );
         }
-        return true;
+        let auditRows = 0;
+        for (const page of from.auditPages()) {
+          await c.query(INSERT_AUDIT, auditValues(page));
+          auditRows += page.length;
+        }
+        return { auditRows };
       },
-      60_000,
+      // Once, at the first start: 90 days of a busy broker's audit trail is millions of rows.
+      30 * 60_000,
     );
     if (adopted) this.revocationGen++; // this instance's cache of revocations reads them again
     return adopted;

@@ -356,3 +356,29 @@ describe('single use', () => {
     await state.close();
   });
 });
+
+describe('what a move to PostgreSQL reads (store/adopt.ts)', () => {
+  it('the audit trail a page at a time, oldest first, every row once; only the unexpired jtis', async () => {
+    const state = open(dir);
+    try {
+      for (let i = 0; i < 5; i++) {
+        await state.audit({
+          at: 1000 + i,
+          provider: 'github-actions',
+          issuer: 'gh',
+          outcome: 'ok',
+          requestId: `r${i}`,
+        });
+      }
+      expect(await state.useJti('gh', 'old', 100)).toBe(true);
+      expect(await state.useJti('gh', 'live', 5000)).toBe(true);
+      const pages = [...state.auditPages(2)];
+      expect(pages.map((p) => p.length)).toEqual([2, 2, 1]);
+      expect(pages.flat()).toEqual(await state.queryAudit({}));
+      expect(pages.flat().map((r) => r.requestId)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+      expect(state.unexpiredJtis(4000)).toEqual([['gh', 'live', 5000]]);
+    } finally {
+      await state.close();
+    }
+  });
+});

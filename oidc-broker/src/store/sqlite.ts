@@ -339,6 +339,19 @@ export class SqliteStore implements Store {
     return rows.map((r) => [r.issuer, r.jti, Number(r.expires_at)]);
   }
 
+  /** The audit trail oldest first, `size` rows a page (a move to PostgreSQL carries it: store/adopt.ts). */
+  *auditPages(size: number): Generator<AuditRecord[]> {
+    const page = this.db.prepare(
+      `SELECT id, ${AUDIT_FIELDS.map((f) => `${column(f)} AS ${f}`).join(', ')} FROM audit WHERE id > ? ORDER BY id LIMIT ?`,
+    );
+    for (let after = 0; ;) {
+      const rows = page.all(after, size);
+      if (rows.length === 0) return;
+      after = Number(rows[rows.length - 1]?.id);
+      yield rows.map(({ id: _id, ...r }) => withoutNulls(r) as unknown as AuditRecord);
+    }
+  }
+
   revocations(): Promise<Revocation[]> {
     return this.read(() => this.readRevocations(0));
   }

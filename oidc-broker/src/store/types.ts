@@ -201,6 +201,8 @@ export interface DataDirState {
   revocations: Revocation[];
   /** Used jtis whose tokens have not expired. */
   jtis: [issuer: string, jti: string, expiresAt: number][];
+  /** The audit trail, oldest first, a page at a time (read while the move's transaction runs). */
+  auditPages(): Iterable<AuditRecord[]>;
 }
 
 /** What changed in the store, possibly by another process or instance. */
