@@ -1034,24 +1034,17 @@ export class PostgresStore implements Store {
         if (Number(held.rows[0]?.n ?? 0) > 0) return undefined;
         const at = nowSeconds();
         await this.insertSigningKeys(c, from.signingKeys);
-        if (from.registryCa) {
+        // The CA and its signer leaf, each with its private key sealed (the labels are those registryCa() and
+        // registrySigner() unseal with).
+        const pairs = [
+          ['registry_ca', 'created_at', 'registry CA key', from.registryCa],
+          ['registry_signer', 'updated_at', 'registry signer key', from.registrySigner],
+        ] as const;
+        for (const [table, time, label, pair] of pairs) {
+          if (!pair) continue;
           await c.query(
-            'INSERT INTO registry_ca (singleton, cert_pem, key_pem_enc, created_at) VALUES (true, $1, $2, $3)',
-            [
-              from.registryCa.certPem,
-              seal(this.opts.keySecret, 'registry CA key', from.registryCa.keyPem),
-              at,
-            ],
-          );
-        }
-        if (from.registrySigner) {
-          await c.query(
-            'INSERT INTO registry_signer (singleton, cert_pem, key_pem_enc, updated_at) VALUES (true, $1, $2, $3)',
-            [
-              from.registrySigner.certPem,
-              seal(this.opts.keySecret, 'registry signer key', from.registrySigner.keyPem),
-              at,
-            ],
+            `INSERT INTO ${table} (singleton, cert_pem, key_pem_enc, ${time}) VALUES (true, $1, $2, $3)`,
+            [pair.certPem, seal(this.opts.keySecret, label, pair.keyPem), at],
           );
         }
         for (const r of from.revocations) {
