@@ -28,7 +28,7 @@ export type Adopted =
   | { adopted: false; dataDir: string; otherCa: true };
 
 /** Whether `dataDir` holds a SQLite broker's state (a PostgreSQL broker writes only registry-ca.pem there). */
-export function holdsSqliteState(dataDir: string): boolean {
+function holdsSqliteState(dataDir: string): boolean {
   return [STATE_FILE, KEYS_FILE, CA_KEY_FILE].some((f) => existsSync(join(dataDir, f)));
 }
 
@@ -36,7 +36,7 @@ export function holdsSqliteState(dataDir: string): boolean {
  * What a move to PostgreSQL takes over from a SQLite data dir; `sqlite` is its state.db opened (undefined when the
  * data dir has none), which must stay open while the audit pages are read.
  */
-export async function readDataDir(
+async function readDataDir(
   dataDir: string,
   sqlite: SqliteStore | undefined,
   nowSeconds = Math.floor(Date.now() / 1000),

@@ -112,6 +112,8 @@ const INSERT_JTI = 'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?,
  * an object of named values). */
 const INSERT_AUDIT = `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')}) VALUES (${AUDIT_FIELDS.map(() => '?').join(', ')})`;
 
+/** The audit columns as AuditRecord's fields, for a SELECT (queryAudit, auditPages). */
+const AUDIT_SELECT = AUDIT_FIELDS.map((f) => `${column(f)} AS ${f}`).join(', ');
 export const STATE_FILE = 'state.db';
 export const KEYS_FILE = 'keys.json';
 export const CA_CERT_FILE = 'registry-ca.pem';
@@ -306,7 +308,7 @@ export class SqliteStore implements Store {
       where.push('request_id = ?');
       args.push(q.requestId);
     }
-    const sql = `SELECT ${AUDIT_FIELDS.map((f) => `${column(f)} AS ${f}`).join(', ')} FROM audit
+    const sql = `SELECT ${AUDIT_SELECT} FROM audit
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
     args.push(q.limit ?? 10_000);
     const rows = await this.read(() => this.db.prepare(sql).all(...args));
@@ -341,9 +343,7 @@ export class SqliteStore implements Store {
 
   /** The audit trail oldest first, `size` rows a page (a move to PostgreSQL carries it: store/adopt.ts). */
   *auditPages(size: number): Generator<AuditRecord[]> {
-    const page = this.db.prepare(
-      `SELECT id, ${AUDIT_FIELDS.map((f) => `${column(f)} AS ${f}`).join(', ')} FROM audit WHERE id > ? ORDER BY id LIMIT ?`,
-    );
+    const page = this.db.prepare(`SELECT id, ${AUDIT_SELECT} FROM audit WHERE id > ? ORDER BY id LIMIT ?`);
     for (let after = 0; ;) {
       const rows = page.all(after, size);
       if (rows.length === 0) return;
