@@ -1,7 +1,7 @@
 // The broker's keys in a real data dir: the registry signer is a short-lived leaf of the broker's CA, renewed
 // before it runs out, and the signing keys rotate on a schedule.
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -85,6 +85,39 @@ describe('signing keys', () => {
   });
 });
 
+describe('a data dir whose certificate and key are not a pair', () => {
+  const file = (name: string) => join(dir, name);
+
+  it("a CA certificate without its key (a PostgreSQL broker's data dir): refused, saying whose it is and what to do", async () => {
+    await KeyStore.open(dir, policy);
+    unlinkSync(file('registry-ca-key.pem'));
+    await expect(KeyStore.open(dir, policy)).rejects.toThrow(
+      `${file('registry-ca.pem')} has no registry-ca-key.pem beside it: a PostgreSQL broker (store: postgres) keeps its registry CA's key in the database`,
+    );
+  });
+
+  it("another CA's certificate, or another signer's, beside the key: refused, never signed under", async () => {
+    const other = mkdtempSync(join(tmpdir(), 'broker-keys-other-'));
+    try {
+      await KeyStore.open(dir, policy);
+      await KeyStore.open(other, policy);
+      copyFileSync(file('registry-ca.pem'), join(other, 'registry-ca.pem.orig'));
+      copyFileSync(join(other, 'registry-ca.pem'), file('registry-ca.pem'));
+      await expect(KeyStore.open(dir, policy)).rejects.toThrow(
+        `${file('registry-ca.pem')} is not the certificate of registry-ca-key.pem: put both back from a backup`,
+      );
+      // The signer's pair likewise (the CA's pair put back first).
+      copyFileSync(join(other, 'registry-ca.pem.orig'), file('registry-ca.pem'));
+      copyFileSync(join(other, 'registry-signer.pem'), file('registry-signer.pem'));
+      await expect(KeyStore.open(dir, policy)).rejects.toThrow(
+        `${file('registry-signer.pem')} is not the certificate of registry-signer-key.pem: put both back from a backup (npm run broker -- restore), or remove both`,
+      );
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('keys kept by a store', () => {
   /** A store's key methods over memory (as PostgreSQL keeps them: nothing in the data dir but the CA certificate). */
   function memory(): KeyMaterial & { listeners: Array<(what: StoreChange) => void> } {
@@ -126,6 +159,24 @@ describe('keys kept by a store', () => {
     for (const l of store.listeners) l('keys');
     await vi.waitFor(() => expect(b.signingKey().kid).toBe(a.signingKey().kid));
     expect(leaf(b).serialNumber).toBe(leaf(a).serialNumber);
+  });
+
+  it("set aside a SQLite data dir's own CA certificate when writing the store's over it, so the dir can go back to SQLite", async () => {
+    const own = (await KeyStore.open(dir, policy)).registryCa();
+    const keys = await KeyStore.open({ store: memory(), dataDir: dir }, policy);
+    expect(keys.registryCa().certPem).not.toBe(own.certPem);
+    // The registry's rootcertbundle is the CA in force; the data dir's own is kept beside its key.
+    expect(readFileSync(join(dir, 'registry-ca.pem'), 'utf8')).toBe(keys.registryCa().certPem);
+    expect(readFileSync(join(dir, 'registry-ca.sqlite.pem'), 'utf8')).toBe(own.certPem);
+    // Back on SQLite: refused with the way back named, never a certificate paired with another CA's key ...
+    await expect(KeyStore.open(dir, policy)).rejects.toThrow(
+      `${join(dir, 'registry-ca.pem')} is not the certificate of registry-ca-key.pem: a PostgreSQL broker wrote its database's CA there, and this data dir's own CA certificate is registry-ca.sqlite.pem. To run on SQLite under this data dir's CA, move registry-ca.sqlite.pem back to registry-ca.pem`,
+    );
+    // ... and once it is moved back, the data dir's own CA and a signer it issued.
+    renameSync(join(dir, 'registry-ca.sqlite.pem'), join(dir, 'registry-ca.pem'));
+    const back = await KeyStore.open(dir, policy);
+    expect(back.registryCa()).toEqual(own);
+    expect(leaf(back).checkIssued(new X509Certificate(own.certPem))).toBe(true);
   });
 
   it('keep a CA the store already holds (migrated from a data dir): never a new one', async () => {

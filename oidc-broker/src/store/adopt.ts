@@ -7,11 +7,21 @@
 // `npm run broker -- audit` still finds what happened before. Fork-PR claims (they live minutes) stay in state.db.
 // Nothing is removed from the data dir (state.db is opened only when it exists, and brought to the current
 // schema as a SQLite start would). A data dir with SQLite state meeting a database that already has keys or a CA is
-// not taken over: the database's keys and CA are in force, and the broker warns when the two CAs differ.
-import { existsSync } from 'node:fs';
+// not taken over: the database's keys and CA are in force, and the broker warns when the two CAs differ (keys.ts
+// then keeps the data dir's own CA certificate as registry-ca.sqlite.pem, beside its key).
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PostgresStore } from './postgres';
-import { CA_KEY_FILE, DataDirKeys, KEYS_FILE, SqliteStore, STATE_FILE } from './sqlite';
+import {
+  CA_CERT_FILE,
+  CA_CERT_SET_ASIDE,
+  CA_KEY_FILE,
+  DataDirKeys,
+  KEYS_FILE,
+  pairsWithCaKey,
+  SqliteStore,
+  STATE_FILE,
+} from './sqlite';
 import type { DataDirState } from './types';
 
 /** What was taken over, for the broker's log line; or why a data dir with SQLite state was not. */
@@ -25,7 +35,13 @@ export type Adopted =
       jtis: number;
       auditRows: number;
     }
-  | { adopted: false; dataDir: string; otherCa: true };
+  | {
+      adopted: false;
+      dataDir: string;
+      otherCa: true;
+      /** Where the data dir's own CA certificate is kept (keys.ts sets it aside beside its key). */
+      ownCaKeptAs?: string;
+    };
 
 /** Whether `dataDir` holds a SQLite broker's state (a PostgreSQL broker writes only registry-ca.pem there). */
 function holdsSqliteState(dataDir: string): boolean {
@@ -60,9 +76,17 @@ async function readDataDir(
 export async function adoptDataDir(store: PostgresStore, dataDir: string): Promise<Adopted | undefined> {
   if (!holdsSqliteState(dataDir)) return undefined;
   const leftAside = async (): Promise<Adopted | undefined> => {
-    const own = await new DataDirKeys(dataDir).registryCa();
-    const inForce = await store.registryCa();
-    return own && own.certPem !== inForce?.certPem ? { adopted: false, dataDir, otherCa: true } : undefined;
+    // The certificate alone: once the database's CA is written over it, it no longer pairs with the key beside it.
+    const file = join(dataDir, CA_CERT_FILE);
+    const own = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+    if (own === undefined || own === (await store.registryCa())?.certPem) return undefined;
+    const kept = pairsWithCaKey(dataDir, own);
+    return {
+      adopted: false,
+      dataDir,
+      otherCa: true,
+      ...(kept ? { ownCaKeptAs: join(dataDir, CA_CERT_SET_ASIDE) } : {}),
+    };
   };
   // The usual start, once taken over: the database has its state, and state.db is not read again.
   if (await store.holdsKeys()) return leftAside();
@@ -91,7 +115,8 @@ export function describeAdopted(a: Adopted): string {
     return (
       `${a.dataDir} holds a SQLite broker's state, but the PostgreSQL database has keys and a registry CA already: ` +
       `the database's are in force, not the data dir's, and ${a.dataDir}/registry-ca.pem now holds the database's CA: ` +
-      'restart a registry that reads it as its rootcertbundle'
+      'restart a registry that reads it as its rootcertbundle' +
+      (a.ownCaKeptAs ? ` (the data dir's own CA certificate is kept as ${a.ownCaKeptAs})` : '')
     );
   }
   return (

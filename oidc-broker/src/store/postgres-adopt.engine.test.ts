@@ -4,7 +4,7 @@
 // rootcertbundle is still the CA in force, a revoked token stays revoked, a CI token used before the move is refused
 // after it, and `audit` still finds the decisions made before. Two instances
 // starting together, each on a SQLite data dir of its own, take over one of them, once.
-import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -18,7 +18,7 @@ import { createBroker } from '../broker';
 import type { Broker } from '../broker';
 import { CA_CERT_FILE } from '../keys';
 import { PostgresStore } from './postgres';
-import { KEYS_FILE } from './sqlite';
+import { CA_CERT_SET_ASIDE, KEYS_FILE } from './sqlite';
 
 const PROJECTS = `projects:
   - id: web
@@ -191,6 +191,10 @@ describe('a SQLite data dir moved to PostgreSQL', () => {
     expect(await registryToken(other, old.revoked)).toBe(401);
     expect(await jwks(again)).toBe(old.jwks);
     expect(logs.filter((l) => l.includes('data_dir_'))).toHaveLength(1);
+    // That data dir holds the CA's certificate and not its key: a SQLite broker on it is refused, and told why.
+    await expect(start(sqliteConfig, join(dir, 'other'))).rejects.toThrow(
+      `${join(dir, 'other', CA_CERT_FILE)} has no registry-ca-key.pem beside it: a PostgreSQL broker (store: postgres) keeps its registry CA's key in the database`,
+    );
   });
 
   it('two instances starting together, each on a SQLite data dir: one is taken over, once; the other is told', async () => {
@@ -213,5 +217,24 @@ describe('a SQLite data dir moved to PostgreSQL', () => {
     for (const d of [a, b]) expect(readFileSync(join(d.dataDir, CA_CERT_FILE), 'utf8')).toBe(winner.ca);
     // The winner's spent token is refused by both.
     for (const x of [ba, bb]) expect((await exchange(x, winner.spent)).code).toBe('replayed');
+
+    // The loser's own CA certificate is kept beside its key, and the warning says where.
+    const kept = join(loser.dataDir, CA_CERT_SET_ASIDE);
+    expect(readFileSync(kept, 'utf8')).toBe(loser.ca);
+    expect((JSON.parse(told[0] as string) as { msg: string }).msg).toContain(
+      `(the data dir's own CA certificate is kept as ${kept})`,
+    );
+    // Back to SQLite on the loser's data dir: refused with the way back named, never the winner's certificate
+    // paired with the loser's key; once the kept certificate is moved back, the loser's own broker as it was.
+    await Promise.all([stop(ba), stop(bb)]);
+    await expect(start(sqliteConfig, loser.dataDir)).rejects.toThrow(
+      `move ${CA_CERT_SET_ASIDE} back to ${CA_CERT_FILE}`,
+    );
+    renameSync(kept, join(loser.dataDir, CA_CERT_FILE));
+    const back = await start(sqliteConfig, loser.dataDir);
+    expect(await jwks(back)).toBe(loser.jwks);
+    expect(await registryToken(back, loser.good)).toBe(200);
+    expect((await exchange(back, loser.spent)).code).toBe('replayed');
+    expect(readFileSync(join(loser.dataDir, CA_CERT_FILE), 'utf8')).toBe(loser.ca);
   });
 });

@@ -16,6 +16,7 @@
 // one inserts, whether they come from this process or from another one on the same file.
 //
 // The schema is versioned (PRAGMA user_version): MIGRATIONS bring a file of any earlier version up to date.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommitWorker } from './sqlite-commit-worker';
@@ -118,6 +119,11 @@ export const STATE_FILE = 'state.db';
 export const KEYS_FILE = 'keys.json';
 export const CA_CERT_FILE = 'registry-ca.pem';
 export const CA_KEY_FILE = 'registry-ca-key.pem';
+/**
+ * A SQLite data dir's own CA certificate, set aside when a PostgreSQL broker whose database holds another CA wrote that
+ * one to registry-ca.pem (keys.ts): registry-ca-key.pem stays, and this is the certificate that pairs with it.
+ */
+export const CA_CERT_SET_ASIDE = 'registry-ca.sqlite.pem';
 const SIGNER_CERT_FILE = 'registry-signer.pem';
 const SIGNER_KEY_FILE = 'registry-signer-key.pem';
 /** The data dir's key files (DataDirKeys): with state.db, everything a backup must hold. */
@@ -648,11 +654,59 @@ export class DataDirKeys {
     return Promise.resolve();
   }
 
+  /** A certificate and its key; undefined when the certificate is not there; an error when they are not a pair. */
   private pair(certFile: string, keyFile: string): CertificateAndKey | undefined {
     const cert = join(this.dataDir, certFile);
     if (!existsSync(cert)) return undefined;
-    return { certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(join(this.dataDir, keyFile), 'utf8') };
+    const key = join(this.dataDir, keyFile);
+    if (!existsSync(key)) throw new Error(missingKey(this.dataDir, certFile, keyFile));
+    const pair = { certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8') };
+    if (!isPair(pair)) throw new Error(notAPair(this.dataDir, certFile, keyFile));
+    return pair;
   }
+}
+
+/** Whether `certPem` is the certificate of the data dir's registry-ca-key.pem (false when there is none). */
+export function pairsWithCaKey(dataDir: string, certPem: string): boolean {
+  const key = join(dataDir, CA_KEY_FILE);
+  return existsSync(key) && isPair({ certPem, keyPem: readFileSync(key, 'utf8') });
+}
+
+/** Whether the key is the certificate's (false for a file that does not parse as either). */
+function isPair({ certPem, keyPem }: CertificateAndKey): boolean {
+  try {
+    return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem));
+  } catch {
+    return false;
+  }
+}
+
+function missingKey(dataDir: string, certFile: string, keyFile: string): string {
+  const what = `${join(dataDir, certFile)} has no ${keyFile} beside it`;
+  if (certFile === CA_CERT_FILE) {
+    return (
+      `${what}: a PostgreSQL broker (store: postgres) keeps its registry CA's key in the database and writes only the ` +
+      `certificate to its data dir. Run this broker with that store, or give a SQLite broker a data dir of its own ` +
+      `(an empty one makes a new CA, which the registry's rootcertbundle must then be)`
+    );
+  }
+  return `${what}: put both back from a backup (npm run broker -- restore), or remove ${certFile} and the broker issues a new signer from its CA`;
+}
+
+function notAPair(dataDir: string, certFile: string, keyFile: string): string {
+  const what = `${join(dataDir, certFile)} is not the certificate of ${keyFile}`;
+  if (certFile !== CA_CERT_FILE) {
+    return `${what}: put both back from a backup (npm run broker -- restore), or remove both and the broker issues a new signer from its CA`;
+  }
+  const aside = join(dataDir, CA_CERT_SET_ASIDE);
+  if (existsSync(aside) && pairsWithCaKey(dataDir, readFileSync(aside, 'utf8'))) {
+    return (
+      `${what}: a PostgreSQL broker wrote its database's CA there, and this data dir's own CA certificate is ` +
+      `${CA_CERT_SET_ASIDE}. To run on SQLite under this data dir's CA, move ${CA_CERT_SET_ASIDE} back to ` +
+      `${CA_CERT_FILE} (and make it the registry's rootcertbundle again); to keep the database's CA, run with store: postgres`
+    );
+  }
+  return `${what}: put both back from a backup (npm run broker -- restore)`;
 }
 
 function withoutNulls(row: Record<string, unknown>): Record<string, unknown> {
