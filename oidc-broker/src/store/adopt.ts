@@ -4,7 +4,8 @@
 // registry's rootcertbundle (the data dir's registry-ca.pem) stays the CA every instance signs under and the
 // registry needs no new config; the revocations, so a revoked token stays revoked; the used jtis of tokens that
 // have not expired, so a CI token exchanged before the move is still refused after it; and the audit trail, so
-// `npm run broker -- audit` still finds what happened before. Fork-PR claims (they live minutes) stay in state.db.
+// `npm run broker -- audit` still finds what happened before; and the fork-PR claims, so a fork's build waiting on
+// one goes on across the move, and a used one stays used.
 // Nothing is removed from the data dir (state.db is opened only when it exists, and brought to the current
 // schema as a SQLite start would). A data dir with SQLite state meeting a database that already has keys or a CA is
 // not taken over: the database's keys and CA are in force, and the broker warns when the two CAs differ (keys.ts
@@ -33,6 +34,7 @@ export type Adopted =
       registryCa: boolean;
       revocations: number;
       jtis: number;
+      claims: number;
       auditRows: number;
     }
   | {
@@ -64,6 +66,7 @@ async function readDataDir(
     registrySigner: await files.registrySigner(),
     revocations: sqlite ? await sqlite.revocations() : [],
     jtis: sqlite ? sqlite.unexpiredJtis(nowSeconds) : [],
+    claims: sqlite ? sqlite.claims() : [],
     auditPages: () => (sqlite ? sqlite.auditPages(1000) : []),
   };
 }
@@ -102,6 +105,7 @@ export async function adoptDataDir(store: PostgresStore, dataDir: string): Promi
       registryCa: state.registryCa !== undefined,
       revocations: state.revocations.length,
       jtis: state.jtis.length,
+      claims: state.claims.length,
       auditRows: carried.auditRows,
     };
   } finally {
@@ -122,7 +126,8 @@ export function describeAdopted(a: Adopted): string {
   return (
     `took over ${a.dataDir}'s state into PostgreSQL: ${a.signingKeys} signing key(s), ` +
     `${a.registryCa ? 'the registry CA (registry-ca.pem stays the registry rootcertbundle)' : 'no registry CA'}, ` +
-    `${a.revocations} revocation(s), ${a.jtis} used jti(s) not yet expired, ${a.auditRows} audit row(s)`
+    `${a.revocations} revocation(s), ${a.jtis} used jti(s) not yet expired, ${a.claims} fork-PR claim(s), ` +
+    `${a.auditRows} audit row(s)`
   );
 }
 

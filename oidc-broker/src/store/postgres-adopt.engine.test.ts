@@ -4,6 +4,7 @@
 // rootcertbundle is still the CA in force, a revoked token stays revoked, a CI token used before the move is refused
 // after it, and `audit` still finds the decisions made before. Two instances
 // starting together, each on a SQLite data dir of its own, take over one of them, once.
+import { createHash } from 'node:crypto';
 import { readFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import type { Broker } from '../broker';
 import { CA_CERT_FILE } from '../keys';
 import { PostgresStore } from './postgres';
 import { CA_CERT_SET_ASIDE, KEYS_FILE } from './sqlite';
+import type { ClaimRow } from './types';
 
 const PROJECTS = `projects:
   - id: web
@@ -116,6 +118,22 @@ const jwks = async (b: Broker) =>
 const jtiOf = (jwt: string) =>
   (JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as { jti: string }).jti;
 
+function claimRow(id: string, n: number): ClaimRow {
+  const t = Date.now();
+  return {
+    idSha256: createHash('sha256').update(id).digest('hex'),
+    challenge: `challenge-${id}`,
+    repository: 'acme/web',
+    runId: 1000 + n,
+    runAttempt: 1,
+    pullRequest: 7 + n,
+    project: 'web',
+    rule: 'web-main',
+    createdAt: t,
+    expiresAt: t + 600_000,
+  };
+}
+
 /** A SQLite broker's data dir after some use: a CI token spent, a project token revoked, one still good. */
 async function usedSqliteDataDir(name: string) {
   const dataDir = join(dir, name);
@@ -126,18 +144,23 @@ async function usedSqliteDataDir(name: string) {
   expect(good.status).toBe(200);
   expect(revoked.status).toBe(200);
   await b.deps.state.revoke('jti', jtiOf(revoked.token as string), undefined);
+  // Two fork-PR claims: one a pull request's build is still waiting on, one already spent.
+  const claims = ['waiting', 'spent'].map((k, i) => claimRow(`${name}-${k}`, i));
+  for (const c of claims) await b.deps.state.createClaim(c);
+  expect(await b.deps.state.useClaim(claims[1]?.idSha256 as string, Date.now())).toBe(true);
   const before = {
     jwks: await jwks(b),
     ca: readFileSync(join(dataDir, CA_CERT_FILE), 'utf8'),
     keys: (JSON.parse(readFileSync(join(dataDir, KEYS_FILE), 'utf8')) as { keys: unknown[] }).keys.length,
     audit: await b.deps.state.queryAudit({}),
+    claims: await Promise.all(claims.map((c) => b.deps.state.claim(c.idSha256))),
   };
   await stop(b);
   return { dataDir, spent, good: good.token as string, revoked: revoked.token as string, ...before };
 }
 
 describe('a SQLite data dir moved to PostgreSQL', () => {
-  it('the first start takes over keys, CA, revocations, used jtis and audit; later starts and other instances use them', async () => {
+  it('the first start takes over keys, CA, revocations, used jtis, fork-PR claims and audit; later starts and other instances use them', async () => {
     const old = await usedSqliteDataDir('data');
     expect(old.audit.length).toBeGreaterThanOrEqual(2);
     const b = await start(postgresConfig, old.dataDir);
@@ -166,8 +189,16 @@ describe('a SQLite data dir moved to PostgreSQL', () => {
       registryCa: true,
       revocations: 1,
       jtis: 2,
+      claims: 2,
       auditRows: old.audit.length,
     });
+    // The fork-PR claims, each as it was: the waiting one can still be spent, once; the spent one cannot.
+    const [waiting, spent] = old.claims;
+    for (const c of old.claims) expect(await b.deps.state.claim(c?.idSha256 as string)).toEqual(c);
+    expect(spent?.usedAt).toBeGreaterThan(0);
+    expect(await b.deps.state.useClaim(spent?.idSha256 as string, Date.now())).toBe(false);
+    expect(await b.deps.state.useClaim(waiting?.idSha256 as string, Date.now())).toBe(true);
+    expect(await b.deps.state.useClaim(waiting?.idSha256 as string, Date.now())).toBe(false);
 
     // A restart on the same data dir takes over nothing again (the revocation is not doubled), and says nothing.
     await stop(b);

@@ -270,6 +270,13 @@ const INSERT_JTIS = `INSERT INTO used_jti (issuer, jti, expires_at)
 const insertAudit = (first: number): string => `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')})
   SELECT * FROM unnest(${AUDIT_FIELDS.map((f, i) => `$${i + first}::${AUDIT_NUMBER_FIELDS.has(f) ? 'bigint' : 'text'}[]`).join(', ')})`;
 const INSERT_AUDIT = insertAudit(1);
+/** One fork-PR claim (createClaim, and the move from SQLite). */
+const INSERT_CLAIM = `INSERT INTO claim (${CLAIM_FIELDS.map(column).join(', ')})
+  VALUES (${CLAIM_FIELDS.map((_, i) => `$${i + 1}`).join(', ')})`;
+
+function claimValues(row: ClaimRow): unknown[] {
+  return CLAIM_FIELDS.map((f) => row[f] ?? null);
+}
 /**
  * The used jtis with the audit rows that were waiting when they went: one statement, one transaction, one commit (a
  * data-modifying WITH runs whether or not the query reads it). Under load nearly every audit row rides along, which
@@ -866,12 +873,7 @@ export class PostgresStore implements Store {
   }
 
   async createClaim(row: ClaimRow): Promise<void> {
-    await this.query(
-      'storing a fork-PR claim',
-      `INSERT INTO claim (${CLAIM_FIELDS.map(column).join(', ')})
-       VALUES (${CLAIM_FIELDS.map((_, i) => `$${i + 1}`).join(', ')})`,
-      CLAIM_FIELDS.map((f) => row[f] ?? null),
-    );
+    await this.query('storing a fork-PR claim', INSERT_CLAIM, claimValues(row));
   }
 
   async claim(idSha256: string): Promise<ClaimRow | undefined> {
@@ -1064,6 +1066,8 @@ export class PostgresStore implements Store {
             [part.map((j) => j[0]), part.map((j) => j[1]), part.map((j) => j[2])],
           );
         }
+        // Fork-PR claims: a pull request's build waiting on one goes on across the move; a used one stays used.
+        for (const claim of from.claims) await c.query(INSERT_CLAIM, claimValues(claim));
         let auditRows = 0;
         for (const page of from.auditPages()) {
           await c.query(INSERT_AUDIT, auditValues(page));

@@ -358,7 +358,7 @@ describe('single use', () => {
 });
 
 describe('what a move to PostgreSQL reads (store/adopt.ts)', () => {
-  it('the audit trail a page at a time, oldest first, every row once; only the unexpired jtis', async () => {
+  it('the audit trail a page at a time, oldest first, every row once; only the unexpired jtis; every claim', async () => {
     const state = open(dir);
     try {
       for (let i = 0; i < 5; i++) {
@@ -377,6 +377,21 @@ describe('what a move to PostgreSQL reads (store/adopt.ts)', () => {
       expect(pages.flat()).toEqual(await state.queryAudit({}));
       expect(pages.flat().map((r) => r.requestId)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
       expect(state.unexpiredJtis(4000)).toEqual([['gh', 'live', 5000]]);
+      // Every claim, as claim() reads it: pending and used alike.
+      const claim = {
+        challenge: 'c',
+        repository: 'o/r',
+        runId: 1,
+        runAttempt: 1,
+        pullRequest: 2,
+        project: 'p',
+        rule: 'r',
+      };
+      await state.createClaim({ ...claim, idSha256: 'b', createdAt: 2, expiresAt: 9e12 });
+      await state.createClaim({ ...claim, idSha256: 'a', createdAt: 1, expiresAt: 9e12 });
+      expect(await state.useClaim('a', 5)).toBe(true);
+      expect(state.claims()).toEqual([await state.claim('a'), await state.claim('b')]);
+      expect(state.claims()[0]).toMatchObject({ idSha256: 'a', usedAt: 5 });
     } finally {
       await state.close();
     }

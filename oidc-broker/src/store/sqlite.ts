@@ -115,6 +115,8 @@ const INSERT_AUDIT = `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')})
 
 /** The audit columns as AuditRecord's fields, for a SELECT (queryAudit, auditPages). */
 const AUDIT_SELECT = AUDIT_FIELDS.map((f) => `${column(f)} AS ${f}`).join(', ');
+/** The claim columns as ClaimRow's fields (claim, claims). */
+const CLAIM_SELECT = CLAIM_FIELDS.map((f) => `${column(f)} AS ${f}`).join(', ');
 export const STATE_FILE = 'state.db';
 export const KEYS_FILE = 'keys.json';
 export const CA_CERT_FILE = 'registry-ca.pem';
@@ -222,9 +224,7 @@ export class SqliteStore implements Store {
       insertClaim: p(
         `INSERT INTO claim (${CLAIM_FIELDS.map(column).join(', ')}) VALUES (${CLAIM_FIELDS.map((f) => `@${f}`).join(', ')})`,
       ),
-      selectClaim: p(
-        `SELECT ${CLAIM_FIELDS.map((f) => `${column(f)} AS ${f}`).join(', ')} FROM claim WHERE id_sha256 = ?`,
-      ),
+      selectClaim: p(`SELECT ${CLAIM_SELECT} FROM claim WHERE id_sha256 = ?`),
       checkClaim: p(
         'UPDATE claim SET checked = ? WHERE id_sha256 = ? AND refusal IS NULL AND used_at IS NULL',
       ),
@@ -345,6 +345,14 @@ export class SqliteStore implements Store {
       .prepare('SELECT issuer, jti, expires_at FROM used_jti WHERE expires_at >= ? ORDER BY expires_at')
       .all(nowSeconds) as unknown as { issuer: string; jti: string; expires_at: number }[];
     return rows.map((r) => [r.issuer, r.jti, Number(r.expires_at)]);
+  }
+
+  /** Every fork-PR claim not yet purged (a move to PostgreSQL carries them: store/adopt.ts). */
+  claims(): ClaimRow[] {
+    return this.db
+      .prepare(`SELECT ${CLAIM_SELECT} FROM claim ORDER BY created_at`)
+      .all()
+      .map((r) => withoutNulls(r) as unknown as ClaimRow);
   }
 
   /** The audit trail oldest first, `size` rows a page (a move to PostgreSQL carries it: store/adopt.ts). */

@@ -201,6 +201,8 @@ export interface DataDirState {
   revocations: Revocation[];
   /** Used jtis whose tokens have not expired. */
   jtis: [issuer: string, jti: string, expiresAt: number][];
+  /** Fork-PR claims not yet purged: pending, used and refused alike, so each keeps its state. */
+  claims: ClaimRow[];
   /** The audit trail, oldest first, a page at a time (read while the move's transaction runs). */
   auditPages(): Iterable<AuditRecord[]>;
 }
