@@ -6,8 +6,7 @@
 // stack's process stopped by its pid, found by its config path, which is this stack's own), so that it can restart
 // the registry read-only for garbage collection as a deployment does (REGISTRY_STORAGE_MAINTENANCE_READONLY in its
 // environment, README "Cache limits and pruning").
-import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,6 +16,8 @@ import { cachedSteps, depot, exec } from '../../cli/test/engine';
 import type { Result } from '../../cli/test/engine';
 import { freePort } from '../../test/support/ports';
 import { digestOf } from '../../test/support/registry-client';
+import { serveRegistry } from '../../test/support/registry-process';
+import type { RegistryProcess } from '../../test/support/registry-process';
 import type { Stack } from '../../test/support/stack';
 import { startStack } from '../../test/support/stack';
 
@@ -46,8 +47,7 @@ let dir: string;
 let registryConfig: string;
 let storage: string;
 let context: string;
-let registry: ChildProcess | undefined;
-let registryLog: string[] = [];
+let registry: RegistryProcess | undefined;
 const secrets: string[] = [];
 
 function findProcess(argv: string[]): number | undefined {
@@ -69,34 +69,20 @@ async function until(what: string, probe: () => Promise<boolean>, ms = 15_000): 
     if (await probe().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${what} did not happen within ${ms / 1000}s:\n${registryLog.join('').slice(-2000)}`);
+  throw new Error(`${what} did not happen within ${ms / 1000}s:\n${(registry?.log() ?? '').slice(-2000)}`);
 }
 
 /** Serves the stack's registry config on its port; `readOnly`: in read-only maintenance mode. */
-async function serveRegistry(readOnly: boolean): Promise<void> {
-  registryLog = [];
+async function serveStackRegistry(readOnly: boolean): Promise<void> {
   const env = { ...process.env };
   if (readOnly) env.REGISTRY_STORAGE_MAINTENANCE_READONLY = '{enabled: true}';
-  const child = spawn('docker-registry', ['serve', registryConfig], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (d: Buffer) => registryLog.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => registryLog.push(d.toString()));
-  registry = child;
-  await until(
-    'the registry answering',
-    async () => (await fetch(`http://${stack.registryHost}/v2/`)).status === 401,
-  );
+  registry = await serveRegistry(registryConfig, { url: `http://${stack.registryHost}`, env });
 }
 
 async function stopRegistry(): Promise<void> {
-  const child = registry;
+  const r = registry;
   registry = undefined;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  await exited;
+  await r?.stop();
 }
 
 async function token(project: Project): Promise<string> {
@@ -217,7 +203,7 @@ beforeAll(async () => {
     'the stack registry stopping',
     async () => findProcess(['docker-registry', 'serve', registryConfig]) === undefined,
   );
-  await serveRegistry(false);
+  await serveStackRegistry(false);
   context = mkdtempSync(join(tmpdir(), 'depot-cache-lifecycle-'));
   writeFileSync(join(context, 'Dockerfile'), DOCKERFILE);
 });
@@ -351,14 +337,14 @@ describe('cache prune', () => {
     // The window: the registry serves read-only, the prune collects the garbage, the registry serves again.
     const stored = du();
     await stopRegistry();
-    await serveRegistry(true);
+    await serveStackRegistry(true);
     const gc = cache('prune', '--registry-config', registryConfig);
     expect(gc.status, gc.stderr).toBe(0);
     expect(gc.stdout).toMatch(
       /garbage collected \(.*registry\.yml\): \d+ blobs marked, \d+ blobs and \d+ manifests eligible for deletion/,
     );
     await stopRegistry();
-    await serveRegistry(false);
+    await serveStackRegistry(false);
     expect(existsSync(blobFile(oldOnlyLayer))).toBe(false);
     expect(du()).toBeLessThan(stored - 1_000_000);
     expect(usage().alpha?.tags).toBe(1);
@@ -377,11 +363,11 @@ describe('cache reset', () => {
     expect(reset.stdout).toContain('their blobs are freed at the next garbage collection');
     expect(reset.stdout).not.toContain('beta');
     await stopRegistry();
-    await serveRegistry(true);
+    await serveStackRegistry(true);
     const gc = cache('prune', '--registry-config', registryConfig);
     expect(gc.status, gc.stderr).toBe(0);
     await stopRegistry();
-    await serveRegistry(false);
+    await serveStackRegistry(false);
     const rows = usage();
     expect(rows.alpha).toMatchObject({ tags: 0, size: '0 B' });
     expect(rows.beta?.tags).toBe(1);

@@ -41,6 +41,8 @@ import {
 } from '../support/nginx';
 import type { RunningNginx } from '../support/nginx';
 import { freePort } from '../support/ports';
+import { serveRegistry } from '../support/registry-process';
+import type { RegistryProcess } from '../support/registry-process';
 import { freshDatabase } from '../support/postgres';
 import type { TestDatabase } from '../support/postgres';
 import { releaseInto } from '../support/release';
@@ -79,8 +81,7 @@ let caFile: string;
 let tlsUrl: string;
 let plainUrl: string;
 let registryHost: string;
-let registry: ChildProcess | undefined;
-const registryLog: string[] = [];
+let registry: RegistryProcess | undefined;
 let nginx: RunningNginx | undefined;
 let release: StubServer | undefined;
 let releaseDir: string;
@@ -345,14 +346,7 @@ beforeAll(async () => {
       join(dir, 'registry'),
     ]),
   );
-  const reg = spawn('docker-registry', ['serve', registryConfig], { stdio: ['ignore', 'pipe', 'pipe'] });
-  reg.stdout.on('data', (d: Buffer) => registryLog.push(d.toString()));
-  reg.stderr.on('data', (d: Buffer) => registryLog.push(d.toString()));
-  registry = reg;
-  await waitUntil(
-    'docker-registry',
-    async () => (await viaHttp(`http://127.0.0.1:${ports.registry}/v2/`)).status === 401,
-  );
+  registry = await serveRegistry(registryConfig, { url: `http://127.0.0.1:${ports.registry}` });
 
   const tls = await testTls();
   caFile = join(dir, 'ca.pem');
@@ -396,12 +390,7 @@ afterAll(async () => {
   await nginx?.stop();
   for (const h of hops) await h.close();
   for (const i of instances) await killInstance(i, 'SIGTERM');
-  if (registry && registry.exitCode === null) {
-    const r = registry;
-    const exited = new Promise<void>((res) => r.once('exit', () => res()));
-    r.kill('SIGTERM');
-    await exited;
-  }
+  await registry?.stop();
   await release?.close();
   await issuer?.stop();
   await db?.drop();
@@ -480,7 +469,7 @@ describe('two broker instances on PostgreSQL behind the nginx TLS front', () => 
     const tags = join(dir, 'registry', CACHE_TAGS);
     expect(
       existsSync(tags) && readdirSync(tags).length > 0,
-      `${r.job.output()}\n${registryLog.join('').slice(-3000)}`,
+      `${r.job.output()}\n${(registry?.log() ?? '').slice(-3000)}`,
     ).toBe(true);
     expect(nginx?.accessLog()).toMatch(/"PUT \/v2\/cache\/demo\/manifests\/\S+ HTTP\/[\d.]+" 201 /);
   });
@@ -583,7 +572,7 @@ describe('two broker instances on PostgreSQL behind the nginx TLS front', () => 
       ...instances.map((i) => i.log.join('')),
       nginx?.accessLog() ?? '',
       nginx?.errorLog() ?? '',
-      registryLog.join(''),
+      registry?.log() ?? '',
     ].join('\n');
     expect(text).not.toContain(keySecret);
     expect(text).not.toContain(Buffer.from(keySecret, 'base64').toString('hex'));

@@ -11,6 +11,8 @@ import { join, resolve } from 'node:path';
 import type { GithubClaims, IssuerOptions, LocalIssuer } from './issuer';
 import { startIssuer } from './issuer';
 import { freePort } from './ports';
+import { serveRegistry } from './registry-process';
+import type { RegistryProcess } from './registry-process';
 import { mintedProjectToken, mintedTokenHashes } from './secrets';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -205,7 +207,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
   };
   let broker: Child | undefined;
-  let registry: Child | undefined;
+  let registry: RegistryProcess | undefined;
   const brokerLogs: string[] = [];
   // The broker logs the SHA-256 of every project token it mints (`tokenSha256`): the runner harness's leak check
   // finds those tokens in a step's output by it (secrets.ts), masked or not.
@@ -225,7 +227,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
 
   const stop = async () => {
-    await stopChild(registry);
+    await registry?.stop();
     await stopChild(broker);
     await issuer.stop();
     for (const i of Object.values(issuers)) await i.stop();
@@ -248,13 +250,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const registryConfigPath = join(dir, 'registry.yml');
     writeFileSync(registryConfigPath, rc.stdout);
     await startBroker();
-    registry = startChild('docker-registry', ['serve', registryConfigPath]);
-    const r = registry;
-    await waitFor(
-      'docker-registry',
-      r,
-      async () => (await fetch(`http://${registryHost}/v2/`)).status === 401,
-    );
+    registry = await serveRegistry(registryConfigPath, { url: `http://${registryHost}` });
   } catch (err: unknown) {
     await stop();
     throw err;
@@ -302,7 +298,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return exchange(opts.issuers?.[key]?.provider ?? key, named, claims, project);
     },
     brokerLog: () => brokerLogs.join(''),
-    registryLog: () => registry?.log.join('') ?? '',
+    registryLog: () => registry?.log() ?? '',
     async restartBroker() {
       await stopChild(broker);
       await startBroker();

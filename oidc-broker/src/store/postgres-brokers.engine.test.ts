@@ -5,8 +5,6 @@
 // registry CA and the signer they share come from the database. A real registry (docker-registry, its
 // rootcertbundle instance 0's copy of the CA) takes registry tokens from whichever instance a client asks, before and
 // after a signer rotation, without a restart.
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -22,6 +20,8 @@ import { freePort } from '../../../test/support/ports';
 import { privateServer } from '../../../test/support/postgres';
 import type { PrivateServer } from '../../../test/support/postgres';
 import { RegistryClient } from '../../../test/support/registry-client';
+import { serveRegistry } from '../../../test/support/registry-process';
+import type { RegistryProcess } from '../../../test/support/registry-process';
 import { createBroker } from '../broker';
 import type { Broker } from '../broker';
 import { registryConfig } from '../registry-config';
@@ -37,8 +37,7 @@ const logs: string[] = [];
 /** Each broker's node:http listener on a port of its own (a load balancer's upstreams), by instance. */
 const servers: Server[] = [];
 const ports: number[] = [];
-let registry: ChildProcess | undefined;
-const registryLog: string[] = [];
+let registry: RegistryProcess | undefined;
 let registryHost = '';
 const projectTokens: string[] = [];
 
@@ -102,25 +101,11 @@ projects:
       storage: join(dir, 'registry'),
     }),
   );
-  registry = spawn('docker-registry', ['serve', registryYml], { stdio: ['ignore', 'pipe', 'pipe'] });
-  registry.stdout?.on('data', (d: Buffer) => registryLog.push(d.toString()));
-  registry.stderr?.on('data', (d: Buffer) => registryLog.push(d.toString()));
-  registry.on('error', (err) => registryLog.push(`${err.message}\n`)); // not on PATH: the wait below says so
-  await within(15_000, async () => (await fetch(`http://${registryHost}/v2/`)).status === 401).catch(
-    (err: unknown) => {
-      throw new Error(
-        `docker-registry did not start (scripts/engine.sh up installs it): ${String(err)}\n${registryLog.join('')}`,
-      );
-    },
-  );
+  registry = await serveRegistry(registryYml, { url: `http://${registryHost}` });
 });
 
 afterAll(async () => {
-  if (registry && registry.exitCode === null) {
-    const exited = new Promise((r) => registry?.once('exit', r));
-    registry.kill('SIGTERM');
-    await exited;
-  }
+  await registry?.stop();
   for (const server of servers) {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
@@ -130,7 +115,7 @@ afterAll(async () => {
   await db?.destroy();
   await issuer?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
-  const text = logs.join('') + registryLog.join('');
+  const text = logs.join('') + (registry?.log() ?? '');
   expect(text).not.toContain(new URL(db.url).password);
   for (const t of projectTokens) expect(text).not.toContain(t.split('.')[2]);
 });
