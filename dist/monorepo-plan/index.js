@@ -48620,10 +48620,10 @@ function whyBuilt(image, changes, root) {
     };
     const local = isLocalContext(image.context);
     const inContext = (p) => local && under(p, image.context);
-    const rel = (p) => (image.context === '.' ? p : p.slice(image.context.length + 1));
+    const rel = (p) => relativeTo(image.context, p);
     const ignores = [image.dockerfile ? `${image.dockerfile}.dockerignore` : ''];
     if (local)
-        ignores.push(image.context === '.' ? '.dockerignore' : `${image.context}/.dockerignore`);
+        ignores.push(ignoreFileOf(image.context));
     // A path the build's ignore file leaves out of the context cannot change the image: the builder never sees it.
     // The Dockerfile, the ignore file itself and image.json count whatever the ignore file says (checked by name).
     const excluded = local ? contextExclusions(ignores, root) : () => false;
@@ -48646,10 +48646,14 @@ function whyBuilt(image, changes, root) {
         if (hit)
             return `${hit} (${s.instruction} ${s.raw} in ${image.dockerfile})`;
     }
+    // A named local context is sent less its own .dockerignore, as the main context is (BuildKit applies it there too;
+    // the ignore file itself is sent).
     for (const [name, value] of Object.entries(image.contexts)) {
         if (!isLocalContext(value))
             continue;
-        const hit = changed((p) => under(p, value));
+        const ignoreFile = ignoreFileOf(value);
+        const leftOut = contextExclusions([ignoreFile], root);
+        const hit = changed((p) => under(p, value) && (p === ignoreFile || !leftOut(relativeTo(value, p))));
         if (hit)
             return `${hit} (build context ${name}=${value})`;
     }
@@ -48662,6 +48666,10 @@ function whyBuilt(image, changes, root) {
     }
     return undefined;
 }
+/** A context directory's .dockerignore, as a repository path. */
+const ignoreFileOf = (dir) => (dir === '.' ? '.dockerignore' : `${dir}/.dockerignore`);
+/** `path` (a repository path under `dir`) relative to `dir`. */
+const relativeTo = (dir, path) => (dir === '.' ? path : path.slice(dir.length + 1));
 /**
  * What the build leaves out of its context, as BuildKit decides it: the Dockerfile's own ignore file
  * (`<Dockerfile>.dockerignore`) when there is one, else the context's `.dockerignore`, with Docker's pattern rules

@@ -378,6 +378,22 @@ describe('plan: matrix', () => {
     ]);
   });
 
+  it("a named context's own .dockerignore: what it leaves out builds nothing; a change to it builds", async () => {
+    const r = await repo();
+    const base = await commit(r.work, {
+      'services/api/image.json': JSON.stringify({ name: 'api', contexts: { proto: 'proto' } }),
+      'proto/api.proto': 'syntax = "proto3";\n',
+      'proto/.dockerignore': '*.md\n',
+    });
+    const built = async (from: string) =>
+      (await push(r.work, from)).include.filter((e) => e.name === 'api').map((e) => e.reason);
+    // BuildKit never sends proto/NOTES.md to the build (checked with buildx: the named context's .dockerignore holds).
+    const notes = await commit(r.work, { 'proto/NOTES.md': 'not sent\n' });
+    expect(await built(base)).toEqual([]);
+    await commit(r.work, { 'proto/.dockerignore': '*.md\n*.txt\n' });
+    expect(await built(notes)).toEqual(['proto/.dockerignore changed (build context proto=proto)']);
+  });
+
   it('duplicate or tag-unsafe names and a bad image.json are errors naming the directories', async () => {
     const r = await repo();
     await commit(r.work, { 'services/worker/image.json': '{"name": "web"}' });

@@ -189,9 +189,9 @@ export function whyBuilt(image: ImageSpec, changes: Change[], root: string): str
   };
   const local = isLocalContext(image.context);
   const inContext = (p: string) => local && under(p, image.context);
-  const rel = (p: string) => (image.context === '.' ? p : p.slice(image.context.length + 1));
+  const rel = (p: string) => relativeTo(image.context, p);
   const ignores = [image.dockerfile ? `${image.dockerfile}.dockerignore` : ''];
-  if (local) ignores.push(image.context === '.' ? '.dockerignore' : `${image.context}/.dockerignore`);
+  if (local) ignores.push(ignoreFileOf(image.context));
   // A path the build's ignore file leaves out of the context cannot change the image: the builder never sees it.
   // The Dockerfile, the ignore file itself and image.json count whatever the ignore file says (checked by name).
   const excluded = local ? contextExclusions(ignores, root) : () => false;
@@ -211,9 +211,13 @@ export function whyBuilt(image: ImageSpec, changes: Change[], root: string): str
     const hit = changed((p) => inContext(p) && sent(p) && sourceReads(s.path, rel(p)));
     if (hit) return `${hit} (${s.instruction} ${s.raw} in ${image.dockerfile})`;
   }
+  // A named local context is sent less its own .dockerignore, as the main context is (BuildKit applies it there too;
+  // the ignore file itself is sent).
   for (const [name, value] of Object.entries(image.contexts)) {
     if (!isLocalContext(value)) continue;
-    const hit = changed((p) => under(p, value));
+    const ignoreFile = ignoreFileOf(value);
+    const leftOut = contextExclusions([ignoreFile], root);
+    const hit = changed((p) => under(p, value) && (p === ignoreFile || !leftOut(relativeTo(value, p))));
     if (hit) return `${hit} (build context ${name}=${value})`;
   }
   const unresolved = sources.find((x) => x.kind === 'unresolved');
@@ -225,6 +229,12 @@ export function whyBuilt(image: ImageSpec, changes: Change[], root: string): str
   }
   return undefined;
 }
+
+/** A context directory's .dockerignore, as a repository path. */
+const ignoreFileOf = (dir: string): string => (dir === '.' ? '.dockerignore' : `${dir}/.dockerignore`);
+
+/** `path` (a repository path under `dir`) relative to `dir`. */
+const relativeTo = (dir: string, path: string): string => (dir === '.' ? path : path.slice(dir.length + 1));
 
 /**
  * What the build leaves out of its context, as BuildKit decides it: the Dockerfile's own ignore file
