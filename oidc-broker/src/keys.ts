@@ -12,12 +12,19 @@
 // The CA certificate is also written to the data dir (registry-ca.pem), the registry's rootcertbundle.
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, createLocalJWKSet } from 'jose';
 import type { JSONWebKeySet, JWK } from 'jose';
 import { MAX_TOKEN_TTL } from './config';
-import { CA_CERT_FILE, CA_CERT_SET_ASIDE, DataDirKeys, pairsWithCaKey, writeAtomic } from './store/sqlite';
+import {
+  CA_CERT_FILE,
+  CA_CERT_SET_ASIDE,
+  DataDirKeys,
+  pairsWithCaKey,
+  readCertificate,
+  writeAtomic,
+} from './store/sqlite';
 import type { CertificateAndKey, Store, StoredKey } from './store/types';
 import { createRegistryCa, issueRegistryLeaf } from './x509';
 
@@ -245,7 +252,7 @@ export class KeyStore {
     this.ca =
       (await this.material.registryCa()) ?? (await this.material.initRegistryCa(await createRegistryCa()));
     const certFile = join(this.dataDir, CA_CERT_FILE);
-    const written = existsSync(certFile) ? readFileSync(certFile, 'utf8') : undefined;
+    const written = readCertificate(this.dataDir);
     if (written !== this.ca.certPem) {
       // A SQLite data dir under another CA (a store that did not take it over): its own certificate is kept, beside
       // the key it pairs with, so the data dir can still go back to SQLite (DataDirKeys names the file then).

@@ -10,16 +10,16 @@
 // schema as a SQLite start would). A data dir with SQLite state meeting a database that already has keys or a CA is
 // not taken over: the database's keys and CA are in force, and the broker warns when the two CAs differ (keys.ts
 // then keeps the data dir's own CA certificate as registry-ca.sqlite.pem, beside its key).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PostgresStore } from './postgres';
 import {
-  CA_CERT_FILE,
   CA_CERT_SET_ASIDE,
   CA_KEY_FILE,
   DataDirKeys,
   KEYS_FILE,
   pairsWithCaKey,
+  readCertificate,
   SqliteStore,
   STATE_FILE,
 } from './sqlite';
@@ -80,8 +80,7 @@ export async function adoptDataDir(store: PostgresStore, dataDir: string): Promi
   if (!holdsSqliteState(dataDir)) return undefined;
   const leftAside = async (): Promise<Adopted | undefined> => {
     // The certificate alone: once the database's CA is written over it, it no longer pairs with the key beside it.
-    const file = join(dataDir, CA_CERT_FILE);
-    const own = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+    const own = readCertificate(dataDir);
     if (own === undefined || own === (await store.registryCa())?.certPem) return undefined;
     const kept = pairsWithCaKey(dataDir, own);
     return {

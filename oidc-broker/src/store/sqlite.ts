@@ -674,6 +674,12 @@ export class DataDirKeys {
   }
 }
 
+/** A certificate file of the data dir as it is, unchecked (registry-ca.pem by default); undefined when absent. */
+export function readCertificate(dataDir: string, name: string = CA_CERT_FILE): string | undefined {
+  const file = join(dataDir, name);
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+}
+
 /** Whether `certPem` is the certificate of the data dir's registry-ca-key.pem (false when there is none). */
 export function pairsWithCaKey(dataDir: string, certPem: string): boolean {
   const key = join(dataDir, CA_KEY_FILE);
@@ -689,6 +695,8 @@ function isPair({ certPem, keyPem }: CertificateAndKey): boolean {
   }
 }
 
+const FROM_BACKUP = 'put both back from a backup (npm run broker -- restore)';
+
 function missingKey(dataDir: string, certFile: string, keyFile: string): string {
   const what = `${join(dataDir, certFile)} has no ${keyFile} beside it`;
   if (certFile === CA_CERT_FILE) {
@@ -698,23 +706,23 @@ function missingKey(dataDir: string, certFile: string, keyFile: string): string 
       `(an empty one makes a new CA, which the registry's rootcertbundle must then be)`
     );
   }
-  return `${what}: put both back from a backup (npm run broker -- restore), or remove ${certFile} and the broker issues a new signer from its CA`;
+  return `${what}: ${FROM_BACKUP}, or remove ${certFile} and the broker issues a new signer from its CA`;
 }
 
 function notAPair(dataDir: string, certFile: string, keyFile: string): string {
   const what = `${join(dataDir, certFile)} is not the certificate of ${keyFile}`;
   if (certFile !== CA_CERT_FILE) {
-    return `${what}: put both back from a backup (npm run broker -- restore), or remove both and the broker issues a new signer from its CA`;
+    return `${what}: ${FROM_BACKUP}, or remove both and the broker issues a new signer from its CA`;
   }
-  const aside = join(dataDir, CA_CERT_SET_ASIDE);
-  if (existsSync(aside) && pairsWithCaKey(dataDir, readFileSync(aside, 'utf8'))) {
+  const aside = readCertificate(dataDir, CA_CERT_SET_ASIDE);
+  if (aside !== undefined && pairsWithCaKey(dataDir, aside)) {
     return (
       `${what}: a PostgreSQL broker wrote its database's CA there, and this data dir's own CA certificate is ` +
       `${CA_CERT_SET_ASIDE}. To run on SQLite under this data dir's CA, move ${CA_CERT_SET_ASIDE} back to ` +
       `${CA_CERT_FILE} (and make it the registry's rootcertbundle again); to keep the database's CA, run with store: postgres`
     );
   }
-  return `${what}: put both back from a backup (npm run broker -- restore)`;
+  return `${what}: ${FROM_BACKUP}`;
 }
 
 function withoutNulls(row: Record<string, unknown>): Record<string, unknown> {
