@@ -24,6 +24,7 @@ import { Metrics } from './metrics';
 import type { Store } from './state';
 import { openStore } from './store';
 import { describeAdopted } from './store/adopt';
+import { holdDataDir, PID_FILE } from './store/data-dir-lock';
 import { purgeAuditBefore, UnverifiedAudit } from './store/audit-bounds';
 import type { JwksOptions } from './verify';
 import { CLOCK_SKEW, DEFAULT_JWKS_OPTIONS, IssuerKeys } from './verify';
@@ -208,23 +209,28 @@ export async function runBroker(
       { base: undefined, timestamp: pino.stdTimeFunctions.isoTime },
       pino.destination({ dest: 1, sync: false }),
     );
-  const broker = await createBroker({ ...opts, log });
+  // Held while it runs: `restore` will not replace the state under it, and `rotate-key` finds it (data-dir-lock.ts).
+  const lock = holdDataDir(opts.dataDir);
+  let broker: Broker;
+  let server: Server;
+  try {
+    broker = await createBroker({ ...opts, log });
+    server = await listen(broker, opts.port, opts.host).catch(async (err: unknown) => {
+      await broker.close();
+      throw err;
+    });
+  } catch (err: unknown) {
+    lock.release();
+    throw err;
+  }
   const config = broker.deps.config();
   for (const w of config.warnings) log.warn({ event: 'config_warning' }, w);
 
-  const server = await new Promise<Server>((resolveServer, reject) => {
-    const s = createServer(broker.listener());
-    // Read each peer address as the connection is accepted: Node keeps it once read, so a request whose client has
-    // already closed the socket is still known by its address (app.ts UNKNOWN_PEER otherwise).
-    s.on('connection', (socket) => void socket.remoteAddress);
-    s.once('error', reject);
-    s.listen(opts.port, opts.host, () => resolveServer(s));
-  });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${host}:${port}`;
-  const pidFile = join(opts.dataDir, 'broker.pid');
+  const pidFile = join(opts.dataDir, PID_FILE);
   writeFileSync(pidFile, `${process.pid}\n`);
   log.info(
     {
@@ -285,9 +291,21 @@ export async function runBroker(
       await drain(server, opts.drainMs ?? DRAIN_MS, log);
       await broker.close();
       rmSync(pidFile, { force: true });
+      lock.release();
       log.flush();
     },
   };
+}
+
+function listen(broker: Broker, port: number, host: string): Promise<Server> {
+  return new Promise<Server>((resolveServer, reject) => {
+    const s = createServer(broker.listener());
+    // Read each peer address as the connection is accepted: Node keeps it once read, so a request whose client has
+    // already closed the socket is still known by its address (app.ts UNKNOWN_PEER otherwise).
+    s.on('connection', (socket) => void socket.remoteAddress);
+    s.once('error', reject);
+    s.listen(port, host, () => resolveServer(s));
+  });
 }
 
 /**

@@ -11,7 +11,6 @@ import {
   openCommandStore,
   restoreCommand,
   rotateKeySecretCommand,
-  runningBroker,
   storeConfigOf,
 } from './commands/state';
 import { ConfigProblems, loadConfig } from './config';
@@ -23,6 +22,7 @@ import type { Help, Settings } from './settings';
 import { parseSettings } from './settings';
 import { openStore } from './store';
 import { reportAdopted } from './store/adopt';
+import { runningBroker } from './store/data-dir-lock';
 
 function fail(message: string): never {
   process.stderr.write(`broker: ${message}\n`);
@@ -162,15 +162,21 @@ async function rotateCommand(s: Settings): Promise<void> {
     }
     return;
   }
-  const pid = runningBroker(s.dataDir);
-  if (pid !== undefined)
+  const running = runningBroker(s.dataDir);
+  if (running !== undefined) {
+    // The keys it signs with are in its memory: it rotates them itself (SIGUSR2), or a restart would undo ours.
+    if (running.pid === undefined)
+      fail(
+        `a broker runs on ${s.dataDir}, but out of sight here (another container on the same volume?): send it SIGUSR2 where it runs (docker kill --signal USR2 CONTAINER) to rotate its signing keys`,
+      );
     try {
-      process.kill(pid, 'SIGUSR2');
-      process.stdout.write(`asked the running broker (pid ${pid}) to rotate its signing keys\n`);
+      process.kill(running.pid, 'SIGUSR2');
+      process.stdout.write(`asked the running broker (pid ${running.pid}) to rotate its signing keys\n`);
       return;
     } catch {
-      // Not running any more: rotate the files ourselves.
+      // It stopped since: rotate the files ourselves.
     }
+  }
   if (!existsSync(join(s.dataDir, 'keys.json')))
     fail(`no broker keys in ${s.dataDir}: pass the broker's --data-dir`);
   const keys = await KeyStore.open(s.dataDir, policy);

@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -175,6 +175,17 @@ describe('backup and restore around a running broker', () => {
     expect(refused.status).toBe(1);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(refused.stderr).toMatch(/^broker: a broker \(pid \d+\) runs on .*: stop it first/);
+    // The lock, not the pid file, tells: a broker whose broker.pid names no process here (one in another container
+    // on the same volume; a released broker's command line never names oidc-broker) is refused all the same.
+    const pidFile = join(dataDir, 'broker.pid');
+    const pid = readFileSync(pidFile, 'utf8');
+    writeFileSync(pidFile, '1\n');
+    const hidden = cli('restore', '--from', out);
+    writeFileSync(pidFile, pid);
+    expect([hidden.status, hidden.stderr.trim()]).toEqual([
+      1,
+      `broker: a broker runs on ${dataDir} (a process out of sight here holds its broker.lock: another container on the same volume?): stop it first (restore replaces the state under it), then restore and start it again`,
+    ]);
     const again = cli('backup', '--out', out);
     expect([again.status, again.stderr.trim()]).toEqual([
       1,

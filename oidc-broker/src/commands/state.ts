@@ -1,7 +1,7 @@
 // `broker backup`, `broker restore` and `broker rotate-key-secret`: the state's care (issue 25), and what the
 // commands that read or write the state share: the store the config names (SQLite in the data dir, or PostgreSQL),
 // and whether a broker runs on a data dir.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreConfig } from '../config-schema';
 import { ConfigProblems, loadConfig } from '../config';
@@ -19,6 +19,7 @@ import {
 } from '../store/postgres';
 import { SqliteStore, STATE_FILE } from '../store/sqlite';
 import { backupSqlite, restoreSqlite } from '../store/sqlite-backup';
+import { LOCK_FILE, runningBroker, takeDataDir } from '../store/data-dir-lock';
 import type { Store } from '../store/types';
 
 /** The env variable rotate-key-secret reads the new secret from. */
@@ -56,20 +57,14 @@ export async function openCommandStore(s: Settings, config = commandConfig(s)): 
   return openStore(storeConfigOf(config), { dataDir: s.dataDir, onAdopted: reportAdopted });
 }
 
-/** The pid of the broker running on `dataDir` (its broker.pid names a live broker process), else undefined. */
-export function runningBroker(dataDir: string): number | undefined {
-  const pidFile = join(dataDir, 'broker.pid');
-  if (!existsSync(pidFile)) return undefined;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  let cmdline = '';
-  try {
-    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return undefined; // no such process: a pid file left by a broker that was killed
-  }
-  // A stale pid file may name an unrelated process now: only a broker counts.
-  return cmdline.includes('oidc-broker') ? pid : undefined;
+/** Why restore cannot run: a broker holds the data dir. */
+function brokerRuns(dataDir: string): string {
+  const pid = runningBroker(dataDir)?.pid;
+  const who =
+    pid === undefined
+      ? `a broker runs on ${dataDir} (a process out of sight here holds its ${LOCK_FILE}: another container on the same volume?)`
+      : `a broker (pid ${pid}) runs on ${dataDir}`;
+  return `${who}: stop it first (restore replaces the state under it), then restore and start it again`;
 }
 
 function postgresUrlEnv(store: StoreConfig): string {
@@ -104,12 +99,16 @@ export async function restoreCommand(s: Settings): Promise<void> {
     throw new ConfigError(
       `the state is in PostgreSQL: restore a pg_dump with pg_restore --clean --dbname "$${postgresUrlEnv(store)}" FILE, with every broker instance stopped`,
     );
-  const pid = runningBroker(s.dataDir);
-  if (pid !== undefined)
-    throw new ConfigError(
-      `a broker (pid ${pid}) runs on ${s.dataDir}: stop it first (restore replaces the state under it), then restore and start it again`,
-    );
-  const { meta, files } = restoreSqlite(from, s.dataDir);
+  // Alone on the data dir for the whole restore: a broker that starts meanwhile waits, then refuses.
+  const lock = takeDataDir(s.dataDir);
+  if (lock === undefined) throw new ConfigError(brokerRuns(s.dataDir));
+  let restored: ReturnType<typeof restoreSqlite>;
+  try {
+    restored = restoreSqlite(from, s.dataDir);
+  } finally {
+    lock.release();
+  }
+  const { meta, files } = restored;
   process.stdout.write(
     `restored ${STATE_FILE}${files.length ? ` and ${files.join(', ')}` : ''} into ${s.dataDir} from the backup of ${new Date(meta.createdAt * 1000).toISOString()}: start the broker\n`,
   );

@@ -4,6 +4,7 @@
 // format marker. Restore puts both back, so a broker started on the restored data dir publishes the same keys,
 // signs under the same CA and refuses the jtis used before the backup. The file holds private keys: mode 0600.
 import {
+  chmodSync,
   copyFileSync,
   existsSync,
   linkSync,
@@ -91,6 +92,7 @@ export function restoreSqlite(from: string, dataDir: string): { meta: BackupMeta
   writeFileSync(tmp, '', { mode: 0o600 });
   try {
     copyFileSync(from, tmp);
+    chmodSync(tmp, 0o600); // copyFileSync gives it the backup's mode
     let meta: BackupMeta;
     const files = new Map<string, string>();
     let db: SqlDatabase;

@@ -17,7 +17,15 @@
 //
 // The schema is versioned (PRAGMA user_version): MIGRATIONS bring a file of any earlier version up to date.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { CommitWorker } from './sqlite-commit-worker';
 import type { SqlDatabase, SqliteDriver, SqlStatement, SqlValue } from './sqlite-driver';
@@ -200,8 +208,17 @@ export class SqliteStore implements Store {
     this.deadlineMs = Math.min(opts.writeDeadlineMs ?? WRITE_DEADLINE_MS, WRITE_DEADLINE_MS);
     this.onError = opts.onError ?? (() => undefined);
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-    this.db = openSqlite(join(opts.dataDir, STATE_FILE), opts.driver);
+    const file = join(opts.dataDir, STATE_FILE);
+    this.db = openSqlite(file, opts.driver);
     this.driver = this.db.driver;
+    // The audit trail is the data dir's own, whatever the umask: SQLite creates the file 0644 less the umask, and
+    // its -wal and -shm take the file's mode. (A file of another owner, opened through group rights, stays as it is.)
+    for (const f of [file, `${file}-wal`, `${file}-shm`])
+      try {
+        chmodSync(f, 0o600);
+      } catch {
+        // missing, or not ours to change
+      }
     try {
       this.db.exec(`PRAGMA busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
       this.db.exec('PRAGMA journal_mode = WAL');

@@ -1,0 +1,132 @@
+// Whether a broker runs on a data dir, told by a lock rather than by a process's name. A running broker holds a
+// shared lock on <data dir>/broker.lock for as long as it runs; `restore` takes it exclusively for as long as it
+// replaces the state, and `rotate-key` asks whether it is held. The lock is SQLite's (a read transaction held open
+// on an empty database file: POSIX record locks underneath), so it needs no other dependency, it is released by the
+// kernel when the process dies however it dies (a broker killed with SIGKILL leaves no stale lock, as it leaves a
+// stale broker.pid), and it is seen by every process on the host that opens the same file, whatever the process is
+// called and whichever pid namespace (container) it runs in: a released image's broker runs as `node
+// .../index.js serve`, which no command-line test would recognise. Several brokers may hold it at once (the store is
+// safe for that); only `restore` needs it alone.
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { openSqlite } from './sqlite-driver';
+import type { SqlDatabase } from './sqlite-driver';
+
+export const LOCK_FILE = 'broker.lock';
+export const PID_FILE = 'broker.pid';
+
+/** How long a starting broker waits for a restore in progress to finish. */
+const START_WAIT_MS = 10_000;
+
+export interface DataDirLock {
+  release(): void;
+}
+
+function isBusy(err: unknown): boolean {
+  const e = err as { code?: unknown; errcode?: unknown; message?: unknown };
+  return (
+    e.code === 'SQLITE_BUSY' ||
+    e.errcode === 5 ||
+    (typeof e.message === 'string' && /database is locked/.test(e.message))
+  );
+}
+
+function open(dataDir: string, waitMs: number): SqlDatabase {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = openSqlite(join(dataDir, LOCK_FILE));
+  db.exec(`PRAGMA busy_timeout = ${waitMs}`);
+  return db;
+}
+
+function held(db: SqlDatabase): DataDirLock {
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      try {
+        db.exec('ROLLBACK');
+      } finally {
+        db.close();
+      }
+    },
+  };
+}
+
+/**
+ * A broker's hold on its data dir, until release() or the process's end. Waits a few seconds for a restore in
+ * progress, then refuses to start rather than run on a state being replaced.
+ */
+export function holdDataDir(dataDir: string, waitMs = START_WAIT_MS): DataDirLock {
+  const db = open(dataDir, waitMs);
+  try {
+    db.exec('BEGIN');
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+  } catch (err: unknown) {
+    db.close();
+    if (isBusy(err))
+      throw new Error(
+        `a restore is replacing the state in ${dataDir} (it holds ${LOCK_FILE}): start the broker once it has finished`,
+      );
+    throw err;
+  }
+  return held(db);
+}
+
+/** The data dir alone (for `restore`), or undefined when a broker holds it. */
+export function takeDataDir(dataDir: string): DataDirLock | undefined {
+  const db = open(dataDir, 0);
+  try {
+    db.exec('BEGIN EXCLUSIVE');
+  } catch (err: unknown) {
+    db.close();
+    if (isBusy(err)) return undefined;
+    throw err;
+  }
+  return held(db);
+}
+
+/** What is known of the broker that runs on a data dir. */
+export interface RunningBrokerInfo {
+  /**
+   * Its pid, when broker.pid names a process of this host's view that has broker.lock open; undefined when the
+   * holder is out of sight (another container on the same volume, another user's process).
+   */
+  pid: number | undefined;
+}
+
+/** The broker running on `dataDir` (one holds broker.lock), else undefined. */
+export function runningBroker(dataDir: string): RunningBrokerInfo | undefined {
+  if (!existsSync(join(dataDir, LOCK_FILE))) return undefined; // no broker has run here since it has one
+  const probe = takeDataDir(dataDir);
+  if (probe !== undefined) {
+    probe.release();
+    return undefined;
+  }
+  return { pid: lockHolderPid(dataDir) };
+}
+
+/** broker.pid's pid, if that process has this data dir's broker.lock open (a pid file can be stale or foreign). */
+function lockHolderPid(dataDir: string): number | undefined {
+  let pid: number;
+  let lock: string;
+  try {
+    pid = Number(readFileSync(join(dataDir, PID_FILE), 'utf8').trim());
+    lock = realpathSync(join(dataDir, LOCK_FILE));
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === lock) return pid;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    // no such process here, or not ours to look into
+  }
+  return undefined;
+}

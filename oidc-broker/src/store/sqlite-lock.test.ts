@@ -1,0 +1,131 @@
+// Whether a broker runs on a data dir (data-dir-lock.ts), as `restore` and `rotate-key` ask it, and the modes of
+// the state's files. The holder is another process, as in use, started from the sources with tsx. Runs under Node 20
+// (better-sqlite3) and Node 24 (node:sqlite): `vitest run oidc-broker/src/store/sqlite`.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../settings';
+import { holdDataDir, PID_FILE, runningBroker, takeDataDir } from './data-dir-lock';
+import { SqliteStore, STATE_FILE } from './sqlite';
+import { backupSqlite, restoreSqlite } from './sqlite-backup';
+
+const tsx = resolve(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+const lockModule = resolve(import.meta.dirname, 'data-dir-lock.ts');
+
+let dir: string;
+let holder: Holder | undefined;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'broker-lock-'));
+});
+afterEach(async () => {
+  if (holder) await holder.kill();
+  holder = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Holder {
+  /** The pid of the node process that holds the lock (tsx runs it as a child of its own). */
+  pid: number;
+  /** SIGKILL, as an OOM kill or `docker kill` would; resolves once it is gone. */
+  kill(): Promise<void>;
+}
+
+/** Another process that holds the data dir as a broker does, until killed; resolves once it holds it. */
+async function holdElsewhere(dataDir: string): Promise<Holder> {
+  const script = `import { holdDataDir } from ${JSON.stringify(lockModule)}; holdDataDir(${JSON.stringify(dataDir)}); console.log('held', process.pid); setInterval(() => {}, 1e6);`;
+  const child: ChildProcess = spawn(tsx, ['--eval', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pid = await new Promise<number>((ok, fail) => {
+    child.stdout?.on('data', (b: Buffer) => {
+      const m = /held (\d+)/.exec(b.toString());
+      if (m) ok(Number(m[1]));
+    });
+    child.once('exit', (code) => fail(new Error(`the holder exited with ${code}`)));
+  });
+  const gone = new Promise<void>((ok) => child.once('exit', () => ok()));
+  return {
+    pid,
+    async kill() {
+      process.kill(pid, 'SIGKILL');
+      await gone;
+    },
+  };
+}
+
+describe('a broker on a data dir', () => {
+  it('is seen by its lock, whatever its pid file says, and is gone when its process dies however it dies', async () => {
+    const data = join(dir, 'data');
+    expect(runningBroker(data)).toBeUndefined();
+    holder = await holdElsewhere(data);
+
+    // broker.pid names it: the pid is given (it has broker.lock open).
+    writeFileSync(join(data, PID_FILE), `${holder.pid}\n`);
+    expect(runningBroker(data)).toEqual({ pid: holder.pid });
+    // A pid file that names another process (a broker in another container, a stale file), or none at all: a broker
+    // still runs, its pid unknown here.
+    writeFileSync(join(data, PID_FILE), `${process.pid}\n`);
+    expect(runningBroker(data)).toEqual({ pid: undefined });
+    rmSync(join(data, PID_FILE));
+    expect(runningBroker(data)).toEqual({ pid: undefined });
+    expect(takeDataDir(data)).toBeUndefined();
+
+    // Killed outright: the kernel drops its lock, and a stale pid file does not make it run.
+    writeFileSync(join(data, PID_FILE), `${holder.pid}\n`);
+    await holder.kill();
+    holder = undefined;
+    expect(runningBroker(data)).toBeUndefined();
+    const alone = takeDataDir(data);
+    expect(alone).toBeDefined();
+    alone?.release();
+  }, 30_000);
+
+  it('does not start while a restore holds the data dir, and starts once it has finished', () => {
+    const data = join(dir, 'data');
+    const restoring = takeDataDir(data);
+    expect(restoring).toBeDefined();
+    expect(() => holdDataDir(data, 50)).toThrow(
+      `a restore is replacing the state in ${data} (it holds broker.lock): start the broker once it has finished`,
+    );
+    restoring?.release();
+    const broker = holdDataDir(data, 50);
+    expect(takeDataDir(data)).toBeUndefined();
+    broker.release();
+  });
+
+  it('several brokers may hold it at once; restore only alone', () => {
+    const data = join(dir, 'data');
+    const one = holdDataDir(data, 50);
+    const two = holdDataDir(data, 50);
+    one.release();
+    expect(takeDataDir(data)).toBeUndefined();
+    two.release();
+    takeDataDir(data)?.release();
+  });
+});
+
+describe("the state's file modes", () => {
+  it('state.db and its WAL are 0600 in a data dir that existed, whatever the umask, and after a restore', async () => {
+    const data = join(dir, 'data');
+    mkdirSync(data, { mode: 0o755 });
+    const before = process.umask(0o022);
+    try {
+      const state = new SqliteStore({ dataDir: data });
+      await state.useJti('gh', 'a-jti', Math.floor(Date.now() / 1000) + 600);
+      for (const f of [STATE_FILE, `${STATE_FILE}-wal`])
+        expect((statSync(join(data, f)).mode & 0o777).toString(8), f).toBe('600');
+      const out = join(dir, 'backup');
+      await backupSqlite(data, out);
+      await state.close();
+      // A backup copied about with a looser mode still restores to a state only its owner reads.
+      chmodSync(out, 0o644);
+      rmSync(data, { recursive: true });
+      mkdirSync(data, { mode: 0o755 });
+      restoreSqlite(out, data);
+      expect((statSync(join(data, STATE_FILE)).mode & 0o777).toString(8)).toBe('600');
+    } finally {
+      process.umask(before);
+    }
+  });
+});
