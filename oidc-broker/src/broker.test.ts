@@ -6,12 +6,16 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { decodeJwt } from 'jose';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalIssuer } from '../../test/support/issuer';
 import { startIssuer } from '../../test/support/issuer';
+import { runBroker } from './broker';
 import { REPO_ROOT } from './settings';
 import { SqliteStore } from './state';
+import { runningBroker } from './store/data-dir-lock';
 import { openSqlite } from './store/sqlite-driver';
 
 const tsx = resolve(REPO_ROOT, 'node_modules', '.bin', 'tsx');
@@ -115,6 +119,49 @@ describe('SIGTERM', () => {
       expect(await state.useJti(issuer.url, String(decodeJwt(token).jti), 4102444800)).toBe(false);
     } finally {
       await state.close();
+    }
+  });
+});
+
+describe('stop()', () => {
+  it('is bounded when the state never closes (a database that hangs): it warns and stops without it', async () => {
+    const dataDir = join(dir, 'data-hang');
+    const real = new SqliteStore({ dataDir });
+    // A store whose close never settles, as a pool whose server stopped answering.
+    const hanging = Object.assign(Object.create(real) as SqliteStore, {
+      close: () => new Promise<void>(() => undefined),
+    });
+    const lines: string[] = [];
+    const log = pino(
+      { base: undefined },
+      new Writable({
+        write(chunk: Buffer, _e, cb) {
+          lines.push(chunk.toString());
+          cb();
+        },
+      }),
+    );
+    const running = await runBroker({
+      configPath: join(dir, 'broker.yml'),
+      dataDir,
+      host: '127.0.0.1',
+      port: 0,
+      signals: false,
+      store: hanging,
+      log,
+      closeMs: 300,
+    });
+    try {
+      const stopped = await Promise.race([
+        running.stop().then(() => 'stopped'),
+        new Promise((r) => setTimeout(() => r('still waiting'), 5_000)),
+      ]);
+      expect(stopped).toBe('stopped');
+      expect(lines.join('')).toContain('"event":"state_close_timeout"');
+      // The data dir is free again: a restore or the next broker can take it.
+      expect(runningBroker(dataDir)).toBeUndefined();
+    } finally {
+      await real.close();
     }
   });
 });

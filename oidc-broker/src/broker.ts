@@ -31,6 +31,8 @@ import { CLOCK_SKEW, DEFAULT_JWKS_OPTIONS, IssuerKeys } from './verify';
 
 /** How long stop() waits for the requests in flight before it closes their connections. */
 export const DRAIN_MS = 10_000;
+/** How long a stopping broker waits for its state to close once the requests are drained. */
+export const CLOSE_MS = 5_000;
 
 /** The config file, compiled, and the SHA-256 (hex) of the text it was compiled from (what /readyz shows). */
 function loadWithDigest(file: string): { config: BrokerConfig; digest: string } {
@@ -157,6 +159,12 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     reload() {
       try {
         const { config: next, digest } = loadWithDigest(opts.configPath);
+        // The store is opened once, at start: a reload that changed it would report (/readyz's configDigest) a
+        // config that is not the one in force.
+        if (storeKey(next.store) !== storeKey(config.store))
+          throw new ConfigProblems([
+            `store: changed from ${storeKey(config.store)} to ${storeKey(next.store)}: the store is chosen at start, restart the broker to change it`,
+          ]);
         config = next;
         configDigest = digest;
         issuerKeys.retain(next);
@@ -190,6 +198,11 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   };
 }
 
+/** A store section as a reload compares and names it (absent: SQLite in the data dir); never a URL. */
+function storeKey(store: BrokerConfig['store']): string {
+  return store?.engine === 'postgres' ? `postgres with url_env ${store.urlEnv}` : 'sqlite';
+}
+
 export interface RunningBroker {
   broker: Broker;
   server: Server;
@@ -200,7 +213,7 @@ export interface RunningBroker {
 
 /** Starts the broker on host:port with reload on SIGHUP/file change and rotation on SIGUSR2. */
 export async function runBroker(
-  opts: BrokerOptions & { host: string; port: number; signals?: boolean; drainMs?: number },
+  opts: BrokerOptions & { host: string; port: number; signals?: boolean; drainMs?: number; closeMs?: number },
 ): Promise<RunningBroker> {
   // Asynchronous writes: under load, log lines written while one write is in flight go out together.
   const log =
@@ -289,7 +302,22 @@ export async function runBroker(
       watcher?.close();
       clearTimeout(timer);
       await drain(server, opts.drainMs ?? DRAIN_MS, log);
-      await broker.close();
+      // Every answer has gone out; what the store still holds is at most audit rows and writes whose callers were
+      // already told state_unavailable. A database that hangs (stopped, cut off) must not hold the exit for ever.
+      const closing = broker.close();
+      let closeTimer: NodeJS.Timeout | undefined;
+      const closed = await Promise.race([
+        closing.then(() => true),
+        new Promise<false>((r) => (closeTimer = setTimeout(() => r(false), opts.closeMs ?? CLOSE_MS))),
+      ]);
+      clearTimeout(closeTimer);
+      if (!closed) {
+        closing.catch(() => undefined);
+        log.warn(
+          { event: 'state_close_timeout' },
+          `the state did not close within ${(opts.closeMs ?? CLOSE_MS) / 1000} s: stopping without it`,
+        );
+      }
       rmSync(pidFile, { force: true });
       lock.release();
       log.flush();

@@ -326,6 +326,30 @@ describe('registry tokens follow the config in force', () => {
     }
   }
 
+  it('a reload that changes the store is refused: the store in force, and /readyz, stay as they were', async () => {
+    const ready = async () =>
+      ((await (await b.app.request('/readyz')).json()) as { configDigest: string }).configDigest;
+    const before = await ready();
+    const seen = logs.length;
+    writeFileSync(join(dir, 'broker.yml'), `${CONFIG}store:\n  postgres: { url_env: BROKER_DATABASE_URL }\n`);
+    try {
+      expect(b.reload()).toBe(false);
+      expect(b.deps.config().store).toEqual({ engine: 'sqlite' });
+      expect(await ready()).toBe(before);
+      const rejected = logs
+        .slice(seen)
+        .map((l) => JSON.parse(l) as { event?: string; problems?: string[] })
+        .find((l) => l.event === 'config_rejected');
+      expect(rejected?.problems).toEqual([
+        'store: changed from sqlite to postgres with url_env BROKER_DATABASE_URL: the store is chosen at start, restart the broker to change it',
+      ]);
+    } finally {
+      writeFileSync(join(dir, 'broker.yml'), CONFIG);
+      expect(b.reload()).toBe(true);
+    }
+    expect(await ready()).toBe(before);
+  });
+
   it('a rule made isolated grants no cache to the tokens it already minted', async () => {
     const token = await projectToken('web', ['build', 'cache:read', 'cache:write']);
     expect(await access(token, CACHE)).toEqual({
