@@ -96,7 +96,12 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     }));
   let keys: KeyStore;
   try {
-    keys = await KeyStore.open({ store: state, dataDir: opts.dataDir }, keyPolicy(config));
+    keys = await KeyStore.open({ store: state, dataDir: opts.dataDir }, keyPolicy(config), (err) =>
+      log.error(
+        { err, event: 'keys_reload_failed' },
+        'keys changed elsewhere could not be reloaded; retrying',
+      ),
+    );
   } catch (err: unknown) {
     await state.close();
     throw err;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { KeyMaterial } from './keys';
-import { KeyStore, LEAF_BACKDATE, LEAF_RENEW_MARGIN } from './keys';
+import { KeyStore, LEAF_BACKDATE, LEAF_RENEW_MARGIN, RELOAD_RETRY_MS } from './keys';
 import type { CertificateAndKey, StoreChange, StoredKey } from './store/types';
 
 let dir: string;
@@ -177,6 +177,74 @@ describe('keys kept by a store', () => {
     const back = await KeyStore.open(dir, policy);
     expect(back.registryCa()).toEqual(own);
     expect(leaf(back).checkIssued(new X509Certificate(own.certPem))).toBe(true);
+  });
+
+  it("refuse a public key, a CA certificate or a signer leaf written into the store without the private key's secret", async () => {
+    const store = memory();
+    const a = await KeyStore.open({ store, dataDir: join(dir, 'a') }, policy);
+    const kid = a.signingKey().kid;
+    const theirStore = memory();
+    const theirs = await KeyStore.open({ store: theirStore, dataDir: join(dir, 'o') }, policy);
+    const altered = 'the store was altered outside the broker (or damaged); restore it from a backup';
+
+    // The `next` key's public JWK (stored in the clear, as PostgreSQL keeps it) swapped for one the attacker holds:
+    // published, it would make the attacker's tokens verify. Refused at start, and on a reload.
+    const keys = await store.signingKeys();
+    const their = (await theirStore.signingKeys()).find((k) => k.state === 'next');
+    const next = keys.find((k) => k.state === 'next');
+    if (!their || !next) throw new Error('no next key');
+    next.publicJwk = { ...their.publicJwk, kid: next.kid };
+    await store.saveSigningKeys(keys);
+    await expect(KeyStore.open({ store, dataDir: join(dir, 'b') }, policy)).rejects.toThrow(
+      `signing key ${next.kid} in the store does not match its private key: ${altered}`,
+    );
+    await expect(a.reload()).rejects.toThrow(altered);
+    // The instance that refused the reload goes on with the keys it had, the attacker's never published.
+    expect(a.signingKey().kid).toBe(kid);
+    expect(a.jwks().keys.map((k) => k.x)).not.toContain(their.publicJwk.x);
+
+    // The CA's certificate swapped for the attacker's (it would become the registry's rootcertbundle).
+    const caStore = memory();
+    await caStore.initRegistryCa({ ...a.registryCa(), certPem: theirs.registryCa().certPem });
+    await expect(KeyStore.open({ store: caStore, dataDir: join(dir, 'c') }, policy)).rejects.toThrow(
+      `the registry CA's certificate in the store is not its key's: ${altered}`,
+    );
+
+    // A signer leaf another CA issued, with its own key: refused, never signed with.
+    const leafStore = memory();
+    await leafStore.initRegistryCa(a.registryCa());
+    const theirLeaf = await theirStore.registrySigner();
+    if (!theirLeaf) throw new Error('no leaf');
+    await leafStore.saveRegistrySigner(theirLeaf);
+    await expect(KeyStore.open({ store: leafStore, dataDir: join(dir, 'l') }, policy)).rejects.toThrow(
+      `the registry signer's certificate in the store is not its key's, or not the registry CA's: ${altered}`,
+    );
+  });
+
+  it('say when keys changed elsewhere cannot be reloaded, and try again until they are', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const shared = memory();
+      const errors: unknown[] = [];
+      const one = await KeyStore.open({ store: shared, dataDir: join(dir, 'a') }, policy);
+      const two = await KeyStore.open({ store: shared, dataDir: join(dir, 'b') }, policy, (e) =>
+        errors.push(e),
+      );
+      // The database is out of reach when the change is announced.
+      const read = shared.signingKeys;
+      shared.signingKeys = () => Promise.reject(new Error('connection terminated'));
+      await one.rotate(policy);
+      for (const l of shared.listeners) l('keys');
+      await vi.waitFor(() => expect(errors).toHaveLength(1));
+      expect(two.signingKey().kid).not.toBe(one.signingKey().kid);
+      // Back: the retry reloads, with no second announcement.
+      shared.signingKeys = read;
+      await vi.advanceTimersByTimeAsync(RELOAD_RETRY_MS);
+      await vi.waitFor(() => expect(two.signingKey().kid).toBe(one.signingKey().kid));
+      expect(errors).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keep a CA the store already holds (migrated from a data dir): never a new one', async () => {

@@ -57,6 +57,9 @@ export const REGISTRY_TOKEN_TTL = 300;
 /** A leaf is renewed when less than this is left: every registry token it signed expires before it does. */
 export const LEAF_RENEW_MARGIN = REGISTRY_TOKEN_TTL + 60;
 
+/** How soon a reload of keys changed elsewhere is tried again after it failed. */
+export const RELOAD_RETRY_MS = 5_000;
+
 /** How long past a retired key's last token it stays published (clock skew of verifiers). */
 const PUBLISH_MARGIN = 120;
 
@@ -75,6 +78,32 @@ async function newKey(state: StoredKey['state']): Promise<StoredKey> {
     publicJwk: { ...publicJwk, kid, alg: 'ES256', use: 'sig' },
     createdAt: now(),
   };
+}
+
+/** What to do about keys whose public half does not match the private one. */
+const ALTERED =
+  'the store was altered outside the broker (or damaged); restore it from a backup (or pg_dump), or rotate the keys from a broker that has the originals';
+
+/** Stored key material that contradicts itself: the broker will not publish or sign with it. */
+export class KeyIntegrityError extends Error {
+  override readonly name = 'KeyIntegrityError';
+}
+
+/**
+ * The JWK a key is published as, made from its private key (which, with PostgreSQL, is the part encrypted under
+ * BROKER_KEY_SECRET and so cannot be changed without it), never taken from the stored public JWK: a public key
+ * written into the store by someone without the secret is refused, not published.
+ */
+async function publishedJwk(k: StoredKey): Promise<JWK> {
+  const { kty, crv, x, y } = k.privateJwk;
+  const jwk = { kty, crv, x, y } as JWK;
+  const kid = await calculateJwkThumbprint(jwk);
+  const stored = k.publicJwk;
+  if (kid !== k.kid || stored.kid !== kid || stored.x !== x || stored.y !== y || stored.crv !== crv)
+    throw new KeyIntegrityError(
+      `signing key ${k.kid} in the store does not match its private key: ${ALTERED}`,
+    );
+  return { ...jwk, kid, alg: 'ES256', use: 'sig' };
 }
 
 export interface RegistrySigner {
@@ -107,6 +136,7 @@ export class KeyStore {
   static async open(
     where: string | { store: KeyMaterial; dataDir: string },
     policy: KeyPolicy = DEFAULT_KEY_POLICY,
+    onReloadError: (err: unknown) => void = () => undefined,
   ): Promise<KeyStore> {
     const dataDir = typeof where === 'string' ? where : where.dataDir;
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -126,9 +156,24 @@ export class KeyStore {
     await store.refresh();
     await store.maintain(policy);
     if (store.material.onChange) {
-      store.unsubscribe = store.material.onChange((what) => {
-        if (what === 'keys' || what === 'signer') store.reload().catch(() => undefined);
+      // A reload that fails (the database out of reach, a key refused) is said and tried again until one succeeds:
+      // the change that prompted it is not announced twice.
+      let retry: NodeJS.Timeout | undefined;
+      const reload = () => {
+        clearTimeout(retry);
+        retry = undefined;
+        store.reload().catch((err: unknown) => {
+          onReloadError(err);
+          retry ??= setTimeout(reload, RELOAD_RETRY_MS).unref();
+        });
+      };
+      const unsubscribe = store.material.onChange((what) => {
+        if (what === 'keys' || what === 'signer') reload();
       });
+      store.unsubscribe = () => {
+        clearTimeout(retry);
+        unsubscribe();
+      };
     }
     return store;
   }
@@ -213,8 +258,17 @@ export class KeyStore {
     if (!this.signer) {
       if (!this.signerPem) throw new Error('no registry signer');
       const cert = new X509Certificate(this.signerPem.certPem);
+      const key = createPrivateKey(this.signerPem.keyPem);
+      // A leaf the CA did not issue, or not for this key, would sign tokens the registry refuses: refused here.
+      if (
+        !cert.checkPrivateKey(key) ||
+        !cert.verify(new X509Certificate(this.registryCa().certPem).publicKey)
+      )
+        throw new KeyIntegrityError(
+          `the registry signer's certificate in the store is not its key's, or not the registry CA's: ${ALTERED}`,
+        );
       this.signer = {
-        key: createPrivateKey(this.signerPem.keyPem),
+        key,
         x5c: [cert.raw.toString('base64')],
         notAfter: Math.floor(Date.parse(cert.validTo) / 1000),
       };
@@ -236,9 +290,8 @@ export class KeyStore {
     // mint.ts signs with node:crypto on this KeyObject, made once per key (never per signature).
     this.signing = { kid: current.kid, key: createPrivateKey({ key: current.privateJwk, format: 'jwk' }) };
     const order = { next: 0, current: 1, retired: 2 } as const;
-    this.published = {
-      keys: [...this.keys].sort((a, b) => order[a.state] - order[b.state]).map((k) => k.publicJwk),
-    };
+    const sorted = [...this.keys].sort((a, b) => order[a.state] - order[b.state]);
+    this.published = { keys: await Promise.all(sorted.map((k) => publishedJwk(k))) };
     this.localSet = createLocalJWKSet(this.published);
     this.registrySigner();
   }
@@ -251,6 +304,9 @@ export class KeyStore {
   private async ensureRegistryCa(policy: KeyPolicy): Promise<void> {
     this.ca =
       (await this.material.registryCa()) ?? (await this.material.initRegistryCa(await createRegistryCa()));
+    const caCert = new X509Certificate(this.ca.certPem);
+    if (!caCert.checkPrivateKey(createPrivateKey(this.ca.keyPem)))
+      throw new KeyIntegrityError(`the registry CA's certificate in the store is not its key's: ${ALTERED}`);
     const certFile = join(this.dataDir, CA_CERT_FILE);
     const written = readCertificate(this.dataDir);
     if (written !== this.ca.certPem) {
