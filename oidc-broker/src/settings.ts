@@ -60,9 +60,10 @@ type Flag =
   | 'registry'
   | 'registry-config'
   | 'dry-run'
+  | 'force'
   | 'every';
 /** Flags that take no value. */
-const BOOLEAN_FLAGS: ReadonlySet<Flag> = new Set(['dry-run']);
+const BOOLEAN_FLAGS: ReadonlySet<Flag> = new Set(['dry-run', 'force']);
 type Env =
   'BROKER_CONFIG' | 'BROKER_DATA_DIR' | 'BROKER_LISTEN' | 'BROKER_KEY_SECRET' | 'BROKER_KEY_SECRET_NEW';
 
@@ -160,9 +161,10 @@ const COMMANDS = {
   },
   restore: {
     summary: 'put a backup back in the data folder (refused while a broker runs on it)',
-    usage: 'restore --from FILE [--config FILE] [--data-dir DIR]',
+    usage: 'restore --from FILE [--force] [--config FILE] [--data-dir DIR]',
     flags: {
       from: ['FILE', 'the backup file (from backup --out)'],
+      force: ['', "restore a backup under another registry CA than the data folder's"],
       config: ['FILE', 'the config file (its store)'],
       'data-dir': ['DIR', "the broker's data folder"],
     },

@@ -104,13 +104,14 @@ export async function restoreCommand(s: Settings): Promise<void> {
   if (lock === undefined) throw new ConfigError(brokerRuns(s.dataDir));
   let restored: ReturnType<typeof restoreSqlite>;
   try {
-    restored = restoreSqlite(from, s.dataDir);
+    restored = restoreSqlite(from, s.dataDir, { force: s.flags.has('force') });
   } finally {
     lock.release();
   }
-  const { meta, files } = restored;
+  const { meta, files, keptIn } = restored;
+  const kept = keptIn ? ` (what it had is kept in ${join(s.dataDir, keptIn)})` : '';
   process.stdout.write(
-    `restored ${STATE_FILE}${files.length ? ` and ${files.join(', ')}` : ''} into ${s.dataDir} from the backup of ${new Date(meta.createdAt * 1000).toISOString()}: start the broker\n`,
+    `restored ${STATE_FILE}${files.length ? ` and ${files.join(', ')}` : ''} into ${s.dataDir}${kept} from the backup of ${new Date(meta.createdAt * 1000).toISOString()}: start the broker\n`,
   );
 }
 

@@ -3,6 +3,7 @@
 // table `broker_backup` holding the data dir's key files (signing keys, registry CA and signer, DataDirKeys) and a
 // format marker. Restore puts both back, so a broker started on the restored data dir publishes the same keys,
 // signs under the same CA and refuses the jtis used before the backup. The file holds private keys: mode 0600.
+import { X509Certificate } from 'node:crypto';
 import {
   chmodSync,
   copyFileSync,
@@ -17,7 +18,15 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { openSqlite } from './sqlite-driver';
 import type { SqlDatabase } from './sqlite-driver';
-import { KEY_FILES, SCHEMA_VERSION, SqliteStore, STATE_FILE, writeAtomic } from './sqlite';
+import {
+  CA_CERT_FILE,
+  KEY_FILES,
+  readCertificate,
+  SCHEMA_VERSION,
+  SqliteStore,
+  STATE_FILE,
+  writeAtomic,
+} from './sqlite';
 
 export const BACKUP_FORMAT = 'depot-broker-backup';
 const META = '@meta';
@@ -83,8 +92,29 @@ export async function backupSqlite(dataDir: string, out: string): Promise<{ file
   }
 }
 
-/** Puts a backup back into `dataDir`: state.db and the key files it holds (those it does not hold are removed). */
-export function restoreSqlite(from: string, dataDir: string): { meta: BackupMeta; files: string[] } {
+/** A data dir's files a restore replaces: its state (with the WAL that belongs to it) and its key files. */
+const REPLACED = [STATE_FILE, `${STATE_FILE}-wal`, `${STATE_FILE}-shm`, ...KEY_FILES];
+
+export interface Restored {
+  meta: BackupMeta;
+  /** The key files the backup held, now in the data dir. */
+  files: string[];
+  /** Where the data dir's own state and key files were moved (relative to it), if it had any. */
+  keptIn: string | undefined;
+}
+
+/** The SHA-256 fingerprint of a certificate (PEM), as openssl prints it. */
+function fingerprint(pem: string): string {
+  return new X509Certificate(pem).fingerprint256;
+}
+
+/**
+ * Puts a backup back into `dataDir`: state.db and the key files it holds (those it does not hold are not left
+ * behind). What the data dir had is moved into a folder `pre-restore-<time>` in it, never deleted. A backup under
+ * another registry CA than the data dir's is refused unless `force`: the registry trusts the data dir's CA, so it
+ * would refuse every registry token of the restored broker (a backup of another broker, or of another data dir).
+ */
+export function restoreSqlite(from: string, dataDir: string, opts: { force?: boolean } = {}): Restored {
   if (!existsSync(from)) throw new Error(`${from} does not exist: pass the file backup --out wrote`);
   const notBackup = `${from} is not a broker backup (one made by npm run broker -- backup --out FILE)`;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -126,15 +156,28 @@ export function restoreSqlite(from: string, dataDir: string): { meta: BackupMeta
     } finally {
       db.close();
     }
-    // The old state's WAL must not be replayed into the restored file.
-    for (const suffix of ['-wal', '-shm']) rmSync(join(dataDir, `${STATE_FILE}${suffix}`), { force: true });
-    renameSync(tmp, join(dataDir, STATE_FILE));
-    for (const name of KEY_FILES) {
-      const content = files.get(name);
-      if (content === undefined) rmSync(join(dataDir, name), { force: true });
-      else writeAtomic(join(dataDir, name), content);
+    const ownCa = readCertificate(dataDir);
+    const backupCa = files.get(CA_CERT_FILE);
+    if (
+      !opts.force &&
+      ownCa !== undefined &&
+      backupCa !== undefined &&
+      fingerprint(ownCa) !== fingerprint(backupCa)
+    )
+      throw new Error(
+        `${from} is a backup under another registry CA (SHA-256 ${fingerprint(backupCa)}) than the one in ${dataDir} (${fingerprint(ownCa)}), which the registry trusts: restored, this broker's registry tokens would be refused until the registry's rootcertbundle is replaced. Check --from and --data-dir; to restore it all the same, add --force (what the data dir has is kept in a pre-restore folder in it)`,
+      );
+    // The data dir's own files go aside, the old WAL with its state (it must not be replayed into the restored file).
+    const present = REPLACED.filter((name) => existsSync(join(dataDir, name)));
+    let keptIn: string | undefined;
+    if (present.length > 0) {
+      keptIn = `pre-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      mkdirSync(join(dataDir, keptIn), { mode: 0o700 });
+      for (const name of present) renameSync(join(dataDir, name), join(dataDir, keptIn, name));
     }
-    return { meta, files: [...files.keys()] };
+    renameSync(tmp, join(dataDir, STATE_FILE));
+    for (const [name, content] of files) writeAtomic(join(dataDir, name), content);
+    return { meta, files: [...files.keys()], keptIn };
   } finally {
     rmSync(tmp, { force: true });
   }

@@ -1,12 +1,23 @@
-// Whether a broker runs on a data dir (data-dir-lock.ts), as `restore` and `rotate-key` ask it, and the modes of
-// the state's files. The holder is another process, as in use, started from the sources with tsx. Runs under Node 20
+// Whether a broker runs on a data dir (data-dir-lock.ts), as `restore` and `rotate-key` ask it; the modes of the
+// state's files; what a restore does with the state it replaces, and with a backup of another broker. The holder is another process, as in use, started from the sources with tsx. Runs under Node 20
 // (better-sqlite3) and Node 24 (node:sqlite): `vitest run oidc-broker/src/store/sqlite`.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KeyStore } from '../keys';
 import { REPO_ROOT } from '../settings';
 import { holdDataDir, PID_FILE, runningBroker, takeDataDir } from './data-dir-lock';
 import { SqliteStore, STATE_FILE } from './sqlite';
@@ -127,5 +138,63 @@ describe("the state's file modes", () => {
     } finally {
       process.umask(before);
     }
+  });
+});
+
+describe('restore over a data dir that has a state', () => {
+  async function brokerState(data: string, jti: string): Promise<void> {
+    await KeyStore.open(data);
+    const state = new SqliteStore({ dataDir: data });
+    await state.useJti('gh', jti, Math.floor(Date.now() / 1000) + 600);
+    await state.close();
+  }
+
+  it("keeps what the data dir had in a pre-restore folder; refuses another CA's backup unless forced", async () => {
+    const mine = join(dir, 'mine');
+    const other = join(dir, 'other');
+    await brokerState(mine, 'mine-before');
+    await brokerState(other, 'other');
+    const myBackup = join(dir, 'mine.backup');
+    const theirBackup = join(dir, 'other.backup');
+    await backupSqlite(mine, myBackup);
+    await backupSqlite(other, theirBackup);
+    const state = new SqliteStore({ dataDir: mine });
+    await state.useJti('gh', 'mine-after', Math.floor(Date.now() / 1000) + 600);
+    await state.close();
+    const ownCa = readFileSync(join(mine, 'registry-ca.pem'), 'utf8');
+    const fp = (pem: string) => new X509Certificate(pem).fingerprint256;
+
+    // Another broker's backup (a wrong --from or --data-dir): refused, the data dir untouched.
+    const theirCa = readFileSync(join(other, 'registry-ca.pem'), 'utf8');
+    expect(() => restoreSqlite(theirBackup, mine)).toThrow(
+      `${theirBackup} is a backup under another registry CA (SHA-256 ${fp(theirCa)}) than the one in ${mine} (${fp(ownCa)}), which the registry trusts: restored, this broker's registry tokens would be refused until the registry's rootcertbundle is replaced. Check --from and --data-dir; to restore it all the same, add --force (what the data dir has is kept in a pre-restore folder in it)`,
+    );
+    expect(readdirSync(mine).filter((f) => f.startsWith('pre-restore-'))).toEqual([]);
+    expect(readFileSync(join(mine, 'registry-ca.pem'), 'utf8')).toBe(ownCa);
+
+    // Its own backup: restored; the state it replaced (with the jti used after the backup) is kept, not deleted.
+    const restored = restoreSqlite(myBackup, mine);
+    expect(restored.keptIn).toMatch(/^pre-restore-\d{4}-\d\d-\d\dT/);
+    const kept = join(mine, restored.keptIn ?? '');
+    expect(readdirSync(kept).sort()).toEqual(
+      expect.arrayContaining(['keys.json', 'registry-ca.pem', 'state.db']),
+    );
+    const back = new SqliteStore({ dataDir: mine });
+    const aside = new SqliteStore({ dataDir: kept });
+    try {
+      expect(await back.useJti('gh', 'mine-before', 4102444800)).toBe(false);
+      expect(await back.useJti('gh', 'mine-after', 4102444800)).toBe(true);
+      expect(await aside.useJti('gh', 'mine-after', 4102444800)).toBe(false);
+    } finally {
+      await back.close();
+      await aside.close();
+    }
+
+    // Forced: the other CA's backup goes in, and this data dir's CA is kept aside with its key.
+    const forced = restoreSqlite(theirBackup, mine, { force: true });
+    expect(readFileSync(join(mine, 'registry-ca.pem'), 'utf8')).toBe(theirCa);
+    const keptNow = join(mine, forced.keptIn ?? '');
+    expect(readFileSync(join(keptNow, 'registry-ca.pem'), 'utf8')).toBe(ownCa);
+    expect(readdirSync(keptNow)).toContain('registry-ca-key.pem');
   });
 });
