@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AddressList, clientAddress, isLoopbackAddress, parseCidr } from './address';
+import { AddressList, clientAddress, isLoopbackAddress, parseCidr, rateKey } from './address';
 
 describe('parseCidr', () => {
   it.each([
@@ -44,4 +44,21 @@ describe('clientAddress', () => {
     expect(isLoopbackAddress('::1')).toBe(true);
     expect(isLoopbackAddress('128.0.0.1')).toBe(false);
   });
+});
+
+describe('rateKey', () => {
+  it.each([
+    ['198.51.100.7', '198.51.100.7'],
+    ['::ffff:198.51.100.7', '198.51.100.7'],
+    ['::ffff:c633:6407', '198.51.100.7'],
+    ['2001:db8:1:2::a', '2001:db8:1:2::/64'],
+    ['2001:DB8:1:2:ffff:ffff:ffff:ffff', '2001:db8:1:2::/64'],
+    ['2001:db8:1:3::a', '2001:db8:1:3::/64'],
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['64:ff9b::192.0.2.1', '64:ff9b:0:0::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['in-process', 'in-process'],
+    ['unknown', 'unknown'],
+  ])('%s counts as %s', (client, key) => expect(rateKey(client)).toBe(key));
 });

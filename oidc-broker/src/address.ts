@@ -49,6 +49,42 @@ export function plain(address: string): string {
   return m?.[1] ?? address;
 }
 
+/**
+ * What a client's per-address budgets (rate limits, the unverified-audit dedupe) count under: an IPv4 address (an
+ * IPv4-mapped IPv6 one too) as itself, an IPv6 address by its /64, written `2001:db8:1:2::/64`. A /64 is the least a
+ * subscriber is given, so keyed by full address one host would have 2^64 budgets. Anything else (`in-process`,
+ * `unknown`) is its own key. The audit rows and logs keep the full address.
+ */
+export function rateKey(client: string): string {
+  if (!client.includes(':')) return client;
+  const a = plain(client);
+  if (isIP(a) !== 6) return a;
+  const g = ipv6Groups(a);
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
+    const [hi = 0, lo = 0] = g.slice(6);
+    return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  }
+  return `${g
+    .slice(0, 4)
+    .map((x) => x.toString(16))
+    .join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of an address isIP() calls IPv6 (a zone and a dotted IPv4 tail allowed). */
+function ipv6Groups(address: string): number[] {
+  let text = address.split('%')[0] ?? '';
+  const v4 = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (v4) {
+    const [b0, b1, b2, b3] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((b0 << 8) | b1).toString(16)}:${((b2 << 8) | b3).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const part = (s: string | undefined) => (s ? s.split(':').map((h) => parseInt(h, 16)) : []);
+  const left = part(head);
+  const right = part(tail);
+  return [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
+}
+
 export function isLoopbackAddress(address: string): boolean {
   const a = plain(address);
   return a === '::1' || (isIP(a) === 4 && a.startsWith('127.'));

@@ -100,6 +100,40 @@ describe('the client address', () => {
   });
 });
 
+describe('an IPv6 client', () => {
+  it('counts by its /64: two addresses of one /64 share a failure budget, another /64 has its own; the audit keeps the address', async () => {
+    const from = (client: string) =>
+      call(PROXY, 'POST', '/auth/oidc/github-actions', { ...garbage, forwardedFor: client });
+    const first = await from('2001:db8:1:2::a');
+    expect(first.status).toBe(401);
+    expect((await from('2001:db8:1:2:ffff:ffff:ffff:ffff')).status).toBe(401);
+    // failures_per_address 2: a third address of the /64 is over the shared budget.
+    const limited = await from('2001:db8:1:2::b');
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    const other = await from('2001:db8:1:3::a');
+    expect(other.status).toBe(401);
+    for (const [r, client] of [
+      [first, '2001:db8:1:2::a'],
+      [other, '2001:db8:1:3::a'],
+    ] as const) {
+      const [row] = await running.broker.deps.state.queryAudit({
+        requestId: String(r.headers['x-request-id']),
+      });
+      expect(row?.client).toBe(client);
+    }
+  });
+
+  it('over IPv4-mapped IPv6, counts by its IPv4 address', async () => {
+    const from = (client: string) =>
+      call(PROXY, 'POST', '/auth/oidc/github-actions', { ...garbage, forwardedFor: client });
+    expect((await from('::ffff:198.51.100.30')).status).toBe(401);
+    expect((await from('::ffff:198.51.100.31')).status).toBe(401);
+    expect((await from('198.51.100.30')).status).toBe(401);
+    expect((await from('::ffff:c633:641e')).status).toBe(429); // 198.51.100.30 again, in hex
+  });
+});
+
 describe('a request whose socket no longer has its peer address', () => {
   it('is known as "unknown": no loopback or in-process allowance, and its audit row says so', async () => {
     // As when the client closed the socket before anything read the address (runBroker's server reads it on accept,

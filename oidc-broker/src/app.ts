@@ -13,7 +13,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono } from 'hono';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { clientAddress, isLoopbackAddress } from './address';
+import { clientAddress, isLoopbackAddress, rateKey } from './address';
 import type { BrokerConfig } from './config';
 import { BrokerError, errorMessage } from './errors';
 import type { ExchangeSuccess } from '../../shared/contract/exchange';
@@ -140,6 +140,7 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
   const failures = new RateLimiter();
   const registryFailures = new RateLimiter();
 
+  // The per-address limiters count by rateKey(client): an IPv6 client by its /64 (the audit keeps the full address).
   /** 429 with Retry-After when `key` is over any of `limits` (0: off), after `count` records it for /metrics. */
   const refuseOver = (
     key: string,
@@ -241,8 +242,9 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
   app.post(CLAIM_PATH, limitBody(MAX_BODY_BYTES), async (c) => {
     const config = deps.config();
     const client = c.get('client');
+    const key = rateKey(client);
     refuseOver(
-      client,
+      key,
       [
         [claimsByAddress, config.rateLimit.claimsPerAddress],
         [failures, config.rateLimit.failuresPerAddress],
@@ -250,7 +252,7 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
       'claims from this address',
       () => deps.metrics.forkClaims.inc({ endpoint: 'claim', outcome: 'rate_limited' }),
     );
-    claimsByAddress.add(client);
+    claimsByAddress.add(key);
     const admitRun = (run: string) => {
       refuseOver(run, [[claimsByRun, config.rateLimit.claimsPerRun]], 'claims for this run');
       claimsByRun.add(run);
@@ -265,7 +267,7 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
       c.header('Cache-Control', 'no-store');
       return c.json(result, 201);
     } catch (err: unknown) {
-      if (refused(err)) failures.add(client);
+      if (refused(err)) failures.add(key);
       throw err;
     }
   });
@@ -273,7 +275,8 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
   app.post(CLAIM_EXCHANGE_PATH, limitBody(MAX_BODY_BYTES), async (c) => {
     const config = deps.config();
     const client = c.get('client');
-    refuseOver(client, exchangeLimits(config), 'exchange requests from this address', () =>
+    const key = rateKey(client);
+    refuseOver(key, exchangeLimits(config), 'exchange requests from this address', () =>
       deps.metrics.forkClaims.inc({ endpoint: 'exchange', outcome: 'rate_limited' }),
     );
     c.header('Cache-Control', 'no-store');
@@ -286,11 +289,11 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
         c.header('Retry-After', String(result.retryAfter));
         return c.json(result, 202);
       }
-      limiter.add(client);
+      limiter.add(key);
       return c.json(result);
     } catch (err: unknown) {
-      limiter.add(client);
-      if (refused(err)) failures.add(client);
+      limiter.add(key);
+      if (refused(err)) failures.add(key);
       throw err;
     }
   });
@@ -308,10 +311,11 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
       );
     }
     const config = deps.config();
-    refuseOver(ctx.client, exchangeLimits(config), 'exchange requests from this address', () =>
+    const key = rateKey(ctx.client);
+    refuseOver(key, exchangeLimits(config), 'exchange requests from this address', () =>
       deps.metrics.exchanges.inc({ provider, outcome: 'rate_limited' }),
     );
-    limiter.add(ctx.client);
+    limiter.add(key);
     const end = deps.metrics.exchangeSeconds.startTimer({ provider });
     try {
       // A body that never arrives whole (the client closed the connection) is the client's doing, not an internal
@@ -327,7 +331,7 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
     } catch (err: unknown) {
       const code = err instanceof BrokerError ? err.code : 'internal';
       deps.metrics.exchanges.inc({ provider, outcome: code });
-      if (code !== 'jwks_unavailable' && code !== 'internal') failures.add(ctx.client);
+      if (code !== 'jwks_unavailable' && code !== 'internal') failures.add(key);
       throw err;
     } finally {
       end();
@@ -344,15 +348,15 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
   });
 
   const tokenService = async (c: Context<Env>, form: URLSearchParams | undefined) => {
-    const client = c.get('client');
+    const key = rateKey(c.get('client'));
     const limit = deps.config().rateLimit.registryFailuresPerAddress;
-    refuseOver(client, [[registryFailures, limit]], 'refused registry logins from this address', () =>
+    refuseOver(key, [[registryFailures, limit]], 'refused registry logins from this address', () =>
       deps.metrics.registryTokens.inc({ outcome: 'rate_limited' }),
     );
     try {
       return await issueRegistryToken(c, form);
     } catch (err: unknown) {
-      if (err instanceof BrokerError && err.status < 500) registryFailures.add(client);
+      if (err instanceof BrokerError && err.status < 500) registryFailures.add(key);
       throw err;
     }
   };

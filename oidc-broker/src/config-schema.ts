@@ -693,7 +693,7 @@ export const BrokerFileSchema = mapping(
         claims_per_run: 30,
       })
       .describe(
-        'Per-address limits on the exchange endpoints (fork-claim polls count under per_address, their refusals under failures_per_address; a pending answer never counts), the fork-PR claims and the registry token service.',
+        'Per-address limits on the exchange endpoints (fork-claim polls count under per_address, their refusals under failures_per_address; a pending answer never counts), the fork-PR claims and the registry token service. An IPv6 client counts by its /64, an IPv4 one by its address.',
       ),
     audit_retention: duration('90d', { min: 86_400 })
       .prefault('90d')

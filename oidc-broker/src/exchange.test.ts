@@ -616,6 +616,47 @@ describe('POST /auth/oidc/github-actions refuses', () => {
     }
   });
 
+  it('a project that is no project id: 400 saying what a project id is, before the token is spent', async () => {
+    const token = await mint();
+    const r = await exchangeToken(b, token, 'Acme Web');
+    expect([r.status, r.body.error?.code]).toEqual([400, 'malformed_request']);
+    expect(r.body.error?.message).toBe(
+      '"project" "Acme Web" is not a project id (lowercase letters and digits, separated by single . _ or -): use the id the broker config gives the project, or leave "project" out',
+    );
+    const long = await exchangeToken(b, token, `${'A'.repeat(56 * 1024)}`);
+    expect([long.status, long.body.error?.code]).toEqual([400, 'malformed_request']);
+    expect(long.body.error?.message).toContain(`"${'A'.repeat(40)}" (57344 characters) is not a project id`);
+    expect(r.text + long.text).not.toContain(token);
+    // Refused before verification: the token is still unused.
+    expect((await exchangeToken(b, token)).status).toBe(200);
+  });
+
+  it('a 56 KB project id, refused and then replayed: each audit row and log line keeps its start and says how much went', async () => {
+    const project = 'a'.repeat(56 * 1024);
+    const token = await mint();
+    // Verified both times, so audited both times: first no such project (whose detail repeats it), then replayed.
+    const answers = [await exchangeToken(b, token, project), await exchangeToken(b, token, project)];
+    expect(answers.map((r) => [r.status, r.body.error?.code])).toEqual([
+      [403, 'no_trust_relationship'],
+      [401, 'replayed'],
+    ]);
+    for (const r of answers) {
+      const id = r.headers.get('x-request-id') ?? '';
+      const [row] = await b.deps.state.queryAudit({ requestId: id });
+      expect(row?.project).toBe(`${'a'.repeat(240)}\u2026(+57,104 chars)`);
+      expect(row?.message?.length).toBeLessThanOrEqual(1024);
+      expect(Buffer.byteLength(JSON.stringify(row))).toBeLessThan(3 * 1024);
+      const line = logs.filter((l) => l.includes(id));
+      expect(line).toHaveLength(1);
+      expect(line[0]?.length).toBeLessThan(3 * 1024);
+      expect(line[0]).toContain(`"project":"${'a'.repeat(240)}\u2026(+57,104 chars)"`);
+    }
+    const [refused] = await b.deps.state.queryAudit({
+      requestId: answers[0]?.headers.get('x-request-id') ?? '',
+    });
+    expect(refused?.message).toMatch(/^project "a{100,}.*\u2026\(\+5\d,\d{3} chars\)$/);
+  });
+
   it('the same token twice, and twice concurrently: exactly one succeeds', async () => {
     const once = await mint();
     expect((await exchangeToken(b, once)).status).toBe(200);

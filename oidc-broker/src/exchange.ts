@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import { EXCHANGE_REQUEST_FIELDS } from '../../shared/contract/exchange';
 import type { ExchangeRequest, ExchangeSuccess } from '../../shared/contract/exchange';
+import { PROJECT_ID, PROJECT_ID_HINT } from '../../shared/contract/project';
 import type { SourceIdentity } from '../../shared/contract/project-token';
 import type { BrokerConfig } from './config';
 import { BrokerError } from './errors';
@@ -16,6 +17,7 @@ import { decide } from './policy';
 import type { Decision } from './policy';
 import type { AuditRecord, Store } from './state';
 import { StoreUnavailableError } from './state';
+import { boundAudit } from './store/audit-bounds';
 import type { UnverifiedAudit } from './store/audit-bounds';
 import type { IssuerKeys } from './verify';
 import { CLOCK_SKEW, MAX_TOKEN_BYTES, verifyCiToken } from './verify';
@@ -71,12 +73,32 @@ export function parseExchangeRequest(body: string): ExchangeRequest {
       field: 'token',
     });
   }
-  if (obj.project !== undefined && (typeof obj.project !== 'string' || obj.project === '')) {
+  const project = projectField(obj.project);
+  return project === undefined ? { token: obj.token } : { token: obj.token, project };
+}
+
+/**
+ * A request's optional `project`: undefined, or a project id as the config spells them (PROJECT_ID, what
+ * config-schema.ts requires of every project's id); anything else is refused before the token is looked at, so it
+ * never reaches an audit row whole.
+ */
+export function projectField(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') {
     throw new BrokerError('malformed_request', '"project" must be a project id string when present', {
       field: 'project',
     });
   }
-  return obj.project === undefined ? { token: obj.token } : { token: obj.token, project: obj.project };
+  if (!PROJECT_ID.test(value)) {
+    const shown =
+      JSON.stringify(value.slice(0, 40)) + (value.length > 40 ? ` (${value.length} characters)` : '');
+    throw new BrokerError(
+      'malformed_request',
+      `"project" ${shown} is not a project id (${PROJECT_ID_HINT}): use the id the broker config gives the project, or leave "project" out`,
+      { field: 'project' },
+    );
+  }
+  return value;
 }
 
 /** Where a request came from, for the audit row and the log. */
@@ -172,14 +194,17 @@ export async function exchange(
     const level = e.code === 'internal' ? 'error' : e.code === 'state_unavailable' ? 'warn' : 'info';
     const line = logFields(record, 'exchange');
     if (e.code === 'internal') line.err = err;
-    deps.log[level](line, e.detail ?? e.message);
+    deps.log[level](line, record.message ?? e.message);
     throw e;
   }
 }
 
 /** The log line of an audited request: `event`, the outcome, and the audit record's fields that are set but its time
- * and message (the line has its own), the event name as `event_name`. Built in one pass: every exchange logs one. */
+ * and message (the line has its own: log `r.message`, which this bounds too), the event name as `event_name`. Cuts the
+ * record's text to its bounds first (boundAudit(), in place), as auditLater() does, so the line and the row agree.
+ * Built in one pass: every exchange logs one. */
 export function logFields(r: AuditRecord, event: string): Record<string, unknown> {
+  boundAudit(r);
   const line: Record<string, unknown> = { event, outcome: r.outcome };
   for (const key of Object.keys(r) as (keyof AuditRecord)[]) {
     const value = r[key];
@@ -207,9 +232,10 @@ export function auditRefusal(
   if (deps.unverifiedAudit.admit(client, code, now)) auditLater(deps, record);
 }
 
-/** Writes an audit row with the next group commit; the answer does not wait for it, a failure is logged. */
+/** Writes an audit row with the next group commit; the answer does not wait for it, a failure is logged. Every
+ * request's row comes this way, its text cut to the bounds (boundAudit(), in place) whatever the store. */
 export function auditLater(deps: Pick<BrokerDeps, 'state' | 'log'>, record: AuditRecord): void {
-  deps.state.audit(record).catch((err: unknown) => {
+  deps.state.audit(boundAudit(record)).catch((err: unknown) => {
     deps.log.error({ err, requestId: record.requestId }, 'audit record not written');
   });
 }

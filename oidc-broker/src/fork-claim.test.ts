@@ -595,6 +595,7 @@ describe('requests are strict', () => {
     ['pullRequest too large', { ...base, pullRequest: 2 ** 60 }],
     ['project empty', { ...base, project: '' }],
     ['project as a list', { ...base, project: ['web'] }],
+    ['project that is no project id', { ...base, project: 'Acme/Web' }],
   ])('claim: %s is 400 malformed_request', async (_name, body) => {
     expect(code(await post(b, CLAIM_PATH, body))).toEqual([400, 'malformed_request']);
   });
@@ -635,6 +636,21 @@ describe('the config decides at claim time, naming no project', () => {
     const row = (await b.deps.state.queryAudit({ requestId: r.headers.get('x-request-id') ?? '' }))[0];
     expect(row).toMatchObject({ kind: 'claim', outcome: want });
     expect(gh.asked).toEqual({ run: 0, pull: 0, artifacts: 0 });
+  });
+
+  it('a 32 KB repository name: the audit row and the log line keep its start and say how much went', async () => {
+    const r = await post(b, CLAIM_PATH, claimBody(fork(), { repository: `acme/${'w'.repeat(32 * 1024)}` }));
+    expect(code(r)).toEqual([403, 'no_project']);
+    const id = r.headers.get('x-request-id') ?? '';
+    const [row] = await b.deps.state.queryAudit({ requestId: id });
+    expect(row?.repository).toBe(`acme/${'w'.repeat(235)}\u2026(+32,533 chars)`);
+    expect(row?.message).toMatch(/\u2026\(\+\d{2},\d{3} chars\)$/);
+    expect(row?.message?.length).toBeLessThanOrEqual(1024);
+    expect(Buffer.byteLength(JSON.stringify(row))).toBeLessThan(3 * 1024);
+    const line = logs.filter((l) => l.includes(id));
+    expect(line).toHaveLength(1);
+    expect(line[0]?.length).toBeLessThan(3 * 1024);
+    expect(line[0]).toContain(`"repository":"acme/${'w'.repeat(235)}\u2026(+32,533 chars)"`);
   });
 
   it('ref, event and workflow fields and claims: pins do not narrow what a rule covers', async () => {

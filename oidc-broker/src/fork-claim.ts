@@ -25,7 +25,7 @@ import type { BrokerConfig, ProjectConfig } from './config';
 import type { ErrorCode } from './errors';
 import { BrokerError } from './errors';
 import type { BrokerDeps, RequestContext } from './exchange';
-import { auditLater, auditRefusal, logFields, stateUnavailable } from './exchange';
+import { auditLater, auditRefusal, logFields, projectField, stateUnavailable } from './exchange';
 import type { GitHubApi, GitHubOptions, WorkflowRun } from './github';
 import { GitHubClients, GitHubError } from './github';
 import { mintProjectToken } from './mint';
@@ -154,14 +154,8 @@ export function parseClaimRequest(body: string): ClaimRequest {
     runAttempt: positiveInteger(obj, 'runAttempt'),
     pullRequest: positiveInteger(obj, 'pullRequest'),
   };
-  if (obj.project !== undefined) {
-    if (typeof obj.project !== 'string' || obj.project === '') {
-      throw new BrokerError('malformed_request', '"project" must be a project id string when present', {
-        field: 'project',
-      });
-    }
-    request.project = obj.project;
-  }
+  const project = projectField(obj.project);
+  if (project !== undefined) request.project = project;
   return request;
 }
 
@@ -654,6 +648,6 @@ function settle(
   const line = logFields(record, endpoint === 'claim' ? 'claim' : 'claim_exchange');
   if (e.retryAfter !== undefined) line.retryAfter = e.retryAfter;
   if (e.code === 'internal') line.err = err;
-  deps.log[level](line, e.detail ?? e.message);
+  deps.log[level](line, record.message ?? e.message);
   return e;
 }

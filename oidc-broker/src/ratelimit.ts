@@ -1,6 +1,6 @@
 // Fixed-window counters per client address: one for all exchange requests, one for refused ones. A client that
 // floods garbage runs out of its failure budget and gets 429 before any verification work; other clients are
-// unaffected.
+// unaffected. app.ts keys them by address.ts rateKey(): an IPv6 client by its /64, which one subscriber holds whole.
 export class RateLimiter {
   private window = 0;
   private readonly counts = new Map<string, number>();

@@ -428,4 +428,33 @@ describe('the audit of /v2/token', () => {
     const [bad] = await b.deps.state.queryAudit({ requestId: refused.headers.get('x-request-id') ?? '' });
     expect(bad).toMatchObject({ kind: 'registry_token', outcome: 'unauthorized' });
   });
+
+  it('a login asking for 60 KB of scopes: the row and the log line keep the start of each scope string and say how much went', async () => {
+    const token = await projectToken('web', ['build', 'cache:read']);
+    // One made-up repository name of 60,000 characters beside a real scope (the form stays under the 64 KiB body limit).
+    const scope = `repository:cache/web:pull repository:junk-${'n'.repeat(60_000)}:pull`;
+    const res = await b.app.request('/v2/token', {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'password', password: token, service: 'depot-cache', scope }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(res.status).toBe(200);
+    const id = res.headers.get('x-request-id') ?? '';
+    const [row] = await b.deps.state.queryAudit({ requestId: id });
+    const marker = /\u2026\(\+\d{2},\d{3} chars\)$/;
+    expect(row?.requested).toMatch(/^repository:cache\/web:pull repository:junk-n+\u2026/);
+    expect(row?.requested).toMatch(marker);
+    expect(row?.requested).toHaveLength(2_048);
+    expect(row?.granted).toMatch(/^repository:cache\/web:pull repository:junk-n+\u2026/);
+    expect(row?.granted).toMatch(marker);
+    expect(Buffer.byteLength(JSON.stringify(row))).toBeLessThan(6 * 1024);
+    const line = logs.filter((l) => l.includes(id));
+    expect(line).toHaveLength(1);
+    expect(line[0]?.length).toBeLessThan(6 * 1024);
+    expect(JSON.parse(line[0] ?? '{}')).toMatchObject({
+      event: 'registry_token',
+      requested: row?.requested,
+      granted: row?.granted,
+    });
+  });
 });

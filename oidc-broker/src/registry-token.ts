@@ -16,7 +16,7 @@ import type { BrokerConfig, ProjectConfig } from './config';
 import { BrokerError } from './errors';
 import { REGISTRY_TOKEN_TTL } from './keys';
 import type { BrokerDeps, RequestContext } from './exchange';
-import { auditLater, auditRefusal, stateUnavailable } from './exchange';
+import { auditLater, auditRefusal, logFields, stateUnavailable } from './exchange';
 import { PROVIDERS } from './providers';
 import type { AuditRecord } from './state';
 import { StoreUnavailableError } from './state';
@@ -168,17 +168,8 @@ export async function registryToken(
     deps.metrics.registryTokens.inc({ outcome: 'ok' });
     record.granted = result.access.map((a) => `repository:${a.name}:${a.actions.join(',')}`).join(' ');
     auditLater(deps, record);
-    deps.log.info(
-      {
-        event: 'registry_token',
-        requestId: record.requestId,
-        client: record.client,
-        project: record.project,
-        rule: record.rule,
-        access: result.access,
-      },
-      'registry token issued',
-    );
+    // The record's fields, bounded as its row is (`requested` and `granted` carry the access).
+    deps.log.info(logFields(record, 'registry_token'), 'registry token issued');
     return result;
   } catch (err: unknown) {
     const e =
@@ -191,18 +182,9 @@ export async function registryToken(
     Object.assign(record, { outcome: e.code, field: e.field, message: e.detail ?? e.message });
     // A project token that verified has set tokenJti; anything short of that could come from anyone.
     auditRefusal(deps, record, record.tokenJti !== undefined, ctx.client, e.code);
-    deps.log[e.code === 'internal' ? 'error' : 'info'](
-      {
-        event: 'registry_token',
-        outcome: e.code,
-        requestId: record.requestId,
-        client: record.client,
-        project: record.project,
-        rule: record.rule,
-        ...(e.code === 'internal' ? { err } : {}),
-      },
-      e.detail ?? e.message,
-    );
+    const line = logFields(record, 'registry_token');
+    if (e.code === 'internal') line.err = err;
+    deps.log[e.code === 'internal' ? 'error' : 'info'](line, record.message ?? e.message);
     throw e;
   }
 }

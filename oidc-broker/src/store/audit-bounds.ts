@@ -6,7 +6,72 @@
 //   once per client address per minute and at most `audit_unverified_per_minute` rows a minute in all; the others of
 //   the minute are counted, and one `unverified_suppressed` row carries the count when the minute ends. The counts are
 //   per broker instance: N instances write at most N times the cap. Refusals of verified tokens are always audited.
+//   An IPv6 client counts by its /64 (address.ts rateKey()), as the rate limits do: a /64 is one subscriber's.
+// - size: every text value of a row and of the request's log line is cut to a bound (boundAudit(), applied by
+//   exchange.ts auditLater() and logFields(), which every endpoint's rows and lines go through): a caller sends up to
+//   64 KB a request, and a verified refusal (a replay) is audited each time.
+import { rateKey } from '../address';
 import type { AuditRecord, Store } from './types';
+
+/**
+ * The most characters an audit text value keeps (UTF-16 code units, so at most 3 bytes each in UTF-8: a value never
+ * passes 3 times its bound in bytes, whatever its script). Ids, names, addresses, shas and the like: 256, far above
+ * what a real one needs (a GitHub owner/name is at most 140).
+ */
+export const AUDIT_TEXT_MAX = 256;
+/** Refs, workflow refs and paths (a branch name alone may take 255) and the operator's detail of a refusal. */
+export const AUDIT_LONG_TEXT_MAX = 1_024;
+/** `/v2/token`'s scopes asked for and granted, space-separated (BuildKit asks for a few repositories at a time). */
+export const AUDIT_SCOPES_MAX = 2_048;
+
+const FIELD_MAX: Partial<Record<keyof AuditRecord, number>> = {
+  ref: AUDIT_LONG_TEXT_MAX,
+  workflowRef: AUDIT_LONG_TEXT_MAX,
+  jobWorkflowRef: AUDIT_LONG_TEXT_MAX,
+  workflowPath: AUDIT_LONG_TEXT_MAX,
+  message: AUDIT_LONG_TEXT_MAX,
+  requested: AUDIT_SCOPES_MAX,
+  granted: AUDIT_SCOPES_MAX,
+};
+
+/** The end of a cut value: how many characters went, e.g. `…(+55,744 chars)`. */
+function cutMarker(dropped: number): string {
+  return `\u2026(+${String(dropped).replace(/\B(?=(\d{3})+(?!\d))/g, ',')} chars)`;
+}
+
+/**
+ * `value` when it has at most `max` characters; otherwise its start and a marker of how many characters were dropped,
+ * `max` characters in all. A cut never splits a surrogate pair.
+ */
+export function boundText(value: string, max: number): string {
+  if (value.length <= max) return value;
+  const fits = (keep: number) => keep + cutMarker(value.length - keep).length <= max;
+  // Sized first for a marker of the whole value (the longest it can be), then grown while a shorter marker leaves room.
+  let keep = Math.max(0, max - cutMarker(value.length).length);
+  while (keep < max && fits(keep + 1)) keep++;
+  // Never the first half of a surrogate pair at the end (one more dropped can cost the count a digit: shrink to fit).
+  while (keep > 0 && (isHighSurrogate(value.charCodeAt(keep - 1)) || !fits(keep))) keep--;
+  return value.slice(0, keep) + cutMarker(value.length - keep);
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+/**
+ * Cuts every text value of an audit record to its bound (AUDIT_TEXT_MAX, or FIELD_MAX's), in place, and returns it:
+ * the row and the log line then carry the same values. Idempotent, and a few comparisons when nothing is long.
+ */
+export function boundAudit(rec: AuditRecord): AuditRecord {
+  const fields = rec as unknown as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    const value = fields[key];
+    if (typeof value !== 'string') continue;
+    const max = FIELD_MAX[key as keyof AuditRecord] ?? AUDIT_TEXT_MAX;
+    if (value.length > max) fields[key] = boundText(value, max);
+  }
+  return rec;
+}
 
 /** Rows one purge statement deletes at most. */
 export const AUDIT_PURGE_BATCH = 1_000;
@@ -71,8 +136,10 @@ export class UnverifiedAudit {
     }
     // A request without a network address (made in-process: app.ts IN_PROCESS, the unit tests) has only the cap in all.
     const addressed = client !== '' && client !== IN_PROCESS;
-    if (!(addressed && this.seen.has(client)) && this.written < this.perMinute()) {
-      if (addressed) this.seen.add(client);
+    // An IPv6 client by its /64, as the rate limits count it: one subscriber holds all of its addresses.
+    const key = addressed ? rateKey(client) : client;
+    if (!(addressed && this.seen.has(key)) && this.written < this.perMinute()) {
+      if (addressed) this.seen.add(key);
       this.written++;
       return true;
     }
@@ -98,14 +165,16 @@ export class UnverifiedAudit {
     // The window is over for the admitted ones too: a new minute begins at the next refusal.
     this.minute = 0;
     if (count === 0) return;
-    await this.write({
-      at: Math.floor(minute / 1000),
-      kind: SUPPRESSED_KIND,
-      provider: '',
-      issuer: '',
-      outcome: 'suppressed',
-      suppressed: count,
-      message: `${count} refusal(s) of unverified tokens in the minute from ${new Date(minute).toISOString()} not audited one by one (at most one per client address a minute and audit_unverified_per_minute in all, per instance): ${codes}`,
-    });
+    await this.write(
+      boundAudit({
+        at: Math.floor(minute / 1000),
+        kind: SUPPRESSED_KIND,
+        provider: '',
+        issuer: '',
+        outcome: 'suppressed',
+        suppressed: count,
+        message: `${count} refusal(s) of unverified tokens in the minute from ${new Date(minute).toISOString()} not audited one by one (at most one a minute per client address or IPv6 /64, and audit_unverified_per_minute in all, per instance): ${codes}`,
+      }),
+    );
   }
 }

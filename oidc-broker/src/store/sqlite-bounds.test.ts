@@ -5,7 +5,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { purgeAuditBefore, SUPPRESSED_KIND, UnverifiedAudit } from './audit-bounds';
+import {
+  AUDIT_LONG_TEXT_MAX,
+  AUDIT_SCOPES_MAX,
+  AUDIT_TEXT_MAX,
+  boundAudit,
+  boundText,
+  purgeAuditBefore,
+  SUPPRESSED_KIND,
+  UnverifiedAudit,
+} from './audit-bounds';
 import { KEY_FILES, SqliteStore } from './sqlite';
 import { backupSqlite, restoreSqlite } from './sqlite-backup';
 import type { AuditRecord } from './types';
@@ -74,6 +83,13 @@ describe('the audit rows of unverified refusals', () => {
     expect(written[1]).toMatchObject({ kind: SUPPRESSED_KIND, suppressed: 1 });
     await gate.flush();
     expect(written).toHaveLength(2);
+    // An IPv6 client counts by its /64: another address of an audited /64 is not audited again this minute.
+    now += 60_000;
+    expect(gate.admit('2001:db8:1:2::a', 'malformed_token')).toBe(true);
+    expect(gate.admit('2001:db8:1:2::b', 'malformed_token')).toBe(false);
+    expect(gate.admit('2001:db8:1:3::a', 'malformed_token')).toBe(true);
+    await gate.flush();
+    expect(written[2]).toMatchObject({ kind: SUPPRESSED_KIND, suppressed: 1 });
     // Requests without an address (in-process) are capped in all only.
     expect([1, 2, 3, 4].map(() => gate.admit('in-process', 'malformed_token'))).toEqual([
       true,
@@ -81,6 +97,65 @@ describe('the audit rows of unverified refusals', () => {
       true,
       false,
     ]);
+  });
+});
+
+describe('the size of an audit row', () => {
+  it('cuts each text value to its bound, keeping the start and saying how many characters went', () => {
+    expect(boundText('short', 256)).toBe('short');
+    expect(boundText('x'.repeat(256), 256)).toBe('x'.repeat(256));
+    expect(boundText('x'.repeat(56 * 1024), 256)).toBe(`${'x'.repeat(240)}\u2026(+57,104 chars)`);
+    const rec = boundAudit({
+      ...row(1, 'r'.repeat(300)),
+      project: 'p'.repeat(5_000),
+      message: 'm'.repeat(5_000),
+      ref: 'refs/heads/'.padEnd(900, 'b'),
+      requested: 's'.repeat(60_000),
+      granted: 'g'.repeat(2_048),
+      suppressed: 7,
+    });
+    expect(rec.requestId).toHaveLength(AUDIT_TEXT_MAX);
+    expect(rec.project).toHaveLength(AUDIT_TEXT_MAX);
+    expect(rec.project).toMatch(/^p+\u2026\(\+4,\d{3} chars\)$/);
+    expect(rec.message).toHaveLength(AUDIT_LONG_TEXT_MAX);
+    expect(rec.ref).toHaveLength(900); // a long ref is kept whole
+    expect(rec.requested).toHaveLength(AUDIT_SCOPES_MAX);
+    expect(rec.granted).toBe('g'.repeat(2_048));
+    expect(rec.suppressed).toBe(7);
+    // Idempotent: a cut value is within its bound.
+    expect(boundAudit({ ...rec })).toEqual(rec);
+  });
+
+  it('multi-byte text: at most 3 bytes a character, and a surrogate pair is never split', () => {
+    const euro = boundText('\u20ac'.repeat(30_000), AUDIT_TEXT_MAX);
+    expect(euro).toHaveLength(AUDIT_TEXT_MAX);
+    expect(Buffer.byteLength(euro)).toBeLessThanOrEqual(3 * AUDIT_TEXT_MAX);
+    for (const pad of ['', 'x']) {
+      const emoji = boundText(pad + '\u{1f600}'.repeat(20_000), AUDIT_TEXT_MAX);
+      expect(emoji.length).toBeLessThanOrEqual(AUDIT_TEXT_MAX);
+      expect(Buffer.from(emoji).toString()).toBe(emoji); // a lone surrogate would come back as U+FFFD
+      expect(emoji).toMatch(/\u{1f600}\u2026\(\+[\d,]+ chars\)$/u);
+    }
+  });
+
+  it('a row of 60 KB values written through the broker helper is a few KB in SQLite', async () => {
+    const state = new SqliteStore({ dataDir: join(dir, 'data') });
+    try {
+      const huge = '\u20ac'.repeat(20_000);
+      const fields = Object.fromEntries(
+        ['project', 'repository', 'ref', 'workflowRef', 'message', 'requested', 'granted', 'claim'].map(
+          (f) => [f, huge],
+        ),
+      );
+      await state.audit(boundAudit({ ...row(1, 'big'), ...fields }));
+      const [stored] = await state.queryAudit({ requestId: 'big' });
+      expect(stored?.project).toMatch(/\u2026\(\+19,\d{3} chars\)$/);
+      expect(Buffer.byteLength(JSON.stringify(stored))).toBeLessThan(
+        3 * (4 * 256 + 3 * 1024 + 2 * 2048) + 1024,
+      );
+    } finally {
+      await state.close();
+    }
   });
 });
 
