@@ -187,9 +187,16 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
 
   // Readiness: the store answers (503 state_unavailable otherwise); the version and the digest of the config in force
   // let an operator see that every instance runs the same.
+  // One probe of the store at a time, shared by every /readyz request that comes while it runs: anyone may ask, and
+  // a flood of probes would contend with the exchanges' commits for the store's write lock.
+  let probing: Promise<void> | undefined;
+  const probeStore = (): Promise<void> =>
+    (probing ??= deps.state.ready().finally(() => {
+      probing = undefined;
+    }));
   app.get('/readyz', async (c) => {
     try {
-      await deps.state.ready();
+      await probeStore();
     } catch (err: unknown) {
       if (!(err instanceof StoreUnavailableError)) deps.log.error({ err }, 'readiness probe failed');
       throw new BrokerError('state_unavailable', 'the broker cannot reach its state store', {

@@ -11,7 +11,7 @@ import type { JWK } from 'jose';
 import { delay, http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseExchangeResponse } from '../../shared/contract/exchange';
 import { readProjectToken } from '../../shared/contract/project-token';
 import type { Broker } from './broker';
@@ -1165,5 +1165,22 @@ describe('single use is durable: the jti is committed before the answer', () => 
       lock.release();
     }
     expect((await b.app.request('/readyz')).status).toBe(200);
+  });
+
+  it('/readyz: requests that come while a probe runs share it (anyone may ask; the probe takes the write lock)', async () => {
+    const b = await broker();
+    const probes = vi.spyOn(b.deps.state, 'ready');
+    const lock = lockState();
+    let down: Response[];
+    try {
+      down = await Promise.all(Array.from({ length: 20 }, () => b.app.request('/readyz')));
+    } finally {
+      lock.release();
+    }
+    expect(down.map((r) => r.status)).toEqual(Array<number>(20).fill(503));
+    expect(probes).toHaveBeenCalledTimes(1);
+    const up = await Promise.all(Array.from({ length: 20 }, () => b.app.request('/readyz')));
+    expect(up.map((r) => r.status)).toEqual(Array<number>(20).fill(200));
+    expect(probes).toHaveBeenCalledTimes(2);
   });
 });
