@@ -1,16 +1,18 @@
 // The embedded engine: one SQLite file, state.db, in the data directory (WAL), through node:sqlite or better-sqlite3
 // (sqlite-driver.ts). Keys stay in the data dir's files as before (keys.json and the registry PEM files, mode 0600).
 //
-// Single use is durable: a used jti is committed before useJti() resolves. Writes that arrive in one turn of the event
-// loop share one transaction (a group commit, with the audit rows that came along), run by a worker thread on its own
-// connection (sqlite-commit-worker.ts) so the statements and the COMMIT's fsync stay off the event loop; one batch is
-// in flight at a time and the next fills meanwhile. Every waiter is answered only after COMMIT; a batch is never
-// dropped: when it cannot commit (another connection holds the write lock, an I/O error) the worker retries it until
-// its deadline (WRITE_DEADLINE_MS from its oldest write), then rolls back, and every waiter is rejected with
-// StoreUnavailableError with nothing of it on disk; a worker that dies or does not answer fails its batch the same
-// way and is replaced. The other writes (claims, revocations, purges) and the reads run on this thread's connection,
-// where SQLite's own busy wait (busy_timeout) would block the event loop, so it is kept to BUSY_TIMEOUT_MS and the
-// waiting happens between attempts, on timers.
+// Single use is durable: a used jti is committed before useJti() resolves. Writes that arrive in one turn of the
+// event loop share one transaction (a group commit, with the audit rows that came along), run by a worker thread on
+// its own connection (sqlite-commit-worker.ts) so the statements and the COMMIT's fsync stay off the event loop; at
+// most MAX_IN_FLIGHT batches are with it at a time and the next fills meanwhile. Every waiter is answered only after
+// COMMIT; a batch is never dropped: when it cannot commit (another connection holds the write lock, an I/O error)
+// the worker retries it until its deadline (WRITE_DEADLINE_MS from its oldest write), then rolls back, and every
+// waiter is rejected with StoreUnavailableError with nothing of it on disk; a worker that dies or does not answer
+// fails its batch the same way and is replaced. (A worker cut off in its COMMIT's fsync may have written the batch
+// all the same: its jtis then count as used, so the same token is refused as replayed, never minted; a retry with a
+// fresh CI token, as the actions make, succeeds.) The other writes (claims, revocations, purges) and the reads run
+// on this thread's connection, where SQLite's own busy wait (busy_timeout) would block the event loop, so it is kept
+// to BUSY_TIMEOUT_MS and the waiting happens between attempts, on timers.
 //
 // A jti is claimed with INSERT ... ON CONFLICT DO NOTHING inside the transaction: of two claims of one jti exactly
 // one inserts, whether they come from this process or from another one on the same file.
