@@ -2,6 +2,7 @@
 // migrations under their advisory lock, several instances on one database (single use, changes through LISTEN/NOTIFY)
 // and a database stopped and started mid-run.
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, privateServer, testDatabaseUrl } from '../../../test/support/postgres';
@@ -9,6 +10,7 @@ import type { PrivateServer, TestDatabase } from '../../../test/support/postgres
 import type { StoreChange, StoredKey } from './types';
 import { StoreUnavailableError } from './types';
 import {
+  AUDIT_QUEUE_MAX,
   MIGRATIONS,
   openPostgresStore,
   parseKeySecret,
@@ -472,33 +474,107 @@ describe('the database stopped mid-run', () => {
   });
 });
 
-describe('a jti row locked by another transaction', () => {
-  async function holdingLock(url: string, jti: string) {
-    const raw = new pg.Client({ connectionString: url });
-    await raw.connect();
-    await raw.query('BEGIN');
-    await raw.query("INSERT INTO used_jti (issuer, jti, expires_at) VALUES ('https://iss', $1, 9000000000)", [
-      jti,
-    ]);
-    return {
-      raw,
-      release: async (how: 'COMMIT' | 'ROLLBACK') => {
-        await raw.query(how);
-        await raw.end();
-      },
-    };
-  }
+/** Another transaction's uncommitted insert of `jti`: a use of it waits on that row until `release`. */
+async function holdingLock(url: string, jti: string) {
+  const raw = new pg.Client({ connectionString: url });
+  await raw.connect();
+  await raw.query('BEGIN');
+  await raw.query("INSERT INTO used_jti (issuer, jti, expires_at) VALUES ('https://iss', $1, 9000000000)", [
+    jti,
+  ]);
+  return {
+    raw,
+    release: async (how: 'COMMIT' | 'ROLLBACK') => {
+      await raw.query(how);
+      await raw.end();
+    },
+  };
+}
 
-  async function rows(url: string, jti: string): Promise<number> {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      return (await c.query('SELECT 1 FROM used_jti WHERE jti = $1', [jti])).rowCount ?? 0;
-    } finally {
-      await c.end();
+async function rows(url: string, jti: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query('SELECT 1 FROM used_jti WHERE jti = $1', [jti])).rowCount ?? 0;
+  } finally {
+    await c.end();
+  }
+}
+
+/** A number the query answers (its first column of its first row), on a connection of its own. */
+async function scalar(url: string, sql: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query<{ n: number }>(sql);
+    return Number(r.rows[0]?.n);
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * A TCP proxy in front of the test server that spoils the answers to chosen statements: once armed, the next
+ * `times` connections that send bytes matching `match` (a statement's text, or its prepared name) get their answers
+ * after that `cut` (both sockets closed as the answer comes: the statement ran and committed, the client hears only
+ * a lost connection) or `dropped` (never forwarded: the client waits for an answer that never comes). `seen` counts
+ * every match, armed or not.
+ */
+async function spoilingProxy(url: string) {
+  const target = new URL(url);
+  let armed: { match: (d: Buffer) => boolean; how: 'cut' | 'dropped'; times: number } | undefined;
+  let seen = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    sockets.add(client).add(upstream);
+    let spoiled: 'cut' | 'dropped' | undefined;
+    client.on('data', (d: Buffer) => {
+      if (armed?.match(d)) {
+        seen++;
+        if (armed.times > 0 && spoiled === undefined) {
+          armed.times--;
+          spoiled = armed.how;
+        }
+      }
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => {
+      if (spoiled === 'cut') {
+        client.destroy();
+        upstream.destroy();
+      } else if (spoiled === undefined) client.write(d);
+    });
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      a.on('error', () => b.destroy());
+      a.on('close', () => {
+        b.destroy();
+        sockets.delete(a);
+      });
     }
-  }
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const proxied = new URL(url);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String((server.address() as net.AddressInfo).port);
+  return {
+    url: proxied.toString(),
+    arm(match: (d: Buffer) => boolean, how: 'cut' | 'dropped', times = 1) {
+      armed = { match, how, times };
+    },
+    seen: () => seen,
+    close: () =>
+      new Promise<void>((ok) => {
+        for (const sock of sockets) sock.destroy();
+        server.close(() => ok());
+      }),
+  };
+}
 
+describe('a jti row locked by another transaction', () => {
   it('released within the deadline: the write waits and decides (rolled back: true; committed: false)', async () => {
     const db = await database();
     const s = await store(db.url, randomBytes(32), { writeDeadlineMs: 1_000 });
@@ -528,6 +604,130 @@ describe('a jti row locked by another transaction', () => {
     await within(3_000, async () => ((await rows(db.url, 'late')) === 0 ? true : undefined));
     expect(await s.useJti('https://iss', 'late', 9e9)).toBe(true);
     expect(await s.useJti('https://iss', 'late', 9e9)).toBe(false);
+  });
+  it('an undo whose first try ran but lost its answer is tried again, and that try leaves the row of the exchange that won since', async () => {
+    const db = await database();
+    const proxy = await spoilingProxy(db.url);
+    const secret = randomBytes(32);
+    const a = await store(proxy.url, secret, { writeDeadlineMs: 300 });
+    const b = await store(db.url, secret);
+    try {
+      // A's use waits on a row another transaction holds, is answered 503 at its deadline, and commits once the other
+      // transaction rolls back: A then deletes it again, and the answer to that DELETE is cut.
+      const held = await holdingLock(db.url, 'contested');
+      expect(await refusal(a.useJti('https://iss', 'contested', 9e9))).toBeInstanceOf(StoreUnavailableError);
+      proxy.arm((d) => d.includes('DELETE FROM used_jti') || d.includes('broker-unuse-jtis'), 'cut');
+      await held.release('ROLLBACK');
+      await within(3_000, async () => ((await rows(db.url, 'contested')) === 0 ? true : undefined));
+      // The token, answered 503, is tried again (through another instance) and wins: a token goes out for it.
+      expect(await b.useJti('https://iss', 'contested', 9e9)).toBe(true);
+      // A's second try of its undo (a second after the first) must not delete that row.
+      await within(5_000, async () => (proxy.seen() >= 2 ? true : undefined));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await rows(db.url, 'contested')).toBe(1);
+      expect(await b.useJti('https://iss', 'contested', 9e9)).toBe(false);
+      expect(await a.useJti('https://iss', 'contested', 9e9)).toBe(false);
+    } finally {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+      await proxy.close();
+    }
+  });
+});
+
+describe('a database that stops answering', () => {
+  const row = {
+    at: 1,
+    provider: 'github-actions',
+    issuer: 'github-actions',
+    outcome: 'ok',
+    kind: 'exchange',
+  };
+  /** The store's connections waiting on a lock now. */
+  const lockWaiters = (url: string) =>
+    scalar(
+      url,
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+       WHERE datname = current_database() AND application_name = 'depot-oidc-broker' AND wait_event_type = 'Lock'`,
+    );
+
+  it('statements hung on a lock: every caller 503s at its deadline and leaves nothing queued, audit rows are capped, the hung statements are cancelled while the lock is still held; afterwards no refused jti is used', async () => {
+    const db = await database();
+    const reports: string[] = [];
+    const s = await store(db.url, randomBytes(32), {
+      writeDeadlineMs: 300,
+      onError: (e) => reports.push((e as Error).message),
+    });
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE used_jti, audit IN EXCLUSIVE MODE');
+    try {
+      // 3,000 audit rows at once: the oldest past the cap are dropped (their audit() rejects). Then 2,000 exchanges'
+      // uses: two used-jti statements (each taking 512 waiting audit rows along) and one audit statement go, and hang.
+      const audits = Array.from({ length: 3_000 }, (_, i) =>
+        refusal(s.audit({ ...row, requestId: `hung-${i}` })),
+      );
+      expect(s.backlog().audits).toBe(AUDIT_QUEUE_MAX);
+      expect(s.backlog().auditRowsDropped).toBe(3_000 - AUDIT_QUEUE_MAX);
+      const uses = Array.from({ length: 2_000 }, (_, i) =>
+        refusal(s.useJti('https://iss', `hung-${i}`, 9e9)),
+      );
+      for (const err of await Promise.all(uses)) expect(err).toBeInstanceOf(StoreUnavailableError);
+      for (const err of await Promise.all(audits)) expect(err).toBeInstanceOf(StoreUnavailableError);
+      // Every caller has its answer, and nothing of theirs is left to send.
+      expect(s.backlog()).toMatchObject({ jtis: 0, audits: 0, undos: 0 });
+      expect(reports).toContainEqual(
+        expect.stringMatching(new RegExp(`^${3_000 - AUDIT_QUEUE_MAX} audit rows dropped unwritten`)),
+      );
+      // The server cancels the hung statements (statement_timeout) while the lock is still held: their slots and
+      // connections are free again, and nothing is sent in their place.
+      await within(3_000, async () => ((await lockWaiters(db.url)) === 0 ? true : undefined));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await lockWaiters(db.url)).toBe(0);
+      expect(s.backlog()).toMatchObject({ jtis: 0, audits: 0, undos: 0 });
+    } finally {
+      await locker.query('ROLLBACK');
+      await locker.end();
+    }
+    // Released: a fresh token goes through; none of the refused uses or audit rows was written, then or later.
+    expect(await s.useJti('https://iss', 'fresh', 9e9)).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await scalar(db.url, `SELECT count(*)::int AS n FROM used_jti WHERE jti LIKE 'hung-%'`)).toBe(0);
+    expect(await scalar(db.url, `SELECT count(*)::int AS n FROM audit WHERE request_id LIKE 'hung-%'`)).toBe(
+      0,
+    );
+    // A refused token retried wins once, then is a replay.
+    expect(await s.useJti('https://iss', 'hung-7', 9e9)).toBe(true);
+    expect(await s.useJti('https://iss', 'hung-7', 9e9)).toBe(false);
+  });
+
+  it('no answer at all to a used-jti statement (a lost connection, a stuck commit): 503 at the deadline, the slot free again after the reply timeout, and the row the unanswered insert committed deleted by its own id', async () => {
+    const db = await database();
+    const proxy = await spoilingProxy(db.url);
+    const s = await store(proxy.url, randomBytes(32), { writeDeadlineMs: 300 });
+    try {
+      // Both slots: two statements the server runs and commits, whose answers never arrive.
+      proxy.arm((d) => d.includes('broker-use-jtis'), 'dropped', 2);
+      const lost = await Promise.all([
+        refusal(s.useJti('https://iss', 'lost-1', 9e9)),
+        refusal(s.useJti('https://iss', 'lost-2', 9e9)),
+      ]);
+      for (const err of lost) expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(await rows(db.url, 'lost-1')).toBe(1); // committed: the store cannot know
+      // The slots come back (the client gives up on the answer) and a fresh token goes through.
+      const fresh = await within(6_000, () => s.useJti('https://iss', 'fresh', 9e9));
+      expect(fresh.value).toBe(true);
+      expect(await s.useJti('https://iss', 'fresh', 9e9)).toBe(false);
+      // The unanswered inserts, outcome unknown, are undone by their own ids: the refused tokens are unused again.
+      await within(5_000, async () =>
+        (await rows(db.url, 'lost-1')) + (await rows(db.url, 'lost-2')) === 0 ? true : undefined,
+      );
+      expect(await s.useJti('https://iss', 'lost-2', 9e9)).toBe(true);
+      expect(await s.useJti('https://iss', 'lost-2', 9e9)).toBe(false);
+    } finally {
+      await Promise.all(open.splice(0).map((st) => st.close()));
+      await proxy.close();
+    }
   });
 });
 

@@ -3,8 +3,11 @@
 // - Single use: `INSERT ... ON CONFLICT DO NOTHING RETURNING` on (issuer, jti); the rows returned name the one
 //   winner across every instance. Used jtis and audit rows are group-committed: the exchanges that arrive while a
 //   few statements run share the next one (one commit). A write that fails or passes its deadline rejects with
-//   StoreUnavailableError, and the jti stays unused: an insert that commits after its deadline is undone in the
-//   background.
+//   StoreUnavailableError, and the jti stays unused: a use still queued then is taken out unsent; one already sent
+//   that commits anyway (or whose reply was lost) is undone in the background by its insert's own random id, so an
+//   undo never deletes another exchange's row. Every pooled statement has a server-side statement_timeout a little
+//   past the deadline, and the hot ones a client-side reply timeout past that: a hung statement cannot hold its
+//   slot for good. Audit rows waiting are capped (the oldest dropped, counted and reported).
 // - Migrations: versioned (broker_schema.version), applied when a store opens, under a session advisory lock, so
 //   instances starting together migrate once and the others wait, then see the new version.
 // - Changes made through any instance (revocations, signing keys, the registry signer) bump a row of broker_change
@@ -15,7 +18,7 @@
 //   BROKER_KEY_SECRET (32 bytes); each ciphertext is bound to its row (additional data), so one cannot be swapped
 //   for another.
 // The database URL may carry a password: no message or log line carries the URL as given (redactUrl).
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
 import type {
@@ -120,6 +123,10 @@ export const MIGRATIONS: readonly string[] = [
      FOR EACH STATEMENT EXECUTE FUNCTION broker_changed('signer');`,
   // 2: the aggregate row of unverified refusals not audited one by one (audit-bounds.ts) counts them.
   `ALTER TABLE audit ADD COLUMN suppressed bigint;`,
+  // 3: each used jti's insert carries a random id of its own, so that undoing a use answered as failed deletes that
+  // insert's row and never a later winner's (a retried undo whose first try ran but lost its reply). Rows from
+  // before, or taken over from a data dir, have none: they are never undone.
+  `ALTER TABLE used_jti ADD COLUMN insert_id uuid;`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -208,6 +215,35 @@ function isUnavailable(err: unknown): boolean {
   return /connection|terminated|timeout|not queryable/i.test(message);
 }
 
+/** Errors of a statement that never left this process (no pooled connection could be had): it ran nowhere. */
+const unsent = new WeakSet<object>();
+
+/**
+ * Whether a failed statement may still have committed. Only a refusal from the server (an ERROR: the implicit
+ * transaction rolled back, statement_timeout's cancel included) says it did not; without an answer (a reply timeout,
+ * a lost connection, a FATAL that may have come after the commit) nobody knows. A statement never sent did not.
+ */
+function mayHaveCommitted(err: unknown): boolean {
+  if (typeof err === 'object' && err !== null && unsent.has(err)) return false;
+  return !(err instanceof pg.DatabaseError && err.severity === 'ERROR');
+}
+
+/**
+ * Listens to a checked-out client's 'error' (its connection lost) until the returned function is called: the query in
+ * flight, or the next one, fails with it; unheard, it would be thrown as an uncaught exception (pool.query listens
+ * the same way; a client taken with pool.connect() has no listener while it is out).
+ */
+function hearLoss(client: PoolClient): () => void {
+  const ignore = () => undefined;
+  client.on('error', ignore);
+  return () => client.off('error', ignore);
+}
+
+/** The statement_timeout for work given `ms` on the client: a little longer, so the client gives up first. */
+function statementTimeout(ms: number): number {
+  return Math.ceil(ms) + STATEMENT_GRACE_MS;
+}
+
 function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
@@ -217,10 +253,12 @@ function withoutNulls<T>(row: QueryResultRow): T {
   return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as T;
 }
 
+/** A used jti as its row holds it (pgText, pgSeconds), with the random id its insert writes (insert_id). */
 interface JtiItem {
   issuer: string;
   jti: string;
   expiresAt: number;
+  insertId: string;
 }
 
 /**
@@ -237,6 +275,29 @@ const GROUP_MAX = 512;
  * load nearly all of them ride there (9 in 10 in the bench), and the rest cost one round trip every few milliseconds.
  */
 export const AUDIT_DELAY_MS = 5;
+/**
+ * Audit rows waiting for a statement, at most (no answer waits for them, so nothing else bounds them while PostgreSQL
+ * does not take them). Past it the oldest is dropped: its audit() rejects (the broker logs it with its request id)
+ * and the store reports the count through onError, at most every AUDIT_DROP_REPORT_MS.
+ */
+export const AUDIT_QUEUE_MAX = 4 * GROUP_MAX;
+const AUDIT_DROP_REPORT_MS = 10_000;
+/**
+ * The server-side statement_timeout of every pooled statement is the write deadline plus this: a statement waiting
+ * on a row lock, or for I/O, is cancelled soon after its callers were answered (nothing of it commits), and its
+ * slot and connection are free again. Longer work (purges, reading the audit trail, adopt) sets its own in its
+ * transaction.
+ */
+const STATEMENT_GRACE_MS = 500;
+/**
+ * The hot statements (used jtis, audit rows, undos) also give up on the client this long after statement_timeout:
+ * no answer at all (a lost connection, a commit stuck in the server) ends the connection, and the statement's
+ * outcome is unknown (mayHaveCommitted).
+ */
+const REPLY_GRACE_MS = 1_000;
+/** An undo of a used jti is tried this many times, this far apart. */
+const UNDO_TRIES = 5;
+const UNDO_RETRY_MS = 1_000;
 
 /**
  * A value for a text column: PostgreSQL's text cannot hold U+0000, and one such string fails the whole statement,
@@ -264,8 +325,11 @@ function pgSeconds(v: number): number {
  * The two statements of every exchange, named: each pooled connection has PostgreSQL parse and plan them once, not
  * at every batch (the audit insert unnests 36 arrays; planning it cost more server CPU than running it).
  */
-const INSERT_JTIS = `INSERT INTO used_jti (issuer, jti, expires_at)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING RETURNING issuer, jti`;
+const INSERT_JTIS = `INSERT INTO used_jti (issuer, jti, expires_at, insert_id)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[]) ON CONFLICT DO NOTHING RETURNING issuer, jti`;
+/** The undo of uses answered as failed: each row only if it is still the one that use's insert wrote. */
+const DELETE_OWN_JTIS = `DELETE FROM used_jti u USING unnest($1::text[], $2::text[], $3::uuid[]) AS x (issuer, jti, insert_id)
+  WHERE u.issuer = x.issuer AND u.jti = x.jti AND u.insert_id = x.insert_id`;
 /** The audit rows' insert, its arrays numbered from `$first`. */
 const insertAudit = (first: number): string => `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')})
   SELECT * FROM unnest(${AUDIT_FIELDS.map((f, i) => `$${i + first}::${AUDIT_NUMBER_FIELDS.has(f) ? 'bigint' : 'text'}[]`).join(', ')})`;
@@ -282,12 +346,14 @@ function claimValues(row: ClaimRow): unknown[] {
  * data-modifying WITH runs whether or not the query reads it). Under load nearly every audit row rides along, which
  * saves a third of the round trips and of PostgreSQL's commits (a statement costs the server more than its rows).
  */
-const INSERT_JTIS_AND_AUDIT = `WITH audit_rows AS (${insertAudit(4)}) ${INSERT_JTIS}`;
+const INSERT_JTIS_AND_AUDIT = `WITH audit_rows AS (${insertAudit(5)}) ${INSERT_JTIS}`;
 
 /**
  * Group commit: an item waits while `maxInFlight` statements of its kind run, then goes with every item that queued
  * meanwhile in one statement (one commit). Idle, an item goes at once, alone (no timer, no added latency), unless
- * `delayMs` is set: then the first item of an idle queue waits that long for company.
+ * `delayMs` is set: then the first item of an idle queue waits that long for company. A caller that stops waiting
+ * (its deadline passed) withdraws its item, so nothing waits here for a caller already answered; past `maxQueued`
+ * items the oldest is taken out and handed to `overflow`, which settles it.
  */
 /** An item waiting in a GroupCommit, with how to settle its caller. */
 interface Queued<T, R> {
@@ -296,8 +362,16 @@ interface Queued<T, R> {
   reject: (err: unknown) => void;
 }
 
+/** A caller's place in a GroupCommit. */
+interface Pending<R> {
+  done: Promise<R>;
+  /** Takes the item out of the queue if it is still there: true when it was never sent (and now never will be). */
+  withdraw(): boolean;
+}
+
 class GroupCommit<T, R> {
-  private queue: Queued<T, R>[] = [];
+  /** In arrival order (a Set: a withdrawn item leaves at once, wherever it is). */
+  private readonly queue = new Set<Queued<T, R>>();
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly running = new Set<Promise<unknown>>();
@@ -307,26 +381,46 @@ class GroupCommit<T, R> {
     private readonly maxBatch: number,
     private readonly write: (items: T[]) => Promise<R[]>,
     private readonly delayMs = 0,
+    private readonly maxQueued = Infinity,
+    private readonly overflow: (dropped: Queued<T, R>) => void = () => undefined,
   ) {}
 
-  add(item: T): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (this.delayMs > 0 && this.inFlight === 0) {
-        this.timer ??= setTimeout(() => this.pump(), this.delayMs);
-      } else {
-        this.pump();
-      }
+  /** Items waiting for a statement (not those in flight). */
+  get waiting(): number {
+    return this.queue.size;
+  }
+
+  add(item: T): Pending<R> {
+    let entry: Queued<T, R> | undefined;
+    const done = new Promise<R>((resolve, reject) => {
+      entry = { item, resolve, reject };
     });
+    const queued = entry as Queued<T, R>;
+    this.queue.add(queued);
+    if (this.queue.size > this.maxQueued) {
+      const [oldest] = this.take(1);
+      if (oldest) this.overflow(oldest);
+    }
+    if (this.delayMs > 0 && this.inFlight === 0) {
+      this.timer ??= setTimeout(() => this.pump(), this.delayMs);
+    } else {
+      this.pump();
+    }
+    return { done, withdraw: () => this.queue.delete(queued) };
   }
 
   /**
-   * Takes up to `max` queued items out of the queue (never ones in flight): the caller writes them with its own
-   * statement and settles each through `resolve` or `reject`, as this queue would have.
+   * Takes up to `max` queued items out of the queue, oldest first (never ones in flight): the caller writes them
+   * with its own statement and settles each through `resolve` or `reject`, as this queue would have.
    */
   take(max: number): Queued<T, R>[] {
-    const taken = this.queue.splice(0, max);
-    if (this.queue.length === 0) {
+    const taken: Queued<T, R>[] = [];
+    for (const q of this.queue) {
+      if (taken.length >= max) break;
+      taken.push(q);
+      this.queue.delete(q);
+    }
+    if (this.queue.size === 0) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
@@ -345,8 +439,8 @@ class GroupCommit<T, R> {
   private pump(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
+    while (this.inFlight < this.maxInFlight && this.queue.size > 0) {
+      const batch = this.take(this.maxBatch);
       this.inFlight++;
       const done = this.write(batch.map((b) => b.item))
         .then(
@@ -376,6 +470,9 @@ interface KeyRow {
 export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
   private readonly deadline: number;
+  /** The pool's statement_timeout, and the hot statements' reply timeout (STATEMENT_GRACE_MS, REPLY_GRACE_MS). */
+  private readonly statementMs: number;
+  private readonly replyMs: number;
   private readonly onError: (err: unknown) => void;
   private readonly listeners = new Set<(what: StoreChange) => void>();
   private readonly serials = new Map<StoreChange, number>();
@@ -400,13 +497,23 @@ export class PostgresStore implements Store {
     GROUP_MAX,
     (b) => this.writeAudits(b),
     AUDIT_DELAY_MS,
+    AUDIT_QUEUE_MAX,
+    (dropped) => this.dropAudit(dropped),
   );
+  /** Undos of uses answered as failed whose insert committed, or may have (unuseJti). */
+  private readonly undos = new GroupCommit<JtiItem, void>(1, GROUP_MAX, (b) => this.deleteOwnJtis(b));
+  /** Audit rows dropped past AUDIT_QUEUE_MAX, in all and as last reported. */
+  private auditRowsDropped = 0;
+  private auditDropsReported = 0;
+  private auditDropTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
     private readonly opts: PostgresStoreOptions,
   ) {
     this.deadline = opts.writeDeadlineMs ?? WRITE_DEADLINE_MS;
+    this.statementMs = statementTimeout(this.deadline);
+    this.replyMs = this.statementMs + REPLY_GRACE_MS;
     this.onError = (err) => {
       try {
         opts.onError?.(this.clean(err));
@@ -435,6 +542,9 @@ export class PostgresStore implements Store {
       connectionTimeoutMillis: Math.max(deadline, 1_000),
       idleTimeoutMillis: 30_000,
       application_name: 'depot-oidc-broker',
+      // Sent with the connection's startup: every pooled statement is cancelled by the server this long after it
+      // began (transactions of longer work raise it with SET LOCAL).
+      statement_timeout: statementTimeout(deadline),
       types,
     });
     const store = new PostgresStore(pool, opts);
@@ -502,12 +612,19 @@ export class PostgresStore implements Store {
     params: unknown[] = [],
     ms = this.deadline,
   ): Promise<pg.QueryResult<R>> {
-    const work = this.pool.query<R>(sql, params);
+    // Longer than a write may take (purges, the audit trail): in a transaction that raises its statement_timeout.
+    if (ms > this.deadline) return this.transaction(what, (c) => c.query<R>(sql, params), ms);
+    const config: pg.QueryConfig & { query_timeout: number } = {
+      text: sql,
+      values: params,
+      query_timeout: this.replyMs,
+    };
+    const work = this.pool.query<R>(config);
     work.catch(() => undefined); // a query that loses the race still settles; its rejection is handled here
     return this.timed(what, work, ms);
   }
 
-  /** One transaction on one pooled client. */
+  /** One transaction on one pooled client; one given longer than a write's deadline has the statement_timeout for it. */
   private async transaction<T>(
     what: string,
     work: (c: PoolClient) => Promise<T>,
@@ -515,9 +632,11 @@ export class PostgresStore implements Store {
   ): Promise<T> {
     const run = async (): Promise<T> => {
       const client = await this.pool.connect();
+      const heard = hearLoss(client);
       let broken: unknown;
       try {
         await client.query('BEGIN');
+        if (ms > this.deadline) await client.query(`SET LOCAL statement_timeout = ${statementTimeout(ms)}`);
         const out = await work(client);
         await client.query('COMMIT');
         return out;
@@ -526,6 +645,7 @@ export class PostgresStore implements Store {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
+        heard();
         client.release(broken !== undefined && isUnavailable(broken) ? (broken as Error) : undefined);
       }
     };
@@ -536,7 +656,11 @@ export class PostgresStore implements Store {
 
   private async migrate(): Promise<void> {
     const client = await this.pool.connect();
+    const heard = hearLoss(client);
     try {
+      // No statement_timeout here (waiting for another instance's migrations, altering a large table): this
+      // connection is closed afterwards, not returned to the pool with it.
+      await client.query('SET statement_timeout = 0');
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
       try {
         await client.query(
@@ -572,7 +696,8 @@ export class PostgresStore implements Store {
           .catch(() => undefined);
       }
     } finally {
-      client.release();
+      heard();
+      client.release(true);
     }
   }
 
@@ -670,18 +795,29 @@ export class PostgresStore implements Store {
   }
 
   async useJti(issuer: string, jti: string, expiresAt: number): Promise<boolean> {
-    const work = this.jtis.add({ issuer, jti, expiresAt });
-    work.catch(() => undefined);
+    const item: JtiItem = {
+      issuer: pgText(issuer) as string,
+      jti: pgText(jti) as string,
+      expiresAt: pgSeconds(expiresAt),
+      insertId: randomUUID(),
+    };
+    const pending = this.jtis.add(item);
+    pending.done.catch(() => undefined);
     try {
-      return await this.timed('recording a used jti', work);
+      return await this.timed('recording a used jti', pending.done);
     } catch (err: unknown) {
-      // Answered as not recorded: if the insert still commits later, undo it so the jti stays unused.
-      work.then(
-        (won) => {
-          if (won) this.unuseJti(issuer, jti, 5);
-        },
-        () => undefined,
-      );
+      // Answered as not recorded. Still queued: taken out, never sent, nothing to undo. Sent: if its insert commits
+      // (or did, its reply lost), that row is deleted again, so the jti stays unused.
+      if (!pending.withdraw()) {
+        pending.done.then(
+          (won) => {
+            if (won) this.unuseJti(item, UNDO_TRIES);
+          },
+          (e: unknown) => {
+            if (mayHaveCommitted(e)) this.unuseJti(item, UNDO_TRIES);
+          },
+        );
+      }
       throw err;
     }
   }
@@ -695,26 +831,57 @@ export class PostgresStore implements Store {
     });
     const unique = [...first.values()].map((i) => items[i] as JtiItem);
     const r = await this.insertJtis([
-      unique.map((u) => pgText(u.issuer)),
-      unique.map((u) => pgText(u.jti)),
-      unique.map((u) => pgSeconds(u.expiresAt)),
+      unique.map((u) => u.issuer),
+      unique.map((u) => u.jti),
+      unique.map((u) => u.expiresAt),
+      unique.map((u) => u.insertId),
     ]);
     const won = new Set(r.rows.map((row) => `${row.issuer}\n${row.jti}`));
     return items.map((it, i) => {
       const key = `${it.issuer}\n${it.jti}`;
-      return first.get(key) === i && won.has(`${pgText(it.issuer)}\n${pgText(it.jti)}`);
+      return first.get(key) === i && won.has(key);
     });
   }
 
   /**
-   * The used jtis' statement (issuers, jtis, expiries as arrays), with the audit rows that wait for a statement of
-   * their own riding along. Should the server refuse it (nothing of it committed), the jtis go again alone, never
-   * failed by an audit row, and the rows in a statement of their own (which fails them if they were the cause),
-   * awaited here so that flush() and close() wait for it too.
+   * One of the hot statements (used jtis, audit rows, undos) on a pooled connection, bounded twice: by the server
+   * (statement_timeout: cancelled, nothing of it commits) and, should no answer come at all, here a second later
+   * (the connection is ended; the outcome is unknown). A connection that could not be had marks its error unsent.
+   */
+  private async hot<R extends QueryResultRow>(q: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err: unknown) {
+      if (typeof err === 'object' && err !== null) unsent.add(err);
+      throw err;
+    }
+    const heard = hearLoss(client);
+    let broken: Error | undefined;
+    try {
+      const config: pg.QueryConfig & { query_timeout: number } = { ...q, query_timeout: this.replyMs };
+      return await client.query<R>(config);
+    } catch (err: unknown) {
+      // A refusal leaves the connection usable; without an answer it may still be running the statement.
+      if (!(err instanceof pg.DatabaseError && err.severity === 'ERROR'))
+        broken = err instanceof Error ? err : new Error(String(err));
+      throw err;
+    } finally {
+      heard();
+      client.release(broken);
+    }
+  }
+
+  /**
+   * The used jtis' statement (issuers, jtis, expiries, insert ids as arrays), with the audit rows that wait for a
+   * statement of their own riding along. Should the server refuse it for its data (nothing of it committed), the
+   * jtis go again alone, never failed by an audit row, and the rows in a statement of their own (which fails them if
+   * they were the cause), awaited here so that flush() and close() wait for it too. One cancelled or unanswered is
+   * not sent again: its callers have had their answer.
    */
   private async insertJtis(jtiValues: unknown[][]): Promise<pg.QueryResult<{ issuer: string; jti: string }>> {
     const alone = () =>
-      this.pool.query<{ issuer: string; jti: string }>({
+      this.hot<{ issuer: string; jti: string }>({
         name: 'broker-use-jtis',
         text: INSERT_JTIS,
         values: jtiValues,
@@ -723,7 +890,7 @@ export class PostgresStore implements Store {
     if (riders.length === 0) return alone();
     const rows = riders.map((a) => a.item);
     try {
-      const r = await this.pool.query<{ issuer: string; jti: string }>({
+      const r = await this.hot<{ issuer: string; jti: string }>({
         name: 'broker-use-jtis-audit',
         text: INSERT_JTIS_AND_AUDIT,
         values: [...jtiValues, ...auditValues(rows)],
@@ -731,7 +898,7 @@ export class PostgresStore implements Store {
       for (const a of riders) a.resolve(undefined);
       return r;
     } catch (err: unknown) {
-      if (!(err instanceof pg.DatabaseError)) {
+      if (!(err instanceof pg.DatabaseError) || isUnavailable(err)) {
         for (const a of riders) a.reject(err);
         throw err;
       }
@@ -746,7 +913,7 @@ export class PostgresStore implements Store {
 
   /** One group commit of audit rows. */
   private async writeAudits(rows: AuditRecord[]): Promise<void[]> {
-    await this.pool.query({
+    await this.hot({
       name: 'broker-insert-audit',
       text: INSERT_AUDIT,
       values: auditValues(rows),
@@ -754,14 +921,62 @@ export class PostgresStore implements Store {
     return rows.map(() => undefined);
   }
 
-  /** Deletes a jti recorded after its caller was told it was not (best effort, a few tries). */
-  private unuseJti(issuer: string, jti: string, tries: number): void {
-    this.pool
-      .query('DELETE FROM used_jti WHERE issuer = $1 AND jti = $2', [issuer, jti])
-      .catch((err: unknown) => {
-        if (tries > 1 && !this.closed) setTimeout(() => this.unuseJti(issuer, jti, tries - 1), 1_000).unref();
-        else this.onError(err);
-      });
+  /** An audit row pushed out of a full queue: its caller hears, and the count is reported (reportAuditDrops). */
+  private dropAudit(dropped: Queued<AuditRecord, void>): void {
+    this.auditRowsDropped++;
+    dropped.reject(
+      new StoreUnavailableError(
+        `the audit row was dropped unwritten: ${AUDIT_QUEUE_MAX} newer rows were waiting for PostgreSQL`,
+      ),
+    );
+    this.auditDropTimer ??= setTimeout(() => this.reportAuditDrops(), 0);
+  }
+
+  /** One report for the drops since the last, then at most one every AUDIT_DROP_REPORT_MS while they go on. */
+  private reportAuditDrops(): void {
+    const n = this.auditRowsDropped - this.auditDropsReported;
+    this.auditDropTimer = undefined;
+    if (n === 0 || this.closed) return;
+    this.auditDropsReported = this.auditRowsDropped;
+    this.onError(
+      new StoreUnavailableError(
+        `${n} audit row${n === 1 ? '' : 's'} dropped unwritten (${this.auditRowsDropped} since the start): more than ${AUDIT_QUEUE_MAX} were waiting for PostgreSQL`,
+      ),
+    );
+    this.auditDropTimer = setTimeout(() => this.reportAuditDrops(), AUDIT_DROP_REPORT_MS);
+    this.auditDropTimer.unref();
+  }
+
+  /** What waits in this instance for a statement (not what is in flight), and the audit rows dropped so far. */
+  backlog(): { jtis: number; audits: number; undos: number; auditRowsDropped: number } {
+    return {
+      jtis: this.jtis.waiting,
+      audits: this.audits.waiting,
+      undos: this.undos.waiting,
+      auditRowsDropped: this.auditRowsDropped,
+    };
+  }
+
+  /**
+   * Deletes the row of a use answered as failed, if that use's insert wrote it (its insert_id): a try that ran but
+   * lost its reply is tried again, and the next try then finds another exchange's row, if any, and leaves it. Best
+   * effort, a few tries; a row left only makes a jti nobody was given a token for used.
+   */
+  private unuseJti(item: JtiItem, tries: number): void {
+    const pending = this.undos.add(item);
+    pending.done.catch((err: unknown) => {
+      if (tries > 1 && !this.closed) setTimeout(() => this.unuseJti(item, tries - 1), UNDO_RETRY_MS).unref();
+      else this.onError(err);
+    });
+  }
+
+  private async deleteOwnJtis(items: JtiItem[]): Promise<void[]> {
+    await this.hot({
+      name: 'broker-unuse-jtis',
+      text: DELETE_OWN_JTIS,
+      values: [items.map((i) => i.issuer), items.map((i) => i.jti), items.map((i) => i.insertId)],
+    });
+    return items.map(() => undefined);
   }
 
   async purgeExpired(now: number, skew: number): Promise<number> {
@@ -775,9 +990,14 @@ export class PostgresStore implements Store {
   }
 
   async audit(rec: AuditRecord): Promise<void> {
-    const work = this.audits.add(rec);
-    work.catch(() => undefined);
-    await this.timed('writing an audit row', work);
+    const pending = this.audits.add(rec);
+    pending.done.catch(() => undefined);
+    try {
+      await this.timed('writing an audit row', pending.done);
+    } catch (err: unknown) {
+      pending.withdraw(); // answered as unwritten: not written later either
+      throw err;
+    }
   }
 
   async queryAudit(q: AuditQuery): Promise<AuditRecord[]> {
@@ -1140,9 +1360,11 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    // Audit rows still waiting for their statement go now, before the pool ends.
+    // Audit rows still waiting for their statement go now, before the pool ends, and the undos of late uses.
     await Promise.all([this.audits.flush(), this.jtis.flush()]).catch(() => undefined);
+    await this.undos.flush().catch(() => undefined);
     this.closed = true;
+    clearTimeout(this.auditDropTimer);
     clearInterval(this.pollTimer);
     clearTimeout(this.reconnectTimer);
     this.listeners.clear();
