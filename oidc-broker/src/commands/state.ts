@@ -129,20 +129,28 @@ export async function rotateKeySecretCommand(s: Settings): Promise<void> {
     );
   const next = parseKeySecret(raw, NEW_KEY_SECRET_ENV);
   const current = process.env[KEY_SECRET_ENV];
-  if (current !== undefined && current.trim() !== '' && parseKeySecret(current).equals(next))
-    throw new ConfigError(
-      `${NEW_KEY_SECRET_ENV} is the secret in force (${KEY_SECRET_ENV}): give a new one (openssl rand -base64 32)`,
-    );
+  // The same secret as the one in force: the rollout's last step. Every key an instance still on the old secret
+  // sealed meanwhile (a rotation, a signer renewal) is sealed again under the secret in force.
+  const finishing = current !== undefined && current.trim() !== '' && parseKeySecret(current).equals(next);
   const store = await openStore(chosen, { dataDir: s.dataDir, onAdopted: reportAdopted });
-  let n: number;
+  let done: { keys: number; underOther: number };
   try {
     if (!(store instanceof PostgresStore)) throw new Error('the PostgreSQL store did not open as one');
-    n = await store.rotateKeySecret(next);
+    done = await store.rotateKeySecret(next);
   } finally {
     await store.close();
   }
+  if (finishing) {
+    process.stdout.write(
+      done.underOther === 0
+        ? `every private key (${done.keys}) opens with ${KEY_SECRET_ENV} alone: remove ${PREVIOUS_KEY_SECRETS_ENV} from every instance\n`
+        : `re-encrypted under ${KEY_SECRET_ENV} the ${done.underOther} private key(s) (of ${done.keys}) still under an older secret, sealed by an instance that ran it: every key now opens with ${KEY_SECRET_ENV} alone. Once every instance runs ${KEY_SECRET_ENV}, remove ${PREVIOUS_KEY_SECRETS_ENV} (run this again first if one was still running the old secret)\n`,
+    );
+    return;
+  }
   process.stdout.write(
-    `re-encrypted ${n} private key(s) under ${NEW_KEY_SECRET_ENV}. Next, on every instance: set ${KEY_SECRET_ENV} to that new secret and ` +
-      `${PREVIOUS_KEY_SECRETS_ENV} to the old one, restart the instances one by one, and once all run the new secret remove ${PREVIOUS_KEY_SECRETS_ENV}\n`,
+    `re-encrypted ${done.keys} private key(s) under ${NEW_KEY_SECRET_ENV}. Next, on every instance: set ${KEY_SECRET_ENV} to that new secret and ` +
+      `${PREVIOUS_KEY_SECRETS_ENV} to the old one, and restart the instances one by one. Once all run the new secret, run this again with ` +
+      `${NEW_KEY_SECRET_ENV} = ${KEY_SECRET_ENV} (it re-encrypts what an instance on the old secret sealed meanwhile), then remove ${PREVIOUS_KEY_SECRETS_ENV}\n`,
   );
 }

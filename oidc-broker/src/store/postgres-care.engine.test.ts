@@ -197,8 +197,41 @@ describe('the commands against a PostgreSQL store', () => {
       /^re-encrypted 4 private key\(s\) under BROKER_KEY_SECRET_NEW\. Next, on every instance: set BROKER_KEY_SECRET/,
     );
 
+    expect(rotated.stdout).toContain(
+      'Once all run the new secret, run this again with BROKER_KEY_SECRET_NEW = BROKER_KEY_SECRET',
+    );
+
     // The old secret alone opens nothing any more; the message names the variable, never a value.
     await expect(brokerWith(secret)).rejects.toThrow('cannot be decrypted with BROKER_KEY_SECRET');
+
+    // During the rollout an instance still on the old secret (it reads the new one as previous) seals what it
+    // writes under the old one: here, the signing keys it saves.
+    const old = await PostgresStore.open({
+      url: db.url,
+      keySecret: Buffer.from(secret, 'base64'),
+      previousKeySecrets: [Buffer.from(next, 'base64')],
+      dataDir: dir,
+    });
+    try {
+      await old.saveSigningKeys(await old.signingKeys());
+    } finally {
+      await old.close();
+    }
+    await expect(brokerWith(next)).rejects.toThrow('cannot be decrypted with BROKER_KEY_SECRET');
+    // The rollout's last step: the same command with the secret in force seals those under it again.
+    const finished = cli(['rotate-key-secret'], {
+      BROKER_KEY_SECRET: next,
+      BROKER_KEY_SECRET_PREVIOUS: secret,
+      BROKER_KEY_SECRET_NEW: next,
+    });
+    expect([finished.status, finished.stderr]).toEqual([0, '']);
+    expect(finished.stdout).toMatch(
+      /^re-encrypted under BROKER_KEY_SECRET the 2 private key\(s\) \(of 4\) still under an older secret/,
+    );
+    const again = cli(['rotate-key-secret'], { BROKER_KEY_SECRET: next, BROKER_KEY_SECRET_NEW: next });
+    expect(again.stdout.trim()).toBe(
+      'every private key (4) opens with BROKER_KEY_SECRET alone: remove BROKER_KEY_SECRET_PREVIOUS from every instance',
+    );
     const second = await brokerWith(next);
     try {
       expect(await (await second.app.request('/.well-known/jwks.json')).json()).toEqual(jwksBefore);

@@ -345,7 +345,9 @@ describe('rotate-key-secret', () => {
     // Rolling out: an instance on the new secret that still accepts the old one rotates.
     const rolling = await store(db.url, newSecret, { previousKeySecrets: [oldSecret] });
     expect(await rolling.signingKeys()).toEqual([key]);
-    expect(await rolling.rotateKeySecret(newSecret)).toBe(3);
+    expect(await rolling.rotateKeySecret(newSecret)).toEqual({ keys: 3, underOther: 3 });
+    // Again, once all is under it: nothing was under another secret.
+    expect(await rolling.rotateKeySecret(newSecret)).toEqual({ keys: 3, underOther: 0 });
     const after = await store(db.url, newSecret);
     expect(await after.signingKeys()).toEqual([key]);
     expect(await after.registryCa()).toEqual({ certPem: 'CA', keyPem: 'CA-KEY' });

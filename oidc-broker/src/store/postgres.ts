@@ -1320,14 +1320,23 @@ export class PostgresStore implements Store {
 
   /**
    * `rotate-key-secret`: re-encrypts every stored private key under `next` in one transaction (rows locked, so two
-   * rotations never interleave) and says how many it re-encrypted. Instances keep working when they hold `next` as
+   * rotations never interleave) and says how many it re-encrypted, and how many of them `next` did not open before
+   * (with `next` the secret in force: the keys an instance still on an older secret sealed during the rollout). Instances keep working when they hold `next` as
    * BROKER_KEY_SECRET or in BROKER_KEY_SECRET_PREVIOUS; a key this store's secrets cannot open stops the rotation
    * with nothing changed.
    */
-  async rotateKeySecret(next: Buffer): Promise<number> {
+  async rotateKeySecret(next: Buffer): Promise<{ keys: number; underOther: number }> {
     if (next.length !== 32) throw new Error(`the new ${KEY_SECRET_ENV} must be 32 bytes`);
-    const reseal = (label: string, sealed: string) => seal(next, label, this.unseal(label, sealed));
-    return this.transaction(
+    let underOther = 0;
+    const reseal = (label: string, sealed: string) => {
+      try {
+        unseal(next, label, sealed);
+      } catch {
+        underOther++; // sealed under another secret than `next` (the one in force, or one an older instance held)
+      }
+      return seal(next, label, this.unseal(label, sealed));
+    };
+    const keys = await this.transaction(
       're-encrypting the stored keys',
       async (c) => {
         let n = 0;
@@ -1356,6 +1365,7 @@ export class PostgresStore implements Store {
       },
       30_000,
     );
+    return { keys, underOther };
   }
 
   async close(): Promise<void> {
