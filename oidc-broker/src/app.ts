@@ -139,6 +139,7 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
   const limiter = new RateLimiter();
   const failures = new RateLimiter();
   const registryFailures = new RateLimiter();
+  const registryLogins = new RateLimiter();
 
   // The per-address limiters count by rateKey(client): an IPv6 client by its /64 (the audit keeps the full address).
   /** 429 with Retry-After when `key` is over any of `limits` (0: off), after `count` records it for /metrics. */
@@ -356,10 +357,18 @@ export function createHttp(deps: BrokerDeps): BrokerHttp {
 
   const tokenService = async (c: Context<Env>, form: URLSearchParams | undefined) => {
     const key = rateKey(c.get('client'));
-    const limit = deps.config().rateLimit.registryFailuresPerAddress;
-    refuseOver(key, [[registryFailures, limit]], 'refused registry logins from this address', () =>
-      deps.metrics.registryTokens.inc({ outcome: 'rate_limited' }),
+    const { registryPerAddress, registryFailuresPerAddress } = deps.config().rateLimit;
+    // Every login is an audit row, a granted one too: the rows one address can add a minute are bounded.
+    refuseOver(
+      key,
+      [
+        [registryLogins, registryPerAddress],
+        [registryFailures, registryFailuresPerAddress],
+      ],
+      'registry logins from this address',
+      () => deps.metrics.registryTokens.inc({ outcome: 'rate_limited' }),
     );
+    registryLogins.add(key);
     try {
       return await issueRegistryToken(c, form);
     } catch (err: unknown) {

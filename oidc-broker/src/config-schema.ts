@@ -673,6 +673,9 @@ export const BrokerFileSchema = mapping(
         failures_per_address: perMinute(120).describe(
           'Refused exchanges per minute per client address before further requests get 429; 0: off.',
         ),
+        registry_per_address: perMinute(1200).describe(
+          '/v2/token logins per minute per client address, granted or refused (each is an audit row); 0: off.',
+        ),
         registry_failures_per_address: perMinute(300).describe(
           'Refused /v2/token logins per minute per client address before further ones get 429 (BuildKit behind a NAT shares one address); 0: off.',
         ),
@@ -683,11 +686,12 @@ export const BrokerFileSchema = mapping(
           'Fork-PR claims per minute naming one workflow run (repository and run id); 0: off.',
         ),
       },
-      '{per_address, failures_per_address, registry_failures_per_address, claims_per_address, claims_per_run}',
+      '{per_address, failures_per_address, registry_per_address, registry_failures_per_address, claims_per_address, claims_per_run}',
     )
       .default({
         per_address: 1200,
         failures_per_address: 120,
+        registry_per_address: 1200,
         registry_failures_per_address: 300,
         claims_per_address: 30,
         claims_per_run: 30,

@@ -65,6 +65,8 @@ export interface RateLimit {
   perAddress: number;
   /** Refused exchanges per minute per client address before further requests get 429; 0: off. */
   failuresPerAddress: number;
+  /** /v2/token logins per minute per client address, granted or refused; 0: off. */
+  registryPerAddress: number;
   /** Refused /v2/token logins per minute per client address before further ones get 429; 0: off. */
   registryFailuresPerAddress: number;
   /** Fork-PR claims per minute per client address; 0: off. */
@@ -237,6 +239,7 @@ export function parseConfig(text: string, file: string): BrokerConfig {
     rateLimit: {
       perAddress: top.rate_limit.per_address,
       failuresPerAddress: top.rate_limit.failures_per_address,
+      registryPerAddress: top.rate_limit.registry_per_address,
       registryFailuresPerAddress: top.rate_limit.registry_failures_per_address,
       claimsPerAddress: top.rate_limit.claims_per_address,
       claimsPerRun: top.rate_limit.claims_per_run,

@@ -40,13 +40,14 @@ async function projectToken(
   grants: Grant[],
   isolated = false,
   exp?: number,
+  from: Broker = b,
 ): Promise<string> {
-  const config = b.deps.config();
+  const config = from.deps.config();
   const p = config.projects.find((x) => x.id === project);
   if (!p?.rules[0]) throw new Error('no project');
   const minted = await mintProjectToken(
     config,
-    b.deps.keys,
+    from.deps.keys,
     { project: p, rule: p.rules[0], grants, isolated },
     { provider: 'github-actions', repository: 'acme/web' },
     exp === undefined ? undefined : exp - config.tokenTtl,
@@ -309,6 +310,34 @@ describe('registry tokens and keys', () => {
     >;
     expect(conf).toMatchObject({ issuer: BROKER, jwks_uri: `${BROKER}/.well-known/jwks.json` });
     expect((await b.app.request('/healthz')).status).toBe(200);
+  });
+});
+
+describe('/v2/token logins per address', () => {
+  it('granted ones count too (each is an audit row): past registry_per_address, 429 with Retry-After', async () => {
+    writeFileSync(join(dir, 'limited.yml'), `${CONFIG}rate_limit: { registry_per_address: 3 }\n`);
+    const limited = await createBroker({
+      configPath: join(dir, 'limited.yml'),
+      dataDir: join(dir, 'data-limited'),
+      log: pino({ level: 'silent' }),
+    });
+    try {
+      const token = await projectToken('web', ['build', 'cache:read'], false, undefined, limited);
+      const login = () =>
+        limited.app.request('/v2/token?service=depot-cache&scope=repository:cache/web:pull', {
+          headers: { authorization: basic(token) },
+        });
+      for (let i = 0; i < 3; i++) expect((await login()).status).toBe(200);
+      const refused = await login();
+      expect(refused.status).toBe(429);
+      expect(((await refused.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+        code: 'rate_limited',
+        message: expect.stringMatching(/^too many registry logins from this address: retry in \d+s$/),
+      });
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await limited.close();
+    }
   });
 });
 
