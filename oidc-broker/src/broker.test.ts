@@ -6,9 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { decodeJwt } from 'jose';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalIssuer } from '../../test/support/issuer';
 import { startIssuer } from '../../test/support/issuer';
@@ -17,6 +15,7 @@ import { REPO_ROOT } from './settings';
 import { SqliteStore } from './state';
 import { runningBroker } from './store/data-dir-lock';
 import { openSqlite } from './store/sqlite-driver';
+import { logInto } from '../../test/support/log';
 
 const tsx = resolve(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 const main = resolve(REPO_ROOT, 'oidc-broker', 'src', 'main.ts');
@@ -132,15 +131,7 @@ describe('stop()', () => {
       close: () => new Promise<void>(() => undefined),
     });
     const lines: string[] = [];
-    const log = pino(
-      { base: undefined },
-      new Writable({
-        write(chunk: Buffer, _e, cb) {
-          lines.push(chunk.toString());
-          cb();
-        },
-      }),
-    );
+    const log = logInto(lines);
     const running = await runBroker({
       configPath: join(dir, 'broker.yml'),
       dataDir,

@@ -1,16 +1,14 @@
 // The exchange, in-process through app.request(): msw serves the issuer's JWKS (and fails on any other request,
 // which proves nothing unlisted was fetched); tokens are real JWTs signed with real keys.
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import type { JWK } from 'jose';
 import { delay, http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseExchangeResponse } from '../../shared/contract/exchange';
 import { readProjectToken } from '../../shared/contract/project-token';
@@ -18,6 +16,8 @@ import type { Broker } from './broker';
 import { createBroker } from './broker';
 import { openSqlite } from './store/sqlite-driver';
 import type { JwksOptions } from './verify';
+import { logInto } from '../../test/support/log';
+import { ecKeyPair, rsaKeyPair } from '../../test/support/keys';
 
 const ISSUER = 'https://token.actions.example.test';
 const JWKS_URI = `${ISSUER}/.well-known/jwks`;
@@ -87,15 +87,7 @@ async function broker(
 ): Promise<Broker> {
   const file = join(dir, `broker-${randomUUID()}.yml`);
   writeFileSync(file, opts.config ?? configText());
-  const log = pino(
-    { base: undefined },
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logs.push(chunk.toString());
-        cb();
-      },
-    }),
-  );
+  const log = logInto(logs);
   const b = await createBroker({
     configPath: file,
     dataDir: join(dir, 'data'),
@@ -184,9 +176,9 @@ async function exchangeToken(b: Broker, token: string, project?: string): Promis
 }
 
 beforeAll(async () => {
-  rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  otherRsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  rsa = rsaKeyPair(2048);
+  otherRsa = rsaKeyPair(2048);
+  ec = ecKeyPair();
   jwk = { ...(rsa.publicKey.export({ format: 'jwk' }) as JWK), kid: KID, alg: 'RS256', use: 'sig' };
   dir = mkdtempSync(join(tmpdir(), 'broker-exchange-'));
   server.listen({ onUnhandledRequest: 'error' });

@@ -67,14 +67,30 @@ function now(): number {
   return Math.floor(Date.now() / 1000);
 }
 
+/** generateKeyPairSync with the `jwk` encoding Node takes (since 15.9), which @types/node does not declare. */
+const generateJwkPair = generateKeyPairSync as unknown as (
+  type: 'ec',
+  options: {
+    namedCurve: string;
+    publicKeyEncoding: { format: 'jwk' };
+    privateKeyEncoding: { format: 'jwk' };
+  },
+) => { publicKey: JWK; privateKey: JWK };
+
 async function newKey(state: StoredKey['state']): Promise<StoredKey> {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const publicJwk = publicKey.export({ format: 'jwk' }) as JWK;
+  // Encoded as JWKs by the generation itself, not exported afterwards: on Node 20, exporting a key just generated
+  // can deadlock the process (a GC runs the generation job's destructor while the export holds the key's mutex).
+  const { privateKey, publicKey } = generateJwkPair('ec', {
+    namedCurve: 'P-256',
+    publicKeyEncoding: { format: 'jwk' },
+    privateKeyEncoding: { format: 'jwk' },
+  });
+  const publicJwk = publicKey;
   const kid = await calculateJwkThumbprint(publicJwk);
   return {
     kid,
     state,
-    privateJwk: privateKey.export({ format: 'jwk' }) as JWK,
+    privateJwk: privateKey,
     publicJwk: { ...publicJwk, kid, alg: 'ES256', use: 'sig' },
     createdAt: now(),
   };

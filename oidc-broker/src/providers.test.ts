@@ -1,22 +1,22 @@
 // CircleCI, GitLab and Buildkite exchanges, in-process through app.request(): msw serves each issuer's JWKS at its
 // default address (the config names no jwks_uri, so these tests pin the defaults) and fails on any other request;
 // tokens are real RS256 JWTs shaped like the providers' own, extra claims included.
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { createLocalJWKSet, decodeJwt, jwtVerify, SignJWT } from 'jose';
 import type { JWK } from 'jose';
 import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from './broker';
 import { createBroker } from './broker';
 import { ConfigProblems, loadConfig, parseConfig } from './config';
 import { GENERIC_REFUSAL } from './policy';
+import { logInto } from '../../test/support/log';
+import { rsaKeyPair } from '../../test/support/keys';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const BROKER = 'https://broker.example.test';
@@ -201,15 +201,7 @@ async function mint(ci: Ci, over: Record<string, unknown> = {}, key?: KeyObject)
 async function broker(config = CONFIG): Promise<Broker> {
   const file = join(dir, `broker-${randomUUID()}.yml`);
   writeFileSync(file, config);
-  const log = pino(
-    { base: undefined },
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logs.push(chunk.toString());
-        cb();
-      },
-    }),
-  );
+  const log = logInto(logs);
   const b = await createBroker({ configPath: file, dataDir: join(dir, `data-${randomUUID()}`), log });
   brokers.push(b);
   return b;
@@ -234,8 +226,8 @@ async function post(b: Broker, ci: string, token: string, project?: string): Pro
 let b: Broker;
 
 beforeAll(async () => {
-  rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  otherRsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  rsa = rsaKeyPair(2048);
+  otherRsa = rsaKeyPair(2048);
   jwk = { ...(rsa.publicKey.export({ format: 'jwk' }) as JWK), kid: KID, alg: 'RS256', use: 'sig' };
   dir = mkdtempSync(join(tmpdir(), 'broker-providers-'));
   server.listen({ onUnhandledRequest: 'error' });

@@ -1,10 +1,9 @@
 // The registry token service, in-process: grants by scope and project, refusals, the x5c chain to the broker's CA,
 // and key rotation without breaking tokens already minted.
-import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,8 @@ import { createBroker } from './broker';
 import type { Grant } from './providers/types';
 import { mintProjectToken } from './mint';
 import { REVOCATION_POLL_MS } from './state';
+import { logInto } from '../../test/support/log';
+import { ecKeyPair, rsaKeyPair } from '../../test/support/keys';
 
 const BROKER = 'https://broker.example.test';
 let dir: string;
@@ -95,15 +96,7 @@ async function access(password: string, scopes: string[]): Promise<Record<string
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'broker-registry-'));
   writeFileSync(join(dir, 'broker.yml'), CONFIG);
-  const log = pino(
-    { base: undefined },
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        logs.push(chunk.toString());
-        cb();
-      },
-    }),
-  );
+  const log = logInto(logs);
   b = await createBroker({ configPath: join(dir, 'broker.yml'), dataDir: join(dir, 'data'), log });
 });
 
@@ -242,7 +235,7 @@ describe('/v2/token refuses', () => {
     expect([r1.status, r1.body.error?.code]).toEqual([401, 'unauthorized']);
     expect(r1.text).not.toContain(expired);
 
-    const foreign = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const foreign = ecKeyPair();
     const forged = await new SignJWT({
       project: 'web',
       isolated: false,
@@ -257,7 +250,7 @@ describe('/v2/token refuses', () => {
       .sign(foreign.privateKey);
     expect((await ask(forged, [PULL_PUSH('cache/web')])).status).toBe(401);
 
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const rsa = rsaKeyPair(2048);
     const ci = await new SignJWT({ repository: 'acme/web' })
       .setProtectedHeader({ alg: 'RS256', kid: 'x' })
       .setIssuer('https://token.actions.example.test')

@@ -1,7 +1,7 @@
 // verifyCiToken's two ways to the same answer: jose's jwtVerify for the first token of a key and algorithm, then
 // node:crypto on the vetted key with jose's claim checks. Every token here gets the same verdict (claims, or code,
 // message and field) from a broker that has vetted the key as from one that has not.
-import { generateKeyPairSync, randomUUID, sign as cryptoSign } from 'node:crypto';
+import { randomUUID, sign as cryptoSign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -13,6 +13,7 @@ import type { BrokerConfig, IssuerEntry } from './config';
 import { parseConfig } from './config';
 import { BrokerError } from './errors';
 import { IssuerKeys, peek, verifyCiToken } from './verify';
+import { ecKeyPair, rsaKeyPair } from '../../test/support/keys';
 
 const AUD = 'https://broker.example.test';
 const PROVIDER = 'github-actions';
@@ -20,10 +21,10 @@ const PROVIDER = 'github-actions';
 let server: Server;
 let issuer: string;
 let config: BrokerConfig;
-const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const otherRsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const shortRsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
+const rsa = rsaKeyPair(2048);
+const ec = ecKeyPair();
+const otherRsa = rsaKeyPair(2048);
+const shortRsa = rsaKeyPair(1024);
 
 beforeAll(async () => {
   const keys: JWK[] = [
@@ -168,12 +169,7 @@ describe('verifyCiToken, vetted keys against jose alone', () => {
       'signature flipped': `${h}.${p}.${flip(s)}`,
       'payload changed': `${h}.${Buffer.from(JSON.stringify(claims({ ref: 'refs/heads/evil' }))).toString('base64url')}.${s}`,
       'signed by another key under the same kid': await sign('RS256', {}, {}, otherRsa.privateKey),
-      'ES256 signed by another key': await sign(
-        'ES256',
-        {},
-        {},
-        generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
-      ),
+      'ES256 signed by another key': await sign('ES256', {}, {}, ecKeyPair().privateKey),
       'signature with padding': `${good}==`,
       'signature with a space': `${h}.${p}.${s.slice(0, 10)} ${s.slice(10)}`,
       'signature one character too long': `${good}A`,

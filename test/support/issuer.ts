@@ -8,11 +8,13 @@
 // `{"value": "<token>"}`: the defaults, then `claims` over them, then the named `optional` claims. Every token it
 // mints is recorded for the runner harness's leak check (secrets.ts).
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import type { CryptoKey, JWK } from 'jose';
+import { SignJWT } from 'jose';
+import type { JWK } from 'jose';
+import { rsaKeyPair } from './keys';
 import { mintedSecret } from './secrets';
 
 /** The claims GitHub puts in an Actions OIDC token (all strings except the times and aud). */
@@ -99,11 +101,12 @@ export interface LocalIssuer {
   stop(): Promise<void>;
 }
 
-let keyPair: Promise<{ privateKey: CryptoKey; publicKey: CryptoKey }> | undefined;
+let keyPair: { privateKey: KeyObject; publicJwk: JWK } | undefined;
 
 function sharedKeys() {
-  // RSA key generation is slow: one key per process serves every issuer started in it.
-  keyPair ??= generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
+  // RSA key generation is slow: one key per process serves every issuer started in it. Both halves come encoded by
+  // the generation itself (test/support/keys.ts says why: exporting a freshly generated key can hang Node).
+  keyPair ??= rsaKeyPair();
   return keyPair;
 }
 
@@ -130,8 +133,8 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 export async function startIssuer(opts: IssuerOptions = {}): Promise<LocalIssuer> {
   const path = issuerPath(opts.path);
-  const { privateKey, publicKey } = await sharedKeys();
-  const jwk: JWK = { ...(await exportJWK(publicKey)), alg: 'RS256', use: 'sig' };
+  const { privateKey, publicJwk } = sharedKeys();
+  const jwk: JWK = { ...publicJwk, alg: 'RS256', use: 'sig' };
   const kid = `local-${randomBytes(6).toString('hex')}`;
   jwk.kid = kid;
   const runtimeToken = randomBytes(24).toString('base64url');

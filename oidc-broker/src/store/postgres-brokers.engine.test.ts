@@ -11,8 +11,6 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIssuer } from '../../../test/support/issuer';
 import type { LocalIssuer } from '../../../test/support/issuer';
@@ -26,6 +24,7 @@ import { createBroker } from '../broker';
 import type { Broker } from '../broker';
 import { registryConfig } from '../registry-config';
 import { PostgresStore } from './postgres';
+import { logInto } from '../../../test/support/log';
 
 const PUBLIC_URL = 'http://127.0.0.1:8080';
 let issuer: LocalIssuer;
@@ -67,15 +66,7 @@ projects:
       - { id: web-main, provider: github-actions, repository: acme/web, repository_id: "123456", ref: refs/heads/main }
 `,
   );
-  const log = pino(
-    { base: undefined },
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logs.push(chunk.toString());
-        cb();
-      },
-    }),
-  );
+  const log = logInto(logs);
   const secret = randomBytes(32);
   for (let i = 0; i < 3; i++) {
     // A poll of a minute: what reaches the other instances within 5 s came through LISTEN/NOTIFY.

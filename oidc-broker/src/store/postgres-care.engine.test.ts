@@ -6,8 +6,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startIssuer } from '../../../test/support/issuer';
 import type { LocalIssuer } from '../../../test/support/issuer';
@@ -18,6 +16,7 @@ import { KeyStore } from '../keys';
 import { REPO_ROOT } from '../settings';
 import { purgeAuditBefore } from './audit-bounds';
 import { PostgresStore } from './postgres';
+import { logInto } from '../../../test/support/log';
 
 const tsx = resolve(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 const main = resolve(REPO_ROOT, 'oidc-broker', 'src', 'main.ts');
@@ -163,15 +162,7 @@ describe('the commands against a PostgreSQL store', () => {
 
   it('rotate-key-secret: a broker with only the new secret publishes the same keys and signs', async () => {
     const logs: string[] = [];
-    const log = pino(
-      { base: undefined },
-      new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          logs.push(chunk.toString());
-          cb();
-        },
-      }),
-    );
+    const log = logInto(logs);
     const brokerWith = (value: string) =>
       createBroker({
         configPath,

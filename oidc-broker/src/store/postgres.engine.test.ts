@@ -440,6 +440,38 @@ describe('several instances on one database', () => {
   });
 });
 
+describe('the LISTEN connection lost', () => {
+  it('a change made while it was down arrives once it listens again (a resync), not a minute later by the poll', async () => {
+    const db = await database();
+    const secret = randomBytes(32);
+    const a = await store(db.url, secret, { pollMs: 60_000 });
+    const b = await store(db.url, secret, { pollMs: 60_000, reconnectMs: 1_500 });
+    await within(5_000, async () => (a.isListening() && b.isListening() ? true : undefined));
+    const heard: StoreChange[] = [];
+    b.onChange((what) => heard.push(what));
+    // b has read the revocations: it reads them again only when it hears they changed.
+    expect(await b.isRevoked({ project: 'web', issuedAt: 1 })).toBeUndefined();
+    const raw = new pg.Client({ connectionString: db.url });
+    await raw.connect();
+    try {
+      const cut = await raw.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'depot-oidc-broker-listen'",
+      );
+      expect(cut.rowCount).toBe(2);
+    } finally {
+      await raw.end();
+    }
+    await within(2_000, async () => (b.isListening() ? undefined : true));
+    // Made while b hears nothing: its NOTIFY is lost to b.
+    await a.revoke('project', 'web', undefined);
+    expect(b.isListening()).toBe(false);
+    const seen = await within(8_000, () => b.isRevoked({ project: 'web', issuedAt: 1 }));
+    expect(seen.after).toBeLessThan(8_000);
+    expect(b.isListening()).toBe(true);
+    expect(heard).toContain('revocations');
+  });
+});
+
 describe('the database stopped mid-run', () => {
   it('writes and ready() fail fast with StoreUnavailableError; after a restart the stores recover and LISTEN again', async () => {
     // A server of its own: stopping the shared one would break whatever else uses it meanwhile.
