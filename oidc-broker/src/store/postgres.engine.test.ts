@@ -440,6 +440,38 @@ describe('several instances on one database', () => {
   });
 });
 
+describe('durability', () => {
+  it('a database set to synchronous_commit = off: the store commits with it on (a used jti is flushed before it counts)', async () => {
+    const db = await database();
+    const name = decodeURIComponent(new URL(db.url).pathname.slice(1));
+    const raw = new pg.Client({ connectionString: db.url });
+    await raw.connect();
+    try {
+      await raw.query(`ALTER DATABASE "${name.replace(/"/g, '""')}" SET synchronous_commit = off`);
+    } finally {
+      await raw.end();
+    }
+    const plain = new pg.Client({ connectionString: db.url });
+    await plain.connect();
+    try {
+      expect((await plain.query('SHOW synchronous_commit')).rows[0]).toEqual({ synchronous_commit: 'off' });
+    } finally {
+      await plain.end();
+    }
+    const s = await store(db.url, randomBytes(32));
+    expect(await s.useJti('https://iss', 'flushed', 9e9)).toBe(true);
+    // Every connection of its pool, the ones the uses go through.
+    const pool = (s as unknown as { pool: pg.Pool }).pool;
+    const clients = await Promise.all([pool.connect(), pool.connect(), pool.connect()]);
+    try {
+      for (const c of clients)
+        expect((await c.query('SHOW synchronous_commit')).rows[0]).toEqual({ synchronous_commit: 'on' });
+    } finally {
+      for (const c of clients) c.release();
+    }
+  });
+});
+
 describe('the LISTEN connection lost', () => {
   it('a change made while it was down arrives once it listens again (a resync), not a minute later by the poll', async () => {
     const db = await database();

@@ -239,6 +239,11 @@ function hearLoss(client: PoolClient): () => void {
   return () => client.off('error', ignore);
 }
 
+/** A pooled connection's first statement where the database acknowledges commits it has not flushed (migrate()). */
+function syncCommitOn(client: PoolClient): void {
+  client.query('SET synchronous_commit = on').catch(() => undefined); // a lost connection fails its next query
+}
+
 /** The statement_timeout for work given `ms` on the client: a little longer, so the client gives up first. */
 function statementTimeout(ms: number): number {
   return Math.ceil(ms) + STATEMENT_GRACE_MS;
@@ -661,6 +666,12 @@ export class PostgresStore implements Store {
       // No statement_timeout here (waiting for another instance's migrations, altering a large table): this
       // connection is closed afterwards, not returned to the pool with it.
       await client.query('SET statement_timeout = 0');
+      // Single use is durable only if a commit is flushed before it is acknowledged: a database (or server) set to
+      // synchronous_commit = off would acknowledge a used jti that a server crash then loses. Every connection this
+      // store opens from here on sets it back to on for its own session; a stricter setting (remote_apply) and
+      // `local` (flushed on this server) are left as they are.
+      const sync = await client.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+      if (sync.rows[0]?.synchronous_commit === 'off') this.pool.on('connect', syncCommitOn);
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
       try {
         await client.query(
