@@ -112,7 +112,9 @@ describe('a broker on a data dir', () => {
     one.release();
     expect(takeDataDir(data)).toBeUndefined();
     two.release();
-    takeDataDir(data)?.release();
+    const alone = takeDataDir(data);
+    expect(alone).toBeDefined();
+    alone?.release();
   });
 });
 
