@@ -121,6 +121,13 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   const unverifiedAudit = new UnverifiedAudit(
     () => config.auditUnverifiedPerMinute,
     (rec) => state.audit(rec).catch((err: unknown) => log.error({ err }, 'audit record not written')),
+    Date.now,
+    state.admitUnverified?.bind(state),
+    (err: unknown) =>
+      log.warn(
+        { err },
+        'the shared count of unverified refusals did not answer; audited on this instance alone',
+      ),
   );
   const deps: BrokerDeps = {
     config: () => config,
@@ -195,8 +202,9 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     },
     async close() {
       clearInterval(housekeeping);
-      // The minute's count of unverified refusals not audited one by one, before the state closes.
-      await unverifiedAudit.flush();
+      // The minute's count of unverified refusals not audited one by one, before the state closes (with the shared
+      // count's answers still to come: each waits at most the write deadline).
+      await unverifiedAudit.drain();
       keys.close();
       await state.close();
     },

@@ -703,7 +703,7 @@ export const BrokerFileSchema = mapping(
       .prefault('90d')
       .describe('How long audit rows are kept (at least 1d); older ones are purged in the background.'),
     audit_unverified_per_minute: perMinute(600).describe(
-      'Audit rows per minute, in all, for refusals that never got past signature verification (each client address at most one a minute); past it, one aggregate row a minute with the count. 0: only the aggregate row.',
+      'Audit rows per minute, in all (every instance on a PostgreSQL store together), for refusals that never got past signature verification (each client address at most one a minute); past it, one aggregate row a minute with the count (one per instance). 0: only the aggregate row.',
     ),
     cache: CacheLimitsSchema.default({}).describe(
       'The default cache limits of every project (20GiB, 30d when left out); a project may set its own.',

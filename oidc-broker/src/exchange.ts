@@ -229,7 +229,7 @@ export function auditRefusal(
 ): void {
   if (verified) return auditLater(deps, record);
   record.at = Math.floor(now / 1000);
-  if (deps.unverifiedAudit.admit(client, code, now)) auditLater(deps, record);
+  deps.unverifiedAudit.offer(client, code, now, () => auditLater(deps, record));
 }
 
 /** Writes an audit row with the next group commit; the answer does not wait for it, a failure is logged. Every

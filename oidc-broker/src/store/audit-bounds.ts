@@ -4,14 +4,15 @@
 // - refusals of tokens that never passed verification (not JSON, not a JWT, an unknown issuer, a bad signature, an
 //   expired or not yet valid token, ...: anyone can send those, from any number of addresses) are audited at most
 //   once per client address per minute and at most `audit_unverified_per_minute` rows a minute in all; the others of
-//   the minute are counted, and one `unverified_suppressed` row carries the count when the minute ends. The counts are
-//   per broker instance: N instances write at most N times the cap. Refusals of verified tokens are always audited.
+//   the minute are counted, and one `unverified_suppressed` row carries the count when the minute ends. With several
+//   instances on PostgreSQL both counts are the database's, shared by all of them (Store.admitUnverified); each
+//   instance writes its own aggregate row. Refusals of verified tokens are always audited.
 //   An IPv6 client counts by its /64 (address.ts rateKey()), as the rate limits do: a /64 is one subscriber's.
 // - size: every text value of a row and of the request's log line is cut to a bound (boundAudit(), applied by
 //   exchange.ts auditLater() and logFields(), which every endpoint's rows and lines go through): a caller sends up to
 //   64 KB a request, and a verified refusal (a replay) is audited each time.
 import { rateKey } from '../address';
-import type { AuditRecord, Store } from './types';
+import type { AuditRecord, Store, UnverifiedSlot } from './types';
 
 /**
  * The most characters an audit text value keeps (UTF-16 code units, so at most 3 bytes each in UTF-8: a value never
@@ -105,8 +106,13 @@ const MINUTE_MS = 60_000;
 
 /**
  * Decides which refusals of unverified tokens get an audit row of their own. Memory is bounded: the set of addresses
- * seen this minute holds at most `perMinute` entries (an address is remembered only when its row is written) and is
+ * seen this minute holds at most `perMinute` entries (an address is remembered only when it is let through) and is
  * cleared each minute; the suppressed ones are only counted, by refusal code (a closed set).
+ *
+ * With several instances on one store (`shared`: PostgreSQL's admitUnverified), the once-per-client and the cap in
+ * all are counted once for all of them: what passes this instance's own count (the same bounds) is then asked of the
+ * store, at most `perMinute` times a minute, and written only when the store admits it. Once the store says the
+ * minute is spent, the instance stops asking until the next. Each instance writes its own aggregate row a minute.
  */
 export class UnverifiedAudit {
   private minute = 0;
@@ -115,6 +121,10 @@ export class UnverifiedAudit {
   private suppressed = 0;
   private readonly codes = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  /** The minute the shared count said was spent. */
+  private spent = 0;
+  /** The shared count's answers still to come. */
+  private readonly asking = new Set<Promise<void>>();
 
   constructor(
     /** The cap in force (config.auditUnverifiedPerMinute, read at each refusal so a reload applies). */
@@ -122,13 +132,18 @@ export class UnverifiedAudit {
     /** Writes the aggregate row (the broker: the store's audit(), a failure logged). */
     private readonly write: (rec: AuditRecord) => Promise<void> | void,
     private readonly now: () => number = Date.now,
+    /** The count every instance on the store shares (Store.admitUnverified); absent: this instance alone. */
+    private readonly shared?: (minute: number, key: string, cap: number) => Promise<UnverifiedSlot>,
+    /** Hears a failure of the shared count: the refusal is then audited on this instance's count alone. */
+    private readonly onSharedError: (err: unknown) => void = () => undefined,
   ) {}
 
   /**
-   * Whether this refusal gets an audit row of its own; when not, it is counted for the minute's aggregate row. `now`:
-   * the refusal's time in milliseconds, which its row's `at` should be, so rows and windows agree on the minute.
+   * Calls `audit` when this refusal gets an audit row of its own (at once, or once the shared count answers);
+   * otherwise counts it for the minute's aggregate row. `now`: the refusal's time in milliseconds, which its row's
+   * `at` should be, so rows and windows agree on the minute.
    */
-  admit(client: string, code: string, now: number = this.now()): boolean {
+  offer(client: string, code: string, now: number, audit: () => void): void {
     const minute = now - (now % MINUTE_MS);
     if (minute !== this.minute) {
       void this.flush();
@@ -138,17 +153,47 @@ export class UnverifiedAudit {
     const addressed = client !== '' && client !== IN_PROCESS;
     // An IPv6 client by its /64, as the rate limits count it: one subscriber holds all of its addresses.
     const key = addressed ? rateKey(client) : client;
-    if (!(addressed && this.seen.has(key)) && this.written < this.perMinute()) {
-      if (addressed) this.seen.add(key);
-      this.written++;
-      return true;
+    const cap = this.perMinute();
+    if ((addressed && this.seen.has(key)) || this.written >= cap || this.spent === minute) {
+      this.suppress(code, now);
+      return;
     }
+    if (addressed) this.seen.add(key);
+    this.written++;
+    if (!this.shared) {
+      audit();
+      return;
+    }
+    const asked = this.shared(minute, addressed ? key : '', cap).then(
+      (slot) => {
+        if (slot === 'admit') return audit();
+        if (slot === 'full') this.spent = minute;
+        // Counted in the window open now: the minute's, unless it ended while the store answered.
+        if (this.minute === minute) this.written--;
+        this.suppress(code, this.now());
+      },
+      (err: unknown) => {
+        this.onSharedError(err);
+        audit();
+      },
+    );
+    this.asking.add(asked);
+    void asked.finally(() => this.asking.delete(asked));
+  }
+
+  /** At shutdown: waits for the shared count's answers still to come, then writes the aggregate row (flush()). */
+  async drain(): Promise<void> {
+    while (this.asking.size > 0) await Promise.all(this.asking);
+    await this.flush();
+  }
+
+  private suppress(code: string, now: number): void {
+    if (this.minute === 0) this.minute = now - (now % MINUTE_MS);
     this.suppressed++;
     this.codes.set(code, (this.codes.get(code) ?? 0) + 1);
     // The row is written when the minute ends (or at close), whether or not another refusal comes.
-    this.timer ??= setTimeout(() => void this.flush(), minute + MINUTE_MS - now + 5);
+    this.timer ??= setTimeout(() => void this.flush(), this.minute + MINUTE_MS - now + 5);
     this.timer.unref();
-    return false;
   }
 
   /** Writes the aggregate row of the minute, if any refusal was suppressed, and starts afresh. */
@@ -165,6 +210,7 @@ export class UnverifiedAudit {
     // The window is over for the admitted ones too: a new minute begins at the next refusal.
     this.minute = 0;
     if (count === 0) return;
+    const scope = this.shared ? 'across the instances on this database' : 'on this instance';
     await this.write(
       boundAudit({
         at: Math.floor(minute / 1000),
@@ -173,7 +219,7 @@ export class UnverifiedAudit {
         issuer: '',
         outcome: 'suppressed',
         suppressed: count,
-        message: `${count} refusal(s) of unverified tokens in the minute from ${new Date(minute).toISOString()} not audited one by one (at most one a minute per client address or IPv6 /64, and audit_unverified_per_minute in all, per instance): ${codes}`,
+        message: `${count} refusal(s) of unverified tokens in the minute from ${new Date(minute).toISOString()} not audited one by one (at most one a minute per client address or IPv6 /64, and audit_unverified_per_minute in all, ${scope}): ${codes}`,
       }),
     );
   }

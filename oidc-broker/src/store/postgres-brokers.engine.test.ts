@@ -7,7 +7,7 @@
 // after a signer rotation, without a restart.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, request } from 'node:http';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,9 +24,12 @@ import { createBroker } from '../broker';
 import type { Broker } from '../broker';
 import { registryConfig } from '../registry-config';
 import { PostgresStore } from './postgres';
+import { SUPPRESSED_KIND } from './audit-bounds';
 import { logInto } from '../../../test/support/log';
 
 const PUBLIC_URL = 'http://127.0.0.1:8080';
+/** audit_unverified_per_minute: rows a minute for every instance together. */
+const UNVERIFIED_CAP = 5;
 let issuer: LocalIssuer;
 let db: PrivateServer;
 let dir: string;
@@ -60,6 +63,7 @@ issuers:
     issuer: ${issuer.url}
     jwks_uri: ${issuer.url}/.well-known/jwks
 rate_limit: { per_address: 0, failures_per_address: 0, registry_failures_per_address: 0 }
+audit_unverified_per_minute: ${UNVERIFIED_CAP}
 projects:
   - id: web
     rules:
@@ -132,6 +136,28 @@ async function registryToken(b: Broker, projectToken: string): Promise<number> {
   });
   await res.arrayBuffer();
   return res.status;
+}
+
+/** POSTs `body` to the exchange on the listener at `port`, from `localAddress`; resolves with the status. */
+function post(port: number, localAddress: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        localAddress,
+        method: 'POST',
+        path: '/auth/oidc/github-actions',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 async function within(ms: number, probe: () => Promise<boolean>): Promise<number> {
@@ -230,6 +256,46 @@ describe('three brokers on one PostgreSQL database', () => {
       expect(after).toBeLessThan(5_000);
       expect(await registryToken(b, projectToken)).toBe(401);
     }
+  });
+
+  it(`refusals of unverified tokens from 30 addresses to every instance: at most ${UNVERIFIED_CAP} rows a minute in all, one per address, the rest counted`, async () => {
+    // From the minute's start: an aggregate row's `at` is its minute's.
+    const since = Math.floor(Date.now() / 60_000) * 60;
+    const addresses = Array.from({ length: 30 }, (_, i) => `127.0.1.${10 + i}`);
+    // Each address tries each instance twice, straight to its listener, as a load balancer would spread them.
+    const statuses = await Promise.all(
+      addresses.flatMap((localAddress) =>
+        [0, 1, 2, 0, 1, 2].map(async (i) => {
+          const res = await post(
+            ports[i] as number,
+            localAddress,
+            JSON.stringify({ token: 'not-a-jwt', project: 'web' }),
+          );
+          return res;
+        }),
+      ),
+    );
+    expect(new Set(statuses)).toEqual(new Set([401]));
+    // The answers go out at once; whether a refusal gets a row of its own is the database's answer, which may come
+    // a little later (drain() waits for it, as at shutdown). Each instance writes its aggregate row then.
+    for (const b of brokers) await b.deps.unverifiedAudit.drain();
+    const rows = await (stores[0] as PostgresStore).queryAudit({ since });
+    const single = rows.filter((r) => r.kind === 'exchange' && r.outcome === 'malformed_token');
+    const aggregates = rows.filter((r) => r.kind === SUPPRESSED_KIND);
+    const perMinute = new Map<number, number>();
+    for (const r of single)
+      perMinute.set(Math.floor(r.at / 60), (perMinute.get(Math.floor(r.at / 60)) ?? 0) + 1);
+    // A run that crosses a minute may take the next minute's rows too, never more than the cap in any one.
+    expect(Math.max(...perMinute.values())).toBe(UNVERIFIED_CAP);
+    for (const n of perMinute.values()) expect(n).toBeLessThanOrEqual(UNVERIFIED_CAP);
+    const perAddressMinute = single.map((r) => `${r.client} ${Math.floor(r.at / 60)}`);
+    expect(new Set(perAddressMinute).size).toBe(perAddressMinute.length);
+    // Nothing lost: the rows and the aggregates' counts add up to every refusal; at most one aggregate per instance
+    // and minute.
+    const counted = aggregates.reduce((n, r) => n + (r.suppressed ?? 0), 0);
+    expect(single.length + counted).toBe(statuses.length);
+    expect(aggregates.length).toBeLessThanOrEqual(brokers.length * perMinute.size);
+    for (const r of aggregates) expect(r.message).toContain('across the instances on this database');
   });
 
   it('the database stopped: 503 state_unavailable with Retry-After and /readyz 503; restarted: all recover', async () => {

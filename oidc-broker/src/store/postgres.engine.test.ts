@@ -402,6 +402,37 @@ describe('several instances on one database', () => {
     }
   });
 
+  it('the unverified-audit count: a client admitted once a minute by any instance, the cap shared, 200 tries at once; old minutes purged', async () => {
+    const db = await database();
+    const secret = randomBytes(32);
+    const stores = await Promise.all([0, 1].map(() => store(db.url, secret)));
+    const [a, b] = stores as [PostgresStore, PostgresStore];
+    const minute = Date.UTC(2026, 0, 1, 10, 0);
+    expect(await a.admitUnverified(minute, '127.0.0.1', 3)).toBe('admit');
+    expect(await b.admitUnverified(minute, '127.0.0.1', 3)).toBe('seen');
+    // No address: only the cap counts.
+    expect(await b.admitUnverified(minute, '', 3)).toBe('admit');
+    expect(await a.admitUnverified(minute, '', 3)).toBe('admit');
+    expect(await a.admitUnverified(minute, '127.0.0.2', 3)).toBe('full');
+    expect(await b.admitUnverified(minute + 60_000, '127.0.0.1', 3)).toBe('admit');
+    // A cap of 0 admits nothing, a first sighting included.
+    expect(await a.admitUnverified(minute + 120_000, '127.0.0.3', 0)).toBe('full');
+    // 200 distinct clients at once on both instances: exactly the cap admitted.
+    const next = minute + 180_000;
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        stores[i % 2]?.admitUnverified(next, `10.0.${i >> 8}.${i & 255}`, 25),
+      ),
+    );
+    expect(answers.filter((x) => x === 'admit')).toHaveLength(25);
+    expect(answers.filter((x) => x === 'full')).toHaveLength(175);
+    // purgeExpired (housekeeping, each minute) forgets the minutes more than 5 minutes old.
+    await a.purgeExpired(Math.floor((next + 60_000) / 1000) + 300 - 120, 0);
+    // (The cap-0 minute took no budget row.)
+    expect(await scalar(db.url, 'SELECT min(minute) AS n FROM unverified_budget')).toBe(next);
+    expect(await scalar(db.url, 'SELECT min(minute) AS n FROM unverified_seen')).toBe(minute + 120_000);
+  });
+
   it('a revocation, a key rotation and a new signer through one instance reach the others through NOTIFY, within 5 s', async () => {
     const db = await database();
     const secret = randomBytes(32);

@@ -34,6 +34,7 @@ import type {
   StoreChange,
   StoreOptions,
   StoredKey,
+  UnverifiedSlot,
 } from './types';
 import {
   AUDIT_FIELDS,
@@ -127,6 +128,10 @@ export const MIGRATIONS: readonly string[] = [
   // insert's row and never a later winner's (a retried undo whose first try ran but lost its reply). Rows from
   // before, or taken over from a data dir, have none: they are never undone.
   `ALTER TABLE used_jti ADD COLUMN insert_id uuid;`,
+  // 4: the unverified refusals' audit cap counted once for every instance on the database (audit-bounds.ts): the
+  // clients audited in a minute, and the rows the minute has taken. Kept a few minutes (purgeExpired).
+  `CREATE TABLE unverified_seen (minute bigint NOT NULL, key text NOT NULL, PRIMARY KEY (minute, key));
+   CREATE TABLE unverified_budget (minute bigint PRIMARY KEY, used integer NOT NULL);`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -302,6 +307,8 @@ const STATEMENT_GRACE_MS = 500;
 const REPLY_GRACE_MS = 1_000;
 /** An undo of a used jti is tried this many times, this far apart. */
 const UNDO_TRIES = 5;
+/** The unverified-audit counts of a minute are kept this long after it (seconds), then purged. */
+const UNVERIFIED_KEEP_S = 300;
 const UNDO_RETRY_MS = 1_000;
 
 /**
@@ -997,7 +1004,38 @@ export class PostgresStore implements Store {
       [now - skew],
       30_000,
     );
+    // The unverified-audit counts of minutes long over (admitUnverified) go with them.
+    await this.query(
+      'purging unverified-audit counts',
+      `WITH seen AS (DELETE FROM unverified_seen WHERE minute < $1) DELETE FROM unverified_budget WHERE minute < $1`,
+      [(now - UNVERIFIED_KEEP_S) * 1000],
+      30_000,
+    );
     return r.rowCount ?? 0;
+  }
+
+  async admitUnverified(minute: number, key: string, cap: number): Promise<UnverifiedSlot> {
+    // One statement, serialized on the minute's budget row (ON CONFLICT DO UPDATE locks it and re-reads it): the
+    // client is marked seen for the minute, and only a first sighting takes one of the minute's rows while any is
+    // left. A client seen by the budget's refusal stays seen: the minute is spent for everyone anyway.
+    const r = await this.query<{ fresh: string; slot: string }>(
+      'counting an unverified refusal',
+      `WITH seen AS (
+         INSERT INTO unverified_seen (minute, key) SELECT $1::bigint, $2::text WHERE $2::text <> ''
+         ON CONFLICT DO NOTHING RETURNING minute
+       ), fresh AS (
+         SELECT minute FROM seen UNION ALL SELECT $1::bigint WHERE $2::text = ''
+       ), slot AS (
+         INSERT INTO unverified_budget AS b (minute, used) SELECT minute, 1 FROM fresh WHERE $3::integer > 0
+         ON CONFLICT (minute) DO UPDATE SET used = b.used + 1 WHERE b.used < $3::integer
+         RETURNING used
+       )
+       SELECT (SELECT count(*) FROM fresh) AS fresh, (SELECT count(*) FROM slot) AS slot`,
+      [minute, key, cap],
+    );
+    const row = r.rows[0];
+    if (Number(row?.fresh ?? 0) === 0) return 'seen';
+    return Number(row?.slot ?? 0) > 0 ? 'admit' : 'full';
   }
 
   async audit(rec: AuditRecord): Promise<void> {

@@ -17,7 +17,7 @@ import {
 } from './audit-bounds';
 import { KEY_FILES, SqliteStore } from './sqlite';
 import { backupSqlite, restoreSqlite } from './sqlite-backup';
-import type { AuditRecord } from './types';
+import type { AuditRecord, UnverifiedSlot } from './types';
 
 let dir: string;
 beforeEach(() => {
@@ -62,14 +62,20 @@ describe('the audit rows of unverified refusals', () => {
       () => now,
     );
     const admitted: string[] = [];
+    // Whether the gate audits this refusal (with no shared count it decides at once).
+    const admit = (client: string, code: string): boolean => {
+      let audited = false;
+      gate.offer(client, code, now, () => (audited = true));
+      return audited;
+    };
     // Minute 1: 5 addresses, 4 tries each: the first try of the first 3 addresses is audited, 17 are counted.
     for (let t = 0; t < 4; t++)
-      for (let a = 1; a <= 5; a++) if (gate.admit(`127.0.0.${a}`, 'malformed_token')) admitted.push(`${a}`);
+      for (let a = 1; a <= 5; a++) if (admit(`127.0.0.${a}`, 'malformed_token')) admitted.push(`${a}`);
     expect(admitted).toEqual(['1', '2', '3']);
     expect(written).toEqual([]);
     // The next minute: its first refusal writes the aggregate of the last one, and an address is audited again.
     now += 60_000;
-    expect(gate.admit('127.0.0.1', 'bad_signature')).toBe(true);
+    expect(admit('127.0.0.1', 'bad_signature')).toBe(true);
     expect(written).toEqual([
       expect.objectContaining({
         kind: SUPPRESSED_KIND,
@@ -78,25 +84,66 @@ describe('the audit rows of unverified refusals', () => {
         message: expect.stringContaining('malformed_token 17'),
       }),
     ]);
-    expect(gate.admit('127.0.0.1', 'bad_signature')).toBe(false);
+    expect(admit('127.0.0.1', 'bad_signature')).toBe(false);
     await gate.flush();
     expect(written[1]).toMatchObject({ kind: SUPPRESSED_KIND, suppressed: 1 });
     await gate.flush();
     expect(written).toHaveLength(2);
     // An IPv6 client counts by its /64: another address of an audited /64 is not audited again this minute.
     now += 60_000;
-    expect(gate.admit('2001:db8:1:2::a', 'malformed_token')).toBe(true);
-    expect(gate.admit('2001:db8:1:2::b', 'malformed_token')).toBe(false);
-    expect(gate.admit('2001:db8:1:3::a', 'malformed_token')).toBe(true);
+    expect(admit('2001:db8:1:2::a', 'malformed_token')).toBe(true);
+    expect(admit('2001:db8:1:2::b', 'malformed_token')).toBe(false);
+    expect(admit('2001:db8:1:3::a', 'malformed_token')).toBe(true);
     await gate.flush();
     expect(written[2]).toMatchObject({ kind: SUPPRESSED_KIND, suppressed: 1 });
     // Requests without an address (in-process) are capped in all only.
-    expect([1, 2, 3, 4].map(() => gate.admit('in-process', 'malformed_token'))).toEqual([
-      true,
-      true,
-      true,
-      false,
-    ]);
+    expect([1, 2, 3, 4].map(() => admit('in-process', 'malformed_token'))).toEqual([true, true, true, false]);
+  });
+});
+
+describe('the audit rows of unverified refusals, counted with other instances (a shared count)', () => {
+  it('audits what the shared count admits; stops asking once it says the minute is spent; a failure audits alone', async () => {
+    const written: AuditRecord[] = [];
+    let now = Date.UTC(2026, 0, 1, 10, 0, 5);
+    const asked: string[] = [];
+    let answer: (key: string) => Promise<UnverifiedSlot> = async (key) =>
+      key === '127.0.0.2' ? 'seen' : key === '127.0.0.4' ? 'full' : 'admit';
+    const errors: unknown[] = [];
+    const gate = new UnverifiedAudit(
+      () => 10,
+      (r) => void written.push(r),
+      () => now,
+      (_minute, key) => {
+        asked.push(key);
+        return answer(key);
+      },
+      (err) => errors.push(err),
+    );
+    const audited: string[] = [];
+    const offer = (client: string) => gate.offer(client, 'malformed_token', now, () => audited.push(client));
+    for (const a of [1, 2, 3, 1, 4, 5]) offer(`127.0.0.${a}`);
+    // Nothing is decided before the count answers; a repeat of a client is not asked again.
+    expect(audited).toEqual([]);
+    await gate.drain();
+    expect(asked).toEqual(['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']);
+    // 5 answered `admit` though asked after `full` came for 4: asked before the answer, it stands.
+    expect(audited).toEqual(['127.0.0.1', '127.0.0.3', '127.0.0.5']);
+    // Spent: the minute's later refusals are counted without asking.
+    offer('127.0.0.6');
+    await gate.drain();
+    expect(asked).toHaveLength(5);
+    expect(written.at(-1)).toMatchObject({
+      suppressed: 1,
+      message: expect.stringContaining('across the instances on this database'),
+    });
+    expect(written[0]).toMatchObject({ kind: SUPPRESSED_KIND, suppressed: 3 });
+    // The next minute, the count failing: the refusal is audited on this instance's own count, the failure heard.
+    now += 60_000;
+    answer = () => Promise.reject(new Error('database down'));
+    offer('127.0.0.7');
+    await gate.drain();
+    expect(audited.at(-1)).toBe('127.0.0.7');
+    expect(errors).toHaveLength(1);
   });
 });
 

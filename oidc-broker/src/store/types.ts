@@ -207,6 +207,9 @@ export interface DataDirState {
   auditPages(): Iterable<AuditRecord[]>;
 }
 
+/** Store.admitUnverified's answer. */
+export type UnverifiedSlot = 'admit' | 'seen' | 'full';
+
 /** What changed in the store, possibly by another process or instance. */
 export type StoreChange = 'revocations' | 'keys' | 'signer';
 
@@ -258,6 +261,15 @@ export interface Store {
    * with how many it deleted (`audit_retention`: purgeAuditBefore() in audit-bounds.ts calls it in batches).
    */
   purgeAudit(before: number, limit: number): Promise<number>;
+  /**
+   * Several instances (PostgreSQL) only: the cap on unverified refusals' rows (audit-bounds.ts) counted once for
+   * every instance on the store. For a refusal from client `key` (its rate key; '' when it has no address) in the
+   * minute starting at `minute` (milliseconds): `admit` when this is the minute's first sighting of the client by any
+   * instance and fewer than `cap` rows were admitted in the minute (one is taken); `seen` when an instance saw the
+   * client this minute already; `full` when the minute's `cap` is spent. Absent (SQLite, one instance): the broker
+   * counts in memory alone.
+   */
+  admitUnverified?(minute: number, key: string, cap: number): Promise<UnverifiedSlot>;
 
   // Revocations.
   /** Records a revocation, committed before it resolves. */
