@@ -44,18 +44,25 @@ as_pg() {
   fi
 }
 
-installed() { [ -x "$BIN/initdb" ] && [ -x "$BIN/pg_ctl" ] && [ -x "$BIN/pg_isready" ]; }
+# PgBouncer: the store's tests run it in front of the server (operators put it there), never as a service.
+PGBOUNCER=/usr/sbin/pgbouncer
+installed() { [ -x "$BIN/initdb" ] && [ -x "$BIN/pg_ctl" ] && [ -x "$BIN/pg_isready" ] && [ -x "$PGBOUNCER" ]; }
 
 install_postgres() {
   installed && return 0
   need_root
   # No init system here: a policy that denies service starts while the package goes in (its own cluster `main`
   # must not start on 5432). A policy already in place is left as it is.
-  log "installing bookworm's postgresql (PostgreSQL $PG_MAJOR)"
+  # Only what is missing: naming an installed package would upgrade it.
+  local missing=()
+  [ -x "$BIN/initdb" ] && [ -x "$BIN/pg_ctl" ] && [ -x "$BIN/pg_isready" ] ||
+    missing+=("postgresql-$PG_MAJOR" postgresql-client-common postgresql-common)
+  [ -x "$PGBOUNCER" ] || missing+=(pgbouncer)
+  log "installing bookworm's ${missing[*]}"
   apt-get update "${APT_OPTS[@]}" >/dev/null
-  with_starts_denied safe_install "postgresql-$PG_MAJOR" postgresql-client-common postgresql-common >/dev/null ||
-    die "bookworm's postgresql could not be installed"
-  installed || die "postgresql-$PG_MAJOR was installed but $BIN/initdb is missing"
+  with_starts_denied safe_install "${missing[@]}" >/dev/null ||
+    die "bookworm's ${missing[*]} could not be installed"
+  installed || die "postgresql-$PG_MAJOR and pgbouncer were installed but $BIN/initdb or $PGBOUNCER is missing"
 }
 
 password() { cat "$PG_STATE/password"; }
@@ -121,8 +128,8 @@ start_server() {
 }
 
 up() {
+  install_postgres # returns at once when everything is in place
   if ! running; then
-    install_postgres
     init_cluster
     start_server
   fi

@@ -1,9 +1,10 @@
 // The tests' PostgreSQL (scripts/postgres.sh): its URL (from `npm test`, or started here when a test file runs on
 // its own: never a skip), a fresh database per test, and stopping and starting the server mid-test. Processes
 // are started with async spawn only: the HTTP servers under test live in this process.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { freePort } from './ports';
@@ -149,4 +150,84 @@ export async function privateServer(): Promise<PrivateServer> {
 /** A fresh BROKER_KEY_SECRET value. */
 export function keySecret(): string {
   return randomBytes(32).toString('base64');
+}
+
+export interface Bouncer {
+  /** `url` with PgBouncer's port: the same role, password and database, through PgBouncer. */
+  url: string;
+  /** Its log so far. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * PgBouncer (bookworm's, installed by scripts/postgres.sh) in front of the server of `url`, in session mode (what a
+ * broker needs: LISTEN, advisory locks and prepared statements live in a session), with PgBouncer's defaults
+ * otherwise: startup parameters it does not track are refused. Runs as the postgres user (it refuses root), its
+ * files under the engine's state dir.
+ */
+export async function pgbouncer(url: string): Promise<Bouncer> {
+  const target = new URL(url);
+  const dir = join(
+    process.env.DEPOT_ENGINE_STATE ?? '/var/lib/depot-engine',
+    'pgbouncer',
+    randomBytes(6).toString('hex'),
+  );
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const port = await freePort();
+  const user = decodeURIComponent(target.username);
+  const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  writeFileSync(join(dir, 'userlist.txt'), `${quote(user)} ${quote(decodeURIComponent(target.password))}\n`, {
+    mode: 0o600,
+  });
+  writeFileSync(
+    join(dir, 'pgbouncer.ini'),
+    `[databases]
+* = host=${target.hostname} port=${target.port || '5432'}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = ${port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = ${join(dir, 'userlist.txt')}
+pool_mode = session
+logfile = ${join(dir, 'pgbouncer.log')}
+pidfile = ${join(dir, 'pgbouncer.pid')}
+`,
+  );
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  for (const f of ['', 'userlist.txt', 'pgbouncer.ini']) chownSync(join(dir, f), uid, gid);
+  const child = spawn('/usr/sbin/pgbouncer', [join(dir, 'pgbouncer.ini')], { uid, gid, stdio: 'ignore' });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const log = () => {
+    try {
+      return readFileSync(join(dir, 'pgbouncer.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  // Listening once a connection is accepted.
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null)
+      throw new Error(`pgbouncer exited (${child.exitCode}): ${log().slice(-500)}`);
+    const up = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1', () => (s.end(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (up) break;
+    if (i > 100) throw new Error(`pgbouncer did not listen on ${port}: ${log().slice(-500)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const through = new URL(url);
+  through.port = String(port);
+  return {
+    url: through.toString(),
+    log,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGINT');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

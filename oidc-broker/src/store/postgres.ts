@@ -244,9 +244,15 @@ function hearLoss(client: PoolClient): () => void {
   return () => client.off('error', ignore);
 }
 
-/** A pooled connection's first statement where the database acknowledges commits it has not flushed (migrate()). */
-function syncCommitOn(client: PoolClient): void {
-  client.query('SET synchronous_commit = on').catch(() => undefined); // a lost connection fails its next query
+/**
+ * The statements each pooled connection runs first (pg-pool's onConnect awaits them before the connection serves):
+ * every pooled statement is cancelled by the server this long after it began (transactions of longer work raise it
+ * with SET LOCAL); migrate() adds `synchronous_commit = on` where the database acknowledges commits it has not
+ * flushed. SET, never startup parameters: PgBouncer refuses a startup parameter it does not track (statement_timeout
+ * among them) unless told to ignore it, which would then drop the timeout without a word.
+ */
+function sessionSettings(deadline: number): string[] {
+  return [`SET statement_timeout = ${statementTimeout(deadline)}`];
 }
 
 /** The statement_timeout for work given `ms` on the client: a little longer, so the client gives up first. */
@@ -522,6 +528,8 @@ export class PostgresStore implements Store {
   private constructor(
     private readonly pool: pg.Pool,
     private readonly opts: PostgresStoreOptions,
+    /** Each new pooled connection's first statements (sessionSettings()); migrate() may add one. */
+    private readonly settings: string[],
   ) {
     this.deadline = opts.writeDeadlineMs ?? WRITE_DEADLINE_MS;
     this.statementMs = statementTimeout(this.deadline);
@@ -548,18 +556,18 @@ export class PostgresStore implements Store {
     // bigint columns hold seconds, milliseconds and ids: all well within a double's exact range.
     types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
     const deadline = opts.writeDeadlineMs ?? WRITE_DEADLINE_MS;
+    const settings = sessionSettings(deadline);
     const pool = new pg.Pool({
       connectionString: opts.url,
       max: opts.poolSize ?? 10,
       connectionTimeoutMillis: Math.max(deadline, 1_000),
       idleTimeoutMillis: 30_000,
       application_name: 'depot-oidc-broker',
-      // Sent with the connection's startup: every pooled statement is cancelled by the server this long after it
-      // began (transactions of longer work raise it with SET LOCAL).
-      statement_timeout: statementTimeout(deadline),
       types,
+      // Each new connection's session settings, before it serves anything (sessionSettings()).
+      onConnect: (client: pg.ClientBase) => client.query(settings.join('; ')),
     });
-    const store = new PostgresStore(pool, opts);
+    const store = new PostgresStore(pool, opts, settings);
     // An idle pooled client whose connection dies emits here; the pool replaces it. Never an unhandled error.
     pool.on('error', (err) => store.onError(err));
     try {
@@ -678,7 +686,7 @@ export class PostgresStore implements Store {
       // store opens from here on sets it back to on for its own session; a stricter setting (remote_apply) and
       // `local` (flushed on this server) are left as they are.
       const sync = await client.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
-      if (sync.rows[0]?.synchronous_commit === 'off') this.pool.on('connect', syncCommitOn);
+      if (sync.rows[0]?.synchronous_commit === 'off') this.settings.push('SET synchronous_commit = on');
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
       try {
         await client.query(

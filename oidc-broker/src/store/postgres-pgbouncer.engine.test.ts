@@ -1,0 +1,67 @@
+// The PostgreSQL store behind PgBouncer (bookworm's, session mode, its defaults otherwise), where operators of several
+// instances often put one: the store opens through it (PgBouncer refuses startup parameters it does not track, so
+// the store's session settings, statement_timeout among them, are SET on each new connection, never sent at startup),
+// single use holds across a store on the server itself, every pooled statement still has its server-side timeout,
+// and a change made on the server reaches the store through LISTEN over PgBouncer.
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freshDatabase, pgbouncer } from '../../../test/support/postgres';
+import type { Bouncer, TestDatabase } from '../../../test/support/postgres';
+import { PostgresStore } from './postgres';
+import type { StoreChange } from './types';
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function setUp(): Promise<{ db: TestDatabase; bouncer: Bouncer; secret: Buffer }> {
+  const db = await freshDatabase();
+  cleanup.push(() => db.drop());
+  const bouncer = await pgbouncer(db.url);
+  cleanup.push(() => bouncer.stop());
+  return { db, bouncer, secret: randomBytes(32) };
+}
+
+async function open(url: string, secret: Buffer): Promise<PostgresStore> {
+  const s = await PostgresStore.open({ url, keySecret: secret, dataDir: '/nonexistent', pollMs: 60_000 });
+  cleanup.push(() => s.close());
+  return s;
+}
+
+describe('the PostgreSQL store through PgBouncer (session mode)', () => {
+  it('opens and migrates, keeps single use with a store on the server, and hears changes through LISTEN', async () => {
+    const { db, bouncer, secret } = await setUp();
+    const behind = await open(bouncer.url, secret);
+    const direct = await open(db.url, secret);
+    expect(await behind.version()).toBe(await direct.version());
+    await behind.ready();
+    expect(await behind.useJti('https://iss', 'through-pgbouncer', 9e9)).toBe(true);
+    expect(await direct.useJti('https://iss', 'through-pgbouncer', 9e9)).toBe(false);
+    expect(await direct.useJti('https://iss', 'on-the-server', 9e9)).toBe(true);
+    expect(await behind.useJti('https://iss', 'on-the-server', 9e9)).toBe(false);
+    // A pooled statement through PgBouncer still has the server-side timeout (the write deadline and its grace).
+    const pool = (
+      behind as unknown as {
+        pool: { query(sql: string): Promise<{ rows: { statement_timeout: string }[] }> };
+      }
+    ).pool;
+    expect((await pool.query('SHOW statement_timeout')).rows[0]?.statement_timeout).toBe('1500ms');
+    // LISTEN over PgBouncer: a revocation made on the server reaches the store without the (1 minute) poll.
+    const heard: StoreChange[] = [];
+    behind.onChange((what) => heard.push(what));
+    const start = Date.now();
+    while (!behind.isListening()) {
+      if (Date.now() - start > 5_000)
+        throw new Error('the store did not LISTEN through PgBouncer within 5 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await direct.revoke('project', 'web', undefined);
+    while (!heard.includes('revocations')) {
+      if (Date.now() - start > 10_000)
+        throw new Error(`no change heard through PgBouncer: ${bouncer.log().slice(-800)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await behind.revocations()).map((r) => r.value)).toEqual(['web']);
+  });
+});
