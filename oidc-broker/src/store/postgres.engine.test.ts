@@ -405,8 +405,11 @@ describe('several instances on one database', () => {
   it('the unverified-audit count: a client admitted once a minute by any instance, the cap shared, 200 tries at once; old minutes purged', async () => {
     const db = await database();
     const secret = randomBytes(32);
-    const stores = await Promise.all([0, 1].map(() => store(db.url, secret)));
+    // Instance a through a proxy that counts its counting statements.
+    const proxy = await spoilingProxy(db.url);
+    const stores = [await store(proxy.url, secret), await store(db.url, secret)];
     const [a, b] = stores as [PostgresStore, PostgresStore];
+    proxy.arm((d) => d.includes('broker-count-unverified'), 'cut', 0);
     const minute = Date.UTC(2026, 0, 1, 10, 0);
     expect(await a.admitUnverified(minute, '127.0.0.1', 3)).toBe('admit');
     expect(await b.admitUnverified(minute, '127.0.0.1', 3)).toBe('seen');
@@ -426,11 +429,21 @@ describe('several instances on one database', () => {
     );
     expect(answers.filter((x) => x === 'admit')).toHaveLength(25);
     expect(answers.filter((x) => x === 'full')).toHaveLength(175);
+    // Instance a's 100 went in a few statements, one at a time, not one each.
+    const before = proxy.seen();
+    expect(before).toBeLessThan(5 + 10);
+    expect(before).toBeGreaterThan(5);
+    // One client twice in one statement (queued together behind one in flight): once admitted, once seen.
+    const [, ...twice] = await Promise.all(
+      ['10.1.0.9', '10.1.0.1', '10.1.0.1'].map((k) => a.admitUnverified(next, k, 1_000)),
+    );
+    expect(twice).toEqual(['admit', 'seen']);
     // purgeExpired (housekeeping, each minute) forgets the minutes more than 5 minutes old.
     await a.purgeExpired(Math.floor((next + 60_000) / 1000) + 300 - 120, 0);
-    // (The cap-0 minute took no budget row.)
-    expect(await scalar(db.url, 'SELECT min(minute) AS n FROM unverified_budget')).toBe(next);
+    expect(await scalar(db.url, 'SELECT min(minute) AS n FROM unverified_budget')).toBe(minute + 120_000);
     expect(await scalar(db.url, 'SELECT min(minute) AS n FROM unverified_seen')).toBe(minute + 120_000);
+    await a.close();
+    await proxy.close();
   });
 
   it('a revocation, a key rotation and a new signer through one instance reach the others through NOTIFY, within 5 s', async () => {

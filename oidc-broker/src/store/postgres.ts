@@ -131,7 +131,9 @@ export const MIGRATIONS: readonly string[] = [
   // 4: the unverified refusals' audit cap counted once for every instance on the database (audit-bounds.ts): the
   // clients audited in a minute, and the rows the minute has taken. Kept a few minutes (purgeExpired).
   `CREATE TABLE unverified_seen (minute bigint NOT NULL, key text NOT NULL, PRIMARY KEY (minute, key));
-   CREATE TABLE unverified_budget (minute bigint PRIMARY KEY, used integer NOT NULL);`,
+   CREATE TABLE unverified_budget (
+     minute bigint PRIMARY KEY, used integer NOT NULL, asked integer NOT NULL, granted integer NOT NULL
+   );`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -366,6 +368,42 @@ function claimValues(row: ClaimRow): unknown[] {
  */
 const INSERT_JTIS_AND_AUDIT = `WITH audit_rows AS (${insertAudit(5)}) ${INSERT_JTIS}`;
 
+/** A refusal of an unverified token to count (admitUnverified). */
+interface UnverifiedItem {
+  minute: number;
+  key: string;
+  cap: number;
+}
+
+/**
+ * Counts the unverified refusals of one minute ($1, ms) from clients $2 (rate keys in order; '' for none) under cap
+ * $3, for every instance on the database: the clients are marked seen for the minute, and the first sightings (and
+ * the ones with no address) take what is left of the minute's rows, serialized on the budget row (ON CONFLICT DO
+ * UPDATE locks it and reads it again; SET computes from the row as it was). Answers how many were granted and which
+ * positions (from 1) were first sightings (a client's first position in $2 only): those are admitted in order while the grant lasts, the rest are over the
+ * cap; the others were seen already. A client marked seen by a refusal over the cap stays seen: the minute is spent.
+ */
+const COUNT_UNVERIFIED = `WITH input AS (
+    SELECT k, i::integer AS i FROM unnest($2::text[]) WITH ORDINALITY AS t (k, i)
+  ), seen AS (
+    INSERT INTO unverified_seen (minute, key) SELECT DISTINCT $1::bigint, k FROM input WHERE k <> ''
+    ON CONFLICT DO NOTHING RETURNING key
+  ), fresh AS (
+    SELECT min(i) AS i FROM input WHERE k IN (SELECT key FROM seen) GROUP BY k
+    UNION ALL SELECT i FROM input WHERE k = ''
+  ), slot AS (
+    INSERT INTO unverified_budget AS b (minute, used, asked, granted)
+    SELECT $1::bigint, LEAST($3::integer, n), n, LEAST($3::integer, n)
+    FROM (SELECT count(*)::integer AS n FROM fresh) f WHERE n > 0
+    ON CONFLICT (minute) DO UPDATE SET
+      granted = LEAST(excluded.asked, GREATEST(0, $3::integer - b.used)),
+      used = b.used + LEAST(excluded.asked, GREATEST(0, $3::integer - b.used)),
+      asked = excluded.asked
+    RETURNING granted
+  )
+  SELECT coalesce((SELECT granted FROM slot), 0) AS granted,
+    coalesce((SELECT array_agg(i ORDER BY i) FROM fresh), '{}') AS fresh`;
+
 /**
  * Group commit: an item waits while `maxInFlight` statements of its kind run, then goes with every item that queued
  * meanwhile in one statement (one commit). Idle, an item goes at once, alone (no timer, no added latency), unless
@@ -517,6 +555,10 @@ export class PostgresStore implements Store {
     AUDIT_DELAY_MS,
     AUDIT_QUEUE_MAX,
     (dropped) => this.dropAudit(dropped),
+  );
+  /** Unverified refusals to count (admitUnverified): one statement at a time, with all that queued meanwhile. */
+  private readonly unverified = new GroupCommit<UnverifiedItem, UnverifiedSlot>(1, GROUP_MAX, (b) =>
+    this.countUnverified(b),
   );
   /** Undos of uses answered as failed whose insert committed, or may have (unuseJti). */
   private readonly undos = new GroupCommit<JtiItem, void>(1, GROUP_MAX, (b) => this.deleteOwnJtis(b));
@@ -1023,27 +1065,44 @@ export class PostgresStore implements Store {
   }
 
   async admitUnverified(minute: number, key: string, cap: number): Promise<UnverifiedSlot> {
-    // One statement, serialized on the minute's budget row (ON CONFLICT DO UPDATE locks it and re-reads it): the
-    // client is marked seen for the minute, and only a first sighting takes one of the minute's rows while any is
-    // left. A client seen by the budget's refusal stays seen: the minute is spent for everyone anyway.
-    const r = await this.query<{ fresh: string; slot: string }>(
-      'counting an unverified refusal',
-      `WITH seen AS (
-         INSERT INTO unverified_seen (minute, key) SELECT $1::bigint, $2::text WHERE $2::text <> ''
-         ON CONFLICT DO NOTHING RETURNING minute
-       ), fresh AS (
-         SELECT minute FROM seen UNION ALL SELECT $1::bigint WHERE $2::text = ''
-       ), slot AS (
-         INSERT INTO unverified_budget AS b (minute, used) SELECT minute, 1 FROM fresh WHERE $3::integer > 0
-         ON CONFLICT (minute) DO UPDATE SET used = b.used + 1 WHERE b.used < $3::integer
-         RETURNING used
-       )
-       SELECT (SELECT count(*) FROM fresh) AS fresh, (SELECT count(*) FROM slot) AS slot`,
-      [minute, key, cap],
-    );
-    const row = r.rows[0];
-    if (Number(row?.fresh ?? 0) === 0) return 'seen';
-    return Number(row?.slot ?? 0) > 0 ? 'admit' : 'full';
+    const pending = this.unverified.add({ minute, key, cap });
+    pending.done.catch(() => undefined);
+    try {
+      return await this.timed('counting an unverified refusal', pending.done);
+    } catch (err: unknown) {
+      pending.withdraw(); // answered: never counted later
+      throw err;
+    }
+  }
+
+  /**
+   * The unverified refusals that queued while the last statement ran, counted together: one statement per minute
+   * and cap among them (one, but at a minute's turn or a reload). A flood of garbage thus costs the database a
+   * statement at a time, not one per refusal, and never holds more than one of the pool's connections.
+   */
+  private async countUnverified(items: UnverifiedItem[]): Promise<UnverifiedSlot[]> {
+    const out: UnverifiedSlot[] = new Array<UnverifiedSlot>(items.length);
+    const groups = new Map<string, number[]>();
+    items.forEach((it, i) => {
+      const g = `${it.minute} ${it.cap}`;
+      groups.set(g, [...(groups.get(g) ?? []), i]);
+    });
+    for (const indices of groups.values()) {
+      const { minute, cap } = items[indices[0] as number] as UnverifiedItem;
+      const r = await this.hot<{ granted: number; fresh: number[] }>({
+        name: 'broker-count-unverified',
+        text: COUNT_UNVERIFIED,
+        values: [minute, indices.map((i) => (items[i] as UnverifiedItem).key), cap],
+      });
+      const row = r.rows[0];
+      const fresh = new Set(row?.fresh ?? []);
+      let granted = row?.granted ?? 0;
+      indices.forEach((itemIndex, i) => {
+        if (!fresh.has(i + 1)) out[itemIndex] = 'seen';
+        else out[itemIndex] = granted-- > 0 ? 'admit' : 'full';
+      });
+    }
+    return out;
   }
 
   async audit(rec: AuditRecord): Promise<void> {
@@ -1428,7 +1487,9 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     // Audit rows still waiting for their statement go now, before the pool ends, and the undos of late uses.
-    await Promise.all([this.audits.flush(), this.jtis.flush()]).catch(() => undefined);
+    await Promise.all([this.audits.flush(), this.jtis.flush(), this.unverified.flush()]).catch(
+      () => undefined,
+    );
     await this.undos.flush().catch(() => undefined);
     this.closed = true;
     clearTimeout(this.auditDropTimer);
