@@ -118,16 +118,22 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
   );
   const env = opts.env ?? process.env;
   const fork = createForkDeps(env, { ...DEFAULT_GITHUB_OPTIONS, ...opts.github }, log, opts.now);
+  let sharedCountWarned = 0;
   const unverifiedAudit = new UnverifiedAudit(
     () => config.auditUnverifiedPerMinute,
     (rec) => state.audit(rec).catch((err: unknown) => log.error({ err }, 'audit record not written')),
     Date.now,
     state.admitUnverified?.bind(state),
-    (err: unknown) =>
+    (err: unknown) => {
+      // Once a minute at most: with the database down every refusal of a flood would say it.
+      const now = Date.now();
+      if (now - sharedCountWarned < 60_000) return;
+      sharedCountWarned = now;
       log.warn(
         { err },
-        'the shared count of unverified refusals did not answer; audited on this instance alone',
-      ),
+        'the shared count of unverified refusals did not answer; audited on this instance alone (said once a minute)',
+      );
+    },
   );
   const deps: BrokerDeps = {
     config: () => config,

@@ -106,8 +106,10 @@ const MINUTE_MS = 60_000;
 
 /**
  * Decides which refusals of unverified tokens get an audit row of their own. Memory is bounded: the set of addresses
- * seen this minute holds at most `perMinute` entries (an address is remembered only when it is let through) and is
- * cleared each minute; the suppressed ones are only counted, by refusal code (a closed set).
+ * seen this minute is cleared each minute and holds only addresses let through this instance's own count: alone, at
+ * most `perMinute`; with a shared count also those the store answered `seen` (audited by another instance this
+ * minute, so among the database's few rows for the minute); the suppressed ones are only counted, by refusal code (a
+ * closed set).
  *
  * With several instances on one store (`shared`: PostgreSQL's admitUnverified), the once-per-client and the cap in
  * all are counted once for all of them: what passes this instance's own count (the same bounds) is then asked of the

@@ -446,6 +446,32 @@ describe('several instances on one database', () => {
     await proxy.close();
   });
 
+  it('the unverified-audit count on 3 instances, overlapping clients in random order, 30 minutes: never a deadlock, never past the cap', async () => {
+    const db = await database();
+    const secret = randomBytes(32);
+    const stores = await Promise.all([0, 1, 2].map(() => store(db.url, secret)));
+    const clients = Array.from({ length: 400 }, (_, i) => `2001:db8:${i.toString(16)}::/64`);
+    const failures: string[] = [];
+    for (let round = 0; round < 30; round++) {
+      const minute = Date.UTC(2026, 0, 1, 11, round);
+      const answers = await Promise.all(
+        stores.flatMap((st) =>
+          [...clients]
+            .sort(() => Math.random() - 0.5)
+            .slice(0, 150 + Math.floor(Math.random() * 250))
+            .map((k) =>
+              st.admitUnverified(minute, k, 300).catch((err: unknown) => {
+                failures.push((err as Error).message);
+                return 'failed';
+              }),
+            ),
+        ),
+      );
+      expect(answers.filter((a) => a === 'admit').length).toBeLessThanOrEqual(300);
+    }
+    expect(failures).toEqual([]);
+  });
+
   it('a revocation, a key rotation and a new signer through one instance reach the others through NOTIFY, within 5 s', async () => {
     const db = await database();
     const secret = randomBytes(32);
@@ -836,6 +862,39 @@ describe('a database that stops answering', () => {
       expect(await s.useJti('https://iss', 'lost-2', 9e9)).toBe(false);
     } finally {
       await Promise.all(open.splice(0).map((st) => st.close()));
+      await proxy.close();
+    }
+  });
+
+  it('new connections that stall right after their login (before their session settings are answered): 503 at the deadline, then the slots come back', async () => {
+    const db = await database();
+    const proxy = await spoilingProxy(db.url);
+    const s = await store(proxy.url, randomBytes(32), { writeDeadlineMs: 300 });
+    try {
+      // No idle pooled connection left: the next uses each open a new one.
+      await scalar(
+        db.url,
+        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'depot-oidc-broker'`,
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      proxy.arm((d) => d.includes('SET statement_timeout'), 'dropped', 2);
+      const stalled = await Promise.all([
+        refusal(s.useJti('https://iss', 'stalled-1', 9e9)),
+        refusal(s.useJti('https://iss', 'stalled-2', 9e9)),
+      ]);
+      for (const err of stalled) expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(proxy.seen()).toBe(2);
+      // The stalled connections are ended (their settings had a deadline), so both slots serve again.
+      const after = await within(6_000, () => s.useJti('https://iss', 'after-stall', 9e9));
+      expect(after.value).toBe(true);
+      expect(await s.useJti('https://iss', 'stalled-1', 9e9)).toBe(true);
+    } finally {
+      // Bounded: a store whose slots never came back would wait here for good.
+      await Promise.race([
+        Promise.all(open.splice(0).map((st) => st.close())),
+        new Promise((r) => setTimeout(r, 3_000)),
+      ]);
       await proxy.close();
     }
   });

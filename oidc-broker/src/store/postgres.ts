@@ -131,9 +131,11 @@ export const MIGRATIONS: readonly string[] = [
   // 4: the unverified refusals' audit cap counted once for every instance on the database (audit-bounds.ts): the
   // clients audited in a minute, and the rows the minute has taken. Kept a few minutes (purgeExpired).
   `CREATE TABLE unverified_seen (minute bigint NOT NULL, key text NOT NULL, PRIMARY KEY (minute, key));
-   CREATE TABLE unverified_budget (
-     minute bigint PRIMARY KEY, used integer NOT NULL, asked integer NOT NULL, granted integer NOT NULL
-   );`,
+   CREATE TABLE unverified_budget (minute bigint PRIMARY KEY, used integer NOT NULL);`,
+  // 5: the count takes a batch of refusals at once (COUNT_UNVERIFIED): the budget row carries how many the last
+  // statement asked for and how many it was granted.
+  `ALTER TABLE unverified_budget ADD COLUMN asked integer NOT NULL DEFAULT 0,
+     ADD COLUMN granted integer NOT NULL DEFAULT 0;`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -379,14 +381,16 @@ interface UnverifiedItem {
  * Counts the unverified refusals of one minute ($1, ms) from clients $2 (rate keys in order; '' for none) under cap
  * $3, for every instance on the database: the clients are marked seen for the minute, and the first sightings (and
  * the ones with no address) take what is left of the minute's rows, serialized on the budget row (ON CONFLICT DO
- * UPDATE locks it and reads it again; SET computes from the row as it was). Answers how many were granted and which
+ * UPDATE locks it and reads it again; SET computes from the row as it was). The clients' rows are inserted in key order,
+so two instances counting overlapping clients lock them in the same order (in hash order they deadlocked). Answers how many were granted and which
  * positions (from 1) were first sightings (a client's first position in $2 only): those are admitted in order while the grant lasts, the rest are over the
  * cap; the others were seen already. A client marked seen by a refusal over the cap stays seen: the minute is spent.
  */
 const COUNT_UNVERIFIED = `WITH input AS (
     SELECT k, i::integer AS i FROM unnest($2::text[]) WITH ORDINALITY AS t (k, i)
   ), seen AS (
-    INSERT INTO unverified_seen (minute, key) SELECT DISTINCT $1::bigint, k FROM input WHERE k <> ''
+    INSERT INTO unverified_seen (minute, key)
+    SELECT $1::bigint, k FROM (SELECT DISTINCT k FROM input WHERE k <> '') d ORDER BY k
     ON CONFLICT DO NOTHING RETURNING key
   ), fresh AS (
     SELECT min(i) AS i FROM input WHERE k IN (SELECT key FROM seen) GROUP BY k
@@ -607,7 +611,15 @@ export class PostgresStore implements Store {
       application_name: 'depot-oidc-broker',
       types,
       // Each new connection's session settings, before it serves anything (sessionSettings()).
-      onConnect: (client: pg.ClientBase) => client.query(settings.join('; ')),
+      // Bounded like the connection itself: a connection that stalls after its login is ended (and its slot freed)
+      // instead of holding a caller, and the group commit behind it, for good.
+      onConnect: (client: pg.ClientBase) => {
+        const first: pg.QueryConfig & { query_timeout: number } = {
+          text: settings.join('; '),
+          query_timeout: Math.max(deadline, 1_000),
+        };
+        return client.query(first);
+      },
     });
     const store = new PostgresStore(pool, opts, settings);
     // An idle pooled client whose connection dies emits here; the pool replaces it. Never an unhandled error.
