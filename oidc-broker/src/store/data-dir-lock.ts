@@ -38,12 +38,20 @@ function open(dataDir: string, waitMs: number): SqlDatabase {
   return db;
 }
 
+/**
+ * The connections holding a data dir, kept here until released: a connection the garbage collector took would be
+ * closed, and its lock gone, with the broker still running (seen: a holder that dropped its handle lost the lock).
+ */
+const HELD = new Set<SqlDatabase>();
+
 function held(db: SqlDatabase): DataDirLock {
   let released = false;
+  HELD.add(db);
   return {
     release() {
       if (released) return;
       released = true;
+      HELD.delete(db);
       try {
         db.exec('ROLLBACK');
       } finally {

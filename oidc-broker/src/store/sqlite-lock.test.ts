@@ -16,6 +16,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeyStore } from '../keys';
 import { REPO_ROOT } from '../settings';
@@ -91,6 +93,18 @@ describe('a broker on a data dir', () => {
     expect(alone).toBeDefined();
     alone?.release();
   }, 30_000);
+
+  it('is held until released, whatever the garbage collector does (a holder may drop its handle)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const data = join(dir, 'data');
+    holdDataDir(data, 50);
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(runningBroker(data)).toEqual({ pid: undefined });
+  });
 
   it('does not start while a restore holds the data dir, and starts once it has finished', () => {
     const data = join(dir, 'data');
