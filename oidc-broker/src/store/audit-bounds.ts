@@ -113,7 +113,7 @@ const MINUTE_MS = 60_000;
  *
  * With several instances on one store (`shared`: PostgreSQL's admitUnverified), the once-per-client and the cap in
  * all are counted once for all of them: what passes this instance's own count (the same bounds) is then asked of the
- * store, at most `perMinute` times a minute, and written only when the store admits it. Once the store says the
+ * store (which counts what queued meanwhile in one statement) and written only when the store admits it. Once the store says the
  * minute is spent, the instance stops asking until the next. Each instance writes its own aggregate row a minute.
  */
 export class UnverifiedAudit {

@@ -317,9 +317,9 @@ const STATEMENT_GRACE_MS = 500;
 const REPLY_GRACE_MS = 1_000;
 /** An undo of a used jti is tried this many times, this far apart. */
 const UNDO_TRIES = 5;
+const UNDO_RETRY_MS = 1_000;
 /** The unverified-audit counts of a minute are kept this long after it (seconds), then purged. */
 const UNVERIFIED_KEEP_S = 300;
-const UNDO_RETRY_MS = 1_000;
 
 /**
  * A value for a text column: PostgreSQL's text cannot hold U+0000, and one such string fails the whole statement,
@@ -381,10 +381,11 @@ interface UnverifiedItem {
  * Counts the unverified refusals of one minute ($1, ms) from clients $2 (rate keys in order; '' for none) under cap
  * $3, for every instance on the database: the clients are marked seen for the minute, and the first sightings (and
  * the ones with no address) take what is left of the minute's rows, serialized on the budget row (ON CONFLICT DO
- * UPDATE locks it and reads it again; SET computes from the row as it was). The clients' rows are inserted in key order,
-so two instances counting overlapping clients lock them in the same order (in hash order they deadlocked). Answers how many were granted and which
- * positions (from 1) were first sightings (a client's first position in $2 only): those are admitted in order while the grant lasts, the rest are over the
- * cap; the others were seen already. A client marked seen by a refusal over the cap stays seen: the minute is spent.
+ * UPDATE locks it and reads it again; SET computes from the row as it was). The clients' rows are inserted in key
+ * order, so two instances counting overlapping clients lock them in the same order (in hash order they deadlocked).
+ * Answers how many were granted and which positions (from 1) were first sightings (a client's first position in $2
+ * only): those are admitted in order while the grant lasts, the rest are over the cap; the others were seen already.
+ * A client marked seen by a refusal over the cap stays seen: the minute is spent.
  */
 const COUNT_UNVERIFIED = `WITH input AS (
     SELECT k, i::integer AS i FROM unnest($2::text[]) WITH ORDINALITY AS t (k, i)
@@ -1097,7 +1098,9 @@ export class PostgresStore implements Store {
     const groups = new Map<string, number[]>();
     items.forEach((it, i) => {
       const g = `${it.minute} ${it.cap}`;
-      groups.set(g, [...(groups.get(g) ?? []), i]);
+      const group = groups.get(g);
+      if (group) group.push(i);
+      else groups.set(g, [i]);
     });
     for (const indices of groups.values()) {
       const { minute, cap } = items[indices[0] as number] as UnverifiedItem;
