@@ -123,8 +123,8 @@ export class UnverifiedAudit {
   private suppressed = 0;
   private readonly codes = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
-  /** The minute the shared count said was spent. */
-  private spent = 0;
+  /** The minute the shared count said was spent, and the cap it was spent under (a reload may raise it). */
+  private spent = { minute: 0, cap: 0 };
   /** The shared count's answers still to come. */
   private readonly asking = new Set<Promise<void>>();
 
@@ -156,7 +156,8 @@ export class UnverifiedAudit {
     // An IPv6 client by its /64, as the rate limits count it: one subscriber holds all of its addresses.
     const key = addressed ? rateKey(client) : client;
     const cap = this.perMinute();
-    if ((addressed && this.seen.has(key)) || this.written >= cap || this.spent === minute) {
+    const spent = this.spent.minute === minute && cap <= this.spent.cap;
+    if ((addressed && this.seen.has(key)) || this.written >= cap || spent) {
       this.suppress(code, now);
       return;
     }
@@ -169,7 +170,7 @@ export class UnverifiedAudit {
     const asked = this.shared(minute, addressed ? key : '', cap).then(
       (slot) => {
         if (slot === 'admit') return audit();
-        if (slot === 'full') this.spent = minute;
+        if (slot === 'full') this.spent = { minute, cap };
         // Counted in the window open now: the minute's, unless it ended while the store answered.
         if (this.minute === minute) this.written--;
         this.suppress(code, this.now());

@@ -109,8 +109,9 @@ describe('the audit rows of unverified refusals, counted with other instances (a
     let answer: (key: string) => Promise<UnverifiedSlot> = async (key) =>
       key === '127.0.0.2' ? 'seen' : key === '127.0.0.4' ? 'full' : 'admit';
     const errors: unknown[] = [];
+    let cap = 10;
     const gate = new UnverifiedAudit(
-      () => 10,
+      () => cap,
       (r) => void written.push(r),
       () => now,
       (_minute, key) => {
@@ -132,6 +133,11 @@ describe('the audit rows of unverified refusals, counted with other instances (a
     offer('127.0.0.6');
     await gate.drain();
     expect(asked).toHaveLength(5);
+    // Until a reload raises the cap: then the count is asked again, the same minute.
+    cap = 20;
+    offer('127.0.0.8');
+    await gate.drain();
+    expect(asked.at(-1)).toBe('127.0.0.8');
     expect(written.at(-1)).toMatchObject({
       suppressed: 1,
       message: expect.stringContaining('across the instances on this database'),
