@@ -1,11 +1,13 @@
 // Addresses as the broker sees them, through a real listener: clients bound to distinct loopback addresses
 // (app.request() has no socket peer), a trusted proxy at 127.0.0.2, an untrusted client at 127.0.0.3.
-import { createServer, request } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newRequestId } from './app';
 import type { RunningBroker } from './broker';
 import { startQuietBroker } from '../../test/support/broker';
+import { requestFrom } from '../../test/support/http';
+import type { Reply } from '../../test/support/http';
 
 const PROXY = '127.0.0.2';
 const CLIENT = '127.0.0.3';
@@ -24,11 +26,7 @@ projects:
       - { id: web-main, provider: github-actions, repository: acme/web, repository_id: "1" }
 `;
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
+type Answer = Reply;
 
 function call(
   from: string,
@@ -37,28 +35,11 @@ function call(
   opts: { forwardedFor?: string; body?: string; headers?: Record<string, string> } = {},
   base: string = running.url,
 ): Promise<Answer> {
-  const url = new URL(path, base);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method,
-        localAddress: from,
-        headers: {
-          ...(opts.forwardedFor ? { 'x-forwarded-for': opts.forwardedFor } : {}),
-          ...(opts.body ? { 'content-type': 'application/json' } : {}),
-          ...opts.headers,
-        },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end(opts.body);
+  return requestFrom(new URL(path, base), {
+    method,
+    localAddress: from,
+    body: opts.body,
+    headers: { ...(opts.forwardedFor ? { 'x-forwarded-for': opts.forwardedFor } : {}), ...opts.headers },
   });
 }
 

@@ -80,17 +80,16 @@ const generateJwkPair = generateKeyPairSync as unknown as (
 async function newKey(state: StoredKey['state']): Promise<StoredKey> {
   // Encoded as JWKs by the generation itself, not exported afterwards: on Node 20, exporting a key just generated
   // can deadlock the process (a GC runs the generation job's destructor while the export holds the key's mutex).
-  const { privateKey, publicKey } = generateJwkPair('ec', {
+  const { privateKey: privateJwk, publicKey: publicJwk } = generateJwkPair('ec', {
     namedCurve: 'P-256',
     publicKeyEncoding: { format: 'jwk' },
     privateKeyEncoding: { format: 'jwk' },
   });
-  const publicJwk = publicKey;
   const kid = await calculateJwkThumbprint(publicJwk);
   return {
     kid,
     state,
-    privateJwk: privateKey,
+    privateJwk,
     publicJwk: { ...publicJwk, kid, alg: 'ES256', use: 'sig' },
     createdAt: now(),
   };

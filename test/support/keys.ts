@@ -1,8 +1,9 @@
-// RSA and EC (P-256) key pairs for tests, made so that exporting them cannot hang the process. Node 20 can deadlock when a key that
-// crypto.generateKeyPair[Sync] (or WebCrypto's generateKey) has just made is exported as a JWK: the export holds the
-// key's mutex while it allocates, a garbage collection then runs the finished generation job's destructor, which
-// takes the same mutex (seen in a CI run: the test worker blocked for good in ExportJWKRsaKey under ~KeyGenJob). The
-// halves returned here are encoded by the generation itself and imported again, so they share nothing with its job.
+// RSA and EC (P-256) key pairs for tests, made so that exporting them cannot hang the process. Node 20 can deadlock
+// when a key that crypto.generateKeyPair[Sync] (or WebCrypto's generateKey) has just made is exported as a JWK: the
+// export holds the key's mutex while it allocates, a garbage collection then runs the finished generation job's
+// destructor, which takes the same mutex (seen in a CI run: the test worker blocked for good in ExportJWKRsaKey under
+// ~KeyGenJob). The halves returned here are encoded by the generation itself and imported again, so they share
+// nothing with its job.
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';

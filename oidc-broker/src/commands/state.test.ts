@@ -5,13 +5,13 @@
 // the cap plus one aggregate row a minute whose count adds up, while every refusal of a verified token is audited.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIssuer } from '../../../test/support/issuer';
 import type { LocalIssuer } from '../../../test/support/issuer';
+import { requestFrom } from '../../../test/support/http';
 import { freePort } from '../../../test/support/ports';
 import { REPO_ROOT } from '../settings';
 import { CLAIM_EXCHANGE_PATH, CLAIM_PATH } from '../../../shared/contract/fork-claim';
@@ -100,39 +100,19 @@ async function stopBroker(): Promise<void> {
 }
 
 /** A request from `localAddress` (a loopback address of the 127.0.0.0/8 range): its status and refusal code. */
-function call(
+async function call(
   method: string,
   path: string,
   opts: { body?: string; headers?: Record<string, string>; localAddress?: string } = {},
 ): Promise<{ status: number; code: string | undefined }> {
-  const body = opts.body;
-  return new Promise((ok, fail) => {
-    const req = request(
-      `http://127.0.0.1:${port}${path}`,
-      {
-        method,
-        localAddress: opts.localAddress ?? '127.0.0.1',
-        agent: false,
-        headers: {
-          ...(body === undefined
-            ? {}
-            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
-          ...opts.headers,
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => {
-          const parsed = JSON.parse(text) as { error?: { code?: string } };
-          ok({ status: res.statusCode ?? 0, code: parsed.error?.code });
-        });
-      },
-    );
-    req.on('error', fail);
-    req.end(body);
+  const res = await requestFrom(`http://127.0.0.1:${port}${path}`, {
+    method,
+    localAddress: opts.localAddress ?? '127.0.0.1',
+    body: opts.body,
+    headers: opts.headers,
   });
+  const parsed = JSON.parse(res.body) as { error?: { code?: string } };
+  return { status: res.status, code: parsed.error?.code };
 }
 
 /** POST an exchange from `localAddress`. */

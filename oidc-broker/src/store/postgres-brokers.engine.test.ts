@@ -7,13 +7,14 @@
 // after a signer rotation, without a restart.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request } from 'node:http';
+import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIssuer } from '../../../test/support/issuer';
 import type { LocalIssuer } from '../../../test/support/issuer';
+import { requestFrom } from '../../../test/support/http';
 import { freePort } from '../../../test/support/ports';
 import { privateServer } from '../../../test/support/postgres';
 import type { PrivateServer } from '../../../test/support/postgres';
@@ -138,28 +139,6 @@ async function registryToken(b: Broker, projectToken: string): Promise<number> {
   return res.status;
 }
 
-/** POSTs `body` to the exchange on the listener at `port`, from `localAddress`; resolves with the status. */
-function post(port: number, localAddress: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        localAddress,
-        method: 'POST',
-        path: '/auth/oidc/github-actions',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 async function within(ms: number, probe: () => Promise<boolean>): Promise<number> {
   const start = Date.now();
   for (;;) {
@@ -266,12 +245,12 @@ describe('three brokers on one PostgreSQL database', () => {
     const statuses = await Promise.all(
       addresses.flatMap((localAddress) =>
         [0, 1, 2, 0, 1, 2].map(async (i) => {
-          const res = await post(
-            ports[i] as number,
+          const res = await requestFrom(`http://127.0.0.1:${ports[i]}/auth/oidc/github-actions`, {
+            method: 'POST',
             localAddress,
-            JSON.stringify({ token: 'not-a-jwt', project: 'web' }),
-          );
-          return res;
+            body: JSON.stringify({ token: 'not-a-jwt', project: 'web' }),
+          });
+          return res.status;
         }),
       ),
     );

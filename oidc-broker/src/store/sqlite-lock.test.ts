@@ -1,6 +1,7 @@
 // Whether a broker runs on a data dir (data-dir-lock.ts), as `restore` and `rotate-key` ask it; the modes of the
-// state's files; what a restore does with the state it replaces, and with a backup of another broker. The holder is another process, as in use, started from the sources with tsx. Runs under Node 20
-// (better-sqlite3) and Node 24 (node:sqlite): `vitest run oidc-broker/src/store/sqlite`.
+// state's files; what a restore does with the state it replaces, and with a backup of another broker. The holder is
+// another process, as in use, started from the sources with tsx. Runs under Node 20 (better-sqlite3) and Node 24
+// (node:sqlite): `vitest run oidc-broker/src/store/sqlite`.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
