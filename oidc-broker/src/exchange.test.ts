@@ -14,6 +14,7 @@ import { parseExchangeResponse } from '../../shared/contract/exchange';
 import { readProjectToken } from '../../shared/contract/project-token';
 import type { Broker } from './broker';
 import { createBroker } from './broker';
+import type { SqliteStore } from './store/sqlite';
 import { openSqlite } from './store/sqlite-driver';
 import type { JwksOptions } from './verify';
 import { logInto } from '../../test/support/log';
@@ -1111,6 +1112,27 @@ describe('single use is durable: the jti is committed before the answer', () => 
     const lines = logs.filter((l) => l.includes(`"requestId":"${String(requestId)}"`));
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.join('')).not.toMatch(/tokenJti|project token minted/);
+  });
+
+  it('a disk slow to write: 503 within the deadline, nothing minted, and the same token then gets its one 200', async () => {
+    const b = await broker({ writeDeadlineMs: 300 });
+    const token = await mint({ jti: randomUUID() });
+    // The commit of this exchange's jti sits 800 ms in its transaction, then lands: after the deadline.
+    (b.deps.state as SqliteStore).commitWorker.stall(800);
+    const t0 = Date.now();
+    const refused = await exchangeToken(b, token);
+    expect([refused.status, refused.body.error?.code]).toEqual([503, 'state_unavailable']);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(Date.now() - t0).toBeLessThan(750);
+    // The late commit is undone: the jti stays unused, as a 503 promises, and is then spent exactly once.
+    let again = await exchangeToken(b, token);
+    for (let i = 0; again.status === 503 && i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      again = await exchangeToken(b, token);
+    }
+    expect([again.status, again.body.ok]).toEqual([200, true]);
+    const replay = await exchangeToken(b, token);
+    expect([replay.status, replay.body.error?.code]).toEqual([401, 'replayed']);
   });
 
   it('a token the policy refuses is spent all the same: sent again, it is refused as a replay', async () => {

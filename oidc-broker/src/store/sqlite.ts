@@ -7,8 +7,9 @@
 // most MAX_IN_FLIGHT batches are with it at a time and the next fills meanwhile. Every waiter is answered only after
 // COMMIT; a batch is never dropped: when it cannot commit (another connection holds the write lock, an I/O error)
 // the worker retries it until its deadline (WRITE_DEADLINE_MS from its oldest write), then rolls back, and every
-// waiter is rejected with StoreUnavailableError with nothing of it on disk; a worker that dies or does not answer
-// fails its batch the same way and is replaced. (A worker cut off in its COMMIT's fsync may have written the batch
+// waiter is rejected with StoreUnavailableError with nothing of it on disk; a worker that dies, or has not answered
+// by the deadline, fails its batch the same way (a silent one is replaced after a grace). A batch that commits
+// after its deadline has its jtis deleted again. (A worker cut off in its COMMIT's fsync may have written the batch
 // all the same: its jtis then count as used, so the same token is refused as replayed, never minted; a retry with a
 // fresh CI token, as the actions make, succeeds.) The other writes (claims, revocations, purges) and the reads run
 // on this thread's connection, where SQLite's own busy wait (busy_timeout) would block the event loop, so it is kept
@@ -265,6 +266,7 @@ export class SqliteStore implements Store {
       graceMs: WORKER_GRACE_MS,
       insertJti: INSERT_JTI,
       insertAudit: INSERT_AUDIT,
+      deleteJti: 'DELETE FROM used_jti WHERE issuer = ? AND jti = ?',
       onError: (err) => this.onError(err),
     });
   }
