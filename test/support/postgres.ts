@@ -162,11 +162,15 @@ export interface Bouncer {
 
 /**
  * PgBouncer (bookworm's, installed by scripts/postgres.sh) in front of the server of `url`, in session mode (what a
- * broker needs: LISTEN, advisory locks and prepared statements live in a session), with PgBouncer's defaults
+ * broker needs: LISTEN, advisory locks and prepared statements live in a session) unless `mode` says another (to
+ * see the broker refuse it), with PgBouncer's defaults
  * otherwise: startup parameters it does not track are refused. Runs as the postgres user (it refuses root), its
  * files under the engine's state dir.
  */
-export async function pgbouncer(url: string): Promise<Bouncer> {
+export async function pgbouncer(
+  url: string,
+  mode: 'session' | 'transaction' | 'statement' = 'session',
+): Promise<Bouncer> {
   const target = new URL(url);
   const dir = join(
     process.env.DEPOT_ENGINE_STATE ?? '/var/lib/depot-engine',
@@ -190,7 +194,7 @@ listen_port = ${port}
 unix_socket_dir =
 auth_type = scram-sha-256
 auth_file = ${join(dir, 'userlist.txt')}
-pool_mode = session
+pool_mode = ${mode}
 logfile = ${join(dir, 'pgbouncer.log')}
 pidfile = ${join(dir, 'pgbouncer.pid')}
 `,

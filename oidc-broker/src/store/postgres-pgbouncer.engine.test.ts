@@ -15,10 +15,12 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-async function setUp(): Promise<{ db: TestDatabase; bouncer: Bouncer; secret: Buffer }> {
+async function setUp(
+  mode: 'session' | 'transaction' | 'statement' = 'session',
+): Promise<{ db: TestDatabase; bouncer: Bouncer; secret: Buffer }> {
   const db = await freshDatabase();
   cleanup.push(() => db.drop());
-  const bouncer = await pgbouncer(db.url);
+  const bouncer = await pgbouncer(db.url, mode);
   cleanup.push(() => bouncer.stop());
   return { db, bouncer, secret: randomBytes(32) };
 }
@@ -63,5 +65,38 @@ describe('the PostgreSQL store through PgBouncer (session mode)', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect((await behind.revocations()).map((r) => r.value)).toEqual(['web']);
+  });
+});
+
+describe('a pooler that keeps no session: the store refuses to open, and says what to do', () => {
+  // Transaction mode lets LISTEN succeed and then gives its server connection to other clients: without the check
+  // the store opened, said it was listening, and never heard a change made through another instance (seen).
+  it('PgBouncer in transaction mode: its own notification never reaches its LISTEN connection', async () => {
+    const { db, bouncer, secret } = await setUp('transaction');
+    const password = decodeURIComponent(new URL(db.url).password);
+    const refusal = await open(bouncer.url, secret).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(refusal).toBeInstanceOf(Error);
+    const message = (refusal as Error).message;
+    expect(message).toMatch(
+      /^could not open the PostgreSQL store: PostgreSQL at postgres:\/\/broker:\*\*\*@127\.0\.0\.1:\d+\/\w+: a notification this broker sent did not reach its own LISTEN connection within 5 s, as happens behind a connection pooler in transaction or statement mode: connect the broker to PostgreSQL directly, or through a pooler in session mode \(PgBouncer: pool_mode = session\)/,
+    );
+    expect(message).not.toContain(password);
+    // The same database, straight: it opens (the refusal is about the path, not the data).
+    await open(db.url, secret);
+  });
+
+  it('PgBouncer in statement mode: its refusal of the migration, with what to do', async () => {
+    const { db, bouncer, secret } = await setUp('statement');
+    const refusal = await open(bouncer.url, secret).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    const message = (refusal as Error).message;
+    expect(message).toContain('transaction blocks not allowed in statement pooling mode');
+    expect(message).toContain('or through a pooler in session mode (PgBouncer: pool_mode = session)');
+    expect(message).not.toContain(decodeURIComponent(new URL(db.url).password));
   });
 });

@@ -13,7 +13,9 @@
 // - Changes made through any instance (revocations, signing keys, the registry signer) bump a row of broker_change
 //   and NOTIFY broker_change from triggers, at commit. One dedicated client (not from the pool) LISTENs; after a
 //   lost connection it reconnects with backoff, LISTENs again and reports every kind of change once (a resync, since
-//   notifications sent meanwhile are lost). A poll of broker_change every few seconds is the fallback.
+//   notifications sent meanwhile are lost). A poll of broker_change every few seconds is the fallback. A store
+//   opening sends itself a notification and refuses to open when its LISTEN connection does not hear it (a pooler
+//   in transaction mode, which would let LISTEN succeed and deliver nothing).
 // - Private keys (signing keys, the registry CA's and signer's) are stored encrypted with AES-256-GCM under
 //   BROKER_KEY_SECRET (32 bytes); each ciphertext is bound to its row (additional data), so one cannot be swapped
 //   for another.
@@ -53,6 +55,12 @@ export const KEY_SECRET_ENV = 'BROKER_KEY_SECRET';
 export const PREVIOUS_KEY_SECRETS_ENV = 'BROKER_KEY_SECRET_PREVIOUS';
 /** The channel the change triggers NOTIFY on. */
 export const CHANGE_CHANNEL = 'broker_change';
+/** How long a store opening waits for its own notification to reach its LISTEN connection (checkListener()). */
+const LISTEN_CHECK_MS = 5_000;
+/** What to do about a pooler that keeps no session (the open's refusals say it). */
+const SESSION_NEEDED =
+  'connect the broker to PostgreSQL directly, or through a pooler in session mode (PgBouncer: pool_mode = session): ' +
+  "LISTEN, the migration's advisory lock and the named statements live in the session";
 /** The fallback poll of broker_change (changes missed by LISTEN are seen this late at most). */
 export const CHANGE_POLL_MS = 2_000;
 /** ready(): the probe's deadline. */
@@ -544,6 +552,10 @@ export class PostgresStore implements Store {
   private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private hasConnectedBefore = false;
+  /** Told once whether the first LISTEN connection listened (true) or was lost before (false). */
+  private firstListen: ((listening: boolean) => void) | undefined;
+  /** The notifications this store sent to itself and waits for (checkListener()), by payload. */
+  private readonly probes = new Map<string, () => void>();
   private revoked: Revocation[] = [];
   /** Bumped on every revocation change; the cache is fresh when it was read at the current generation. */
   private revocationGen = 1;
@@ -630,9 +642,19 @@ export class PostgresStore implements Store {
       await store.readSerials(false);
     } catch (err: unknown) {
       await pool.end().catch(() => undefined);
-      throw store.clean(err, 'could not open the PostgreSQL store');
+      const e = store.clean(err, 'could not open the PostgreSQL store');
+      // PgBouncer's statement mode refuses the migration's transaction in its own words; say what to do.
+      if (/pooling mode/.test(e.message)) e.message += `: ${SESSION_NEEDED}`;
+      throw e;
     }
+    const listening = new Promise<boolean>((resolve) => (store.firstListen = resolve));
     store.connectListener();
+    try {
+      await store.checkListener(listening);
+    } catch (err: unknown) {
+      await store.close();
+      throw err;
+    }
     let failing = false;
     store.pollTimer = setInterval(() => {
       store.readSerials(true).then(
@@ -821,6 +843,8 @@ export class PostgresStore implements Store {
     const onLost = (err?: unknown) => {
       if (lost) return;
       lost = true;
+      this.firstListen?.(false);
+      this.firstListen = undefined;
       const wasListening = this.listening;
       this.listening = false;
       if (err !== undefined && wasListening && !this.closed) this.onError(err);
@@ -834,8 +858,9 @@ export class PostgresStore implements Store {
     client.on('error', (err) => onLost(err));
     client.on('end', () => onLost());
     client.on('notification', (n) => {
-      if (n.channel === CHANGE_CHANNEL && CHANGES.includes(n.payload as StoreChange))
-        this.emit(n.payload as StoreChange);
+      if (n.channel !== CHANGE_CHANNEL) return;
+      if (CHANGES.includes(n.payload as StoreChange)) this.emit(n.payload as StoreChange);
+      else this.probes.get(n.payload ?? '')?.();
     });
     client
       .connect()
@@ -843,12 +868,43 @@ export class PostgresStore implements Store {
       .then(() => {
         if (lost || this.closed) return;
         this.listening = true;
+        this.firstListen?.(true);
+        this.firstListen = undefined;
         this.reconnectDelay = this.opts.reconnectMs ?? 250;
         // Notifications sent while no one listened are gone: everything may have changed.
         if (this.hasConnectedBefore) for (const what of CHANGES) this.emit(what);
         this.hasConnectedBefore = true;
       })
       .catch((err: unknown) => onLost(err));
+  }
+
+  /**
+   * The first LISTEN, tried end to end: a notification this store sends through its pool must reach it. A pooler in
+   * transaction or statement mode (PgBouncer's pool_mode) lets LISTEN succeed and then hands its server connection to
+   * other clients, so no notification ever arrives: changes made through another instance (a revocation, a key)
+   * would reach this one only by the poll, and the named statements break under load. The store refuses to open
+   * then. A LISTEN connection that cannot connect at all is no such sign: it keeps trying in the background, as
+   * after a later loss, and the poll covers meanwhile. Other instances ignore the probe's payload.
+   */
+  private async checkListener(listening: Promise<boolean>): Promise<void> {
+    if (!(await listening)) return;
+    const payload = `probe ${randomUUID()}`;
+    let timer: NodeJS.Timeout | undefined;
+    const heard = new Promise<boolean>((resolve) => {
+      this.probes.set(payload, () => resolve(true));
+      timer = setTimeout(() => resolve(false), LISTEN_CHECK_MS);
+    });
+    try {
+      await this.query('a notification to itself', 'SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, payload]);
+      // A plain Error, not StoreUnavailableError: waiting will not mend it, the URL must change.
+      if (!(await heard))
+        throw new Error(
+          `could not open the PostgreSQL store: PostgreSQL at ${redactUrl(this.opts.url)}: a notification this broker sent did not reach its own LISTEN connection within ${LISTEN_CHECK_MS / 1000} s, as happens behind a connection pooler in transaction or statement mode: ${SESSION_NEEDED}`,
+        );
+    } finally {
+      clearTimeout(timer);
+      this.probes.delete(payload);
+    }
   }
 
   /** Whether the LISTEN connection is up (tests, /readyz detail). */
