@@ -5,14 +5,18 @@
 // waited there is answered as failed without an attempt.
 //
 // The worker retries a locked file itself (a short busy_timeout, then a nap of retryMs) until just before the batch's
-// deadline, and gives up with everything rolled back: a batch answered as failed has nothing on disk. Should the worker
-// not answer by the deadline, the batch fails then (StoreUnavailableError), and the jtis of an answer that comes after
-// all are deleted again; should it die, or still not answer after a grace, a new worker starts at once (one that dies
-// before it has opened the file is not replaced until the next batch, so a file it can never open costs one try per
-// batch, not a loop). openStore starts the first worker and waits until it has opened the file (start()), so a broker's
-// first exchange does not spend its deadline on the thread's start. The worker is unref'd except while a batch is in
-// flight: it never keeps the process alive. Its code is plain JavaScript evaluated in the worker (no loader, no bundler
-// entry): node:sqlite through process.getBuiltinModule, better-sqlite3 from the path the main thread resolved.
+// deadline, and gives up with everything rolled back; a batch still short of its COMMIT at that point is rolled back
+// too (no fsync is spent on it). Should the worker not answer by the deadline (a write the disk does not answer), the
+// batch's uses fail then (StoreUnavailableError); a worker that dies, or is still silent after a grace, is replaced at
+// once (one that dies before it has opened the file is not replaced until the next batch, so a file it can never open
+// costs one try per batch, not a loop). A batch whose COMMIT ends after its deadline has had its uses failed, so its
+// jtis are owed: deleted again first thing in the worker's next transaction, or in one of their own (not fsynced: a
+// lost delete leaves a jti used, the safe side) once no message waits; its audit rows stay, and their writes resolve
+// (`written`). While commits are slow (SLOW_COMMIT_MS) the store sends one batch at a time. openStore starts the first
+// worker and waits until it has opened the file (start()), so a broker's first exchange does not spend its deadline on
+// the thread's start. The worker is unref'd except while a batch is in flight: it never keeps the process alive. Its
+// code is plain JavaScript evaluated in the worker (no loader, no bundler entry): node:sqlite through
+// process.getBuiltinModule, better-sqlite3 from the path the main thread resolved.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { SqliteDriver, SqlValue } from './sqlite-driver';
@@ -30,6 +34,11 @@ const insertAudit = db.prepare(w.insertAudit);
 const deleteJti = db.prepare(w.deleteJti);
 const nap = new Int32Array(new SharedArrayBuffer(4));
 let stallMs = 0;
+// Used jtis that committed after their deadline: their waiters were failed, so nothing was minted for them, and they
+// are deleted again first thing in the next transaction (no fsync of their own while batches come; a retry of the
+// same token in that batch finds its jti deleted before its insert), or in one of their own once no message waits.
+let owed = [];
+let paying = false;
 parentPort.postMessage({ ready: true });
 function isBusy(e) {
   if (!e) return false;
@@ -37,83 +46,113 @@ function isBusy(e) {
   if (typeof e.errcode === 'number' && (e.errcode & 0xff) >= 5 && (e.errcode & 0xff) <= 6) return true;
   return typeof e.message === 'string' && /database (table )?is locked/.test(e.message);
 }
-// work() in one write transaction, rolled back when it fails; a locked file is tried again every retryMs until the
-// deadline. Gives { value } or { failed, busy }; an error other than a lock is reported once (the main thread logs it).
-function transaction(id, deadline, work) {
+const PAST = new Error('its deadline passed before it could commit');
+// work() in one write transaction, after the owed deletes, rolled back when it fails or its deadline passes before
+// COMMIT (no fsync is spent on a batch whose waiters are failed); a locked file is tried again every retryMs until
+// the deadline. Gives { value, ms } (ms: from BEGIN to the end of COMMIT) or { failed, busy }; an error other than a lock or the deadline is reported once
+// (the main thread logs it).
+function transaction(deadline, work) {
   let reported = false;
   for (;;) {
     try {
       db.exec('BEGIN IMMEDIATE');
+      const began = Date.now();
       let value;
+      const paid = owed.length;
       try {
+        for (const j of owed) deleteJti.run(j[0], j[1]);
         value = work();
+        if (Date.now() > deadline) throw PAST;
+        if (stallMs > 0) Atomics.wait(nap, 0, 0, stallMs); // a test: a COMMIT slow to reach the disk
+        stallMs = 0;
         db.exec('COMMIT');
       } catch (e) {
         try { db.exec('ROLLBACK'); } catch {}
         throw e;
       }
-      return { value };
+      owed = owed.slice(paid);
+      return { value, ms: Date.now() - began };
     } catch (e) {
+      if (e === PAST) return { failed: PAST.message, busy: false };
       const busy = isBusy(e);
       const message = String((e && e.message) || e);
       if (!busy && !reported) {
         reported = true;
-        parentPort.postMessage({ id, report: message });
+        parentPort.postMessage({ report: message });
       }
       if (Date.now() + w.retryMs > deadline) return { failed: message, busy };
       Atomics.wait(nap, 0, 0, w.retryMs);
     }
   }
 }
-const deleting = (jtis) => () => {
-  for (const j of jtis) deleteJti.run(j[0], j[1]);
-  return [];
-};
+// The owed deletes in a transaction of their own, once the messages waiting now are handled.
+function payLater() {
+  if (paying || owed.length === 0) return;
+  paying = true;
+  setImmediate(() => {
+    paying = false;
+    payOwed();
+  });
+}
+// Not synchronous: a delete lost to a power cut leaves its jti used, the safe side (a replay is refused, nothing is
+// minted), so it need not wait for an fsync, nor make the next batch wait for one.
+function payOwed() {
+  if (owed.length === 0) return;
+  db.exec('PRAGMA synchronous = OFF');
+  let r;
+  try {
+    r = transaction(Date.now() + w.deadlineMs, () => undefined);
+  } finally {
+    db.exec('PRAGMA synchronous = ' + w.synchronous);
+  }
+  if (r.failed !== undefined)
+    parentPort.postMessage({ report: owed.length + ' used jti(s) that committed after their deadline are not deleted again yet (the next write tries again; nothing was minted for them, and until then a replay of those tokens is refused): ' + r.failed });
+}
 parentPort.on('message', (m) => {
   if (m.type === 'close') {
+    payOwed();
     db.close();
     parentPort.close();
     return;
   }
+  handle(m);
+  payLater();
+});
+function handle(m) {
   if (m.type === 'crash') throw new Error('the commit worker was told to crash (a test)');
   if (m.type === 'hang') {
     Atomics.wait(nap, 0, 0, m.ms); // a test: stuck as on a disk that does not answer
     return;
   }
   if (m.type === 'stall') {
-    stallMs = m.ms; // a test: the next batch is slow to commit, as on a disk slow to write
+    stallMs = m.ms; // a test: the next COMMIT is slow, as on a disk slow to write
+    return;
+  }
+  if (m.type === 'undo') {
+    owed.push(...m.jtis);
     return;
   }
   if (Date.now() > m.deadline) {
     parentPort.postMessage({ id: m.id, failed: 'its deadline passed before the commit began', busy: false });
     return;
   }
-  const r = transaction(m.id, m.deadline, m.undo ? deleting(m.undo) : () => {
+  const r = transaction(m.deadline, () => {
     const won = m.jtis.map((j) => Number(insertJti.run(j[0], j[1], j[2]).changes) === 1);
     for (const a of m.audits) insertAudit.run(...a);
-    if (stallMs > 0) Atomics.wait(nap, 0, 0, stallMs);
-    stallMs = 0;
     return won;
   });
   if (r.failed !== undefined) {
     parentPort.postMessage({ id: m.id, failed: r.failed, busy: r.busy });
     return;
   }
-  if (!m.undo && Date.now() > m.deadline) {
-    // Committed after its deadline: the main thread answers its waiters as failed (nothing is minted for them), so
-    // the jtis it inserted are deleted again now, before anything queued behind it (a retry of the same token) runs.
-    const late = m.jtis.filter((_, i) => r.value[i]);
-    const u = late.length > 0 ? transaction(m.id, Date.now() + w.deadlineMs, deleting(late)) : {};
-    let failed = 'it committed after its deadline (its used jtis deleted again)';
-    if (u.failed !== undefined) {
-      failed = 'it committed after its deadline, and deleting its used jtis again failed: ' + u.failed;
-      parentPort.postMessage({ id: m.id, report: late.length + ' used jti(s) that committed after their deadline stay used (nothing was minted for them; a replay of those tokens is refused): ' + u.failed });
-    }
-    parentPort.postMessage({ id: m.id, failed, busy: false });
+  if (Date.now() > m.deadline) {
+    // Its COMMIT ended after the deadline: answered as failed (its audit rows stay written), its jtis owed.
+    owed.push(...m.jtis.filter((_, i) => r.value[i]));
+    parentPort.postMessage({ id: m.id, failed: 'it committed after its deadline (its used jtis are deleted again)', busy: false, late: true, ms: r.ms });
     return;
   }
-  parentPort.postMessage({ id: m.id, won: r.value });
-});
+  parentPort.postMessage({ id: m.id, won: r.value, ms: r.ms });
+}
 `;
 
 export interface CommitWorkerOptions {
@@ -147,17 +186,39 @@ export interface CommitBatch {
 interface Answer {
   /** The worker has opened the file and prepared its statements (its first message). */
   ready?: true;
-  id: number;
+  id?: number;
   won?: boolean[];
+  /** A failure to log (onError), whatever batch it concerns. */
   report?: string;
   failed?: string;
   busy?: boolean;
+  /** Failed because its COMMIT ended after the deadline: its audit rows are written (its jtis deleted again). */
+  late?: boolean;
+  /** A committed batch's transaction, from BEGIN to the end of COMMIT, in milliseconds. */
+  ms?: number;
+}
+
+/**
+ * A commit that takes this long or more makes the store send one batch at a time (CommitWorker.slow): a second batch
+ * would wait a whole commit in the worker's queue, which on a disk that slow pushes its oldest write past the
+ * deadline (with a 450 ms fsync, 2 in flight failed all but a tenth of the uses; 1 at a time, see the commit).
+ */
+const SLOW_COMMIT_MS = 50;
+
+/** A batch's two outcomes. */
+export interface CommitOutcome {
+  /** Its uses: which jtis it inserted; settles by the deadline, rejected when not committed by then. */
+  won: Promise<boolean[]>;
+  /** Whether it is on disk, whenever the worker says so (a late commit too): what its audit rows wait for. */
+  written: Promise<void>;
 }
 
 interface InFlight {
   id: number;
   resolve(won: boolean[]): void;
   reject(err: unknown): void;
+  /** Settles `written`: on disk (also late), or not. */
+  wrote(ok: true | Error): void;
   /** Fails the waiters at the batch's deadline when the worker has not answered by then. */
   overdue: NodeJS.Timeout;
   /** Replaces the worker when it has not answered by the deadline plus the grace. */
@@ -183,59 +244,40 @@ export class CommitWorker {
   started = 0;
   /** Settles once the current worker has opened the file (start()). */
   private ready: Promise<void> | undefined;
+  /** close() waits for the last answer: told when nothing is in flight any more. */
+  private idle: (() => void) | undefined;
+  private closing = false;
+  /** The last commit took SLOW_COMMIT_MS or more: the store then sends one batch at a time. */
+  slow = false;
 
   constructor(private readonly opts: CommitWorkerOptions) {}
 
   /**
    * Commits one batch, after those sent before it. Settles by the batch's deadline whatever the worker does: a worker
    * that has not answered by then (stuck in a write the disk does not answer) fails the batch with
-   * StoreUnavailableError at the deadline, and is replaced if it is still silent after the grace. A batch whose
-   * COMMIT ends past the worker's deadline (WORKER_EARLY_MS before this one) is failed by the worker, which deletes
-   * its jtis again before its next message; one whose answer was on its way when the deadline struck has them
-   * deleted from here (undo()). Either way they stay unused, as a failed use promises (nothing was minted for them).
+   * StoreUnavailableError at the deadline, and is replaced if it is still silent after the grace. The worker gives up
+   * WORKER_EARLY_MS before the deadline: it rolls back a batch still short of its COMMIT then, and one whose COMMIT
+   * ends past it is answered as failed (CommittedLateError: its audit rows are written) with its jtis deleted again in
+   * the worker's next transaction. A success that was on its way as the deadline struck has its jtis sent back to be
+   * deleted the same way (undo()). Either way a failed use leaves its jti unused: nothing was minted for it.
    */
-  commit(batch: CommitBatch): Promise<boolean[]> {
-    const jtis = batch.jtis.map(([issuer, jti]): [string, string] => [issuer, jti]);
-    return this.send(
-      {
-        jtis: batch.jtis,
-        audits: batch.audits,
-        deadline: batch.deadline - (this.opts.earlyMs ?? WORKER_EARLY_MS),
-      },
-      batch.deadline,
-      jtis,
-    );
-  }
-
-  /** The undo of used jtis an answer that came after its deadline inserted: one transaction, like a batch, after
-   * those already sent (a retry of the same token sent meanwhile is answered as replayed). Failures go to onError. */
-  private undo(jtis: [issuer: string, jti: string][]): void {
-    const deadline = Date.now() + this.opts.deadlineMs;
-    this.send(
-      { undo: jtis, deadline: deadline - (this.opts.earlyMs ?? WORKER_EARLY_MS) },
-      deadline,
-      [],
-    ).catch((err: unknown) => {
-      const why = err instanceof Error ? err.message : String(err);
-      this.opts.onError(
-        new Error(
-          `${jtis.length} used jti(s) committed after their exchanges were answered 503 could not be deleted again, so they stay used (a replay of those tokens is refused; nothing was minted for them): ${why}`,
-        ),
-      );
-    });
-  }
-
-  private send(message: object, deadline: number, jtis: [string, string][]): Promise<boolean[]> {
+  commit(batch: CommitBatch): CommitOutcome {
     const worker = this.ensure();
     const id = this.nextId++;
-    return new Promise<boolean[]>((resolve, reject) => {
-      const due = Math.max(0, deadline - Date.now());
+    let wrote: (ok: true | Error) => void = () => undefined;
+    const written = new Promise<void>((resolve, reject) => {
+      wrote = (ok) => (ok === true ? resolve() : reject(ok));
+    });
+    written.catch(() => undefined); // a caller with no audit rows does not wait for it
+    const won = new Promise<boolean[]>((resolve, reject) => {
+      const due = Math.max(0, batch.deadline - Date.now());
       const f: InFlight = {
         id,
         resolve,
         reject,
+        wrote,
         late: false,
-        jtis,
+        jtis: batch.jtis.map(([issuer, jti]): [string, string] => [issuer, jti]),
         overdue: setTimeout(() => {
           f.late = true;
           reject(this.unavailable('the commit worker did not answer by then'));
@@ -247,8 +289,10 @@ export class CommitWorker {
       };
       this.inFlight.set(id, f);
       worker.ref();
-      worker.postMessage({ id, ...message });
+      const early = this.opts.earlyMs ?? WORKER_EARLY_MS;
+      worker.postMessage({ id, jtis: batch.jtis, audits: batch.audits, deadline: batch.deadline - early });
     });
+    return { won, written };
   }
 
   private unavailable(why: string): StoreUnavailableError {
@@ -297,6 +341,21 @@ export class CommitWorker {
   async close(): Promise<void> {
     const worker = this.worker;
     if (!worker) return;
+    this.closing = true;
+    // An answer still to come (a batch whose waiters were failed at the deadline) is let in first, for at most the
+    // grace, so that what a late success inserted goes back to be deleted before the worker closes (it pays what it
+    // owes first); then no timer of this worker's is left to keep the process alive.
+    if (this.inFlight.size > 0)
+      await new Promise<void>((resolve) => {
+        const cut = setTimeout(resolve, this.opts.graceMs);
+        this.idle = () => {
+          clearTimeout(cut);
+          resolve();
+        };
+      });
+    this.idle = undefined;
+    this.failAll('was closed', false);
+    if (this.worker !== worker) return; // replaced meanwhile (terminated; no new one starts while closing)
     this.worker = undefined;
     await new Promise<void>((resolve) => {
       // Cut after a second (also when it died meanwhile and emits no 'exit' again).
@@ -378,29 +437,41 @@ export class CommitWorker {
 
   /** Starts a new worker now. Should it fail, its 'error' has reported why (onError); the next batch tries again. */
   private replace(): void {
+    if (this.closing) return;
     this.start().catch(() => undefined);
   }
 
   private answer(worker: Worker, a: Answer): void {
-    const f = this.inFlight.get(a.id);
-    if (!f || this.worker !== worker) return;
+    if (this.worker !== worker) return;
     if (a.report !== undefined) {
       this.opts.onError(new Error(a.report));
       return;
     }
+    const f = a.id === undefined ? undefined : this.inFlight.get(a.id);
+    if (!f) return;
     clearTimeout(f.overdue);
     clearTimeout(f.watchdog);
-    this.inFlight.delete(a.id);
-    if (f.late) {
+    this.inFlight.delete(f.id);
+    if (a.ms !== undefined) this.slow = a.ms >= SLOW_COMMIT_MS;
+    if (a.won && f.late) {
+      // Its uses were failed at the deadline (overdue): what it inserted goes back to be deleted.
       const won = a.won;
-      const inserted = won ? f.jtis.filter((_, i) => won[i] === true) : [];
-      if (inserted.length > 0) this.undo(inserted);
-    } else if (a.won) f.resolve(a.won);
-    else
-      f.reject(
-        this.unavailable(a.busy ? 'the database is locked by another connection' : (a.failed ?? 'failed')),
-      );
-    if (this.inFlight.size === 0) worker.unref();
+      const inserted = f.jtis.filter((_, i) => won[i] === true);
+      if (inserted.length > 0) worker.postMessage({ type: 'undo', jtis: inserted });
+      f.wrote(true);
+    } else if (a.won) {
+      f.resolve(a.won);
+      f.wrote(true);
+    } else {
+      const why = a.busy ? 'the database is locked by another connection' : (a.failed ?? 'failed');
+      const err = this.unavailable(why);
+      f.reject(err);
+      f.wrote(a.late === true ? true : err);
+    }
+    if (this.inFlight.size === 0) {
+      worker.unref();
+      this.idle?.();
+    }
   }
 
   /** Fails every batch in flight (the worker answers them in order, so none can be answered once one is not); with
@@ -409,9 +480,12 @@ export class CommitWorker {
     for (const f of this.inFlight.values()) {
       clearTimeout(f.overdue);
       clearTimeout(f.watchdog);
-      f.reject(new StoreUnavailableError(`the broker state's commit worker ${what}`, 1));
+      const err = new StoreUnavailableError(`the broker state's commit worker ${what}`, 1);
+      f.reject(err);
+      f.wrote(err);
     }
     this.inFlight.clear();
+    this.idle?.();
     const worker = this.worker;
     if (terminate && worker) {
       this.worker = undefined;

@@ -518,14 +518,15 @@ export class SqliteStore implements Store {
 
   /**
    * One transaction for everything queued, in the commit worker, which retries a locked file until the deadline
-   * (from the batch's oldest write) and rolls back when it gives up. One batch in flight: the next fills meanwhile.
+   * (from the batch's oldest write) and rolls back when it gives up. At most MAX_IN_FLIGHT batches in flight (one
+   * while commits are slow: CommitWorker.slow); the next fills meanwhile.
    */
   private commitQueue(): void {
     clearImmediate(this.scheduled);
     clearTimeout(this.lazy);
     this.scheduled = undefined;
     this.lazy = undefined;
-    if (this.inFlight >= MAX_IN_FLIGHT) return;
+    if (this.inFlight >= (this.commits.slow ? 1 : MAX_IN_FLIGHT)) return;
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
@@ -546,14 +547,22 @@ export class SqliteStore implements Store {
       if (w.audit) audits.push(w.audit);
     }
     this.inFlight++;
-    this.commits
-      .commit({ jtis, audits, deadline })
+    const { won, written } = this.commits.commit({ jtis, audits, deadline });
+    // An audit row waits for the batch to be on disk (also when it commits after its deadline); a use for its answer
+    // by the deadline.
+    const rows = batch.filter((w) => !w.jti);
+    if (rows.length > 0)
+      written.then(
+        () => rows.forEach((w) => w.resolve(true)),
+        (err: unknown) => rows.forEach((w) => w.reject(err)),
+      );
+    won
       .then(
-        (won) => {
+        (inserted) => {
           let k = 0;
-          for (const w of batch) w.resolve(w.jti ? won[k++] === true : true);
+          for (const w of batch) if (w.jti) w.resolve(inserted[k++] === true);
         },
-        (err: unknown) => batch.forEach((w) => w.reject(err)),
+        (err: unknown) => batch.forEach((w) => w.jti && w.reject(err)),
       )
       .finally(() => {
         this.inFlight--;
