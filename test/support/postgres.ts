@@ -4,7 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import net, { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { freePort } from './ports';
@@ -233,5 +233,66 @@ pidfile = ${join(dir, 'pgbouncer.pid')}
       await exited;
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * A TCP proxy in front of the server of `url` that spoils the answers to chosen statements: once armed, the next
+ * `times` connections that send bytes matching `match` (a statement's text, or its prepared name) get their answers
+ * after that `cut` (both sockets closed as the answer comes: the statement ran and committed, the client hears only
+ * a lost connection) or `dropped` (never forwarded: the client waits for an answer that never comes). `seen` counts
+ * every match, armed or not.
+ */
+export async function spoilingProxy(url: string) {
+  const target = new URL(url);
+  let armed: { match: (d: Buffer) => boolean; how: 'cut' | 'dropped'; times: number } | undefined;
+  let seen = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    sockets.add(client).add(upstream);
+    let spoiled: 'cut' | 'dropped' | undefined;
+    client.on('data', (d: Buffer) => {
+      if (armed?.match(d)) {
+        seen++;
+        if (armed.times > 0 && spoiled === undefined) {
+          armed.times--;
+          spoiled = armed.how;
+        }
+      }
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => {
+      if (spoiled === 'cut') {
+        client.destroy();
+        upstream.destroy();
+      } else if (spoiled === undefined) client.write(d);
+    });
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      a.on('error', () => b.destroy());
+      a.on('close', () => {
+        b.destroy();
+        sockets.delete(a);
+      });
+    }
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const proxied = new URL(url);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String((server.address() as net.AddressInfo).port);
+  return {
+    url: proxied.toString(),
+    arm(match: (d: Buffer) => boolean, how: 'cut' | 'dropped', times = 1) {
+      armed = { match, how, times };
+    },
+    seen: () => seen,
+    close: () =>
+      new Promise<void>((ok) => {
+        for (const sock of sockets) sock.destroy();
+        server.close(() => ok());
+      }),
   };
 }

@@ -5,7 +5,7 @@
 // and a change made on the server reaches the store through LISTEN over PgBouncer.
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freshDatabase, pgbouncer } from '../../../test/support/postgres';
+import { freshDatabase, pgbouncer, spoilingProxy } from '../../../test/support/postgres';
 import type { Bouncer, TestDatabase } from '../../../test/support/postgres';
 import { PostgresStore } from './postgres';
 import type { StoreChange } from './types';
@@ -86,6 +86,35 @@ describe('a pooler that keeps no session: the store refuses to open, and says wh
     expect(message).not.toContain(password);
     // The same database, straight: it opens (the refusal is about the path, not the data).
     await open(db.url, secret);
+  });
+
+  it('a first LISTEN connection lost before its check: the store opens, and reports the pooler when the next one is deaf', async () => {
+    // The first LISTEN connection is cut as its LISTEN is answered: no verdict, so the store opens (as on a network
+    // blip). Its next connection, through the same transaction-mode PgBouncer, never hears itself: reported once with
+    // what to do, and the store does not count on LISTEN (the poll covers). Before, the check ran only on the first
+    // connection, and the second was taken as listening.
+    const { bouncer, secret } = await setUp('transaction');
+    const proxy = await spoilingProxy(bouncer.url);
+    cleanup.push(() => proxy.close());
+    proxy.arm((d) => d.includes('LISTEN broker_change'), 'cut');
+    const errors: string[] = [];
+    const s = await PostgresStore.open({
+      url: proxy.url,
+      keySecret: secret,
+      dataDir: '/nonexistent',
+      pollMs: 60_000,
+      reconnectMs: 100,
+      onError: (err) => errors.push(err instanceof Error ? err.message : String(err)),
+    });
+    cleanup.push(() => s.close());
+    const start = Date.now();
+    while (!errors.some((m) => m.includes('did not reach its own LISTEN connection'))) {
+      if (Date.now() - start > 15_000) throw new Error(`not reported: ${JSON.stringify(errors)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(errors.filter((m) => m.includes('did not reach its own LISTEN connection'))).toHaveLength(1);
+    expect(errors.join('\n')).toContain('pool_mode = session');
+    expect(s.isListening()).toBe(false);
   });
 
   it('PgBouncer in statement mode: its refusal of the migration, with what to do', async () => {

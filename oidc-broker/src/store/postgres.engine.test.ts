@@ -2,10 +2,9 @@
 // migrations under their advisory lock, several instances on one database (single use, changes through LISTEN/NOTIFY)
 // and a database stopped and started mid-run.
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, privateServer, testDatabaseUrl } from '../../../test/support/postgres';
+import { freshDatabase, privateServer, spoilingProxy, testDatabaseUrl } from '../../../test/support/postgres';
 import type { PrivateServer, TestDatabase } from '../../../test/support/postgres';
 import type { StoreChange, StoredKey } from './types';
 import { StoreUnavailableError } from './types';
@@ -574,6 +573,26 @@ describe('the LISTEN connection lost', () => {
   });
 });
 
+describe('the first LISTEN at open', () => {
+  it('a LISTEN that is never answered does not hold open(): the store opens, then listens once a new connection does', async () => {
+    // As behind a pooler whose server pool is full: the LISTEN waits. open() waited for it without end (a review).
+    const db = await database();
+    const proxy = await spoilingProxy(db.url);
+    try {
+      proxy.arm((d) => d.includes('LISTEN broker_change'), 'dropped');
+      const started = Date.now();
+      const s = await store(proxy.url, randomBytes(32), { pollMs: 60_000, reconnectMs: 100 });
+      expect(Date.now() - started).toBeLessThan(9_000);
+      expect(proxy.seen()).toBe(1);
+      // The stuck LISTEN is given up after its timeout; the next connection listens (and has heard itself).
+      await within(10_000, async () => (s.isListening() ? true : undefined));
+      expect(proxy.seen()).toBe(2);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe('the database stopped mid-run', () => {
   it('writes and ready() fail fast with StoreUnavailableError; after a restart the stores recover and LISTEN again', async () => {
     // A server of its own: stopping the shared one would break whatever else uses it meanwhile.
@@ -647,67 +666,6 @@ async function scalar(url: string, sql: string): Promise<number> {
   } finally {
     await c.end();
   }
-}
-
-/**
- * A TCP proxy in front of the test server that spoils the answers to chosen statements: once armed, the next
- * `times` connections that send bytes matching `match` (a statement's text, or its prepared name) get their answers
- * after that `cut` (both sockets closed as the answer comes: the statement ran and committed, the client hears only
- * a lost connection) or `dropped` (never forwarded: the client waits for an answer that never comes). `seen` counts
- * every match, armed or not.
- */
-async function spoilingProxy(url: string) {
-  const target = new URL(url);
-  let armed: { match: (d: Buffer) => boolean; how: 'cut' | 'dropped'; times: number } | undefined;
-  let seen = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port), target.hostname);
-    sockets.add(client).add(upstream);
-    let spoiled: 'cut' | 'dropped' | undefined;
-    client.on('data', (d: Buffer) => {
-      if (armed?.match(d)) {
-        seen++;
-        if (armed.times > 0 && spoiled === undefined) {
-          armed.times--;
-          spoiled = armed.how;
-        }
-      }
-      upstream.write(d);
-    });
-    upstream.on('data', (d: Buffer) => {
-      if (spoiled === 'cut') {
-        client.destroy();
-        upstream.destroy();
-      } else if (spoiled === undefined) client.write(d);
-    });
-    for (const [a, b] of [
-      [client, upstream],
-      [upstream, client],
-    ] as const) {
-      a.on('error', () => b.destroy());
-      a.on('close', () => {
-        b.destroy();
-        sockets.delete(a);
-      });
-    }
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const proxied = new URL(url);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String((server.address() as net.AddressInfo).port);
-  return {
-    url: proxied.toString(),
-    arm(match: (d: Buffer) => boolean, how: 'cut' | 'dropped', times = 1) {
-      armed = { match, how, times };
-    },
-    seen: () => seen,
-    close: () =>
-      new Promise<void>((ok) => {
-        for (const sock of sockets) sock.destroy();
-        server.close(() => ok());
-      }),
-  };
 }
 
 describe('a jti row locked by another transaction', () => {

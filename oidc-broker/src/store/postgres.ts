@@ -13,9 +13,10 @@
 // - Changes made through any instance (revocations, signing keys, the registry signer) bump a row of broker_change
 //   and NOTIFY broker_change from triggers, at commit. One dedicated client (not from the pool) LISTENs; after a
 //   lost connection it reconnects with backoff, LISTENs again and reports every kind of change once (a resync, since
-//   notifications sent meanwhile are lost). A poll of broker_change every few seconds is the fallback. A store
-//   opening sends itself a notification and refuses to open when its LISTEN connection does not hear it (a pooler
-//   in transaction mode, which would let LISTEN succeed and deliver nothing).
+//   notifications sent meanwhile are lost). A poll of broker_change every few seconds is the fallback. Each LISTEN
+//   connection sends itself a notification before the store counts on it: one that does not hear it (a pooler in
+//   transaction mode lets LISTEN succeed and delivers nothing) makes open() refuse, or later is reported once and
+//   tried again after the back-off. open() waits for the first connection's verdict at most about 11 s.
 // - Private keys (signing keys, the registry CA's and signer's) are stored encrypted with AES-256-GCM under
 //   BROKER_KEY_SECRET (32 bytes); each ciphertext is bound to its row (additional data), so one cannot be swapped
 //   for another.
@@ -552,10 +553,12 @@ export class PostgresStore implements Store {
   private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private hasConnectedBefore = false;
-  /** Told once whether the first LISTEN connection listened (true) or was lost before (false). */
-  private firstListen: ((listening: boolean) => void) | undefined;
-  /** The notifications this store sent to itself and waits for (checkListener()), by payload. */
-  private readonly probes = new Map<string, () => void>();
+  /** open() is told how the first LISTEN connection ended up: listening, lost before, or deaf (the Error). */
+  private firstListen: ((outcome: 'listening' | 'lost' | Error) => void) | undefined;
+  /** The payload of the last notification this store sent to itself (hearsItself()). */
+  private probePayload: string | undefined;
+  /** A deaf LISTEN connection was reported (onError) and none has heard since: not reported again. */
+  private deafReported = false;
   private revoked: Revocation[] = [];
   /** Bumped on every revocation change; the cache is fresh when it was read at the current generation. */
   private revocationGen = 1;
@@ -647,13 +650,23 @@ export class PostgresStore implements Store {
       if (/pooling mode/.test(e.message)) e.message += `: ${SESSION_NEEDED}`;
       throw e;
     }
-    const listening = new Promise<boolean>((resolve) => (store.firstListen = resolve));
-    store.connectListener();
-    try {
-      await store.checkListener(listening);
-    } catch (err: unknown) {
+    // Opens once the first LISTEN connection is listening and has heard itself (hearsItself()), is lost (it keeps
+    // trying in the background, as after a later loss; the poll covers meanwhile), or has taken too long for either
+    // (a LISTEN that waits behind a pooler's full pool): only a deaf one, a pooler keeping no session, is refused.
+    let waited: NodeJS.Timeout | undefined;
+    const first = await Promise.race([
+      new Promise<'listening' | 'lost' | Error>((resolve) => (store.firstListen = resolve)),
+      new Promise<'slow'>((resolve) => {
+        waited = setTimeout(() => resolve('slow'), 2 * LISTEN_CHECK_MS + 1_000);
+        store.connectListener();
+      }),
+    ]);
+    clearTimeout(waited);
+    store.firstListen = undefined;
+    if (first instanceof Error) {
       await store.close();
-      throw err;
+      first.message = `could not open the PostgreSQL store: ${first.message}`;
+      throw first;
     }
     let failing = false;
     store.pollTimer = setInterval(() => {
@@ -836,14 +849,18 @@ export class PostgresStore implements Store {
     const client = new pg.Client({
       connectionString: this.opts.url,
       connectionTimeoutMillis: 5_000,
+      keepAlive: true,
       application_name: 'depot-oidc-broker-listen',
     });
     this.listener = client;
     let lost = false;
+    /** The probe this connection waits for (hearsItself()), told if the connection is lost first. */
+    let probing: ((heard: 'heard' | 'lost') => void) | undefined;
     const onLost = (err?: unknown) => {
       if (lost) return;
       lost = true;
-      this.firstListen?.(false);
+      probing?.('lost');
+      this.firstListen?.('lost');
       this.firstListen = undefined;
       const wasListening = this.listening;
       this.listening = false;
@@ -860,15 +877,40 @@ export class PostgresStore implements Store {
     client.on('notification', (n) => {
       if (n.channel !== CHANGE_CHANNEL) return;
       if (CHANGES.includes(n.payload as StoreChange)) this.emit(n.payload as StoreChange);
-      else this.probes.get(n.payload ?? '')?.();
+      else if (n.payload !== undefined && n.payload === this.probePayload) probing?.('heard');
     });
+    const listen: pg.QueryConfig & { query_timeout: number } = {
+      text: `LISTEN ${CHANGE_CHANNEL}`,
+      query_timeout: LISTEN_CHECK_MS,
+    };
     client
       .connect()
-      .then(() => client.query(`LISTEN ${CHANGE_CHANNEL}`))
-      .then(() => {
-        if (lost || this.closed) return;
+      .then(() => client.query(listen))
+      .then(() =>
+        lost || this.closed
+          ? 'lost'
+          : this.hearsItself((tell) => {
+              probing = tell;
+            }),
+      )
+      .then((heard) => {
+        probing = undefined;
+        if (lost || this.closed || heard === 'lost') return;
+        if (heard === 'deaf') {
+          // A plain Error, not StoreUnavailableError: waiting will not mend it, the URL must change.
+          const err = new Error(
+            `PostgreSQL at ${redactUrl(this.opts.url)}: a notification this broker sent did not reach its own LISTEN connection within ${LISTEN_CHECK_MS / 1000} s, as happens behind a connection pooler in transaction or statement mode: ${SESSION_NEEDED}`,
+          );
+          if (this.firstListen) this.firstListen(err);
+          else if (!this.deafReported) this.onError(err);
+          this.firstListen = undefined;
+          this.deafReported = true;
+          onLost(); // not listening: tried again after the back-off, the poll meanwhile
+          return;
+        }
+        this.deafReported = false;
         this.listening = true;
-        this.firstListen?.(true);
+        this.firstListen?.('listening');
         this.firstListen = undefined;
         this.reconnectDelay = this.opts.reconnectMs ?? 250;
         // Notifications sent while no one listened are gone: everything may have changed.
@@ -879,31 +921,33 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * The first LISTEN, tried end to end: a notification this store sends through its pool must reach it. A pooler in
-   * transaction or statement mode (PgBouncer's pool_mode) lets LISTEN succeed and then hands its server connection to
-   * other clients, so no notification ever arrives: changes made through another instance (a revocation, a key)
-   * would reach this one only by the poll, and the named statements break under load. The store refuses to open
-   * then. A LISTEN connection that cannot connect at all is no such sign: it keeps trying in the background, as
-   * after a later loss, and the poll covers meanwhile. Other instances ignore the probe's payload.
+   * Every LISTEN is tried end to end before the store counts on it: a notification sent through the pool must reach
+   * it. A pooler in transaction or statement mode (PgBouncer's pool_mode) lets LISTEN succeed and then hands its
+   * server connection to other clients, so no notification ever arrives: changes made through another instance (a
+   * revocation, a key) would reach this one only by the poll, and the named statements break under load. 'deaf' then
+   * (open() refuses; later, onError once and the connection is tried again after the back-off); 'lost' if the
+   * connection went first (no verdict: the reconnect tries again); 'heard' also when the notification could not be
+   * sent (the pool's trouble, not the listener's). Other instances ignore the probe's payload.
    */
-  private async checkListener(listening: Promise<boolean>): Promise<void> {
-    if (!(await listening)) return;
+  private async hearsItself(
+    wait: (tell: (heard: 'heard' | 'lost') => void) => void,
+  ): Promise<'heard' | 'lost' | 'deaf'> {
     const payload = `probe ${randomUUID()}`;
+    this.probePayload = payload;
     let timer: NodeJS.Timeout | undefined;
-    const heard = new Promise<boolean>((resolve) => {
-      this.probes.set(payload, () => resolve(true));
-      timer = setTimeout(() => resolve(false), LISTEN_CHECK_MS);
+    const outcome = new Promise<'heard' | 'lost' | 'deaf'>((resolve) => {
+      wait(resolve);
+      timer = setTimeout(() => resolve('deaf'), LISTEN_CHECK_MS);
     });
     try {
-      await this.query('a notification to itself', 'SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, payload]);
-      // A plain Error, not StoreUnavailableError: waiting will not mend it, the URL must change.
-      if (!(await heard))
-        throw new Error(
-          `could not open the PostgreSQL store: PostgreSQL at ${redactUrl(this.opts.url)}: a notification this broker sent did not reach its own LISTEN connection within ${LISTEN_CHECK_MS / 1000} s, as happens behind a connection pooler in transaction or statement mode: ${SESSION_NEEDED}`,
-        );
+      try {
+        await this.query('a notification to itself', 'SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, payload]);
+      } catch {
+        return 'heard';
+      }
+      return await outcome;
     } finally {
       clearTimeout(timer);
-      this.probes.delete(payload);
     }
   }
 
