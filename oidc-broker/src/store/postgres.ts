@@ -56,7 +56,7 @@ export const KEY_SECRET_ENV = 'BROKER_KEY_SECRET';
 export const PREVIOUS_KEY_SECRETS_ENV = 'BROKER_KEY_SECRET_PREVIOUS';
 /** The channel the change triggers NOTIFY on. */
 export const CHANGE_CHANNEL = 'broker_change';
-/** How long a store opening waits for its own notification to reach its LISTEN connection (checkListener()). */
+/** How long a LISTEN connection waits for its own notification (hearsItself()), and its LISTEN for an answer. */
 const LISTEN_CHECK_MS = 5_000;
 /** What to do about a pooler that keeps no session (the open's refusals say it). */
 const SESSION_NEEDED =
