@@ -11,6 +11,7 @@ import { openStore } from './index';
 import { SqliteStore } from './sqlite';
 import { CommitWorker } from './sqlite-commit-worker';
 import { defaultDriver, openSqlite } from './sqlite-driver';
+import type { SqlDatabase } from './sqlite-driver';
 import { StoreUnavailableError } from './types';
 
 let dir: string;
@@ -160,30 +161,10 @@ it('a batch that commits after its deadline: its uses failed at the deadline, an
 
 it('an answer that was on its way when the deadline struck: the batch fails, and its jtis are deleted from the main thread', async () => {
   // The worker's own deadline is normally a little before the main thread's, so a commit that ends late is undone in
-  // the worker. Here it is set 300 ms after it: the worker commits after the main thread has failed the batch, and
-  // answers that it won, as an answer delayed on its way would.
-  const file = join(dir, 'state.db');
-  const db = openSqlite(file);
-  // As the store has it: the test's reads never wait for the worker's transaction.
-  db.exec('PRAGMA journal_mode = WAL');
-  db.exec('PRAGMA busy_timeout = 1000');
-  db.exec('CREATE TABLE used_jti (issuer TEXT, jti TEXT, expires_at INTEGER, PRIMARY KEY (issuer, jti))');
-  db.exec('CREATE TABLE audit (at INTEGER)');
+  // the worker. Here it is 300 ms after it (lateAnswers()): the worker commits after the main thread has failed the
+  // batch, and answers that it won.
   const errors: unknown[] = [];
-  const worker = new CommitWorker({
-    file,
-    driver: defaultDriver(),
-    synchronous: 'FULL',
-    busyTimeoutMs: 5,
-    retryMs: 5,
-    deadlineMs: 200,
-    graceMs: 1_000,
-    earlyMs: -300,
-    insertJti: 'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
-    insertAudit: 'INSERT INTO audit (at) VALUES (?)',
-    deleteJti: 'DELETE FROM used_jti WHERE issuer = ? AND jti = ?',
-    onError: (err) => errors.push(err),
-  });
+  const { db, worker } = lateAnswers((err) => errors.push(err));
   try {
     await worker.start();
     worker.stall(400);
@@ -214,26 +195,7 @@ it('an answer that was on its way when the deadline struck: the batch fails, and
 });
 
 it('closed right after the deadline failed a batch whose success is still to come: close() lets it in and its jti is deleted', async () => {
-  const file = join(dir, 'state.db');
-  const db = openSqlite(file);
-  db.exec('PRAGMA journal_mode = WAL');
-  db.exec('PRAGMA busy_timeout = 1000');
-  db.exec('CREATE TABLE used_jti (issuer TEXT, jti TEXT, expires_at INTEGER, PRIMARY KEY (issuer, jti))');
-  db.exec('CREATE TABLE audit (at INTEGER)');
-  const worker = new CommitWorker({
-    file,
-    driver: defaultDriver(),
-    synchronous: 'FULL',
-    busyTimeoutMs: 5,
-    retryMs: 5,
-    deadlineMs: 200,
-    graceMs: 1_000,
-    earlyMs: -300, // the worker's answer is a success, on its way past the main thread's deadline
-    insertJti: 'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
-    insertAudit: 'INSERT INTO audit (at) VALUES (?)',
-    deleteJti: 'DELETE FROM used_jti WHERE issuer = ? AND jti = ?',
-    onError: () => undefined,
-  });
+  const { db, worker } = lateAnswers(() => undefined);
   try {
     await worker.start();
     worker.stall(400);
@@ -348,4 +310,36 @@ async function until(check: () => boolean | Promise<boolean>, ms: number): Promi
     if (Date.now() > end) throw new Error(`not within ${ms} ms`);
     await new Promise((done) => setTimeout(done, 50));
   }
+}
+
+/**
+ * A commit worker on a fresh file (WAL, as the store has it: the test's reads never wait for the worker's
+ * transaction) whose own deadline is 300 ms after the main thread's 200 ms one: its answer is a success on its way
+ * past the main thread's deadline, as an answer delayed on its way would be.
+ */
+function lateAnswers(onError: (err: unknown) => void): {
+  db: SqlDatabase;
+  worker: CommitWorker;
+} {
+  const file = join(dir, 'state.db');
+  const db = openSqlite(file);
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA busy_timeout = 1000');
+  db.exec('CREATE TABLE used_jti (issuer TEXT, jti TEXT, expires_at INTEGER, PRIMARY KEY (issuer, jti))');
+  db.exec('CREATE TABLE audit (at INTEGER)');
+  const worker = new CommitWorker({
+    file,
+    driver: defaultDriver(),
+    synchronous: 'FULL',
+    busyTimeoutMs: 5,
+    retryMs: 5,
+    deadlineMs: 200,
+    graceMs: 1_000,
+    earlyMs: -300,
+    insertJti: 'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    insertAudit: 'INSERT INTO audit (at) VALUES (?)',
+    deleteJti: 'DELETE FROM used_jti WHERE issuer = ? AND jti = ?',
+    onError,
+  });
+  return { db, worker };
 }
