@@ -555,8 +555,6 @@ export class PostgresStore implements Store {
   private hasConnectedBefore = false;
   /** open() is told how the first LISTEN connection ended up: listening, lost before, or deaf (the Error). */
   private firstListen: ((outcome: 'listening' | 'lost' | Error) => void) | undefined;
-  /** The payload of the last notification this store sent to itself (hearsItself()). */
-  private probePayload: string | undefined;
   /** A deaf LISTEN connection was reported (onError) and none has heard since: not reported again. */
   private deafReported = false;
   private revoked: Revocation[] = [];
@@ -654,13 +652,12 @@ export class PostgresStore implements Store {
     // trying in the background, as after a later loss; the poll covers meanwhile), or has taken too long for either
     // (a LISTEN that waits behind a pooler's full pool): only a deaf one, a pooler keeping no session, is refused.
     let waited: NodeJS.Timeout | undefined;
-    const first = await Promise.race([
-      new Promise<'listening' | 'lost' | Error>((resolve) => (store.firstListen = resolve)),
-      new Promise<'slow'>((resolve) => {
-        waited = setTimeout(() => resolve('slow'), 2 * LISTEN_CHECK_MS + 1_000);
-        store.connectListener();
-      }),
-    ]);
+    const verdict = new Promise<'listening' | 'lost' | 'slow' | Error>((resolve) => {
+      store.firstListen = resolve;
+      waited = setTimeout(() => resolve('slow'), 2 * LISTEN_CHECK_MS + 1_000);
+    });
+    store.connectListener();
+    const first = await verdict;
     clearTimeout(waited);
     store.firstListen = undefined;
     if (first instanceof Error) {
@@ -854,12 +851,14 @@ export class PostgresStore implements Store {
     });
     this.listener = client;
     let lost = false;
-    /** The probe this connection waits for (hearsItself()), told if the connection is lost first. */
-    let probing: ((heard: 'heard' | 'lost') => void) | undefined;
+    // The notification this connection sends itself (hearsItself()): heard, or the connection lost first.
+    const probe = `probe ${randomUUID()}`;
+    let tell: (heard: 'heard' | 'lost') => void = () => undefined;
+    const heard = new Promise<'heard' | 'lost'>((resolve) => (tell = resolve));
     const onLost = (err?: unknown) => {
       if (lost) return;
       lost = true;
-      probing?.('lost');
+      tell('lost');
       this.firstListen?.('lost');
       this.firstListen = undefined;
       const wasListening = this.listening;
@@ -877,7 +876,7 @@ export class PostgresStore implements Store {
     client.on('notification', (n) => {
       if (n.channel !== CHANGE_CHANNEL) return;
       if (CHANGES.includes(n.payload as StoreChange)) this.emit(n.payload as StoreChange);
-      else if (n.payload !== undefined && n.payload === this.probePayload) probing?.('heard');
+      else if (n.payload === probe) tell('heard');
     });
     const listen: pg.QueryConfig & { query_timeout: number } = {
       text: `LISTEN ${CHANGE_CHANNEL}`,
@@ -886,17 +885,10 @@ export class PostgresStore implements Store {
     client
       .connect()
       .then(() => client.query(listen))
-      .then(() =>
-        lost || this.closed
-          ? 'lost'
-          : this.hearsItself((tell) => {
-              probing = tell;
-            }),
-      )
-      .then((heard) => {
-        probing = undefined;
-        if (lost || this.closed || heard === 'lost') return;
-        if (heard === 'deaf') {
+      .then(() => (lost || this.closed ? 'lost' : this.hearsItself(probe, heard)))
+      .then((verdict) => {
+        if (lost || this.closed || verdict === 'lost') return;
+        if (verdict === 'deaf') {
           // A plain Error, not StoreUnavailableError: waiting will not mend it, the URL must change.
           const err = new Error(
             `PostgreSQL at ${redactUrl(this.opts.url)}: a notification this broker sent did not reach its own LISTEN connection within ${LISTEN_CHECK_MS / 1000} s, as happens behind a connection pooler in transaction or statement mode: ${SESSION_NEEDED}`,
@@ -930,22 +922,20 @@ export class PostgresStore implements Store {
    * sent (the pool's trouble, not the listener's). Other instances ignore the probe's payload.
    */
   private async hearsItself(
-    wait: (tell: (heard: 'heard' | 'lost') => void) => void,
+    payload: string,
+    heard: Promise<'heard' | 'lost'>,
   ): Promise<'heard' | 'lost' | 'deaf'> {
-    const payload = `probe ${randomUUID()}`;
-    this.probePayload = payload;
     let timer: NodeJS.Timeout | undefined;
-    const outcome = new Promise<'heard' | 'lost' | 'deaf'>((resolve) => {
-      wait(resolve);
-      timer = setTimeout(() => resolve('deaf'), LISTEN_CHECK_MS);
-    });
+    const deaf = new Promise<'deaf'>(
+      (resolve) => (timer = setTimeout(() => resolve('deaf'), LISTEN_CHECK_MS)),
+    );
     try {
       try {
         await this.query('a notification to itself', 'SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, payload]);
       } catch {
         return 'heard';
       }
-      return await outcome;
+      return await Promise.race([heard, deaf]);
     } finally {
       clearTimeout(timer);
     }

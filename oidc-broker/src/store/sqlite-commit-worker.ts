@@ -225,8 +225,8 @@ interface InFlight {
   watchdog: NodeJS.Timeout;
   /** Its uses were failed at the deadline (overdue): a later answer settles only `written`. */
   late: boolean;
-  /** The batch's used jtis (issuer, jti), so that those a late answer says were inserted can be undone. */
-  jtis: [issuer: string, jti: string][];
+  /** The batch's used jtis, so that those a late answer says were inserted can be undone. */
+  jtis: CommitBatch['jtis'];
 }
 
 /**
@@ -278,7 +278,7 @@ export class CommitWorker {
         reject,
         wrote,
         late: false,
-        jtis: batch.jtis.map(([issuer, jti]): [string, string] => [issuer, jti]),
+        jtis: batch.jtis,
         overdue: setTimeout(() => {
           f.late = true;
           reject(this.unavailable('the commit worker did not answer by then'));

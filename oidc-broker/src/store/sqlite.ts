@@ -542,15 +542,16 @@ export class SqliteStore implements Store {
     }
     const jtis: [string, string, number][] = [];
     const audits: SqlValue[][] = [];
+    const rows: Pending[] = [];
     for (const w of batch) {
       if (w.jti) jtis.push(w.jti);
+      else rows.push(w);
       if (w.audit) audits.push(w.audit);
     }
     this.inFlight++;
     const { won, written } = this.commits.commit({ jtis, audits, deadline });
     // An audit row waits for the batch to be on disk (also when it commits after its deadline); a use for its answer
     // by the deadline.
-    const rows = batch.filter((w) => !w.jti);
     if (rows.length > 0)
       written.then(
         () => rows.forEach((w) => w.resolve(true)),
@@ -562,7 +563,9 @@ export class SqliteStore implements Store {
           let k = 0;
           for (const w of batch) if (w.jti) w.resolve(inserted[k++] === true);
         },
-        (err: unknown) => batch.forEach((w) => w.jti && w.reject(err)),
+        (err: unknown) => {
+          for (const w of batch) if (w.jti) w.reject(err);
+        },
       )
       .finally(() => {
         this.inFlight--;
