@@ -148,16 +148,44 @@ start_dockerd() {
     echo '{"features":{"containerd-snapshotter":true}}' >/etc/docker/daemon.json
   fi
   mkdir -p "$STATE"
-  log "starting dockerd (log: $STATE/dockerd.log)"
-  # Its own session: an interrupted `npm test` does not take dockerd down with it; in /, not in the checkout, which may
-  # be removed while dockerd runs. dockerd writes /var/run/docker.pid itself.
-  (cd / && exec setsid nohup dockerd >"$STATE/dockerd.log" 2>&1 </dev/null) &
-  for _ in $(seq 1 60); do
-    docker_ok && return 0
-    sleep 1
+  local attempt pid
+  for attempt in 1 2; do
+    wait_state_released
+    log "starting dockerd (log: $STATE/dockerd.log)"
+    # Its own session: an interrupted `npm test` does not take dockerd down with it; in /, not in the checkout, which
+    # may be removed while dockerd runs. dockerd writes /var/run/docker.pid itself.
+    (cd / && exec setsid nohup dockerd >"$STATE/dockerd.log" 2>&1 </dev/null) &
+    pid=$!
+    for _ in $(seq 1 60); do
+      docker_ok && return 0
+      # It gave up (its containerd found the state still locked, say): tried once more once the state is free.
+      if ! kill -0 "$pid" 2>/dev/null; then
+        tail -5 "$STATE/dockerd.log" >&2
+        [ "$attempt" = 1 ] && log "dockerd exited while starting: trying once more"
+        continue 2
+      fi
+      sleep 1
+    done
+    break
   done
   tail -20 "$STATE/dockerd.log" >&2
   die "dockerd did not start within 60 s (see $STATE/dockerd.log)"
+}
+
+# Docker's state databases are locked (flock) by the Docker Engine that has them open: one still stopping, or one
+# this shell cannot see (started in another PID and mount namespace of this machine, whose socket is not ours), holds
+# them, and a dockerd started meanwhile gives up after 10 s ("timeout waiting for containerd to start", its log says
+# "waiting for response from boltdb open"). Waits up to 60 s for them to be released, and says which it waits for.
+wait_state_released() {
+  local f left end=$((SECONDS + 60))
+  while IFS= read -r f; do
+    flock -n "$f" true 2>/dev/null && continue
+    log "waiting up to $((end - SECONDS)) s for another Docker Engine (stopping, or not visible from here) to release $f"
+    left=$((end - SECONDS))
+    [ "$left" -gt 0 ] || left=1
+    flock -w "$left" "$f" true 2>/dev/null ||
+      die "$f is still locked after 60 s: another Docker Engine uses /var/lib/docker (stop it: scripts/engine.sh down where it was started, or kill its dockerd and containerd)"
+  done < <(find /var/lib/docker -maxdepth 5 -type f -name '*.db' 2>/dev/null)
 }
 
 enable_qemu() {
