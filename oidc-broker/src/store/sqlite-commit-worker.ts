@@ -9,7 +9,8 @@
 // too (no fsync is spent on it). Should the worker not answer by the deadline (a write the disk does not answer), the
 // batch's uses fail then (StoreUnavailableError); a worker that dies, or is still silent after a grace, is replaced at
 // once (one that dies before it has opened the file is not replaced until the next batch, so a file it can never open
-// costs one try per batch, not a loop). A batch whose COMMIT ends after its deadline has had its uses failed, so its
+// costs one try per batch, not a loop); what a batch it was committing then may have landed is deleted again by the
+// next worker (the batch's flag, below). A batch whose COMMIT ends after its deadline has had its uses failed, so its
 // jtis are owed: deleted again first thing in the worker's next transaction, or in one of their own (not fsynced: a
 // lost delete leaves a jti used, the safe side) once no message waits; its audit rows stay, and their writes resolve
 // (`written`). While commits are slow (SLOW_COMMIT_MS) the store sends one batch at a time. openStore starts the first
@@ -34,12 +35,15 @@ const insertAudit = db.prepare(w.insertAudit);
 const deleteJti = db.prepare(w.deleteJti);
 const nap = new Int32Array(new SharedArrayBuffer(4));
 let stallMs = 0;
+let lingerMs = 0;
 // Used jtis that committed after their deadline: their waiters were failed, so nothing was minted for them, and they
 // are deleted again first thing in the next transaction (no fsync of their own while batches come; a retry of the
 // same token in that batch finds its jti deleted before its insert), or in one of their own once no message waits.
-let owed = [];
+// A new worker starts with those its predecessor left unpaid (the main thread keeps the list).
+let owed = w.owed;
 let paying = false;
 parentPort.postMessage({ ready: true });
+payLater();
 function isBusy(e) {
   if (!e) return false;
   if (e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_LOCKED' || e.code === 'SQLITE_BUSY_SNAPSHOT') return true;
@@ -47,11 +51,15 @@ function isBusy(e) {
   return typeof e.message === 'string' && /database (table )?is locked/.test(e.message);
 }
 const PAST = new Error('its deadline passed before it could commit');
+const GIVEN_UP = new Error('the main thread gave up on it (its deadline passed) before it could commit');
 // work() in one write transaction, after the owed deletes, rolled back when it fails or its deadline passes before
 // COMMIT (no fsync is spent on a batch whose waiters are failed); a locked file is tried again every retryMs until
-// the deadline. Gives { value, ms } (ms: from BEGIN to the end of COMMIT) or { failed, busy }; an error other than a
-// lock or the deadline is reported once (the main thread logs it).
-function transaction(deadline, work) {
+// the deadline. A batch's flag (shared with the main thread) is swung from 0 to 1 just before its COMMIT, after its
+// won bits are written there: should the main thread have swung it to 2 first (it gave up on this worker: replaced,
+// dead or closing), the batch is rolled back; once it is 1, the main thread reads from the bits what the COMMIT may
+// land, so that the next worker deletes it again should the answer never come (a worker cut off in its COMMIT). Gives { value, ms, paid } (ms: from BEGIN to the end of COMMIT; paid: the owed jtis it deleted)
+// or { failed, busy }; an error other than a lock or the deadline is reported once (the main thread logs it).
+function transaction(deadline, work, flag) {
   let reported = false;
   for (;;) {
     try {
@@ -63,6 +71,10 @@ function transaction(deadline, work) {
         for (const j of owed) deleteJti.run(j[0], j[1]);
         value = work();
         if (Date.now() > deadline) throw PAST;
+        if (flag) {
+          for (let i = 0; i < value.length; i++) flag[i + 1] = value[i] ? 1 : 0;
+          if (Atomics.compareExchange(flag, 0, 0, 1) !== 0) throw GIVEN_UP;
+        }
         if (stallMs > 0) Atomics.wait(nap, 0, 0, stallMs); // a test: a COMMIT slow to reach the disk
         stallMs = 0;
         db.exec('COMMIT');
@@ -70,10 +82,14 @@ function transaction(deadline, work) {
         try { db.exec('ROLLBACK'); } catch {}
         throw e;
       }
-      owed = owed.slice(paid);
-      return { value, ms: Date.now() - began };
+      const done = paid > 0 ? owed.slice(0, paid) : undefined;
+      if (paid > 0) owed = owed.slice(paid);
+      // A test: the worker is slow to answer after its COMMIT landed (cut off there, it never tells what it owes).
+      if (lingerMs > 0) Atomics.wait(nap, 0, 0, lingerMs);
+      lingerMs = 0;
+      return { value, ms: Date.now() - began, paid: done };
     } catch (e) {
-      if (e === PAST) return { failed: PAST.message, busy: false };
+      if (e === PAST || e === GIVEN_UP) return { failed: e.message, busy: false };
       const busy = isBusy(e);
       const message = String((e && e.message) || e);
       if (!busy && !reported) {
@@ -105,6 +121,7 @@ function payOwed() {
   } finally {
     db.exec('PRAGMA synchronous = ' + w.synchronous);
   }
+  if (r.paid) parentPort.postMessage({ paid: r.paid });
   if (r.failed !== undefined)
     parentPort.postMessage({ report: owed.length + ' used jti(s) that committed after their deadline are not deleted again yet (the next write tries again; nothing was minted for them, and until then a replay of those tokens is refused): ' + r.failed });
 }
@@ -125,7 +142,9 @@ function handle(m) {
     return;
   }
   if (m.type === 'stall') {
-    stallMs = m.ms; // a test: the next COMMIT is slow, as on a disk slow to write
+    // A test: the next COMMIT is slow, as on a disk slow to write (or, 'after', lands and then waits to be told).
+    if (m.after) lingerMs = m.ms;
+    else stallMs = m.ms;
     return;
   }
   if (m.type === 'undo') {
@@ -140,7 +159,7 @@ function handle(m) {
     const won = m.jtis.map((j) => Number(insertJti.run(j[0], j[1], j[2]).changes) === 1);
     for (const a of m.audits) insertAudit.run(...a);
     return won;
-  });
+  }, m.flag);
   if (r.failed !== undefined) {
     parentPort.postMessage({ id: m.id, failed: r.failed, busy: r.busy });
     return;
@@ -148,10 +167,10 @@ function handle(m) {
   if (Date.now() > m.deadline) {
     // Its COMMIT ended after the deadline: answered as failed (its audit rows stay written), its jtis owed.
     owed.push(...m.jtis.filter((_, i) => r.value[i]));
-    parentPort.postMessage({ id: m.id, failed: 'it committed after its deadline (its used jtis are deleted again)', busy: false, late: true, ms: r.ms });
+    parentPort.postMessage({ id: m.id, failed: 'it committed after its deadline (its used jtis are deleted again)', busy: false, late: true, ms: r.ms, paid: r.paid });
     return;
   }
-  parentPort.postMessage({ id: m.id, won: r.value, ms: r.ms });
+  parentPort.postMessage({ id: m.id, won: r.value, ms: r.ms, paid: r.paid });
 }
 `;
 
@@ -196,6 +215,8 @@ interface Answer {
   late?: boolean;
   /** A committed batch's transaction, from BEGIN to the end of COMMIT, in milliseconds. */
   ms?: number;
+  /** Owed jtis it deleted (in a batch's transaction, or in one of their own: then with no id). */
+  paid?: [issuer: string, jti: string][];
 }
 
 /**
@@ -227,6 +248,12 @@ interface InFlight {
   late: boolean;
   /** The batch's used jtis, so that those a late answer says were inserted can be undone. */
   jtis: CommitBatch['jtis'];
+  /**
+   * Shared with the worker: [0] is 0 until the worker is about to COMMIT (1) or this thread has given up on the batch
+   * with its worker (2: replaced, dead or closing), whichever swings it first (compareExchange); at 1, [1 + i] says
+   * whether the batch inserted jtis[i].
+   */
+  flag: Int32Array;
 }
 
 /**
@@ -249,6 +276,12 @@ export class CommitWorker {
   private closing = false;
   /** The last commit took SLOW_COMMIT_MS or more: the store then sends one batch at a time. */
   slow = false;
+  /**
+   * Used jtis whose uses were failed but which may be on disk (a batch that committed late, or that was committing
+   * when its worker was given up on), until a worker says it deleted them: a new worker starts by deleting those its
+   * predecessor left, and close() has them deleted. By issuer and jti.
+   */
+  private readonly owed = new Map<string, [issuer: string, jti: string]>();
 
   constructor(private readonly opts: CommitWorkerOptions) {}
 
@@ -270,6 +303,7 @@ export class CommitWorker {
       wrote = (ok) => (ok === true ? resolve() : reject(ok));
     });
     written.catch(() => undefined); // a caller with no audit rows does not wait for it
+    const flag = new Int32Array(new SharedArrayBuffer(4 * (1 + batch.jtis.length)));
     const won = new Promise<boolean[]>((resolve, reject) => {
       const due = Math.max(0, batch.deadline - Date.now());
       const f: InFlight = {
@@ -279,6 +313,7 @@ export class CommitWorker {
         wrote,
         late: false,
         jtis: batch.jtis,
+        flag,
         overdue: setTimeout(() => {
           f.late = true;
           reject(this.unavailable('the commit worker did not answer by then'));
@@ -291,7 +326,13 @@ export class CommitWorker {
       this.inFlight.set(id, f);
       worker.ref();
       const early = this.opts.earlyMs ?? WORKER_EARLY_MS;
-      worker.postMessage({ id, jtis: batch.jtis, audits: batch.audits, deadline: batch.deadline - early });
+      worker.postMessage({
+        id,
+        jtis: batch.jtis,
+        audits: batch.audits,
+        deadline: batch.deadline - early,
+        flag,
+      });
     });
     return { won, written };
   }
@@ -333,9 +374,17 @@ export class CommitWorker {
     this.worker?.postMessage({ type: 'hang', ms });
   }
 
-  /** Test hook: the worker's next batch blocks for `ms` inside its transaction, before COMMIT. */
-  stall(ms: number): void {
-    this.worker?.postMessage({ type: 'stall', ms });
+  /**
+   * Test hook: the worker's next batch blocks for `ms` inside its transaction, before COMMIT; with `after`, once its
+   * COMMIT has landed, before it answers (a worker cut off there has written the batch and told nothing).
+   */
+  stall(ms: number, after = false): void {
+    this.worker?.postMessage({ type: 'stall', ms, after });
+  }
+
+  /** Used jtis that may be on disk although their uses were failed, not yet deleted again (a test reads it). */
+  get owing(): number {
+    return this.owed.size;
   }
 
   /** Ends the worker after its batch (the caller waits for the batch first); resolves once the thread is gone. */
@@ -365,6 +414,8 @@ export class CommitWorker {
         clearTimeout(cut);
         resolve();
       });
+      // What it may not know it owes (a batch that was committing when it was failed): paid before it closes.
+      if (this.owed.size > 0) worker.postMessage({ type: 'undo', jtis: [...this.owed.values()] });
       worker.postMessage({ type: 'close' });
     });
   }
@@ -390,6 +441,7 @@ export class CommitWorker {
         insertAudit: o.insertAudit,
         deleteJti: o.deleteJti,
         deadlineMs: o.deadlineMs,
+        owed: [...this.owed.values()],
       },
     });
     this.started++;
@@ -448,6 +500,9 @@ export class CommitWorker {
       this.opts.onError(new Error(a.report));
       return;
     }
+    // Forgotten before the batch's own jtis are settled: a retry of one that this batch paid and won again is
+    // answered 200 only once it is off the list (no later worker may delete it then).
+    if (a.paid) for (const [issuer, jti] of a.paid) this.owed.delete(owedKey(issuer, jti));
     const f = a.id === undefined ? undefined : this.inFlight.get(a.id);
     if (!f) return;
     clearTimeout(f.overdue);
@@ -458,12 +513,15 @@ export class CommitWorker {
       // Its uses were failed at the deadline (overdue): what it inserted goes back to be deleted.
       const won = a.won;
       const inserted = f.jtis.filter((_, i) => won[i] === true);
+      this.owe(inserted);
       if (inserted.length > 0) worker.postMessage({ type: 'undo', jtis: inserted });
       f.wrote(true);
     } else if (a.won) {
       f.resolve(a.won);
       f.wrote(true);
     } else {
+      // Committed late: the worker owes what it inserted (deleted in its next transaction).
+      if (a.late) this.owe(inserted(f));
       const why = a.busy ? 'the database is locked by another connection' : (a.failed ?? 'failed');
       const err = this.unavailable(why);
       f.reject(err);
@@ -481,6 +539,9 @@ export class CommitWorker {
     for (const f of this.inFlight.values()) {
       clearTimeout(f.overdue);
       clearTimeout(f.watchdog);
+      // A batch short of its COMMIT is rolled back when the worker gets there (if it ever does); one already
+      // committing may land without a word: what it inserted is deleted again by the next worker (or at close).
+      if (Atomics.compareExchange(f.flag, 0, 0, 2) === 1) this.owe(inserted(f));
       const err = new StoreUnavailableError(`the broker state's commit worker ${what}`, 1);
       f.reject(err);
       f.wrote(err);
@@ -494,4 +555,17 @@ export class CommitWorker {
       this.replace();
     }
   }
+
+  private owe(jtis: CommitBatch['jtis']): void {
+    for (const [issuer, jti] of jtis) this.owed.set(owedKey(issuer, jti), [issuer, jti]);
+  }
+}
+
+function owedKey(issuer: string, jti: string): string {
+  return `${issuer}\n${jti}`;
+}
+
+/** The jtis a batch inserted, as the worker wrote them into its flag before its COMMIT. */
+function inserted(f: InFlight): CommitBatch['jtis'] {
+  return f.jtis.filter((_, i) => f.flag[i + 1] === 1);
 }

@@ -159,6 +159,57 @@ it('a batch that commits after its deadline: its uses failed at the deadline, an
   }
 });
 
+it.each([
+  ['after its COMMIT landed, before it said so', true],
+  ['inside its transaction, holding the write lock', false],
+])(
+  'a worker given up on %s: the next one deletes what the batch inserted, and only that',
+  async (_, after) => {
+    // Seen in a CI run on a loaded host: a COMMIT that outlasted the deadline and the grace, its worker replaced in the
+    // middle; the batch landed, what it owed was lost with the worker, and the token's retry was refused as a replay
+    // although its use had been answered 503 (nothing minted). Cut off inside its transaction, the worker's connection
+    // goes with it (the drivers' teardown), so the write lock is released for the next one.
+    const state = new SqliteStore({ dataDir: dir, writeDeadlineMs: 200 });
+    try {
+      expect(await state.useJti('iss', 'spent', 4102444800)).toBe(true);
+      // The next batch sits silent (committed, or not yet) far past the deadline and the grace (1 s).
+      state.commitWorker.stall(10_000, after);
+      const uses = [state.useJti('iss', 'cut-1', 4102444800), state.useJti('iss', 'spent', 4102444800)];
+      for (const use of uses) await expect(use).rejects.toBeInstanceOf(StoreUnavailableError);
+      await until(() => state.commitWorker.started === 2, 5_000);
+      await until(() => state.commitWorker.owing === 0, 5_000);
+      // The batch's own jti is unused again: its retry wins once. The replay of a jti used before stays refused: the
+      // batch did not insert it, so the new worker left it alone.
+      expect(await state.useJti('iss', 'cut-1', 4102444800)).toBe(true);
+      expect(await state.useJti('iss', 'cut-1', 4102444800)).toBe(false);
+      expect(await state.useJti('iss', 'spent', 4102444800)).toBe(false);
+    } finally {
+      await state.close();
+    }
+  },
+);
+
+it('batches the main thread gave up on with their worker are rolled back, not committed behind its back', async () => {
+  // The worker is closed while stuck (longer than close() waits for it: the grace, 1 s) with a batch in its queue:
+  // that batch's uses were failed, so it must not land when the worker gets to it.
+  const { db, worker } = lateAnswers(() => undefined);
+  try {
+    await worker.start();
+    worker.hang(1_500);
+    const queued = worker.commit({
+      jtis: [['iss', 'queued', 4102444800]],
+      audits: [],
+      deadline: Date.now() + 5_000,
+    });
+    await worker.close();
+    await expect(queued.won).rejects.toThrow(/commit worker was closed/);
+    expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti = 'queued'").get()?.n).toBe(0);
+  } finally {
+    await worker.close();
+    db.close();
+  }
+});
+
 it('an answer that was on its way when the deadline struck: the batch fails, and its jtis are deleted from the main thread', async () => {
   // The worker's own deadline is normally a little before the main thread's, so a commit that ends late is undone in
   // the worker. Here it is 300 ms after it (lateAnswers()): the worker commits after the main thread has failed the

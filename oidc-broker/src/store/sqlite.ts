@@ -9,9 +9,9 @@
 // the worker retries it until its deadline (WRITE_DEADLINE_MS from its oldest write), then rolls back, and every
 // waiter is rejected with StoreUnavailableError with nothing of it on disk; a worker that dies, or has not answered
 // by the deadline, fails its batch the same way (a silent one is replaced after a grace). A batch that commits
-// after its deadline has its jtis deleted again. (A worker cut off in its COMMIT's fsync may have written the batch
-// all the same: its jtis then count as used, so the same token is refused as replayed, never minted; a retry with a
-// fresh CI token, as the actions make, succeeds.) The other writes (claims, revocations, purges) and the reads run
+// after its deadline has its jtis deleted again, also when its worker is cut off in (or after) its COMMIT and never
+// answers: the worker marks what the batch inserted in memory shared with this thread before it commits, and the
+// next worker deletes that first (never a jti the batch did not insert: a replay's stays used). The other writes (claims, revocations, purges) and the reads run
 // on this thread's connection, where SQLite's own busy wait (busy_timeout) would block the event loop, so it is kept
 // to BUSY_TIMEOUT_MS and the waiting happens between attempts, on timers.
 //
