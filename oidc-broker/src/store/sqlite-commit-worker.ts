@@ -57,15 +57,21 @@ const GIVEN_UP = new Error('the main thread gave up on it (its deadline passed) 
 // the deadline. A batch's flag (shared with the main thread) is swung from 0 to 1 just before its COMMIT, after its
 // won bits are written there: should the main thread have swung it to 2 first (it gave up on this worker: replaced,
 // dead or closing), the batch is rolled back; once it is 1, the main thread reads from the bits what the COMMIT may
-// land, so that the next worker deletes it again should the answer never come (a worker cut off in its COMMIT). Gives { value, ms, paid } (ms: from BEGIN to the end of COMMIT; paid: the owed jtis it deleted)
+// land, so that the next worker deletes it again should the answer never come (a worker cut off in its COMMIT). A
+// COMMIT that fails (a lock, an I/O error) is tried again like any attempt: the worker first swings the flag back
+// from 1 to 0, unless the main thread gave up meanwhile (3: it then owes what the batch inserted), and owes what the
+// batch inserted itself (an I/O error in a COMMIT may leave it in the WAL), so the next attempt deletes that before it
+// inserts again. Gives { value, ms, paid } (ms: from BEGIN to the end of COMMIT; paid: the owed jtis it deleted)
 // or { failed, busy }; an error other than a lock or the deadline is reported once (the main thread logs it).
-function transaction(deadline, work, flag) {
+function transaction(deadline, work, batch) {
+  const flag = batch && batch.flag;
   let reported = false;
   for (;;) {
     try {
       db.exec('BEGIN IMMEDIATE');
       const began = Date.now();
       let value;
+      let committing = false;
       const paid = owed.length;
       try {
         for (const j of owed) deleteJti.run(j[0], j[1]);
@@ -74,12 +80,17 @@ function transaction(deadline, work, flag) {
         if (flag) {
           for (let i = 0; i < value.length; i++) flag[i + 1] = value[i] ? 1 : 0;
           if (Atomics.compareExchange(flag, 0, 0, 1) !== 0) throw GIVEN_UP;
+          committing = true;
         }
         if (stallMs > 0) Atomics.wait(nap, 0, 0, stallMs); // a test: a COMMIT slow to reach the disk
         stallMs = 0;
         db.exec('COMMIT');
       } catch (e) {
         try { db.exec('ROLLBACK'); } catch {}
+        if (committing) {
+          for (let i = 0; i < value.length; i++) if (value[i]) owed.push([batch.jtis[i][0], batch.jtis[i][1]]);
+          if (Atomics.compareExchange(flag, 0, 1, 0) !== 1) throw GIVEN_UP;
+        }
         throw e;
       }
       const done = paid > 0 ? owed.slice(0, paid) : undefined;
@@ -148,7 +159,12 @@ function handle(m) {
     return;
   }
   if (m.type === 'undo') {
-    owed.push(...m.jtis);
+    for (const j of m.jtis) owed.push(j);
+    return;
+  }
+  if (Atomics.load(m.flag, 0) !== 0) {
+    // Given up on by the main thread (closing, or replacing this worker) while it waited here: not even begun.
+    parentPort.postMessage({ id: m.id, failed: GIVEN_UP.message, busy: false });
     return;
   }
   if (Date.now() > m.deadline) {
@@ -159,14 +175,14 @@ function handle(m) {
     const won = m.jtis.map((j) => Number(insertJti.run(j[0], j[1], j[2]).changes) === 1);
     for (const a of m.audits) insertAudit.run(...a);
     return won;
-  }, m.flag);
+  }, m);
   if (r.failed !== undefined) {
     parentPort.postMessage({ id: m.id, failed: r.failed, busy: r.busy });
     return;
   }
   if (Date.now() > m.deadline) {
     // Its COMMIT ended after the deadline: answered as failed (its audit rows stay written), its jtis owed.
-    owed.push(...m.jtis.filter((_, i) => r.value[i]));
+    for (let i = 0; i < m.jtis.length; i++) if (r.value[i]) owed.push(m.jtis[i]);
     parentPort.postMessage({ id: m.id, failed: 'it committed after its deadline (its used jtis are deleted again)', busy: false, late: true, ms: r.ms, paid: r.paid });
     return;
   }
@@ -251,7 +267,8 @@ interface InFlight {
   /**
    * Shared with the worker: [0] is 0 until the worker is about to COMMIT (1) or this thread has given up on the batch
    * with its worker (2: replaced, dead or closing), whichever swings it first (compareExchange); at 1, [1 + i] says
-   * whether the batch inserted jtis[i].
+   * whether the batch inserted jtis[i]. A COMMIT that fails swings it back to 0 before the worker tries again; given
+   * up on while committing, it is 3 (givenUpInCommit).
    */
   flag: Int32Array;
 }
@@ -274,6 +291,8 @@ export class CommitWorker {
   /** close() waits for the last answer: told when nothing is in flight any more. */
   private idle: (() => void) | undefined;
   private closing = false;
+  /** The worker close() is ending: what it says it paid (or could not) still counts. */
+  private closed: Worker | undefined;
   /** The last commit took SLOW_COMMIT_MS or more: the store then sends one batch at a time. */
   slow = false;
   /**
@@ -387,6 +406,16 @@ export class CommitWorker {
     return this.owed.size;
   }
 
+  /**
+   * What is still owed once close() has ended the worker (it was cut off while closing, or could not delete it): the
+   * caller deletes that on its own connection. Empties the list.
+   */
+  takeOwed(): [issuer: string, jti: string][] {
+    const owed = [...this.owed.values()];
+    this.owed.clear();
+    return owed;
+  }
+
   /** Ends the worker after its batch (the caller waits for the batch first); resolves once the thread is gone. */
   async close(): Promise<void> {
     const worker = this.worker;
@@ -407,6 +436,7 @@ export class CommitWorker {
     this.failAll('was closed', false);
     if (this.worker !== worker) return; // replaced meanwhile (terminated; no new one starts while closing)
     this.worker = undefined;
+    this.closed = worker;
     await new Promise<void>((resolve) => {
       // Cut after a second (also when it died meanwhile and emits no 'exit' again).
       const cut = setTimeout(() => void worker.terminate().finally(resolve), 1_000);
@@ -495,7 +525,8 @@ export class CommitWorker {
   }
 
   private answer(worker: Worker, a: Answer): void {
-    if (this.worker !== worker) return;
+    // A worker being closed answers no batch; it tells what it paid before it closes (or why it could not).
+    if (this.worker !== worker && this.closed !== worker) return;
     if (a.report !== undefined) {
       this.opts.onError(new Error(a.report));
       return;
@@ -503,6 +534,7 @@ export class CommitWorker {
     // Forgotten before the batch's own jtis are settled: a retry of one that this batch paid and won again is
     // answered 200 only once it is off the list (no later worker may delete it then).
     if (a.paid) for (const [issuer, jti] of a.paid) this.owed.delete(owedKey(issuer, jti));
+    if (this.worker !== worker) return;
     const f = a.id === undefined ? undefined : this.inFlight.get(a.id);
     if (!f) return;
     clearTimeout(f.overdue);
@@ -541,7 +573,7 @@ export class CommitWorker {
       clearTimeout(f.watchdog);
       // A batch short of its COMMIT is rolled back when the worker gets there (if it ever does); one already
       // committing may land without a word: what it inserted is deleted again by the next worker (or at close).
-      if (Atomics.compareExchange(f.flag, 0, 0, 2) === 1) this.owe(inserted(f));
+      if (givenUpInCommit(f.flag)) this.owe(inserted(f));
       const err = new StoreUnavailableError(`the broker state's commit worker ${what}`, 1);
       f.reject(err);
       f.wrote(err);
@@ -563,6 +595,19 @@ export class CommitWorker {
 
 function owedKey(issuer: string, jti: string): string {
   return `${issuer}\n${jti}`;
+}
+
+/**
+ * Gives up on a batch: 0 -> 2 when its worker has not reached its COMMIT (it rolls back there), 1 -> 3 when it is
+ * committing (true: what it inserted may land). The worker swings 1 back to 0 when its COMMIT fails and it tries
+ * again, so a 1 seen here may turn to 0 before the second swing: then it is tried from 0 again.
+ */
+function givenUpInCommit(flag: Int32Array): boolean {
+  for (;;) {
+    const was = Atomics.compareExchange(flag, 0, 0, 2);
+    if (was !== 1) return false; // 0: given up before its COMMIT; 2 or 3: given up before
+    if (Atomics.compareExchange(flag, 0, 1, 3) === 1) return true;
+  }
 }
 
 /** The jtis a batch inserted, as the worker wrote them into its flag before its COMMIT. */

@@ -189,6 +189,30 @@ it.each([
   },
 );
 
+it('closed while a worker sits silent after its COMMIT: what the batch inserted is deleted on the store connection', async () => {
+  // close() waits for the worker (the grace, then a second after 'close'), then ends it: a worker that never comes back
+  // from its COMMIT cannot delete what it owes, so the store does, before it closes the file.
+  const errors: unknown[] = [];
+  const state = new SqliteStore({ dataDir: dir, writeDeadlineMs: 200, onError: (err) => errors.push(err) });
+  let closed = false;
+  try {
+    await state.commitWorker.start();
+    expect(await state.useJti('iss', 'spent', 4102444800)).toBe(true);
+    state.commitWorker.stall(10_000, true);
+    const uses = [state.useJti('iss', 'cut-1', 4102444800), state.useJti('iss', 'spent', 4102444800)];
+    for (const use of uses) await expect(use).rejects.toBeInstanceOf(StoreUnavailableError);
+    await state.close();
+    closed = true;
+    const db = openSqlite(join(dir, 'state.db'));
+    expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti = 'cut-1'").get()?.n).toBe(0);
+    expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti = 'spent'").get()?.n).toBe(1);
+    db.close();
+    expect(errors).toEqual([]);
+  } finally {
+    if (!closed) await state.close();
+  }
+});
+
 it('batches the main thread gave up on with their worker are rolled back, not committed behind its back', async () => {
   // The worker is closed while stuck (longer than close() waits for it: the grace, 1 s) with a batch in its queue:
   // that batch's uses were failed, so it must not land when the worker gets to it.
@@ -239,6 +263,35 @@ it('an answer that was on its way when the deadline struck: the batch fails, and
       await worker.commit({ jtis: [['iss', 'late', 4102444800]], audits: [], deadline: Date.now() + 200 })
         .won,
     ).toEqual([true]);
+    expect(errors).toEqual([]);
+  } finally {
+    await worker.close();
+    db.close();
+  }
+});
+
+it('a COMMIT that fails on a lock is tried again, and the batch wins once the lock is released', async () => {
+  // With a rollback journal, COMMIT needs the file's exclusive lock: a reader's transaction makes it fail with
+  // SQLITE_BUSY after the worker's busy_timeout (5 ms), the batch already marked as committing. Its next try must
+  // not take that mark for the main thread's giving up (it did in one version: the batch failed at once).
+  const errors: unknown[] = [];
+  const { db, worker } = lateAnswers((err) => errors.push(err), true);
+  try {
+    await worker.start();
+    db.exec('BEGIN');
+    db.prepare('SELECT count(*) AS n FROM used_jti').get(); // a shared lock, until COMMIT below
+    const started = Date.now();
+    const batch = worker.commit({
+      jtis: [['iss', 'busy', 4102444800]],
+      audits: [],
+      deadline: Date.now() + 1_000,
+    });
+    await new Promise((done) => setTimeout(done, 150));
+    db.exec('COMMIT');
+    expect(await batch.won).toEqual([true]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti = 'busy'").get()?.n).toBe(1);
+    expect(worker.owing).toBe(0);
     expect(errors).toEqual([]);
   } finally {
     await worker.close();
@@ -377,15 +430,19 @@ async function until(check: () => boolean | Promise<boolean>, ms: number): Promi
 /**
  * A commit worker on a fresh file (WAL, as the store has it: the test's reads never wait for the worker's
  * transaction) whose own deadline is 300 ms after the main thread's 200 ms one: its answer is a success on its way
- * past the main thread's deadline, as an answer delayed on its way would be.
+ * past the main thread's deadline, as an answer delayed on its way would be. With `rollbackJournal`, the file has a
+ * rollback journal and the worker gives up a little before the main thread, as in the store.
  */
-function lateAnswers(onError: (err: unknown) => void): {
+function lateAnswers(
+  onError: (err: unknown) => void,
+  rollbackJournal = false,
+): {
   db: SqlDatabase;
   worker: CommitWorker;
 } {
   const file = join(dir, 'state.db');
   const db = openSqlite(file);
-  db.exec('PRAGMA journal_mode = WAL');
+  db.exec(`PRAGMA journal_mode = ${rollbackJournal ? 'DELETE' : 'WAL'}`);
   db.exec('PRAGMA busy_timeout = 1000');
   db.exec('CREATE TABLE used_jti (issuer TEXT, jti TEXT, expires_at INTEGER, PRIMARY KEY (issuer, jti))');
   db.exec('CREATE TABLE audit (at INTEGER)');
@@ -397,7 +454,7 @@ function lateAnswers(onError: (err: unknown) => void): {
     retryMs: 5,
     deadlineMs: 200,
     graceMs: 1_000,
-    earlyMs: -300,
+    earlyMs: rollbackJournal ? 50 : -300,
     insertJti: 'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
     insertAudit: 'INSERT INTO audit (at) VALUES (?)',
     deleteJti: 'DELETE FROM used_jti WHERE issuer = ? AND jti = ?',

@@ -152,6 +152,8 @@ const MAX_IN_FLIGHT = 2;
 /** How long past a batch's deadline the commit worker may take to answer before it is replaced. */
 const WORKER_GRACE_MS = 1_000;
 
+const DELETE_JTI = 'DELETE FROM used_jti WHERE issuer = ? AND jti = ?';
+
 interface Pending {
   jti?: [issuer: string, jti: string, expiresAt: number];
   audit?: SqlValue[];
@@ -266,7 +268,7 @@ export class SqliteStore implements Store {
       graceMs: WORKER_GRACE_MS,
       insertJti: INSERT_JTI,
       insertAudit: INSERT_AUDIT,
-      deleteJti: 'DELETE FROM used_jti WHERE issuer = ? AND jti = ?',
+      deleteJti: DELETE_JTI,
       onError: (err) => this.onError(err),
     });
   }
@@ -483,7 +485,37 @@ export class SqliteStore implements Store {
     clearImmediate(this.scheduled);
     clearTimeout(this.lazy);
     await this.commits.close();
+    this.deleteOwed(this.commits.takeOwed());
     this.db.close();
+  }
+
+  /**
+   * At close: used jtis whose uses were failed that the commit worker did not delete again before it was gone (cut
+   * off while closing, stuck in a write) are deleted on this connection, which may wait for the lock up to the write
+   * deadline now (nothing else is served). Not deleted, a jti stays used until it expires: a replay of its token is
+   * refused, and nothing was minted for it.
+   */
+  private deleteOwed(owed: [issuer: string, jti: string][]): void {
+    if (owed.length === 0) return;
+    try {
+      this.db.exec(`PRAGMA busy_timeout = ${this.deadlineMs}`);
+      const del = this.db.prepare(DELETE_JTI);
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        for (const [issuer, jti] of owed) del.run(issuer, jti);
+        this.db.exec('COMMIT');
+      } catch (err: unknown) {
+        this.db.exec('ROLLBACK');
+        throw err;
+      }
+    } catch (err: unknown) {
+      const why = err instanceof Error ? err.message : String(err);
+      this.onError(
+        new Error(
+          `${owed.length} used jti(s) whose uses failed could not be deleted again at close: until they expire, a replay of those tokens is refused (nothing was minted for them): ${why}`,
+        ),
+      );
+    }
   }
 
   private readRevocations(after: number): Revocation[] {
