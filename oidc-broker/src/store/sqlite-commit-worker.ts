@@ -18,6 +18,7 @@
 // the thread's start. The worker is unref'd except while a batch is in flight: it never keeps the process alive. Its
 // code is plain JavaScript evaluated in the worker (no loader, no bundler entry): node:sqlite through
 // process.getBuiltinModule, better-sqlite3 from the path the main thread resolved.
+import { randomInt } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { SqliteDriver, SqlValue } from './sqlite-driver';
@@ -60,13 +61,18 @@ const GIVEN_UP = new Error('the main thread gave up on it (its deadline passed) 
 // land, so that the next worker deletes it again should the answer never come (a worker cut off in its COMMIT). A
 // COMMIT that fails (a lock, an I/O error) is tried again like any attempt: the worker first swings the flag back
 // from 1 to 0, unless the main thread gave up meanwhile (3: it then owes what the batch inserted), and owes what the
-// batch inserted itself (an I/O error in a COMMIT may leave it in the WAL), so the next attempt deletes that before it
-// inserts again. Gives { value, ms, paid } (ms: from BEGIN to the end of COMMIT; paid: the owed jtis it deleted)
-// or { failed, busy }; an error other than a lock or the deadline is reported once (the main thread logs it).
+// batch inserted (an I/O error in a COMMIT may leave it in the WAL), telling the main thread too, so the next attempt
+// deletes that before it inserts again. Every delete names the batch's insert id: only that batch's row goes, never
+// the same jti inserted since by another broker on the file. Gives { value, ms, paid } (ms: from BEGIN to the end of
+// COMMIT; paid: the owed jtis it deleted) or { failed, busy }; an error other than a lock or the deadline is reported
+// once (the main thread logs it).
 function transaction(deadline, work, batch) {
   const flag = batch && batch.flag;
   let reported = false;
+  let owing = false;
   for (;;) {
+    // Given up on by the main thread while it waited for a lock: no further attempt.
+    if (flag && Atomics.load(flag, 0) !== 0) return { failed: GIVEN_UP.message, busy: false };
     try {
       db.exec('BEGIN IMMEDIATE');
       const began = Date.now();
@@ -74,7 +80,7 @@ function transaction(deadline, work, batch) {
       let committing = false;
       const paid = owed.length;
       try {
-        for (const j of owed) deleteJti.run(j[0], j[1]);
+        for (const j of owed) deleteJti.run(j[0], j[1], j[2]);
         value = work();
         if (Date.now() > deadline) throw PAST;
         if (flag) {
@@ -88,7 +94,17 @@ function transaction(deadline, work, batch) {
       } catch (e) {
         try { db.exec('ROLLBACK'); } catch {}
         if (committing) {
-          for (let i = 0; i < value.length; i++) if (value[i]) owed.push([batch.jtis[i][0], batch.jtis[i][1]]);
+          if (!isBusy(e) && !reported) {
+            reported = true;
+            parentPort.postMessage({ report: String((e && e.message) || e) });
+          }
+          if (!owing) {
+            owing = true;
+            const mine = [];
+            for (let i = 0; i < value.length; i++) if (value[i]) mine.push([batch.jtis[i][0], batch.jtis[i][1], batch.insertId]);
+            for (const j of mine) owed.push(j);
+            if (mine.length > 0) parentPort.postMessage({ owe: mine });
+          }
           if (Atomics.compareExchange(flag, 0, 1, 0) !== 1) throw GIVEN_UP;
         }
         throw e;
@@ -134,7 +150,7 @@ function payOwed() {
   }
   if (r.paid) parentPort.postMessage({ paid: r.paid });
   if (r.failed !== undefined)
-    parentPort.postMessage({ report: owed.length + ' used jti(s) that committed after their deadline are not deleted again yet (the next write tries again; nothing was minted for them, and until then a replay of those tokens is refused): ' + r.failed });
+    parentPort.postMessage({ report: owed.length + ' used jti(s) whose uses were answered as failed are not deleted again yet (the next write tries again; nothing was minted for them, and until then a replay of those tokens is refused): ' + r.failed });
 }
 parentPort.on('message', (m) => {
   if (m.type === 'close') {
@@ -172,7 +188,7 @@ function handle(m) {
     return;
   }
   const r = transaction(m.deadline, () => {
-    const won = m.jtis.map((j) => Number(insertJti.run(j[0], j[1], j[2]).changes) === 1);
+    const won = m.jtis.map((j) => Number(insertJti.run(j[0], j[1], j[2], m.insertId).changes) === 1);
     for (const a of m.audits) insertAudit.run(...a);
     return won;
   }, m);
@@ -182,7 +198,7 @@ function handle(m) {
   }
   if (Date.now() > m.deadline) {
     // Its COMMIT ended after the deadline: answered as failed (its audit rows stay written), its jtis owed.
-    for (let i = 0; i < m.jtis.length; i++) if (r.value[i]) owed.push(m.jtis[i]);
+    for (let i = 0; i < m.jtis.length; i++) if (r.value[i]) owed.push([m.jtis[i][0], m.jtis[i][1], m.insertId]);
     parentPort.postMessage({ id: m.id, failed: 'it committed after its deadline (its used jtis are deleted again)', busy: false, late: true, ms: r.ms, paid: r.paid });
     return;
   }
@@ -202,9 +218,13 @@ export interface CommitWorkerOptions {
   graceMs: number;
   /** How long before a batch's deadline the worker gives up on it (default WORKER_EARLY_MS; a test sets it below 0). */
   earlyMs?: number;
+  /** Inserts one used jti: (issuer, jti, expires_at, insert_id), ON CONFLICT DO NOTHING. */
   insertJti: string;
   insertAudit: string;
-  /** Deletes one used jti (issuer, jti): the undo of a use that committed after its waiters were told it failed. */
+  /**
+   * Deletes one used jti (issuer, jti, insert_id) if the batch of that insert id wrote it: the undo of a use answered
+   * as failed that may have committed.
+   */
   deleteJti: string;
   /** A failure other than a lock, once per batch. */
   onError(err: unknown): void;
@@ -232,8 +252,13 @@ interface Answer {
   /** A committed batch's transaction, from BEGIN to the end of COMMIT, in milliseconds. */
   ms?: number;
   /** Owed jtis it deleted (in a batch's transaction, or in one of their own: then with no id). */
-  paid?: [issuer: string, jti: string][];
+  paid?: OwedJti[];
+  /** What a batch whose COMMIT failed may have left on disk (it is tried again): owed until paid. */
+  owe?: OwedJti[];
 }
+
+/** A used jti whose use was answered as failed and which may be on disk: deleted again if its batch wrote it. */
+export type OwedJti = [issuer: string, jti: string, insertId: number];
 
 /**
  * A commit that takes this long or more makes the store send one batch at a time (CommitWorker.slow): a second batch
@@ -264,6 +289,8 @@ interface InFlight {
   late: boolean;
   /** The batch's used jtis, so that those a late answer says were inserted can be undone. */
   jtis: CommitBatch['jtis'];
+  /** Written with each of its rows (used_jti.insert_id): an undo deletes a row only if this batch wrote it. */
+  insertId: number;
   /**
    * Shared with the worker: [0] is 0 until the worker is about to COMMIT (1) or this thread has given up on the batch
    * with its worker (2: replaced, dead or closing), whichever swings it first (compareExchange); at 1, [1 + i] says
@@ -300,7 +327,7 @@ export class CommitWorker {
    * when its worker was given up on), until a worker says it deleted them: a new worker starts by deleting those its
    * predecessor left, and close() has them deleted. By issuer and jti.
    */
-  private readonly owed = new Map<string, [issuer: string, jti: string]>();
+  private readonly owed = new Map<string, OwedJti>();
 
   constructor(private readonly opts: CommitWorkerOptions) {}
 
@@ -323,6 +350,7 @@ export class CommitWorker {
     });
     written.catch(() => undefined); // a caller with no audit rows does not wait for it
     const flag = new Int32Array(new SharedArrayBuffer(4 * (1 + batch.jtis.length)));
+    const insertId = randomInt(2 ** 48 - 1);
     const won = new Promise<boolean[]>((resolve, reject) => {
       const due = Math.max(0, batch.deadline - Date.now());
       const f: InFlight = {
@@ -332,6 +360,7 @@ export class CommitWorker {
         wrote,
         late: false,
         jtis: batch.jtis,
+        insertId,
         flag,
         overdue: setTimeout(() => {
           f.late = true;
@@ -350,6 +379,7 @@ export class CommitWorker {
         jtis: batch.jtis,
         audits: batch.audits,
         deadline: batch.deadline - early,
+        insertId,
         flag,
       });
     });
@@ -410,7 +440,7 @@ export class CommitWorker {
    * What is still owed once close() has ended the worker (it was cut off while closing, or could not delete it): the
    * caller deletes that on its own connection. Empties the list.
    */
-  takeOwed(): [issuer: string, jti: string][] {
+  takeOwed(): OwedJti[] {
     const owed = [...this.owed.values()];
     this.owed.clear();
     return owed;
@@ -533,7 +563,8 @@ export class CommitWorker {
     }
     // Forgotten before the batch's own jtis are settled: a retry of one that this batch paid and won again is
     // answered 200 only once it is off the list (no later worker may delete it then).
-    if (a.paid) for (const [issuer, jti] of a.paid) this.owed.delete(owedKey(issuer, jti));
+    if (a.paid) for (const j of a.paid) this.owed.delete(owedKey(j));
+    if (a.owe) this.owe(a.owe);
     if (this.worker !== worker) return;
     const f = a.id === undefined ? undefined : this.inFlight.get(a.id);
     if (!f) return;
@@ -544,9 +575,13 @@ export class CommitWorker {
     if (a.won && f.late) {
       // Its uses were failed at the deadline (overdue): what it inserted goes back to be deleted.
       const won = a.won;
-      const inserted = f.jtis.filter((_, i) => won[i] === true);
-      this.owe(inserted);
-      if (inserted.length > 0) worker.postMessage({ type: 'undo', jtis: inserted });
+      const undo: OwedJti[] = [];
+      for (let i = 0; i < f.jtis.length; i++) {
+        const j = f.jtis[i];
+        if (won[i] === true && j) undo.push([j[0], j[1], f.insertId]);
+      }
+      this.owe(undo);
+      if (undo.length > 0) worker.postMessage({ type: 'undo', jtis: undo });
       f.wrote(true);
     } else if (a.won) {
       f.resolve(a.won);
@@ -588,13 +623,14 @@ export class CommitWorker {
     }
   }
 
-  private owe(jtis: CommitBatch['jtis']): void {
-    for (const [issuer, jti] of jtis) this.owed.set(owedKey(issuer, jti), [issuer, jti]);
+  private owe(jtis: OwedJti[]): void {
+    for (const j of jtis) this.owed.set(owedKey(j), j);
   }
 }
 
-function owedKey(issuer: string, jti: string): string {
-  return `${issuer}\n${jti}`;
+/** By issuer, jti and insert id: a batch's paid debt is never a later batch's debt on the same jti. */
+function owedKey([issuer, jti, insertId]: OwedJti): string {
+  return `${issuer}\n${jti}\n${insertId}`;
 }
 
 /**
@@ -611,6 +647,11 @@ function givenUpInCommit(flag: Int32Array): boolean {
 }
 
 /** The jtis a batch inserted, as the worker wrote them into its flag before its COMMIT. */
-function inserted(f: InFlight): CommitBatch['jtis'] {
-  return f.jtis.filter((_, i) => f.flag[i + 1] === 1);
+function inserted(f: InFlight): OwedJti[] {
+  const out: OwedJti[] = [];
+  for (let i = 0; i < f.jtis.length; i++) {
+    const j = f.jtis[i];
+    if (j && f.flag[i + 1] === 1) out.push([j[0], j[1], f.insertId]);
+  }
+  return out;
 }

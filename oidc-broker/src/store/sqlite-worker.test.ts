@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { openStore } from './index';
-import { SqliteStore } from './sqlite';
+import { DELETE_JTI, INSERT_JTI, SqliteStore } from './sqlite';
 import { CommitWorker } from './sqlite-commit-worker';
 import { defaultDriver, openSqlite } from './sqlite-driver';
 import type { SqlDatabase } from './sqlite-driver';
@@ -49,9 +49,9 @@ it('a worker that dies before it has opened the file: start() rejects with the f
     retryMs: 5,
     deadlineMs: 1_000,
     graceMs: 1_000,
-    insertJti: 'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    insertJti: INSERT_JTI,
     insertAudit: 'INSERT INTO audit (at) VALUES (?)',
-    deleteJti: 'DELETE FROM used_jti WHERE issuer = ? AND jti = ?',
+    deleteJti: DELETE_JTI,
     onError: (err) => errors.push(err),
   });
   try {
@@ -65,7 +65,9 @@ it('a worker that dies before it has opened the file: start() rejects with the f
     // Once the file is there (an operator fixed it), the next start opens it on a new worker, which commits.
     mkdirSync(join(dir, 'not-yet'));
     const db = openSqlite(file);
-    db.exec('CREATE TABLE used_jti (issuer TEXT, jti TEXT, expires_at INTEGER, PRIMARY KEY (issuer, jti))');
+    db.exec(
+      'CREATE TABLE used_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (issuer, jti))',
+    );
     db.exec('CREATE TABLE audit (at INTEGER)');
     db.close();
     await worker.start();
@@ -299,6 +301,41 @@ it('a COMMIT that fails on a lock is tried again, and the batch wins once the lo
   }
 });
 
+it('a COMMIT that fails while another broker on the file uses the same jti: the retry leaves that row alone, and loses', async () => {
+  // Several brokers may share the file. The batch's COMMIT fails on a reader's lock (its insert rolled back); before
+  // its next try another connection inserts the same jti and commits: its use was answered 200 there. The worker's
+  // next try deletes the jti only if its own batch wrote it (insert_id), so it finds the jti used. Before the insert
+  // id, that try deleted the other broker's row and won too: the token minted twice.
+  const { db, worker } = lateAnswers(() => undefined, true);
+  const other = openSqlite(join(dir, 'state.db'));
+  try {
+    other.exec('PRAGMA busy_timeout = 2000');
+    await worker.start();
+    db.exec('BEGIN');
+    db.prepare('SELECT count(*) AS n FROM used_jti').get(); // a shared lock, until COMMIT below
+    const batch = worker.commit({
+      jtis: [['iss', 'shared', 4102444800]],
+      audits: [],
+      deadline: Date.now() + 1_500,
+    });
+    await new Promise((done) => setTimeout(done, 100));
+    other.exec('BEGIN IMMEDIATE');
+    const insert = other.prepare(
+      "INSERT INTO used_jti (issuer, jti, expires_at, insert_id) VALUES ('iss', 'shared', 4102444800, 7) ON CONFLICT DO NOTHING",
+    );
+    expect(Number(insert.run().changes)).toBe(1);
+    db.exec('COMMIT');
+    other.exec('COMMIT');
+    expect(await batch.won).toEqual([false]);
+    expect(db.prepare("SELECT insert_id FROM used_jti WHERE jti = 'shared'").get()?.insert_id).toBe(7);
+    await until(() => worker.owing === 0, 5_000);
+  } finally {
+    other.close();
+    await worker.close();
+    db.close();
+  }
+});
+
 it('closed right after the deadline failed a batch whose success is still to come: close() lets it in and its jti is deleted', async () => {
   const { db, worker } = lateAnswers(() => undefined);
   try {
@@ -444,7 +481,9 @@ function lateAnswers(
   const db = openSqlite(file);
   db.exec(`PRAGMA journal_mode = ${rollbackJournal ? 'DELETE' : 'WAL'}`);
   db.exec('PRAGMA busy_timeout = 1000');
-  db.exec('CREATE TABLE used_jti (issuer TEXT, jti TEXT, expires_at INTEGER, PRIMARY KEY (issuer, jti))');
+  db.exec(
+    'CREATE TABLE used_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (issuer, jti))',
+  );
   db.exec('CREATE TABLE audit (at INTEGER)');
   const worker = new CommitWorker({
     file,
@@ -455,9 +494,9 @@ function lateAnswers(
     deadlineMs: 200,
     graceMs: 1_000,
     earlyMs: rollbackJournal ? 50 : -300,
-    insertJti: 'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    insertJti: INSERT_JTI,
     insertAudit: 'INSERT INTO audit (at) VALUES (?)',
-    deleteJti: 'DELETE FROM used_jti WHERE issuer = ? AND jti = ?',
+    deleteJti: DELETE_JTI,
     onError,
   });
   return { db, worker };

@@ -152,7 +152,7 @@ describe('fork-PR claims', () => {
     const state = open(dir);
     try {
       expect(await state.version()).toBe(SCHEMA_VERSION);
-      expect(SCHEMA_VERSION).toBe(4);
+      expect(SCHEMA_VERSION).toBe(5);
       expect(await state.revocations()).toMatchObject([{ kind: 'project', value: 'kit' }]);
       expect(await state.queryAudit({ requestId: 'r-2' })).toEqual([
         {

@@ -11,7 +11,8 @@
 // by the deadline, fails its batch the same way (a silent one is replaced after a grace). A batch that commits
 // after its deadline has its jtis deleted again, also when its worker is cut off in (or after) its COMMIT and never
 // answers: the worker marks what the batch inserted in memory shared with this thread before it commits, and the
-// next worker deletes that first (never a jti the batch did not insert: a replay's stays used). The other writes (claims, revocations, purges) and the reads run
+// next worker deletes that first (never a jti the batch did not insert: a replay's stays used; and each row carries
+// its batch's insert id, which the delete names, so a row another broker on the file inserted since stays too). The other writes (claims, revocations, purges) and the reads run
 // on this thread's connection, where SQLite's own busy wait (busy_timeout) would block the event loop, so it is kept
 // to BUSY_TIMEOUT_MS and the waiting happens between attempts, on timers.
 //
@@ -31,6 +32,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { CommitWorker } from './sqlite-commit-worker';
+import type { OwedJti } from './sqlite-commit-worker';
 import type { SqlDatabase, SqliteDriver, SqlStatement, SqlValue } from './sqlite-driver';
 import { isBusy, openSqlite } from './sqlite-driver';
 import type {
@@ -97,6 +99,10 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE audit ADD COLUMN claim TEXT;`,
   // 4: the aggregate row of unverified refusals not audited one by one (audit-bounds.ts) counts them.
   `ALTER TABLE audit ADD COLUMN suppressed INTEGER;`,
+  // 5: which batch inserted a used jti, so that undoing a use answered as failed deletes that batch's row only: a
+  // batch that never landed must not delete the same jti inserted since by another broker on the file (and answered
+  // 200 there). Rows from before have none: no undo is owed for them.
+  `ALTER TABLE used_jti ADD COLUMN insert_id INTEGER;`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -119,7 +125,9 @@ const OPEN_BUSY_TIMEOUT_MS = 5_000;
  */
 export const SYNCHRONOUS = 'FULL';
 
-const INSERT_JTI = 'INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING';
+/** A batch's use of a jti, with the batch's insert id (the commit worker's). */
+export const INSERT_JTI =
+  'INSERT INTO used_jti (issuer, jti, expires_at, insert_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
 /** Positional: a row crosses to the commit worker as an array in AUDIT_FIELDS order (cheaper to clone and to bind than
  * an object of named values). */
 const INSERT_AUDIT = `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')}) VALUES (${AUDIT_FIELDS.map(() => '?').join(', ')})`;
@@ -152,7 +160,8 @@ const MAX_IN_FLIGHT = 2;
 /** How long past a batch's deadline the commit worker may take to answer before it is replaced. */
 const WORKER_GRACE_MS = 1_000;
 
-const DELETE_JTI = 'DELETE FROM used_jti WHERE issuer = ? AND jti = ?';
+/** The undo of a use answered as failed: the row only if that use's batch inserted it. */
+export const DELETE_JTI = 'DELETE FROM used_jti WHERE issuer = ? AND jti = ? AND insert_id = ?';
 
 interface Pending {
   jti?: [issuer: string, jti: string, expiresAt: number];
@@ -495,14 +504,14 @@ export class SqliteStore implements Store {
    * deadline now (nothing else is served). Not deleted, a jti stays used until it expires: a replay of its token is
    * refused, and nothing was minted for it.
    */
-  private deleteOwed(owed: [issuer: string, jti: string][]): void {
+  private deleteOwed(owed: OwedJti[]): void {
     if (owed.length === 0) return;
     try {
       this.db.exec(`PRAGMA busy_timeout = ${this.deadlineMs}`);
       const del = this.db.prepare(DELETE_JTI);
       this.db.exec('BEGIN IMMEDIATE');
       try {
-        for (const [issuer, jti] of owed) del.run(issuer, jti);
+        for (const [issuer, jti, insertId] of owed) del.run(issuer, jti, insertId);
         this.db.exec('COMMIT');
       } catch (err: unknown) {
         this.db.exec('ROLLBACK');
