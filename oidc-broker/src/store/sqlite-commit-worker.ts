@@ -37,6 +37,7 @@ const deleteJti = db.prepare(w.deleteJti);
 const nap = new Int32Array(new SharedArrayBuffer(4));
 let stallMs = 0;
 let lingerMs = 0;
+let failCommit = false;
 // Used jtis that committed after their deadline: their waiters were failed, so nothing was minted for them, and they
 // are deleted again first thing in the next transaction (no fsync of their own while batches come; a retry of the
 // same token in that batch finds its jti deleted before its insert), or in one of their own once no message waits.
@@ -59,17 +60,17 @@ const GIVEN_UP = new Error('the main thread gave up on it (its deadline passed) 
 // won bits are written there: should the main thread have swung it to 2 first (it gave up on this worker: replaced,
 // dead or closing), the batch is rolled back; once it is 1, the main thread reads from the bits what the COMMIT may
 // land, so that the next worker deletes it again should the answer never come (a worker cut off in its COMMIT). A
-// COMMIT that fails (a lock, an I/O error) is tried again like any attempt: the worker first swings the flag back
-// from 1 to 0, unless the main thread gave up meanwhile (3: it then owes what the batch inserted), and owes what the
-// batch inserted (an I/O error in a COMMIT may leave it in the WAL), telling the main thread too, so the next attempt
-// deletes that before it inserts again. Every delete names the batch's insert id: only that batch's row goes, never
-// the same jti inserted since by another broker on the file. Gives { value, ms, paid } (ms: from BEGIN to the end of
-// COMMIT; paid: the owed jtis it deleted) or { failed, busy }; an error other than a lock or the deadline is reported
-// once (the main thread logs it).
+// COMMIT that fails on a lock wrote nothing (the transaction is rolled back): the worker swings the flag back from 1
+// to 0 and tries again, unless the main thread gave up meanwhile (3). One that fails otherwise (an I/O error) may
+// have left the batch in the WAL: it is not tried again; the flag stays 1, the worker owes what the batch inserted
+// (deleted in its next transaction) and the batch is answered failed and uncertain, so the main thread owes it too.
+// Every delete names the batch's insert id: only that batch's row goes, never the same jti inserted since by another
+// broker on the file. Gives { value, ms, paid } (ms: from BEGIN to the end of COMMIT; paid: the owed jtis it deleted)
+// or { failed, busy, uncertain }; an error other than a lock or the deadline is reported once (the main thread logs
+// it).
 function transaction(deadline, work, batch) {
   const flag = batch && batch.flag;
   let reported = false;
-  let owing = false;
   for (;;) {
     // Given up on by the main thread while it waited for a lock: no further attempt.
     if (flag && Atomics.load(flag, 0) !== 0) return { failed: GIVEN_UP.message, busy: false };
@@ -90,23 +91,20 @@ function transaction(deadline, work, batch) {
         }
         if (stallMs > 0) Atomics.wait(nap, 0, 0, stallMs); // a test: a COMMIT slow to reach the disk
         stallMs = 0;
+        if (failCommit) {
+          failCommit = false; // a test: a COMMIT that fails with an error other than a lock
+          throw new Error('disk I/O error (a test)');
+        }
         db.exec('COMMIT');
       } catch (e) {
         try { db.exec('ROLLBACK'); } catch {}
-        if (committing) {
-          if (!isBusy(e) && !reported) {
-            reported = true;
-            parentPort.postMessage({ report: String((e && e.message) || e) });
-          }
-          if (!owing) {
-            owing = true;
-            const mine = [];
-            for (let i = 0; i < value.length; i++) if (value[i]) mine.push([batch.jtis[i][0], batch.jtis[i][1], batch.insertId]);
-            for (const j of mine) owed.push(j);
-            if (mine.length > 0) parentPort.postMessage({ owe: mine });
-          }
-          if (Atomics.compareExchange(flag, 0, 1, 0) !== 1) throw GIVEN_UP;
+        if (committing && !isBusy(e)) {
+          for (let i = 0; i < value.length; i++) if (value[i]) owed.push([batch.jtis[i][0], batch.jtis[i][1], batch.insertId]);
+          const message = String((e && e.message) || e);
+          parentPort.postMessage({ report: message });
+          return { failed: message, busy: false, uncertain: true };
         }
+        if (committing && Atomics.compareExchange(flag, 0, 1, 0) !== 1) throw GIVEN_UP;
         throw e;
       }
       const done = paid > 0 ? owed.slice(0, paid) : undefined;
@@ -134,17 +132,17 @@ function payLater() {
   paying = true;
   setImmediate(() => {
     paying = false;
-    payOwed();
+    payOwed(w.deadlineMs);
   });
 }
 // Not synchronous: a delete lost to a power cut leaves its jti used, the safe side (a replay is refused, nothing is
 // minted), so it need not wait for an fsync, nor make the next batch wait for one.
-function payOwed() {
+function payOwed(ms) {
   if (owed.length === 0) return;
   db.exec('PRAGMA synchronous = OFF');
   let r;
   try {
-    r = transaction(Date.now() + w.deadlineMs, () => undefined);
+    r = transaction(Date.now() + ms, () => undefined);
   } finally {
     db.exec('PRAGMA synchronous = ' + w.synchronous);
   }
@@ -154,7 +152,10 @@ function payOwed() {
 }
 parentPort.on('message', (m) => {
   if (m.type === 'close') {
-    payOwed();
+    // Half of the second close() waits before it terminates the thread: a thread terminated inside a failing SQLite
+    // call can abort the process (better-sqlite3), so a file locked by another broker ends this try first; what is
+    // left, the store deletes on its own connection.
+    payOwed(500);
     db.close();
     parentPort.close();
     return;
@@ -166,6 +167,10 @@ function handle(m) {
   if (m.type === 'crash') throw new Error('the commit worker was told to crash (a test)');
   if (m.type === 'hang') {
     Atomics.wait(nap, 0, 0, m.ms); // a test: stuck as on a disk that does not answer
+    return;
+  }
+  if (m.type === 'fail') {
+    failCommit = true;
     return;
   }
   if (m.type === 'stall') {
@@ -193,7 +198,7 @@ function handle(m) {
     return won;
   }, m);
   if (r.failed !== undefined) {
-    parentPort.postMessage({ id: m.id, failed: r.failed, busy: r.busy });
+    parentPort.postMessage({ id: m.id, failed: r.failed, busy: r.busy, uncertain: r.uncertain });
     return;
   }
   if (Date.now() > m.deadline) {
@@ -253,8 +258,8 @@ interface Answer {
   ms?: number;
   /** Owed jtis it deleted (in a batch's transaction, or in one of their own: then with no id). */
   paid?: OwedJti[];
-  /** What a batch whose COMMIT failed may have left on disk (it is tried again): owed until paid. */
-  owe?: OwedJti[];
+  /** Failed in its COMMIT with an error other than a lock: what it inserted may be on disk (the worker owes it). */
+  uncertain?: boolean;
 }
 
 /** A used jti whose use was answered as failed and which may be on disk: deleted again if its batch wrote it. */
@@ -431,6 +436,11 @@ export class CommitWorker {
     this.worker?.postMessage({ type: 'stall', ms, after });
   }
 
+  /** Test hook: the worker's next COMMIT fails with an error other than a lock (as an I/O error would), not run. */
+  failCommit(): void {
+    this.worker?.postMessage({ type: 'fail' });
+  }
+
   /** Used jtis that may be on disk although their uses were failed, not yet deleted again (a test reads it). */
   get owing(): number {
     return this.owed.size;
@@ -564,7 +574,6 @@ export class CommitWorker {
     // Forgotten before the batch's own jtis are settled: a retry of one that this batch paid and won again is
     // answered 200 only once it is off the list (no later worker may delete it then).
     if (a.paid) for (const j of a.paid) this.owed.delete(owedKey(j));
-    if (a.owe) this.owe(a.owe);
     if (this.worker !== worker) return;
     const f = a.id === undefined ? undefined : this.inFlight.get(a.id);
     if (!f) return;
@@ -587,8 +596,9 @@ export class CommitWorker {
       f.resolve(a.won);
       f.wrote(true);
     } else {
-      // Committed late: the worker owes what it inserted (deleted in its next transaction).
-      if (a.late) this.owe(inserted(f));
+      // Committed late, or its COMMIT failed in a way that may have landed: the worker owes what it inserted (deleted
+      // in its next transaction), and so does this thread until the worker says it paid.
+      if (a.late || a.uncertain) this.owe(inserted(f));
       const why = a.busy ? 'the database is locked by another connection' : (a.failed ?? 'failed');
       const err = this.unavailable(why);
       f.reject(err);

@@ -302,10 +302,10 @@ it('a COMMIT that fails on a lock is tried again, and the batch wins once the lo
 });
 
 it('a COMMIT that fails while another broker on the file uses the same jti: the retry leaves that row alone, and loses', async () => {
-  // Several brokers may share the file. The batch's COMMIT fails on a reader's lock (its insert rolled back); before
-  // its next try another connection inserts the same jti and commits: its use was answered 200 there. The worker's
-  // next try deletes the jti only if its own batch wrote it (insert_id), so it finds the jti used. Before the insert
-  // id, that try deleted the other broker's row and won too: the token minted twice.
+  // Several brokers may share the file. The batch's COMMIT fails on a reader's lock (its insert rolled back: nothing
+  // of it is on disk); before its next try another connection inserts the same jti and commits: its use was answered
+  // 200 there. The worker's next try must find the jti used. In one version the worker owed the jti after the failed
+  // COMMIT and the next try deleted the other broker's row and won too: the token minted twice.
   const { db, worker } = lateAnswers(() => undefined, true);
   const other = openSqlite(join(dir, 'state.db'));
   try {
@@ -331,6 +331,47 @@ it('a COMMIT that fails while another broker on the file uses the same jti: the 
     await until(() => worker.owing === 0, 5_000);
   } finally {
     other.close();
+    await worker.close();
+    db.close();
+  }
+});
+
+it('a COMMIT that fails with an I/O error: the batch fails, what it inserted is owed, and the undo spares a row another broker wrote since', async () => {
+  // Such a COMMIT may have left the batch in the WAL, so it is not tried again and its jtis are deleted again; the
+  // delete names the batch's insert id, so the same jti used since by another broker on the file (its row, its 200)
+  // stays used.
+  const errors: unknown[] = [];
+  const { db, worker } = lateAnswers((err) => errors.push(err), true);
+  try {
+    await worker.start();
+    worker.failCommit();
+    const failed = worker.commit({
+      jtis: [['iss', 'io', 4102444800]],
+      audits: [],
+      deadline: Date.now() + 1_000,
+    });
+    await expect(failed.won).rejects.toThrow(/did not commit within 200 ms: disk I\/O error \(a test\)/);
+    expect(worker.owing).toBe(1);
+    expect(String(errors[0])).toMatch(/disk I\/O error \(a test\)/);
+    db.prepare(
+      "INSERT INTO used_jti (issuer, jti, expires_at, insert_id) VALUES ('iss', 'io', 4102444800, 7)",
+    ).run();
+    // The next batch deletes what is owed first: the row of insert id 7 is not the failed batch's.
+    const next = worker.commit({
+      jtis: [['iss', 'next', 4102444800]],
+      audits: [],
+      deadline: Date.now() + 1_000,
+    });
+    expect(await next.won).toEqual([true]);
+    await until(() => worker.owing === 0, 5_000);
+    expect(db.prepare("SELECT insert_id FROM used_jti WHERE jti = 'io'").get()?.insert_id).toBe(7);
+    const again = worker.commit({
+      jtis: [['iss', 'io', 4102444800]],
+      audits: [],
+      deadline: Date.now() + 1_000,
+    });
+    expect(await again.won).toEqual([false]);
+  } finally {
     await worker.close();
     db.close();
   }

@@ -102,6 +102,33 @@ describe('migrations', () => {
   });
 });
 
+describe('used jtis carry their batch (version 5)', () => {
+  it('a broker of an earlier version still writing to the file cannot insert a used jti without its insert id', async () => {
+    // Its undo deletes by issuer and jti alone, which could take another broker's won row: its uses fail instead (503,
+    // nothing minted) until it is upgraded. A jti used before the upgrade stays used.
+    firstReleaseFile();
+    const state = open(dir);
+    try {
+      expect(await state.useJti('https://issuer.test', 'jti-new', 4102444800)).toBe(true);
+      expect(await state.useJti('https://issuer.test', 'jti-old', 4102444800)).toBe(false);
+      const older = openSqlite(join(dir, 'state.db'));
+      try {
+        const insert = older.prepare(
+          "INSERT INTO used_jti (issuer, jti, expires_at) VALUES ('https://issuer.test', 'jti-v4', 4102444800) ON CONFLICT DO NOTHING",
+        );
+        expect(() => insert.run()).toThrow(
+          /this broker is older than its state file \(schema version 5, a used jti needs its insert id\): upgrade it/,
+        );
+      } finally {
+        older.close();
+      }
+      expect(await state.useJti('https://issuer.test', 'jti-v4', 4102444800)).toBe(true);
+    } finally {
+      await state.close();
+    }
+  });
+});
+
 /** A data dir as the release before fork-PR claims left it: schema version 2, with a revocation and audit rows. */
 function version2File(): void {
   firstReleaseFile();

@@ -101,8 +101,13 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE audit ADD COLUMN suppressed INTEGER;`,
   // 5: which batch inserted a used jti, so that undoing a use answered as failed deletes that batch's row only: a
   // batch that never landed must not delete the same jti inserted since by another broker on the file (and answered
-  // 200 there). Rows from before have none: no undo is owed for them.
-  `ALTER TABLE used_jti ADD COLUMN insert_id INTEGER;`,
+  // 200 there). Rows from before have none: no undo is owed for them. A broker of an earlier version still running
+  // on the file (a rolling upgrade) would insert rows without one and undo by issuer and jti alone: its inserts are
+  // refused (its uses fail with 503, nothing minted) until it is upgraded too.
+  `ALTER TABLE used_jti ADD COLUMN insert_id INTEGER;
+   CREATE TRIGGER used_jti_insert_id BEFORE INSERT ON used_jti WHEN NEW.insert_id IS NULL BEGIN
+     SELECT RAISE(ABORT, 'this broker is older than its state file (schema version 5, a used jti needs its insert id): upgrade it');
+   END;`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
