@@ -35,6 +35,10 @@ const insertJti = db.prepare(w.insertJti);
 const insertAudit = db.prepare(w.insertAudit);
 const deleteJti = db.prepare(w.deleteJti);
 const nap = new Int32Array(new SharedArrayBuffer(4));
+// Set by the main thread when close() is about to terminate this thread: no further attempt starts (a thread
+// terminated inside a failing SQLite call can abort the whole process under better-sqlite3).
+const stop = w.stop;
+let closing = false;
 let stallMs = 0;
 let lingerMs = 0;
 let failCommit = false;
@@ -72,8 +76,9 @@ function transaction(deadline, work, batch) {
   const flag = batch && batch.flag;
   let reported = false;
   for (;;) {
-    // Given up on by the main thread while it waited for a lock: no further attempt.
+    // Given up on by the main thread while it waited for a lock, or the thread is about to be ended: no further attempt.
     if (flag && Atomics.load(flag, 0) !== 0) return { failed: GIVEN_UP.message, busy: false };
+    if (Atomics.load(stop, 0) !== 0) return { failed: 'the commit worker is being closed', busy: false };
     try {
       db.exec('BEGIN IMMEDIATE');
       const began = Date.now();
@@ -137,8 +142,9 @@ function payLater() {
 }
 // Not synchronous: a delete lost to a power cut leaves its jti used, the safe side (a replay is refused, nothing is
 // minted), so it need not wait for an fsync, nor make the next batch wait for one.
-function payOwed(ms) {
-  if (owed.length === 0) return;
+// At close (quiet), what is left is the store's to delete and to report.
+function payOwed(ms, quiet) {
+  if (owed.length === 0 || closing) return;
   db.exec('PRAGMA synchronous = OFF');
   let r;
   try {
@@ -147,15 +153,15 @@ function payOwed(ms) {
     db.exec('PRAGMA synchronous = ' + w.synchronous);
   }
   if (r.paid) parentPort.postMessage({ paid: r.paid });
-  if (r.failed !== undefined)
+  if (r.failed !== undefined && !quiet && Atomics.load(stop, 0) === 0)
     parentPort.postMessage({ report: owed.length + ' used jti(s) whose uses were answered as failed are not deleted again yet (the next write tries again; nothing was minted for them, and until then a replay of those tokens is refused): ' + r.failed });
 }
 parentPort.on('message', (m) => {
   if (m.type === 'close') {
-    // Half of the second close() waits before it terminates the thread: a thread terminated inside a failing SQLite
-    // call can abort the process (better-sqlite3), so a file locked by another broker ends this try first; what is
-    // left, the store deletes on its own connection.
-    payOwed(500);
+    // Within the second close() waits before it terminates the thread (it sets 'stop' before that): a file locked by
+    // another broker ends this try first; what is left, the store deletes on its own connection.
+    payOwed(500, true);
+    closing = true;
     db.close();
     parentPort.close();
     return;
@@ -294,7 +300,7 @@ interface InFlight {
   late: boolean;
   /** The batch's used jtis, so that those a late answer says were inserted can be undone. */
   jtis: CommitBatch['jtis'];
-  /** Written with each of its rows (used_jti.insert_id): an undo deletes a row only if this batch wrote it. */
+  /** Written with each of its rows (spent_jti.insert_id): an undo deletes a row only if this batch wrote it. */
   insertId: number;
   /**
    * Shared with the worker: [0] is 0 until the worker is about to COMMIT (1) or this thread has given up on the batch
@@ -325,6 +331,8 @@ export class CommitWorker {
   private closing = false;
   /** The worker close() is ending: what it says it paid (or could not) still counts. */
   private closed: Worker | undefined;
+  /** The current worker's stop word (shared): close() sets it before it would terminate the thread. */
+  private stop = new Int32Array(new SharedArrayBuffer(4));
   /** The last commit took SLOW_COMMIT_MS or more: the store then sends one batch at a time. */
   slow = false;
   /**
@@ -355,7 +363,7 @@ export class CommitWorker {
     });
     written.catch(() => undefined); // a caller with no audit rows does not wait for it
     const flag = new Int32Array(new SharedArrayBuffer(4 * (1 + batch.jtis.length)));
-    const insertId = randomInt(2 ** 48 - 1);
+    const insertId = randomInt(1, 2 ** 48 - 1); // 0 marks the rows from before insert ids
     const won = new Promise<boolean[]>((resolve, reject) => {
       const due = Math.max(0, batch.deadline - Date.now());
       const f: InFlight = {
@@ -477,10 +485,14 @@ export class CommitWorker {
     if (this.worker !== worker) return; // replaced meanwhile (terminated; no new one starts while closing)
     this.worker = undefined;
     this.closed = worker;
+    const stop = this.stop;
     await new Promise<void>((resolve) => {
-      // Cut after a second (also when it died meanwhile and emits no 'exit' again).
+      // Told to stop trying after 700 ms (it then closes within a retry's nap), cut after a second (also when it died
+      // meanwhile and emits no 'exit' again): terminated only when stuck in one call, not while it loops on a lock.
+      const stopping = setTimeout(() => Atomics.store(stop, 0, 1), 700);
       const cut = setTimeout(() => void worker.terminate().finally(resolve), 1_000);
       worker.once('exit', () => {
+        clearTimeout(stopping);
         clearTimeout(cut);
         resolve();
       });
@@ -493,6 +505,8 @@ export class CommitWorker {
   private ensure(): Worker {
     if (this.worker) return this.worker;
     const o = this.opts;
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    this.stop = stop;
     const worker = new Worker(SOURCE, {
       eval: true,
       // Plain CommonJS: none of the process's flags (a loader, --input-type=module) apply to it.
@@ -512,6 +526,7 @@ export class CommitWorker {
         deleteJti: o.deleteJti,
         deadlineMs: o.deadlineMs,
         owed: [...this.owed.values()],
+        stop,
       },
     });
     this.started++;

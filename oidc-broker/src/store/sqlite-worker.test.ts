@@ -66,7 +66,7 @@ it('a worker that dies before it has opened the file: start() rejects with the f
     mkdirSync(join(dir, 'not-yet'));
     const db = openSqlite(file);
     db.exec(
-      'CREATE TABLE used_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (issuer, jti))',
+      'CREATE TABLE spent_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (issuer, jti))',
     );
     db.exec('CREATE TABLE audit (at INTEGER)');
     db.close();
@@ -99,7 +99,7 @@ it('a worker crash fails its batch with StoreUnavailableError; the jti stays unu
     // The replacement is started then, not by the next batch, which so does not wait for a thread's start.
     expect(state.commitWorker.started).toBe(2);
     const db = openSqlite(join(dir, 'state.db'));
-    expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti IN ('c-1', 'c-2')").get()?.n).toBe(0);
+    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti IN ('c-1', 'c-2')").get()?.n).toBe(0);
     db.close();
     expect(await state.useJti('iss', 'c-1', 4102444800)).toBe(true);
     expect(await state.useJti('iss', 'c-1', 4102444800)).toBe(false);
@@ -129,7 +129,7 @@ it('a worker that does not answer fails its batches at the deadline, and is repl
     await until(() => state.commitWorker.started === 2, 5_000);
     expect(await state.useJti('iss', 'h-1', 4102444800)).toBe(true);
     const db = openSqlite(join(dir, 'state.db'));
-    expect(db.prepare("SELECT jti FROM used_jti WHERE jti LIKE 'h-%' ORDER BY jti").all()).toEqual([
+    expect(db.prepare("SELECT jti FROM spent_jti WHERE jti LIKE 'h-%' ORDER BY jti").all()).toEqual([
       { jti: 'h-1' },
     ]);
     db.close();
@@ -206,8 +206,8 @@ it('closed while a worker sits silent after its COMMIT: what the batch inserted 
     await state.close();
     closed = true;
     const db = openSqlite(join(dir, 'state.db'));
-    expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti = 'cut-1'").get()?.n).toBe(0);
-    expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti = 'spent'").get()?.n).toBe(1);
+    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'cut-1'").get()?.n).toBe(0);
+    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'spent'").get()?.n).toBe(1);
     db.close();
     expect(errors).toEqual([]);
   } finally {
@@ -230,7 +230,7 @@ it('batches the main thread gave up on with their worker are rolled back, not co
     const failed = expect(queued.won).rejects.toThrow(/commit worker was closed/);
     await worker.close();
     await failed;
-    expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti = 'queued'").get()?.n).toBe(0);
+    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'queued'").get()?.n).toBe(0);
   } finally {
     await worker.close();
     db.close();
@@ -254,7 +254,7 @@ it('an answer that was on its way when the deadline struck: the batch fails, and
     await expect(late.won).rejects.toThrow(
       /did not commit within 200 ms: the commit worker did not answer by then/,
     );
-    const count = () => db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti = 'late'").get()?.n;
+    const count = () => db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'late'").get()?.n;
     expect(count()).toBe(0); // not committed yet: the worker is in its stall
     // It commits at about 400 ms (its audit row is then written: `written` resolves); the main thread then sends
     // the undo, which deletes the jti.
@@ -281,7 +281,7 @@ it('a COMMIT that fails on a lock is tried again, and the batch wins once the lo
   try {
     await worker.start();
     db.exec('BEGIN');
-    db.prepare('SELECT count(*) AS n FROM used_jti').get(); // a shared lock, until COMMIT below
+    db.prepare('SELECT count(*) AS n FROM spent_jti').get(); // a shared lock, until COMMIT below
     const started = Date.now();
     const batch = worker.commit({
       jtis: [['iss', 'busy', 4102444800]],
@@ -292,7 +292,7 @@ it('a COMMIT that fails on a lock is tried again, and the batch wins once the lo
     db.exec('COMMIT');
     expect(await batch.won).toEqual([true]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
-    expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti = 'busy'").get()?.n).toBe(1);
+    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'busy'").get()?.n).toBe(1);
     expect(worker.owing).toBe(0);
     expect(errors).toEqual([]);
   } finally {
@@ -312,7 +312,7 @@ it('a COMMIT that fails while another broker on the file uses the same jti: the 
     other.exec('PRAGMA busy_timeout = 2000');
     await worker.start();
     db.exec('BEGIN');
-    db.prepare('SELECT count(*) AS n FROM used_jti').get(); // a shared lock, until COMMIT below
+    db.prepare('SELECT count(*) AS n FROM spent_jti').get(); // a shared lock, until COMMIT below
     const batch = worker.commit({
       jtis: [['iss', 'shared', 4102444800]],
       audits: [],
@@ -321,13 +321,13 @@ it('a COMMIT that fails while another broker on the file uses the same jti: the 
     await new Promise((done) => setTimeout(done, 100));
     other.exec('BEGIN IMMEDIATE');
     const insert = other.prepare(
-      "INSERT INTO used_jti (issuer, jti, expires_at, insert_id) VALUES ('iss', 'shared', 4102444800, 7) ON CONFLICT DO NOTHING",
+      "INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) VALUES ('iss', 'shared', 4102444800, 7) ON CONFLICT DO NOTHING",
     );
     expect(Number(insert.run().changes)).toBe(1);
     db.exec('COMMIT');
     other.exec('COMMIT');
     expect(await batch.won).toEqual([false]);
-    expect(db.prepare("SELECT insert_id FROM used_jti WHERE jti = 'shared'").get()?.insert_id).toBe(7);
+    expect(db.prepare("SELECT insert_id FROM spent_jti WHERE jti = 'shared'").get()?.insert_id).toBe(7);
     await until(() => worker.owing === 0, 5_000);
   } finally {
     other.close();
@@ -354,7 +354,7 @@ it('a COMMIT that fails with an I/O error: the batch fails, what it inserted is 
     expect(worker.owing).toBe(1);
     expect(String(errors[0])).toMatch(/disk I\/O error \(a test\)/);
     db.prepare(
-      "INSERT INTO used_jti (issuer, jti, expires_at, insert_id) VALUES ('iss', 'io', 4102444800, 7)",
+      "INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) VALUES ('iss', 'io', 4102444800, 7)",
     ).run();
     // The next batch deletes what is owed first: the row of insert id 7 is not the failed batch's.
     const next = worker.commit({
@@ -364,7 +364,7 @@ it('a COMMIT that fails with an I/O error: the batch fails, what it inserted is 
     });
     expect(await next.won).toEqual([true]);
     await until(() => worker.owing === 0, 5_000);
-    expect(db.prepare("SELECT insert_id FROM used_jti WHERE jti = 'io'").get()?.insert_id).toBe(7);
+    expect(db.prepare("SELECT insert_id FROM spent_jti WHERE jti = 'io'").get()?.insert_id).toBe(7);
     const again = worker.commit({
       jtis: [['iss', 'io', 4102444800]],
       audits: [],
@@ -392,7 +392,7 @@ it('closed right after the deadline failed a batch whose success is still to com
     await worker.close();
     expect(Date.now() - started).toBeLessThan(1_500);
     // Without the wait the success was ignored once closing began, and its jti stayed used.
-    expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti = 'late'").get()?.n).toBe(0);
+    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'late'").get()?.n).toBe(0);
   } finally {
     await worker.close();
     db.close();
@@ -422,7 +422,7 @@ it('a late batch: its audit rows are written and their writes resolve; closed ri
     // The worker found its COMMIT late and owed the jti's delete; closing, it paid it first.
     expect(Date.now() - started).toBeLessThan(1_500);
     const db = openSqlite(join(dir, 'state.db'));
-    expect(db.prepare("SELECT count(*) AS n FROM used_jti WHERE jti = 'late-1'").get()?.n).toBe(0);
+    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'late-1'").get()?.n).toBe(0);
     expect(db.prepare("SELECT count(*) AS n FROM audit WHERE request_id = 'rides'").get()?.n).toBe(1);
     db.close();
   } finally {
@@ -458,7 +458,7 @@ it('many uses and audit rows at once: every one committed before it resolves, ea
     await Promise.all(audits);
     expect(won.filter(Boolean)).toHaveLength(200);
     const db = openSqlite(join(dir, 'state.db'));
-    expect(db.prepare('SELECT count(*) AS n FROM used_jti').get()?.n).toBe(200);
+    expect(db.prepare('SELECT count(*) AS n FROM spent_jti').get()?.n).toBe(200);
     expect(db.prepare('SELECT count(*) AS n FROM audit').get()?.n).toBe(50);
     db.close();
   } finally {
@@ -523,7 +523,7 @@ function lateAnswers(
   db.exec(`PRAGMA journal_mode = ${rollbackJournal ? 'DELETE' : 'WAL'}`);
   db.exec('PRAGMA busy_timeout = 1000');
   db.exec(
-    'CREATE TABLE used_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (issuer, jti))',
+    'CREATE TABLE spent_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (issuer, jti))',
   );
   db.exec('CREATE TABLE audit (at INTEGER)');
   const worker = new CommitWorker({

@@ -103,9 +103,9 @@ describe('migrations', () => {
 });
 
 describe('used jtis carry their batch (version 5)', () => {
-  it('a broker of an earlier version still writing to the file cannot insert a used jti without its insert id', async () => {
-    // Its undo deletes by issuer and jti alone, which could take another broker's won row: its uses fail instead (503,
-    // nothing minted) until it is upgraded. A jti used before the upgrade stays used.
+  it('a broker of an earlier version still on the file can neither insert nor delete a used jti; those used before stay used', async () => {
+    // Its undo deletes by issuer and jti alone, which could take a row another broker won with: its statements on
+    // used jtis fail instead (its uses 503, nothing minted; its undo deletes nothing) until it is upgraded.
     firstReleaseFile();
     const state = open(dir);
     try {
@@ -113,15 +113,15 @@ describe('used jtis carry their batch (version 5)', () => {
       expect(await state.useJti('https://issuer.test', 'jti-old', 4102444800)).toBe(false);
       const older = openSqlite(join(dir, 'state.db'));
       try {
-        const insert = older.prepare(
+        for (const sql of [
           "INSERT INTO used_jti (issuer, jti, expires_at) VALUES ('https://issuer.test', 'jti-v4', 4102444800) ON CONFLICT DO NOTHING",
-        );
-        expect(() => insert.run()).toThrow(
-          /this broker is older than its state file \(schema version 5, a used jti needs its insert id\): upgrade it/,
-        );
+          "DELETE FROM used_jti WHERE issuer = 'https://issuer.test' AND jti = 'jti-new'",
+        ])
+          expect(() => older.prepare(sql).run()).toThrow(/no such table: used_jti/);
       } finally {
         older.close();
       }
+      expect(await state.useJti('https://issuer.test', 'jti-new', 4102444800)).toBe(false);
       expect(await state.useJti('https://issuer.test', 'jti-v4', 4102444800)).toBe(true);
     } finally {
       await state.close();

@@ -101,13 +101,16 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE audit ADD COLUMN suppressed INTEGER;`,
   // 5: which batch inserted a used jti, so that undoing a use answered as failed deletes that batch's row only: a
   // batch that never landed must not delete the same jti inserted since by another broker on the file (and answered
-  // 200 there). Rows from before have none: no undo is owed for them. A broker of an earlier version still running
-  // on the file (a rolling upgrade) would insert rows without one and undo by issuer and jti alone: its inserts are
-  // refused (its uses fail with 503, nothing minted) until it is upgraded too.
-  `ALTER TABLE used_jti ADD COLUMN insert_id INTEGER;
-   CREATE TRIGGER used_jti_insert_id BEFORE INSERT ON used_jti WHEN NEW.insert_id IS NULL BEGIN
-     SELECT RAISE(ABORT, 'this broker is older than its state file (schema version 5, a used jti needs its insert id): upgrade it');
-   END;`,
+  // 200 there). Rows from before get insert id 0, which no batch has: no undo is owed for them. A new table, not a
+  // new column: a broker of an earlier version still running on the file (a rolling upgrade) would insert rows
+  // without an insert id and undo by issuer and jti alone, so every statement of its on used jtis fails ("no such
+  // table": its uses fail with 503, nothing minted; its undo deletes nothing) until it is upgraded too.
+  `CREATE TABLE spent_jti (
+     issuer TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL, insert_id INTEGER NOT NULL,
+     PRIMARY KEY (issuer, jti)
+   ) WITHOUT ROWID;
+   INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) SELECT issuer, jti, expires_at, 0 FROM used_jti;
+   DROP TABLE used_jti;`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -132,7 +135,7 @@ export const SYNCHRONOUS = 'FULL';
 
 /** A batch's use of a jti, with the batch's insert id (the commit worker's). */
 export const INSERT_JTI =
-  'INSERT INTO used_jti (issuer, jti, expires_at, insert_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
+  'INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING';
 /** Positional: a row crosses to the commit worker as an array in AUDIT_FIELDS order (cheaper to clone and to bind than
  * an object of named values). */
 const INSERT_AUDIT = `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')}) VALUES (${AUDIT_FIELDS.map(() => '?').join(', ')})`;
@@ -166,7 +169,7 @@ const MAX_IN_FLIGHT = 2;
 const WORKER_GRACE_MS = 1_000;
 
 /** The undo of a use answered as failed: the row only if that use's batch inserted it. */
-export const DELETE_JTI = 'DELETE FROM used_jti WHERE issuer = ? AND jti = ? AND insert_id = ?';
+export const DELETE_JTI = 'DELETE FROM spent_jti WHERE issuer = ? AND jti = ? AND insert_id = ?';
 
 interface Pending {
   jti?: [issuer: string, jti: string, expiresAt: number];
@@ -250,7 +253,7 @@ export class SqliteStore implements Store {
     }
     const p = (sql: string) => this.db.prepare(sql);
     this.stmt = {
-      purgeJti: p('DELETE FROM used_jti WHERE expires_at < ?'),
+      purgeJti: p('DELETE FROM spent_jti WHERE expires_at < ?'),
       // Oldest first by the `at` index; a batch at a time, so no write holds the lock long.
       purgeAudit: p('DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? LIMIT ?)'),
       insertRevocation: p(
@@ -379,7 +382,7 @@ export class SqliteStore implements Store {
   /** The used jtis whose tokens have not expired by `nowSeconds` (a move to PostgreSQL carries them: store/adopt.ts). */
   unexpiredJtis(nowSeconds: number): [issuer: string, jti: string, expiresAt: number][] {
     const rows = this.db
-      .prepare('SELECT issuer, jti, expires_at FROM used_jti WHERE expires_at >= ? ORDER BY expires_at')
+      .prepare('SELECT issuer, jti, expires_at FROM spent_jti WHERE expires_at >= ? ORDER BY expires_at')
       .all(nowSeconds) as unknown as { issuer: string; jti: string; expires_at: number }[];
     return rows.map((r) => [r.issuer, r.jti, Number(r.expires_at)]);
   }
