@@ -466,6 +466,16 @@ it('many uses and audit rows at once: every one committed before it resolves, ea
   }
 });
 
+it('closed twice at once (a drain and a signal): both resolve once the worker is gone and the file closed', async () => {
+  const errors: unknown[] = [];
+  const state = new SqliteStore({ dataDir: dir, onError: (err) => errors.push(err) });
+  await state.commitWorker.start();
+  expect(await state.useJti('iss', 'twice', 4102444800)).toBe(true);
+  await Promise.all([state.close(), state.close()]);
+  await state.close();
+  expect(errors).toEqual([]);
+});
+
 it('the worker never keeps the process alive, closed or not', () => {
   const store = resolve(import.meta.dirname, 'sqlite.ts');
   const code = `

@@ -223,6 +223,7 @@ export class SqliteStore implements Store {
   private revokedUpTo = 0;
   private revocationsReadAt = 0;
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(opts: SqliteStoreOptions) {
     this.dataDir = opts.dataDir;
@@ -495,8 +496,13 @@ export class SqliteStore implements Store {
     return () => undefined;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Once: a second call (a drain and a signal at once) waits for the first. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     await this.settle();
     this.closed = true;
     clearImmediate(this.scheduled);
