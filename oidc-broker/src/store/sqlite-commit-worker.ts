@@ -305,7 +305,7 @@ interface InFlight {
   /**
    * Shared with the worker: [0] is 0 until the worker is about to COMMIT (1) or this thread has given up on the batch
    * with its worker (2: replaced, dead or closing), whichever swings it first (compareExchange); at 1, [1 + i] says
-   * whether the batch inserted jtis[i]. A COMMIT that fails swings it back to 0 before the worker tries again; given
+   * whether the batch inserted jtis[i]. A COMMIT that fails on a lock swings it back to 0 before the worker tries again; given
    * up on while committing, it is 3 (givenUpInCommit).
    */
   flag: Int32Array;
@@ -660,8 +660,8 @@ function owedKey([issuer, jti, insertId]: OwedJti): string {
 
 /**
  * Gives up on a batch: 0 -> 2 when its worker has not reached its COMMIT (it rolls back there), 1 -> 3 when it is
- * committing (true: what it inserted may land). The worker swings 1 back to 0 when its COMMIT fails and it tries
- * again, so a 1 seen here may turn to 0 before the second swing: then it is tried from 0 again.
+ * committing (true: what it inserted may land). The worker swings 1 back to 0 when its COMMIT fails on a lock and it
+ * tries again, so a 1 seen here may turn to 0 before the second swing: then it is tried from 0 again.
  */
 function givenUpInCommit(flag: Int32Array): boolean {
   for (;;) {
