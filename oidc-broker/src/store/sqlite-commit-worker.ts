@@ -42,8 +42,9 @@ let closing = false;
 let stallMs = 0;
 let lingerMs = 0;
 let failCommit = false;
-// Used jtis that committed after their deadline: their waiters were failed, so nothing was minted for them, and they
-// are deleted again first thing in the next transaction (no fsync of their own while batches come; a retry of the
+// Used jtis, [issuer, jti, insert id], whose uses were answered as failed but which are, or may be, on disk (a batch
+// that committed after its deadline, a COMMIT that failed otherwise than on a lock): nothing was minted for them, and
+// they are deleted again first thing in the next transaction (no fsync of their own while batches come; a retry of the
 // same token in that batch finds its jti deleted before its insert), or in one of their own once no message waits.
 // A new worker starts with those its predecessor left unpaid (the main thread keeps the list).
 let owed = w.owed;
@@ -76,7 +77,8 @@ function transaction(deadline, work, batch) {
   const flag = batch && batch.flag;
   let reported = false;
   for (;;) {
-    // Given up on by the main thread while it waited for a lock, or the thread is about to be ended: no further attempt.
+    // Given up on by the main thread while it waited for a lock, or the thread is about to be ended: no further
+    // attempt.
     if (flag && Atomics.load(flag, 0) !== 0) return { failed: GIVEN_UP.message, busy: false };
     if (Atomics.load(stop, 0) !== 0) return { failed: 'the commit worker is being closed', busy: false };
     try {
@@ -104,7 +106,7 @@ function transaction(deadline, work, batch) {
       } catch (e) {
         try { db.exec('ROLLBACK'); } catch {}
         if (committing && !isBusy(e)) {
-          for (let i = 0; i < value.length; i++) if (value[i]) owed.push([batch.jtis[i][0], batch.jtis[i][1], batch.insertId]);
+          oweWon(batch, value);
           const message = String((e && e.message) || e);
           parentPort.postMessage({ report: message });
           return { failed: message, busy: false, uncertain: true };
@@ -130,6 +132,10 @@ function transaction(deadline, work, batch) {
       Atomics.wait(nap, 0, 0, w.retryMs);
     }
   }
+}
+// What a batch inserted (won), owed: deleted again, by its insert id, first thing in the next transaction.
+function oweWon(m, won) {
+  for (let i = 0; i < m.jtis.length; i++) if (won[i]) owed.push([m.jtis[i][0], m.jtis[i][1], m.insertId]);
 }
 // The owed deletes in a transaction of their own, once the messages waiting now are handled.
 function payLater() {
@@ -209,7 +215,7 @@ function handle(m) {
   }
   if (Date.now() > m.deadline) {
     // Its COMMIT ended after the deadline: answered as failed (its audit rows stay written), its jtis owed.
-    for (let i = 0; i < m.jtis.length; i++) if (r.value[i]) owed.push([m.jtis[i][0], m.jtis[i][1], m.insertId]);
+    oweWon(m, r.value);
     parentPort.postMessage({ id: m.id, failed: 'it committed after its deadline (its used jtis are deleted again)', busy: false, late: true, ms: r.ms, paid: r.paid });
     return;
   }
@@ -305,8 +311,8 @@ interface InFlight {
   /**
    * Shared with the worker: [0] is 0 until the worker is about to COMMIT (1) or this thread has given up on the batch
    * with its worker (2: replaced, dead or closing), whichever swings it first (compareExchange); at 1, [1 + i] says
-   * whether the batch inserted jtis[i]. A COMMIT that fails on a lock swings it back to 0 before the worker tries again; given
-   * up on while committing, it is 3 (givenUpInCommit).
+   * whether the batch inserted jtis[i]. A COMMIT that fails on a lock swings it back to 0 before the worker tries
+   * again; given up on while committing, it is 3 (givenUpInCommit).
    */
   flag: Int32Array;
 }
@@ -338,7 +344,7 @@ export class CommitWorker {
   /**
    * Used jtis whose uses were failed but which may be on disk (a batch that committed late, or that was committing
    * when its worker was given up on), until a worker says it deleted them: a new worker starts by deleting those its
-   * predecessor left, and close() has them deleted. By issuer and jti.
+   * predecessor left, and close() has them deleted. By issuer, jti and insert id (owedKey).
    */
   private readonly owed = new Map<string, OwedJti>();
 
@@ -598,12 +604,7 @@ export class CommitWorker {
     if (a.ms !== undefined) this.slow = a.ms >= SLOW_COMMIT_MS;
     if (a.won && f.late) {
       // Its uses were failed at the deadline (overdue): what it inserted goes back to be deleted.
-      const won = a.won;
-      const undo: OwedJti[] = [];
-      for (let i = 0; i < f.jtis.length; i++) {
-        const j = f.jtis[i];
-        if (won[i] === true && j) undo.push([j[0], j[1], f.insertId]);
-      }
+      const undo = inserted(f);
       this.owe(undo);
       if (undo.length > 0) worker.postMessage({ type: 'undo', jtis: undo });
       f.wrote(true);

@@ -10,8 +10,9 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { openStore } from './index';
 import { DELETE_JTI, INSERT_JTI, SqliteStore } from './sqlite';
 import { CommitWorker } from './sqlite-commit-worker';
+import type { CommitOutcome } from './sqlite-commit-worker';
 import { defaultDriver, openSqlite } from './sqlite-driver';
-import type { SqlDatabase } from './sqlite-driver';
+import type { SqlDatabase, SqlValue } from './sqlite-driver';
 import { StoreUnavailableError } from './types';
 
 let dir: string;
@@ -206,8 +207,8 @@ it('closed while a worker sits silent after its COMMIT: what the batch inserted 
     await state.close();
     closed = true;
     const db = openSqlite(join(dir, 'state.db'));
-    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'cut-1'").get()?.n).toBe(0);
-    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'spent'").get()?.n).toBe(1);
+    expect(rows(db, 'cut-1')).toBe(0);
+    expect(rows(db, 'spent')).toBe(1);
     db.close();
     expect(errors).toEqual([]);
   } finally {
@@ -215,189 +216,136 @@ it('closed while a worker sits silent after its COMMIT: what the batch inserted 
   }
 });
 
-it('batches the main thread gave up on with their worker are rolled back, not committed behind its back', async () => {
+it('batches the main thread gave up on with their worker are rolled back, not committed behind its back', () =>
   // The worker is closed while stuck (longer than close() waits for it: the grace, 1 s) with a batch in its queue:
   // that batch's uses were failed, so it must not land when the worker gets to it.
-  const { db, worker } = lateAnswers(() => undefined);
-  try {
-    await worker.start();
+  onLateWorker(async (db, worker) => {
     worker.hang(1_500);
-    const queued = worker.commit({
-      jtis: [['iss', 'queued', 4102444800]],
-      audits: [],
-      deadline: Date.now() + 5_000,
-    });
+    const queued = use(worker, 'queued', 5_000);
     const failed = expect(queued.won).rejects.toThrow(/commit worker was closed/);
     await worker.close();
     await failed;
-    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'queued'").get()?.n).toBe(0);
-  } finally {
-    await worker.close();
-    db.close();
-  }
-});
+    expect(rows(db, 'queued')).toBe(0);
+  }));
 
-it('an answer that was on its way when the deadline struck: the batch fails, and its jtis are deleted from the main thread', async () => {
+it('an answer that was on its way when the deadline struck: the batch fails, and its jtis are deleted from the main thread', () => {
   // The worker's own deadline is normally a little before the main thread's, so a commit that ends late is undone in
   // the worker. Here it is 300 ms after it (lateAnswers()): the worker commits after the main thread has failed the
   // batch, and answers that it won.
   const errors: unknown[] = [];
-  const { db, worker } = lateAnswers((err) => errors.push(err));
-  try {
-    await worker.start();
-    worker.stall(400);
-    const late = worker.commit({
-      jtis: [['iss', 'late', 4102444800]],
-      audits: [[1]],
-      deadline: Date.now() + 200,
-    });
-    await expect(late.won).rejects.toThrow(
-      /did not commit within 200 ms: the commit worker did not answer by then/,
-    );
-    const count = () => db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'late'").get()?.n;
-    expect(count()).toBe(0); // not committed yet: the worker is in its stall
-    // It commits at about 400 ms (its audit row is then written: `written` resolves); the main thread then sends
-    // the undo, which deletes the jti.
-    await late.written;
-    expect(db.prepare('SELECT count(*) AS n FROM audit').get()?.n).toBe(1);
-    await until(() => count() === 0, 5_000);
-    expect(
-      await worker.commit({ jtis: [['iss', 'late', 4102444800]], audits: [], deadline: Date.now() + 200 })
-        .won,
-    ).toEqual([true]);
-    expect(errors).toEqual([]);
-  } finally {
-    await worker.close();
-    db.close();
-  }
+  return onLateWorker(
+    async (db, worker) => {
+      worker.stall(400);
+      const late = use(worker, 'late', 200, [[1]]);
+      await expect(late.won).rejects.toThrow(
+        /did not commit within 200 ms: the commit worker did not answer by then/,
+      );
+      expect(rows(db, 'late')).toBe(0); // not committed yet: the worker is in its stall
+      // It commits at about 400 ms (its audit row is then written: `written` resolves); the main thread then sends
+      // the undo, which deletes the jti.
+      await late.written;
+      expect(db.prepare('SELECT count(*) AS n FROM audit').get()?.n).toBe(1);
+      await until(() => rows(db, 'late') === 0, 5_000);
+      expect(await use(worker, 'late', 200).won).toEqual([true]);
+      expect(errors).toEqual([]);
+    },
+    { onError: (err) => errors.push(err) },
+  );
 });
 
-it('a COMMIT that fails on a lock is tried again, and the batch wins once the lock is released', async () => {
+it('a COMMIT that fails on a lock is tried again, and the batch wins once the lock is released', () => {
   // With a rollback journal, COMMIT needs the file's exclusive lock: a reader's transaction makes it fail with
   // SQLITE_BUSY after the worker's busy_timeout (5 ms), the batch already marked as committing. Its next try must
   // not take that mark for the main thread's giving up (it did in one version: the batch failed at once).
   const errors: unknown[] = [];
-  const { db, worker } = lateAnswers((err) => errors.push(err), true);
-  try {
-    await worker.start();
-    db.exec('BEGIN');
-    db.prepare('SELECT count(*) AS n FROM spent_jti').get(); // a shared lock, until COMMIT below
-    const started = Date.now();
-    const batch = worker.commit({
-      jtis: [['iss', 'busy', 4102444800]],
-      audits: [],
-      deadline: Date.now() + 1_000,
-    });
-    await new Promise((done) => setTimeout(done, 150));
-    db.exec('COMMIT');
-    expect(await batch.won).toEqual([true]);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
-    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'busy'").get()?.n).toBe(1);
-    expect(worker.owing).toBe(0);
-    expect(errors).toEqual([]);
-  } finally {
-    await worker.close();
-    db.close();
-  }
+  return onLateWorker(
+    async (db, worker) => {
+      db.exec('BEGIN');
+      db.prepare('SELECT count(*) AS n FROM spent_jti').get(); // a shared lock, until COMMIT below
+      const started = Date.now();
+      const batch = use(worker, 'busy');
+      await new Promise((done) => setTimeout(done, 150));
+      db.exec('COMMIT');
+      expect(await batch.won).toEqual([true]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+      expect(rows(db, 'busy')).toBe(1);
+      expect(worker.owing).toBe(0);
+      expect(errors).toEqual([]);
+    },
+    { onError: (err) => errors.push(err), rollbackJournal: true },
+  );
 });
 
-it('a COMMIT that fails while another broker on the file uses the same jti: the retry leaves that row alone, and loses', async () => {
+it('a COMMIT that fails while another broker on the file uses the same jti: the retry leaves that row alone, and loses', () =>
   // Several brokers may share the file. The batch's COMMIT fails on a reader's lock (its insert rolled back: nothing
   // of it is on disk); before its next try another connection inserts the same jti and commits: its use was answered
   // 200 there. The worker's next try must find the jti used. In one version the worker owed the jti after the failed
   // COMMIT and the next try deleted the other broker's row and won too: the token minted twice.
-  const { db, worker } = lateAnswers(() => undefined, true);
-  const other = openSqlite(join(dir, 'state.db'));
-  try {
-    other.exec('PRAGMA busy_timeout = 2000');
-    await worker.start();
-    db.exec('BEGIN');
-    db.prepare('SELECT count(*) AS n FROM spent_jti').get(); // a shared lock, until COMMIT below
-    const batch = worker.commit({
-      jtis: [['iss', 'shared', 4102444800]],
-      audits: [],
-      deadline: Date.now() + 1_500,
-    });
-    await new Promise((done) => setTimeout(done, 100));
-    other.exec('BEGIN IMMEDIATE');
-    const insert = other.prepare(
-      "INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) VALUES ('iss', 'shared', 4102444800, 7) ON CONFLICT DO NOTHING",
-    );
-    expect(Number(insert.run().changes)).toBe(1);
-    db.exec('COMMIT');
-    other.exec('COMMIT');
-    expect(await batch.won).toEqual([false]);
-    expect(db.prepare("SELECT insert_id FROM spent_jti WHERE jti = 'shared'").get()?.insert_id).toBe(7);
-    await until(() => worker.owing === 0, 5_000);
-  } finally {
-    other.close();
-    await worker.close();
-    db.close();
-  }
-});
+  onLateWorker(
+    async (db, worker) => {
+      const other = openSqlite(join(dir, 'state.db'));
+      try {
+        other.exec('PRAGMA busy_timeout = 2000');
+        db.exec('BEGIN');
+        db.prepare('SELECT count(*) AS n FROM spent_jti').get(); // a shared lock, until COMMIT below
+        const batch = use(worker, 'shared', 1_500);
+        await new Promise((done) => setTimeout(done, 100));
+        other.exec('BEGIN IMMEDIATE');
+        const insert = other.prepare(
+          "INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) VALUES ('iss', 'shared', 4102444800, 7) ON CONFLICT DO NOTHING",
+        );
+        expect(Number(insert.run().changes)).toBe(1);
+        db.exec('COMMIT');
+        other.exec('COMMIT');
+        expect(await batch.won).toEqual([false]);
+        expect(db.prepare("SELECT insert_id FROM spent_jti WHERE jti = 'shared'").get()?.insert_id).toBe(7);
+        await until(() => worker.owing === 0, 5_000);
+      } finally {
+        other.close();
+      }
+    },
+    { rollbackJournal: true },
+  ));
 
-it('a COMMIT that fails with an I/O error: the batch fails, what it inserted is owed, and the undo spares a row another broker wrote since', async () => {
+it('a COMMIT that fails with an I/O error: the batch fails, what it inserted is owed, and the undo spares a row another broker wrote since', () => {
   // Such a COMMIT may have left the batch in the WAL, so it is not tried again and its jtis are deleted again; the
   // delete names the batch's insert id, so the same jti used since by another broker on the file (its row, its 200)
   // stays used.
   const errors: unknown[] = [];
-  const { db, worker } = lateAnswers((err) => errors.push(err), true);
-  try {
-    await worker.start();
-    worker.failCommit();
-    const failed = worker.commit({
-      jtis: [['iss', 'io', 4102444800]],
-      audits: [],
-      deadline: Date.now() + 1_000,
-    });
-    await expect(failed.won).rejects.toThrow(/did not commit within 200 ms: disk I\/O error \(a test\)/);
-    expect(worker.owing).toBe(1);
-    expect(String(errors[0])).toMatch(/disk I\/O error \(a test\)/);
-    db.prepare(
-      "INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) VALUES ('iss', 'io', 4102444800, 7)",
-    ).run();
-    // The next batch deletes what is owed first: the row of insert id 7 is not the failed batch's.
-    const next = worker.commit({
-      jtis: [['iss', 'next', 4102444800]],
-      audits: [],
-      deadline: Date.now() + 1_000,
-    });
-    expect(await next.won).toEqual([true]);
-    await until(() => worker.owing === 0, 5_000);
-    expect(db.prepare("SELECT insert_id FROM spent_jti WHERE jti = 'io'").get()?.insert_id).toBe(7);
-    const again = worker.commit({
-      jtis: [['iss', 'io', 4102444800]],
-      audits: [],
-      deadline: Date.now() + 1_000,
-    });
-    expect(await again.won).toEqual([false]);
-  } finally {
-    await worker.close();
-    db.close();
-  }
+  return onLateWorker(
+    async (db, worker) => {
+      worker.failCommit();
+      const failed = use(worker, 'io');
+      // Then the worker sits still (no payment yet) while the other broker inserts the same jti.
+      worker.hang(400);
+      await expect(failed.won).rejects.toThrow(/did not commit within 200 ms: disk I\/O error \(a test\)/);
+      expect(worker.owing).toBe(1);
+      expect(String(errors[0])).toMatch(/disk I\/O error \(a test\)/);
+      db.prepare(
+        "INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) VALUES ('iss', 'io', 4102444800, 7)",
+      ).run();
+      // The worker pays what it owes once it moves again (or first thing in the next batch): the row of insert id 7
+      // is not the failed batch's.
+      expect(await use(worker, 'next').won).toEqual([true]);
+      await until(() => worker.owing === 0, 5_000);
+      expect(db.prepare("SELECT insert_id FROM spent_jti WHERE jti = 'io'").get()?.insert_id).toBe(7);
+      expect(await use(worker, 'io').won).toEqual([false]);
+    },
+    { onError: (err) => errors.push(err), rollbackJournal: true },
+  );
 });
 
-it('closed right after the deadline failed a batch whose success is still to come: close() lets it in and its jti is deleted', async () => {
-  const { db, worker } = lateAnswers(() => undefined);
-  try {
-    await worker.start();
+it('closed right after the deadline failed a batch whose success is still to come: close() lets it in and its jti is deleted', () =>
+  onLateWorker(async (db, worker) => {
     worker.stall(400);
-    const late = worker.commit({
-      jtis: [['iss', 'late', 4102444800]],
-      audits: [],
-      deadline: Date.now() + 200,
-    });
+    const late = use(worker, 'late', 200);
     await expect(late.won).rejects.toBeInstanceOf(StoreUnavailableError);
     const started = Date.now();
     await worker.close();
     expect(Date.now() - started).toBeLessThan(1_500);
     // Without the wait the success was ignored once closing began, and its jti stayed used.
-    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'late'").get()?.n).toBe(0);
-  } finally {
-    await worker.close();
-    db.close();
-  }
-});
+    expect(rows(db, 'late')).toBe(0);
+  }));
 
 it('a late batch: its audit rows are written and their writes resolve; closed right after, the worker still deletes its jti', async () => {
   const state = await shortDeadline();
@@ -422,7 +370,7 @@ it('a late batch: its audit rows are written and their writes resolve; closed ri
     // The worker found its COMMIT late and owed the jti's delete; closing, it paid it first.
     expect(Date.now() - started).toBeLessThan(1_500);
     const db = openSqlite(join(dir, 'state.db'));
-    expect(db.prepare("SELECT count(*) AS n FROM spent_jti WHERE jti = 'late-1'").get()?.n).toBe(0);
+    expect(rows(db, 'late-1')).toBe(0);
     expect(db.prepare("SELECT count(*) AS n FROM audit WHERE request_id = 'rides'").get()?.n).toBe(1);
     db.close();
   } finally {
@@ -551,4 +499,32 @@ function lateAnswers(
     onError,
   });
   return { db, worker };
+}
+
+/**
+ * Runs `body` with a started lateAnswers() worker and the test's own connection to its file; closes both after, also
+ * when the body closed the worker itself.
+ */
+async function onLateWorker(
+  body: (db: SqlDatabase, worker: CommitWorker) => Promise<void>,
+  opts: { onError?: (err: unknown) => void; rollbackJournal?: boolean } = {},
+): Promise<void> {
+  const { db, worker } = lateAnswers(opts.onError ?? (() => undefined), opts.rollbackJournal);
+  try {
+    await worker.start();
+    await body(db, worker);
+  } finally {
+    await worker.close();
+    db.close();
+  }
+}
+
+/** One use of `jti` (issuer 'iss') with a deadline `ms` from now, and its audit rows. */
+function use(worker: CommitWorker, jti: string, ms = 1_000, audits: SqlValue[][] = []): CommitOutcome {
+  return worker.commit({ jtis: [['iss', jti, 4102444800]], audits, deadline: Date.now() + ms });
+}
+
+/** How many used-jti rows `jti` has on disk (0 or 1). */
+function rows(db: SqlDatabase, jti: string): unknown {
+  return db.prepare('SELECT count(*) AS n FROM spent_jti WHERE jti = ?').get(jti)?.n;
 }

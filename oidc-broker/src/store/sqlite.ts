@@ -12,9 +12,10 @@
 // after its deadline has its jtis deleted again, also when its worker is cut off in (or after) its COMMIT and never
 // answers: the worker marks what the batch inserted in memory shared with this thread before it commits, and the
 // next worker deletes that first (never a jti the batch did not insert: a replay's stays used; and each row carries
-// its batch's insert id, which the delete names, so a row another broker on the file inserted since stays too). The other writes (claims, revocations, purges) and the reads run
-// on this thread's connection, where SQLite's own busy wait (busy_timeout) would block the event loop, so it is kept
-// to BUSY_TIMEOUT_MS and the waiting happens between attempts, on timers.
+// its batch's insert id, which the delete names, so a row another broker on the file inserted since stays too). The
+// other writes (claims, revocations, purges) and the reads run on this thread's connection, where SQLite's own busy
+// wait (busy_timeout) would block the event loop, so it is kept to BUSY_TIMEOUT_MS and the waiting happens between
+// attempts, on timers.
 //
 // A jti is claimed with INSERT ... ON CONFLICT DO NOTHING inside the transaction: of two claims of one jti exactly
 // one inserts, whether they come from this process or from another one on the same file.
