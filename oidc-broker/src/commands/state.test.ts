@@ -172,7 +172,19 @@ describe('backup and restore around a running broker', () => {
       `broker: ${out} exists: backup never overwrites a file, choose another --out`,
     ]);
 
+    // Used after the backup, then the backup restored over the state that recorded it: carried over, still used.
+    const usedAfter = await issuer.mint();
+    expect(await exchange(usedAfter)).toEqual({ status: 200, code: undefined });
     await stopBroker();
+    const over = cli('restore', '--from', out);
+    expect([over.status, over.stderr]).toEqual([0, '']);
+    expect(over.stdout).toMatch(
+      /\ncarried over from the state the data dir had: 1 used CI token\(s\), 0 revocation\(s\) and 0 fork-PR claim\(s\) the backup did not have, so the restore makes no spent or revoked token good again; the audit rows written since the backup stay in .*\/pre-restore-[^/]+\/state\.db\n$/,
+    );
+    await startBroker();
+    expect(await exchange(usedAfter)).toEqual({ status: 401, code: 'replayed' });
+    await stopBroker();
+
     rmSync(dataDir, { recursive: true, force: true });
     const junk = join(dir, 'junk');
     writeFileSync(junk, 'x'.repeat(200));

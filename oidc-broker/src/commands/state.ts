@@ -82,7 +82,7 @@ export async function backupCommand(s: Settings): Promise<void> {
     throw new ConfigError(
       `the state is in PostgreSQL: back it up with pg_dump (pg_dump --format=custom "$${postgresUrlEnv(store)}" > FILE), which also holds the keys, encrypted under ${KEY_SECRET_ENV}: keep that secret apart from the dump`,
     );
-  const { files } = await backupSqlite(s.dataDir, out);
+  const { files } = backupSqlite(s.dataDir, out);
   process.stdout.write(
     `backed up the state of ${s.dataDir} (${STATE_FILE}${files.length ? ` and ${files.join(', ')}` : ''}) to ${out}: it holds private keys, keep it as safe as the data dir\n`,
   );
@@ -108,11 +108,20 @@ export async function restoreCommand(s: Settings): Promise<void> {
   } finally {
     lock.release();
   }
-  const { meta, files, keptIn } = restored;
+  const { meta, files, keptIn, carried, notCarried } = restored;
   const kept = keptIn ? ` (what it had is kept in ${join(s.dataDir, keptIn)})` : '';
   process.stdout.write(
     `restored ${STATE_FILE}${files.length ? ` and ${files.join(', ')}` : ''} into ${s.dataDir}${kept} from the backup of ${new Date(meta.createdAt * 1000).toISOString()}: start the broker\n`,
   );
+  const keptState = keptIn ? join(s.dataDir, keptIn, STATE_FILE) : STATE_FILE;
+  if (carried)
+    process.stdout.write(
+      `carried over from the state the data dir had: ${carried.jtis} used CI token(s), ${carried.revocations} revocation(s) and ${carried.claims} fork-PR claim(s) the backup did not have, so the restore makes no spent or revoked token good again; the audit rows written since the backup stay in ${keptState}\n`,
+    );
+  if (notCarried)
+    process.stderr.write(
+      `warning: the state the data dir had could not be read (${notCarried}), so nothing recorded since the backup was carried over: revoke again what was revoked since (npm run broker -- revoke); it is kept in ${keptState}\n`,
+    );
 }
 
 export async function rotateKeySecretCommand(s: Settings): Promise<void> {

@@ -1,7 +1,18 @@
 // The SQLite store's care (issue 25): audit rows past retention are purged in batches, the cap on the audit rows of
 // unverified refusals, and a backup that restores the state and the key files. Runs under Node 20 (better-sqlite3)
 // and Node 24 (node:sqlite): `vitest run oidc-broker/src/store/sqlite`.
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,9 +26,10 @@ import {
   SUPPRESSED_KIND,
   UnverifiedAudit,
 } from './audit-bounds';
-import { KEY_FILES, SqliteStore } from './sqlite';
+import { KEY_FILES, MIGRATIONS, SqliteStore } from './sqlite';
 import { backupSqlite, restoreSqlite } from './sqlite-backup';
-import type { AuditRecord, UnverifiedSlot } from './types';
+import { openSqlite } from './sqlite-driver';
+import type { AuditRecord, ClaimRow, UnverifiedSlot } from './types';
 
 let dir: string;
 beforeEach(() => {
@@ -222,11 +234,11 @@ describe('backup and restore', () => {
     const out = join(dir, 'broker.backup');
     // Taken while the store is open and writing.
     const writing = state.useJti('https://issuer.test', 'jti-2', 4102444800);
-    expect((await backupSqlite(data, out)).files).toEqual([...KEY_FILES]);
+    expect(backupSqlite(data, out).files).toEqual([...KEY_FILES]);
     await writing;
     await state.close();
     expect(statSync(out).mode & 0o777).toBe(0o600);
-    await expect(backupSqlite(data, out)).rejects.toThrow(`${out} exists: backup never overwrites a file`);
+    expect(() => backupSqlite(data, out)).toThrow(`${out} exists: backup never overwrites a file`);
 
     rmSync(data, { recursive: true, force: true });
     const restored = restoreSqlite(out, data);
@@ -239,6 +251,146 @@ describe('backup and restore', () => {
     } finally {
       await again.close();
     }
+  });
+
+  it('carries over what the data dir recorded since the backup: a restore makes no used jti, revoked token or redeemed claim good again', async () => {
+    const data = join(dir, 'data');
+    const state = new SqliteStore({ dataDir: data });
+    const claim = (id: string): ClaimRow => ({
+      idSha256: id.padEnd(64, '0'),
+      challenge: `challenge-${id}`,
+      repository: 'acme/web',
+      runId: 1,
+      runAttempt: 1,
+      pullRequest: 7,
+      project: 'web',
+      rule: 'web-main',
+      createdAt: Date.now(),
+      expiresAt: Date.now() + 600_000,
+    });
+    const issuer = 'https://issuer.test';
+    expect(await state.useJti(issuer, 'before', 4102444800)).toBe(true);
+    await state.createClaim(claim('a'));
+    await state.audit(row(1, 'before'));
+    const out = join(dir, 'broker.backup');
+    backupSqlite(data, out);
+    // After the backup: a CI token spent, a project revoked, the claim redeemed and another one made.
+    expect(await state.useJti(issuer, 'after', 4102444800)).toBe(true);
+    expect(await state.useJti(issuer, 'long-expired', 1)).toBe(true);
+    await state.revoke('project', 'web', 2_000_000_000, 1_900_000_000);
+    expect(await state.useClaim(claim('a').idSha256, Date.now())).toBe(true);
+    await state.createClaim(claim('b'));
+    await state.audit(row(2, 'after'));
+    await state.close();
+
+    const restored = restoreSqlite(out, data);
+    expect(restored.carried).toEqual({ jtis: 1, revocations: 1, claims: 2 });
+    expect(restored.notCarried).toBeUndefined();
+    const again = new SqliteStore({ dataDir: data });
+    try {
+      for (const jti of ['before', 'after']) expect(await again.useJti(issuer, jti, 4102444800)).toBe(false);
+      expect(await again.revocations()).toEqual([
+        { id: 1, at: 1_900_000_000, kind: 'project', value: 'web', before: 2_000_000_000 },
+      ]);
+      expect(await again.useClaim(claim('a').idSha256, Date.now())).toBe(false);
+      expect((await again.claim(claim('b').idSha256))?.challenge).toBe('challenge-b');
+      // The audit is the backup's; the rows written since stay in the kept state.
+      expect((await again.queryAudit({})).map((r) => r.requestId)).toEqual(['before']);
+    } finally {
+      await again.close();
+    }
+    const kept = openSqlite(join(data, restored.keptIn ?? '', 'state.db'));
+    try {
+      expect(kept.prepare('SELECT request_id FROM audit ORDER BY id').all()).toEqual([
+        { request_id: 'before' },
+        { request_id: 'after' },
+      ]);
+    } finally {
+      kept.close();
+    }
+    // The same backup restored again over the restored state: the same carried, nothing doubled.
+    expect(restoreSqlite(out, data).carried).toEqual({ jtis: 1, revocations: 1, claims: 2 });
+    const twice = new SqliteStore({ dataDir: data });
+    expect(await twice.revocations()).toHaveLength(1);
+    await twice.close();
+  });
+
+  it("restores when the data dir's own state cannot be read, and says that nothing was carried over", async () => {
+    const data = join(dir, 'data');
+    const state = new SqliteStore({ dataDir: data });
+    expect(await state.useJti('https://issuer.test', 'jti-1', 4102444800)).toBe(true);
+    const out = join(dir, 'broker.backup');
+    backupSqlite(data, out);
+    await state.close();
+    writeFileSync(join(data, 'state.db'), 'x'.repeat(4096)); // the damage that made a restore needed
+    const restored = restoreSqlite(out, data);
+    expect(restored.carried).toBeUndefined();
+    expect(restored.notCarried).toMatch(/not a database/);
+    const again = new SqliteStore({ dataDir: data });
+    expect(await again.useJti('https://issuer.test', 'jti-1', 4102444800)).toBe(false);
+    await again.close();
+  });
+
+  it('refuses a damaged backup (quick_check) and changes nothing', async () => {
+    const data = join(dir, 'data');
+    const state = new SqliteStore({ dataDir: data });
+    await Promise.all(
+      Array.from({ length: 400 }, (_, i) => state.useJti('https://issuer.test', `jti-${i}`, 4102444800)),
+    );
+    const out = join(dir, 'broker.backup');
+    backupSqlite(data, out);
+    await state.audit(row(1, 'kept'));
+    await state.close();
+    // One page of the used jtis' table zeroed: SQLite opens the file, the backup's own table still reads.
+    const db = openSqlite(out);
+    const page = Number(
+      db.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'spent_jti'").get()?.rootpage,
+    );
+    db.close();
+    const fd = openSync(out, 'r+');
+    writeSync(fd, Buffer.alloc(4096), 0, 4096, (page - 1) * 4096);
+    closeSync(fd);
+    expect(() => restoreSqlite(out, data)).toThrow(
+      new RegExp(
+        `^${out.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is damaged \\(.+\\): nothing was changed; restore another backup of this data dir$`,
+      ),
+    );
+    const still = new SqliteStore({ dataDir: data });
+    expect((await still.queryAudit({})).map((r) => r.requestId)).toEqual(['kept']);
+    await still.close();
+  });
+
+  it("backs up a file of an older schema as it is: the running broker's file is not migrated under it", async () => {
+    const data = join(dir, 'data');
+    mkdirSync(data);
+    const old = openSqlite(join(data, 'state.db'));
+    for (const [v, sql] of MIGRATIONS.slice(0, 4).entries())
+      old.exec(`${sql}; PRAGMA user_version = ${v + 1}`);
+    old.exec('PRAGMA journal_mode = WAL');
+    old
+      .prepare('INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?)')
+      .run('gh', 'old-jti', 4102444800);
+    const out = join(dir, 'broker.backup');
+    backupSqlite(data, out);
+    // The version-4 broker goes on using its file.
+    old
+      .prepare('INSERT INTO used_jti (issuer, jti, expires_at) VALUES (?, ?, ?)')
+      .run('gh', 'later', 4102444800);
+    expect(old.prepare('PRAGMA user_version').get()).toEqual({ user_version: 4 });
+    old.close();
+    const meta = openSqlite(out);
+    expect(
+      JSON.parse(
+        String(meta.prepare("SELECT content FROM broker_backup WHERE name = '@meta'").get()?.content),
+      ),
+    ).toMatchObject({ schema: 4 });
+    meta.close();
+    // Restored by this broker: migrated, the used jtis kept (and the one used since carried over).
+    const restored = restoreSqlite(out, data);
+    expect(restored.carried?.jtis).toBe(1);
+    const again = new SqliteStore({ dataDir: data });
+    for (const jti of ['old-jti', 'later']) expect(await again.useJti('gh', jti, 4102444800)).toBe(false);
+    await again.close();
   });
 
   it('refuses a file that is not a broker backup, and touches nothing', async () => {

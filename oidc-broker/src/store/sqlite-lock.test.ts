@@ -144,7 +144,7 @@ describe("the state's file modes", () => {
       for (const f of [STATE_FILE, `${STATE_FILE}-wal`])
         expect((statSync(join(data, f)).mode & 0o777).toString(8), f).toBe('600');
       const out = join(dir, 'backup');
-      await backupSqlite(data, out);
+      backupSqlite(data, out);
       await state.close();
       // A backup copied about with a looser mode still restores to a state only its owner reads.
       chmodSync(out, 0o644);
@@ -173,8 +173,8 @@ describe('restore over a data dir that has a state', () => {
     await brokerState(other, 'other');
     const myBackup = join(dir, 'mine.backup');
     const theirBackup = join(dir, 'other.backup');
-    await backupSqlite(mine, myBackup);
-    await backupSqlite(other, theirBackup);
+    backupSqlite(mine, myBackup);
+    backupSqlite(other, theirBackup);
     const state = new SqliteStore({ dataDir: mine });
     await state.useJti('gh', 'mine-after', Math.floor(Date.now() / 1000) + 600);
     await state.close();
@@ -200,7 +200,9 @@ describe('restore over a data dir that has a state', () => {
     const aside = new SqliteStore({ dataDir: kept });
     try {
       expect(await back.useJti('gh', 'mine-before', 4102444800)).toBe(false);
-      expect(await back.useJti('gh', 'mine-after', 4102444800)).toBe(true);
+      // Used after the backup: carried over from the state it replaced, so still used.
+      expect(restored.carried?.jtis).toBe(1);
+      expect(await back.useJti('gh', 'mine-after', 4102444800)).toBe(false);
       expect(await aside.useJti('gh', 'mine-after', 4102444800)).toBe(false);
     } finally {
       await back.close();
@@ -213,5 +215,15 @@ describe('restore over a data dir that has a state', () => {
     const keptNow = join(mine, forced.keptIn ?? '');
     expect(readFileSync(join(keptNow, 'registry-ca.pem'), 'utf8')).toBe(ownCa);
     expect(readdirSync(keptNow)).toContain('registry-ca-key.pem');
+
+    // The data dir's CA damaged (the kind of loss a restore is for): the refusal says what to do, nothing moves.
+    writeFileSync(join(mine, 'registry-ca.pem'), 'not a certificate\n');
+    const before = readdirSync(mine).sort();
+    expect(() => restoreSqlite(myBackup, mine)).toThrow(
+      `the registry-ca.pem in ${mine} is not a certificate (damaged?): to put the backup's back, add --force (what the data dir has is kept in a pre-restore folder in it)`,
+    );
+    expect(readdirSync(mine).sort()).toEqual(before);
+    restoreSqlite(myBackup, mine, { force: true });
+    expect(readFileSync(join(mine, 'registry-ca.pem'), 'utf8')).toBe(ownCa);
   });
 });

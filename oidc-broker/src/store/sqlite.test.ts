@@ -1,11 +1,11 @@
 // The state file: versioned migrations from any earlier version without loss, and revocations that another process
 // (`broker revoke`) writes and a running broker reads. Runs under Node 20 (better-sqlite3) and Node 24 (node:sqlite):
 // `npm run test:store:node24`.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { REVOCATION_POLL_MS, SCHEMA_VERSION, SqliteStore } from './sqlite';
+import { MIGRATIONS, REVOCATION_POLL_MS, SCHEMA_VERSION, SqliteStore } from './sqlite';
 import { defaultDriver, openSqlite } from './sqlite-driver';
 import { StoreUnavailableError } from './types';
 
@@ -126,6 +126,53 @@ describe('used jtis carry their batch (version 5)', () => {
     } finally {
       await state.close();
     }
+  });
+
+  it('a file of the development builds that wrote version 5 as a column on used_jti opens, its jtis kept', async () => {
+    firstReleaseFile();
+    const db = openSqlite(join(dir, 'state.db'));
+    for (const [v, sql] of MIGRATIONS.slice(1, 4).entries())
+      db.exec(`${sql}; PRAGMA user_version = ${v + 2}`);
+    db.exec('ALTER TABLE used_jti ADD COLUMN insert_id INTEGER; PRAGMA user_version = 5');
+    db.close();
+    const state = open(dir);
+    try {
+      expect(await state.useJti('https://issuer.test', 'jti-old', 4102444800)).toBe(false);
+      expect(await state.useJti('https://issuer.test', 'jti-new', 4102444800)).toBe(true);
+    } finally {
+      await state.close();
+    }
+  });
+});
+
+describe('a state that does not open', () => {
+  const handles = () =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
+      } catch {
+        return false;
+      }
+    }).length;
+
+  it('a statement that does not prepare: the error, and the file closed again', async () => {
+    await open(dir).close();
+    const db = openSqlite(join(dir, 'state.db'));
+    db.exec('ALTER TABLE claim RENAME COLUMN checked TO looked');
+    db.close();
+    expect(handles()).toBe(0);
+    for (let i = 0; i < 3; i++) expect(() => open(dir)).toThrow(/checked/);
+    expect(handles()).toBe(0);
+  });
+
+  it('not a database: names the file and what to check, in one line', () => {
+    writeFileSync(join(dir, 'state.db'), 'x'.repeat(4096));
+    expect(() => open(dir)).toThrow(
+      new RegExp(
+        `^the broker state ${join(dir, 'state.db')} could not be opened \\(.*not a database.*\\): check that it is a broker's state.db, that this user can write it and its folder, and that the disk has room; nothing in it was changed$`,
+      ),
+    );
+    expect(handles()).toBe(0);
   });
 });
 

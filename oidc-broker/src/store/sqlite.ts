@@ -22,15 +22,7 @@
 //
 // The schema is versioned (PRAGMA user_version): MIGRATIONS bring a file of any earlier version up to date.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommitWorker } from './sqlite-commit-worker';
 import type { OwedJti } from './sqlite-commit-worker';
@@ -233,7 +225,11 @@ export class SqliteStore implements Store {
     this.onError = opts.onError ?? (() => undefined);
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const file = join(opts.dataDir, STATE_FILE);
-    this.db = openSqlite(file, opts.driver);
+    try {
+      this.db = openSqlite(file, opts.driver);
+    } catch (err: unknown) {
+      throw openFailed(file, err);
+    }
     this.driver = this.db.driver;
     // The audit trail is the data dir's own, whatever the umask: SQLite creates the file 0644 less the umask, and
     // its -wal and -shm take the file's mode. (A file of another owner, opened through group rights, stays as it is.)
@@ -243,18 +239,36 @@ export class SqliteStore implements Store {
       } catch {
         // missing, or not ours to change
       }
+    const p = (sql: string) => this.db.prepare(sql);
     try {
       this.db.exec(`PRAGMA busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
       this.db.exec('PRAGMA journal_mode = WAL');
       this.db.exec(`PRAGMA synchronous = ${SYNCHRONOUS}`);
       migrate(this.db);
       this.db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      this.stmt = this.statements(p);
     } catch (err: unknown) {
       this.db.close();
-      throw err;
+      throw openFailed(file, err);
     }
-    const p = (sql: string) => this.db.prepare(sql);
-    this.stmt = {
+    this.commits = new CommitWorker({
+      file: join(opts.dataDir, STATE_FILE),
+      driver: this.driver,
+      synchronous: SYNCHRONOUS,
+      busyTimeoutMs: BUSY_TIMEOUT_MS,
+      retryMs: RETRY_MS,
+      deadlineMs: this.deadlineMs,
+      graceMs: WORKER_GRACE_MS,
+      insertJti: INSERT_JTI,
+      insertAudit: INSERT_AUDIT,
+      deleteJti: DELETE_JTI,
+      onError: (err) => this.onError(err),
+    });
+  }
+
+  /** The statements the store runs on its own connection (prepared once, while opening). */
+  private statements(p: (sql: string) => SqlStatement): SqliteStore['stmt'] {
+    return {
       purgeJti: p('DELETE FROM spent_jti WHERE expires_at < ?'),
       // Oldest first by the `at` index; a batch at a time, so no write holds the lock long.
       purgeAudit: p('DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? LIMIT ?)'),
@@ -277,19 +291,6 @@ export class SqliteStore implements Store {
       ),
       purgeClaim: p('DELETE FROM claim WHERE expires_at < ?'),
     };
-    this.commits = new CommitWorker({
-      file: join(opts.dataDir, STATE_FILE),
-      driver: this.driver,
-      synchronous: SYNCHRONOUS,
-      busyTimeoutMs: BUSY_TIMEOUT_MS,
-      retryMs: RETRY_MS,
-      deadlineMs: this.deadlineMs,
-      graceMs: WORKER_GRACE_MS,
-      insertJti: INSERT_JTI,
-      insertAudit: INSERT_AUDIT,
-      deleteJti: DELETE_JTI,
-      onError: (err) => this.onError(err),
-    });
   }
 
   /** The commit worker (tests: crash it, count restarts). */
@@ -310,7 +311,7 @@ export class SqliteStore implements Store {
         try {
           this.db.prepare('SELECT count(*) AS n FROM sqlite_master').get();
         } finally {
-          this.db.exec('ROLLBACK');
+          rollback(this.db);
         }
       },
       Date.now() + READY_DEADLINE_MS,
@@ -480,18 +481,6 @@ export class SqliteStore implements Store {
     return this.files.saveRegistrySigner(leaf);
   }
 
-  /**
-   * A consistent copy of the state file at `file`, which must be empty (VACUUM INTO: one read snapshot; a broker on
-   * this file goes on writing meanwhile, in WAL mode readers and writers do not wait for each other).
-   */
-  async copyTo(file: string): Promise<void> {
-    await this.settle();
-    await this.read(() => {
-      truncateSync(file); // what an earlier, locked-out attempt left
-      this.db.prepare('VACUUM INTO ?').run(file);
-    });
-  }
-
   /** Revocations are polled by isRevoked(); keys change in another process only by `rotate-keys`, which signals. */
   onChange(): () => void {
     return () => undefined;
@@ -529,7 +518,7 @@ export class SqliteStore implements Store {
         for (const [issuer, jti, insertId] of owed) del.run(issuer, jti, insertId);
         this.db.exec('COMMIT');
       } catch (err: unknown) {
-        this.db.exec('ROLLBACK');
+        rollback(this.db);
         throw err;
       }
     } catch (err: unknown) {
@@ -649,11 +638,7 @@ export class SqliteStore implements Store {
       this.db.exec('COMMIT');
       return out;
     } catch (err: unknown) {
-      try {
-        this.db.exec('ROLLBACK');
-      } catch {
-        // No transaction left to roll back.
-      }
+      rollback(this.db);
       throw err;
     }
   }
@@ -824,18 +809,24 @@ export function writeAtomic(file: string, content: string): void {
   renameSync(tmp, file);
 }
 
-function userVersion(db: SqlDatabase): number {
+export function userVersion(db: SqlDatabase): number {
   return Number(db.prepare('PRAGMA user_version').get()?.user_version ?? 0);
 }
 
-/** Brings the file's schema to SCHEMA_VERSION, one version a transaction; refuses a file from a newer broker. */
-function migrate(db: SqlDatabase): void {
+/** Refuses a state file of a newer broker's schema (SqliteStore, backup). */
+export function refuseNewerSchema(db: SqlDatabase): void {
   const version = userVersion(db);
   if (version > MIGRATIONS.length) {
     throw new Error(
       `the broker state (schema version ${version}) was written by a newer broker than this one (version ${MIGRATIONS.length}): run the newer broker, or restore a backup`,
     );
   }
+}
+
+/** Brings the file's schema to SCHEMA_VERSION, one version a transaction; refuses a file from a newer broker. */
+export function migrate(db: SqlDatabase): void {
+  refuseNewerSchema(db);
+  const version = userVersion(db);
   for (let v = version; v < MIGRATIONS.length; v++) {
     db.exec('BEGIN IMMEDIATE');
     try {
@@ -846,8 +837,53 @@ function migrate(db: SqlDatabase): void {
       }
       db.exec('COMMIT');
     } catch (err: unknown) {
-      db.exec('ROLLBACK');
+      rollback(db);
       throw err;
     }
   }
+  repairInterimSchema(db);
+}
+
+/** ROLLBACK, when there is a transaction left to roll back: a COMMIT that failed (a full disk) may have ended it,
+ * and the error to report is the one that got here, not "no transaction is active". */
+export function rollback(db: SqlDatabase): void {
+  try {
+    db.exec('ROLLBACK');
+  } catch {
+    // nothing left to roll back
+  }
+}
+
+/**
+ * Development builds between two commits (8c21497, 670569e) wrote schema version 5 as a column `insert_id` on
+ * `used_jti` instead of the table `spent_jti`: such a file has version 5 and no `spent_jti`. It gets migration 5 as
+ * shipped (the used jtis copied with insert id 0, `used_jti` and its trigger dropped), so it opens without loss.
+ */
+function repairInterimSchema(db: SqlDatabase): void {
+  const tables = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('spent_jti', 'used_jti')")
+    .all()
+    .map((r) => r.name);
+  if (userVersion(db) !== 5 || tables.includes('spent_jti') || !tables.includes('used_jti')) return;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.exec(MIGRATIONS[4] ?? '');
+    db.exec('COMMIT');
+  } catch (err: unknown) {
+    rollback(db);
+    throw err;
+  }
+}
+
+/**
+ * An error of SQLite's while opening the state (not a database, a read-only file or folder, a full disk) names the
+ * file and what to check; other errors (a newer broker's file, a driver built for another Node) already say it.
+ */
+export function openFailed(file: string, err: unknown): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (!(err instanceof Error) || typeof code !== 'string' || !/^(SQLITE_|ERR_SQLITE)/.test(code)) return err;
+  return new Error(
+    `the broker state ${file} could not be opened (${err.message}): check that it is a broker's ${STATE_FILE}, that this user can write it and its folder, and that the disk has room; nothing in it was changed`,
+    { cause: err },
+  );
 }
