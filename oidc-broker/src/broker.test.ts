@@ -3,11 +3,11 @@
 // process exits 0.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { decodeJwt } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { LocalIssuer } from '../../test/support/issuer';
 import { startIssuer } from '../../test/support/issuer';
 import { runBroker } from './broker';
@@ -154,5 +154,33 @@ describe('stop()', () => {
     } finally {
       await real.close();
     }
+  });
+});
+
+describe('a broker still starting', () => {
+  it('survives the SIGUSR2 of rotate-keys (it holds the data dir already) and rotates once it is up', async () => {
+    const dataDir = join(dir, 'data-starting');
+    const lines: string[] = [];
+    const starting = runBroker({
+      configPath: join(dir, 'broker.yml'),
+      dataDir,
+      host: '127.0.0.1',
+      port: 0,
+      log: logInto(lines),
+    });
+    // What rotate-keys does on finding the data dir held: signal the pid broker.pid names. Without a handler yet,
+    // SIGUSR2's default action would end this process (the test run with it).
+    expect(readFileSync(join(dataDir, 'broker.pid'), 'utf8')).toBe(`${process.pid}\n`);
+    process.kill(process.pid, 'SIGUSR2');
+    const running = await starting;
+    try {
+      await vi.waitFor(() => expect(lines.join('')).toContain('"event":"keys_rotated"'), { timeout: 5_000 });
+      expect(lines.join('').indexOf('"event":"listening"')).toBeLessThan(
+        lines.join('').indexOf('"event":"keys_rotated"'),
+      );
+    } finally {
+      await running.stop();
+    }
+    expect(process.listenerCount('SIGUSR2')).toBe(0);
   });
 });

@@ -243,15 +243,26 @@ export async function runBroker(
     );
   // Held while it runs: `restore` will not replace the state under it, and `rotate-key` finds it (data-dir-lock.ts).
   const lock = holdDataDir(opts.dataDir);
+  // From now on `rotate-keys` sees this process hold the data dir and may signal it (broker.pid may still name this
+  // pid from before a crash, as a container's restart often reuses it): SIGUSR2's default action would end a broker
+  // still starting, so its rotation waits until the broker is up.
+  const pidFile = join(opts.dataDir, PID_FILE);
+  let rotateWhenUp = false;
+  const onEarlyUsr2 = () => {
+    rotateWhenUp = true;
+  };
+  if (opts.signals !== false) process.on('SIGUSR2', onEarlyUsr2);
   let broker: Broker;
   let server: Server;
   try {
+    writeFileSync(pidFile, `${process.pid}\n`);
     broker = await createBroker({ ...opts, log });
     server = await listen(broker, opts.port, opts.host).catch(async (err: unknown) => {
       await broker.close();
       throw err;
     });
   } catch (err: unknown) {
+    process.off('SIGUSR2', onEarlyUsr2);
     lock.release();
     throw err;
   }
@@ -262,8 +273,6 @@ export async function runBroker(
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${host}:${port}`;
-  const pidFile = join(opts.dataDir, PID_FILE);
-  writeFileSync(pidFile, `${process.pid}\n`);
   log.info(
     {
       event: 'listening',
@@ -309,6 +318,8 @@ export async function runBroker(
   if (opts.signals !== false) {
     process.on('SIGHUP', onHup);
     process.on('SIGUSR2', onUsr2);
+    process.off('SIGUSR2', onEarlyUsr2);
+    if (rotateWhenUp) onUsr2();
   }
 
   return {
