@@ -5,11 +5,14 @@
 //   few statements run share the next one (one commit). A write that fails or passes its deadline rejects with
 //   StoreUnavailableError, and the jti stays unused: a use still queued then is taken out unsent; one already sent
 //   that commits anyway (or whose reply was lost) is undone in the background by its insert's own random id, so an
-//   undo never deletes another exchange's row. Every pooled statement has a server-side statement_timeout a little
-//   past the deadline, and the hot ones a client-side reply timeout past that: a hung statement cannot hold its
-//   slot for good. Audit rows waiting are capped (the oldest dropped, counted and reported).
+//   undo never deletes another exchange's row. An undo is owed until it is done or the jti has expired: retried with
+//   back-off, awaited (bounded) by close(), reported when given up; one whose use went unanswered first ends the
+//   backend that ran it (unuseJti). Every pooled statement has a server-side statement_timeout a little past the
+//   deadline, and the client-side reply timeouts past that: a hung statement cannot hold its slot for good. Audit
+//   rows waiting are capped (the oldest dropped, counted and reported). close() is bounded, even with the network cut.
 // - Migrations: versioned (broker_schema.version), applied when a store opens, under a session advisory lock, so
-//   instances starting together migrate once and the others wait, then see the new version.
+//   instances starting together migrate once and the others wait (said once through onError, and bounded), then see
+//   the new version.
 // - Changes made through any instance (revocations, signing keys, the registry signer) bump a row of broker_change
 //   and NOTIFY broker_change from triggers, at commit. One dedicated client (not from the pool) LISTENs; after a
 //   lost connection it reconnects with backoff, LISTENs again and reports every kind of change once (a resync, since
@@ -164,6 +167,10 @@ export interface PostgresStoreOptions extends StoreOptions {
   pollMs?: number;
   /** The first delay before the listener reconnects, milliseconds (default 250; doubles up to 5 s). */
   reconnectMs?: number;
+  /** The env variable the URL came from: refusals of the URL name it (never the URL). */
+  urlEnv?: string;
+  /** How long open() waits for another session's migration lock, milliseconds (default 5 minutes). */
+  migrationLockWaitMs?: number;
 }
 
 /** The URL with its password (and any query) replaced: what messages and logs show. */
@@ -176,6 +183,34 @@ export function redactUrl(url: string): string {
   } catch {
     return '(an unparseable database URL)';
   }
+}
+
+/**
+ * Refuses a database URL that pg would choke on, before any pool exists: pg reads the URL (and its parameters) only
+ * when a connection starts, and a parameter it cannot use (`?port=abc`, an unreadable sslrootcert) then throws from
+ * inside pool.connect(), leaving a half-made client that keeps pool.end() from ever resolving. The URL is read here
+ * as pg reads it (a pg.Client made and dropped, never connected). The messages name `source` (the env variable
+ * holding the URL), never the URL or anything of it.
+ */
+export function checkDatabaseUrl(url: string, source?: string): void {
+  const form = 'postgres://user:password@host:port/database';
+  const what = source ? `${source}: the database URL` : 'the database URL';
+  try {
+    new URL(url);
+  } catch {
+    throw new Error(`${what} is not a URL (${form})`);
+  }
+  let port: number;
+  try {
+    port = new pg.Client({ connectionString: url }).port;
+  } catch (err: unknown) {
+    // pg's own words (a file named by an ssl parameter that cannot be read): never the URL, its password scrubbed.
+    const pw = safePassword(url);
+    const raw = err instanceof Error ? err.message : String(err);
+    throw new Error(`${what} cannot be used: ${pw ? raw.split(pw).join('***') : raw}`);
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new Error(`${what}'s port (or its ?port= parameter) is not a number from 1 to 65535`);
 }
 
 /** Reads BROKER_KEY_SECRET (base64 of 32 bytes); the message never carries the value. */
@@ -235,6 +270,47 @@ function isUnavailable(err: unknown): boolean {
 
 /** Errors of a statement that never left this process (no pooled connection could be had): it ran nowhere. */
 const unsent = new WeakSet<object>();
+
+/**
+ * The server backend behind a pooled connection, as the server names it (the pg Client's processID is PgBouncer's
+ * own behind a pooler): its pid and start (pg_stat_activity.backend_start as epoch text), which together name it
+ * even after the pid is reused. Read once per connection by its first statements (onConnect); one object per
+ * connection, shared by the undos of every use its lost statement carried (ended once for all of them).
+ */
+interface Backend {
+  pid: number;
+  started: string;
+  /** The pg_terminate_backend of unuseJti, in progress or done: true once the backend is gone. */
+  ending?: Promise<boolean>;
+}
+const IDENTIFY_BACKEND = `SELECT pid, extract(epoch FROM backend_start)::text AS started FROM pg_stat_activity
+  WHERE pid = pg_backend_pid()`;
+/** Each pooled connection's backend (onConnect). */
+const backends = new WeakMap<object, Backend>();
+/** The backend a statement went to whose error left its outcome unknown (hot()), by that error. */
+const sentTo = new WeakMap<object, Backend>();
+
+/** Whether `p` settles within `ms` (it goes on either way). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Ends a pg client's socket at once (no goodbye to the server): its queries fail, its end() resolves. */
+function cut(client: pg.Client): void {
+  client.connection?.stream?.destroy();
+}
 
 /**
  * Whether a failed statement may still have committed. Only a refusal from the server (an ERROR: the implicit
@@ -324,9 +400,28 @@ const STATEMENT_GRACE_MS = 500;
  * outcome is unknown (mayHaveCommitted).
  */
 const REPLY_GRACE_MS = 1_000;
-/** An undo of a used jti is tried this many times, this far apart. */
-const UNDO_TRIES = 5;
-const UNDO_RETRY_MS = 1_000;
+/** An owed undo that failed is tried again this long after, doubling up to UNDO_RETRY_MAX_MS (until it expires). */
+const UNDO_RETRY_MS = 250;
+const UNDO_RETRY_MAX_MS = 5_000;
+/**
+ * An undo of a use that went unanswered whose backend cannot be ended (unknown, or the server refuses): its DELETE
+ * finding nothing proves nothing (the insert may still commit), so it is repeated this often, for at least
+ * UNDO_UNCERTAIN_MS after the use (or longer: four reply timeouts).
+ */
+const UNDO_REPEAT_MS = 500;
+const UNDO_UNCERTAIN_MS = 10_000;
+/** close() waits this long at most for the owed undos (each tried at least once more), then gives up on the rest. */
+const UNDO_CLOSE_MS = 3_000;
+/** close(): each end() (the LISTEN connection's, the pool's) waits this long for the server, then the sockets go. */
+const CLOSE_END_MS = 2_000;
+/** TCP keepalive of every connection: a peer gone without a word (a partition) is noticed in minutes, not hours. */
+const KEEPALIVE_MS = 10_000;
+/** migrate(): how often the migration lock is tried, and how long another session may hold it before open() fails. */
+const MIGRATION_LOCK_POLL_MS = 500;
+const MIGRATION_LOCK_WAIT_MS = 5 * 60_000;
+/** migrate(): the reply timeout of its small statements, and each migration's lock_timeout (a table's lock). */
+const MIGRATION_STEP_MS = 10_000;
+const MIGRATION_LOCK_TIMEOUT_MS = 10_000;
 /** The unverified-audit counts of a minute are kept this long after it (seconds), then purged. */
 const UNVERIFIED_KEEP_S = 300;
 
@@ -360,7 +455,7 @@ const INSERT_JTIS = `INSERT INTO used_jti (issuer, jti, expires_at, insert_id)
   SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[]) ON CONFLICT DO NOTHING RETURNING issuer, jti`;
 /** The undo of uses answered as failed: each row only if it is still the one that use's insert wrote. */
 const DELETE_OWN_JTIS = `DELETE FROM used_jti u USING unnest($1::text[], $2::text[], $3::uuid[]) AS x (issuer, jti, insert_id)
-  WHERE u.issuer = x.issuer AND u.jti = x.jti AND u.insert_id = x.insert_id`;
+  WHERE u.issuer = x.issuer AND u.jti = x.jti AND u.insert_id = x.insert_id RETURNING u.insert_id`;
 /** The audit rows' insert, its arrays numbered from `$first`. */
 const insertAudit = (first: number): string => `INSERT INTO audit (${AUDIT_FIELDS.map(column).join(', ')})
   SELECT * FROM unnest(${AUDIT_FIELDS.map((f, i) => `$${i + first}::${AUDIT_NUMBER_FIELDS.has(f) ? 'bigint' : 'text'}[]`).join(', ')})`;
@@ -578,12 +673,22 @@ export class PostgresStore implements Store {
   private readonly unverified = new GroupCommit<UnverifiedItem, UnverifiedSlot>(1, GROUP_MAX, (b) =>
     this.countUnverified(b),
   );
-  /** Undos of uses answered as failed whose insert committed, or may have (unuseJti). */
-  private readonly undos = new GroupCommit<JtiItem, void>(1, GROUP_MAX, (b) => this.deleteOwnJtis(b));
+  /** Undos of uses answered as failed whose insert committed, or may have (unuseJti): true for a row deleted. */
+  private readonly undos = new GroupCommit<JtiItem, boolean>(1, GROUP_MAX, (b) => this.deleteOwnJtis(b));
   /** Audit rows dropped past AUDIT_QUEUE_MAX, in all and as last reported. */
   private auditRowsDropped = 0;
   private auditDropsReported = 0;
   private auditDropTimer: NodeJS.Timeout | undefined;
+  /** Undos owed (unuseJti), by insert id, each with its course (undo()): close() awaits them. */
+  private readonly owed = new Map<string, { item: JtiItem; done: Promise<void> }>();
+  /** Wakes the owed undos waiting for their next try (close() tries each once more at once). */
+  private readonly undoWake = new Set<() => void>();
+  /** Set once close() begins: what waits to be tried again is tried soon, within close()'s bound. */
+  private undosClosing = false;
+  /** The pool's connections (open()): close() cuts those its end() waits for in vain. */
+  private readonly clients = new Set<pg.Client>();
+  /** close(), once: every call shares it. */
+  private closing: Promise<void> | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -607,11 +712,7 @@ export class PostgresStore implements Store {
   /** Connects, migrates (once across instances), starts listening for changes. */
   static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
     if (opts.keySecret.length !== 32) throw new Error(`${KEY_SECRET_ENV} must be 32 bytes`);
-    try {
-      new URL(opts.url);
-    } catch {
-      throw new Error(`the database URL is not a URL (postgres://user:password@host:port/database)`);
-    }
+    checkDatabaseUrl(opts.url, opts.urlEnv);
     const types = new pg.TypeOverrides();
     // bigint columns hold seconds, milliseconds and ids: all well within a double's exact range.
     types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
@@ -624,25 +725,35 @@ export class PostgresStore implements Store {
       idleTimeoutMillis: 30_000,
       application_name: 'depot-oidc-broker',
       types,
-      // Each new connection's session settings, before it serves anything (sessionSettings()).
+      keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_MS,
+      // Each new connection's session settings, before it serves anything (sessionSettings()), and which backend it
+      // is (IDENTIFY_BACKEND, for unuseJti), in the same round trip: once per connection, nothing per exchange.
       // Bounded like the connection itself: a connection that stalls after its login is ended (and its slot freed)
       // instead of holding a caller, and the group commit behind it, for good.
-      onConnect: (client: pg.ClientBase) => {
+      onConnect: async (client: pg.ClientBase) => {
         const first: pg.QueryConfig & { query_timeout: number } = {
-          text: settings.join('; '),
+          text: [...settings, IDENTIFY_BACKEND].join('; '),
           query_timeout: Math.max(deadline, 1_000),
         };
-        return client.query(first);
+        // Several statements answer with one result each.
+        const answers = (await client.query(first)) as unknown as pg.QueryResult | pg.QueryResult[];
+        const row = (Array.isArray(answers) ? answers.at(-1) : answers)?.rows[0] as
+          { pid: number; started: string } | undefined;
+        if (row) backends.set(client, { pid: Number(row.pid), started: row.started });
       },
     });
     const store = new PostgresStore(pool, opts, settings);
     // An idle pooled client whose connection dies emits here; the pool replaces it. Never an unhandled error.
     pool.on('error', (err) => store.onError(err));
+    // The pool's connections, so that close() can cut the ones its end() waits for in vain (endPool()).
+    pool.on('connect', (client) => store.clients.add(client));
+    pool.on('remove', (client) => store.clients.delete(client));
     try {
       await store.migrate();
       await store.readSerials(false);
     } catch (err: unknown) {
-      await pool.end().catch(() => undefined);
+      await store.endPool();
       const e = store.clean(err, 'could not open the PostgreSQL store');
       // PgBouncer's statement mode refuses the migration's transaction in its own words; say what to do.
       if (/pooling mode/.test(e.message)) e.message += `: ${SESSION_NEEDED}`;
@@ -741,6 +852,10 @@ export class PostgresStore implements Store {
       const client = await this.pool.connect();
       const heard = hearLoss(client);
       let broken: unknown;
+      // The transaction's reply timeout: each of its statements is cancelled by the server at statement_timeout, and
+      // its caller was answered at `ms` (timed()); no answer by then and a little more means the server cannot be
+      // heard (a partition): the connection is cut, so that the pool (and close()) never waits on it for good.
+      const noAnswer = setTimeout(() => cut(client), statementTimeout(ms) + REPLY_GRACE_MS);
       try {
         await client.query('BEGIN');
         if (ms > this.deadline) await client.query(`SET LOCAL statement_timeout = ${statementTimeout(ms)}`);
@@ -752,6 +867,7 @@ export class PostgresStore implements Store {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
+        clearTimeout(noAnswer);
         heard();
         client.release(broken !== undefined && isUnavailable(broken) ? (broken as Error) : undefined);
       }
@@ -764,24 +880,35 @@ export class PostgresStore implements Store {
   private async migrate(): Promise<void> {
     const client = await this.pool.connect();
     const heard = hearLoss(client);
+    // Its small statements have a reply timeout (a server cut off mid-open); the migrations themselves none (altering
+    // a large table), but TCP keepalive.
+    const step = <R extends QueryResultRow>(text: string, values: unknown[] = []) => {
+      const config: pg.QueryConfig & { query_timeout: number } = {
+        text,
+        values,
+        query_timeout: MIGRATION_STEP_MS,
+      };
+      return client.query<R>(config);
+    };
+    let broken: Error | undefined;
     try {
-      // No statement_timeout here (waiting for another instance's migrations, altering a large table): this
-      // connection is closed afterwards, not returned to the pool with it.
-      await client.query('SET statement_timeout = 0');
+      // No statement_timeout here (altering a large table): this connection is closed afterwards, not returned to the
+      // pool with it.
+      await step('SET statement_timeout = 0');
       // Single use is durable only if a commit is flushed before it is acknowledged: a database (or server) set to
       // synchronous_commit = off would acknowledge a used jti that a server crash then loses. Every connection this
       // store opens from here on sets it back to on for its own session; a stricter setting (remote_apply) and
       // `local` (flushed on this server) are left as they are.
-      const sync = await client.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+      const sync = await step<{ synchronous_commit: string }>('SHOW synchronous_commit');
       if (sync.rows[0]?.synchronous_commit === 'off') this.settings.push('SET synchronous_commit = on');
-      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
+      await this.takeMigrationLock(step);
       try {
-        await client.query(
+        await step(
           `CREATE TABLE IF NOT EXISTS broker_schema (
              singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), version integer NOT NULL
            )`,
         );
-        const row = await client.query<{ version: number }>('SELECT version FROM broker_schema');
+        const row = await step<{ version: number }>('SELECT version FROM broker_schema');
         const version = row.rows[0]?.version ?? 0;
         if (version > MIGRATIONS.length) {
           throw new Error(
@@ -789,28 +916,69 @@ export class PostgresStore implements Store {
           );
         }
         for (let v = version; v < MIGRATIONS.length; v++) {
-          await client.query('BEGIN');
+          await step('BEGIN');
           try {
+            // A table lock the migration cannot have soon (a long transaction on it) fails the open with a clear
+            // error instead of queueing: every exchange's statement would queue behind the waiting ALTER.
+            await step(`SET LOCAL lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
             await client.query(MIGRATIONS[v] ?? '');
-            await client.query(
+            await step(
               `INSERT INTO broker_schema (singleton, version) VALUES (true, $1)
                ON CONFLICT (singleton) DO UPDATE SET version = excluded.version`,
               [v + 1],
             );
-            await client.query('COMMIT');
+            await step('COMMIT');
           } catch (err: unknown) {
-            await client.query('ROLLBACK').catch(() => undefined);
+            await step('ROLLBACK').catch(() => undefined);
+            if ((err as { code?: unknown } | null)?.code === '55P03')
+              throw new Error(
+                `migration to schema version ${v + 1} could not lock its table within ${MIGRATION_LOCK_TIMEOUT_MS / 1000} s (another session's long transaction on it?): start the broker again`,
+                { cause: err },
+              );
             throw err;
           }
         }
       } finally {
-        await client
-          .query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK.toString()])
-          .catch(() => undefined);
+        await step('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK.toString()]).catch(() => undefined);
       }
+    } catch (err: unknown) {
+      broken = err instanceof Error ? err : new Error(String(err));
+      throw err;
     } finally {
       heard();
+      // Closed, never reused (its session has no statement_timeout); cut at once if it failed (no goodbye awaited).
+      if (broken && isUnavailable(broken)) cut(client);
       client.release(true);
+    }
+  }
+
+  /**
+   * The migrations' session advisory lock, tried rather than waited for: another instance migrating is said once
+   * (onError: an open that waits says why), and a lock held past migrationLockWaitMs (an instance stuck in its
+   * migration, or an operator's session) fails the open with what to look at.
+   */
+  private async takeMigrationLock(
+    step: (text: string, values?: unknown[]) => Promise<pg.QueryResult<{ got: boolean }>>,
+  ): Promise<void> {
+    const start = Date.now();
+    const limit = this.opts.migrationLockWaitMs ?? MIGRATION_LOCK_WAIT_MS;
+    let told = false;
+    for (;;) {
+      const r = await step('SELECT pg_try_advisory_lock($1) AS got', [MIGRATION_LOCK.toString()]);
+      if (r.rows[0]?.got) return;
+      if (Date.now() - start >= limit)
+        throw new Error(
+          `another session has held the broker's migration lock (pg_advisory_lock ${MIGRATION_LOCK}) for ${Math.round((Date.now() - start) / 1000)} s: is another broker instance stuck migrating? (pg_locks, locktype advisory)`,
+        );
+      if (!told) {
+        told = true;
+        this.onError(
+          new StoreUnavailableError(
+            `PostgreSQL at ${redactUrl(this.opts.url)}: waiting for another instance's migration (the migration lock is held); giving up after ${Math.round(limit / 1000)} s`,
+          ),
+        );
+      }
+      await new Promise((r) => setTimeout(r, MIGRATION_LOCK_POLL_MS));
     }
   }
 
@@ -847,6 +1015,7 @@ export class PostgresStore implements Store {
       connectionString: this.opts.url,
       connectionTimeoutMillis: 5_000,
       keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_MS,
       application_name: 'depot-oidc-broker-listen',
     });
     this.listener = client;
@@ -982,10 +1151,10 @@ export class PostgresStore implements Store {
       if (!pending.withdraw()) {
         pending.done.then(
           (won) => {
-            if (won) this.unuseJti(item, UNDO_TRIES);
+            if (won) this.unuseJti(item);
           },
           (e: unknown) => {
-            if (mayHaveCommitted(e)) this.unuseJti(item, UNDO_TRIES);
+            if (mayHaveCommitted(e)) this.unuseJti(item, e);
           },
         );
       }
@@ -1033,9 +1202,13 @@ export class PostgresStore implements Store {
       const config: pg.QueryConfig & { query_timeout: number } = { ...q, query_timeout: this.replyMs };
       return await client.query<R>(config);
     } catch (err: unknown) {
-      // A refusal leaves the connection usable; without an answer it may still be running the statement.
-      if (!(err instanceof pg.DatabaseError && err.severity === 'ERROR'))
+      // A refusal leaves the connection usable; without an answer it may still be running the statement: which
+      // backend is kept with the error (unuseJti may have to end it).
+      if (!(err instanceof pg.DatabaseError && err.severity === 'ERROR')) {
         broken = err instanceof Error ? err : new Error(String(err));
+        const backend = backends.get(client);
+        if (backend && typeof err === 'object' && err !== null) sentTo.set(err, backend);
+      }
       throw err;
     } finally {
       heard();
@@ -1129,25 +1302,136 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Deletes the row of a use answered as failed, if that use's insert wrote it (its insert_id): a try that ran but
-   * lost its reply is tried again, and the next try then finds another exchange's row, if any, and leaves it. Best
-   * effort, a few tries; a row left only makes a jti nobody was given a token for used.
+   * Owes the undo of a use answered as failed: deletes its row if that use's insert wrote it (its insert_id), so a try
+   * that ran but lost its reply is tried again and the next try then leaves another exchange's row, if any. Owed until
+   * done or until the jti has expired (its row no longer matters then: purgeExpired takes it), tried again with
+   * back-off meanwhile; close() gives them a last chance, bounded (closeOnce()). Given up, it is reported (issuer, jti,
+   * insert id): a row left makes a jti nobody was given a token for used, and that token's retry refused as replayed.
+   * `unanswered`: the use's statement failed with no answer (its error), so its insert may still be running.
    */
-  private unuseJti(item: JtiItem, tries: number): void {
-    const pending = this.undos.add(item);
-    pending.done.catch((err: unknown) => {
-      if (tries > 1 && !this.closed) setTimeout(() => this.unuseJti(item, tries - 1), UNDO_RETRY_MS).unref();
-      else this.onError(err);
+  private unuseJti(item: JtiItem, unanswered?: unknown): void {
+    if (this.owed.has(item.insertId)) return;
+    if (this.closed) {
+      this.gaveUpUndo(item, 'the store was closed before it could be tried');
+      return;
+    }
+    const backend =
+      typeof unanswered === 'object' && unanswered !== null ? sentTo.get(unanswered) : undefined;
+    const done = this.undo(item, unanswered !== undefined, backend, Date.now())
+      .catch((err: unknown) => this.onError(err))
+      .finally(() => this.owed.delete(item.insertId));
+    this.owed.set(item.insertId, { item, done });
+  }
+
+  /**
+   * The course of one owed undo. A use answered late (its insert committed) is undone by a DELETE, tried until it is
+   * answered. One that went unanswered is harder: its backend may still be running the insert (waiting on another
+   * transaction's row lock, or in its commit), or the statement may still be on its way there, so a DELETE that finds
+   * nothing proves nothing; the insert can commit after it. So the backend is ended first, by pid and start time
+   * (endBackend()): once it is gone, nothing of it commits later (a backend in its commit finishes the commit before
+   * it exits, and the DELETE after sees the row). Ending it, rather than watching pg_stat_activity until it is idle, is
+   * what also covers a statement still on its way: an idle backend may yet receive it, a terminated one cannot. The
+   * backend is the broker's own, its connection already given up (hot()); the pooled connections share one role, and
+   * a role may terminate its own backends. Where it cannot be ended (unknown, or the server refuses), the DELETE is
+   * repeated until it deletes the row or UNDO_UNCERTAIN_MS have passed since the use: bounded, not a proof.
+   */
+  private async undo(item: JtiItem, unanswered: boolean, backend: Backend | undefined, since: number) {
+    let settled = !unanswered;
+    let retry = UNDO_RETRY_MS;
+    let last: unknown;
+    const repeatUntil = since + Math.max(UNDO_UNCERTAIN_MS, 4 * this.replyMs);
+    for (;;) {
+      let wait = UNDO_REPEAT_MS;
+      try {
+        if (!settled && backend) {
+          try {
+            settled = await this.endBackend(backend);
+          } catch (err: unknown) {
+            // The server refuses to end it (a role without the right, class 42; pg_terminate_backend's wait is
+            // PostgreSQL 14's): the DELETE is repeated instead, for a bounded time.
+            if (!(err instanceof pg.DatabaseError && err.code?.startsWith('42'))) throw err;
+            last = err;
+            backend = undefined;
+          }
+        }
+        // Not yet exited (its wait passed): nothing is deleted before it has.
+        if (settled || !backend) {
+          const deleted = await this.undos.add(item).done;
+          if (deleted || settled || Date.now() >= repeatUntil) return;
+        }
+      } catch (err: unknown) {
+        last = err;
+        wait = retry;
+        retry = Math.min(retry * 2, UNDO_RETRY_MAX_MS);
+      }
+      if (!this.owed.has(item.insertId)) return; // given up by close(), which said so
+      if (nowSeconds() > item.expiresAt) {
+        this.gaveUpUndo(item, 'the jti has expired (its row is purged)', last);
+        return;
+      }
+      await this.undoPause(wait);
+    }
+  }
+
+  /**
+   * Terminates the backend that ran an unanswered use and waits (a while) for it to exit: true once it is gone (or was
+   * already: no backend of that pid and start), false if it has not exited yet. Its pid and start name it, so a
+   * reused pid is never ended. Shared by every undo of that backend. Behind a pooler in session mode the server
+   * connection may have been handed to another client since: ending it then costs that client its session (at worst
+   * a batch answered 503 and undone), never a used jti.
+   */
+  private endBackend(backend: Backend): Promise<boolean> {
+    backend.ending ??= this.query<{ gone: boolean }>(
+      'ending the backend of an unanswered use',
+      `SELECT pg_terminate_backend(pid, $3) AS gone FROM pg_stat_activity
+       WHERE pid = $1 AND extract(epoch FROM backend_start)::text = $2`,
+      [backend.pid, backend.started, Math.max(1, Math.floor(this.deadline / 2))],
+    ).then(
+      (r) => {
+        const gone = r.rows.length === 0 || r.rows[0]?.gone === true;
+        if (!gone) backend.ending = undefined; // asked again at the next try
+        return gone;
+      },
+      (err: unknown) => {
+        backend.ending = undefined;
+        throw err;
+      },
+    );
+    return backend.ending;
+  }
+
+  /** Waits `ms` before an owed undo's next try; close() cuts it short (undoWake), and waits are short while closing. */
+  private undoPause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.undoWake.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, this.undosClosing ? Math.min(ms, 100) : ms);
+      timer.unref(); // close() is what waits for the undos; a timer must not keep a finished process up
+      this.undoWake.add(wake);
     });
   }
 
-  private async deleteOwnJtis(items: JtiItem[]): Promise<void[]> {
-    await this.hot({
+  /** Reports an owed undo given up: what stays used, never a secret. */
+  private gaveUpUndo(item: JtiItem, why: string, last?: unknown): void {
+    const cause = last === undefined ? '' : `; last error: ${this.clean(last).message}`;
+    this.onError(
+      new StoreUnavailableError(
+        `gave up undoing a use answered as failed (${why}): issuer ${item.issuer}, jti ${item.jti}, insert id ${item.insertId} may stay used${cause}`,
+      ),
+    );
+  }
+
+  private async deleteOwnJtis(items: JtiItem[]): Promise<boolean[]> {
+    const r = await this.hot<{ insert_id: string }>({
       name: 'broker-unuse-jtis',
       text: DELETE_OWN_JTIS,
       values: [items.map((i) => i.issuer), items.map((i) => i.jti), items.map((i) => i.insertId)],
     });
-    return items.map(() => undefined);
+    const deleted = new Set(r.rows.map((row) => row.insert_id));
+    return items.map((i) => deleted.has(i.insertId));
   }
 
   async purgeExpired(now: number, skew: number): Promise<number> {
@@ -1590,20 +1874,64 @@ export class PostgresStore implements Store {
     return { keys, underOther };
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    // Audit rows still waiting for their statement go now, before the pool ends, and the undos of late uses.
+  /** Every call waits for the one closing: a second close() (a second SIGTERM) returns once the pool has ended. */
+  close(): Promise<void> {
+    return (this.closing ??= this.closeOnce());
+  }
+
+  private async closeOnce(): Promise<void> {
+    // Audit rows still waiting for their statement go now, before the pool ends, and the uses in flight settle (an
+    // undo they need becomes owed). Each is bounded by its reply timeout.
     await Promise.all([this.audits.flush(), this.jtis.flush(), this.unverified.flush()]).catch(
       () => undefined,
     );
-    await this.undos.flush().catch(() => undefined);
+    await this.settleUndos();
     this.closed = true;
     clearTimeout(this.auditDropTimer);
     clearInterval(this.pollTimer);
     clearTimeout(this.reconnectTimer);
     this.listeners.clear();
-    await this.listener?.end().catch(() => undefined);
-    await this.pool.end().catch(() => undefined);
+    // Each end() waits for the server's goodbye, which a partition never brings: bounded, then the sockets are cut.
+    const listener = this.listener;
+    const endListener = async () => {
+      if (!listener) return;
+      const ended = listener.end().catch(() => undefined);
+      if (await settlesWithin(ended, CLOSE_END_MS)) return;
+      cut(listener);
+      await settlesWithin(ended, CLOSE_END_MS);
+    };
+    await Promise.all([endListener(), this.endPool()]);
+  }
+
+  /**
+   * The owed undos' last chance: each waiting for its next try is tried at once (then soon again), and they have
+   * UNDO_CLOSE_MS in all; the ones still owed then are given up and reported, before the pool ends.
+   */
+  private async settleUndos(): Promise<void> {
+    this.undosClosing = true;
+    for (const wake of [...this.undoWake]) wake();
+    // Again while any is owed: one can become owed meanwhile (a use whose late answer comes now).
+    const until = Date.now() + UNDO_CLOSE_MS;
+    while (this.owed.size > 0 && Date.now() < until) {
+      await settlesWithin(Promise.all([...this.owed.values()].map((o) => o.done)), until - Date.now());
+    }
+    for (const [insertId, { item }] of this.owed) {
+      this.owed.delete(insertId);
+      this.gaveUpUndo(item, `the store closed; not done within ${UNDO_CLOSE_MS / 1000} s`);
+    }
+    for (const wake of [...this.undoWake]) wake();
+  }
+
+  /**
+   * Ends the pool, bounded: pool.end() waits for every connection's goodbye, and for connections checked out (a
+   * transaction in flight), or half made (a parameter pg refused as it connected), for good. Past CLOSE_END_MS the
+   * connections are cut, and the pool is given as long again; then it is left to the garbage collector.
+   */
+  private async endPool(): Promise<void> {
+    const ended = this.pool.end().catch(() => undefined);
+    if (await settlesWithin(ended, CLOSE_END_MS)) return;
+    for (const client of this.clients) cut(client);
+    await settlesWithin(ended, CLOSE_END_MS);
   }
 }
 
@@ -1635,6 +1963,7 @@ export async function openPostgresStore(
     .map((v) => parseKeySecret(v, PREVIOUS_KEY_SECRETS_ENV));
   return PostgresStore.open({
     ...opts,
+    urlEnv,
     url: url.trim(),
     keySecret,
     ...(previous.length ? { previousKeySecrets: previous } : {}),
