@@ -32,8 +32,19 @@ function isBusy(err: unknown): boolean {
 }
 
 function open(dataDir: string, waitMs: number): SqlDatabase {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = openSqlite(join(dataDir, LOCK_FILE));
+  const file = join(dataDir, LOCK_FILE);
+  let db: SqlDatabase;
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    db = openSqlite(file);
+  } catch (err: unknown) {
+    // SQLite's own words ("unable to open database file") name no file: a data dir this user cannot write.
+    const why = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `cannot open ${file} (${why}): the data dir must be a folder this user can write (--data-dir or BROKER_DATA_DIR)`,
+      { cause: err },
+    );
+  }
   db.exec(`PRAGMA busy_timeout = ${waitMs}`);
   return db;
 }

@@ -120,6 +120,16 @@ describe('a broker on a data dir', () => {
     broker.release();
   });
 
+  it('a data dir that cannot be made or written: one line naming the file and what to pass', () => {
+    writeFileSync(join(dir, 'a-file'), '');
+    const data = join(dir, 'a-file', 'data');
+    expect(() => holdDataDir(data)).toThrow(
+      new RegExp(
+        `^cannot open ${join(data, 'broker.lock')} \\(ENOTDIR: .*\\): the data dir must be a folder this user can write \\(--data-dir or BROKER_DATA_DIR\\)$`,
+      ),
+    );
+  });
+
   it('several brokers may hold it at once; restore only alone', () => {
     const data = join(dir, 'data');
     const one = holdDataDir(data, 50);
