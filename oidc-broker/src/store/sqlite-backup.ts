@@ -321,7 +321,9 @@ function carryOver(db: SqlDatabase, own: string): Carried {
     );
     const now = Math.floor(Date.now() / 1000);
     const run = (sql: string, ...params: number[]) => db.prepare(sql).run(...params).changes;
-    db.exec('BEGIN IMMEDIATE');
+    // Deferred: the writes lock the restored copy only; the own state is only read (a WAL reader waits for no writer,
+    // such as a `revoke` under way: BEGIN IMMEDIATE would take its write lock too, and fail on it).
+    db.exec('BEGIN');
     try {
       const carried: Carried = { jtis: 0, revocations: 0, claims: 0 };
       for (const table of ['spent_jti', 'used_jti'].filter((t) => tables.has(t)))

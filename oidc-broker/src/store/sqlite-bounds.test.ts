@@ -331,6 +331,27 @@ describe('backup and restore', () => {
     await again.close();
   });
 
+  it('carries over while another connection writes to the own state (its write lock is not needed)', async () => {
+    const data = join(dir, 'data');
+    const state = new SqliteStore({ dataDir: data });
+    const out = join(dir, 'broker.backup');
+    backupSqlite(data, out);
+    expect(await state.useJti('https://issuer.test', 'after', 4102444800)).toBe(true);
+    await state.close();
+    const writer = openSqlite(join(data, 'state.db'));
+    writer.exec('BEGIN IMMEDIATE');
+    try {
+      const restored = restoreSqlite(out, data);
+      expect([restored.carried, restored.notCarried]).toEqual([
+        { jtis: 1, revocations: 0, claims: 0 },
+        undefined,
+      ]);
+    } finally {
+      writer.exec('ROLLBACK');
+      writer.close();
+    }
+  });
+
   it('refuses a damaged backup (quick_check) and changes nothing', async () => {
     const data = join(dir, 'data');
     const state = new SqliteStore({ dataDir: data });
