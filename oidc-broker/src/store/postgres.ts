@@ -740,7 +740,13 @@ export class PostgresStore implements Store {
         const answers = (await client.query(first)) as unknown as pg.QueryResult | pg.QueryResult[];
         const row = (Array.isArray(answers) ? answers.at(-1) : answers)?.rows[0] as
           { pid: number; started: string } | undefined;
-        if (row) backends.set(client, { pid: Number(row.pid), started: row.started });
+        // Only a connection straight to the server: behind a pooler (PgBouncer; the key data the client got at
+        // login, its processID, is the pooler's own) the server connection goes to the pooler's next client once
+        // this one is gone, and ending it would end that client's session (another instance's LISTEN, another
+        // application on the role). Such a use's undo repeats its DELETE instead (undo()).
+        const direct = (client as pg.ClientBase & { processID?: number | null }).processID;
+        if (row && Number(row.pid) === direct)
+          backends.set(client, { pid: Number(row.pid), started: row.started });
       },
     });
     const store = new PostgresStore(pool, opts, settings);
