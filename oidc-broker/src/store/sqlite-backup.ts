@@ -30,6 +30,7 @@ import {
   refuseNewerSchema,
   rollback,
   SCHEMA_VERSION,
+  sqliteAdvice,
   STATE_FILE,
   userVersion,
 } from './sqlite';
@@ -118,9 +119,11 @@ function copyState(file: string, to: string, out: string): void {
     db.prepare('VACUUM INTO ?').run(to);
   } catch (err: unknown) {
     const why = err instanceof Error ? err.message : String(err);
-    throw new Error(`could not copy ${file} for ${out} (${why}): check the room left in ${dirname(out)}`, {
-      cause: err,
-    });
+    // Where it failed to write (the room left by --out) or to read (the state: damaged, locked).
+    const advice = /full|disk I\/O|I\/O error/i.test(why)
+      ? `make room in ${dirname(out)}, or choose another --out`
+      : sqliteAdvice(file, why);
+    throw new Error(`could not copy ${file} for ${out} (${why}): ${advice}`, { cause: err });
   } finally {
     db.close();
   }
@@ -191,14 +194,19 @@ export function restoreSqlite(from: string, dataDir: string, opts: { force?: boo
     }
     try {
       ({ meta, files } = readBackup(db, from));
-      checkCa(from, dataDir, files, opts.force === true);
+      const force = opts.force === true;
+      const sameBroker = checkCa(from, dataDir, files, force);
       db.exec('PRAGMA journal_mode = WAL');
       migrate(db);
       if (existsSync(own)) {
         try {
-          carried = carryOver(db, own);
+          carried = carryOver(db, own, sameBroker);
         } catch (err: unknown) {
           notCarried = err instanceof Error ? err.message : String(err);
+          if (!force)
+            throw new Error(
+              `the state in ${dataDir} cannot be read (${notCarried}), so what it recorded since the backup cannot be carried over: CI tokens spent since (in their last minutes) and project tokens revoked since would be good again. To restore all the same, add --force, then revoke again what was revoked since (npm run broker -- revoke); nothing was changed`,
+            );
         }
       }
     } finally {
@@ -279,23 +287,36 @@ function readBackup(db: SqlDatabase, from: string): { meta: BackupMeta; files: M
   return { meta, files };
 }
 
-/** Refuses a backup under another registry CA than the data dir's, unless forced. */
-function checkCa(from: string, dataDir: string, files: Map<string, string>, force: boolean): void {
+/**
+ * Refuses a backup under another registry CA than the data dir's, unless forced. Whether the backup is this data
+ * dir's broker's, as far as the CAs tell: false only for another CA's backup restored with `force` (then only the used
+ * jtis are carried over: a CI token's jti is spent whichever broker saw it, but this data dir's revocations and claims
+ * name its own projects and runs).
+ */
+function checkCa(from: string, dataDir: string, files: Map<string, string>, force: boolean): boolean {
   const ownCa = readCertificate(dataDir);
   const backupCa = files.get(CA_CERT_FILE);
-  if (force || ownCa === undefined || backupCa === undefined) return;
-  const theirs = fingerprint(
-    backupCa,
-    `${from} holds a ${CA_CERT_FILE} that is not a certificate: it is damaged; restore another backup of this data dir`,
-  );
-  const mine = fingerprint(
-    ownCa,
-    `the ${CA_CERT_FILE} in ${dataDir} is not a certificate (damaged?): to put the backup's back, add --force (what the data dir has is kept in a pre-restore folder in it)`,
-  );
-  if (mine !== theirs)
-    throw new Error(
-      `${from} is a backup under another registry CA (SHA-256 ${theirs}) than the one in ${dataDir} (${mine}), which the registry trusts: restored, this broker's registry tokens would be refused until the registry's rootcertbundle is replaced. Check --from and --data-dir; to restore it all the same, add --force (what the data dir has is kept in a pre-restore folder in it)`,
+  if (ownCa === undefined || backupCa === undefined) return true;
+  let theirs: string;
+  let mine: string;
+  try {
+    theirs = fingerprint(
+      backupCa,
+      `${from} holds a ${CA_CERT_FILE} that is not a certificate: it is damaged; restore another backup of this data dir`,
     );
+    mine = fingerprint(
+      ownCa,
+      `the ${CA_CERT_FILE} in ${dataDir} is not a certificate (damaged?): to put the backup's back, add --force (what the data dir has is kept in a pre-restore folder in it)`,
+    );
+  } catch (err: unknown) {
+    if (force) return true; // a damaged CA tells nothing of whose the backup is
+    throw err;
+  }
+  if (mine === theirs) return true;
+  if (force) return false;
+  throw new Error(
+    `${from} is a backup under another registry CA (SHA-256 ${theirs}) than the one in ${dataDir} (${mine}), which the registry trusts: restored, this broker's registry tokens would be refused until the registry's rootcertbundle is replaced. Check --from and --data-dir; to restore it all the same, add --force (what the data dir has is kept in a pre-restore folder in it)`,
+  );
 }
 
 /**
@@ -305,7 +326,7 @@ function checkCa(from: string, dataDir: string, files: Map<string, string>, forc
  * redeemed). In one transaction; throws when `own` cannot be read (damaged, a newer broker's), and then nothing is
  * carried.
  */
-function carryOver(db: SqlDatabase, own: string): Carried {
+function carryOver(db: SqlDatabase, own: string, sameBroker: boolean): Carried {
   db.prepare('ATTACH DATABASE ? AS own').run(own);
   try {
     const version = Number(db.prepare('PRAGMA own.user_version').get()?.user_version ?? 0);
@@ -332,6 +353,11 @@ function carryOver(db: SqlDatabase, own: string): Carried {
            SELECT issuer, jti, expires_at, 0 FROM own.${table} WHERE expires_at >= ?`,
           now,
         );
+      // Another broker's backup (forced): its revocations and claims are its own, and this data dir's are not its.
+      if (!sameBroker) {
+        tables.delete('revocation');
+        tables.delete('claim');
+      }
       if (tables.has('revocation'))
         carried.revocations = run(
           `INSERT INTO main.revocation (at, kind, value, before)

@@ -315,7 +315,7 @@ describe('backup and restore', () => {
     await twice.close();
   });
 
-  it("restores when the data dir's own state cannot be read, and says that nothing was carried over", async () => {
+  it("refuses, unless forced, when the data dir's own state cannot be read; forced, it says nothing was carried over", async () => {
     const data = join(dir, 'data');
     const state = new SqliteStore({ dataDir: data });
     expect(await state.useJti('https://issuer.test', 'jti-1', 4102444800)).toBe(true);
@@ -323,7 +323,14 @@ describe('backup and restore', () => {
     backupSqlite(data, out);
     await state.close();
     writeFileSync(join(data, 'state.db'), 'x'.repeat(4096)); // the damage that made a restore needed
-    const restored = restoreSqlite(out, data);
+    // Refused unless forced: the tokens spent and revoked since the backup would be good again.
+    expect(() => restoreSqlite(out, data)).toThrow(
+      new RegExp(
+        `^the state in ${data} cannot be read \\(.*not a database.*\\), so what it recorded since the backup cannot be carried over: .* add --force, then revoke again what was revoked since \\(npm run broker -- revoke\\); nothing was changed$`,
+      ),
+    );
+    expect(readFileSync(join(data, 'state.db'), 'utf8')).toBe('x'.repeat(4096));
+    const restored = restoreSqlite(out, data, { force: true });
     expect(restored.carried).toBeUndefined();
     expect(restored.notCarried).toMatch(/not a database/);
     const again = new SqliteStore({ dataDir: data });

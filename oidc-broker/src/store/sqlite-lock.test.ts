@@ -219,8 +219,20 @@ describe('restore over a data dir that has a state', () => {
       await aside.close();
     }
 
-    // Forced: the other CA's backup goes in, and this data dir's CA is kept aside with its key.
+    // Forced: the other CA's backup goes in, and this data dir's CA is kept aside with its key. Of this data dir's
+    // state only the used jtis go with it: its revocations name its own projects, not the other broker's.
+    const revoking = new SqliteStore({ dataDir: mine });
+    await revoking.revoke('project', 'web', undefined);
+    await revoking.close();
     const forced = restoreSqlite(theirBackup, mine, { force: true });
+    expect(forced.carried).toEqual({ jtis: 2, revocations: 0, claims: 0 });
+    const theirsNow = new SqliteStore({ dataDir: mine });
+    try {
+      expect(await theirsNow.revocations()).toEqual([]);
+      expect(await theirsNow.useJti('gh', 'mine-after', 4102444800)).toBe(false);
+    } finally {
+      await theirsNow.close();
+    }
     expect(readFileSync(join(mine, 'registry-ca.pem'), 'utf8')).toBe(theirCa);
     const keptNow = join(mine, forced.keptIn ?? '');
     expect(readFileSync(join(keptNow, 'registry-ca.pem'), 'utf8')).toBe(ownCa);

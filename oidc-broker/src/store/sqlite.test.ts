@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS, REVOCATION_POLL_MS, SCHEMA_VERSION, SqliteStore } from './sqlite';
+import { MIGRATIONS, REVOCATION_POLL_MS, SCHEMA_VERSION, SqliteStore, sqliteAdvice } from './sqlite';
 import { defaultDriver, openSqlite } from './sqlite-driver';
 import { StoreUnavailableError } from './types';
 
@@ -165,11 +165,32 @@ describe('a state that does not open', () => {
     expect(handles()).toBe(0);
   });
 
+  it('the advice follows what SQLite said', () => {
+    const file = '/srv/broker/state.db';
+    expect(
+      [
+        'database is locked',
+        'database disk image is malformed',
+        'database or disk is full',
+        'disk I/O error',
+        'attempt to write a readonly database',
+        'unable to open database file',
+      ].map((m) => sqliteAdvice(file, m)),
+    ).toEqual([
+      'another process holds its write lock (a broker on this data dir, a sqlite3 session): stop it, then try again',
+      "it is damaged, or not a broker's state.db: restore a backup (npm run broker -- restore --from FILE)",
+      'make room on the disk that holds /srv/broker',
+      'make room on the disk that holds /srv/broker',
+      'this user must be able to read and write it and its folder (/srv/broker)',
+      'this user must be able to read and write it and its folder (/srv/broker)',
+    ]);
+  });
+
   it('not a database: names the file and what to check, in one line', () => {
     writeFileSync(join(dir, 'state.db'), 'x'.repeat(4096));
     expect(() => open(dir)).toThrow(
       new RegExp(
-        `^the broker state ${join(dir, 'state.db')} could not be opened \\(.*not a database.*\\): check that it is a broker's state.db, that this user can write it and its folder, and that the disk has room; nothing in it was changed$`,
+        `^the broker state ${join(dir, 'state.db')} could not be opened \\(.*not a database.*\\): it is damaged, or not a broker's state.db: restore a backup \\(npm run broker -- restore --from FILE\\)$`,
       ),
     );
     expect(handles()).toBe(0);

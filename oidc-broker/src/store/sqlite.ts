@@ -23,7 +23,7 @@
 // The schema is versioned (PRAGMA user_version): MIGRATIONS bring a file of any earlier version up to date.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CommitWorker } from './sqlite-commit-worker';
 import type { OwedJti } from './sqlite-commit-worker';
 import type { SqlDatabase, SqliteDriver, SqlStatement, SqlValue } from './sqlite-driver';
@@ -875,15 +875,26 @@ function repairInterimSchema(db: SqlDatabase): void {
   }
 }
 
+/** What to do about an error of SQLite's on the state file `file`, by what it says. */
+export function sqliteAdvice(file: string, message: string): string {
+  if (/locked|busy/i.test(message))
+    return `another process holds its write lock (a broker on this data dir, a sqlite3 session): stop it, then try again`;
+  if (/malformed|not a database|corrupt/i.test(message))
+    return `it is damaged, or not a broker's ${STATE_FILE}: restore a backup (npm run broker -- restore --from FILE)`;
+  if (/full|disk I\/O|I\/O error/i.test(message)) return `make room on the disk that holds ${dirname(file)}`;
+  return `this user must be able to read and write it and its folder (${dirname(file)})`;
+}
+
 /**
- * An error of SQLite's while opening the state (not a database, a read-only file or folder, a full disk) names the
- * file and what to check; other errors (a newer broker's file, a driver built for another Node) already say it.
+ * An error of SQLite's while opening the state (not a database, a read-only file or folder, a full disk, a lock held
+ * past the wait) names the file and what to do; other errors (a newer broker's file, a driver built for another
+ * Node) already say it. A migration may have been part done: each version is a transaction of its own.
  */
 export function openFailed(file: string, err: unknown): unknown {
   const code = (err as { code?: unknown }).code;
   if (!(err instanceof Error) || typeof code !== 'string' || !/^(SQLITE_|ERR_SQLITE)/.test(code)) return err;
   return new Error(
-    `the broker state ${file} could not be opened (${err.message}): check that it is a broker's ${STATE_FILE}, that this user can write it and its folder, and that the disk has room; nothing in it was changed`,
+    `the broker state ${file} could not be opened (${err.message}): ${sqliteAdvice(file, err.message)}`,
     { cause: err },
   );
 }
