@@ -13,7 +13,11 @@ import { startIssuer } from '../../../test/support/issuer';
 import type { LocalIssuer } from '../../../test/support/issuer';
 import { requestFrom } from '../../../test/support/http';
 import { freePort } from '../../../test/support/ports';
-import { REPO_ROOT } from '../settings';
+import { parseSettings, REPO_ROOT } from '../settings';
+import type { Settings } from '../settings';
+import { SqliteStore } from '../store/sqlite';
+import { takeDataDir } from '../store/data-dir-lock';
+import { openCommandStore } from './state';
 import { CLAIM_EXCHANGE_PATH, CLAIM_PATH } from '../../../shared/contract/fork-claim';
 import { SUPPRESSED_KIND } from '../store/audit-bounds';
 
@@ -164,7 +168,7 @@ describe('backup and restore around a running broker', () => {
     writeFileSync(pidFile, pid);
     expect([hidden.status, hidden.stderr.trim()]).toEqual([
       1,
-      `broker: a broker runs on ${dataDir} (a process out of sight here holds its broker.lock: another container on the same volume?): stop it first (restore replaces the state under it), then restore and start it again`,
+      `broker: a broker runs on ${dataDir}, or a broker command (revoke, audit) is under way there (a process out of sight here holds its broker.lock: another container on the same volume?): stop it first (restore replaces the state under it), then restore and start it again`,
     ]);
     const again = cli('backup', '--out', out);
     expect([again.status, again.stderr.trim()]).toEqual([
@@ -201,6 +205,28 @@ describe('backup and restore around a running broker', () => {
     expect(await jwks()).toEqual(keysBefore);
     expect((await exchange(await issuer.mint())).status).toBe(200);
   }, 120_000);
+});
+
+describe('a command on the state, beside a restore', () => {
+  it('holds the data dir until it closes the store: a restore meanwhile is refused (the revocation cannot land in a file set aside)', async () => {
+    const data = join(dir, 'data-command');
+    await new SqliteStore({ dataDir: data }).close();
+    const settings = parseSettings(['revoke', '--config', configPath, '--data-dir', data], {}) as Settings;
+    const state = await openCommandStore(settings);
+    expect(takeDataDir(data)).toBeUndefined();
+    await state.revoke('project', 'web', undefined);
+    await state.close();
+    const alone = takeDataDir(data);
+    expect(alone).toBeDefined();
+    // And the other way round: a command started during a restore waits for it, then says what to do.
+    try {
+      await expect(openCommandStore(settings)).rejects.toThrow(
+        `a restore is replacing the state in ${data} (it holds broker.lock): run this command again once it has finished`,
+      );
+    } finally {
+      alone?.release();
+    }
+  }, 20_000);
 });
 
 describe('revoke beside a running broker', () => {

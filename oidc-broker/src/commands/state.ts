@@ -19,7 +19,8 @@ import {
 } from '../store/postgres';
 import { SqliteStore, STATE_FILE } from '../store/sqlite';
 import { backupSqlite, restoreSqlite } from '../store/sqlite-backup';
-import { LOCK_FILE, runningBroker, takeDataDir } from '../store/data-dir-lock';
+import { holdDataDir, LOCK_FILE, runningBroker, takeDataDir } from '../store/data-dir-lock';
+import type { DataDirLock } from '../store/data-dir-lock';
 import type { Store } from '../store/types';
 
 /** The env variable rotate-key-secret reads the new secret from. */
@@ -45,14 +46,37 @@ export function storeConfigOf(config: BrokerConfig | undefined): StoreConfig {
   return config?.store ?? { engine: 'sqlite' };
 }
 
-/** Opens the state the config names; a SQLite data dir without state is an error, not a new empty state. */
+/** How long a command waits for a restore in progress on its data dir. */
+const COMMAND_WAIT_MS = 5_000;
+
+/**
+ * Opens the state the config names; a SQLite data dir without state is an error, not a new empty state. A SQLite
+ * state is held as a broker holds it (data-dir-lock.ts) until the store is closed: a restore cannot move the file
+ * under the command (a revocation written into the file set aside would be lost while the command said "revoked"),
+ * and the command waits for a restore in progress.
+ */
 export async function openCommandStore(s: Settings, config = commandConfig(s)): Promise<Store> {
   if (storeConfigOf(config).engine === 'sqlite') {
     if (!existsSync(join(s.dataDir, STATE_FILE)))
       throw new ConfigError(
         `no broker state in ${s.dataDir}: pass the broker's --data-dir (or BROKER_DATA_DIR)`,
       );
-    return new SqliteStore({ dataDir: s.dataDir });
+    let lock: DataDirLock;
+    try {
+      lock = holdDataDir(s.dataDir, COMMAND_WAIT_MS, 'run this command again once it has finished');
+    } catch (err: unknown) {
+      throw new ConfigError(err instanceof Error ? err.message : String(err));
+    }
+    let store: SqliteStore;
+    try {
+      store = new SqliteStore({ dataDir: s.dataDir });
+    } catch (err: unknown) {
+      lock.release();
+      throw err;
+    }
+    const close = store.close.bind(store);
+    store.close = () => close().finally(() => lock.release());
+    return store;
   }
   return openStore(storeConfigOf(config), { dataDir: s.dataDir, onAdopted: reportAdopted });
 }
@@ -62,7 +86,7 @@ function brokerRuns(dataDir: string): string {
   const pid = runningBroker(dataDir)?.pid;
   const who =
     pid === undefined
-      ? `a broker runs on ${dataDir} (a process out of sight here holds its ${LOCK_FILE}: another container on the same volume?)`
+      ? `a broker runs on ${dataDir}, or a broker command (revoke, audit) is under way there (a process out of sight here holds its ${LOCK_FILE}: another container on the same volume?)`
       : `a broker (pid ${pid}) runs on ${dataDir}`;
   return `${who}: stop it first (restore replaces the state under it), then restore and start it again`;
 }

@@ -76,7 +76,11 @@ function held(db: SqlDatabase): DataDirLock {
  * A broker's hold on its data dir, until release() or the process's end. Waits a few seconds for a restore in
  * progress, then refuses to start rather than run on a state being replaced.
  */
-export function holdDataDir(dataDir: string, waitMs = START_WAIT_MS): DataDirLock {
+export function holdDataDir(
+  dataDir: string,
+  waitMs = START_WAIT_MS,
+  then = 'start the broker once it has finished',
+): DataDirLock {
   const db = open(dataDir, waitMs);
   try {
     db.exec('BEGIN');
@@ -84,9 +88,7 @@ export function holdDataDir(dataDir: string, waitMs = START_WAIT_MS): DataDirLoc
   } catch (err: unknown) {
     db.close();
     if (isBusy(err))
-      throw new Error(
-        `a restore is replacing the state in ${dataDir} (it holds ${LOCK_FILE}): start the broker once it has finished`,
-      );
+      throw new Error(`a restore is replacing the state in ${dataDir} (it holds ${LOCK_FILE}): ${then}`);
     throw err;
   }
   return held(db);
