@@ -296,3 +296,24 @@ export async function spoilingProxy(url: string) {
       }),
   };
 }
+
+/** The error a promise rejects with (a resolved promise fails the test). */
+export function refusal(p: Promise<unknown>): Promise<Error> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e as Error,
+  );
+}
+
+/** How many used_jti rows hold `jti`, read on a connection of its own. */
+export async function usedRows(url: string, jti: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query('SELECT 1 FROM used_jti WHERE jti = $1', [jti])).rowCount ?? 0;
+  } finally {
+    await c.end();
+  }
+}

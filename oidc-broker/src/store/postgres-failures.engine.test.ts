@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, testDatabaseUrl } from '../../../test/support/postgres';
+import { freshDatabase, refusal, testDatabaseUrl, usedRows } from '../../../test/support/postgres';
 import type { TestDatabase } from '../../../test/support/postgres';
 import { StoreUnavailableError } from './types';
 import { openPostgresStore, PostgresStore } from './postgres';
@@ -61,31 +61,11 @@ beforeAll(async () => {
   await testDatabaseUrl();
 });
 
-/** The error a promise rejects with (a resolved promise fails the test). */
-function refusal(p: Promise<unknown>): Promise<Error> {
-  return p.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (e: unknown) => e as Error,
-  );
-}
-
 async function until(ms: number, probe: () => Promise<boolean>): Promise<void> {
   const start = Date.now();
   while (!(await probe().catch(() => false))) {
     if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`);
     await sleep(25);
-  }
-}
-
-async function rows(url: string, jti: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query('SELECT 1 FROM used_jti WHERE jti = $1', [jti])).rowCount ?? 0;
-  } finally {
-    await c.end();
   }
 }
 
@@ -225,6 +205,22 @@ async function proxy(url: string): Promise<Proxy> {
 
 const has = (s: string) => (d: Buffer) => d.includes(s);
 
+/**
+ * A use answered 503 while its insert waited on another transaction's row lock, that insert then committing late (so
+ * its undo is due), and the undo's first try cut before it reached the server.
+ */
+async function undoTryCut(jti: string) {
+  const db = await database();
+  const px = await proxy(db.url);
+  const { s, reports } = await store(px.url, { writeDeadlineMs: 300 });
+  const held = await holdingLock(db.url, jti);
+  expect(await refusal(s.useJti('https://iss', jti, 9e9))).toBeInstanceOf(StoreUnavailableError);
+  px.arm(has('broker-unuse-jtis'), 'cutBeforeForward');
+  await held.release('ROLLBACK');
+  await until(3_000, async () => px.seen() === 1);
+  return { db, px, s, reports };
+}
+
 describe('undos owed for uses answered 503', () => {
   it('an unanswered use still waiting on a row lock when its connection is lost: its backend is ended, so the insert never commits later and the token retried wins', async () => {
     const db = await database();
@@ -242,7 +238,7 @@ describe('undos owed for uses answered 503', () => {
     await until(1_000, async () => (await lockWaiters(db.url)) === 0);
     await held.release('ROLLBACK'); // the waiting insert would commit now, had its backend not been ended
     await sleep(1_500);
-    expect(await rows(db.url, 'waiting')).toBe(0);
+    expect(await usedRows(db.url, 'waiting')).toBe(0);
     expect(await other.useJti('https://iss', 'waiting', 9e9)).toBe(true);
     expect(await s.useJti('https://iss', 'waiting', 9e9)).toBe(false);
   });
@@ -256,37 +252,23 @@ describe('undos owed for uses answered 503', () => {
     px.arm(has('broker-use-jtis'), 'cutAfterForwardThenDown');
     expect(await refusal(s.useJti('https://iss', 'failover', 9e9))).toBeInstanceOf(StoreUnavailableError);
     await sleep(7_000);
-    expect(await rows(db.url, 'failover')).toBe(1);
+    expect(await usedRows(db.url, 'failover')).toBe(1);
     px.down(false);
-    await until(8_000, async () => (await rows(db.url, 'failover')) === 0);
+    await until(8_000, async () => (await usedRows(db.url, 'failover')) === 0);
     expect(await other.useJti('https://iss', 'failover', 9e9)).toBe(true);
   }, 30_000);
 
   it('close() right after an undo try failed: the undo is tried again and done before the pool ends', async () => {
-    const db = await database();
-    const px = await proxy(db.url);
-    const { s, reports } = await store(px.url, { writeDeadlineMs: 300 });
-    const held = await holdingLock(db.url, 'closing');
-    expect(await refusal(s.useJti('https://iss', 'closing', 9e9))).toBeInstanceOf(StoreUnavailableError);
     // The undo's first try is cut before it reaches the server (a blip), then the store is closed (a SIGTERM).
-    px.arm(has('broker-unuse-jtis'), 'cutBeforeForward');
-    await held.release('ROLLBACK'); // the waiting insert commits late: its undo is due
-    await until(3_000, async () => px.seen() === 1);
-    expect(await rows(db.url, 'closing')).toBe(1);
+    const { db, s, reports } = await undoTryCut('closing');
+    expect(await usedRows(db.url, 'closing')).toBe(1);
     await s.close();
-    expect(await rows(db.url, 'closing')).toBe(0);
+    expect(await usedRows(db.url, 'closing')).toBe(0);
     expect(reports).toEqual([]);
   });
 
   it('an undo that cannot be done before close() ends is given up within its bound, and reported by issuer, jti and insert id (never the password)', async () => {
-    const db = await database();
-    const px = await proxy(db.url);
-    const { s, reports } = await store(px.url, { writeDeadlineMs: 300 });
-    const held = await holdingLock(db.url, 'given-up');
-    expect(await refusal(s.useJti('https://iss', 'given-up', 9e9))).toBeInstanceOf(StoreUnavailableError);
-    px.arm(has('broker-unuse-jtis'), 'cutBeforeForward');
-    await held.release('ROLLBACK');
-    await until(3_000, async () => px.seen() === 1);
+    const { db, px, s, reports } = await undoTryCut('given-up');
     px.down(true);
     const start = Date.now();
     expect(await within(s.close(), 10_000)).toBe('resolved');

@@ -4,7 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, privateServer, spoilingProxy, testDatabaseUrl } from '../../../test/support/postgres';
+import {
+  freshDatabase,
+  privateServer,
+  refusal,
+  spoilingProxy,
+  testDatabaseUrl,
+  usedRows,
+} from '../../../test/support/postgres';
 import type { PrivateServer, TestDatabase } from '../../../test/support/postgres';
 import type { StoreChange, StoredKey } from './types';
 import { StoreUnavailableError } from './types';
@@ -50,16 +57,6 @@ afterEach(async () => {
 beforeAll(async () => {
   await testDatabaseUrl();
 });
-
-/** The error a promise rejects with (a resolved promise fails the test). */
-function refusal(p: Promise<unknown>): Promise<Error> {
-  return p.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (e: unknown) => e as Error,
-  );
-}
 
 async function within<T>(
   ms: number,
@@ -646,16 +643,6 @@ async function holdingLock(url: string, jti: string) {
   };
 }
 
-async function rows(url: string, jti: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query('SELECT 1 FROM used_jti WHERE jti = $1', [jti])).rowCount ?? 0;
-  } finally {
-    await c.end();
-  }
-}
-
 /** A number the query answers (its first column of its first row), on a connection of its own. */
 async function scalar(url: string, sql: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });
@@ -695,7 +682,7 @@ describe('a jti row locked by another transaction', () => {
     await held.release('ROLLBACK');
     // The waiting insert now commits, then is deleted again in the background.
     await new Promise((r) => setTimeout(r, 300));
-    await within(3_000, async () => ((await rows(db.url, 'late')) === 0 ? true : undefined));
+    await within(3_000, async () => ((await usedRows(db.url, 'late')) === 0 ? true : undefined));
     expect(await s.useJti('https://iss', 'late', 9e9)).toBe(true);
     expect(await s.useJti('https://iss', 'late', 9e9)).toBe(false);
   });
@@ -712,13 +699,13 @@ describe('a jti row locked by another transaction', () => {
       expect(await refusal(a.useJti('https://iss', 'contested', 9e9))).toBeInstanceOf(StoreUnavailableError);
       proxy.arm((d) => d.includes('DELETE FROM used_jti') || d.includes('broker-unuse-jtis'), 'cut');
       await held.release('ROLLBACK');
-      await within(3_000, async () => ((await rows(db.url, 'contested')) === 0 ? true : undefined));
+      await within(3_000, async () => ((await usedRows(db.url, 'contested')) === 0 ? true : undefined));
       // The token, answered 503, is tried again (through another instance) and wins: a token goes out for it.
       expect(await b.useJti('https://iss', 'contested', 9e9)).toBe(true);
       // A's second try of its undo (a second after the first) must not delete that row.
       await within(5_000, async () => (proxy.seen() >= 2 ? true : undefined));
       await new Promise((r) => setTimeout(r, 500));
-      expect(await rows(db.url, 'contested')).toBe(1);
+      expect(await usedRows(db.url, 'contested')).toBe(1);
       expect(await b.useJti('https://iss', 'contested', 9e9)).toBe(false);
       expect(await a.useJti('https://iss', 'contested', 9e9)).toBe(false);
     } finally {
@@ -807,14 +794,14 @@ describe('a database that stops answering', () => {
         refusal(s.useJti('https://iss', 'lost-2', 9e9)),
       ]);
       for (const err of lost) expect(err).toBeInstanceOf(StoreUnavailableError);
-      expect(await rows(db.url, 'lost-1')).toBe(1); // committed: the store cannot know
+      expect(await usedRows(db.url, 'lost-1')).toBe(1); // committed: the store cannot know
       // The slots come back (the client gives up on the answer) and a fresh token goes through.
       const fresh = await within(6_000, () => s.useJti('https://iss', 'fresh', 9e9));
       expect(fresh.value).toBe(true);
       expect(await s.useJti('https://iss', 'fresh', 9e9)).toBe(false);
       // The unanswered inserts, outcome unknown, are undone by their own ids: the refused tokens are unused again.
       await within(5_000, async () =>
-        (await rows(db.url, 'lost-1')) + (await rows(db.url, 'lost-2')) === 0 ? true : undefined,
+        (await usedRows(db.url, 'lost-1')) + (await usedRows(db.url, 'lost-2')) === 0 ? true : undefined,
       );
       expect(await s.useJti('https://iss', 'lost-2', 9e9)).toBe(true);
       expect(await s.useJti('https://iss', 'lost-2', 9e9)).toBe(false);
