@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { StoreConfig } from '../config-schema';
 import { ConfigProblems, loadConfig } from '../config';
 import type { BrokerConfig } from '../config';
-import { ConfigError } from '../errors';
+import { ConfigError, errorMessage } from '../errors';
 import type { Settings } from '../settings';
 import { openStore } from '../store';
 import { reportAdopted } from '../store/adopt';
@@ -65,7 +65,7 @@ export async function openCommandStore(s: Settings, config = commandConfig(s)): 
     try {
       lock = holdDataDir(s.dataDir, COMMAND_WAIT_MS, 'run this command again once it has finished');
     } catch (err: unknown) {
-      throw new ConfigError(err instanceof Error ? err.message : String(err));
+      throw new ConfigError(errorMessage(err));
     }
     let store: SqliteStore;
     try {

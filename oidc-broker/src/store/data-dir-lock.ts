@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpat
 import { join } from 'node:path';
 import { openSqlite } from './sqlite-driver';
 import type { SqlDatabase } from './sqlite-driver';
+import { errorMessage } from '../errors';
 
 export const LOCK_FILE = 'broker.lock';
 export const PID_FILE = 'broker.pid';
@@ -39,7 +40,7 @@ function open(dataDir: string, waitMs: number): SqlDatabase {
     db = openSqlite(file);
   } catch (err: unknown) {
     // SQLite's own words ("unable to open database file") name no file: a data dir this user cannot write.
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
     throw new Error(
       `cannot open ${file} (${why}): the data dir must be a folder this user can write (--data-dir or BROKER_DATA_DIR)`,
       { cause: err },

@@ -50,6 +50,7 @@ import {
   StoreUnavailableError,
   WRITE_DEADLINE_MS,
 } from './types';
+import { errorMessage } from '../errors';
 
 /** The env variable the config names by default (`store.postgres.url_env`). */
 export const DEFAULT_URL_ENV = 'BROKER_DATABASE_URL';
@@ -206,7 +207,7 @@ export function checkDatabaseUrl(url: string, source?: string): void {
   } catch (err: unknown) {
     // pg's own words (a file named by an ssl parameter that cannot be read): never the URL, its password scrubbed.
     const pw = safePassword(url);
-    const raw = err instanceof Error ? err.message : String(err);
+    const raw = errorMessage(err);
     throw new Error(`${what} cannot be used: ${pw ? raw.split(pw).join('***') : raw}`);
   }
   if (!Number.isInteger(port) || port < 1 || port > 65535)
@@ -802,7 +803,7 @@ export class PostgresStore implements Store {
   /** An error whose message names the database without its password. */
   private clean(err: unknown, context?: string): Error {
     const where = redactUrl(this.opts.url);
-    const raw = err instanceof Error ? err.message : String(err);
+    const raw = errorMessage(err);
     const pw = safePassword(this.opts.url);
     const message = pw ? raw.split(pw).join('***') : raw;
     const text = `${context ? `${context}: ` : ''}PostgreSQL at ${where}: ${message}`;

@@ -31,10 +31,12 @@ import {
   rollback,
   SCHEMA_VERSION,
   sqliteAdvice,
+  sqliteTrouble,
   STATE_FILE,
   userVersion,
 } from './sqlite';
 import { CLAIM_FIELDS, column } from './types';
+import { errorMessage } from '../errors';
 
 export const BACKUP_FORMAT = 'depot-broker-backup';
 const META = '@meta';
@@ -118,11 +120,12 @@ function copyState(file: string, to: string, out: string): void {
   try {
     db.prepare('VACUUM INTO ?').run(to);
   } catch (err: unknown) {
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
     // Where it failed to write (the room left by --out) or to read (the state: damaged, locked).
-    const advice = /full|disk I\/O|I\/O error/i.test(why)
-      ? `make room in ${dirname(out)}, or choose another --out`
-      : sqliteAdvice(file, why);
+    const advice =
+      sqliteTrouble(why) === 'full'
+        ? `make room in ${dirname(out)}, or choose another --out`
+        : sqliteAdvice(file, why);
     throw new Error(`could not copy ${file} for ${out} (${why}): ${advice}`, { cause: err });
   } finally {
     db.close();
@@ -202,7 +205,7 @@ export function restoreSqlite(from: string, dataDir: string, opts: { force?: boo
         try {
           carried = carryOver(db, own, sameBroker);
         } catch (err: unknown) {
-          notCarried = err instanceof Error ? err.message : String(err);
+          notCarried = errorMessage(err);
           if (!force)
             throw new Error(
               `the state in ${dataDir} cannot be read (${notCarried}), so what it recorded since the backup cannot be carried over: CI tokens spent since (in their last minutes) and project tokens revoked since would be good again. To restore all the same, add --force, then revoke again what was revoked since (npm run broker -- revoke); nothing was changed`,
@@ -229,7 +232,7 @@ export function restoreSqlite(from: string, dataDir: string, opts: { force?: boo
       renameSync(tmp, own);
       for (const [name, file] of staged) renameSync(file, join(dataDir, name));
     } catch (err: unknown) {
-      const why = err instanceof Error ? err.message : String(err);
+      const why = errorMessage(err);
       const kept = keptIn ? `: what the data dir had is in ${join(dataDir, keptIn)}` : '';
       throw new Error(
         `the restore into ${dataDir} stopped half-way (${why})${kept}; fix the cause and restore again`,
@@ -256,7 +259,8 @@ function readBackup(db: SqlDatabase, from: string): { meta: BackupMeta; files: M
   try {
     rows = db.prepare('SELECT name, content FROM broker_backup').all() as typeof rows;
   } catch (err: unknown) {
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
+    // A file SQLite does not take for a database at all is no backup; one it takes for a damaged one is damaged.
     throw /malformed|corrupt/i.test(why) ? damaged(why) : new Error(notBackup(from));
   }
   let meta: BackupMeta;
@@ -278,7 +282,7 @@ function readBackup(db: SqlDatabase, from: string): { meta: BackupMeta; files: M
       .map((r) => String(r.quick_check))
       .join('; ');
   } catch (err: unknown) {
-    check = err instanceof Error ? err.message : String(err);
+    check = errorMessage(err);
   }
   if (check !== 'ok') throw damaged(check.length > 300 ? `${check.slice(0, 300)}...` : check);
   const files = new Map<string, string>();

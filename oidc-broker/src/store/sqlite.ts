@@ -875,14 +875,26 @@ function repairInterimSchema(db: SqlDatabase): void {
   }
 }
 
+/** What kind of trouble an error of SQLite's says, by its words (both drivers give SQLite's own messages). */
+export function sqliteTrouble(message: string): 'locked' | 'damaged' | 'full' | 'rights' {
+  if (/locked|busy/i.test(message)) return 'locked';
+  if (/malformed|not a database|corrupt/i.test(message)) return 'damaged';
+  if (/full|disk I\/O|I\/O error/i.test(message)) return 'full';
+  return 'rights';
+}
+
 /** What to do about an error of SQLite's on the state file `file`, by what it says. */
 export function sqliteAdvice(file: string, message: string): string {
-  if (/locked|busy/i.test(message))
-    return `another process holds its write lock (a broker on this data dir, a sqlite3 session): stop it, then try again`;
-  if (/malformed|not a database|corrupt/i.test(message))
-    return `it is damaged, or not a broker's ${STATE_FILE}: restore a backup (npm run broker -- restore --from FILE)`;
-  if (/full|disk I\/O|I\/O error/i.test(message)) return `make room on the disk that holds ${dirname(file)}`;
-  return `this user must be able to read and write it and its folder (${dirname(file)})`;
+  switch (sqliteTrouble(message)) {
+    case 'locked':
+      return `another process holds its write lock (a broker on this data dir, a sqlite3 session): stop it, then try again`;
+    case 'damaged':
+      return `it is damaged, or not a broker's ${STATE_FILE}: restore a backup (npm run broker -- restore --from FILE)`;
+    case 'full':
+      return `make room on the disk that holds ${dirname(file)}`;
+    case 'rights':
+      return `this user must be able to read and write it and its folder (${dirname(file)})`;
+  }
 }
 
 /**
