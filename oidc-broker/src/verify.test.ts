@@ -153,6 +153,10 @@ describe('verifyCiToken, vetted keys against jose alone', () => {
     const t = now();
     const good = await sign('RS256');
     const [h = '', p = '', s = ''] = good.split('.');
+    const ecGood = await sign('ES256');
+    const [eh = '', ep = '', es = ''] = ecGood.split('.');
+    const ecSig = Buffer.from(es, 'base64url');
+    const withEcSig = (sig: Buffer) => `${eh}.${ep}.${sig.toString('base64url')}`;
     const flip = (text: string) => `${text.slice(0, -3)}${text.at(-3) === 'A' ? 'B' : 'A'}${text.slice(-2)}`;
     const cases: Record<string, string> = {
       expired: await sign('RS256', { iat: t - 600, nbf: t - 600, exp: t - 120 }),
@@ -170,6 +174,14 @@ describe('verifyCiToken, vetted keys against jose alone', () => {
       'payload changed': `${h}.${Buffer.from(JSON.stringify(claims({ ref: 'refs/heads/evil' }))).toString('base64url')}.${s}`,
       'signed by another key under the same kid': await sign('RS256', {}, {}, otherRsa.privateKey),
       'ES256 signed by another key': await sign('ES256', {}, {}, ecKeyPair().privateKey),
+      // ES256's r || s goes to node:crypto as DER (ecdsa.ts joseToDer): the lengths and values it must refuse.
+      'ES256 signature a byte short': withEcSig(ecSig.subarray(1)),
+      'ES256 signature a byte long': withEcSig(Buffer.concat([Buffer.alloc(1), ecSig])),
+      'ES256 signature in DER': withEcSig(cryptoSign('sha256', Buffer.from(`${eh}.${ep}`), ec.privateKey)),
+      'ES256 signature all zeros': withEcSig(Buffer.alloc(64)),
+      'ES256 signature r and s swapped': withEcSig(
+        Buffer.concat([ecSig.subarray(32), ecSig.subarray(0, 32)]),
+      ),
       'signature with padding': `${good}==`,
       'signature with a space': `${h}.${p}.${s.slice(0, 10)} ${s.slice(10)}`,
       'signature one character too long': `${good}A`,

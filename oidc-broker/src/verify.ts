@@ -22,6 +22,7 @@ import type {
 } from 'jose';
 import { PROJECT_TOKEN_TYP } from '../../shared/contract/project-token';
 import type { BrokerConfig, IssuerEntry } from './config';
+import { joseToDer } from './ecdsa';
 import { BrokerError } from './errors';
 import type { Claims, ClaimType } from './providers/types';
 
@@ -281,21 +282,44 @@ export function peek(token: string): { header: ProtectedHeaderParameters; payloa
   return { header: decodeProtectedHeader(token), payload: decodeJwt(token) };
 }
 
-/** node:crypto's parameters for the JWS algorithms fastVerify checks itself (the same as WebCrypto's in jose). */
-const SCHEMES: Record<
-  string,
-  { hash: string; padding?: number; saltLength?: number; dsaEncoding?: 'ieee-p1363' }
-> = {
-  RS256: { hash: 'sha256' },
-  RS384: { hash: 'sha384' },
-  RS512: { hash: 'sha512' },
-  PS256: { hash: 'sha256', padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
-  PS384: { hash: 'sha384', padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 },
-  PS512: { hash: 'sha512', padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 64 },
-  ES256: { hash: 'sha256', dsaEncoding: 'ieee-p1363' },
-  ES384: { hash: 'sha384', dsaEncoding: 'ieee-p1363' },
-  ES512: { hash: 'sha512', dsaEncoding: 'ieee-p1363' },
+/** node:crypto's parameters for the JWS algorithms fastVerify checks itself (the same as WebCrypto's in jose). RSA
+ * PKCS#1 v1.5 is node:crypto's default for an RSA key and ECDSA's signature goes as DER (joseToDer), so that those
+ * keys go bare: on Node 24 an options object around the key costs half a signature more (ecdsa.ts). */
+type Scheme =
+  | { hash: string; kind: 'pkcs1' }
+  | { hash: string; kind: 'pss'; saltLength: number }
+  | { hash: string; kind: 'ecdsa'; size: number };
+
+const SCHEMES: Record<string, Scheme> = {
+  RS256: { hash: 'sha256', kind: 'pkcs1' },
+  RS384: { hash: 'sha384', kind: 'pkcs1' },
+  RS512: { hash: 'sha512', kind: 'pkcs1' },
+  PS256: { hash: 'sha256', kind: 'pss', saltLength: 32 },
+  PS384: { hash: 'sha384', kind: 'pss', saltLength: 48 },
+  PS512: { hash: 'sha512', kind: 'pss', saltLength: 64 },
+  ES256: { hash: 'sha256', kind: 'ecdsa', size: 32 },
+  ES384: { hash: 'sha384', kind: 'ecdsa', size: 48 },
+  ES512: { hash: 'sha512', kind: 'ecdsa', size: 66 },
 };
+
+/** Whether `signature` is `scheme`'s signature of `data` by `key` (false for one that is malformed). */
+function signedBy(scheme: Scheme, key: KeyObject, data: Buffer, signature: Buffer): boolean {
+  switch (scheme.kind) {
+    case 'pkcs1':
+      return cryptoVerify(scheme.hash, data, key, signature);
+    case 'pss':
+      return cryptoVerify(
+        scheme.hash,
+        data,
+        { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: scheme.saltLength },
+        signature,
+      );
+    case 'ecdsa': {
+      const der = joseToDer(signature, scheme.size);
+      return der !== undefined && cryptoVerify(scheme.hash, data, key, der);
+    }
+  }
+}
 
 /** Three base64url parts, nothing else (no padding, no whitespace): what jose decodes exactly as Buffer does. */
 const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -339,12 +363,7 @@ async function verifyJwt(
     if (key && s.length % 4 !== 1) {
       let good = false;
       try {
-        good = cryptoVerify(
-          scheme.hash,
-          Buffer.from(`${h}.${p}`, 'latin1'),
-          { key, padding: scheme.padding, saltLength: scheme.saltLength, dsaEncoding: scheme.dsaEncoding },
-          Buffer.from(s, 'base64url'),
-        );
+        good = signedBy(scheme, key, Buffer.from(`${h}.${p}`, 'latin1'), Buffer.from(s, 'base64url'));
       } catch {
         good = false;
       }
