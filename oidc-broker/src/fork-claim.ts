@@ -6,7 +6,7 @@
 //                    (checkRun), list the run's artifacts for the challenge, spend the claim at once, mint an isolated
 //                    token, audit.
 // Callers learn a code and a generic message that names no project; the detail goes to the audit row and the log.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   CLAIM_EXCHANGE_REQUEST_FIELDS,
   CLAIM_REQUEST_FIELDS,
@@ -28,7 +28,7 @@ import type { BrokerDeps, RequestContext } from './exchange';
 import { auditLater, auditRefusal, logFields, projectField, stateUnavailable } from './exchange';
 import type { GitHubApi, GitHubOptions, WorkflowRun } from './github';
 import { GitHubClients, GitHubError } from './github';
-import { mintProjectToken } from './mint';
+import { mintProjectToken, sha256 } from './mint';
 import type { CompiledRule } from './policy';
 import type { AuditRecord, ClaimRow } from './state';
 import { StoreUnavailableError } from './state';
@@ -267,10 +267,6 @@ function noGitHub(config: BrokerConfig): BrokerError {
       field: 'github.token_env',
     },
   );
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 function seconds(ms: number): number {

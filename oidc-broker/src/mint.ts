@@ -1,5 +1,5 @@
 // mint: a decision -> a project token (ES256, kid, typ depot-project+jwt) signed with the current key.
-import { createHash, randomUUID, sign } from 'node:crypto';
+import { hash, randomUUID, sign } from 'node:crypto';
 import { PROJECT_TOKEN_TYP, projectAudience, projectSubject } from '../../shared/contract/project-token';
 import type { ProjectTokenClaims, SourceIdentity } from '../../shared/contract/project-token';
 import type { BrokerConfig } from './config';
@@ -66,6 +66,7 @@ export async function mintProjectToken(
   return { token, jti, scope, expiresAt: new Date(exp * 1000), sha256: sha256(token) };
 }
 
+/** The hex SHA-256 of `text` (UTF-8), one-shot: a third cheaper than a Hash object. */
 export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }

@@ -188,8 +188,9 @@ export async function verifyCiToken(
   // Read iss (unverified) only to pick the issuer entry; nothing is trusted before jwtVerify below.
   let header: ProtectedHeaderParameters;
   let unverified: JWTPayload;
+  let compact: Peeked['compact'];
   try {
-    ({ header, payload: unverified } = peek(token));
+    ({ header, payload: unverified, compact } = peek(token));
   } catch {
     throw new BrokerError(
       'malformed_token',
@@ -234,7 +235,7 @@ export async function verifyCiToken(
   };
   let claims: JWTPayload;
   try {
-    claims = await verifyJwt(token, header, keys.keysFor(entry), options);
+    claims = await verifyJwt(token, compact, header, keys.keysFor(entry), options);
   } catch (err: unknown) {
     throw toBrokerError(err, entry);
   }
@@ -261,20 +262,27 @@ function isJsonObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+interface Peeked {
+  header: ProtectedHeaderParameters;
+  payload: JWTPayload;
+  /** The three parts, when the token is three strict base64url parts (COMPACT, tested once here). */
+  compact?: [string, string, string];
+}
+
 /**
  * The unverified header and claims, read once: a token of three strict base64url parts is decoded by Buffer (native,
  * the bytes jose's decoder gives for such parts), anything else by jose's decodeProtectedHeader and decodeJwt, whose
  * refusals stay theirs.
  */
-export function peek(token: string): { header: ProtectedHeaderParameters; payload: JWTPayload } {
+export function peek(token: string): Peeked {
   const parts = token.split('.');
   if (parts.length !== 3) throw new Error('not three parts');
-  const [h = '', p = ''] = parts;
+  const [h = '', p = '', s = ''] = parts;
   if (COMPACT.test(token) && h.length % 4 !== 1 && p.length % 4 !== 1) {
     try {
       const header: unknown = JSON.parse(utf8.decode(Buffer.from(h, 'base64url')));
       const payload: unknown = JSON.parse(utf8.decode(Buffer.from(p, 'base64url')));
-      if (isJsonObject(header) && isJsonObject(payload)) return { header, payload };
+      if (isJsonObject(header) && isJsonObject(payload)) return { header, payload, compact: [h, p, s] };
     } catch {
       // jose's decoders below give the verdict
     }
@@ -341,6 +349,7 @@ const vetted = new WeakMap<object, Map<string, KeyObject>>();
  */
 async function verifyJwt(
   token: string,
+  compact: Peeked['compact'],
   header: ProtectedHeaderParameters,
   getKey: JWTVerifyGetKey,
   options: JWTVerifyOptions,
@@ -354,9 +363,9 @@ async function verifyJwt(
     options.algorithms?.includes(alg) &&
     header.crit === undefined &&
     header.b64 === undefined &&
-    COMPACT.test(token)
+    compact
   ) {
-    const [h = '', p = '', s = ''] = token.split('.');
+    const [h, p, s] = compact;
     // jose resolves the key after the header checks, with the parsed protected header: so does this.
     resolved = await getKey(header as CompactJWSHeaderParameters, { payload: p, protected: h, signature: s });
     const key = typeof resolved === 'object' ? vetted.get(resolved)?.get(alg) : undefined;
