@@ -1,8 +1,9 @@
 // mint: a decision -> a project token (ES256, kid, typ depot-project+jwt) signed with the current key.
-import { hash, randomUUID, sign } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { PROJECT_TOKEN_TYP, projectAudience, projectSubject } from '../../shared/contract/project-token';
 import type { ProjectTokenClaims, SourceIdentity } from '../../shared/contract/project-token';
 import type { BrokerConfig } from './config';
+import { cryptoThread } from './crypto-thread';
 import { derToJose } from './ecdsa';
 import type { KeyStore } from './keys';
 import type { Decision } from './policy';
@@ -45,10 +46,10 @@ export async function mintProjectToken(
     rule: decision.rule.id,
   };
   if (!decision.isolated) claims.cache = `${config.registry.host}/${decision.project.cacheRepository}`;
-  // The header and claims jose's SignJWT would write (same members, same order), signed with node:crypto on the
-  // cached KeyObject: synchronous, no WebCrypto dispatch or thread-pool hop. The key goes bare and the signature comes
-  // as DER, made r || s (as JWS wants) by derToJose: node:crypto's own ieee-p1363 option doubles the cost of the
-  // signature on Node 24 (ecdsa.ts).
+  // The header and claims jose's SignJWT would write (same members, same order), signed with node:crypto's sign() on
+  // the cached KeyObject, on the crypto thread (crypto-thread.ts: the event loop hands it over instead of spending the
+  // signature's time). The key goes bare and the signature comes as DER, made r || s (as JWS wants) by derToJose:
+  // node:crypto's own ieee-p1363 option doubles the cost of the signature on Node 24 (ecdsa.ts).
   if (!Number.isFinite(exp)) throw new TypeError('"iat", "nbf" and "exp" must be finite numbers');
   const payload: Record<string, unknown> = {
     ...claims,
@@ -61,7 +62,7 @@ export async function mintProjectToken(
     exp,
   };
   const input = `${protectedHeader(kid)}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-  const signature = derToJose(sign('sha256', Buffer.from(input, 'latin1'), key), 32);
+  const signature = derToJose(await cryptoThread.sign('sha256', Buffer.from(input, 'latin1'), key), 32);
   const token = `${input}.${signature.toString('base64url')}`;
   return { token, jti, scope, expiresAt: new Date(exp * 1000), sha256: sha256(token) };
 }

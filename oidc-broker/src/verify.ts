@@ -3,7 +3,7 @@
 // jose checks signature, algorithm, audience, times, age and required claims, with every option spelled out.
 // A key jose has once accepted for an algorithm then checks signatures through node:crypto (see fastVerify): the same
 // checks, a third of the CPU and no thread-pool hop.
-import { constants, KeyObject, verify as cryptoVerify } from 'node:crypto';
+import { constants, KeyObject } from 'node:crypto';
 import type { webcrypto } from 'node:crypto';
 import {
   createRemoteJWKSet,
@@ -22,6 +22,7 @@ import type {
 } from 'jose';
 import { PROJECT_TOKEN_TYP } from '../../shared/contract/project-token';
 import type { BrokerConfig, IssuerEntry } from './config';
+import { cryptoThread } from './crypto-thread';
 import { joseToDer } from './ecdsa';
 import { BrokerError } from './errors';
 import type { Claims, ClaimType } from './providers/types';
@@ -310,21 +311,23 @@ const SCHEMES: Record<string, Scheme> = {
   ES512: { hash: 'sha512', kind: 'ecdsa', size: 66 },
 };
 
-/** Whether `signature` is `scheme`'s signature of `data` by `key` (false for one that is malformed). */
-function signedBy(scheme: Scheme, key: KeyObject, data: Buffer, signature: Buffer): boolean {
+/** Whether `signature` is `scheme`'s signature of `data` by `key` (false for one that is malformed), on the crypto
+ * thread. */
+async function signedBy(scheme: Scheme, key: KeyObject, data: Buffer, signature: Buffer): Promise<boolean> {
   switch (scheme.kind) {
     case 'pkcs1':
-      return cryptoVerify(scheme.hash, data, key, signature);
+      return cryptoThread.verify(scheme.hash, data, key, undefined, signature);
     case 'pss':
-      return cryptoVerify(
+      return cryptoThread.verify(
         scheme.hash,
         data,
-        { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: scheme.saltLength },
+        key,
+        { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: scheme.saltLength },
         signature,
       );
     case 'ecdsa': {
       const der = joseToDer(signature, scheme.size);
-      return der !== undefined && cryptoVerify(scheme.hash, data, key, der);
+      return der !== undefined && cryptoThread.verify(scheme.hash, data, key, undefined, der);
     }
   }
 }
@@ -342,7 +345,7 @@ const vetted = new WeakMap<object, Map<string, KeyObject>>();
  * jwtVerify's checks in jwtVerify's order. The first token of a key and algorithm goes through jose's jwtVerify
  * itself (key type, usage, RSA modulus length, signature, claims); after it succeeded, the key is vetted for that
  * algorithm, and later tokens with a plain header (an allowed alg, no crit, no b64) have their signature checked by
- * node:crypto on the cached KeyObject, synchronously, and their claims by jose's own claim-set validation (through
+ * node:crypto on the cached KeyObject, on the crypto thread (crypto-thread.ts), and their claims by jose's own claim-set validation (through
  * UnsecuredJWT.decode of the same payload, the code jwtVerify runs: iss, aud, exp, nbf, iat, maxTokenAge, required
  * claims). Anything else, and every token whose signature does not verify there, goes through jwtVerify, so a refusal
  * is jose's, word for word.
@@ -372,7 +375,7 @@ async function verifyJwt(
     if (key && s.length % 4 !== 1) {
       let good = false;
       try {
-        good = signedBy(scheme, key, Buffer.from(`${h}.${p}`, 'latin1'), Buffer.from(s, 'base64url'));
+        good = await signedBy(scheme, key, Buffer.from(`${h}.${p}`, 'latin1'), Buffer.from(s, 'base64url'));
       } catch {
         good = false;
       }

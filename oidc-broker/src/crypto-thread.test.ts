@@ -1,0 +1,123 @@
+// crypto-thread: the exchange's signature check and signature on a worker thread give node:crypto's own answers (a
+// signature that verifies, a verdict, node's error), a turn's operations go in one message, and a worker that dies
+// or cannot start costs no exchange its answer: the operations run on the event loop instead.
+import { spawnSync } from 'node:child_process';
+import { constants, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CryptoThread } from './crypto-thread';
+
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const ec384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const PSS = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
+
+const threads: CryptoThread[] = [];
+function thread(offload = true, source?: string): CryptoThread {
+  const t = new CryptoThread(offload, source);
+  threads.push(t);
+  return t;
+}
+afterEach(async () => {
+  await Promise.all(threads.splice(0).map((t) => t.close()));
+});
+
+/** What node:crypto says on this thread, for each kind of operation the broker hands over. */
+async function checkAnswers(t: CryptoThread, n: number): Promise<void> {
+  const data = Array.from({ length: n }, (_, i) => Buffer.from(`header.payload ${i}`));
+  const rs = data.map((d) => sign('sha256', d, rsa.privateKey));
+  const ps = data.map((d) => sign('sha256', d, { key: rsa.privateKey, ...PSS }));
+  const es384 = data.map((d) => sign('sha384', d, ec384.privateKey));
+  const results = await Promise.all(
+    data.flatMap((d, i) => [
+      t.sign('sha256', d, ec.privateKey).then((der) => verify('sha256', d, ec.publicKey, der)),
+      t.verify('sha256', d, rsa.publicKey, undefined, rs[i] ?? Buffer.alloc(0)),
+      t.verify('sha256', d, rsa.publicKey, PSS, ps[i] ?? Buffer.alloc(0)),
+      t.verify('sha384', d, ec384.publicKey, undefined, es384[i] ?? Buffer.alloc(0)),
+      // Refusals: another message, PKCS#1 against a PSS signature, a signature cut short.
+      t.verify('sha256', Buffer.from('other'), rsa.publicKey, undefined, rs[i] ?? Buffer.alloc(0)),
+      t.verify('sha256', d, rsa.publicKey, undefined, ps[i] ?? Buffer.alloc(0)),
+      t.verify('sha384', d, ec384.publicKey, undefined, (es384[i] ?? Buffer.alloc(0)).subarray(1)),
+    ]),
+  );
+  expect(results).toEqual(data.flatMap(() => [true, true, true, true, false, false, false]));
+}
+
+describe('CryptoThread', () => {
+  it("signs and verifies on a worker thread with node:crypto's answers, a turn's operations in one message", async () => {
+    const t = thread();
+    await checkAnswers(t, 30);
+    expect(t.started).toBe(1);
+    expect(t.threadId).toBeGreaterThan(0);
+    expect(t.batches).toBe(1); // 210 operations asked for in one turn of the event loop
+    await checkAnswers(t, 5);
+    expect(t.batches).toBe(2);
+  });
+
+  it("rejects with node:crypto's own error, and goes on answering", async () => {
+    const t = thread();
+    const data = Buffer.from('x');
+    let theirs = '';
+    try {
+      sign('sha256', data, rsa.publicKey); // a public key cannot sign
+    } catch (err: unknown) {
+      theirs = (err as Error).message;
+    }
+    expect(theirs).not.toBe('');
+    await expect(t.sign('sha256', data, rsa.publicKey)).rejects.toThrow(theirs);
+    await checkAnswers(t, 2);
+    expect(t.started).toBe(1);
+  });
+
+  it('a worker that dies with operations in flight: they are answered here, and the next turn starts another', async () => {
+    // A worker that takes the operations and never answers, then dies: the answers can only come from the fallback.
+    const t = thread(true, "require('node:worker_threads').parentPort.on('message', () => {});");
+    const pending = checkAnswers(t, 10);
+    await new Promise((r) => setTimeout(r, 50)); // sent, unanswered
+    expect(t.batches).toBe(1);
+    await t.crash();
+    await pending;
+    expect(t.started).toBe(1);
+    // The next turn's operations go to a new worker (of the same kind: it dies too, and they are answered here).
+    const next = checkAnswers(t, 2);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(t.started).toBe(2);
+    expect(t.batches).toBe(2);
+    await t.crash();
+    await next;
+  });
+
+  it('a worker that cannot start: operations run here, and after three such workers no fourth is tried', async () => {
+    const t = thread(true, "throw new Error('this worker does not start');");
+    for (let i = 0; i < 5; i++) await checkAnswers(t, 3);
+    expect(t.started).toBe(3);
+    expect(t.offloading).toBe(false);
+  });
+
+  it('off (one core, or BROKER_CRYPTO_THREAD=0): the same answers, no thread', async () => {
+    const t = thread(false);
+    await checkAnswers(t, 5);
+    expect(t.started).toBe(0);
+    expect(t.threadId).toBeUndefined();
+  });
+
+  it('never keeps the process alive', () => {
+    const module = resolve(import.meta.dirname, 'crypto-thread.ts');
+    const code = `
+      const { generateKeyPairSync, verify } = await import('node:crypto');
+      const { cryptoThread } = await import(${JSON.stringify(module)});
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const data = Buffer.from('x');
+      const der = await cryptoThread.sign('sha256', data, privateKey);
+      if (!verify('sha256', data, publicKey, der)) process.exit(2);
+      console.log(cryptoThread.offloading === (cryptoThread.threadId !== undefined) ? 'done' : 'no thread');
+    `;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('done');
+    expect(r.status).toBe(0);
+  });
+});

@@ -1,0 +1,271 @@
+// The exchange's two public-key operations (the CI token's signature check, the project token's ES256 signature) on
+// a worker thread, so that the event loop, which bounds a broker's exchanges per second, spends a few microseconds
+// handing them over instead of about seventy doing them: the operations of one turn of the event loop go over in one
+// message and come back in one. The worker does node:crypto's sign() and verify() and nothing else (the key and its
+// options, the DER conversion of ECDSA signatures, every decision stay here), so its answer is the one the same call
+// would give here; keys go over once (KeyObjects are cloned to the worker) and are named by a number after that.
+//
+// On a single core the hop costs more than it saves, so there (and with BROKER_CRYPTO_THREAD=0) the operations run
+// inline. A worker that dies or cannot start is not a failure of the exchanges that were waiting for it: their
+// operations run inline, and the next turn starts a new worker. The worker is unref'd while nothing waits for it: it
+// never keeps the process alive. Its code is plain JavaScript evaluated in the worker (no loader, no bundler entry), as
+// the SQLite commit worker's.
+import { availableParallelism } from 'node:os';
+import { sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+
+/** RSA-PSS's node:crypto options (padding, salt length): undefined for a key that goes bare. */
+export interface KeyOptions {
+  padding: number;
+  saltLength: number;
+}
+
+interface SignJob {
+  op: 's';
+  hash: string;
+  data: Buffer;
+  key: KeyObject;
+  resolve: (signature: Buffer) => void;
+  reject: (err: unknown) => void;
+}
+
+interface VerifyJob {
+  op: 'v';
+  hash: string;
+  data: Buffer;
+  key: KeyObject;
+  options: KeyOptions | undefined;
+  signature: Buffer;
+  resolve: (good: boolean) => void;
+  reject: (err: unknown) => void;
+}
+
+type Job = SignJob | VerifyJob;
+
+/** Workers lost in a row before they answered anything (they cannot start here): then the work stays inline. */
+const GIVE_UP = 3;
+
+/** What a job is on the wire: [op, hash, key id, data, signature, padding, saltLength]. */
+type WireJob = [string, string, number, Buffer, Buffer | undefined, number, number];
+
+/** Per answer: ['s', signature] / ['v', verdict] / ['e', message] (node:crypto threw). */
+type WireAnswer = ['s', Uint8Array] | ['v', boolean] | ['e', string];
+
+const SOURCE = String.raw`
+const { parentPort } = require('node:worker_threads');
+const { sign, verify } = require('node:crypto');
+const keys = new Map();
+parentPort.on('message', (m) => {
+  for (const [id, key] of m.keys) keys.set(id, key);
+  for (const id of m.drop) keys.delete(id);
+  const out = new Array(m.jobs.length);
+  for (let i = 0; i < m.jobs.length; i++) {
+    const [op, hash, id, data, signature, padding, saltLength] = m.jobs[i];
+    const key = keys.get(id);
+    try {
+      if (op === 's') out[i] = ['s', sign(hash, data, key)];
+      else out[i] = ['v', verify(hash, data, padding ? { key, padding, saltLength } : key, signature)];
+    } catch (e) {
+      out[i] = ['e', e && typeof e.message === 'string' ? e.message : String(e)];
+    }
+  }
+  parentPort.postMessage(out);
+});
+`;
+
+/** The node:crypto calls themselves, on this thread. */
+function inline(job: Job): void {
+  try {
+    if (job.op === 's') job.resolve(cryptoSign(job.hash, job.data, job.key));
+    else {
+      const key = job.options ? { key: job.key, ...job.options } : job.key;
+      job.resolve(cryptoVerify(job.hash, job.data, key, job.signature));
+    }
+  } catch (err: unknown) {
+    job.reject(err);
+  }
+}
+
+export class CryptoThread {
+  private worker: Worker | undefined;
+  /** Jobs of this turn of the event loop, sent together by flush(). */
+  private queued: Job[] = [];
+  private flushing = false;
+  /** Sent batches in the order they went (the worker answers in order). */
+  private readonly sent: Job[][] = [];
+  /** Key ids, per key object: known to the current worker. */
+  private ids = new WeakMap<KeyObject, number>();
+  private nextId = 1;
+  /** Keys the current worker holds, to drop there once they are gone here. */
+  private readonly held = new Map<number, WeakRef<KeyObject>>();
+  /** Workers started so far, and messages sent to them (a test reads both). */
+  started = 0;
+  batches = 0;
+
+  /** Workers in a row that were lost before their first answer: after GIVE_UP of them, everything runs inline. */
+  private stillborn = 0;
+  /** Whether the current worker has answered yet. */
+  private answered = false;
+
+  constructor(
+    private offload: boolean,
+    private readonly source: string = SOURCE,
+  ) {}
+
+  /** Whether operations go to the worker (false on one core, with BROKER_CRYPTO_THREAD=0, or after GIVE_UP). */
+  get offloading(): boolean {
+    return this.offload;
+  }
+
+  /** `hash`-then-sign of `data` by `key`, as node:crypto's sign() returns it (DER for ECDSA). */
+  sign(hash: string, data: Buffer, key: KeyObject): Promise<Buffer> {
+    return new Promise((resolve, reject) => this.add({ op: 's', hash, data, key, resolve, reject }));
+  }
+
+  /** Whether `signature` is `key`'s signature of `data`, as node:crypto's verify() says. */
+  verify(
+    hash: string,
+    data: Buffer,
+    key: KeyObject,
+    options: KeyOptions | undefined,
+    signature: Buffer,
+  ): Promise<boolean> {
+    return new Promise((resolve, reject) =>
+      this.add({ op: 'v', hash, data, key, options, signature, resolve, reject }),
+    );
+  }
+
+  private add(job: Job): void {
+    if (!this.offload) {
+      inline(job);
+      return;
+    }
+    this.queued.push(job);
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushing = false;
+    const jobs = this.queued;
+    this.queued = [];
+    if (!this.offload) {
+      for (const job of jobs) inline(job);
+      return;
+    }
+    let worker: Worker;
+    try {
+      worker = this.ensure();
+    } catch {
+      for (const job of jobs) inline(job);
+      return;
+    }
+    const keys: [number, KeyObject][] = [];
+    const wire: WireJob[] = jobs.map((job) => {
+      let id = this.ids.get(job.key);
+      if (id === undefined) {
+        id = this.nextId++;
+        this.ids.set(job.key, id);
+        this.held.set(id, new WeakRef(job.key));
+        keys.push([id, job.key]);
+      }
+      return job.op === 's'
+        ? ['s', job.hash, id, job.data, undefined, 0, 0]
+        : [
+            'v',
+            job.hash,
+            id,
+            job.data,
+            job.signature,
+            job.options?.padding ?? 0,
+            job.options?.saltLength ?? 0,
+          ];
+    });
+    const drop: number[] = [];
+    for (const [id, ref] of this.held) {
+      if (ref.deref() === undefined) {
+        drop.push(id);
+        this.held.delete(id);
+      }
+    }
+    this.sent.push(jobs);
+    if (this.sent.length === 1) worker.ref();
+    this.batches++;
+    worker.postMessage({ keys, drop, jobs: wire });
+  }
+
+  private answer(out: WireAnswer[]): void {
+    this.answered = true;
+    this.stillborn = 0;
+    const jobs = this.sent.shift();
+    if (this.sent.length === 0) this.worker?.unref();
+    if (!jobs) return;
+    jobs.forEach((job, i) => {
+      const a = out[i];
+      if (a === undefined) inline(job);
+      else if (a[0] === 'e') job.reject(new Error(a[1]));
+      else if (job.op === 's' && a[0] === 's')
+        job.resolve(Buffer.from(a[1].buffer, a[1].byteOffset, a[1].byteLength));
+      else if (job.op === 'v' && a[0] === 'v') job.resolve(a[1]);
+      else inline(job);
+    });
+  }
+
+  /** The worker is gone (it died, or failed to start): what it had runs here, and the next turn starts another. */
+  private lost(worker: Worker): void {
+    if (this.worker !== worker) return;
+    this.worker = undefined;
+    if (!this.answered && ++this.stillborn >= GIVE_UP) this.offload = false;
+    this.ids = new WeakMap();
+    this.held.clear();
+    const pending = this.sent.splice(0);
+    for (const jobs of pending) for (const job of jobs) inline(job);
+  }
+
+  private ensure(): Worker {
+    if (this.worker) return this.worker;
+    // execArgv: [] — the process's own flags are not the worker's business, and some would break it (an inherited
+    // --input-type=module makes the CommonJS source above fail to load).
+    const worker = new Worker(this.source, { eval: true, name: 'broker crypto', execArgv: [] });
+    this.started++;
+    this.answered = false;
+    worker.unref();
+    worker.on('message', (out: WireAnswer[]) => {
+      if (this.worker === worker) this.answer(out);
+    });
+    worker.on('error', () => this.lost(worker));
+    worker.on('exit', () => this.lost(worker));
+    this.worker = worker;
+    return worker;
+  }
+
+  /** Ends the worker (a test's cleanup; the process's exit ends it anyway). */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    this.lost(worker);
+    await worker.terminate();
+  }
+
+  /** Kills the worker as a crash would (a test's). */
+  async crash(): Promise<void> {
+    await this.worker?.terminate();
+  }
+
+  /** The worker's thread id, while there is one (a test's). */
+  get threadId(): number | undefined {
+    return this.worker?.threadId;
+  }
+}
+
+/** Off the event loop where there is a core to spare for it, unless BROKER_CRYPTO_THREAD=0. */
+function offloadByDefault(): boolean {
+  if (process.env.BROKER_CRYPTO_THREAD === '0') return false;
+  return availableParallelism() > 1;
+}
+
+/** The process's crypto thread: one for all brokers in the process (keys are the process's). */
+export const cryptoThread = new CryptoThread(offloadByDefault());
