@@ -69,6 +69,29 @@ describe('CryptoThread', () => {
     expect(t.started).toBe(1);
   });
 
+  it("a batch that cannot be sent: each operation gets node:crypto's answer here, and the keys go with the next", async () => {
+    const t = thread();
+    const data = Buffer.from('x');
+    const notData = (() => 0) as unknown as Buffer; // a function: the structured clone refuses it
+    let theirs = '';
+    try {
+      sign('sha256', notData, ec.privateKey);
+    } catch (err: unknown) {
+      theirs = (err as Error).message;
+    }
+    expect(theirs).not.toBe('');
+    const [refused, signed] = await Promise.allSettled([
+      t.sign('sha256', notData, ec.privateKey),
+      t.sign('sha256', data, ec.privateKey),
+    ]);
+    expect(refused.status === 'rejected' && (refused.reason as Error).message).toBe(theirs);
+    expect(signed.status === 'fulfilled' && verify('sha256', data, ec.publicKey, signed.value)).toBe(true);
+    expect(t.batches).toBe(0); // nothing went
+    // The key the failed message would have introduced goes with the next one: the worker signs with it.
+    await checkAnswers(t, 2);
+    expect(t.batches).toBe(1);
+  });
+
   it('a worker that dies with operations in flight: they are answered here, and the next turn starts another', async () => {
     // A worker that takes the operations and never answers, then dies: the answers can only come from the fallback.
     const t = thread(true, "require('node:worker_threads').parentPort.on('message', () => {});");

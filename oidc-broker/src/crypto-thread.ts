@@ -191,10 +191,21 @@ export class CryptoThread {
         this.held.delete(id);
       }
     }
+    try {
+      worker.postMessage({ keys, drop, jobs: wire });
+    } catch {
+      // Something in the batch cannot be cloned, and nothing of it went: node:crypto here gives each operation its
+      // own answer or error, and the keys this message would have introduced are introduced again next time.
+      for (const [id, key] of keys) {
+        this.ids.delete(key);
+        this.held.delete(id);
+      }
+      for (const job of jobs) inline(job);
+      return;
+    }
     this.sent.push(jobs);
     if (this.sent.length === 1) worker.ref();
     this.batches++;
-    worker.postMessage({ keys, drop, jobs: wire });
   }
 
   private answer(out: WireAnswer[]): void {
