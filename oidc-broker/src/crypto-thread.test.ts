@@ -1,10 +1,10 @@
 // crypto-thread: the exchange's signature check and signature on a worker thread give node:crypto's own answers (a
 // signature that verifies, a verdict, node's error), a turn's operations go in one message, and a worker that dies
 // or cannot start costs no exchange its answer: the operations run on the event loop instead.
-import { spawnSync } from 'node:child_process';
 import { constants, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { expectEndsOnItsOwn } from '../../test/support/alone';
 import { CryptoThread } from './crypto-thread';
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -135,12 +135,6 @@ describe('CryptoThread', () => {
       if (!verify('sha256', data, publicKey, der)) process.exit(2);
       console.log(cryptoThread.offloading === (cryptoThread.threadId !== undefined) ? 'done' : 'no thread');
     `;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(r.stderr).toBe('');
-    expect(r.stdout.trim()).toBe('done');
-    expect(r.status).toBe(0);
+    expectEndsOnItsOwn(code);
   });
 });

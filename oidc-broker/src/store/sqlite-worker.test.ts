@@ -2,11 +2,11 @@
 // its batches with StoreUnavailableError (nothing hangs, the jti stays unused) and the next batch runs on a new
 // worker; batches and audit rows commit through it; it never keeps the process alive. Runs under Node 20
 // (better-sqlite3) and Node 24 (node:sqlite) like sqlite.test.ts.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expectEndsOnItsOwn } from '../../../test/support/alone';
 import { openStore } from './index';
 import { DELETE_JTI, INSERT_JTI, SqliteStore } from './sqlite';
 import { CommitWorker } from './sqlite-commit-worker';
@@ -435,13 +435,7 @@ it('the worker never keeps the process alive, closed or not', () => {
     await b.close();
     console.log('done');
   `;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
-  expect(r.stderr).toBe('');
-  expect(r.stdout.trim()).toBe('done');
-  expect(r.status).toBe(0);
+  expectEndsOnItsOwn(code);
 });
 
 /**
