@@ -185,12 +185,7 @@ export class CryptoThread {
           ];
     });
     const drop: number[] = [];
-    for (const [id, ref] of this.held) {
-      if (ref.deref() === undefined) {
-        drop.push(id);
-        this.held.delete(id);
-      }
-    }
+    for (const [id, ref] of this.held) if (ref.deref() === undefined) drop.push(id);
     try {
       worker.postMessage({ keys, drop, jobs: wire });
     } catch {
@@ -203,6 +198,7 @@ export class CryptoThread {
       for (const job of jobs) inline(job);
       return;
     }
+    for (const id of drop) this.held.delete(id);
     this.sent.push(jobs);
     if (this.sent.length === 1) worker.ref();
     this.batches++;
