@@ -197,8 +197,8 @@ function run(urls: string[], bodies: string[], connections: number, seconds?: nu
  * connection of undici's pool (or waits in its queue for one, and that wait counts); its latency runs from when it
  * was due to the end of the answer. `connections` are spread over `urls`. The `lead` bodies go first at the same
  * pace and are not counted (the pool's connections open, the broker reaches the rate's steady state: wrk2's
- * calibration); the timed window starts after them, with a call of `onWindow`. Figures as run()'s: per second is what was answered from the
- * window's start to the last answer.
+ * calibration); the timed window starts after them, with a call of `onWindow`. Figures as run()'s: per second is
+ * what was answered from the window's start to the last answer.
  */
 async function runPaced(
   urls: string[],

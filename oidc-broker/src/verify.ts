@@ -2,7 +2,7 @@
 // token's exact `iss` in the configured registry before anything is fetched (never discovered from the token), then
 // jose checks signature, algorithm, audience, times, age and required claims, with every option spelled out.
 // A key jose has once accepted for an algorithm then checks signatures through node:crypto (see fastVerify): the same
-// checks, a third of the CPU and no thread-pool hop.
+// checks, a third of the CPU, off the event loop (crypto-thread.ts).
 import { constants, KeyObject } from 'node:crypto';
 import type { webcrypto } from 'node:crypto';
 import {
@@ -345,10 +345,10 @@ const vetted = new WeakMap<object, Map<string, KeyObject>>();
  * jwtVerify's checks in jwtVerify's order. The first token of a key and algorithm goes through jose's jwtVerify
  * itself (key type, usage, RSA modulus length, signature, claims); after it succeeded, the key is vetted for that
  * algorithm, and later tokens with a plain header (an allowed alg, no crit, no b64) have their signature checked by
- * node:crypto on the cached KeyObject, on the crypto thread (crypto-thread.ts), and their claims by jose's own claim-set validation (through
- * UnsecuredJWT.decode of the same payload, the code jwtVerify runs: iss, aud, exp, nbf, iat, maxTokenAge, required
- * claims). Anything else, and every token whose signature does not verify there, goes through jwtVerify, so a refusal
- * is jose's, word for word.
+ * node:crypto on the cached KeyObject, on the crypto thread (crypto-thread.ts), and their claims by jose's own
+ * claim-set validation (through UnsecuredJWT.decode of the same payload, the code jwtVerify runs: iss, aud, exp, nbf,
+ * iat, maxTokenAge, required claims). Anything else, and every token whose signature does not verify there, goes
+ * through jwtVerify, so a refusal is jose's, word for word.
  */
 async function verifyJwt(
   token: string,
