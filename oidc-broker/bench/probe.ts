@@ -3,13 +3,16 @@
 // categoriser of a V8 CPU profile of that instance by what the code is (HTTP, JSON, crypto, store, ...).
 //
 // Counters are wall times from call to settle, summed: WebCrypto sign/verify (jose's, on libuv's thread pool, so the
-// main thread's CPU profile misses them: the first token of each issuer key, refusals, registry tokens) and
-// node:crypto's synchronous sign/verify (the exchange's RS256 check of the CI token on a vetted key and its ES256
-// signature of the project token), the store's useJti (the single-use commit the answer waits for) and audit (not
+// main thread's CPU profile misses them: the first token of each issuer key, refusals, registry tokens), the crypto
+// thread's sign/verify (crypto-thread.ts: the exchange's RS256 check of the CI token on a vetted key and its ES256
+// signature of the project token, handed to its worker: wall time to the answer) and node:crypto's synchronous
+// sign/verify on the main thread (what the crypto thread runs inline: one core, BROKER_CRYPTO_THREAD=0, a lost
+// worker's operations), the store's useJti (the single-use commit the answer waits for) and audit (not
 // waited for), JSON.parse and JSON.stringify (every caller in the process, pino's too), and each HTTP request from
 // the server's 'request' event to the response's 'finish'.
 import nodeCrypto from 'node:crypto';
 import type { Server } from 'node:http';
+import { cryptoThread } from '../src/crypto-thread';
 import { syncBuiltinESMExports } from 'node:module';
 import type { Store } from '../src/store/types';
 
@@ -75,7 +78,8 @@ export class Probe {
     target[key] = wrapped as T[K];
   }
 
-  /** WebCrypto sign/verify and JSON, process-wide: installed before the broker loads. */
+  /** WebCrypto, the crypto thread, node:crypto's sign/verify and JSON, process-wide: installed before the broker
+   * loads. */
   installGlobal(): void {
     const algorithm = (args: unknown[]): string => {
       const a = args[0];
@@ -84,8 +88,11 @@ export class Probe {
     };
     this.timeAsync(crypto.subtle, 'verify', (args) => `WebCrypto verify (${algorithm(args)})`);
     this.timeAsync(crypto.subtle, 'sign', (args) => `WebCrypto sign (${algorithm(args)})`);
-    // verify.ts and mint.ts call node:crypto's synchronous sign/verify (imported by name: the ESM bindings follow
-    // the module object after syncBuiltinESMExports).
+    // verify.ts and mint.ts hand their operations to the crypto thread; what it runs inline calls node:crypto's
+    // synchronous sign/verify (imported by name: the ESM bindings follow the module object after
+    // syncBuiltinESMExports).
+    this.timeAsync(cryptoThread, 'verify', () => 'crypto thread verify (handed over, to the answer)');
+    this.timeAsync(cryptoThread, 'sign', () => 'crypto thread sign (handed over, to the answer)');
     this.timeSync(nodeCrypto, 'verify', 'node:crypto verify (main thread)');
     this.timeSync(nodeCrypto, 'sign', 'node:crypto sign (main thread)');
     syncBuiltinESMExports();

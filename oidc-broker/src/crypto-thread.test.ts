@@ -22,6 +22,9 @@ afterEach(async () => {
   await Promise.all(threads.splice(0).map((t) => t.close()));
 });
 
+/** The end of this turn of the event loop: a batch asked for in it has gone. */
+const turn = () => new Promise((r) => setImmediate(r));
+
 /** What node:crypto says on this thread, for each kind of operation the broker hands over. */
 async function checkAnswers(t: CryptoThread, n: number): Promise<void> {
   const data = Array.from({ length: n }, (_, i) => Buffer.from(`header.payload ${i}`));
@@ -96,14 +99,14 @@ describe('CryptoThread', () => {
     // A worker that takes the operations and never answers, then dies: the answers can only come from the fallback.
     const t = thread(true, "require('node:worker_threads').parentPort.on('message', () => {});");
     const pending = checkAnswers(t, 10);
-    await new Promise((r) => setTimeout(r, 50)); // sent, unanswered
+    await turn(); // sent, and never to be answered
     expect(t.batches).toBe(1);
     await t.crash();
     await pending;
     expect(t.started).toBe(1);
     // The next turn's operations go to a new worker (of the same kind: it dies too, and they are answered here).
     const next = checkAnswers(t, 2);
-    await new Promise((r) => setTimeout(r, 50));
+    await turn();
     expect(t.started).toBe(2);
     expect(t.batches).toBe(2);
     await t.crash();

@@ -212,12 +212,11 @@ export class CryptoThread {
     if (!jobs) return;
     jobs.forEach((job, i) => {
       const a = out[i];
-      if (a === undefined) inline(job);
-      else if (a[0] === 'e') job.reject(new Error(a[1]));
-      else if (job.op === 's' && a[0] === 's')
+      if (a?.[0] === 'e') job.reject(new Error(a[1]));
+      else if (job.op === 's' && a?.[0] === 's')
         job.resolve(Buffer.from(a[1].buffer, a[1].byteOffset, a[1].byteLength));
-      else if (job.op === 'v' && a[0] === 'v') job.resolve(a[1]);
-      else inline(job);
+      else if (job.op === 'v' && a?.[0] === 'v') job.resolve(a[1]);
+      else inline(job); // an answer missing or of the wrong kind: node:crypto here decides
     });
   }
 
