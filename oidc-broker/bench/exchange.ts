@@ -605,11 +605,12 @@ async function mintBodies(issuer: LocalIssuer, n: number): Promise<string[]> {
 function timingLines(t: Timing, exchanges: number): string[] {
   const lines = [
     `  process CPU per exchange: ${((t.cpuUserMs + t.cpuSystemMs) / exchanges).toFixed(3)} ms (user ${(t.cpuUserMs / exchanges).toFixed(3)}, system ${(t.cpuSystemMs / exchanges).toFixed(3)}; every thread), event loop busy ${(t.elu * 100).toFixed(0)}%`,
+    `  event loop delay (a timer due every millisecond, how late it ran): p50 ${t.loopDelay.p50.toFixed(2)} ms, p99 ${t.loopDelay.p99.toFixed(2)} ms, max ${t.loopDelay.max.toFixed(2)} ms`,
   ];
   const rows = Object.entries(t.counters).sort((a, b) => b[1].ms - a[1].ms);
   for (const [name, c] of rows) {
     lines.push(
-      `  ${name}: ${(c.n / exchanges).toFixed(2)} calls/exchange, ${(c.ms / c.n).toFixed(3)} ms/call (wall, call to settle)`,
+      `  ${name}: ${(c.n / exchanges).toFixed(2)} calls/exchange, ${(c.ms / c.n).toFixed(3)} ms/call (wall, call to settle)${c.p99 === undefined ? '' : `, p50 ${(c.p50 ?? 0).toFixed(3)} ms, p99 ${c.p99.toFixed(3)} ms`}`,
     );
   }
   return lines;

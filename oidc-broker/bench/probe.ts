@@ -2,7 +2,7 @@
 // broker instance (instance.ts, only when BENCH_PROBE=1: without it nothing here is loaded or wrapped) and a
 // categoriser of a V8 CPU profile of that instance by what the code is (HTTP, JSON, crypto, store, ...).
 //
-// Counters are wall times from call to settle, summed: WebCrypto sign/verify (jose's, on libuv's thread pool, so the
+// Counters are wall times from call to settle, summed, with their p50 and p99: WebCrypto sign/verify (jose's, on libuv's thread pool, so the
 // main thread's CPU profile misses them: the first token of each issuer key, refusals, registry tokens), the crypto
 // thread's sign/verify (crypto-thread.ts: the exchange's RS256 check of the CI token on a vetted key and its ES256
 // signature of the project token, handed to its worker: wall time to the answer) and node:crypto's synchronous
@@ -12,6 +12,8 @@
 // the server's 'request' event to the response's 'finish'.
 import nodeCrypto from 'node:crypto';
 import type { Server } from 'node:http';
+import { createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import type { RecordableHistogram } from 'node:perf_hooks';
 import { cryptoThread } from '../src/crypto-thread';
 import { syncBuiltinESMExports } from 'node:module';
 import type { Store } from '../src/store/types';
@@ -19,6 +21,9 @@ import type { Store } from '../src/store/types';
 export interface Counter {
   n: number;
   ms: number;
+  /** Its calls' median and 99th percentile, milliseconds (set by take()). */
+  p50?: number;
+  p99?: number;
 }
 
 export type Counters = Record<string, Counter>;
@@ -30,19 +35,35 @@ export interface Timing {
   cpuSystemMs: number;
   /** The main thread's event-loop utilisation over the window, 0..1. */
   elu: number;
+  /** How late the event loop ran a timer due every LOOP_DELAY_MS over the window (monitorEventLoopDelay, its period
+   * taken off), milliseconds: what a request that arrives while it is busy waits before it is read. */
+  loopDelay: { p50: number; p99: number; max: number };
   wallMs: number;
 }
 
+/** The period of the event-loop delay's timer: its readings are this much more than the delay. */
+const LOOP_DELAY_MS = 1;
+
 export class Probe {
   private counters: Counters = {};
+  /** Per counter: its calls' times, microseconds (percentiles of a wall time, as the mean beside them). */
+  private histograms = new Map<string, RecordableHistogram>();
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_MS });
   private cpu = process.cpuUsage();
   private elu = performance.eventLoopUtilization();
   private since = performance.now();
+
+  constructor() {
+    this.loopDelay.enable();
+  }
 
   add(name: string, ms: number): void {
     const c = (this.counters[name] ??= { n: 0, ms: 0 });
     c.n++;
     c.ms += ms;
+    let h = this.histograms.get(name);
+    if (!h) this.histograms.set(name, (h = createHistogram()));
+    h.record(Math.max(1, Math.round(ms * 1000)));
   }
 
   /** Wraps an async method of `target` so each call's time to settle is counted under `name`. */
@@ -122,14 +143,29 @@ export class Probe {
   take(): Timing {
     const cpu = process.cpuUsage(this.cpu);
     const elu = performance.eventLoopUtilization(this.elu);
+    for (const [name, h] of this.histograms) {
+      const c = this.counters[name];
+      if (c) {
+        c.p50 = h.percentile(50) / 1000;
+        c.p99 = h.percentile(99) / 1000;
+      }
+    }
+    const late = (ns: number) => Math.max(0, ns / 1e6 - LOOP_DELAY_MS);
     const timing: Timing = {
       counters: this.counters,
       cpuUserMs: cpu.user / 1000,
       cpuSystemMs: cpu.system / 1000,
       elu: elu.utilization,
+      loopDelay: {
+        p50: late(this.loopDelay.percentile(50)),
+        p99: late(this.loopDelay.percentile(99)),
+        max: late(this.loopDelay.max),
+      },
       wallMs: performance.now() - this.since,
     };
     this.counters = {};
+    this.histograms = new Map();
+    this.loopDelay.reset();
     this.cpu = process.cpuUsage();
     this.elu = performance.eventLoopUtilization();
     this.since = performance.now();
