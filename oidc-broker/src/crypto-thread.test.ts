@@ -3,6 +3,8 @@
 // or cannot start costs no exchange its answer: the operations run on the event loop instead.
 import { constants, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectEndsOnItsOwn } from '../../test/support/alone';
 import { CryptoThread } from './crypto-thread';
@@ -118,6 +120,30 @@ describe('CryptoThread', () => {
     for (let i = 0; i < 5; i++) await checkAnswers(t, 3);
     expect(t.started).toBe(3);
     expect(t.offloading).toBe(false);
+  });
+
+  it('a key gone here is dropped by the worker with the next message: keys that come and go do not pile up there', async () => {
+    // A broker signs with the key in force and checks CI tokens with each issuer's JWKS keys: rotations and JWKS
+    // refreshes replace key objects for as long as it runs.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const t = thread();
+    const data = Buffer.from('header.payload');
+    /** Signs with a fresh key, which nothing here holds once this returns. */
+    const signsWithAKeyOfItsOwn = async (): Promise<boolean> => {
+      const k = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      return verify('sha256', data, k.publicKey, await t.sign('sha256', data, k.privateKey));
+    };
+    const kept = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    expect(verify('sha256', data, kept.publicKey, await t.sign('sha256', data, kept.privateKey))).toBe(true);
+    expect(await signsWithAKeyOfItsOwn()).toBe(true);
+    expect(t.heldKeys).toBe(2);
+    await turn();
+    gc();
+    expect(verify('sha256', data, kept.publicKey, await t.sign('sha256', data, kept.privateKey))).toBe(true);
+    expect(t.heldKeys).toBe(1);
+    expect(t.started).toBe(1);
+    await checkAnswers(t, 2);
   });
 
   it('off (one core, or BROKER_CRYPTO_THREAD=0): the same answers, no thread', async () => {

@@ -261,6 +261,11 @@ export class CryptoThread {
     await this.worker?.terminate();
   }
 
+  /** Keys the current worker holds (a test's): one gone here is dropped there with the next message. */
+  get heldKeys(): number {
+    return this.held.size;
+  }
+
   /** The worker's thread id, while there is one (a test's). */
   get threadId(): number | undefined {
     return this.worker?.threadId;
