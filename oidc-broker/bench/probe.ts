@@ -2,14 +2,14 @@
 // broker instance (instance.ts, only when BENCH_PROBE=1: without it nothing here is loaded or wrapped) and a
 // categoriser of a V8 CPU profile of that instance by what the code is (HTTP, JSON, crypto, store, ...).
 //
-// Counters are wall times from call to settle, summed, with their p50 and p99: WebCrypto sign/verify (jose's, on libuv's thread pool, so the
-// main thread's CPU profile misses them: the first token of each issuer key, refusals, registry tokens), the crypto
-// thread's sign/verify (crypto-thread.ts: the exchange's RS256 check of the CI token on a vetted key and its ES256
-// signature of the project token, handed to its worker: wall time to the answer) and node:crypto's synchronous
-// sign/verify on the main thread (what the crypto thread runs inline: one core, BROKER_CRYPTO_THREAD=0, a lost
-// worker's operations), the store's useJti (the single-use commit the answer waits for) and audit (not
-// waited for), JSON.parse and JSON.stringify (every caller in the process, pino's too), and each HTTP request from
-// the server's 'request' event to the response's 'finish'.
+// Counters are wall times from call to settle, summed, with their p50 and p99: WebCrypto sign/verify (jose's, on
+// libuv's thread pool, so the main thread's CPU profile misses them: the first token of each issuer key, refusals,
+// registry tokens), the crypto thread's sign/verify (crypto-thread.ts: the exchange's RS256 check of the CI token on a
+// vetted key and its ES256 signature of the project token, handed to its worker: wall time to the answer) and
+// node:crypto's synchronous sign/verify on the main thread (what the crypto thread runs inline: one core,
+// BROKER_CRYPTO_THREAD=0, a lost worker's operations), the store's useJti (the single-use commit the answer waits for)
+// and audit (not waited for), JSON.parse and JSON.stringify (every caller in the process, pino's too), and each HTTP
+// request from the server's 'request' event to the response's 'finish'.
 import nodeCrypto from 'node:crypto';
 import type { Server } from 'node:http';
 import { createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
