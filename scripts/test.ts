@@ -4,7 +4,8 @@
 // then PostgreSQL for the broker's store (scripts/postgres.sh up: its URL reaches the tests as
 // BROKER_TEST_DATABASE_URL), nginx for the deployment test (scripts/nginx.sh up) and the tests that run against them.
 // Each vitest run writes a JSON report to .tmp/reports/; the last
-// line printed is `N passed, N failed` over all of them, so a run that executed no test is visible.
+// line printed is `N passed, N failed` over all of them, so a run that executed no test is visible, and the lines
+// before it name each failed test.
 // When check-dist passed, the vitest runs get DEPOT_TEST_DIST_CHECKED=1 and the tests that run bundles run dist/
 // as it is; otherwise (a failed check, or --e2e alone) they build the bundles from the sources
 // (test/support/bundles.ts).
@@ -13,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NODE24 } from '../test/support/node24';
-import { summarize } from './report';
+import { failures, summarize } from './report';
 
 const root = resolve(import.meta.dirname, '..');
 const reports = join(root, '.tmp', 'reports');
@@ -138,6 +139,8 @@ if (e2e) {
     failed = vitest('vitest.e2e.config.ts', 'e2e.json') !== 0 || failed;
   }
 }
+// The failed tests by name just above the closing line, so a log cut to its tail still names them.
+for (const line of failures(reports, root)) console.log(line);
 const total = summarize(reports);
 console.log(`${total.passed} passed, ${total.failed} failed`);
 process.exit(failed || total.failed > 0 ? 1 : 0);
