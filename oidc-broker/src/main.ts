@@ -22,7 +22,7 @@ import type { Help, Settings } from './settings';
 import { parseSettings } from './settings';
 import { openStore } from './store';
 import { reportAdopted } from './store/adopt';
-import { runningBroker } from './store/data-dir-lock';
+import { runningBrokerPastCommands } from './store/data-dir-lock';
 
 function fail(message: string): never {
   process.stderr.write(`broker: ${message}\n`);
@@ -142,6 +142,9 @@ async function revokeCommand(s: Settings): Promise<void> {
   );
 }
 
+/** How long rotate-keys waits for a holder of the data dir that broker.pid does not name (a command, or a broker out of sight). */
+const COMMAND_WAIT_MS = 3_000;
+
 async function rotateCommand(s: Settings): Promise<void> {
   const config = commandConfig(s);
   const policy = config
@@ -162,12 +165,13 @@ async function rotateCommand(s: Settings): Promise<void> {
     }
     return;
   }
-  const running = runningBroker(s.dataDir);
+  // A broker command (revoke, audit) holds the data dir too, unnamed by broker.pid: its end is waited for first.
+  const running = await runningBrokerPastCommands(s.dataDir, COMMAND_WAIT_MS);
   if (running !== undefined) {
     // The keys it signs with are in its memory: it rotates them itself (SIGUSR2), or a restart would undo ours.
     if (running.pid === undefined)
       fail(
-        `a broker runs on ${s.dataDir}, but out of sight here (another container on the same volume?): send it SIGUSR2 where it runs (docker kill --signal USR2 CONTAINER) to rotate its signing keys`,
+        `${s.dataDir} has been held for ${COMMAND_WAIT_MS / 1000} s by a process out of sight here: a broker (in another container on the same volume?), or a broker command (revoke, audit) still under way. For a broker, send it SIGUSR2 where it runs (docker kill --signal USR2 CONTAINER) to rotate its signing keys; for a command, run rotate-keys again once it has finished`,
       );
     try {
       process.kill(running.pid, 'SIGUSR2');

@@ -15,6 +15,7 @@ import { requestFrom } from '../../../test/support/http';
 import { freePort } from '../../../test/support/ports';
 import { parseSettings, REPO_ROOT } from '../settings';
 import type { Settings } from '../settings';
+import { KeyStore } from '../keys';
 import { SqliteStore } from '../store/sqlite';
 import { takeDataDir } from '../store/data-dir-lock';
 import { openCommandStore } from './state';
@@ -227,6 +228,34 @@ describe('a command on the state, beside a restore', () => {
       alone?.release();
     }
   }, 20_000);
+});
+
+describe('rotate-keys beside a holder out of sight', () => {
+  it('a data dir held past its wait by a process broker.pid does not name: no rotation, and what to do for a broker and for a command', async () => {
+    const data = join(dir, 'data-rotate');
+    const rotate = () => {
+      const r = spawnSync(tsx, [main, 'rotate-keys', '--config', configPath, '--data-dir', data], {
+        encoding: 'utf8',
+      });
+      return [r.status, r.stderr.trim(), r.stdout] as const;
+    };
+    const keys = () => readFileSync(join(data, 'keys.json'), 'utf8');
+    (await KeyStore.open(data)).close();
+    const before = keys();
+    const held = takeDataDir(data);
+    try {
+      expect(rotate()).toEqual([
+        1,
+        `broker: ${data} has been held for 3 s by a process out of sight here: a broker (in another container on the same volume?), or a broker command (revoke, audit) still under way. For a broker, send it SIGUSR2 where it runs (docker kill --signal USR2 CONTAINER) to rotate its signing keys; for a command, run rotate-keys again once it has finished`,
+        '',
+      ]);
+      expect(keys()).toBe(before);
+    } finally {
+      held?.release();
+    }
+    expect(rotate()).toEqual([0, '', expect.stringMatching(/^rotated: /)]);
+    expect(keys()).not.toBe(before);
+  }, 60_000);
 });
 
 describe('revoke beside a running broker', () => {

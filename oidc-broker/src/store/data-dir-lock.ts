@@ -128,6 +128,24 @@ export function runningBroker(dataDir: string): RunningBrokerInfo | undefined {
   return { pid: lockHolderPid(dataDir) };
 }
 
+/**
+ * The broker running on `dataDir`, as runningBroker() says, once a holder that broker.pid does not name has had
+ * `waitMs` to let go: a broker command (revoke, audit) holds broker.lock while it runs, is not named there, and is
+ * done within moments; a broker out of sight (another container on the same volume) holds it for good.
+ */
+export async function runningBrokerPastCommands(
+  dataDir: string,
+  waitMs: number,
+): Promise<RunningBrokerInfo | undefined> {
+  const end = Date.now() + waitMs;
+  let running = runningBroker(dataDir);
+  while (running !== undefined && running.pid === undefined && Date.now() < end) {
+    await new Promise((done) => setTimeout(done, 100));
+    running = runningBroker(dataDir);
+  }
+  return running;
+}
+
 /** broker.pid's pid, if that process has this data dir's broker.lock open (a pid file can be stale or foreign). */
 function lockHolderPid(dataDir: string): number | undefined {
   let pid: number;

@@ -22,7 +22,13 @@ import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeyStore } from '../keys';
 import { REPO_ROOT } from '../settings';
-import { holdDataDir, PID_FILE, runningBroker, takeDataDir } from './data-dir-lock';
+import {
+  holdDataDir,
+  PID_FILE,
+  runningBroker,
+  runningBrokerPastCommands,
+  takeDataDir,
+} from './data-dir-lock';
 import { SqliteStore, STATE_FILE } from './sqlite';
 import { backupSqlite, restoreSqlite } from './sqlite-backup';
 
@@ -129,6 +135,29 @@ describe('a broker on a data dir', () => {
       ),
     );
   });
+
+  it('rotate-keys waits out a holder broker.pid does not name (a revoke, an audit), not a broker it names', async () => {
+    const data = join(dir, 'data');
+    // A command holds it (no pid file names it) and is done 500 ms later: no broker runs.
+    const command = holdDataDir(data, 50);
+    const started = Date.now();
+    setTimeout(() => command.release(), 500);
+    expect(await runningBrokerPastCommands(data, 5_000)).toBeUndefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    // Held past the wait: a holder out of sight, its pid unknown.
+    const outOfSight = holdDataDir(data, 50);
+    try {
+      expect(await runningBrokerPastCommands(data, 300)).toEqual({ pid: undefined });
+    } finally {
+      outOfSight.release();
+    }
+    // A broker that broker.pid names is answered at once, to be signalled.
+    holder = await holdElsewhere(data);
+    writeFileSync(join(data, PID_FILE), `${holder.pid}\n`);
+    const asked = Date.now();
+    expect(await runningBrokerPastCommands(data, 5_000)).toEqual({ pid: holder.pid });
+    expect(Date.now() - asked).toBeLessThan(2_000);
+  }, 30_000);
 
   it('several brokers may hold it at once; restore only alone', () => {
     const data = join(dir, 'data');
