@@ -236,22 +236,26 @@ pidfile = ${join(dir, 'pgbouncer.pid')}
   };
 }
 
+/** How spoilingProxy() spoils an answer (its comment says each). */
+export type Spoiled = 'cut' | 'dropped' | 'abandoned';
+
 /**
  * A TCP proxy in front of the server of `url` that spoils the answers to chosen statements: once armed, the next
  * `times` connections that send bytes matching `match` (a statement's text, or its prepared name) get their answers
  * after that `cut` (both sockets closed as the answer comes: the statement ran and committed, the client hears only
- * a lost connection) or `dropped` (never forwarded: the client waits for an answer that never comes). `seen` counts
- * every match, armed or not.
+ * a lost connection), `dropped` (never forwarded: the client waits for an answer that never comes) or `abandoned`
+ * (the server's side closed as the answer comes, the client's left open and silent: the client waits in vain while
+ * the server, or a pooler in front of it, has seen it go). `seen` counts every match, armed or not.
  */
 export async function spoilingProxy(url: string) {
   const target = new URL(url);
-  let armed: { match: (d: Buffer) => boolean; how: 'cut' | 'dropped'; times: number } | undefined;
+  let armed: { match: (d: Buffer) => boolean; how: Spoiled; times: number } | undefined;
   let seen = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port), target.hostname);
     sockets.add(client).add(upstream);
-    let spoiled: 'cut' | 'dropped' | undefined;
+    let spoiled: Spoiled | undefined;
     client.on('data', (d: Buffer) => {
       if (armed?.match(d)) {
         seen++;
@@ -266,7 +270,8 @@ export async function spoilingProxy(url: string) {
       if (spoiled === 'cut') {
         client.destroy();
         upstream.destroy();
-      } else if (spoiled === undefined) client.write(d);
+      } else if (spoiled === 'abandoned') upstream.destroy();
+      else if (spoiled === undefined) client.write(d);
     });
     for (const [a, b] of [
       [client, upstream],
@@ -274,7 +279,7 @@ export async function spoilingProxy(url: string) {
     ] as const) {
       a.on('error', () => b.destroy());
       a.on('close', () => {
-        b.destroy();
+        if (!(a === upstream && spoiled === 'abandoned')) b.destroy();
         sockets.delete(a);
       });
     }
@@ -285,7 +290,7 @@ export async function spoilingProxy(url: string) {
   proxied.port = String((server.address() as net.AddressInfo).port);
   return {
     url: proxied.toString(),
-    arm(match: (d: Buffer) => boolean, how: 'cut' | 'dropped', times = 1) {
+    arm(match: (d: Buffer) => boolean, how: Spoiled, times = 1) {
       armed = { match, how, times };
     },
     seen: () => seen,

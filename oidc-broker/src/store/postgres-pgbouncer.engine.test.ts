@@ -2,12 +2,15 @@
 // instances often put one: the store opens through it (PgBouncer refuses startup parameters it does not track, so
 // the store's session settings, statement_timeout among them, are SET on each new connection, never sent at startup),
 // single use holds across a store on the server itself, every pooled statement still has its server-side timeout,
-// and a change made on the server reaches the store through LISTEN over PgBouncer.
+// a change made on the server reaches the store through LISTEN over PgBouncer, and the undo of an unanswered use
+// never ends a server connection PgBouncer may have handed to another client.
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freshDatabase, pgbouncer, spoilingProxy } from '../../../test/support/postgres';
+import { freshDatabase, pgbouncer, refusal, spoilingProxy, usedRows } from '../../../test/support/postgres';
 import type { Bouncer, TestDatabase } from '../../../test/support/postgres';
 import { PostgresStore } from './postgres';
+import { StoreUnavailableError } from './types';
 import type { StoreChange } from './types';
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -65,6 +68,53 @@ describe('the PostgreSQL store through PgBouncer (session mode)', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect((await behind.revocations()).map((r) => r.value)).toEqual(['web']);
+  });
+});
+
+describe('an unanswered use behind PgBouncer (session mode)', () => {
+  it('its server connection, handed to another client meanwhile, is not ended: that client keeps its session, and the undo repeats its DELETE', async () => {
+    // The store's connection to PgBouncer goes silent after its insert committed (the answer never comes), while
+    // PgBouncer sees its client go and hands that server connection to its next client. Ending the backend, as the
+    // store does on a connection straight to the server, would end that client's session (another instance's
+    // LISTEN, another application on the role): a review found it (5156de6). Behind a pooler the undo repeats its
+    // DELETE instead.
+    const { db, bouncer, secret } = await setUp();
+    const proxy = await spoilingProxy(bouncer.url);
+    cleanup.push(() => proxy.close());
+    const s = await PostgresStore.open({
+      url: proxy.url,
+      keySecret: secret,
+      dataDir: '/nonexistent',
+      pollMs: 60_000,
+      writeDeadlineMs: 1_500,
+    });
+    cleanup.push(() => s.close());
+    proxy.arm((d) => d.includes('broker-use-jtis'), 'abandoned');
+    const use = s.useJti('https://iss', 'handed-on', 9e9);
+    for (const start = Date.now(); (await usedRows(db.url, 'handed-on')) === 0;) {
+      if (Date.now() - start > 1_000) throw new Error('the insert did not commit within 1 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Other clients of PgBouncer, before the use's deadline: among them they take every idle server connection,
+    // the one the store's insert ran on too.
+    const others: pg.Client[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = new pg.Client({ connectionString: bouncer.url });
+      cleanup.push(() => c.end().catch(() => undefined));
+      c.on('error', () => undefined);
+      await c.connect();
+      await c.query('SELECT 1');
+      others.push(c);
+    }
+    expect(await refusal(use)).toBeInstanceOf(StoreUnavailableError);
+    for (const start = Date.now(); (await usedRows(db.url, 'handed-on')) !== 0;) {
+      if (Date.now() - start > 5_000) throw new Error('the undo did not delete the row within 5 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const c of others) expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    // The token's retry wins once.
+    expect(await s.useJti('https://iss', 'handed-on', 9e9)).toBe(true);
+    expect(await s.useJti('https://iss', 'handed-on', 9e9)).toBe(false);
   });
 });
 

@@ -1383,9 +1383,9 @@ export class PostgresStore implements Store {
   /**
    * Terminates the backend that ran an unanswered use and waits (a while) for it to exit: true once it is gone (or was
    * already: no backend of that pid and start), false if it has not exited yet. Its pid and start name it, so a
-   * reused pid is never ended. Shared by every undo of that backend. Behind a pooler in session mode the server
-   * connection may have been handed to another client since: ending it then costs that client its session (at worst
-   * a batch answered 503 and undone), never a used jti.
+   * reused pid is never ended. Shared by every undo of that backend. Only a connection straight to the server has
+   * its backend recorded (onConnect): behind a pooler the server connection may have been handed to another client
+   * since, and ending it would end that client's session (postgres-pgbouncer.engine.test).
    */
   private endBackend(backend: Backend): Promise<boolean> {
     backend.ending ??= this.query<{ gone: boolean }>(
