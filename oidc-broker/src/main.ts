@@ -142,8 +142,11 @@ async function revokeCommand(s: Settings): Promise<void> {
   );
 }
 
-/** How long rotate-keys waits for a holder of the data dir that broker.pid does not name (a command, or a broker out of sight). */
-const COMMAND_WAIT_MS = 3_000;
+/**
+ * How long rotate-keys waits for a holder of the data dir that broker.pid does not name (a revoke or audit under way,
+ * or a broker out of sight) to let go.
+ */
+const ROTATE_WAIT_MS = 3_000;
 
 async function rotateCommand(s: Settings): Promise<void> {
   const config = commandConfig(s);
@@ -166,12 +169,12 @@ async function rotateCommand(s: Settings): Promise<void> {
     return;
   }
   // A broker command (revoke, audit) holds the data dir too, unnamed by broker.pid: its end is waited for first.
-  const running = await runningBrokerPastCommands(s.dataDir, COMMAND_WAIT_MS);
+  const running = await runningBrokerPastCommands(s.dataDir, ROTATE_WAIT_MS);
   if (running !== undefined) {
     // The keys it signs with are in its memory: it rotates them itself (SIGUSR2), or a restart would undo ours.
     if (running.pid === undefined)
       fail(
-        `${s.dataDir} has been held for ${COMMAND_WAIT_MS / 1000} s by a process out of sight here: a broker (in another container on the same volume?), or a broker command (revoke, audit) still under way. For a broker, send it SIGUSR2 where it runs (docker kill --signal USR2 CONTAINER) to rotate its signing keys; for a command, run rotate-keys again once it has finished`,
+        `${s.dataDir} has been held for ${ROTATE_WAIT_MS / 1000} s by a process out of sight here: a broker (in another container on the same volume?), or a broker command (revoke, audit) still under way. For a broker, send it SIGUSR2 where it runs (docker kill --signal USR2 CONTAINER) to rotate its signing keys; for a command, run rotate-keys again once it has finished`,
       );
     try {
       process.kill(running.pid, 'SIGUSR2');
