@@ -65,9 +65,12 @@ afterAll(async () => {
 });
 
 function cli(...args: string[]) {
-  const r = spawnSync(tsx, [main, ...args, '--config', configPath, '--data-dir', dataDir], {
-    encoding: 'utf8',
-  });
+  return cliOn(dataDir, ...args);
+}
+
+/** The broker's CLI with `args` on the data dir `data`. */
+function cliOn(data: string, ...args: string[]) {
+  const r = spawnSync(tsx, [main, ...args, '--config', configPath, '--data-dir', data], { encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -234,9 +237,7 @@ describe('rotate-keys beside a holder out of sight', () => {
   it('a data dir held past its wait by a process broker.pid does not name: no rotation, and what to do for a broker and for a command', async () => {
     const data = join(dir, 'data-rotate');
     const rotate = () => {
-      const r = spawnSync(tsx, [main, 'rotate-keys', '--config', configPath, '--data-dir', data], {
-        encoding: 'utf8',
-      });
+      const r = cliOn(data, 'rotate-keys');
       return [r.status, r.stderr.trim(), r.stdout] as const;
     };
     const keys = () => readFileSync(join(data, 'keys.json'), 'utf8');

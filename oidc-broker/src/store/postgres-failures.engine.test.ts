@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, refusal, testDatabaseUrl, usedRows } from '../../../test/support/postgres';
+import { freshDatabase, refusal, testDatabaseUrl, until, usedRows } from '../../../test/support/postgres';
 import type { TestDatabase } from '../../../test/support/postgres';
 import { StoreUnavailableError } from './types';
 import { openPostgresStore, PostgresStore } from './postgres';
@@ -60,14 +60,6 @@ afterEach(async () => {
 beforeAll(async () => {
   await testDatabaseUrl();
 });
-
-async function until(ms: number, probe: () => Promise<boolean>): Promise<void> {
-  const start = Date.now();
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`);
-    await sleep(25);
-  }
-}
 
 /** The store's pooled connections waiting on a lock now. */
 async function lockWaiters(url: string): Promise<number> {
