@@ -1089,8 +1089,9 @@ describe('single use is durable: the jti is committed before the answer', () => 
     try {
       const { result, stallMs } = await longestStall(exchangeToken(b, token));
       refused = result;
-      // SQLite's busy wait is kept to a few milliseconds: the event loop ran while the lock was held.
-      expect(stallMs).toBeLessThan(150);
+      // SQLite's busy wait is kept to a few milliseconds: the event loop ran while the lock was held (a busy wait up
+      // to the deadline would stall it 400 ms; the margin is for a loaded machine's pauses, not the store's).
+      expect(stallMs).toBeLessThan(300);
     } finally {
       lock.release();
     }
@@ -1170,7 +1171,9 @@ describe('single use is durable: the jti is committed before the answer', () => 
       const t0 = Date.now();
       const health = await b.app.request('/healthz');
       expect(health.status).toBe(200);
-      expect(Date.now() - t0).toBeLessThan(100);
+      // Not the store's write deadline (1 s), nor any wait on the lock: the margin is a loaded machine's, not the
+      // store's.
+      expect(Date.now() - t0).toBeLessThan(500);
       const down = await b.app.request('/readyz');
       expect(down.status).toBe(503);
       expect(((await down.json()) as { error: { code: string } }).error.code).toBe('state_unavailable');
