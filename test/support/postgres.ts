@@ -302,15 +302,6 @@ export async function spoilingProxy(url: string) {
   };
 }
 
-/** Waits until `probe` answers true (an error counts as false), trying every 25 ms; fails after `ms`. */
-export async function until(ms: number, probe: () => Promise<boolean>): Promise<void> {
-  const start = Date.now();
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** The error a promise rejects with (a resolved promise fails the test). */
 export function refusal(p: Promise<unknown>): Promise<Error> {
   return p.then(

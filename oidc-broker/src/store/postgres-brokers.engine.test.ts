@@ -18,6 +18,7 @@ import { requestFrom } from '../../../test/support/http';
 import { freePort } from '../../../test/support/ports';
 import { privateServer } from '../../../test/support/postgres';
 import type { PrivateServer } from '../../../test/support/postgres';
+import { until, within } from '../../../test/support/wait';
 import { RegistryClient } from '../../../test/support/registry-client';
 import { serveRegistry } from '../../../test/support/registry-process';
 import type { RegistryProcess } from '../../../test/support/registry-process';
@@ -139,15 +140,6 @@ async function registryToken(b: Broker, projectToken: string): Promise<number> {
   return res.status;
 }
 
-async function within(ms: number, probe: () => Promise<boolean>): Promise<number> {
-  const start = Date.now();
-  for (;;) {
-    if (await probe().catch(() => false)) return Date.now() - start;
-    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('three brokers on one PostgreSQL database', () => {
   it('a token sent to all at once, 50 times: exactly one 200 each time, the others `replayed`', async () => {
     for (let round = 0; round < 50; round++) {
@@ -210,8 +202,8 @@ describe('three brokers on one PostgreSQL database', () => {
     const leafAfter = await leafOf(brokers[0] as Broker, projectToken);
     expect(leafAfter).not.toBe(leafBefore);
     for (const b of brokers) {
-      await within(5_000, async () => (await jwksOf(b)) === after);
-      await within(5_000, async () => (await leafOf(b, projectToken)) === leafAfter);
+      await until(5_000, async () => (await jwksOf(b)) === after);
+      await until(5_000, async () => (await leafOf(b, projectToken)) === leafAfter);
     }
     // The registry, not restarted, takes the new signer's tokens from every instance: its leaves chain to the CA
     // that was in the store before (and in instance 0's data dir, the registry's rootcertbundle).
@@ -231,7 +223,7 @@ describe('three brokers on one PostgreSQL database', () => {
     };
     await (stores[0] as PostgresStore).revoke('jti', payload.jti, undefined);
     for (const b of brokers) {
-      const after = await within(5_000, async () => (await registryToken(b, projectToken)) !== 200);
+      const { after } = await within(5_000, async () => (await registryToken(b, projectToken)) !== 200);
       expect(after).toBeLessThan(5_000);
       expect(await registryToken(b, projectToken)).toBe(401);
     }
@@ -295,18 +287,17 @@ describe('three brokers on one PostgreSQL database', () => {
     } finally {
       await db.start();
     }
-    for (const b of brokers)
-      await within(10_000, async () => (await b.app.request('/readyz')).status === 200);
+    for (const b of brokers) await until(10_000, async () => (await b.app.request('/readyz')).status === 200);
     // Nothing was minted or recorded while the database was down: the same token is exchanged once now.
     const answers = await Promise.all(brokers.map((b) => exchange(b, token)));
     expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
     for (const a of answers.filter((x) => x.status !== 200)) expect(a.body.error?.code).toBe('replayed');
     // LISTEN is back on every instance: a revocation through one reaches the others without the (1 minute) poll.
-    await within(10_000, async () => stores.every((s) => s.isListening()));
+    await until(10_000, async () => stores.every((s) => s.isListening()));
     const fresh = await exchange(brokers[1] as Broker, await issuer.mint());
     expect(fresh.status).toBe(200);
     await (stores[1] as PostgresStore).revoke('project', 'web', undefined);
     for (const b of brokers)
-      await within(5_000, async () => (await registryToken(b, fresh.body.token as string)) === 401);
+      await until(5_000, async () => (await registryToken(b, fresh.body.token as string)) === 401);
   });
 });

@@ -7,15 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  freshDatabase,
-  pgbouncer,
-  refusal,
-  spoilingProxy,
-  until,
-  usedRows,
-} from '../../../test/support/postgres';
+import { freshDatabase, pgbouncer, refusal, spoilingProxy, usedRows } from '../../../test/support/postgres';
 import type { Bouncer, TestDatabase } from '../../../test/support/postgres';
+import { until } from '../../../test/support/wait';
 import { PostgresStore } from './postgres';
 import { StoreUnavailableError } from './types';
 import type { StoreChange } from './types';

@@ -13,6 +13,7 @@ import {
   usedRows,
 } from '../../../test/support/postgres';
 import type { PrivateServer, TestDatabase } from '../../../test/support/postgres';
+import { within } from '../../../test/support/wait';
 import type { StoreChange, StoredKey } from './types';
 import { StoreUnavailableError } from './types';
 import {
@@ -57,19 +58,6 @@ afterEach(async () => {
 beforeAll(async () => {
   await testDatabaseUrl();
 });
-
-async function within<T>(
-  ms: number,
-  probe: () => Promise<T | undefined>,
-): Promise<{ value: T; after: number }> {
-  const start = Date.now();
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return { value, after: Date.now() - start };
-    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('the store contract on PostgreSQL', () => {
   it('single use: one true per (issuer, jti), a replay false; expired jtis purged', async () => {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { expectEndsOnItsOwn } from '../../../test/support/alone';
+import { until } from '../../../test/support/wait';
 import { openStore } from './index';
 import { DELETE_JTI, INSERT_JTI, SqliteStore } from './sqlite';
 import { CommitWorker } from './sqlite-commit-worker';
@@ -127,7 +128,7 @@ it('a worker that does not answer fails its batches at the deadline, and is repl
     // within its write deadline even when the disk does not answer.
     expect(Date.now() - started).toBeLessThan(900);
     // The stuck thread is replaced after the grace; the next use commits on the new one.
-    await until(() => state.commitWorker.started === 2, 5_000);
+    await until(5_000, () => state.commitWorker.started === 2);
     expect(await answer(state, 'h-1')).toBe(true);
     const db = openSqlite(join(dir, 'state.db'));
     expect(db.prepare("SELECT jti FROM spent_jti WHERE jti LIKE 'h-%' ORDER BY jti").all()).toEqual([
@@ -154,7 +155,7 @@ it('a batch that commits after its deadline: its uses failed at the deadline, an
     // Nothing was minted for s-1 (its use failed), so the late commit must not leave it used: once the worker has
     // answered, the jti is deleted again and the same token's next try wins (as the 503's Retry-After promises).
     // (A try while the stalled batch is still in the worker fails at its own deadline: not yet.)
-    await until(() => state.useJti('iss', 's-1', 4102444800).catch(() => false), 5_000);
+    await until(5_000, () => state.useJti('iss', 's-1', 4102444800));
     expect(await answer(state, 's-1')).toBe(false);
     expect(state.commitWorker.started).toBe(1);
   } finally {
@@ -179,8 +180,8 @@ it.each([
       state.commitWorker.stall(10_000, after);
       const uses = [state.useJti('iss', 'cut-1', 4102444800), state.useJti('iss', 'spent', 4102444800)];
       for (const use of uses) await expect(use).rejects.toBeInstanceOf(StoreUnavailableError);
-      await until(() => state.commitWorker.started === 2, 5_000);
-      await until(() => state.commitWorker.owing === 0, 5_000);
+      await until(5_000, () => state.commitWorker.started === 2);
+      await until(5_000, () => state.commitWorker.owing === 0);
       // The batch's own jti is unused again: its retry wins once. The replay of a jti used before stays refused: the
       // batch did not insert it, so the new worker left it alone.
       expect(await answer(state, 'cut-1')).toBe(true);
@@ -245,7 +246,7 @@ it('an answer that was on its way when the deadline struck: the batch fails, and
       // the undo, which deletes the jti.
       await late.written;
       expect(db.prepare('SELECT count(*) AS n FROM audit').get()?.n).toBe(1);
-      await until(() => rows(db, 'late') === 0, 5_000);
+      await until(5_000, () => rows(db, 'late') === 0);
       expect(await use(worker, 'late', 200).won).toEqual([true]);
       expect(errors).toEqual([]);
     },
@@ -299,7 +300,7 @@ it('a COMMIT that fails while another broker on the file uses the same jti: the 
         other.exec('COMMIT');
         expect(await batch.won).toEqual([false]);
         expect(db.prepare("SELECT insert_id FROM spent_jti WHERE jti = 'shared'").get()?.insert_id).toBe(7);
-        await until(() => worker.owing === 0, 5_000);
+        await until(5_000, () => worker.owing === 0);
       } finally {
         other.close();
       }
@@ -327,7 +328,7 @@ it('a COMMIT that fails with an I/O error: the batch fails, what it inserted is 
       // The worker pays what it owes once it moves again (or first thing in the next batch): the row of insert id 7
       // is not the failed batch's.
       expect(await use(worker, 'next').won).toEqual([true]);
-      await until(() => worker.owing === 0, 5_000);
+      await until(5_000, () => worker.owing === 0);
       expect(db.prepare("SELECT insert_id FROM spent_jti WHERE jti = 'io'").get()?.insert_id).toBe(7);
       expect(await use(worker, 'io').won).toEqual([false]);
     },
@@ -390,11 +391,12 @@ it('a slow commit makes the store send one batch at a time; a quick one, two aga
     state.commitWorker.stall(80);
     expect(await answer(state, 'slow')).toBe(true);
     expect(state.commitWorker.slow).toBe(true);
-    let n = 0;
-    await until(async () => {
-      expect(await answer(state, `quick-${n++}`)).toBe(true);
+    const won: boolean[] = [];
+    await until(20_000, async () => {
+      won.push(await answer(state, `quick-${won.length}`));
       return !state.commitWorker.slow;
-    }, 20_000);
+    });
+    expect(won.every(Boolean)).toBe(true);
   } finally {
     await state.close();
   }
@@ -467,15 +469,6 @@ async function answer(state: SqliteStore, jti: string): Promise<boolean> {
       if (!(err instanceof StoreUnavailableError) || Date.now() > end) throw err;
       await new Promise((done) => setTimeout(done, 50));
     }
-  }
-}
-
-/** Waits until `check` holds, trying every 50 ms; fails after `ms`. */
-async function until(check: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms`);
-    await new Promise((done) => setTimeout(done, 50));
   }
 }
 
