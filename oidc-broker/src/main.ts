@@ -22,7 +22,7 @@ import type { Help, Settings } from './settings';
 import { parseSettings } from './settings';
 import { openStore } from './store';
 import { reportAdopted } from './store/adopt';
-import { runningBrokerPastCommands } from './store/data-dir-lock';
+import { holderPastCommands } from './store/data-dir-lock';
 
 function fail(message: string): never {
   process.stderr.write(`broker: ${message}\n`);
@@ -142,11 +142,8 @@ async function revokeCommand(s: Settings): Promise<void> {
   );
 }
 
-/**
- * How long rotate-keys waits for a holder of the data dir that broker.pid does not name (a revoke or audit under way,
- * or a broker out of sight) to let go.
- */
-const ROTATE_WAIT_MS = 3_000;
+/** How long rotate-keys waits for a broker command under way on the data dir (revoke, audit) to finish. */
+const ROTATE_WAIT_MS = 10_000;
 
 async function rotateCommand(s: Settings): Promise<void> {
   const config = commandConfig(s);
@@ -168,17 +165,22 @@ async function rotateCommand(s: Settings): Promise<void> {
     }
     return;
   }
-  // A broker command (revoke, audit) holds the data dir too, unnamed by broker.pid: its end is waited for first.
-  const running = await runningBrokerPastCommands(s.dataDir, ROTATE_WAIT_MS);
-  if (running !== undefined) {
+  // A broker command (revoke, audit) holds the data dir too while it runs: its end is waited for first.
+  const holder = await holderPastCommands(s.dataDir, ROTATE_WAIT_MS);
+  if (holder !== undefined && 'command' in holder)
+    fail(
+      `a broker command (revoke, audit) has been under way on ${s.dataDir} for ${ROTATE_WAIT_MS / 1000} s: run rotate-keys again once it has finished`,
+    );
+  if (holder !== undefined) {
     // The keys it signs with are in its memory: it rotates them itself (SIGUSR2), or a restart would undo ours.
-    if (running.pid === undefined)
+    const { pid } = holder.broker;
+    if (pid === undefined)
       fail(
-        `${s.dataDir} has been held for ${ROTATE_WAIT_MS / 1000} s by a process out of sight here: a broker (in another container on the same volume?), or a broker command (revoke, audit) still under way. For a broker, send it SIGUSR2 where it runs (docker kill --signal USR2 CONTAINER) to rotate its signing keys; for a command, run rotate-keys again once it has finished`,
+        `a broker out of sight here holds ${s.dataDir} (in another container on the same volume?): send it SIGUSR2 where it runs (docker kill --signal USR2 CONTAINER) to rotate its signing keys`,
       );
     try {
-      process.kill(running.pid, 'SIGUSR2');
-      process.stdout.write(`asked the running broker (pid ${running.pid}) to rotate its signing keys\n`);
+      process.kill(pid, 'SIGUSR2');
+      process.stdout.write(`asked the running broker (pid ${pid}) to rotate its signing keys\n`);
       return;
     } catch {
       // It stopped since: rotate the files ourselves.

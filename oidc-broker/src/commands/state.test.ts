@@ -17,7 +17,7 @@ import { parseSettings, REPO_ROOT } from '../settings';
 import type { Settings } from '../settings';
 import { KeyStore } from '../keys';
 import { SqliteStore } from '../store/sqlite';
-import { takeDataDir } from '../store/data-dir-lock';
+import { holdDataDir, holdDataDirForCommand, takeDataDir } from '../store/data-dir-lock';
 import { openCommandStore } from './state';
 import { CLAIM_EXCHANGE_PATH, CLAIM_PATH } from '../../../shared/contract/fork-claim';
 import { SUPPRESSED_KIND } from '../store/audit-bounds';
@@ -172,7 +172,7 @@ describe('backup and restore around a running broker', () => {
     writeFileSync(pidFile, pid);
     expect([hidden.status, hidden.stderr.trim()]).toEqual([
       1,
-      `broker: a broker runs on ${dataDir}, or a broker command (revoke, audit) is under way there (a process out of sight here holds its broker.lock: another container on the same volume?): stop it first (restore replaces the state under it), then restore and start it again`,
+      `broker: a broker runs on ${dataDir} (a process out of sight here holds its broker.lock: another container on the same volume?): stop it first (restore replaces the state under it), then restore and start it again`,
     ]);
     const again = cli('backup', '--out', out);
     expect([again.status, again.stderr.trim()]).toEqual([
@@ -233,8 +233,8 @@ describe('a command on the state, beside a restore', () => {
   }, 20_000);
 });
 
-describe('rotate-keys beside a holder out of sight', () => {
-  it('a data dir held past its wait by a process broker.pid does not name: no rotation, and what to do for a broker and for a command', async () => {
+describe('rotate-keys and restore beside a holder out of sight, and beside a command', () => {
+  it('a broker out of sight (broker.pid does not name it): no rotation, and the signal to send; a command under way: restore says to wait for it', async () => {
     const data = join(dir, 'data-rotate');
     const rotate = () => {
       const r = cliOn(data, 'rotate-keys');
@@ -243,16 +243,26 @@ describe('rotate-keys beside a holder out of sight', () => {
     const keys = () => readFileSync(join(data, 'keys.json'), 'utf8');
     (await KeyStore.open(data)).close();
     const before = keys();
-    const held = takeDataDir(data);
+    const broker = holdDataDir(data, 50);
     try {
       expect(rotate()).toEqual([
         1,
-        `broker: ${data} has been held for 3 s by a process out of sight here: a broker (in another container on the same volume?), or a broker command (revoke, audit) still under way. For a broker, send it SIGUSR2 where it runs (docker kill --signal USR2 CONTAINER) to rotate its signing keys; for a command, run rotate-keys again once it has finished`,
+        `broker: a broker out of sight here holds ${data} (in another container on the same volume?): send it SIGUSR2 where it runs (docker kill --signal USR2 CONTAINER) to rotate its signing keys`,
         '',
       ]);
       expect(keys()).toBe(before);
     } finally {
-      held?.release();
+      broker.release();
+    }
+    const command = holdDataDirForCommand(data, 50, 'run it again');
+    try {
+      const restore = cliOn(data, 'restore', '--from', join(dir, 'no-such-backup'));
+      expect([restore.status, restore.stderr.trim()]).toEqual([
+        1,
+        `broker: a broker command (revoke, audit) is under way on ${data}: run restore again once it has finished`,
+      ]);
+    } finally {
+      command.release();
     }
     expect(rotate()).toEqual([0, '', expect.stringMatching(/^rotated: /)]);
     expect(keys()).not.toBe(before);

@@ -19,7 +19,7 @@ import {
 } from '../store/postgres';
 import { SqliteStore, STATE_FILE } from '../store/sqlite';
 import { backupSqlite, restoreSqlite } from '../store/sqlite-backup';
-import { holdDataDir, LOCK_FILE, runningBroker, takeDataDir } from '../store/data-dir-lock';
+import { dataDirHolder, holdDataDirForCommand, LOCK_FILE, takeDataDir } from '../store/data-dir-lock';
 import type { DataDirLock } from '../store/data-dir-lock';
 import type { Store } from '../store/types';
 
@@ -63,7 +63,7 @@ export async function openCommandStore(s: Settings, config = commandConfig(s)): 
       );
     let lock: DataDirLock;
     try {
-      lock = holdDataDir(s.dataDir, COMMAND_WAIT_MS, 'run this command again once it has finished');
+      lock = holdDataDirForCommand(s.dataDir, COMMAND_WAIT_MS, 'run this command again once it has finished');
     } catch (err: unknown) {
       throw new ConfigError(errorMessage(err));
     }
@@ -81,12 +81,17 @@ export async function openCommandStore(s: Settings, config = commandConfig(s)): 
   return openStore(storeConfigOf(config), { dataDir: s.dataDir, onAdopted: reportAdopted });
 }
 
-/** Why restore cannot run: a broker holds the data dir. */
+/** Why restore cannot run: a broker, or a broker command, holds the data dir. */
 function brokerRuns(dataDir: string): string {
-  const pid = runningBroker(dataDir)?.pid;
+  const holder = dataDirHolder(dataDir);
+  if (holder === undefined)
+    return `${dataDir} was held a moment ago, by a broker or a broker command that has just let go: run restore again`;
+  if ('command' in holder)
+    return `a broker command (revoke, audit) is under way on ${dataDir}: run restore again once it has finished`;
+  const pid = holder.broker.pid;
   const who =
     pid === undefined
-      ? `a broker runs on ${dataDir}, or a broker command (revoke, audit) is under way there (a process out of sight here holds its ${LOCK_FILE}: another container on the same volume?)`
+      ? `a broker runs on ${dataDir} (a process out of sight here holds its ${LOCK_FILE}: another container on the same volume?)`
       : `a broker (pid ${pid}) runs on ${dataDir}`;
   return `${who}: stop it first (restore replaces the state under it), then restore and start it again`;
 }

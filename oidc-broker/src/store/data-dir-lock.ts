@@ -6,7 +6,9 @@
 // stale broker.pid), and it is seen by every process on the host that opens the same file, whatever the process is
 // called and whichever pid namespace (container) it runs in: a released image's broker runs as `node
 // .../index.js serve`, which no command-line test would recognise. Several brokers may hold it at once (the store is
-// safe for that); only `restore` needs it alone.
+// safe for that); only `restore` needs it alone. A broker command on the state (revoke, audit) holds broker.lock as a
+// broker does, and command.lock beside it from before to after, so that `rotate-keys` and `restore` tell a command
+// under way, which is done within moments, from a broker, which broker.pid may not name (one out of sight).
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSqlite } from './sqlite-driver';
@@ -15,6 +17,7 @@ import { errorMessage } from '../errors';
 
 export const LOCK_FILE = 'broker.lock';
 export const PID_FILE = 'broker.pid';
+export const COMMAND_LOCK_FILE = 'command.lock';
 
 /** How long a starting broker waits for a restore in progress to finish. */
 const START_WAIT_MS = 10_000;
@@ -32,8 +35,8 @@ function isBusy(err: unknown): boolean {
   );
 }
 
-function open(dataDir: string, waitMs: number): SqlDatabase {
-  const file = join(dataDir, LOCK_FILE);
+function open(dataDir: string, waitMs: number, name = LOCK_FILE): SqlDatabase {
+  const file = join(dataDir, name);
   let db: SqlDatabase;
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -82,22 +85,63 @@ export function holdDataDir(
   waitMs = START_WAIT_MS,
   then = 'start the broker once it has finished',
 ): DataDirLock {
-  const db = open(dataDir, waitMs);
+  try {
+    return shared(dataDir, waitMs, LOCK_FILE);
+  } catch (err: unknown) {
+    if (isBusy(err))
+      throw new Error(`a restore is replacing the state in ${dataDir} (it holds ${LOCK_FILE}): ${then}`, {
+        cause: err,
+      });
+    throw err;
+  }
+}
+
+/** A shared hold on `name` in the data dir (a read transaction), waiting up to `waitMs` for an exclusive holder. */
+function shared(dataDir: string, waitMs: number, name: string): DataDirLock {
+  const db = open(dataDir, waitMs, name);
   try {
     db.exec('BEGIN');
     db.prepare('SELECT count(*) FROM sqlite_master').get();
   } catch (err: unknown) {
     db.close();
-    if (isBusy(err))
-      throw new Error(`a restore is replacing the state in ${dataDir} (it holds ${LOCK_FILE}): ${then}`);
     throw err;
   }
   return held(db);
 }
 
+/**
+ * A broker command's hold on the data dir (revoke, audit): as a broker's (holdDataDir), with command.lock held from
+ * before it to after it, so that a holder of broker.lock is known for a command while it runs (dataDirHolder).
+ */
+export function holdDataDirForCommand(dataDir: string, waitMs: number, then: string): DataDirLock {
+  // Only a probe's moment (dataDirHolder) ever holds command.lock alone: a short wait covers it.
+  const mark = shared(dataDir, 1_000, COMMAND_LOCK_FILE);
+  let lock: DataDirLock;
+  try {
+    lock = holdDataDir(dataDir, waitMs, then);
+  } catch (err: unknown) {
+    mark.release();
+    throw err;
+  }
+  return {
+    release() {
+      try {
+        lock.release();
+      } finally {
+        mark.release();
+      }
+    },
+  };
+}
+
 /** The data dir alone (for `restore`), or undefined when a broker holds it. */
 export function takeDataDir(dataDir: string): DataDirLock | undefined {
-  const db = open(dataDir, 0);
+  return alone(dataDir, LOCK_FILE);
+}
+
+/** `name` in the data dir held exclusively, or undefined when another holds it. */
+function alone(dataDir: string, name: string): DataDirLock | undefined {
+  const db = open(dataDir, 0, name);
   try {
     db.exec('BEGIN EXCLUSIVE');
   } catch (err: unknown) {
@@ -106,6 +150,14 @@ export function takeDataDir(dataDir: string): DataDirLock | undefined {
     throw err;
   }
   return held(db);
+}
+
+/** Whether another process holds `name` in the data dir (a file that does not exist is held by none). */
+function heldByOthers(dataDir: string, name: string): boolean {
+  if (!existsSync(join(dataDir, name))) return false;
+  const probe = alone(dataDir, name);
+  probe?.release();
+  return probe === undefined;
 }
 
 /** What is known of the broker that runs on a data dir. */
@@ -128,22 +180,41 @@ export function runningBroker(dataDir: string): RunningBrokerInfo | undefined {
   return { pid: lockHolderPid(dataDir) };
 }
 
+/** Who holds a data dir: a broker (with its pid when broker.pid names it), or broker commands and maybe a broker. */
+export type DataDirHolder = { broker: RunningBrokerInfo } | { command: true };
+
 /**
- * The broker running on `dataDir`, as runningBroker() says, once a holder that broker.pid does not name has had
- * `waitMs` to let go: a broker command (revoke, audit) holds broker.lock while it runs, is not named there, and is
- * done within moments; a broker out of sight (another container on the same volume) holds it for good.
+ * Who holds `dataDir` now, or undefined when nothing does. A broker that broker.pid names is named; else a holder of
+ * command.lock is a command under way (a broker out of sight may hold the data dir beside it: known once the
+ * commands are done); else the holder is a broker out of sight. A command holds command.lock from before it takes
+ * broker.lock to after it lets go, so "no command, then broker.lock held, then still no command" is a broker, unless a
+ * command began and ended in the microseconds between the two looks.
  */
-export async function runningBrokerPastCommands(
+export function dataDirHolder(dataDir: string): DataDirHolder | undefined {
+  const running = runningBroker(dataDir);
+  if (running === undefined) return undefined;
+  if (running.pid !== undefined) return { broker: running };
+  if (heldByOthers(dataDir, COMMAND_LOCK_FILE)) return { command: true };
+  if (!heldByOthers(dataDir, LOCK_FILE)) return undefined;
+  if (heldByOthers(dataDir, COMMAND_LOCK_FILE)) return { command: true };
+  return { broker: { pid: undefined } };
+}
+
+/**
+ * Who holds `dataDir` once the broker commands under way there (revoke, audit: done within moments) have had
+ * `waitMs` to finish: a broker, still a command (past the wait), or undefined when nothing does.
+ */
+export async function holderPastCommands(
   dataDir: string,
   waitMs: number,
-): Promise<RunningBrokerInfo | undefined> {
+): Promise<DataDirHolder | undefined> {
   const end = Date.now() + waitMs;
-  let running = runningBroker(dataDir);
-  while (running !== undefined && running.pid === undefined && Date.now() < end) {
+  let holder = dataDirHolder(dataDir);
+  while (holder !== undefined && 'command' in holder && Date.now() < end) {
     await new Promise((done) => setTimeout(done, 100));
-    running = runningBroker(dataDir);
+    holder = dataDirHolder(dataDir);
   }
-  return running;
+  return holder;
 }
 
 /** broker.pid's pid, if that process has this data dir's broker.lock open (a pid file can be stale or foreign). */

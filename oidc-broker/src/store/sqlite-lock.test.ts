@@ -23,10 +23,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeyStore } from '../keys';
 import { REPO_ROOT } from '../settings';
 import {
+  dataDirHolder,
   holdDataDir,
+  holdDataDirForCommand,
+  holderPastCommands,
   PID_FILE,
   runningBroker,
-  runningBrokerPastCommands,
   takeDataDir,
 } from './data-dir-lock';
 import { SqliteStore, STATE_FILE } from './sqlite';
@@ -53,9 +55,10 @@ interface Holder {
   kill(): Promise<void>;
 }
 
-/** Another process that holds the data dir as a broker does, until killed; resolves once it holds it. */
-async function holdElsewhere(dataDir: string): Promise<Holder> {
-  const script = `import { holdDataDir } from ${JSON.stringify(lockModule)}; holdDataDir(${JSON.stringify(dataDir)}); console.log('held', process.pid); setInterval(() => {}, 1e6);`;
+/** Another process that holds the data dir as a broker (or a broker command) does, until killed; resolves once it holds it. */
+async function holdElsewhere(dataDir: string, as: 'broker' | 'command' = 'broker'): Promise<Holder> {
+  const hold = as === 'broker' ? 'holdDataDir' : 'holdDataDirForCommand';
+  const script = `import { ${hold} } from ${JSON.stringify(lockModule)}; ${hold}(${JSON.stringify(dataDir)}, 1000, ''); console.log('held', process.pid); setInterval(() => {}, 1e6);`;
   const child: ChildProcess = spawn(tsx, ['--eval', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const pid = await new Promise<number>((ok, fail) => {
     child.stdout?.on('data', (b: Buffer) => {
@@ -136,28 +139,73 @@ describe('a broker on a data dir', () => {
     );
   });
 
-  it('rotate-keys waits out a holder broker.pid does not name (a revoke, an audit), not a broker it names', async () => {
+  it('tells a broker command under way from a broker: rotate-keys waits for a command, not for a broker', async () => {
     const data = join(dir, 'data');
-    // A command holds it (no pid file names it) and is done 500 ms later: no broker runs.
-    const command = holdDataDir(data, 50);
-    const started = Date.now();
-    setTimeout(() => command.release(), 500);
-    expect(await runningBrokerPastCommands(data, 5_000)).toBeUndefined();
+    const command = () => holdDataDirForCommand(data, 50, 'run it again');
+    // A command (revoke, audit) that is done 500 ms later: waited for, and then nothing holds the data dir.
+    const first = command();
+    expect(dataDirHolder(data)).toEqual({ command: true });
+    let started = Date.now();
+    setTimeout(() => first.release(), 500);
+    expect(await holderPastCommands(data, 5_000)).toBeUndefined();
     expect(Date.now() - started).toBeGreaterThanOrEqual(450);
-    // Held past the wait: a holder out of sight, its pid unknown.
+    // One still under way past the wait is reported as a command.
+    const slow = command();
+    try {
+      expect(await holderPastCommands(data, 300)).toEqual({ command: true });
+    } finally {
+      slow.release();
+    }
+    // A holder that is no command and that broker.pid does not name: a broker out of sight, said at once.
     const outOfSight = holdDataDir(data, 50);
     try {
-      expect(await runningBrokerPastCommands(data, 300)).toEqual({ pid: undefined });
+      started = Date.now();
+      expect(await holderPastCommands(data, 5_000)).toEqual({ broker: { pid: undefined } });
+      expect(Date.now() - started).toBeLessThan(2_000);
+      // Beside a command: known for a broker once the command is done.
+      const beside = command();
+      expect(dataDirHolder(data)).toEqual({ command: true });
+      started = Date.now();
+      setTimeout(() => beside.release(), 500);
+      expect(await holderPastCommands(data, 5_000)).toEqual({ broker: { pid: undefined } });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(450);
     } finally {
       outOfSight.release();
     }
-    // A broker that broker.pid names is answered at once, to be signalled.
+    // A command in another process (a revoke run beside rotate-keys) is one too.
+    const elsewhere = await holdElsewhere(data, 'command');
+    try {
+      expect(dataDirHolder(data)).toEqual({ command: true });
+    } finally {
+      await elsewhere.kill();
+    }
+    expect(dataDirHolder(data)).toBeUndefined();
+    // A broker that broker.pid names, in another process, is named at once (to be signalled), command or not.
     holder = await holdElsewhere(data);
     writeFileSync(join(data, PID_FILE), `${holder.pid}\n`);
-    const asked = Date.now();
-    expect(await runningBrokerPastCommands(data, 5_000)).toEqual({ pid: holder.pid });
-    expect(Date.now() - asked).toBeLessThan(2_000);
+    const alongside = command();
+    try {
+      started = Date.now();
+      expect(await holderPastCommands(data, 5_000)).toEqual({ broker: { pid: holder.pid } });
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      alongside.release();
+    }
   }, 30_000);
+
+  it('a command started during a restore waits for it, then says what to do, and holds nothing after', () => {
+    const data = join(dir, 'data');
+    const restoring = takeDataDir(data);
+    try {
+      expect(() => holdDataDirForCommand(data, 50, 'run this command again once it has finished')).toThrow(
+        `a restore is replacing the state in ${data} (it holds broker.lock): run this command again once it has finished`,
+      );
+      expect(dataDirHolder(data)).toEqual({ broker: { pid: undefined } }); // the restore's own hold, no command
+    } finally {
+      restoring?.release();
+    }
+    expect(dataDirHolder(data)).toBeUndefined();
+  });
 
   it('several brokers may hold it at once; restore only alone', () => {
     const data = join(dir, 'data');
