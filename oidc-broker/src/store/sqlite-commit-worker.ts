@@ -515,6 +515,7 @@ export class CommitWorker {
     this.stop = stop;
     const worker = new Worker(SOURCE, {
       eval: true,
+      name: 'broker commit',
       // Plain CommonJS: none of the process's flags (a loader, --input-type=module) apply to it.
       execArgv: [],
       workerData: {
