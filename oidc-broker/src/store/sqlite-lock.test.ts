@@ -55,7 +55,10 @@ interface Holder {
   kill(): Promise<void>;
 }
 
-/** Another process that holds the data dir as a broker (or a broker command) does, until killed; resolves once it holds it. */
+/**
+ * Another process that holds the data dir as a broker (or, `as` 'command', a broker command) does, until killed;
+ * resolves once it holds it.
+ */
 async function holdElsewhere(dataDir: string, as: 'broker' | 'command' = 'broker'): Promise<Holder> {
   const hold = as === 'broker' ? 'holdDataDir' : 'holdDataDirForCommand';
   const script = `import { ${hold} } from ${JSON.stringify(lockModule)}; ${hold}(${JSON.stringify(dataDir)}, 1000, ''); console.log('held', process.pid); setInterval(() => {}, 1e6);`;
