@@ -8,10 +8,12 @@ import { cacheCommand } from './commands/cache';
 import {
   backupCommand,
   commandConfig,
+  HOLDING_COMMANDS,
   openCommandStore,
   restoreCommand,
   rotateKeySecretCommand,
   storeConfigOf,
+  whileCommandHolds,
 } from './commands/state';
 import { ConfigProblems, loadConfig } from './config';
 import { parseDuration } from './duration';
@@ -165,11 +167,15 @@ async function rotateCommand(s: Settings): Promise<void> {
     }
     return;
   }
-  // A broker command (revoke, audit) holds the data dir too while it runs: its end is waited for first.
+  // A broker command (revoke, audit, ...) or a restore holds the data dir too while it runs: its end is waited for.
   const holder = await holderPastCommands(s.dataDir, ROTATE_WAIT_MS);
+  if (holder !== undefined && 'restore' in holder)
+    fail(
+      `a restore has been replacing the state in ${s.dataDir} for ${ROTATE_WAIT_MS / 1000} s: run rotate-keys again once it has finished`,
+    );
   if (holder !== undefined && 'command' in holder)
     fail(
-      `a broker command (revoke, audit) has been under way on ${s.dataDir} for ${ROTATE_WAIT_MS / 1000} s: run rotate-keys again once it has finished`,
+      `a broker command (${HOLDING_COMMANDS}) has been under way on ${s.dataDir} for ${ROTATE_WAIT_MS / 1000} s: run rotate-keys again once it has finished`,
     );
   if (holder !== undefined) {
     // The keys it signs with are in its memory: it rotates them itself (SIGUSR2), or a restart would undo ours.
@@ -188,8 +194,11 @@ async function rotateCommand(s: Settings): Promise<void> {
   }
   if (!existsSync(join(s.dataDir, 'keys.json')))
     fail(`no broker keys in ${s.dataDir}: pass the broker's --data-dir`);
-  const keys = await KeyStore.open(s.dataDir, policy);
-  const r = await keys.rotate(policy);
+  // Held meanwhile as a command holds it: a restore cannot replace the key files under the rotation.
+  const r = await whileCommandHolds(s.dataDir, storeConfigOf(config), async () => {
+    const keys = await KeyStore.open(s.dataDir, policy);
+    return keys.rotate(policy);
+  });
   process.stdout.write(
     `rotated: ${r.current} signs now, ${r.next} is published as next, ${r.retired} retired\n`,
   );
@@ -198,13 +207,15 @@ async function rotateCommand(s: Settings): Promise<void> {
 async function registryConfigCommand(s: Settings): Promise<void> {
   const config = load(s.config);
   // The CA the store holds (with PostgreSQL, the one every instance signs under), its certificate in the data dir.
-  const store = await openStore(config, { dataDir: s.dataDir, onAdopted: reportAdopted });
-  let keys: KeyStore;
-  try {
-    keys = await KeyStore.open({ store, dataDir: s.dataDir });
-  } finally {
-    await store.close();
-  }
+  // With SQLite, the data dir is held as a command holds it while the state is read (or created).
+  const keys = await whileCommandHolds(s.dataDir, storeConfigOf(config), async () => {
+    const store = await openStore(config, { dataDir: s.dataDir, onAdopted: reportAdopted });
+    try {
+      return await KeyStore.open({ store, dataDir: s.dataDir });
+    } finally {
+      await store.close();
+    }
+  });
   const storage = resolve(s.flags.get('storage') ?? join(s.dataDir, 'registry'));
   const listen = s.flags.get('listen');
   process.stdout.write(

@@ -36,6 +36,7 @@ import { KeyStore, REGISTRY_TOKEN_TTL } from '../keys';
 import type { Settings } from '../settings';
 import { openStore } from '../store';
 import { reportAdopted } from '../store/adopt';
+import { storeConfigOf, whileCommandHolds } from './state';
 
 export const CACHE_CONFIG_TYPE = 'application/vnd.buildkit.cacheconfig.v0';
 const INDEX_TYPES = new Set([
@@ -664,16 +665,19 @@ export async function cacheCommand(s: Settings): Promise<void> {
   }
   // The store and keys are opened for each run: a prune repeated for days signs with the signer in force then.
   const once = async (): Promise<void> => {
-    const store = await openStore(config, { dataDir: s.dataDir, onAdopted: reportAdopted });
-    let keys: KeyStore;
-    try {
-      keys = await KeyStore.open(
-        { store, dataDir: s.dataDir },
-        { signerTtl: config.registrySignerTtl, keyRotation: config.keyRotation },
-      );
-    } finally {
-      await store.close();
-    }
+    // With SQLite, the data dir is held as a command holds it while the state is read: a restore cannot replace it
+    // meanwhile (the prune itself talks to the registry only, with the keys read here).
+    const keys = await whileCommandHolds(s.dataDir, storeConfigOf(config), async () => {
+      const store = await openStore(config, { dataDir: s.dataDir, onAdopted: reportAdopted });
+      try {
+        return await KeyStore.open(
+          { store, dataDir: s.dataDir },
+          { signerTtl: config.registrySignerTtl, keyRotation: config.keyRotation },
+        );
+      } finally {
+        await store.close();
+      }
+    });
     try {
       await runCache({
         config,

@@ -2,7 +2,8 @@
 // `backup` while it runs, `restore` refused while it runs, wipe, restore, and a token used before the backup is still
 // refused as replayed; a revocation by the CLI in force in the running broker within 5 s; a flood of unverified
 // refusals (exchanges, registry logins, fork-PR claims and claim exchanges) from 40 loopback addresses audited within
-// the cap plus one aggregate row a minute whose count adds up, while every refusal of a verified token is audited.
+// the cap plus one aggregate row a minute whose count adds up, while every refusal of a verified token is audited;
+// registry-config, cache and rotate-keys hold the data dir as revoke and audit do, and wait for a restore under way.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,8 +18,8 @@ import { parseSettings, REPO_ROOT } from '../settings';
 import type { Settings } from '../settings';
 import { KeyStore } from '../keys';
 import { SqliteStore } from '../store/sqlite';
-import { holdDataDir, holdDataDirForCommand, takeDataDir } from '../store/data-dir-lock';
-import { openCommandStore } from './state';
+import { dataDirHolder, holdDataDir, holdDataDirForCommand, takeDataDir } from '../store/data-dir-lock';
+import { openCommandStore, whileCommandHolds } from './state';
 import { CLAIM_EXCHANGE_PATH, CLAIM_PATH } from '../../../shared/contract/fork-claim';
 import { SUPPRESSED_KIND } from '../store/audit-bounds';
 
@@ -72,6 +73,24 @@ function cli(...args: string[]) {
 function cliOn(data: string, ...args: string[]) {
   const r = spawnSync(tsx, [main, ...args, '--config', configPath, '--data-dir', data], { encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * A restore's hold on `data` in another process, let go `ms` after it is taken; resolves once taken, to the process's
+ * end (in an object: a promise returned as it is would be waited for).
+ */
+async function restoreElsewhere(data: string, ms: number): Promise<{ ended: Promise<void> }> {
+  const lock = resolve(REPO_ROOT, 'oidc-broker', 'src', 'store', 'data-dir-lock.ts');
+  const script = `import { takeDataDir } from ${JSON.stringify(lock)}; if (!takeDataDir(${JSON.stringify(data)})) process.exit(3); console.log('held'); setTimeout(() => process.exit(0), ${ms});`;
+  const proc = spawn(tsx, ['--eval', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ended = new Promise<void>((done) => proc.once('exit', () => done()));
+  await new Promise<void>((held, failed) => {
+    proc.stdout?.on('data', (b: Buffer) => {
+      if (b.toString().includes('held')) held();
+    });
+    proc.once('exit', (code) => failed(new Error(`the restore's holder exited with ${code}`)));
+  });
+  return { ended };
 }
 
 async function startBroker(): Promise<void> {
@@ -233,6 +252,57 @@ describe('a command on the state, beside a restore', () => {
   }, 20_000);
 });
 
+describe('the other commands on a SQLite state, beside a restore', () => {
+  it('whileCommandHolds holds the data dir as a command while its work runs, after a restore under way', async () => {
+    const data = join(dir, 'data-while');
+    await new SqliteStore({ dataDir: data }).close();
+    // In another process: the wait for it is synchronous (SQLite's busy timeout), so a timer here could not end it.
+    const restore = await restoreElsewhere(data, 1_000);
+    const started = Date.now();
+    const seen = await whileCommandHolds(data, { engine: 'sqlite' }, async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      return { waited: Date.now() - started, holder: dataDirHolder(data), restore: takeDataDir(data) };
+    });
+    expect(seen).toEqual({ waited: expect.any(Number), holder: { command: true }, restore: undefined });
+    expect(seen.waited).toBeGreaterThanOrEqual(500);
+    expect(dataDirHolder(data)).toBeUndefined();
+    await restore.ended;
+  }, 20_000);
+
+  it('registry-config and cache during a restore: wait for it, then say what to do; rotate-keys waits for it and rotates', async () => {
+    const data = join(dir, 'data-during-restore');
+    const store = new SqliteStore({ dataDir: data });
+    (await KeyStore.open({ store, dataDir: data })).close();
+    await store.close();
+    const restoring = takeDataDir(data);
+    const message = `a restore is replacing the state in ${data} (it holds broker.lock): run this command again once it has finished`;
+    try {
+      for (const args of [['registry-config'], ['cache', 'usage', '--registry', 'http://127.0.0.1:9']]) {
+        const r = cliOn(data, ...args);
+        expect([args[0], r.status, r.stderr.trim(), r.stdout]).toEqual([
+          args[0],
+          1,
+          `broker: ${message}`,
+          '',
+        ]);
+      }
+    } finally {
+      restoring?.release();
+    }
+    // A restore in another process that is done 3 s later: rotate-keys waits for it (it used to take the restore's
+    // hold for a broker out of sight and refuse), then rotates the files.
+    const keys = () => readFileSync(join(data, 'keys.json'), 'utf8');
+    const before = keys();
+    const restore = await restoreElsewhere(data, 3_000);
+    const started = Date.now();
+    const r = cliOn(data, 'rotate-keys');
+    expect([r.status, r.stderr, r.stdout]).toEqual([0, '', expect.stringMatching(/^rotated: /)]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
+    expect(keys()).not.toBe(before);
+    await restore.ended;
+  }, 60_000);
+});
+
 describe('rotate-keys and restore beside a holder out of sight, and beside a command', () => {
   it('a broker out of sight (broker.pid does not name it): no rotation, and the signal to send; a command under way: restore says to wait for it', async () => {
     const data = join(dir, 'data-rotate');
@@ -259,7 +329,7 @@ describe('rotate-keys and restore beside a holder out of sight, and beside a com
       const restore = cliOn(data, 'restore', '--from', join(dir, 'no-such-backup'));
       expect([restore.status, restore.stderr.trim()]).toEqual([
         1,
-        `broker: a broker command (revoke, audit) is under way on ${data}: run restore again once it has finished`,
+        `broker: a broker command (revoke, audit, cache, registry-config, rotate-keys) is under way on ${data}: run restore again once it has finished`,
       ]);
     } finally {
       command.release();

@@ -49,6 +49,18 @@ export function storeConfigOf(config: BrokerConfig | undefined): StoreConfig {
 /** How long a command waits for a restore in progress on its data dir. */
 const COMMAND_WAIT_MS = 5_000;
 
+/** The broker commands that hold a SQLite data dir while they run, as messages name them. */
+export const HOLDING_COMMANDS = 'revoke, audit, cache, registry-config, rotate-keys';
+
+/** The data dir held as a broker command holds it (data-dir-lock.ts), after waiting for a restore in progress. */
+function holdForCommand(dataDir: string): DataDirLock {
+  try {
+    return holdDataDirForCommand(dataDir, COMMAND_WAIT_MS, 'run this command again once it has finished');
+  } catch (err: unknown) {
+    throw new ConfigError(errorMessage(err));
+  }
+}
+
 /**
  * Opens the state the config names; a SQLite data dir without state is an error, not a new empty state. A SQLite
  * state is held as a broker holds it (data-dir-lock.ts) until the store is closed: a restore cannot move the file
@@ -61,12 +73,7 @@ export async function openCommandStore(s: Settings, config = commandConfig(s)): 
       throw new ConfigError(
         `no broker state in ${s.dataDir}: pass the broker's --data-dir (or BROKER_DATA_DIR)`,
       );
-    let lock: DataDirLock;
-    try {
-      lock = holdDataDirForCommand(s.dataDir, COMMAND_WAIT_MS, 'run this command again once it has finished');
-    } catch (err: unknown) {
-      throw new ConfigError(errorMessage(err));
-    }
+    const lock = holdForCommand(s.dataDir);
     let store: SqliteStore;
     try {
       store = new SqliteStore({ dataDir: s.dataDir });
@@ -81,13 +88,35 @@ export async function openCommandStore(s: Settings, config = commandConfig(s)): 
   return openStore(storeConfigOf(config), { dataDir: s.dataDir, onAdopted: reportAdopted });
 }
 
+/**
+ * `work` with a SQLite data dir held as a broker command holds it (a restore in progress is waited for, and none can
+ * start meanwhile): for the commands that read or write the state in the data dir other than through
+ * openCommandStore (registry-config, which may create it; cache; rotate-keys on the key files). With PostgreSQL the
+ * data dir holds no state, and `work` runs as it is.
+ */
+export async function whileCommandHolds<T>(
+  dataDir: string,
+  store: StoreConfig,
+  work: () => Promise<T>,
+): Promise<T> {
+  if (store.engine !== 'sqlite') return work();
+  const lock = holdForCommand(dataDir);
+  try {
+    return await work();
+  } finally {
+    lock.release();
+  }
+}
+
 /** Why restore cannot run: a broker, or a broker command, holds the data dir. */
 function brokerRuns(dataDir: string): string {
   const holder = dataDirHolder(dataDir);
   if (holder === undefined)
     return `${dataDir} was held a moment ago, by a broker or a broker command that has just let go: run restore again`;
+  if ('restore' in holder)
+    return `another restore is replacing the state in ${dataDir}: run restore again once it has finished, if its backup is not the one you meant`;
   if ('command' in holder)
-    return `a broker command (revoke, audit) is under way on ${dataDir}: run restore again once it has finished`;
+    return `a broker command (${HOLDING_COMMANDS}) is under way on ${dataDir}: run restore again once it has finished`;
   const pid = holder.broker.pid;
   const who =
     pid === undefined

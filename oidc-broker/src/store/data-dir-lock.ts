@@ -6,9 +6,10 @@
 // stale broker.pid), and it is seen by every process on the host that opens the same file, whatever the process is
 // called and whichever pid namespace (container) it runs in: a released image's broker runs as `node
 // .../index.js serve`, which no command-line test would recognise. Several brokers may hold it at once (the store is
-// safe for that); only `restore` needs it alone. A broker command on the state (revoke, audit) holds broker.lock as a
-// broker does, and command.lock beside it from before to after, so that `rotate-keys` and `restore` tell a command
-// under way, which is done within moments, from a broker, which broker.pid may not name (one out of sight).
+// safe for that); only `restore` needs it alone. A broker command on the state (revoke, audit, cache, registry-config,
+// rotate-keys) holds broker.lock as a broker does, and command.lock beside it from before to after, so that
+// `rotate-keys` and `restore` tell a command under way, which is done within moments, from a broker, which broker.pid
+// may not name (one out of sight).
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSqlite } from './sqlite-driver';
@@ -110,8 +111,9 @@ function shared(dataDir: string, waitMs: number, name: string): DataDirLock {
 }
 
 /**
- * A broker command's hold on the data dir (revoke, audit): as a broker's (holdDataDir), with command.lock held from
- * before it to after it, so that a holder of broker.lock is known for a command while it runs (dataDirHolder).
+ * A broker command's hold on the data dir (revoke, audit, cache, ...): as a broker's (holdDataDir), with command.lock
+ * held from before it to after it, so that a holder of broker.lock is known for a command while it runs
+ * (dataDirHolder).
  */
 export function holdDataDirForCommand(dataDir: string, waitMs: number, then: string): DataDirLock {
   // Only a probe's moment (dataDirHolder) ever holds command.lock alone: a short wait covers it.
@@ -180,19 +182,34 @@ export function runningBroker(dataDir: string): RunningBrokerInfo | undefined {
   return { pid: lockHolderPid(dataDir) };
 }
 
-/** Who holds a data dir: a broker (with its pid when broker.pid names it), or broker commands and maybe a broker. */
-export type DataDirHolder = { broker: RunningBrokerInfo } | { command: true };
+/**
+ * Who holds a data dir: a broker (with its pid when broker.pid names it), broker commands and maybe a broker, or a
+ * restore (it holds the data dir alone).
+ */
+export type DataDirHolder = { broker: RunningBrokerInfo } | { command: true } | { restore: true };
+
+/** Whether a restore holds the data dir alone now: a shared hold, which any number of brokers allow, is refused. */
+function restoring(dataDir: string): boolean {
+  try {
+    shared(dataDir, 0, LOCK_FILE).release();
+    return false;
+  } catch (err: unknown) {
+    if (isBusy(err)) return true;
+    throw err;
+  }
+}
 
 /**
- * Who holds `dataDir` now, or undefined when nothing does. A broker that broker.pid names is named; else a holder of
- * command.lock is a command under way (a broker out of sight may hold the data dir beside it: known once the
- * commands are done); else the holder is a broker out of sight. A command holds command.lock from before it takes
- * broker.lock to after it lets go, so "no command, then broker.lock held, then still no command" is a broker, unless a
- * command began and ended in the microseconds between the two looks.
+ * Who holds `dataDir` now, or undefined when nothing does. A restore is told by its hold alone; a broker that
+ * broker.pid names is named; else a holder of command.lock is a command under way (a broker out of sight may hold the
+ * data dir beside it: known once the commands are done); else the holder is a broker out of sight. A command holds
+ * command.lock from before it takes broker.lock to after it lets go, so "no command, then broker.lock held, then
+ * still no command" is a broker, unless a command began and ended in the microseconds between the two looks.
  */
 export function dataDirHolder(dataDir: string): DataDirHolder | undefined {
   const running = runningBroker(dataDir);
   if (running === undefined) return undefined;
+  if (restoring(dataDir)) return { restore: true };
   if (running.pid !== undefined) return { broker: running };
   if (heldByOthers(dataDir, COMMAND_LOCK_FILE)) return { command: true };
   if (!heldByOthers(dataDir, LOCK_FILE)) return undefined;
@@ -201,8 +218,8 @@ export function dataDirHolder(dataDir: string): DataDirHolder | undefined {
 }
 
 /**
- * Who holds `dataDir` once the broker commands under way there (revoke, audit: done within moments) have had
- * `waitMs` to finish: a broker, still a command (past the wait), or undefined when nothing does.
+ * Who holds `dataDir` once the broker commands (done within moments) and the restore under way there have had
+ * `waitMs` to finish: a broker, still a command or a restore (past the wait), or undefined when nothing does.
  */
 export async function holderPastCommands(
   dataDir: string,
@@ -210,7 +227,7 @@ export async function holderPastCommands(
 ): Promise<DataDirHolder | undefined> {
   const end = Date.now() + waitMs;
   let holder = dataDirHolder(dataDir);
-  while (holder !== undefined && 'command' in holder && Date.now() < end) {
+  while (holder !== undefined && !('broker' in holder) && Date.now() < end) {
     await new Promise((done) => setTimeout(done, 100));
     holder = dataDirHolder(dataDir);
   }

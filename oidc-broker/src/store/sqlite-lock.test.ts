@@ -56,12 +56,16 @@ interface Holder {
 }
 
 /**
- * Another process that holds the data dir as a broker (or, `as` 'command', a broker command) does, until killed;
- * resolves once it holds it.
+ * Another process that holds the data dir as a broker (or, `as` 'command', a broker command, or 'restore', a restore)
+ * does, until killed; resolves once it holds it.
  */
-async function holdElsewhere(dataDir: string, as: 'broker' | 'command' = 'broker'): Promise<Holder> {
-  const hold = as === 'broker' ? 'holdDataDir' : 'holdDataDirForCommand';
-  const script = `import { ${hold} } from ${JSON.stringify(lockModule)}; ${hold}(${JSON.stringify(dataDir)}, 1000, ''); console.log('held', process.pid); setInterval(() => {}, 1e6);`;
+async function holdElsewhere(
+  dataDir: string,
+  as: 'broker' | 'command' | 'restore' = 'broker',
+): Promise<Holder> {
+  const hold = { broker: 'holdDataDir', command: 'holdDataDirForCommand', restore: 'takeDataDir' }[as];
+  const args = as === 'restore' ? '' : ", 1000, ''";
+  const script = `import { ${hold} } from ${JSON.stringify(lockModule)}; if (!${hold}(${JSON.stringify(dataDir)}${args})) process.exit(3); console.log('held', process.pid); setInterval(() => {}, 1e6);`;
   const child: ChildProcess = spawn(tsx, ['--eval', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const pid = await new Promise<number>((ok, fail) => {
     child.stdout?.on('data', (b: Buffer) => {
@@ -203,12 +207,37 @@ describe('a broker on a data dir', () => {
       expect(() => holdDataDirForCommand(data, 50, 'run this command again once it has finished')).toThrow(
         `a restore is replacing the state in ${data} (it holds broker.lock): run this command again once it has finished`,
       );
-      expect(dataDirHolder(data)).toEqual({ broker: { pid: undefined } }); // the restore's own hold, no command
+      expect(dataDirHolder(data)).toEqual({ restore: true }); // the restore's own hold, not a broker's
     } finally {
       restoring?.release();
     }
     expect(dataDirHolder(data)).toBeUndefined();
   });
+
+  it('tells a restore from a broker out of sight: rotate-keys waits for a restore, as for a command', async () => {
+    const data = join(dir, 'data');
+    holdDataDir(data, 50).release(); // the lock file, as any broker that ran here leaves it
+    holder = await holdElsewhere(data, 'restore');
+    writeFileSync(join(data, PID_FILE), `${process.pid}\n`); // a pid file naming a process without the lock
+    expect(dataDirHolder(data)).toEqual({ restore: true });
+    let started = Date.now();
+    expect(await holderPastCommands(data, 300)).toEqual({ restore: true });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    // Done 500 ms later: waited for, and then nothing holds the data dir.
+    const restore = holder;
+    holder = undefined;
+    setTimeout(() => void restore.kill(), 500);
+    started = Date.now();
+    expect(await holderPastCommands(data, 5_000)).toBeUndefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    // A broker (this process, which broker.pid names now that it holds the lock) is still a broker.
+    const broker = holdDataDir(data, 50);
+    try {
+      expect(dataDirHolder(data)).toEqual({ broker: { pid: process.pid } });
+    } finally {
+      broker.release();
+    }
+  }, 30_000);
 
   it('several brokers may hold it at once; restore only alone', () => {
     const data = join(dir, 'data');
