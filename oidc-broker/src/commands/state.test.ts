@@ -269,7 +269,7 @@ describe('the other commands on a SQLite state, beside a restore', () => {
     await restore.ended;
   }, 20_000);
 
-  it('registry-config and cache during a restore: wait for it, then say what to do; rotate-keys waits for it and rotates', async () => {
+  it('registry-config, cache and a second restore during a restore: wait for it or say what to do; rotate-keys waits for it and rotates', async () => {
     const data = join(dir, 'data-during-restore');
     const store = new SqliteStore({ dataDir: data });
     (await KeyStore.open({ store, dataDir: data })).close();
@@ -286,6 +286,12 @@ describe('the other commands on a SQLite state, beside a restore', () => {
           '',
         ]);
       }
+      // A second restore meanwhile is told of the first, not of a broker.
+      const second = cliOn(data, 'restore', '--from', join(dir, 'no-such-backup'));
+      expect([second.status, second.stderr.trim()]).toEqual([
+        1,
+        `broker: another restore is under way on ${data}: let it finish (run restore again after it only to restore a different backup)`,
+      ]);
     } finally {
       restoring?.release();
     }

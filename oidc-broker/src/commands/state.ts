@@ -114,7 +114,7 @@ function brokerRuns(dataDir: string): string {
   if (holder === undefined)
     return `${dataDir} was held a moment ago, by a broker or a broker command that has just let go: run restore again`;
   if ('restore' in holder)
-    return `another restore is replacing the state in ${dataDir}: run restore again once it has finished, if its backup is not the one you meant`;
+    return `another restore is under way on ${dataDir}: let it finish (run restore again after it only to restore a different backup)`;
   if ('command' in holder)
     return `a broker command (${HOLDING_COMMANDS}) is under way on ${dataDir}: run restore again once it has finished`;
   const pid = holder.broker.pid;
