@@ -1,7 +1,7 @@
 // crypto-thread: the exchange's signature check and signature on a worker thread give node:crypto's own answers (a
 // signature that verifies, a verdict, node's error), a turn's operations go in one message, and a worker that dies
 // or cannot start costs no exchange its answer: the operations run on the event loop instead.
-import { constants, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { constants, generateKeyPairSync, KeyObject, sign, verify } from 'node:crypto';
 import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -74,10 +74,10 @@ describe('CryptoThread', () => {
     expect(t.started).toBe(1);
   });
 
-  it("a batch that cannot be sent: each operation gets node:crypto's answer here, and the keys go with the next", async () => {
+  it("data that is not bytes: node:crypto's answer here; the turn's other operations go", async () => {
     const t = thread();
     const data = Buffer.from('x');
-    const notData = (() => 0) as unknown as Buffer; // a function: the structured clone refuses it
+    const notData = (() => 0) as unknown as Buffer; // a function
     let theirs = '';
     try {
       sign('sha256', notData, ec.privateKey);
@@ -85,8 +85,31 @@ describe('CryptoThread', () => {
       theirs = (err as Error).message;
     }
     expect(theirs).not.toBe('');
-    const [refused, signed] = await Promise.allSettled([
+    const [refused, signed, checked] = await Promise.allSettled([
       t.sign('sha256', notData, ec.privateKey),
+      t.sign('sha256', data, ec.privateKey),
+      t.verify('sha256', data, ec.publicKey, undefined, notData),
+    ]);
+    expect(refused.status === 'rejected' && (refused.reason as Error).message).toBe(theirs);
+    expect(signed.status === 'fulfilled' && verify('sha256', data, ec.publicKey, signed.value)).toBe(true);
+    expect(checked.status).toBe('rejected');
+    expect(t.batches).toBe(1);
+  });
+
+  it("a batch that cannot be sent: each operation gets node:crypto's answer here, and the keys go with the next", async () => {
+    const t = thread();
+    const data = Buffer.from('x');
+    // Not a key node:crypto knows, and not one the structured clone takes (a function in it): the message fails.
+    const notKey = Object.assign(Object.create(KeyObject.prototype) as KeyObject, { f: () => 0 });
+    let theirs = '';
+    try {
+      sign('sha256', data, notKey);
+    } catch (err: unknown) {
+      theirs = (err as Error).message;
+    }
+    expect(theirs).not.toBe('');
+    const [refused, signed] = await Promise.allSettled([
+      t.sign('sha256', data, notKey),
       t.sign('sha256', data, ec.privateKey),
     ]);
     expect(refused.status === 'rejected' && (refused.reason as Error).message).toBe(theirs);
@@ -95,6 +118,22 @@ describe('CryptoThread', () => {
     // The key the failed message would have introduced goes with the next one: the worker signs with it.
     await checkAnswers(t, 2);
     expect(t.batches).toBe(1);
+  });
+
+  it('hands the bytes over in one array of their own: a slice of a larger buffer is signed and checked as that slice', async () => {
+    const t = thread();
+    const pool = Buffer.alloc(70_000, 1);
+    const data = pool.subarray(30_000, 30_100);
+    data.write('the bytes signed', 0);
+    const der = await t.sign('sha256', data, ec.privateKey);
+    expect(verify('sha256', Buffer.from(data), ec.publicKey, der)).toBe(true);
+    const rs = sign('sha256', data, rsa.privateKey);
+    const inPool = Buffer.concat([Buffer.alloc(5, 9), rs, Buffer.alloc(5, 9)]).subarray(5, 5 + rs.length);
+    expect(await t.verify('sha256', data, rsa.publicKey, undefined, inPool)).toBe(true);
+    expect(await t.verify('sha256', pool.subarray(30_001, 30_101), rsa.publicKey, undefined, inPool)).toBe(
+      false,
+    );
+    expect(data.toString('latin1', 0, 16)).toBe('the bytes signed'); // the caller's buffer is untouched
   });
 
   it('a worker that dies with operations in flight: they are answered here, and the next turn starts another', async () => {

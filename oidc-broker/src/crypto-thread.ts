@@ -46,8 +46,11 @@ type Job = SignJob | VerifyJob;
 /** Workers lost in a row before they answered anything (they cannot start here): then the work stays inline. */
 const GIVE_UP = 3;
 
-/** What a job is on the wire: [op, hash, key id, data, signature, padding, saltLength]. */
-type WireJob = [string, string, number, Buffer, Buffer | undefined, number, number];
+/**
+ * What a job is on the wire: [op, hash, key id, data's offset, data's length, signature's offset, signature's length,
+ * padding, saltLength], the offsets into the message's one byte array.
+ */
+type WireJob = [string, string, number, number, number, number, number, number, number];
 
 /** Per answer: ['s', signature] / ['v', verdict] / ['e', message] (node:crypto threw). */
 type WireAnswer = ['s', Uint8Array] | ['v', boolean] | ['e', string];
@@ -59,13 +62,18 @@ const keys = new Map();
 parentPort.on('message', (m) => {
   for (const [id, key] of m.keys) keys.set(id, key);
   for (const id of m.drop) keys.delete(id);
+  const bytes = m.bytes;
   const out = new Array(m.jobs.length);
   for (let i = 0; i < m.jobs.length; i++) {
-    const [op, hash, id, data, signature, padding, saltLength] = m.jobs[i];
+    const [op, hash, id, at, length, signatureAt, signatureLength, padding, saltLength] = m.jobs[i];
     const key = keys.get(id);
+    const data = bytes.subarray(at, at + length);
     try {
       if (op === 's') out[i] = ['s', sign(hash, data, key)];
-      else out[i] = ['v', verify(hash, data, padding ? { key, padding, saltLength } : key, signature)];
+      else {
+        const signature = bytes.subarray(signatureAt, signatureAt + signatureLength);
+        out[i] = ['v', verify(hash, data, padding ? { key, padding, saltLength } : key, signature)];
+      }
     } catch (e) {
       out[i] = ['e', e && typeof e.message === 'string' ? e.message : String(e)];
     }
@@ -150,12 +158,26 @@ export class CryptoThread {
 
   private flush(): void {
     this.flushing = false;
-    const jobs = this.queued;
+    const queued = this.queued;
     this.queued = [];
     if (!this.offload) {
-      for (const job of jobs) inline(job);
+      for (const job of queued) inline(job);
       return;
     }
+    // The bytes of every operation go in one array of their own, handed over (transferred, not copied): a Buffer is
+    // often a slice of Node's shared pool (Buffer.from of a short string), and a message carrying it would copy the
+    // whole pool, 64 KiB on Node 24, once per slab it touches. What is not bytes gets node:crypto's answer here.
+    const jobs: Job[] = [];
+    let size = 0;
+    for (const job of queued) {
+      if (!ArrayBuffer.isView(job.data) || (job.op === 'v' && !ArrayBuffer.isView(job.signature)))
+        inline(job);
+      else {
+        jobs.push(job);
+        size += job.data.byteLength + (job.op === 'v' ? job.signature.byteLength : 0);
+      }
+    }
+    if (jobs.length === 0) return;
     let worker: Worker;
     try {
       worker = this.ensure();
@@ -164,6 +186,13 @@ export class CryptoThread {
       return;
     }
     const keys: [number, KeyObject][] = [];
+    const bytes = new Uint8Array(size);
+    let end = 0;
+    const put = (view: ArrayBufferView): number => {
+      bytes.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), end);
+      end += view.byteLength;
+      return end - view.byteLength;
+    };
     const wire: WireJob[] = jobs.map((job) => {
       let id = this.ids.get(job.key);
       if (id === undefined) {
@@ -172,14 +201,17 @@ export class CryptoThread {
         this.held.set(id, new WeakRef(job.key));
         keys.push([id, job.key]);
       }
+      const at = put(job.data);
       return job.op === 's'
-        ? ['s', job.hash, id, job.data, undefined, 0, 0]
+        ? ['s', job.hash, id, at, job.data.byteLength, 0, 0, 0, 0]
         : [
             'v',
             job.hash,
             id,
-            job.data,
-            job.signature,
+            at,
+            job.data.byteLength,
+            put(job.signature),
+            job.signature.byteLength,
             job.options?.padding ?? 0,
             job.options?.saltLength ?? 0,
           ];
@@ -187,7 +219,7 @@ export class CryptoThread {
     const drop: number[] = [];
     for (const [id, ref] of this.held) if (ref.deref() === undefined) drop.push(id);
     try {
-      worker.postMessage({ keys, drop, jobs: wire });
+      worker.postMessage({ keys, drop, jobs: wire, bytes }, [bytes.buffer]);
     } catch {
       // Something in the batch cannot be cloned, and nothing of it went: node:crypto here gives each operation its
       // own answer or error, and the keys this message would have introduced are introduced again next time.
