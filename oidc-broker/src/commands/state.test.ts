@@ -19,7 +19,7 @@ import type { Settings } from '../settings';
 import { KeyStore } from '../keys';
 import { SqliteStore } from '../store/sqlite';
 import { dataDirHolder, holdDataDir, holdDataDirForCommand, takeDataDir } from '../store/data-dir-lock';
-import { openCommandStore, whileCommandHolds } from './state';
+import { openCommandStore, whileCommandHolds, whyRestoreCannot } from './state';
 import { CLAIM_EXCHANGE_PATH, CLAIM_PATH } from '../../../shared/contract/fork-claim';
 import { SUPPRESSED_KIND } from '../store/audit-bounds';
 
@@ -286,6 +286,13 @@ describe('the other commands on a SQLite state, beside a restore', () => {
           '',
         ]);
       }
+      // What restore says depends on who holds the data dir when it looks, after its own try failed: one that has let
+      // go by then (nothing holds it now) is said as such.
+      const letGo = join(dir, 'data-let-go');
+      holdDataDir(letGo, 50).release();
+      expect(whyRestoreCannot(letGo)).toBe(
+        `${letGo} was held a moment ago, by a broker or a broker command that has just let go: run restore again`,
+      );
       // A second restore meanwhile is told of the first, not of a broker.
       const second = cliOn(data, 'restore', '--from', join(dir, 'no-such-backup'));
       expect([second.status, second.stderr.trim()]).toEqual([

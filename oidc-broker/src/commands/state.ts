@@ -108,8 +108,11 @@ export async function whileCommandHolds<T>(
   }
 }
 
-/** Why restore cannot run: a broker, or a broker command, holds the data dir. */
-function brokerRuns(dataDir: string): string {
+/**
+ * Why restore could not take the data dir: a broker, a broker command or another restore holds it, or held it a moment
+ * ago (it let go between restore's try and this look).
+ */
+export function whyRestoreCannot(dataDir: string): string {
   const holder = dataDirHolder(dataDir);
   if (holder === undefined)
     return `${dataDir} was held a moment ago, by a broker or a broker command that has just let go: run restore again`;
@@ -159,7 +162,7 @@ export async function restoreCommand(s: Settings): Promise<void> {
     );
   // Alone on the data dir for the whole restore: a broker that starts meanwhile waits, then refuses.
   const lock = takeDataDir(s.dataDir);
-  if (lock === undefined) throw new ConfigError(brokerRuns(s.dataDir));
+  if (lock === undefined) throw new ConfigError(whyRestoreCannot(s.dataDir));
   let restored: ReturnType<typeof restoreSqlite>;
   try {
     restored = restoreSqlite(from, s.dataDir, { force: s.flags.has('force') });
