@@ -24,7 +24,7 @@ import type { Help, Settings } from './settings';
 import { parseSettings } from './settings';
 import { openStore } from './store';
 import { reportAdopted } from './store/adopt';
-import { holderPastCommands } from './store/data-dir-lock';
+import { settledHolder } from './store/data-dir-lock';
 
 function fail(message: string): never {
   process.stderr.write(`broker: ${message}\n`);
@@ -168,7 +168,7 @@ async function rotateCommand(s: Settings): Promise<void> {
     return;
   }
   // A broker command (revoke, audit, ...) or a restore holds the data dir too while it runs: its end is waited for.
-  const holder = await holderPastCommands(s.dataDir, ROTATE_WAIT_MS);
+  const holder = await settledHolder(s.dataDir, ROTATE_WAIT_MS);
   if (holder !== undefined && 'restore' in holder)
     fail(
       `a restore has been replacing the state in ${s.dataDir} for ${ROTATE_WAIT_MS / 1000} s: run rotate-keys again once it has finished`,

@@ -221,10 +221,7 @@ export function dataDirHolder(dataDir: string): DataDirHolder | undefined {
  * Who holds `dataDir` once the broker commands (done within moments) and the restore under way there have had
  * `waitMs` to finish: a broker, still a command or a restore (past the wait), or undefined when nothing does.
  */
-export async function holderPastCommands(
-  dataDir: string,
-  waitMs: number,
-): Promise<DataDirHolder | undefined> {
+export async function settledHolder(dataDir: string, waitMs: number): Promise<DataDirHolder | undefined> {
   const end = Date.now() + waitMs;
   let holder = dataDirHolder(dataDir);
   while (holder !== undefined && !('broker' in holder) && Date.now() < end) {

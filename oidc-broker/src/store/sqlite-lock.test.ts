@@ -26,7 +26,7 @@ import {
   dataDirHolder,
   holdDataDir,
   holdDataDirForCommand,
-  holderPastCommands,
+  settledHolder,
   PID_FILE,
   runningBroker,
   takeDataDir,
@@ -154,12 +154,12 @@ describe('a broker on a data dir', () => {
     expect(dataDirHolder(data)).toEqual({ command: true });
     let started = Date.now();
     setTimeout(() => first.release(), 500);
-    expect(await holderPastCommands(data, 5_000)).toBeUndefined();
+    expect(await settledHolder(data, 5_000)).toBeUndefined();
     expect(Date.now() - started).toBeGreaterThanOrEqual(450);
     // One still under way past the wait is reported as a command.
     const slow = command();
     try {
-      expect(await holderPastCommands(data, 300)).toEqual({ command: true });
+      expect(await settledHolder(data, 300)).toEqual({ command: true });
     } finally {
       slow.release();
     }
@@ -167,14 +167,14 @@ describe('a broker on a data dir', () => {
     const outOfSight = holdDataDir(data, 50);
     try {
       started = Date.now();
-      expect(await holderPastCommands(data, 5_000)).toEqual({ broker: { pid: undefined } });
+      expect(await settledHolder(data, 5_000)).toEqual({ broker: { pid: undefined } });
       expect(Date.now() - started).toBeLessThan(2_000);
       // Beside a command: known for a broker once the command is done.
       const beside = command();
       expect(dataDirHolder(data)).toEqual({ command: true });
       started = Date.now();
       setTimeout(() => beside.release(), 500);
-      expect(await holderPastCommands(data, 5_000)).toEqual({ broker: { pid: undefined } });
+      expect(await settledHolder(data, 5_000)).toEqual({ broker: { pid: undefined } });
       expect(Date.now() - started).toBeGreaterThanOrEqual(450);
     } finally {
       outOfSight.release();
@@ -193,7 +193,7 @@ describe('a broker on a data dir', () => {
     const alongside = command();
     try {
       started = Date.now();
-      expect(await holderPastCommands(data, 5_000)).toEqual({ broker: { pid: holder.pid } });
+      expect(await settledHolder(data, 5_000)).toEqual({ broker: { pid: holder.pid } });
       expect(Date.now() - started).toBeLessThan(2_000);
     } finally {
       alongside.release();
@@ -221,14 +221,14 @@ describe('a broker on a data dir', () => {
     writeFileSync(join(data, PID_FILE), `${process.pid}\n`); // a pid file naming a process without the lock
     expect(dataDirHolder(data)).toEqual({ restore: true });
     let started = Date.now();
-    expect(await holderPastCommands(data, 300)).toEqual({ restore: true });
+    expect(await settledHolder(data, 300)).toEqual({ restore: true });
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     // Done 500 ms later: waited for, and then nothing holds the data dir.
     const restore = holder;
     holder = undefined;
     setTimeout(() => void restore.kill(), 500);
     started = Date.now();
-    expect(await holderPastCommands(data, 5_000)).toBeUndefined();
+    expect(await settledHolder(data, 5_000)).toBeUndefined();
     expect(Date.now() - started).toBeGreaterThanOrEqual(450);
     // A broker (this process, which broker.pid names now that it holds the lock) is still a broker.
     const broker = holdDataDir(data, 50);
