@@ -22,6 +22,7 @@ import { dataDirHolder, holdDataDir, holdDataDirForCommand, takeDataDir } from '
 import { openCommandStore, whileCommandHolds, whyRestoreCannot } from './state';
 import { CLAIM_EXCHANGE_PATH, CLAIM_PATH } from '../../../shared/contract/fork-claim';
 import { SUPPRESSED_KIND } from '../store/audit-bounds';
+import { holdElsewhere } from '../../../test/support/data-dir-holder';
 
 const tsx = resolve(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 const main = resolve(REPO_ROOT, 'oidc-broker', 'src', 'main.ts');
@@ -73,24 +74,6 @@ function cli(...args: string[]) {
 function cliOn(data: string, ...args: string[]) {
   const r = spawnSync(tsx, [main, ...args, '--config', configPath, '--data-dir', data], { encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/**
- * A restore's hold on `data` in another process, let go `ms` after it is taken; resolves once taken, to the process's
- * end (in an object: a promise returned as it is would be waited for).
- */
-async function restoreElsewhere(data: string, ms: number): Promise<{ ended: Promise<void> }> {
-  const lock = resolve(REPO_ROOT, 'oidc-broker', 'src', 'store', 'data-dir-lock.ts');
-  const script = `import { takeDataDir } from ${JSON.stringify(lock)}; if (!takeDataDir(${JSON.stringify(data)})) process.exit(3); console.log('held'); setTimeout(() => process.exit(0), ${ms});`;
-  const proc = spawn(tsx, ['--eval', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const ended = new Promise<void>((done) => proc.once('exit', () => done()));
-  await new Promise<void>((held, failed) => {
-    proc.stdout?.on('data', (b: Buffer) => {
-      if (b.toString().includes('held')) held();
-    });
-    proc.once('exit', (code) => failed(new Error(`the restore's holder exited with ${code}`)));
-  });
-  return { ended };
 }
 
 async function startBroker(): Promise<void> {
@@ -256,8 +239,7 @@ describe('the other commands on a SQLite state, beside a restore', () => {
   it('whileCommandHolds holds the data dir as a command while its work runs, after a restore under way', async () => {
     const data = join(dir, 'data-while');
     await new SqliteStore({ dataDir: data }).close();
-    // In another process: the wait for it is synchronous (SQLite's busy timeout), so a timer here could not end it.
-    const restore = await restoreElsewhere(data, 1_000);
+    const restore = await holdElsewhere(data, 'restore', 1_000);
     const started = Date.now();
     const seen = await whileCommandHolds(data, { engine: 'sqlite' }, async () => {
       await new Promise((r) => setTimeout(r, 20));
@@ -274,6 +256,13 @@ describe('the other commands on a SQLite state, beside a restore', () => {
     const store = new SqliteStore({ dataDir: data });
     (await KeyStore.open({ store, dataDir: data })).close();
     await store.close();
+    // What restore says depends on who holds the data dir when it looks, after its own try failed: one that has let go
+    // by then (nothing holds it now) is said as such.
+    const letGo = join(dir, 'data-let-go');
+    holdDataDir(letGo, 50).release();
+    expect(whyRestoreCannot(letGo)).toBe(
+      `${letGo} was held a moment ago, by a broker or a broker command that has just let go: run restore again`,
+    );
     const restoring = takeDataDir(data);
     const message = `a restore is replacing the state in ${data} (it holds broker.lock): run this command again once it has finished`;
     try {
@@ -286,13 +275,6 @@ describe('the other commands on a SQLite state, beside a restore', () => {
           '',
         ]);
       }
-      // What restore says depends on who holds the data dir when it looks, after its own try failed: one that has let
-      // go by then (nothing holds it now) is said as such.
-      const letGo = join(dir, 'data-let-go');
-      holdDataDir(letGo, 50).release();
-      expect(whyRestoreCannot(letGo)).toBe(
-        `${letGo} was held a moment ago, by a broker or a broker command that has just let go: run restore again`,
-      );
       // A second restore meanwhile is told of the first, not of a broker.
       const second = cliOn(data, 'restore', '--from', join(dir, 'no-such-backup'));
       expect([second.status, second.stderr.trim()]).toEqual([
@@ -306,7 +288,7 @@ describe('the other commands on a SQLite state, beside a restore', () => {
     // hold for a broker out of sight and refuse), then rotates the files.
     const keys = () => readFileSync(join(data, 'keys.json'), 'utf8');
     const before = keys();
-    const restore = await restoreElsewhere(data, 3_000);
+    const restore = await holdElsewhere(data, 'restore', 3_000);
     const started = Date.now();
     const r = cliOn(data, 'rotate-keys');
     expect([r.status, r.stderr, r.stdout]).toEqual([0, '', expect.stringMatching(/^rotated: /)]);

@@ -1,9 +1,7 @@
 // Whether a broker runs on a data dir (data-dir-lock.ts), as `restore` and `rotate-key` ask it; the modes of the
 // state's files; what a restore does with the state it replaces, and with a backup of another broker. The holder is
-// another process, as in use, started from the sources with tsx. Runs under Node 20 (better-sqlite3) and Node 24
+// another process, as in use (test/support/data-dir-holder.ts). Runs under Node 20 (better-sqlite3) and Node 24
 // (node:sqlite): `vitest run oidc-broker/src/store/sqlite`.
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import {
   chmodSync,
@@ -16,12 +14,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { holdElsewhere } from '../../../test/support/data-dir-holder';
+import type { HolderProcess } from '../../../test/support/data-dir-holder';
 import { KeyStore } from '../keys';
-import { REPO_ROOT } from '../settings';
 import {
   dataDirHolder,
   holdDataDir,
@@ -34,11 +33,8 @@ import {
 import { SqliteStore, STATE_FILE } from './sqlite';
 import { backupSqlite, restoreSqlite } from './sqlite-backup';
 
-const tsx = resolve(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-const lockModule = resolve(import.meta.dirname, 'data-dir-lock.ts');
-
 let dir: string;
-let holder: Holder | undefined;
+let holder: HolderProcess | undefined;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'broker-lock-'));
 });
@@ -47,42 +43,6 @@ afterEach(async () => {
   holder = undefined;
   rmSync(dir, { recursive: true, force: true });
 });
-
-interface Holder {
-  /** The pid of the node process that holds the lock (tsx runs it as a child of its own). */
-  pid: number;
-  /** SIGKILL, as an OOM kill or `docker kill` would; resolves once it is gone. */
-  kill(): Promise<void>;
-}
-
-/**
- * Another process that holds the data dir as a broker (or, `as` 'command', a broker command, or 'restore', a restore)
- * does, until killed; resolves once it holds it.
- */
-async function holdElsewhere(
-  dataDir: string,
-  as: 'broker' | 'command' | 'restore' = 'broker',
-): Promise<Holder> {
-  const hold = { broker: 'holdDataDir', command: 'holdDataDirForCommand', restore: 'takeDataDir' }[as];
-  const args = as === 'restore' ? '' : ", 1000, ''";
-  const script = `import { ${hold} } from ${JSON.stringify(lockModule)}; if (!${hold}(${JSON.stringify(dataDir)}${args})) process.exit(3); console.log('held', process.pid); setInterval(() => {}, 1e6);`;
-  const child: ChildProcess = spawn(tsx, ['--eval', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const pid = await new Promise<number>((ok, fail) => {
-    child.stdout?.on('data', (b: Buffer) => {
-      const m = /held (\d+)/.exec(b.toString());
-      if (m) ok(Number(m[1]));
-    });
-    child.once('exit', (code) => fail(new Error(`the holder exited with ${code}`)));
-  });
-  const gone = new Promise<void>((ok) => child.once('exit', () => ok()));
-  return {
-    pid,
-    async kill() {
-      process.kill(pid, 'SIGKILL');
-      await gone;
-    },
-  };
-}
 
 describe('a broker on a data dir', () => {
   it('is seen by its lock, whatever its pid file says, and is gone when its process dies however it dies', async () => {
@@ -225,7 +185,6 @@ describe('a broker on a data dir', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     // Done 500 ms later: waited for, and then nothing holds the data dir.
     const restore = holder;
-    holder = undefined;
     setTimeout(() => void restore.kill(), 500);
     started = Date.now();
     expect(await settledHolder(data, 5_000)).toBeUndefined();
