@@ -13,6 +13,7 @@ import {
   restoreCommand,
   rotateKeySecretCommand,
   storeConfigOf,
+  whileAlone,
   whileCommandHolds,
 } from './commands/state';
 import { ConfigProblems, loadConfig } from './config';
@@ -167,18 +168,36 @@ async function rotateCommand(s: Settings): Promise<void> {
     }
     return;
   }
-  // A broker command (revoke, audit, ...) or a restore holds the data dir too while it runs: its end is waited for.
-  const holder = await settledHolder(s.dataDir, ROTATE_WAIT_MS);
-  if (holder !== undefined && 'restore' in holder)
-    fail(
-      `a restore has been replacing the state in ${s.dataDir} for ${ROTATE_WAIT_MS / 1000} s: run rotate-keys again once it has finished`,
-    );
-  if (holder !== undefined && 'command' in holder)
-    fail(
-      `a broker command (${HOLDING_COMMANDS}) has been under way on ${s.dataDir} for ${ROTATE_WAIT_MS / 1000} s: run rotate-keys again once it has finished`,
-    );
-  if (holder !== undefined) {
-    // The keys it signs with are in its memory: it rotates them itself (SIGUSR2), or a restart would undo ours.
+  if (!existsSync(join(s.dataDir, 'keys.json')))
+    fail(`no broker keys in ${s.dataDir}: pass the broker's --data-dir`);
+  // The key files are rewritten with the data dir held alone (whileAlone): a broker that starts meanwhile waits, then
+  // loads the rotated keys.
+  const end = Date.now() + ROTATE_WAIT_MS;
+  for (;;) {
+    const rotated = await whileAlone(s.dataDir, async () => {
+      const keys = await KeyStore.open(s.dataDir, policy);
+      return keys.rotate(policy);
+    });
+    if (rotated !== undefined) {
+      const r = rotated.done;
+      process.stdout.write(
+        `rotated: ${r.current} signs now, ${r.next} is published as next, ${r.retired} retired\n`,
+      );
+      return;
+    }
+    // Held by another: a command or a restore is waited for (until the deadline); a broker is not.
+    const holder = await settledHolder(s.dataDir, Math.max(0, end - Date.now()));
+    if (holder === undefined) continue; // let go meanwhile: take it now
+    if ('restore' in holder)
+      fail(
+        `a restore, or another rotate-keys, has held ${s.dataDir} alone for ${ROTATE_WAIT_MS / 1000} s: run rotate-keys again once it has finished`,
+      );
+    if ('command' in holder)
+      fail(
+        `a broker command (${HOLDING_COMMANDS}) has been under way on ${s.dataDir} for ${ROTATE_WAIT_MS / 1000} s: run rotate-keys again once it has finished`,
+      );
+    // The keys a running broker signs with are in its memory: it rotates them itself (SIGUSR2), or a restart would
+    // undo ours.
     const { pid } = holder.broker;
     if (pid === undefined)
       fail(
@@ -192,16 +211,6 @@ async function rotateCommand(s: Settings): Promise<void> {
       // It stopped since: rotate the files ourselves.
     }
   }
-  if (!existsSync(join(s.dataDir, 'keys.json')))
-    fail(`no broker keys in ${s.dataDir}: pass the broker's --data-dir`);
-  // Held meanwhile as a command holds it: a restore cannot replace the key files under the rotation.
-  const r = await whileCommandHolds(s.dataDir, storeConfigOf(config), async () => {
-    const keys = await KeyStore.open(s.dataDir, policy);
-    return keys.rotate(policy);
-  });
-  process.stdout.write(
-    `rotated: ${r.current} signs now, ${r.next} is published as next, ${r.retired} retired\n`,
-  );
 }
 
 async function registryConfigCommand(s: Settings): Promise<void> {
@@ -209,7 +218,7 @@ async function registryConfigCommand(s: Settings): Promise<void> {
   // The CA the store holds (with PostgreSQL, the one every instance signs under), its certificate in the data dir.
   // With SQLite, the data dir is held as a command holds it while the state is read (or created).
   const keys = await whileCommandHolds(s.dataDir, storeConfigOf(config), async () => {
-    const store = await openStore(config, { dataDir: s.dataDir, onAdopted: reportAdopted });
+    const store = await openStore(config, { dataDir: s.dataDir, upgrade: false, onAdopted: reportAdopted });
     try {
       return await KeyStore.open({ store, dataDir: s.dataDir });
     } finally {

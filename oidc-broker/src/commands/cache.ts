@@ -668,7 +668,7 @@ export async function cacheCommand(s: Settings): Promise<void> {
     // With SQLite, the data dir is held as a command holds it while the state is read: a restore cannot replace it
     // meanwhile (the prune itself talks to the registry only, with the keys read here).
     const keys = await whileCommandHolds(s.dataDir, storeConfigOf(config), async () => {
-      const store = await openStore(config, { dataDir: s.dataDir, onAdopted: reportAdopted });
+      const store = await openStore(config, { dataDir: s.dataDir, upgrade: false, onAdopted: reportAdopted });
       try {
         return await KeyStore.open(
           { store, dataDir: s.dataDir },

@@ -6,7 +6,7 @@
 // registry-config, cache and rotate-keys hold the data dir as revoke and audit do, and wait for a restore under way.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,10 +16,11 @@ import { requestFrom } from '../../../test/support/http';
 import { freePort } from '../../../test/support/ports';
 import { parseSettings, REPO_ROOT } from '../settings';
 import type { Settings } from '../settings';
-import { KeyStore } from '../keys';
-import { SqliteStore } from '../store/sqlite';
+import { DEFAULT_KEY_POLICY, KeyStore } from '../keys';
+import { SCHEMA_VERSION, SqliteStore } from '../store/sqlite';
+import { openSqlite } from '../store/sqlite-driver';
 import { dataDirHolder, holdDataDir, holdDataDirForCommand, takeDataDir } from '../store/data-dir-lock';
-import { openCommandStore, whileCommandHolds, whyRestoreCannot } from './state';
+import { openCommandStore, whileAlone, whileCommandHolds, whyRestoreCannot } from './state';
 import { CLAIM_EXCHANGE_PATH, CLAIM_PATH } from '../../../shared/contract/fork-claim';
 import { SUPPRESSED_KIND } from '../store/audit-bounds';
 import { holdElsewhere } from '../../../test/support/data-dir-holder';
@@ -235,6 +236,55 @@ describe('a command on the state, beside a restore', () => {
   }, 20_000);
 });
 
+describe("a newer release's commands on an older broker's state", () => {
+  it('revoke, audit and cache refuse to upgrade it (a broker of the earlier release may run on it) and say what to do; once the broker of this release has opened it, they run', async () => {
+    const data = join(dir, 'data-older');
+    mkdirSync(data, { recursive: true });
+    // The state as the first broker release left it (two tables, no schema version), and its keys.
+    const db = openSqlite(join(data, 'state.db'));
+    db.exec(`
+      CREATE TABLE used_jti (
+        issuer TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (issuer, jti)
+      ) WITHOUT ROWID;
+      CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, provider TEXT NOT NULL, issuer TEXT NOT NULL,
+        outcome TEXT NOT NULL, project TEXT, rule TEXT, field TEXT, repository TEXT, ref TEXT, event TEXT,
+        run_id TEXT, jti TEXT, token_sha256 TEXT, message TEXT
+      );
+      INSERT INTO audit (at, provider, issuer, outcome, project, repository, token_sha256)
+        VALUES (1700000000, 'github-actions', 'github-actions', 'ok', 'web', 'acme/web', 'abc');
+    `);
+    db.close();
+    (await KeyStore.open(data)).close();
+    const version = () => {
+      const check = openSqlite(join(data, 'state.db'));
+      try {
+        return check.prepare('PRAGMA user_version').get();
+      } finally {
+        check.close();
+      }
+    };
+    for (const args of [['revoke', '--project', 'web'], ['audit'], ['cache', 'usage']]) {
+      const r = cliOn(data, ...args);
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).not.toBe(0);
+      expect(r.stderr).toContain(
+        `the broker state (schema version 0) is older than this release's (version ${SCHEMA_VERSION}), and a broker command does not upgrade it`,
+      );
+      expect(r.stderr).toContain("start this release's broker on it first");
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+      expect(r.stdout).toBe('');
+      expect(version()).toEqual({ user_version: 0 });
+    }
+    // The broker of this release upgrades it as it starts; the commands then run on it.
+    await new SqliteStore({ dataDir: data }).close();
+    const audit = cliOn(data, 'audit');
+    expect(audit.status, audit.stderr).toBe(0);
+    expect(audit.stdout).toContain('"repository":"acme/web"');
+    const revoke = cliOn(data, 'revoke', '--project', 'web');
+    expect(revoke.status, revoke.stderr).toBe(0);
+  }, 60_000);
+});
+
 describe('the other commands on a SQLite state, beside a restore', () => {
   it('whileCommandHolds holds the data dir as a command while its work runs, after a restore under way', async () => {
     const data = join(dir, 'data-while');
@@ -279,7 +329,7 @@ describe('the other commands on a SQLite state, beside a restore', () => {
       const second = cliOn(data, 'restore', '--from', join(dir, 'no-such-backup'));
       expect([second.status, second.stderr.trim()]).toEqual([
         1,
-        `broker: another restore is under way on ${data}: let it finish (run restore again after it only to restore a different backup)`,
+        `broker: another restore, or a rotate-keys, holds ${data} alone: let it finish, then run restore again (after a restore, only to restore a different backup)`,
       ]);
     } finally {
       restoring?.release();
@@ -296,6 +346,48 @@ describe('the other commands on a SQLite state, beside a restore', () => {
     expect(keys()).not.toBe(before);
     await restore.ended;
   }, 60_000);
+});
+
+describe('rotate-keys on the key files', () => {
+  it('rewrites them holding the data dir alone: a broker that starts meanwhile waits for the rotated keys; beside a broker it rotates nothing', async () => {
+    const data = join(dir, 'data-alone');
+    (await KeyStore.open(data)).close();
+    const kids = () =>
+      (
+        JSON.parse(readFileSync(join(data, 'keys.json'), 'utf8')) as {
+          keys: { kid: string; state: string }[];
+        }
+      ).keys
+        .map((k) => `${k.state} ${k.kid}`)
+        .sort();
+    const before = kids();
+    const rotated = await whileAlone(data, async () => {
+      // A broker starting now waits for the rotation (here: past its wait, it says so); restore is told who holds it.
+      expect(() => holdDataDir(data, 50)).toThrow(`a restore is replacing the state in ${data}`);
+      expect(whyRestoreCannot(data)).toBe(
+        `another restore, or a rotate-keys, holds ${data} alone: let it finish, then run restore again (after a restore, only to restore a different backup)`,
+      );
+      return (await KeyStore.open(data)).rotate(DEFAULT_KEY_POLICY);
+    });
+    expect(rotated?.done.current).toBeDefined();
+    const after = kids();
+    expect(after).not.toEqual(before);
+    expect(after).toContain(`current ${rotated?.done.current}`);
+    // Then the broker starts, on the rotated files.
+    const broker = holdDataDir(data, 50);
+    try {
+      let ran = false;
+      expect(
+        await whileAlone(data, async () => {
+          ran = true;
+        }),
+      ).toBeUndefined();
+      expect(ran).toBe(false);
+      expect(kids()).toEqual(after);
+    } finally {
+      broker.release();
+    }
+  });
 });
 
 describe('rotate-keys and restore beside a holder out of sight, and beside a command', () => {
@@ -324,7 +416,7 @@ describe('rotate-keys and restore beside a holder out of sight, and beside a com
       const restore = cliOn(data, 'restore', '--from', join(dir, 'no-such-backup'));
       expect([restore.status, restore.stderr.trim()]).toEqual([
         1,
-        `broker: a broker command (revoke, audit, cache, registry-config, rotate-keys) is under way on ${data}: run restore again once it has finished`,
+        `broker: a broker command (revoke, audit, cache, registry-config) is under way on ${data}: run restore again once it has finished`,
       ]);
     } finally {
       command.release();

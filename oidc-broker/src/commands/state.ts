@@ -50,7 +50,7 @@ export function storeConfigOf(config: BrokerConfig | undefined): StoreConfig {
 const COMMAND_WAIT_MS = 5_000;
 
 /** The broker commands that hold a SQLite data dir while they run, as messages name them. */
-export const HOLDING_COMMANDS = 'revoke, audit, cache, registry-config, rotate-keys';
+export const HOLDING_COMMANDS = 'revoke, audit, cache, registry-config';
 
 /** The data dir held as a broker command holds it (data-dir-lock.ts), after waiting for a restore in progress. */
 function holdForCommand(dataDir: string): DataDirLock {
@@ -76,7 +76,7 @@ export async function openCommandStore(s: Settings, config = commandConfig(s)): 
     const lock = holdForCommand(s.dataDir);
     let store: SqliteStore;
     try {
-      store = new SqliteStore({ dataDir: s.dataDir });
+      store = new SqliteStore({ dataDir: s.dataDir, upgrade: false });
     } catch (err: unknown) {
       lock.release();
       throw err;
@@ -85,13 +85,13 @@ export async function openCommandStore(s: Settings, config = commandConfig(s)): 
     store.close = () => close().finally(() => lock.release());
     return store;
   }
-  return openStore(storeConfigOf(config), { dataDir: s.dataDir, onAdopted: reportAdopted });
+  return openStore(storeConfigOf(config), { dataDir: s.dataDir, upgrade: false, onAdopted: reportAdopted });
 }
 
 /**
  * `work` with a SQLite data dir held as a broker command holds it (a restore in progress is waited for, and none can
  * start meanwhile): for the commands that read or write the state in the data dir other than through
- * openCommandStore (registry-config, which may create it; cache; rotate-keys on the key files). With PostgreSQL the
+ * openCommandStore (registry-config, which may create it; cache). With PostgreSQL the
  * data dir holds no state, and `work` runs as it is.
  */
 export async function whileCommandHolds<T>(
@@ -109,6 +109,25 @@ export async function whileCommandHolds<T>(
 }
 
 /**
+ * `work` with a SQLite data dir held alone, as restore holds it, or undefined when another holds it (a broker, a
+ * command, a restore): for rotate-keys, so that a broker starting meanwhile waits for the key files to be rewritten
+ * and then loads them, rather than read them half rotated, or start between a look for a running broker and the
+ * rotation and keep the keys it read.
+ */
+export async function whileAlone<T>(
+  dataDir: string,
+  work: () => Promise<T>,
+): Promise<{ done: T } | undefined> {
+  const alone = takeDataDir(dataDir);
+  if (alone === undefined) return undefined;
+  try {
+    return { done: await work() };
+  } finally {
+    alone.release();
+  }
+}
+
+/**
  * Why restore could not take the data dir: a broker, a broker command or another restore holds it, or held it a moment
  * ago (it let go between restore's try and this look).
  */
@@ -117,7 +136,7 @@ export function whyRestoreCannot(dataDir: string): string {
   if (holder === undefined)
     return `${dataDir} was held a moment ago, by a broker or a broker command that has just let go: run restore again`;
   if ('restore' in holder)
-    return `another restore is under way on ${dataDir}: let it finish (run restore again after it only to restore a different backup)`;
+    return `another restore, or a rotate-keys, holds ${dataDir} alone: let it finish, then run restore again (after a restore, only to restore a different backup)`;
   if ('command' in holder)
     return `a broker command (${HOLDING_COMMANDS}) is under way on ${dataDir}: run restore again once it has finished`;
   const pid = holder.broker.pid;
@@ -202,7 +221,7 @@ export async function rotateKeySecretCommand(s: Settings): Promise<void> {
   // The same secret as the one in force: the rollout's last step. Every key an instance still on the old secret
   // sealed meanwhile (a rotation, a signer renewal) is sealed again under the secret in force.
   const finishing = current !== undefined && current.trim() !== '' && parseKeySecret(current).equals(next);
-  const store = await openStore(chosen, { dataDir: s.dataDir, onAdopted: reportAdopted });
+  const store = await openStore(chosen, { dataDir: s.dataDir, upgrade: false, onAdopted: reportAdopted });
   let done: { keys: number; underOther: number };
   try {
     if (!(store instanceof PostgresStore)) throw new Error('the PostgreSQL store did not open as one');

@@ -368,6 +368,27 @@ describe('migrations', () => {
       new RegExp(`schema version ${MIGRATIONS.length + 1}\\) was written by a newer broker`),
     );
   });
+  it("a broker command's store (upgrade: false) sets up an empty database but does not upgrade an older one, which is left as it is", async () => {
+    const db = await database();
+    const secret = randomBytes(32);
+    const first = await store(db.url, secret, { upgrade: false });
+    expect(await first.version()).toBe(SCHEMA_VERSION);
+    const raw = new pg.Client({ connectionString: db.url });
+    await raw.connect();
+    try {
+      // The state as the release before this one left it (its version; the migration's changes are not undone, but a
+      // command that ran it again would fail on them, so a refusal before it is what is checked).
+      await raw.query('UPDATE broker_schema SET version = $1', [SCHEMA_VERSION - 1]);
+      await expect(store(db.url, secret, { upgrade: false })).rejects.toThrow(
+        `the broker state (schema version ${SCHEMA_VERSION - 1}) is older than this release's (version ${SCHEMA_VERSION}), and a broker command does not upgrade it`,
+      );
+      expect((await raw.query('SELECT version FROM broker_schema')).rows).toEqual([
+        { version: SCHEMA_VERSION - 1 },
+      ]);
+    } finally {
+      await raw.end();
+    }
+  });
 });
 
 describe('several instances on one database', () => {

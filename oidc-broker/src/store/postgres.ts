@@ -47,6 +47,7 @@ import {
   AUDIT_NUMBER_FIELDS,
   CLAIM_FIELDS,
   column,
+  olderSchema,
   StoreUnavailableError,
   WRITE_DEADLINE_MS,
 } from './types';
@@ -922,6 +923,9 @@ export class PostgresStore implements Store {
             `the broker state (schema version ${version}) was written by a newer broker than this one (version ${MIGRATIONS.length}): run the newer broker`,
           );
         }
+        // Version 0 is a database with no state yet: set up either way.
+        if (this.opts.upgrade === false && version > 0 && version < MIGRATIONS.length)
+          throw olderSchema(version, MIGRATIONS.length);
         for (let v = version; v < MIGRATIONS.length; v++) {
           await step('BEGIN');
           try {

@@ -92,6 +92,37 @@ describe('migrations', () => {
     await state.close();
   });
 
+  it('are not applied by a broker command (upgrade: false): an older file is refused as it is; a new data dir is set up', async () => {
+    firstReleaseFile();
+    expect(() => new SqliteStore({ dataDir: dir, upgrade: false })).toThrow(
+      `the broker state (schema version 0) is older than this release's (version ${SCHEMA_VERSION}), and a broker command does not upgrade it`,
+    );
+    const db = openSqlite(join(dir, 'state.db'));
+    try {
+      expect(db.prepare('PRAGMA user_version').get()).toEqual({ user_version: 0 });
+      expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all()).toEqual([
+        { name: 'audit' },
+        { name: 'sqlite_sequence' },
+        { name: 'used_jti' },
+      ]);
+    } finally {
+      db.close();
+    }
+    // Once the broker of this release has opened it (and upgraded it), the command opens it.
+    await open(dir).close();
+    const command = new SqliteStore({ dataDir: dir, upgrade: false });
+    expect(await command.useJti('https://issuer.test', 'jti-old', 4102444800)).toBe(false);
+    await command.close();
+    const fresh = mkdtempSync(join(tmpdir(), 'broker-state-'));
+    try {
+      const created = new SqliteStore({ dataDir: fresh, upgrade: false });
+      expect(await created.version()).toBe(SCHEMA_VERSION);
+      await created.close();
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  });
+
   it('refuse a file written by a newer broker, in one line', async () => {
     const db = new Database(join(dir, 'state.db'));
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);

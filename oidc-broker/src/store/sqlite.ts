@@ -40,7 +40,14 @@ import type {
   StoredKey,
   StoreOptions,
 } from './types';
-import { AUDIT_FIELDS, CLAIM_FIELDS, column, StoreUnavailableError, WRITE_DEADLINE_MS } from './types';
+import {
+  AUDIT_FIELDS,
+  CLAIM_FIELDS,
+  column,
+  olderSchema,
+  StoreUnavailableError,
+  WRITE_DEADLINE_MS,
+} from './types';
 
 /** Schema versions: index i brings version i to i + 1. Never edit one that has shipped; add another. */
 export const MIGRATIONS: readonly string[] = [
@@ -244,7 +251,7 @@ export class SqliteStore implements Store {
       this.db.exec(`PRAGMA busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
       this.db.exec('PRAGMA journal_mode = WAL');
       this.db.exec(`PRAGMA synchronous = ${SYNCHRONOUS}`);
-      migrate(this.db);
+      migrate(this.db, opts.upgrade !== false);
       this.db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
       this.stmt = this.statements(p);
     } catch (err: unknown) {
@@ -823,10 +830,17 @@ export function refuseNewerSchema(db: SqlDatabase): void {
   }
 }
 
-/** Brings the file's schema to SCHEMA_VERSION, one version a transaction; refuses a file from a newer broker. */
-export function migrate(db: SqlDatabase): void {
+/**
+ * Brings the file's schema to SCHEMA_VERSION, one version a transaction; refuses a file from a newer broker, and
+ * with `upgrade` false (a broker command) one from an older broker (a new, empty file is set up either way).
+ */
+export function migrate(db: SqlDatabase, upgrade = true): void {
   refuseNewerSchema(db);
   const version = userVersion(db);
+  if (!upgrade && version < MIGRATIONS.length) {
+    const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get()?.n;
+    if (Number(tables) > 0) throw olderSchema(version, MIGRATIONS.length);
+  }
   for (let v = version; v < MIGRATIONS.length; v++) {
     db.exec('BEGIN IMMEDIATE');
     try {

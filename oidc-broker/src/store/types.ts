@@ -329,4 +329,18 @@ export interface StoreOptions {
   onError?: (err: unknown) => void;
   /** A write's deadline, milliseconds (default WRITE_DEADLINE_MS; tests shorten it). */
   writeDeadlineMs?: number;
+  /**
+   * Whether a state of an earlier schema version is brought up to date (default true: a broker, as it starts). The
+   * broker commands pass false: a newer release's command must not change the schema under a broker of the earlier
+   * release that runs on the same state (it could fail, and would refuse to start again); it is refused instead, with
+   * what to do (olderSchema). A state that does not exist yet is created either way.
+   */
+  upgrade?: boolean;
+}
+
+/** Why a broker command (StoreOptions.upgrade false) does not open a state of an earlier schema version. */
+export function olderSchema(version: number, current: number): Error {
+  return new Error(
+    `the broker state (schema version ${version}) is older than this release's (version ${current}), and a broker command does not upgrade it under a broker of the earlier release that may run on it: start this release's broker on it first (it upgrades the state as it starts), or run the command with the release the running broker is`,
+  );
 }
