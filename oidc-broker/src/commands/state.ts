@@ -74,16 +74,12 @@ export async function openCommandStore(s: Settings, config = commandConfig(s)): 
         `no broker state in ${s.dataDir}: pass the broker's --data-dir (or BROKER_DATA_DIR)`,
       );
     const lock = holdForCommand(s.dataDir);
-    let store: SqliteStore;
     try {
-      store = new SqliteStore({ dataDir: s.dataDir, upgrade: false });
+      return new SqliteStore({ dataDir: s.dataDir, upgrade: false, heldUntilClosed: lock });
     } catch (err: unknown) {
       lock.release();
       throw err;
     }
-    const close = store.close.bind(store);
-    store.close = () => close().finally(() => lock.release());
-    return store;
   }
   return openStore(storeConfigOf(config), { dataDir: s.dataDir, upgrade: false, onAdopted: reportAdopted });
 }

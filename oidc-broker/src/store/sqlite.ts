@@ -183,6 +183,8 @@ interface Pending {
 export interface SqliteStoreOptions extends StoreOptions {
   /** Default: node:sqlite where this Node has it, better-sqlite3 otherwise. */
   driver?: SqliteDriver;
+  /** A hold on the data dir (a broker command's, data-dir-lock.ts) that close() releases once the file is closed. */
+  heldUntilClosed?: { release(): void };
 }
 
 export class SqliteStore implements Store {
@@ -193,6 +195,7 @@ export class SqliteStore implements Store {
   private readonly files: DataDirKeys;
   private readonly deadlineMs: number;
   private readonly onError: (err: unknown) => void;
+  private readonly held: { release(): void } | undefined;
   private readonly stmt: Record<
     | 'purgeJti'
     | 'purgeAudit'
@@ -230,6 +233,7 @@ export class SqliteStore implements Store {
     this.files = new DataDirKeys(opts.dataDir);
     this.deadlineMs = Math.min(opts.writeDeadlineMs ?? WRITE_DEADLINE_MS, WRITE_DEADLINE_MS);
     this.onError = opts.onError ?? (() => undefined);
+    this.held = opts.heldUntilClosed;
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const file = join(opts.dataDir, STATE_FILE);
     try {
@@ -500,13 +504,17 @@ export class SqliteStore implements Store {
   }
 
   private async closeOnce(): Promise<void> {
-    await this.settle();
-    this.closed = true;
-    clearImmediate(this.scheduled);
-    clearTimeout(this.lazy);
-    await this.commits.close();
-    this.deleteOwed(this.commits.takeOwed());
-    this.db.close();
+    try {
+      await this.settle();
+      this.closed = true;
+      clearImmediate(this.scheduled);
+      clearTimeout(this.lazy);
+      await this.commits.close();
+      this.deleteOwed(this.commits.takeOwed());
+      this.db.close();
+    } finally {
+      this.held?.release();
+    }
   }
 
   /**
