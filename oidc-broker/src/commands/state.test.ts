@@ -24,6 +24,7 @@ import { openCommandStore, whileAlone, whileCommandHolds, whyRestoreCannot } fro
 import { CLAIM_EXCHANGE_PATH, CLAIM_PATH } from '../../../shared/contract/fork-claim';
 import { SUPPRESSED_KIND } from '../store/audit-bounds';
 import { holdElsewhere } from '../../../test/support/data-dir-holder';
+import { writeFirstReleaseState } from '../../../test/support/first-release-state';
 
 const tsx = resolve(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 const main = resolve(REPO_ROOT, 'oidc-broker', 'src', 'main.ts');
@@ -241,20 +242,7 @@ describe("a newer release's commands on an older broker's state", () => {
     const data = join(dir, 'data-older');
     mkdirSync(data, { recursive: true });
     // The state as the first broker release left it (two tables, no schema version), and its keys.
-    const db = openSqlite(join(data, 'state.db'));
-    db.exec(`
-      CREATE TABLE used_jti (
-        issuer TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (issuer, jti)
-      ) WITHOUT ROWID;
-      CREATE TABLE audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, provider TEXT NOT NULL, issuer TEXT NOT NULL,
-        outcome TEXT NOT NULL, project TEXT, rule TEXT, field TEXT, repository TEXT, ref TEXT, event TEXT,
-        run_id TEXT, jti TEXT, token_sha256 TEXT, message TEXT
-      );
-      INSERT INTO audit (at, provider, issuer, outcome, project, repository, token_sha256)
-        VALUES (1700000000, 'github-actions', 'github-actions', 'ok', 'web', 'acme/web', 'abc');
-    `);
-    db.close();
+    writeFirstReleaseState(data);
     (await KeyStore.open(data)).close();
     const version = () => {
       const check = openSqlite(join(data, 'state.db'));

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS, REVOCATION_POLL_MS, SCHEMA_VERSION, SqliteStore, sqliteAdvice } from './sqlite';
 import { defaultDriver, openSqlite } from './sqlite-driver';
 import { StoreUnavailableError } from './types';
+import { writeFirstReleaseState } from '../../../test/support/first-release-state';
 
 const open = (d: string) => new SqliteStore({ dataDir: d });
 const Database = function (file: string) {
@@ -33,23 +34,7 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A data dir as the first broker release left it: the two tables, no user_version. */
-function firstReleaseFile(): void {
-  const db = new Database(join(dir, 'state.db'));
-  db.exec(`
-    CREATE TABLE used_jti (
-      issuer TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (issuer, jti)
-    ) WITHOUT ROWID;
-    CREATE TABLE audit (
-      id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, provider TEXT NOT NULL, issuer TEXT NOT NULL,
-      outcome TEXT NOT NULL, project TEXT, rule TEXT, field TEXT, repository TEXT, ref TEXT, event TEXT,
-      run_id TEXT, jti TEXT, token_sha256 TEXT, message TEXT
-    );
-    INSERT INTO used_jti VALUES ('https://issuer.test', 'jti-old', 4102444800);
-    INSERT INTO audit (at, provider, issuer, outcome, project, repository, token_sha256)
-      VALUES (1700000000, 'github-actions', 'github-actions', 'ok', 'web', 'acme/web', 'abc');
-  `);
-  db.close();
-}
+const firstReleaseFile = () => writeFirstReleaseState(dir);
 
 describe('migrations', () => {
   it('bring a first-release data dir to the current version, keeping its jtis and audit rows', async () => {
