@@ -7,7 +7,8 @@
 // `npm run broker -- audit` still finds what happened before; and the fork-PR claims, so a fork's build waiting on
 // one goes on across the move, and a used one stays used.
 // Nothing is removed from the data dir (state.db is opened only when it exists, and brought to the current
-// schema as a SQLite start would). A data dir with SQLite state meeting a database that already has keys or a CA is
+// schema as a SQLite start would; a broker command, which passes `upgrade` false, refuses an older state.db
+// instead, as it does on SQLite: a broker of the earlier release may still run on it). A data dir with SQLite state meeting a database that already has keys or a CA is
 // not taken over: the database's keys and CA are in force, and the broker warns when the two CAs differ (keys.ts
 // then keeps the data dir's own CA certificate as registry-ca.sqlite.pem, beside its key).
 import { existsSync } from 'node:fs';
@@ -76,7 +77,11 @@ async function readDataDir(
  * database has keys or a CA already (another instance started first, or this one did before) and the data dir's CA
  * is the database's; `adopted: false` when the data dir's CA is another one, which the broker will not use.
  */
-export async function adoptDataDir(store: PostgresStore, dataDir: string): Promise<Adopted | undefined> {
+export async function adoptDataDir(
+  store: PostgresStore,
+  dataDir: string,
+  upgrade = true,
+): Promise<Adopted | undefined> {
   if (!holdsSqliteState(dataDir)) return undefined;
   const leftAside = async (): Promise<Adopted | undefined> => {
     // The certificate alone: once the database's CA is written over it, it no longer pairs with the key beside it.
@@ -92,7 +97,7 @@ export async function adoptDataDir(store: PostgresStore, dataDir: string): Promi
   };
   // The usual start, once taken over: the database has its state, and state.db is not read again.
   if (await store.holdsKeys()) return leftAside();
-  const sqlite = existsSync(join(dataDir, STATE_FILE)) ? new SqliteStore({ dataDir }) : undefined;
+  const sqlite = existsSync(join(dataDir, STATE_FILE)) ? new SqliteStore({ dataDir, upgrade }) : undefined;
   try {
     const state = await readDataDir(dataDir, sqlite);
     const carried = await store.adopt(state);

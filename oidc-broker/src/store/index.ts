@@ -38,7 +38,7 @@ export async function openStore(
     case 'postgres': {
       const store = await openPostgresStore(chosen.urlEnv, env, common);
       try {
-        const adopted = await adoptDataDir(store, common.dataDir);
+        const adopted = await adoptDataDir(store, common.dataDir, common.upgrade !== false);
         if (adopted) onAdopted?.(adopted);
       } catch (err: unknown) {
         await store.close();

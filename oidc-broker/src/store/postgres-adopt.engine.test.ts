@@ -5,7 +5,7 @@
 // after it, and `audit` still finds the decisions made before. Two instances
 // starting together, each on a SQLite data dir of its own, take over one of them, once.
 import { createHash } from 'node:crypto';
-import { readFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -18,8 +18,11 @@ import type { TestDatabase } from '../../../test/support/postgres';
 import { createBroker } from '../broker';
 import type { Broker } from '../broker';
 import { CA_CERT_FILE } from '../keys';
+import { writeFirstReleaseState } from '../../../test/support/first-release-state';
+import { openStore } from './index';
 import { PostgresStore } from './postgres';
-import { CA_CERT_SET_ASIDE, KEYS_FILE } from './sqlite';
+import { openSqlite } from './sqlite-driver';
+import { CA_CERT_SET_ASIDE, KEYS_FILE, SCHEMA_VERSION } from './sqlite';
 import type { ClaimRow } from './types';
 
 const PROJECTS = `projects:
@@ -267,5 +270,51 @@ describe('a SQLite data dir moved to PostgreSQL', () => {
     expect(await registryToken(back, loser.good)).toBe(200);
     expect((await exchange(back, loser.spent)).code).toBe('replayed');
     expect(readFileSync(join(loser.dataDir, CA_CERT_FILE), 'utf8')).toBe(loser.ca);
+  });
+
+  it("a broker command on PostgreSQL does not upgrade an older release's state.db as it takes it over: the broker does", async () => {
+    const data = join(dir, 'data-older');
+    mkdirSync(data, { recursive: true });
+    writeFirstReleaseState(data);
+    const version = () => {
+      const check = openSqlite(join(data, 'state.db'));
+      try {
+        return check.prepare('PRAGMA user_version').get();
+      } finally {
+        check.close();
+      }
+    };
+    const config = { store: { engine: 'postgres' as const, urlEnv: 'ADOPT_DATABASE_URL' } };
+    const told: string[] = [];
+    await expect(
+      openStore(config, {
+        dataDir: data,
+        env,
+        upgrade: false,
+        onAdopted: (a) => told.push(JSON.stringify(a)),
+      }),
+    ).rejects.toThrow(
+      `the broker state (schema version 0) is older than this release's (version ${SCHEMA_VERSION}), and a broker command does not upgrade it`,
+    );
+    expect(version()).toEqual({ user_version: 0 });
+    expect(told).toEqual([]);
+    // Nothing was taken over: the database is as empty as before.
+    const store = await PostgresStore.open({
+      url: db.url,
+      keySecret: Buffer.from(env.BROKER_KEY_SECRET as string, 'base64'),
+      dataDir: data,
+    });
+    try {
+      expect(await store.holdsKeys()).toBe(false);
+    } finally {
+      await store.close();
+    }
+
+    // The broker of this release upgrades it as it takes it over: the used jti and the audit row go along.
+    await start(postgresConfig, data);
+    expect(version()).toEqual({ user_version: SCHEMA_VERSION });
+    const adopted = logs.filter((l) => l.includes('"event":"data_dir_adopted"'));
+    expect(adopted).toHaveLength(1);
+    expect(JSON.parse(adopted[0] as string)).toMatchObject({ adopted: true, jtis: 1, auditRows: 1 });
   });
 });
