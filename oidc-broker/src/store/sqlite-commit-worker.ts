@@ -34,9 +34,10 @@ db.exec('PRAGMA synchronous = ' + w.synchronous);
 const insertJti = db.prepare(w.insertJti);
 const insertAudit = db.prepare(w.insertAudit);
 const deleteJti = db.prepare(w.deleteJti);
-const nap = new Int32Array(new SharedArrayBuffer(4));
-// Set by the main thread when close() is about to terminate this thread: no further attempt starts (a thread
-// terminated inside a failing SQLite call can abort the whole process under better-sqlite3).
+// Set (and notified) by the main thread when it lets go of this thread (close(), or a replacement): every wait below
+// is on this word, so it ends at once, and no further attempt starts; the thread then closes by itself once it is
+// back from the SQLite call it is in. It is never terminate()d: that cannot stop a native call, and the call's way
+// back into a JavaScript being torn down aborted the whole process under better-sqlite3 (sqlite-worker.test).
 const stop = w.stop;
 let closing = false;
 let stallMs = 0;
@@ -96,7 +97,7 @@ function transaction(deadline, work, batch) {
           if (Atomics.compareExchange(flag, 0, 0, 1) !== 0) throw GIVEN_UP;
           committing = true;
         }
-        if (stallMs > 0) Atomics.wait(nap, 0, 0, stallMs); // a test: a COMMIT slow to reach the disk
+        if (stallMs > 0) Atomics.wait(stop, 0, 0, stallMs); // a test: a COMMIT slow to reach the disk
         stallMs = 0;
         if (failCommit) {
           failCommit = false; // a test: a COMMIT that fails with an error other than a lock
@@ -117,7 +118,7 @@ function transaction(deadline, work, batch) {
       const done = paid > 0 ? owed.slice(0, paid) : undefined;
       if (paid > 0) owed = owed.slice(paid);
       // A test: the worker is slow to answer after its COMMIT landed (cut off there, it never tells what it owes).
-      if (lingerMs > 0) Atomics.wait(nap, 0, 0, lingerMs);
+      if (lingerMs > 0) Atomics.wait(stop, 0, 0, lingerMs);
       lingerMs = 0;
       return { value, ms: Date.now() - began, paid: done };
     } catch (e) {
@@ -129,7 +130,7 @@ function transaction(deadline, work, batch) {
         parentPort.postMessage({ report: message });
       }
       if (Date.now() + w.retryMs > deadline) return { failed: message, busy };
-      Atomics.wait(nap, 0, 0, w.retryMs);
+      Atomics.wait(stop, 0, 0, w.retryMs);
     }
   }
 }
@@ -178,11 +179,16 @@ parentPort.on('message', (m) => {
 function handle(m) {
   if (m.type === 'crash') throw new Error('the commit worker was told to crash (a test)');
   if (m.type === 'hang') {
-    Atomics.wait(nap, 0, 0, m.ms); // a test: stuck as on a disk that does not answer
+    Atomics.wait(stop, 0, 0, m.ms); // a test: stuck as on a disk that does not answer
     return;
   }
   if (m.type === 'fail') {
     failCommit = true;
+    return;
+  }
+  if (m.type === 'busy') {
+    // A test: SQLite's own wait for a lock (inside the driver's native call, where no JavaScript runs) set to m.ms.
+    db.exec('PRAGMA busy_timeout = ' + m.ms);
     return;
   }
   if (m.type === 'stall') {
@@ -455,6 +461,14 @@ export class CommitWorker {
     this.worker?.postMessage({ type: 'fail' });
   }
 
+  /**
+   * Test hook: the worker's SQLite busy_timeout becomes `ms`, so that on a file another connection has locked it waits
+   * inside the driver's native call (where no JavaScript runs and its stop word is not seen) rather than in its naps.
+   */
+  busyTimeout(ms: number): void {
+    this.worker?.postMessage({ type: 'busy', ms });
+  }
+
   /** Used jtis that may be on disk although their uses were failed, not yet deleted again (a test reads it). */
   get owing(): number {
     return this.owed.size;
@@ -488,15 +502,19 @@ export class CommitWorker {
       });
     this.idle = undefined;
     this.failAll('was closed', false);
-    if (this.worker !== worker) return; // replaced meanwhile (terminated; no new one starts while closing)
+    if (this.worker !== worker) return; // replaced meanwhile (let go; no new one starts while closing)
     this.worker = undefined;
     this.closed = worker;
     const stop = this.stop;
     await new Promise<void>((resolve) => {
-      // Told to stop trying after 700 ms (it then closes within a retry's nap), cut after a second (also when it died
-      // meanwhile and emits no 'exit' again): terminated only when stuck in one call, not while it loops on a lock.
-      const stopping = setTimeout(() => Atomics.store(stop, 0, 1), 700);
-      const cut = setTimeout(() => void worker.terminate().finally(resolve), 1_000);
+      // Told to stop trying after 700 ms (its nap ends, no attempt starts: it closes at once), left after a second
+      // (also when it died meanwhile and emits no 'exit' again): one still in a SQLite call then closes by itself
+      // when the call comes back, unref'd meanwhile (letGo()).
+      const stopping = setTimeout(() => letGo(worker, stop), 700);
+      const cut = setTimeout(() => {
+        letGo(worker, stop);
+        resolve();
+      }, 1_000);
       worker.once('exit', () => {
         clearTimeout(stopping);
         clearTimeout(cut);
@@ -627,9 +645,12 @@ export class CommitWorker {
     }
   }
 
-  /** Fails every batch in flight (the worker answers them in order, so none can be answered once one is not); with
-   * `terminate`, the worker is replaced. */
-  private failAll(what: string, terminate: boolean): void {
+  /**
+   * Fails every batch in flight (the worker answers them in order, so none can be answered once one is not); with
+   * `replace`, a new worker takes over at once and the old one is let go (letGo()): it closes by itself once it is back
+   * from the call it is in (a write the disk does not answer), and answers nothing more.
+   */
+  private failAll(what: string, replace: boolean): void {
     for (const f of this.inFlight.values()) {
       clearTimeout(f.overdue);
       clearTimeout(f.watchdog);
@@ -643,9 +664,10 @@ export class CommitWorker {
     this.inFlight.clear();
     this.idle?.();
     const worker = this.worker;
-    if (terminate && worker) {
+    if (replace && worker) {
       this.worker = undefined;
-      void worker.terminate();
+      letGo(worker, this.stop);
+      worker.postMessage({ type: 'close' });
       this.replace();
     }
   }
@@ -653,6 +675,18 @@ export class CommitWorker {
   private owe(jtis: OwedJti[]): void {
     for (const j of jtis) this.owed.set(owedKey(j), j);
   }
+}
+
+/**
+ * Lets go of a worker without terminate(): its stop word is set and notified (its waits end, no attempt starts) and
+ * it is unref'd. terminate() cannot stop a native call either; it ends the thread when the call comes back, and under
+ * better-sqlite3 (12.11.1, Node 20) a call that comes back with an error then aborted the whole process ("FATAL ERROR:
+ * v8::ToLocalChecked Empty MaybeLocal" in Database::ThrowSqliteError; sqlite-worker.test), every exchange with it.
+ */
+function letGo(worker: Worker, stop: Int32Array): void {
+  Atomics.store(stop, 0, 1);
+  Atomics.notify(stop, 0);
+  worker.unref();
 }
 
 /** By issuer, jti and insert id: a batch's paid debt is never a later batch's debt on the same jti. */

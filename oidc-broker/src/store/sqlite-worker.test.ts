@@ -171,8 +171,8 @@ it.each([
   async (_, after) => {
     // Seen in a CI run on a loaded host: a COMMIT that outlasted the deadline and the grace, its worker replaced in the
     // middle; the batch landed, what it owed was lost with the worker, and the token's retry was refused as a replay
-    // although its use had been answered 503 (nothing minted). Cut off inside its transaction, the worker's connection
-    // goes with it (the drivers' teardown), so the write lock is released for the next one.
+    // although its use had been answered 503 (nothing minted). Let go inside its transaction, the worker ends it and
+    // closes its connection, so the write lock is released for the next one.
     const state = await shortDeadline();
     try {
       expect(await state.useJti('iss', 'spent', 4102444800)).toBe(true);
@@ -334,6 +334,61 @@ it('a COMMIT that fails with an I/O error: the batch fails, what it inserted is 
     },
     { onError: (err) => errors.push(err), rollbackJournal: true },
   );
+});
+
+it('a worker stuck inside a SQLite call (waiting on a lock) is replaced, and the process lives on', async () => {
+  // The watchdog ends a silent worker with terminate(), which cannot stop a native call: the thread ends once the
+  // call comes back, into a JavaScript that is being torn down. There better-sqlite3 13.0.1 aborted the whole process
+  // (WiseLibs/better-sqlite3 issue 1507: "FATAL ERROR: Error::ThrowAsJavaScriptException napi_throw"), which would take
+  // the broker down with every exchange in it. Both ways back are tried: the call gets the lock (it returns a value)
+  // and the call gives up on it (it throws SQLITE_BUSY).
+  const file = join(dir, 'state.db');
+  const db = openSqlite(file);
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec(
+    'CREATE TABLE spent_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (issuer, jti))',
+  );
+  db.exec('CREATE TABLE audit (at INTEGER)');
+  const errors: unknown[] = [];
+  const worker = new CommitWorker({
+    file,
+    driver: defaultDriver(),
+    synchronous: 'FULL',
+    busyTimeoutMs: 5,
+    retryMs: 5,
+    deadlineMs: 200,
+    graceMs: 100,
+    insertJti: INSERT_JTI,
+    insertAudit: 'INSERT INTO audit (at) VALUES (?)',
+    deleteJti: DELETE_JTI,
+    onError: (err) => errors.push(err),
+  });
+  try {
+    await worker.start();
+    for (let i = 0; i < 6; i++) {
+      const gotLock = i % 2 === 0;
+      db.exec('BEGIN IMMEDIATE');
+      // Its next BEGIN IMMEDIATE waits for the lock inside SQLite for up to 5 s, or 500 ms.
+      worker.busyTimeout(gotLock ? 5_000 : 500);
+      const started = Date.now();
+      const stuck = use(worker, `stuck-${i}`, 200);
+      await expect(stuck.won).rejects.toThrow(
+        /did not commit within 200 ms: the commit worker did not answer/,
+      );
+      // Replaced at the deadline and the grace (300 ms), while the old thread still waits in SQLite.
+      await until(5_000, () => worker.started === i + 2);
+      if (!gotLock) await new Promise((done) => setTimeout(done, Math.max(0, 700 - (Date.now() - started))));
+      db.exec('COMMIT');
+      // The old thread's call comes back (with the lock, or with SQLITE_BUSY) and the thread ends: the process goes
+      // on, and the new worker commits the use that failed (nothing was minted for it: its jti is unused).
+      expect(await use(worker, `stuck-${i}`, 2_000).won).toEqual([true]);
+    }
+    expect(rows(db, 'stuck-5')).toBe(1);
+    expect(errors.filter((err) => !/locked|busy/i.test(String(err)))).toEqual([]);
+  } finally {
+    await worker.close();
+    db.close();
+  }
 });
 
 it('closed right after the deadline failed a batch whose success is still to come: close() lets it in and its jti is deleted', () =>
