@@ -251,6 +251,39 @@ describe('undos owed for uses answered 503', () => {
     expect(await other.useJti('https://iss', 'failover', 9e9)).toBe(true);
   }, 30_000);
 
+  it('an outage under load owes undos only for the uses sent before it, and pays every one once the database is back', async () => {
+    // What the owed undos can grow to: a use whose statement never left (queued, or its connection refused) owes
+    // nothing, so an outage adds none however many uses come during it; only those sent as it began are owed.
+    const db = await database();
+    const px = await proxy(db.url);
+    const { s, reports } = await store(px.url, { writeDeadlineMs: 1_000 });
+    const { s: other } = await store(db.url);
+    expect(await s.useJti('https://iss', 'warm', 9e9)).toBe(true);
+    // The first statement of used jtis reaches the server and commits; then every connection is reset and new ones
+    // are refused (a failover).
+    px.arm(has('broker-use-jtis'), 'cutAfterForwardThenDown');
+    const before = Array.from({ length: 100 }, (_, i) => `before-${i}`);
+    for (const e of await Promise.all(before.map((j) => refusal(s.useJti('https://iss', j, 9e9)))))
+      expect(e).toBeInstanceOf(StoreUnavailableError);
+    const owed = s.owing;
+    expect(owed).toBeGreaterThan(0);
+    expect(owed).toBeLessThanOrEqual(before.length);
+    // Three more waves during the outage: refused, and not one more undo owed.
+    const during: string[] = [];
+    for (let wave = 0; wave < 3; wave++) {
+      const jtis = Array.from({ length: 100 }, (_, i) => `during-${wave}-${i}`);
+      during.push(...jtis);
+      for (const e of await Promise.all(jtis.map((j) => refusal(s.useJti('https://iss', j, 9e9)))))
+        expect(e).toBeInstanceOf(StoreUnavailableError);
+      expect(s.owing).toBe(owed);
+    }
+    px.down(false);
+    await until(15_000, async () => s.owing === 0);
+    // Nothing of it stays used: each token's retry wins (here through another instance), once.
+    for (const j of [...before, ...during]) expect(await other.useJti('https://iss', j, 9e9)).toBe(true);
+    expect(reports.filter((r) => r.startsWith('gave up'))).toEqual([]);
+  }, 40_000);
+
   it('close() right after an undo try failed: the undo is tried again and done before the pool ends', async () => {
     // The undo's first try is cut before it reaches the server (a blip), then the store is closed (a SIGTERM).
     const { db, s, reports } = await undoTryCut('closing');

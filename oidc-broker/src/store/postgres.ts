@@ -1312,6 +1312,11 @@ export class PostgresStore implements Store {
     };
   }
 
+  /** Undos owed now (uses answered as failed whose insert may have landed), until done or given up (a test reads it). */
+  get owing(): number {
+    return this.owed.size;
+  }
+
   /**
    * Owes the undo of a use answered as failed: deletes its row if that use's insert wrote it (its insert_id), so a try
    * that ran but lost its reply is tried again and the next try then leaves another exchange's row, if any. Owed until
