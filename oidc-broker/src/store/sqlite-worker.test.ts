@@ -11,7 +11,7 @@ import { until } from '../../../test/support/wait';
 import { openStore } from './index';
 import { DELETE_JTI, INSERT_JTI, SqliteStore } from './sqlite';
 import { CommitWorker } from './sqlite-commit-worker';
-import type { CommitOutcome } from './sqlite-commit-worker';
+import type { CommitOutcome, CommitWorkerOptions } from './sqlite-commit-worker';
 import { defaultDriver, openSqlite } from './sqlite-driver';
 import type { SqlDatabase, SqlValue } from './sqlite-driver';
 import { StoreUnavailableError } from './types';
@@ -43,19 +43,7 @@ it('a worker that dies before it has opened the file: start() rejects with the f
   // only the worker's open fails: its directory does not exist yet (the main thread has opened nothing here).
   const file = join(dir, 'not-yet', 'state.db');
   const errors: unknown[] = [];
-  const worker = new CommitWorker({
-    file,
-    driver: defaultDriver(),
-    synchronous: 'FULL',
-    busyTimeoutMs: 5,
-    retryMs: 5,
-    deadlineMs: 1_000,
-    graceMs: 1_000,
-    insertJti: INSERT_JTI,
-    insertAudit: 'INSERT INTO audit (at) VALUES (?)',
-    deleteJti: DELETE_JTI,
-    onError: (err) => errors.push(err),
-  });
+  const worker = testWorker(file, { deadlineMs: 1_000, onError: (err) => errors.push(err) });
   try {
     const failed = worker.start();
     await expect(failed).rejects.toBeInstanceOf(StoreUnavailableError);
@@ -342,27 +330,9 @@ it('a worker stuck inside a SQLite call (waiting on a lock) is replaced, and the
   // (WiseLibs/better-sqlite3 issue 1507: "FATAL ERROR: Error::ThrowAsJavaScriptException napi_throw"), which would take
   // the broker down with every exchange in it. Both ways back are tried: the call gets the lock (it returns a value)
   // and the call gives up on it (it throws SQLITE_BUSY).
-  const file = join(dir, 'state.db');
-  const db = openSqlite(file);
-  db.exec('PRAGMA journal_mode = WAL');
-  db.exec(
-    'CREATE TABLE spent_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (issuer, jti))',
-  );
-  db.exec('CREATE TABLE audit (at INTEGER)');
+  const { file, db } = workerFile();
   const errors: unknown[] = [];
-  const worker = new CommitWorker({
-    file,
-    driver: defaultDriver(),
-    synchronous: 'FULL',
-    busyTimeoutMs: 5,
-    retryMs: 5,
-    deadlineMs: 200,
-    graceMs: 100,
-    insertJti: INSERT_JTI,
-    insertAudit: 'INSERT INTO audit (at) VALUES (?)',
-    deleteJti: DELETE_JTI,
-    onError: (err) => errors.push(err),
-  });
+  const worker = testWorker(file, { graceMs: 100, onError: (err) => errors.push(err) });
   try {
     await worker.start();
     for (let i = 0; i < 6; i++) {
@@ -540,6 +510,17 @@ function lateAnswers(
   db: SqlDatabase;
   worker: CommitWorker;
 } {
+  const { file, db } = workerFile(rollbackJournal);
+  const worker = testWorker(file, { earlyMs: rollbackJournal ? 50 : -300, onError });
+  return { db, worker };
+}
+
+/**
+ * A fresh state.db with the two tables the commit worker writes (WAL, as the store has it, so the test's reads never
+ * wait for the worker's transaction; or a rollback journal), and the test's own connection to it, which waits up to
+ * 1 s for a lock.
+ */
+function workerFile(rollbackJournal = false): { file: string; db: SqlDatabase } {
   const file = join(dir, 'state.db');
   const db = openSqlite(file);
   db.exec(`PRAGMA journal_mode = ${rollbackJournal ? 'DELETE' : 'WAL'}`);
@@ -548,7 +529,12 @@ function lateAnswers(
     'CREATE TABLE spent_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (issuer, jti))',
   );
   db.exec('CREATE TABLE audit (at INTEGER)');
-  const worker = new CommitWorker({
+  return { file, db };
+}
+
+/** A commit worker on `file` (not started): a 200 ms deadline and a 1 s grace unless `opts` says otherwise. */
+function testWorker(file: string, opts: Partial<CommitWorkerOptions> = {}): CommitWorker {
+  return new CommitWorker({
     file,
     driver: defaultDriver(),
     synchronous: 'FULL',
@@ -556,13 +542,12 @@ function lateAnswers(
     retryMs: 5,
     deadlineMs: 200,
     graceMs: 1_000,
-    earlyMs: rollbackJournal ? 50 : -300,
     insertJti: INSERT_JTI,
     insertAudit: 'INSERT INTO audit (at) VALUES (?)',
     deleteJti: DELETE_JTI,
-    onError,
+    onError: () => undefined,
+    ...opts,
   });
-  return { db, worker };
 }
 
 /**
