@@ -18,13 +18,12 @@ import { parseSettings, REPO_ROOT } from '../settings';
 import type { Settings } from '../settings';
 import { DEFAULT_KEY_POLICY, KeyStore } from '../keys';
 import { SCHEMA_VERSION, SqliteStore } from '../store/sqlite';
-import { openSqlite } from '../store/sqlite-driver';
 import { dataDirHolder, holdDataDir, holdDataDirForCommand, takeDataDir } from '../store/data-dir-lock';
 import { openCommandStore, whileAlone, whileCommandHolds, whyRestoreCannot } from './state';
 import { CLAIM_EXCHANGE_PATH, CLAIM_PATH } from '../../../shared/contract/fork-claim';
 import { SUPPRESSED_KIND } from '../store/audit-bounds';
 import { holdElsewhere } from '../../../test/support/data-dir-holder';
-import { writeFirstReleaseState } from '../../../test/support/first-release-state';
+import { userVersion, writeFirstReleaseState } from '../../../test/support/first-release-state';
 
 const tsx = resolve(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 const main = resolve(REPO_ROOT, 'oidc-broker', 'src', 'main.ts');
@@ -244,14 +243,7 @@ describe("a newer release's commands on an older broker's state", () => {
     // The state as the first broker release left it (two tables, no schema version), and its keys.
     writeFirstReleaseState(data);
     (await KeyStore.open(data)).close();
-    const version = () => {
-      const check = openSqlite(join(data, 'state.db'));
-      try {
-        return check.prepare('PRAGMA user_version').get();
-      } finally {
-        check.close();
-      }
-    };
+    const version = () => userVersion(data);
     for (const args of [['revoke', '--project', 'web'], ['audit'], ['cache', 'usage']]) {
       const r = cliOn(data, ...args);
       expect(r.status, `${args.join(' ')}: ${r.stderr}`).not.toBe(0);

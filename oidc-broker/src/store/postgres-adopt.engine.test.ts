@@ -18,10 +18,9 @@ import type { TestDatabase } from '../../../test/support/postgres';
 import { createBroker } from '../broker';
 import type { Broker } from '../broker';
 import { CA_CERT_FILE } from '../keys';
-import { writeFirstReleaseState } from '../../../test/support/first-release-state';
+import { userVersion, writeFirstReleaseState } from '../../../test/support/first-release-state';
 import { openStore } from './index';
 import { PostgresStore } from './postgres';
-import { openSqlite } from './sqlite-driver';
 import { CA_CERT_SET_ASIDE, KEYS_FILE, SCHEMA_VERSION } from './sqlite';
 import type { ClaimRow } from './types';
 
@@ -276,14 +275,7 @@ describe('a SQLite data dir moved to PostgreSQL', () => {
     const data = join(dir, 'data-older');
     mkdirSync(data, { recursive: true });
     writeFirstReleaseState(data);
-    const version = () => {
-      const check = openSqlite(join(data, 'state.db'));
-      try {
-        return check.prepare('PRAGMA user_version').get();
-      } finally {
-        check.close();
-      }
-    };
+    const version = () => userVersion(data);
     const config = { store: { engine: 'postgres' as const, urlEnv: 'ADOPT_DATABASE_URL' } };
     const told: string[] = [];
     await expect(
