@@ -165,7 +165,7 @@ function payOwed(ms, quiet) {
 }
 parentPort.on('message', (m) => {
   if (m.type === 'close') {
-    // Within the second close() waits before it terminates the thread (it sets 'stop' before that): a file locked by
+    // Within the second close() waits before it lets the thread go (it sets 'stop' before that): a file locked by
     // another broker ends this try first; what is left, the store deletes on its own connection.
     payOwed(500, true);
     closing = true;
@@ -343,7 +343,7 @@ export class CommitWorker {
   private closing = false;
   /** The worker close() is ending: what it says it paid (or could not) still counts. */
   private closed: Worker | undefined;
-  /** The current worker's stop word (shared): close() sets it before it would terminate the thread. */
+  /** The current worker's stop word (shared): set when the worker is let go (letGo()), by close() or a replacement. */
   private stop = new Int32Array(new SharedArrayBuffer(4));
   /** The last commit took SLOW_COMMIT_MS or more: the store then sends one batch at a time. */
   slow = false;
@@ -475,7 +475,7 @@ export class CommitWorker {
   }
 
   /**
-   * What is still owed once close() has ended the worker (it was cut off while closing, or could not delete it): the
+   * What is still owed once close() is done with the worker (let go while closing, or it could not delete it): the
    * caller deletes that on its own connection. Empties the list.
    */
   takeOwed(): OwedJti[] {
@@ -507,14 +507,11 @@ export class CommitWorker {
     this.closed = worker;
     const stop = this.stop;
     await new Promise<void>((resolve) => {
-      // Told to stop trying after 700 ms (its nap ends, no attempt starts: it closes at once), left after a second
-      // (also when it died meanwhile and emits no 'exit' again): one still in a SQLite call then closes by itself
-      // when the call comes back, unref'd meanwhile (letGo()).
+      // Let go after 700 ms (letGo(): its nap ends, no attempt starts, so it closes at once), no longer waited for after
+      // a second (also when it died meanwhile and emits no 'exit' again): one still in a SQLite call closes by itself
+      // when the call comes back.
       const stopping = setTimeout(() => letGo(worker, stop), 700);
-      const cut = setTimeout(() => {
-        letGo(worker, stop);
-        resolve();
-      }, 1_000);
+      const cut = setTimeout(resolve, 1_000);
       worker.once('exit', () => {
         clearTimeout(stopping);
         clearTimeout(cut);

@@ -325,11 +325,11 @@ it('a COMMIT that fails with an I/O error: the batch fails, what it inserted is 
 });
 
 it('a worker stuck inside a SQLite call (waiting on a lock) is replaced, and the process lives on', async () => {
-  // The watchdog ends a silent worker with terminate(), which cannot stop a native call: the thread ends once the
-  // call comes back, into a JavaScript that is being torn down. There better-sqlite3 13.0.1 aborted the whole process
-  // (WiseLibs/better-sqlite3 issue 1507: "FATAL ERROR: Error::ThrowAsJavaScriptException napi_throw"), which would take
-  // the broker down with every exchange in it. Both ways back are tried: the call gets the lock (it returns a value)
-  // and the call gives up on it (it throws SQLITE_BUSY).
+  // The watchdog used to end a silent worker with terminate(), which cannot stop a native call: the thread ended once
+  // the call came back, into a JavaScript being torn down, and under better-sqlite3 12.11.1 (Node 20) a call that came
+  // back with an error aborted the whole process ("FATAL ERROR: v8::ToLocalChecked Empty MaybeLocal" in
+  // Database::ThrowSqliteError), the broker with every exchange in it. Now it lets the worker go (letGo()). Both ways
+  // back are tried: the call gets the lock (it returns a value) and the call gives up on it (it throws SQLITE_BUSY).
   const { file, db } = workerFile();
   const errors: unknown[] = [];
   const worker = testWorker(file, { graceMs: 100, onError: (err) => errors.push(err) });
