@@ -106,7 +106,7 @@ export async function createBroker(opts: BrokerOptions): Promise<Broker> {
     await state.close();
     throw err;
   }
-  const metrics = new Metrics();
+  const metrics = new Metrics(() => state.stats());
   const issuerKeys = new IssuerKeys(
     { ...DEFAULT_JWKS_OPTIONS, ...opts.jwks },
     {

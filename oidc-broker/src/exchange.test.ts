@@ -18,6 +18,7 @@ import type { SqliteStore } from './store/sqlite';
 import { openSqlite } from './store/sqlite-driver';
 import type { JwksOptions } from './verify';
 import { logInto } from '../../test/support/log';
+import { until } from '../../test/support/wait';
 import { ecKeyPair, rsaKeyPair } from '../../test/support/keys';
 
 const ISSUER = 'https://token.actions.example.test';
@@ -1134,6 +1135,39 @@ describe('single use is durable: the jti is committed before the answer', () => 
     expect([again.status, again.body.ok]).toEqual([200, true]);
     const replay = await exchangeToken(b, token);
     expect([replay.status, replay.body.error?.code]).toEqual([401, 'replayed']);
+  });
+
+  it('/metrics shows the jtis owed while a failed use cannot be undone (broker_state_owed_jtis), and 0 once it is', async () => {
+    const b = await broker({ writeDeadlineMs: 300 });
+    const state = b.deps.state as SqliteStore;
+    const owed = async () => {
+      const text = await (await b.app.request('/metrics')).text();
+      return /^broker_state_owed_jtis (\d+)$/m.exec(text)?.[1];
+    };
+    expect(await owed()).toBe('0');
+    const token = await mint({ jti: randomUUID() });
+    // The batch commits, then its worker stays silent: the use is answered 503 at the deadline, and once the worker
+    // is given up on (the grace) its jti is owed. Another connection holds the write lock from then on, so the new
+    // worker cannot delete it.
+    state.commitWorker.stall(10_000, true);
+    const refused = await exchangeToken(b, token);
+    expect([refused.status, refused.body.error?.code]).toEqual([503, 'state_unavailable']);
+    const lock = lockState();
+    try {
+      await until(5_000, () => state.commitWorker.started === 2);
+      expect(await owed()).toBe('1');
+    } finally {
+      lock.release();
+    }
+    // The next write deletes it first; then the refused token gets its one 200.
+    const other = await exchangeToken(b, await mint({ jti: randomUUID() }));
+    expect(other.status).toBe(200);
+    expect(await owed()).toBe('0');
+    const again = await exchangeToken(b, token);
+    expect([again.status, again.body.ok]).toEqual([200, true]);
+    expect(await (await b.app.request('/metrics')).text()).toMatch(
+      /^broker_state_audit_rows_dropped_total 0$/m,
+    );
   });
 
   it('a token the policy refuses is spent all the same: sent again, it is refused as a replay', async () => {

@@ -1,8 +1,33 @@
 // Prometheus metrics (prom-client), one registry per broker instance.
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { StoreStats } from './store/types';
 
 export class Metrics {
   readonly registry = new Registry();
+
+  /** `state`: the store's own figures, read at each scrape. */
+  constructor(state: () => StoreStats) {
+    new Gauge({
+      name: 'broker_state_owed_jtis',
+      help: 'Used jtis whose uses were answered 503 state_unavailable (nothing minted) that may be in the state and are not deleted again yet; until they are (the next write does it) or expire, a retry with those very tokens is refused as replayed. Above 0 for long: the state is failing',
+      registers: [this.registry],
+      collect() {
+        this.set(state().owedJtis);
+      },
+    });
+    let dropped = 0;
+    new Counter({
+      name: 'broker_state_audit_rows_dropped_total',
+      help: 'Audit rows dropped unwritten (PostgreSQL: more waited than the queue holds while the database was away)',
+      registers: [this.registry],
+      collect() {
+        const now = state().auditRowsDropped;
+        this.inc(now - dropped);
+        dropped = now;
+      },
+    });
+  }
+
   readonly exchanges = new Counter({
     name: 'broker_exchanges_total',
     help: 'OIDC token exchanges by provider and outcome (ok or the refusal code)',

@@ -40,6 +40,7 @@ import type {
   StoreChange,
   StoreOptions,
   StoredKey,
+  StoreStats,
   UnverifiedSlot,
 } from './types';
 import {
@@ -1302,19 +1303,14 @@ export class PostgresStore implements Store {
     this.auditDropTimer.unref();
   }
 
-  /** What waits in this instance for a statement (not what is in flight), and the audit rows dropped so far. */
-  backlog(): { jtis: number; audits: number; undos: number; auditRowsDropped: number } {
-    return {
-      jtis: this.jtis.waiting,
-      audits: this.audits.waiting,
-      undos: this.undos.waiting,
-      auditRowsDropped: this.auditRowsDropped,
-    };
+  /** What waits in this instance for a statement (not what is in flight; a test reads it). */
+  backlog(): { jtis: number; audits: number; undos: number } {
+    return { jtis: this.jtis.waiting, audits: this.audits.waiting, undos: this.undos.waiting };
   }
 
-  /** Undos owed now (uses answered as failed whose insert may have landed), until done or given up (a test reads it). */
-  get owing(): number {
-    return this.owed.size;
+  /** The undos owed now (uses answered as failed whose insert may have landed), and the audit rows dropped so far. */
+  stats(): StoreStats {
+    return { owedJtis: this.owed.size, auditRowsDropped: this.auditRowsDropped };
   }
 
   /**

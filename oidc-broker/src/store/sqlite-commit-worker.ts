@@ -469,7 +469,7 @@ export class CommitWorker {
     this.worker?.postMessage({ type: 'busy', ms });
   }
 
-  /** Used jtis that may be on disk although their uses were failed, not yet deleted again (a test reads it). */
+  /** Used jtis that may be on disk although their uses were failed, not yet deleted again (the store's stats()). */
   get owing(): number {
     return this.owed.size;
   }

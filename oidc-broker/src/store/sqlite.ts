@@ -39,6 +39,7 @@ import type {
   Store,
   StoredKey,
   StoreOptions,
+  StoreStats,
 } from './types';
 import {
   AUDIT_FIELDS,
@@ -495,6 +496,11 @@ export class SqliteStore implements Store {
   /** Revocations are polled by isRevoked(); keys change in another process only by `rotate-keys`, which signals. */
   onChange(): () => void {
     return () => undefined;
+  }
+
+  /** The commit worker's owed jtis; an audit row is never dropped here (a batch that cannot commit fails whole). */
+  stats(): StoreStats {
+    return { owedJtis: this.commits.owing, auditRowsDropped: 0 };
   }
 
   /** Once: a second call (a drain and a signal at once) waits for the first. */

@@ -317,8 +317,23 @@ export interface Store {
    */
   onChange(listener: (what: StoreChange) => void): () => void;
 
+  /** What an operator watches (`/metrics`: broker_state_*): read often, never waits. */
+  stats(): StoreStats;
+
   /** Commits what is pending, then closes. */
   close(): Promise<void>;
+}
+
+/** The store's own figures for `/metrics`. */
+export interface StoreStats {
+  /**
+   * Used jtis whose uses were answered as failed (503 state_unavailable, nothing minted) but may be on disk, not yet
+   * deleted again: until each is (the next write does it) or expires, a retry with that very token is refused as
+   * replayed. Above 0 only while the state is failing or just after.
+   */
+  owedJtis: number;
+  /** Audit rows dropped unwritten since the start (PostgreSQL: too many waited while the database was away). */
+  auditRowsDropped: number;
 }
 
 /** What every engine's constructor or `open()` takes besides its own connection settings. */
