@@ -9,7 +9,7 @@ export class Metrics {
   constructor(state: () => StoreStats) {
     new Gauge({
       name: 'broker_state_owed_jtis',
-      help: 'Used jtis whose uses were answered 503 state_unavailable (nothing minted) that may be in the state and are not deleted again yet; until they are (the next write does it) or expire, a retry with those very tokens is refused as replayed. Above 0 for long: the state is failing',
+      help: 'Used jtis whose uses were answered 503 state_unavailable (nothing minted) that may be in the state and are not deleted again yet; until they are (the instance keeps trying) or expire, a retry with those very tokens is refused as replayed. Above 0 for long: the state is failing',
       registers: [this.registry],
       collect() {
         this.set(state().owedJtis);

@@ -5,7 +5,14 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS, REVOCATION_POLL_MS, SCHEMA_VERSION, SqliteStore, sqliteAdvice } from './sqlite';
+import {
+  MIGRATIONS,
+  PURGE_RANGE_ROWS,
+  REVOCATION_POLL_MS,
+  SCHEMA_VERSION,
+  SqliteStore,
+  sqliteAdvice,
+} from './sqlite';
 import { defaultDriver, openSqlite } from './sqlite-driver';
 import { StoreUnavailableError } from './types';
 import { writeFirstReleaseState } from '../../../test/support/first-release-state';
@@ -465,6 +472,44 @@ describe('single use', () => {
     expect(await state.useJti('iss', 'j-3', 4102444800)).toBe(true);
     expect(await state.useJti('iss', 'j-3', 4102444800)).toBe(false);
     await state.close();
+  });
+});
+
+describe('purging expired jtis (housekeeping, each minute)', () => {
+  it('deletes the expired and only those, a key range at a time, the event loop turning between ranges', async () => {
+    const state = open(dir);
+    try {
+      // 3.5 ranges of used jtis from two issuers, every third one expired, written by another connection.
+      const db = openSqlite(join(dir, 'state.db'));
+      const insert = db.prepare(
+        'INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) VALUES (?, ?, ?, 0)',
+      );
+      db.exec('BEGIN');
+      const rows = Math.round(PURGE_RANGE_ROWS * 3.5);
+      for (let i = 0; i < rows; i++)
+        insert.run(i % 2 ? 'https://a.test' : 'https://b.test', `j-${i}`, i % 3 === 0 ? 1_000 : 4102444800);
+      db.exec('COMMIT');
+      const expired = Math.ceil(rows / 3);
+      let ticks = 0;
+      const tick = setInterval(() => ticks++, 1);
+      let purged: number;
+      try {
+        purged = await state.purgeExpired(2_000, 60);
+      } finally {
+        clearInterval(tick);
+      }
+      expect(purged).toBe(expired);
+      // One DELETE over the table would have run without a turn of the event loop; a range at a time, timers ran.
+      expect(ticks).toBeGreaterThan(0);
+      const left = db.prepare('SELECT count(*) AS n, min(expires_at) AS soonest FROM spent_jti').get();
+      expect(left).toEqual({ n: rows - expired, soonest: 4102444800 });
+      db.close();
+      // Used jtis stay used, expired ones are gone: a replay of a live token is still refused.
+      expect(await state.useJti('https://a.test', 'j-1', 4102444800)).toBe(false);
+      expect(await state.purgeExpired(2_000, 60)).toBe(0);
+    } finally {
+      await state.close();
+    }
   });
 });
 
