@@ -511,6 +511,29 @@ describe('purging expired jtis (housekeeping, each minute)', () => {
       await state.close();
     }
   });
+
+  it('a purge the broker stops meanwhile ends quietly after its range (the next start purges the rest)', async () => {
+    const state = open(dir);
+    const db = openSqlite(join(dir, 'state.db'));
+    const insert = db.prepare(
+      'INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) VALUES (?, ?, ?, 0)',
+    );
+    db.exec('BEGIN');
+    for (let i = 0; i < PURGE_RANGE_ROWS * 3; i++) insert.run('https://a.test', `j-${i}`, 1_000);
+    db.exec('COMMIT');
+    db.close();
+    const purge = state.purgeExpired(2_000, 60);
+    await state.close();
+    const purged = await purge;
+    expect(purged).toBeGreaterThan(0);
+    expect(purged).toBeLessThan(PURGE_RANGE_ROWS * 3);
+    const again = open(dir);
+    try {
+      expect(await again.purgeExpired(2_000, 60)).toBe(PURGE_RANGE_ROWS * 3 - purged);
+    } finally {
+      await again.close();
+    }
+  });
 });
 
 describe('what a move to PostgreSQL reads (store/adopt.ts)', () => {

@@ -380,6 +380,7 @@ export class SqliteStore implements Store {
       if (!end) return total;
       from = end; // again from the range's last key: its row, kept or gone, is looked at twice, and nothing is skipped
       await new Promise((resolve) => setTimeout(resolve, PURGE_PAUSE_MS));
+      if (this.closed) return total; // the broker stopped meanwhile: the next start's purge goes on from the start
     }
   }
 
