@@ -18,6 +18,7 @@ import type { StoreChange, StoredKey } from './types';
 import { StoreUnavailableError } from './types';
 import {
   AUDIT_QUEUE_MAX,
+  JTI_PURGE_BATCH,
   MIGRATIONS,
   openPostgresStore,
   parseKeySecret,
@@ -73,6 +74,38 @@ describe('the store contract on PostgreSQL', () => {
     expect(await s.useJti('https://a', 'j1', 100)).toBe(true);
     expect(await s.useJti('https://a', 'j2', 10_000)).toBe(false);
   });
+
+  it('purging expired jtis goes a batch at a time and never waits for a row another transaction holds', async () => {
+    const db = await database();
+    const s = await store(db.url, randomBytes(32));
+    const raw = new pg.Client({ connectionString: db.url });
+    await raw.connect();
+    try {
+      const expired = JTI_PURGE_BATCH * 2 + 10;
+      await raw.query(
+        `INSERT INTO used_jti (issuer, jti, expires_at, insert_id)
+           SELECT 'https://a', 'old-' || g, 100, gen_random_uuid() FROM generate_series(1, $1) g
+           UNION ALL SELECT 'https://a', 'live-' || g, 10000, gen_random_uuid() FROM generate_series(1, 5) g`,
+        [expired],
+      );
+      // Another transaction holds one expired row (a purge of another instance, say): it is skipped, not waited for.
+      const holder = new pg.Client({ connectionString: db.url });
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM used_jti WHERE jti = 'old-1' FOR UPDATE`);
+      try {
+        expect(await s.purgeExpired(200, 60)).toBe(expired - 1);
+      } finally {
+        await holder.query('ROLLBACK');
+        await holder.end();
+      }
+      expect(await s.purgeExpired(200, 60)).toBe(1);
+      const left = await raw.query<{ n: string }>('SELECT count(*) AS n FROM used_jti');
+      expect(left.rows[0]?.n).toBe('5');
+    } finally {
+      await raw.end();
+    }
+  }, 30_000);
 
   it('the audit trail: every field back, null columns left out, filtered and limited', async () => {
     const s = await store((await database()).url, randomBytes(32));

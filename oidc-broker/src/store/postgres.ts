@@ -427,6 +427,9 @@ const MIGRATION_STEP_MS = 10_000;
 const MIGRATION_LOCK_TIMEOUT_MS = 10_000;
 /** The unverified-audit counts of a minute are kept this long after it (seconds), then purged. */
 const UNVERIFIED_KEEP_S = 300;
+/** Expired jtis are purged this many rows a statement (purgeExpired), JTI_PURGE_PAUSE_MS apart. */
+export const JTI_PURGE_BATCH = 5_000;
+const JTI_PURGE_PAUSE_MS = 20;
 
 /**
  * A value for a text column: PostgreSQL's text cannot hold U+0000, and one such string fails the whole statement,
@@ -1455,13 +1458,23 @@ export class PostgresStore implements Store {
       [(now - UNVERIFIED_KEEP_S) * 1000],
       30_000,
     );
-    const r = await this.query(
-      'purging used jtis',
-      'DELETE FROM used_jti WHERE expires_at < $1',
-      [now - skew],
-      30_000,
-    );
-    return r.rowCount ?? 0;
+    // Statements of JTI_PURGE_BATCH rows, on the expiry index: one DELETE of a large backlog could outlast its time
+    // limit (and the next minute's would start over), and SKIP LOCKED lets instances purging at once take different
+    // rows rather than wait for each other or for a transaction that holds one.
+    let total = 0;
+    for (;;) {
+      const r = await this.query(
+        'purging used jtis',
+        `DELETE FROM used_jti WHERE (issuer, jti) IN
+           (SELECT issuer, jti FROM used_jti WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+        [now - skew, JTI_PURGE_BATCH],
+        30_000,
+      );
+      const n = r.rowCount ?? 0;
+      total += n;
+      if (n < JTI_PURGE_BATCH || this.closed) return total;
+      await new Promise((resolve) => setTimeout(resolve, JTI_PURGE_PAUSE_MS));
+    }
   }
 
   async admitUnverified(minute: number, key: string, cap: number): Promise<UnverifiedSlot> {
