@@ -1472,8 +1472,9 @@ export class PostgresStore implements Store {
       );
       const n = r.rowCount ?? 0;
       total += n;
-      if (n < JTI_PURGE_BATCH || this.closed) return total;
+      if (n < JTI_PURGE_BATCH) return total;
       await new Promise((resolve) => setTimeout(resolve, JTI_PURGE_PAUSE_MS));
+      if (this.closed) return total; // stopped meanwhile: the next start's purge takes the rest
     }
   }
 

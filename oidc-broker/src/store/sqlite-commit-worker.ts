@@ -165,7 +165,7 @@ function payOwed(ms, quiet) {
 }
 parentPort.on('message', (m) => {
   if (m.type === 'close') {
-    // Within the second close() waits before it lets the thread go (it sets 'stop' before that): a file locked by
+    // Within the 700 ms close() waits before it lets the thread go (letGo() sets 'stop'): a file locked by
     // another broker ends this try first; what is left, the store deletes on its own connection.
     payOwed(500, true);
     closing = true;

@@ -476,19 +476,33 @@ describe('single use', () => {
 });
 
 describe('purging expired jtis (housekeeping, each minute)', () => {
-  it('deletes the expired and only those, a key range at a time, the event loop turning between ranges', async () => {
-    const state = open(dir);
+  /** Writes `rows` used jtis (`j-0`, `j-1`, ...) from another connection, in one transaction. */
+  function writeUsed(rows: number, row: (i: number) => { issuer: string; expiresAt: number }): void {
+    const db = openSqlite(join(dir, 'state.db'));
     try {
-      // 3.5 ranges of used jtis from two issuers, every third one expired, written by another connection.
-      const db = openSqlite(join(dir, 'state.db'));
       const insert = db.prepare(
         'INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) VALUES (?, ?, ?, 0)',
       );
       db.exec('BEGIN');
-      const rows = Math.round(PURGE_RANGE_ROWS * 3.5);
-      for (let i = 0; i < rows; i++)
-        insert.run(i % 2 ? 'https://a.test' : 'https://b.test', `j-${i}`, i % 3 === 0 ? 1_000 : 4102444800);
+      for (let i = 0; i < rows; i++) {
+        const { issuer, expiresAt } = row(i);
+        insert.run(issuer, `j-${i}`, expiresAt);
+      }
       db.exec('COMMIT');
+    } finally {
+      db.close();
+    }
+  }
+
+  it('deletes the expired and only those, a key range at a time, the event loop turning between ranges', async () => {
+    const state = open(dir);
+    try {
+      // 3.5 ranges of used jtis from two issuers, every third one expired.
+      const rows = Math.round(PURGE_RANGE_ROWS * 3.5);
+      writeUsed(rows, (i) => ({
+        issuer: i % 2 ? 'https://a.test' : 'https://b.test',
+        expiresAt: i % 3 === 0 ? 1_000 : 4102444800,
+      }));
       const expired = Math.ceil(rows / 3);
       let ticks = 0;
       const tick = setInterval(() => ticks++, 1);
@@ -501,9 +515,10 @@ describe('purging expired jtis (housekeeping, each minute)', () => {
       expect(purged).toBe(expired);
       // One DELETE over the table would have run without a turn of the event loop; a range at a time, timers ran.
       expect(ticks).toBeGreaterThan(0);
+      const db = openSqlite(join(dir, 'state.db'));
       const left = db.prepare('SELECT count(*) AS n, min(expires_at) AS soonest FROM spent_jti').get();
-      expect(left).toEqual({ n: rows - expired, soonest: 4102444800 });
       db.close();
+      expect(left).toEqual({ n: rows - expired, soonest: 4102444800 });
       // Used jtis stay used, expired ones are gone: a replay of a live token is still refused.
       expect(await state.useJti('https://a.test', 'j-1', 4102444800)).toBe(false);
       expect(await state.purgeExpired(2_000, 60)).toBe(0);
@@ -514,14 +529,7 @@ describe('purging expired jtis (housekeeping, each minute)', () => {
 
   it('a purge the broker stops meanwhile ends quietly after its range (the next start purges the rest)', async () => {
     const state = open(dir);
-    const db = openSqlite(join(dir, 'state.db'));
-    const insert = db.prepare(
-      'INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) VALUES (?, ?, ?, 0)',
-    );
-    db.exec('BEGIN');
-    for (let i = 0; i < PURGE_RANGE_ROWS * 3; i++) insert.run('https://a.test', `j-${i}`, 1_000);
-    db.exec('COMMIT');
-    db.close();
+    writeUsed(PURGE_RANGE_ROWS * 3, () => ({ issuer: 'https://a.test', expiresAt: 1_000 }));
     const purge = state.purgeExpired(2_000, 60);
     await state.close();
     const purged = await purge;

@@ -328,8 +328,8 @@ export interface Store {
 export interface StoreStats {
   /**
    * Used jtis whose uses were answered as failed (503 state_unavailable, nothing minted) but may be on disk, not yet
-   * deleted again: until each is (SQLite: by the next write; PostgreSQL: retried with back-off) or expires, a retry with that very token is refused as
-   * replayed. Above 0 only while the state is failing or just after.
+   * deleted again: until each is (SQLite: by the next write; PostgreSQL: retried with back-off) or expires, a retry
+   * with that very token is refused as replayed. Above 0 only while the state is failing or just after.
    */
   owedJtis: number;
   /** Audit rows dropped unwritten since the start (PostgreSQL: too many waited while the database was away). */
