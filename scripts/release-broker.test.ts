@@ -11,14 +11,17 @@ const NODE24 = resolve(import.meta.dirname, '..', 'node_modules', 'node-linux-x6
 let dir: string;
 let bin: string;
 
-/** A release tree whose lib/index.js prints its pid, the Node that runs it and its arguments. */
+/** A release tree whose lib/index.js prints its pid, the Node that runs it, its arguments and its young generation's
+ * size (Node 24 alone: 1 MiB). */
 function release(loader: string): string {
   const tree = mkdtempSync(join(dir, 'broker-'));
   for (const sub of ['bin', 'lib', 'libexec']) mkdirSync(join(tree, sub));
   writeFileSync(join(tree, 'bin', 'depot-broker'), brokerLauncher(loader), { mode: 0o755 });
   writeFileSync(
     join(tree, 'lib', 'index.js'),
-    'console.log(JSON.stringify({ pid: process.pid, node: process.versions.node, args: process.argv.slice(2) }));\n',
+    'const young = require("node:v8").getHeapSpaceStatistics().find((s) => s.space_name === "new_space");\n' +
+      'console.log(JSON.stringify({ pid: process.pid, node: process.versions.node, args: process.argv.slice(2), ' +
+      'youngMiB: young.space_size / 2 ** 20 }));\n',
   );
   symlinkSync(NODE24, join(tree, 'libexec', 'node'));
   return tree;
@@ -48,7 +51,21 @@ describe('bin/depot-broker', () => {
       pid: child.pid,
       node: expect.stringMatching(/^24\./),
       args: ['serve', '--listen', '0.0.0.0:8080'],
+      youngMiB: 16, // BROKER_NODE_FLAGS: the broker's young generation starts at 16 MiB
     });
+  });
+
+  it("runs on a node >= 24 from PATH, with the same young generation, where the glibc Node's loader is missing", () => {
+    const tree = release('/nonexistent/ld-linux.so.2');
+    const withNode = mkdtempSync(join(dir, 'path-'));
+    for (const tool of ['readlink', 'dirname']) symlinkSync(`/usr/bin/${tool}`, join(withNode, tool));
+    symlinkSync(NODE24, join(withNode, 'node'));
+    const r = spawnSync(join(tree, 'bin', 'depot-broker'), ['--help'], {
+      encoding: 'utf8',
+      env: { PATH: withNode },
+    });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ args: ['--help'], youngMiB: 16 });
   });
 
   it('says what to do, in one line, when its glibc Node cannot run and no node >= 24 is on PATH', () => {

@@ -67,15 +67,26 @@ export function workerPrelude(): string {
 }
 
 /**
+ * The broker's V8 flags, given by its launcher (and by `npm run bench:broker` to the instances it measures): a young
+ * generation that starts at 16 MiB a semi-space and may grow to 32 (Node 24 starts at 1 and stops at 16). An
+ * exchange allocates about 75 KiB, so under load the default one scavenges every few milliseconds at first; objects of
+ * the exchanges in flight then live through two scavenges and are promoted, and the old generation fills up within
+ * seconds, and its mark-compact's concurrent marking takes both cores of a small host for tens of ms (ARCHITECTURE.md
+ * "Where an exchange's time goes"). Costs up to about 50 MiB more resident memory under load.
+ */
+export const BROKER_NODE_FLAGS = ['--min-semi-space-size=16', '--max-semi-space-size=32'] as const;
+
+/**
  * bin/depot-broker: execs the bundled Node on the bundle, so that the broker itself gets SIGTERM (PID 1 in the
  * image). That Node is a glibc build: where its loader is missing (Alpine) a `node` >= 24 from PATH runs it instead;
- * with neither, one line says what to do.
+ * with neither, one line says what to do. Either Node gets BROKER_NODE_FLAGS.
  */
 export function brokerLauncher(loader: string): string {
   return launcher(loader, {
     name: 'depot-broker',
     node: 24,
     otherwise: "install Node.js 24 or run the broker's image",
+    flags: BROKER_NODE_FLAGS,
   });
 }
 

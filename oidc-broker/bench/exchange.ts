@@ -25,7 +25,8 @@
 // SQLite through node:sqlite): the figures an operator of the tarball or image sees. --runtime source (the default
 // with --profile, which needs the sources): each instance runs instance.ts from the sources under tsx on this node
 // (Node 20 here: SQLite through better-sqlite3).
-// BENCH_NODE_OPTIONS (e.g. --cpu-prof, --trace-gc) go to each instance's node; BENCH_KEEP=1 keeps the instance logs.
+// Each instance runs with the V8 flags the release launcher gives the broker (BROKER_NODE_FLAGS, scripts/release-broker.ts).
+// BENCH_NODE_OPTIONS (e.g. --cpu-prof, --trace-gc) go to each instance's node after them; BENCH_KEEP=1 keeps the instance logs.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
@@ -37,7 +38,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { bundle } from '../../scripts/release-broker';
+import { BROKER_NODE_FLAGS, bundle } from '../../scripts/release-broker';
 import { derToJose } from '../src/ecdsa';
 import { startIssuer } from '../../test/support/issuer';
 import type { LocalIssuer } from '../../test/support/issuer';
@@ -405,6 +406,15 @@ function cpuSeconds(pid: number | 'self', children = false, thread?: number): nu
   return (Number(fields[at]) + Number(fields[at + 1])) / 100;
 }
 
+/** A process's peak resident memory in KiB (VmHWM in /proc/<pid>/status), 0 when it cannot be read. */
+function peakResident(pid: number): number {
+  try {
+    return Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** CPU seconds of every PostgreSQL server process (postmaster, backends, background workers) now, by pid. */
 function postgresCpu(): Map<number, number> {
   const out = new Map<number, number>();
@@ -505,9 +515,11 @@ function yardstick(): number {
   return (pairs * 1000) / (performance.now() - start);
 }
 
-/** How an instance starts: a node binary and the arguments before the broker's own flags. */
+/** How an instance starts: a node binary, its own flags (BENCH_NODE_OPTIONS go after them, so they win) and the
+ * script with what comes before the broker's own flags. */
 interface Launch {
   node: string;
+  flags: readonly string[];
   args: string[];
   label: string;
 }
@@ -518,6 +530,7 @@ function launch(runtime: Runtime, dir: string): Launch {
   if (runtime === 'source') {
     return {
       node: process.execPath,
+      flags: BROKER_NODE_FLAGS,
       args: ['--import', 'tsx', instance],
       label: `node ${process.version}, sources under tsx`,
     };
@@ -528,7 +541,12 @@ function launch(runtime: Runtime, dir: string): Launch {
   process.stdout.write('bundling the bench instance with ncc, as release:broker bundles the broker...\n');
   bundle(instance, lib, mkdtempSync(join(dir, 'ncc-')));
   const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
-  return { node, args: [join(lib, 'index.js')], label: `node ${version}, the ncc bundle (as released)` };
+  return {
+    node,
+    flags: BROKER_NODE_FLAGS, // as bin/depot-broker gives them
+    args: [join(lib, 'index.js')],
+    label: `node ${version}, the ncc bundle (as released)`,
+  };
 }
 
 async function startInstance(
@@ -544,6 +562,7 @@ async function startInstance(
   const child = spawn(
     launcher.node,
     [
+      ...launcher.flags,
       ...(process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
       ...launcher.args,
       '--config',
@@ -728,6 +747,7 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
       load: cpuSeconds('self') + cpuSeconds('self', true) - cpuBefore.load,
       postgres: cpuBefore.postgres ? postgresCpuSince(cpuBefore.postgres) : 0,
     };
+    const peakRss = instances.map((i) => peakResident(i.child.pid ?? 0));
     const speedAfter = yardstick();
     let loaded: Timing | undefined;
     let profile: CpuProfile | undefined;
@@ -782,6 +802,9 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     const share = 1 / opts.instances;
     process.stdout.write(
       `\nCPU per exchange over the timed window (/proc): broker ${cpuUsed.broker.map((b, n) => `${perExchange(b, share)} (event loop thread ${perExchange(cpuUsed.main[n] ?? 0, share)})`).join(', ')} per exchange it served; load generator ${perExchange(cpuUsed.load)}${opts.store === 'postgres' ? `; PostgreSQL ${perExchange(cpuUsed.postgres)}` : ''}; in all ${(cpuUsed.broker.reduce((a, b) => a + b, 0) + cpuUsed.load + cpuUsed.postgres).toFixed(1)} CPU-s of the ${(cpu.length * windowSeconds).toFixed(1)} the cores had (${windowSeconds.toFixed(1)} s, the load generator's start included)\n`,
+    );
+    process.stdout.write(
+      `peak resident memory (VmHWM, from the start to the timed window's end): ${peakRss.map((kib) => `${thousands(kib / 1024)} MiB`).join(', ')}\n`,
     );
     process.stdout.write(
       `the machine's speed (an exchange's two signatures, ES256 sign + RS256 verify, on one idle core): ${thousands(speedBefore)}/s before the timed window, ${thousands(speedAfter)}/s after; this VM's speed moves within minutes and the yardstick sees only part of it, so compare only runs taken within a few minutes of each other\n`,
