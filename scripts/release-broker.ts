@@ -73,8 +73,8 @@ export function workerPrelude(): string {
  * small one the objects of the exchanges in flight live through two scavenges and are promoted, the old generation
  * fills up within seconds, and each mark-compact's concurrent marking takes both cores of a small host for tens of
  * milliseconds: the open loop's tail (ARCHITECTURE.md, "The tail's episodes are the mark-compact"). Measured: the p99
- * under 32 connections 11-12 ms against 13-19, the same throughput, about 45 MiB more peak resident memory (300
- * against 257 MiB); the floor alone or the cap alone, each half of that.
+ * under 32 connections 10.7-12.3 ms against 13-19.2, the same throughput, about 45 MiB more peak resident memory (about
+ * 300 MiB against 257); the floor alone or the cap alone gained less.
  */
 export const BROKER_NODE_FLAGS = ['--min-semi-space-size=16', '--max-semi-space-size=32'] as const;
 
