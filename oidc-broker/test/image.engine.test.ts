@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildImage, DOCKERFILE } from '../../scripts/release-broker';
+import { BROKER_NODE_FLAGS, buildImage, DOCKERFILE } from '../../scripts/release-broker';
 import { brokerRelease, exchangeAt, minimalBrokerConfig } from '../../test/support/broker-release';
 import type { BrokerReleaseDir } from '../../test/support/broker-release';
 import { startIssuer } from '../../test/support/issuer';
@@ -191,15 +191,16 @@ describe.each([
     );
   });
 
-  it('runs as depot-broker (uid 10001), with the broker as PID 1', () => {
+  it("runs as depot-broker (uid 10001), with the broker as PID 1 and the launcher's young generation", () => {
     expect(docker(['exec', name, 'id', '-u']).stdout).toBe('10001');
     expect(docker(['exec', name, 'id', '-un']).stdout).toBe('depot-broker');
     const status = docker(['exec', name, 'cat', '/proc/1/status']).stdout;
     expect(status).toMatch(/^Uid:\s+10001\s+10001\s+10001\s+10001$/m);
     // Under QEMU (arm64) the kernel runs qemu-aarch64 with the node binary as an argument: the tail is the same.
     const cmdline = docker(['exec', name, 'cat', '/proc/1/cmdline']).stdout.split('\0').filter(Boolean);
-    expect(cmdline.slice(-3)).toEqual([
+    expect(cmdline.slice(-3 - BROKER_NODE_FLAGS.length)).toEqual([
       '/opt/depot-broker/libexec/node',
+      ...BROKER_NODE_FLAGS,
       '/opt/depot-broker/lib/index.js',
       'serve',
     ]);
