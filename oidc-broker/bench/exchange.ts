@@ -25,8 +25,9 @@
 // SQLite through node:sqlite): the figures an operator of the tarball or image sees. --runtime source (the default
 // with --profile, which needs the sources): each instance runs instance.ts from the sources under tsx on this node
 // (Node 20 here: SQLite through better-sqlite3).
-// Each instance runs with the V8 flags the release launcher gives the broker (BROKER_NODE_FLAGS, scripts/release-broker.ts).
-// BENCH_NODE_OPTIONS (e.g. --cpu-prof, --trace-gc) go to each instance's node after them; BENCH_KEEP=1 keeps the instance logs.
+// Each instance runs with the V8 flags the release launcher gives the broker (BROKER_NODE_FLAGS in
+// scripts/release-broker.ts). BENCH_NODE_OPTIONS (e.g. --cpu-prof, --trace-gc) go to each instance's node after them,
+// so they win; BENCH_KEEP=1 keeps the instance logs.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
