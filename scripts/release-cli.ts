@@ -62,19 +62,19 @@ export function launcher(
     otherwise: 'install Node.js 20 or newer (Alpine: apk add nodejs) or use a glibc-based image',
   },
 ): string {
-  const { name, node, otherwise } = program;
-  // Node's own flags, before the script (constants: nothing here needs quoting).
-  const flags = (program.flags ?? []).map((f) => `${f} `).join('');
+  const { name, node, otherwise, flags = [] } = program;
+  // Node's own flags go before the script (constants: nothing here needs quoting).
+  const nodeFlags = flags.map((f) => `${f} `).join('');
   return `#!/bin/sh
 # ${name} launcher: the bundled Node, else a node >= ${node} on PATH (musl systems such as Alpine), else how to get one.
 set -e
 here=$(readlink -f -- "$0")
 dir=$(CDPATH= cd -- "$(dirname -- "$here")/.." && pwd)
 if [ -e ${loader} ]; then
-  exec "$dir/libexec/node" ${flags}"$dir/lib/index.js" "$@"
+  exec "$dir/libexec/node" ${nodeFlags}"$dir/lib/index.js" "$@"
 fi
 if command -v node >/dev/null 2>&1 && node -e 'process.exit(+process.versions.node.split(".")[0] >= ${node} ? 0 : 1)' 2>/dev/null; then
-  exec node ${flags}"$dir/lib/index.js" "$@"
+  exec node ${nodeFlags}"$dir/lib/index.js" "$@"
 fi
 echo "${name}: the Node.js bundled in $dir/libexec needs glibc (${loader} is missing here) and no node >= ${node} is on PATH: ${otherwise}" >&2
 exit 1
