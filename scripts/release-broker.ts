@@ -73,8 +73,10 @@ export function workerPrelude(): string {
  * small one the objects of the exchanges in flight live through two scavenges and are promoted, the old generation
  * fills up within seconds, and each mark-compact's concurrent marking takes both cores of a small host for tens of
  * milliseconds: the open loop's tail (ARCHITECTURE.md, "The tail's episodes are the mark-compact"). Measured: the p99
- * under 32 connections 10.7-12.3 ms against 13-19.2, the same throughput, about 45 MiB more peak resident memory (about
- * 300 MiB against 257); the floor alone or the cap alone gained less.
+ * under 32 connections 10.7-12.3 ms against 13-19.2, the same throughput; the floor alone or the cap alone gained less.
+ * V8's flags are process-wide: the broker's two worker threads start after putting them back to V8's own sizing
+ * (oidc-broker/src/worker-heap.ts), so the flags cost no memory there (peak resident memory under the bench about
+ * 220 MiB, against 257 with Node's own sizing everywhere and 293-300 with the flags in the workers too).
  */
 export const BROKER_NODE_FLAGS = ['--min-semi-space-size=16', '--max-semi-space-size=32'] as const;
 

@@ -77,4 +77,16 @@ describe('bin/depot', () => {
       );
     }
   });
+
+  it('takes only Node flags that need no quoting in its shell text', () => {
+    const program = { name: 'x', node: 24, otherwise: 'install Node.js 24' };
+    expect(
+      launcher('/lib/ld.so', { ...program, flags: ['--max-semi-space-size=32', '--no-warnings'] }),
+    ).toContain('exec node --max-semi-space-size=32 --no-warnings "$dir/lib/index.js" "$@"');
+    for (const flag of ['--title=a b', '--x=$(id)', '--x;id', 'max-old-space-size=4', '--x="y"']) {
+      expect(() => launcher('/lib/ld.so', { ...program, flags: [flag] })).toThrow(
+        `x launcher: Node flag ${JSON.stringify(flag)} is not --name or --name=value of plain characters`,
+      );
+    }
+  });
 });

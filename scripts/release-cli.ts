@@ -63,7 +63,13 @@ export function launcher(
   },
 ): string {
   const { name, node, otherwise, flags = [] } = program;
-  // Node's own flags go before the script (constants: nothing here needs quoting).
+  // Node's own flags go before the script, unquoted: so only a plain `--name` or `--name=value` is taken.
+  const unsafe = flags.find((f) => !/^--[a-z0-9-]+(=[A-Za-z0-9._,:/-]+)?$/.test(f));
+  if (unsafe !== undefined) {
+    fail(
+      `${name} launcher: Node flag ${JSON.stringify(unsafe)} is not --name or --name=value of plain characters`,
+    );
+  }
   const nodeFlags = flags.map((f) => `${f} `).join('');
   return `#!/bin/sh
 # ${name} launcher: the bundled Node, else a node >= ${node} on PATH (musl systems such as Alpine), else how to get one.

@@ -13,7 +13,8 @@
 import { availableParallelism } from 'node:os';
 import { sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from './worker-heap';
 
 /** RSA-PSS's node:crypto options (padding, salt length): undefined for a key that goes bare. */
 export interface KeyOptions {
@@ -267,7 +268,7 @@ export class CryptoThread {
     if (this.worker) return this.worker;
     // execArgv: [] — the process's own flags are not the worker's business, and some would break it (an inherited
     // --input-type=module makes the CommonJS source above fail to load).
-    const worker = new Worker(this.source, { eval: true, name: 'broker crypto', execArgv: [] });
+    const worker = startWorker(this.source, { eval: true, name: 'broker crypto', execArgv: [] });
     this.started++;
     this.answered = false;
     worker.unref();

@@ -20,7 +20,8 @@
 // process.getBuiltinModule, better-sqlite3 from the path the main thread resolved.
 import { randomInt } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../worker-heap';
 import type { SqliteDriver, SqlValue } from './sqlite-driver';
 import { StoreUnavailableError } from './types';
 
@@ -528,7 +529,7 @@ export class CommitWorker {
     const o = this.opts;
     const stop = new Int32Array(new SharedArrayBuffer(4));
     this.stop = stop;
-    const worker = new Worker(SOURCE, {
+    const worker = startWorker(SOURCE, {
       eval: true,
       name: 'broker commit',
       // Plain CommonJS: none of the process's flags (a loader, --input-type=module) apply to it.
