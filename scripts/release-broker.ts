@@ -67,8 +67,9 @@ export function workerPrelude(): string {
 }
 
 /**
- * The broker's V8 flags, given by its launcher (and by `npm run bench:broker` to the instances it measures): a young
- * generation of 16 MiB a semi-space from the start, grown to 32 at most. Node 24 starts it at 1 MiB and lets it grow
+ * The broker's V8 flags, given by its launcher, by `npm run broker` (package.json, the sources under tsx; a test keeps
+ * the two the same) and by `npm run bench:broker` to the instances it measures: a young generation of 16 MiB a
+ * semi-space from the start, grown to 32 at most. Node 24 starts it at 1 MiB and lets it grow
  * by its own measure (to 64 MiB a semi-space on a host with 24 GiB). An exchange allocates about 75 KiB, so with the
  * small one the objects of the exchanges in flight live through two scavenges and are promoted, the old generation
  * fills up within seconds, and each mark-compact's concurrent marking takes both cores of a small host for tens of
