@@ -447,6 +447,32 @@ it('many uses and audit rows at once: every one committed before it resolves, ea
   }
 });
 
+it('a jti claimed again while its batch is with the worker waits for that batch: a replay if it commits, its failure if it fails', async () => {
+  // The store keeps the claims of each batch in flight, not only of the batch being gathered: a second claim that
+  // went into the next batch instead would win the jti once the first batch failed (an answer the first claim never got).
+  const state = await shortDeadline();
+  const sent = () => new Promise((done) => setImmediate(done)); // the turn's batch has gone to the worker
+  try {
+    const first = state.useJti('iss', 'twice', 4102444800);
+    await sent();
+    const again = state.useJti('iss', 'twice', 4102444800);
+    expect(await first).toBe(true);
+    expect(await again).toBe(false);
+
+    state.commitWorker.failCommit();
+    const failing = state.useJti('iss', 'failed', 4102444800);
+    await sent();
+    const meanwhile = state.useJti('iss', 'failed', 4102444800);
+    await expect(failing).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(meanwhile).rejects.toBeInstanceOf(StoreUnavailableError);
+    // Settled, the claim is forgotten: the jti was never used, so the next try (the action's retry) wins it.
+    expect(await answer(state, 'failed')).toBe(true);
+    expect(await state.useJti('iss', 'failed', 4102444800)).toBe(false);
+  } finally {
+    await state.close();
+  }
+});
+
 it('closed twice at once (a drain and a signal): both resolve once the worker is gone and the file closed', async () => {
   const errors: unknown[] = [];
   const state = new SqliteStore({ dataDir: dir, onError: (err) => errors.push(err) });

@@ -225,10 +225,18 @@ export class SqliteStore implements Store {
   private scheduled: NodeJS.Immediate | undefined;
   /** An audit-only queue waits this timer for a jti to share its commit with. */
   private lazy: NodeJS.Timeout | undefined;
-  /** Unsettled claims of a jti (queued or being retried): a second claim of one waits for the first's outcome. */
-  private readonly claiming = new Map<string, Promise<boolean>>();
-  /** Every write not yet settled, so close() and queryAudit() can wait for them. */
-  private readonly unsettled = new Set<Promise<unknown>>();
+  /**
+   * Unsettled claims of a jti, by `issuer\njti` (a second claim of one waits for the first's outcome): those of the
+   * batch being gathered, and one map per batch in flight, each dropped whole once its batch is answered. Not one
+   * long-lived map with an entry added and deleted per exchange: V8 rehashes a Map's table as entries come and go,
+   * and the table of a Map in the old generation is rehashed into the old generation, so every exchange left garbage
+   * there and brought the next mark-compact nearer (ARCHITECTURE.md, "Old-generation garbage from Maps and Sets").
+   */
+  private gathering = new Map<string, Promise<boolean>>();
+  private committing: Map<string, Promise<boolean>>[] = [];
+  /** How many writes are not settled yet (a count, for the same reason), so close() and queryAudit() can wait. */
+  private unsettled = 0;
+  private onSettled: (() => void)[] = [];
   private revoked: Revocation[] = [];
   private revokedUpTo = 0;
   private revocationsReadAt = 0;
@@ -346,13 +354,11 @@ export class SqliteStore implements Store {
 
   useJti(issuer: string, jti: string, expiresAt: number): Promise<boolean> {
     const key = `${issuer}\n${jti}`;
-    const first = this.claiming.get(key);
+    const first = this.gathering.get(key) ?? this.committing.find((claims) => claims.has(key))?.get(key);
     // The same jti twice at once: the second is a replay once the first commits (and fails when the first does).
     if (first) return first.then(() => false);
     const done = this.enqueue({ jti: [issuer, jti, expiresAt] }, true);
-    this.claiming.set(key, done);
-    const forget = () => this.claiming.delete(key);
-    done.then(forget, forget);
+    this.gathering.set(key, done);
     return done;
   }
 
@@ -632,6 +638,8 @@ export class SqliteStore implements Store {
     if (this.inFlight >= (this.commits.slow ? 1 : MAX_IN_FLIGHT)) return;
     const batch = this.queue;
     this.queue = [];
+    const claims = this.gathering;
+    this.gathering = new Map();
     if (batch.length === 0) return;
     const deadline = Math.min(...batch.map((w) => w.at)) + this.deadlineMs;
     const late = () =>
@@ -652,6 +660,7 @@ export class SqliteStore implements Store {
       if (w.audit) audits.push(w.audit);
     }
     this.inFlight++;
+    this.committing.push(claims);
     const { won, written } = this.commits.commit({ jtis, audits, deadline });
     // An audit row waits for the batch to be on disk (also when it commits after its deadline); a use for its answer
     // by the deadline.
@@ -660,13 +669,17 @@ export class SqliteStore implements Store {
         () => rows.forEach((w) => w.resolve(true)),
         (err: unknown) => rows.forEach((w) => w.reject(err)),
       );
+    // Its claims are dropped before their uses settle, as each claim was when it settled.
+    const answered = () => (this.committing = this.committing.filter((c) => c !== claims));
     won
       .then(
         (inserted) => {
+          answered();
           let k = 0;
           for (const w of batch) if (w.jti) w.resolve(inserted[k++] === true);
         },
         (err: unknown) => {
+          answered();
           for (const w of batch) if (w.jti) w.reject(err);
         },
       )
@@ -740,14 +753,17 @@ export class SqliteStore implements Store {
   }
 
   private track(p: Promise<unknown>): void {
-    this.unsettled.add(p);
-    const forget = () => this.unsettled.delete(p);
-    p.then(forget, forget);
+    this.unsettled++;
+    const settled = () => {
+      if (--this.unsettled === 0 && this.onSettled.length > 0)
+        for (const wake of this.onSettled.splice(0)) wake();
+    };
+    p.then(settled, settled);
   }
 
   /** Waits until every write made so far has committed or failed. */
   private async settle(): Promise<void> {
-    while (this.unsettled.size > 0) await Promise.allSettled([...this.unsettled]);
+    while (this.unsettled > 0) await new Promise<void>((wake) => this.onSettled.push(wake));
   }
 }
 
