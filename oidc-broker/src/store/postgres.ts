@@ -531,6 +531,8 @@ interface Queued<T, R> {
   item: T;
   resolve: (r: R) => void;
   reject: (err: unknown) => void;
+  /** Taken (sent, or handed to `overflow`) or withdrawn: no longer waiting. */
+  out?: boolean;
 }
 
 /** A caller's place in a GroupCommit. */
@@ -541,8 +543,15 @@ interface Pending<R> {
 }
 
 class GroupCommit<T, R> {
-  /** In arrival order (a Set: a withdrawn item leaves at once, wherever it is). */
-  private readonly queue = new Set<Queued<T, R>>();
+  /**
+   * In arrival order; a withdrawn item is marked `out` and left for take() to pass over. An array replaced as it
+   * empties, not a long-lived Set with an entry added and deleted per write: V8 rehashes such a Set's table into the
+   * old generation, and every write would leave garbage there for a mark-compact (ARCHITECTURE.md, "Old-generation
+   * garbage from Maps and Sets").
+   */
+  private queue: Queued<T, R>[] = [];
+  /** How many items of `queue` are still waiting. */
+  private queued = 0;
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly running = new Set<Promise<unknown>>();
@@ -558,7 +567,7 @@ class GroupCommit<T, R> {
 
   /** Items waiting for a statement (not those in flight). */
   get waiting(): number {
-    return this.queue.size;
+    return this.queued;
   }
 
   add(item: T): Pending<R> {
@@ -567,8 +576,9 @@ class GroupCommit<T, R> {
       entry = { item, resolve, reject };
     });
     const queued = entry as Queued<T, R>;
-    this.queue.add(queued);
-    if (this.queue.size > this.maxQueued) {
+    this.queue.push(queued);
+    this.queued++;
+    if (this.queued > this.maxQueued) {
       const [oldest] = this.take(1);
       if (oldest) this.overflow(oldest);
     }
@@ -577,7 +587,17 @@ class GroupCommit<T, R> {
     } else {
       this.pump();
     }
-    return { done, withdraw: () => this.queue.delete(queued) };
+    return { done, withdraw: () => this.withdraw(queued) };
+  }
+
+  private withdraw(q: Queued<T, R>): boolean {
+    if (q.out) return false;
+    q.out = true;
+    this.queued--;
+    // Withdrawn items wait for take() to pass them; many of them (a database that does not answer) go at once.
+    if (this.queued === 0) this.queue = [];
+    else if (this.queue.length > 2 * this.queued + 64) this.queue = this.queue.filter((e) => !e.out);
+    return true;
   }
 
   /**
@@ -586,12 +606,16 @@ class GroupCommit<T, R> {
    */
   take(max: number): Queued<T, R>[] {
     const taken: Queued<T, R>[] = [];
-    for (const q of this.queue) {
-      if (taken.length >= max) break;
+    let i = 0;
+    for (; i < this.queue.length && taken.length < max; i++) {
+      const q = this.queue[i] as Queued<T, R>;
+      if (q.out) continue;
+      q.out = true;
       taken.push(q);
-      this.queue.delete(q);
     }
-    if (this.queue.size === 0) {
+    this.queued -= taken.length;
+    this.queue = this.queued === 0 ? [] : this.queue.slice(i);
+    if (this.queued === 0) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
@@ -610,7 +634,7 @@ class GroupCommit<T, R> {
   private pump(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    while (this.inFlight < this.maxInFlight && this.queue.size > 0) {
+    while (this.inFlight < this.maxInFlight && this.queued > 0) {
       const batch = this.take(this.maxBatch);
       this.inFlight++;
       const done = this.write(batch.map((b) => b.item))
