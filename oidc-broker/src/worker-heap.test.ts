@@ -36,12 +36,12 @@ function youngGenerations(node: string): Record<'main' | 'plain' | 'started' | '
   return JSON.parse(out) as Record<'main' | 'plain' | 'started' | 'mainAfter', number>;
 }
 
-describe('startWorker: the broker workers young generation', () => {
+describe("startWorker: the broker workers' young generation", () => {
   it.each([
     ['the running Node', process.execPath],
     ['Node 24 (the release)', NODE_24],
   ])(
-    'under %s, a worker gets V8s own sizing while the event loop keeps BROKER_NODE_FLAGS',
+    "under %s, a worker gets V8's own sizing while the event loop keeps BROKER_NODE_FLAGS",
     (_name, node) => {
       const mib = youngGenerations(node);
       expect(mib.main).toBeGreaterThanOrEqual(16); // the flags are in force in the main isolate...

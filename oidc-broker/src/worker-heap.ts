@@ -10,14 +10,9 @@ import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { WorkerOptions } from 'node:worker_threads';
 
-let reset = false;
-
 /** A worker thread whose young generation is V8's own, whatever the semi-space flags the process started with. */
 export function startWorker(source: string, options: WorkerOptions): Worker {
-  if (!reset) {
-    setFlagsFromString('--min-semi-space-size=0');
-    setFlagsFromString('--max-semi-space-size=0');
-    reset = true;
-  }
+  setFlagsFromString('--min-semi-space-size=0');
+  setFlagsFromString('--max-semi-space-size=0');
   return new Worker(source, options);
 }

@@ -532,7 +532,7 @@ interface Queued<T, R> {
   resolve: (r: R) => void;
   reject: (err: unknown) => void;
   /** Taken (sent, or handed to `overflow`) or withdrawn: no longer waiting. */
-  out?: boolean;
+  out: boolean;
 }
 
 /** A caller's place in a GroupCommit. */
@@ -573,7 +573,7 @@ class GroupCommit<T, R> {
   add(item: T): Pending<R> {
     let entry: Queued<T, R> | undefined;
     const done = new Promise<R>((resolve, reject) => {
-      entry = { item, resolve, reject };
+      entry = { item, resolve, reject, out: false };
     });
     const queued = entry as Queued<T, R>;
     this.queue.push(queued);
