@@ -69,12 +69,12 @@ export function workerPrelude(): string {
 /**
  * The broker's V8 flags, given by its launcher, by `npm run broker` (package.json, the sources under tsx; a test keeps
  * the two the same) and by `npm run bench:broker` to the instances it measures: a young generation of 16 MiB a
- * semi-space from the start, grown to 32 at most. Node 24 starts it at 1 MiB and lets it grow
- * by its own measure (to 64 MiB a semi-space on a host with 24 GiB). An exchange allocates about 75 KiB, so with the
- * small one the objects of the exchanges in flight live through two scavenges and are promoted, the old generation
- * fills up within seconds, and each mark-compact's concurrent marking takes both cores of a small host for tens of
- * milliseconds: the open loop's tail (ARCHITECTURE.md, "The tail's episodes are the mark-compact"). Measured: the p99
- * under 32 connections 10.7-12.3 ms against 13-19.2, the same throughput; the floor alone or the cap alone gained less.
+ * semi-space from the start, grown to 32 at most. Node 24 starts it at 1 MiB and lets it grow by its own measure (to
+ * 64 MiB a semi-space on a host with 24 GiB). An exchange allocates about 75 KiB, so with the small one the objects
+ * of the exchanges in flight live through two scavenges and are promoted, the old generation fills up within seconds,
+ * and each mark-compact's concurrent marking takes both cores of a small host for tens of milliseconds: the open
+ * loop's tail (ARCHITECTURE.md, "The tail's episodes are the mark-compact"). Measured: the p99 under 32 connections
+ * 10.7-12.3 ms against 13-19.2, the same throughput; the floor alone or the cap alone gained less.
  * V8's flags are process-wide: the broker's two worker threads start after putting them back to V8's own sizing
  * (oidc-broker/src/worker-heap.ts), so the flags cost no memory there (peak resident memory under the bench about
  * 220 MiB, against 257 with Node's own sizing everywhere and 293-300 with the flags in the workers too).

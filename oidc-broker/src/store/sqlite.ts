@@ -638,9 +638,9 @@ export class SqliteStore implements Store {
     if (this.inFlight >= (this.commits.slow ? 1 : MAX_IN_FLIGHT)) return;
     const batch = this.queue;
     this.queue = [];
+    if (batch.length === 0) return;
     const claims = this.gathering;
     this.gathering = new Map();
-    if (batch.length === 0) return;
     const deadline = Math.min(...batch.map((w) => w.at)) + this.deadlineMs;
     const late = () =>
       new StoreUnavailableError(
