@@ -44,10 +44,11 @@ let closing = false;
 let stallMs = 0;
 let lingerMs = 0;
 let failCommit = false;
-// Used jtis, [issuer, jti, insert id], whose uses were answered as failed but which are, or may be, on disk (a batch
-// that committed after its deadline, a COMMIT that failed otherwise than on a lock): nothing was minted for them, and
-// they are deleted again first thing in the next transaction (no fsync of their own while batches come; a retry of the
-// same token in that batch finds its jti deleted before its insert), or in one of their own once no message waits.
+// Used jtis, [issuer, jti, expires_at, insert id], whose uses were answered as failed but which are, or may be, on
+// disk (a batch that committed after its deadline, a COMMIT that failed otherwise than on a lock): nothing was minted
+// for them, and they are deleted again first thing in the next transaction (no fsync of their own while batches come;
+// a retry of the same token in that batch finds its jti deleted before its insert), or in one of their own once no
+// message waits.
 // A new worker starts with those its predecessor left unpaid (the main thread keeps the list).
 let owed = w.owed;
 let paying = false;
@@ -90,7 +91,7 @@ function transaction(deadline, work, batch) {
       let committing = false;
       const paid = owed.length;
       try {
-        for (const j of owed) deleteJti.run(j[0], j[1], j[2]);
+        for (const j of owed) deleteJti.run(j[0], j[1], j[2], j[3]);
         value = work();
         if (Date.now() > deadline) throw PAST;
         if (flag) {
@@ -137,7 +138,7 @@ function transaction(deadline, work, batch) {
 }
 // What a batch inserted (won), owed: deleted again, by its insert id, first thing in the next transaction.
 function oweWon(m, won) {
-  for (let i = 0; i < m.jtis.length; i++) if (won[i]) owed.push([m.jtis[i][0], m.jtis[i][1], m.insertId]);
+  for (let i = 0; i < m.jtis.length; i++) if (won[i]) owed.push([m.jtis[i][0], m.jtis[i][1], m.jtis[i][2], m.insertId]);
 }
 // The owed deletes in a transaction of their own, once the messages waiting now are handled.
 function payLater() {
@@ -282,7 +283,7 @@ interface Answer {
 }
 
 /** A used jti whose use was answered as failed and which may be on disk: deleted again if its batch wrote it. */
-export type OwedJti = [issuer: string, jti: string, insertId: number];
+export type OwedJti = [issuer: string, jti: string, expiresAt: number, insertId: number];
 
 /**
  * A commit that takes this long or more makes the store send one batch at a time (CommitWorker.slow): a second batch
@@ -688,7 +689,7 @@ function letGo(worker: Worker, stop: Int32Array): void {
 }
 
 /** By issuer, jti and insert id: a batch's paid debt is never a later batch's debt on the same jti. */
-function owedKey([issuer, jti, insertId]: OwedJti): string {
+function owedKey([issuer, jti, , insertId]: OwedJti): string {
   return `${issuer}\n${jti}\n${insertId}`;
 }
 
@@ -710,7 +711,7 @@ function inserted(f: InFlight): OwedJti[] {
   const out: OwedJti[] = [];
   for (let i = 0; i < f.jtis.length; i++) {
     const j = f.jtis[i];
-    if (j && f.flag[i + 1] === 1) out.push([j[0], j[1], f.insertId]);
+    if (j && f.flag[i + 1] === 1) out.push([j[0], j[1], j[2], f.insertId]);
   }
   return out;
 }

@@ -56,7 +56,7 @@ it('a worker that dies before it has opened the file: start() rejects with the f
     mkdirSync(join(dir, 'not-yet'));
     const db = openSqlite(file);
     db.exec(
-      'CREATE TABLE spent_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (issuer, jti))',
+      'CREATE TABLE spent_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (expires_at, issuer, jti))',
     );
     db.exec('CREATE TABLE audit (at INTEGER)');
     db.close();
@@ -553,7 +553,7 @@ function workerFile(rollbackJournal = false): { file: string; db: SqlDatabase } 
   db.exec(`PRAGMA journal_mode = ${rollbackJournal ? 'DELETE' : 'WAL'}`);
   db.exec('PRAGMA busy_timeout = 1000');
   db.exec(
-    'CREATE TABLE spent_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (issuer, jti))',
+    'CREATE TABLE spent_jti (issuer TEXT, jti TEXT, expires_at INTEGER, insert_id INTEGER, PRIMARY KEY (expires_at, issuer, jti))',
   );
   db.exec('CREATE TABLE audit (at INTEGER)');
   return { file, db };

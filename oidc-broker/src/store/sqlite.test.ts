@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  DELETE_JTI,
   MIGRATIONS,
+  PURGE_JTI,
   PURGE_RANGE_ROWS,
   REVOCATION_POLL_MS,
   SCHEMA_VERSION,
@@ -14,6 +16,7 @@ import {
   sqliteAdvice,
 } from './sqlite';
 import { defaultDriver, openSqlite } from './sqlite-driver';
+import type { SqlValue } from './sqlite-driver';
 import { StoreUnavailableError } from './types';
 import { writeFirstReleaseState } from '../../../test/support/first-release-state';
 
@@ -168,6 +171,46 @@ describe('used jtis carry their batch (version 5)', () => {
   });
 });
 
+describe('used jtis keyed by expiry (version 6)', () => {
+  it('a version 5 file keeps its used jtis and their insert ids, now keyed by expiry first', async () => {
+    firstReleaseFile();
+    const db = openSqlite(join(dir, 'state.db'));
+    for (const [v, sql] of MIGRATIONS.slice(1, 5).entries())
+      db.exec(`${sql}; PRAGMA user_version = ${v + 2}`);
+    db.exec(
+      "INSERT INTO spent_jti (issuer, jti, expires_at, insert_id) VALUES ('https://issuer.test', 'jti-v5', 4102444860, 7)",
+    );
+    db.close();
+    const state = open(dir);
+    try {
+      expect(await state.version()).toBe(6);
+      // Used before the upgrade, with the same token's expiry: still a replay.
+      expect(await state.useJti('https://issuer.test', 'jti-old', 4102444800)).toBe(false);
+      expect(await state.useJti('https://issuer.test', 'jti-v5', 4102444860)).toBe(false);
+      expect(await state.useJti('https://issuer.test', 'jti-new', 4102444800)).toBe(true);
+    } finally {
+      await state.close();
+    }
+    const after = openSqlite(join(dir, 'state.db'));
+    try {
+      expect(
+        after
+          .prepare("SELECT insert_id FROM spent_jti WHERE jti IN ('jti-old', 'jti-v5') ORDER BY jti")
+          .all(),
+      ).toEqual([{ insert_id: 0 }, { insert_id: 7 }]);
+      // The key's columns, in order: expiry first, so a batch's uses are neighbours and the expired are the start.
+      const pk = after.prepare("SELECT name FROM pragma_index_list('spent_jti') WHERE origin = 'pk'").get();
+      const key = after
+        .prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno')
+        .all(String(pk?.name))
+        .map((r) => r.name);
+      expect(key).toEqual(['expires_at', 'issuer', 'jti']);
+    } finally {
+      after.close();
+    }
+  });
+});
+
 describe('a state that does not open', () => {
   const handles = () =>
     readdirSync('/proc/self/fd').filter((fd) => {
@@ -270,7 +313,7 @@ describe('fork-PR claims', () => {
     const state = open(dir);
     try {
       expect(await state.version()).toBe(SCHEMA_VERSION);
-      expect(SCHEMA_VERSION).toBe(5);
+      expect(SCHEMA_VERSION).toBe(6);
       expect(await state.revocations()).toMatchObject([{ kind: 'project', value: 'kit' }]);
       expect(await state.queryAudit({ requestId: 'r-2' })).toEqual([
         {
@@ -497,11 +540,12 @@ describe('purging expired jtis (housekeeping, each minute)', () => {
   it('deletes the expired and only those, a key range at a time, the event loop turning between ranges', async () => {
     const state = open(dir);
     try {
-      // 3.5 ranges of used jtis from two issuers, every third one expired.
+      // 3.5 ranges of used jtis from two issuers, every third one expired (at one of 7 times: ranges end within a
+      // time and across them).
       const rows = Math.round(PURGE_RANGE_ROWS * 3.5);
       writeUsed(rows, (i) => ({
         issuer: i % 2 ? 'https://a.test' : 'https://b.test',
-        expiresAt: i % 3 === 0 ? 1_000 : 4102444800,
+        expiresAt: i % 3 === 0 ? 1_000 + (i % 7) : 4102444800,
       }));
       const expired = Math.ceil(rows / 3);
       let ticks = 0;
@@ -524,6 +568,32 @@ describe('purging expired jtis (housekeeping, each minute)', () => {
       expect(await state.purgeExpired(2_000, 60)).toBe(0);
     } finally {
       await state.close();
+    }
+  });
+
+  it("reads only the expired rows it deletes: each statement searches the table's key, none scans the table", async () => {
+    const state = open(dir);
+    await state.close();
+    const db = openSqlite(join(dir, 'state.db'));
+    try {
+      const plan = (sql: string, ...args: SqlValue[]) =>
+        db
+          .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+          .all(...args)
+          .map((r) => String(r.detail));
+      expect(plan(PURGE_JTI.rangeEnd, 2_000, PURGE_RANGE_ROWS - 1)).toEqual([
+        'SEARCH spent_jti USING PRIMARY KEY (expires_at<?)',
+      ]);
+      // Bounded by the range's last key, not only by expiry (which would read every expired row for each range).
+      expect(plan(PURGE_JTI.range, 1_000, 'https://a.test', 'j-1')).toEqual([
+        'SEARCH spent_jti USING PRIMARY KEY ((expires_at,issuer,jti)<(?,?,?))',
+      ]);
+      expect(plan(PURGE_JTI.rest, 2_000)).toEqual(['SEARCH spent_jti USING PRIMARY KEY (expires_at<?)']);
+      expect(plan(DELETE_JTI, 'https://a.test', 'j-1', 1_000, 7)).toEqual([
+        'SEARCH spent_jti USING PRIMARY KEY (expires_at=? AND issuer=? AND jti=?)',
+      ]);
+    } finally {
+      db.close();
     }
   });
 

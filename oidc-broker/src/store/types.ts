@@ -244,8 +244,9 @@ export interface Store {
   /**
    * Records a jti as used, committed before the promise resolves (several callers may share one commit): true for
    * exactly one caller of a given (issuer, jti), across every process and instance on this store; false for a
-   * replay. Rejects with StoreUnavailableError when the commit fails or passes its deadline: then the jti is not
-   * recorded.
+   * replay. `expiresAt` is the token's own (its exp claim plus CLOCK_SKEW), so a replay, being the same token, comes
+   * with the same: SQLite keys its used jtis by it first (an issuer never gives one jti to two tokens). Rejects with
+   * StoreUnavailableError when the commit fails or passes its deadline: then the jti is not recorded.
    */
   useJti(issuer: string, jti: string, expiresAt: number): Promise<boolean>;
   /** Forgets jtis whose tokens have expired (with the skew): they can no longer verify anyway. */
