@@ -91,7 +91,7 @@ function transaction(deadline, work, batch) {
       let committing = false;
       const paid = owed.length;
       try {
-        for (const j of owed) deleteJti.run(j[0], j[1], j[2], j[3]);
+        for (const j of owed) deleteJti.run(...j);
         value = work();
         if (Date.now() > deadline) throw PAST;
         if (flag) {
@@ -138,7 +138,7 @@ function transaction(deadline, work, batch) {
 }
 // What a batch inserted (won), owed: deleted again, by its insert id, first thing in the next transaction.
 function oweWon(m, won) {
-  for (let i = 0; i < m.jtis.length; i++) if (won[i]) owed.push([m.jtis[i][0], m.jtis[i][1], m.jtis[i][2], m.insertId]);
+  for (let i = 0; i < m.jtis.length; i++) if (won[i]) owed.push([...m.jtis[i], m.insertId]);
 }
 // The owed deletes in a transaction of their own, once the messages waiting now are handled.
 function payLater() {
@@ -711,7 +711,7 @@ function inserted(f: InFlight): OwedJti[] {
   const out: OwedJti[] = [];
   for (let i = 0; i < f.jtis.length; i++) {
     const j = f.jtis[i];
-    if (j && f.flag[i + 1] === 1) out.push([j[0], j[1], j[2], f.insertId]);
+    if (j && f.flag[i + 1] === 1) out.push([...j, f.insertId]);
   }
   return out;
 }
