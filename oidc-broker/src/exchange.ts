@@ -248,19 +248,25 @@ export function stateUnavailable(err: StoreUnavailableError): BrokerError {
   });
 }
 
-/** Spends the token's jti: resolves once its use is committed. A token without one is refused at once (a throw,
- * before anything is signed for it). */
+/** Spends the token's jti: resolves once its use is committed. A token without one, or without a numeric exp (which
+ * every issuer requires, so verification has refused it already), is refused at once (a throw, before anything is
+ * signed for it): the used jti is recorded under the token's own expiry, so a replay of the same token meets it. */
 function spendJti(state: Store, issuer: string, jti: unknown, exp: unknown): Promise<void> {
   if (typeof jti !== 'string' || jti === '') {
     throw new BrokerError('missing_claim', 'the token has no jti claim, which this issuer requires', {
       field: 'jti',
     });
   }
+  if (typeof exp !== 'number') {
+    throw new BrokerError('missing_claim', 'the token has no exp claim, which this issuer requires', {
+      field: 'exp',
+    });
+  }
   return useJti(state, issuer, jti, exp);
 }
 
-async function useJti(state: Store, issuer: string, jti: string, exp: unknown): Promise<void> {
-  const expiresAt = (typeof exp === 'number' ? exp : Math.floor(Date.now() / 1000)) + CLOCK_SKEW;
+async function useJti(state: Store, issuer: string, jti: string, exp: number): Promise<void> {
+  const expiresAt = exp + CLOCK_SKEW;
   let first: boolean;
   try {
     first = await state.useJti(issuer, jti, expiresAt);
