@@ -250,8 +250,6 @@ export class SqliteStore implements Store {
   private queue: Pending[] = [];
   /** The group commit's worker (sqlite-commit-worker.ts); one batch in flight at a time. */
   private readonly commits: CommitWorker;
-  /** Batches sent to the commit worker and not answered yet (at most MAX_IN_FLIGHT). */
-  private inFlight = 0;
   private scheduled: NodeJS.Immediate | undefined;
   /** An audit-only queue waits this timer for a jti to share its commit with. */
   private lazy: NodeJS.Timeout | undefined;
@@ -263,6 +261,7 @@ export class SqliteStore implements Store {
    * there and brought the next mark-compact nearer (ARCHITECTURE.md, "Old-generation garbage from Maps and Sets").
    */
   private gathering = new Map<string, Promise<boolean>>();
+  /** One per batch sent to the commit worker and not answered yet (at most MAX_IN_FLIGHT): its claims. */
   private committing: Map<string, Promise<boolean>>[] = [];
   /** How many writes are not settled yet (a count, for the same reason), so close() and queryAudit() can wait. */
   private unsettled = 0;
@@ -656,7 +655,7 @@ export class SqliteStore implements Store {
     clearTimeout(this.lazy);
     this.scheduled = undefined;
     this.lazy = undefined;
-    if (this.inFlight >= (this.commits.slow ? 1 : MAX_IN_FLIGHT)) return;
+    if (this.committing.length >= (this.commits.slow ? 1 : MAX_IN_FLIGHT)) return;
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
@@ -680,7 +679,6 @@ export class SqliteStore implements Store {
       else rows.push(w);
       if (w.audit) audits.push(w.audit);
     }
-    this.inFlight++;
     this.committing.push(claims);
     const { won, written } = this.commits.commit({ jtis, audits, deadline });
     // An audit row waits for the batch to be on disk (also when it commits after its deadline); a use for its answer
@@ -705,7 +703,6 @@ export class SqliteStore implements Store {
         },
       )
       .finally(() => {
-        this.inFlight--;
         if (this.queue.length > 0) this.commitQueue();
       });
   }
