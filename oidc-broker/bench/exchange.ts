@@ -1,5 +1,5 @@
-// `npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--connections C] [--load
-// autocannon|wrk] [--runtime source|release] [--profile] [--flood]`: exchanges per second, p50/p99 latency and errors
+// `npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--warmup S] [--connections C]
+// [--load autocannon|wrk] [--runtime source|release] [--profile] [--flood]`: exchanges per second, p50/p99 latency and errors
 // of N broker instances (child processes, each on its own port, as a deployment runs them: instance.ts) on one store,
 // with the load generator on the same machine (autocannon, in this process, spreading its connections over the
 // instances; or wrk, bookworm's, installed by scripts/bench-tools.sh, one thread per instance: a cross-check that the
@@ -13,7 +13,13 @@
 // --profile: where an exchange's time goes (probe.ts): a CPU profile of instance 1 over the timed window and timing
 // counters, under load and for one connection alone. --flood: afterwards, good exchanges beside a flood of failing
 // ones (unknown kid, bad signature, unlisted issuer, garbage).
-// --max-rate R (default 6000): tokens minted per second of --duration; a run that spends them all ends early.
+// --warmup S (default 5): the timed window comes after S seconds of the same load, not counted but printed on a line
+// of their own: a broker's first seconds after its start are not its steady state (V8 is still optimizing the code the
+// exchange runs: ARCHITECTURE.md, "The first seconds after a start"). In the closed loop under autocannon the warm-up
+// and the window are one run on the same connections with no pause between; wrk and the open loop get a closed loop
+// of their own first. --warmup 0: the window starts with the first request.
+// --max-rate R (default 6000): tokens minted per second of --duration (and of --warmup); a run that spends them all
+// ends early.
 // --rate R: an open loop instead (as wrk2 runs one): exchange i is due R per second after the start, whether or not
 // the answers before it came back, and its latency counts from when it was due, so a broker that falls behind shows
 // it in the p99 (no coordinated omission). The figures then say what a deployment sees at R exchanges/s, where the
@@ -58,6 +64,8 @@ interface Options {
   store: Engine;
   instances: number;
   duration: number;
+  /** Seconds of the same load before the timed window, not counted. */
+  warmup: number;
   connections: number;
   maxRate: number;
   /** Exchanges offered per second in an open loop; undefined: the closed loop. */
@@ -71,7 +79,7 @@ interface Options {
 type Runtime = 'source' | 'release';
 
 const USAGE =
-  'usage: npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--connections C] [--max-rate R] [--rate R] [--load wrk|autocannon] [--runtime source|release] [--profile] [--flood]';
+  'usage: npm run bench:broker -- [--store sqlite|postgres] [--instances N] [--duration S] [--warmup S] [--connections C] [--max-rate R] [--rate R] [--load wrk|autocannon] [--runtime source|release] [--profile] [--flood]';
 
 function options(argv: string[]): Options {
   const { values } = parseArgs({
@@ -80,6 +88,7 @@ function options(argv: string[]): Options {
       store: { type: 'string', default: 'sqlite' },
       instances: { type: 'string' },
       duration: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '5' },
       connections: { type: 'string', default: '32' },
       'max-rate': { type: 'string', default: '6000' },
       rate: { type: 'string' },
@@ -132,6 +141,7 @@ function options(argv: string[]): Options {
     store,
     instances,
     duration: count('duration', values.duration, 1),
+    warmup: count('warmup', values.warmup, 0),
     connections: count('connections', values.connections, instances),
     maxRate: count('max-rate', values['max-rate'], 100),
     rate: values.rate === undefined ? undefined : count('rate', values.rate, 1),
@@ -153,12 +163,48 @@ interface Figures {
   exhausted: boolean;
 }
 
-/** Sends `bodies` (one each) over `connections` spread across `urls`, for at most `seconds`. */
-function run(urls: string[], bodies: string[], connections: number, seconds?: number): Promise<Figures> {
+/** The q-quantile of ascending `sorted` latencies (ms), to 0.1 ms; 0 when there are none. */
+function quantile(sorted: ArrayLike<number>, q: number): number {
+  const n = sorted.length;
+  return n === 0
+    ? 0
+    : Math.round((sorted[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))] ?? 0) * 10) / 10;
+}
+
+/**
+ * Sends `bodies` (one each) over `connections` spread across `urls`, for at most `warmSeconds + seconds`. The first
+ * `warmSeconds` are the same load, not counted (`warmUp` has their own figures): a broker's first seconds after its
+ * start are not its steady state (oidc-broker/ARCHITECTURE.md, "The first seconds after a start"). The timed window
+ * follows on the same connections with no pause, and starts with a call of `onWindow`. Latencies are autocannon's per
+ * 2xx answer (the answers its own histogram takes), to 0.1 ms; errors are other answers, failed requests and timeouts.
+ */
+function run(
+  urls: string[],
+  bodies: string[],
+  connections: number,
+  seconds?: number,
+  warm: { seconds: number; onWindow?: () => void } = { seconds: 0 },
+): Promise<Figures & { warmUp: Figures }> {
   let next = 0;
   const started = performance.now();
+  const tally = (from: number) => ({ from, latencies: [] as number[], ok: 0, errors: 0 });
+  const warmUp = tally(started);
+  let window = warm.seconds > 0 ? undefined : tally(started);
+  const figures = (t: ReturnType<typeof tally>, end: number, wanted?: number): Figures => {
+    const elapsed = (end - t.from) / 1000;
+    const sorted = Float64Array.from(t.latencies).sort();
+    return {
+      perSecond: elapsed > 0 ? t.ok / elapsed : 0,
+      p50: quantile(sorted, 0.5),
+      p99: quantile(sorted, 0.99),
+      ok: t.ok,
+      errors: t.errors,
+      seconds: elapsed,
+      exhausted: wanted !== undefined && elapsed < wanted - 0.05,
+    };
+  };
   return new Promise((resolveRun, reject) => {
-    let timer: NodeJS.Timeout | undefined;
+    const timers: NodeJS.Timeout[] = [];
     const instance = autocannon(
       {
         // autocannon takes several URLs (its types say one) and gives connection i the URL i % urls.length.
@@ -174,23 +220,36 @@ function run(urls: string[], bodies: string[], connections: number, seconds?: nu
           },
         ],
       },
-      (err, result) => {
-        clearTimeout(timer);
+      (err) => {
+        timers.forEach(clearTimeout);
         if (err) return reject(err instanceof Error ? err : new Error(String(err)));
-        // autocannon's own duration is whole seconds: time the run here.
-        const elapsed = (performance.now() - started) / 1000;
+        // autocannon's own duration is whole seconds: time the run here. Tokens spent within the warm-up: an empty
+        // window, marked as cut short.
+        const end = performance.now();
         resolveRun({
-          perSecond: result['2xx'] / elapsed,
-          p50: result.latency.p50,
-          p99: result.latency.p99,
-          ok: result['2xx'],
-          errors: result.non2xx + result.errors + result.timeouts,
-          seconds: elapsed,
-          exhausted: seconds !== undefined && elapsed < seconds - 0.05,
+          ...figures(window ?? tally(end), end, seconds),
+          warmUp: figures(warmUp, window?.from ?? end),
         });
       },
     );
-    if (seconds !== undefined) timer = setTimeout(() => instance.stop(), seconds * 1000);
+    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+      const t = window ?? warmUp;
+      if (status >= 200 && status < 300) {
+        t.ok++;
+        t.latencies.push(ms);
+      } else t.errors++;
+    });
+    instance.on('reqError', () => (window ?? warmUp).errors++);
+    if (warm.seconds > 0) {
+      timers.push(
+        setTimeout(() => {
+          window = tally(performance.now());
+          warm.onWindow?.();
+        }, warm.seconds * 1000),
+      );
+    }
+    if (seconds !== undefined)
+      timers.push(setTimeout(() => instance.stop(), (warm.seconds + seconds) * 1000));
   });
 }
 
@@ -275,13 +334,11 @@ async function runPaced(
     await Promise.all(pools.map((p) => p.close()));
   }
   const sorted = latencies.sort();
-  const at = (q: number) =>
-    Math.round((sorted[Math.min(timed - 1, Math.ceil(q * timed) - 1)] ?? 0) * 10) / 10;
   const elapsed = (last - windowStart) / 1000;
   return {
     perSecond: ok / elapsed,
-    p50: at(0.5),
-    p99: at(0.99),
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
     ok,
     errors,
     seconds: elapsed,
@@ -688,7 +745,8 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     }
     const urls = instances.map((i) => i.url);
 
-    const warmCount = 1000 * opts.instances;
+    // The warm-up's tokens: --warmup seconds at up to --max-rate (what it leaves goes on into the window).
+    const warmCount = Math.ceil(opts.warmup * opts.maxRate);
     const budget = Math.ceil(opts.duration * Math.max(opts.maxRate, opts.rate ?? 0));
     const aloneSeconds = 3;
     const aloneCount = opts.profile ? aloneSeconds * 1500 : 0;
@@ -704,15 +762,22 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     const good2 = await mintBodies(issuer, floodCount);
     const lead = await mintBodies(issuer, leadCount);
 
-    await run(urls, warm, opts.connections); // JIT, JWKS fetched and cached, pools filled
     const speedBefore = yardstick();
     const first = instances[0] as Instance;
     // Kept after the run, for a closer look (Chrome DevTools, or the categories printed below).
     const profileFile = join(tmpdir(), `bench-broker-${opts.store}-${process.pid}.cpuprofile`);
-    if (opts.profile) {
+    const startProfile = async () => {
       await ask(first, { probe: 'take' });
       await ask(first, { probe: 'profile-start' });
-    }
+    };
+    // The closed loop under autocannon warms up within its own run, on the connections the window then uses, with no
+    // pause between; wrk and the open loop get a closed loop of their own first (JWKS fetched, code optimized, pools
+    // filled), then their run.
+    const continuous = opts.load === 'autocannon' && opts.rate === undefined;
+    let warmUp: Figures | undefined;
+    if (!continuous && opts.warmup > 0) warmUp = await run(urls, warm, opts.connections, opts.warmup);
+    if (opts.profile && (!continuous || opts.warmup === 0)) await startProfile();
+    let profiling: Promise<void> | undefined;
     const mainThread = (i: Instance) => cpuSeconds(i.child.pid ?? 0, false, i.child.pid ?? 0);
     const snapshot = () => ({
       broker: instances.map((i) => cpuSeconds(i.child.pid ?? 0)),
@@ -726,13 +791,22 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     const markWindow = () => {
       windowStart = performance.now();
       cpuBefore = snapshot();
+      if (opts.profile && continuous) profiling = startProfile();
     };
-    const figures =
-      opts.load === 'wrk'
-        ? await runWrk(wrk ?? '', ports, timed, opts.connections, opts.duration, dir)
-        : opts.rate !== undefined
-          ? await runPaced(urls, lead, timed, opts.connections, opts.rate, opts.duration, markWindow)
-          : await run(urls, timed, opts.connections, opts.duration);
+    let figures: Figures;
+    if (opts.load === 'wrk')
+      figures = await runWrk(wrk ?? '', ports, timed, opts.connections, opts.duration, dir);
+    else if (opts.rate !== undefined)
+      figures = await runPaced(urls, lead, timed, opts.connections, opts.rate, opts.duration, markWindow);
+    else {
+      const ran = await run(urls, [...warm, ...timed], opts.connections, opts.duration, {
+        seconds: opts.warmup,
+        onWindow: markWindow,
+      });
+      figures = ran;
+      if (opts.warmup > 0) warmUp = ran.warmUp;
+    }
+    await profiling;
     const windowSeconds = (performance.now() - windowStart) / 1000;
     const cpuUsed = {
       broker: instances.map((i, n) => cpuSeconds(i.child.pid ?? 0) - (cpuBefore.broker[n] ?? 0)),
@@ -781,26 +855,31 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     const cpu = cpus();
     const t = target(opts.store, opts.instances);
     process.stdout.write(
-      `\n${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), broker on ${launcher.label}, load generator on node ${process.version}, ${opts.connections} connections over ${opts.instances} instance(s), ${opts.rate === undefined ? 'closed loop (each connection sends its next on an answer)' : `open loop at ${thousands(opts.rate)} exchanges/s offered (latency from when each was due)`}, ${figures.seconds.toFixed(1)} s, loopback, load generator (${opts.load}) on the same cores, load average at start ${loadBefore}\n\n`,
+      `\n${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), broker on ${launcher.label}, load generator on node ${process.version}, ${opts.connections} connections over ${opts.instances} instance(s), ${opts.rate === undefined ? 'closed loop (each connection sends its next on an answer)' : `open loop at ${thousands(opts.rate)} exchanges/s offered (latency from when each was due)`}, ${figures.seconds.toFixed(1)} s${opts.warmup > 0 ? ` after ${opts.warmup} s of warm-up` : ''}, loopback, load generator (${opts.load}) on the same cores, load average at start ${loadBefore}\n\n`,
     );
     process.stdout.write('| store | instances | exchanges/s | p50 | p99 | errors | target | met |\n');
     process.stdout.write('| --- | --: | --: | --: | --: | --: | --- | --- |\n');
     process.stdout.write(
       `| ${opts.store} | ${opts.instances} | ${thousands(figures.perSecond)} | ${figures.p50} ms | ${figures.p99} ms | ${figures.errors} | ${t?.text ?? '(none)'} | ${t ? (t.met(figures) ? 'yes' : 'no') : '-'} |\n`,
     );
+    if (warmUp) {
+      process.stdout.write(
+        `\nthe warm-up (${continuous ? `the same load for the first ${opts.warmup} s after the start` : `a closed loop of ${opts.connections} connections for ${opts.warmup} s before the run`}, not counted): ${thousands(warmUp.perSecond)} exchanges/s, p50 ${warmUp.p50} ms, p99 ${warmUp.p99} ms, ${warmUp.errors} errors\n`,
+      );
+    }
     // Per exchange the instance served (the load is spread evenly): every thread, and its main thread (the event loop,
     // which one core bounds).
     const perExchange = (seconds: number, share = 1) =>
       `${((seconds / (figures.ok * share)) * 1e6).toFixed(0)} us`;
     const share = 1 / opts.instances;
     process.stdout.write(
-      `\nCPU per exchange over the timed window (/proc): broker ${cpuUsed.broker.map((b, n) => `${perExchange(b, share)} (event loop thread ${perExchange(cpuUsed.main[n] ?? 0, share)})`).join(', ')} per exchange it served; load generator ${perExchange(cpuUsed.load)}${opts.store === 'postgres' ? `; PostgreSQL ${perExchange(cpuUsed.postgres)}` : ''}; in all ${(cpuUsed.broker.reduce((a, b) => a + b, 0) + cpuUsed.load + cpuUsed.postgres).toFixed(1)} CPU-s of the ${(cpu.length * windowSeconds).toFixed(1)} the cores had (${windowSeconds.toFixed(1)} s, the load generator's start included)\n`,
+      `\nCPU per exchange over the timed window (/proc): broker ${cpuUsed.broker.map((b, n) => `${perExchange(b, share)} (event loop thread ${perExchange(cpuUsed.main[n] ?? 0, share)})`).join(', ')} per exchange it served; load generator ${perExchange(cpuUsed.load)}${opts.store === 'postgres' ? `; PostgreSQL ${perExchange(cpuUsed.postgres)}` : ''}; in all ${(cpuUsed.broker.reduce((a, b) => a + b, 0) + cpuUsed.load + cpuUsed.postgres).toFixed(1)} CPU-s of the ${(cpu.length * windowSeconds).toFixed(1)} the cores had (${windowSeconds.toFixed(1)} s${opts.load === 'wrk' ? ", the load generator's start included" : ''})\n`,
     );
     process.stdout.write(
       `peak resident memory (VmHWM, from the start to the timed window's end): ${peakRss.map((kib) => `${thousands(kib / 1024)} MiB`).join(', ')}\n`,
     );
     process.stdout.write(
-      `the machine's speed (an exchange's two signatures, ES256 sign + RS256 verify, on one idle core): ${thousands(speedBefore)}/s before the timed window, ${thousands(speedAfter)}/s after; this VM's speed moves within minutes and the yardstick sees only part of it, so compare only runs taken within a few minutes of each other\n`,
+      `the machine's speed (an exchange's two signatures, ES256 sign + RS256 verify, on one idle core): ${thousands(speedBefore)}/s before the load, ${thousands(speedAfter)}/s after the timed window; this VM's speed moves within minutes and the yardstick sees only part of it, so compare only runs taken within a few minutes of each other\n`,
     );
     if (opts.rate !== undefined && figures.perSecond < opts.rate * 0.98) {
       process.stdout.write(
