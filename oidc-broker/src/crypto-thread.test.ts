@@ -1,5 +1,6 @@
 // crypto-thread: the exchange's signature check and signature on a worker thread give node:crypto's own answers (a
-// signature that verifies, a verdict, node's error), a turn's operations go in one message, and a worker that dies
+// signature that verifies, a verdict, node's error), a turn's operations go in messages of at most MAX_BATCH (the
+// first as soon as it is full), and a worker that dies
 // or cannot start costs no exchange its answer: the operations run on the event loop instead.
 import { constants, generateKeyPairSync, KeyObject, sign, verify } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -7,7 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectEndsOnItsOwn } from '../../test/support/alone';
-import { CryptoThread } from './crypto-thread';
+import { CryptoThread, MAX_BATCH } from './crypto-thread';
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const ec384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
@@ -49,14 +50,34 @@ async function checkAnswers(t: CryptoThread, n: number): Promise<void> {
 }
 
 describe('CryptoThread', () => {
-  it("signs and verifies on a worker thread with node:crypto's answers, a turn's operations in one message", async () => {
+  it("signs and verifies on a worker thread with node:crypto's answers, a turn's operations in messages of MAX_BATCH", async () => {
     const t = thread();
     await checkAnswers(t, 30);
     expect(t.started).toBe(1);
     expect(t.threadId).toBeGreaterThan(0);
-    expect(t.batches).toBe(1); // 210 operations asked for in one turn of the event loop
-    await checkAnswers(t, 5);
+    const first = Math.ceil(210 / MAX_BATCH); // 210 operations asked for in one turn of the event loop
+    expect(first).toBeGreaterThan(1);
+    expect(t.batches).toBe(first);
+    await checkAnswers(t, 2); // 14 operations: one message
+    expect(t.batches).toBe(first + 1);
+  });
+
+  it('a full message goes at once, while the turn still asks for more; the rest goes at its end', async () => {
+    const t = thread();
+    const data = Buffer.from('header.payload');
+    const signed: Promise<Buffer>[] = [];
+    for (let i = 0; i < MAX_BATCH - 1; i++) signed.push(t.sign('sha256', data, ec.privateKey));
+    expect(t.batches).toBe(0); // not full: it waits for the end of the turn
+    signed.push(t.sign('sha256', data, ec.privateKey));
+    expect(t.batches).toBe(1); // full: gone, the worker is at it while this turn goes on
+    signed.push(t.sign('sha256', data, ec.privateKey));
+    expect(t.batches).toBe(1);
+    await turn();
     expect(t.batches).toBe(2);
+    const signatures = await Promise.all(signed);
+    expect(signatures).toHaveLength(MAX_BATCH + 1);
+    for (const der of signatures) expect(verify('sha256', data, ec.publicKey, der)).toBe(true);
+    expect(t.started).toBe(1);
   });
 
   it("rejects with node:crypto's own error, and goes on answering", async () => {
@@ -141,7 +162,8 @@ describe('CryptoThread', () => {
     const t = thread(true, "require('node:worker_threads').parentPort.on('message', () => {});");
     const pending = checkAnswers(t, 10);
     await turn(); // sent, and never to be answered
-    expect(t.batches).toBe(1);
+    const sent = Math.ceil(70 / MAX_BATCH);
+    expect(t.batches).toBe(sent);
     await t.crash();
     await pending;
     expect(t.started).toBe(1);
@@ -149,7 +171,7 @@ describe('CryptoThread', () => {
     const next = checkAnswers(t, 2);
     await turn();
     expect(t.started).toBe(2);
-    expect(t.batches).toBe(2);
+    expect(t.batches).toBe(sent + 1);
     await t.crash();
     await next;
   });
