@@ -18,7 +18,7 @@
 // exchange runs: ARCHITECTURE.md, "The first seconds after a start"). In the closed loop under autocannon the warm-up
 // and the window are one run on the same connections with no pause between; wrk and the open loop get a closed loop
 // of their own first. --warmup 0: the window starts with the first request.
-// --max-rate R (default 6000): tokens minted per second of --duration (and of --warmup); a run that spends them all
+// --max-rate R (default 9000): tokens minted per second of --duration (and of --warmup); a run that spends them all
 // ends early.
 // --rate R: an open loop instead (as wrk2 runs one): exchange i is due R per second after the start, whether or not
 // the answers before it came back, and its latency counts from when it was due, so a broker that falls behind shows
@@ -90,7 +90,7 @@ function options(argv: string[]): Options {
       duration: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '5' },
       connections: { type: 'string', default: '32' },
-      'max-rate': { type: 'string', default: '6000' },
+      'max-rate': { type: 'string', default: '9000' },
       rate: { type: 'string' },
       profile: { type: 'boolean', default: false },
       load: { type: 'string', default: 'autocannon' },
