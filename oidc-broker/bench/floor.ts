@@ -136,7 +136,7 @@ async function main(): Promise<void> {
         '| --: | --: | --: | --: | --: | --: |',
         `| ${opts.spin} us | ${Math.round(all.length / opts.duration).toLocaleString('en-US')} | ${ms(at(0.5))} | ${ms(at(0.9))} | ${ms(at(0.99))} | ${(at(0.99) / at(0.5)).toFixed(2)} |`,
         '',
-        `slow answers (over 1.5 x the p90, ${ms(slow)}): ${pct(slowShare)} of all, about two rounds of the loop each; per connection, from ${pct(shares[0] ?? 0)} of its answers down to ${pct(shares[shares.length - 1] ?? 0)} (median ${pct(shares[Math.floor(shares.length / 2)] ?? 0)})`,
+        `slow answers (over 1.5 x the p90, ${ms(slow)}): ${pct(slowShare)} of all${opts.queue > 0 ? '' : ', about two rounds of the loop each'}; per connection, from ${pct(shares[0] ?? 0)} of its answers down to ${pct(shares[shares.length - 1] ?? 0)} (median ${pct(shares[Math.floor(shares.length / 2)] ?? 0)})`,
         '',
       ].join('\n'),
     );
