@@ -888,7 +888,9 @@ ${opts.store === 'postgres' ? 'store: { postgres: { url_env: BROKER_DATABASE_URL
     }
     if (figures.exhausted) {
       process.stdout.write(
-        `\nthe ${thousands(budget)} tokens were spent in ${figures.seconds.toFixed(1)} s: raise --max-rate for a full ${opts.duration} s window\n`,
+        opts.load === 'wrk'
+          ? `\nthe ${thousands(budget)} tokens were spent before the window's end, and wrk divides by its whole ${opts.duration} s, so the exchanges/s above is low: raise --max-rate\n`
+          : `\nthe ${thousands(budget)} tokens were spent in ${figures.seconds.toFixed(1)} s: raise --max-rate for a full ${opts.duration} s window\n`,
       );
     }
     if (flood) {
