@@ -1,7 +1,7 @@
 // crypto-thread: the exchange's signature check and signature on a worker thread give node:crypto's own answers (a
 // signature that verifies, a verdict, node's error), a turn's operations go in messages of at most MAX_BATCH (the
-// first as soon as it is full), and a worker that dies
-// or cannot start costs no exchange its answer: the operations run on the event loop instead.
+// first as soon as it is full), and a worker that dies or cannot start costs no exchange its answer: the operations
+// run on the event loop instead.
 import { constants, generateKeyPairSync, KeyObject, sign, verify } from 'node:crypto';
 import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';

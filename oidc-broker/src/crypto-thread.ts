@@ -102,8 +102,10 @@ function inline(job: Job): void {
  * the loop reads, the loop idles while the worker verifies, and the requests move through the broker as one clump
  * (verify, commit, sign, answer) with a core idle about a quarter of the time. A full message goes at once, so the
  * worker starts on the first 16 while the loop still reads the rest; the remainder goes at the end of the turn as
- * before. Measured on 2 cores, SQLite, 32 connections: about 6,250 exchanges/s with p99 8.4-9.1 ms against
- * 5,250-6,050/s with p99 8.6-10.2 ms unbounded; 8 was slower than 16, 24 level with it (oidc-broker/ARCHITECTURE.md).
+ * before. Measured on 2 cores, SQLite, 32 connections, in interleaved pairs: on a slow stretch of the VM about
+ * 6,250 exchanges/s with p99 8.4-9.1 ms against 5,250-6,050/s with p99 8.6-10.2 ms unbounded (8 slower than 16, 24
+ * level with it); on a fast stretch level, 6,100-6,700/s either way (oidc-broker/ARCHITECTURE.md, "The first seconds
+ * after a start").
  */
 export const MAX_BATCH = 16;
 
