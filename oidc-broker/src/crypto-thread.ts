@@ -1,9 +1,10 @@
 // The exchange's two public-key operations (the CI token's signature check, the project token's ES256 signature) on
 // a worker thread, so that the event loop, which bounds a broker's exchanges per second, spends a few microseconds
-// handing them over instead of about seventy doing them: the operations of one turn of the event loop go over in one
-// message and come back in one. The worker does node:crypto's sign() and verify() and nothing else (the key and its
-// options, the DER conversion of ECDSA signatures, every decision stay here), so its answer is the one the same call
-// would give here; keys go over once (KeyObjects are cloned to the worker) and are named by a number after that.
+// handing them over instead of about seventy doing them: the operations of one turn of the event loop go over in
+// messages of at most MAX_BATCH (below), and each message's answers come back in one. The worker does node:crypto's
+// sign() and verify() and nothing else (the key and its options, the DER conversion of ECDSA signatures, every
+// decision stay here), so its answer is the one the same call would give here; keys go over once (KeyObjects are
+// cloned to the worker) and are named by a number after that.
 //
 // On a single core the hop costs more than it saves, so there (and with BROKER_CRYPTO_THREAD=0) the operations run
 // inline. A worker that dies or cannot start is not a failure of the exchanges that were waiting for it: their
